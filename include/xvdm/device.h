@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xvdm device-module ABI.
+ *
+ * A device module implements one virtio device type (rng, blk, net, ...).
+ * It is a shared object that exports one symbol, XVDM_DEVICE_SYMBOL, of type
+ * `const struct xvdm_device_ops`. xvdm loads it with dlopen(), refuses it
+ * when its abi_version differs from the one xvdm was built with, and then
+ * drives it through the ops table.
+ *
+ * A module never sees Xen, ioreqs, MMIO or guest physical addresses: the
+ * transport and the virtqueue layer have checked every guest value before a
+ * module gets it. What a module gets is:
+ *   - its options (key=value pairs from the command line or xenstore),
+ *   - descriptor chains as iovecs pointing straight into guest memory,
+ *   - calls to complete chains and to signal the guest,
+ *   - a way to watch its own file descriptors in xvdm's event loop.
+ *
+ * Threading: every callback runs on the guest's event-loop thread, and every
+ * xvdm_* function below must be called from that thread.
+ */
+#ifndef XVDM_DEVICE_H
+#define XVDM_DEVICE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on any incompatible change to this header. */
+#define XVDM_DEVICE_ABI_VERSION 1
+
+/* The symbol every module exports: const struct xvdm_device_ops. */
+#define XVDM_DEVICE_SYMBOL "xvdm_device_module"
+
+/* Most queues one device may have. */
+#define XVDM_QUEUES_MAX 64
+
+/* Largest queue a device may offer (VIRTIO 1.2 §2.7: 32768 for split). */
+#define XVDM_QUEUE_SIZE_MAX 32768
+
+/* Largest config space (virtio-mmio: 0x100 .. end of a 0x200 window). */
+#define XVDM_CONFIG_SIZE_MAX 0x100
+
+/* Log levels for xvdm_dev_log(). */
+enum xvdm_log_level {
+    XVDM_LOG_ERROR = 0,
+    XVDM_LOG_WARN = 1,
+    XVDM_LOG_INFO = 2,
+    XVDM_LOG_DEBUG = 3,
+};
+
+struct xvdm_dev;     /* one device instance, owned by xvdm */
+struct xvdm_queue;   /* one virtqueue of a device, owned by xvdm */
+struct xvdm_options; /* the key=value options a device was given */
+
+/*
+ * One descriptor chain popped from a queue. The caller provides the iovec
+ * storage (iov, iov_cap); xvdm fills the rest. Device-readable buffers come
+ * first, then device-writable ones:
+ *   iov[0 .. out_num)                  driver -> device ("out")
+ *   iov[out_num .. out_num + in_num)   device -> driver ("in")
+ * Every iovec lies inside the guest's mapped RAM; out_len and in_len are the
+ * byte totals of each part (they cannot overflow: xvdm bounds them).
+ */
+struct xvdm_chain {
+    struct iovec *iov;
+    uint16_t iov_cap;
+    uint16_t out_num;
+    uint16_t in_num;
+    uint16_t head; /* which chain this is; pass the chain back to push */
+    uint32_t out_len;
+    uint32_t in_len;
+};
+
+/* What create() tells xvdm about the device. */
+struct xvdm_device_setup {
+    /* Device-specific feature bits offered to the driver. xvdm adds the
+     * transport's own (VERSION_1, INDIRECT_DESC, EVENT_IDX). */
+    uint64_t features;
+    /* Number of virtqueues, 1..XVDM_QUEUES_MAX, and the largest size each
+     * may have (a power of two, 1..XVDM_QUEUE_SIZE_MAX). */
+    uint16_t num_queues;
+    uint16_t queue_size_max[XVDM_QUEUES_MAX];
+    /* Bytes of device config space, 0..XVDM_CONFIG_SIZE_MAX. */
+    uint32_t config_size;
+};
+
+struct xvdm_device_ops {
+    uint32_t abi_version;   /* XVDM_DEVICE_ABI_VERSION */
+    const char *name;       /* type name used in --device NAME,... */
+    const char *summary;    /* one line for --list-devices */
+    uint32_t device_id;     /* VIRTIO device id (VIRTIO 1.2 §5) */
+    /* NULL-terminated list of option keys the device accepts, with a short
+     * help text for each, as "key=VALUE: what it does". xvdm rejects any
+     * other key before create() is called. May be NULL: no options. */
+    const char *const *options;
+
+    /* Set the device up from its options. Fill *setup; keep the state in
+     * *priv. Return 0, or a negative errno after logging one line that names
+     * the bad value (e.g. with xvdm_dev_log()). Required. */
+    int (*create)(struct xvdm_dev *dev, const struct xvdm_options *opts,
+                  struct xvdm_device_setup *setup, void **priv);
+    /* Release everything create() took. Required. */
+    void (*destroy)(void *priv);
+
+    /* Read or write config space. xvdm guarantees
+     * offset + len <= setup.config_size. config_write may be NULL (the
+     * device's config is read-only; writes are ignored). */
+    void (*config_read)(void *priv, uint32_t offset, void *buf, uint32_t len);
+    void (*config_write)(void *priv, uint32_t offset, const void *buf,
+                         uint32_t len);
+
+    /* The driver set FEATURES_OK with these features (a subset of what was
+     * offered). Return 0 to accept, negative errno to refuse. May be NULL. */
+    int (*features_ok)(void *priv, uint64_t features);
+    /* The driver set DRIVER_OK: queues that are ready may be used. May be
+     * NULL. */
+    void (*start)(void *priv);
+    /* The driver kicked queue `index`. Required. */
+    void (*queue_notify)(void *priv, struct xvdm_queue *q, unsigned index);
+    /* Device reset (driver wrote Status = 0, or xvdm is shutting down).
+     * On return the device must hold no chain and touch no guest memory:
+     * xvdm forgets every queue right after. Required. */
+    void (*reset)(void *priv);
+};
+
+/* ---- options ---------------------------------------------------------- */
+
+/* The value of `key`, or NULL when not given. */
+const char *xvdm_opt_get(const struct xvdm_options *opts, const char *key);
+/* Parse `key` as on/off (also yes/no, true/false, 1/0). Returns 0 and sets
+ * *out (left as is when the key is absent), or -EINVAL after logging one
+ * line naming the bad value. */
+int xvdm_opt_bool(struct xvdm_dev *dev, const struct xvdm_options *opts,
+                  const char *key, bool *out);
+/* Parse `key` as an unsigned integer in [min, max] (decimal, 0x hex, and
+ * k/M/G binary suffixes). Same return convention as xvdm_opt_bool(). */
+int xvdm_opt_u64(struct xvdm_dev *dev, const struct xvdm_options *opts,
+                 const char *key, uint64_t min, uint64_t max, uint64_t *out);
+
+/* ---- device ----------------------------------------------------------- */
+
+uint32_t xvdm_dev_domid(const struct xvdm_dev *dev);
+/* "rng0", "blk1": the device's name in logs. */
+const char *xvdm_dev_name(const struct xvdm_dev *dev);
+/* Features the driver accepted (valid from features_ok() on). */
+uint64_t xvdm_dev_features(const struct xvdm_dev *dev);
+struct xvdm_queue *xvdm_dev_queue(struct xvdm_dev *dev, unsigned index);
+
+/* Log a line prefixed with the domain and device name. */
+void xvdm_dev_log(struct xvdm_dev *dev, enum xvdm_log_level level,
+                  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Log a guest misbehaviour at WARN, rate-limited per device, so a hostile
+ * guest cannot flood dom0's log. */
+void xvdm_dev_guest_error(struct xvdm_dev *dev, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The guest broke the device's contract: set DEVICE_NEEDS_RESET and raise
+ * a config-change interrupt (VIRTIO 1.2 §2.1.2). Queues stop until reset. */
+void xvdm_dev_needs_reset(struct xvdm_dev *dev);
+/* Config space changed: bump ConfigGeneration and interrupt the guest. */
+void xvdm_dev_config_changed(struct xvdm_dev *dev);
+
+/* Watch `fd` in the event loop; cb(arg, revents) runs on readiness.
+ * events are EPOLLIN/EPOLLOUT bits. Returns 0 or negative errno. */
+int xvdm_dev_watch_fd(struct xvdm_dev *dev, int fd, uint32_t events,
+                      void (*cb)(void *arg, uint32_t revents), void *arg);
+/* Change the events watched on fd (e.g. stop reading while the guest has
+ * no buffers). 0 events keeps the fd registered but idle. */
+int xvdm_dev_modify_fd(struct xvdm_dev *dev, int fd, uint32_t events);
+int xvdm_dev_unwatch_fd(struct xvdm_dev *dev, int fd);
+
+/* ---- queues ----------------------------------------------------------- */
+
+/*
+ * Take the next available chain. Returns 1 and fills *chain, 0 when the
+ * queue is empty (or not ready), or a negative errno when the guest broke
+ * the queue (the device is then NEEDS_RESET; stop using the queue).
+ * A chain with more buffers than chain->iov_cap is completed with 0 bytes
+ * and skipped, with a rate-limited log line.
+ */
+int xvdm_queue_pop(struct xvdm_queue *q, struct xvdm_chain *chain);
+/* Give a chain back to the driver, `written` bytes having been written into
+ * its device-writable part (clamped to chain->in_len). */
+void xvdm_queue_push(struct xvdm_queue *q, const struct xvdm_chain *chain,
+                     uint32_t written);
+/* After one or more pushes: interrupt the guest unless it asked not to be
+ * (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX). */
+void xvdm_queue_notify_guest(struct xvdm_queue *q);
+/* Ask the driver not to kick while the device is busy draining, and to kick
+ * again afterwards. xvdm_queue_enable_kicks() returns true when new chains
+ * arrived meanwhile (pop again before sleeping). */
+void xvdm_queue_disable_kicks(struct xvdm_queue *q);
+bool xvdm_queue_enable_kicks(struct xvdm_queue *q);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XVDM_DEVICE_H */

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One device instance: a loaded module's ops and state, its queues, and the
+ * transport that serves it. dev.c implements the xvdm_* functions of
+ * <xvdm/device.h> on top of the virtqueue and transport layers.
+ */
+#ifndef XVDM_DEV_H
+#define XVDM_DEV_H
+
+#include <stdint.h>
+
+#include <xvdm/device.h>
+
+#include "log.h"
+#include "virtqueue.h"
+
+struct loop;
+struct mmio;
+struct devspec;
+
+#define DEV_OPTIONS_MAX 32
+
+struct xvdm_options {
+    unsigned nr;
+    struct {
+        char *key;
+        char *value;
+    } kv[DEV_OPTIONS_MAX];
+};
+
+struct xvdm_queue {
+    struct vq vq;
+    struct xvdm_dev *dev;
+    uint16_t index;
+};
+
+struct xvdm_dev {
+    const struct xvdm_device_ops *ops;
+    void *priv;
+    char name[32];  /* type + index: "rng0" */
+    char prefix[48]; /* log prefix: "rng0: " */
+    uint32_t domid;
+    struct xvdm_device_setup setup;
+    uint64_t offered; /* setup.features plus the transport's own */
+    struct xvdm_queue queues[XVDM_QUEUES_MAX];
+    struct mmio *mmio; /* set by mmio_init() */
+    struct loop *loop;
+    struct ratelimit guest_rl;
+};
+
+/* Validate opts against ops->options, call ops->create and check what it
+ * set up (queue counts and sizes, config size). `index` numbers devices of
+ * one guest for names. On failure, one line naming the problem has been
+ * logged and a negative errno is returned. */
+int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
+               const struct xvdm_options *opts, unsigned index,
+               uint32_t domid, struct loop *loop);
+/* Reset (when the transport is attached) and destroy. NULL is fine. */
+void dev_destroy(struct xvdm_dev *dev);
+
+/* Transport feature bits every device gets offered. */
+#define DEV_TRANSPORT_FEATURES                                                \
+    ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_INDIRECT_DESC) |        \
+     (1ULL << VIRTIO_F_EVENT_IDX))
+
+#endif

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Device specs: "TYPE[,key=value...]" as given to --device, and the guest
+ * layout every device gets: a 0x200 window and an SPI, by default in libxl's
+ * order (window n at GUEST_VIRTIO_MMIO_BASE + n * 0x200, SPI
+ * GUEST_VIRTIO_MMIO_SPI_FIRST + n), overridable with base= and irq=.
+ *
+ * Errors are written to err as one line naming the bad value, without a
+ * trailing newline, for the caller to print.
+ */
+#ifndef XVDM_DEVSPEC_H
+#define XVDM_DEVSPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dev.h"
+
+struct devspec {
+    char *text; /* as given */
+    char *type;
+    struct xvdm_options opts; /* every key but base and irq */
+    uint64_t base;
+    uint32_t irq;
+    bool base_given;
+    bool irq_given;
+};
+
+/* Parse one spec. 0, or -EINVAL with err set (empty type, bad type name,
+ * empty key, duplicate key, too many options, malformed base/irq). */
+int devspec_parse(const char *text, struct devspec *out, char *err,
+                  size_t errlen);
+void devspec_free(struct devspec *spec);
+
+/* Give every spec without base=/irq= its default, then check the whole
+ * list: windows 0x200-aligned, not overlapping each other or guest RAM;
+ * SPIs in 32..1019 (devices may share one). -EINVAL with err naming both
+ * devices of a conflict. */
+int devspec_assign_layout(struct devspec *specs, unsigned n, char *err,
+                          size_t errlen);
+
+#endif

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hypervisor seam: the few operations of xvdm that touch Xen.
+ *
+ * Two implementations sit below it: hv-xen.c (libxendevicemodel,
+ * libxenforeignmemory, libxenevtchn, libxenctrl) and hv-sim.c, a simulated
+ * hypervisor that keeps Xen's contract (same shared ioreq page layout and
+ * states, per-vCPU event ports readable on one fd, guest RAM, SPI lines).
+ * Everything above this header is the same code for both.
+ *
+ * Every operation returns 0 or a negative errno, and logs nothing itself
+ * unless it is the only one that can say what failed.
+ */
+#ifndef XVDM_HV_H
+#define XVDM_HV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <xen/hvm/ioreq.h> /* the shared ioreq page: Xen's ABI, not a library */
+
+#include "gmem.h"
+
+struct hv;
+
+struct hv_ops {
+    const char *name; /* "xen", "sim" */
+    /* Create the ioreq server (buffered ioreqs off), map its synchronous
+     * ioreq page into hv->iopage and bind every vCPU's event port. */
+    int (*ioreq_server_create)(struct hv *hv);
+    /* Send guest MMIO accesses in [start, start + size) to this server. */
+    int (*map_mmio)(struct hv *hv, uint64_t start, uint64_t size);
+    int (*unmap_mmio)(struct hv *hv, uint64_t start, uint64_t size);
+    /* Enable or disable the server (Xen sends nothing while disabled). */
+    int (*set_server_state)(struct hv *hv, bool enabled);
+    /* The one fd that becomes readable when a vCPU port is pending. */
+    int (*evtchn_fd)(struct hv *hv);
+    /* Take one pending port: 0 and *vcpu set, -EAGAIN when none. The port
+     * is unmasked again before this returns. */
+    int (*evtchn_pending)(struct hv *hv, unsigned *vcpu);
+    /* Kick vCPU `vcpu`'s port: its ioreq has been answered. */
+    int (*evtchn_notify)(struct hv *hv, unsigned vcpu);
+    /* Drive SPI `irq` of the guest to `level` (0 or 1). */
+    int (*set_irq_level)(struct hv *hv, uint32_t irq, unsigned level);
+    /* Restrict every handle to this one guest (xendevicemodel_restrict and
+     * friends). May be NULL where there is nothing to restrict. */
+    int (*restrict_to_guest)(struct hv *hv);
+    /* Destroy the server, unmap everything, close handles, free hv. */
+    void (*close)(struct hv *hv);
+};
+
+struct hv {
+    const struct hv_ops *ops;
+    uint32_t domid;
+    unsigned nr_vcpus;
+    /* Valid after ioreq_server_create(): one struct ioreq per vCPU. */
+    struct shared_iopage *iopage;
+    /* The guest's RAM, mapped once when the hv is opened. */
+    struct gmem mem;
+};
+
+/* Open the Xen implementation for guest `domid`: device-model, foreign
+ * memory, event-channel and control handles, vCPU count, and the guest's
+ * RAM mapped once. NULL + errno on failure, after logging one line that
+ * says why (e.g. no Xen hypervisor on this machine). */
+struct hv *hv_xen_open(uint32_t domid);
+
+static inline int hv_ioreq_server_create(struct hv *hv)
+{
+    return hv->ops->ioreq_server_create(hv);
+}
+
+static inline int hv_map_mmio(struct hv *hv, uint64_t start, uint64_t size)
+{
+    return hv->ops->map_mmio(hv, start, size);
+}
+
+static inline int hv_unmap_mmio(struct hv *hv, uint64_t start, uint64_t size)
+{
+    return hv->ops->unmap_mmio(hv, start, size);
+}
+
+static inline int hv_set_server_state(struct hv *hv, bool enabled)
+{
+    return hv->ops->set_server_state(hv, enabled);
+}
+
+static inline int hv_evtchn_fd(struct hv *hv)
+{
+    return hv->ops->evtchn_fd(hv);
+}
+
+static inline int hv_evtchn_pending(struct hv *hv, unsigned *vcpu)
+{
+    return hv->ops->evtchn_pending(hv, vcpu);
+}
+
+static inline int hv_evtchn_notify(struct hv *hv, unsigned vcpu)
+{
+    return hv->ops->evtchn_notify(hv, vcpu);
+}
+
+static inline int hv_set_irq_level(struct hv *hv, uint32_t irq, unsigned level)
+{
+    return hv->ops->set_irq_level(hv, irq, level);
+}
+
+static inline int hv_restrict_to_guest(struct hv *hv)
+{
+    return hv->ops->restrict_to_guest ? hv->ops->restrict_to_guest(hv) : 0;
+}
+
+static inline void hv_close(struct hv *hv)
+{
+    if (hv)
+        hv->ops->close(hv);
+}
+
+#endif

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ioreq dispatch: answers the ioreqs Xen puts in the shared ioreq page, one
+ * slot per vCPU, and routes MMIO accesses by address to the window that
+ * contains them.
+ *
+ * Per slot: STATE_IOREQ_READY -> (read barrier) INPROCESS -> emulate ->
+ * (write barrier) STATE_IORESP_READY -> notify the vCPU's port. Every ioreq
+ * is answered, whatever its type, size or address, so no vCPU ever hangs:
+ * IOREQ_TYPE_COPY is an MMIO access; IOREQ_TYPE_INVALIDATE and other types
+ * are acknowledged; data_is_ptr and count > 1 (x86 string I/O, never sent
+ * for Arm MMIO) are refused safely (reads return all ones).
+ */
+#ifndef XVDM_IOREQ_H
+#define XVDM_IOREQ_H
+
+#include <stdint.h>
+
+#include "log.h"
+
+struct hv;
+
+#define IOREQ_RANGES_MAX 64
+
+struct ioreq_range {
+    uint64_t base;
+    uint64_t size;
+    uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
+    void (*write)(void *opaque, uint64_t offset, unsigned size,
+                  uint64_t value);
+    void *opaque;
+};
+
+struct ioreq_stats {
+    uint64_t mmio;        /* IOREQ_TYPE_COPY accesses emulated */
+    uint64_t unclaimed;   /* MMIO to no window of ours: reads all ones */
+    uint64_t refused;     /* bad size, data_is_ptr, count != 1 */
+    uint64_t invalidate;  /* IOREQ_TYPE_INVALIDATE */
+    uint64_t other;       /* any other type, answered untouched */
+};
+
+struct ioreq_dispatch {
+    struct hv *hv;
+    unsigned nr_ranges;
+    struct ioreq_range range[IOREQ_RANGES_MAX];
+    struct ioreq_stats stats;
+    struct ratelimit rl;
+};
+
+void ioreq_dispatch_init(struct ioreq_dispatch *d, struct hv *hv);
+/* Route [base, base + size) to r's handlers and ask the hypervisor to send
+ * those accesses here. -EEXIST when it overlaps a range already added,
+ * -ENOSPC when full, or the hypervisor's error. */
+int ioreq_add_range(struct ioreq_dispatch *d, const struct ioreq_range *r);
+/* The event channel fd is readable: answer every pending vCPU's ioreq. */
+void ioreq_handle_events(struct ioreq_dispatch *d);
+/* Unmap every range from the hypervisor. */
+void ioreq_dispatch_fini(struct ioreq_dispatch *d);
+
+#endif

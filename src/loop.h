@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* The per-guest event loop: epoll over the event-channel fd, device fds and
+ * a stop eventfd. Level-triggered; callbacks run on the loop's thread. */
+#ifndef XVDM_LOOP_H
+#define XVDM_LOOP_H
+
+#include <stdint.h>
+
+struct loop;
+
+typedef void loop_cb(void *arg, uint32_t revents);
+
+/* NULL + errno on failure. */
+struct loop *loop_create(void);
+void loop_destroy(struct loop *loop);
+
+/* Watch fd for `events` (EPOLLIN/EPOLLOUT); -EEXIST if already watched. */
+int loop_watch(struct loop *loop, int fd, uint32_t events, loop_cb *cb,
+               void *arg);
+int loop_modify(struct loop *loop, int fd, uint32_t events);
+int loop_unwatch(struct loop *loop, int fd);
+
+/* Dispatch until loop_stop(). 0, or a negative errno if epoll fails. */
+int loop_run(struct loop *loop);
+/* Make loop_run() return after the current callback. Safe from any thread
+ * and from a signal handler. */
+void loop_stop(struct loop *loop);
+
+#endif

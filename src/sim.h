@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulated hypervisor: an implementation of the hv seam that keeps
+ * Xen's contract, for tests and for people writing device modules without
+ * a Xen host.
+ *
+ * xvdm's side gets a struct hv (sim_hv()) and runs exactly the code it runs
+ * on Xen. The test side plays the guest and Xen: it owns guest RAM (a
+ * buffer at GUEST_RAM0_BASE), makes vCPU MMIO accesses that are delivered
+ * the way Xen delivers them (the vCPU's slot of a struct shared_iopage set
+ * to STATE_IOREQ_READY after a write barrier, its port made pending on the
+ * one event-channel fd, then the vCPU waits for STATE_IORESP_READY and the
+ * notify), and watches the SPI lines xvdm drives.
+ *
+ * The guest side calls may come from any thread but xvdm's loop thread.
+ */
+#ifndef XVDM_SIM_H
+#define XVDM_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <xen/hvm/ioreq.h>
+
+struct hv;
+struct sim;
+
+struct sim_config {
+    uint32_t domid;
+    unsigned nr_vcpus;  /* 1..64 */
+    uint64_t ram_size;  /* bytes at GUEST_LAYOUT_RAM0_BASE, page multiple */
+    /* How long a vCPU waits for its ioreq to be answered before the access
+     * fails with -ETIMEDOUT (a hung device model fails the test rather than
+     * hanging it). 0: 5000 ms. */
+    unsigned ioreq_timeout_ms;
+};
+
+/* NULL + errno. */
+struct sim *sim_create(const struct sim_config *cfg);
+/* Frees the sim. Close the hv first (hv_close()), or never opened it. */
+void sim_destroy(struct sim *sim);
+
+/* xvdm's handle on this sim. Owned by the sim until hv_close(), which
+ * destroys the ioreq server, unbinds ports and forgets the MMIO ranges but
+ * leaves the sim (guest RAM, IRQ history) for the test to inspect. */
+struct hv *sim_hv(struct sim *sim);
+
+/* ---- the guest's RAM -------------------------------------------------- */
+
+uint64_t sim_ram_base(const struct sim *sim);
+uint64_t sim_ram_size(const struct sim *sim);
+/* Pointer to guest RAM [gpa, gpa + len), or NULL when outside it. */
+void *sim_guest_ptr(struct sim *sim, uint64_t gpa, uint64_t len);
+
+/* ---- vCPU accesses, delivered as Xen delivers them -------------------- */
+
+/* An MMIO read or write by `vcpu` of `size` bytes (1, 2, 4 or 8). 0 with
+ * *value set for reads; -ENXIO when no ioreq server claimed the address
+ * (Xen would inject a data abort); -ETIMEDOUT when not answered in time;
+ * -EINVAL for a bad vcpu. */
+int sim_mmio_read(struct sim *sim, unsigned vcpu, uint64_t addr,
+                  unsigned size, uint64_t *value);
+int sim_mmio_write(struct sim *sim, unsigned vcpu, uint64_t addr,
+                   unsigned size, uint64_t value);
+/* Deliver an arbitrary ioreq (any type, size, count, data_is_ptr) to the
+ * server, whether or not its address is mapped, as Xen does for
+ * broadcast types such as IOREQ_TYPE_INVALIDATE. On return *req holds the
+ * answer. 0, -ETIMEDOUT, or -ENODEV when no server exists. */
+int sim_ioreq(struct sim *sim, unsigned vcpu, struct ioreq *req);
+
+/* True when xvdm asked for [addr, addr + 1) to be sent to it. */
+bool sim_mmio_mapped(struct sim *sim, uint64_t addr);
+/* True while the ioreq server exists and is enabled. */
+bool sim_server_enabled(struct sim *sim);
+
+/* ---- interrupt lines -------------------------------------------------- */
+
+/* Rising edges xvdm produced on SPI `spi` so far, and its current level. */
+unsigned sim_irq_edges(struct sim *sim, uint32_t spi);
+bool sim_irq_level(struct sim *sim, uint32_t spi);
+/* Wait until the edge count of `spi` exceeds `seen`. 0, or -ETIMEDOUT. */
+int sim_irq_wait(struct sim *sim, uint32_t spi, unsigned seen,
+                 unsigned timeout_ms);
+
+#endif

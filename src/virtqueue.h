@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Split virtqueue (VIRTIO 1.2 §2.7), device side.
+ *
+ * The transport fills num, desc/avail/used addresses from guest registers
+ * and calls vq_enable() when the driver sets QueueReady; from then on this
+ * layer is the one place that reads descriptors, and it checks every value
+ * the guest put there: ring addresses and sizes, descriptor addresses and
+ * lengths (inside guest RAM, no overflow), chain length (bounded by the
+ * queue size, so loops end), indirect tables, readable-before-writable
+ * order, and avail index jumps. A violation calls vq->on_fault (which marks
+ * the device NEEDS_RESET) and the queue stops.
+ */
+#ifndef XVDM_VIRTQUEUE_H
+#define XVDM_VIRTQUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <xvdm/device.h>
+
+#include "gmem.h"
+
+/* Feature bits this layer implements (VIRTIO 1.2 §6). */
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+
+/* Ring layouts in guest memory, little-endian (VIRTIO 1.2 §2.7.5-8). */
+#define VIRTQ_DESC_F_NEXT 1
+#define VIRTQ_DESC_F_WRITE 2
+#define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+#define VIRTQ_USED_F_NO_NOTIFY 1
+
+struct virtq_desc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags;
+    uint16_t next;
+};
+
+struct virtq_avail {
+    uint16_t flags;
+    uint16_t idx;
+    uint16_t ring[]; /* then uint16_t used_event */
+};
+
+struct virtq_used_elem {
+    uint32_t id;
+    uint32_t len;
+};
+
+struct virtq_used {
+    uint16_t flags;
+    uint16_t idx;
+    struct virtq_used_elem ring[]; /* then uint16_t avail_event */
+};
+
+struct vq {
+    /* Written by the transport while the queue is not ready. */
+    uint16_t num;     /* queue size */
+    uint16_t num_max; /* largest size the device takes (power of two) */
+    uint64_t desc_gpa, avail_gpa, used_gpa;
+
+    /* Set by vq_enable(). */
+    bool ready;
+    bool broken;
+    bool event_idx; /* VIRTIO_F_EVENT_IDX negotiated */
+    bool indirect;  /* VIRTIO_F_INDIRECT_DESC negotiated */
+    const struct gmem *mem;
+    struct virtq_desc *desc;
+    struct virtq_avail *avail;
+    struct virtq_used *used;
+
+    /* Device-side ring state. */
+    uint16_t last_avail_idx;  /* next avail entry to pop */
+    uint16_t used_idx;        /* next used entry to write */
+    uint16_t signalled_used;  /* used_idx when the guest was last signalled */
+    bool signalled_used_valid;
+
+    /* Who to tell when the guest breaks the queue; set by the owner. The
+     * message says what was wrong, with the bad values. */
+    void (*on_fault)(void *opaque, const char *what);
+    void *fault_opaque;
+};
+
+/* Check the ring areas the transport recorded (num a power of two in
+ * 1..num_max; desc 16-, avail 2-, used 4-byte aligned; each whole ring
+ * inside guest RAM), resolve them to pointers, and start the queue with
+ * indices taken from the rings. 0, or -EINVAL when the guest's values are
+ * unusable (the queue stays not ready). */
+int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features);
+
+/* Forget everything guest-written; keeps num_max and the fault callback. */
+void vq_reset(struct vq *vq);
+
+/* See xvdm_queue_pop() in <xvdm/device.h>. */
+int vq_pop(struct vq *vq, struct xvdm_chain *chain);
+/* See xvdm_queue_push(). */
+void vq_push(struct vq *vq, const struct xvdm_chain *chain, uint32_t written);
+/* After pushes: does the guest want an interrupt now? Updates the EVENT_IDX
+ * bookkeeping, so call it once per batch and signal when true. */
+bool vq_should_signal(struct vq *vq);
+/* Kick suppression (VIRTQ_USED_F_NO_NOTIFY or avail_event). */
+void vq_disable_kicks(struct vq *vq);
+bool vq_enable_kicks(struct vq *vq); /* true: more chains arrived */
+
+#endif

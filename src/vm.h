@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One guest served: its devices (modules loaded, instances created, a
+ * virtio-mmio transport each), their interrupt lines (shared by SPI), the
+ * ioreq server with every window mapped to it, and the event-channel fd
+ * watched in the loop.
+ */
+#ifndef XVDM_VM_H
+#define XVDM_VM_H
+
+#include <stddef.h>
+
+struct hv;
+struct loop;
+struct devspec;
+struct vm;
+
+/* Specs must have their layout assigned (devspec_assign_layout). On
+ * failure, everything taken is released, one line saying what failed has
+ * been logged, and a negative errno is returned. */
+int vm_create(struct vm **out, struct hv *hv, struct loop *loop,
+              const struct devspec *specs, unsigned n,
+              const char *module_dir);
+/* Disable the ioreq server, reset and destroy every device, unmap the
+ * windows. The hv stays open (the caller closes it). NULL is fine. */
+void vm_destroy(struct vm *vm);
+
+#endif
