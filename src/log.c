@@ -141,3 +141,13 @@ void log_ratelimited(struct ratelimit *rl, const char *prefix,
     log_vratelimited(rl, prefix, fmt, ap);
     va_end(ap);
 }
+
+int errbuf_printf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}

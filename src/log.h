@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <xvdm/device.h>
@@ -55,5 +56,10 @@ void log_ratelimited(struct ratelimit *rl, const char *prefix,
     __attribute__((format(printf, 3, 4)));
 void log_vratelimited(struct ratelimit *rl, const char *prefix,
                       const char *fmt, va_list ap);
+
+/* For parsers that hand their error to the caller to print: write one
+ * line into err (no newline) and return -EINVAL. */
+int errbuf_printf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

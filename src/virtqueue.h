@@ -20,6 +20,7 @@
 #include <xvdm/device.h>
 
 #include "gmem.h"
+#include "log.h"
 
 /* Feature bits this layer implements (VIRTIO 1.2 §6). */
 #define VIRTIO_F_INDIRECT_DESC 28
@@ -83,6 +84,9 @@ struct vq {
      * message says what was wrong, with the bad values. */
     void (*on_fault)(void *opaque, const char *what);
     void *fault_opaque;
+    /* For chains the device cannot take (more buffers than it has iovecs):
+     * not a fault, but worth a line now and then. */
+    struct ratelimit rl;
 };
 
 /* Check the ring areas the transport recorded (num a power of two in
@@ -92,7 +96,8 @@ struct vq {
  * unusable (the queue stays not ready). */
 int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features);
 
-/* Forget everything guest-written; keeps num_max and the fault callback. */
+/* Forget everything guest-written; keeps num_max, the fault callback and
+ * the rate limit. */
 void vq_reset(struct vq *vq);
 
 /* See xvdm_queue_pop() in <xvdm/device.h>. */

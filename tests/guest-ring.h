@@ -65,5 +65,8 @@ uint16_t *guest_ring_avail_event(struct guest_ring *r); /* in used ring */
 /* Take the next used element: true with *id and *len set, false when the
  * device has not published one. */
 bool guest_ring_get_used(struct guest_ring *r, uint32_t *id, uint32_t *len);
+/* With EVENT_IDX: ask for an interrupt at the next used element, as
+ * Linux's virtqueue_enable_cb() does after draining the used ring. */
+void guest_ring_enable_cb(struct guest_ring *r);
 
 #endif

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "check-run.h"
 #include "gmem.h"
 
 static uint8_t bank0[4096], bank1[8192];
@@ -129,11 +130,5 @@ static Suite *gmem_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(gmem_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(gmem_suite());
 }

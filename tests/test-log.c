@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check-run.h"
 #include "log.h"
 
 START_TEST(level_names_parse_and_unknown_ones_are_refused)
@@ -102,8 +103,6 @@ int main(void)
 {
     Suite *s = suite_create("log");
     TCase *tc = tcase_create("log");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, level_names_parse_and_unknown_ones_are_refused);
     tcase_add_test(tc, burst_is_allowed_then_lines_are_suppressed_and_counted);
@@ -111,9 +110,5 @@ int main(void)
                    a_flood_of_guest_errors_prints_one_burst_with_domain_prefix);
     tcase_add_test(tc, lines_above_the_level_are_dropped);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return check_run(s);
 }

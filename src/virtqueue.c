@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Split virtqueue, device side (VIRTIO 1.2 §2.7). Every value read from the
+ * rings is read once into a local (the guest may change it under us) and
+ * checked before it is used.
+ */
+#include "config.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "virtqueue.h"
+
+/* A 16-byte descriptor as read from guest memory, host byte order. */
+struct vq_desc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags;
+    uint16_t next;
+};
+
+/* Where a chain walk is: the table it reads and how much it may still
+ * take, so that loops and oversized chains end in a fault. */
+struct vq_walk {
+    const struct virtq_desc *table;
+    uint32_t table_size;
+    uint32_t budget; /* descriptors left, direct + indirect (§2.7.5.3.1) */
+    bool seen_write;
+};
+
+static void vq_fault(struct vq *vq, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void vq_fault(struct vq *vq, const char *fmt, ...)
+{
+    char what[160];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    vq->broken = true;
+    if (vq->on_fault)
+        vq->on_fault(vq->fault_opaque, what);
+}
+
+static uint16_t vq_load16(const uint16_t *p)
+{
+    return le16toh(__atomic_load_n(p, __ATOMIC_RELAXED));
+}
+
+static void vq_store16(uint16_t *p, uint16_t v)
+{
+    __atomic_store_n(p, htole16(v), __ATOMIC_RELAXED);
+}
+
+static uint16_t *vq_used_event(struct vq *vq)
+{
+    return &vq->avail->ring[vq->num];
+}
+
+static uint16_t *vq_avail_event(struct vq *vq)
+{
+    return (uint16_t *)&vq->used->ring[vq->num];
+}
+
+/* ---- enabling ----------------------------------------------------------- */
+
+static void *vq_map_ring(const struct gmem *mem, uint64_t gpa, uint64_t len,
+                         uint64_t align)
+{
+    if (gpa & (align - 1))
+        return NULL;
+    return gmem_translate(mem, gpa, len);
+}
+
+int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features)
+{
+    uint64_t num = vq->num;
+
+    if (num == 0 || (num & (num - 1)) || num > vq->num_max)
+        return -EINVAL;
+    /* Sizes include used_event/avail_event (§2.7.6, §2.7.8). */
+    vq->desc = vq_map_ring(mem, vq->desc_gpa, 16 * num, 16);
+    vq->avail = vq_map_ring(mem, vq->avail_gpa, 6 + 2 * num, 2);
+    vq->used = vq_map_ring(mem, vq->used_gpa, 6 + 8 * num, 4);
+    if (!vq->desc || !vq->avail || !vq->used) {
+        vq->desc = NULL;
+        vq->avail = NULL;
+        vq->used = NULL;
+        return -EINVAL;
+    }
+    vq->mem = mem;
+    vq->event_idx = features & (1ULL << VIRTIO_F_EVENT_IDX);
+    vq->indirect = features & (1ULL << VIRTIO_F_INDIRECT_DESC);
+    /* A driver zeroes a new ring (Linux does), so this is 0; taking it from
+     * the ring keeps both sides agreeing should a driver hand over a ring
+     * it already used. The avail index is checked on every pop. */
+    vq->used_idx = vq_load16(&vq->used->idx);
+    vq->last_avail_idx = vq->used_idx;
+    vq->signalled_used_valid = false;
+    vq->broken = false;
+    vq->ready = true;
+    return 0;
+}
+
+void vq_reset(struct vq *vq)
+{
+    struct vq keep = *vq;
+
+    memset(vq, 0, sizeof(*vq));
+    vq->num_max = keep.num_max;
+    vq->on_fault = keep.on_fault;
+    vq->fault_opaque = keep.fault_opaque;
+    vq->rl = keep.rl;
+}
+
+/* ---- popping chains ------------------------------------------------------- */
+
+static void vq_read_desc(const struct virtq_desc *d, struct vq_desc *out)
+{
+    out->addr = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED));
+    out->len = le32toh(__atomic_load_n(&d->len, __ATOMIC_RELAXED));
+    out->flags = le16toh(__atomic_load_n(&d->flags, __ATOMIC_RELAXED));
+    out->next = le16toh(__atomic_load_n(&d->next, __ATOMIC_RELAXED));
+}
+
+/* Add one data descriptor to the chain. 0, 1 when it does not fit in the
+ * caller's iovecs (the chain is then skipped), or -EIO after a fault. */
+static int vq_add_buffer(struct vq *vq, struct vq_walk *w,
+                         const struct vq_desc *d, struct xvdm_chain *chain)
+{
+    bool write = d->flags & VIRTQ_DESC_F_WRITE;
+    uint32_t *total = write ? &chain->in_len : &chain->out_len;
+    unsigned n = chain->out_num + chain->in_num;
+    void *hva;
+
+    if (!write && w->seen_write) {
+        vq_fault(vq, "descriptor readable after writable in chain %u",
+                 chain->head);
+        return -EIO;
+    }
+    w->seen_write |= write;
+    hva = gmem_translate(vq->mem, d->addr, d->len);
+    if (!hva) {
+        vq_fault(vq, "buffer 0x%" PRIx64 "+0x%" PRIx32 " outside guest RAM",
+                 d->addr, d->len);
+        return -EIO;
+    }
+    if (*total > UINT32_MAX - d->len) {
+        vq_fault(vq, "chain %u longer than 4 GiB", chain->head);
+        return -EIO;
+    }
+    *total += d->len;
+    if (n >= chain->iov_cap)
+        return 1;
+    chain->iov[n].iov_base = hva;
+    chain->iov[n].iov_len = d->len;
+    if (write)
+        chain->in_num++;
+    else
+        chain->out_num++;
+    return 0;
+}
+
+/* Switch the walk to an indirect table (§2.7.5.3). */
+static int vq_enter_indirect(struct vq *vq, struct vq_walk *w,
+                             const struct vq_desc *d)
+{
+    if (!vq->indirect) {
+        vq_fault(vq, "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
+        return -EIO;
+    }
+    if (w->table != vq->desc) {
+        vq_fault(vq, "nested indirect descriptor");
+        return -EIO;
+    }
+    if (d->flags & VIRTQ_DESC_F_NEXT) {
+        vq_fault(vq, "indirect descriptor with NEXT set");
+        return -EIO;
+    }
+    if (d->len == 0 || d->len % 16 || d->len / 16 > w->budget) {
+        vq_fault(vq, "indirect table of %" PRIu32 " bytes (queue size %u)",
+                 d->len, vq->num);
+        return -EIO;
+    }
+    w->table = vq_map_ring(vq->mem, d->addr, d->len, 1);
+    if (!w->table) {
+        vq_fault(vq, "indirect table 0x%" PRIx64 "+0x%" PRIx32
+                 " outside guest RAM", d->addr, d->len);
+        return -EIO;
+    }
+    w->table_size = d->len / 16;
+    return 0;
+}
+
+/* Walk the chain starting at `index` of w->table. 0, 1 (too many buffers
+ * for chain->iov), or -EIO. */
+static int vq_walk_chain(struct vq *vq, struct vq_walk *w, uint16_t index,
+                         struct xvdm_chain *chain)
+{
+    bool overflow = false;
+    struct vq_desc d;
+    int ret;
+
+    for (;;) {
+        if (index >= w->table_size) {
+            vq_fault(vq, "descriptor index %u past table of %" PRIu32,
+                     index, w->table_size);
+            return -EIO;
+        }
+        if (w->budget-- == 0) {
+            vq_fault(vq, "chain %u longer than the queue (a loop?)",
+                     chain->head);
+            return -EIO;
+        }
+        vq_read_desc(&w->table[index], &d);
+        if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+            ret = vq_enter_indirect(vq, w, &d);
+            if (ret)
+                return ret;
+            index = 0;
+            continue;
+        }
+        ret = vq_add_buffer(vq, w, &d, chain);
+        if (ret < 0)
+            return ret;
+        overflow |= ret;
+        if (!(d.flags & VIRTQ_DESC_F_NEXT))
+            return overflow;
+        index = d.next;
+    }
+}
+
+/* The guest's avail index, checked: it may be at most num ahead of us. */
+static int vq_avail_pending(struct vq *vq, uint16_t *pending)
+{
+    uint16_t idx = vq_load16(&vq->avail->idx);
+    uint16_t n = (uint16_t)(idx - vq->last_avail_idx);
+
+    if (n > vq->num) {
+        vq_fault(vq, "avail idx jumped from %u to %u, queue size %u",
+                 vq->last_avail_idx, idx, vq->num);
+        return -EIO;
+    }
+    *pending = n;
+    return 0;
+}
+
+int vq_pop(struct vq *vq, struct xvdm_chain *chain)
+{
+    struct vq_walk w;
+    uint16_t pending, head;
+    int ret;
+
+    for (;;) {
+        if (vq->broken)
+            return -EIO;
+        if (!vq->ready)
+            return 0;
+        ret = vq_avail_pending(vq, &pending);
+        if (ret || pending == 0)
+            return ret;
+        /* Read the ring entry only after seeing the index (§2.7.13.3). */
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        head = vq_load16(&vq->avail->ring[vq->last_avail_idx % vq->num]);
+        vq->last_avail_idx++;
+        chain->head = head;
+        chain->out_num = chain->in_num = 0;
+        chain->out_len = chain->in_len = 0;
+        w = (struct vq_walk){.table = vq->desc, .table_size = vq->num,
+                             .budget = vq->num};
+        ret = vq_walk_chain(vq, &w, head, chain);
+        if (ret <= 0)
+            return ret < 0 ? ret : 1;
+        log_ratelimited(&vq->rl, NULL,
+                        "chain %u has more buffers than the device takes "
+                        "(%u): completed unused", head, chain->iov_cap);
+        vq_push(vq, chain, 0);
+    }
+}
+
+/* ---- completing ---------------------------------------------------------- */
+
+void vq_push(struct vq *vq, const struct xvdm_chain *chain, uint32_t written)
+{
+    struct virtq_used_elem *e = &vq->used->ring[vq->used_idx % vq->num];
+
+    if (written > chain->in_len)
+        written = chain->in_len;
+    __atomic_store_n(&e->id, htole32(chain->head), __ATOMIC_RELAXED);
+    __atomic_store_n(&e->len, htole32(written), __ATOMIC_RELAXED);
+    /* The element must be visible before the index that publishes it. */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    vq->used_idx++;
+    vq_store16(&vq->used->idx, vq->used_idx);
+}
+
+/* §2.7.10: signal when used_event lies in [old, new). */
+static bool vq_need_event(uint16_t event, uint16_t new_idx, uint16_t old)
+{
+    return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
+}
+
+bool vq_should_signal(struct vq *vq)
+{
+    uint16_t old, event;
+    bool valid;
+
+    /* Our used->idx store must be visible before we read the driver's
+     * suppression state, or both sides may wait (§2.7.10). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (!vq->event_idx)
+        return !(vq_load16(&vq->avail->flags) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+    old = vq->signalled_used;
+    valid = vq->signalled_used_valid;
+    vq->signalled_used = vq->used_idx;
+    vq->signalled_used_valid = true;
+    if (!valid)
+        return true;
+    event = vq_load16(vq_used_event(vq));
+    return vq_need_event(event, vq->used_idx, old);
+}
+
+void vq_disable_kicks(struct vq *vq)
+{
+    if (!vq->event_idx)
+        vq_store16(&vq->used->flags, VIRTQ_USED_F_NO_NOTIFY);
+    /* With EVENT_IDX the driver kicks only when crossing avail_event,
+     * which stays behind while we drain. */
+}
+
+bool vq_enable_kicks(struct vq *vq)
+{
+    if (vq->event_idx)
+        vq_store16(vq_avail_event(vq), vq->last_avail_idx);
+    else
+        vq_store16(&vq->used->flags, 0);
+    /* Publish before re-reading avail->idx, or a chain added meanwhile
+     * would have no kick and no pop (§2.7.10). */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return vq_load16(&vq->avail->idx) != vq->last_avail_idx;
+}

@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/* The split virtqueue against a hostile driver: what the device accepts,
+ * what it refuses, and what the driver sees in the used ring. */
+#include "config.h"
+
+#include <check.h>
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check-run.h"
+#include "guest-ring.h"
+#include "virtqueue.h"
+
+#define RAM_GPA 0x40000000ULL
+#define RAM_SIZE 0x40000ULL
+#define RING_GPA (RAM_GPA + 0x1000)
+#define BUF_GPA (RAM_GPA + 0x10000)
+#define TABLE_GPA (RAM_GPA + 0x30000)
+#define NUM 8
+#define ALL_FEATURES                                                          \
+    ((1ULL << VIRTIO_F_INDIRECT_DESC) | (1ULL << VIRTIO_F_EVENT_IDX))
+
+static uint8_t *ram;
+static struct gmem mem;
+static struct guest_ring ring;
+static struct vq vq;
+static unsigned faults;
+static char last_fault[160];
+static struct iovec iov[4];
+static struct xvdm_chain chain;
+
+static void on_fault(void *opaque, const char *what)
+{
+    faults++;
+    snprintf(last_fault, sizeof(last_fault), "%s", what);
+}
+
+static void setup(void)
+{
+    ram = aligned_alloc(4096, RAM_SIZE);
+    memset(ram, 0, RAM_SIZE);
+    mem = (struct gmem){0};
+    ck_assert_int_eq(gmem_add(&mem, RAM_GPA, RAM_SIZE, ram), 0);
+    guest_ring_init(&ring, ram, RAM_GPA, RAM_SIZE, RING_GPA, NUM);
+    vq = (struct vq){.num_max = 256, .on_fault = on_fault};
+    faults = 0;
+    last_fault[0] = '\0';
+    chain = (struct xvdm_chain){.iov = iov, .iov_cap = 4};
+}
+
+static void teardown(void)
+{
+    free(ram);
+}
+
+static int enable(uint16_t num, uint64_t features)
+{
+    vq.num = num;
+    vq.desc_gpa = ring.desc_gpa;
+    vq.avail_gpa = ring.avail_gpa;
+    vq.used_gpa = ring.used_gpa;
+    return vq_enable(&vq, &mem, features);
+}
+
+static void publish(const struct guest_buf *b, unsigned n)
+{
+    guest_ring_publish(&ring, guest_ring_add_chain(&ring, b, n));
+}
+
+static void publish_one(uint32_t len, bool write)
+{
+    struct guest_buf b = {BUF_GPA, len, write};
+
+    publish(&b, 1);
+}
+
+START_TEST(simple_chain_becomes_iovecs_into_guest_ram)
+{
+    struct guest_buf b[] = {{BUF_GPA, 16, false},
+                            {BUF_GPA + 0x100, 512, true},
+                            {BUF_GPA + 0x400, 1, true}};
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    publish(b, 3);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    ck_assert_uint_eq(chain.out_num, 1);
+    ck_assert_uint_eq(chain.in_num, 2);
+    ck_assert_uint_eq(chain.out_len, 16);
+    ck_assert_uint_eq(chain.in_len, 513);
+    ck_assert_ptr_eq(iov[0].iov_base, ram + 0x10000);
+    ck_assert_ptr_eq(iov[1].iov_base, ram + 0x10100);
+    ck_assert_uint_eq(iov[2].iov_len, 1);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 0);
+    ck_assert_uint_eq(faults, 0);
+}
+END_TEST
+
+START_TEST(push_publishes_head_and_clamps_written_to_in_len)
+{
+    uint32_t id, len;
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    publish_one(100, true);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    vq_push(&vq, &chain, 5000);
+    ck_assert(guest_ring_get_used(&ring, &id, &len));
+    ck_assert_uint_eq(id, chain.head);
+    ck_assert_uint_eq(len, 100);
+}
+END_TEST
+
+START_TEST(indirect_chain_is_walked_when_negotiated)
+{
+    struct guest_buf b[] = {{BUF_GPA, 16, false}, {BUF_GPA + 0x100, 64, true}};
+
+    ck_assert_int_eq(enable(NUM, ALL_FEATURES), 0);
+    guest_ring_publish(&ring, guest_ring_add_indirect(&ring, TABLE_GPA, b, 2));
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    ck_assert_uint_eq(chain.out_len, 16);
+    ck_assert_uint_eq(chain.in_len, 64);
+    ck_assert_ptr_eq(iov[1].iov_base, ram + 0x10100);
+}
+END_TEST
+
+static void expect_fault(const char *what)
+{
+    ck_assert_int_eq(vq_pop(&vq, &chain), -EIO);
+    ck_assert_uint_eq(faults, 1);
+    ck_assert_msg(strstr(last_fault, what), "fault '%s' lacks '%s'",
+                  last_fault, what);
+    ck_assert(vq.broken);
+}
+
+START_TEST(indirect_without_negotiation_faults)
+{
+    struct guest_buf b = {BUF_GPA, 16, true};
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    guest_ring_publish(&ring, guest_ring_add_indirect(&ring, TABLE_GPA, &b, 1));
+    expect_fault("INDIRECT_DESC");
+}
+END_TEST
+
+START_TEST(nested_indirect_faults)
+{
+    struct guest_buf b = {BUF_GPA, 16, true};
+    uint16_t head;
+
+    ck_assert_int_eq(enable(NUM, ALL_FEATURES), 0);
+    head = guest_ring_add_indirect(&ring, TABLE_GPA, &b, 1);
+    /* The table's only entry points to another table. */
+    *(struct virtq_desc *)guest_ring_ptr(&ring, TABLE_GPA) =
+        (struct virtq_desc){htole64(TABLE_GPA + 0x100), htole32(16),
+                            htole16(VIRTQ_DESC_F_INDIRECT), 0};
+    guest_ring_publish(&ring, head);
+    expect_fault("nested");
+}
+END_TEST
+
+START_TEST(descriptor_loop_faults_and_returns)
+{
+    struct guest_buf b[] = {{BUF_GPA, 16, true}, {BUF_GPA, 16, true}};
+    uint16_t head;
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    head = guest_ring_add_chain(&ring, b, 2);
+    guest_ring_desc(&ring, head + 1)->flags =
+        htole16(VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT);
+    guest_ring_desc(&ring, head + 1)->next = htole16(head);
+    guest_ring_publish(&ring, head);
+    expect_fault("loop");
+}
+END_TEST
+
+START_TEST(buffer_past_ram_faults)
+{
+    struct guest_buf b = {RAM_GPA + RAM_SIZE - 8, 16, true};
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    publish(&b, 1);
+    expect_fault("outside guest RAM");
+}
+END_TEST
+
+START_TEST(buffer_address_plus_length_overflow_faults)
+{
+    struct guest_buf b = {0xfffffffffffff000ULL, 0x2000, true};
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    publish(&b, 1);
+    expect_fault("outside guest RAM");
+}
+END_TEST
+
+START_TEST(readable_after_writable_faults)
+{
+    struct guest_buf b[] = {{BUF_GPA, 16, true}, {BUF_GPA, 16, false}};
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    publish(b, 2);
+    expect_fault("readable after writable");
+}
+END_TEST
+
+START_TEST(head_index_past_queue_faults)
+{
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    guest_ring_publish(&ring, NUM);
+    expect_fault("past table");
+}
+END_TEST
+
+START_TEST(avail_idx_jump_faults_and_queue_stays_broken)
+{
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    guest_ring_avail(&ring)->idx = htole16(NUM + 1);
+    expect_fault("avail idx jumped");
+    guest_ring_avail(&ring)->idx = 0;
+    publish_one(16, true);
+    ck_assert_int_eq(vq_pop(&vq, &chain), -EIO);
+    ck_assert_uint_eq(faults, 1);
+    vq_reset(&vq);
+    ck_assert(!vq.broken && !vq.ready);
+    ck_assert_uint_eq(vq.num_max, 256);
+}
+END_TEST
+
+START_TEST(chain_longer_than_iov_cap_is_completed_empty_and_skipped)
+{
+    struct guest_buf b[5];
+    uint32_t id, len;
+
+    for (unsigned i = 0; i < 5; i++)
+        b[i] = (struct guest_buf){BUF_GPA + 64 * i, 64, true};
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    publish(b, 5);
+    publish_one(32, true);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    ck_assert_uint_eq(chain.in_len, 32);
+    ck_assert(guest_ring_get_used(&ring, &id, &len));
+    ck_assert_uint_eq(id, 0);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_uint_eq(faults, 0);
+}
+END_TEST
+
+START_TEST(indices_wrap_around_16_bits)
+{
+    uint32_t id, len;
+
+    /* A ring handed over at a high index: both sides continue from it. */
+    guest_ring_used(&ring)->idx = htole16(65533);
+    ring.avail_idx = ring.last_used = 65533;
+    guest_ring_avail(&ring)->idx = htole16(65533);
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    for (unsigned i = 0; i < 6; i++) {
+        publish_one(8, true);
+        ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+        vq_push(&vq, &chain, 8);
+        ck_assert(guest_ring_get_used(&ring, &id, &len));
+        ck_assert_uint_eq(len, 8);
+    }
+    ck_assert_uint_eq(le16toh(guest_ring_used(&ring)->idx), 3);
+    ck_assert_uint_eq(faults, 0);
+}
+END_TEST
+
+static void complete_one(void)
+{
+    publish_one(8, true);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    vq_push(&vq, &chain, 8);
+}
+
+START_TEST(event_idx_signals_only_when_used_event_is_crossed)
+{
+    ck_assert_int_eq(enable(NUM, ALL_FEATURES), 0);
+    *guest_ring_used_event(&ring) = htole16(100);
+    complete_one();
+    ck_assert(vq_should_signal(&vq)); /* the first signal always goes */
+    complete_one();
+    ck_assert(!vq_should_signal(&vq)); /* used_event 100 not reached */
+    *guest_ring_used_event(&ring) = htole16(2);
+    complete_one(); /* used idx 2 -> 3 crosses used_event 2 */
+    ck_assert(vq_should_signal(&vq));
+    complete_one();
+    ck_assert(!vq_should_signal(&vq));
+}
+END_TEST
+
+START_TEST(no_interrupt_flag_suppresses_signal_without_event_idx)
+{
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    complete_one();
+    ck_assert(vq_should_signal(&vq));
+    guest_ring_avail(&ring)->flags = htole16(VIRTQ_AVAIL_F_NO_INTERRUPT);
+    complete_one();
+    ck_assert(!vq_should_signal(&vq));
+}
+END_TEST
+
+START_TEST(kick_suppression_uses_flags_without_event_idx)
+{
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    vq_disable_kicks(&vq);
+    ck_assert_uint_eq(le16toh(guest_ring_used(&ring)->flags),
+                      VIRTQ_USED_F_NO_NOTIFY);
+    ck_assert(!vq_enable_kicks(&vq));
+    ck_assert_uint_eq(guest_ring_used(&ring)->flags, 0);
+    publish_one(8, true);
+    vq_disable_kicks(&vq);
+    ck_assert(vq_enable_kicks(&vq)); /* a chain arrived meanwhile */
+}
+END_TEST
+
+START_TEST(kick_suppression_uses_avail_event_with_event_idx)
+{
+    ck_assert_int_eq(enable(NUM, ALL_FEATURES), 0);
+    complete_one();
+    complete_one();
+    vq_disable_kicks(&vq);
+    ck_assert(!vq_enable_kicks(&vq));
+    ck_assert_uint_eq(le16toh(*guest_ring_avail_event(&ring)), 2);
+    ck_assert_uint_eq(guest_ring_used(&ring)->flags, 0);
+}
+END_TEST
+
+START_TEST(unusable_ring_setups_are_refused)
+{
+    ck_assert_int_eq(enable(0, 0), -EINVAL);
+    ck_assert_int_eq(enable(6, 0), -EINVAL);
+    ck_assert_int_eq(enable(512, 0), -EINVAL); /* above num_max 256 */
+    vq.num = NUM;
+    vq.desc_gpa = RING_GPA + 8; /* not 16-byte aligned */
+    vq.avail_gpa = ring.avail_gpa;
+    vq.used_gpa = ring.used_gpa;
+    ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
+    vq.desc_gpa = RING_GPA;
+    vq.used_gpa = ring.used_gpa + 2; /* not 4-byte aligned */
+    ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
+    vq.used_gpa = RAM_GPA + RAM_SIZE - 16; /* runs past RAM */
+    ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
+    ck_assert(!vq.ready);
+    ck_assert_uint_eq(faults, 0);
+}
+END_TEST
+
+static Suite *virtqueue_suite(void)
+{
+    Suite *s = suite_create("virtqueue");
+    TCase *tc = tcase_create("split");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, simple_chain_becomes_iovecs_into_guest_ram);
+    tcase_add_test(tc, push_publishes_head_and_clamps_written_to_in_len);
+    tcase_add_test(tc, indirect_chain_is_walked_when_negotiated);
+    tcase_add_test(tc, indirect_without_negotiation_faults);
+    tcase_add_test(tc, nested_indirect_faults);
+    tcase_add_test(tc, descriptor_loop_faults_and_returns);
+    tcase_add_test(tc, buffer_past_ram_faults);
+    tcase_add_test(tc, buffer_address_plus_length_overflow_faults);
+    tcase_add_test(tc, readable_after_writable_faults);
+    tcase_add_test(tc, head_index_past_queue_faults);
+    tcase_add_test(tc, avail_idx_jump_faults_and_queue_stays_broken);
+    tcase_add_test(tc,
+                   chain_longer_than_iov_cap_is_completed_empty_and_skipped);
+    tcase_add_test(tc, indices_wrap_around_16_bits);
+    tcase_add_test(tc, event_idx_signals_only_when_used_event_is_crossed);
+    tcase_add_test(tc, no_interrupt_flag_suppresses_signal_without_event_idx);
+    tcase_add_test(tc, kick_suppression_uses_flags_without_event_idx);
+    tcase_add_test(tc, kick_suppression_uses_avail_event_with_event_idx);
+    tcase_add_test(tc, unusable_ring_setups_are_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return check_run(virtqueue_suite());
+}
