@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: MIT */
+/* The virtio-mmio register file and status state machine, as a driver sees
+ * them, with a recording device behind it. */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check-run.h"
+#include "dev.h"
+#include "guest-ring.h"
+#include "hv.h"
+#include "irq.h"
+#include "sim.h"
+#include "transport-mmio.h"
+
+#define SPI 35
+#define DEV_FEATURE_BIT 5
+#define RING_GPA 0x40001000ULL
+
+/* What the device behind the transport was asked. */
+static struct {
+    unsigned notified, resets, starts;
+    unsigned last_queue;
+    uint64_t features_seen;
+    int features_verdict;
+    uint8_t config[8];
+} rec;
+
+static int fake_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
+                       struct xvdm_device_setup *setup, void **priv)
+{
+    setup->features = 1ULL << DEV_FEATURE_BIT;
+    setup->num_queues = 2;
+    setup->queue_size_max[0] = 16;
+    setup->queue_size_max[1] = 8;
+    setup->config_size = sizeof(rec.config);
+    return 0;
+}
+
+static void fake_destroy(void *priv)
+{
+}
+
+static void fake_config_read(void *priv, uint32_t off, void *buf,
+                             uint32_t len)
+{
+    memcpy(buf, rec.config + off, len);
+}
+
+static void fake_config_write(void *priv, uint32_t off, const void *buf,
+                              uint32_t len)
+{
+    memcpy(rec.config + off, buf, len);
+}
+
+static int fake_features_ok(void *priv, uint64_t features)
+{
+    rec.features_seen = features;
+    return rec.features_verdict;
+}
+
+static void fake_start(void *priv)
+{
+    rec.starts++;
+}
+
+static void fake_notify(void *priv, struct xvdm_queue *q, unsigned index)
+{
+    rec.notified++;
+    rec.last_queue = index;
+}
+
+static void fake_reset(void *priv)
+{
+    rec.resets++;
+}
+
+static const struct xvdm_device_ops fake_ops = {
+    .abi_version = XVDM_DEVICE_ABI_VERSION,
+    .name = "fake",
+    .device_id = 42,
+    .create = fake_create,
+    .destroy = fake_destroy,
+    .config_read = fake_config_read,
+    .config_write = fake_config_write,
+    .features_ok = fake_features_ok,
+    .start = fake_start,
+    .queue_notify = fake_notify,
+    .reset = fake_reset,
+};
+
+static struct sim *sim;
+static struct xvdm_dev *dev;
+static struct irq_line line;
+static struct mmio m;
+
+static void setup(void)
+{
+    struct sim_config cfg = {.domid = 1, .nr_vcpus = 1, .ram_size = 1 << 20};
+    struct xvdm_options none = {0};
+
+    memset(&rec, 0, sizeof(rec));
+    sim = sim_create(&cfg);
+    ck_assert_int_eq(dev_create(&dev, &fake_ops, &none, 0, 1, NULL), 0);
+    irq_line_init(&line, sim_hv(sim), SPI);
+    mmio_init(&m, dev, &sim_hv(sim)->mem, &line, 0x2000000);
+}
+
+static void teardown(void)
+{
+    dev_destroy(dev);
+    hv_close(sim_hv(sim));
+    sim_destroy(sim);
+}
+
+static uint32_t rd(uint64_t off)
+{
+    return (uint32_t)mmio_read(&m, off, 4);
+}
+
+static void wr(uint64_t off, uint32_t v)
+{
+    mmio_write(&m, off, 4, v);
+}
+
+static void accept_features(uint64_t f)
+{
+    wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
+    wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
+    wr(VIRTIO_MMIO_STATUS, rd(VIRTIO_MMIO_STATUS) | VIRTIO_STATUS_FEATURES_OK);
+}
+
+#define GOOD_FEATURES ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << DEV_FEATURE_BIT))
+
+/* A queue laid out in the sim's RAM, made ready: 0 or -1. */
+static int make_ready(unsigned q, uint32_t num)
+{
+    struct guest_ring r;
+
+    guest_ring_init(&r, sim_guest_ptr(sim, sim_ram_base(sim), 1),
+                    sim_ram_base(sim), sim_ram_size(sim), RING_GPA + q * 0x1000,
+                    (uint16_t)(num ? num : 1));
+    wr(VIRTIO_MMIO_QUEUE_SEL, q);
+    wr(VIRTIO_MMIO_QUEUE_NUM, num);
+    wr(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)r.desc_gpa);
+    wr(VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
+    wr(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)r.avail_gpa);
+    wr(VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)r.used_gpa);
+    wr(VIRTIO_MMIO_QUEUE_READY, 1);
+    return rd(VIRTIO_MMIO_QUEUE_READY) == 1 ? 0 : -1;
+}
+
+START_TEST(identification_registers_read_as_the_spec_says)
+{
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_VERSION), 2);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_DEVICE_ID), 42);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_VENDOR_ID), VIRTIO_MMIO_VENDOR);
+    wr(VIRTIO_MMIO_MAGIC_VALUE, 0);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_MAGIC_VALUE), 0x74726976);
+}
+END_TEST
+
+START_TEST(device_features_are_offered_in_two_halves)
+{
+    wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_DEVICE_FEATURES),
+                      (1u << DEV_FEATURE_BIT) |
+                          (1u << VIRTIO_F_INDIRECT_DESC) |
+                          (1u << VIRTIO_F_EVENT_IDX));
+    wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_DEVICE_FEATURES), 1); /* VERSION_1 */
+    wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 2);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_DEVICE_FEATURES), 0);
+}
+END_TEST
+
+START_TEST(features_ok_sticks_for_an_offered_subset_with_version_1)
+{
+    accept_features(GOOD_FEATURES);
+    ck_assert(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+    ck_assert_uint_eq(rec.features_seen, GOOD_FEATURES);
+    ck_assert_uint_eq(xvdm_dev_features(dev), GOOD_FEATURES);
+    /* Features are frozen from here on. */
+    wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    wr(VIRTIO_MMIO_DRIVER_FEATURES, 0);
+    ck_assert_uint_eq(m.driver_features, GOOD_FEATURES);
+}
+END_TEST
+
+START_TEST(features_ok_is_refused_without_version_1)
+{
+    accept_features(1ULL << DEV_FEATURE_BIT);
+    ck_assert(!(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK));
+}
+END_TEST
+
+START_TEST(features_ok_is_refused_for_bits_not_offered)
+{
+    accept_features(GOOD_FEATURES | (1ULL << 7));
+    ck_assert(!(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK));
+}
+END_TEST
+
+START_TEST(features_ok_is_refused_when_the_device_says_no)
+{
+    rec.features_verdict = -22;
+    accept_features(GOOD_FEATURES);
+    ck_assert(!(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK));
+}
+END_TEST
+
+START_TEST(queue_limits_are_per_queue_and_checked_at_ready)
+{
+    accept_features(GOOD_FEATURES);
+    wr(VIRTIO_MMIO_QUEUE_SEL, 1);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), 8);
+    wr(VIRTIO_MMIO_QUEUE_SEL, 2);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+    ck_assert_int_eq(make_ready(1, 16), -1); /* above its max of 8 */
+    ck_assert_int_eq(make_ready(1, 0), -1);
+    ck_assert_int_eq(make_ready(1, 6), -1);
+    ck_assert_int_eq(make_ready(1, 0x10008), -1); /* not truncated to 8 */
+    ck_assert_int_eq(make_ready(1, 8), 0);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_DESC_LOW), RING_GPA + 0x1000);
+}
+END_TEST
+
+START_TEST(queue_layout_is_frozen_while_ready)
+{
+    accept_features(GOOD_FEATURES);
+    ck_assert_int_eq(make_ready(0, 16), 0);
+    wr(VIRTIO_MMIO_QUEUE_NUM, 4);
+    wr(VIRTIO_MMIO_QUEUE_DESC_LOW, 0x100);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_NUM), 16);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_DESC_LOW), RING_GPA);
+    wr(VIRTIO_MMIO_QUEUE_READY, 0);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+}
+END_TEST
+
+START_TEST(queue_cannot_be_made_ready_before_features_ok)
+{
+    ck_assert_int_eq(make_ready(0, 16), -1);
+}
+END_TEST
+
+START_TEST(notify_reaches_the_device_only_after_driver_ok)
+{
+    accept_features(GOOD_FEATURES);
+    ck_assert_int_eq(make_ready(1, 8), 0);
+    wr(VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+    ck_assert_uint_eq(rec.notified, 0);
+    wr(VIRTIO_MMIO_STATUS, rd(VIRTIO_MMIO_STATUS) | VIRTIO_STATUS_DRIVER_OK);
+    ck_assert_uint_eq(rec.starts, 1);
+    wr(VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+    ck_assert_uint_eq(rec.notified, 1);
+    ck_assert_uint_eq(rec.last_queue, 1);
+    wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);     /* not ready */
+    wr(VIRTIO_MMIO_QUEUE_NOTIFY, 70000); /* no such queue */
+    ck_assert_uint_eq(rec.notified, 1);
+}
+END_TEST
+
+START_TEST(driver_ok_without_features_ok_is_refused)
+{
+    wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+                               VIRTIO_STATUS_DRIVER_OK);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS),
+                      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    ck_assert_uint_eq(rec.starts, 0);
+}
+END_TEST
+
+START_TEST(status_bits_cannot_be_cleared_without_reset)
+{
+    accept_features(GOOD_FEATURES);
+    wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+    ck_assert(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+}
+END_TEST
+
+START_TEST(interrupt_status_is_raised_and_acknowledged)
+{
+    mmio_signal_used(&m);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+    ck_assert(sim_irq_level(sim, SPI));
+    mmio_config_changed(&m);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS),
+                      VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_CONFIG_GENERATION), 1);
+    ck_assert_uint_eq(sim_irq_edges(sim, SPI), 2);
+    wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+    ck_assert(sim_irq_level(sim, SPI));
+    wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_CONFIG);
+    ck_assert(!sim_irq_level(sim, SPI));
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+}
+END_TEST
+
+START_TEST(config_space_is_little_endian_and_bounded)
+{
+    memcpy(rec.config, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+    ck_assert_uint_eq(mmio_read(&m, 0x100, 4), 0x04030201);
+    ck_assert_uint_eq(mmio_read(&m, 0x106, 2), 0x0807);
+    ck_assert_uint_eq(mmio_read(&m, 0x100, 8), 0x0807060504030201ULL);
+    ck_assert_uint_eq(mmio_read(&m, 0x106, 4), 0); /* runs past 8 bytes */
+    ck_assert_uint_eq(mmio_read(&m, 0x1ff, 1), 0);
+    mmio_write(&m, 0x101, 2, 0xbbaa);
+    ck_assert_uint_eq(rec.config[1], 0xaa);
+    ck_assert_uint_eq(rec.config[2], 0xbb);
+    mmio_write(&m, 0x107, 2, 0xffff);
+    ck_assert_uint_eq(rec.config[7], 0x08);
+}
+END_TEST
+
+START_TEST(registers_take_only_aligned_32_bit_accesses)
+{
+    accept_features(GOOD_FEATURES);
+    ck_assert_uint_eq(mmio_read(&m, VIRTIO_MMIO_MAGIC_VALUE, 1), 0);
+    ck_assert_uint_eq(mmio_read(&m, VIRTIO_MMIO_MAGIC_VALUE, 8), 0);
+    ck_assert_uint_eq(mmio_read(&m, VIRTIO_MMIO_VERSION + 1, 4), 0);
+    mmio_write(&m, VIRTIO_MMIO_STATUS, 1, 0);
+    mmio_write(&m, VIRTIO_MMIO_STATUS, 2, 0);
+    mmio_write(&m, VIRTIO_MMIO_STATUS, 8, 0);
+    ck_assert(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+    ck_assert_uint_eq(rec.resets, 0);
+}
+END_TEST
+
+START_TEST(reset_quiesces_device_queues_and_interrupts)
+{
+    accept_features(GOOD_FEATURES);
+    ck_assert_int_eq(make_ready(0, 16), 0);
+    mmio_signal_used(&m);
+    wr(VIRTIO_MMIO_STATUS, 0);
+    ck_assert_uint_eq(rec.resets, 1);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), 0);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+    ck_assert(!sim_irq_level(sim, SPI));
+    wr(VIRTIO_MMIO_QUEUE_SEL, 0);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_NUM), 0);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), 16);
+    ck_assert_uint_eq(xvdm_dev_features(dev), 0);
+}
+END_TEST
+
+START_TEST(needs_reset_sets_status_and_a_config_interrupt_once)
+{
+    accept_features(GOOD_FEATURES);
+    wr(VIRTIO_MMIO_STATUS, rd(VIRTIO_MMIO_STATUS) | VIRTIO_STATUS_DRIVER_OK);
+    mmio_needs_reset(&m);
+    mmio_needs_reset(&m);
+    ck_assert(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_CONFIG);
+    ck_assert_uint_eq(sim_irq_edges(sim, SPI), 1);
+    /* The driver cannot clear it but by a reset. */
+    wr(VIRTIO_MMIO_STATUS, rd(VIRTIO_MMIO_STATUS) & ~64u);
+    ck_assert(rd(VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+    wr(VIRTIO_MMIO_STATUS, 0);
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), 0);
+}
+END_TEST
+
+static Suite *transport_suite(void)
+{
+    Suite *s = suite_create("transport-mmio");
+    TCase *tc = tcase_create("registers");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, identification_registers_read_as_the_spec_says);
+    tcase_add_test(tc, device_features_are_offered_in_two_halves);
+    tcase_add_test(tc, features_ok_sticks_for_an_offered_subset_with_version_1);
+    tcase_add_test(tc, features_ok_is_refused_without_version_1);
+    tcase_add_test(tc, features_ok_is_refused_for_bits_not_offered);
+    tcase_add_test(tc, features_ok_is_refused_when_the_device_says_no);
+    tcase_add_test(tc, queue_limits_are_per_queue_and_checked_at_ready);
+    tcase_add_test(tc, queue_layout_is_frozen_while_ready);
+    tcase_add_test(tc, queue_cannot_be_made_ready_before_features_ok);
+    tcase_add_test(tc, notify_reaches_the_device_only_after_driver_ok);
+    tcase_add_test(tc, driver_ok_without_features_ok_is_refused);
+    tcase_add_test(tc, status_bits_cannot_be_cleared_without_reset);
+    tcase_add_test(tc, interrupt_status_is_raised_and_acknowledged);
+    tcase_add_test(tc, config_space_is_little_endian_and_bounded);
+    tcase_add_test(tc, registers_take_only_aligned_32_bit_accesses);
+    tcase_add_test(tc, reset_quiesces_device_queues_and_interrupts);
+    tcase_add_test(tc, needs_reset_sets_status_and_a_config_interrupt_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return check_run(transport_suite());
+}
