@@ -1,0 +1,495 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulated hypervisor (see sim.h). It plays Xen's part of the ioreq
+ * contract: a vCPU access fills that vCPU's slot of a shared_iopage, sets
+ * STATE_IOREQ_READY after a write barrier, makes the vCPU's port pending on
+ * one fd, and waits for STATE_IORESP_READY plus a notify on its port.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guest-layout.h"
+#include "hv.h"
+#include "sim.h"
+
+#define SIM_PAGE 4096
+#define SIM_VCPUS_MAX 64
+#define SIM_RANGES_MAX 64
+#define SIM_SPIS (GUEST_LAYOUT_SPI_MAX + 1)
+
+struct sim_range {
+    uint64_t start, size;
+};
+
+struct sim_spi {
+    bool level;
+    unsigned edges;
+};
+
+struct sim {
+    struct hv hv; /* what xvdm sees */
+    struct sim_config cfg;
+    uint8_t *ram;
+
+    pthread_mutex_t lock;
+    pthread_cond_t changed; /* a notify, an edge, or a server change */
+    bool server_exists;
+    bool server_enabled;
+    unsigned nr_ranges;
+    struct sim_range range[SIM_RANGES_MAX];
+    int evtchn_fd;    /* eventfd: readable while any port is pending */
+    uint64_t pending; /* vCPU ports pending towards xvdm */
+    uint64_t notified; /* vCPU ports xvdm kicked back */
+    struct sim_spi spi[SIM_SPIS];
+};
+
+static struct sim *sim_of(struct hv *hv)
+{
+    return (struct sim *)hv; /* hv is the first member */
+}
+
+static volatile struct ioreq *sim_slot(struct sim *sim, unsigned vcpu)
+{
+    return (struct ioreq *)sim->hv.iopage + vcpu;
+}
+
+/* ---- xvdm's side: the hv operations -------------------------------------- */
+
+static int sim_server_create(struct hv *hv)
+{
+    struct sim *sim = sim_of(hv);
+    int ret = 0;
+
+    pthread_mutex_lock(&sim->lock);
+    if (sim->server_exists)
+        ret = -EEXIST;
+    else
+        sim->server_exists = true;
+    pthread_mutex_unlock(&sim->lock);
+    return ret;
+}
+
+static int sim_map_mmio(struct hv *hv, uint64_t start, uint64_t size)
+{
+    struct sim *sim = sim_of(hv);
+    int ret = 0;
+
+    pthread_mutex_lock(&sim->lock);
+    if (!sim->server_exists)
+        ret = -ENOENT;
+    else if (sim->nr_ranges == SIM_RANGES_MAX)
+        ret = -ENOSPC;
+    else
+        sim->range[sim->nr_ranges++] = (struct sim_range){start, size};
+    pthread_mutex_unlock(&sim->lock);
+    return ret;
+}
+
+static int sim_unmap_mmio(struct hv *hv, uint64_t start, uint64_t size)
+{
+    struct sim *sim = sim_of(hv);
+    int ret = -ENOENT;
+
+    pthread_mutex_lock(&sim->lock);
+    for (unsigned i = 0; i < sim->nr_ranges; i++) {
+        if (sim->range[i].start == start && sim->range[i].size == size) {
+            sim->range[i] = sim->range[--sim->nr_ranges];
+            ret = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sim->lock);
+    return ret;
+}
+
+static int sim_set_server_state(struct hv *hv, bool enabled)
+{
+    struct sim *sim = sim_of(hv);
+    int ret = 0;
+
+    pthread_mutex_lock(&sim->lock);
+    if (sim->server_exists)
+        sim->server_enabled = enabled;
+    else
+        ret = -ENOENT;
+    pthread_mutex_unlock(&sim->lock);
+    return ret;
+}
+
+static int sim_evtchn_fd(struct hv *hv)
+{
+    return sim_of(hv)->evtchn_fd;
+}
+
+static int sim_evtchn_pending(struct hv *hv, unsigned *vcpu)
+{
+    struct sim *sim = sim_of(hv);
+    uint64_t drained;
+    int ret = -EAGAIN;
+
+    pthread_mutex_lock(&sim->lock);
+    if (sim->pending) {
+        *vcpu = (unsigned)__builtin_ctzll(sim->pending);
+        sim->pending &= sim->pending - 1;
+        ret = 0;
+    }
+    /* The fd stays readable exactly while a port is pending. */
+    if (!sim->pending &&
+        read(sim->evtchn_fd, &drained, sizeof(drained)) < 0 &&
+        errno != EAGAIN)
+        ret = -errno;
+    pthread_mutex_unlock(&sim->lock);
+    return ret;
+}
+
+static int sim_evtchn_notify(struct hv *hv, unsigned vcpu)
+{
+    struct sim *sim = sim_of(hv);
+
+    if (vcpu >= sim->cfg.nr_vcpus)
+        return -EINVAL;
+    pthread_mutex_lock(&sim->lock);
+    sim->notified |= 1ULL << vcpu;
+    pthread_cond_broadcast(&sim->changed);
+    pthread_mutex_unlock(&sim->lock);
+    return 0;
+}
+
+static int sim_set_irq_level(struct hv *hv, uint32_t irq, unsigned level)
+{
+    struct sim *sim = sim_of(hv);
+    struct sim_spi *spi;
+
+    /* Xen refuses SPIs outside what the guest's GIC has. */
+    if (irq < GUEST_LAYOUT_SPI_MIN || irq >= SIM_SPIS || level > 1)
+        return -EINVAL;
+    pthread_mutex_lock(&sim->lock);
+    spi = &sim->spi[irq];
+    if (level && !spi->level)
+        spi->edges++;
+    spi->level = level;
+    pthread_cond_broadcast(&sim->changed);
+    pthread_mutex_unlock(&sim->lock);
+    return 0;
+}
+
+static void sim_close(struct hv *hv)
+{
+    struct sim *sim = sim_of(hv);
+
+    pthread_mutex_lock(&sim->lock);
+    sim->server_exists = false;
+    sim->server_enabled = false;
+    sim->nr_ranges = 0;
+    pthread_cond_broadcast(&sim->changed);
+    pthread_mutex_unlock(&sim->lock);
+}
+
+static const struct hv_ops sim_ops = {
+    .name = "sim",
+    .ioreq_server_create = sim_server_create,
+    .map_mmio = sim_map_mmio,
+    .unmap_mmio = sim_unmap_mmio,
+    .set_server_state = sim_set_server_state,
+    .evtchn_fd = sim_evtchn_fd,
+    .evtchn_pending = sim_evtchn_pending,
+    .evtchn_notify = sim_evtchn_notify,
+    .set_irq_level = sim_set_irq_level,
+    .close = sim_close,
+};
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+static int sim_init_sync(struct sim *sim)
+{
+    pthread_condattr_t attr;
+    int ret;
+
+    /* Timeouts must not jump with the wall clock. */
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    ret = pthread_cond_init(&sim->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    if (ret)
+        return -ret;
+    ret = pthread_mutex_init(&sim->lock, NULL);
+    if (ret) {
+        pthread_cond_destroy(&sim->changed);
+        return -ret;
+    }
+    return 0;
+}
+
+static bool sim_config_ok(const struct sim_config *cfg)
+{
+    return cfg->nr_vcpus >= 1 && cfg->nr_vcpus <= SIM_VCPUS_MAX &&
+           cfg->ram_size && cfg->ram_size % SIM_PAGE == 0 &&
+           cfg->ram_size <= GUEST_LAYOUT_RAM0_SIZE;
+}
+
+struct sim *sim_create(const struct sim_config *cfg)
+{
+    struct sim *sim;
+    int err = ENOMEM;
+
+    if (!sim_config_ok(cfg)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    sim = calloc(1, sizeof(*sim));
+    if (!sim)
+        return NULL;
+    sim->cfg = *cfg;
+    sim->evtchn_fd = -1;
+    sim->ram = aligned_alloc(SIM_PAGE, cfg->ram_size);
+    sim->hv.iopage = aligned_alloc(SIM_PAGE, SIM_PAGE);
+    if (!sim->ram || !sim->hv.iopage)
+        goto fail;
+    memset(sim->ram, 0, cfg->ram_size);
+    memset(sim->hv.iopage, 0, SIM_PAGE);
+    sim->evtchn_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (sim->evtchn_fd < 0) {
+        err = errno;
+        goto fail;
+    }
+    err = -gmem_add(&sim->hv.mem, GUEST_LAYOUT_RAM0_BASE, cfg->ram_size,
+                    sim->ram);
+    if (err)
+        goto fail;
+    err = -sim_init_sync(sim);
+    if (err)
+        goto fail;
+    sim->hv.ops = &sim_ops;
+    sim->hv.domid = cfg->domid;
+    sim->hv.nr_vcpus = cfg->nr_vcpus;
+    return sim;
+fail:
+    if (sim->evtchn_fd >= 0)
+        close(sim->evtchn_fd);
+    free(sim->hv.iopage);
+    free(sim->ram);
+    free(sim);
+    errno = err;
+    return NULL;
+}
+
+void sim_destroy(struct sim *sim)
+{
+    if (!sim)
+        return;
+    pthread_cond_destroy(&sim->changed);
+    pthread_mutex_destroy(&sim->lock);
+    close(sim->evtchn_fd);
+    free(sim->hv.iopage);
+    free(sim->ram);
+    free(sim);
+}
+
+struct hv *sim_hv(struct sim *sim)
+{
+    return &sim->hv;
+}
+
+/* ---- the guest's RAM ------------------------------------------------------ */
+
+uint64_t sim_ram_base(const struct sim *sim)
+{
+    return GUEST_LAYOUT_RAM0_BASE;
+}
+
+uint64_t sim_ram_size(const struct sim *sim)
+{
+    return sim->cfg.ram_size;
+}
+
+void *sim_guest_ptr(struct sim *sim, uint64_t gpa, uint64_t len)
+{
+    return gmem_translate(&sim->hv.mem, gpa, len);
+}
+
+/* ---- the guest's side: vCPU accesses ------------------------------------- */
+
+static struct timespec sim_deadline(unsigned timeout_ms)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += timeout_ms / 1000;
+    t.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
+static bool sim_claimed(struct sim *sim, uint64_t addr)
+{
+    for (unsigned i = 0; i < sim->nr_ranges; i++)
+        if (addr - sim->range[i].start < sim->range[i].size)
+            return true;
+    return false;
+}
+
+/* Xen's side of one ioreq, with the lock held: publish, kick, wait. */
+static int sim_deliver(struct sim *sim, unsigned vcpu, struct ioreq *req)
+{
+    volatile struct ioreq *slot = sim_slot(sim, vcpu);
+    unsigned ms = sim->cfg.ioreq_timeout_ms ? sim->cfg.ioreq_timeout_ms : 5000;
+    struct timespec deadline = sim_deadline(ms);
+    uint64_t one = 1;
+
+    slot->addr = req->addr;
+    slot->data = req->data;
+    slot->count = req->count;
+    slot->size = req->size;
+    slot->vp_eport = vcpu;
+    slot->data_is_ptr = req->data_is_ptr;
+    slot->dir = req->dir;
+    slot->df = req->df;
+    slot->type = req->type;
+    /* The ioreq's fields must be visible before its state. */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    slot->state = STATE_IOREQ_READY;
+    sim->notified &= ~(1ULL << vcpu);
+    sim->pending |= 1ULL << vcpu;
+    if (write(sim->evtchn_fd, &one, sizeof(one)) < 0)
+        return -errno;
+    while (!(sim->notified & (1ULL << vcpu)) ||
+           slot->state != STATE_IORESP_READY) {
+        if (pthread_cond_timedwait(&sim->changed, &sim->lock, &deadline))
+            return -ETIMEDOUT;
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    req->data = slot->data;
+    req->state = STATE_IORESP_READY;
+    slot->state = STATE_IOREQ_NONE;
+    return 0;
+}
+
+static int sim_access(struct sim *sim, unsigned vcpu, struct ioreq *req,
+                      bool need_claim)
+{
+    int ret;
+
+    if (vcpu >= sim->cfg.nr_vcpus)
+        return -EINVAL;
+    pthread_mutex_lock(&sim->lock);
+    if (!sim->server_enabled)
+        ret = need_claim ? -ENXIO : -ENODEV;
+    else if (need_claim && !sim_claimed(sim, req->addr))
+        ret = -ENXIO;
+    else
+        ret = sim_deliver(sim, vcpu, req);
+    pthread_mutex_unlock(&sim->lock);
+    return ret;
+}
+
+static int sim_mmio(struct sim *sim, unsigned vcpu, uint64_t addr,
+                    unsigned size, uint8_t dir, uint64_t *value)
+{
+    struct ioreq req = {
+        .addr = addr,
+        .data = dir == IOREQ_WRITE ? *value : 0,
+        .count = 1,
+        .size = size,
+        .dir = dir,
+        .type = IOREQ_TYPE_COPY,
+    };
+    int ret;
+
+    if (size != 1 && size != 2 && size != 4 && size != 8)
+        return -EINVAL;
+    ret = sim_access(sim, vcpu, &req, true);
+    if (ret == 0 && dir == IOREQ_READ)
+        *value = size == 8 ? req.data
+                           : req.data & ((1ULL << (8 * size)) - 1);
+    return ret;
+}
+
+int sim_mmio_read(struct sim *sim, unsigned vcpu, uint64_t addr,
+                  unsigned size, uint64_t *value)
+{
+    return sim_mmio(sim, vcpu, addr, size, IOREQ_READ, value);
+}
+
+int sim_mmio_write(struct sim *sim, unsigned vcpu, uint64_t addr,
+                   unsigned size, uint64_t value)
+{
+    return sim_mmio(sim, vcpu, addr, size, IOREQ_WRITE, &value);
+}
+
+int sim_ioreq(struct sim *sim, unsigned vcpu, struct ioreq *req)
+{
+    return sim_access(sim, vcpu, req, false);
+}
+
+bool sim_mmio_mapped(struct sim *sim, uint64_t addr)
+{
+    bool mapped;
+
+    pthread_mutex_lock(&sim->lock);
+    mapped = sim->server_exists && sim_claimed(sim, addr);
+    pthread_mutex_unlock(&sim->lock);
+    return mapped;
+}
+
+bool sim_server_enabled(struct sim *sim)
+{
+    bool enabled;
+
+    pthread_mutex_lock(&sim->lock);
+    enabled = sim->server_enabled;
+    pthread_mutex_unlock(&sim->lock);
+    return enabled;
+}
+
+/* ---- interrupt lines ------------------------------------------------------ */
+
+static struct sim_spi *sim_spi(struct sim *sim, uint32_t spi)
+{
+    static struct sim_spi none;
+
+    return spi < SIM_SPIS ? &sim->spi[spi] : &none;
+}
+
+static struct sim_spi sim_spi_snapshot(struct sim *sim, uint32_t spi)
+{
+    struct sim_spi copy;
+
+    pthread_mutex_lock(&sim->lock);
+    copy = *sim_spi(sim, spi);
+    pthread_mutex_unlock(&sim->lock);
+    return copy;
+}
+
+unsigned sim_irq_edges(struct sim *sim, uint32_t spi)
+{
+    return sim_spi_snapshot(sim, spi).edges;
+}
+
+bool sim_irq_level(struct sim *sim, uint32_t spi)
+{
+    return sim_spi_snapshot(sim, spi).level;
+}
+
+int sim_irq_wait(struct sim *sim, uint32_t spi, unsigned seen,
+                 unsigned timeout_ms)
+{
+    struct timespec deadline = sim_deadline(timeout_ms);
+    int ret = 0;
+
+    pthread_mutex_lock(&sim->lock);
+    while (sim_spi(sim, spi)->edges <= seen && ret == 0)
+        if (pthread_cond_timedwait(&sim->changed, &sim->lock, &deadline))
+            ret = -ETIMEDOUT;
+    pthread_mutex_unlock(&sim->lock);
+    return ret;
+}

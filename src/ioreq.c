@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ioreq dispatch (see ioreq.h). The slot is shared with Xen: its fields are
+ * read once, after the state says READY and a read barrier, and the answer
+ * is published with a write barrier before IORESP_READY.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "hv.h"
+#include "ioreq.h"
+
+void ioreq_dispatch_init(struct ioreq_dispatch *d, struct hv *hv)
+{
+    memset(d, 0, sizeof(*d));
+    d->hv = hv;
+}
+
+static bool ranges_overlap(const struct ioreq_range *a,
+                           const struct ioreq_range *b)
+{
+    return a->base < b->base + b->size && b->base < a->base + a->size;
+}
+
+int ioreq_add_range(struct ioreq_dispatch *d, const struct ioreq_range *r)
+{
+    int ret;
+
+    if (r->size == 0 || r->base + r->size < r->base)
+        return -EINVAL;
+    for (unsigned i = 0; i < d->nr_ranges; i++)
+        if (ranges_overlap(&d->range[i], r))
+            return -EEXIST;
+    if (d->nr_ranges == IOREQ_RANGES_MAX)
+        return -ENOSPC;
+    ret = hv_map_mmio(d->hv, r->base, r->size);
+    if (ret)
+        return ret;
+    d->range[d->nr_ranges++] = *r;
+    return 0;
+}
+
+void ioreq_dispatch_fini(struct ioreq_dispatch *d)
+{
+    for (unsigned i = 0; i < d->nr_ranges; i++) {
+        int ret = hv_unmap_mmio(d->hv, d->range[i].base, d->range[i].size);
+
+        if (ret)
+            log_warn("cannot unmap MMIO window 0x%" PRIx64 ": %s",
+                     d->range[i].base, strerror(-ret));
+    }
+    d->nr_ranges = 0;
+}
+
+/* The range that holds all of [addr, addr + size), or NULL. */
+static const struct ioreq_range *ioreq_route(const struct ioreq_dispatch *d,
+                                             uint64_t addr, unsigned size)
+{
+    for (unsigned i = 0; i < d->nr_ranges; i++) {
+        const struct ioreq_range *r = &d->range[i];
+
+        if (addr - r->base < r->size && size <= r->size - (addr - r->base))
+            return r;
+    }
+    return NULL;
+}
+
+static bool ioreq_size_ok(uint32_t size)
+{
+    return size == 1 || size == 2 || size == 4 || size == 8;
+}
+
+static uint64_t ioreq_mask(unsigned size)
+{
+    return size == 8 ? UINT64_MAX : (1ULL << (8 * size)) - 1;
+}
+
+/* One MMIO access. Returns the value a read gets; writes return 0. */
+static uint64_t ioreq_mmio(struct ioreq_dispatch *d, const struct ioreq *req)
+{
+    const struct ioreq_range *r;
+
+    /* Arm MMIO is always a single access of 1..8 bytes by value; anything
+     * else is a confused or hostile sender. */
+    if (req->data_is_ptr || req->count != 1 || !ioreq_size_ok(req->size)) {
+        d->stats.refused++;
+        log_ratelimited(&d->rl, NULL, "refused MMIO ioreq at 0x%" PRIx64
+                        ": size %" PRIu32 ", count %" PRIu32
+                        ", data_is_ptr %u", req->addr, req->size, req->count,
+                        req->data_is_ptr);
+        return UINT64_MAX;
+    }
+    r = ioreq_route(d, req->addr, req->size);
+    if (!r) {
+        d->stats.unclaimed++;
+        log_ratelimited(&d->rl, NULL, "MMIO at 0x%" PRIx64 " (%" PRIu32
+                        " bytes) outside every window", req->addr,
+                        req->size);
+        return ioreq_mask(req->size);
+    }
+    d->stats.mmio++;
+    if (req->dir == IOREQ_READ)
+        return r->read(r->opaque, req->addr - r->base, req->size) &
+               ioreq_mask(req->size);
+    r->write(r->opaque, req->addr - r->base, req->size,
+             req->data & ioreq_mask(req->size));
+    return 0;
+}
+
+/* Answer vCPU `vcpu`'s slot if Xen left an ioreq in it. */
+static void ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
+{
+    /* Indexed by hand: Xen declares the array with one element. */
+    volatile struct ioreq *slot = (struct ioreq *)d->hv->iopage + vcpu;
+    struct ioreq req;
+    uint64_t data;
+
+    if (slot->state != STATE_IOREQ_READY)
+        return; /* a stray notify: nothing to answer */
+    /* Read the fields only after seeing READY. */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    slot->state = STATE_IOREQ_INPROCESS;
+    memcpy(&req, (const void *)slot, sizeof(req));
+    switch (req.type) {
+    case IOREQ_TYPE_COPY:
+        data = ioreq_mmio(d, &req);
+        if (req.dir == IOREQ_READ)
+            slot->data = data;
+        break;
+    case IOREQ_TYPE_INVALIDATE:
+        /* Guest RAM is mapped once and the foreign mapping holds its
+         * pages, so there is no cache of mappings to drop. */
+        d->stats.invalidate++;
+        log_debug("ioreq INVALIDATE on vCPU %u acknowledged", vcpu);
+        break;
+    default:
+        d->stats.other++;
+        log_ratelimited(&d->rl, NULL, "ioreq type %u at 0x%" PRIx64
+                        " answered untouched", req.type, req.addr);
+        break;
+    }
+    /* The answer must be visible before the state that hands it back. */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    slot->state = STATE_IORESP_READY;
+    if (hv_evtchn_notify(d->hv, vcpu))
+        log_ratelimited(&d->rl, NULL, "cannot notify vCPU %u", vcpu);
+}
+
+void ioreq_handle_events(struct ioreq_dispatch *d)
+{
+    /* Each vCPU waits for its answer, so a round has at most one ioreq
+     * per vCPU; the bound keeps a storm of stray notifies from starving
+     * the loop (the fd stays readable and brings us back). */
+    unsigned budget = 4 * d->hv->nr_vcpus;
+    unsigned vcpu;
+
+    while (budget-- && hv_evtchn_pending(d->hv, &vcpu) == 0) {
+        if (vcpu < d->hv->nr_vcpus)
+            ioreq_serve(d, vcpu);
+    }
+}

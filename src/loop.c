@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/* The per-guest event loop (see loop.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "loop.h"
+
+#define LOOP_WATCHES_MAX 256
+#define LOOP_EVENTS_MAX 32
+
+struct loop_watch {
+    int fd; /* -1: free */
+    loop_cb *cb;
+    void *arg;
+};
+
+struct loop {
+    int epfd;
+    int stop_fd;
+    volatile bool stopping;
+    /* epoll carries an index into this table, not a pointer, so an entry
+     * freed by a callback is never used by a later event of the batch. */
+    struct loop_watch watch[LOOP_WATCHES_MAX];
+};
+
+static struct loop_watch *loop_find(struct loop *loop, int fd)
+{
+    for (unsigned i = 0; i < LOOP_WATCHES_MAX; i++)
+        if (loop->watch[i].fd == fd)
+            return &loop->watch[i];
+    return NULL;
+}
+
+static int loop_ctl(struct loop *loop, int op, int fd, uint32_t events,
+                    uint64_t data)
+{
+    struct epoll_event ev = {.events = events, .data.u64 = data};
+
+    return epoll_ctl(loop->epfd, op, fd, &ev) ? -errno : 0;
+}
+
+struct loop *loop_create(void)
+{
+    struct loop *loop = calloc(1, sizeof(*loop));
+    int err;
+
+    if (!loop)
+        return NULL;
+    for (unsigned i = 0; i < LOOP_WATCHES_MAX; i++)
+        loop->watch[i].fd = -1;
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (loop->epfd < 0 || loop->stop_fd < 0)
+        goto fail;
+    err = loop_ctl(loop, EPOLL_CTL_ADD, loop->stop_fd, EPOLLIN, UINT64_MAX);
+    if (err) {
+        errno = -err;
+        goto fail;
+    }
+    return loop;
+fail:
+    err = errno;
+    loop_destroy(loop);
+    errno = err;
+    return NULL;
+}
+
+void loop_destroy(struct loop *loop)
+{
+    if (!loop)
+        return;
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    if (loop->stop_fd >= 0)
+        close(loop->stop_fd);
+    free(loop);
+}
+
+int loop_watch(struct loop *loop, int fd, uint32_t events, loop_cb *cb,
+               void *arg)
+{
+    struct loop_watch *w;
+    int ret;
+
+    if (fd < 0)
+        return -EBADF;
+    if (loop_find(loop, fd))
+        return -EEXIST;
+    w = loop_find(loop, -1);
+    if (!w)
+        return -ENOSPC;
+    ret = loop_ctl(loop, EPOLL_CTL_ADD, fd, events,
+                   (uint64_t)(w - loop->watch));
+    if (ret)
+        return ret;
+    *w = (struct loop_watch){.fd = fd, .cb = cb, .arg = arg};
+    return 0;
+}
+
+int loop_modify(struct loop *loop, int fd, uint32_t events)
+{
+    struct loop_watch *w = fd < 0 ? NULL : loop_find(loop, fd);
+
+    if (!w)
+        return -ENOENT;
+    return loop_ctl(loop, EPOLL_CTL_MOD, fd, events,
+                    (uint64_t)(w - loop->watch));
+}
+
+int loop_unwatch(struct loop *loop, int fd)
+{
+    struct loop_watch *w = fd < 0 ? NULL : loop_find(loop, fd);
+
+    if (!w)
+        return -ENOENT;
+    w->fd = -1;
+    return loop_ctl(loop, EPOLL_CTL_DEL, fd, 0, 0);
+}
+
+static void loop_dispatch(struct loop *loop, const struct epoll_event *ev)
+{
+    struct loop_watch *w;
+
+    uint64_t count;
+
+    if (ev->data.u64 >= LOOP_WATCHES_MAX) {
+        /* The stop eventfd: it only wakes epoll_wait(); loop_run() checks
+         * the flag. Drained so a later run does not spin on it. */
+        if (read(loop->stop_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+            loop->stopping = true;
+        return;
+    }
+    w = &loop->watch[ev->data.u64];
+    if (w->fd >= 0)
+        w->cb(w->arg, ev->events);
+}
+
+int loop_run(struct loop *loop)
+{
+    struct epoll_event ev[LOOP_EVENTS_MAX];
+
+    while (!loop->stopping) {
+        int n = epoll_wait(loop->epfd, ev, LOOP_EVENTS_MAX, -1);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        for (int i = 0; i < n && !loop->stopping; i++)
+            loop_dispatch(loop, &ev[i]);
+    }
+    loop->stopping = false;
+    return 0;
+}
+
+void loop_stop(struct loop *loop)
+{
+    uint64_t one = 1;
+    int saved = errno; /* may run in a signal handler */
+    ssize_t n;
+
+    loop->stopping = true;
+    /* Only a wake-up: an eventfd write fails only when its counter would
+     * overflow, and then a wake-up is pending anyway. */
+    n = write(loop->stop_fd, &one, sizeof(one));
+    (void)n;
+    errno = saved;
+}
