@@ -48,6 +48,10 @@ struct xvdm_dev {
     struct ratelimit guest_rl;
 };
 
+/* Every key of opts is one of ops->options; else one line naming the key
+ * and the accepted ones is logged and -EINVAL returned. */
+int dev_check_options(const struct xvdm_device_ops *ops,
+                      const struct xvdm_options *opts);
 /* Validate opts against ops->options, call ops->create and check what it
  * set up (queue counts and sizes, config size). `index` numbers devices of
  * one guest for names. On failure, one line naming the problem has been

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/* The command line of the xvdm daemon (see cli.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum {
+    OPT_PIDFILE = 256,
+    OPT_LOG_LEVEL,
+    OPT_SYSLOG,
+    OPT_MODULE_DIR,
+    OPT_LIST_DEVICES,
+    OPT_VERSION
+};
+
+static const struct option cli_longopts[] = {
+    {"domid", required_argument, NULL, 'd'},
+    {"device", required_argument, NULL, 'D'},
+    {"foreground", no_argument, NULL, 'F'},
+    {"pidfile", required_argument, NULL, OPT_PIDFILE},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"syslog", no_argument, NULL, OPT_SYSLOG},
+    {"module-dir", required_argument, NULL, OPT_MODULE_DIR},
+    {"list-devices", no_argument, NULL, OPT_LIST_DEVICES},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+void cli_usage(FILE *out)
+{
+    fputs("Usage: xvdm --domid DOMID --device SPEC [--device SPEC ...] "
+          "[OPTION...]\n"
+          "Serve virtio-mmio devices to one Xen guest.\n\n"
+          "  -d, --domid DOMID      the guest to serve\n"
+          "  -D, --device SPEC      TYPE[,base=ADDR][,irq=SPI][,KEY=VALUE...]\n"
+          "                         one per device, in the guest's order\n"
+          "  -F, --foreground       do not daemonize; log to stderr\n"
+          "      --pidfile FILE     write the daemon's pid to FILE\n"
+          "      --log-level LEVEL  error, warn, info (default) or debug\n"
+          "      --syslog           log to syslog even in the foreground\n"
+          "      --module-dir DIR   load device modules from DIR\n"
+          "      --list-devices     list the device types and their options\n"
+          "  -h, --help             this help\n"
+          "      --version          print the version\n\n"
+          "Without base= and irq=, device n (from 0) gets libxl's layout:\n"
+          "window 0x2000000 + n * 0x200 and SPI 33 + n.\n",
+          out);
+}
+
+static int cli_domid(const char *arg, struct cli_options *o, char *err,
+                     size_t errlen)
+{
+    unsigned long n;
+    char *end;
+
+    errno = 0;
+    n = strtoul(arg, &end, 10);
+    /* DOMID_FIRST_RESERVED is 0x7ff0; domain 0 serves itself no devices. */
+    if (errno || end == arg || *end || arg[0] == '-' || n == 0 || n >= 0x7ff0)
+        return errbuf_printf(err, errlen,
+                             "--domid '%s' is not a guest domain "
+                             "id (1..32751)",
+                             arg);
+    o->domid = (uint32_t)n;
+    o->domid_given = true;
+    return 0;
+}
+
+static int cli_device(const char *arg, struct cli_options *o, char *err,
+                      size_t errlen)
+{
+    int ret;
+
+    if (o->nr_specs == CLI_DEVICES_MAX)
+        return errbuf_printf(err, errlen, "more than %d --device options",
+                             CLI_DEVICES_MAX);
+    ret = devspec_parse(arg, &o->specs[o->nr_specs], err, errlen);
+    if (ret == 0)
+        o->nr_specs++;
+    return ret;
+}
+
+static int cli_option(int c, const char *arg, struct cli_options *o, char *err,
+                      size_t errlen)
+{
+    switch (c) {
+    case 'd':
+        return cli_domid(arg, o, err, errlen);
+    case 'D':
+        return cli_device(arg, o, err, errlen);
+    case 'F':
+        o->foreground = true;
+        return 0;
+    case OPT_PIDFILE:
+        o->pidfile = arg;
+        return 0;
+    case OPT_LOG_LEVEL:
+        if (log_level_parse(arg, &o->log_level))
+            return errbuf_printf(err, errlen,
+                                 "--log-level '%s' is not one of "
+                                 "error, warn, info, debug",
+                                 arg);
+        return 0;
+    case OPT_SYSLOG:
+        o->to_syslog = true;
+        return 0;
+    case OPT_MODULE_DIR:
+        o->module_dir = arg;
+        return 0;
+    case OPT_LIST_DEVICES:
+        o->list_devices = true;
+        return 0;
+    case 'h':
+        o->help = true;
+        return 0;
+    case OPT_VERSION:
+        o->version = true;
+        return 0;
+    }
+    return errbuf_printf(err, errlen, "unknown or incomplete option");
+}
+
+/* What a run needs beyond well-formed options. */
+static int cli_check(struct cli_options *o, char *err, size_t errlen)
+{
+    if (o->help || o->version || o->list_devices)
+        return 0;
+    if (!o->domid_given)
+        return errbuf_printf(err, errlen, "--domid is required");
+    if (o->nr_specs == 0)
+        return errbuf_printf(err, errlen, "at least one --device is required");
+    return devspec_assign_layout(o->specs, o->nr_specs, err, errlen);
+}
+
+int cli_parse(int argc, char **argv, struct cli_options *o, char *err,
+              size_t errlen)
+{
+    int c, ret;
+
+    memset(o, 0, sizeof(*o));
+    o->log_level = LOG_LVL_INFO;
+    opterr = 0; /* our messages name the bad argument */
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":d:D:Fh", cli_longopts, NULL)) != -1) {
+        if (c == '?' || c == ':')
+            return errbuf_printf(err, errlen, "%s '%s'",
+                                 c == '?' ? "unknown option"
+                                          : "missing value for",
+                                 argv[optind - 1]);
+        ret = cli_option(c, optarg, o, err, errlen);
+        if (ret)
+            return ret;
+    }
+    if (optind < argc)
+        return errbuf_printf(err, errlen, "unexpected argument '%s'",
+                             argv[optind]);
+    return cli_check(o, err, errlen);
+}
+
+void cli_free(struct cli_options *o)
+{
+    for (unsigned i = 0; i < o->nr_specs; i++)
+        devspec_free(&o->specs[i]);
+    o->nr_specs = 0;
+}

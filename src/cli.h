@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* The command line of the xvdm daemon. */
+#ifndef XVDM_CLI_H
+#define XVDM_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "devspec.h"
+#include "log.h"
+
+#define CLI_DEVICES_MAX 32
+
+struct cli_options {
+    uint32_t domid;
+    bool domid_given;
+    bool foreground;
+    bool to_syslog;
+    enum log_level log_level;
+    const char *pidfile;
+    const char *module_dir;
+    bool list_devices;
+    bool help;
+    bool version;
+    unsigned nr_specs;
+    struct devspec specs[CLI_DEVICES_MAX];
+};
+
+/* Parse argv. 0, or -EINVAL with err naming the bad argument (the caller
+ * prints it and exits 2). Device specs are parsed and given their layout. */
+int cli_parse(int argc, char **argv, struct cli_options *o, char *err,
+              size_t errlen);
+void cli_usage(FILE *out);
+void cli_free(struct cli_options *o);
+
+#endif

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/* Device specs and their guest layout (see devspec.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devspec.h"
+#include "guest-layout.h"
+
+#define DEVSPEC_NAME_MAX 31
+
+/* Type names and keys: lower-case letters, digits, '-' and '_'. */
+static bool name_ok(const char *s)
+{
+    size_t len = strlen(s);
+
+    return len > 0 && len <= DEVSPEC_NAME_MAX &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-_") == len;
+}
+
+static int parse_u64(const char *v, uint64_t max, uint64_t *out)
+{
+    unsigned long long n;
+    char *end;
+
+    errno = 0;
+    n = strtoull(v, &end, 0);
+    if (errno || end == v || *end || v[0] == '-' || n > max)
+        return -EINVAL;
+    *out = n;
+    return 0;
+}
+
+static int spec_layout_key(struct devspec *s, const char *key,
+                           const char *value, char *err, size_t errlen)
+{
+    uint64_t n;
+
+    if (strcmp(key, "base") == 0) {
+        if (parse_u64(value, UINT64_MAX - VIRTIO_MMIO_WINDOW_SIZE, &n))
+            return errbuf_printf(err, errlen,
+                                 "'%s': base='%s' is not an "
+                                 "address",
+                                 s->text, value);
+        s->base = n;
+        s->base_given = true;
+        return 0;
+    }
+    if (parse_u64(value, UINT32_MAX, &n))
+        return errbuf_printf(err, errlen, "'%s': irq='%s' is not a number",
+                             s->text, value);
+    s->irq = (uint32_t)n;
+    s->irq_given = true;
+    return 0;
+}
+
+static int spec_add_option(struct devspec *s, char *item, char *err,
+                           size_t errlen)
+{
+    char *eq = strchr(item, '=');
+    const char *value = eq ? eq + 1 : "";
+
+    if (eq)
+        *eq = '\0';
+    if (!name_ok(item))
+        return errbuf_printf(err, errlen, "'%s': bad option name '%s'", s->text,
+                             item);
+    if ((strcmp(item, "base") == 0 && s->base_given) ||
+        (strcmp(item, "irq") == 0 && s->irq_given) ||
+        xvdm_opt_get(&s->opts, item))
+        return errbuf_printf(err, errlen, "'%s': option '%s' given twice",
+                             s->text, item);
+    if (strcmp(item, "base") == 0 || strcmp(item, "irq") == 0)
+        return spec_layout_key(s, item, value, err, errlen);
+    if (s->opts.nr == DEV_OPTIONS_MAX)
+        return errbuf_printf(err, errlen, "'%s': more than %d options", s->text,
+                             DEV_OPTIONS_MAX);
+    s->opts.kv[s->opts.nr].key = strdup(item);
+    s->opts.kv[s->opts.nr].value = strdup(value);
+    s->opts.nr++;
+    if (!s->opts.kv[s->opts.nr - 1].key || !s->opts.kv[s->opts.nr - 1].value)
+        return -ENOMEM;
+    return 0;
+}
+
+int devspec_parse(const char *text, struct devspec *out, char *err,
+                  size_t errlen)
+{
+    char *copy, *item, *save = NULL;
+    int ret = 0;
+
+    memset(out, 0, sizeof(*out));
+    out->text = strdup(text);
+    copy = strdup(text);
+    if (!out->text || !copy) {
+        free(copy);
+        devspec_free(out);
+        return -ENOMEM;
+    }
+    item = strtok_r(copy, ",", &save);
+    if (!item || text[0] == ',' || !name_ok(item)) {
+        ret = errbuf_printf(err, errlen,
+                            "'%s': device type '%s' is not a "
+                            "name (a-z, 0-9, -, _)",
+                            text, item ? item : "");
+        goto out;
+    }
+    out->type = strdup(item);
+    if (!out->type)
+        ret = -ENOMEM;
+    while (!ret && (item = strtok_r(NULL, ",", &save)))
+        ret = spec_add_option(out, item, err, errlen);
+out:
+    free(copy);
+    if (ret)
+        devspec_free(out);
+    return ret;
+}
+
+void devspec_free(struct devspec *spec)
+{
+    for (unsigned i = 0; i < spec->opts.nr; i++) {
+        free(spec->opts.kv[i].key);
+        free(spec->opts.kv[i].value);
+    }
+    free(spec->type);
+    free(spec->text);
+    memset(spec, 0, sizeof(*spec));
+}
+
+/* ---- layout ------------------------------------------------------------- */
+
+static bool window_overlaps(uint64_t base, uint64_t start, uint64_t size)
+{
+    return base < start + size && start < base + VIRTIO_MMIO_WINDOW_SIZE;
+}
+
+static int check_window(const struct devspec *specs, unsigned i, char *err,
+                        size_t errlen)
+{
+    const struct devspec *s = &specs[i];
+
+    if (s->base % VIRTIO_MMIO_WINDOW_SIZE)
+        return errbuf_printf(err, errlen,
+                             "'%s': base=0x%" PRIx64 " is not "
+                             "0x200-aligned",
+                             s->text, s->base);
+    if (window_overlaps(s->base, GUEST_LAYOUT_RAM0_BASE,
+                        GUEST_LAYOUT_RAM0_SIZE) ||
+        window_overlaps(s->base, GUEST_LAYOUT_RAM1_BASE,
+                        GUEST_LAYOUT_RAM1_SIZE))
+        return errbuf_printf(err, errlen,
+                             "'%s': window 0x%" PRIx64 " lies in "
+                             "guest RAM",
+                             s->text, s->base);
+    for (unsigned j = 0; j < i; j++)
+        if (window_overlaps(s->base, specs[j].base, VIRTIO_MMIO_WINDOW_SIZE))
+            return errbuf_printf(err, errlen,
+                                 "'%s' and '%s' both use window "
+                                 "0x%" PRIx64,
+                                 specs[j].text, s->text, s->base);
+    if (s->irq < GUEST_LAYOUT_SPI_MIN || s->irq > GUEST_LAYOUT_SPI_MAX)
+        return errbuf_printf(err, errlen,
+                             "'%s': irq=%" PRIu32 " is not an SPI "
+                             "(%d..%d)",
+                             s->text, s->irq, GUEST_LAYOUT_SPI_MIN,
+                             GUEST_LAYOUT_SPI_MAX);
+    return 0;
+}
+
+/* libxl gives the n-th virtio device window n and SPI FIRST + n; so do we,
+ * so that a guest's device tree and xvdm agree without base=/irq=. */
+int devspec_assign_layout(struct devspec *specs, unsigned n, char *err,
+                          size_t errlen)
+{
+    int ret;
+
+    for (unsigned i = 0; i < n; i++) {
+        struct devspec *s = &specs[i];
+
+        if (!s->base_given)
+            s->base =
+                GUEST_LAYOUT_VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_WINDOW_SIZE;
+        if (!s->irq_given && GUEST_LAYOUT_VIRTIO_MMIO_SPI_FIRST + i >
+                                 GUEST_LAYOUT_VIRTIO_MMIO_SPI_LAST)
+            return errbuf_printf(err, errlen,
+                                 "'%s': no default SPI left for "
+                                 "device %u: give irq=",
+                                 s->text, i + 1);
+        if (!s->irq_given)
+            s->irq = GUEST_LAYOUT_VIRTIO_MMIO_SPI_FIRST + i;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        ret = check_window(specs, i, err, errlen);
+        if (ret)
+            return ret;
+    }
+    return 0;
+}

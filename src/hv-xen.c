@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hv seam on Xen: libxendevicemodel (ioreq server, MMIO ranges, IRQ
+ * levels), libxenforeignmemory (the ioreq page and the guest's RAM, mapped
+ * once), libxenevtchn (the vCPUs' ioreq ports) and libxenctrl (domain
+ * facts, at open only).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <xenctrl.h>
+#include <xendevicemodel.h>
+#include <xenevtchn.h>
+#include <xenforeignmemory.h>
+#include <xentoollog.h>
+
+#include "guest-layout.h"
+#include "hv.h"
+#include "log.h"
+
+#define XEN_PAGE 4096ULL
+/* Guest RAM is mapped in chunks of this many pages: few mappings, and a
+ * bounded pfn/err array. */
+#define XEN_MAP_CHUNK_PAGES 65536 /* 256 MiB */
+#define XEN_VCPUS_MAX 128
+
+struct xen_chunk {
+    void *addr;
+    size_t pages;
+};
+
+struct hv_xen {
+    struct hv hv; /* first: the seam's handle */
+    xentoollog_logger logger;
+    xendevicemodel_handle *dm;
+    xenforeignmemory_handle *fmem;
+    xenevtchn_handle *evtchn;
+    xenforeignmemory_resource_handle *iopage_res;
+    bool server_created;
+    ioservid_t server;
+    evtchn_port_t local_port[XEN_VCPUS_MAX];
+    unsigned nr_chunks;
+    struct xen_chunk *chunks;
+};
+
+static struct hv_xen *xen_of(struct hv *hv)
+{
+    return (struct hv_xen *)hv;
+}
+
+/* The Xen libraries report through a xentoollog logger; theirs prints to
+ * stderr. Ours sends their detail to our debug level: what failed is said
+ * once, by us. */
+static void xen_log_vmessage(xentoollog_logger *logger,
+                             xentoollog_level level, int errnoval,
+                             const char *context, const char *format,
+                             va_list al)
+{
+    char msg[512];
+
+    vsnprintf(msg, sizeof(msg), format, al);
+    log_debug("%s: %s%s%s", context ? context : "xen", msg,
+              errnoval >= 0 ? ": " : "",
+              errnoval >= 0 ? strerror(errnoval) : "");
+}
+
+static void xen_log_destroy(xentoollog_logger *logger)
+{
+}
+
+/* ---- ioreq server ----------------------------------------------------- */
+
+static int xen_bind_ports(struct hv_xen *x)
+{
+    const struct ioreq *slots = (const struct ioreq *)x->hv.iopage;
+
+    for (unsigned i = 0; i < x->hv.nr_vcpus; i++) {
+        xenevtchn_port_or_error_t port = xenevtchn_bind_interdomain(
+            x->evtchn, x->hv.domid, slots[i].vp_eport);
+
+        if (port < 0) {
+            log_err("cannot bind vCPU %u's ioreq port %" PRIu32 ": %s", i,
+                    slots[i].vp_eport, strerror(errno));
+            return -errno;
+        }
+        x->local_port[i] = (evtchn_port_t)port;
+    }
+    return 0;
+}
+
+static int xen_ioreq_server_create(struct hv *hv)
+{
+    struct hv_xen *x = xen_of(hv);
+    void *page = NULL;
+
+    /* Buffered ioreqs are for x86 port writes; virtio-mmio needs none. */
+    if (xendevicemodel_create_ioreq_server(x->dm, hv->domid,
+                                           HVM_IOREQSRV_BUFIOREQ_OFF,
+                                           &x->server)) {
+        log_err("cannot create an ioreq server for domain %u: %s (is Xen "
+                "built with CONFIG_IOREQ_SERVER?)", hv->domid,
+                strerror(errno));
+        return -errno;
+    }
+    x->server_created = true;
+    x->iopage_res = xenforeignmemory_map_resource(
+        x->fmem, hv->domid, XENMEM_resource_ioreq_server, x->server,
+        XENMEM_resource_ioreq_server_frame_ioreq(0), 1, &page,
+        PROT_READ | PROT_WRITE, 0);
+    if (!x->iopage_res) {
+        log_err("cannot map the ioreq page of server %u: %s", x->server,
+                strerror(errno));
+        return -errno;
+    }
+    hv->iopage = page;
+    return xen_bind_ports(x);
+}
+
+/* Xen takes an inclusive end. */
+static int xen_mmio_range(struct hv *hv, uint64_t start, uint64_t size,
+                          bool map)
+{
+    struct hv_xen *x = xen_of(hv);
+    uint64_t end = start + size - 1;
+    int ret;
+
+    if (map)
+        ret = xendevicemodel_map_io_range_to_ioreq_server(
+            x->dm, hv->domid, x->server, 1, start, end);
+    else
+        ret = xendevicemodel_unmap_io_range_from_ioreq_server(
+            x->dm, hv->domid, x->server, 1, start, end);
+    return ret ? -errno : 0;
+}
+
+static int xen_map_mmio(struct hv *hv, uint64_t start, uint64_t size)
+{
+    return xen_mmio_range(hv, start, size, true);
+}
+
+static int xen_unmap_mmio(struct hv *hv, uint64_t start, uint64_t size)
+{
+    return xen_mmio_range(hv, start, size, false);
+}
+
+static int xen_set_server_state(struct hv *hv, bool enabled)
+{
+    struct hv_xen *x = xen_of(hv);
+
+    if (xendevicemodel_set_ioreq_server_state(x->dm, hv->domid, x->server,
+                                              enabled))
+        return -errno;
+    return 0;
+}
+
+/* ---- event channels ----------------------------------------------------- */
+
+static int xen_evtchn_fd(struct hv *hv)
+{
+    return xenevtchn_fd(xen_of(hv)->evtchn);
+}
+
+static int xen_evtchn_pending(struct hv *hv, unsigned *vcpu)
+{
+    struct hv_xen *x = xen_of(hv);
+    xenevtchn_port_or_error_t port = xenevtchn_pending(x->evtchn);
+
+    if (port < 0)
+        return errno == EAGAIN ? -EAGAIN : -errno;
+    if (xenevtchn_unmask(x->evtchn, (evtchn_port_t)port))
+        return -errno;
+    for (unsigned i = 0; i < hv->nr_vcpus; i++) {
+        if (x->local_port[i] == (evtchn_port_t)port) {
+            *vcpu = i;
+            return 0;
+        }
+    }
+    *vcpu = UINT32_MAX; /* not one of ours: the caller ignores it */
+    return 0;
+}
+
+static int xen_evtchn_notify(struct hv *hv, unsigned vcpu)
+{
+    struct hv_xen *x = xen_of(hv);
+
+    if (vcpu >= hv->nr_vcpus)
+        return -EINVAL;
+    return xenevtchn_notify(x->evtchn, x->local_port[vcpu]) ? -errno : 0;
+}
+
+static int xen_set_irq_level(struct hv *hv, uint32_t irq, unsigned level)
+{
+    if (xendevicemodel_set_irq_level(xen_of(hv)->dm, hv->domid, irq, level))
+        return -errno;
+    return 0;
+}
+
+static int xen_restrict(struct hv *hv)
+{
+    struct hv_xen *x = xen_of(hv);
+
+    if (xendevicemodel_restrict(x->dm, hv->domid) ||
+        xenforeignmemory_restrict(x->fmem, hv->domid))
+        return -errno;
+#ifdef HAVE_XENEVTCHN_RESTRICT
+    if (xenevtchn_restrict(x->evtchn, hv->domid))
+        return -errno;
+#endif
+    return 0;
+}
+
+/* ---- teardown ------------------------------------------------------------ */
+
+static void xen_unmap_ram(struct hv_xen *x)
+{
+    for (unsigned i = 0; i < x->nr_chunks; i++)
+        xenforeignmemory_unmap(x->fmem, x->chunks[i].addr,
+                               x->chunks[i].pages);
+    free(x->chunks);
+    x->chunks = NULL;
+    x->nr_chunks = 0;
+}
+
+static void xen_close(struct hv *hv)
+{
+    struct hv_xen *x = xen_of(hv);
+
+    for (unsigned i = 0; x->evtchn && i < hv->nr_vcpus; i++)
+        if (x->local_port[i])
+            xenevtchn_unbind(x->evtchn, x->local_port[i]);
+    if (x->iopage_res)
+        xenforeignmemory_unmap_resource(x->fmem, x->iopage_res);
+    if (x->server_created &&
+        xendevicemodel_destroy_ioreq_server(x->dm, hv->domid, x->server))
+        log_warn("cannot destroy ioreq server %u: %s", x->server,
+                 strerror(errno));
+    if (x->fmem)
+        xen_unmap_ram(x);
+    if (x->evtchn)
+        xenevtchn_close(x->evtchn);
+    if (x->fmem)
+        xenforeignmemory_close(x->fmem);
+    if (x->dm)
+        xendevicemodel_close(x->dm);
+    free(x);
+}
+
+static const struct hv_ops xen_ops = {
+    .name = "xen",
+    .ioreq_server_create = xen_ioreq_server_create,
+    .map_mmio = xen_map_mmio,
+    .unmap_mmio = xen_unmap_mmio,
+    .set_server_state = xen_set_server_state,
+    .evtchn_fd = xen_evtchn_fd,
+    .evtchn_pending = xen_evtchn_pending,
+    .evtchn_notify = xen_evtchn_notify,
+    .set_irq_level = xen_set_irq_level,
+    .restrict_to_guest = xen_restrict,
+    .close = xen_close,
+};
+
+/* ---- opening -------------------------------------------------------------- */
+
+/* The most RAM the guest may have: libxl sets it from the xl config. The
+ * libxenctrl API for it changed in Xen 4.18. */
+static int xen_guest_max_ram(struct hv_xen *x, uint64_t *bytes)
+{
+    xc_interface *xc = xc_interface_open(&x->logger, &x->logger, 0);
+    int ret = 0;
+
+    if (!xc)
+        return -errno;
+#ifdef HAVE_XC_DOMAIN_GETINFO_SINGLE
+    xc_domaininfo_t info;
+
+    if (xc_domain_getinfo_single(xc, x->hv.domid, &info) < 0)
+        ret = -errno;
+    else
+        *bytes = (uint64_t)info.max_pages * XEN_PAGE;
+#else
+    xc_dominfo_t info;
+
+    if (xc_domain_getinfo(xc, x->hv.domid, 1, &info) != 1 ||
+        info.domid != x->hv.domid)
+        ret = -ESRCH;
+    else
+        *bytes = (uint64_t)info.max_memkb * 1024;
+#endif
+    xc_interface_close(xc);
+    return ret;
+}
+
+/* Add the runs of pages that mapped (err[i] == 0) as guest RAM regions:
+ * pages the guest never populated are holes, not errors. */
+static int xen_add_runs(struct hv_xen *x, uint64_t gpa, uint8_t *addr,
+                        const int *err, size_t pages)
+{
+    size_t i = 0;
+
+    while (i < pages) {
+        size_t start;
+        int ret;
+
+        for (; i < pages && err[i]; i++)
+            ;
+        for (start = i; i < pages && !err[i]; i++)
+            ;
+        if (i == start)
+            continue;
+        ret = gmem_add(&x->hv.mem, gpa + start * XEN_PAGE,
+                       (i - start) * XEN_PAGE, addr + start * XEN_PAGE);
+        if (ret == -ENOSPC)
+            log_err("domain %u: guest RAM splits into more than %d mapped "
+                    "regions (256 MiB each at most)", x->hv.domid,
+                    GMEM_REGIONS_MAX);
+        if (ret)
+            return ret;
+    }
+    return 0;
+}
+
+static int xen_map_chunk(struct hv_xen *x, uint64_t gpa, size_t pages,
+                         xen_pfn_t *pfns, int *err)
+{
+    struct xen_chunk *c;
+    void *addr;
+
+    for (size_t i = 0; i < pages; i++)
+        pfns[i] = (xen_pfn_t)(gpa / XEN_PAGE + i);
+    addr = xenforeignmemory_map(x->fmem, x->hv.domid, PROT_READ | PROT_WRITE,
+                                pages, pfns, err);
+    if (!addr)
+        return errno == ENOENT || errno == EINVAL ? 0 : -errno;
+    c = realloc(x->chunks, (x->nr_chunks + 1) * sizeof(*c));
+    if (!c) {
+        xenforeignmemory_unmap(x->fmem, addr, pages);
+        return -ENOMEM;
+    }
+    x->chunks = c;
+    x->chunks[x->nr_chunks++] = (struct xen_chunk){addr, pages};
+    return xen_add_runs(x, gpa, addr, err, pages);
+}
+
+static int xen_map_bank(struct hv_xen *x, uint64_t base, uint64_t size,
+                        xen_pfn_t *pfns, int *err)
+{
+    uint64_t pages = size / XEN_PAGE;
+
+    for (uint64_t done = 0; done < pages; done += XEN_MAP_CHUNK_PAGES) {
+        size_t n = pages - done < XEN_MAP_CHUNK_PAGES ? pages - done
+                                                      : XEN_MAP_CHUNK_PAGES;
+        int ret = xen_map_chunk(x, base + done * XEN_PAGE, n, pfns, err);
+
+        if (ret)
+            return ret;
+    }
+    return 0;
+}
+
+/* Arm guests: libxl puts the first 3 GiB at GUEST_RAM0_BASE and the rest
+ * at GUEST_RAM1_BASE. */
+static int xen_map_ram(struct hv_xen *x)
+{
+    xen_pfn_t *pfns = calloc(XEN_MAP_CHUNK_PAGES, sizeof(*pfns));
+    int *err = calloc(XEN_MAP_CHUNK_PAGES, sizeof(*err));
+    uint64_t max = 0, bank0;
+    int ret;
+
+    ret = !pfns || !err ? -ENOMEM : xen_guest_max_ram(x, &max);
+    if (ret == 0) {
+        bank0 = max < GUEST_LAYOUT_RAM0_SIZE ? max : GUEST_LAYOUT_RAM0_SIZE;
+        ret = xen_map_bank(x, GUEST_LAYOUT_RAM0_BASE, bank0, pfns, err);
+        if (ret == 0 && max > bank0)
+            ret = xen_map_bank(x, GUEST_LAYOUT_RAM1_BASE, max - bank0, pfns,
+                               err);
+    }
+    free(pfns);
+    free(err);
+    if (ret == 0 && x->hv.mem.nr == 0)
+        ret = -ENOMEM;
+    return ret;
+}
+
+static int xen_open_handles(struct hv_xen *x)
+{
+    unsigned vcpus;
+    int flags;
+
+    x->dm = xendevicemodel_open(&x->logger, 0);
+    if (!x->dm) {
+        log_err("cannot open Xen's device-model interface: %s (is this "
+                "dom0 of a Xen host, with /dev/xen mounted?)",
+                strerror(errno));
+        return -errno;
+    }
+    x->fmem = xenforeignmemory_open(&x->logger, 0);
+    x->evtchn = xenevtchn_open(&x->logger, 0);
+    if (!x->fmem || !x->evtchn) {
+        log_err("cannot open Xen's foreign-memory or event-channel "
+                "interface: %s", strerror(errno));
+        return -errno;
+    }
+    /* The loop drains ports until EAGAIN; it must never block. */
+    flags = fcntl(xenevtchn_fd(x->evtchn), F_GETFL);
+    if (flags < 0 ||
+        fcntl(xenevtchn_fd(x->evtchn), F_SETFL, flags | O_NONBLOCK))
+        return -errno;
+    if (xendevicemodel_nr_vcpus(x->dm, x->hv.domid, &vcpus)) {
+        log_err("domain %u: cannot get its vCPU count: %s (does it exist?)",
+                x->hv.domid, strerror(errno));
+        return -errno;
+    }
+    if (vcpus == 0 || vcpus > XEN_VCPUS_MAX) {
+        log_err("domain %u has %u vCPUs; xvdm serves 1..%d", x->hv.domid,
+                vcpus, XEN_VCPUS_MAX);
+        return -ERANGE;
+    }
+    x->hv.nr_vcpus = vcpus;
+    return 0;
+}
+
+struct hv *hv_xen_open(uint32_t domid)
+{
+    struct hv_xen *x = calloc(1, sizeof(*x));
+    int ret;
+
+    if (!x)
+        return NULL;
+    x->hv.ops = &xen_ops;
+    x->hv.domid = domid;
+    x->logger.vmessage = xen_log_vmessage;
+    x->logger.destroy = xen_log_destroy;
+    ret = xen_open_handles(x);
+    if (ret == 0) {
+        ret = xen_map_ram(x);
+        if (ret)
+            log_err("domain %u: cannot map its RAM: %s", domid,
+                    strerror(-ret));
+    }
+    if (ret) {
+        xen_close(&x->hv);
+        errno = -ret;
+        return NULL;
+    }
+    log_info("domain %u: %u vCPUs, %u RAM region(s) mapped", domid,
+             x->hv.nr_vcpus, x->hv.mem.nr);
+    return &x->hv;
+}

@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xvdm: serve virtio-mmio devices to one Xen guest.
+ *
+ * Exit status: 0 after a clean stop (SIGTERM/SIGINT); 1 when setting up
+ * failed (no Xen, no such domain, a device refused an option's value); 2
+ * for a bad command line, unknown device types and option names included.
+ * When daemonizing, the parent exits only once the child is serving (0) or
+ * has failed (its status), so whoever starts xvdm learns the outcome and
+ * sees the error on its stderr.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "dev.h"
+#include "hv.h"
+#include "log.h"
+#include "loop.h"
+#include "module.h"
+#include "vm.h"
+
+struct daemon {
+    const struct cli_options *opts;
+    struct hv *hv;
+    struct loop *loop;
+    struct vm *vm;
+    int signal_fd;
+    int ready_fd; /* write end of the pipe the parent waits on, or -1 */
+    bool pidfile_written;
+};
+
+/* ---- daemonizing -------------------------------------------------------- */
+
+/* Fork; the parent waits until the child reports ready or exits, and
+ * exits accordingly. Returns in the child only. */
+static int daemon_fork(struct daemon *d)
+{
+    int pipefd[2], status;
+    char byte;
+    pid_t pid;
+
+    if (pipe2(pipefd, O_CLOEXEC))
+        return -errno;
+    pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid > 0) {
+        close(pipefd[1]);
+        if (read(pipefd[0], &byte, 1) == 1)
+            exit(EXIT_SUCCESS);
+        if (waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+            exit(WEXITSTATUS(status));
+        exit(EXIT_FAILURE);
+    }
+    close(pipefd[0]);
+    d->ready_fd = pipefd[1];
+    return setsid() < 0 ? -errno : 0;
+}
+
+/* Serving: release the parent, detach from the terminal, log to syslog. */
+static int daemon_ready(struct daemon *d)
+{
+    int null;
+
+    if (d->ready_fd < 0)
+        return 0;
+    null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0)
+        return -errno;
+    log_init(d->opts->log_level, true, d->opts->domid);
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);
+    dup2(null, STDERR_FILENO);
+    close(null);
+    if (write(d->ready_fd, "", 1) != 1)
+        return -errno;
+    close(d->ready_fd);
+    d->ready_fd = -1;
+    return 0;
+}
+
+static int daemon_write_pidfile(struct daemon *d)
+{
+    FILE *f = fopen(d->opts->pidfile, "w");
+
+    if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f)) {
+        log_err("cannot write pidfile '%s': %s", d->opts->pidfile,
+                strerror(errno));
+        return -errno;
+    }
+    d->pidfile_written = true;
+    return 0;
+}
+
+/* ---- signals ------------------------------------------------------------- */
+
+static void daemon_on_signal(void *arg, uint32_t revents)
+{
+    struct daemon *d = arg;
+    struct signalfd_siginfo si;
+
+    if (read(d->signal_fd, &si, sizeof(si)) != sizeof(si))
+        return;
+    log_info("%s: stopping", strsignal((int)si.ssi_signo));
+    loop_stop(d->loop);
+}
+
+/* SIGTERM and SIGINT arrive on an fd in the loop, so a stop never
+ * interrupts an ioreq half-answered. */
+static int daemon_watch_signals(struct daemon *d)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &set, NULL))
+        return -errno;
+    d->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (d->signal_fd < 0)
+        return -errno;
+    return loop_watch(d->loop, d->signal_fd, EPOLLIN, daemon_on_signal, d);
+}
+
+/* ---- life cycle ----------------------------------------------------------- */
+
+/* Device types and option names are checked before Xen is touched, so a
+ * typo is reported the same with or without a hypervisor. */
+static int check_devices(const struct cli_options *o, const char *module_dir)
+{
+    char err[512];
+    int ret = 0;
+
+    for (unsigned i = 0; i < o->nr_specs && ret == 0; i++) {
+        struct module mod;
+
+        ret = module_load(&mod, module_dir, o->specs[i].type, err,
+                          sizeof(err));
+        if (ret) {
+            log_err("--device '%s': %s", o->specs[i].text, err);
+            break;
+        }
+        ret = dev_check_options(mod.ops, &o->specs[i].opts);
+        module_unload(&mod);
+    }
+    return ret;
+}
+
+static int daemon_setup(struct daemon *d, const char *module_dir)
+{
+    const struct cli_options *o = d->opts;
+    int ret;
+
+    d->hv = hv_xen_open(o->domid);
+    if (!d->hv)
+        return -errno;
+    d->loop = loop_create();
+    if (!d->loop) {
+        log_err("cannot create the event loop: %s", strerror(errno));
+        return -errno;
+    }
+    ret = vm_create(&d->vm, d->hv, d->loop, o->specs, o->nr_specs,
+                    module_dir);
+    if (ret)
+        return ret;
+    ret = hv_restrict_to_guest(d->hv);
+    if (ret) {
+        log_err("cannot restrict the Xen handles to domain %u: %s",
+                o->domid, strerror(-ret));
+        return ret;
+    }
+    ret = daemon_watch_signals(d);
+    if (ret) {
+        log_err("cannot watch signals: %s", strerror(-ret));
+        return ret;
+    }
+    return o->pidfile ? daemon_write_pidfile(d) : 0;
+}
+
+static void daemon_teardown(struct daemon *d)
+{
+    vm_destroy(d->vm);
+    hv_close(d->hv);
+    loop_destroy(d->loop);
+    if (d->signal_fd >= 0)
+        close(d->signal_fd);
+    if (d->pidfile_written)
+        unlink(d->opts->pidfile);
+}
+
+static int daemon_run(const struct cli_options *o, const char *module_dir)
+{
+    struct daemon d = {.opts = o, .signal_fd = -1, .ready_fd = -1};
+    int ret = 0;
+
+    if (!o->foreground)
+        ret = daemon_fork(&d);
+    if (ret == 0)
+        ret = daemon_setup(&d, module_dir);
+    if (ret == 0)
+        ret = daemon_ready(&d);
+    if (ret == 0) {
+        log_info("serving %u device(s) to domain %u", o->nr_specs,
+                 o->domid);
+        ret = loop_run(d.loop);
+        if (ret)
+            log_err("event loop failed: %s", strerror(-ret));
+    }
+    daemon_teardown(&d);
+    return ret ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli_options o;
+    const char *module_dir;
+    char err[512];
+    int status;
+
+    if (cli_parse(argc, argv, &o, err, sizeof(err))) {
+        fprintf(stderr, "xvdm: %s\nTry 'xvdm --help'.\n", err);
+        cli_free(&o);
+        return 2;
+    }
+    module_dir = o.module_dir ? o.module_dir : module_default_dir();
+    if (o.help) {
+        cli_usage(stdout);
+        status = EXIT_SUCCESS;
+    } else if (o.version) {
+        printf("xvdm %s\n", PACKAGE_VERSION);
+        status = EXIT_SUCCESS;
+    } else if (o.list_devices) {
+        status = module_list(module_dir, stdout) > 0 ? EXIT_SUCCESS
+                                                     : EXIT_FAILURE;
+        if (status)
+            fprintf(stderr, "xvdm: no device modules in %s\n", module_dir);
+    } else {
+        log_init(o.log_level, o.to_syslog, o.domid);
+        status = check_devices(&o, module_dir) ? 2
+                                               : daemon_run(&o, module_dir);
+    }
+    cli_free(&o);
+    return status;
+}

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/* One guest served: devices, their transports and interrupt lines, the
+ * ioreq server and its windows, and the event-channel fd in the loop. */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "dev.h"
+#include "devspec.h"
+#include "guest-layout.h"
+#include "hv.h"
+#include "ioreq.h"
+#include "irq.h"
+#include "log.h"
+#include "loop.h"
+#include "module.h"
+#include "transport-mmio.h"
+#include "vm.h"
+
+struct vm_device {
+    struct module mod;
+    struct xvdm_dev *dev;
+    struct mmio mmio;
+    uint64_t base;
+    uint32_t irq;
+};
+
+struct vm {
+    struct hv *hv;
+    struct loop *loop;
+    struct ioreq_dispatch ioreq;
+    bool ioreq_ready;   /* dispatch initialised: windows may be mapped */
+    bool evtchn_watched;
+    bool server_enabled;
+    unsigned nr_devs;
+    struct vm_device *devs;
+    unsigned nr_lines;
+    struct irq_line *lines; /* one per distinct SPI */
+};
+
+static uint64_t vm_mmio_read(void *opaque, uint64_t offset, unsigned size)
+{
+    return mmio_read(opaque, offset, size);
+}
+
+static void vm_mmio_write(void *opaque, uint64_t offset, unsigned size,
+                          uint64_t value)
+{
+    mmio_write(opaque, offset, size, value);
+}
+
+static void vm_evtchn_ready(void *arg, uint32_t revents)
+{
+    struct vm *vm = arg;
+
+    ioreq_handle_events(&vm->ioreq);
+}
+
+/* Devices that share an SPI share one line, so the line knows when the
+ * last of them has been acknowledged. */
+static struct irq_line *vm_line(struct vm *vm, uint32_t spi)
+{
+    for (unsigned i = 0; i < vm->nr_lines; i++)
+        if (vm->lines[i].spi == spi)
+            return &vm->lines[i];
+    irq_line_init(&vm->lines[vm->nr_lines], vm->hv, spi);
+    return &vm->lines[vm->nr_lines++];
+}
+
+/* Devices are named by type and their rank among devices of that type. */
+static unsigned vm_type_index(const struct devspec *specs, unsigned i)
+{
+    unsigned index = 0;
+
+    for (unsigned j = 0; j < i; j++)
+        if (strcmp(specs[j].type, specs[i].type) == 0)
+            index++;
+    return index;
+}
+
+static int vm_device_create(struct vm *vm, const struct devspec *specs,
+                            unsigned i, const char *module_dir)
+{
+    struct vm_device *d = &vm->devs[i];
+    const struct devspec *spec = &specs[i];
+    char err[512];
+    int ret;
+
+    ret = module_load(&d->mod, module_dir, spec->type, err, sizeof(err));
+    if (ret) {
+        log_err("--device '%s': %s", spec->text, err);
+        return ret;
+    }
+    vm->nr_devs = i + 1; /* from here on, vm_destroy() unloads it */
+    ret = dev_create(&d->dev, d->mod.ops, &spec->opts,
+                     vm_type_index(specs, i), vm->hv->domid, vm->loop);
+    if (ret)
+        return ret;
+    d->base = spec->base;
+    d->irq = spec->irq;
+    mmio_init(&d->mmio, d->dev, &vm->hv->mem, vm_line(vm, spec->irq),
+              spec->base);
+    return 0;
+}
+
+static int vm_map_windows(struct vm *vm)
+{
+    int ret;
+
+    ret = hv_ioreq_server_create(vm->hv);
+    if (ret) {
+        log_err("cannot create the ioreq server: %s", strerror(-ret));
+        return ret;
+    }
+    ioreq_dispatch_init(&vm->ioreq, vm->hv);
+    vm->ioreq_ready = true;
+    for (unsigned i = 0; i < vm->nr_devs; i++) {
+        struct vm_device *d = &vm->devs[i];
+        struct ioreq_range r = {
+            .base = d->base,
+            .size = VIRTIO_MMIO_WINDOW_SIZE,
+            .read = vm_mmio_read,
+            .write = vm_mmio_write,
+            .opaque = &d->mmio,
+        };
+
+        ret = ioreq_add_range(&vm->ioreq, &r);
+        if (ret) {
+            log_err("%scannot map window 0x%" PRIx64 ": %s",
+                    d->dev->prefix, d->base, strerror(-ret));
+            return ret;
+        }
+    }
+    return 0;
+}
+
+static int vm_start(struct vm *vm)
+{
+    int ret;
+
+    ret = loop_watch(vm->loop, hv_evtchn_fd(vm->hv), EPOLLIN,
+                     vm_evtchn_ready, vm);
+    if (ret) {
+        log_err("cannot watch the event channel: %s", strerror(-ret));
+        return ret;
+    }
+    vm->evtchn_watched = true;
+    ret = hv_set_server_state(vm->hv, true);
+    if (ret) {
+        log_err("cannot enable the ioreq server: %s", strerror(-ret));
+        return ret;
+    }
+    vm->server_enabled = true;
+    return 0;
+}
+
+int vm_create(struct vm **out, struct hv *hv, struct loop *loop,
+              const struct devspec *specs, unsigned n, const char *module_dir)
+{
+    struct vm *vm;
+    int ret = -ENOMEM;
+
+    vm = calloc(1, sizeof(*vm));
+    if (!vm)
+        return -ENOMEM;
+    vm->hv = hv;
+    vm->loop = loop;
+    vm->devs = calloc(n ? n : 1, sizeof(*vm->devs));
+    vm->lines = calloc(n ? n : 1, sizeof(*vm->lines));
+    if (!vm->devs || !vm->lines)
+        goto fail;
+    for (unsigned i = 0; i < n; i++) {
+        ret = vm_device_create(vm, specs, i, module_dir);
+        if (ret)
+            goto fail;
+    }
+    ret = vm_map_windows(vm);
+    if (ret)
+        goto fail;
+    ret = vm_start(vm);
+    if (ret)
+        goto fail;
+    for (unsigned i = 0; i < vm->nr_devs; i++)
+        log_info("%svirtio device %u at 0x%" PRIx64 ", SPI %u",
+                 vm->devs[i].dev->prefix, vm->devs[i].mod.ops->device_id,
+                 vm->devs[i].base, vm->devs[i].irq);
+    *out = vm;
+    return 0;
+fail:
+    vm_destroy(vm);
+    return ret;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    if (!vm)
+        return;
+    if (vm->server_enabled) {
+        int ret = hv_set_server_state(vm->hv, false);
+        if (ret)
+            log_warn("cannot disable the ioreq server: %s", strerror(-ret));
+    }
+    if (vm->evtchn_watched)
+        loop_unwatch(vm->loop, hv_evtchn_fd(vm->hv));
+    for (unsigned i = 0; i < vm->nr_devs; i++)
+        dev_destroy(vm->devs[i].dev);
+    if (vm->ioreq_ready)
+        ioreq_dispatch_fini(&vm->ioreq);
+    for (unsigned i = 0; vm->devs && i < vm->nr_devs; i++)
+        module_unload(&vm->devs[i].mod);
+    free(vm->devs);
+    free(vm->lines);
+    free(vm);
+}

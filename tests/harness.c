@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/* Test side: xvdm on the sim, in-process (see harness.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "hv.h"
+#include "log.h"
+#include "loop.h"
+#include "module.h"
+#include "vm.h"
+
+static void *harness_loop_thread(void *arg)
+{
+    struct harness *h = arg;
+
+    h->loop_ret = loop_run(h->loop);
+    return NULL;
+}
+
+static int harness_parse(struct harness *h, const char *const *specs,
+                         unsigned n)
+{
+    char err[256];
+    int ret;
+
+    if (n > HARNESS_DEVICES_MAX)
+        return -E2BIG;
+    for (unsigned i = 0; i < n; i++) {
+        ret = devspec_parse(specs[i], &h->specs[i], err, sizeof(err));
+        if (ret) {
+            log_err("%s", err);
+            return ret;
+        }
+        h->nr_specs = i + 1;
+    }
+    ret = devspec_assign_layout(h->specs, n, err, sizeof(err));
+    if (ret)
+        log_err("%s", err);
+    return ret;
+}
+
+int harness_start(struct harness *h, const char *const *specs, unsigned n)
+{
+    struct sim_config cfg = {.domid = 1, .nr_vcpus = 1,
+                             .ram_size = HARNESS_RAM_SIZE};
+    int ret;
+
+    memset(h, 0, sizeof(*h));
+    h->sim = sim_create(&cfg);
+    h->loop = loop_create();
+    if (!h->sim || !h->loop) {
+        ret = -errno;
+        goto fail;
+    }
+    ret = harness_parse(h, specs, n);
+    if (ret)
+        goto fail;
+    ret = vm_create(&h->vm, sim_hv(h->sim), h->loop, h->specs, n,
+                    module_default_dir());
+    if (ret)
+        goto fail;
+    ret = -pthread_create(&h->thread, NULL, harness_loop_thread, h);
+    if (ret == 0)
+        return 0;
+    vm_destroy(h->vm);
+    h->vm = NULL;
+fail:
+    harness_stop(h);
+    return ret;
+}
+
+void harness_stop(struct harness *h)
+{
+    if (h->vm) {
+        loop_stop(h->loop);
+        pthread_join(h->thread, NULL);
+        vm_destroy(h->vm);
+    }
+    if (h->sim)
+        hv_close(sim_hv(h->sim));
+    loop_destroy(h->loop);
+    sim_destroy(h->sim);
+    for (unsigned i = 0; i < h->nr_specs; i++)
+        devspec_free(&h->specs[i]);
+    memset(h, 0, sizeof(*h));
+}

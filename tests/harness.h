@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test side: xvdm on the simulated hypervisor, in-process. Starts the same
+ * parts src/main.c starts on Xen (loop, device specs and layout, vm) on a
+ * sim guest, and runs the loop on its own thread, as the daemon does.
+ */
+#ifndef XVDM_TEST_HARNESS_H
+#define XVDM_TEST_HARNESS_H
+
+#include <pthread.h>
+
+#include "devspec.h"
+#include "sim.h"
+
+#define HARNESS_DEVICES_MAX 16
+#define HARNESS_RAM_SIZE (64ULL << 20)
+
+struct harness {
+    struct sim *sim;
+    struct loop *loop;
+    struct vm *vm;
+    unsigned nr_specs;
+    struct devspec specs[HARNESS_DEVICES_MAX];
+    pthread_t thread;
+    int loop_ret;
+};
+
+/* Domain 1, one vCPU, 64 MiB, devices from spec strings ("rng",
+ * "rng,irq=33"), modules from $XVDM_MODULE_DIR. 0, or a negative errno
+ * after one line saying what failed. */
+int harness_start(struct harness *h, const char *const *specs, unsigned n);
+/* Stop the loop, destroy the vm, close the hv, free the sim. */
+void harness_stop(struct harness *h);
+
+#endif

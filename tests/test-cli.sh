@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The xvdm command line as a user meets it: help, version, the device
+# list, and a clear message with the right exit status for each mistake.
+set -uo pipefail
+xvdm=${XVDM_BINARY:?XVDM_BINARY must be set (make check sets it)}
+failures=0
+checks=0
+
+# expect STATUS PATTERN ARGS...: exit status and a line matching PATTERN.
+expect() {
+    local want=$1 pattern=$2 out status
+    shift 2
+    checks=$((checks + 1))
+    out=$("$xvdm" "$@" 2>&1)
+    status=$?
+    if [ "$status" -ne "$want" ] || ! grep -qE -- "$pattern" <<<"$out"; then
+        echo "FAIL: xvdm $*: status $status (want $want), output:"
+        echo "$out" | sed 's/^/    /'
+        echo "    (wanted a line matching: $pattern)"
+        failures=$((failures + 1))
+    fi
+}
+
+expect 0 "^Usage: xvdm --domid" --help
+expect 0 "^xvdm [0-9]+\.[0-9]+" --version
+expect 0 "^rng +virtio id 4" --list-devices
+expect 2 "--domid is required" --device rng
+expect 2 "at least one --device is required" --domid 5
+expect 2 "--domid 'zero' is not a guest domain id" --domid zero --device rng
+expect 2 "--domid '0' is not a guest domain id" --domid 0 --device rng
+expect 2 "unknown option '--frobnicate'" --frobnicate
+expect 2 "missing value for '--domid'" --domid
+expect 2 "unexpected argument 'extra'" --domid 5 --device rng extra
+expect 2 "--log-level 'loud' is not one of" --log-level loud
+expect 2 "unknown device type 'floppy' \(in .*: rng" -F --domid 5 \
+    --device floppy
+expect 2 "unknown option 'speed' \(accepted: none\)" -F --domid 5 \
+    --device rng,speed=9
+expect 2 "'rng,base=0x2000000' both use window 0x2000000" --domid 5 \
+    --device rng --device rng,base=0x2000000
+expect 2 "irq=7 is not an SPI" --domid 5 --device rng,irq=7
+expect 2 "base='nowhere' is not an address" --domid 5 \
+    --device rng,base=nowhere
+# No Xen on this machine: one line that says so, status 1, in the
+# foreground and when daemonizing (the parent reports the child's failure).
+if [ ! -e /dev/xen/privcmd ]; then
+    expect 1 "cannot open Xen's device-model interface" -F --domid 5 \
+        --device rng
+    expect 1 "cannot open Xen's device-model interface" --domid 5 \
+        --device rng
+fi
+
+echo "test-cli: $((checks - failures)) of $checks checks passed"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,332 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A malicious guest against the real stack (sim, loop, ioreq dispatch,
+ * transport, virtqueue, rng module). Each case checks the outcome the spec
+ * defines, then that xvdm still serves: the same device, reset and probed
+ * again, completes a request.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check-run.h"
+#include "harness.h"
+#include "vdriver.h"
+
+#define RNG_ID 4
+#define WAIT_MS 5000
+#define FEATURES                                                              \
+    ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_INDIRECT_DESC))
+
+static struct harness h;
+static struct vdriver d;
+
+static void setup(void)
+{
+    const char *specs[] = {"rng"};
+
+    ck_assert_int_eq(harness_start(&h, specs, 1), 0);
+    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
+                 sim_ram_base(h.sim) + (1 << 20), 8 << 20);
+}
+
+static void teardown(void)
+{
+    harness_stop(&h);
+}
+
+static void bring_up(void)
+{
+    ck_assert_int_eq(vdriver_probe(&d, RNG_ID, FEATURES), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, 0, 16), 0);
+    vdriver_driver_ok(&d);
+}
+
+static uint64_t buffer(uint32_t len)
+{
+    return vdriver_alloc(&d, len, 64);
+}
+
+/* The device works: a fresh probe and one request complete. */
+static void assert_alive(void)
+{
+    struct guest_buf b;
+    uint32_t id, len;
+
+    vdriver_reset(&d);
+    bring_up();
+    b = (struct guest_buf){buffer(16), 16, true};
+    guest_ring_publish(&d.ring[0], guest_ring_add_chain(&d.ring[0], &b, 1));
+    vdriver_kick(&d, 0);
+    ck_assert_int_eq(vdriver_wait_irq(&d, WAIT_MS), VIRTIO_MMIO_INT_VRING);
+    ck_assert(guest_ring_get_used(&d.ring[0], &id, &len));
+    ck_assert_uint_eq(len, 16);
+    ck_assert_int_eq(d.io_error, 0);
+}
+
+static bool needs_reset(void)
+{
+    return vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET;
+}
+
+/* Publish a one-descriptor chain at buf/len and kick. */
+static void kick_buffer(uint64_t gpa, uint32_t len)
+{
+    struct guest_buf b = {gpa, len, true};
+
+    guest_ring_publish(&d.ring[0], guest_ring_add_chain(&d.ring[0], &b, 1));
+    vdriver_kick(&d, 0);
+}
+
+START_TEST(descriptor_loop_sets_needs_reset)
+{
+    struct guest_buf b[2] = {{buffer(8), 8, true}, {buffer(8), 8, true}};
+    uint16_t head;
+
+    bring_up();
+    head = guest_ring_add_chain(&d.ring[0], b, 2);
+    guest_ring_desc(&d.ring[0], head + 1)->flags =
+        htole16(VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE);
+    guest_ring_desc(&d.ring[0], head + 1)->next = htole16(head);
+    guest_ring_publish(&d.ring[0], head);
+    vdriver_kick(&d, 0);
+    ck_assert(needs_reset());
+    assert_alive();
+}
+END_TEST
+
+START_TEST(buffer_address_past_ram_sets_needs_reset)
+{
+    bring_up();
+    kick_buffer(sim_ram_base(h.sim) + sim_ram_size(h.sim) - 4, 16);
+    ck_assert(needs_reset());
+    assert_alive();
+}
+END_TEST
+
+START_TEST(buffer_length_overflow_sets_needs_reset)
+{
+    bring_up();
+    kick_buffer(0xfffffffffffff000ULL, 0x2000);
+    ck_assert(needs_reset());
+    assert_alive();
+}
+END_TEST
+
+START_TEST(needs_reset_raises_config_interrupt)
+{
+    bring_up();
+    kick_buffer(0xfffffffffffff000ULL, 0x2000);
+    ck_assert_int_eq(vdriver_wait_irq(&d, WAIT_MS), VIRTIO_MMIO_INT_CONFIG);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(avail_idx_jump_sets_needs_reset)
+{
+    bring_up();
+    guest_ring_avail(&d.ring[0])->idx = htole16(1000);
+    vdriver_kick(&d, 0);
+    ck_assert(needs_reset());
+    /* Further kicks are ignored until the reset. */
+    vdriver_kick(&d, 0);
+    ck_assert_uint_eq(guest_ring_used(&d.ring[0])->idx, 0);
+    assert_alive();
+}
+END_TEST
+
+/* Queue setup the guest botched: QueueReady reads back 0. */
+static void setup_refused(uint32_t num, uint64_t desc)
+{
+    ck_assert_int_eq(vdriver_probe(&d, RNG_ID, FEATURES), 0);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_SEL, 0);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_NUM, num);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(desc >> 32));
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_AVAIL_LOW,
+                  (uint32_t)sim_ram_base(h.sim) + 0x1000);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_USED_LOW,
+                  (uint32_t)sim_ram_base(h.sim) + 0x2000);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_READY, 1);
+    ck_assert_uint_eq(vdriver_read(&d, VIRTIO_MMIO_QUEUE_READY), 0);
+    assert_alive();
+}
+
+START_TEST(queue_size_zero_not_ready)
+{
+    setup_refused(0, sim_ram_base(h.sim));
+}
+END_TEST
+
+START_TEST(queue_size_not_power_of_two_not_ready)
+{
+    setup_refused(12, sim_ram_base(h.sim));
+}
+END_TEST
+
+START_TEST(queue_size_above_max_not_ready)
+{
+    setup_refused(512, sim_ram_base(h.sim));
+}
+END_TEST
+
+START_TEST(ring_outside_ram_not_ready)
+{
+    setup_refused(16, 0x100000000000ULL);
+}
+END_TEST
+
+START_TEST(notify_before_driver_ok_ignored)
+{
+    struct guest_buf b = {buffer(8), 8, true};
+
+    ck_assert_int_eq(vdriver_probe(&d, RNG_ID, FEATURES), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, 0, 16), 0);
+    guest_ring_publish(&d.ring[0], guest_ring_add_chain(&d.ring[0], &b, 1));
+    vdriver_kick(&d, 0);
+    ck_assert_uint_eq(guest_ring_used(&d.ring[0])->idx, 0);
+    ck_assert_uint_eq(vdriver_new_edges(&d), 0);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(notify_bad_queue_index_ignored)
+{
+    bring_up();
+    vdriver_kick(&d, 1);
+    vdriver_kick(&d, 0xffffffff);
+    ck_assert(!needs_reset());
+    ck_assert_uint_eq(vdriver_new_edges(&d), 0);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(reset_during_work)
+{
+    bring_up();
+    for (unsigned i = 0; i < 8; i++) {
+        struct guest_buf b = {buffer(4096), 4096, true};
+
+        guest_ring_publish(&d.ring[0],
+                           guest_ring_add_chain(&d.ring[0], &b, 1));
+    }
+    vdriver_kick(&d, 0);
+    vdriver_write(&d, VIRTIO_MMIO_STATUS, 0);
+    ck_assert_uint_eq(vdriver_status(&d), 0);
+    ck_assert_uint_eq(vdriver_read(&d, VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(config_access_out_of_range)
+{
+    uint64_t v = 1;
+
+    bring_up();
+    for (uint64_t off = 0x100; off < 0x200; off += 0x7c) {
+        ck_assert_int_eq(sim_mmio_read(h.sim, 0, d.base + off, 4, &v), 0);
+        ck_assert_uint_eq(v, 0);
+        ck_assert_int_eq(sim_mmio_write(h.sim, 0, d.base + off, 4, ~0ULL), 0);
+    }
+    ck_assert(!needs_reset());
+    assert_alive();
+}
+END_TEST
+
+START_TEST(register_access_sizes)
+{
+    static const unsigned sizes[] = {1, 2, 8};
+    uint32_t status;
+    uint64_t v;
+
+    bring_up();
+    status = vdriver_status(&d);
+    for (unsigned i = 0; i < 3; i++) {
+        ck_assert_int_eq(sim_mmio_read(h.sim, 0, d.base, sizes[i], &v), 0);
+        ck_assert_uint_eq(v, 0);
+        ck_assert_int_eq(sim_mmio_write(h.sim, 0, d.base + VIRTIO_MMIO_STATUS,
+                                        sizes[i], 0), 0);
+    }
+    ck_assert_uint_eq(vdriver_status(&d), status);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(features_ok_refused_without_version_1)
+{
+    ck_assert_int_eq(vdriver_probe(&d, RNG_ID, 1ULL << VIRTIO_F_INDIRECT_DESC),
+                     -EIO);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(unclaimed_ioreq_types_answered)
+{
+    struct ioreq reqs[] = {
+        {.type = IOREQ_TYPE_INVALIDATE},
+        {.type = IOREQ_TYPE_PIO, .addr = 0x3f8, .size = 1, .count = 1},
+        {.type = IOREQ_TYPE_COPY, .addr = d.base, .size = 4, .count = 1,
+         .data_is_ptr = 1, .dir = IOREQ_READ},
+        {.type = IOREQ_TYPE_COPY, .addr = d.base + VIRTIO_MMIO_STATUS,
+         .size = 4, .count = 5, .dir = IOREQ_WRITE},
+    };
+
+    bring_up();
+    for (unsigned i = 0; i < 4; i++) {
+        ck_assert_int_eq(sim_ioreq(h.sim, 0, &reqs[i]), 0);
+        ck_assert_uint_eq(reqs[i].state, STATE_IORESP_READY);
+    }
+    ck_assert(vdriver_status(&d) & VIRTIO_STATUS_DRIVER_OK);
+    assert_alive();
+}
+END_TEST
+
+START_TEST(write_to_read_only_register_ignored)
+{
+    bring_up();
+    vdriver_write(&d, VIRTIO_MMIO_MAGIC_VALUE, 0);
+    vdriver_write(&d, VIRTIO_MMIO_DEVICE_ID, 1);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_NUM_MAX, 1 << 20);
+    ck_assert_uint_eq(vdriver_read(&d, VIRTIO_MMIO_MAGIC_VALUE),
+                      VIRTIO_MMIO_MAGIC);
+    ck_assert_uint_eq(vdriver_read(&d, VIRTIO_MMIO_DEVICE_ID), RNG_ID);
+    ck_assert_uint_eq(vdriver_read(&d, VIRTIO_MMIO_QUEUE_NUM_MAX), 256);
+    assert_alive();
+}
+END_TEST
+
+static Suite *hostile_suite(void)
+{
+    Suite *s = suite_create("hostile");
+    TCase *tc = tcase_create("guest");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, descriptor_loop_sets_needs_reset);
+    tcase_add_test(tc, buffer_address_past_ram_sets_needs_reset);
+    tcase_add_test(tc, buffer_length_overflow_sets_needs_reset);
+    tcase_add_test(tc, needs_reset_raises_config_interrupt);
+    tcase_add_test(tc, avail_idx_jump_sets_needs_reset);
+    tcase_add_test(tc, queue_size_zero_not_ready);
+    tcase_add_test(tc, queue_size_not_power_of_two_not_ready);
+    tcase_add_test(tc, queue_size_above_max_not_ready);
+    tcase_add_test(tc, ring_outside_ram_not_ready);
+    tcase_add_test(tc, notify_before_driver_ok_ignored);
+    tcase_add_test(tc, notify_bad_queue_index_ignored);
+    tcase_add_test(tc, reset_during_work);
+    tcase_add_test(tc, config_access_out_of_range);
+    tcase_add_test(tc, register_access_sizes);
+    tcase_add_test(tc, features_ok_refused_without_version_1);
+    tcase_add_test(tc, unclaimed_ioreq_types_answered);
+    tcase_add_test(tc, write_to_read_only_register_ignored);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return check_run(hostile_suite());
+}
