@@ -24,6 +24,23 @@
 #include "hv.h"
 #include "log.h"
 
+/* guest-layout.h keeps libxl's Arm layout for hosts that cannot include
+ * Xen's Arm header; where it can, the two must agree. */
+#if defined(__aarch64__) || defined(__arm__)
+_Static_assert(GUEST_LAYOUT_RAM0_BASE == GUEST_RAM0_BASE, "RAM0 base");
+_Static_assert(GUEST_LAYOUT_RAM0_SIZE == GUEST_RAM0_SIZE, "RAM0 size");
+_Static_assert(GUEST_LAYOUT_RAM1_BASE == GUEST_RAM1_BASE, "RAM1 base");
+_Static_assert(GUEST_LAYOUT_RAM1_SIZE == GUEST_RAM1_SIZE, "RAM1 size");
+_Static_assert(GUEST_LAYOUT_VIRTIO_MMIO_BASE == GUEST_VIRTIO_MMIO_BASE,
+               "virtio-mmio base");
+_Static_assert(GUEST_LAYOUT_VIRTIO_MMIO_SIZE == GUEST_VIRTIO_MMIO_SIZE,
+               "virtio-mmio size");
+_Static_assert(GUEST_LAYOUT_VIRTIO_MMIO_SPI_FIRST ==
+                   GUEST_VIRTIO_MMIO_SPI_FIRST, "first virtio SPI");
+_Static_assert(GUEST_LAYOUT_VIRTIO_MMIO_SPI_LAST == GUEST_VIRTIO_MMIO_SPI_LAST,
+               "last virtio SPI");
+#endif
+
 #define XEN_PAGE 4096ULL
 /* Guest RAM is mapped in chunks of this many pages: few mappings, and a
  * bounded pfn/err array. */
