@@ -9,6 +9,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -81,7 +82,8 @@ int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features)
 {
     uint64_t num = vq->num;
 
-    if (num == 0 || (num & (num - 1)) || num > vq->num_max)
+    /* A broken queue waits for a device reset (§2.1.2 NEEDS_RESET). */
+    if (vq->broken || num == 0 || (num & (num - 1)) || num > vq->num_max)
         return -EINVAL;
     /* Sizes include used_event/avail_event (§2.7.6, §2.7.8). */
     vq->desc = vq_map_ring(mem, vq->desc_gpa, 16 * num, 16);
@@ -102,7 +104,6 @@ int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features)
     vq->used_idx = vq_load16(&vq->used->idx);
     vq->last_avail_idx = vq->used_idx;
     vq->signalled_used_valid = false;
-    vq->broken = false;
     vq->ready = true;
     return 0;
 }
@@ -144,6 +145,8 @@ static int vq_add_buffer(struct vq *vq, struct vq_walk *w,
         return -EIO;
     }
     w->seen_write |= write;
+    /* A zero-length buffer is harmless (an empty iovec), so it is taken
+     * rather than faulted; its address must still be in guest RAM. */
     hva = gmem_translate(vq->mem, d->addr, d->len);
     if (!hva) {
         vq_fault(vq, "buffer 0x%" PRIx64 "+0x%" PRIx32 " outside guest RAM",
@@ -285,10 +288,19 @@ int vq_pop(struct vq *vq, struct xvdm_chain *chain)
 
 /* ---- completing ---------------------------------------------------------- */
 
+/* Rings are only touched while enabled and healthy. */
+static bool vq_live(const struct vq *vq)
+{
+    return vq->ready && !vq->broken;
+}
+
 void vq_push(struct vq *vq, const struct xvdm_chain *chain, uint32_t written)
 {
-    struct virtq_used_elem *e = &vq->used->ring[vq->used_idx % vq->num];
+    struct virtq_used_elem *e;
 
+    if (!vq_live(vq))
+        return;
+    e = &vq->used->ring[vq->used_idx % vq->num];
     if (written > chain->in_len)
         written = chain->in_len;
     __atomic_store_n(&e->id, htole32(chain->head), __ATOMIC_RELAXED);
@@ -310,6 +322,8 @@ bool vq_should_signal(struct vq *vq)
     uint16_t old, event;
     bool valid;
 
+    if (!vq_live(vq))
+        return false;
     /* Our used->idx store must be visible before we read the driver's
      * suppression state, or both sides may wait (§2.7.10). */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -327,7 +341,7 @@ bool vq_should_signal(struct vq *vq)
 
 void vq_disable_kicks(struct vq *vq)
 {
-    if (!vq->event_idx)
+    if (vq_live(vq) && !vq->event_idx)
         vq_store16(&vq->used->flags, VIRTQ_USED_F_NO_NOTIFY);
     /* With EVENT_IDX the driver kicks only when crossing avail_event,
      * which stays behind while we drain. */
@@ -335,6 +349,8 @@ void vq_disable_kicks(struct vq *vq)
 
 bool vq_enable_kicks(struct vq *vq)
 {
+    if (!vq_live(vq))
+        return false;
     if (vq->event_idx)
         vq_store16(vq_avail_event(vq), vq->last_avail_idx);
     else

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "check-run.h"
 #include "guest-ring.h"
@@ -160,6 +161,60 @@ START_TEST(nested_indirect_faults)
 }
 END_TEST
 
+/* Point the head's descriptor at the indirect table with other flags or
+ * length, as a hostile driver might. */
+static void publish_bad_indirect(uint16_t flags, uint32_t len)
+{
+    struct guest_buf b = {BUF_GPA, 16, true};
+    uint16_t head = guest_ring_add_indirect(&ring, TABLE_GPA, &b, 1);
+
+    guest_ring_desc(&ring, head)->flags = htole16(flags);
+    guest_ring_desc(&ring, head)->len = htole32(len);
+    guest_ring_publish(&ring, head);
+}
+
+START_TEST(indirect_with_next_faults)
+{
+    ck_assert_int_eq(enable(NUM, ALL_FEATURES), 0);
+    publish_bad_indirect(VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 16);
+    expect_fault("NEXT");
+}
+END_TEST
+
+START_TEST(indirect_table_of_bad_length_faults)
+{
+    /* Empty, not whole descriptors, and more entries than the queue. */
+    static const uint32_t lens[] = {0, 24, 16 * (NUM + 1)};
+
+    for (unsigned i = 0; i < 3; i++) {
+        vq_reset(&vq);
+        faults = 0;
+        ck_assert_int_eq(enable(NUM, ALL_FEATURES), 0);
+        publish_bad_indirect(VIRTQ_DESC_F_INDIRECT, lens[i]);
+        expect_fault("indirect table");
+    }
+}
+END_TEST
+
+START_TEST(chain_over_4_gib_faults)
+{
+    /* A reserved, never touched 4 GiB region makes the buffers valid
+     * guest RAM; only their sum is too big for a 32-bit length. */
+    const uint64_t big_gpa = 1ULL << 40, big_size = 1ULL << 32;
+    void *big = mmap(NULL, big_size, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    struct guest_buf b[] = {{big_gpa, 0xc0000000, true},
+                            {big_gpa, 0xc0000000, true}};
+
+    ck_assert_ptr_ne(big, MAP_FAILED);
+    ck_assert_int_eq(gmem_add(&mem, big_gpa, big_size, big), 0);
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    publish(b, 2);
+    expect_fault("4 GiB");
+    munmap(big, big_size);
+}
+END_TEST
+
 START_TEST(descriptor_loop_faults_and_returns)
 {
     struct guest_buf b[] = {{BUF_GPA, 16, true}, {BUF_GPA, 16, true}};
@@ -225,6 +280,32 @@ START_TEST(avail_idx_jump_faults_and_queue_stays_broken)
     vq_reset(&vq);
     ck_assert(!vq.broken && !vq.ready);
     ck_assert_uint_eq(vq.num_max, 256);
+}
+END_TEST
+
+START_TEST(broken_queue_touches_nothing_until_reset)
+{
+    struct xvdm_chain old;
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    publish_one(16, true);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    old = chain;
+    guest_ring_publish(&ring, NUM);
+    expect_fault("past table");
+    vq_push(&vq, &old, 16);
+    ck_assert_uint_eq(guest_ring_used(&ring)->idx, 0);
+    ck_assert(!vq_should_signal(&vq));
+    vq_disable_kicks(&vq);
+    ck_assert_uint_eq(guest_ring_used(&ring)->flags, 0);
+    ck_assert(!vq_enable_kicks(&vq));
+    ck_assert_int_eq(enable(NUM, 0), -EINVAL);
+    vq_reset(&vq);
+    guest_ring_init(&ring, ram, RAM_GPA, RAM_SIZE, RING_GPA, NUM);
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    publish_one(16, true);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    ck_assert_uint_eq(faults, 1);
 }
 END_TEST
 
@@ -339,6 +420,9 @@ START_TEST(unusable_ring_setups_are_refused)
     vq.used_gpa = ring.used_gpa;
     ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
     vq.desc_gpa = RING_GPA;
+    vq.avail_gpa = ring.avail_gpa + 1; /* not 2-byte aligned */
+    ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
+    vq.avail_gpa = ring.avail_gpa;
     vq.used_gpa = ring.used_gpa + 2; /* not 4-byte aligned */
     ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
     vq.used_gpa = RAM_GPA + RAM_SIZE - 16; /* runs past RAM */
@@ -359,12 +443,16 @@ static Suite *virtqueue_suite(void)
     tcase_add_test(tc, indirect_chain_is_walked_when_negotiated);
     tcase_add_test(tc, indirect_without_negotiation_faults);
     tcase_add_test(tc, nested_indirect_faults);
+    tcase_add_test(tc, indirect_with_next_faults);
+    tcase_add_test(tc, indirect_table_of_bad_length_faults);
+    tcase_add_test(tc, chain_over_4_gib_faults);
     tcase_add_test(tc, descriptor_loop_faults_and_returns);
     tcase_add_test(tc, buffer_past_ram_faults);
     tcase_add_test(tc, buffer_address_plus_length_overflow_faults);
     tcase_add_test(tc, readable_after_writable_faults);
     tcase_add_test(tc, head_index_past_queue_faults);
     tcase_add_test(tc, avail_idx_jump_faults_and_queue_stays_broken);
+    tcase_add_test(tc, broken_queue_touches_nothing_until_reset);
     tcase_add_test(tc,
                    chain_longer_than_iov_cap_is_completed_empty_and_skipped);
     tcase_add_test(tc, indices_wrap_around_16_bits);
