@@ -61,6 +61,7 @@ struct hv_xen {
     xenforeignmemory_resource_handle *iopage_res;
     bool server_created;
     ioservid_t server;
+    bool ports_bound;
     evtchn_port_t local_port[XEN_VCPUS_MAX];
     unsigned nr_chunks;
     struct xen_chunk *chunks;
@@ -108,6 +109,7 @@ static int xen_bind_ports(struct hv_xen *x)
         }
         x->local_port[i] = (evtchn_port_t)port;
     }
+    x->ports_bound = true;
     return 0;
 }
 
@@ -136,7 +138,7 @@ static int xen_ioreq_server_create(struct hv *hv)
         return -errno;
     }
     hv->iopage = page;
-    return xen_bind_ports(x);
+    return 0;
 }
 
 /* Xen takes an inclusive end. */
@@ -166,6 +168,9 @@ static int xen_unmap_mmio(struct hv *hv, uint64_t start, uint64_t size)
     return xen_mmio_range(hv, start, size, false);
 }
 
+/* Xen writes each vCPU's port into the ioreq page only when the server is
+ * enabled (ioreq_update_evtchn() in Xen's common/ioreq.c), so the ports
+ * are bound then, as QEMU does. */
 static int xen_set_server_state(struct hv *hv, bool enabled)
 {
     struct hv_xen *x = xen_of(hv);
@@ -173,7 +178,7 @@ static int xen_set_server_state(struct hv *hv, bool enabled)
     if (xendevicemodel_set_ioreq_server_state(x->dm, hv->domid, x->server,
                                               enabled))
         return -errno;
-    return 0;
+    return enabled && !x->ports_bound ? xen_bind_ports(x) : 0;
 }
 
 /* ---- event channels ----------------------------------------------------- */

@@ -25,13 +25,15 @@ struct hv;
 
 struct hv_ops {
     const char *name; /* "xen", "sim" */
-    /* Create the ioreq server (buffered ioreqs off), map its synchronous
-     * ioreq page into hv->iopage and bind every vCPU's event port. */
+    /* Create the ioreq server (buffered ioreqs off) and map its
+     * synchronous ioreq page into hv->iopage. */
     int (*ioreq_server_create)(struct hv *hv);
     /* Send guest MMIO accesses in [start, start + size) to this server. */
     int (*map_mmio)(struct hv *hv, uint64_t start, uint64_t size);
     int (*unmap_mmio)(struct hv *hv, uint64_t start, uint64_t size);
-    /* Enable or disable the server (Xen sends nothing while disabled). */
+    /* Enable or disable the server (Xen sends nothing while disabled).
+     * The first enable also binds every vCPU's event port: Xen publishes
+     * them in the ioreq page only then. */
     int (*set_server_state)(struct hv *hv, bool enabled);
     /* The one fd that becomes readable when a vCPU port is pending. */
     int (*evtchn_fd)(struct hv *hv);

@@ -162,3 +162,9 @@ void ioreq_handle_events(struct ioreq_dispatch *d)
             ioreq_serve(d, vcpu);
     }
 }
+
+void ioreq_serve_waiting(struct ioreq_dispatch *d)
+{
+    for (unsigned vcpu = 0; vcpu < d->hv->nr_vcpus; vcpu++)
+        ioreq_serve(d, vcpu);
+}

@@ -54,6 +54,10 @@ void ioreq_dispatch_init(struct ioreq_dispatch *d, struct hv *hv);
 int ioreq_add_range(struct ioreq_dispatch *d, const struct ioreq_range *r);
 /* The event channel fd is readable: answer every pending vCPU's ioreq. */
 void ioreq_handle_events(struct ioreq_dispatch *d);
+/* Answer any ioreq already waiting in a slot, whatever the ports say: an
+ * ioreq sent between enabling the server and binding its ports has had
+ * its notification go nowhere. */
+void ioreq_serve_waiting(struct ioreq_dispatch *d);
 /* Unmap every range from the hypervisor. */
 void ioreq_dispatch_fini(struct ioreq_dispatch *d);
 

@@ -155,6 +155,7 @@ static int vm_start(struct vm *vm)
         return ret;
     }
     vm->server_enabled = true;
+    ioreq_serve_waiting(&vm->ioreq);
     return 0;
 }
 
