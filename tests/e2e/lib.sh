@@ -1,0 +1,58 @@
+#!/bin/sh
+# Helpers for the dom0 side of the e2e scenarios (busybox sh).
+
+# STAND-IN for the XenBus handshake xvdm does not do yet (issue 5): libxl
+# 4.17 waits ~10 s for a virtio disk's backend to reach state 2
+# (InitWait), else `xl create` fails, and on destroy it sets 5 (Closing)
+# and waits for 6 (Closed). Until xvdm's xenstore support lands, answer
+# both here. Runs in the background until killed.
+e2e_standin_backend_handshake() {
+    devid=$1
+    while :; do
+        for dom in $(xenstore-list /local/domain/0/backend/virtio_disk \
+            2>/dev/null); do
+            path=/local/domain/0/backend/virtio_disk/$dom/$devid/state
+            case "$(xenstore-read "$path" 2>/dev/null)" in
+            1) xenstore-write "$path" 2 ;;
+            5) xenstore-write "$path" 6 ;;
+            esac
+        done
+        sleep 0.2
+    done
+}
+
+# Wait until xvdm's log (foreground mode) says it is serving: the guest
+# must not touch its windows before the ioreq server exists.
+e2e_wait_serving() {
+    for _ in $(seq "$2"); do
+        grep -q "serving" "$1" 2>/dev/null && return 0
+        kill -0 "$xvdm_pid" 2>/dev/null || break
+        sleep 1
+    done
+    echo "e2e: xvdm is not serving"
+    return 1
+}
+
+# Wait until guest NAME's console says GUEST DONE; 0 when it also said
+# GUEST RESULT PASS.
+e2e_wait_guest() {
+    log=/var/log/xen/guest-$1.log
+    for _ in $(seq "$2"); do
+        grep -q "GUEST DONE" "$log" 2>/dev/null && break
+        sleep 1
+    done
+    grep -q "GUEST RESULT PASS" "$log" 2>/dev/null
+}
+
+# Copy the guest's console and xvdm's log to dom0's console as they grow,
+# so the serial log has them even if dom0 itself gets stuck.
+e2e_follow_logs() {
+    touch "/var/log/xen/guest-$1.log" "$2"
+    tail -F "/var/log/xen/guest-$1.log" 2>/dev/null | sed 's/^/[guest] /' &
+    tail -F "$2" 2>/dev/null | sed 's/^/[xvdm] /' &
+}
+
+e2e_stop_following() {
+    sleep 1
+    killall tail 2>/dev/null
+}
