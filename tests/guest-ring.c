@@ -72,13 +72,15 @@ uint16_t *guest_ring_avail_event(struct guest_ring *r)
     return (uint16_t *)&guest_ring_used(r)->ring[r->num];
 }
 
-static void write_desc(struct virtq_desc *d, uint64_t addr, uint32_t len,
-                       uint16_t flags, uint16_t next)
+/* memcpy: an indirect table may sit at any address (hostile tests put
+ * one at an unaligned one). */
+static void write_desc(void *dst, uint64_t addr, uint32_t len, uint16_t flags,
+                       uint16_t next)
 {
-    d->addr = htole64(addr);
-    d->len = htole32(len);
-    d->flags = htole16(flags);
-    d->next = htole16(next);
+    struct virtq_desc d = {htole64(addr), htole32(len), htole16(flags),
+                           htole16(next)};
+
+    memcpy(dst, &d, sizeof(d));
 }
 
 static uint16_t buf_flags(const struct guest_buf *b, bool more)
@@ -106,11 +108,11 @@ uint16_t guest_ring_add_chain(struct guest_ring *r, const struct guest_buf *b,
 uint16_t guest_ring_add_indirect(struct guest_ring *r, uint64_t table_gpa,
                                  const struct guest_buf *b, unsigned n)
 {
-    struct virtq_desc *table = guest_ring_ptr(r, table_gpa);
+    uint8_t *table = guest_ring_ptr(r, table_gpa);
     uint16_t idx = r->next_desc;
 
     for (unsigned i = 0; i < n; i++)
-        write_desc(&table[i], b[i].gpa, b[i].len, buf_flags(&b[i], i + 1 < n),
+        write_desc(table + 16 * i, b[i].gpa, b[i].len, buf_flags(&b[i], i + 1 < n),
                    (uint16_t)(i + 1));
     write_desc(guest_ring_desc(r, idx), table_gpa, 16 * n,
                VIRTQ_DESC_F_INDIRECT, 0);

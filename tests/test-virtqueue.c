@@ -135,6 +135,20 @@ static void expect_fault(const char *what)
     ck_assert(vq.broken);
 }
 
+START_TEST(indirect_table_at_an_unaligned_address_is_read)
+{
+    struct guest_buf b[] = {{BUF_GPA, 16, false}, {BUF_GPA + 0x100, 64, true}};
+
+    ck_assert_int_eq(enable(NUM, ALL_FEATURES), 0);
+    guest_ring_publish(&ring,
+                       guest_ring_add_indirect(&ring, TABLE_GPA + 3, b, 2));
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    ck_assert_uint_eq(chain.out_len, 16);
+    ck_assert_uint_eq(chain.in_len, 64);
+    ck_assert_uint_eq(faults, 0);
+}
+END_TEST
+
 START_TEST(indirect_without_negotiation_faults)
 {
     struct guest_buf b = {BUF_GPA, 16, true};
@@ -441,6 +455,7 @@ static Suite *virtqueue_suite(void)
     tcase_add_test(tc, simple_chain_becomes_iovecs_into_guest_ram);
     tcase_add_test(tc, push_publishes_head_and_clamps_written_to_in_len);
     tcase_add_test(tc, indirect_chain_is_walked_when_negotiated);
+    tcase_add_test(tc, indirect_table_at_an_unaligned_address_is_read);
     tcase_add_test(tc, indirect_without_negotiation_faults);
     tcase_add_test(tc, nested_indirect_faults);
     tcase_add_test(tc, indirect_with_next_faults);
