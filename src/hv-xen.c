@@ -78,6 +78,11 @@ static struct hv_xen *xen_of(struct hv *hv)
 static void xen_log_vmessage(xentoollog_logger *logger,
                              xentoollog_level level, int errnoval,
                              const char *context, const char *format,
+                             va_list al) __attribute__((format(printf, 5, 0)));
+
+static void xen_log_vmessage(xentoollog_logger *logger,
+                             xentoollog_level level, int errnoval,
+                             const char *context, const char *format,
                              va_list al)
 {
     char msg[512];

@@ -28,7 +28,7 @@ enum log_level log_get_level(void);
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level level, const char *prefix, const char *fmt,
-              va_list ap);
+              va_list ap) __attribute__((format(printf, 3, 0)));
 
 #define log_err(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
@@ -55,7 +55,8 @@ void log_ratelimited(struct ratelimit *rl, const char *prefix,
                      const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void log_vratelimited(struct ratelimit *rl, const char *prefix,
-                      const char *fmt, va_list ap);
+                      const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 /* For parsers that hand their error to the caller to print: write one
  * line into err (no newline) and return -EINVAL. */
