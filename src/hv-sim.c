@@ -48,6 +48,7 @@ struct sim {
     uint64_t pending; /* vCPU ports pending towards xvdm */
     uint64_t notified; /* vCPU ports xvdm kicked back */
     struct sim_spi spi[SIM_SPIS];
+    int irq_error; /* injected: what set_irq_level returns, or 0 */
 };
 
 static struct sim *sim_of(struct hv *hv)
@@ -171,6 +172,10 @@ static int sim_set_irq_level(struct hv *hv, uint32_t irq, unsigned level)
     if (irq < GUEST_LAYOUT_SPI_MIN || irq >= SIM_SPIS || level > 1)
         return -EINVAL;
     pthread_mutex_lock(&sim->lock);
+    if (sim->irq_error) {
+        pthread_mutex_unlock(&sim->lock);
+        return sim->irq_error;
+    }
     spi = &sim->spi[irq];
     if (level && !spi->level)
         spi->edges++;
@@ -492,4 +497,13 @@ int sim_irq_wait(struct sim *sim, uint32_t spi, unsigned seen,
             ret = -ETIMEDOUT;
     pthread_mutex_unlock(&sim->lock);
     return ret;
+}
+
+/* ---- fault injection ------------------------------------------------------ */
+
+void sim_fail_irq(struct sim *sim, int err)
+{
+    pthread_mutex_lock(&sim->lock);
+    sim->irq_error = err;
+    pthread_mutex_unlock(&sim->lock);
 }

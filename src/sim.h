@@ -82,4 +82,10 @@ bool sim_irq_level(struct sim *sim, uint32_t spi);
 int sim_irq_wait(struct sim *sim, uint32_t spi, unsigned seen,
                  unsigned timeout_ms);
 
+/* ---- fault injection -------------------------------------------------- */
+
+/* Make every set_irq_level fail with `err` (negative errno) from now on,
+ * as Xen does for a bad SPI or a dying domain; 0 stops it. */
+void sim_fail_irq(struct sim *sim, int err);
+
 #endif
