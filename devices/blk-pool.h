@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio-blk I/O engine: worker threads that run requests against the
+ * backing with preadv/pwritev/fdatasync/fallocate straight on the guest's
+ * buffers (no copy), and hand completions back to the event loop through
+ * an eventfd. The loop thread submits and reaps; only the job lists are
+ * shared, under one mutex.
+ */
+#ifndef XVDM_BLK_POOL_H
+#define XVDM_BLK_POOL_H
+
+#include <stdint.h>
+
+#include "blk-request.h"
+
+struct blk_job {
+    struct blk_job *next;
+    struct xvdm_queue *q;
+    struct xvdm_chain chain;
+    struct iovec chain_iov[BLK_IOV_MAX];
+    struct blk_request req;
+    uint8_t status; /* set by the worker */
+};
+
+struct blk_pool;
+
+/* The work itself, run on a worker thread; sets job->status. */
+typedef void blk_exec_fn(void *ctx, struct blk_job *job);
+
+int blk_pool_create(struct blk_pool **out, unsigned workers,
+                    blk_exec_fn *exec, void *ctx);
+/* Joins the workers; jobs still queued are dropped (call after
+ * blk_pool_wait_idle() to lose nothing). */
+void blk_pool_destroy(struct blk_pool *pool);
+
+void blk_pool_submit(struct blk_pool *pool, struct blk_job *job);
+/* Readable when completed jobs wait to be reaped. */
+int blk_pool_fd(const struct blk_pool *pool);
+/* Take every completed job (a list linked by next), or NULL. */
+struct blk_job *blk_pool_reap(struct blk_pool *pool);
+/* Block until nothing is queued or running. */
+void blk_pool_wait_idle(struct blk_pool *pool);
+
+#endif

@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-blk (VIRTIO 1.2 §5.2): a disk backed by a file or a block device.
+ * Requests are parsed and checked on the loop thread (blk-request.c), run
+ * by worker threads straight on the guest's buffers (blk-pool.c), and
+ * completed back on the loop thread, one interrupt per batch.
+ */
+#define _GNU_SOURCE
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <linux/virtio_blk.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xvdm/device.h>
+
+#include "blk-pool.h"
+#include "blk-request.h"
+
+#define BLK_DEVICE_ID 2
+#define BLK_QUEUE_SIZE 256
+#define BLK_QUEUES_MAX 16
+/* Config space up to write_zeroes_may_unmap and its padding (§5.2.4). */
+#define BLK_CONFIG_SIZE (offsetof(struct virtio_blk_config, unused1) + 3)
+
+struct blk {
+    struct xvdm_dev *dev;
+    int fd;
+    bool blockdev;
+    struct blk_limits lim;
+    struct virtio_blk_config config; /* little-endian, as the guest reads */
+    char serial[VIRTIO_BLK_ID_BYTES];
+    unsigned nqueues;
+    struct blk_pool *pool;
+};
+
+static const char *const blk_options[] = {
+    "path=FILE: backing file or block device (required)",
+    "ro=on|off: read-only disk (default off)",
+    "serial=STR: disk serial, up to 20 bytes (default: the path's last part)",
+    "discard=on|off: offer DISCARD and WRITE_ZEROES (default on)",
+    "queues=N: virtqueues, 1..16 (default 1)",
+    "direct=on|off: O_DIRECT, bypassing dom0's page cache (default off)",
+    "iothreads=N: I/O worker threads, 1..64 (default 4)",
+    NULL,
+};
+
+/* ---- running requests (worker threads) ---------------------------------- */
+
+/* All of iov, in pieces if the kernel returns short; EIO at end of file. */
+static int blk_rw_full(int fd, struct iovec *iov, unsigned n, uint64_t off,
+                       bool write)
+{
+    while (n) {
+        ssize_t r = write ? pwritev(fd, iov, (int)n, (off_t)off)
+                          : preadv(fd, iov, (int)n, (off_t)off);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 ? -errno : -EIO;
+        off += (uint64_t)r;
+        while (n && (size_t)r >= iov->iov_len) {
+            r -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n) {
+            iov->iov_base = (uint8_t *)iov->iov_base + r;
+            iov->iov_len -= (size_t)r;
+        }
+    }
+    return 0;
+}
+
+static int blk_range_op(struct blk *b, const struct blk_range *r, bool zero)
+{
+    uint64_t range[2] = {r->offset, r->len};
+
+    if (b->blockdev) {
+        unsigned long req = zero && !r->unmap ? BLKZEROOUT : BLKDISCARD;
+
+        return ioctl(b->fd, req, range) ? -errno : 0;
+    }
+    /* Punching a hole reads back as zeroes, so it serves both; zeroing
+     * in place keeps the allocation when the guest did not allow unmap. */
+    if (zero && !r->unmap &&
+        fallocate(b->fd, FALLOC_FL_ZERO_RANGE, (off_t)r->offset,
+                  (off_t)r->len) == 0)
+        return 0;
+    return fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                     (off_t)r->offset, (off_t)r->len)
+               ? -errno
+               : 0;
+}
+
+static int blk_run(struct blk *b, struct blk_request *req)
+{
+    int ret = 0;
+
+    switch (req->op) {
+    case BLK_OP_READ:
+    case BLK_OP_WRITE:
+        return blk_rw_full(b->fd, req->iov, req->niov, req->offset,
+                           req->op == BLK_OP_WRITE);
+    case BLK_OP_FLUSH:
+        /* Durable: every write completed before this flush is covered. */
+        return fdatasync(b->fd) ? -errno : 0;
+    case BLK_OP_DISCARD:
+    case BLK_OP_WRITE_ZEROES:
+        for (unsigned i = 0; i < req->nranges && ret == 0; i++)
+            ret = blk_range_op(b, &req->range[i],
+                               req->op == BLK_OP_WRITE_ZEROES);
+        return ret;
+    default:
+        return -EINVAL;
+    }
+}
+
+static void blk_exec(void *ctx, struct blk_job *job)
+{
+    int ret = blk_run(ctx, &job->req);
+
+    job->status = ret ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+}
+
+/* ---- completing (loop thread) ------------------------------------------- */
+
+/* Bytes the device wrote into the chain's writable part. */
+static uint32_t blk_written(const struct blk_job *job)
+{
+    if (job->req.op == BLK_OP_READ || job->req.op == BLK_OP_GET_ID)
+        return (uint32_t)job->req.len + 1;
+    return job->req.op == BLK_OP_DROP ? 0 : 1;
+}
+
+static void blk_complete(struct blk *b, struct blk_job *job)
+{
+    if (job->status != VIRTIO_BLK_S_OK && job->req.op != BLK_OP_DONE)
+        xvdm_dev_log(b->dev, XVDM_LOG_WARN, "request %u failed: I/O error",
+                     job->chain.head);
+    if (job->req.status_p)
+        *job->req.status_p = job->status;
+    xvdm_queue_push(job->q, &job->chain, blk_written(job));
+}
+
+static unsigned blk_queue_index(struct blk *b, const struct xvdm_queue *q)
+{
+    for (unsigned i = 0; i < b->nqueues; i++)
+        if (xvdm_dev_queue(b->dev, i) == q)
+            return i;
+    return 0;
+}
+
+/* Complete jobs and interrupt once per queue that got any. */
+static void blk_complete_list(struct blk *b, struct blk_job *job)
+{
+    bool touched[BLK_QUEUES_MAX] = {false};
+    struct blk_job *next;
+
+    for (; job; job = next) {
+        next = job->next;
+        blk_complete(b, job);
+        touched[blk_queue_index(b, job->q)] = true;
+        free(job);
+    }
+    for (unsigned i = 0; i < b->nqueues; i++)
+        if (touched[i])
+            xvdm_queue_notify_guest(xvdm_dev_queue(b->dev, i));
+}
+
+static void blk_on_completion(void *arg, uint32_t revents)
+{
+    struct blk *b = arg;
+
+    blk_complete_list(b, blk_pool_reap(b->pool));
+}
+
+/* ---- taking requests (loop thread) -------------------------------------- */
+
+/* A request answered without I/O: the list of such jobs, completed after
+ * the drain. */
+static void blk_answer_now(struct blk *b, struct blk_job *job,
+                           struct blk_job **now)
+{
+    if (job->req.op == BLK_OP_GET_ID) {
+        job->req.len = blk_iov_fill(job->req.iov, job->req.niov, b->serial,
+                                    job->req.len < sizeof(b->serial)
+                                        ? job->req.len
+                                        : sizeof(b->serial));
+        job->status = VIRTIO_BLK_S_OK;
+    } else {
+        xvdm_dev_guest_error(b->dev, "request %u: %s", job->chain.head,
+                             job->req.why);
+        job->status = job->req.status;
+    }
+    job->next = *now;
+    *now = job;
+}
+
+static struct blk_job *blk_job_new(struct xvdm_queue *q)
+{
+    struct blk_job *job = malloc(sizeof(*job));
+
+    if (job) {
+        job->q = q;
+        job->chain = (struct xvdm_chain){.iov = job->chain_iov,
+                                         .iov_cap = BLK_IOV_MAX};
+    }
+    return job;
+}
+
+static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
+{
+    struct blk *b = priv;
+    struct blk_job *job, *now = NULL;
+    int ret = 0;
+
+    do {
+        xvdm_queue_disable_kicks(q);
+        while ((job = blk_job_new(q)) &&
+               (ret = xvdm_queue_pop(q, &job->chain)) == 1) {
+            blk_request_parse(&job->chain, &b->lim, &job->req);
+            if (job->req.op == BLK_OP_DONE || job->req.op == BLK_OP_DROP ||
+                job->req.op == BLK_OP_GET_ID)
+                blk_answer_now(b, job, &now);
+            else
+                blk_pool_submit(b->pool, job);
+        }
+        free(job);
+        if (ret < 0)
+            break;
+    } while (xvdm_queue_enable_kicks(q));
+    blk_complete_list(b, now);
+}
+
+/* The device forgets its queues: wait for the workers to let go of the
+ * guest's buffers, and complete nothing (the rings are gone). */
+static void blk_reset(void *priv)
+{
+    struct blk *b = priv;
+    struct blk_job *job, *next;
+
+    blk_pool_wait_idle(b->pool);
+    for (job = blk_pool_reap(b->pool); job; job = next) {
+        next = job->next;
+        free(job);
+    }
+}
+
+/* ---- config space --------------------------------------------------------- */
+
+static void blk_config_read(void *priv, uint32_t offset, void *buf,
+                            uint32_t len)
+{
+    struct blk *b = priv;
+
+    memcpy(buf, (const uint8_t *)&b->config + offset, len);
+}
+
+/* ---- setting up ------------------------------------------------------------ */
+
+static int blk_open(struct blk *b, const char *path, bool ro, bool direct)
+{
+    struct stat st;
+    uint64_t bytes;
+
+    b->fd = open(path, (ro ? O_RDONLY : O_RDWR) | (direct ? O_DIRECT : 0) |
+                           O_CLOEXEC);
+    if (b->fd < 0 || fstat(b->fd, &st)) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot open path='%s': %s",
+                     path, strerror(errno));
+        return -errno;
+    }
+    b->blockdev = S_ISBLK(st.st_mode);
+    if (!b->blockdev && !S_ISREG(st.st_mode)) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "path='%s' is neither a file nor a block device", path);
+        return -EINVAL;
+    }
+    if (b->blockdev ? ioctl(b->fd, BLKGETSIZE64, &bytes) != 0
+                    : (bytes = (uint64_t)st.st_size, false)) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot size path='%s': %s",
+                     path, strerror(errno));
+        return -errno;
+    }
+    b->lim.sectors = bytes / BLK_SECTOR;
+    return 0;
+}
+
+/* The ID is 20 bytes, NUL-padded, not NUL-terminated when full (§5.2.6). */
+static void blk_copy_serial(struct blk *b, const char *s, size_t len)
+{
+    memset(b->serial, 0, sizeof(b->serial));
+    memcpy(b->serial, s, len < sizeof(b->serial) ? len : sizeof(b->serial));
+}
+
+static void blk_default_serial(struct blk *b, const char *path)
+{
+    const char *base = strrchr(path, '/');
+
+    base = base ? base + 1 : path;
+    blk_copy_serial(b, base, strlen(base));
+}
+
+static int blk_set_serial(struct blk *b, const char *serial)
+{
+    if (strlen(serial) > sizeof(b->serial)) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "serial='%s' is longer than %zu bytes", serial,
+                     sizeof(b->serial));
+        return -EINVAL;
+    }
+    blk_copy_serial(b, serial, strlen(serial));
+    return 0;
+}
+
+/* Topology and logical block size, where the backing reports them. */
+static void blk_config_topology(struct blk *b, uint64_t *features)
+{
+    int lbs = 512;
+    unsigned pbs = 0, min_io = 0, opt_io = 0;
+
+    if (b->blockdev && ioctl(b->fd, BLKSSZGET, &lbs) == 0 &&
+        ioctl(b->fd, BLKPBSZGET, &pbs) == 0 && ioctl(b->fd, BLKIOMIN, &min_io)
+        == 0 && ioctl(b->fd, BLKIOOPT, &opt_io) == 0 && lbs >= 512) {
+        unsigned exp = 0;
+
+        while (((unsigned)lbs << (exp + 1)) <= pbs)
+            exp++;
+        b->config.physical_block_exp = (uint8_t)exp;
+        b->config.min_io_size = htole16((uint16_t)(min_io / (unsigned)lbs));
+        b->config.opt_io_size = htole32(opt_io / (unsigned)lbs);
+        *features |= 1ULL << VIRTIO_BLK_F_TOPOLOGY;
+    }
+    b->config.blk_size = htole32((uint32_t)lbs);
+}
+
+static uint64_t blk_config_fill(struct blk *b)
+{
+    uint64_t f = (1ULL << VIRTIO_BLK_F_SEG_MAX) |
+                 (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH);
+
+    b->config.capacity = htole64(b->lim.sectors);
+    b->config.seg_max = htole32(BLK_SEG_MAX);
+    blk_config_topology(b, &f);
+    if (b->lim.read_only)
+        f |= 1ULL << VIRTIO_BLK_F_RO;
+    if (b->nqueues > 1)
+        f |= 1ULL << VIRTIO_BLK_F_MQ;
+    b->config.num_queues = htole16((uint16_t)b->nqueues);
+    if (b->lim.discard) {
+        f |= (1ULL << VIRTIO_BLK_F_DISCARD) |
+             (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+        b->config.max_discard_sectors = htole32(BLK_DWZ_SECTORS_MAX);
+        b->config.max_discard_seg = htole32(BLK_DWZ_SEG_MAX);
+        b->config.discard_sector_alignment = htole32(1);
+        b->config.max_write_zeroes_sectors = htole32(BLK_DWZ_SECTORS_MAX);
+        b->config.max_write_zeroes_seg = htole32(BLK_DWZ_SEG_MAX);
+        b->config.write_zeroes_may_unmap = 1;
+    }
+    return f;
+}
+
+static int blk_parse_options(struct blk *b, const struct xvdm_options *opts,
+                             bool *direct, uint64_t *threads)
+{
+    const char *serial = xvdm_opt_get(opts, "serial");
+    uint64_t queues = 1;
+    int ret;
+
+    b->lim.discard = true;
+    ret = xvdm_opt_bool(b->dev, opts, "ro", &b->lim.read_only);
+    if (!ret)
+        ret = xvdm_opt_bool(b->dev, opts, "discard", &b->lim.discard);
+    if (!ret)
+        ret = xvdm_opt_bool(b->dev, opts, "direct", direct);
+    if (!ret)
+        ret = xvdm_opt_u64(b->dev, opts, "queues", 1, BLK_QUEUES_MAX,
+                           &queues);
+    if (!ret)
+        ret = xvdm_opt_u64(b->dev, opts, "iothreads", 1, 64, threads);
+    if (!ret && serial)
+        ret = blk_set_serial(b, serial);
+    b->nqueues = (unsigned)queues;
+    return ret;
+}
+
+static void blk_destroy(void *priv)
+{
+    struct blk *b = priv;
+
+    if (b->pool) {
+        xvdm_dev_unwatch_fd(b->dev, blk_pool_fd(b->pool));
+        blk_pool_wait_idle(b->pool);
+        blk_pool_destroy(b->pool);
+    }
+    if (b->fd >= 0)
+        close(b->fd);
+    free(b);
+}
+
+static int blk_start_pool(struct blk *b, unsigned threads)
+{
+    int ret = blk_pool_create(&b->pool, threads, blk_exec, b);
+
+    if (ret == 0)
+        ret = xvdm_dev_watch_fd(b->dev, blk_pool_fd(b->pool), EPOLLIN,
+                                blk_on_completion, b);
+    if (ret)
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot start I/O threads: %s",
+                     strerror(-ret));
+    return ret;
+}
+
+static int blk_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
+                      struct xvdm_device_setup *setup, void **priv)
+{
+    const char *path = xvdm_opt_get(opts, "path");
+    struct blk *b = calloc(1, sizeof(*b));
+    uint64_t threads = 4;
+    bool direct = false;
+    int ret;
+
+    if (!b)
+        return -ENOMEM;
+    b->dev = dev;
+    b->fd = -1;
+    ret = blk_parse_options(b, opts, &direct, &threads);
+    if (!ret && !path) {
+        xvdm_dev_log(dev, XVDM_LOG_ERROR, "path= is required");
+        ret = -EINVAL;
+    }
+    if (!ret) {
+        if (!xvdm_opt_get(opts, "serial"))
+            blk_default_serial(b, path);
+        ret = blk_open(b, path, b->lim.read_only, direct);
+    }
+    if (!ret)
+        ret = blk_start_pool(b, (unsigned)threads);
+    if (ret) {
+        blk_destroy(b);
+        return ret;
+    }
+    setup->features = blk_config_fill(b);
+    setup->num_queues = (uint16_t)b->nqueues;
+    for (unsigned i = 0; i < b->nqueues; i++)
+        setup->queue_size_max[i] = BLK_QUEUE_SIZE;
+    setup->config_size = BLK_CONFIG_SIZE;
+    *priv = b;
+    return 0;
+}
+
+const struct xvdm_device_ops xvdm_device_module = {
+    .abi_version = XVDM_DEVICE_ABI_VERSION,
+    .name = "blk",
+    .summary = "block device (virtio-blk) backed by a file or block device",
+    .device_id = BLK_DEVICE_ID,
+    .options = blk_options,
+    .create = blk_create,
+    .destroy = blk_destroy,
+    .config_read = blk_config_read,
+    .queue_notify = blk_queue_notify,
+    .reset = blk_reset,
+};

@@ -1,0 +1,381 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-blk on the simulated hypervisor, driven like Linux's virtio_blk:
+ * data written through xvdm reads back and is in the backing file after a
+ * flush; every request the spec refuses gets its status; read-only disks,
+ * serials, discard and write-zeroes, and backing errors.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include "check-run.h"
+#include "harness.h"
+#include "vdriver.h"
+
+#define BLK_ID 2
+#define DISK_SIZE (1 << 20)
+#define SECTORS (DISK_SIZE / 512)
+#define WAIT_MS 5000
+#define FEATURES                                                              \
+    ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_BLK_F_FLUSH) |            \
+     (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES) |   \
+     (1ULL << VIRTIO_BLK_F_MQ) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |            \
+     (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_RO))
+
+static char disk[64];
+static struct harness h;
+static struct vdriver d;
+
+/* A backing file of DISK_SIZE bytes, filled with `fill`. */
+static void make_disk(const char *dir, uint8_t fill)
+{
+    static uint8_t buf[DISK_SIZE];
+    int fd;
+
+    snprintf(disk, sizeof(disk), "%s/xvdm-blk-XXXXXX", dir);
+    fd = mkstemp(disk);
+    ck_assert_int_ge(fd, 0);
+    memset(buf, fill, sizeof(buf));
+    ck_assert_int_eq(write(fd, buf, sizeof(buf)), DISK_SIZE);
+    close(fd);
+}
+
+static void start(const char *extra, unsigned queues)
+{
+    char spec[256];
+    const char *specs[] = {spec};
+
+    snprintf(spec, sizeof(spec), "blk,path=%s%s", disk, extra);
+    ck_assert_int_eq(harness_start(&h, specs, 1), 0);
+    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
+                 sim_ram_base(h.sim) + (1 << 20), 32 << 20);
+    ck_assert_int_eq(vdriver_probe(&d, BLK_ID, FEATURES), 0);
+    for (unsigned q = 0; q < queues; q++)
+        ck_assert_int_eq(vdriver_setup_queue(&d, q, 64), 0);
+    vdriver_driver_ok(&d);
+}
+
+static void stop(void)
+{
+    harness_stop(&h);
+    unlink(disk);
+}
+
+static uint64_t config(unsigned offset, unsigned size)
+{
+    uint64_t v = 0;
+
+    ck_assert_int_eq(sim_mmio_read(h.sim, 0, d.base + 0x100 + offset, size,
+                                   &v), 0);
+    return v;
+}
+
+/* One request as virtio_blk builds it: header, data, status byte. */
+struct request {
+    uint16_t head;
+    unsigned queue;
+    uint8_t *status;
+    uint8_t *data;
+};
+
+static struct request submit(unsigned queue, uint32_t type, uint64_t sector,
+                             uint32_t len, bool device_writes)
+{
+    struct request r = {.queue = queue};
+    uint64_t hdr = vdriver_alloc(&d, 16, 16);
+    uint64_t data = len ? vdriver_alloc(&d, len, 512) : 0;
+    uint64_t status = vdriver_alloc(&d, 1, 1);
+    struct virtio_blk_outhdr *oh = vdriver_ptr(&d, hdr);
+    struct guest_buf b[3];
+    unsigned n = 0;
+
+    oh->type = htole32(type);
+    oh->ioprio = 0;
+    oh->sector = htole64(sector);
+    b[n++] = (struct guest_buf){hdr, 16, false};
+    if (len)
+        b[n++] = (struct guest_buf){data, len, device_writes};
+    b[n++] = (struct guest_buf){status, 1, true};
+    r.status = vdriver_ptr(&d, status);
+    *r.status = 0xff;
+    r.data = len ? vdriver_ptr(&d, data) : NULL;
+    r.head = guest_ring_add_chain(&d.ring[queue], b, n);
+    guest_ring_publish(&d.ring[queue], r.head);
+    return r;
+}
+
+/* Kick the queues and collect `n` completions; their used lengths. */
+static void complete(const unsigned *queues, unsigned nq, unsigned n)
+{
+    unsigned got = 0;
+    uint32_t id, len;
+
+    for (unsigned i = 0; i < nq; i++)
+        vdriver_kick(&d, queues[i]);
+    while (got < n) {
+        for (unsigned i = 0; i < nq; i++)
+            while (guest_ring_get_used(&d.ring[queues[i]], &id, &len))
+                got++;
+        if (got < n)
+            ck_assert_int_ge(vdriver_wait_irq(&d, WAIT_MS), 0);
+    }
+}
+
+static uint8_t run_one(uint32_t type, uint64_t sector, uint32_t len,
+                       bool device_writes, uint8_t **data)
+{
+    static const unsigned q0[] = {0};
+    struct request r = submit(0, type, sector, len, device_writes);
+
+    if (data && r.data && !device_writes)
+        memcpy(r.data, *data, len);
+    complete(q0, 1, 1);
+    if (data && device_writes)
+        *data = r.data;
+    return *r.status;
+}
+
+START_TEST(probe_offers_capacity_and_features)
+{
+    make_disk("/tmp", 0);
+    start("", 1);
+    ck_assert_uint_eq(config(0, 8), SECTORS);
+    ck_assert_uint_eq(config(12, 4), 126); /* seg_max */
+    ck_assert_uint_eq(config(20, 4), 512); /* blk_size */
+    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_FLUSH));
+    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_DISCARD));
+    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
+    ck_assert(!(d.features & (1ULL << VIRTIO_BLK_F_RO)));
+    ck_assert(!(d.features & (1ULL << VIRTIO_BLK_F_MQ)));
+    stop();
+}
+END_TEST
+
+/* Random writes over two queues at once, a flush, then every byte read
+ * back through xvdm and, independently, from the file. */
+START_TEST(data_written_on_two_queues_reads_back_and_is_in_the_file)
+{
+    static const unsigned both[] = {0, 1};
+    static uint8_t shadow[DISK_SIZE], file[DISK_SIZE];
+    unsigned seed = 42;
+    int fd;
+
+    make_disk("/tmp", 0);
+    memset(shadow, 0, sizeof(shadow));
+    start(",queues=2", 2);
+    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_MQ));
+    ck_assert_uint_eq(config(34, 2), 2);
+    for (unsigned round = 0; round < 8; round++) {
+        /* Writes in flight together may complete in any order, so each
+         * of a round's 16 stays in its own 1/16 of the disk. */
+        for (unsigned i = 0; i < 16; i++) {
+            uint32_t sectors = 1 + rand_r(&seed) % 16;
+            uint64_t sector = i * (SECTORS / 16) +
+                              rand_r(&seed) % (SECTORS / 16 - sectors);
+            struct request r = submit(i % 2, VIRTIO_BLK_T_OUT, sector,
+                                      sectors * 512, false);
+
+            for (uint32_t k = 0; k < sectors * 512; k++)
+                r.data[k] = (uint8_t)rand_r(&seed);
+            memcpy(shadow + sector * 512, r.data, sectors * 512);
+        }
+        complete(both, 2, 16);
+    }
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL),
+                      VIRTIO_BLK_S_OK);
+    fd = open(disk, O_RDONLY);
+    ck_assert_int_eq(pread(fd, file, DISK_SIZE, 0), DISK_SIZE);
+    close(fd);
+    ck_assert(memcmp(file, shadow, DISK_SIZE) == 0);
+    for (uint64_t sector = 0; sector < SECTORS; sector += 128) {
+        uint8_t *data;
+
+        ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, sector, 128 * 512, true,
+                                  &data), VIRTIO_BLK_S_OK);
+        ck_assert(memcmp(data, shadow + sector * 512, 128 * 512) == 0);
+    }
+    stop();
+}
+END_TEST
+
+START_TEST(requests_the_spec_refuses_get_their_status)
+{
+    static const unsigned q0[] = {0};
+    uint64_t hdr;
+    struct guest_buf b;
+    uint32_t id, len;
+
+    make_disk("/tmp", 0);
+    start("", 1);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, SECTORS - 1, 1024, true, NULL),
+                      VIRTIO_BLK_S_IOERR); /* runs past the end */
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, 1ULL << 60, 512, true, NULL),
+                      VIRTIO_BLK_S_IOERR); /* sector * 512 overflows */
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 100, false, NULL),
+                      VIRTIO_BLK_S_IOERR); /* not a multiple of 512 */
+    ck_assert_uint_eq(run_one(99, 0, 512, true, NULL), VIRTIO_BLK_S_UNSUPP);
+    /* No status byte at all: completed with nothing written. */
+    hdr = vdriver_alloc(&d, 16, 16);
+    b = (struct guest_buf){hdr, 16, false};
+    guest_ring_publish(&d.ring[0], guest_ring_add_chain(&d.ring[0], &b, 1));
+    complete(q0, 1, 0);
+    vdriver_wait_irq(&d, WAIT_MS);
+    ck_assert(guest_ring_get_used(&d.ring[0], &id, &len));
+    ck_assert_uint_eq(len, 0);
+    /* The device still works. */
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, 0, 512, true, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
+    stop();
+}
+END_TEST
+
+START_TEST(read_only_disk_refuses_writes_and_keeps_its_data)
+{
+    static uint8_t zero[512];
+    uint8_t *data = zero, *read;
+    uint8_t byte;
+    int fd;
+
+    make_disk("/tmp", 0x5a);
+    start(",ro=on", 1);
+    ck_assert(d.offered & (1ULL << VIRTIO_BLK_F_RO));
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 512, false, &data),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, 0, 512, true, &read),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(read[0], 0x5a);
+    fd = open(disk, O_RDONLY);
+    ck_assert_int_eq(pread(fd, &byte, 1, 0), 1);
+    close(fd);
+    ck_assert_uint_eq(byte, 0x5a);
+    stop();
+}
+END_TEST
+
+START_TEST(get_id_returns_the_serial)
+{
+    uint8_t *id;
+    const char *base;
+
+    make_disk("/tmp", 0);
+    start(",serial=disk-42", 1);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES,
+                              true, &id), VIRTIO_BLK_S_OK);
+    ck_assert(memcmp(id, "disk-42\0", 8) == 0);
+    harness_stop(&h);
+    start("", 1); /* default: the path's last part */
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES,
+                              true, &id), VIRTIO_BLK_S_OK);
+    base = strrchr(disk, '/') + 1;
+    ck_assert(memcmp(id, base, strlen(base)) == 0);
+    stop();
+}
+END_TEST
+
+/* One discard or write-zeroes segment as the request's payload. */
+static uint8_t range_request(uint32_t type, uint64_t sector, uint32_t num,
+                             uint32_t flags)
+{
+    struct virtio_blk_discard_write_zeroes seg = {
+        htole64(sector), htole32(num), htole32(flags)};
+    uint8_t *p = (uint8_t *)&seg;
+
+    return run_one(type, 0, sizeof(seg), false, &p);
+}
+
+static bool disk_reads_zero(uint64_t sector, unsigned sectors)
+{
+    uint8_t *data;
+
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, sector, sectors * 512, true,
+                              &data), VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < sectors * 512; i++)
+        if (data[i])
+            return false;
+    return true;
+}
+
+START_TEST(discard_and_write_zeroes_read_back_as_zeroes)
+{
+    make_disk("/tmp", 0x77);
+    start("", 1);
+    ck_assert(!disk_reads_zero(8, 8));
+    ck_assert_uint_eq(range_request(VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(disk_reads_zero(8, 8));
+    ck_assert(!disk_reads_zero(16, 1));
+    ck_assert_uint_eq(range_request(VIRTIO_BLK_T_WRITE_ZEROES, 32, 8, 1),
+                      VIRTIO_BLK_S_OK); /* may unmap */
+    ck_assert(disk_reads_zero(32, 8));
+    ck_assert_uint_eq(range_request(VIRTIO_BLK_T_DISCARD, 64, 8, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(range_request(VIRTIO_BLK_T_DISCARD, SECTORS - 4, 8, 0),
+                      VIRTIO_BLK_S_IOERR); /* past the end */
+    ck_assert_uint_eq(range_request(VIRTIO_BLK_T_DISCARD, 0, 8, 1),
+                      VIRTIO_BLK_S_UNSUPP); /* UNMAP is for write zeroes */
+    stop();
+}
+END_TEST
+
+/* A backing on a filesystem that is full: the write that needs space gets
+ * IOERR, and the device goes on serving. Needs root, to mount a tmpfs. */
+START_TEST(backing_error_fails_only_that_request)
+{
+    char dir[] = "/tmp/xvdm-full-XXXXXX";
+    static uint8_t pattern[64 * 1024];
+    uint8_t *data = pattern, *read;
+    int fd;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_msg(mount("tmpfs", dir, "tmpfs", 0, "size=64k") == 0,
+                  "mounting a small tmpfs needs root: %s", strerror(errno));
+    snprintf(disk, sizeof(disk), "%s/sparse", dir);
+    fd = open(disk, O_CREAT | O_RDWR, 0600);
+    ck_assert_int_eq(ftruncate(fd, DISK_SIZE), 0); /* sparse: no space used */
+    close(fd);
+    start("", 1);
+    memset(pattern, 0xee, sizeof(pattern));
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 16 * 1024, false, &data),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 1024, sizeof(pattern), false,
+                              &data), VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, 1500, 512, true, &read),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
+    harness_stop(&h);
+    umount(dir);
+    rmdir(dir);
+}
+END_TEST
+
+static Suite *blk_suite(void)
+{
+    Suite *s = suite_create("blk");
+    TCase *tc = tcase_create("blk");
+
+    tcase_add_test(tc, probe_offers_capacity_and_features);
+    tcase_add_test(tc, data_written_on_two_queues_reads_back_and_is_in_the_file);
+    tcase_add_test(tc, requests_the_spec_refuses_get_their_status);
+    tcase_add_test(tc, read_only_disk_refuses_writes_and_keeps_its_data);
+    tcase_add_test(tc, get_id_returns_the_serial);
+    tcase_add_test(tc, discard_and_write_zeroes_read_back_as_zeroes);
+    tcase_add_test(tc, backing_error_fails_only_that_request);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return check_run(blk_suite());
+}
