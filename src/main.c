@@ -118,15 +118,28 @@ static void daemon_on_signal(void *arg, uint32_t revents)
 
 /* SIGTERM and SIGINT arrive on an fd in the loop, so a stop never
  * interrupts an ioreq half-answered. */
+static void stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+}
+
+/* Blocked before any thread exists (device modules start I/O threads),
+ * so that every thread inherits the mask and none dies of them. */
+static int block_stop_signals(void)
+{
+    sigset_t set;
+
+    stop_signals(&set);
+    return sigprocmask(SIG_BLOCK, &set, NULL) ? -errno : 0;
+}
+
 static int daemon_watch_signals(struct daemon *d)
 {
     sigset_t set;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &set, NULL))
-        return -errno;
+    stop_signals(&set);
     d->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (d->signal_fd < 0)
         return -errno;
@@ -206,6 +219,8 @@ static int daemon_run(const struct cli_options *o, const char *module_dir)
 
     if (!o->foreground)
         ret = daemon_fork(&d);
+    if (ret == 0)
+        ret = block_stop_signals();
     if (ret == 0)
         ret = daemon_setup(&d, module_dir);
     if (ret == 0)
