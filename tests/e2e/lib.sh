@@ -56,3 +56,45 @@ e2e_stop_following() {
     sleep 1
     killall tail 2>/dev/null
 }
+
+# Run guest NAME from CONFIG with xvdm serving DEVICE (a --device spec) in
+# its virtio disk's window: stand-in handshake, `xl create -p`, xvdm, wait
+# until it serves, unpause, wait for the guest's verdict, stop xvdm with
+# SIGTERM, destroy the guest. 0 when the guest passed and xvdm exited 0.
+e2e_run_guest() {
+    name=$1
+    log=/var/log/xvdm-$name.log
+    e2e_standin_backend_handshake 51712 &
+    handshake=$!
+    if ! xl create -p "$2"; then
+        kill "$handshake"
+        return 1
+    fi
+    domid=$(xl domid "$name")
+    e2e_follow_logs "$name" "$log"
+    xvdm --domid "$domid" --device "$3" --foreground --log-level debug \
+        >"$log" 2>&1 &
+    xvdm_pid=$!
+    e2e_wait_serving "$log" 120 || return 1
+    xl unpause "$name"
+    echo "e2e: guest $name running"
+    e2e_wait_guest "$name" 240
+    verdict=$?
+    # xvdm lets go of the guest before it is destroyed: Xen on Arm cannot
+    # finish destroying a domain whose memory a device model still maps
+    # (hence on_poweroff = "preserve" in the guests' configs).
+    kill -TERM "$xvdm_pid" 2>/dev/null
+    wait "$xvdm_pid"
+    xvdm_status=$?
+    xl destroy "$name" 2>/dev/null
+    kill "$handshake" 2>/dev/null
+    e2e_stop_following
+    echo "e2e: xvdm exited with status $xvdm_status"
+    [ "$verdict" -eq 0 ] && [ "$xvdm_status" -eq 0 ]
+}
+
+# Scenarios share /dev/loop0: each lets go of it however it ends.
+e2e_release_loop() {
+    umount /mnt 2>/dev/null
+    losetup -d /dev/loop0 2>/dev/null
+}
