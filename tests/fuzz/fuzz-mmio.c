@@ -8,6 +8,8 @@
  *   2  write bytes into guest RAM (rings and buffers live there)
  *   3  acknowledge the interrupt status it reads
  * Each input starts from a device reset, so inputs are independent.
+ * The device is $XVDM_FUZZ_DEVICE (a --device spec, e.g. "blk,path=F"
+ * with a real backing file), by default "rng".
  */
 #include "config.h"
 
@@ -31,7 +33,8 @@ static struct harness h;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *specs[] = {"rng"};
+    const char *spec = getenv("XVDM_FUZZ_DEVICE");
+    const char *specs[] = {spec && *spec ? spec : "rng"};
 
     if (harness_start(&h, specs, 1))
         abort();
