@@ -356,6 +356,8 @@ void vq_disable_kicks(struct vq *vq)
 
 bool vq_enable_kicks(struct vq *vq)
 {
+    uint16_t pending;
+
     if (!vq_live(vq))
         return false;
     if (vq->event_idx)
@@ -365,5 +367,7 @@ bool vq_enable_kicks(struct vq *vq)
     /* Publish before re-reading avail->idx, or a chain added meanwhile
      * would have no kick and no pop (§2.7.10). */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return vq_load16(&vq->avail->idx) != vq->last_avail_idx;
+    /* Checked as vq_pop() checks it: a guest whose used ring overlaps its
+     * avail index moves it by writing flags (found by fuzz-mmio). */
+    return vq_avail_pending(vq, &pending) == 0 && pending != 0;
 }

@@ -423,6 +423,24 @@ START_TEST(kick_suppression_uses_avail_event_with_event_idx)
 }
 END_TEST
 
+START_TEST(avail_index_moved_by_our_own_flag_write_is_a_fault)
+{
+    /* The used ring's flags sit on the avail index (found by fuzz-mmio). */
+    vq.num = NUM;
+    vq.desc_gpa = RING_GPA;
+    vq.avail_gpa = RING_GPA + 0x202;
+    vq.used_gpa = RING_GPA + 0x204;
+    guest_ring_desc(&ring, 0)->addr = htole64(BUF_GPA);
+    guest_ring_desc(&ring, 0)->len = htole32(16);
+    guest_ring_desc(&ring, 0)->flags = htole16(VIRTQ_DESC_F_WRITE);
+    ck_assert_int_eq(vq_enable(&vq, &mem, 0), 0);
+    vq_disable_kicks(&vq); /* avail->idx becomes 1 */
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    ck_assert(!vq_enable_kicks(&vq)); /* idx back to 0: a jump of 65535 */
+    ck_assert(vq.broken);
+}
+END_TEST
+
 START_TEST(unusable_ring_setups_are_refused)
 {
     ck_assert_int_eq(enable(0, 0), -EINVAL);
@@ -475,6 +493,7 @@ static Suite *virtqueue_suite(void)
     tcase_add_test(tc, no_interrupt_flag_suppresses_signal_without_event_idx);
     tcase_add_test(tc, kick_suppression_uses_flags_without_event_idx);
     tcase_add_test(tc, kick_suppression_uses_avail_event_with_event_idx);
+    tcase_add_test(tc, avail_index_moved_by_our_own_flag_write_is_a_fault);
     tcase_add_test(tc, unusable_ring_setups_are_refused);
     suite_add_tcase(s, tc);
     return s;
