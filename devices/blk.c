@@ -219,26 +219,42 @@ static struct blk_job *blk_job_new(struct xvdm_queue *q)
     return job;
 }
 
+static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now)
+{
+    blk_request_parse(&job->chain, &b->lim, &job->req);
+    if (job->req.op == BLK_OP_DONE || job->req.op == BLK_OP_DROP ||
+        job->req.op == BLK_OP_GET_ID)
+        blk_answer_now(b, job, now);
+    else
+        blk_pool_submit(b->pool, job);
+}
+
+/* At most a queue's worth of pops and rounds per call, the rest deferred:
+ * a guest that keeps adding (or keeps moving its indices) cannot hold the
+ * loop. */
 static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 {
     struct blk *b = priv;
-    struct blk_job *job, *now = NULL;
+    struct blk_job *job = NULL, *now = NULL;
+    unsigned budget = BLK_QUEUE_SIZE;
     int ret = 0;
 
     do {
         xvdm_queue_disable_kicks(q);
-        while ((job = blk_job_new(q)) &&
+        while (budget && (job = blk_job_new(q)) &&
                (ret = xvdm_queue_pop(q, &job->chain)) == 1) {
-            blk_request_parse(&job->chain, &b->lim, &job->req);
-            if (job->req.op == BLK_OP_DONE || job->req.op == BLK_OP_DROP ||
-                job->req.op == BLK_OP_GET_ID)
-                blk_answer_now(b, job, &now);
-            else
-                blk_pool_submit(b->pool, job);
+            blk_take(b, job, &now);
+            job = NULL;
+            budget--;
         }
         free(job);
+        job = NULL;
         if (ret < 0)
             break;
+        if (budget-- == 0) {
+            xvdm_queue_defer(q);
+            break;
+        }
     } while (xvdm_queue_enable_kicks(q));
     blk_complete_list(b, now);
 }

@@ -69,22 +69,30 @@ static uint32_t rng_fill(struct rng *rng, const struct xvdm_chain *chain)
     return done;
 }
 
-/* Serve every chain the driver made available, then interrupt once. */
+/* Serve the chains the driver made available, then interrupt once. At
+ * most a queue's worth of pops and rounds per call, the rest deferred: a
+ * guest that keeps adding (or keeps moving its indices) cannot hold the
+ * loop. */
 static void rng_drain(struct rng *rng, struct xvdm_queue *q)
 {
     struct iovec iov[RNG_IOV_MAX];
     struct xvdm_chain chain = {.iov = iov, .iov_cap = RNG_IOV_MAX};
-    unsigned served = 0;
-    int ret;
+    unsigned budget = RNG_QUEUE_SIZE, served = 0;
+    int ret = 0;
 
     do {
         xvdm_queue_disable_kicks(q);
-        while ((ret = xvdm_queue_pop(q, &chain)) == 1) {
+        while (budget && (ret = xvdm_queue_pop(q, &chain)) == 1) {
             xvdm_queue_push(q, &chain, rng_fill(rng, &chain));
             served++;
+            budget--;
         }
         if (ret < 0)
             break; /* the guest broke the queue: it is NEEDS_RESET now */
+        if (budget-- == 0) {
+            xvdm_queue_defer(q);
+            break;
+        }
     } while (xvdm_queue_enable_kicks(q));
     if (served)
         xvdm_queue_notify_guest(q);

@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "dev.h"
 #include "loop.h"
@@ -218,6 +221,7 @@ int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
     dev->ops = ops;
     dev->domid = domid;
     dev->loop = loop;
+    dev->defer_fd = -1;
     snprintf(dev->name, sizeof(dev->name), "%s%u", ops->name, index);
     snprintf(dev->prefix, sizeof(dev->prefix), "%s: ", dev->name);
 
@@ -247,6 +251,10 @@ void dev_destroy(struct xvdm_dev *dev)
     else
         dev->ops->reset(dev->priv);
     dev->ops->destroy(dev->priv);
+    if (dev->defer_fd >= 0) {
+        loop_unwatch(dev->loop, dev->defer_fd);
+        close(dev->defer_fd);
+    }
     free(dev);
 }
 
@@ -355,4 +363,64 @@ void xvdm_queue_disable_kicks(struct xvdm_queue *q)
 bool xvdm_queue_enable_kicks(struct xvdm_queue *q)
 {
     return q->vq.ready && !q->vq.broken && vq_enable_kicks(&q->vq);
+}
+
+/* ---- deferred notifies ---------------------------------------------------- */
+
+/* Deferred queues get their notify only while the driver could still kick
+ * them: DRIVER_OK, no NEEDS_RESET, queue ready (a reset in between drops
+ * them). */
+static void dev_run_deferred(void *arg, uint32_t revents)
+{
+    struct xvdm_dev *dev = arg;
+    uint64_t count, pending = dev->deferred;
+
+    if (read(dev->defer_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+        log_warn("%scannot read its defer eventfd: %s", dev->prefix,
+                 strerror(errno));
+    dev->deferred = 0;
+    for (unsigned i = 0; i < dev->setup.num_queues; i++) {
+        struct xvdm_queue *q = &dev->queues[i];
+
+        if ((pending & (1ULL << i)) && dev->mmio &&
+            (dev->mmio->status & VIRTIO_STATUS_DRIVER_OK) && !dev_stopped(dev)
+            && q->vq.ready && !q->vq.broken)
+            dev->ops->queue_notify(dev->priv, q, i);
+    }
+}
+
+static int dev_defer_fd(struct xvdm_dev *dev)
+{
+    int ret;
+
+    if (dev->defer_fd >= 0)
+        return 0;
+    if (!dev->loop)
+        return -ENOTCONN;
+    dev->defer_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (dev->defer_fd < 0)
+        return -errno;
+    ret = loop_watch(dev->loop, dev->defer_fd, EPOLLIN, dev_run_deferred, dev);
+    if (ret) {
+        close(dev->defer_fd);
+        dev->defer_fd = -1;
+    }
+    return ret;
+}
+
+void xvdm_queue_defer(struct xvdm_queue *q)
+{
+    struct xvdm_dev *dev = q->dev;
+    uint64_t one = 1;
+    int ret = dev_defer_fd(dev);
+
+    if (ret == 0 && write(dev->defer_fd, &one, sizeof(one)) < 0)
+        ret = -errno;
+    if (ret) {
+        /* Without a wake-up the queue would sit until the next kick. */
+        log_err("%squeue %u: cannot defer its work: %s", dev->prefix,
+                q->index, strerror(-ret));
+        return;
+    }
+    dev->deferred |= 1ULL << q->index;
 }

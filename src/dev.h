@@ -46,6 +46,8 @@ struct xvdm_dev {
     struct mmio *mmio; /* set by mmio_init() */
     struct loop *loop;
     struct ratelimit guest_rl;
+    int defer_fd;      /* eventfd for xvdm_queue_defer(), made on first use */
+    uint64_t deferred; /* queues to notify from the loop */
 };
 
 /* Every key of opts is one of ops->options; else one line naming the key

@@ -299,6 +299,28 @@ START_TEST(write_to_read_only_register_ignored)
 }
 END_TEST
 
+/* Found by fuzz-mmio: with the used ring's flags on top of the avail
+ * index, every kick-suppression write moved the index, and draining the
+ * queue never ended. The kick must be answered. */
+START_TEST(used_ring_overlapping_avail_index_does_not_hang)
+{
+    uint64_t ram = sim_ram_base(h.sim);
+
+    ck_assert_int_eq(vdriver_probe(&d, RNG_ID, 1ULL << VIRTIO_F_VERSION_1),
+                     0);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_SEL, 0);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_NUM, 8);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)ram + 0x1000);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)ram + 0x2002);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)ram + 0x2004);
+    vdriver_write(&d, VIRTIO_MMIO_QUEUE_READY, 1);
+    vdriver_driver_ok(&d);
+    ck_assert_int_eq(sim_mmio_write(h.sim, 0, d.base + VIRTIO_MMIO_QUEUE_NOTIFY,
+                                    4, 0), 0);
+    assert_alive();
+}
+END_TEST
+
 static Suite *hostile_suite(void)
 {
     Suite *s = suite_create("hostile");
@@ -322,6 +344,7 @@ static Suite *hostile_suite(void)
     tcase_add_test(tc, features_ok_refused_without_version_1);
     tcase_add_test(tc, unclaimed_ioreq_types_answered);
     tcase_add_test(tc, write_to_read_only_register_ignored);
+    tcase_add_test(tc, used_ring_overlapping_avail_index_does_not_hang);
     suite_add_tcase(s, tc);
     return s;
 }

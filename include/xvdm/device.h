@@ -197,6 +197,12 @@ void xvdm_queue_notify_guest(struct xvdm_queue *q);
  * arrived meanwhile (pop again before sleeping). */
 void xvdm_queue_disable_kicks(struct xvdm_queue *q);
 bool xvdm_queue_enable_kicks(struct xvdm_queue *q);
+/* Call queue_notify() for this queue again soon, from the event loop, as
+ * if the driver had kicked. A device drains a bounded number of chains per
+ * call and defers the rest, so that a guest adding chains as fast as they
+ * are taken (from another vCPU, or by DMA into its own ring) cannot keep
+ * the loop, and every other device and vCPU, waiting. */
+void xvdm_queue_defer(struct xvdm_queue *q);
 
 #ifdef __cplusplus
 }
