@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-blk benchmark: the same workload, in the same run, through xvdm
+ * (a sim guest driving the whole path: ioreq, transport, virtqueue, blk
+ * module, worker threads, completion, interrupt) and directly on the same
+ * file with the same engine (a pool of threads doing preadv/pwritev) and
+ * the same queue depth. Prints each row's median rate over several rounds
+ * and the ratio xvdm / direct.
+ *
+ *   tools/bench-blk [--rounds N] [--file PATH]
+ *   tools/bench-blk --requests N   (4 KiB random reads through xvdm only,
+ *                                   for valgrind --tool=callgrind)
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "vdriver.h"
+
+#define FILE_SIZE (256ULL << 20)
+#define IOTHREADS 4
+#define QD_MAX 32
+#define WAIT_MS 10000
+
+struct workload {
+    const char *name;
+    uint32_t bs;
+    unsigned qd;
+    bool write;
+    bool random;
+    unsigned requests;
+};
+
+static const struct workload workloads[] = {
+    {"4 KiB random read, QD32", 4096, 32, false, true, 20000},
+    {"4 KiB random write, QD32", 4096, 32, true, true, 20000},
+    {"1 MiB sequential read, QD8", 1 << 20, 8, false, false, 768},
+    {"1 MiB sequential write, QD8", 1 << 20, 8, true, false, 768},
+};
+
+static double now(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Offset of the n-th request of a workload. */
+static uint64_t offset_of(const struct workload *w, unsigned n, unsigned *seed)
+{
+    uint64_t blocks = FILE_SIZE / w->bs;
+
+    return (w->random ? (uint64_t)rand_r(seed) % blocks : n % blocks) * w->bs;
+}
+
+/* ---- direct: a thread pool doing the same I/O on the same file --------- */
+
+struct direct {
+    const struct workload *w;
+    int fd;
+    pthread_mutex_t lock;
+    unsigned next;
+    unsigned seed;
+};
+
+static void *direct_worker(void *arg)
+{
+    struct direct *dr = arg;
+    void *buf;
+    struct iovec iov;
+
+    if (posix_memalign(&buf, 4096, dr->w->bs))
+        return (void *)1;
+    memset(buf, 0x3c, dr->w->bs);
+    iov = (struct iovec){buf, dr->w->bs};
+    for (;;) {
+        uint64_t off;
+        ssize_t r;
+
+        pthread_mutex_lock(&dr->lock);
+        if (dr->next == dr->w->requests) {
+            pthread_mutex_unlock(&dr->lock);
+            break;
+        }
+        off = offset_of(dr->w, dr->next++, &dr->seed);
+        pthread_mutex_unlock(&dr->lock);
+        r = dr->w->write ? pwritev(dr->fd, &iov, 1, (off_t)off)
+                         : preadv(dr->fd, &iov, 1, (off_t)off);
+        if (r != (ssize_t)dr->w->bs)
+            break;
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Requests per second, with min(qd, IOTHREADS) requests in flight: the
+ * engine xvdm uses, at the depth it can reach. */
+static double run_direct(const struct workload *w, const char *path)
+{
+    struct direct dr = {.w = w, .seed = 1};
+    pthread_t t[IOTHREADS];
+    double start;
+
+    dr.fd = open(path, O_RDWR);
+    pthread_mutex_init(&dr.lock, NULL);
+    start = now();
+    for (unsigned i = 0; i < IOTHREADS; i++)
+        pthread_create(&t[i], NULL, direct_worker, &dr);
+    for (unsigned i = 0; i < IOTHREADS; i++)
+        pthread_join(t[i], NULL);
+    close(dr.fd);
+    return w->requests / (now() - start);
+}
+
+/* ---- through xvdm: a sim guest keeping qd requests in flight ------------ */
+
+struct slot {
+    uint8_t *status;
+};
+
+/* Request `slot` uses descriptors 3*slot .. 3*slot+2, so requests that
+ * complete out of order never share descriptors. */
+static void guest_submit(struct vdriver *d, const struct workload *w,
+                         unsigned slot, uint64_t off, uint64_t bufs)
+{
+    uint64_t hdr = bufs + slot * 64;
+    uint64_t status = hdr + 32;
+    uint64_t data = bufs + (1 << 20) * (slot + 1);
+    struct virtio_blk_outhdr *oh = vdriver_ptr(d, hdr);
+    struct guest_buf b[3] = {{hdr, 16, false},
+                             {data, w->bs, !w->write},
+                             {status, 1, true}};
+
+    oh->type = w->write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
+    oh->sector = off / 512;
+    d->ring[0].next_desc = (uint16_t)(3 * slot);
+    guest_ring_publish(&d->ring[0], guest_ring_add_chain(&d->ring[0], b, 3));
+}
+
+static int run_guest(struct vdriver *d, const struct workload *w,
+                     uint64_t bufs, double *rate)
+{
+    unsigned seed = 1, issued = 0, done = 0;
+    uint32_t id, len;
+    double start = now();
+
+    for (; issued < w->qd && issued < w->requests; issued++)
+        guest_submit(d, w, issued, offset_of(w, issued, &seed), bufs);
+    vdriver_kick(d, 0);
+    while (done < w->requests) {
+        unsigned resubmitted = 0;
+
+        while (guest_ring_get_used(&d->ring[0], &id, &len)) {
+            done++;
+            if (issued < w->requests) {
+                guest_submit(d, w, id / 3, offset_of(w, issued++, &seed),
+                             bufs);
+                resubmitted++;
+            }
+        }
+        if (resubmitted)
+            vdriver_kick(d, 0);
+        else if (done < w->requests && vdriver_wait_irq(d, WAIT_MS) < 0)
+            return -ETIMEDOUT;
+    }
+    *rate = w->requests / (now() - start);
+    return 0;
+}
+
+static int start_xvdm(struct harness *h, struct vdriver *d, const char *path,
+                      uint64_t *bufs)
+{
+    char spec[300];
+    const char *specs[] = {spec};
+
+    snprintf(spec, sizeof(spec), "blk,path=%s,iothreads=%d", path,
+             IOTHREADS);
+    if (harness_start(h, specs, 1))
+        return -1;
+    vdriver_init(d, h->sim, h->specs[0].base, h->specs[0].irq,
+                 sim_ram_base(h->sim) + (1 << 20), 60 << 20);
+    if (vdriver_probe(d, 2, 1ULL << VIRTIO_F_VERSION_1) ||
+        vdriver_setup_queue(d, 0, 128))
+        return -1;
+    vdriver_driver_ok(d);
+    *bufs = vdriver_alloc(d, (1 << 20) * (QD_MAX + 1), 4096);
+    return *bufs ? 0 : -1;
+}
+
+/* ---- report ----------------------------------------------------------------- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, unsigned n)
+{
+    qsort(v, n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int make_file(const char *path)
+{
+    static char block[1 << 20];
+    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+
+    if (fd < 0)
+        return -1;
+    memset(block, 0x5a, sizeof(block));
+    for (uint64_t off = 0; off < FILE_SIZE; off += sizeof(block))
+        if (write(fd, block, sizeof(block)) != sizeof(block))
+            return -1;
+    fsync(fd);
+    return close(fd);
+}
+
+static int bench(const char *path, unsigned rounds)
+{
+    struct harness h;
+    struct vdriver d;
+    uint64_t bufs;
+    double x[16], y[16];
+
+    if (start_xvdm(&h, &d, path, &bufs))
+        return 1;
+    printf("%-30s %14s %14s %7s\n", "workload (median of rounds)",
+           "xvdm req/s", "direct req/s", "ratio");
+    for (unsigned i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
+        const struct workload *w = &workloads[i];
+        double mx, my;
+
+        for (unsigned r = 0; r < rounds; r++) {
+            if (run_guest(&d, w, bufs, &x[r]))
+                return 1;
+            y[r] = run_direct(w, path);
+        }
+        mx = median(x, rounds);
+        my = median(y, rounds);
+        printf("%-30s %14.0f %14.0f %7.2f\n", w->name, mx, my, mx / my);
+    }
+    harness_stop(&h);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = "/var/tmp/xvdm-bench.img";
+    unsigned rounds = 5, requests = 0;
+
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--rounds") == 0)
+            rounds = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--file") == 0)
+            path = argv[i + 1];
+        else if (strcmp(argv[i], "--requests") == 0)
+            requests = (unsigned)atoi(argv[i + 1]);
+    }
+    if (rounds < 1 || rounds > 16 || make_file(path)) {
+        fprintf(stderr, "bench-blk: bad --rounds or cannot write %s\n", path);
+        return 1;
+    }
+    if (requests) {
+        struct workload w = workloads[0];
+        struct harness h;
+        struct vdriver d;
+        uint64_t bufs;
+        double rate;
+
+        w.requests = requests;
+        if (start_xvdm(&h, &d, path, &bufs) || run_guest(&d, &w, bufs, &rate))
+            return 1;
+        harness_stop(&h);
+        printf("%u requests through xvdm\n", requests);
+        return 0;
+    }
+    printf("bench-blk: %s, %llu MiB, %d I/O threads, page cache on\n", path,
+           FILE_SIZE >> 20, IOTHREADS);
+    return bench(path, rounds);
+}
