@@ -9,6 +9,7 @@
 #ifndef XVDM_BLK_POOL_H
 #define XVDM_BLK_POOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "blk-request.h"
@@ -19,7 +20,8 @@ struct blk_job {
     struct xvdm_chain chain;
     struct iovec chain_iov[BLK_IOV_MAX];
     struct blk_request req;
-    uint8_t status; /* set by the worker */
+    uint8_t status; /* set by the engine */
+    bool short_io;  /* io_uring moved fewer bytes: finish on a thread */
 };
 
 struct blk_pool;

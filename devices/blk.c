@@ -25,6 +25,9 @@
 
 #include "blk-pool.h"
 #include "blk-request.h"
+#ifdef BLK_IO_URING
+#include "blk-uring.h"
+#endif
 
 #define BLK_DEVICE_ID 2
 #define BLK_QUEUE_SIZE 256
@@ -40,7 +43,10 @@ struct blk {
     struct virtio_blk_config config; /* little-endian, as the guest reads */
     char serial[VIRTIO_BLK_ID_BYTES];
     unsigned nqueues;
-    struct blk_pool *pool;
+    struct blk_pool *pool;   /* the thread engine; always there */
+#ifdef BLK_IO_URING
+    struct blk_uring *uring; /* reads, writes, flushes when available */
+#endif
 };
 
 static const char *const blk_options[] = {
@@ -51,6 +57,8 @@ static const char *const blk_options[] = {
     "queues=N: virtqueues, 1..16 (default 1)",
     "direct=on|off: O_DIRECT, bypassing dom0's page cache (default off)",
     "iothreads=N: I/O worker threads, 1..64 (default 4)",
+    "aio=io_uring|threads: I/O engine (default io_uring, or threads where "
+    "the kernel refuses io_uring)",
     NULL,
 };
 
@@ -185,6 +193,28 @@ static void blk_on_completion(void *arg, uint32_t revents)
     blk_complete_list(b, blk_pool_reap(b->pool));
 }
 
+#ifdef BLK_IO_URING
+/* A short transfer is finished by a worker thread, which loops until the
+ * whole request is done (redoing the transferred part is harmless). */
+static void blk_on_uring_completion(void *arg, uint32_t revents)
+{
+    struct blk *b = arg;
+    struct blk_job *job = blk_uring_reap(b->uring), *next, *done = NULL;
+
+    for (; job; job = next) {
+        next = job->next;
+        if (job->short_io) {
+            job->short_io = false;
+            blk_pool_submit(b->pool, job);
+        } else {
+            job->next = done;
+            done = job;
+        }
+    }
+    blk_complete_list(b, done);
+}
+#endif
+
 /* ---- taking requests (loop thread) -------------------------------------- */
 
 /* A request answered without I/O: the list of such jobs, completed after
@@ -219,6 +249,21 @@ static struct blk_job *blk_job_new(struct xvdm_queue *q)
     return job;
 }
 
+/* Reads, writes and flushes go to io_uring when there is one; discard and
+ * write-zeroes (no io_uring operation for block devices) to the threads. */
+static void blk_submit(struct blk *b, struct blk_job *job)
+{
+#ifdef BLK_IO_URING
+    if (b->uring && (job->req.op == BLK_OP_READ ||
+                     job->req.op == BLK_OP_WRITE ||
+                     job->req.op == BLK_OP_FLUSH)) {
+        blk_uring_submit(b->uring, job);
+        return;
+    }
+#endif
+    blk_pool_submit(b->pool, job);
+}
+
 static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now)
 {
     blk_request_parse(&job->chain, &b->lim, &job->req);
@@ -226,7 +271,7 @@ static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now)
         job->req.op == BLK_OP_GET_ID)
         blk_answer_now(b, job, now);
     else
-        blk_pool_submit(b->pool, job);
+        blk_submit(b, job);
 }
 
 /* At most a queue's worth of pops and rounds per call, the rest deferred:
@@ -256,21 +301,37 @@ static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
             break;
         }
     } while (xvdm_queue_enable_kicks(q));
+#ifdef BLK_IO_URING
+    if (b->uring)
+        blk_uring_flush(b->uring);
+#endif
     blk_complete_list(b, now);
 }
 
 /* The device forgets its queues: wait for the workers to let go of the
  * guest's buffers, and complete nothing (the rings are gone). */
-static void blk_reset(void *priv)
+static void blk_free_list(struct blk_job *job)
 {
-    struct blk *b = priv;
-    struct blk_job *job, *next;
+    struct blk_job *next;
 
-    blk_pool_wait_idle(b->pool);
-    for (job = blk_pool_reap(b->pool); job; job = next) {
+    for (; job; job = next) {
         next = job->next;
         free(job);
     }
+}
+
+static void blk_reset(void *priv)
+{
+    struct blk *b = priv;
+
+#ifdef BLK_IO_URING
+    if (b->uring) {
+        blk_uring_wait_idle(b->uring);
+        blk_free_list(blk_uring_reap(b->uring));
+    }
+#endif
+    blk_pool_wait_idle(b->pool);
+    blk_free_list(blk_pool_reap(b->pool));
 }
 
 /* ---- config space --------------------------------------------------------- */
@@ -415,6 +476,12 @@ static void blk_destroy(void *priv)
 {
     struct blk *b = priv;
 
+#ifdef BLK_IO_URING
+    if (b->uring) {
+        xvdm_dev_unwatch_fd(b->dev, blk_uring_fd(b->uring));
+        blk_uring_destroy(b->uring);
+    }
+#endif
     if (b->pool) {
         xvdm_dev_unwatch_fd(b->dev, blk_pool_fd(b->pool));
         blk_pool_wait_idle(b->pool);
@@ -436,6 +503,41 @@ static int blk_start_pool(struct blk *b, unsigned threads)
         xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot start I/O threads: %s",
                      strerror(-ret));
     return ret;
+}
+
+/* aio=io_uring (or no aio=) wants io_uring; only an explicit request makes
+ * its absence an error. */
+static int blk_start_uring(struct blk *b, const char *aio)
+{
+    bool explicit = aio && strcmp(aio, "io_uring") == 0;
+
+    if (aio && !explicit && strcmp(aio, "threads") != 0) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "aio='%s' is not io_uring or threads", aio);
+        return -EINVAL;
+    }
+    if (aio && !explicit)
+        return 0;
+#ifdef BLK_IO_URING
+    int ret = blk_uring_create(&b->uring, b->fd, BLK_QUEUE_SIZE * b->nqueues);
+
+    if (ret == 0)
+        ret = xvdm_dev_watch_fd(b->dev, blk_uring_fd(b->uring), EPOLLIN,
+                                blk_on_uring_completion, b);
+    if (ret == 0)
+        return 0;
+    blk_uring_destroy(b->uring);
+    b->uring = NULL;
+    xvdm_dev_log(b->dev, explicit ? XVDM_LOG_ERROR : XVDM_LOG_INFO,
+                 "io_uring unavailable (%s)%s", strerror(-ret),
+                 explicit ? "" : ": using threads");
+    return explicit ? ret : 0;
+#else
+    if (explicit)
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "aio=io_uring: this xvdm was built without liburing");
+    return explicit ? -ENOTSUP : 0;
+#endif
 }
 
 static int blk_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
@@ -463,10 +565,18 @@ static int blk_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     }
     if (!ret)
         ret = blk_start_pool(b, (unsigned)threads);
+    if (!ret)
+        ret = blk_start_uring(b, xvdm_opt_get(opts, "aio"));
     if (ret) {
         blk_destroy(b);
         return ret;
     }
+#ifdef BLK_IO_URING
+    xvdm_dev_log(dev, XVDM_LOG_INFO, "%s, I/O engine %s", path,
+                 b->uring ? "io_uring" : "threads");
+#else
+    xvdm_dev_log(dev, XVDM_LOG_INFO, "%s, I/O engine threads", path);
+#endif
     setup->features = blk_config_fill(b);
     setup->num_queues = (uint16_t)b->nqueues;
     for (unsigned i = 0; i < b->nqueues; i++)

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/* The virtio-blk io_uring engine (see blk-uring.h). */
+#include <errno.h>
+#include <liburing.h>
+#include <linux/virtio_blk.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "blk-uring.h"
+
+struct blk_uring {
+    struct io_uring ring;
+    int fd;  /* the backing */
+    int efd; /* signalled on completions */
+    unsigned inflight;
+    struct blk_job *done; /* completed while waiting for idle */
+};
+
+int blk_uring_create(struct blk_uring **out, int fd, unsigned entries)
+{
+    struct blk_uring *u = calloc(1, sizeof(*u));
+    int ret;
+
+    if (!u)
+        return -ENOMEM;
+    u->fd = fd;
+    u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (u->efd < 0) {
+        ret = -errno;
+        free(u);
+        return ret;
+    }
+    ret = io_uring_queue_init(entries, &u->ring, 0);
+    if (ret == 0) {
+        ret = io_uring_register_eventfd(&u->ring, u->efd);
+        if (ret)
+            io_uring_queue_exit(&u->ring);
+    }
+    if (ret) {
+        close(u->efd);
+        free(u);
+        return ret;
+    }
+    *out = u;
+    return 0;
+}
+
+void blk_uring_destroy(struct blk_uring *u)
+{
+    if (!u)
+        return;
+    blk_uring_wait_idle(u);
+    while (u->done) {
+        struct blk_job *job = u->done;
+
+        u->done = job->next;
+        free(job);
+    }
+    io_uring_queue_exit(&u->ring);
+    close(u->efd);
+    free(u);
+}
+
+static void blk_uring_prep(struct blk_uring *u, struct io_uring_sqe *sqe,
+                           struct blk_job *job)
+{
+    struct blk_request *req = &job->req;
+
+    if (req->op == BLK_OP_READ)
+        io_uring_prep_readv(sqe, u->fd, req->iov, req->niov, req->offset);
+    else if (req->op == BLK_OP_WRITE)
+        io_uring_prep_writev(sqe, u->fd, req->iov, req->niov, req->offset);
+    else
+        io_uring_prep_fsync(sqe, u->fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data(sqe, job);
+}
+
+void blk_uring_submit(struct blk_uring *u, struct blk_job *job)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+    if (!sqe) {
+        /* The submission ring is full: hand what is there to the kernel. */
+        io_uring_submit(&u->ring);
+        sqe = io_uring_get_sqe(&u->ring);
+    }
+    if (!sqe) {
+        job->status = VIRTIO_BLK_S_IOERR;
+        job->next = u->done;
+        u->done = job;
+        return;
+    }
+    blk_uring_prep(u, sqe, job);
+    u->inflight++;
+}
+
+void blk_uring_flush(struct blk_uring *u)
+{
+    io_uring_submit(&u->ring);
+}
+
+int blk_uring_fd(const struct blk_uring *u)
+{
+    return u->efd;
+}
+
+static void blk_uring_complete(struct blk_uring *u, struct io_uring_cqe *cqe)
+{
+    struct blk_job *job = io_uring_cqe_get_data(cqe);
+    uint64_t want = job->req.op == BLK_OP_FLUSH ? 0 : job->req.len;
+
+    job->short_io = cqe->res >= 0 && (uint64_t)cqe->res != want;
+    job->status = cqe->res < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+    io_uring_cqe_seen(&u->ring, cqe);
+    u->inflight--;
+    job->next = u->done;
+    u->done = job;
+}
+
+struct blk_job *blk_uring_reap(struct blk_uring *u)
+{
+    struct io_uring_cqe *cqe;
+    struct blk_job *list;
+    uint64_t count;
+
+    if (read(u->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+        return NULL;
+    while (io_uring_peek_cqe(&u->ring, &cqe) == 0)
+        blk_uring_complete(u, cqe);
+    list = u->done;
+    u->done = NULL;
+    return list;
+}
+
+void blk_uring_wait_idle(struct blk_uring *u)
+{
+    struct io_uring_cqe *cqe;
+
+    io_uring_submit(&u->ring);
+    while (u->inflight && io_uring_wait_cqe(&u->ring, &cqe) == 0)
+        blk_uring_complete(u, cqe);
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio-blk io_uring engine: reads, writes and flushes submitted
+ * straight on the guest's buffers, many in flight, completions signalled
+ * on an eventfd the loop watches. Everything runs on the loop thread.
+ * Discard and write-zeroes stay on the thread pool (block devices have no
+ * io_uring operation for them).
+ */
+#ifndef XVDM_BLK_URING_H
+#define XVDM_BLK_URING_H
+
+#include "blk-pool.h"
+
+struct blk_uring;
+
+/* -ENOSYS and friends when the kernel refuses io_uring (seccomp, old
+ * kernel, disabled by sysctl): the caller falls back to threads. */
+int blk_uring_create(struct blk_uring **out, int fd, unsigned entries);
+void blk_uring_destroy(struct blk_uring *u);
+
+/* Queue a read, write or flush; blk_uring_flush() submits them. */
+void blk_uring_submit(struct blk_uring *u, struct blk_job *job);
+void blk_uring_flush(struct blk_uring *u);
+int blk_uring_fd(const struct blk_uring *u);
+/* Completed jobs, status set; a short transfer is returned with
+ * `short_io` set for the caller to finish another way. */
+struct blk_job *blk_uring_reap(struct blk_uring *u);
+/* Block until nothing is in flight (completions kept for reap). */
+void blk_uring_wait_idle(struct blk_uring *u);
+
+#endif
