@@ -7,6 +7,10 @@
  * the same queue depth. Prints each row's median rate over several rounds
  * and the ratio xvdm / direct.
  *
+ * Both of xvdm's engines are measured against the same engine used
+ * directly: its thread pool against threads doing preadv/pwritev, its
+ * io_uring engine against one io_uring keeping the same depth in flight.
+ *
  *   tools/bench-blk [--rounds N] [--file PATH]
  *   tools/bench-blk --requests N   (4 KiB random reads through xvdm only,
  *                                   for valgrind --tool=callgrind)
@@ -17,6 +21,9 @@
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
 #include <pthread.h>
+#ifdef HAVE_LIBURING
+#include <liburing.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,8 +110,8 @@ static void *direct_worker(void *arg)
     return NULL;
 }
 
-/* Requests per second, with min(qd, IOTHREADS) requests in flight: the
- * engine xvdm uses, at the depth it can reach. */
+/* Requests per second with IOTHREADS requests in flight: xvdm's thread
+ * engine, at the depth it can reach. */
 static double run_direct(const struct workload *w, const char *path)
 {
     struct direct dr = {.w = w, .seed = 1};
@@ -121,6 +128,51 @@ static double run_direct(const struct workload *w, const char *path)
     close(dr.fd);
     return w->requests / (now() - start);
 }
+
+#ifdef HAVE_LIBURING
+/* Requests per second with one io_uring keeping w->qd in flight. */
+static double run_direct_uring(const struct workload *w, const char *path)
+{
+    struct io_uring ring;
+    struct io_uring_cqe *cqe;
+    struct iovec iov[QD_MAX];
+    unsigned seed = 1, issued = 0, done = 0;
+    int fd = open(path, O_RDWR);
+    double start;
+
+    if (fd < 0 || io_uring_queue_init(QD_MAX, &ring, 0))
+        return 0;
+    for (unsigned i = 0; i < w->qd; i++) {
+        iov[i].iov_len = w->bs;
+        if (posix_memalign(&iov[i].iov_base, 4096, w->bs))
+            return 0;
+        memset(iov[i].iov_base, 0x3c, w->bs);
+    }
+    start = now();
+    while (done < w->requests) {
+        for (; issued < w->requests && issued - done < w->qd; issued++) {
+            struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+            struct iovec *v = &iov[issued % w->qd];
+            uint64_t off = offset_of(w, issued, &seed);
+
+            if (w->write)
+                io_uring_prep_writev(sqe, fd, v, 1, off);
+            else
+                io_uring_prep_readv(sqe, fd, v, 1, off);
+        }
+        io_uring_submit_and_wait(&ring, 1);
+        while (io_uring_peek_cqe(&ring, &cqe) == 0) {
+            io_uring_cqe_seen(&ring, cqe);
+            done++;
+        }
+    }
+    io_uring_queue_exit(&ring);
+    close(fd);
+    for (unsigned i = 0; i < w->qd; i++)
+        free(iov[i].iov_base);
+    return w->requests / (now() - start);
+}
+#endif
 
 /* ---- through xvdm: a sim guest keeping qd requests in flight ------------ */
 
@@ -178,13 +230,13 @@ static int run_guest(struct vdriver *d, const struct workload *w,
 }
 
 static int start_xvdm(struct harness *h, struct vdriver *d, const char *path,
-                      uint64_t *bufs)
+                      const char *aio, uint64_t *bufs)
 {
     char spec[300];
     const char *specs[] = {spec};
 
-    snprintf(spec, sizeof(spec), "blk,path=%s,iothreads=%d", path,
-             IOTHREADS);
+    snprintf(spec, sizeof(spec), "blk,path=%s,iothreads=%d,aio=%s", path,
+             IOTHREADS, aio);
     if (harness_start(h, specs, 1))
         return -1;
     vdriver_init(d, h->sim, h->specs[0].base, h->specs[0].irq,
@@ -227,17 +279,18 @@ static int make_file(const char *path)
     return close(fd);
 }
 
-static int bench(const char *path, unsigned rounds)
+/* One engine: every workload through xvdm and directly, side by side. */
+static int bench_engine(const char *path, const char *aio, unsigned rounds,
+                        double (*direct)(const struct workload *,
+                                         const char *))
 {
     struct harness h;
     struct vdriver d;
     uint64_t bufs;
     double x[16], y[16];
 
-    if (start_xvdm(&h, &d, path, &bufs))
+    if (start_xvdm(&h, &d, path, aio, &bufs))
         return 1;
-    printf("%-30s %14s %14s %7s\n", "workload (median of rounds)",
-           "xvdm req/s", "direct req/s", "ratio");
     for (unsigned i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
         const struct workload *w = &workloads[i];
         double mx, my;
@@ -245,14 +298,28 @@ static int bench(const char *path, unsigned rounds)
         for (unsigned r = 0; r < rounds; r++) {
             if (run_guest(&d, w, bufs, &x[r]))
                 return 1;
-            y[r] = run_direct(w, path);
+            y[r] = direct(w, path);
         }
         mx = median(x, rounds);
         my = median(y, rounds);
-        printf("%-30s %14.0f %14.0f %7.2f\n", w->name, mx, my, mx / my);
+        printf("%-9s %-30s %12.0f %12.0f %6.2f\n", aio, w->name, mx, my,
+               mx / my);
     }
     harness_stop(&h);
     return 0;
+}
+
+static int bench(const char *path, unsigned rounds)
+{
+    printf("%-9s %-30s %12s %12s %6s\n", "engine", "workload (median)",
+           "xvdm req/s", "direct req/s", "ratio");
+    if (bench_engine(path, "threads", rounds, run_direct))
+        return 1;
+#ifdef HAVE_LIBURING
+    return bench_engine(path, "io_uring", rounds, run_direct_uring);
+#else
+    return 0;
+#endif
 }
 
 int main(int argc, char **argv)
@@ -280,7 +347,8 @@ int main(int argc, char **argv)
         double rate;
 
         w.requests = requests;
-        if (start_xvdm(&h, &d, path, &bufs) || run_guest(&d, &w, bufs, &rate))
+        if (start_xvdm(&h, &d, path, "io_uring", &bufs) ||
+            run_guest(&d, &w, bufs, &rate))
             return 1;
         harness_stop(&h);
         printf("%u requests through xvdm\n", requests);
