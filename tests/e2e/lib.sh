@@ -29,7 +29,9 @@ e2e_wait_serving() {
         kill -0 "$xvdm_pid" 2>/dev/null || break
         sleep 1
     done
-    echo "e2e: xvdm is not serving"
+    wait "$xvdm_pid"
+    echo "e2e: xvdm is not serving (exit status $?); its log:"
+    cat "$1"
     return 1
 }
 
