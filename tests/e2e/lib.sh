@@ -7,15 +7,16 @@
 # and waits for 6 (Closed). Until xvdm's xenstore support lands, answer
 # both here. Runs in the background until killed.
 e2e_standin_backend_handshake() {
-    devid=$1
+    base=/local/domain/0/backend/virtio_disk
     while :; do
-        for dom in $(xenstore-list /local/domain/0/backend/virtio_disk \
-            2>/dev/null); do
-            path=/local/domain/0/backend/virtio_disk/$dom/$devid/state
-            case "$(xenstore-read "$path" 2>/dev/null)" in
-            1) xenstore-write "$path" 2 ;;
-            5) xenstore-write "$path" 6 ;;
-            esac
+        for dom in $(xenstore-list "$base" 2>/dev/null); do
+            for dev in $(xenstore-list "$base/$dom" 2>/dev/null); do
+                path=$base/$dom/$dev/state
+                case "$(xenstore-read "$path" 2>/dev/null)" in
+                1) xenstore-write "$path" 2 ;;
+                5) xenstore-write "$path" 6 ;;
+                esac
+            done
         done
         sleep 0.2
     done
@@ -59,22 +60,30 @@ e2e_stop_following() {
     killall tail 2>/dev/null
 }
 
-# Run guest NAME from CONFIG with xvdm serving DEVICE (a --device spec) in
-# its virtio disk's window: stand-in handshake, `xl create -p`, xvdm, wait
-# until it serves, unpause, wait for the guest's verdict, stop xvdm with
-# SIGTERM, destroy the guest. 0 when the guest passed and xvdm exited 0.
+# Run guest NAME from CONFIG with xvdm serving DEVICE... (--device specs,
+# in the order of the guest's virtio disks): stand-in handshake,
+# `xl create -p`, xvdm, wait until it serves, unpause, wait for the guest's
+# verdict, stop xvdm with SIGTERM, destroy the guest. 0 when the guest
+# passed and xvdm exited 0.
 e2e_run_guest() {
     name=$1
+    config=$2
+    shift 2
+    devices=""
+    for spec in "$@"; do
+        devices="$devices --device $spec"
+    done
     log=/var/log/xvdm-$name.log
-    e2e_standin_backend_handshake 51712 &
+    e2e_standin_backend_handshake &
     handshake=$!
-    if ! xl create -p "$2"; then
+    if ! xl create -p "$config"; then
         kill "$handshake"
         return 1
     fi
     domid=$(xl domid "$name")
     e2e_follow_logs "$name" "$log"
-    xvdm --domid "$domid" --device "$3" --foreground --log-level debug \
+    # shellcheck disable=SC2086 # the specs have no spaces
+    xvdm --domid "$domid" $devices --foreground --log-level debug \
         >"$log" 2>&1 &
     xvdm_pid=$!
     e2e_wait_serving "$log" 120 || return 1
@@ -95,8 +104,9 @@ e2e_run_guest() {
     [ "$verdict" -eq 0 ] && [ "$xvdm_status" -eq 0 ]
 }
 
-# Scenarios share /dev/loop0: each lets go of it however it ends.
+# Scenarios share the loop devices: each lets go of them however it ends.
 e2e_release_loop() {
     umount /mnt 2>/dev/null
     losetup -d /dev/loop0 2>/dev/null
+    losetup -d /dev/loop1 2>/dev/null
 }
