@@ -16,7 +16,9 @@ enum {
     OPT_SYSLOG,
     OPT_MODULE_DIR,
     OPT_LIST_DEVICES,
-    OPT_VERSION
+    OPT_VERSION,
+    OPT_XENSTORE,
+    OPT_PRINT_DTS
 };
 
 static const struct option cli_longopts[] = {
@@ -28,6 +30,8 @@ static const struct option cli_longopts[] = {
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"module-dir", required_argument, NULL, OPT_MODULE_DIR},
     {"list-devices", no_argument, NULL, OPT_LIST_DEVICES},
+    {"xenstore", no_argument, NULL, OPT_XENSTORE},
+    {"print-dts", no_argument, NULL, OPT_PRINT_DTS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -35,12 +39,18 @@ static const struct option cli_longopts[] = {
 
 void cli_usage(FILE *out)
 {
-    fputs("Usage: xvdm --domid DOMID --device SPEC [--device SPEC ...] "
+    fputs("Usage: xvdm --domid DOMID [--xenstore] [--device SPEC ...] "
           "[OPTION...]\n"
+          "       xvdm --print-dts --device SPEC [--device SPEC ...]\n"
           "Serve virtio-mmio devices to one Xen guest.\n\n"
           "  -d, --domid DOMID      the guest to serve\n"
           "  -D, --device SPEC      TYPE[,base=ADDR][,irq=SPI][,KEY=VALUE...]\n"
           "                         one per device, in the guest's order\n"
+          "      --xenstore         also serve the virtio devices the guest's\n"
+          "                         xl config declares, and answer libxl's\n"
+          "                         backend handshake\n"
+          "      --print-dts        print device-tree nodes for the devices\n"
+          "                         (for xl's device_tree= or dom0less)\n"
           "  -F, --foreground       do not daemonize; log to stderr\n"
           "      --pidfile FILE     write the daemon's pid to FILE\n"
           "      --log-level LEVEL  error, warn, info (default) or debug\n"
@@ -49,8 +59,9 @@ void cli_usage(FILE *out)
           "      --list-devices     list the device types and their options\n"
           "  -h, --help             this help\n"
           "      --version          print the version\n\n"
-          "Without base= and irq=, device n (from 0) gets libxl's layout:\n"
-          "window 0x2000000 + n * 0x200 and SPI 33 + n.\n",
+          "Without base=, a device gets the first free slot n (from 0) of\n"
+          "libxl's layout: window 0x2000000 + n * 0x200 and, without irq=,\n"
+          "SPI 33 + n.\n",
           out);
 }
 
@@ -123,6 +134,12 @@ static int cli_option(int c, const char *arg, struct cli_options *o, char *err,
     case OPT_VERSION:
         o->version = true;
         return 0;
+    case OPT_XENSTORE:
+        o->xenstore = true;
+        return 0;
+    case OPT_PRINT_DTS:
+        o->print_dts = true;
+        return 0;
     }
     return errbuf_printf(err, errlen, "unknown or incomplete option");
 }
@@ -132,11 +149,18 @@ static int cli_check(struct cli_options *o, char *err, size_t errlen)
 {
     if (o->help || o->version || o->list_devices)
         return 0;
-    if (!o->domid_given)
+    if (!o->domid_given && !o->print_dts)
         return errbuf_printf(err, errlen, "--domid is required");
-    if (o->nr_specs == 0)
+    if (o->nr_specs == 0 && !o->xenstore)
         return errbuf_printf(err, errlen, "at least one --device is required");
-    return devspec_assign_layout(o->specs, o->nr_specs, err, errlen);
+    if (o->xenstore && o->print_dts)
+        return errbuf_printf(err, errlen,
+                             "--print-dts prints the --device devices; "
+                             "xl declares those of --xenstore itself");
+    /* With --xenstore, the layout is assigned with xl's devices. */
+    return o->xenstore ? 0
+                       : devspec_assign_layout(o->specs, o->nr_specs, err,
+                                               errlen);
 }
 
 int cli_parse(int argc, char **argv, struct cli_options *o, char *err,

@@ -24,6 +24,8 @@ struct cli_options {
     bool list_devices;
     bool help;
     bool version;
+    bool xenstore;  /* devices and handshake from xenstore too */
+    bool print_dts; /* print device-tree nodes and exit */
     unsigned nr_specs;
     struct devspec specs[CLI_DEVICES_MAX];
 };

@@ -59,33 +59,50 @@ static int spec_layout_key(struct devspec *s, const char *key,
     return 0;
 }
 
-static int spec_add_option(struct devspec *s, char *item, char *err,
-                           size_t errlen)
+int devspec_add_option(struct devspec *s, const char *key, const char *value,
+                       char *err, size_t errlen)
 {
-    char *eq = strchr(item, '=');
-    const char *value = eq ? eq + 1 : "";
-
-    if (eq)
-        *eq = '\0';
-    if (!name_ok(item))
+    if (!name_ok(key))
         return errbuf_printf(err, errlen, "'%s': bad option name '%s'", s->text,
-                             item);
-    if ((strcmp(item, "base") == 0 && s->base_given) ||
-        (strcmp(item, "irq") == 0 && s->irq_given) ||
-        xvdm_opt_get(&s->opts, item))
+                             key);
+    if ((strcmp(key, "base") == 0 && s->base_given) ||
+        (strcmp(key, "irq") == 0 && s->irq_given) ||
+        xvdm_opt_get(&s->opts, key))
         return errbuf_printf(err, errlen, "'%s': option '%s' given twice",
-                             s->text, item);
-    if (strcmp(item, "base") == 0 || strcmp(item, "irq") == 0)
-        return spec_layout_key(s, item, value, err, errlen);
+                             s->text, key);
+    if (strcmp(key, "base") == 0 || strcmp(key, "irq") == 0)
+        return spec_layout_key(s, key, value, err, errlen);
     if (s->opts.nr == DEV_OPTIONS_MAX)
         return errbuf_printf(err, errlen, "'%s': more than %d options", s->text,
                              DEV_OPTIONS_MAX);
-    s->opts.kv[s->opts.nr].key = strdup(item);
+    s->opts.kv[s->opts.nr].key = strdup(key);
     s->opts.kv[s->opts.nr].value = strdup(value);
     s->opts.nr++;
     if (!s->opts.kv[s->opts.nr - 1].key || !s->opts.kv[s->opts.nr - 1].value)
         return -ENOMEM;
     return 0;
+}
+
+/* "key=value", or "key" alone for an empty value. */
+static int spec_add_item(struct devspec *s, char *item, char *err,
+                         size_t errlen)
+{
+    char *eq = strchr(item, '=');
+
+    if (eq)
+        *eq = '\0';
+    return devspec_add_option(s, item, eq ? eq + 1 : "", err, errlen);
+}
+
+int devspec_init(struct devspec *s, const char *text, const char *type)
+{
+    memset(s, 0, sizeof(*s));
+    s->text = strdup(text);
+    s->type = strdup(type);
+    if (s->text && s->type)
+        return 0;
+    devspec_free(s);
+    return -ENOMEM;
 }
 
 int devspec_parse(const char *text, struct devspec *out, char *err,
@@ -114,7 +131,7 @@ int devspec_parse(const char *text, struct devspec *out, char *err,
     if (!out->type)
         ret = -ENOMEM;
     while (!ret && (item = strtok_r(NULL, ",", &save)))
-        ret = spec_add_option(out, item, err, errlen);
+        ret = spec_add_item(out, item, err, errlen);
 out:
     free(copy);
     if (ret)
@@ -173,32 +190,57 @@ static int check_window(const struct devspec *specs, unsigned i, char *err,
     return 0;
 }
 
-/* libxl gives the n-th virtio device window n and SPI FIRST + n; so do we,
- * so that a guest's device tree and xvdm agree without base=/irq=. */
+/* Is window `base` taken by a spec other than i that keeps its base, or
+ * by one before i that was given a default already? */
+static bool window_taken(const struct devspec *specs, unsigned n, unsigned i,
+                         uint64_t base)
+{
+    for (unsigned j = 0; j < n; j++)
+        if (j != i && (specs[j].base_given || j < i) && specs[j].base == base)
+            return true;
+    return false;
+}
+
+/* libxl gives the n-th virtio device window n and SPI FIRST + n. A spec
+ * without base= takes the first such slot whose window is free, so that
+ * devices from the command line fit around those libxl placed, and the
+ * guest's device tree and xvdm agree without base=/irq=. */
+static int assign_default(struct devspec *specs, unsigned n, unsigned i,
+                          char *err, size_t errlen)
+{
+    struct devspec *s = &specs[i];
+    unsigned slot = 0;
+
+    if (!s->base_given) {
+        while (window_taken(specs, n, i, GUEST_LAYOUT_VIRTIO_MMIO_BASE +
+                                             slot * VIRTIO_MMIO_WINDOW_SIZE))
+            slot++;
+        s->base = GUEST_LAYOUT_VIRTIO_MMIO_BASE + slot * VIRTIO_MMIO_WINDOW_SIZE;
+    } else {
+        slot = (unsigned)((s->base - GUEST_LAYOUT_VIRTIO_MMIO_BASE) /
+                          VIRTIO_MMIO_WINDOW_SIZE);
+    }
+    if (s->irq_given)
+        return 0;
+    if (s->base < GUEST_LAYOUT_VIRTIO_MMIO_BASE ||
+        GUEST_LAYOUT_VIRTIO_MMIO_SPI_FIRST + slot >
+            GUEST_LAYOUT_VIRTIO_MMIO_SPI_LAST)
+        return errbuf_printf(err, errlen,
+                             "'%s': no default SPI for window "
+                             "0x%" PRIx64 ": give irq=",
+                             s->text, s->base);
+    s->irq = GUEST_LAYOUT_VIRTIO_MMIO_SPI_FIRST + slot;
+    return 0;
+}
+
 int devspec_assign_layout(struct devspec *specs, unsigned n, char *err,
                           size_t errlen)
 {
-    int ret;
+    int ret = 0;
 
-    for (unsigned i = 0; i < n; i++) {
-        struct devspec *s = &specs[i];
-
-        if (!s->base_given)
-            s->base =
-                GUEST_LAYOUT_VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_WINDOW_SIZE;
-        if (!s->irq_given && GUEST_LAYOUT_VIRTIO_MMIO_SPI_FIRST + i >
-                                 GUEST_LAYOUT_VIRTIO_MMIO_SPI_LAST)
-            return errbuf_printf(err, errlen,
-                                 "'%s': no default SPI left for "
-                                 "device %u: give irq=",
-                                 s->text, i + 1);
-        if (!s->irq_given)
-            s->irq = GUEST_LAYOUT_VIRTIO_MMIO_SPI_FIRST + i;
-    }
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < n && ret == 0; i++)
+        ret = assign_default(specs, n, i, err, errlen);
+    for (unsigned i = 0; i < n && ret == 0; i++)
         ret = check_window(specs, i, err, errlen);
-        if (ret)
-            return ret;
-    }
-    return 0;
+    return ret;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Device specs: "TYPE[,key=value...]" as given to --device, and the guest
- * layout every device gets: a 0x200 window and an SPI, by default in libxl's
- * order (window n at GUEST_VIRTIO_MMIO_BASE + n * 0x200, SPI
- * GUEST_VIRTIO_MMIO_SPI_FIRST + n), overridable with base= and irq=.
+ * Device specs: "TYPE[,key=value...]" as given to --device, or built from
+ * what libxl wrote in xenstore, and the guest layout every device gets: a
+ * 0x200 window and an SPI, by default in libxl's order (slot n: window
+ * GUEST_VIRTIO_MMIO_BASE + n * 0x200, SPI GUEST_VIRTIO_MMIO_SPI_FIRST + n),
+ * overridable with base= and irq=.
  *
  * Errors are written to err as one line naming the bad value, without a
  * trailing newline, for the caller to print.
@@ -32,8 +33,16 @@ struct devspec {
 int devspec_parse(const char *text, struct devspec *out, char *err,
                   size_t errlen);
 void devspec_free(struct devspec *spec);
+/* Build a spec piece by piece: `text` names it in messages. 0 or -ENOMEM
+ * (nothing left to free). */
+int devspec_init(struct devspec *spec, const char *text, const char *type);
+/* Add key=value ("base" and "irq" set the layout). 0, or -EINVAL with err
+ * set (bad name, given twice, too many, malformed base/irq). */
+int devspec_add_option(struct devspec *spec, const char *key,
+                       const char *value, char *err, size_t errlen);
 
-/* Give every spec without base=/irq= its default, then check the whole
+/* Give every spec without base= the first slot whose window no other
+ * spec uses, and without irq= the SPI of its slot; then check the whole
  * list: windows 0x200-aligned, not overlapping each other or guest RAM;
  * SPIs in 32..1019 (devices may share one). -EINVAL with err naming both
  * devices of a conflict. */

@@ -22,16 +22,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "cli.h"
 #include "dev.h"
+#include "dts.h"
 #include "hv.h"
 #include "log.h"
 #include "loop.h"
 #include "module.h"
+#include "store.h"
 #include "vm.h"
 
 struct daemon {
     const struct cli_options *opts;
+    struct store *store;     /* with --xenstore */
+    struct backend *backend; /* with --xenstore */
+    const struct devspec *specs;
+    unsigned nr_specs;
     struct hv *hv;
     struct loop *loop;
     struct vm *vm;
@@ -170,11 +177,42 @@ static int check_devices(const struct cli_options *o, const char *module_dir)
     return ret;
 }
 
+static void daemon_on_guest_gone(void *arg)
+{
+    struct daemon *d = arg;
+
+    loop_stop(d->loop);
+}
+
+/* The devices: the command line's, or with --xenstore those the guest's
+ * xl config declares combined with them. */
+static int daemon_find_devices(struct daemon *d, const char *module_dir)
+{
+    const struct cli_options *o = d->opts;
+    int ret;
+
+    d->specs = o->specs;
+    d->nr_specs = o->nr_specs;
+    if (!o->xenstore)
+        return 0;
+    d->store = store_xen_open();
+    if (!d->store)
+        return -errno;
+    ret = backend_open(&d->backend, d->store, o->domid, module_dir, o->specs,
+                       o->nr_specs);
+    if (ret == 0)
+        d->specs = backend_specs(d->backend, &d->nr_specs);
+    return ret;
+}
+
 static int daemon_setup(struct daemon *d, const char *module_dir)
 {
     const struct cli_options *o = d->opts;
     int ret;
 
+    ret = daemon_find_devices(d, module_dir);
+    if (ret)
+        return ret;
     d->hv = hv_xen_open(o->domid);
     if (!d->hv)
         return -errno;
@@ -183,7 +221,7 @@ static int daemon_setup(struct daemon *d, const char *module_dir)
         log_err("cannot create the event loop: %s", strerror(errno));
         return -errno;
     }
-    ret = vm_create(&d->vm, d->hv, d->loop, o->specs, o->nr_specs,
+    ret = vm_create(&d->vm, d->hv, d->loop, d->specs, d->nr_specs,
                     module_dir);
     if (ret)
         return ret;
@@ -198,13 +236,21 @@ static int daemon_setup(struct daemon *d, const char *module_dir)
         log_err("cannot watch signals: %s", strerror(-ret));
         return ret;
     }
-    return o->pidfile ? daemon_write_pidfile(d) : 0;
+    if (d->backend)
+        ret = backend_start(d->backend, d->loop, daemon_on_guest_gone, d);
+    if (ret == 0 && o->pidfile)
+        ret = daemon_write_pidfile(d);
+    return ret;
 }
 
+/* The guest's memory is unmapped (hv_close) before the backend tells
+ * libxl the devices are closed: only then can Xen destroy the domain. */
 static void daemon_teardown(struct daemon *d)
 {
     vm_destroy(d->vm);
     hv_close(d->hv);
+    backend_close(d->backend);
+    store_close(d->store);
     loop_destroy(d->loop);
     if (d->signal_fd >= 0)
         close(d->signal_fd);
@@ -226,8 +272,7 @@ static int daemon_run(const struct cli_options *o, const char *module_dir)
     if (ret == 0)
         ret = daemon_ready(&d);
     if (ret == 0) {
-        log_info("serving %u device(s) to domain %u", o->nr_specs,
-                 o->domid);
+        log_info("serving %u device(s) to domain %u", d.nr_specs, o->domid);
         ret = loop_run(d.loop);
         if (ret)
             log_err("event loop failed: %s", strerror(-ret));
@@ -260,6 +305,10 @@ int main(int argc, char **argv)
                                                      : EXIT_FAILURE;
         if (status)
             fprintf(stderr, "xvdm: no device modules in %s\n", module_dir);
+    } else if (o.print_dts) {
+        status = check_devices(&o, module_dir) ? 2 : EXIT_SUCCESS;
+        if (status == EXIT_SUCCESS)
+            dts_print(stdout, o.specs, o.nr_specs);
     } else {
         log_init(o.log_level, o.to_syslog, o.domid);
         status = check_devices(&o, module_dir) ? 2

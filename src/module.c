@@ -117,19 +117,18 @@ void module_unload(struct module *mod)
     memset(mod, 0, sizeof(*mod));
 }
 
-static void module_print(const struct xvdm_device_ops *ops, FILE *out)
-{
-    fprintf(out, "%-10s virtio id %-3u %s\n", ops->name, ops->device_id,
-            ops->summary ? ops->summary : "");
-    for (const char *const *o = ops->options; o && *o; o++)
-        fprintf(out, "           %s\n", *o);
-}
-
-int module_list(const char *dir, FILE *out)
+/* Load every module of dir in name order and call fn with its ops, or
+ * with NULL ops and the reason it does not load. Returns how many loaded,
+ * or a negative errno when dir cannot be read. */
+static int module_each(const char *dir,
+                       void (*fn)(void *arg, const char *type,
+                                  const struct xvdm_device_ops *ops,
+                                  const char *err),
+                       void *arg)
 {
     struct dirent **list;
     int n = scandir(dir, &list, NULL, alphasort);
-    int listed = 0;
+    int loaded = 0;
 
     if (n < 0)
         return -errno;
@@ -141,15 +140,65 @@ int module_list(const char *dir, FILE *out)
         if (len) {
             name[len] = '\0';
             if (module_load(&mod, dir, name, err, sizeof(err)) == 0) {
-                module_print(mod.ops, out);
+                fn(arg, name, mod.ops, NULL);
                 module_unload(&mod);
-                listed++;
+                loaded++;
             } else {
-                fprintf(out, "%-10s (not loadable: %s)\n", name, err);
+                fn(arg, name, NULL, err);
             }
         }
         free(list[i]);
     }
     free(list);
-    return listed;
+    return loaded;
+}
+
+static void module_print(void *arg, const char *type,
+                         const struct xvdm_device_ops *ops, const char *err)
+{
+    FILE *out = arg;
+
+    if (!ops) {
+        fprintf(out, "%-10s (not loadable: %s)\n", type, err);
+        return;
+    }
+    fprintf(out, "%-10s virtio id %-3u %s\n", ops->name, ops->device_id,
+            ops->summary ? ops->summary : "");
+    for (const char *const *o = ops->options; o && *o; o++)
+        fprintf(out, "           %s\n", *o);
+}
+
+int module_list(const char *dir, FILE *out)
+{
+    return module_each(dir, module_print, out);
+}
+
+struct module_search {
+    uint32_t device_id;
+    char *type;
+    size_t len;
+    bool found;
+};
+
+static void module_match_id(void *arg, const char *type,
+                            const struct xvdm_device_ops *ops,
+                            const char *err)
+{
+    struct module_search *s = arg;
+
+    if (ops && !s->found && ops->device_id == s->device_id) {
+        snprintf(s->type, s->len, "%s", type);
+        s->found = true;
+    }
+}
+
+int module_find_id(const char *dir, uint32_t device_id, char *type,
+                   size_t len)
+{
+    struct module_search s = {device_id, type, len, false};
+    int ret = module_each(dir, module_match_id, &s);
+
+    if (ret < 0)
+        return ret;
+    return s.found ? 0 : -ENOENT;
 }

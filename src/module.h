@@ -5,6 +5,7 @@
 #define XVDM_MODULE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <xvdm/device.h>
@@ -28,5 +29,11 @@ void module_unload(struct module *mod);
 /* Print every module of dir for --list-devices: name, virtio id, summary
  * and its options. Returns the number listed or a negative errno. */
 int module_list(const char *dir, FILE *out);
+
+/* The type of the first module of dir (in name order) that implements
+ * virtio device `device_id`, into type[len]. 0, -ENOENT when none does, or
+ * a negative errno when dir cannot be read. */
+int module_find_id(const char *dir, uint32_t device_id, char *type,
+                   size_t len);
 
 #endif

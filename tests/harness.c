@@ -43,43 +43,62 @@ static int harness_parse(struct harness *h, const char *const *specs,
     return ret;
 }
 
-int harness_start(struct harness *h, const char *const *specs, unsigned n)
+static int harness_create(struct harness *h)
 {
     struct sim_config cfg = {.domid = 1, .nr_vcpus = 1,
                              .ram_size = HARNESS_RAM_SIZE};
+
+    h->sim = sim_create(&cfg);
+    h->loop = loop_create();
+    return h->sim && h->loop ? 0 : -errno;
+}
+
+int harness_setup(struct harness *h, const struct devspec *specs, unsigned n)
+{
+    int ret;
+
+    ret = h->sim ? 0 : harness_create(h);
+    if (ret == 0)
+        ret = vm_create(&h->vm, sim_hv(h->sim), h->loop, specs, n,
+                        module_default_dir());
+    if (ret)
+        harness_stop(h);
+    return ret;
+}
+
+int harness_run(struct harness *h)
+{
+    int ret = -pthread_create(&h->thread, NULL, harness_loop_thread, h);
+
+    if (ret)
+        harness_stop(h);
+    h->running = ret == 0;
+    return ret;
+}
+
+int harness_start(struct harness *h, const char *const *specs, unsigned n)
+{
     int ret;
 
     memset(h, 0, sizeof(*h));
-    h->sim = sim_create(&cfg);
-    h->loop = loop_create();
-    if (!h->sim || !h->loop) {
-        ret = -errno;
-        goto fail;
-    }
-    ret = harness_parse(h, specs, n);
-    if (ret)
-        goto fail;
-    ret = vm_create(&h->vm, sim_hv(h->sim), h->loop, h->specs, n,
-                    module_default_dir());
-    if (ret)
-        goto fail;
-    ret = -pthread_create(&h->thread, NULL, harness_loop_thread, h);
+    ret = harness_create(h);
     if (ret == 0)
-        return 0;
-    vm_destroy(h->vm);
-    h->vm = NULL;
-fail:
-    harness_stop(h);
-    return ret;
+        ret = harness_parse(h, specs, n);
+    if (ret) {
+        harness_stop(h);
+        return ret;
+    }
+    ret = harness_setup(h, h->specs, n);
+    return ret ? ret : harness_run(h);
 }
 
 void harness_stop(struct harness *h)
 {
-    if (h->vm) {
+    if (h->running) {
         loop_stop(h->loop);
         pthread_join(h->thread, NULL);
-        vm_destroy(h->vm);
     }
+    vm_destroy(h->vm);
     if (h->sim)
         hv_close(sim_hv(h->sim));
     loop_destroy(h->loop);

@@ -8,6 +8,7 @@
 #define XVDM_TEST_HARNESS_H
 
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "devspec.h"
 #include "sim.h"
@@ -22,6 +23,7 @@ struct harness {
     unsigned nr_specs;
     struct devspec specs[HARNESS_DEVICES_MAX];
     pthread_t thread;
+    bool running;
     int loop_ret;
 };
 
@@ -29,6 +31,12 @@ struct harness {
  * "rng,irq=33"), modules from $XVDM_MODULE_DIR. 0, or a negative errno
  * after one line saying what failed. */
 int harness_start(struct harness *h, const char *const *specs, unsigned n);
+/* The same in two steps, for devices built elsewhere (specs stay the
+ * caller's, with their layout): setup makes the sim and loop (unless h,
+ * zeroed at first, already has them) and the vm, run starts the loop thread. Both stop h on
+ * failure. */
+int harness_setup(struct harness *h, const struct devspec *specs, unsigned n);
+int harness_run(struct harness *h);
 /* Stop the loop, destroy the vm, close the hv, free the sim. */
 void harness_stop(struct harness *h);
 

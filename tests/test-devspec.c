@@ -75,6 +75,26 @@ START_TEST(default_layout_follows_libxl)
 }
 END_TEST
 
+/* Devices placed with base= keep their window (and its SPI); the others
+ * take the first windows left free, as they would next to libxl's. */
+START_TEST(defaults_fill_the_windows_explicit_devices_leave)
+{
+    struct devspec s[3];
+
+    parse_ok("rng", &s[0]);
+    parse_ok("rng,base=0x2000000", &s[1]);
+    parse_ok("rng", &s[2]);
+    ck_assert_int_eq(devspec_assign_layout(s, 3, err, sizeof(err)), 0);
+    ck_assert_uint_eq(s[0].base, 0x2000200);
+    ck_assert_uint_eq(s[0].irq, 34);
+    ck_assert_uint_eq(s[1].irq, 33);
+    ck_assert_uint_eq(s[2].base, 0x2000400);
+    ck_assert_uint_eq(s[2].irq, 35);
+    for (unsigned i = 0; i < 3; i++)
+        devspec_free(&s[i]);
+}
+END_TEST
+
 static void layout_fails(const char *a, const char *b, const char *message)
 {
     struct devspec s[2];
@@ -89,11 +109,12 @@ static void layout_fails(const char *a, const char *b, const char *message)
 
 START_TEST(layout_conflicts_are_refused_naming_both_devices)
 {
-    layout_fails("rng,base=0x3000000", "rng,base=0x3000000",
-                 "'rng,base=0x3000000' and 'rng,base=0x3000000' both use");
-    layout_fails("rng", "rng,base=0x2000000", "both use window 0x2000000");
+    layout_fails("rng,base=0x2000400", "rng,base=0x2000400",
+                 "'rng,base=0x2000400' and 'rng,base=0x2000400' both use");
     layout_fails("rng", "rng,base=0x2000100", "is not 0x200-aligned");
-    layout_fails("rng", "rng,base=0x40000000", "lies in guest RAM");
+    layout_fails("rng", "rng,base=0x40000000,irq=40", "lies in guest RAM");
+    layout_fails("rng", "rng,base=0x3000000",
+                 "no default SPI for window 0x3000000: give irq=");
     layout_fails("rng", "rng,irq=31", "irq=31 is not an SPI");
     layout_fails("rng", "rng,irq=1020", "irq=1020 is not an SPI");
 }
@@ -134,6 +155,7 @@ static Suite *devspec_suite(void)
     tcase_add_test(tc, type_and_options_are_split);
     tcase_add_test(tc, malformed_specs_are_refused_naming_the_bad_part);
     tcase_add_test(tc, default_layout_follows_libxl);
+    tcase_add_test(tc, defaults_fill_the_windows_explicit_devices_leave);
     tcase_add_test(tc, layout_conflicts_are_refused_naming_both_devices);
     tcase_add_test(tc, devices_may_share_an_spi);
     tcase_add_test(tc, default_spis_run_out_after_libxls_range);

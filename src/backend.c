@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/* xvdm as the XenBus backend of a guest's virtio devices (see backend.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "backend.h"
+#include "devspec.h"
+#include "log.h"
+#include "loop.h"
+#include "store.h"
+#include "xl-devices.h"
+
+#define BACKEND_DEVICES_MAX 32
+
+/* XenBus states (xen/io/xenbus.h). */
+#define XENBUS_STATE_INIT_WAIT "2"
+#define XENBUS_STATE_CLOSING 5
+#define XENBUS_STATE_CLOSED "6"
+
+#define TOKEN_STATE "state"
+#define TOKEN_RELEASE "release"
+
+struct backend {
+    struct store *st;
+    uint32_t domid;
+    struct loop *loop;
+    bool watching;
+    void (*on_gone)(void *arg);
+    void *arg;
+    bool gone;
+    /* specs[0 .. nr_xl) came from xenstore: their text is their backend
+     * directory. The command line's follow. */
+    unsigned nr_xl;
+    unsigned nr_specs;
+    struct devspec specs[BACKEND_DEVICES_MAX];
+    bool warned_closing[BACKEND_DEVICES_MAX];
+};
+
+/* ---- the device list ------------------------------------------------------- */
+
+/* The command-line device a generic xenstore device takes its options
+ * from: same type, no layout of its own, not taken yet. */
+static int backend_find_backing(const struct devspec *cli, unsigned nr_cli,
+                                const bool *taken, const char *type)
+{
+    for (unsigned i = 0; i < nr_cli; i++)
+        if (!taken[i] && !cli[i].base_given && !cli[i].irq_given &&
+            strcmp(cli[i].type, type) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int backend_adopt_options(struct devspec *spec,
+                                  const struct devspec *from)
+{
+    char err[512];
+
+    for (unsigned k = 0; k < from->opts.nr; k++) {
+        int ret = devspec_add_option(spec, from->opts.kv[k].key,
+                                     from->opts.kv[k].value, err,
+                                     sizeof(err));
+        if (ret) {
+            log_err("%s", err);
+            return ret;
+        }
+    }
+    log_info("'%s': %s with the options of --device '%s'", spec->text,
+             spec->type, from->text);
+    return 0;
+}
+
+/* The command line's devices: re-parsed, so that b owns its specs. */
+static int backend_add_cli(struct backend *b, const struct devspec *cli,
+                           unsigned nr_cli, const bool *taken)
+{
+    char err[512];
+
+    for (unsigned i = 0; i < nr_cli; i++) {
+        if (taken[i])
+            continue;
+        if (b->nr_specs == BACKEND_DEVICES_MAX) {
+            log_err("more than %d devices", BACKEND_DEVICES_MAX);
+            return -E2BIG;
+        }
+        if (devspec_parse(cli[i].text, &b->specs[b->nr_specs], err,
+                          sizeof(err))) {
+            log_err("%s", err);
+            return -EINVAL;
+        }
+        b->nr_specs++;
+    }
+    return 0;
+}
+
+static int backend_read_xl(struct backend *b, const char *module_dir,
+                           const struct devspec *cli, unsigned nr_cli,
+                           bool *taken)
+{
+    struct xl_device xl[BACKEND_DEVICES_MAX];
+    char err[512];
+    int ret;
+
+    ret = xl_devices_read(b->st, xl_backend_domid(b->st), b->domid,
+                          module_dir, xl, BACKEND_DEVICES_MAX, &b->nr_xl, err,
+                          sizeof(err));
+    if (ret) {
+        log_err("domain %u: %s", b->domid, err);
+        return ret;
+    }
+    for (unsigned i = 0; i < b->nr_xl; i++) {
+        int from = xl[i].generic ? backend_find_backing(cli, nr_cli, taken,
+                                                        xl[i].spec.type)
+                                 : -1;
+
+        b->specs[b->nr_specs++] = xl[i].spec;
+        if (from >= 0) {
+            taken[from] = true;
+            ret = ret ? ret : backend_adopt_options(&b->specs[i], &cli[from]);
+        }
+    }
+    return ret;
+}
+
+int backend_open(struct backend **out, struct store *st, uint32_t domid,
+                 const char *module_dir, const struct devspec *cli,
+                 unsigned nr_cli)
+{
+    bool taken[BACKEND_DEVICES_MAX] = {false};
+    struct backend *b;
+    char err[512];
+    int ret;
+
+    if (nr_cli > BACKEND_DEVICES_MAX)
+        return -E2BIG;
+    b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    b->st = st;
+    b->domid = domid;
+    ret = backend_read_xl(b, module_dir, cli, nr_cli, taken);
+    if (ret == 0)
+        ret = backend_add_cli(b, cli, nr_cli, taken);
+    if (ret == 0 && b->nr_specs == 0) {
+        log_err("domain %u: no virtio devices in xenstore and none given "
+                "with --device", domid);
+        ret = -ENOENT;
+    }
+    if (ret == 0 &&
+        devspec_assign_layout(b->specs, b->nr_specs, err, sizeof(err))) {
+        log_err("%s", err);
+        ret = -EINVAL;
+    }
+    if (ret) {
+        backend_close(b);
+        return ret;
+    }
+    *out = b;
+    return 0;
+}
+
+const struct devspec *backend_specs(const struct backend *b, unsigned *n)
+{
+    *n = b->nr_specs;
+    return b->specs;
+}
+
+/* ---- the handshake ------------------------------------------------------------ */
+
+static void backend_state_path(const struct backend *b, unsigned i,
+                               char *path, size_t len)
+{
+    snprintf(path, len, "%s/state", b->specs[i].text);
+}
+
+/* Is device i closing? A removed device counts as closed. */
+static bool backend_device_closing(const struct backend *b, unsigned i)
+{
+    char path[512], *state;
+    bool closing;
+
+    backend_state_path(b, i, path, sizeof(path));
+    state = store_read(b->st, path);
+    closing = !state || atoi(state) >= XENBUS_STATE_CLOSING;
+    free(state);
+    return closing;
+}
+
+/* Say once per device that it is closing; while others stay, it cannot
+ * go away (no hot-unplug). */
+static void backend_report_closing(struct backend *b, const bool *closing,
+                                   bool all)
+{
+    for (unsigned i = 0; i < b->nr_xl; i++) {
+        if (!closing[i] || b->warned_closing[i])
+            continue;
+        b->warned_closing[i] = true;
+        if (all)
+            log_info("'%s': the toolstack is closing it", b->specs[i].text);
+        else
+            log_warn("'%s': the toolstack is closing it, but virtio-mmio "
+                     "devices cannot be unplugged from a running guest; "
+                     "serving it until all of domain %u's devices close",
+                     b->specs[i].text, b->domid);
+    }
+}
+
+static bool backend_all_closing(struct backend *b)
+{
+    bool closing[BACKEND_DEVICES_MAX], all = true;
+
+    for (unsigned i = 0; i < b->nr_xl; i++) {
+        closing[i] = backend_device_closing(b, i);
+        all &= closing[i];
+    }
+    backend_report_closing(b, closing, all);
+    return all;
+}
+
+static void backend_gone(struct backend *b, const char *why)
+{
+    if (b->gone)
+        return;
+    b->gone = true;
+    log_info("domain %u: %s; letting go of it", b->domid, why);
+    b->on_gone(b->arg);
+}
+
+static void backend_event(struct backend *b, const char *token)
+{
+    if (strcmp(token, TOKEN_RELEASE) == 0) {
+        if (!store_domain_exists(b->st, b->domid))
+            backend_gone(b, "the domain is gone");
+    } else if (b->nr_xl > 0 && backend_all_closing(b)) {
+        backend_gone(b, "the toolstack is closing its devices");
+    }
+}
+
+static void backend_on_store(void *arg, uint32_t revents)
+{
+    struct backend *b = arg;
+    char **block;
+    int ret;
+
+    while ((ret = store_next_event(b->st, &block)) == 1) {
+        backend_event(b, block[STORE_EVENT_TOKEN]);
+        free(block);
+    }
+    if (ret < 0)
+        log_warn("domain %u: reading xenstore watch events: %s", b->domid,
+                 strerror(-ret));
+}
+
+static int backend_watch_all(struct backend *b)
+{
+    char path[512];
+    int ret;
+
+    ret = store_watch(b->st, "@releaseDomain", TOKEN_RELEASE);
+    for (unsigned i = 0; i < b->nr_xl && ret == 0; i++) {
+        backend_state_path(b, i, path, sizeof(path));
+        ret = store_watch(b->st, path, TOKEN_STATE);
+    }
+    return ret;
+}
+
+static void backend_unwatch_all(struct backend *b)
+{
+    char path[512];
+
+    store_unwatch(b->st, "@releaseDomain", TOKEN_RELEASE);
+    for (unsigned i = 0; i < b->nr_xl; i++) {
+        backend_state_path(b, i, path, sizeof(path));
+        store_unwatch(b->st, path, TOKEN_STATE);
+    }
+}
+
+/* Write `state` to every xenstore device whose state node still exists:
+ * writing a removed one would bring its directory back. */
+static int backend_set_state(struct backend *b, const char *state)
+{
+    char path[512], *old;
+    int ret = 0;
+
+    for (unsigned i = 0; i < b->nr_xl && ret == 0; i++) {
+        backend_state_path(b, i, path, sizeof(path));
+        old = store_read(b->st, path);
+        if (old)
+            ret = store_write(b->st, path, state);
+        if (ret)
+            log_err("cannot write '%s': %s", path, strerror(-ret));
+        free(old);
+    }
+    return ret;
+}
+
+int backend_start(struct backend *b, struct loop *loop,
+                  void (*on_gone)(void *arg), void *arg)
+{
+    int ret;
+
+    b->on_gone = on_gone;
+    b->arg = arg;
+    ret = loop_watch(loop, store_fd(b->st), EPOLLIN, backend_on_store, b);
+    if (ret) {
+        log_err("cannot watch xenstore: %s", strerror(-ret));
+        return ret;
+    }
+    b->loop = loop;
+    ret = backend_watch_all(b);
+    b->watching = true;
+    if (ret) {
+        log_err("domain %u: cannot watch its xenstore nodes: %s", b->domid,
+                strerror(-ret));
+        return ret;
+    }
+    return backend_set_state(b, XENBUS_STATE_INIT_WAIT);
+}
+
+void backend_close(struct backend *b)
+{
+    if (!b)
+        return;
+    if (b->watching)
+        backend_unwatch_all(b);
+    if (b->loop)
+        loop_unwatch(b->loop, store_fd(b->st));
+    if (b->watching)
+        backend_set_state(b, XENBUS_STATE_CLOSED);
+    for (unsigned i = 0; i < b->nr_specs; i++)
+        devspec_free(&b->specs[i]);
+    free(b);
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xvdm as the XenBus backend libxl expects for a guest's virtio devices:
+ * the devices it declared in xenstore (xl-devices.h) combined with those
+ * of the command line, and the backend state handshake.
+ *
+ * libxl 4.17 waits about 10 s after writing a virtio disk's nodes for its
+ * backend state to reach 2 (InitWait), or `xl create` fails. On shutdown
+ * or destroy it writes 5 (Closing) to every device and waits for 6
+ * (Closed) before destroying the domain, which on Arm cannot finish while
+ * a device model still maps the guest's memory. So xvdm answers Closed
+ * only after it has let go of the guest: backend_close() comes after the
+ * devices are destroyed and the memory unmapped.
+ *
+ * virtio-mmio has no hot-unplug: a device the toolstack closes while
+ * others stay (xl block-detach) keeps being served, with a warning, and
+ * libxl's detach times out; the instance stops when all are closing or the
+ * domain is gone.
+ */
+#ifndef XVDM_BACKEND_H
+#define XVDM_BACKEND_H
+
+#include <stdint.h>
+
+struct backend;
+struct devspec;
+struct loop;
+struct store;
+
+/* The devices to serve guest `domid`: the xenstore ones first, then the
+ * command line's. A command-line device with neither base= nor irq= whose
+ * type matches a generic (Xen 4.18+) xenstore device gives that device its
+ * options instead of becoming one more device. Layout assigned and
+ * checked. 0, or a negative errno after one line naming the problem. */
+int backend_open(struct backend **out, struct store *st, uint32_t domid,
+                 const char *module_dir, const struct devspec *cli,
+                 unsigned nr_cli);
+const struct devspec *backend_specs(const struct backend *b, unsigned *n);
+
+/* The devices are served: set every xenstore device to InitWait and
+ * watch for teardown. on_gone(arg) runs once, from the loop, when every
+ * xenstore device is Closing (or removed) or the domain has died. */
+int backend_start(struct backend *b, struct loop *loop,
+                  void (*on_gone)(void *arg), void *arg);
+
+/* Stop watching, set every xenstore device still present to Closed and
+ * free b. Call it once the devices are destroyed and the guest's memory
+ * is unmapped. NULL is fine. */
+void backend_close(struct backend *b);
+
+#endif

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulated xenstore: the store seam (store.h) in memory, with
+ * xenstored's semantics where xvdm can observe them (parents created on
+ * write, watches firing on registration and on any change at or below
+ * their path, removal firing watches inside the removed subtree, the
+ * special watches @releaseDomain and @introduceDomain). Tests play libxl
+ * and xenstored with it. Every call is thread-safe.
+ */
+#ifndef XVDM_STORE_SIM_H
+#define XVDM_STORE_SIM_H
+
+#include <stdint.h>
+
+struct store;
+
+/* An empty store that knows domain 0 only. NULL + errno. Freed by
+ * store_close(). */
+struct store *store_sim_create(void);
+
+/* Remove path and everything below it, as libxl does on destroy.
+ * -ENOENT when there is no such node. */
+int store_sim_rm(struct store *st, const char *path);
+/* Domain `domid` comes into being (fires @introduceDomain) or dies
+ * (fires @releaseDomain; store_domain_exists() is false from then on). */
+void store_sim_domain_introduce(struct store *st, uint32_t domid);
+void store_sim_domain_release(struct store *st, uint32_t domid);
+/* Wait until `path` reads `value`. 0, or -ETIMEDOUT. */
+int store_sim_wait_value(struct store *st, const char *path,
+                         const char *value, unsigned timeout_ms);
+
+#endif

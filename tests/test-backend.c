@@ -1,0 +1,493 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xvdm as libxl's backend, on the simulated xenstore: the test writes the
+ * nodes libxl writes for a guest's xl config (Xen 4.17 virtio disks, Xen
+ * 4.18+ virtio devices) and plays libxl's side of the handshake; a
+ * simulated guest uses the devices through the real dispatch code.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "check-run.h"
+#include "harness.h"
+#include "module.h"
+#include "store-sim.h"
+#include "store.h"
+#include "vdriver.h"
+#include "xl-devices.h"
+
+#define DOMID 1 /* the harness's guest */
+#define WAIT_MS 5000
+#define DISK_BYTES (1 << 20)
+#define VIRTIO_MMIO_MAGIC 0x000
+#define VIRTIO_MMIO_DEVICE_ID 0x008
+#define BLK_CONFIG_CAPACITY 0x100
+
+static struct store *st;
+static char disk[64];
+static char err[512];
+
+static void setup(void)
+{
+    int fd;
+
+    st = store_sim_create();
+    ck_assert_ptr_nonnull(st);
+    store_sim_domain_introduce(st, DOMID);
+    snprintf(disk, sizeof(disk), "/tmp/xvdm-backend-XXXXXX");
+    fd = mkstemp(disk);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, DISK_BYTES), 0);
+    close(fd);
+}
+
+static void teardown(void)
+{
+    store_close(st);
+    unlink(disk);
+}
+
+static void node(const char *dir, const char *name, const char *value)
+{
+    char path[512];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    ck_assert_int_eq(store_write(st, path, value), 0);
+}
+
+static char *read_node(const char *dir, const char *name)
+{
+    char path[512];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return store_read(st, path);
+}
+
+static void wait_node(const char *dir, const char *name, const char *want)
+{
+    char path[512];
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    ck_assert_int_eq(store_sim_wait_value(st, path, want, WAIT_MS), 0);
+}
+
+static void assert_node(const char *dir, const char *name, const char *want)
+{
+    char *value = read_node(dir, name);
+
+    ck_assert_ptr_nonnull(value);
+    ck_assert_str_eq(value, want);
+    free(value);
+}
+
+/* The nodes libxl writes for every virtio device: slot n of its
+ * allocator, the base in `base_format` (4.17: decimal, 4.18+: hex). */
+static void libxl_common(const char *dir, unsigned slot,
+                         const char *base_format)
+{
+    char value[64];
+
+    node(dir, "frontend-id", "1");
+    node(dir, "online", "1");
+    node(dir, "state", "1");
+    node(dir, "transport", "mmio");
+    snprintf(value, sizeof(value), base_format, 0x2000000 + 0x200 * slot);
+    node(dir, "base", value);
+    snprintf(value, sizeof(value), "%u", 33 + slot);
+    node(dir, "irq", value);
+}
+
+/* What libxl 4.17 writes for `disk = ['PARAMS,raw,xvdX,MODE,
+ * specification=virtio,backendtype=standalone']`. */
+static void libxl_disk(char *dir, size_t len, unsigned devid,
+                       const char *params, const char *mode, unsigned slot)
+{
+    snprintf(dir, len, "/local/domain/0/backend/virtio_disk/%u/%u", DOMID,
+             devid);
+    libxl_common(dir, slot, "%u");
+    node(dir, "params", params);
+    node(dir, "type", "standalone");
+    node(dir, "mode", mode);
+    node(dir, "device-type", "disk");
+    node(dir, "discard-enable", "1");
+    node(dir, "specification", "virtio");
+}
+
+/* What libxl 4.18+ writes for `virtio = ["type=TYPE,transport=mmio"]`. */
+static void libxl_virtio(char *dir, size_t len, unsigned devid,
+                         const char *type, unsigned slot)
+{
+    snprintf(dir, len, "/local/domain/0/backend/virtio/%u/%u", DOMID, devid);
+    libxl_common(dir, slot, "%#x");
+    node(dir, "type", type);
+    node(dir, "grant_usage", "0");
+}
+
+/* ---- the simulated store keeps xenstored's watch semantics --------------- */
+
+/* Take the next watch event; its path, or "" when none is queued. */
+static const char *next_event(char *buf, size_t len)
+{
+    char **block;
+
+    buf[0] = '\0';
+    if (store_next_event(st, &block) == 1) {
+        snprintf(buf, len, "%s", block[STORE_EVENT_PATH]);
+        free(block);
+    }
+    return buf;
+}
+
+START_TEST(watches_fire_when_set_and_on_changes_at_or_below_them)
+{
+    char buf[256];
+
+    ck_assert_int_eq(store_watch(st, "/a/b", "t"), 0);
+    ck_assert_str_eq(next_event(buf, sizeof(buf)), "/a/b");
+    ck_assert_int_eq(store_write(st, "/a/b/c", "1"), 0);
+    ck_assert_str_eq(next_event(buf, sizeof(buf)), "/a/b/c");
+    ck_assert_int_eq(store_write(st, "/a/x", "1"), 0);
+    ck_assert_str_eq(next_event(buf, sizeof(buf)), "");
+    ck_assert_int_eq(store_sim_rm(st, "/a"), 0);
+    ck_assert_str_eq(next_event(buf, sizeof(buf)), "/a/b");
+    ck_assert_ptr_null(store_read(st, "/a/b/c"));
+    ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+START_TEST(writes_create_parents_that_list_their_children)
+{
+    unsigned n;
+    char **names;
+
+    ck_assert_int_eq(store_write(st, "/d/1/x", "a"), 0);
+    ck_assert_int_eq(store_write(st, "/d/2/y", "b"), 0);
+    names = store_list(st, "/d", &n);
+    ck_assert_ptr_nonnull(names);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(names[0], "1");
+    ck_assert_str_eq(names[1], "2");
+    free(names);
+    ck_assert_ptr_null(store_list(st, "/nothing", &n));
+}
+END_TEST
+
+/* ---- reading what libxl declared ---------------------------------------------- */
+
+static unsigned read_devices(struct xl_device *out, unsigned max)
+{
+    unsigned n;
+
+    ck_assert_msg(xl_devices_read(st, 0, DOMID, module_default_dir(), out,
+                                  max, &n, err, sizeof(err)) == 0,
+                  "%s", err);
+    return n;
+}
+
+static void free_devices(struct xl_device *d, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        devspec_free(&d[i].spec);
+}
+
+START_TEST(a_xen_4_17_virtio_disk_becomes_a_blk_device)
+{
+    struct xl_device d[4];
+    char dir[256];
+
+    libxl_disk(dir, sizeof(dir), 51712, "/dev/loop0", "r", 0);
+    ck_assert_uint_eq(read_devices(d, 4), 1);
+    ck_assert_str_eq(d[0].spec.type, "blk");
+    ck_assert_str_eq(d[0].spec.text, dir);
+    ck_assert_str_eq(xvdm_opt_get(&d[0].spec.opts, "path"), "/dev/loop0");
+    ck_assert_str_eq(xvdm_opt_get(&d[0].spec.opts, "ro"), "on");
+    ck_assert_str_eq(xvdm_opt_get(&d[0].spec.opts, "discard"), "on");
+    ck_assert_uint_eq(d[0].spec.base, 0x2000000);
+    ck_assert_uint_eq(d[0].spec.irq, 33);
+    ck_assert(!d[0].generic);
+    free_devices(d, 1);
+}
+END_TEST
+
+START_TEST(xen_4_18_virtio_devices_get_the_module_of_their_id)
+{
+    struct xl_device d[4];
+    char dir[256];
+
+    libxl_virtio(dir, sizeof(dir), 1, "virtio,device2", 2);
+    libxl_virtio(dir, sizeof(dir), 0, "virtio,device4", 1);
+    libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
+    ck_assert_uint_eq(read_devices(d, 4), 3);
+    ck_assert_str_eq(d[0].spec.type, "blk");
+    ck_assert_str_eq(xvdm_opt_get(&d[0].spec.opts, "ro"), "off");
+    ck_assert_str_eq(d[1].spec.type, "rng"); /* devid 0 */
+    ck_assert_uint_eq(d[1].spec.base, 0x2000200);
+    ck_assert_uint_eq(d[1].spec.irq, 34);
+    ck_assert(d[1].generic);
+    ck_assert_str_eq(d[2].spec.type, "blk");
+    ck_assert_ptr_null(xvdm_opt_get(&d[2].spec.opts, "path"));
+    free_devices(d, 3);
+}
+END_TEST
+
+START_TEST(devices_the_toolstack_is_closing_are_left_out)
+{
+    struct xl_device d[4];
+    char dir[256];
+
+    libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
+    node(dir, "state", "5");
+    ck_assert_uint_eq(read_devices(d, 4), 0);
+}
+END_TEST
+
+static void read_fails(const char *name, const char *value, const char *want)
+{
+    struct xl_device d[4];
+    char dir[256];
+    unsigned n = 99;
+
+    if (strcmp(name, "type") == 0 || strcmp(name, "grant_usage") == 0)
+        libxl_virtio(dir, sizeof(dir), 0, "virtio,device4", 0);
+    else
+        libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
+    if (value)
+        node(dir, name, value);
+    else
+        ck_assert_int_eq(store_sim_rm(st, strcat(strcat(dir, "/"), name)), 0);
+    ck_assert_int_eq(xl_devices_read(st, 0, DOMID, module_default_dir(), d,
+                                     4, &n, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_msg(strstr(err, want), "'%s' wanted '%s'", err, want);
+    teardown();
+    setup();
+}
+
+START_TEST(bad_nodes_are_refused_naming_the_node_and_its_value)
+{
+    read_fails("mode", "rw", "/51712/mode' is 'rw', not w or r");
+    read_fails("params", NULL, "/51712' has no 'params' node");
+    read_fails("base", "lowish", "base='lowish' is not an address");
+    read_fails("irq", NULL, "has no 'irq' node");
+    read_fails("transport", "pci", "transport' is 'pci': xvdm serves "
+                                   "virtio-mmio only");
+    read_fails("type", "virtio,devicezz", "type' is 'virtio,devicezz', not "
+                                          "virtio,device<hex id>");
+    read_fails("type", "virtio,device1f", "implements virtio device 31");
+    read_fails("grant_usage", "1", "cannot use grants; set grant_usage=0");
+}
+END_TEST
+
+/* ---- combining them with the command line ------------------------------------ */
+
+static void parse(struct devspec *s, const char *text)
+{
+    ck_assert_int_eq(devspec_parse(text, s, err, sizeof(err)), 0);
+}
+
+START_TEST(a_generic_device_takes_its_options_from_the_command_line)
+{
+    const struct devspec *specs;
+    struct devspec cli[2];
+    struct backend *b;
+    char dir[256], text[128];
+    unsigned n;
+
+    libxl_virtio(dir, sizeof(dir), 0, "virtio,device2", 0);
+    snprintf(text, sizeof(text), "blk,path=%s,ro=on", disk);
+    parse(&cli[0], "rng,irq=33"); /* an extra device sharing the SPI */
+    parse(&cli[1], text);
+    ck_assert_int_eq(backend_open(&b, st, DOMID, module_default_dir(), cli,
+                                  2),
+                     0);
+    specs = backend_specs(b, &n);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(specs[0].text, dir);
+    ck_assert_str_eq(xvdm_opt_get(&specs[0].opts, "path"), disk);
+    ck_assert_str_eq(xvdm_opt_get(&specs[0].opts, "ro"), "on");
+    ck_assert_str_eq(specs[1].type, "rng");
+    ck_assert_uint_eq(specs[1].base, 0x2000200); /* the first free window */
+    ck_assert_uint_eq(specs[1].irq, 33);
+    backend_close(b);
+    devspec_free(&cli[0]);
+    devspec_free(&cli[1]);
+}
+END_TEST
+
+START_TEST(a_command_line_device_in_a_declared_window_is_refused)
+{
+    struct devspec cli;
+    struct backend *b;
+    char dir[256];
+
+    libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
+    parse(&cli, "rng,base=0x2000000,irq=40");
+    ck_assert_int_eq(backend_open(&b, st, DOMID, module_default_dir(), &cli,
+                                  1),
+                     -EINVAL);
+    devspec_free(&cli);
+}
+END_TEST
+
+/* ---- the handshake, with a guest using the devices ---------------------------- */
+
+static struct harness h;
+static struct backend *b;
+static atomic_bool gone;
+
+static void on_gone(void *arg)
+{
+    atomic_store(&gone, true);
+    loop_stop(arg);
+}
+
+/* xvdm serving what the store declares, as `xvdm --xenstore` does. */
+static void serve(void)
+{
+    const struct devspec *specs;
+    unsigned n;
+
+    atomic_store(&gone, false);
+    memset(&h, 0, sizeof(h));
+    ck_assert_int_eq(backend_open(&b, st, DOMID, module_default_dir(), NULL,
+                                  0),
+                     0);
+    specs = backend_specs(b, &n);
+    ck_assert_int_eq(harness_setup(&h, specs, n), 0);
+    ck_assert_int_eq(backend_start(b, h.loop, on_gone, h.loop), 0);
+    ck_assert_int_eq(harness_run(&h), 0);
+}
+
+/* As xvdm's teardown: devices and guest memory first, then Closed. */
+static void stop_serving(void)
+{
+    harness_stop(&h);
+    backend_close(b);
+}
+
+static bool wait_gone(unsigned ms)
+{
+    for (unsigned t = 0; t < ms && !atomic_load(&gone); t += 5)
+        usleep(5000);
+    return atomic_load(&gone);
+}
+
+static void probe_disk(struct vdriver *d, unsigned slot)
+{
+    vdriver_init(d, h.sim, 0x2000000 + 0x200 * slot, 33 + slot,
+                 sim_ram_base(h.sim) + (1 << 20), 8 << 20);
+    ck_assert_uint_eq(vdriver_read(d, VIRTIO_MMIO_DEVICE_ID), 2);
+    ck_assert_int_eq(vdriver_probe(d, 2, 1ULL << 32), 0);
+    ck_assert_uint_eq(vdriver_read(d, BLK_CONFIG_CAPACITY), DISK_BYTES / 512);
+}
+
+START_TEST(a_disk_from_xl_is_served_then_closed_when_libxl_closes_it)
+{
+    struct vdriver d;
+    char dir[256];
+
+    libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
+    serve();
+    wait_node(dir, "state", "2");
+    probe_disk(&d, 0);
+    node(dir, "online", "0"); /* libxl's removal */
+    node(dir, "state", "5");
+    ck_assert(wait_gone(WAIT_MS));
+    assert_node(dir, "state", "5"); /* not Closed while still mapped */
+    stop_serving();
+    assert_node(dir, "state", "6");
+}
+END_TEST
+
+START_TEST(one_device_closing_while_another_stays_keeps_both_served)
+{
+    struct vdriver d;
+    char dir0[256], dir1[256];
+
+    libxl_disk(dir0, sizeof(dir0), 51712, disk, "w", 0);
+    libxl_disk(dir1, sizeof(dir1), 51728, disk, "r", 1);
+    serve();
+    assert_node(dir1, "state", "2");
+    node(dir0, "state", "5"); /* xl block-detach */
+    ck_assert(!wait_gone(200));
+    probe_disk(&d, 0);
+    node(dir1, "state", "5");
+    ck_assert(wait_gone(WAIT_MS));
+    stop_serving();
+    assert_node(dir0, "state", "6");
+    assert_node(dir1, "state", "6");
+}
+END_TEST
+
+START_TEST(the_domain_dying_lets_go_of_it)
+{
+    char dir[256];
+
+    libxl_virtio(dir, sizeof(dir), 0, "virtio,device4", 0);
+    serve();
+    assert_node(dir, "state", "2");
+    store_sim_domain_release(st, 7); /* another domain: nothing to do */
+    ck_assert(!wait_gone(100));
+    store_sim_domain_release(st, DOMID);
+    ck_assert(wait_gone(WAIT_MS));
+    stop_serving();
+}
+END_TEST
+
+START_TEST(removed_nodes_count_as_closed_and_are_not_written_back)
+{
+    char dir[256];
+    char *state;
+
+    libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
+    serve();
+    ck_assert_int_eq(store_sim_rm(st, dir), 0);
+    ck_assert(wait_gone(WAIT_MS));
+    stop_serving();
+    state = read_node(dir, "state");
+    ck_assert_ptr_null(state);
+}
+END_TEST
+
+static Suite *backend_suite(void)
+{
+    Suite *s = suite_create("backend");
+    TCase *store = tcase_create("store");
+    TCase *xl = tcase_create("xl-devices");
+    TCase *hs = tcase_create("handshake");
+
+    tcase_add_checked_fixture(store, setup, teardown);
+    tcase_add_test(store, watches_fire_when_set_and_on_changes_at_or_below_them);
+    tcase_add_test(store, writes_create_parents_that_list_their_children);
+    suite_add_tcase(s, store);
+    tcase_add_checked_fixture(xl, setup, teardown);
+    tcase_add_test(xl, a_xen_4_17_virtio_disk_becomes_a_blk_device);
+    tcase_add_test(xl, xen_4_18_virtio_devices_get_the_module_of_their_id);
+    tcase_add_test(xl, devices_the_toolstack_is_closing_are_left_out);
+    tcase_add_test(xl, bad_nodes_are_refused_naming_the_node_and_its_value);
+    tcase_add_test(xl, a_generic_device_takes_its_options_from_the_command_line);
+    tcase_add_test(xl, a_command_line_device_in_a_declared_window_is_refused);
+    suite_add_tcase(s, xl);
+    tcase_add_checked_fixture(hs, setup, teardown);
+    tcase_add_test(hs, a_disk_from_xl_is_served_then_closed_when_libxl_closes_it);
+    tcase_add_test(hs, one_device_closing_while_another_stays_keeps_both_served);
+    tcase_add_test(hs, the_domain_dying_lets_go_of_it);
+    tcase_add_test(hs, removed_nodes_count_as_closed_and_are_not_written_back);
+    tcase_set_timeout(hs, 30);
+    suite_add_tcase(s, hs);
+    return s;
+}
+
+int main(void)
+{
+    return check_run(backend_suite());
+}
