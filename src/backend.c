@@ -192,7 +192,9 @@ static bool backend_device_closing(const struct backend *b, unsigned i)
 }
 
 /* Say once per device that it is closing; while others stay, it cannot
- * go away (no hot-unplug). */
+ * go away (no hot-unplug). libxl closes a dying guest's devices one by
+ * one, so this is not a warning: a detach that never completes is what
+ * the user sees from xl. */
 static void backend_report_closing(struct backend *b, const bool *closing,
                                    bool all)
 {
@@ -203,9 +205,9 @@ static void backend_report_closing(struct backend *b, const bool *closing,
         if (all)
             log_info("'%s': the toolstack is closing it", b->specs[i].text);
         else
-            log_warn("'%s': the toolstack is closing it, but virtio-mmio "
-                     "devices cannot be unplugged from a running guest; "
-                     "serving it until all of domain %u's devices close",
+            log_info("'%s': the toolstack is closing it; virtio-mmio has "
+                     "no hot-unplug, so it is served until all of domain "
+                     "%u's devices close",
                      b->specs[i].text, b->domid);
     }
 }

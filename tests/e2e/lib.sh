@@ -1,41 +1,6 @@
 #!/bin/sh
 # Helpers for the dom0 side of the e2e scenarios (busybox sh).
 
-# STAND-IN for the XenBus handshake xvdm does not do yet (issue 5): libxl
-# 4.17 waits ~10 s for a virtio disk's backend to reach state 2
-# (InitWait), else `xl create` fails, and on destroy it sets 5 (Closing)
-# and waits for 6 (Closed). Until xvdm's xenstore support lands, answer
-# both here. Runs in the background until killed.
-e2e_standin_backend_handshake() {
-    base=/local/domain/0/backend/virtio_disk
-    while :; do
-        for dom in $(xenstore-list "$base" 2>/dev/null); do
-            for dev in $(xenstore-list "$base/$dom" 2>/dev/null); do
-                path=$base/$dom/$dev/state
-                case "$(xenstore-read "$path" 2>/dev/null)" in
-                1) xenstore-write "$path" 2 ;;
-                5) xenstore-write "$path" 6 ;;
-                esac
-            done
-        done
-        sleep 0.2
-    done
-}
-
-# Wait until xvdm's log (foreground mode) says it is serving: the guest
-# must not touch its windows before the ioreq server exists.
-e2e_wait_serving() {
-    for _ in $(seq "$2"); do
-        grep -q "serving" "$1" 2>/dev/null && return 0
-        kill -0 "$xvdm_pid" 2>/dev/null || break
-        sleep 1
-    done
-    wait "$xvdm_pid"
-    echo "e2e: xvdm is not serving (exit status $?); its log:"
-    cat "$1"
-    return 1
-}
-
 # Wait until guest NAME's console says GUEST DONE; 0 when it also said
 # GUEST RESULT PASS.
 e2e_wait_guest() {
@@ -52,7 +17,11 @@ e2e_wait_guest() {
 e2e_follow_logs() {
     touch "/var/log/xen/guest-$1.log" "$2"
     tail -F "/var/log/xen/guest-$1.log" 2>/dev/null | sed 's/^/[guest] /' &
-    tail -F "$2" 2>/dev/null | sed 's/^/[xvdm] /' &
+    # xvdm's lines carry dom0's uptime when they appeared, to see where
+    # the time goes before libxl's 10 s handshake limit.
+    tail -F "$2" 2>/dev/null | while IFS= read -r line; do
+        echo "[xvdm $(cut -d' ' -f1 /proc/uptime)] $line"
+    done &
 }
 
 e2e_stop_following() {
@@ -60,11 +29,35 @@ e2e_stop_following() {
     killall tail 2>/dev/null
 }
 
-# Run guest NAME from CONFIG with xvdm serving DEVICE... (--device specs,
-# in the order of the guest's virtio disks): stand-in handshake,
-# `xl create -p`, xvdm, wait until it serves, unpause, wait for the guest's
-# verdict, stop xvdm with SIGTERM, destroy the guest. 0 when the guest
-# passed and xvdm exited 0.
+# Print the domid of guest NAME once libxl has written its virtio
+# backend nodes (what the supervisor waits for too), within $2 seconds.
+e2e_wait_backend_nodes() {
+    for _ in $(seq "$(($2 * 5))"); do
+        domid=$(xl domid "$1" 2>/dev/null) &&
+            xenstore-list "/local/domain/0/backend/virtio_disk/$domid" \
+                >/dev/null 2>&1 && echo "$domid" && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+# Wait up to $2 seconds for process $1 to exit; its status, or 124.
+e2e_wait_exit() {
+    for _ in $(seq "$2"); do
+        kill -0 "$1" 2>/dev/null || break
+        sleep 1
+    done
+    kill -0 "$1" 2>/dev/null && return 124
+    wait "$1"
+}
+
+# Run guest NAME from CONFIG the way a user does: `xl create`, and
+# `xvdm --xenstore` serving the devices its config declares (plus any
+# DEVICE... given, as --device specs) and answering libxl's handshake, so
+# that xl create can finish. When the guest powers off, xl destroys it
+# (on_poweroff = "destroy"): libxl closes the devices, and xvdm must let go
+# of the guest and exit 0 by itself for the domain to go away. 0 when the
+# guest passed, xvdm exited 0 on its own and the domain is gone.
 e2e_run_guest() {
     name=$1
     config=$2
@@ -74,34 +67,50 @@ e2e_run_guest() {
         devices="$devices --device $spec"
     done
     log=/var/log/xvdm-$name.log
-    e2e_standin_backend_handshake &
-    handshake=$!
-    if ! xl create -p "$config"; then
-        kill "$handshake"
+    xl create -p "$config" >"/tmp/xl-create-$name.log" 2>&1 &
+    create=$!
+    if ! domid=$(e2e_wait_backend_nodes "$name" 30); then
+        echo "e2e: no virtio backend nodes for $name"
+        wait "$create"
+        cat "/tmp/xl-create-$name.log"
         return 1
     fi
-    domid=$(xl domid "$name")
     e2e_follow_logs "$name" "$log"
+    started=$(cut -d' ' -f1 /proc/uptime)
+    echo "e2e: starting xvdm at $started"
     # shellcheck disable=SC2086 # the specs have no spaces
-    xvdm --domid "$domid" $devices --foreground --log-level debug \
-        >"$log" 2>&1 &
+    xvdm --domid "$domid" --xenstore $devices --foreground \
+        --log-level debug >"$log" 2>&1 &
     xvdm_pid=$!
-    e2e_wait_serving "$log" 120 || return 1
+    if ! wait "$create"; then
+        echo "e2e: xl create failed:"
+        cat "/tmp/xl-create-$name.log"
+        kill -TERM "$xvdm_pid" 2>/dev/null
+        e2e_stop_following
+        return 1
+    fi
+    echo "e2e: xl create done $(awk -v s="$started" '{ printf "%.2f", $1 - s }' \
+        /proc/uptime) s after xvdm started (libxl waits 10 s at most)"
     xl unpause "$name"
     echo "e2e: guest $name running"
     e2e_wait_guest "$name" 240
     verdict=$?
-    # xvdm lets go of the guest before it is destroyed: Xen on Arm cannot
-    # finish destroying a domain whose memory a device model still maps
-    # (hence on_poweroff = "preserve" in the guests' configs).
-    kill -TERM "$xvdm_pid" 2>/dev/null
-    wait "$xvdm_pid"
+    e2e_wait_exit "$xvdm_pid" 60
     xvdm_status=$?
-    xl destroy "$name" 2>/dev/null
-    kill "$handshake" 2>/dev/null
+    if [ "$xvdm_status" -eq 124 ]; then
+        echo "e2e: xvdm did not exit after the guest powered off"
+        kill -TERM "$xvdm_pid" 2>/dev/null
+        wait "$xvdm_pid"
+    fi
+    gone=1
+    for _ in $(seq 30); do
+        xl domid "$name" >/dev/null 2>&1 || { gone=0; break; }
+        sleep 1
+    done
+    [ "$gone" -eq 0 ] || echo "e2e: domain $name still exists"
     e2e_stop_following
     echo "e2e: xvdm exited with status $xvdm_status"
-    [ "$verdict" -eq 0 ] && [ "$xvdm_status" -eq 0 ]
+    [ "$verdict" -eq 0 ] && [ "$xvdm_status" -eq 0 ] && [ "$gone" -eq 0 ]
 }
 
 # Scenarios share the loop devices: each lets go of them however it ends.
