@@ -18,7 +18,8 @@ enum {
     OPT_LIST_DEVICES,
     OPT_VERSION,
     OPT_XENSTORE,
-    OPT_PRINT_DTS
+    OPT_PRINT_DTS,
+    OPT_SUPERVISE
 };
 
 static const struct option cli_longopts[] = {
@@ -32,6 +33,7 @@ static const struct option cli_longopts[] = {
     {"list-devices", no_argument, NULL, OPT_LIST_DEVICES},
     {"xenstore", no_argument, NULL, OPT_XENSTORE},
     {"print-dts", no_argument, NULL, OPT_PRINT_DTS},
+    {"supervise", no_argument, NULL, OPT_SUPERVISE},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -42,6 +44,7 @@ void cli_usage(FILE *out)
     fputs("Usage: xvdm --domid DOMID [--xenstore] [--device SPEC ...] "
           "[OPTION...]\n"
           "       xvdm --print-dts --device SPEC [--device SPEC ...]\n"
+          "       xvdm --supervise [OPTION...]\n"
           "Serve virtio-mmio devices to one Xen guest.\n\n"
           "  -d, --domid DOMID      the guest to serve\n"
           "  -D, --device SPEC      TYPE[,base=ADDR][,irq=SPI][,KEY=VALUE...]\n"
@@ -51,6 +54,9 @@ void cli_usage(FILE *out)
           "                         backend handshake\n"
           "      --print-dts        print device-tree nodes for the devices\n"
           "                         (for xl's device_tree= or dom0less)\n"
+          "      --supervise        run one 'xvdm --domid D --xenstore' per\n"
+          "                         guest whose xl config declares virtio\n"
+          "                         devices, as long as the guest lives\n"
           "  -F, --foreground       do not daemonize; log to stderr\n"
           "      --pidfile FILE     write the daemon's pid to FILE\n"
           "      --log-level LEVEL  error, warn, info (default) or debug\n"
@@ -118,6 +124,7 @@ static int cli_option(int c, const char *arg, struct cli_options *o, char *err,
                                  "--log-level '%s' is not one of "
                                  "error, warn, info, debug",
                                  arg);
+        o->log_level_name = arg;
         return 0;
     case OPT_SYSLOG:
         o->to_syslog = true;
@@ -140,6 +147,9 @@ static int cli_option(int c, const char *arg, struct cli_options *o, char *err,
     case OPT_PRINT_DTS:
         o->print_dts = true;
         return 0;
+    case OPT_SUPERVISE:
+        o->supervise = true;
+        return 0;
     }
     return errbuf_printf(err, errlen, "unknown or incomplete option");
 }
@@ -148,6 +158,14 @@ static int cli_option(int c, const char *arg, struct cli_options *o, char *err,
 static int cli_check(struct cli_options *o, char *err, size_t errlen)
 {
     if (o->help || o->version || o->list_devices)
+        return 0;
+    if (o->supervise && (o->domid_given || o->nr_specs || o->xenstore ||
+                         o->print_dts))
+        return errbuf_printf(err, errlen,
+                             "--supervise serves every guest from xenstore: "
+                             "it takes no --domid, --device, --xenstore or "
+                             "--print-dts");
+    if (o->supervise)
         return 0;
     if (!o->domid_given && !o->print_dts)
         return errbuf_printf(err, errlen, "--domid is required");

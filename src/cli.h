@@ -19,6 +19,7 @@ struct cli_options {
     bool foreground;
     bool to_syslog;
     enum log_level log_level;
+    const char *log_level_name; /* as given, for --supervise's instances */
     const char *pidfile;
     const char *module_dir;
     bool list_devices;
@@ -26,6 +27,7 @@ struct cli_options {
     bool version;
     bool xenstore;  /* devices and handshake from xenstore too */
     bool print_dts; /* print device-tree nodes and exit */
+    bool supervise; /* one instance per guest, from xenstore */
     unsigned nr_specs;
     struct devspec specs[CLI_DEVICES_MAX];
 };

@@ -31,12 +31,17 @@
 #include "loop.h"
 #include "module.h"
 #include "store.h"
+#include "supervisor.h"
 #include "vm.h"
 
 struct daemon {
     const struct cli_options *opts;
     struct store *store;     /* with --xenstore */
     struct backend *backend; /* with --xenstore */
+    struct supervisor *supervisor;
+    struct supervisor_config sv_config;
+    const char *sv_args[8];
+    char exe[4096];
     const struct devspec *specs;
     unsigned nr_specs;
     struct hv *hv;
@@ -85,7 +90,8 @@ static int daemon_ready(struct daemon *d)
     null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null < 0)
         return -errno;
-    log_init(d->opts->log_level, true, d->opts->domid);
+    log_init(d->opts->log_level, true,
+             d->opts->supervise ? -1 : (int64_t)d->opts->domid);
     dup2(null, STDIN_FILENO);
     dup2(null, STDOUT_FILENO);
     dup2(null, STDERR_FILENO);
@@ -205,7 +211,8 @@ static int daemon_find_devices(struct daemon *d, const char *module_dir)
     return ret;
 }
 
-static int daemon_setup(struct daemon *d, const char *module_dir)
+/* Serve one guest: its devices, the ioreq server, the handshake. */
+static int daemon_setup_guest(struct daemon *d, const char *module_dir)
 {
     const struct cli_options *o = d->opts;
     int ret;
@@ -216,11 +223,6 @@ static int daemon_setup(struct daemon *d, const char *module_dir)
     d->hv = hv_xen_open(o->domid);
     if (!d->hv)
         return -errno;
-    d->loop = loop_create();
-    if (!d->loop) {
-        log_err("cannot create the event loop: %s", strerror(errno));
-        return -errno;
-    }
     ret = vm_create(&d->vm, d->hv, d->loop, d->specs, d->nr_specs,
                     module_dir);
     if (ret)
@@ -231,22 +233,65 @@ static int daemon_setup(struct daemon *d, const char *module_dir)
                 o->domid, strerror(-ret));
         return ret;
     }
+    return d->backend ? backend_start(d->backend, d->loop,
+                                      daemon_on_guest_gone, d)
+                      : 0;
+}
+
+/* The instances run this very program, with our log settings. */
+static int daemon_setup_supervisor(struct daemon *d, const char *module_dir)
+{
+    const struct cli_options *o = d->opts;
+    ssize_t len = readlink("/proc/self/exe", d->exe, sizeof(d->exe) - 1);
+    unsigned n = 0;
+
+    if (len < 0)
+        return -errno;
+    d->exe[len] = '\0';
+    d->sv_args[n++] = "--module-dir";
+    d->sv_args[n++] = module_dir;
+    if (o->log_level_name) {
+        d->sv_args[n++] = "--log-level";
+        d->sv_args[n++] = o->log_level_name;
+    }
+    if (o->to_syslog || !o->foreground)
+        d->sv_args[n++] = "--syslog";
+    d->sv_config.exe = d->exe;
+    d->sv_config.extra_args = d->sv_args;
+    d->store = store_xen_open();
+    if (!d->store)
+        return -errno;
+    return supervisor_create(&d->supervisor, d->store, d->loop,
+                             &d->sv_config);
+}
+
+static int daemon_setup(struct daemon *d, const char *module_dir)
+{
+    const struct cli_options *o = d->opts;
+    int ret;
+
+    d->loop = loop_create();
+    if (!d->loop) {
+        log_err("cannot create the event loop: %s", strerror(errno));
+        return -errno;
+    }
+    ret = o->supervise ? daemon_setup_supervisor(d, module_dir)
+                       : daemon_setup_guest(d, module_dir);
+    if (ret)
+        return ret;
     ret = daemon_watch_signals(d);
     if (ret) {
         log_err("cannot watch signals: %s", strerror(-ret));
         return ret;
     }
-    if (d->backend)
-        ret = backend_start(d->backend, d->loop, daemon_on_guest_gone, d);
-    if (ret == 0 && o->pidfile)
-        ret = daemon_write_pidfile(d);
-    return ret;
+    return o->pidfile ? daemon_write_pidfile(d) : 0;
 }
 
 /* The guest's memory is unmapped (hv_close) before the backend tells
  * libxl the devices are closed: only then can Xen destroy the domain. */
 static void daemon_teardown(struct daemon *d)
 {
+    supervisor_destroy(d->supervisor);
     vm_destroy(d->vm);
     hv_close(d->hv);
     backend_close(d->backend);
@@ -272,7 +317,9 @@ static int daemon_run(const struct cli_options *o, const char *module_dir)
     if (ret == 0)
         ret = daemon_ready(&d);
     if (ret == 0) {
-        log_info("serving %u device(s) to domain %u", d.nr_specs, o->domid);
+        if (!o->supervise)
+            log_info("serving %u device(s) to domain %u", d.nr_specs,
+                     o->domid);
         ret = loop_run(d.loop);
         if (ret)
             log_err("event loop failed: %s", strerror(-ret));
@@ -310,7 +357,7 @@ int main(int argc, char **argv)
         if (status == EXIT_SUCCESS)
             dts_print(stdout, o.specs, o.nr_specs);
     } else {
-        log_init(o.log_level, o.to_syslog, o.domid);
+        log_init(o.log_level, o.to_syslog, o.supervise ? -1 : (int64_t)o.domid);
         status = check_devices(&o, module_dir) ? 2
                                                : daemon_run(&o, module_dir);
     }

@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: MIT */
+/* The dom0 supervisor: one xvdm instance per guest (see supervisor.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/pidfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "loop.h"
+#include "store.h"
+#include "supervisor.h"
+#include "xl-devices.h"
+
+#define SV_INSTANCES_MAX 256
+#define SV_ARGS_MAX 32
+#define SV_STOP_TIMEOUT_MS 10000
+#define XENBUS_STATE_CLOSING 5
+
+/* The two kinds of backend directory libxl writes (xl-devices.h). */
+static const char *const sv_kinds[] = {"virtio_disk", "virtio"};
+
+struct instance {
+    uint32_t domid;
+    pid_t pid;     /* 0 when not running */
+    int pidfd;
+    bool stopping; /* SIGTERM sent */
+    unsigned failures;
+    uint64_t restart_at_ms; /* when waiting after a failure, else 0 */
+};
+
+struct supervisor {
+    struct store *st;
+    struct loop *loop;
+    const struct supervisor_config *cfg;
+    uint32_t self;
+    bool store_watched, watching;
+    int timer_fd;
+    unsigned nr;
+    struct instance inst[SV_INSTANCES_MAX];
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sv_reconcile(struct supervisor *sv);
+
+/* ---- which guests need a backend ------------------------------------------ */
+
+/* Does BACKEND/KIND/D hold a device the toolstack is not closing? */
+static bool sv_kind_needs(struct supervisor *sv, const char *kind,
+                          uint32_t domid)
+{
+    char dir[256], path[512], **devids, *state;
+    unsigned n = 0;
+    bool needs = false;
+
+    snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s/%u", sv->self,
+             kind, domid);
+    devids = store_list(sv->st, dir, &n);
+    for (unsigned i = 0; devids && i < n && !needs; i++) {
+        snprintf(path, sizeof(path), "%s/%s/state", dir, devids[i]);
+        state = store_read(sv->st, path);
+        needs = !state || atoi(state) < XENBUS_STATE_CLOSING;
+        free(state);
+    }
+    free(devids);
+    return needs;
+}
+
+static bool sv_guest_needs(struct supervisor *sv, uint32_t domid)
+{
+    if (!store_domain_exists(sv->st, domid))
+        return false;
+    for (size_t k = 0; k < sizeof(sv_kinds) / sizeof(sv_kinds[0]); k++)
+        if (sv_kind_needs(sv, sv_kinds[k], domid))
+            return true;
+    return false;
+}
+
+/* ---- instances ---------------------------------------------------------------- */
+
+static struct instance *sv_find(struct supervisor *sv, uint32_t domid)
+{
+    for (unsigned i = 0; i < sv->nr; i++)
+        if (sv->inst[i].domid == domid)
+            return &sv->inst[i];
+    return NULL;
+}
+
+static struct instance *sv_add(struct supervisor *sv, uint32_t domid)
+{
+    struct instance *in;
+
+    if (sv->nr == SV_INSTANCES_MAX) {
+        log_err("domain %u: more than %d guests to serve", domid,
+                SV_INSTANCES_MAX);
+        return NULL;
+    }
+    in = &sv->inst[sv->nr++];
+    *in = (struct instance){.domid = domid, .pidfd = -1};
+    return in;
+}
+
+static void sv_forget(struct supervisor *sv, struct instance *in)
+{
+    *in = sv->inst[--sv->nr];
+}
+
+/* The instance's command line: exe --domid D --xenstore --foreground
+ * extra_args... */
+static void sv_argv(const struct supervisor *sv, const char *domid,
+                    const char **argv)
+{
+    unsigned n = 0;
+
+    argv[n++] = sv->cfg->exe;
+    argv[n++] = "--domid";
+    argv[n++] = domid;
+    argv[n++] = "--xenstore";
+    argv[n++] = "--foreground";
+    for (const char *const *a = sv->cfg->extra_args;
+         a && *a && n < SV_ARGS_MAX - 1; a++)
+        argv[n++] = *a;
+    argv[n] = NULL;
+}
+
+static void sv_on_exit(void *arg, uint32_t revents);
+
+static int sv_spawn(struct supervisor *sv, struct instance *in)
+{
+    const char *argv[SV_ARGS_MAX];
+    char domid[16];
+    pid_t pid;
+    int ret;
+
+    snprintf(domid, sizeof(domid), "%u", in->domid);
+    sv_argv(sv, domid, argv);
+    pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        sigset_t none;
+
+        /* The stop signals are blocked here (signalfd); not in the child. */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    in->pidfd = pidfd_open(pid, 0);
+    ret = in->pidfd < 0 ? -errno
+                        : loop_watch(sv->loop, in->pidfd, EPOLLIN, sv_on_exit,
+                                     sv);
+    if (ret) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        if (in->pidfd >= 0)
+            close(in->pidfd);
+        in->pidfd = -1;
+        errno = -ret;
+        return ret;
+    }
+    log_info("domain %u: started xvdm, pid %d", in->domid, (int)pid);
+    in->pid = pid;
+    in->restart_at_ms = 0;
+    in->stopping = false;
+    return 0;
+}
+
+/* Arm the timer for the earliest pending restart. */
+static void sv_arm_timer(struct supervisor *sv)
+{
+    struct itimerspec its = {{0, 0}, {0, 0}};
+    uint64_t next = 0, now = now_ms();
+
+    for (unsigned i = 0; i < sv->nr; i++) {
+        uint64_t at = sv->inst[i].restart_at_ms;
+
+        if (at && (!next || at < next))
+            next = at;
+    }
+    if (next) {
+        uint64_t delay = next > now ? next - now : 1;
+
+        its.it_value.tv_sec = (time_t)(delay / 1000);
+        its.it_value.tv_nsec = (long)(delay % 1000) * 1000000;
+    }
+    timerfd_settime(sv->timer_fd, 0, &its, NULL);
+}
+
+static unsigned sv_backoff_ms(const struct supervisor *sv, unsigned failures)
+{
+    unsigned min = sv->cfg->backoff_min_ms ? sv->cfg->backoff_min_ms : 1000;
+    unsigned max = sv->cfg->backoff_max_ms ? sv->cfg->backoff_max_ms : 30000;
+    uint64_t ms = (uint64_t)min << (failures > 16 ? 16 : failures - 1);
+
+    return ms > max ? max : (unsigned)ms;
+}
+
+static void sv_reap(struct supervisor *sv, struct instance *in)
+{
+    int status = 0;
+
+    loop_unwatch(sv->loop, in->pidfd);
+    close(in->pidfd);
+    in->pidfd = -1;
+    if (waitpid(in->pid, &status, 0) < 0)
+        status = -1;
+    in->pid = 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        log_info("domain %u: xvdm exited", in->domid);
+        in->failures = 0;
+        return;
+    }
+    in->failures++;
+    in->restart_at_ms = now_ms() + sv_backoff_ms(sv, in->failures);
+    log_warn("domain %u: xvdm failed (%s %d); restarting in %u ms if the "
+             "guest still needs it",
+             in->domid, WIFSIGNALED(status) ? "signal" : "exit status",
+             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+             sv_backoff_ms(sv, in->failures));
+}
+
+static void sv_on_exit(void *arg, uint32_t revents)
+{
+    struct supervisor *sv = arg;
+
+    for (unsigned i = 0; i < sv->nr; i++) {
+        struct instance *in = &sv->inst[i];
+        struct pollfd p = {.fd = in->pidfd, .events = POLLIN};
+
+        if (in->pid && poll(&p, 1, 0) == 1)
+            sv_reap(sv, in);
+    }
+    sv_reconcile(sv);
+}
+
+/* ---- keeping instances and guests in step ----------------------------------- */
+
+/* Start an instance for `domid` if it needs one and none runs or waits. */
+static void sv_serve(struct supervisor *sv, uint32_t domid, uint64_t now)
+{
+    struct instance *in = sv_find(sv, domid);
+
+    if (in && (in->pid || in->restart_at_ms > now))
+        return;
+    if (!in && !(in = sv_add(sv, domid)))
+        return;
+    if (sv_spawn(sv, in))
+        log_err("domain %u: cannot start xvdm: %s", domid, strerror(errno));
+}
+
+static void sv_scan_kind(struct supervisor *sv, const char *kind, uint64_t now)
+{
+    char dir[256], **domids;
+    unsigned n = 0;
+
+    snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s", sv->self, kind);
+    domids = store_list(sv->st, dir, &n);
+    for (unsigned i = 0; domids && i < n; i++) {
+        uint32_t domid = (uint32_t)strtoul(domids[i], NULL, 10);
+
+        if (sv_guest_needs(sv, domid))
+            sv_serve(sv, domid, now);
+    }
+    free(domids);
+}
+
+/* Instances of guests that are gone are stopped; idle ones forgotten. */
+static void sv_retire(struct supervisor *sv)
+{
+    for (unsigned i = 0; i < sv->nr; i++) {
+        struct instance *in = &sv->inst[i];
+        bool exists = store_domain_exists(sv->st, in->domid);
+
+        if (in->pid && !exists && !in->stopping) {
+            log_info("domain %u is gone: stopping its xvdm", in->domid);
+            kill(in->pid, SIGTERM);
+            in->stopping = true;
+        } else if (!in->pid && (!exists || !sv_guest_needs(sv, in->domid))) {
+            sv_forget(sv, in);
+            i--; /* the last instance moved here */
+        }
+    }
+}
+
+static void sv_reconcile(struct supervisor *sv)
+{
+    uint64_t now = now_ms();
+
+    for (size_t k = 0; k < sizeof(sv_kinds) / sizeof(sv_kinds[0]); k++)
+        sv_scan_kind(sv, sv_kinds[k], now);
+    sv_retire(sv);
+    sv_arm_timer(sv);
+}
+
+static void sv_on_store(void *arg, uint32_t revents)
+{
+    struct supervisor *sv = arg;
+    char **block;
+
+    while (store_next_event(sv->st, &block) == 1)
+        free(block);
+    sv_reconcile(sv);
+}
+
+static void sv_on_timer(void *arg, uint32_t revents)
+{
+    struct supervisor *sv = arg;
+    uint64_t expirations;
+
+    if (read(sv->timer_fd, &expirations, sizeof(expirations)) < 0)
+        expirations = 0;
+    sv_reconcile(sv);
+}
+
+/* ---- life cycle ------------------------------------------------------------------ */
+
+static int sv_watch(struct supervisor *sv)
+{
+    char dir[256];
+    int ret;
+
+    ret = loop_watch(sv->loop, store_fd(sv->st), EPOLLIN, sv_on_store, sv);
+    sv->store_watched = ret == 0;
+    if (ret == 0)
+        ret = loop_watch(sv->loop, sv->timer_fd, EPOLLIN, sv_on_timer, sv);
+    if (ret == 0)
+        ret = store_watch(sv->st, "@releaseDomain", "release");
+    sv->watching = ret == 0;
+    for (size_t k = 0; ret == 0 && k < sizeof(sv_kinds) / sizeof(sv_kinds[0]);
+         k++) {
+        snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s", sv->self,
+                 sv_kinds[k]);
+        ret = store_watch(sv->st, dir, "devices");
+    }
+    return ret;
+}
+
+int supervisor_create(struct supervisor **out, struct store *st,
+                      struct loop *loop, const struct supervisor_config *cfg)
+{
+    struct supervisor *sv = calloc(1, sizeof(*sv));
+    int ret;
+
+    if (!sv)
+        return -ENOMEM;
+    sv->st = st;
+    sv->loop = loop;
+    sv->cfg = cfg;
+    sv->self = xl_backend_domid(st);
+    sv->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    ret = sv->timer_fd < 0 ? -errno : sv_watch(sv);
+    if (ret) {
+        log_err("cannot watch xenstore for guests' devices: %s",
+                strerror(-ret));
+        supervisor_destroy(sv);
+        return ret;
+    }
+    log_info("supervising virtio backends of domain %u", sv->self);
+    *out = sv;
+    return 0;
+}
+
+/* Wait for an instance to exit, SIGKILL when it takes too long. */
+static void sv_stop_one(struct supervisor *sv, struct instance *in)
+{
+    struct pollfd p = {.fd = in->pidfd, .events = POLLIN};
+
+    kill(in->pid, SIGTERM);
+    if (poll(&p, 1, SV_STOP_TIMEOUT_MS) != 1) {
+        log_warn("domain %u: xvdm (pid %d) did not stop; killing it",
+                 in->domid, (int)in->pid);
+        kill(in->pid, SIGKILL);
+    }
+    sv_reap(sv, in);
+}
+
+void supervisor_destroy(struct supervisor *sv)
+{
+    char dir[256];
+
+    if (!sv)
+        return;
+    for (unsigned i = 0; i < sv->nr; i++)
+        if (sv->inst[i].pid)
+            sv_stop_one(sv, &sv->inst[i]);
+    if (sv->watching) {
+        store_unwatch(sv->st, "@releaseDomain", "release");
+        for (size_t k = 0; k < sizeof(sv_kinds) / sizeof(sv_kinds[0]); k++) {
+            snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s",
+                     sv->self, sv_kinds[k]);
+            store_unwatch(sv->st, dir, "devices");
+        }
+    }
+    if (sv->store_watched) {
+        loop_unwatch(sv->loop, store_fd(sv->st));
+        loop_unwatch(sv->loop, sv->timer_fd);
+    }
+    if (sv->timer_fd >= 0)
+        close(sv->timer_fd);
+    free(sv);
+}

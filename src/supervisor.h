@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The dom0 supervisor (xvdm --supervise): one `xvdm --domid D --xenstore`
+ * per guest that has virtio devices with this domain as backend, started
+ * as soon as libxl writes their nodes (libxl waits about 10 s for the
+ * handshake), restarted with backoff when it fails while the guest still
+ * needs it, and stopped when the guest dies. Instances that exit 0 have
+ * let go of their guest (its devices closed) and are not restarted unless
+ * the guest declares open devices again.
+ *
+ * Children are watched with pidfds in the loop, so no signal handling is
+ * needed and none of them is left behind: supervisor_destroy() stops and
+ * reaps every instance.
+ */
+#ifndef XVDM_SUPERVISOR_H
+#define XVDM_SUPERVISOR_H
+
+struct loop;
+struct store;
+struct supervisor;
+
+struct supervisor_config {
+    /* The program run per guest, with "--domid D --xenstore --foreground"
+     * and then extra_args (NULL-terminated, may be NULL). */
+    const char *exe;
+    const char *const *extra_args;
+    /* Restart delay after the n-th failure in a row: min * 2^(n-1), at
+     * most max. 0: 1000 and 30000. */
+    unsigned backoff_min_ms;
+    unsigned backoff_max_ms;
+};
+
+/* Watch the backend nodes and start instances from the loop. 0, or a
+ * negative errno after one line saying why. cfg must outlive sv. */
+int supervisor_create(struct supervisor **out, struct store *st,
+                      struct loop *loop, const struct supervisor_config *cfg);
+/* SIGTERM every instance, wait for them (SIGKILL after 10 s), stop
+ * watching, free. NULL is fine. */
+void supervisor_destroy(struct supervisor *sv);
+
+#endif

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The supervisor on the simulated xenstore, spawning real processes: a
+ * stand-in for the per-guest xvdm (a shell script that records how it was
+ * started, and when it is told to stop) so that the test sees what the
+ * supervisor does to its children.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check-run.h"
+#include "loop.h"
+#include "store-sim.h"
+#include "store.h"
+#include "supervisor.h"
+
+#define WAIT_MS 5000
+
+/* Appends its arguments to runs-DOMID, its pid to pid-DOMID; then
+ * exits 3 (mode "fail") or waits for SIGTERM, noted as "term". */
+static const char instance_script[] =
+    "#!/bin/sh\n"
+    "echo \"$*\" >>\"$SV_DIR/runs-$2\"\n"
+    "echo $$ >\"$SV_DIR/pid-$2\"\n"
+    "[ \"$(cat \"$SV_DIR/mode\" 2>/dev/null)\" = fail ] && exit 3\n"
+    "trap 'echo term >>\"$SV_DIR/runs-$2\"; exit 0' TERM\n"
+    "while :; do sleep 0.02; done\n";
+
+static const char *const extra_args[] = {"--log-level", "debug", NULL};
+static const struct supervisor_config config = {
+    .extra_args = extra_args,
+    .backoff_min_ms = 50,
+    .backoff_max_ms = 200,
+};
+
+static struct store *st;
+static struct loop *loop;
+static struct supervisor *sv;
+static struct supervisor_config cfg;
+static pthread_t thread;
+static char dir[64], exe[128];
+
+static void *loop_thread(void *arg)
+{
+    loop_run(arg);
+    return NULL;
+}
+
+static void write_file(const char *name, const char *text, mode_t mode)
+{
+    char path[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, mode);
+}
+
+static void setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/xvdm-sv-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(exe, sizeof(exe), "%s/instance", dir);
+    write_file("instance", instance_script, 0755);
+    setenv("SV_DIR", dir, 1);
+    cfg = config;
+    cfg.exe = exe;
+    st = store_sim_create();
+    loop = loop_create();
+    ck_assert_ptr_nonnull(st);
+    ck_assert_ptr_nonnull(loop);
+    store_sim_domain_introduce(st, 1);
+    store_sim_domain_introduce(st, 2);
+}
+
+static void start(void)
+{
+    ck_assert_int_eq(supervisor_create(&sv, st, loop, &cfg), 0);
+    ck_assert_int_eq(pthread_create(&thread, NULL, loop_thread, loop), 0);
+}
+
+static void stop(void)
+{
+    loop_stop(loop);
+    pthread_join(thread, NULL);
+    supervisor_destroy(sv);
+    sv = NULL;
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+
+    if (sv)
+        stop();
+    loop_destroy(loop);
+    store_close(st);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* The nodes libxl 4.17 writes for a guest's virtio disk. */
+static void libxl_disk(unsigned domid, const char *state)
+{
+    char path[256];
+
+    snprintf(path, sizeof(path),
+             "/local/domain/0/backend/virtio_disk/%u/51712/state", domid);
+    ck_assert_int_eq(store_write(st, path, state), 0);
+}
+
+/* Lines of runs-DOMID, the last one into last[]. */
+static unsigned runs(unsigned domid, char *last, size_t len)
+{
+    char path[256], line[256];
+    unsigned n = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/runs-%u", dir, domid);
+    f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        n++;
+        if (last)
+            snprintf(last, len, "%s", strtok(line, "\n"));
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static bool wait_runs(unsigned domid, unsigned n, const char *last_is)
+{
+    char last[256] = "";
+
+    for (unsigned t = 0; t < WAIT_MS; t += 10) {
+        if (runs(domid, last, sizeof(last)) >= n &&
+            (!last_is || strcmp(last, last_is) == 0))
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+static pid_t instance_pid(unsigned domid)
+{
+    char path[256];
+    int pid = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/pid-%u", dir, domid);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    return pid;
+}
+
+START_TEST(an_instance_starts_when_libxl_writes_a_guests_nodes)
+{
+    char last[256];
+
+    start();
+    ck_assert_uint_eq(runs(1, NULL, 0), 0);
+    libxl_disk(1, "1");
+    ck_assert(wait_runs(1, 1, NULL));
+    runs(1, last, sizeof(last));
+    ck_assert_str_eq(last, "--domid 1 --xenstore --foreground --log-level "
+                           "debug");
+}
+END_TEST
+
+START_TEST(guests_already_there_are_served_at_start)
+{
+    libxl_disk(2, "2");
+    start();
+    ck_assert(wait_runs(2, 1, NULL));
+}
+END_TEST
+
+START_TEST(a_failing_instance_is_restarted_with_backoff)
+{
+    write_file("mode", "fail", 0644);
+    start();
+    libxl_disk(1, "1");
+    ck_assert(wait_runs(1, 4, NULL));
+}
+END_TEST
+
+START_TEST(the_instance_of_a_dead_guest_is_stopped_and_not_restarted)
+{
+    start();
+    libxl_disk(1, "2");
+    ck_assert(wait_runs(1, 1, NULL));
+    store_sim_domain_release(st, 1);
+    ck_assert(wait_runs(1, 2, "term"));
+    usleep(300000);
+    ck_assert_uint_eq(runs(1, NULL, 0), 2);
+}
+END_TEST
+
+/* An instance exits 0 once libxl closed the guest's devices. */
+START_TEST(an_instance_that_let_go_of_a_closing_guest_is_not_restarted)
+{
+    start();
+    libxl_disk(1, "2");
+    ck_assert(wait_runs(1, 1, NULL));
+    libxl_disk(1, "5");
+    kill(instance_pid(1), SIGTERM);
+    ck_assert(wait_runs(1, 2, "term"));
+    usleep(300000);
+    ck_assert_uint_eq(runs(1, NULL, 0), 2);
+}
+END_TEST
+
+/* Stopped by hand while its guest still needs it: started again. */
+START_TEST(an_instance_stopped_while_needed_is_started_again)
+{
+    start();
+    libxl_disk(1, "2");
+    ck_assert(wait_runs(1, 1, NULL));
+    kill(instance_pid(1), SIGTERM);
+    ck_assert(wait_runs(1, 3, NULL));
+}
+END_TEST
+
+START_TEST(stopping_the_supervisor_stops_every_instance)
+{
+    pid_t pids[2];
+
+    start();
+    libxl_disk(1, "2");
+    libxl_disk(2, "2");
+    ck_assert(wait_runs(1, 1, NULL));
+    ck_assert(wait_runs(2, 1, NULL));
+    pids[0] = instance_pid(1);
+    pids[1] = instance_pid(2);
+    stop();
+    ck_assert_uint_eq(runs(1, NULL, 0), 2);
+    ck_assert_uint_eq(runs(2, NULL, 0), 2);
+    ck_assert_int_eq(kill(pids[0], 0), -1); /* reaped, not a zombie */
+    ck_assert_int_eq(kill(pids[1], 0), -1);
+}
+END_TEST
+
+static Suite *supervisor_suite(void)
+{
+    Suite *s = suite_create("supervisor");
+    TCase *tc = tcase_create("instances");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, an_instance_starts_when_libxl_writes_a_guests_nodes);
+    tcase_add_test(tc, guests_already_there_are_served_at_start);
+    tcase_add_test(tc, a_failing_instance_is_restarted_with_backoff);
+    tcase_add_test(tc,
+                   the_instance_of_a_dead_guest_is_stopped_and_not_restarted);
+    tcase_add_test(tc,
+                   an_instance_that_let_go_of_a_closing_guest_is_not_restarted);
+    tcase_add_test(tc, an_instance_stopped_while_needed_is_started_again);
+    tcase_add_test(tc, stopping_the_supervisor_stops_every_instance);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return check_run(supervisor_suite());
+}
