@@ -198,38 +198,44 @@ START_TEST(a_failing_instance_is_restarted_with_backoff)
 }
 END_TEST
 
-START_TEST(the_instance_of_a_dead_guest_is_stopped_and_not_restarted)
+/* The supervisor running, with guest 1's instance started. */
+static void start_serving_guest_1(void)
 {
     start();
     libxl_disk(1, "2");
     ck_assert(wait_runs(1, 1, NULL));
-    store_sim_domain_release(st, 1);
+}
+
+/* Guest 1's instance stopped (SIGTERM) and was not started again. */
+static void assert_stopped_for_good(void)
+{
     ck_assert(wait_runs(1, 2, "term"));
     usleep(300000);
     ck_assert_uint_eq(runs(1, NULL, 0), 2);
+}
+
+START_TEST(the_instance_of_a_dead_guest_is_stopped_and_not_restarted)
+{
+    start_serving_guest_1();
+    store_sim_domain_release(st, 1);
+    assert_stopped_for_good();
 }
 END_TEST
 
 /* An instance exits 0 once libxl closed the guest's devices. */
 START_TEST(an_instance_that_let_go_of_a_closing_guest_is_not_restarted)
 {
-    start();
-    libxl_disk(1, "2");
-    ck_assert(wait_runs(1, 1, NULL));
+    start_serving_guest_1();
     libxl_disk(1, "5");
     kill(instance_pid(1), SIGTERM);
-    ck_assert(wait_runs(1, 2, "term"));
-    usleep(300000);
-    ck_assert_uint_eq(runs(1, NULL, 0), 2);
+    assert_stopped_for_good();
 }
 END_TEST
 
 /* Stopped by hand while its guest still needs it: started again. */
 START_TEST(an_instance_stopped_while_needed_is_started_again)
 {
-    start();
-    libxl_disk(1, "2");
-    ck_assert(wait_runs(1, 1, NULL));
+    start_serving_guest_1();
     kill(instance_pid(1), SIGTERM);
     ck_assert(wait_runs(1, 3, NULL));
 }

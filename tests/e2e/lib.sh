@@ -17,11 +17,7 @@ e2e_wait_guest() {
 e2e_follow_logs() {
     touch "/var/log/xen/guest-$1.log" "$2"
     tail -F "/var/log/xen/guest-$1.log" 2>/dev/null | sed 's/^/[guest] /' &
-    # xvdm's lines carry dom0's uptime when they appeared, to see where
-    # the time goes before libxl's 10 s handshake limit.
-    tail -F "$2" 2>/dev/null | while IFS= read -r line; do
-        echo "[xvdm $(cut -d' ' -f1 /proc/uptime)] $line"
-    done &
+    tail -F "$2" 2>/dev/null | sed 's/^/[xvdm] /' &
 }
 
 e2e_stop_following() {
@@ -77,7 +73,6 @@ e2e_run_guest() {
     fi
     e2e_follow_logs "$name" "$log"
     started=$(cut -d' ' -f1 /proc/uptime)
-    echo "e2e: starting xvdm at $started"
     # shellcheck disable=SC2086 # the specs have no spaces
     xvdm --domid "$domid" --xenstore $devices --foreground \
         --log-level debug >"$log" 2>&1 &
@@ -111,6 +106,45 @@ e2e_run_guest() {
     e2e_stop_following
     echo "e2e: xvdm exited with status $xvdm_status"
     [ "$verdict" -eq 0 ] && [ "$xvdm_status" -eq 0 ] && [ "$gone" -eq 0 ]
+}
+
+# Run guest NAME from CONFIG with nothing but `xl create` (not paused:
+# libxl unpauses it right after the handshake) while `xvdm --supervise`
+# runs: the supervisor must start the guest's instance in time for
+# libxl's 10 s wait, and the instance must exit 0 by itself when xl
+# destroys the powered-off guest. 0 when all of that held.
+e2e_run_guest_supervised() {
+    name=$1
+    log=/var/log/xvdm-supervisor.log
+    e2e_follow_logs "$name" "$log"
+    xvdm --supervise --foreground --log-level debug >"$log" 2>&1 &
+    supervisor=$!
+    started=$(cut -d' ' -f1 /proc/uptime)
+    if ! xl create "$2" >"/tmp/xl-create-$name.log" 2>&1; then
+        echo "e2e: xl create failed:"
+        cat "/tmp/xl-create-$name.log"
+        kill -TERM "$supervisor"
+        wait "$supervisor"
+        e2e_stop_following
+        return 1
+    fi
+    echo "e2e: xl create done $(awk -v s="$started" '{ printf "%.2f", $1 - s }' \
+        /proc/uptime) s after it began, xvdm started by the supervisor"
+    domid=$(xl domid "$name")
+    e2e_wait_guest "$name" 240
+    verdict=$?
+    exited=1
+    for _ in $(seq 60); do
+        grep -q "domain $domid: xvdm exited" "$log" && { exited=0; break; }
+        sleep 1
+    done
+    [ "$exited" -eq 0 ] || echo "e2e: the guest's xvdm did not exit by itself"
+    kill -TERM "$supervisor"
+    wait "$supervisor"
+    supervisor_status=$?
+    e2e_stop_following
+    echo "e2e: xvdm exited with status $supervisor_status (the supervisor)"
+    [ "$verdict" -eq 0 ] && [ "$exited" -eq 0 ] && [ "$supervisor_status" -eq 0 ]
 }
 
 # Scenarios share the loop devices: each lets go of them however it ends.
