@@ -290,6 +290,74 @@ START_TEST(output_with_no_client_is_kept_for_the_next_bounded)
 }
 END_TEST
 
+/* Publish one transmit chain of len bytes without waiting for it. */
+static uint16_t guest_send(const void *data, size_t len)
+{
+    struct guest_buf b = {guest_copy(data, len), (uint32_t)len, false};
+    uint16_t head = guest_ring_add_chain(&d.ring[TXQ], &b, 1);
+
+    guest_ring_publish(&d.ring[TXQ], head);
+    vdriver_kick(&d, TXQ);
+    return head;
+}
+
+START_TEST(output_waits_for_a_slow_client_and_none_is_dropped)
+{
+    enum { CHUNK = 16 * 1024, CHUNKS = 48 };
+    static uint8_t out[CHUNK * CHUNKS], got[CHUNK * CHUNKS];
+    unsigned completed = 0;
+    uint32_t id, used;
+    int fd;
+
+    start_socket();
+    fd = client_connect();
+    guest_write("ready", 5, 1);
+    read_exact(fd, got, 5);
+    pattern(out, sizeof(out), 5);
+    /* More than the socket and the device's ring hold: with the client
+     * not reading, the last chains wait in the queue. */
+    for (unsigned i = 0; i < CHUNKS; i++)
+        guest_send(out + i * CHUNK, CHUNK);
+    usleep(200 * 1000);
+    while (guest_ring_get_used(&d.ring[TXQ], &id, &used))
+        completed++;
+    ck_assert_uint_lt(completed, CHUNKS);
+    read_exact(fd, got, sizeof(got));
+    ck_assert(memcmp(got, out, sizeof(out)) == 0);
+    while (completed < CHUNKS) {
+        wait_used(TXQ, &id, &used);
+        completed++;
+    }
+    close(fd);
+    stop();
+}
+END_TEST
+
+/* The guest's console on xvdm's own stdin and stdout, here two pipes. */
+START_TEST(stdio_carries_both_ways)
+{
+    struct rx_bufs rx = {0};
+    int in[2], out[2];
+    uint8_t got[8];
+
+    ck_assert_int_eq(pipe(in), 0);
+    ck_assert_int_eq(pipe(out), 0);
+    ck_assert_int_ge(dup2(in[0], STDIN_FILENO), 0);
+    ck_assert_int_ge(dup2(out[1], STDOUT_FILENO), 0);
+    start("console,stdio");
+    guest_write("hello", 5, 1);
+    read_exact(out[0], got, 5);
+    ck_assert(memcmp(got, "hello", 5) == 0);
+    write_all(in[1], "typed", 5);
+    guest_post_rx(&rx, 1, 8);
+    guest_read(&rx, got, 5);
+    ck_assert(memcmp(got, "typed", 5) == 0);
+    stop();
+    /* Blocking again, as the shell that shares them expects. */
+    ck_assert_int_eq(fcntl(STDOUT_FILENO, F_GETFL) & O_NONBLOCK, 0);
+}
+END_TEST
+
 static double cpu_seconds(void)
 {
     struct timespec ts;
@@ -536,12 +604,14 @@ static Suite *console_suite(void)
 
     tcase_add_test(tc, bytes_round_trip_over_the_socket);
     tcase_add_test(tc, output_with_no_client_is_kept_for_the_next_bounded);
+    tcase_add_test(tc, output_waits_for_a_slow_client_and_none_is_dropped);
     tcase_add_test(tc, input_waits_for_receive_buffers_without_spinning);
     tcase_add_test(tc, bytes_round_trip_over_the_pty_raw_and_across_reopening);
     tcase_add_test(tc, pty_size_reaches_the_guest_config);
     tcase_add_test(tc, wrong_way_buffers_are_refused_and_the_device_goes_on);
     tcase_add_test(tc, reset_forgets_receive_buffers);
     tcase_add_test(tc, file_gets_the_output_appended);
+    tcase_add_test(tc, stdio_carries_both_ways);
     tcase_add_loop_test(tc, bad_options_are_refused_naming_the_value, 0,
                         sizeof(bad_specs) / sizeof(bad_specs[0]));
     suite_add_tcase(s, tc);
