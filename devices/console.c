@@ -231,7 +231,9 @@ static void con_update_wants(struct console *c)
                      c->out.len > 0);
 }
 
-/* A pty's or terminal's size, to the guest when it changes (§5.3.4). */
+/* A pty's or terminal's size, to the guest when it changes (VIRTIO 1.2
+ * §5.3.4, §5.3.6). Linux gives the master no event for a resize, so it is
+ * looked at whenever the console has news. */
 static void con_update_size(struct console *c)
 {
     uint16_t cols, rows;
@@ -292,6 +294,7 @@ static void con_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 {
     struct console *c = priv;
 
+    con_update_size(c);
     if (index == CON_RXQ)
         c->rx_starved = false; /* new buffers: epoll says when input is in */
     else if (con_tx(c))

@@ -257,6 +257,14 @@ START_TEST(bytes_round_trip_over_the_socket)
     guest_post_rx(&rx, 8, 256);
     guest_read(&rx, got, sizeof(in));
     ck_assert(memcmp(got, in, sizeof(in)) == 0);
+
+    /* The client leaves; the next one gets what was said meanwhile. */
+    close(fd);
+    usleep(100 * 1000);
+    guest_write("while away", 10, 1);
+    fd = client_connect();
+    read_exact(fd, got, 10);
+    ck_assert(memcmp(got, "while away", 10) == 0);
     close(fd);
     stop();
 }
@@ -575,6 +583,37 @@ START_TEST(file_gets_the_output_appended)
 }
 END_TEST
 
+/* A socket file left by a killed xvdm is taken over; a live one is not. */
+START_TEST(stale_socket_file_is_replaced_a_live_one_refused)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char spec[128];
+    const char *specs[] = {spec};
+    uint8_t got[2];
+    int stale, fd;
+
+    capture_log();
+    snprintf(dir, sizeof(dir), "/tmp/xvdm-console-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sock_path, sizeof(sock_path), "%s/sock", dir);
+    strcpy(sa.sun_path, sock_path);
+    stale = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_eq(bind(stale, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(stale, 1), 0);
+    snprintf(spec, sizeof(spec), "console,socket=%s", sock_path);
+    ck_assert_int_lt(harness_start(&h, specs, 1), 0);
+    ck_assert_ptr_nonnull(strstr(log_text(), "Address already in use"));
+    close(stale); /* the file stays, with no one listening */
+    ck_assert_int_eq(access(sock_path, F_OK), 0);
+    start(spec);
+    fd = client_connect();
+    guest_write("up", 2, 1);
+    read_exact(fd, got, 2);
+    close(fd);
+    stop();
+}
+END_TEST
+
 /* Each bad spec, and what the one line about it must name. */
 static const char *const bad_specs[][2] = {
     {"console", "no backend"},
@@ -612,6 +651,7 @@ static Suite *console_suite(void)
     tcase_add_test(tc, reset_forgets_receive_buffers);
     tcase_add_test(tc, file_gets_the_output_appended);
     tcase_add_test(tc, stdio_carries_both_ways);
+    tcase_add_test(tc, stale_socket_file_is_replaced_a_live_one_refused);
     tcase_add_loop_test(tc, bad_options_are_refused_naming_the_value, 0,
                         sizeof(bad_specs) / sizeof(bad_specs[0]));
     suite_add_tcase(s, tc);
