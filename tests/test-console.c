@@ -124,13 +124,12 @@ static uint64_t guest_copy(const void *data, size_t len)
     return gpa;
 }
 
-/* Send len bytes as one chain of nbufs device-readable buffers, and wait
- * for it to complete. */
-static void guest_write(const void *data, size_t len, unsigned nbufs)
+/* Publish len bytes as one chain of nbufs device-readable buffers, and
+ * kick; its head. */
+static uint16_t guest_send(const void *data, size_t len, unsigned nbufs)
 {
     struct guest_buf b[4];
     uint64_t gpa = guest_copy(data, len);
-    uint32_t id, used;
     uint16_t head;
 
     for (unsigned i = 0; i < nbufs; i++) {
@@ -141,6 +140,15 @@ static void guest_write(const void *data, size_t len, unsigned nbufs)
     head = guest_ring_add_chain(&d.ring[TXQ], b, nbufs);
     guest_ring_publish(&d.ring[TXQ], head);
     vdriver_kick(&d, TXQ);
+    return head;
+}
+
+/* Send, and wait for the chain to complete. */
+static void guest_write(const void *data, size_t len, unsigned nbufs)
+{
+    uint16_t head = guest_send(data, len, nbufs);
+    uint32_t id, used;
+
     wait_used(TXQ, &id, &used);
     ck_assert_uint_eq(id, head);
     ck_assert_uint_eq(used, 0); /* the device wrote nothing into it */
@@ -298,17 +306,6 @@ START_TEST(output_with_no_client_is_kept_for_the_next_bounded)
 }
 END_TEST
 
-/* Publish one transmit chain of len bytes without waiting for it. */
-static uint16_t guest_send(const void *data, size_t len)
-{
-    struct guest_buf b = {guest_copy(data, len), (uint32_t)len, false};
-    uint16_t head = guest_ring_add_chain(&d.ring[TXQ], &b, 1);
-
-    guest_ring_publish(&d.ring[TXQ], head);
-    vdriver_kick(&d, TXQ);
-    return head;
-}
-
 START_TEST(output_waits_for_a_slow_client_and_none_is_dropped)
 {
     enum { CHUNK = 16 * 1024, CHUNKS = 48 };
@@ -325,7 +322,7 @@ START_TEST(output_waits_for_a_slow_client_and_none_is_dropped)
     /* More than the socket and the device's ring hold: with the client
      * not reading, the last chains wait in the queue. */
     for (unsigned i = 0; i < CHUNKS; i++)
-        guest_send(out + i * CHUNK, CHUNK);
+        guest_send(out + i * CHUNK, CHUNK, 1);
     usleep(200 * 1000);
     while (guest_ring_get_used(&d.ring[TXQ], &id, &used))
         completed++;
