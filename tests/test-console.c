@@ -88,13 +88,19 @@ static void start(const char *spec)
     ck_assert_int_eq(d.io_error, 0);
 }
 
+/* sock_path: a fresh directory's "sock". */
+static void make_sock_path(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/xvdm-console-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sock_path, sizeof(sock_path), "%s/sock", dir);
+}
+
 static void start_socket(void)
 {
     char spec[128];
 
-    snprintf(dir, sizeof(dir), "/tmp/xvdm-console-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(sock_path, sizeof(sock_path), "%s/sock", dir);
+    make_sock_path();
     snprintf(spec, sizeof(spec), "console,socket=%s", sock_path);
     start(spec);
 }
@@ -244,36 +250,53 @@ static void pattern(uint8_t *buf, size_t len, uint32_t seed)
     }
 }
 
+/* out from the guest to the reader on fd, as one chain of nbufs buffers;
+ * in from fd to the guest, in 128-byte receive buffers; both byte-exact. */
+static void both_ways(int fd, const uint8_t *out, size_t out_len,
+                      unsigned nbufs, const uint8_t *in, size_t in_len)
+{
+    static uint8_t got[4096];
+    struct rx_bufs rx = {0};
+
+    ck_assert_uint_le(out_len, sizeof(got));
+    ck_assert_uint_le(in_len, sizeof(got));
+    guest_write(out, out_len, nbufs);
+    read_exact(fd, got, out_len);
+    ck_assert(memcmp(got, out, out_len) == 0);
+    write_all(fd, in, in_len);
+    guest_post_rx(&rx, (unsigned)(in_len + 127) / 128, 128);
+    guest_read(&rx, got, in_len);
+    ck_assert(memcmp(got, in, in_len) == 0);
+}
+
+/* The reader on fd leaves, the guest says something, and the next reader
+ * (from reopen()) gets it. */
+static void reader_comes_back(int fd, int (*reopen)(void))
+{
+    uint8_t got[10];
+
+    close(fd);
+    usleep(100 * 1000); /* xvdm sees the reader go */
+    guest_write("while away", 10, 1);
+    fd = reopen();
+    read_exact(fd, got, 10);
+    ck_assert(memcmp(got, "while away", 10) == 0);
+    close(fd);
+}
+
 /* ---- tests --------------------------------------------------------------- */
 
 START_TEST(bytes_round_trip_over_the_socket)
 {
-    static uint8_t out[3000], in[1000], got[3000];
-    struct rx_bufs rx = {0};
+    static uint8_t out[3000], in[1000];
     int fd;
 
     start_socket();
     fd = client_connect();
     pattern(out, sizeof(out), 1);
-    guest_write(out, 1000, 1);
-    guest_write(out + 1000, 2000, 3); /* one chain of three buffers */
-    read_exact(fd, got, sizeof(out));
-    ck_assert(memcmp(got, out, sizeof(out)) == 0);
-
     pattern(in, sizeof(in), 2);
-    write_all(fd, in, sizeof(in));
-    guest_post_rx(&rx, 8, 256);
-    guest_read(&rx, got, sizeof(in));
-    ck_assert(memcmp(got, in, sizeof(in)) == 0);
-
-    /* The client leaves; the next one gets what was said meanwhile. */
-    close(fd);
-    usleep(100 * 1000);
-    guest_write("while away", 10, 1);
-    fd = client_connect();
-    read_exact(fd, got, 10);
-    ck_assert(memcmp(got, "while away", 10) == 0);
-    close(fd);
+    both_ways(fd, out, sizeof(out), 3, in, sizeof(in));
+    reader_comes_back(fd, client_connect);
     stop();
 }
 END_TEST
@@ -422,36 +445,24 @@ static int pty_open(const char *path)
     return fd;
 }
 
+static int pty_reopen(void)
+{
+    return pty_open(pty_path());
+}
+
 START_TEST(bytes_round_trip_over_the_pty_raw_and_across_reopening)
 {
-    static uint8_t all[256], got[256];
-    struct rx_bufs rx = {0};
-    const char *path;
+    static uint8_t all[256];
     int fd;
 
     capture_log();
     start("console,pty");
     ck_assert(d.offered & (1ULL << VIRTIO_CONSOLE_F_SIZE));
-    path = pty_path();
-    fd = pty_open(path);
+    fd = pty_open(pty_path());
     for (unsigned i = 0; i < 256; i++)
         all[i] = (uint8_t)i; /* raw: \n, \r, ^C, ^S pass as they are */
-    guest_write(all, sizeof(all), 2);
-    read_exact(fd, got, sizeof(all));
-    ck_assert(memcmp(got, all, sizeof(all)) == 0);
-    write_all(fd, all, sizeof(all));
-    guest_post_rx(&rx, 4, 128);
-    guest_read(&rx, got, sizeof(all));
-    ck_assert(memcmp(got, all, sizeof(all)) == 0);
-
-    /* The reader leaves; what the guest says meanwhile waits for the next. */
-    close(fd);
-    usleep(100 * 1000);
-    guest_write("while away", 10, 1);
-    fd = pty_open(path);
-    read_exact(fd, got, 10);
-    ck_assert(memcmp(got, "while away", 10) == 0);
-    close(fd);
+    both_ways(fd, all, sizeof(all), 2, all, sizeof(all));
+    reader_comes_back(fd, pty_reopen);
     stop();
 }
 END_TEST
@@ -590,9 +601,7 @@ START_TEST(stale_socket_file_is_replaced_a_live_one_refused)
     int stale, fd;
 
     capture_log();
-    snprintf(dir, sizeof(dir), "/tmp/xvdm-console-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(sock_path, sizeof(sock_path), "%s/sock", dir);
+    make_sock_path();
     strcpy(sa.sun_path, sock_path);
     stale = socket(AF_UNIX, SOCK_STREAM, 0);
     ck_assert_int_eq(bind(stale, (struct sockaddr *)&sa, sizeof(sa)), 0);
