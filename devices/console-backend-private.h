@@ -25,10 +25,10 @@ struct con_backend {
     /* The reader's input and output fds (the same fd for a pty or a socket
      * client, none for input of a file). Owned by the kind. */
     struct con_watch in, out;
-    int pty_fd;    /* the master side */
-    int timer_fd;  /* pty: polls for a reader while none is there */
-    int listen_fd; /* socket */
-    char *path;    /* socket: unlinked at close */
+    int pty_fd;         /* the master side */
+    int timer_fd;       /* pty: polls for a reader while none is there */
+    int listen_fd;      /* socket */
+    char *path;         /* socket: unlinked at close */
     int stdio_flags[2]; /* stdin's and stdout's, restored at close */
 };
 

@@ -45,8 +45,8 @@ static void con_watch_apply(struct con_backend *b, struct con_watch *w)
         return;
     ret = xvdm_dev_modify_fd(b->dev, w->fd, events);
     if (ret)
-        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot watch fd %d: %s",
-                     w->fd, strerror(-ret));
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot watch fd %d: %s", w->fd,
+                     strerror(-ret));
     else
         w->events = events;
 }
@@ -83,8 +83,9 @@ static void con_lost(struct con_backend *b)
     else if (b->kind == CON_SOCKET)
         con_socket_lost(b);
     else
-        xvdm_dev_log(b->dev, XVDM_LOG_WARN, "output closed: keeping only "
-                     "the most recent output from now on");
+        xvdm_dev_log(
+            b->dev, XVDM_LOG_WARN,
+            "output closed: keeping only the most recent output from now on");
 }
 
 /* stdin ended; stdout goes on. */
@@ -234,8 +235,9 @@ bool con_backend_connected(const struct con_backend *b)
 int con_backend_winsize(const struct con_backend *b, uint16_t *cols,
                         uint16_t *rows)
 {
-    int fd = b->kind == CON_PTY ? b->pty_fd
-             : b->kind == CON_STDIO ? STDOUT_FILENO : -1;
+    int fd = b->kind == CON_PTY     ? b->pty_fd
+             : b->kind == CON_STDIO ? STDOUT_FILENO
+                                    : -1;
     struct winsize ws;
 
     if (fd < 0 || ioctl(fd, TIOCGWINSZ, &ws) != 0)
@@ -245,7 +247,8 @@ int con_backend_winsize(const struct con_backend *b, uint16_t *cols,
     return 0;
 }
 
-/* ---- file= and stdio ------------------------------------------------------- */
+/* ---- file= and stdio -------------------------------------------------------
+ */
 
 static int con_file_open(struct con_backend *b, const char *path)
 {
@@ -257,8 +260,8 @@ static int con_file_open(struct con_backend *b, const char *path)
 
     if (fd < 0) {
         ret = -errno;
-        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot open file='%s': %s",
-                     path, strerror(errno));
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot open file='%s': %s", path,
+                     strerror(errno));
         return ret;
     }
     ret = con_attach(b, -1, fd);
@@ -292,8 +295,8 @@ static int con_stdio_open(struct con_backend *b)
         ret = con_attach(b, STDIN_FILENO, STDOUT_FILENO);
     if (!ret && !b->in.watched) {
         /* A plain file or /dev/null: epoll cannot say when it has input. */
-        xvdm_dev_log(b->dev, XVDM_LOG_INFO, "stdin cannot be polled: no "
-                     "console input");
+        xvdm_dev_log(b->dev, XVDM_LOG_INFO,
+                     "stdin cannot be polled: no console input");
         b->in.fd = -1;
     }
     return ret;
@@ -309,17 +312,21 @@ static void con_stdio_close(struct con_backend *b)
 /* ---- open and close ------------------------------------------------------ */
 
 int con_backend_open(struct con_backend **out, struct xvdm_dev *dev,
-                     enum con_kind kind, const char *arg,
-                     con_notify_fn *notify, void *notify_arg)
+                     enum con_kind kind, const char *arg, con_notify_fn *notify,
+                     void *notify_arg)
 {
     struct con_backend *b = calloc(1, sizeof(*b));
     int ret;
 
     if (!b)
         return -ENOMEM;
-    *b = (struct con_backend){.dev = dev, .kind = kind, .notify = notify,
-                              .notify_arg = notify_arg, .pty_fd = -1,
-                              .timer_fd = -1, .listen_fd = -1,
+    *b = (struct con_backend){.dev = dev,
+                              .kind = kind,
+                              .notify = notify,
+                              .notify_arg = notify_arg,
+                              .pty_fd = -1,
+                              .timer_fd = -1,
+                              .listen_fd = -1,
                               .stdio_flags = {-1, -1},
                               .in = {.b = b, .fd = -1},
                               .out = {.b = b, .fd = -1}};

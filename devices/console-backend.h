@@ -37,8 +37,8 @@ typedef void con_notify_fn(void *arg, unsigned events);
  * pty and stdio). notify(notify_arg, CON_EV_*) runs on the loop thread.
  * 0, or a negative errno after one logged line naming the bad value. */
 int con_backend_open(struct con_backend **out, struct xvdm_dev *dev,
-                     enum con_kind kind, const char *arg,
-                     con_notify_fn *notify, void *notify_arg);
+                     enum con_kind kind, const char *arg, con_notify_fn *notify,
+                     void *notify_arg);
 void con_backend_close(struct con_backend *b);
 
 bool con_backend_connected(const struct con_backend *b);

@@ -68,8 +68,9 @@ void con_pty_lost(struct con_backend *b)
 
     xvdm_dev_log(b->dev, XVDM_LOG_INFO, "pty closed by its reader");
     if (ret)
-        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "pty: cannot wait for the next "
-                     "reader: %s", strerror(-ret));
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "pty: cannot wait for the next reader: %s",
+                     strerror(-ret));
 }
 
 /* Raw mode, set on the slave: bytes pass as they are, both ways. The
@@ -108,13 +109,13 @@ int con_pty_open(struct con_backend *b)
     int ret = con_pty_create(b, path, sizeof(path));
 
     if (!ret) {
-        b->timer_fd = timerfd_create(CLOCK_MONOTONIC,
-                                     TFD_NONBLOCK | TFD_CLOEXEC);
+        b->timer_fd =
+            timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
         ret = b->timer_fd < 0 ? -errno : 0;
     }
     if (!ret)
-        ret = xvdm_dev_watch_fd(b->dev, b->timer_fd, EPOLLIN, con_pty_on_tick,
-                                b);
+        ret =
+            xvdm_dev_watch_fd(b->dev, b->timer_fd, EPOLLIN, con_pty_on_tick, b);
     if (!ret)
         ret = con_pty_timer(b, true);
     if (ret) {

@@ -16,8 +16,8 @@
 struct con_ring {
     uint8_t *buf;
     size_t cap;
-    size_t head;     /* oldest byte */
-    size_t len;      /* bytes held */
+    size_t head;      /* oldest byte */
+    size_t len;       /* bytes held */
     uint64_t dropped; /* oldest bytes overwritten since the last reset */
 };
 

@@ -30,14 +30,14 @@ static void con_socket_on_accept(void *arg, uint32_t revents)
     struct con_backend *b = arg;
     int fd = accept4(b->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-    if (fd < 0 && (errno == EAGAIN || errno == EINTR ||
-                   errno == ECONNABORTED))
+    if (fd < 0 && (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED))
         return;
     if (fd < 0) {
         /* Out of fds, say: the listener would stay readable, and the loop
          * spin on it. */
-        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "socket='%s': accept: %s; no "
-                     "more clients", b->path, strerror(errno));
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "socket='%s': accept: %s; no more clients", b->path,
+                     strerror(errno));
         con_socket_listen(b, false);
         return;
     }
@@ -95,8 +95,8 @@ int con_socket_open(struct con_backend *b, const char *path)
         return -EINVAL;
     }
     strcpy(sa.sun_path, path);
-    b->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                          0);
+    b->listen_fd =
+        socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     ret = b->listen_fd < 0 ? -errno : con_socket_bind(b, &sa);
     if (!ret) {
         b->path = strdup(path);
@@ -106,11 +106,10 @@ int con_socket_open(struct con_backend *b, const char *path)
         ret = xvdm_dev_watch_fd(b->dev, b->listen_fd, EPOLLIN,
                                 con_socket_on_accept, b);
     if (ret)
-        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot listen on socket='%s': "
-                     "%s", path, strerror(-ret));
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot listen on socket='%s': %s",
+                     path, strerror(-ret));
     else
-        xvdm_dev_log(b->dev, XVDM_LOG_INFO, "guest console on socket %s",
-                     path);
+        xvdm_dev_log(b->dev, XVDM_LOG_INFO, "guest console on socket %s", path);
     return ret;
 }
 

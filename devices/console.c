@@ -45,10 +45,10 @@ struct console {
     struct con_backend *be;
     struct con_ring out;
     struct con_held tx, rx;
-    bool running;      /* DRIVER_OK, until reset */
-    bool rx_starved;   /* the guest has no receive buffers: input waits */
-    bool buffering;    /* output is kept for a reader to come (logged) */
-    bool has_size;     /* VIRTIO_CONSOLE_F_SIZE offered */
+    bool running;    /* DRIVER_OK, until reset */
+    bool rx_starved; /* the guest has no receive buffers: input waits */
+    bool buffering;  /* output is kept for a reader to come (logged) */
+    bool has_size;   /* VIRTIO_CONSOLE_F_SIZE offered */
     struct virtio_console_config config; /* little-endian */
 };
 
@@ -89,8 +89,10 @@ static void con_note_buffering(struct console *c)
     if (c->buffering)
         return;
     c->buffering = true;
-    xvdm_dev_log(c->dev, XVDM_LOG_INFO, "no reader: keeping the last %u "
-                 "bytes of output for the next one", CON_RING_SIZE);
+    xvdm_dev_log(
+        c->dev, XVDM_LOG_INFO,
+        "no reader: keeping the last %u bytes of output for the next one",
+        CON_RING_SIZE);
 }
 
 /* Move the held transmit chain into the ring; complete it once it is all
@@ -103,9 +105,9 @@ static bool con_tx_take(struct console *c, struct xvdm_queue *q)
 
     if (keep_newest && t->chain.out_len > t->off)
         con_note_buffering(c);
-    t->off += (uint32_t)con_ring_put(&c->out, t->chain.iov, t->chain.out_num,
-                                     t->off, t->chain.out_len - t->off,
-                                     keep_newest);
+    t->off +=
+        (uint32_t)con_ring_put(&c->out, t->chain.iov, t->chain.out_num, t->off,
+                               t->chain.out_len - t->off, keep_newest);
     if (t->off < t->chain.out_len)
         return false;
     xvdm_queue_push(q, &t->chain, 0);
@@ -118,8 +120,9 @@ static bool con_tx_take(struct console *c, struct xvdm_queue *q)
 static bool con_tx_hold(struct console *c, struct xvdm_queue *q)
 {
     if (c->tx.chain.in_num) {
-        xvdm_dev_guest_error(c->dev, "transmitq: chain %u has device-"
-                             "writable buffers", c->tx.chain.head);
+        xvdm_dev_guest_error(c->dev,
+                             "transmitq: chain %u has device-writable buffers",
+                             c->tx.chain.head);
         xvdm_queue_push(q, &c->tx.chain, 0);
         return false;
     }
@@ -210,8 +213,7 @@ static bool con_rx(struct console *c)
             if (ret == 0)
                 continue;
         }
-        n = con_backend_read(c->be, r->iov + r->chain.out_num,
-                             r->chain.in_num);
+        n = con_backend_read(c->be, r->iov + r->chain.out_num, r->chain.in_num);
         if (n <= 0)
             break; /* nothing now, or the input is gone: the chain waits */
         xvdm_queue_push(q, &r->chain, (uint32_t)n);
@@ -227,8 +229,7 @@ static bool con_rx(struct console *c)
  * while output waits for the reader. */
 static void con_update_wants(struct console *c)
 {
-    con_backend_want(c->be, c->running && !c->rx_starved,
-                     c->out.len > 0);
+    con_backend_want(c->be, c->running && !c->rx_starved, c->out.len > 0);
 }
 
 /* A pty's or terminal's size, to the guest when it changes (VIRTIO 1.2
@@ -254,9 +255,10 @@ static void con_on_connect(struct console *c)
         return;
     c->buffering = false;
     if (c->out.dropped)
-        xvdm_dev_log(c->dev, XVDM_LOG_INFO, "%llu older bytes of output "
-                     "were dropped while no one read",
-                     (unsigned long long)c->out.dropped);
+        xvdm_dev_log(
+            c->dev, XVDM_LOG_INFO,
+            "%llu older bytes of output were dropped while no one read",
+            (unsigned long long)c->out.dropped);
     c->out.dropped = 0;
 }
 
@@ -347,8 +349,9 @@ static int con_parse(struct xvdm_dev *dev, const struct xvdm_options *opts,
         if (!v)
             continue;
         if (first) {
-            xvdm_dev_log(dev, XVDM_LOG_ERROR, "'%s' and '%s': give one "
-                         "backend only", first, keys[i]);
+            xvdm_dev_log(dev, XVDM_LOG_ERROR,
+                         "'%s' and '%s': give one backend only", first,
+                         keys[i]);
             return -EINVAL;
         }
         if ((kinds[i] == CON_PTY || kinds[i] == CON_STDIO) != !*v) {
@@ -361,8 +364,9 @@ static int con_parse(struct xvdm_dev *dev, const struct xvdm_options *opts,
         *arg = v;
     }
     if (!first) {
-        xvdm_dev_log(dev, XVDM_LOG_ERROR, "no backend: give one of pty, "
-                     "socket=PATH, file=PATH, stdio");
+        xvdm_dev_log(
+            dev, XVDM_LOG_ERROR,
+            "no backend: give one of pty, socket=PATH, file=PATH, stdio");
         return -EINVAL;
     }
     return 0;
@@ -405,8 +409,8 @@ static int con_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
         con_destroy(c);
         return ret;
     }
-    c->has_size = con_backend_winsize(c->be, &(uint16_t){0},
-                                      &(uint16_t){0}) == 0;
+    c->has_size =
+        con_backend_winsize(c->be, &(uint16_t){0}, &(uint16_t){0}) == 0;
     con_update_size(c);
     setup->features = c->has_size ? 1ULL << VIRTIO_CONSOLE_F_SIZE : 0;
     setup->num_queues = 2;
@@ -420,8 +424,8 @@ static int con_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
 const struct xvdm_device_ops xvdm_device_module = {
     .abi_version = XVDM_DEVICE_ABI_VERSION,
     .name = "console",
-    .summary = "console (virtio-console), one port on a pty, unix socket, "
-               "file or stdio",
+    .summary = "console (virtio-console), one port on a pty, unix socket, file "
+               "or stdio",
     .device_id = CON_DEVICE_ID,
     .options = con_options,
     .create = con_create,

@@ -35,7 +35,7 @@
 #define TXQ 1
 #define WAIT_MS 5000
 #define RING_KEPT (64 * 1024)
-#define FEATURES                                                              \
+#define FEATURES                                                               \
     ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_CONSOLE_F_SIZE))
 
 static struct harness h;
@@ -43,7 +43,8 @@ static struct vdriver d;
 static char dir[64], sock_path[96];
 static FILE *log_file;
 
-/* ---- xvdm's log, captured to read what it said ---------------------------- */
+/* ---- xvdm's log, captured to read what it said ----------------------------
+ */
 
 static void capture_log(void)
 {
@@ -311,9 +312,8 @@ START_TEST(output_with_no_client_is_kept_for_the_next_bounded)
     pattern(out, sizeof(out), 3);
     /* Each chain completes at once: the guest is not held up. */
     for (size_t off = 0; off < sizeof(out); off += 4096)
-        guest_write(out + off, 4096 < sizeof(out) - off ? 4096
-                                                        : sizeof(out) - off,
-                    1);
+        guest_write(out + off,
+                    4096 < sizeof(out) - off ? 4096 : sizeof(out) - off, 1);
     ck_assert_uint_eq(log_count("no reader: keeping the last"), 1);
     fd = client_connect();
     read_exact(fd, got, sizeof(got));
