@@ -570,6 +570,46 @@ START_TEST(reset_forgets_receive_buffers)
 }
 END_TEST
 
+/* A reset while transmit chains wait for a slow client: they are
+ * forgotten, what the ring holds still goes out, and the device serves the
+ * driver that comes next. */
+START_TEST(reset_forgets_waiting_transmit_chains)
+{
+    enum { CHUNK = 16 * 1024, CHUNKS = 48 };
+    static uint8_t out[CHUNK], got[CHUNK * CHUNKS + 8];
+    size_t total = 0;
+    int fd;
+
+    start_socket();
+    fd = client_connect();
+    guest_write("ready", 5, 1);
+    read_exact(fd, got, 5);
+    memset(out, 'o', sizeof(out));
+    for (unsigned i = 0; i < CHUNKS; i++)
+        guest_send(out, CHUNK, 1);
+    usleep(100 * 1000);
+    vdriver_reset(&d);
+    ck_assert_int_eq(vdriver_probe(&d, CONSOLE_ID, FEATURES), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, RXQ, 64), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, TXQ, 64), 0);
+    vdriver_driver_ok(&d);
+    guest_send("after", 5, 1);
+    /* Some of the old output, then the new, and nothing after it. */
+    while (total < 5 || memcmp(got + total - 5, "after", 5) != 0) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        ssize_t n;
+
+        ck_assert_int_eq(poll(&p, 1, WAIT_MS), 1);
+        n = read(fd, got + total, sizeof(got) - total);
+        ck_assert_int_gt(n, 0);
+        total += (size_t)n;
+    }
+    expect_quiet(fd, 100);
+    close(fd);
+    stop();
+}
+END_TEST
+
 START_TEST(file_gets_the_output_appended)
 {
     char path[64], spec[96], buf[32];
@@ -655,6 +695,7 @@ static Suite *console_suite(void)
     tcase_add_test(tc, pty_size_reaches_the_guest_config);
     tcase_add_test(tc, wrong_way_buffers_are_refused_and_the_device_goes_on);
     tcase_add_test(tc, reset_forgets_receive_buffers);
+    tcase_add_test(tc, reset_forgets_waiting_transmit_chains);
     tcase_add_test(tc, file_gets_the_output_appended);
     tcase_add_test(tc, stdio_carries_both_ways);
     tcase_add_test(tc, stale_socket_file_is_replaced_a_live_one_refused);
