@@ -18,6 +18,7 @@
 #include "backend.h"
 #include "check-run.h"
 #include "harness.h"
+#include "loop.h"
 #include "module.h"
 #include "store-sim.h"
 #include "store.h"
@@ -27,8 +28,6 @@
 #define DOMID 1 /* the harness's guest */
 #define WAIT_MS 5000
 #define DISK_BYTES (1 << 20)
-#define VIRTIO_MMIO_MAGIC 0x000
-#define VIRTIO_MMIO_DEVICE_ID 0x008
 #define BLK_CONFIG_CAPACITY 0x100
 
 static struct store *st;
@@ -89,17 +88,20 @@ static void assert_node(const char *dir, const char *name, const char *want)
 }
 
 /* The nodes libxl writes for every virtio device: slot n of its
- * allocator, the base in `base_format` (4.17: decimal, 4.18+: hex). */
-static void libxl_common(const char *dir, unsigned slot,
-                         const char *base_format)
+ * allocator, the base in hex (4.18+) or decimal (4.17). */
+static void libxl_common(const char *dir, unsigned slot, bool hex)
 {
+    unsigned base = 0x2000000 + 0x200 * slot;
     char value[64];
 
     node(dir, "frontend-id", "1");
     node(dir, "online", "1");
     node(dir, "state", "1");
     node(dir, "transport", "mmio");
-    snprintf(value, sizeof(value), base_format, 0x2000000 + 0x200 * slot);
+    if (hex)
+        snprintf(value, sizeof(value), "%#x", base);
+    else
+        snprintf(value, sizeof(value), "%u", base);
     node(dir, "base", value);
     snprintf(value, sizeof(value), "%u", 33 + slot);
     node(dir, "irq", value);
@@ -112,7 +114,7 @@ static void libxl_disk(char *dir, size_t len, unsigned devid,
 {
     snprintf(dir, len, "/local/domain/0/backend/virtio_disk/%u/%u", DOMID,
              devid);
-    libxl_common(dir, slot, "%u");
+    libxl_common(dir, slot, false);
     node(dir, "params", params);
     node(dir, "type", "standalone");
     node(dir, "mode", mode);
@@ -126,7 +128,7 @@ static void libxl_virtio(char *dir, size_t len, unsigned devid,
                          const char *type, unsigned slot)
 {
     snprintf(dir, len, "/local/domain/0/backend/virtio/%u/%u", DOMID, devid);
-    libxl_common(dir, slot, "%#x");
+    libxl_common(dir, slot, true);
     node(dir, "type", type);
     node(dir, "grant_usage", "0");
 }
