@@ -92,15 +92,23 @@ int harness_start(struct harness *h, const char *const *specs, unsigned n)
     return ret ? ret : harness_run(h);
 }
 
-void harness_stop(struct harness *h)
+void harness_halt(struct harness *h)
 {
     if (h->running) {
         loop_stop(h->loop);
         pthread_join(h->thread, NULL);
+        h->running = false;
     }
     vm_destroy(h->vm);
-    if (h->sim)
+    h->vm = NULL;
+    if (h->sim && !h->hv_closed)
         hv_close(sim_hv(h->sim));
+    h->hv_closed = true;
+}
+
+void harness_stop(struct harness *h)
+{
+    harness_halt(h);
     loop_destroy(h->loop);
     sim_destroy(h->sim);
     for (unsigned i = 0; i < h->nr_specs; i++)

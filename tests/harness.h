@@ -24,6 +24,7 @@ struct harness {
     struct devspec specs[HARNESS_DEVICES_MAX];
     pthread_t thread;
     bool running;
+    bool hv_closed;
     int loop_ret;
 };
 
@@ -37,7 +38,10 @@ int harness_start(struct harness *h, const char *const *specs, unsigned n);
  * failure. */
 int harness_setup(struct harness *h, const struct devspec *specs, unsigned n);
 int harness_run(struct harness *h);
-/* Stop the loop, destroy the vm, close the hv, free the sim. */
+/* Stop the loop thread, destroy the vm and close the hv, as xvdm's
+ * teardown does first; the loop and the sim stay for what comes after. */
+void harness_halt(struct harness *h);
+/* Halt, then free the loop and the sim. */
 void harness_stop(struct harness *h);
 
 #endif

@@ -372,8 +372,9 @@ static void serve(void)
 /* As xvdm's teardown: devices and guest memory first, then Closed. */
 static void stop_serving(void)
 {
-    harness_stop(&h);
+    harness_halt(&h);
     backend_close(b);
+    harness_stop(&h);
 }
 
 static bool wait_gone(unsigned ms)
