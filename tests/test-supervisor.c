@@ -25,14 +25,15 @@
 
 #define WAIT_MS 5000
 
-/* Appends its arguments to runs-DOMID, its pid to pid-DOMID; then
- * exits 3 (mode "fail") or waits for SIGTERM, noted as "term". */
+/* Writes its pid to pid-DOMID, then (ready for SIGTERM, noted as
+ * "term") appends its arguments to runs-DOMID; exits 3 in mode "fail",
+ * else waits. */
 static const char instance_script[] =
     "#!/bin/sh\n"
-    "echo \"$*\" >>\"$SV_DIR/runs-$2\"\n"
     "echo $$ >\"$SV_DIR/pid-$2\"\n"
-    "[ \"$(cat \"$SV_DIR/mode\" 2>/dev/null)\" = fail ] && exit 3\n"
     "trap 'echo term >>\"$SV_DIR/runs-$2\"; exit 0' TERM\n"
+    "echo \"$*\" >>\"$SV_DIR/runs-$2\"\n"
+    "[ \"$(cat \"$SV_DIR/mode\" 2>/dev/null)\" = fail ] && exit 3\n"
     "while :; do sleep 0.02; done\n";
 
 static const char *const extra_args[] = {"--log-level", "debug", NULL};
