@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "privilege.h"
 
 enum {
     OPT_PIDFILE = 256,
@@ -19,7 +20,9 @@ enum {
     OPT_VERSION,
     OPT_XENSTORE,
     OPT_PRINT_DTS,
-    OPT_SUPERVISE
+    OPT_SUPERVISE,
+    OPT_USER,
+    OPT_CHROOT
 };
 
 static const struct option cli_longopts[] = {
@@ -34,6 +37,8 @@ static const struct option cli_longopts[] = {
     {"xenstore", no_argument, NULL, OPT_XENSTORE},
     {"print-dts", no_argument, NULL, OPT_PRINT_DTS},
     {"supervise", no_argument, NULL, OPT_SUPERVISE},
+    {"user", required_argument, NULL, OPT_USER},
+    {"chroot", required_argument, NULL, OPT_CHROOT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -59,6 +64,8 @@ void cli_usage(FILE *out)
           "                         devices, as long as the guest lives\n"
           "  -F, --foreground       do not daemonize; log to stderr\n"
           "      --pidfile FILE     write the daemon's pid to FILE\n"
+          "      --user USER        once serving, run as USER (not root)\n"
+          "      --chroot DIR       once serving, chroot into DIR (empty)\n"
           "      --log-level LEVEL  error, warn, info (default) or debug\n"
           "      --syslog           log to syslog even in the foreground\n"
           "      --module-dir DIR   load device modules from DIR\n"
@@ -150,6 +157,12 @@ static int cli_option(int c, const char *arg, struct cli_options *o, char *err,
     case OPT_SUPERVISE:
         o->supervise = true;
         return 0;
+    case OPT_USER:
+        o->user = arg;
+        return 0;
+    case OPT_CHROOT:
+        o->chroot_dir = arg;
+        return 0;
     }
     return errbuf_printf(err, errlen, "unknown or incomplete option");
 }
@@ -159,6 +172,8 @@ static int cli_check(struct cli_options *o, char *err, size_t errlen)
 {
     if (o->help || o->version || o->list_devices)
         return 0;
+    if (privilege_check(&o->privilege, o->user, o->chroot_dir, err, errlen))
+        return -EINVAL;
     if (o->supervise && (o->domid_given || o->nr_specs || o->xenstore ||
                          o->print_dts))
         return errbuf_printf(err, errlen,

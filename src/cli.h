@@ -10,6 +10,7 @@
 
 #include "devspec.h"
 #include "log.h"
+#include "privilege.h"
 
 #define CLI_DEVICES_MAX 32
 
@@ -28,6 +29,9 @@ struct cli_options {
     bool xenstore;  /* devices and handshake from xenstore too */
     bool print_dts; /* print device-tree nodes and exit */
     bool supervise; /* one instance per guest, from xenstore */
+    const char *user;       /* --user, as given */
+    const char *chroot_dir; /* --chroot, as given */
+    struct privilege privilege;
     unsigned nr_specs;
     struct devspec specs[CLI_DEVICES_MAX];
 };

@@ -32,7 +32,7 @@ void log_init(enum log_level level, bool to_syslog, int64_t domid)
     else
         log_dom[0] = '\0';
     if (to_syslog && !log_to_syslog)
-        openlog("xvdm", LOG_PID, LOG_DAEMON);
+        openlog("xvdm", LOG_PID | LOG_NDELAY, LOG_DAEMON); /* before chroot */
     log_to_syslog = to_syslog;
 }
 

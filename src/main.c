@@ -30,6 +30,7 @@
 #include "log.h"
 #include "loop.h"
 #include "module.h"
+#include "privilege.h"
 #include "store.h"
 #include "supervisor.h"
 #include "vm.h"
@@ -40,7 +41,7 @@ struct daemon {
     struct backend *backend; /* with --xenstore */
     struct supervisor *supervisor;
     struct supervisor_config sv_config;
-    const char *sv_args[8];
+    const char *sv_args[12];
     char exe[4096];
     const struct devspec *specs;
     unsigned nr_specs;
@@ -49,6 +50,7 @@ struct daemon {
     struct vm *vm;
     int signal_fd;
     int ready_fd; /* write end of the pipe the parent waits on, or -1 */
+    int null_fd;  /* /dev/null, for the daemon's stdio */
     bool pidfile_written;
 };
 
@@ -77,25 +79,32 @@ static int daemon_fork(struct daemon *d)
     }
     close(pipefd[0]);
     d->ready_fd = pipefd[1];
+    /* Opened now: after --chroot there is no /dev/null. */
+    d->null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (d->null_fd < 0)
+        return -errno;
     return setsid() < 0 ? -errno : 0;
 }
 
 /* Serving: release the parent, detach from the terminal, log to syslog. */
+/* Daemonizing: from now on, log to syslog (connected before any chroot). */
+static void daemon_log_to_syslog(struct daemon *d)
+{
+    if (d->ready_fd >= 0)
+        log_init(d->opts->log_level, true,
+                 d->opts->supervise ? -1 : (int64_t)d->opts->domid);
+}
+
+/* Serving: detach from the terminal and release the parent. */
 static int daemon_ready(struct daemon *d)
 {
-    int null;
-
     if (d->ready_fd < 0)
         return 0;
-    null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null < 0)
-        return -errno;
-    log_init(d->opts->log_level, true,
-             d->opts->supervise ? -1 : (int64_t)d->opts->domid);
-    dup2(null, STDIN_FILENO);
-    dup2(null, STDOUT_FILENO);
-    dup2(null, STDERR_FILENO);
-    close(null);
+    dup2(d->null_fd, STDIN_FILENO);
+    dup2(d->null_fd, STDOUT_FILENO);
+    dup2(d->null_fd, STDERR_FILENO);
+    close(d->null_fd);
+    d->null_fd = -1;
     if (write(d->ready_fd, "", 1) != 1)
         return -errno;
     close(d->ready_fd);
@@ -256,6 +265,14 @@ static int daemon_setup_supervisor(struct daemon *d, const char *module_dir)
     }
     if (o->to_syslog || !o->foreground)
         d->sv_args[n++] = "--syslog";
+    if (o->user) {
+        d->sv_args[n++] = "--user";
+        d->sv_args[n++] = o->user;
+    }
+    if (o->chroot_dir) {
+        d->sv_args[n++] = "--chroot";
+        d->sv_args[n++] = o->chroot_dir;
+    }
     d->sv_config.exe = d->exe;
     d->sv_config.extra_args = d->sv_args;
     d->store = store_xen_open();
@@ -305,7 +322,8 @@ static void daemon_teardown(struct daemon *d)
 
 static int daemon_run(const struct cli_options *o, const char *module_dir)
 {
-    struct daemon d = {.opts = o, .signal_fd = -1, .ready_fd = -1};
+    struct daemon d = {
+        .opts = o, .signal_fd = -1, .ready_fd = -1, .null_fd = -1};
     int ret = 0;
 
     if (!o->foreground)
@@ -314,6 +332,11 @@ static int daemon_run(const struct cli_options *o, const char *module_dir)
         ret = block_stop_signals();
     if (ret == 0)
         ret = daemon_setup(&d, module_dir);
+    if (ret == 0)
+        daemon_log_to_syslog(&d);
+    /* The supervisor keeps root to start instances; they drop it. */
+    if (ret == 0 && !o->supervise)
+        ret = privilege_drop(&o->privilege);
     if (ret == 0)
         ret = daemon_ready(&d);
     if (ret == 0) {

@@ -39,6 +39,11 @@ expect 2 "unknown option 'speed' \(accepted: none\)" -F --domid 5 \
 expect 2 "'rng,base=0x2000000' both use window 0x2000000" --domid 5 \
     --device rng,base=0x2000000 --device rng,base=0x2000000
 expect 2 "irq=7 is not an SPI" --domid 5 --device rng,irq=7
+expect 2 "--user 'no-such-user-xvdm': no such user" --domid 5 --device rng \
+    --user no-such-user-xvdm
+expect 2 "--user 'root' is root" --domid 5 --device rng --user root
+expect 2 "--chroot '/no/such/dir' is not a directory" --domid 5 \
+    --device rng --chroot /no/such/dir
 expect 2 "base='nowhere' is not an address" --domid 5 \
     --device rng,base=nowhere
 # No Xen on this machine: one line that says so, status 1, in the

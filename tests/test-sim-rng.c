@@ -6,12 +6,15 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check-run.h"
 #include "guest-layout.h"
 #include "harness.h"
+#include "privilege.h"
 #include "vdriver.h"
 
 #define RNG_ID 4
@@ -22,6 +25,7 @@
      (1ULL << VIRTIO_F_EVENT_IDX))
 
 static struct harness h;
+static const char *empty_dir; /* for --chroot */
 
 static void start(const char *const *specs, unsigned n)
 {
@@ -176,6 +180,33 @@ START_TEST(buffers_come_back_random_with_an_interrupt)
 }
 END_TEST
 
+/* --user and --chroot: the process (Check runs each test in its own)
+ * gives up root and the filesystem while serving, and the device goes on
+ * working on what it had open. */
+START_TEST(serving_goes_on_without_root_or_filesystem)
+{
+    struct privilege p;
+    struct guest_buf b;
+    struct vdriver d;
+    char err[256];
+
+    start_one(&d);
+    ck_assert_msg(privilege_check(&p, "nobody", empty_dir, err,
+                                  sizeof(err)) == 0,
+                  "%s", err);
+    ck_assert_int_eq(privilege_drop(&p), 0);
+    ck_assert_uint_eq(getuid(), p.uid);
+    ck_assert_int_eq(open("/etc/passwd", O_RDONLY), -1);
+    ck_assert_int_eq(setuid(0), -1);
+    b = (struct guest_buf){guarded_buffer(&d, 64), 64, true};
+    submit(&d, &b);
+    ck_assert_int_ge(vdriver_wait_irq(&d, WAIT_MS), 1);
+    expect_used(&d, 0, 64);
+    check_random_and_guarded(&d, b.gpa, 64);
+    stop();
+}
+END_TEST
+
 START_TEST(large_request_is_bounded_to_64k)
 {
     struct guest_buf b;
@@ -252,6 +283,7 @@ static Suite *sim_rng_suite(void)
     tcase_add_test(tc, probe_sees_a_version_2_entropy_device);
     tcase_add_test(tc, address_outside_every_window_is_not_claimed);
     tcase_add_test(tc, buffers_come_back_random_with_an_interrupt);
+    tcase_add_test(tc, serving_goes_on_without_root_or_filesystem);
     tcase_add_test(tc, large_request_is_bounded_to_64k);
     tcase_add_test(tc, event_idx_suppresses_unwanted_interrupts);
     tcase_add_test(tc, two_devices_sharing_an_spi_both_get_served);
@@ -261,5 +293,11 @@ static Suite *sim_rng_suite(void)
 
 int main(void)
 {
-    return check_run(sim_rng_suite());
+    char dir[] = "/tmp/xvdm-chroot-XXXXXX";
+    int ret;
+
+    empty_dir = mkdtemp(dir);
+    ret = check_run(sim_rng_suite());
+    rmdir(dir);
+    return ret;
 }
