@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "privilege.h"
+#include "syscall-filter.h"
 
 enum {
     OPT_PIDFILE = 256,
@@ -22,7 +23,8 @@ enum {
     OPT_PRINT_DTS,
     OPT_SUPERVISE,
     OPT_USER,
-    OPT_CHROOT
+    OPT_CHROOT,
+    OPT_SECCOMP
 };
 
 static const struct option cli_longopts[] = {
@@ -39,6 +41,7 @@ static const struct option cli_longopts[] = {
     {"supervise", no_argument, NULL, OPT_SUPERVISE},
     {"user", required_argument, NULL, OPT_USER},
     {"chroot", required_argument, NULL, OPT_CHROOT},
+    {"seccomp", no_argument, NULL, OPT_SECCOMP},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -66,6 +69,8 @@ void cli_usage(FILE *out)
           "      --pidfile FILE     write the daemon's pid to FILE\n"
           "      --user USER        once serving, run as USER (not root)\n"
           "      --chroot DIR       once serving, chroot into DIR (empty)\n"
+          "      --seccomp          once serving, allow only the system\n"
+          "                         calls serving needs\n"
           "      --log-level LEVEL  error, warn, info (default) or debug\n"
           "      --syslog           log to syslog even in the foreground\n"
           "      --module-dir DIR   load device modules from DIR\n"
@@ -162,6 +167,12 @@ static int cli_option(int c, const char *arg, struct cli_options *o, char *err,
         return 0;
     case OPT_CHROOT:
         o->chroot_dir = arg;
+        return 0;
+    case OPT_SECCOMP:
+        if (!syscall_filter_available())
+            return errbuf_printf(err, errlen, "--seccomp: this xvdm was "
+                                              "built without libseccomp");
+        o->seccomp = true;
         return 0;
     }
     return errbuf_printf(err, errlen, "unknown or incomplete option");

@@ -31,6 +31,7 @@ struct cli_options {
     bool supervise; /* one instance per guest, from xenstore */
     const char *user;       /* --user, as given */
     const char *chroot_dir; /* --chroot, as given */
+    bool seccomp;
     struct privilege privilege;
     unsigned nr_specs;
     struct devspec specs[CLI_DEVICES_MAX];

@@ -32,6 +32,7 @@
 #include "module.h"
 #include "privilege.h"
 #include "store.h"
+#include "syscall-filter.h"
 #include "supervisor.h"
 #include "vm.h"
 
@@ -87,6 +88,21 @@ static int daemon_fork(struct daemon *d)
 }
 
 /* Serving: release the parent, detach from the terminal, log to syslog. */
+/* --user, --chroot, --seccomp: give up what serving does not need. */
+static int daemon_confine(const struct cli_options *o)
+{
+    const struct privilege *p = &o->privilege;
+    int ret = 0;
+
+    if (p->chroot_dir || p->drop_user || o->seccomp)
+        ret = privilege_preload();
+    if (ret == 0)
+        ret = privilege_drop(p);
+    if (ret == 0 && o->seccomp)
+        ret = syscall_filter_install();
+    return ret;
+}
+
 /* Daemonizing: from now on, log to syslog (connected before any chroot). */
 static void daemon_log_to_syslog(struct daemon *d)
 {
@@ -273,6 +289,8 @@ static int daemon_setup_supervisor(struct daemon *d, const char *module_dir)
         d->sv_args[n++] = "--chroot";
         d->sv_args[n++] = o->chroot_dir;
     }
+    if (o->seccomp)
+        d->sv_args[n++] = "--seccomp";
     d->sv_config.exe = d->exe;
     d->sv_config.extra_args = d->sv_args;
     d->store = store_xen_open();
@@ -336,7 +354,7 @@ static int daemon_run(const struct cli_options *o, const char *module_dir)
         daemon_log_to_syslog(&d);
     /* The supervisor keeps root to start instances; they drop it. */
     if (ret == 0 && !o->supervise)
-        ret = privilege_drop(&o->privilege);
+        ret = daemon_confine(o);
     if (ret == 0)
         ret = daemon_ready(&d);
     if (ret == 0) {

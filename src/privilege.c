@@ -2,6 +2,7 @@
 /* Least privilege for a running instance (see privilege.h). */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -55,6 +56,19 @@ static int privilege_set_user(const struct privilege *p)
     if (setuid(0) == 0) {
         log_err("user '%s' could become root again", p->user);
         return -EPERM;
+    }
+    return 0;
+}
+
+/* glibc loads libgcc_s the first time a thread is cancelled (libxenstore
+ * cancels its reader thread when xvdm closes xenstore at exit); in a
+ * chroot or under the syscall filter that load fails and glibc aborts.
+ * Loaded now, the later load finds it already there. */
+int privilege_preload(void)
+{
+    if (!dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NODELETE)) {
+        log_err("cannot load libgcc_s.so.1 (needed at exit): %s", dlerror());
+        return -ENOENT;
     }
     return 0;
 }

@@ -26,6 +26,11 @@ struct privilege {
 int privilege_check(struct privilege *p, const char *user,
                     const char *chroot_dir, char *err, size_t errlen);
 
+/* Load now what glibc would load from the filesystem later, once it is
+ * gone (or forbidden by the syscall filter). 0, or -ENOENT after one line
+ * saying what is missing. */
+int privilege_preload(void);
+
 /* chroot, then drop supplementary groups, gid and uid, and make sure root
  * cannot be regained. 0, or a negative errno after one line saying what
  * failed. */

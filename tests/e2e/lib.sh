@@ -50,9 +50,11 @@ e2e_wait_exit() {
 # Run guest NAME from CONFIG the way a user does: `xl create`, and
 # `xvdm --xenstore` serving the devices its config declares (plus any
 # DEVICE... given, as --device specs) and answering libxl's handshake, so
-# that xl create can finish. When the guest powers off, xl destroys it
-# (on_poweroff = "destroy"): libxl closes the devices, and xvdm must let go
-# of the guest and exit 0 by itself for the domain to go away. 0 when the
+# that xl create can finish. xvdm runs hardened: as nobody, chrooted in
+# an empty directory, under its seccomp allowlist. When the guest powers
+# off, xl destroys it (on_poweroff = "destroy"): libxl closes the
+# devices, and xvdm must let go of the guest and exit 0 by itself for the
+# domain to go away. 0 when the
 # guest passed, xvdm exited 0 on its own and the domain is gone.
 e2e_run_guest() {
     name=$1
@@ -75,7 +77,8 @@ e2e_run_guest() {
     started=$(cut -d' ' -f1 /proc/uptime)
     # shellcheck disable=SC2086 # the specs have no spaces
     xvdm --domid "$domid" --xenstore $devices --foreground \
-        --log-level debug >"$log" 2>&1 &
+        --log-level debug --user nobody --chroot /var/empty --seccomp \
+        >"$log" 2>&1 &
     xvdm_pid=$!
     if ! wait "$create"; then
         echo "e2e: xl create failed:"

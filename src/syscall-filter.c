@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* The seccomp allowlist of a running instance (see syscall-filter.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "syscall-filter.h"
+
+#ifdef HAVE_LIBSECCOMP
+#include <seccomp.h>
+#include <sys/socket.h>
+
+/* What serving needs once everything is open. Names missing on an
+ * architecture (e.g. epoll_wait on arm64) are skipped. */
+static const char *const allowed[] = {
+    /* the loop, eventfds, timerfds, signalfd */
+    "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "poll", "ppoll",
+    "read", "write", "readv", "writev", "timerfd_settime", "timerfd_gettime",
+    "eventfd2", "close", "fcntl", "dup2", "dup3",
+    /* Xen's device-model, event-channel and privcmd interfaces */
+    "ioctl",
+    /* device backings: files, io_uring, console sockets and ptys */
+    "pread64", "pwrite64", "preadv", "pwritev", "preadv2", "pwritev2",
+    "fdatasync", "fsync", "fallocate", "fstat", "newfstatat", "lseek",
+    "io_uring_enter", "accept4", "shutdown", "recvfrom", "sendto",
+    "sendmsg", "recvmsg", "getrandom",
+    /* memory, threads, time, signals */
+    "mmap", "munmap", "mprotect", "madvise", "brk", "mremap", "futex",
+    "nanosleep", "clock_nanosleep", "clock_gettime", "gettimeofday",
+    "sched_yield", "getpid", "gettid", "tgkill", "rt_sigprocmask",
+    "rt_sigreturn", "rt_sigaction", "restart_syscall", "set_robust_list",
+    "rseq", "exit", "exit_group",
+    /* glibc's syslog() reconnecting to /dev/log (which fails in a chroot);
+     * socket() is allowed for AF_UNIX only, below */
+    "connect",
+};
+
+bool syscall_filter_available(void)
+{
+    return true;
+}
+
+static int filter_build(scmp_filter_ctx ctx)
+{
+    int ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+
+    for (size_t i = 0; ret == 0 && i < sizeof(allowed) / sizeof(*allowed);
+         i++) {
+        int nr = seccomp_syscall_resolve_name(allowed[i]);
+
+        if (nr != __NR_SCMP_ERROR)
+            ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+    }
+    if (ret == 0)
+        ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
+                               SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+    return ret;
+}
+
+int syscall_filter_install(void)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+    int ret;
+
+    if (!ctx) {
+        log_err("cannot set up the seccomp filter");
+        return -ENOMEM;
+    }
+    ret = filter_build(ctx);
+    if (ret == 0)
+        ret = seccomp_load(ctx);
+    seccomp_release(ctx);
+    if (ret) {
+        log_err("cannot install the seccomp filter: %s", strerror(-ret));
+        return ret;
+    }
+    log_info("system calls limited to what serving needs (seccomp)");
+    return 0;
+}
+
+#else
+
+bool syscall_filter_available(void)
+{
+    return false;
+}
+
+int syscall_filter_install(void)
+{
+    log_err("--seccomp: this xvdm was built without libseccomp");
+    return -ENOSYS;
+}
+
+#endif
