@@ -2,6 +2,7 @@
 /* The virtio-blk io_uring engine (see blk-uring.h). */
 #include <errno.h>
 #include <liburing.h>
+#include <stdbool.h>
 #include <linux/virtio_blk.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -14,7 +15,11 @@ struct blk_uring {
     int fd;  /* the backing */
     int efd; /* signalled on completions */
     unsigned inflight;
-    struct blk_job *done; /* completed while waiting for idle */
+    struct blk_job *done; /* completed, for the next reap */
+    /* Prepared in the submission ring, not yet taken by the kernel, in
+     * ring order. */
+    struct blk_job *pending, **pending_tail;
+    bool broken; /* the kernel refused a submission: nothing goes in */
 };
 
 int blk_uring_create(struct blk_uring **out, int fd, unsigned entries)
@@ -25,6 +30,7 @@ int blk_uring_create(struct blk_uring **out, int fd, unsigned entries)
     if (!u)
         return -ENOMEM;
     u->fd = fd;
+    u->pending_tail = &u->pending;
     u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (u->efd < 0) {
         ret = -errno;
@@ -76,28 +82,70 @@ static void blk_uring_prep(struct blk_uring *u, struct io_uring_sqe *sqe,
     io_uring_sqe_set_data(sqe, job);
 }
 
-void blk_uring_submit(struct blk_uring *u, struct blk_job *job)
+/* A job completed without the kernel: on the done list, and the loop
+ * woken to reap it. */
+static void blk_uring_fail(struct blk_uring *u, struct blk_job *job)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    uint64_t one = 1;
 
-    if (!sqe) {
-        /* The submission ring is full: hand what is there to the kernel. */
-        io_uring_submit(&u->ring);
-        sqe = io_uring_get_sqe(&u->ring);
-    }
-    if (!sqe) {
-        job->status = VIRTIO_BLK_S_IOERR;
-        job->next = u->done;
-        u->done = job;
-        return;
-    }
-    blk_uring_prep(u, sqe, job);
-    u->inflight++;
+    job->status = VIRTIO_BLK_S_IOERR;
+    job->next = u->done;
+    u->done = job;
+    if (write(u->efd, &one, sizeof(one)) < 0)
+        return; /* the counter is saturated: a wake-up is pending anyway */
 }
 
-void blk_uring_flush(struct blk_uring *u)
+/* Hand the prepared jobs to the kernel. When it refuses for good (not a
+ * transient EAGAIN/EBUSY/EINTR), the jobs it did not take fail with
+ * IOERR instead of waiting forever, and later ones fail at once. */
+static int blk_uring_submit_pending(struct blk_uring *u)
 {
-    io_uring_submit(&u->ring);
+    int n = u->pending ? io_uring_submit(&u->ring) : 0;
+
+    if (n == -EAGAIN || n == -EBUSY || n == -EINTR)
+        return 0; /* retried at the next flush or reap */
+    for (; n > 0 && u->pending; n--)
+        u->pending = u->pending->next;
+    if (n < 0) {
+        u->broken = true;
+        while (u->pending) {
+            struct blk_job *job = u->pending;
+
+            u->pending = job->next;
+            u->inflight--;
+            blk_uring_fail(u, job);
+        }
+    }
+    if (!u->pending)
+        u->pending_tail = &u->pending;
+    return n < 0 ? n : 0;
+}
+
+int blk_uring_submit(struct blk_uring *u, struct blk_job *job)
+{
+    struct io_uring_sqe *sqe = u->broken ? NULL : io_uring_get_sqe(&u->ring);
+    int ret = 0;
+
+    if (!sqe && !u->broken) {
+        /* The submission ring is full: hand what is there to the kernel. */
+        ret = blk_uring_submit_pending(u);
+        sqe = u->broken ? NULL : io_uring_get_sqe(&u->ring);
+    }
+    if (!sqe) {
+        blk_uring_fail(u, job);
+        return ret;
+    }
+    blk_uring_prep(u, sqe, job);
+    job->next = NULL;
+    *u->pending_tail = job;
+    u->pending_tail = &job->next;
+    u->inflight++;
+    return 0;
+}
+
+int blk_uring_flush(struct blk_uring *u)
+{
+    return blk_uring_submit_pending(u);
 }
 
 int blk_uring_fd(const struct blk_uring *u)
@@ -126,6 +174,7 @@ struct blk_job *blk_uring_reap(struct blk_uring *u)
 
     if (read(u->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
         return NULL;
+    blk_uring_submit_pending(u); /* after a transient refusal */
     while (io_uring_peek_cqe(&u->ring, &cqe) == 0)
         blk_uring_complete(u, cqe);
     list = u->done;
@@ -137,7 +186,7 @@ void blk_uring_wait_idle(struct blk_uring *u)
 {
     struct io_uring_cqe *cqe;
 
-    io_uring_submit(&u->ring);
+    blk_uring_submit_pending(u);
     while (u->inflight && io_uring_wait_cqe(&u->ring, &cqe) == 0)
         blk_uring_complete(u, cqe);
 }

@@ -18,9 +18,12 @@ struct blk_uring;
 int blk_uring_create(struct blk_uring **out, int fd, unsigned entries);
 void blk_uring_destroy(struct blk_uring *u);
 
-/* Queue a read, write or flush; blk_uring_flush() submits them. */
-void blk_uring_submit(struct blk_uring *u, struct blk_job *job);
-void blk_uring_flush(struct blk_uring *u);
+/* Queue a read, write or flush; blk_uring_flush() submits them. When the
+ * kernel refuses a submission for good, the jobs it did not take, and
+ * every later one, complete with VIRTIO_BLK_S_IOERR (reaped as usual)
+ * and the call that saw the refusal returns its negative errno, once. */
+int blk_uring_submit(struct blk_uring *u, struct blk_job *job);
+int blk_uring_flush(struct blk_uring *u);
 int blk_uring_fd(const struct blk_uring *u);
 /* Completed jobs, status set; a short transfer is returned with
  * `short_io` set for the caller to finish another way. */

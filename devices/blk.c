@@ -249,6 +249,19 @@ static struct blk_job *blk_job_new(struct xvdm_queue *q)
     return job;
 }
 
+#ifdef BLK_IO_URING
+/* The engine says the kernel refuses submissions for good (it fails the
+ * requests itself): say so once. */
+static void blk_uring_check(struct blk *b, int ret)
+{
+    if (ret < 0)
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "io_uring refuses submissions (%s): reads, writes and "
+                     "flushes fail from now on",
+                     strerror(-ret));
+}
+#endif
+
 /* Reads, writes and flushes go to io_uring when there is one; discard and
  * write-zeroes (no io_uring operation for block devices) to the threads. */
 static void blk_submit(struct blk *b, struct blk_job *job)
@@ -257,7 +270,7 @@ static void blk_submit(struct blk *b, struct blk_job *job)
     if (b->uring && (job->req.op == BLK_OP_READ ||
                      job->req.op == BLK_OP_WRITE ||
                      job->req.op == BLK_OP_FLUSH)) {
-        blk_uring_submit(b->uring, job);
+        blk_uring_check(b, blk_uring_submit(b->uring, job));
         return;
     }
 #endif
@@ -303,7 +316,7 @@ static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
     } while (xvdm_queue_enable_kicks(q));
 #ifdef BLK_IO_URING
     if (b->uring)
-        blk_uring_flush(b->uring);
+        blk_uring_check(b, blk_uring_flush(b->uring));
 #endif
     blk_complete_list(b, now);
 }

@@ -17,6 +17,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
+#ifdef HAVE_LIBSECCOMP
+#include <seccomp.h>
+#endif
 #include <unistd.h>
 
 #include "check-run.h"
@@ -416,6 +419,65 @@ START_TEST(both_engines_work_under_the_syscall_filter)
 }
 END_TEST
 
+#ifdef HAVE_LIBSECCOMP
+/* io_uring_enter refused from now on (as a seccomp policy or an
+ * exhausted kernel would), everything else allowed. */
+static int refuse_io_uring(void)
+{
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    int ret = ctx ? seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) : -1;
+
+    if (ret == 0)
+        ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+                               SCMP_SYS(io_uring_enter), 0);
+    if (ret == 0)
+        ret = seccomp_load(ctx);
+    seccomp_release(ctx);
+    return ret;
+}
+
+/* In a process of its own: 0 when a refused submission failed the
+ * request (not hung it), later ones failed too, and the thread engine's
+ * discard still worked. */
+static int refused_round(void)
+{
+    static uint8_t pattern[4096];
+    uint8_t *in = pattern;
+
+    start("", 1);
+    if (refuse_io_uring())
+        return 1;
+    if (run_one(VIRTIO_BLK_T_OUT, 8, sizeof(pattern), false, &in) !=
+        VIRTIO_BLK_S_IOERR)
+        return 2;
+    if (run_one(VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL) != VIRTIO_BLK_S_IOERR)
+        return 3;
+    if (range_request(VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0) != VIRTIO_BLK_S_OK)
+        return 4;
+    stop();
+    return 0;
+}
+#endif
+
+START_TEST(io_uring_refusing_submissions_fails_requests_not_hangs_them)
+{
+#ifdef HAVE_LIBSECCOMP
+    int status;
+    pid_t pid;
+
+    make_disk("/tmp", 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(refused_round());
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    unlink(disk);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "refused round: status 0x%x", status);
+#endif
+}
+END_TEST
+
 static Suite *blk_suite(void)
 {
     Suite *s = suite_create("blk");
@@ -431,6 +493,8 @@ static Suite *blk_suite(void)
     tcase_add_test(tc, discard_and_write_zeroes_read_back_as_zeroes);
     tcase_add_test(tc, backing_error_fails_only_that_request);
     tcase_add_loop_test(tc, both_engines_work_under_the_syscall_filter, 0, 2);
+    tcase_add_test(tc,
+                   io_uring_refusing_submissions_fails_requests_not_hangs_them);
     suite_add_tcase(s, tc);
     return s;
 }
