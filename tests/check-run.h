@@ -5,6 +5,8 @@
 
 #include <check.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* Run every test of s (each in its own process, Check's default, so one
  * crash fails one test) and give the exit status for make check. */
@@ -17,6 +19,24 @@ static inline int check_run(Suite *s)
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* Run fn(arg) in a process of its own, for what must not outlive it in
+ * the test's process (a seccomp filter, dropped privileges: Check's own
+ * bookkeeping after a test needs more). Passes when fn returned 0; else
+ * fails naming `what` and fn's value (which step failed). */
+static inline void check_in_child(const char *what, int (*fn)(const void *),
+                                  const void *arg)
+{
+    int status;
+    pid_t pid = fork();
+
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(fn(arg));
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "%s: status 0x%x", what, status);
 }
 
 #endif

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/wait.h>
 #ifdef HAVE_LIBSECCOMP
 #include <seccomp.h>
 #endif
@@ -373,7 +372,7 @@ END_TEST
 /* Write, flush, read back and discard under --seccomp's filter, in a
  * process of its own (Check's bookkeeping needs more than xvdm). 0 when
  * everything held, else which step failed. */
-static int filtered_round(const char *engine)
+static int filtered_round(const void *engine)
 {
     static uint8_t pattern[8192];
     uint8_t *in = pattern, *out = NULL;
@@ -401,21 +400,12 @@ START_TEST(both_engines_work_under_the_syscall_filter)
 {
     static const char *const filtered_engines[] = {",discard=on",
                                                    ",discard=on,aio=threads"};
-    int status;
-    pid_t pid;
 
     if (!syscall_filter_available())
         return; /* built without libseccomp: --seccomp is refused */
     make_disk("/tmp", 0);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0)
-        _exit(filtered_round(filtered_engines[_i]));
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    check_in_child(filtered_engines[_i], filtered_round, filtered_engines[_i]);
     unlink(disk);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "%s: filtered round: status 0x%x",
-                  filtered_engines[_i], status);
 }
 END_TEST
 
@@ -439,7 +429,7 @@ static int refuse_io_uring(void)
 /* In a process of its own: 0 when a refused submission failed the
  * request (not hung it), later ones failed too, and the thread engine's
  * discard still worked. */
-static int refused_round(void)
+static int refused_round(const void *unused)
 {
     static uint8_t pattern[4096];
     uint8_t *in = pattern;
@@ -462,18 +452,9 @@ static int refused_round(void)
 START_TEST(io_uring_refusing_submissions_fails_requests_not_hangs_them)
 {
 #ifdef HAVE_LIBSECCOMP
-    int status;
-    pid_t pid;
-
     make_disk("/tmp", 0);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0)
-        _exit(refused_round());
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    check_in_child("io_uring refused", refused_round, NULL);
     unlink(disk);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "refused round: status 0x%x", status);
 #endif
 }
 END_TEST

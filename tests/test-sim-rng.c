@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,7 +212,7 @@ END_TEST
 /* One rng request under the filter, in a process of its own: Check's
  * own bookkeeping after a test needs system calls xvdm does not. 0 when
  * everything held, else which check failed. */
-static int filtered_round(void)
+static int filtered_round(const void *unused)
 {
     char *const argv[] = {"/bin/true", NULL};
     struct guest_buf b;
@@ -244,18 +243,9 @@ static int filtered_round(void)
  * running programs do not. */
 START_TEST(serving_goes_on_under_the_syscall_filter)
 {
-    int status;
-    pid_t pid;
-
     if (!syscall_filter_available())
         return; /* built without libseccomp: --seccomp is refused */
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0)
-        _exit(filtered_round());
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "filtered round: status 0x%x", status);
+    check_in_child("filtered round", filtered_round, NULL);
 }
 END_TEST
 
