@@ -30,7 +30,8 @@ static const char *const allowed[] = {
     "mmap", "munmap", "mprotect", "madvise", "brk", "mremap", "futex",
     "nanosleep", "clock_nanosleep", "clock_gettime", "gettimeofday",
     "sched_yield", "getpid", "gettid", "tgkill", "rt_sigprocmask",
-    "rt_sigreturn", "rt_sigaction", "restart_syscall", "set_robust_list",
+    "rt_sigreturn", "rt_sigaction", "sigaltstack", "restart_syscall",
+    "set_robust_list",
     "rseq", "exit", "exit_group",
     /* glibc's syslog() reconnecting to /dev/log (which fails in a chroot);
      * socket() is allowed for AF_UNIX only, below */
