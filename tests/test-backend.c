@@ -8,6 +8,8 @@
 #include "config.h"
 
 #include <check.h>
+#include <endian.h>
+#include <linux/virtio_blk.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -369,11 +371,17 @@ static void serve(void)
     ck_assert_int_eq(harness_run(&h), 0);
 }
 
-/* As xvdm's teardown: devices and guest memory first, then Closed. */
-static void stop_serving(void)
+/* As xvdm's teardown: devices and guest memory first, then Closed; the
+ * sim (the guest's RAM) stays for the test to look at. */
+static void stop_serving_memory_kept(void)
 {
     harness_halt(&h);
     backend_close(b);
+}
+
+static void stop_serving(void)
+{
+    stop_serving_memory_kept();
     harness_stop(&h);
 }
 
@@ -461,6 +469,65 @@ START_TEST(removed_nodes_count_as_closed_and_are_not_written_back)
 }
 END_TEST
 
+/* Queue `n` reads of `len` bytes each into buffers of 0xee, without
+ * waiting; their status bytes (0xff until answered) into status[]. */
+static void queue_reads(struct vdriver *d, unsigned n, uint32_t len,
+                        uint8_t **status, uint64_t *first, uint64_t *last)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t hdr = vdriver_alloc(d, 16, 16);
+        uint64_t data = vdriver_alloc(d, len, 512);
+        uint64_t sts = vdriver_alloc(d, 1, 1);
+        struct virtio_blk_outhdr *oh = vdriver_ptr(d, hdr);
+        struct guest_buf bufs[3] = {
+            {hdr, 16, false}, {data, len, true}, {sts, 1, true}};
+
+        oh->type = htole32(VIRTIO_BLK_T_IN);
+        oh->ioprio = 0;
+        oh->sector = htole64((uint64_t)i * (len / 512) % (DISK_BYTES / 512));
+        memset(vdriver_ptr(d, data), 0xee, len);
+        status[i] = vdriver_ptr(d, sts);
+        *status[i] = 0xff;
+        if (i == 0)
+            *first = hdr;
+        *last = sts + 1;
+        guest_ring_publish(&d->ring[0],
+                           guest_ring_add_chain(&d->ring[0], bufs, 3));
+    }
+    vdriver_kick(d, 0);
+}
+
+/* The guest dies with reads in flight: xvdm notices, finishes or drops
+ * them, lets go, and from then on never writes its memory again. */
+START_TEST(a_guest_dying_mid_io_is_let_go_and_its_memory_left_alone)
+{
+    enum { N = 32, LEN = 16384 };
+    uint8_t *status[N], *before;
+    uint64_t first, last;
+    struct vdriver d;
+    char dir[256];
+
+    libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
+    serve();
+    probe_disk(&d, 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, 0, 64), 0);
+    vdriver_driver_ok(&d);
+    queue_reads(&d, N, LEN, status, &first, &last);
+    store_sim_domain_release(st, DOMID);
+    ck_assert(wait_gone(WAIT_MS));
+    stop_serving_memory_kept();
+    before = malloc(last - first);
+    memcpy(before, vdriver_ptr(&d, first), last - first);
+    usleep(200000);
+    ck_assert(memcmp(before, vdriver_ptr(&d, first), last - first) == 0);
+    for (unsigned i = 0; i < N; i++)
+        ck_assert_msg(*status[i] == 0xff || *status[i] == VIRTIO_BLK_S_OK,
+                      "request %u: status %u", i, *status[i]);
+    free(before);
+    harness_stop(&h);
+}
+END_TEST
+
 static Suite *backend_suite(void)
 {
     Suite *s = suite_create("backend");
@@ -485,6 +552,7 @@ static Suite *backend_suite(void)
     tcase_add_test(hs, one_device_closing_while_another_stays_keeps_both_served);
     tcase_add_test(hs, the_domain_dying_lets_go_of_it);
     tcase_add_test(hs, removed_nodes_count_as_closed_and_are_not_written_back);
+    tcase_add_test(hs, a_guest_dying_mid_io_is_let_go_and_its_memory_left_alone);
     tcase_set_timeout(hs, 30);
     suite_add_tcase(s, hs);
     return s;
