@@ -3,13 +3,13 @@
 #include "config.h"
 
 #include <errno.h>
-#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/pidfd.h>
+#include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,7 +32,6 @@ static const char *const sv_kinds[] = {"virtio_disk", "virtio"};
 struct instance {
     uint32_t domid;
     pid_t pid;     /* 0 when not running */
-    int pidfd;
     bool stopping; /* SIGTERM sent */
     unsigned failures;
     uint64_t restart_at_ms; /* when waiting after a failure, else 0 */
@@ -45,6 +44,7 @@ struct supervisor {
     uint32_t self;
     bool store_watched, watching;
     int timer_fd;
+    int sigchld_fd;
     unsigned nr;
     struct instance inst[SV_INSTANCES_MAX];
 };
@@ -112,7 +112,7 @@ static struct instance *sv_add(struct supervisor *sv, uint32_t domid)
         return NULL;
     }
     in = &sv->inst[sv->nr++];
-    *in = (struct instance){.domid = domid, .pidfd = -1};
+    *in = (struct instance){.domid = domid};
     return in;
 }
 
@@ -139,14 +139,11 @@ static void sv_argv(const struct supervisor *sv, const char *domid,
     argv[n] = NULL;
 }
 
-static void sv_on_exit(void *arg, uint32_t revents);
-
 static int sv_spawn(struct supervisor *sv, struct instance *in)
 {
     const char *argv[SV_ARGS_MAX];
     char domid[16];
     pid_t pid;
-    int ret;
 
     snprintf(domid, sizeof(domid), "%u", in->domid);
     sv_argv(sv, domid, argv);
@@ -156,24 +153,11 @@ static int sv_spawn(struct supervisor *sv, struct instance *in)
     if (pid == 0) {
         sigset_t none;
 
-        /* The stop signals are blocked here (signalfd); not in the child. */
+        /* Signals are blocked here (signalfds); not in the child. */
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         execv(argv[0], (char *const *)argv);
         _exit(127);
-    }
-    in->pidfd = pidfd_open(pid, 0);
-    ret = in->pidfd < 0 ? -errno
-                        : loop_watch(sv->loop, in->pidfd, EPOLLIN, sv_on_exit,
-                                     sv);
-    if (ret) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        if (in->pidfd >= 0)
-            close(in->pidfd);
-        in->pidfd = -1;
-        errno = -ret;
-        return ret;
     }
     log_info("domain %u: started xvdm, pid %d", in->domid, (int)pid);
     in->pid = pid;
@@ -212,15 +196,9 @@ static unsigned sv_backoff_ms(const struct supervisor *sv, unsigned failures)
     return ms > max ? max : (unsigned)ms;
 }
 
-static void sv_reap(struct supervisor *sv, struct instance *in)
+/* An instance exited with `status`. */
+static void sv_reaped(struct supervisor *sv, struct instance *in, int status)
 {
-    int status = 0;
-
-    loop_unwatch(sv->loop, in->pidfd);
-    close(in->pidfd);
-    in->pidfd = -1;
-    if (waitpid(in->pid, &status, 0) < 0)
-        status = -1;
     in->pid = 0;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         log_info("domain %u: xvdm exited", in->domid);
@@ -236,16 +214,20 @@ static void sv_reap(struct supervisor *sv, struct instance *in)
              sv_backoff_ms(sv, in->failures));
 }
 
-static void sv_on_exit(void *arg, uint32_t revents)
+/* SIGCHLD: reap every instance that exited. */
+static void sv_on_sigchld(void *arg, uint32_t revents)
 {
     struct supervisor *sv = arg;
+    struct signalfd_siginfo si;
+    int status;
 
+    while (read(sv->sigchld_fd, &si, sizeof(si)) == sizeof(si))
+        ;
     for (unsigned i = 0; i < sv->nr; i++) {
         struct instance *in = &sv->inst[i];
-        struct pollfd p = {.fd = in->pidfd, .events = POLLIN};
 
-        if (in->pid && poll(&p, 1, 0) == 1)
-            sv_reap(sv, in);
+        if (in->pid && waitpid(in->pid, &status, WNOHANG) == in->pid)
+            sv_reaped(sv, in, status);
     }
     sv_reconcile(sv);
 }
@@ -314,8 +296,10 @@ static void sv_on_store(void *arg, uint32_t revents)
     struct supervisor *sv = arg;
     char **block;
 
-    while (store_next_event(sv->st, &block) == 1)
+    while (store_next_event(sv->st, &block) == 1) {
+        log_debug("xenstore: %s changed", block[STORE_EVENT_PATH]);
         free(block);
+    }
     sv_reconcile(sv);
 }
 
@@ -330,6 +314,27 @@ static void sv_on_timer(void *arg, uint32_t revents)
 }
 
 /* ---- life cycle ------------------------------------------------------------------ */
+
+/* SIGCHLD arrives on an fd in the loop; blocked first, in the thread
+ * that creates the others, so that no thread takes it. Its disposition
+ * is reset: one inherited as ignored (the rig's shell did that) makes the
+ * kernel reap children itself and send no SIGCHLD at all. */
+static int sv_watch_children(struct supervisor *sv)
+{
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigset_t set;
+
+    if (sigaction(SIGCHLD, &dfl, NULL))
+        return -errno;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+        return -EINVAL;
+    sv->sigchld_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sv->sigchld_fd < 0)
+        return -errno;
+    return loop_watch(sv->loop, sv->sigchld_fd, EPOLLIN, sv_on_sigchld, sv);
+}
 
 static int sv_watch(struct supervisor *sv)
 {
@@ -364,8 +369,11 @@ int supervisor_create(struct supervisor **out, struct store *st,
     sv->loop = loop;
     sv->cfg = cfg;
     sv->self = xl_backend_domid(st);
+    sv->sigchld_fd = -1;
     sv->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    ret = sv->timer_fd < 0 ? -errno : sv_watch(sv);
+    ret = sv->timer_fd < 0 ? -errno : sv_watch_children(sv);
+    if (ret == 0)
+        ret = sv_watch(sv);
     if (ret) {
         log_err("cannot watch xenstore for guests' devices: %s",
                 strerror(-ret));
@@ -377,18 +385,21 @@ int supervisor_create(struct supervisor **out, struct store *st,
     return 0;
 }
 
-/* Wait for an instance to exit, SIGKILL when it takes too long. */
+/* Stop an instance and reap it, with SIGKILL when it takes too long. */
 static void sv_stop_one(struct supervisor *sv, struct instance *in)
 {
-    struct pollfd p = {.fd = in->pidfd, .events = POLLIN};
+    int status = 0;
 
     kill(in->pid, SIGTERM);
-    if (poll(&p, 1, SV_STOP_TIMEOUT_MS) != 1) {
-        log_warn("domain %u: xvdm (pid %d) did not stop; killing it",
-                 in->domid, (int)in->pid);
-        kill(in->pid, SIGKILL);
+    for (unsigned ms = 0; waitpid(in->pid, &status, WNOHANG) == 0; ms += 10) {
+        if (ms == SV_STOP_TIMEOUT_MS) {
+            log_warn("domain %u: xvdm (pid %d) did not stop; killing it",
+                     in->domid, (int)in->pid);
+            kill(in->pid, SIGKILL);
+        }
+        usleep(10000);
     }
-    sv_reap(sv, in);
+    sv_reaped(sv, in, status);
 }
 
 void supervisor_destroy(struct supervisor *sv)
@@ -411,6 +422,10 @@ void supervisor_destroy(struct supervisor *sv)
     if (sv->store_watched) {
         loop_unwatch(sv->loop, store_fd(sv->st));
         loop_unwatch(sv->loop, sv->timer_fd);
+    }
+    if (sv->sigchld_fd >= 0) {
+        loop_unwatch(sv->loop, sv->sigchld_fd);
+        close(sv->sigchld_fd);
     }
     if (sv->timer_fd >= 0)
         close(sv->timer_fd);

@@ -8,9 +8,10 @@
  * let go of their guest (its devices closed) and are not restarted unless
  * the guest declares open devices again.
  *
- * Children are watched with pidfds in the loop, so no signal handling is
- * needed and none of them is left behind: supervisor_destroy() stops and
- * reaps every instance.
+ * Children are reaped on SIGCHLD, which supervisor_create() blocks in the
+ * calling thread (create the process's other threads after it) and takes
+ * from a signalfd in the loop; none is left behind: supervisor_destroy()
+ * stops and reaps every instance.
  */
 #ifndef XVDM_SUPERVISOR_H
 #define XVDM_SUPERVISOR_H

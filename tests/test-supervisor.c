@@ -242,6 +242,17 @@ START_TEST(an_instance_stopped_while_needed_is_started_again)
 }
 END_TEST
 
+/* Started with SIGCHLD ignored (inherited from a shell or init that set
+ * it so): exits are still seen. */
+START_TEST(exits_are_seen_when_sigchld_was_ignored)
+{
+    signal(SIGCHLD, SIG_IGN);
+    start_serving_guest_1();
+    kill(instance_pid(1), SIGTERM);
+    ck_assert(wait_runs(1, 3, NULL));
+}
+END_TEST
+
 START_TEST(stopping_the_supervisor_stops_every_instance)
 {
     pid_t pids[2];
@@ -275,6 +286,7 @@ static Suite *supervisor_suite(void)
     tcase_add_test(tc,
                    an_instance_that_let_go_of_a_closing_guest_is_not_restarted);
     tcase_add_test(tc, an_instance_stopped_while_needed_is_started_again);
+    tcase_add_test(tc, exits_are_seen_when_sigchld_was_ignored);
     tcase_add_test(tc, stopping_the_supervisor_stops_every_instance);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);

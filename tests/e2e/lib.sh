@@ -4,12 +4,12 @@
 # Wait until guest NAME's console says GUEST DONE; 0 when it also said
 # GUEST RESULT PASS.
 e2e_wait_guest() {
-    log=/var/log/xen/guest-$1.log
+    guest_console=/var/log/xen/guest-$1.log
     for _ in $(seq "$2"); do
-        grep -q "GUEST DONE" "$log" 2>/dev/null && break
+        grep -q "GUEST DONE" "$guest_console" 2>/dev/null && break
         sleep 1
     done
-    grep -q "GUEST RESULT PASS" "$log" 2>/dev/null
+    grep -q "GUEST RESULT PASS" "$guest_console" 2>/dev/null
 }
 
 # Copy the guest's console and xvdm's log to dom0's console as they grow,
@@ -109,6 +109,47 @@ e2e_run_guest() {
     e2e_stop_following
     echo "e2e: xvdm exited with status $xvdm_status"
     [ "$verdict" -eq 0 ] && [ "$xvdm_status" -eq 0 ] && [ "$gone" -eq 0 ]
+}
+
+# Run guest NAME from CONFIG with nothing but `xl create` (not paused:
+# libxl unpauses it right after the handshake) while `xvdm --supervise`
+# runs: the supervisor must start the guest's instance in time for
+# libxl's 10 s wait, and the instance (hardened like e2e_run_guest's)
+# must exit 0 by itself when xl destroys the powered-off guest. 0 when
+# all of that held.
+e2e_run_guest_supervised() {
+    name=$1
+    log=/var/log/xvdm-supervisor.log
+    e2e_follow_logs "$name" "$log"
+    xvdm --supervise --foreground --log-level debug --user nobody \
+        --chroot /var/empty --seccomp >"$log" 2>&1 &
+    supervisor=$!
+    started=$(cut -d' ' -f1 /proc/uptime)
+    if ! xl create "$2" >"/tmp/xl-create-$name.log" 2>&1; then
+        echo "e2e: xl create failed:"
+        cat "/tmp/xl-create-$name.log"
+        kill -TERM "$supervisor"
+        wait "$supervisor"
+        e2e_stop_following
+        return 1
+    fi
+    echo "e2e: xl create done $(awk -v s="$started" '{ printf "%.2f", $1 - s }' \
+        /proc/uptime) s after it began, xvdm started by the supervisor"
+    domid=$(xl domid "$name")
+    e2e_wait_guest "$name" 240
+    verdict=$?
+    exited=1
+    for _ in $(seq 60); do
+        grep -q "domain $domid: xvdm exited" "$log" && { exited=0; break; }
+        sleep 1
+    done
+    [ "$exited" -eq 0 ] || echo "e2e: the guest's xvdm did not exit by itself"
+    kill -TERM "$supervisor"
+    wait "$supervisor"
+    supervisor_status=$?
+    e2e_stop_following
+    echo "e2e: xvdm exited with status $supervisor_status (the supervisor)"
+    [ "$verdict" -eq 0 ] && [ "$exited" -eq 0 ] && [ "$supervisor_status" -eq 0 ]
 }
 
 # Scenarios share the loop devices: each lets go of them however it ends.
