@@ -45,6 +45,9 @@ bool syscall_filter_available(void)
 
 static int filter_build(scmp_filter_ctx ctx)
 {
+    /* (spelled out: clang warns about SCMP_A0's missing fields) */
+    const struct scmp_arg_cmp unix_only = {
+        .arg = 0, .op = SCMP_CMP_EQ, .datum_a = AF_UNIX, .datum_b = 0};
     int ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 
     for (size_t i = 0; ret == 0 && i < sizeof(allowed) / sizeof(*allowed);
@@ -56,7 +59,7 @@ static int filter_build(scmp_filter_ctx ctx)
     }
     if (ret == 0)
         ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-                               SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+                               unix_only);
     return ret;
 }
 
