@@ -111,6 +111,28 @@ e2e_run_guest() {
     [ "$verdict" -eq 0 ] && [ "$xvdm_status" -eq 0 ] && [ "$gone" -eq 0 ]
 }
 
+# While process $1 (xl create) runs, time libxl's wait for the backend:
+# from the first virtio disk node appearing to its state reaching 2
+# (InitWait). libxl gives up after 10 s.
+e2e_time_handshake() {
+    be=/local/domain/0/backend/virtio_disk
+    nodes_at=""
+    while kill -0 "$1" 2>/dev/null; do
+        now=$(cut -d' ' -f1 /proc/uptime)
+        if [ -z "$nodes_at" ]; then
+            dom=$(xenstore-list "$be" 2>/dev/null | head -1)
+            dev=$(xenstore-list "$be/$dom" 2>/dev/null | head -1)
+            [ -n "$dev" ] && nodes_at=$now
+        elif [ "$(xenstore-read "$be/$dom/$dev/state" 2>/dev/null)" = 2 ]; then
+            echo "e2e: handshake: InitWait $(awk -v a="$nodes_at" -v b="$now" \
+                'BEGIN { printf "%.1f", b - a }') s after libxl wrote the" \
+                "nodes (limit 10 s), via the supervisor"
+            return 0
+        fi
+        sleep 0.5 # dom0 has one emulated vCPU: look, but not too often
+    done
+}
+
 # Run guest NAME from CONFIG with nothing but `xl create` (not paused:
 # libxl unpauses it right after the handshake) while `xvdm --supervise`
 # runs: the supervisor must start the guest's instance in time for
@@ -124,8 +146,10 @@ e2e_run_guest_supervised() {
     xvdm --supervise --foreground --log-level debug --user nobody \
         --chroot /var/empty --seccomp >"$log" 2>&1 &
     supervisor=$!
-    started=$(cut -d' ' -f1 /proc/uptime)
-    if ! xl create "$2" >"/tmp/xl-create-$name.log" 2>&1; then
+    xl create "$2" >"/tmp/xl-create-$name.log" 2>&1 &
+    create=$!
+    e2e_time_handshake "$create"
+    if ! wait "$create"; then
         echo "e2e: xl create failed:"
         cat "/tmp/xl-create-$name.log"
         kill -TERM "$supervisor"
@@ -133,8 +157,6 @@ e2e_run_guest_supervised() {
         e2e_stop_following
         return 1
     fi
-    echo "e2e: xl create done $(awk -v s="$started" '{ printf "%.2f", $1 - s }' \
-        /proc/uptime) s after it began, xvdm started by the supervisor"
     domid=$(xl domid "$name")
     e2e_wait_guest "$name" 240
     verdict=$?
