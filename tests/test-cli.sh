@@ -32,7 +32,7 @@ expect 2 "unknown option '--frobnicate'" --frobnicate
 expect 2 "missing value for '--domid'" --domid
 expect 2 "unexpected argument 'extra'" --domid 5 --device rng extra
 expect 2 "--log-level 'loud' is not one of" --log-level loud
-expect 2 "unknown device type 'floppy' \(in .*: blk, rng" -F --domid 5 \
+expect 2 "unknown device type 'floppy' \(in .*: blk, net, rng" -F --domid 5 \
     --device floppy
 expect 2 "unknown option 'speed' \(accepted: none\)" -F --domid 5 \
     --device rng,speed=9
