@@ -299,14 +299,51 @@ static void expect_healthy(void)
     ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
 }
 
+/* A namespace with tap TAP for the device (tap=TAP plus `extra`), probed
+ * with `features`; the packet socket on the tap's host side. */
+static int start_on_tap(const char *extra, uint64_t features)
+{
+    char options[128];
+    int s;
+
+    enter_netns();
+    make_tap(TAP);
+    s = packet_socket(TAP);
+    snprintf(options, sizeof(options), "tap=" TAP "%s", extra);
+    start(options, features);
+    return s;
+}
+
+/* The guest sends a frame in `pieces` descriptors; the host gets it. */
+static void expect_tx(int s, size_t len, unsigned seed, unsigned pieces)
+{
+    static uint8_t f[65536], got[65536];
+
+    make_frame(f, len, guest_mac, seed);
+    tx_frame(f, len, NULL, pieces);
+    expect_tx_used(0);
+    ck_assert_int_eq(recv_within(s, got, sizeof(got), WAIT_MS), (ssize_t)len);
+    ck_assert_mem_eq(got, f, len);
+}
+
+/* The host sends a frame; the guest gets it, with header *hdr. */
+static void expect_rx(int s, size_t len, unsigned seed,
+                      struct virtio_net_hdr_v1 *hdr)
+{
+    static uint8_t f[65536], got[65536];
+
+    send_frame(s, len, seed);
+    ck_assert_uint_eq(rx_receive(hdr, got), len);
+    make_frame(f, len, host_mac, seed);
+    ck_assert_mem_eq(got, f, len);
+}
+
 /* ---- configuration ---------------------------------------------------------- */
 
 START_TEST(probe_offers_default_mac_link_up_mtu_and_offloads)
 {
-    enter_netns();
-    make_tap(TAP);
-    start("tap=" TAP ",mtu=9000", BASE_FEATURES | OFFLOADS |
-                                      F(VIRTIO_NET_F_MRG_RXBUF));
+    start_on_tap(",mtu=9000", BASE_FEATURES | OFFLOADS |
+                                  F(VIRTIO_NET_F_MRG_RXBUF));
     /* Xen's OUI, 0x80 | domid >> 8, domid & 0xff, the device's number. */
     ck_assert_mem_eq(guest_mac, ((uint8_t[]){0x00, 0x16, 0x3e, 0x80, 0x01,
                                              0x00}), 6);
@@ -322,9 +359,7 @@ END_TEST
 
 START_TEST(mac_option_is_what_the_guest_reads)
 {
-    enter_netns();
-    make_tap(TAP);
-    start("tap=" TAP ",mac=52:54:00:ab:cd:ef", BASE_FEATURES);
+    start_on_tap(",mac=52:54:00:ab:cd:ef", BASE_FEATURES);
     ck_assert_mem_eq(guest_mac, ((uint8_t[]){0x52, 0x54, 0x00, 0xab, 0xcd,
                                              0xef}), 6);
     ck_assert(!(d.offered & F(VIRTIO_NET_F_MTU))); /* no mtu= given */
@@ -373,23 +408,10 @@ END_TEST
 START_TEST(guest_frames_of_several_sizes_leave_the_tap_byte_exact)
 {
     static const size_t sizes[] = {60, 61, 128, 577, 1000, 1514};
-    static uint8_t f[2048], got[2048];
-    int s;
+    int s = start_on_tap("", BASE_FEATURES | OFFLOADS);
 
-    enter_netns();
-    make_tap(TAP);
-    s = packet_socket(TAP);
-    start("tap=" TAP, BASE_FEATURES | OFFLOADS);
-    for (unsigned i = 0; i < 2 * 6; i++) {
-        size_t len = sizes[i % 6];
-
-        make_frame(f, len, guest_mac, i);
-        tx_frame(f, len, NULL, 1 + i % 3);
-        expect_tx_used(0);
-        ck_assert_int_eq(recv_within(s, got, sizeof(got), WAIT_MS),
-                         (ssize_t)len);
-        ck_assert_mem_eq(got, f, len);
-    }
+    for (unsigned i = 0; i < 2 * 6; i++)
+        expect_tx(s, sizes[i % 6], i, 1 + i % 3);
     expect_healthy();
     harness_stop(&h);
 }
@@ -399,22 +421,12 @@ END_TEST
 
 START_TEST(tap_frames_reach_the_guest_byte_exact_with_a_header)
 {
-    static uint8_t f[2048], got[2048];
     struct virtio_net_hdr_v1 hdr;
-    int s;
+    int s = start_on_tap("", BASE_FEATURES); /* no MRG_RXBUF */
 
-    enter_netns();
-    make_tap(TAP);
-    s = packet_socket(TAP);
-    start("tap=" TAP, BASE_FEATURES); /* no MRG_RXBUF: one chain a frame */
     rx_post(16, HDR_LEN + 1514);
     for (unsigned i = 0; i < 10; i++) {
-        size_t len = 60 + i * 145;
-
-        send_frame(s, len, i);
-        ck_assert_uint_eq(rx_receive(&hdr, got), len);
-        make_frame(f, len, host_mac, i);
-        ck_assert_mem_eq(got, f, len);
+        expect_rx(s, 60 + i * 145, i, &hdr);
         ck_assert_uint_eq(hdr.flags, 0);
         ck_assert_uint_eq(hdr.gso_type, VIRTIO_NET_HDR_GSO_NONE);
         ck_assert_uint_eq(le16toh(hdr.num_buffers), 1);
@@ -426,24 +438,16 @@ END_TEST
 
 START_TEST(large_frame_spans_merged_buffers_with_num_buffers)
 {
-    static uint8_t f[9100], got[9100];
     struct virtio_net_hdr_v1 hdr;
-    int s;
+    int s = start_on_tap(",mtu=9000",
+                         BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
 
-    enter_netns();
-    make_tap(TAP);
-    s = packet_socket(TAP);
-    start("tap=" TAP ",mtu=9000", BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
     rx_post(12, 2048);
-    send_frame(s, 9014, 7);
-    ck_assert_uint_eq(rx_receive(&hdr, got), 9014);
-    make_frame(f, 9014, host_mac, 7);
-    ck_assert_mem_eq(got, f, 9014);
+    expect_rx(s, 9014, 7, &hdr);
     /* 12 + 9014 bytes in 2048-byte buffers. */
     ck_assert_uint_eq(le16toh(hdr.num_buffers), 5);
     /* The held rest serves the next, small frame in one buffer. */
-    send_frame(s, 100, 8);
-    ck_assert_uint_eq(rx_receive(&hdr, got), 100);
+    expect_rx(s, 100, 8, &hdr);
     ck_assert_uint_eq(le16toh(hdr.num_buffers), 1);
     expect_healthy();
     harness_stop(&h);
@@ -466,13 +470,9 @@ START_TEST(no_rx_buffers_leaves_frames_queued_and_the_loop_idle)
 {
     static uint8_t f[256], got[256];
     struct virtio_net_hdr_v1 hdr;
+    int s = start_on_tap("", BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
     uint64_t cpu;
-    int s;
 
-    enter_netns();
-    make_tap(TAP);
-    s = packet_socket(TAP);
-    start("tap=" TAP, BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
     for (unsigned i = 0; i < 20; i++)
         send_frame(s, 100 + i, i);
     usleep(50 * 1000);
@@ -618,15 +618,11 @@ END_TEST
 
 START_TEST(hostile_tx_chains_are_dropped_and_the_device_keeps_working)
 {
-    static uint8_t f[2048], got[2048];
-    uint64_t buf, big;
-    int s;
+    static uint8_t got[2048];
+    int s = start_on_tap("", BASE_FEATURES);
+    uint64_t buf = vdriver_alloc(&d, 2048, 64);
+    uint64_t big = vdriver_alloc(&d, 70000, 64);
 
-    enter_netns();
-    make_tap(TAP);
-    s = packet_socket(TAP);
-    start("tap=" TAP, BASE_FEATURES);
-    buf = vdriver_alloc(&d, 2048, 64);
     make_frame(vdriver_ptr(&d, buf), 100, guest_mac, 1);
     /* Shorter than the header. */
     tx_chain((struct guest_buf[]){{buf, 6, false}}, 1);
@@ -636,18 +632,12 @@ START_TEST(hostile_tx_chains_are_dropped_and_the_device_keeps_working)
              2);
     expect_tx_used(0);
     /* Larger than header + 65550. */
-    big = vdriver_alloc(&d, 70000, 64);
     memset(vdriver_ptr(&d, big), 0, HDR_LEN);
     make_frame((uint8_t *)vdriver_ptr(&d, big) + HDR_LEN, 65551, guest_mac, 2);
     tx_chain((struct guest_buf[]){{big, HDR_LEN + 65551, false}}, 1);
     expect_tx_used(0);
     ck_assert_int_eq(recv_within(s, got, sizeof(got), 200), -1);
-    /* Then a good frame goes through. */
-    make_frame(f, 100, guest_mac, 3);
-    tx_frame(f, 100, NULL, 1);
-    expect_tx_used(0);
-    ck_assert_int_eq(recv_within(s, got, sizeof(got), WAIT_MS), 100);
-    ck_assert_mem_eq(got, f, 100);
+    expect_tx(s, 100, 3, 1);
     expect_healthy();
     harness_stop(&h);
 }
@@ -655,17 +645,11 @@ END_TEST
 
 START_TEST(hostile_rx_buffers_too_small_or_readable_are_returned_unused)
 {
-    static uint8_t f[256], got[256];
     struct virtio_net_hdr_v1 hdr;
-    uint64_t buf;
+    int s = start_on_tap("", BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
+    uint64_t buf = vdriver_alloc(&d, 4096, 64);
     uint32_t id, len;
-    int s;
 
-    enter_netns();
-    make_tap(TAP);
-    s = packet_socket(TAP);
-    start("tap=" TAP, BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
-    buf = vdriver_alloc(&d, 4096, 64);
     /* 8 bytes: no room for the header. */
     guest_ring_publish(&d.ring[0], guest_ring_add_chain(
         &d.ring[0], (struct guest_buf[]){{buf, 8, true}}, 1));
@@ -679,10 +663,7 @@ START_TEST(hostile_rx_buffers_too_small_or_readable_are_returned_unused)
     wait_used(0, &id, &len);
     ck_assert_uint_eq(len, 0);
     rx_post(4, 2048);
-    send_frame(s, 150, 4);
-    ck_assert_uint_eq(rx_receive(&hdr, got), 150);
-    make_frame(f, 150, host_mac, 4);
-    ck_assert_mem_eq(got, f, 150);
+    expect_rx(s, 150, 4, &hdr);
     expect_healthy();
     harness_stop(&h);
 }
@@ -692,14 +673,9 @@ END_TEST
  * takes fresh buffers and frames flow again. */
 START_TEST(reset_drops_held_buffers_and_the_device_works_after_reprobe)
 {
-    static uint8_t f[256], got[256];
     struct virtio_net_hdr_v1 hdr;
-    int s;
+    int s = start_on_tap("", BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
 
-    enter_netns();
-    make_tap(TAP);
-    s = packet_socket(TAP);
-    start("tap=" TAP, BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
     rx_post(8, 2048);
     vdriver_reset(&d);
     ck_assert_int_eq(vdriver_probe(&d, NET_ID, BASE_FEATURES), 0);
@@ -707,10 +683,8 @@ START_TEST(reset_drops_held_buffers_and_the_device_works_after_reprobe)
     ck_assert_int_eq(vdriver_setup_queue(&d, 1, RING), 0);
     vdriver_driver_ok(&d);
     rx_post(4, 2048);
-    send_frame(s, 120, 5);
-    ck_assert_uint_eq(rx_receive(&hdr, got), 120);
-    make_frame(f, 120, host_mac, 5);
-    ck_assert_mem_eq(got, f, 120);
+    expect_rx(s, 120, 5, &hdr);
+    expect_tx(s, 120, 6, 2);
     harness_stop(&h);
 }
 END_TEST
