@@ -16,6 +16,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/ethtool.h>
 #include <linux/if_bridge.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
@@ -403,6 +404,45 @@ START_TEST(bad_mac_missing_tap_and_bad_mtu_are_refused_by_name)
 }
 END_TEST
 
+/* An ethtool on/off setting of the tap: the kernel's view of what the
+ * tap's reader (the device) takes. */
+static bool tap_ethtool(uint32_t cmd)
+{
+    struct ethtool_value ev = {.cmd = cmd};
+    struct ifreq ifr = {0};
+
+    snprintf(ifr.ifr_name, IFNAMSIZ, TAP);
+    ifr.ifr_data = (char *)&ev;
+    if_ioctl(SIOCETHTOOL, &ifr);
+    return ev.data != 0;
+}
+
+/* What the guest accepts of the receive offloads is what the kernel may
+ * hand the tap's reader; the rest it does itself. */
+START_TEST(features_ok_gives_the_tap_the_offloads_the_guest_took)
+{
+    start_on_tap("", BASE_FEATURES | OFFLOADS);
+    ck_assert(tap_ethtool(ETHTOOL_GTXCSUM));
+    ck_assert(tap_ethtool(ETHTOOL_GTSO));
+    vdriver_reset(&d);
+    ck_assert_int_eq(vdriver_probe(&d, NET_ID, BASE_FEATURES), 0);
+    ck_assert(!tap_ethtool(ETHTOOL_GTXCSUM));
+    ck_assert(!tap_ethtool(ETHTOOL_GTSO));
+    harness_stop(&h);
+}
+END_TEST
+
+/* §5.1.3.1: GUEST_TSO4 needs GUEST_CSUM; FEATURES_OK does not stick. */
+START_TEST(offload_without_the_feature_it_needs_is_refused)
+{
+    start_on_tap("", BASE_FEATURES);
+    vdriver_reset(&d);
+    ck_assert_int_eq(vdriver_probe(&d, NET_ID, BASE_FEATURES |
+                                   F(VIRTIO_NET_F_GUEST_TSO4)), -EIO);
+    harness_stop(&h);
+}
+END_TEST
+
 /* ---- transmit ------------------------------------------------------------------ */
 
 START_TEST(guest_frames_of_several_sizes_leave_the_tap_byte_exact)
@@ -697,6 +737,8 @@ static Suite *net_suite(void)
     tcase_add_test(tc, probe_offers_default_mac_link_up_mtu_and_offloads);
     tcase_add_test(tc, mac_option_is_what_the_guest_reads);
     tcase_add_test(tc, bad_mac_missing_tap_and_bad_mtu_are_refused_by_name);
+    tcase_add_test(tc, features_ok_gives_the_tap_the_offloads_the_guest_took);
+    tcase_add_test(tc, offload_without_the_feature_it_needs_is_refused);
     tcase_add_test(tc, guest_frames_of_several_sizes_leave_the_tap_byte_exact);
     tcase_add_test(tc, tap_frames_reach_the_guest_byte_exact_with_a_header);
     tcase_add_test(tc, large_frame_spans_merged_buffers_with_num_buffers);
