@@ -26,10 +26,11 @@ static bool rx_chain_usable(struct net *n, const struct xvdm_chain *c)
 {
     if (c->out_num == 0 && c->in_len >= NET_HDR_LEN)
         return true;
-    xvdm_dev_guest_error(n->dev, "rx chain %u (%u readable, %u writable "
-                         "bytes) cannot take a %u-byte header: returned "
-                         "unused", c->head, c->out_len, c->in_len,
-                         NET_HDR_LEN);
+    xvdm_dev_guest_error(n->dev,
+                         "rx chain %u is not a receive buffer of "
+                         "at least the %u-byte header (%u readable, %u "
+                         "writable bytes): returned unused",
+                         c->head, NET_HDR_LEN, c->out_len, c->in_len);
     return false;
 }
 
@@ -52,8 +53,8 @@ static int rx_gather(struct net *n, struct xvdm_queue *q, unsigned *budget)
         struct net_rx_slot *s = rx_slot(&n->rx, n->rx.count);
         int ret;
 
-        s->chain = (struct xvdm_chain){.iov = s->iov,
-                                       .iov_cap = NET_RX_IOV_MAX};
+        s->chain =
+            (struct xvdm_chain){.iov = s->iov, .iov_cap = NET_RX_IOV_MAX};
         ret = xvdm_queue_pop(q, &s->chain);
         if (ret <= 0)
             return ret;
@@ -165,8 +166,10 @@ static int rx_frame(struct net *n, struct xvdm_queue *q)
         return -errno;
     /* The tap reports a frame's whole length when it did not fit. */
     if ((size_t)r > room || (size_t)r < NET_HDR_LEN) {
-        xvdm_dev_guest_error(n->dev, "rx frame of %zd bytes dropped: the "
-                             "guest gave %zu bytes of buffers", r, room);
+        xvdm_dev_guest_error(n->dev,
+                             "rx frame of %zd bytes dropped: the "
+                             "guest gave %zu bytes of buffers",
+                             r, room);
         return 0;
     }
     rx_complete(n, q, (size_t)r);
@@ -208,8 +211,8 @@ void net_rx_drain(struct net *n)
         }
     }
     if (ret < 0 && ret != -EAGAIN && n->rx.on) {
-        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "reading tap %s: %s",
-                     n->ifname, strerror(-ret));
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "reading tap %s: %s", n->ifname,
+                     strerror(-ret));
         n->rx.on = false;
     }
     if (frames)

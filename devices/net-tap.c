@@ -40,8 +40,8 @@ static int tap_attach(int fd, const char *name, bool create)
     if (!create && if_nametoindex(name) == 0)
         return -ENODEV;
     tap_ifreq(&ifr, name);
-    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
-                    (create ? IFF_TUN_EXCL : 0);
+    ifr.ifr_flags =
+        IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (create ? IFF_TUN_EXCL : 0);
     return ioctl(fd, TUNSETIFF, &ifr) ? -errno : 0;
 }
 
@@ -54,8 +54,8 @@ int tap_open(const char *name, bool create, unsigned hdr_len)
         return -errno;
     ret = tap_attach(fd, name, create);
     /* VERSION_1 headers are little-endian on every host. */
-    if (ret == 0 && (ioctl(fd, TUNSETVNETHDRSZ, &sz) ||
-                     ioctl(fd, TUNSETVNETLE, &le)))
+    if (ret == 0 &&
+        (ioctl(fd, TUNSETVNETHDRSZ, &sz) || ioctl(fd, TUNSETVNETLE, &le)))
         ret = -errno;
     if (ret == 0)
         ret = tap_set_offloads(fd, 0);

@@ -50,8 +50,7 @@ static int tx_send(struct net *n, const struct xvdm_chain *c)
 }
 
 /* Send the chain held from the last EAGAIN, if any. false: still full. */
-static bool tx_flush_held(struct net *n, struct xvdm_queue *q,
-                          unsigned *sent)
+static bool tx_flush_held(struct net *n, struct xvdm_queue *q, unsigned *sent)
 {
     if (!n->tx.held)
         return true;
@@ -66,8 +65,7 @@ static bool tx_flush_held(struct net *n, struct xvdm_queue *q,
 /* At most a queue's worth of frames and rounds per call, the rest
  * deferred, so a guest adding frames as fast as they go cannot hold the
  * loop; on EAGAIN the chain is kept and the tap watched for room. */
-static void tx_drain_queue(struct net *n, struct xvdm_queue *q,
-                           unsigned *sent)
+static void tx_drain_queue(struct net *n, struct xvdm_queue *q, unsigned *sent)
 {
     unsigned budget = NET_QUEUE_SIZE;
     int ret = 0;

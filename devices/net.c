@@ -35,7 +35,8 @@ static const char *const net_options[] = {
     NULL,
 };
 
-/* ---- the tap in the loop -------------------------------------------------- */
+/* ---- the tap in the loop --------------------------------------------------
+ */
 
 void net_watch(struct net *n)
 {
@@ -84,7 +85,8 @@ static void net_on_tap(void *arg, uint32_t revents)
         net_rx_drain(n);
 }
 
-/* ---- virtio ----------------------------------------------------------------- */
+/* ---- virtio -----------------------------------------------------------------
+ */
 
 static void net_config_read(void *priv, uint32_t offset, void *buf,
                             uint32_t len)
@@ -138,8 +140,8 @@ static unsigned net_tun_flags(uint64_t features)
 static void net_rx_sizes(struct net *n, uint64_t features)
 {
     size_t mtu_frame = NET_HDR_LEN + n->mtu + NET_L2_OVERHEAD;
-    bool gso = features & (BIT(VIRTIO_NET_F_GUEST_TSO4) |
-                           BIT(VIRTIO_NET_F_GUEST_TSO6));
+    bool gso = features &
+               (BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6));
 
     n->rx.least = mtu_frame;
     n->rx.want = gso ? NET_HDR_LEN + NET_FRAME_MAX : mtu_frame;
@@ -153,7 +155,8 @@ static int net_features_ok(void *priv, uint64_t features)
     for (unsigned i = 0; i < NET_COUNT(net_feature_deps); i++) {
         if ((features & BIT(net_feature_deps[i].feature)) &&
             !(features & net_feature_deps[i].needs)) {
-            xvdm_dev_guest_error(n->dev, "driver accepted feature %u "
+            xvdm_dev_guest_error(n->dev,
+                                 "driver accepted feature %u "
                                  "without the one it depends on",
                                  net_feature_deps[i].feature);
             return -EINVAL;
@@ -161,8 +164,10 @@ static int net_features_ok(void *priv, uint64_t features)
     }
     ret = tap_set_offloads(n->tap, net_tun_flags(features));
     if (ret) {
-        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "tap %s refused offloads 0x%x: "
-                     "%s", n->ifname, net_tun_flags(features), strerror(-ret));
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "tap %s refused offloads 0x%x: "
+                     "%s",
+                     n->ifname, net_tun_flags(features), strerror(-ret));
         return ret;
     }
     n->mrg_rxbuf = features & BIT(VIRTIO_NET_F_MRG_RXBUF);
@@ -227,12 +232,11 @@ static int net_parse_mac(struct net *n, const char *s)
                &mac[2], &mac[3], &mac[4], &mac[5], &end) != 6 ||
         s[end] != '\0' || strlen(s) != 17) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                     "mac='%s' is not six hex bytes like 00:16:3e:00:00:01",
-                     s);
+                     "mac='%s' is not six hex bytes like 00:16:3e:00:00:01", s);
         return -EINVAL;
     }
-    if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] |
-                          mac[5])) {
+    if ((mac[0] & 1) ||
+        !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
                      "mac='%s' is not a unicast address", s);
         return -EINVAL;
@@ -260,7 +264,8 @@ static void net_bridge_ifname(struct net *n)
         snprintf(n->ifname, sizeof(n->ifname), "vifv%u.%u", domid, index);
 }
 
-/* ---- setting up ------------------------------------------------------------ */
+/* ---- setting up ------------------------------------------------------------
+ */
 
 static int net_open_tap(struct net *n, const char *tap, const char *bridge)
 {
@@ -270,8 +275,8 @@ static int net_open_tap(struct net *n, const char *tap, const char *bridge)
         return -EINVAL;
     }
     if (tap && strlen(tap) >= IFNAMSIZ) {
-        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                     "tap='%s' is longer than %d bytes", tap, IFNAMSIZ - 1);
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "tap='%s' is longer than %d bytes",
+                     tap, IFNAMSIZ - 1);
         return -EINVAL;
     }
     if (tap)
@@ -305,9 +310,8 @@ static int net_join_bridge(struct net *n, const char *bridge)
     ret = tap_add_to_bridge(n->ifname, bridge);
     if (ret)
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                     "bridge='%s': cannot add %s to it: %s", bridge,
-                     n->ifname, ret == -ENODEV ? "no such bridge"
-                                               : strerror(-ret));
+                     "bridge='%s': cannot add %s to it: %s", bridge, n->ifname,
+                     ret == -ENODEV ? "no such bridge" : strerror(-ret));
     return ret;
 }
 
@@ -335,8 +339,8 @@ static int net_features(struct net *n, uint64_t mtu, uint64_t *features)
                  BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_CSUM) |
                  BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |
                  BIT(VIRTIO_NET_F_HOST_ECN);
-    int ret = tap_probe_offloads(n->tap, tries, NET_COUNT(tries),
-                                 &n->tun_offloads);
+    int ret =
+        tap_probe_offloads(n->tap, tries, NET_COUNT(tries), &n->tun_offloads);
 
     if (ret) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "%s: cannot set offloads: %s",
@@ -359,8 +363,7 @@ static int net_parse_options(struct net *n, const struct xvdm_options *opts,
                              uint64_t *mtu)
 {
     const char *mac = xvdm_opt_get(opts, "mac");
-    int ret = xvdm_opt_u64(n->dev, opts, "mtu", NET_MTU_MIN, NET_MTU_MAX,
-                           mtu);
+    int ret = xvdm_opt_u64(n->dev, opts, "mtu", NET_MTU_MIN, NET_MTU_MAX, mtu);
 
     if (ret == 0 && mac)
         ret = net_parse_mac(n, mac);
@@ -418,7 +421,8 @@ static int net_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
         return ret;
     }
     m = n->config.mac;
-    xvdm_dev_log(dev, XVDM_LOG_INFO, "tap %s, mtu %u, mac "
+    xvdm_dev_log(dev, XVDM_LOG_INFO,
+                 "tap %s, mtu %u, mac "
                  "%02x:%02x:%02x:%02x:%02x:%02x, receive offloads 0x%x",
                  n->ifname, n->mtu, m[0], m[1], m[2], m[3], m[4], m[5],
                  n->tun_offloads);

@@ -46,10 +46,10 @@ struct net_rx {
      * so the room for the largest one is taken from the queue before. */
     struct net_rx_slot slot[NET_QUEUE_SIZE];
     unsigned first, count;
-    size_t room;    /* writable bytes in the held chains */
-    size_t want;    /* room to gather before a read: the largest frame */
-    size_t least;   /* room without which no read is tried: MTU-sized */
-    bool on;        /* reading the tap (else waiting for the guest's kick) */
+    size_t room;  /* writable bytes in the held chains */
+    size_t want;  /* room to gather before a read: the largest frame */
+    size_t least; /* room without which no read is tried: MTU-sized */
+    bool on;      /* reading the tap (else waiting for the guest's kick) */
     struct iovec flat[IOV_MAX]; /* the held chains' buffers, for readv */
 };
 
@@ -62,15 +62,15 @@ struct net_tx {
 
 struct net {
     struct xvdm_dev *dev;
-    int tap;                /* the tap's queue, non-blocking */
-    bool watched;           /* tap is in the loop */
-    uint32_t events;        /* what the loop watches it for */
+    int tap;         /* the tap's queue, non-blocking */
+    bool watched;    /* tap is in the loop */
+    uint32_t events; /* what the loop watches it for */
     char ifname[IFNAMSIZ];
-    unsigned mtu;           /* the tap's */
-    unsigned tun_offloads;  /* TUN_F_* the tap takes */
-    bool started;           /* DRIVER_OK and not reset since */
-    bool mrg_rxbuf;         /* negotiated: a frame may span chains */
-    bool guest_csum;        /* negotiated: headers keep the tap's flags */
+    unsigned mtu;          /* the tap's */
+    unsigned tun_offloads; /* TUN_F_* the tap takes */
+    bool started;          /* DRIVER_OK and not reset since */
+    bool mrg_rxbuf;        /* negotiated: a frame may span chains */
+    bool guest_csum;       /* negotiated: headers keep the tap's flags */
     struct virtio_net_config config; /* little-endian, as the guest reads */
     struct net_rx rx;
     struct net_tx tx;

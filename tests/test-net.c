@@ -45,13 +45,13 @@
 #define RING 256
 #define WAIT_MS 3000
 #define F(b) (1ULL << (b))
-#define BASE_FEATURES                                                         \
-    (F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_EVENT_IDX) |                          \
-     F(VIRTIO_F_INDIRECT_DESC) | F(VIRTIO_NET_F_MAC) |                        \
+#define BASE_FEATURES                                                          \
+    (F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_EVENT_IDX) |                           \
+     F(VIRTIO_F_INDIRECT_DESC) | F(VIRTIO_NET_F_MAC) |                         \
      F(VIRTIO_NET_F_STATUS) | F(VIRTIO_NET_F_MTU))
-#define OFFLOADS                                                              \
-    (F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_GUEST_CSUM) |                      \
-     F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6) |                  \
+#define OFFLOADS                                                               \
+    (F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_GUEST_CSUM) |                       \
+     F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6) |                   \
      F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_GUEST_TSO6))
 
 static struct harness h;
@@ -148,7 +148,8 @@ static ssize_t recv_within(int fd, void *buf, size_t len, int ms)
     return read(fd, buf, len);
 }
 
-/* ---- frames ----------------------------------------------------------------- */
+/* ---- frames -----------------------------------------------------------------
+ */
 
 /* Broadcast, from src, our ethertype, payload derived from seed. */
 static void make_frame(uint8_t *f, size_t len, const uint8_t *src,
@@ -172,14 +173,15 @@ static void send_frame(int s, size_t len, unsigned seed)
     ck_assert_int_eq(send(s, f, len, 0), (ssize_t)len);
 }
 
-/* ---- the guest side ----------------------------------------------------------- */
+/* ---- the guest side
+ * ----------------------------------------------------------- */
 
 static uint64_t config(unsigned offset, unsigned size)
 {
     uint64_t v = 0;
 
-    ck_assert_int_eq(sim_mmio_read(h.sim, 0, d.base + 0x100 + offset, size,
-                                   &v), 0);
+    ck_assert_int_eq(sim_mmio_read(h.sim, 0, d.base + 0x100 + offset, size, &v),
+                     0);
     return v;
 }
 
@@ -280,8 +282,8 @@ static void tx_frame(const uint8_t *frame, size_t len,
     for (unsigned i = 0; i < pieces; i++) {
         size_t part = i + 1 < pieces ? len / pieces : len - off;
 
-        b[i + 1] = (struct guest_buf){gpa + HDR_LEN + off, (uint32_t)part,
-                                      false};
+        b[i + 1] =
+            (struct guest_buf){gpa + HDR_LEN + off, (uint32_t)part, false};
         off += part;
     }
     tx_chain(b, pieces + 1);
@@ -339,20 +341,21 @@ static void expect_rx(int s, size_t len, unsigned seed,
     ck_assert_mem_eq(got, f, len);
 }
 
-/* ---- configuration ---------------------------------------------------------- */
+/* ---- configuration ----------------------------------------------------------
+ */
 
 START_TEST(probe_offers_default_mac_link_up_mtu_and_offloads)
 {
-    start_on_tap(",mtu=9000", BASE_FEATURES | OFFLOADS |
-                                  F(VIRTIO_NET_F_MRG_RXBUF));
+    start_on_tap(",mtu=9000",
+                 BASE_FEATURES | OFFLOADS | F(VIRTIO_NET_F_MRG_RXBUF));
     /* Xen's OUI, 0x80 | domid >> 8, domid & 0xff, the device's number. */
-    ck_assert_mem_eq(guest_mac, ((uint8_t[]){0x00, 0x16, 0x3e, 0x80, 0x01,
-                                             0x00}), 6);
+    ck_assert_mem_eq(guest_mac,
+                     ((uint8_t[]){0x00, 0x16, 0x3e, 0x80, 0x01, 0x00}), 6);
     ck_assert_uint_eq(config(6, 2), VIRTIO_NET_S_LINK_UP);
     ck_assert_uint_eq(config(10, 2), 9000);
-    ck_assert_uint_eq(d.features & (BASE_FEATURES | OFFLOADS |
-                                    F(VIRTIO_NET_F_MRG_RXBUF)),
-                      BASE_FEATURES | OFFLOADS | F(VIRTIO_NET_F_MRG_RXBUF));
+    ck_assert_uint_eq(
+        d.features & (BASE_FEATURES | OFFLOADS | F(VIRTIO_NET_F_MRG_RXBUF)),
+        BASE_FEATURES | OFFLOADS | F(VIRTIO_NET_F_MRG_RXBUF));
     ck_assert(!(d.offered & F(VIRTIO_NET_F_CTRL_VQ)));
     harness_stop(&h);
 }
@@ -361,8 +364,8 @@ END_TEST
 START_TEST(mac_option_is_what_the_guest_reads)
 {
     start_on_tap(",mac=52:54:00:ab:cd:ef", BASE_FEATURES);
-    ck_assert_mem_eq(guest_mac, ((uint8_t[]){0x52, 0x54, 0x00, 0xab, 0xcd,
-                                             0xef}), 6);
+    ck_assert_mem_eq(guest_mac,
+                     ((uint8_t[]){0x52, 0x54, 0x00, 0xab, 0xcd, 0xef}), 6);
     ck_assert(!(d.offered & F(VIRTIO_NET_F_MTU))); /* no mtu= given */
     harness_stop(&h);
 }
@@ -437,13 +440,15 @@ START_TEST(offload_without_the_feature_it_needs_is_refused)
 {
     start_on_tap("", BASE_FEATURES);
     vdriver_reset(&d);
-    ck_assert_int_eq(vdriver_probe(&d, NET_ID, BASE_FEATURES |
-                                   F(VIRTIO_NET_F_GUEST_TSO4)), -EIO);
+    ck_assert_int_eq(
+        vdriver_probe(&d, NET_ID, BASE_FEATURES | F(VIRTIO_NET_F_GUEST_TSO4)),
+        -EIO);
     harness_stop(&h);
 }
 END_TEST
 
-/* ---- transmit ------------------------------------------------------------------ */
+/* ---- transmit
+ * ------------------------------------------------------------------ */
 
 START_TEST(guest_frames_of_several_sizes_leave_the_tap_byte_exact)
 {
@@ -457,7 +462,8 @@ START_TEST(guest_frames_of_several_sizes_leave_the_tap_byte_exact)
 }
 END_TEST
 
-/* ---- receive --------------------------------------------------------------------- */
+/* ---- receive
+ * --------------------------------------------------------------------- */
 
 START_TEST(tap_frames_reach_the_guest_byte_exact_with_a_header)
 {
@@ -479,8 +485,8 @@ END_TEST
 START_TEST(large_frame_spans_merged_buffers_with_num_buffers)
 {
     struct virtio_net_hdr_v1 hdr;
-    int s = start_on_tap(",mtu=9000",
-                         BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
+    int s =
+        start_on_tap(",mtu=9000", BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
 
     rx_post(12, 2048);
     expect_rx(s, 9014, 7, &hdr);
@@ -520,8 +526,7 @@ START_TEST(no_rx_buffers_leaves_frames_queued_and_the_loop_idle)
     usleep(300 * 1000);
     /* A loop spinning on the readable tap would use all 300 ms. */
     ck_assert_uint_lt(thread_cpu_ns(h.thread) - cpu, 20 * 1000 * 1000);
-    ck_assert(!guest_ring_get_used(&d.ring[0], &(uint32_t){0},
-                                   &(uint32_t){0}));
+    ck_assert(!guest_ring_get_used(&d.ring[0], &(uint32_t){0}, &(uint32_t){0}));
     rx_post(32, 2048);
     for (unsigned i = 0; i < 20; i++) {
         ck_assert_uint_eq(rx_receive(&hdr, got), 100 + i);
@@ -532,7 +537,8 @@ START_TEST(no_rx_buffers_leaves_frames_queued_and_the_loop_idle)
 }
 END_TEST
 
-/* ---- bridge and offloads ------------------------------------------------------- */
+/* ---- bridge and offloads
+ * ------------------------------------------------------- */
 
 static void make_bridge(const char *name)
 {
@@ -645,7 +651,8 @@ START_TEST(bridge_port_carries_frames_and_partial_checksums_are_completed)
     rx_post(4, 2048);
     make_frame(f, 200, host_mac, 9);
     ck_assert_int_eq(write(peer, f, 200), 200);
-    while ((n = (ssize_t)rx_receive(&hdr, got)) && (got[12] << 8 | got[13]) != ETHERTYPE)
+    while ((n = (ssize_t)rx_receive(&hdr, got)) &&
+           (got[12] << 8 | got[13]) != ETHERTYPE)
         ;
     ck_assert_int_eq(n, 200);
     ck_assert_mem_eq(got, f, 200);
@@ -654,7 +661,8 @@ START_TEST(bridge_port_carries_frames_and_partial_checksums_are_completed)
 }
 END_TEST
 
-/* ---- a hostile guest ---------------------------------------------------------- */
+/* ---- a hostile guest
+ * ---------------------------------------------------------- */
 
 START_TEST(hostile_tx_chains_are_dropped_and_the_device_keeps_working)
 {
@@ -668,8 +676,7 @@ START_TEST(hostile_tx_chains_are_dropped_and_the_device_keeps_working)
     tx_chain((struct guest_buf[]){{buf, 6, false}}, 1);
     expect_tx_used(0);
     /* A device-writable buffer in a transmit chain. */
-    tx_chain((struct guest_buf[]){{buf, 12, false}, {buf + 12, 100, true}},
-             2);
+    tx_chain((struct guest_buf[]){{buf, 12, false}, {buf + 12, 100, true}}, 2);
     expect_tx_used(0);
     /* Larger than header + 65550. */
     memset(vdriver_ptr(&d, big), 0, HDR_LEN);
@@ -691,12 +698,15 @@ START_TEST(hostile_rx_buffers_too_small_or_readable_are_returned_unused)
     uint32_t id, len;
 
     /* 8 bytes: no room for the header. */
-    guest_ring_publish(&d.ring[0], guest_ring_add_chain(
-        &d.ring[0], (struct guest_buf[]){{buf, 8, true}}, 1));
+    guest_ring_publish(
+        &d.ring[0], guest_ring_add_chain(
+                        &d.ring[0], (struct guest_buf[]){{buf, 8, true}}, 1));
     /* A device-readable buffer in a receive chain. */
-    guest_ring_publish(&d.ring[0], guest_ring_add_chain(
-        &d.ring[0], (struct guest_buf[]){{buf, 64, false},
-                                         {buf + 64, 2000, true}}, 2));
+    guest_ring_publish(
+        &d.ring[0],
+        guest_ring_add_chain(
+            &d.ring[0],
+            (struct guest_buf[]){{buf, 64, false}, {buf + 64, 2000, true}}, 2));
     vdriver_kick(&d, 0);
     wait_used(0, &id, &len);
     ck_assert_uint_eq(len, 0);
@@ -761,7 +771,8 @@ int main(void)
     if (access("/dev/net/tun", R_OK | W_OK) != 0 ||
         unshare(CLONE_NEWNET) != 0) {
         printf("test-net: SKIP: needs /dev/net/tun and CAP_NET_ADMIN "
-               "(network namespaces, taps): %s\n", strerror(errno));
+               "(network namespaces, taps): %s\n",
+               strerror(errno));
         return 77;
     }
     return check_run(net_suite());

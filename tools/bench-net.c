@@ -37,8 +37,8 @@
 #define BATCH 128 /* chains per kick, as a busy Linux guest queues them */
 #define FRAMES 100000
 #define WAIT_MS 10000
-#define FEATURES                                                              \
-    ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_EVENT_IDX) |            \
+#define FEATURES                                                               \
+    ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_EVENT_IDX) |             \
      (1ULL << VIRTIO_NET_F_MAC))
 
 static const unsigned sizes[] = {60, 1514};
@@ -91,8 +91,7 @@ static int direct_rate(unsigned len, double *rate)
     double t0;
 
     snprintf(ifr.ifr_name, IFNAMSIZ, TAP);
-    if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) ||
-        ioctl(fd, TUNSETVNETHDRSZ, &sz))
+    if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) || ioctl(fd, TUNSETVNETHDRSZ, &sz))
         return -errno;
     fill_frame(frame, len);
     t0 = now();
@@ -175,8 +174,10 @@ int main(int argc, char **argv)
     }
     ret = unshare(CLONE_NEWNET) ? -errno : make_tap();
     if (ret) {
-        fprintf(stderr, "bench-net: needs root, for a network namespace and "
-                "a tap: %s\n", strerror(-ret));
+        fprintf(stderr,
+                "bench-net: needs root, for a network namespace and "
+                "a tap: %s\n",
+                strerror(-ret));
         return 1;
     }
     printf("bench-net: %u frames a round, %u rounds, %u chains per kick\n",
@@ -197,8 +198,8 @@ int main(int argc, char **argv)
         }
         mx = bench_median(x, rounds);
         my = bench_median(y, rounds);
-        printf("%4u-byte frames        %12.0f %12.0f %6.2f\n", sizes[i], mx,
-               my, mx / my);
+        printf("%4u-byte frames        %12.0f %12.0f %6.2f\n", sizes[i], mx, my,
+               mx / my);
     }
     return 0;
 }
