@@ -1,167 +1,229 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-net's receive path: frames read from the tap (with their
- * virtio-net header) into the guest's receive buffers. A frame is read
- * only into xvdm's one frame buffer, and the tap is read only while the
- * guest has buffers: a guest that posts none leaves frames queued in the
- * kernel (which drops them when its queue is full), never here, and
- * costs no CPU. With MRG_RXBUF a frame spans as many buffers as it
- * needs, counted in the header's num_buffers.
+ * virtio-net receive (VIRTIO 1.2 §5.1.6.3-4): frames are read from the tap
+ * with one readv straight into the guest's buffers. A frame's size is
+ * known only after the read, so chains for the largest one are taken
+ * first and held; with MRG_RXBUF one frame may fill several of them. When
+ * the guest has no buffers, the tap is not read at all (frames wait in
+ * the kernel, which drops past its queue length) until the guest kicks.
  */
+#define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
-#include <linux/virtio_net.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "net.h"
 
-#define NET_HDR_NUM_BUFFERS 10 /* offset of num_buffers in the header */
-
-/* Copy up to len bytes to the chain's device-writable buffers. */
-static uint32_t chain_write(const struct xvdm_chain *c, const uint8_t *src,
-                            uint32_t len)
+static struct net_rx_slot *rx_slot(struct net_rx *rx, unsigned i)
 {
-    uint32_t done = 0;
-
-    for (unsigned i = c->out_num; i < c->out_num + c->in_num && done < len;
-         i++) {
-        size_t n = c->iov[i].iov_len < len - done ? c->iov[i].iov_len
-                                                  : len - done;
-
-        memcpy(c->iov[i].iov_base, src + done, n);
-        done += (uint32_t)n;
-    }
-    return done;
+    return &rx->slot[(rx->first + i) % NET_QUEUE_SIZE];
 }
 
-/* The frame waiting goes into the held chains, which go back to the
- * guest. */
-static void net_rx_complete(struct net *n, struct xvdm_queue *q)
+/* §5.1.6.3.1: every receive buffer is device-writable and holds at least
+ * the header. Anything else is the guest's fault: completed empty. */
+static bool rx_chain_usable(struct net *n, const struct xvdm_chain *c)
 {
-    uint16_t count = htole16((uint16_t)n->nheld);
-    uint32_t off = 0;
-
-    memcpy(n->frame + NET_HDR_NUM_BUFFERS, &count, sizeof(count));
-    for (unsigned i = 0; i < n->nheld; i++) {
-        uint32_t len = chain_write(&n->held[i].chain, n->frame + off,
-                                   n->frame_len - off);
-
-        xvdm_queue_push(q, &n->held[i].chain, len);
-        n->rx_pushed++;
-        off += len;
-    }
-    n->nheld = 0;
-    n->held_room = 0;
-    n->frame_len = 0;
+    if (c->out_num == 0 && c->in_len >= NET_HDR_LEN)
+        return true;
+    xvdm_dev_guest_error(n->dev,
+                         "rx chain %u is not a receive buffer of "
+                         "at least the %u-byte header (%u readable, %u "
+                         "writable bytes): returned unused",
+                         c->head, NET_HDR_LEN, c->out_len, c->in_len);
+    return false;
 }
 
-/* The frame cannot be delivered: the held chains go back empty. */
-static void net_rx_drop(struct net *n, struct xvdm_queue *q, const char *why)
+/* Has the held room reached what a read needs? Without MRG_RXBUF a frame
+ * goes in one chain, whatever its size (§5.1.6.3.1 only says SHOULD); with
+ * every slot held, what is held is all there will be. */
+static bool rx_enough(const struct net *n, size_t need)
 {
-    xvdm_dev_guest_error(n->dev, "receive: %s; frame of %u bytes dropped",
-                         why, n->frame_len);
-    for (unsigned i = 0; i < n->nheld; i++)
-        xvdm_queue_push(q, &n->held[i].chain, 0);
-    n->rx_pushed += n->nheld;
-    n->nheld = 0;
-    n->held_room = 0;
-    n->frame_len = 0;
+    if (!n->mrg_rxbuf)
+        return n->rx.count > 0;
+    return n->rx.room >= need || n->rx.count == NET_QUEUE_SIZE;
 }
 
-/* Hold one more receive chain. 1, 0 when the guest has none, or a
- * negative errno (queue broken). */
-static int net_rx_take_chain(struct net *n, struct xvdm_queue *q)
+/* Take chains until the room for the largest frame is held (or every
+ * slot is in use), or the budget of pops is spent. 0, or a negative errno when
+ * the guest broke the queue. */
+static int rx_gather(struct net *n, struct xvdm_queue *q, unsigned *budget)
 {
-    struct net_rx_chain *h = &n->held[n->nheld];
-    int ret;
+    while (!rx_enough(n, n->rx.want) && *budget) {
+        struct net_rx_slot *s = rx_slot(&n->rx, n->rx.count);
+        int ret;
 
-    h->chain = (struct xvdm_chain){.iov = h->iov, .iov_cap = NET_RX_IOV_MAX};
-    ret = xvdm_queue_pop(q, &h->chain);
-    if (ret != 1)
-        return ret;
-    if (h->chain.out_num || !h->chain.in_len) {
-        xvdm_dev_guest_error(n->dev, "receive buffer that the device cannot "
-                                     "write to");
-        xvdm_queue_push(q, &h->chain, 0);
-        n->rx_pushed++;
-        return 1;
-    }
-    n->nheld++;
-    n->held_room += h->chain.in_len;
-    return 1;
-}
-
-/* Deliver the waiting frame. 1 when it is gone (delivered or dropped), 0
- * when it waits for more buffers, or a negative errno. */
-static int net_rx_deliver(struct net *n, struct xvdm_queue *q)
-{
-    bool merge = xvdm_dev_features(n->dev) & (1ULL << VIRTIO_NET_F_MRG_RXBUF);
-    int ret;
-
-    while (n->held_room < n->frame_len) {
-        if (n->nheld && !merge) {
-            net_rx_drop(n, q, "buffer smaller than the frame");
-            return 1;
-        }
-        if (n->nheld == NET_RX_CHAINS_MAX) {
-            net_rx_drop(n, q, "buffers too small to merge");
-            return 1;
-        }
-        ret = net_rx_take_chain(n, q);
+        s->chain =
+            (struct xvdm_chain){.iov = s->iov, .iov_cap = NET_RX_IOV_MAX};
+        ret = xvdm_queue_pop(q, &s->chain);
         if (ret <= 0)
             return ret;
+        (*budget)--;
+        if (!rx_chain_usable(n, &s->chain)) {
+            xvdm_queue_push(q, &s->chain, 0);
+            continue;
+        }
+        n->rx.count++;
+        n->rx.room += s->chain.in_len;
     }
-    net_rx_complete(n, q);
+    return 0;
+}
+
+/* The held chains' buffers as one list, whole chains only. The bytes. */
+static size_t rx_flatten(struct net *n, unsigned *niov)
+{
+    size_t bytes = 0;
+    unsigned k = 0;
+
+    for (unsigned i = 0; i < n->rx.count; i++) {
+        const struct xvdm_chain *c = &rx_slot(&n->rx, i)->chain;
+
+        if (k + c->in_num > IOV_MAX)
+            break;
+        memcpy(&n->rx.flat[k], &c->iov[c->out_num],
+               c->in_num * sizeof(struct iovec));
+        k += c->in_num;
+        bytes += c->in_len;
+    }
+    *niov = k;
+    return bytes;
+}
+
+/* Copy between a buffer list and memory, from byte `off` of the list. */
+static void rx_iov_copy(const struct iovec *iov, unsigned n, size_t off,
+                        void *buf, size_t len, bool to_iov)
+{
+    uint8_t *p = buf;
+
+    for (unsigned i = 0; i < n && len; i++) {
+        size_t l = iov[i].iov_len;
+
+        if (off >= l) {
+            off -= l;
+            continue;
+        }
+        l = l - off < len ? l - off : len;
+        if (to_iov)
+            memcpy((uint8_t *)iov[i].iov_base + off, p, l);
+        else
+            memcpy(p, (uint8_t *)iov[i].iov_base + off, l);
+        p += l;
+        len -= l;
+        off = 0;
+    }
+}
+
+/* The tap writes the first 10 bytes of the header; num_buffers is ours
+ * (§5.1.6.4: 1 without MRG_RXBUF), and without GUEST_CSUM flags must be 0
+ * (§5.1.6.4.1), where the tap may have set DATA_VALID. */
+static void rx_finish_header(struct net *n, const struct xvdm_chain *first,
+                             unsigned buffers)
+{
+    const struct iovec *iov = &first->iov[first->out_num];
+    struct virtio_net_hdr_v1 hdr;
+
+    rx_iov_copy(iov, first->in_num, 0, &hdr, sizeof(hdr), false);
+    hdr.num_buffers = htole16((uint16_t)buffers);
+    if (!n->guest_csum)
+        hdr.flags = 0;
+    rx_iov_copy(iov, first->in_num, 0, &hdr, sizeof(hdr), true);
+}
+
+/* Give the guest the chains a `len`-byte read filled, all at once. */
+static void rx_complete(struct net *n, struct xvdm_queue *q, size_t len)
+{
+    const struct xvdm_chain *done[NET_QUEUE_SIZE];
+    uint32_t written[NET_QUEUE_SIZE];
+    unsigned used = 0;
+
+    while (len) {
+        const struct xvdm_chain *c = &rx_slot(&n->rx, used)->chain;
+
+        written[used] = len < c->in_len ? (uint32_t)len : c->in_len;
+        len -= written[used];
+        n->rx.room -= c->in_len;
+        done[used++] = c;
+    }
+    rx_finish_header(n, done[0], used);
+    xvdm_queue_push_batch(q, done, written, used);
+    n->rx.first = (n->rx.first + used) % NET_QUEUE_SIZE;
+    n->rx.count -= used;
+}
+
+/* One frame from the tap into the held chains. 1: a frame went to the
+ * guest; 0: one was dropped; -EAGAIN: none waiting; other negative errno:
+ * the tap failed. */
+static int rx_frame(struct net *n, struct xvdm_queue *q)
+{
+    unsigned niov;
+    size_t room = rx_flatten(n, &niov);
+    ssize_t r;
+
+    do
+        r = readv(n->tap, n->rx.flat, (int)niov);
+    while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return -errno;
+    /* The tap reports a frame's whole length when it did not fit. */
+    if ((size_t)r > room || (size_t)r < NET_HDR_LEN) {
+        xvdm_dev_guest_error(n->dev,
+                             "rx frame of %zd bytes dropped: the "
+                             "guest gave %zu bytes of buffers",
+                             r, room);
+        return 0;
+    }
+    rx_complete(n, q, (size_t)r);
     return 1;
 }
 
-/* Read the next frame from the tap. false when there is none. */
-static bool net_rx_read(struct net *n)
+/* Out of buffers: ask the guest to kick when it adds some, and stop
+ * reading the tap. false when buffers came meanwhile. */
+static bool rx_sleep(struct net *n, struct xvdm_queue *q)
 {
-    for (;;) {
-        ssize_t r = read(n->fd, n->frame, sizeof(n->frame));
-
-        if (r < 0) {
-            if (errno != EAGAIN && errno != EINTR)
-                xvdm_dev_log(n->dev, XVDM_LOG_WARN, "reading %s: %s",
-                             n->ifname, strerror(errno));
-            return false;
-        }
-        if (r >= NET_TAP_HDR_LEN) {
-            n->frame_len = (uint32_t)r;
-            return true;
-        }
-    }
+    if (xvdm_queue_enable_kicks(q))
+        return false;
+    n->rx.on = false;
+    return true;
 }
 
-void net_rx(struct net *n)
+/* At most a queue's worth of pops and frames per call; the tap stays
+ * readable (level-triggered) when more frames wait, so the loop comes
+ * back after serving everything else. */
+void net_rx_drain(struct net *n)
 {
     struct xvdm_queue *q = xvdm_dev_queue(n->dev, NET_RX_QUEUE);
-    unsigned budget = NET_BUDGET;
-    int ret = 1;
+    unsigned budget = NET_QUEUE_SIZE, frames = 0;
+    int ret = 0;
 
-    n->rx_pushed = 0;
-    for (; budget; budget--) {
-        if (!n->frame_len && !net_rx_read(n))
-            break;
-        ret = net_rx_deliver(n, q);
-        if (ret <= 0)
-            break;
+    n->rx.on = true;
+    xvdm_queue_disable_kicks(q);
+    while (budget && ret >= 0) {
+        ret = rx_gather(n, q, &budget);
+        if (ret < 0) {
+            n->rx.on = false; /* the guest broke the queue */
+        } else if (!rx_enough(n, n->rx.least)) {
+            if (rx_sleep(n, q))
+                break;
+        } else {
+            budget--;
+            ret = rx_frame(n, q);
+            frames += ret > 0;
+        }
     }
-    /* Out of buffers: leave frames in the tap until the guest kicks. */
-    net_watch(n, EPOLLIN, ret > 0);
-    if (!budget)
-        xvdm_queue_defer(q);
-    if (n->rx_pushed)
+    if (ret < 0 && ret != -EAGAIN && n->rx.on) {
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "reading tap %s: %s", n->ifname,
+                     strerror(-ret));
+        n->rx.on = false;
+    }
+    if (frames)
         xvdm_queue_notify_guest(q);
+    net_watch(n);
 }
 
 void net_rx_reset(struct net *n)
 {
-    n->nheld = 0;
-    n->held_room = 0;
-    n->frame_len = 0;
-    net_watch(n, EPOLLIN, false);
+    n->rx.first = 0;
+    n->rx.count = 0;
+    n->rx.room = 0;
+    n->rx.on = false;
 }

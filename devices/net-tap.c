@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* The tap side of virtio-net (see net-tap.h). */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if.h>
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
-#include <stdio.h>
+#include <net/if.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -13,104 +13,116 @@
 
 #include "net-tap.h"
 
-static int tap_fail(char *err, size_t errlen, const char *what,
-                    const char *name)
+static void tap_ifreq(struct ifreq *ifr, const char *name)
 {
-    int ret = -errno;
-
-    snprintf(err, errlen, "%s '%s': %s", what, name, strerror(errno));
-    return ret;
+    memset(ifr, 0, sizeof(*ifr));
+    strncpy(ifr->ifr_name, name, IFNAMSIZ - 1);
 }
 
-int net_tap_open(const char *name, int *fd, char *err, size_t errlen)
+/* Interface ioctls go through any socket; datagram INET is always there. */
+static int tap_if_ioctl(unsigned long req, struct ifreq *ifr)
 {
-    struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
-    int hdr = NET_TAP_HDR_LEN;
-
-    if (strlen(name) >= IFNAMSIZ) {
-        snprintf(err, errlen, "tap='%s' is longer than %d characters", name,
-                 IFNAMSIZ - 1);
-        return -EINVAL;
-    }
-    *fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-    if (*fd < 0)
-        return tap_fail(err, errlen, "cannot open /dev/net/tun for", name);
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-    if (ioctl(*fd, TUNSETIFF, &ifr) || ioctl(*fd, TUNSETVNETHDRSZ, &hdr)) {
-        int ret = tap_fail(err, errlen, "cannot attach to tap", name);
-
-        close(*fd);
-        return ret;
-    }
-    return 0;
-}
-
-/* An ioctl on interface `name` through a throwaway socket. */
-static int tap_ifreq(unsigned long req, struct ifreq *ifr, const char *name)
-{
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    int ret;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ret = 0;
 
     if (s < 0)
         return -errno;
-    snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", name);
-    ret = ioctl(s, req, ifr) ? -errno : 0;
+    if (ioctl(s, req, ifr))
+        ret = -errno;
     close(s);
     return ret;
 }
 
-int net_tap_join_bridge(const char *name, const char *bridge, char *err,
-                        size_t errlen)
+/* TUNSETIFF makes the tap when there is none; attaching must not. */
+static int tap_attach(int fd, const char *name, bool create)
 {
-    struct ifreq ifr = {0};
-    int ret, index;
+    struct ifreq ifr;
 
-    ret = tap_ifreq(SIOCGIFINDEX, &ifr, name);
-    index = ifr.ifr_ifindex;
+    if (!create && if_nametoindex(name) == 0)
+        return -ENODEV;
+    tap_ifreq(&ifr, name);
+    ifr.ifr_flags =
+        IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (create ? IFF_TUN_EXCL : 0);
+    return ioctl(fd, TUNSETIFF, &ifr) ? -errno : 0;
+}
+
+int tap_open(const char *name, bool create, unsigned hdr_len)
+{
+    int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    int sz = (int)hdr_len, le = 1, ret;
+
+    if (fd < 0)
+        return -errno;
+    ret = tap_attach(fd, name, create);
+    /* VERSION_1 headers are little-endian on every host. */
+    if (ret == 0 &&
+        (ioctl(fd, TUNSETVNETHDRSZ, &sz) || ioctl(fd, TUNSETVNETLE, &le)))
+        ret = -errno;
     if (ret == 0)
-        ret = tap_ifreq(SIOCGIFFLAGS, &ifr, name);
-    if (ret == 0) {
-        ifr.ifr_flags |= IFF_UP;
-        ret = tap_ifreq(SIOCSIFFLAGS, &ifr, name);
-    }
-    if (ret == 0) {
-        memset(&ifr, 0, sizeof(ifr));
-        ifr.ifr_ifindex = index;
-        ret = tap_ifreq(SIOCBRADDIF, &ifr, bridge);
-    }
+        ret = tap_set_offloads(fd, 0);
     if (ret) {
-        errno = -ret;
-        return tap_fail(err, errlen, "cannot add the tap to bridge", bridge);
+        close(fd);
+        return ret;
     }
-    return 0;
+    return fd;
 }
 
-int net_tap_set_mtu(const char *name, unsigned mtu, char *err, size_t errlen)
+int tap_set_up(const char *name)
 {
-    struct ifreq ifr = {.ifr_mtu = (int)mtu};
-    int ret = tap_ifreq(SIOCSIFMTU, &ifr, name);
+    struct ifreq ifr;
+    int ret;
 
-    if (ret) {
-        errno = -ret;
-        return tap_fail(err, errlen, "cannot set the MTU of tap", name);
-    }
-    return 0;
+    tap_ifreq(&ifr, name);
+    ret = tap_if_ioctl(SIOCGIFFLAGS, &ifr);
+    if (ret)
+        return ret;
+    ifr.ifr_flags |= IFF_UP;
+    return tap_if_ioctl(SIOCSIFFLAGS, &ifr);
 }
 
-unsigned net_tap_probe_offloads(int fd, unsigned wanted)
+int tap_add_to_bridge(const char *name, const char *bridge)
 {
-    unsigned ok = 0;
+    struct ifreq ifr;
+    unsigned index = if_nametoindex(name);
 
-    /* Each with the checksum offload that segmentation needs. */
-    for (unsigned bit = TUN_F_CSUM; bit <= TUN_F_TSO_ECN; bit <<= 1)
-        if ((wanted & bit) &&
-            ioctl(fd, TUNSETOFFLOAD, (unsigned long)(bit | TUN_F_CSUM)) == 0)
-            ok |= bit;
-    ioctl(fd, TUNSETOFFLOAD, 0UL);
-    return ok;
+    if (index == 0)
+        return -errno;
+    tap_ifreq(&ifr, bridge);
+    ifr.ifr_ifindex = (int)index;
+    return tap_if_ioctl(SIOCBRADDIF, &ifr);
 }
 
-int net_tap_set_offloads(int fd, unsigned tun_flags)
+int tap_set_mtu(const char *name, unsigned mtu)
+{
+    struct ifreq ifr;
+
+    tap_ifreq(&ifr, name);
+    ifr.ifr_mtu = (int)mtu;
+    return tap_if_ioctl(SIOCSIFMTU, &ifr);
+}
+
+int tap_get_mtu(const char *name, unsigned *mtu)
+{
+    struct ifreq ifr;
+    int ret;
+
+    tap_ifreq(&ifr, name);
+    ret = tap_if_ioctl(SIOCGIFMTU, &ifr);
+    if (ret == 0)
+        *mtu = (unsigned)ifr.ifr_mtu;
+    return ret;
+}
+
+int tap_set_offloads(int fd, unsigned tun_flags)
 {
     return ioctl(fd, TUNSETOFFLOAD, (unsigned long)tun_flags) ? -errno : 0;
+}
+
+int tap_probe_offloads(int fd, const unsigned *wanted, unsigned n,
+                       unsigned *got)
+{
+    *got = 0;
+    for (unsigned i = 0; i < n && !*got; i++)
+        if (tap_set_offloads(fd, wanted[i]) == 0)
+            *got = wanted[i];
+    return tap_set_offloads(fd, 0);
 }

@@ -1,32 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The tap side of virtio-net: a tap interface opened with a virtio-net
- * header on every frame (IFF_VNET_HDR, 12 bytes as VERSION_1 has it), so
- * that checksum and segmentation offloads pass through, non-blocking for
- * the event loop. Either an existing tap the administrator made, or one
- * made here and added to a bridge, as Xen's vif-bridge script does for PV
- * vifs (removed again when closed: it is not persistent).
+ * The tap side of virtio-net: open a tap queue with virtio-net headers,
+ * and the interface operations Xen's vif-bridge script does (bring it up,
+ * add it to a bridge), by ioctl. Functions return 0 or a negative errno.
  */
 #ifndef XVDM_NET_TAP_H
 #define XVDM_NET_TAP_H
 
 #include <stdbool.h>
-#include <stddef.h>
 
-#define NET_TAP_HDR_LEN 12 /* struct virtio_net_hdr_mrg_rxbuf */
-
-/* Open tap `name` (created when it does not exist). 0 and *fd, or a
- * negative errno with err naming what failed. */
-int net_tap_open(const char *name, int *fd, char *err, size_t errlen);
-/* Bring `name` up and add it to `bridge`. 0, or a negative errno with err
- * naming the bridge. */
-int net_tap_join_bridge(const char *name, const char *bridge, char *err,
-                        size_t errlen);
-/* Set the interface MTU. */
-int net_tap_set_mtu(const char *name, unsigned mtu, char *err, size_t errlen);
-/* The TUN_F_* offloads the tap takes, of `wanted`: tried, then cleared. */
-unsigned net_tap_probe_offloads(int fd, unsigned wanted);
-/* Have the tap hand the reader these offloads (TUNSETOFFLOAD). */
-int net_tap_set_offloads(int fd, unsigned tun_flags);
+/* A non-blocking queue of tap `name` that reads and writes frames behind
+ * a `hdr_len`-byte little-endian virtio-net header. create: make a new,
+ * non-persistent tap (-EBUSY if the name is taken; the tap goes away with
+ * the fd); else attach to an existing one (-ENODEV if there is none). */
+int tap_open(const char *name, bool create, unsigned hdr_len);
+int tap_set_up(const char *name);
+int tap_add_to_bridge(const char *name, const char *bridge);
+int tap_set_mtu(const char *name, unsigned mtu);
+int tap_get_mtu(const char *name, unsigned *mtu);
+/* TUN_F_* bits: what the kernel may hand us unsegmented or with partial
+ * checksums. */
+int tap_set_offloads(int fd, unsigned tun_flags);
+/* *got: the first set of `wanted` the tap takes (largest first), or 0.
+ * The tap is left with none. */
+int tap_probe_offloads(int fd, const unsigned *wanted, unsigned n,
+                       unsigned *got);
 
 #endif

@@ -1,335 +1,188 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-net (VIRTIO 1.2 §5.1) on a tap: one receive and one transmit
- * queue, the guest's MAC (Xen's OUI by default), link status, an MTU
- * when given, mergeable receive buffers, and the checksum and
- * segmentation offloads the tap takes, passed through its virtio-net
- * header. Transmit writes the guest's buffers straight to the tap;
- * receive is in net-rx.c.
+ * virtio-net (VIRTIO 1.2 §5.1): a network card whose wire is a tap
+ * interface in dom0, either one the administrator made (tap=) or one made
+ * here and put on a bridge as Xen's vif-bridge does (bridge=). Frames go
+ * between the tap and the guest's buffers with no copy in between
+ * (net-rx.c, net-tx.c); checksum and segmentation offloads are the tap's
+ * own, through its virtio-net header.
  */
+#define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
 #include <linux/if_tun.h>
-#include <linux/virtio_net.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "net-tap.h"
 #include "net.h"
 
 #define NET_DEVICE_ID 1
-#define NET_CONFIG_SIZE 12 /* mac, status, max_virtqueue_pairs, mtu */
+#define NET_CONFIG_SIZE (offsetof(struct virtio_net_config, mtu) + 2)
+#define NET_MTU_MIN 68
+#define NET_MTU_MAX 65535
+#define BIT(f) (1ULL << (f))
 
 static const char *const net_options[] = {
-    "tap=IFNAME: attach to tap IFNAME (made when it does not exist)",
-    "bridge=BRIDGE: make tap xvdm<domid>.<n> and add it to BRIDGE",
-    "mac=MAC: the guest's MAC (default: 00:16:3e, then from domid and n)",
-    "mtu=N: the MTU offered to the guest and set on the tap (68..65535)",
+    "tap=IFNAME: attach to this existing tap interface",
+    "bridge=BRIDGE: make a tap vif-virtio<domid>.<n>, up, on this bridge",
+    "mac=MAC: the guest's MAC address (default 00:16:3e:xx:xx:xx from the "
+    "domid and the device's number)",
+    "mtu=N: MTU for the tap and the guest, 68..65535 (default: the tap's)",
     NULL,
 };
 
-/* Offload features and the tap flag each needs for frames to the guest
- * (GUEST_*) or from it (HOST_*: the tap takes those frames anyway). */
-static const struct {
-    unsigned bit;
-    unsigned tun;
-} net_offloads[] = {
-    {VIRTIO_NET_F_CSUM, TUN_F_CSUM},
-    {VIRTIO_NET_F_HOST_TSO4, TUN_F_TSO4},
-    {VIRTIO_NET_F_HOST_TSO6, TUN_F_TSO6},
-    {VIRTIO_NET_F_HOST_ECN, TUN_F_TSO_ECN},
-    {VIRTIO_NET_F_GUEST_CSUM, TUN_F_CSUM},
-    {VIRTIO_NET_F_GUEST_TSO4, TUN_F_TSO4},
-    {VIRTIO_NET_F_GUEST_TSO6, TUN_F_TSO6},
-    {VIRTIO_NET_F_GUEST_ECN, TUN_F_TSO_ECN},
-};
+/* ---- the tap in the loop --------------------------------------------------
+ */
 
-void net_watch(struct net *n, uint32_t events, bool on)
+void net_watch(struct net *n)
 {
-    uint32_t want = on ? n->watched | events : n->watched & ~events;
-
-    if (want != n->watched && xvdm_dev_modify_fd(n->dev, n->fd, want) == 0)
-        n->watched = want;
-}
-
-/* ---- transmit ------------------------------------------------------------ */
-
-/* A chain the device can send: header plus frame, nothing to write. */
-static bool net_tx_chain_ok(struct net *n, const struct xvdm_chain *c)
-{
-    const char *why = NULL;
-
-    if (c->in_num)
-        why = "device-writable buffer";
-    else if (c->out_len < NET_TAP_HDR_LEN)
-        why = "shorter than the virtio-net header";
-    else if (c->out_len > NET_TAP_HDR_LEN + NET_FRAME_MAX)
-        why = "frame larger than 64 KiB";
-    if (why)
-        xvdm_dev_guest_error(n->dev, "transmit chain of %u bytes: %s; "
-                                     "dropped",
-                             c->out_len, why);
-    return !why;
-}
-
-/* Send the held chain. false when the tap is full (the chain stays). */
-static bool net_tx_send(struct net *n)
-{
-    ssize_t r = writev(n->fd, n->tx_chain.iov, n->tx_chain.out_num);
-
-    if (r < 0 && (errno == EAGAIN || errno == EINTR))
-        return false;
-    if (r < 0)
-        xvdm_dev_log(n->dev, XVDM_LOG_WARN, "writing to %s: %s; frame "
-                                           "dropped",
-                     n->ifname, strerror(errno));
-    return true;
-}
-
-/* Pop the next chain worth sending into tx_chain. 1, 0 when none, or a
- * negative errno (queue broken). Bad chains go back at once. */
-static int net_tx_take(struct net *n, struct xvdm_queue *q, unsigned *done)
-{
+    uint32_t events = 0;
     int ret;
 
-    n->tx_chain = (struct xvdm_chain){.iov = n->tx_iov,
-                                      .iov_cap = NET_IOV_MAX};
-    while ((ret = xvdm_queue_pop(q, &n->tx_chain)) == 1 &&
-           !net_tx_chain_ok(n, &n->tx_chain)) {
-        xvdm_queue_push(q, &n->tx_chain, 0);
-        (*done)++;
-    }
-    return ret;
+    if (n->started && n->rx.on)
+        events |= EPOLLIN;
+    if (n->started && n->tx.held)
+        events |= EPOLLOUT;
+    if (!n->watched || events == n->events)
+        return;
+    ret = xvdm_dev_modify_fd(n->dev, n->tap, events);
+    if (ret)
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "cannot watch tap %s: %s",
+                     n->ifname, strerror(-ret));
+    else
+        n->events = events;
 }
 
-static void net_tx(struct net *n)
+/* The interface was deleted under us: the fd reports an error for ever,
+ * so stop watching it, and tell the guest its link is down. */
+static void net_tap_gone(struct net *n)
 {
-    struct xvdm_queue *q = xvdm_dev_queue(n->dev, NET_TX_QUEUE);
-    unsigned budget = NET_BUDGET, done = 0;
-    int ret = 0;
-
-    do {
-        xvdm_queue_disable_kicks(q);
-        for (; budget; budget--) {
-            if (!n->tx_held && (ret = net_tx_take(n, q, &done)) != 1)
-                break;
-            n->tx_held = true;
-            if (!net_tx_send(n))
-                break;
-            xvdm_queue_push(q, &n->tx_chain, 0);
-            n->tx_held = false;
-            done++;
-        }
-        if (ret < 0 || n->tx_held || !budget)
-            break;
-    } while (xvdm_queue_enable_kicks(q));
-    /* A frame the tap could not take yet: send it when it has room. */
-    net_watch(n, EPOLLOUT, n->tx_held);
-    if (!budget)
-        xvdm_queue_defer(q);
-    if (done)
-        xvdm_queue_notify_guest(q);
+    xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "tap %s is gone: link down",
+                 n->ifname);
+    xvdm_dev_unwatch_fd(n->dev, n->tap);
+    n->watched = false;
+    n->config.status = 0;
+    xvdm_dev_config_changed(n->dev);
 }
 
 static void net_on_tap(void *arg, uint32_t revents)
 {
     struct net *n = arg;
 
+    if (revents & (EPOLLERR | EPOLLHUP)) {
+        net_tap_gone(n);
+        return;
+    }
+    if (!n->started)
+        return;
     if (revents & EPOLLOUT)
-        net_tx(n);
+        net_tx_drain(n);
     if (revents & EPOLLIN)
-        net_rx(n);
+        net_rx_drain(n);
 }
 
-/* ---- setting up -------------------------------------------------------------- */
-
-/* The device's rank among the guest's net devices ("net1" -> 1). */
-static unsigned net_index(const struct net *n)
-{
-    const char *name = xvdm_dev_name(n->dev);
-
-    return (unsigned)strtoul(name + strcspn(name, "0123456789"), NULL, 10);
-}
-
-/* Xen's OUI, then the domain id (15 bits) and the device's rank: the same
- * MAC every time the guest starts. */
-static void net_default_mac(struct net *n)
-{
-    uint32_t domid = xvdm_dev_domid(n->dev);
-
-    n->mac[0] = 0x00;
-    n->mac[1] = 0x16;
-    n->mac[2] = 0x3e;
-    n->mac[3] = (uint8_t)((domid >> 8) & 0x7f);
-    n->mac[4] = (uint8_t)domid;
-    n->mac[5] = (uint8_t)net_index(n);
-}
-
-static int net_parse_mac(struct net *n, const char *text)
-{
-    unsigned b[6];
-    char end;
-
-    if (sscanf(text, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-               &b[4], &b[5], &end) != 6 ||
-        (b[0] & 1) || !(b[0] | b[1] | b[2] | b[3] | b[4] | b[5])) {
-        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                     "mac='%s' is not a unicast MAC (xx:xx:xx:xx:xx:xx)",
-                     text);
-        return -EINVAL;
-    }
-    for (unsigned i = 0; i < 6; i++)
-        n->mac[i] = (uint8_t)b[i];
-    return 0;
-}
-
-/* tap= or bridge=, exactly one: the tap to open. */
-static int net_tap_name(struct net *n, const struct xvdm_options *opts,
-                        const char **bridge)
-{
-    const char *tap = xvdm_opt_get(opts, "tap");
-
-    *bridge = xvdm_opt_get(opts, "bridge");
-    if (!tap == !*bridge) {
-        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                     "give exactly one of tap=IFNAME and bridge=BRIDGE");
-        return -EINVAL;
-    }
-    if (tap)
-        snprintf(n->ifname, sizeof(n->ifname), "%s", tap);
-    else
-        snprintf(n->ifname, sizeof(n->ifname), "xvdm%u.%u",
-                 xvdm_dev_domid(n->dev), net_index(n));
-    return 0;
-}
-
-static int net_open_tap(struct net *n, const struct xvdm_options *opts)
-{
-    const char *bridge;
-    char err[256];
-    int ret;
-
-    ret = net_tap_name(n, opts, &bridge);
-    if (ret)
-        return ret;
-    ret = net_tap_open(n->ifname, &n->fd, err, sizeof(err));
-    if (ret == 0 && bridge)
-        ret = net_tap_join_bridge(n->ifname, bridge, err, sizeof(err));
-    if (ret == 0 && n->mtu)
-        ret = net_tap_set_mtu(n->ifname, n->mtu, err, sizeof(err));
-    if (ret)
-        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "%s", err);
-    return ret;
-}
-
-static uint64_t net_features(struct net *n)
-{
-    uint64_t f = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS) |
-                 (1ULL << VIRTIO_NET_F_MRG_RXBUF);
-    unsigned wanted = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
-
-    n->tun_offloads = net_tap_probe_offloads(n->fd, wanted);
-    for (size_t i = 0; i < sizeof(net_offloads) / sizeof(*net_offloads); i++)
-        if (n->tun_offloads & net_offloads[i].tun)
-            f |= 1ULL << net_offloads[i].bit;
-    if (n->mtu)
-        f |= 1ULL << VIRTIO_NET_F_MTU;
-    return f;
-}
-
-static int net_options_parse(struct net *n, const struct xvdm_options *opts)
-{
-    const char *mac = xvdm_opt_get(opts, "mac");
-    uint64_t mtu = 0;
-    int ret;
-
-    net_default_mac(n);
-    ret = mac ? net_parse_mac(n, mac) : 0;
-    if (ret == 0)
-        ret = xvdm_opt_u64(n->dev, opts, "mtu", 68, 65535, &mtu);
-    n->mtu = (uint16_t)mtu;
-    return ret;
-}
-
-static void net_destroy(void *priv)
-{
-    struct net *n = priv;
-
-    if (n->fd >= 0) {
-        xvdm_dev_unwatch_fd(n->dev, n->fd);
-        close(n->fd); /* a tap made here goes away with it */
-    }
-    free(n);
-}
-
-static int net_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
-                      struct xvdm_device_setup *setup, void **priv)
-{
-    struct net *n = calloc(1, sizeof(*n));
-    int ret;
-
-    if (!n)
-        return -ENOMEM;
-    n->dev = dev;
-    n->fd = -1;
-    ret = net_options_parse(n, opts);
-    if (ret == 0)
-        ret = net_open_tap(n, opts);
-    if (ret == 0)
-        ret = xvdm_dev_watch_fd(dev, n->fd, 0, net_on_tap, n);
-    if (ret) {
-        net_destroy(n);
-        return ret;
-    }
-    setup->features = net_features(n);
-    setup->num_queues = 2;
-    setup->queue_size_max[NET_RX_QUEUE] = NET_QUEUE_SIZE;
-    setup->queue_size_max[NET_TX_QUEUE] = NET_QUEUE_SIZE;
-    setup->config_size = NET_CONFIG_SIZE;
-    xvdm_dev_log(dev, XVDM_LOG_INFO,
-                 "tap %s, MAC %02x:%02x:%02x:%02x:%02x:%02x, offloads 0x%x",
-                 n->ifname, n->mac[0], n->mac[1], n->mac[2], n->mac[3],
-                 n->mac[4], n->mac[5], n->tun_offloads);
-    *priv = n;
-    return 0;
-}
-
-/* ---- the driver's side ------------------------------------------------------- */
+/* ---- virtio -----------------------------------------------------------------
+ */
 
 static void net_config_read(void *priv, uint32_t offset, void *buf,
                             uint32_t len)
 {
     struct net *n = priv;
-    uint8_t config[NET_CONFIG_SIZE] = {0};
-    uint16_t status = htole16(VIRTIO_NET_S_LINK_UP), pairs = htole16(1);
-    uint16_t mtu = htole16(n->mtu);
 
-    memcpy(config, n->mac, 6);
-    memcpy(config + 6, &status, 2);
-    memcpy(config + 8, &pairs, 2);
-    memcpy(config + 10, &mtu, 2);
-    memcpy(buf, config + offset, len);
+    memcpy(buf, (const uint8_t *)&n->config + offset, len);
 }
 
-/* Frames to the guest carry only the offloads it accepted. */
+/* VIRTIO 1.2 §5.1.3.1: a feature the driver may accept only with
+ * another (any one of `needs`). */
+static const struct {
+    unsigned feature;
+    uint64_t needs;
+} net_feature_deps[] = {
+    {VIRTIO_NET_F_GUEST_TSO4, BIT(VIRTIO_NET_F_GUEST_CSUM)},
+    {VIRTIO_NET_F_GUEST_TSO6, BIT(VIRTIO_NET_F_GUEST_CSUM)},
+    {VIRTIO_NET_F_GUEST_ECN,
+     BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6)},
+    {VIRTIO_NET_F_HOST_TSO4, BIT(VIRTIO_NET_F_CSUM)},
+    {VIRTIO_NET_F_HOST_TSO6, BIT(VIRTIO_NET_F_CSUM)},
+    {VIRTIO_NET_F_HOST_ECN,
+     BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6)},
+};
+
+/* Guest receive offloads and the tap's names for them. */
+static const struct {
+    unsigned feature;
+    unsigned tun;
+} net_guest_offloads[] = {
+    {VIRTIO_NET_F_GUEST_CSUM, TUN_F_CSUM},
+    {VIRTIO_NET_F_GUEST_TSO4, TUN_F_TSO4},
+    {VIRTIO_NET_F_GUEST_TSO6, TUN_F_TSO6},
+    {VIRTIO_NET_F_GUEST_ECN, TUN_F_TSO_ECN},
+};
+
+#define NET_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static unsigned net_tun_flags(uint64_t features)
+{
+    unsigned flags = 0;
+
+    for (unsigned i = 0; i < NET_COUNT(net_guest_offloads); i++)
+        if (features & BIT(net_guest_offloads[i].feature))
+            flags |= net_guest_offloads[i].tun;
+    return flags;
+}
+
+/* The receive room to gather before reading a frame, and the least to
+ * try with: a frame larger than the MTU comes only with GSO. */
+static void net_rx_sizes(struct net *n, uint64_t features)
+{
+    size_t mtu_frame = NET_HDR_LEN + n->mtu + NET_L2_OVERHEAD;
+    bool gso = features &
+               (BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6));
+
+    n->rx.least = mtu_frame;
+    n->rx.want = gso ? NET_HDR_LEN + NET_FRAME_MAX : mtu_frame;
+}
+
 static int net_features_ok(void *priv, uint64_t features)
 {
     struct net *n = priv;
-    unsigned tun = 0;
+    int ret;
 
-    for (size_t i = 0; i < sizeof(net_offloads) / sizeof(*net_offloads); i++)
-        if (net_offloads[i].bit >= VIRTIO_NET_F_GUEST_CSUM &&
-            net_offloads[i].bit <= VIRTIO_NET_F_GUEST_ECN &&
-            (features & (1ULL << net_offloads[i].bit)))
-            tun |= net_offloads[i].tun;
-    return net_tap_set_offloads(n->fd, tun);
+    for (unsigned i = 0; i < NET_COUNT(net_feature_deps); i++) {
+        if ((features & BIT(net_feature_deps[i].feature)) &&
+            !(features & net_feature_deps[i].needs)) {
+            xvdm_dev_guest_error(n->dev,
+                                 "driver accepted feature %u "
+                                 "without the one it depends on",
+                                 net_feature_deps[i].feature);
+            return -EINVAL;
+        }
+    }
+    ret = tap_set_offloads(n->tap, net_tun_flags(features));
+    if (ret) {
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "tap %s refused offloads 0x%x: "
+                     "%s",
+                     n->ifname, net_tun_flags(features), strerror(-ret));
+        return ret;
+    }
+    n->mrg_rxbuf = features & BIT(VIRTIO_NET_F_MRG_RXBUF);
+    n->guest_csum = features & BIT(VIRTIO_NET_F_GUEST_CSUM);
+    net_rx_sizes(n, features);
+    return 0;
 }
 
 static void net_start(void *priv)
 {
-    net_rx(priv);
+    struct net *n = priv;
+
+    n->started = true;
+    n->rx.on = true;
+    net_watch(n);
 }
 
 static void net_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
@@ -337,25 +190,255 @@ static void net_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
     struct net *n = priv;
 
     if (index == NET_RX_QUEUE)
-        net_rx(n); /* new buffers: read the tap again */
-    else if (index == NET_TX_QUEUE)
-        net_tx(n);
+        net_rx_drain(n);
+    else
+        net_tx_drain(n);
 }
 
 static void net_reset(void *priv)
 {
     struct net *n = priv;
 
+    n->started = false;
     net_rx_reset(n);
-    n->tx_held = false;
-    net_watch(n, EPOLLOUT, false);
-    net_tap_set_offloads(n->fd, 0);
+    net_tx_reset(n);
+    net_watch(n);
+}
+
+/* ---- options ------------------------------------------------------------ */
+
+/* Xen's OUI, then bit 7 set, the domid's 15 bits and the device's number:
+ * stable across restarts, one per device, and never one libxl picks
+ * (its random ones keep bit 7 of the fourth byte clear). */
+static void net_default_mac(struct net *n, unsigned index)
+{
+    uint32_t domid = xvdm_dev_domid(n->dev);
+    uint8_t *mac = n->config.mac;
+
+    mac[0] = 0x00;
+    mac[1] = 0x16;
+    mac[2] = 0x3e;
+    mac[3] = (uint8_t)(0x80 | ((domid >> 8) & 0x7f));
+    mac[4] = (uint8_t)domid;
+    mac[5] = (uint8_t)index;
+}
+
+static int net_parse_mac(struct net *n, const char *s)
+{
+    uint8_t *mac = n->config.mac;
+    int end = 0;
+
+    if (sscanf(s, "%2hhx:%2hhx:%2hhx:%2hhx:%2hhx:%2hhx%n", &mac[0], &mac[1],
+               &mac[2], &mac[3], &mac[4], &mac[5], &end) != 6 ||
+        s[end] != '\0' || strlen(s) != 17) {
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "mac='%s' is not six hex bytes like 00:16:3e:00:00:01", s);
+        return -EINVAL;
+    }
+    if ((mac[0] & 1) ||
+        !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5])) {
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "mac='%s' is not a unicast address", s);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The device's number among this guest's net devices: "net2" -> 2. */
+static unsigned net_index(struct net *n)
+{
+    const char *name = xvdm_dev_name(n->dev);
+
+    return (unsigned)strtoul(name + strcspn(name, "0123456789"), NULL, 10);
+}
+
+/* vif-virtio<domid>.<n> as Xen names vifs vif<domid>.<n>; an interface
+ * name has 15 bytes, so large domids get the short form vifv<domid>.<n>. */
+static void net_bridge_ifname(struct net *n)
+{
+    uint32_t domid = xvdm_dev_domid(n->dev);
+    unsigned index = net_index(n);
+
+    if (snprintf(n->ifname, sizeof(n->ifname), "vif-virtio%u.%u", domid,
+                 index) >= (int)sizeof(n->ifname))
+        snprintf(n->ifname, sizeof(n->ifname), "vifv%u.%u", domid, index);
+}
+
+/* ---- setting up ------------------------------------------------------------
+ */
+
+static int net_open_tap(struct net *n, const char *tap, const char *bridge)
+{
+    if (!tap == !bridge) {
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "give one of tap=IFNAME or bridge=BRIDGE");
+        return -EINVAL;
+    }
+    if (tap && strlen(tap) >= IFNAMSIZ) {
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "tap='%s' is longer than %d bytes",
+                     tap, IFNAMSIZ - 1);
+        return -EINVAL;
+    }
+    if (tap)
+        snprintf(n->ifname, sizeof(n->ifname), "%s", tap);
+    else
+        net_bridge_ifname(n);
+    n->tap = tap_open(n->ifname, bridge != NULL, NET_HDR_LEN);
+    if (n->tap >= 0)
+        return 0;
+    if (tap)
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "tap='%s': %s", tap,
+                     n->tap == -ENODEV ? "no such interface"
+                                       : strerror(-n->tap));
+    else
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "cannot make tap %s: %s",
+                     n->ifname, strerror(-n->tap));
+    return n->tap;
+}
+
+/* What vif-bridge does for a vif: up, and a port of the bridge. The tap
+ * leaves the bridge when it goes away, with the fd. */
+static int net_join_bridge(struct net *n, const char *bridge)
+{
+    int ret = tap_set_up(n->ifname);
+
+    if (ret) {
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "cannot bring %s up: %s",
+                     n->ifname, strerror(-ret));
+        return ret;
+    }
+    ret = tap_add_to_bridge(n->ifname, bridge);
+    if (ret)
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "bridge='%s': cannot add %s to it: %s", bridge, n->ifname,
+                     ret == -ENODEV ? "no such bridge" : strerror(-ret));
+    return ret;
+}
+
+static int net_setup_mtu(struct net *n, uint64_t mtu)
+{
+    int ret = mtu ? tap_set_mtu(n->ifname, (unsigned)mtu) : 0;
+
+    if (ret == 0)
+        ret = tap_get_mtu(n->ifname, &n->mtu);
+    if (ret)
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "%s: cannot %s its MTU: %s",
+                     n->ifname, mtu ? "set" : "read", strerror(-ret));
+    return ret;
+}
+
+/* Transmit offloads need only the header (the tap takes partial checksums
+ * and GSO frames from us as they are); receive ones, what the tap agrees
+ * to hand over, probed largest first. */
+static int net_features(struct net *n, uint64_t mtu, uint64_t *features)
+{
+    static const unsigned tries[] = {
+        TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN,
+        TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, TUN_F_CSUM};
+    uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) |
+                 BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_CSUM) |
+                 BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |
+                 BIT(VIRTIO_NET_F_HOST_ECN);
+    int ret =
+        tap_probe_offloads(n->tap, tries, NET_COUNT(tries), &n->tun_offloads);
+
+    if (ret) {
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "%s: cannot set offloads: %s",
+                     n->ifname, strerror(-ret));
+        return ret;
+    }
+    for (unsigned i = 0; i < NET_COUNT(net_guest_offloads); i++)
+        if (n->tun_offloads & net_guest_offloads[i].tun)
+            f |= BIT(net_guest_offloads[i].feature);
+    if (mtu) {
+        f |= BIT(VIRTIO_NET_F_MTU);
+        n->config.mtu = htole16((uint16_t)mtu);
+    }
+    n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
+    *features = f;
+    return 0;
+}
+
+static int net_parse_options(struct net *n, const struct xvdm_options *opts,
+                             uint64_t *mtu)
+{
+    const char *mac = xvdm_opt_get(opts, "mac");
+    int ret = xvdm_opt_u64(n->dev, opts, "mtu", NET_MTU_MIN, NET_MTU_MAX, mtu);
+
+    if (ret == 0 && mac)
+        ret = net_parse_mac(n, mac);
+    else if (ret == 0)
+        net_default_mac(n, net_index(n));
+    return ret;
+}
+
+static void net_destroy(void *priv)
+{
+    struct net *n = priv;
+
+    if (n->watched)
+        xvdm_dev_unwatch_fd(n->dev, n->tap);
+    if (n->tap >= 0)
+        close(n->tap);
+    free(n);
+}
+
+static int net_setup(struct net *n, const struct xvdm_options *opts,
+                     uint64_t *features)
+{
+    const char *bridge = xvdm_opt_get(opts, "bridge");
+    uint64_t mtu = 0;
+    int ret = net_parse_options(n, opts, &mtu);
+
+    if (ret == 0)
+        ret = net_open_tap(n, xvdm_opt_get(opts, "tap"), bridge);
+    if (ret == 0)
+        ret = net_setup_mtu(n, mtu);
+    if (ret == 0 && bridge)
+        ret = net_join_bridge(n, bridge);
+    if (ret == 0)
+        ret = net_features(n, mtu, features);
+    if (ret == 0)
+        ret = xvdm_dev_watch_fd(n->dev, n->tap, 0, net_on_tap, n);
+    n->watched = ret == 0;
+    return ret;
+}
+
+static int net_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
+                      struct xvdm_device_setup *setup, void **priv)
+{
+    struct net *n = calloc(1, sizeof(*n));
+    const uint8_t *m;
+    int ret;
+
+    if (!n)
+        return -ENOMEM;
+    n->dev = dev;
+    n->tap = -1;
+    ret = net_setup(n, opts, &setup->features);
+    if (ret) {
+        net_destroy(n);
+        return ret;
+    }
+    m = n->config.mac;
+    xvdm_dev_log(dev, XVDM_LOG_INFO,
+                 "tap %s, mtu %u, mac "
+                 "%02x:%02x:%02x:%02x:%02x:%02x, receive offloads 0x%x",
+                 n->ifname, n->mtu, m[0], m[1], m[2], m[3], m[4], m[5],
+                 n->tun_offloads);
+    net_rx_sizes(n, 0);
+    setup->num_queues = 2;
+    setup->queue_size_max[NET_RX_QUEUE] = NET_QUEUE_SIZE;
+    setup->queue_size_max[NET_TX_QUEUE] = NET_QUEUE_SIZE;
+    setup->config_size = NET_CONFIG_SIZE;
+    *priv = n;
+    return 0;
 }
 
 const struct xvdm_device_ops xvdm_device_module = {
     .abi_version = XVDM_DEVICE_ABI_VERSION,
     .name = "net",
-    .summary = "network (virtio-net) on a tap, optionally on a bridge",
+    .summary = "network card (virtio-net) on a tap interface",
     .device_id = NET_DEVICE_ID,
     .options = net_options,
     .create = net_create,

@@ -1,67 +1,92 @@
 /* SPDX-License-Identifier: MIT */
-/* virtio-net's state, shared by the device (net.c) and its receive path
- * (net-rx.c). Everything runs on the loop thread. */
+/*
+ * virtio-net's state, shared by its parts: net.c (the module: options,
+ * features, config space, life cycle), net-rx.c (tap -> guest), net-tx.c
+ * (guest -> tap) and net-tap.c (setting the tap up).
+ */
 #ifndef XVDM_NET_H
 #define XVDM_NET_H
 
+#include <limits.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
 #include <xvdm/device.h>
 
-#include "net-tap.h"
-
 #define NET_RX_QUEUE 0
 #define NET_TX_QUEUE 1
 #define NET_QUEUE_SIZE 256
-#define NET_IOV_MAX 64
-/* The largest frame a tap hands over with GSO (IP's 64 KiB plus link
- * headers), after the virtio-net header. */
+/* With VERSION_1 the header is virtio_net_hdr_v1 (num_buffers included)
+ * whether or not MRG_RXBUF is negotiated (VIRTIO 1.2 §5.1.6). */
+#define NET_HDR_LEN ((uint32_t)sizeof(struct virtio_net_hdr_v1))
+/* Largest frame either way: 64 KiB of GSO payload behind Ethernet and
+ * VLAN headers, as QEMU and vhost-net bound it. */
 #define NET_FRAME_MAX 65550
-/* Frames (or chains) handled per call; the rest is deferred. */
-#define NET_BUDGET 64
-/* Receive chains held for one frame: a guest whose buffers are so small
- * that a frame needs more loses that frame. Linux posts one buffer per
- * chain. */
-#define NET_RX_CHAINS_MAX 64
-#define NET_RX_IOV_MAX 4
+/* Ethernet header plus one VLAN tag, on top of the MTU. */
+#define NET_L2_OVERHEAD 18
+/* Buffers per chain. Linux uses 1 per receive chain (2 with small
+ * buffers, MAX_SKB_FRAGS + 2 with big ones) and up to MAX_SKB_FRAGS + 2
+ * per transmit chain; a chain with more is completed unused. */
+#define NET_RX_IOV_MAX 32
+#define NET_TX_IOV_MAX 64
 
-struct net_rx_chain {
+/* A receive chain taken from the queue and not yet filled. */
+struct net_rx_slot {
     struct xvdm_chain chain;
     struct iovec iov[NET_RX_IOV_MAX];
 };
 
-struct net {
-    struct xvdm_dev *dev;
-    int fd;
-    char ifname[IFNAMSIZ];
-    uint8_t mac[6];
-    uint16_t mtu; /* 0: not given */
-    unsigned tun_offloads; /* TUN_F_* the tap takes */
-    uint32_t watched;      /* epoll events on fd */
-    /* receive: one frame read from the tap, waiting for guest buffers */
-    uint8_t frame[NET_TAP_HDR_LEN + NET_FRAME_MAX];
-    uint32_t frame_len; /* 0: none waiting */
-    unsigned nheld;     /* chains popped for it so far */
-    uint32_t held_room; /* their device-writable bytes */
-    unsigned rx_pushed; /* chains given back in this round */
-    struct net_rx_chain held[NET_RX_CHAINS_MAX];
-    /* transmit: a chain the tap could not take yet (EAGAIN) */
-    bool tx_held;
-    struct iovec tx_iov[NET_IOV_MAX];
-    struct xvdm_chain tx_chain;
+struct net_rx {
+    /* Chains held for the next frames, oldest first: a ring of `count`
+     * slots from `first`. The frame's size is known only once it is read,
+     * so the room for the largest one is taken from the queue before. */
+    struct net_rx_slot slot[NET_QUEUE_SIZE];
+    unsigned first, count;
+    size_t room;  /* writable bytes in the held chains */
+    size_t want;  /* room to gather before a read: the largest frame */
+    size_t least; /* room without which no read is tried: MTU-sized */
+    bool on;      /* reading the tap (else waiting for the guest's kick) */
+    struct iovec flat[IOV_MAX]; /* the held chains' buffers, for readv */
 };
 
-/* Watch the tap for these events (EPOLLIN while the guest has receive
- * buffers, EPOLLOUT while a frame waits for room). */
-void net_watch(struct net *n, uint32_t events, bool on);
+struct net_tx {
+    /* The chain being sent, kept across EAGAIN from the tap. */
+    struct xvdm_chain chain;
+    struct iovec iov[NET_TX_IOV_MAX];
+    bool held;
+};
 
-/* Move frames from the tap to the guest's receive buffers until either
- * runs out (then stop reading the tap until the guest posts more). */
-void net_rx(struct net *n);
-/* The driver reset: forget the frame waiting for buffers. */
+struct net {
+    struct xvdm_dev *dev;
+    int tap;         /* the tap's queue, non-blocking */
+    bool watched;    /* tap is in the loop */
+    uint32_t events; /* what the loop watches it for */
+    char ifname[IFNAMSIZ];
+    unsigned mtu;          /* the tap's */
+    unsigned tun_offloads; /* TUN_F_* the tap takes */
+    bool started;          /* DRIVER_OK and not reset since */
+    bool mrg_rxbuf;        /* negotiated: a frame may span chains */
+    bool guest_csum;       /* negotiated: headers keep the tap's flags */
+    struct virtio_net_config config; /* little-endian, as the guest reads */
+    struct net_rx rx;
+    struct net_tx tx;
+};
+
+/* Watch the tap for what rx and tx wait for now (nothing before start). */
+void net_watch(struct net *n);
+
+/* Frames from the tap into the receive queue, a bounded number per call. */
+void net_rx_drain(struct net *n);
+/* Forget held chains (device reset: the rings are going away). */
 void net_rx_reset(struct net *n);
+
+/* Frames from the transmit queue to the tap, a bounded number per call;
+ * stops at EAGAIN and waits for the tap to take more. */
+void net_tx_drain(struct net *n);
+void net_tx_reset(struct net *n);
 
 #endif

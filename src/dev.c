@@ -348,6 +348,14 @@ void xvdm_queue_push(struct xvdm_queue *q, const struct xvdm_chain *chain,
         vq_push(&q->vq, chain, written);
 }
 
+void xvdm_queue_push_batch(struct xvdm_queue *q,
+                           const struct xvdm_chain *const *chains,
+                           const uint32_t *written, unsigned n)
+{
+    if (q->vq.ready && !q->vq.broken)
+        vq_push_batch(&q->vq, chains, written, n);
+}
+
 void xvdm_queue_notify_guest(struct xvdm_queue *q)
 {
     if (q->vq.ready && !q->vq.broken && vq_should_signal(&q->vq))

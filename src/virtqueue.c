@@ -301,21 +301,29 @@ static bool vq_live(const struct vq *vq)
     return vq->ready && !vq->broken;
 }
 
-void vq_push(struct vq *vq, const struct xvdm_chain *chain, uint32_t written)
+void vq_push_batch(struct vq *vq, const struct xvdm_chain *const *chains,
+                   const uint32_t *written, unsigned n)
 {
-    struct virtq_used_elem *e;
-
     if (!vq_live(vq))
         return;
-    e = &vq->used->ring[vq->used_idx % vq->num];
-    if (written > chain->in_len)
-        written = chain->in_len;
-    __atomic_store_n(&e->id, htole32(chain->head), __ATOMIC_RELAXED);
-    __atomic_store_n(&e->len, htole32(written), __ATOMIC_RELAXED);
-    /* The element must be visible before the index that publishes it. */
+    for (unsigned i = 0; i < n; i++) {
+        struct virtq_used_elem *e =
+            &vq->used->ring[(uint16_t)(vq->used_idx + i) % vq->num];
+        uint32_t len = written[i] > chains[i]->in_len ? chains[i]->in_len
+                                                      : written[i];
+
+        __atomic_store_n(&e->id, htole32(chains[i]->head), __ATOMIC_RELAXED);
+        __atomic_store_n(&e->len, htole32(len), __ATOMIC_RELAXED);
+    }
+    /* The elements must be visible before the index that publishes them. */
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    vq->used_idx++;
+    vq->used_idx = (uint16_t)(vq->used_idx + n);
     vq_store16(&vq->used->idx, vq->used_idx);
+}
+
+void vq_push(struct vq *vq, const struct xvdm_chain *chain, uint32_t written)
+{
+    vq_push_batch(vq, &chain, &written, 1);
 }
 
 /* §2.7.10: signal when used_event lies in [old, new). */

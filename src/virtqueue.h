@@ -104,6 +104,9 @@ void vq_reset(struct vq *vq);
 int vq_pop(struct vq *vq, struct xvdm_chain *chain);
 /* See xvdm_queue_push(). */
 void vq_push(struct vq *vq, const struct xvdm_chain *chain, uint32_t written);
+/* See xvdm_queue_push_batch(). */
+void vq_push_batch(struct vq *vq, const struct xvdm_chain *const *chains,
+                   const uint32_t *written, unsigned n);
 /* After pushes: does the guest want an interrupt now? Updates the EVENT_IDX
  * bookkeeping, so call it once per batch and signal when true. */
 bool vq_should_signal(struct vq *vq);

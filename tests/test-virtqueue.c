@@ -113,6 +113,32 @@ START_TEST(push_publishes_head_and_clamps_written_to_in_len)
 }
 END_TEST
 
+/* Merged receive buffers: a driver that sees the first of a batch must
+ * see all of it, so used->idx moves once, past the whole batch. */
+START_TEST(push_batch_publishes_all_elements_with_one_index_move)
+{
+    struct iovec iovs[3][4];
+    struct xvdm_chain c[3];
+    const struct xvdm_chain *cp[3] = {&c[0], &c[1], &c[2]};
+    const uint32_t written[3] = {100, 100, 7};
+    uint32_t id, len;
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    for (unsigned i = 0; i < 3; i++) {
+        publish_one(100, true);
+        c[i] = (struct xvdm_chain){.iov = iovs[i], .iov_cap = 4};
+        ck_assert_int_eq(vq_pop(&vq, &c[i]), 1);
+    }
+    vq_push_batch(&vq, cp, written, 3);
+    ck_assert_uint_eq(le16toh(guest_ring_used(&ring)->idx), 3);
+    for (unsigned i = 0; i < 3; i++) {
+        ck_assert(guest_ring_get_used(&ring, &id, &len));
+        ck_assert_uint_eq(id, c[i].head);
+        ck_assert_uint_eq(len, written[i]);
+    }
+}
+END_TEST
+
 START_TEST(indirect_chain_is_walked_when_negotiated)
 {
     struct guest_buf b[] = {{BUF_GPA, 16, false}, {BUF_GPA + 0x100, 64, true}};
@@ -472,6 +498,7 @@ static Suite *virtqueue_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, simple_chain_becomes_iovecs_into_guest_ram);
     tcase_add_test(tc, push_publishes_head_and_clamps_written_to_in_len);
+    tcase_add_test(tc, push_batch_publishes_all_elements_with_one_index_move);
     tcase_add_test(tc, indirect_chain_is_walked_when_negotiated);
     tcase_add_test(tc, indirect_table_at_an_unaligned_address_is_read);
     tcase_add_test(tc, indirect_without_negotiation_faults);

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench-median.h"
 #include "harness.h"
 #include "vdriver.h"
 
@@ -251,19 +252,6 @@ static int start_xvdm(struct harness *h, struct vdriver *d, const char *path,
 
 /* ---- report ----------------------------------------------------------------- */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, unsigned n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static int make_file(const char *path)
 {
     static char block[1 << 20];
@@ -300,8 +288,8 @@ static int bench_engine(const char *path, const char *aio, unsigned rounds,
                 return 1;
             y[r] = direct(w, path);
         }
-        mx = median(x, rounds);
-        my = median(y, rounds);
+        mx = bench_median(x, rounds);
+        my = bench_median(y, rounds);
         printf("%-9s %-30s %12.0f %12.0f %6.2f\n", aio, w->name, mx, my,
                mx / my);
     }

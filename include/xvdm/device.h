@@ -189,6 +189,14 @@ int xvdm_queue_pop(struct xvdm_queue *q, struct xvdm_chain *chain);
  * its device-writable part (clamped to chain->in_len). */
 void xvdm_queue_push(struct xvdm_queue *q, const struct xvdm_chain *chain,
                      uint32_t written);
+/* Give n chains back at once: like n calls of xvdm_queue_push(), but the
+ * driver sees all n used elements together (one used->idx update). For a
+ * device that spreads one message over several chains, such as
+ * virtio-net's merged receive buffers (VIRTIO 1.2 §5.1.6.4): a driver
+ * that finds the first one must find the rest. */
+void xvdm_queue_push_batch(struct xvdm_queue *q,
+                           const struct xvdm_chain *const *chains,
+                           const uint32_t *written, unsigned n);
 /* After one or more pushes: interrupt the guest unless it asked not to be
  * (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX). */
 void xvdm_queue_notify_guest(struct xvdm_queue *q);

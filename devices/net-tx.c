@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-net transmit (VIRTIO 1.2 §5.1.6.2): each chain of the transmit
+ * queue is one header and one frame, written to the tap with one writev
+ * straight from guest memory. The tap checks the header (it refuses a bad
+ * GSO description with EINVAL); here, only what the spec asks of the
+ * chain's shape.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net.h"
+
+/* A chain that is not one readable header and frame is the guest's fault:
+ * dropped. The reason, or NULL when it may be sent. */
+static const char *tx_refusal(const struct xvdm_chain *c)
+{
+    if (c->in_num)
+        return "has device-writable buffers";
+    if (c->out_len < NET_HDR_LEN)
+        return "is shorter than the virtio-net header";
+    if (c->out_len > NET_HDR_LEN + NET_FRAME_MAX)
+        return "is larger than the largest frame";
+    return NULL;
+}
+
+/* 0 when the frame is sent or dropped, -EAGAIN when the tap is full. */
+static int tx_send(struct net *n, const struct xvdm_chain *c)
+{
+    const char *why = tx_refusal(c);
+    ssize_t r;
+
+    if (why) {
+        xvdm_dev_guest_error(n->dev, "tx chain %u of %u bytes %s: dropped",
+                             c->head, c->out_len, why);
+        return 0;
+    }
+    do
+        r = writev(n->tap, c->iov, c->out_num);
+    while (r < 0 && errno == EINTR);
+    if (r < 0 && errno == EAGAIN)
+        return -EAGAIN;
+    /* EINVAL: the guest's header; EIO: the tap is down. A NIC drops. */
+    if (r < 0)
+        xvdm_dev_guest_error(n->dev, "tx frame of %u bytes dropped: %s",
+                             c->out_len, strerror(errno));
+    return 0;
+}
+
+/* Send the chain held from the last EAGAIN, if any. false: still full. */
+static bool tx_flush_held(struct net *n, struct xvdm_queue *q, unsigned *sent)
+{
+    if (!n->tx.held)
+        return true;
+    if (tx_send(n, &n->tx.chain) == -EAGAIN)
+        return false;
+    xvdm_queue_push(q, &n->tx.chain, 0);
+    n->tx.held = false;
+    (*sent)++;
+    return true;
+}
+
+/* At most a queue's worth of frames and rounds per call, the rest
+ * deferred, so a guest adding frames as fast as they go cannot hold the
+ * loop; on EAGAIN the chain is kept and the tap watched for room. */
+static void tx_drain_queue(struct net *n, struct xvdm_queue *q, unsigned *sent)
+{
+    unsigned budget = NET_QUEUE_SIZE;
+    int ret = 0;
+
+    do {
+        xvdm_queue_disable_kicks(q);
+        while (budget && (ret = xvdm_queue_pop(q, &n->tx.chain)) == 1) {
+            if (tx_send(n, &n->tx.chain) == -EAGAIN) {
+                n->tx.held = true;
+                return;
+            }
+            xvdm_queue_push(q, &n->tx.chain, 0);
+            (*sent)++;
+            budget--;
+        }
+        if (ret < 0)
+            return; /* the guest broke the queue: it is NEEDS_RESET now */
+        if (budget-- == 0) {
+            xvdm_queue_defer(q);
+            return;
+        }
+    } while (xvdm_queue_enable_kicks(q));
+}
+
+void net_tx_drain(struct net *n)
+{
+    struct xvdm_queue *q = xvdm_dev_queue(n->dev, NET_TX_QUEUE);
+    unsigned sent = 0;
+
+    n->tx.chain.iov = n->tx.iov;
+    n->tx.chain.iov_cap = NET_TX_IOV_MAX;
+    if (tx_flush_held(n, q, &sent))
+        tx_drain_queue(n, q, &sent);
+    if (sent)
+        xvdm_queue_notify_guest(q);
+    net_watch(n);
+}
+
+void net_tx_reset(struct net *n)
+{
+    n->tx.held = false;
+}
