@@ -278,6 +278,21 @@ static void xen_close(struct hv *hv)
     free(x);
 }
 
+static int xen_map_ram(struct hv_xen *x);
+
+static int xen_map_guest_ram(struct hv *hv)
+{
+    int ret = xen_map_ram(xen_of(hv));
+
+    if (ret)
+        log_err("domain %u: cannot map its RAM: %s", hv->domid,
+                strerror(-ret));
+    else
+        log_info("domain %u: %u RAM region(s) mapped", hv->domid,
+                 hv->mem.nr);
+    return ret;
+}
+
 static const struct hv_ops xen_ops = {
     .name = "xen",
     .ioreq_server_create = xen_ioreq_server_create,
@@ -289,6 +304,7 @@ static const struct hv_ops xen_ops = {
     .evtchn_notify = xen_evtchn_notify,
     .set_irq_level = xen_set_irq_level,
     .restrict_to_guest = xen_restrict,
+    .map_guest_ram = xen_map_guest_ram,
     .close = xen_close,
 };
 
@@ -464,18 +480,11 @@ struct hv *hv_xen_open(uint32_t domid)
     x->logger.vmessage = xen_log_vmessage;
     x->logger.destroy = xen_log_destroy;
     ret = xen_open_handles(x);
-    if (ret == 0) {
-        ret = xen_map_ram(x);
-        if (ret)
-            log_err("domain %u: cannot map its RAM: %s", domid,
-                    strerror(-ret));
-    }
     if (ret) {
         xen_close(&x->hv);
         errno = -ret;
         return NULL;
     }
-    log_info("domain %u: %u vCPUs, %u RAM region(s) mapped", domid,
-             x->hv.nr_vcpus, x->hv.mem.nr);
+    log_info("domain %u: %u vCPUs", domid, x->hv.nr_vcpus);
     return &x->hv;
 }

@@ -47,6 +47,10 @@ struct hv_ops {
     /* Restrict every handle to this one guest (xendevicemodel_restrict and
      * friends). May be NULL where there is nothing to restrict. */
     int (*restrict_to_guest)(struct hv *hv);
+    /* Map the guest's RAM into hv->mem, once. NULL where it is mapped
+     * from the start (the sim). Before it, only register accesses that
+     * touch no guest memory can be served. */
+    int (*map_guest_ram)(struct hv *hv);
     /* Destroy the server, unmap everything, close handles, free hv. */
     void (*close)(struct hv *hv);
 };
@@ -62,8 +66,8 @@ struct hv {
 };
 
 /* Open the Xen implementation for guest `domid`: device-model, foreign
- * memory, event-channel and control handles, vCPU count, and the guest's
- * RAM mapped once. NULL + errno on failure, after logging one line that
+ * memory, event-channel and control handles, and the vCPU count. The
+ * guest's RAM is mapped by hv_map_guest_ram(). NULL + errno on failure, after logging one line that
  * says why (e.g. no Xen hypervisor on this machine). */
 struct hv *hv_xen_open(uint32_t domid);
 
@@ -110,6 +114,11 @@ static inline int hv_set_irq_level(struct hv *hv, uint32_t irq, unsigned level)
 static inline int hv_restrict_to_guest(struct hv *hv)
 {
     return hv->ops->restrict_to_guest ? hv->ops->restrict_to_guest(hv) : 0;
+}
+
+static inline int hv_map_guest_ram(struct hv *hv)
+{
+    return hv->ops->map_guest_ram ? hv->ops->map_guest_ram(hv) : 0;
 }
 
 static inline void hv_close(struct hv *hv)

@@ -258,9 +258,12 @@ static int daemon_setup_guest(struct daemon *d, const char *module_dir)
                 o->domid, strerror(-ret));
         return ret;
     }
-    return d->backend ? backend_start(d->backend, d->loop,
-                                      daemon_on_guest_gone, d)
-                      : 0;
+    /* The guest stays paused until libxl sees InitWait, and only then
+     * touches its devices: so InitWait goes first, and mapping its RAM
+     * (the slowest step) no longer counts against libxl's 10 s. */
+    if (d->backend)
+        ret = backend_start(d->backend, d->loop, daemon_on_guest_gone, d);
+    return ret ? ret : hv_map_guest_ram(d->hv);
 }
 
 /* The instances run this very program, with our log settings. */
