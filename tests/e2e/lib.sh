@@ -47,16 +47,14 @@ e2e_wait_exit() {
     wait "$1"
 }
 
-# Run guest NAME from CONFIG the way a user does: `xl create`, and
+# Start guest NAME from CONFIG the way a user does: `xl create`, and
 # `xvdm --xenstore` serving the devices its config declares (plus any
 # DEVICE... given, as --device specs) and answering libxl's handshake, so
-# that xl create can finish. xvdm runs hardened: as nobody, chrooted in
-# an empty directory, under its seccomp allowlist. When the guest powers
-# off, xl destroys it (on_poweroff = "destroy"): libxl closes the
-# devices, and xvdm must let go of the guest and exit 0 by itself for the
-# domain to go away. 0 when the
-# guest passed, xvdm exited 0 on its own and the domain is gone.
-e2e_run_guest() {
+# that xl create can finish; then unpause it. xvdm runs hardened: as
+# nobody, chrooted in an empty directory, under its seccomp allowlist.
+# Sets $xvdm_pid and $log (xvdm's log) for e2e_finish_guest and for what
+# the scenario does meanwhile. 0 when the guest is running.
+e2e_start_guest() {
     name=$1
     config=$2
     shift 2
@@ -91,6 +89,14 @@ e2e_run_guest() {
         /proc/uptime) s after xvdm started (libxl waits 10 s at most)"
     xl unpause "$name"
     echo "e2e: guest $name running"
+}
+
+# Wait for the guest e2e_start_guest started to give its verdict and power
+# off. xl destroys it then (on_poweroff = "destroy"): libxl closes the
+# devices, and xvdm must let go of the guest and exit 0 by itself for the
+# domain to go away. 0 when the guest passed, xvdm exited 0 on its own
+# and the domain is gone.
+e2e_finish_guest() {
     e2e_wait_guest "$name" 240
     verdict=$?
     e2e_wait_exit "$xvdm_pid" 60
@@ -109,6 +115,11 @@ e2e_run_guest() {
     e2e_stop_following
     echo "e2e: xvdm exited with status $xvdm_status"
     [ "$verdict" -eq 0 ] && [ "$xvdm_status" -eq 0 ] && [ "$gone" -eq 0 ]
+}
+
+# Run guest NAME from CONFIG [DEVICE...] start to finish (see above).
+e2e_run_guest() {
+    e2e_start_guest "$@" && e2e_finish_guest
 }
 
 # While process $1 (xl create) runs, time libxl's wait for the backend:
