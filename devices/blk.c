@@ -23,6 +23,7 @@
 
 #include <xvdm/device.h>
 
+#include "blk-job-cache.h"
 #include "blk-pool.h"
 #include "blk-request.h"
 #ifdef BLK_IO_URING
@@ -43,6 +44,7 @@ struct blk {
     struct virtio_blk_config config; /* little-endian, as the guest reads */
     char serial[VIRTIO_BLK_ID_BYTES];
     unsigned nqueues;
+    struct blk_job_cache jobs; /* loop thread only */
     struct blk_pool *pool;   /* the thread engine; always there */
 #ifdef BLK_IO_URING
     struct blk_uring *uring; /* reads, writes, flushes when available */
@@ -179,7 +181,7 @@ static void blk_complete_list(struct blk *b, struct blk_job *job)
         next = job->next;
         blk_complete(b, job);
         touched[blk_queue_index(b, job->q)] = true;
-        free(job);
+        blk_job_put(&b->jobs, job);
     }
     for (unsigned i = 0; i < b->nqueues; i++)
         if (touched[i])
@@ -237,9 +239,9 @@ static void blk_answer_now(struct blk *b, struct blk_job *job,
     *now = job;
 }
 
-static struct blk_job *blk_job_new(struct xvdm_queue *q)
+static struct blk_job *blk_job_new(struct blk *b, struct xvdm_queue *q)
 {
-    struct blk_job *job = malloc(sizeof(*job));
+    struct blk_job *job = blk_job_get(&b->jobs);
 
     if (job) {
         job->q = q;
@@ -299,13 +301,14 @@ static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 
     do {
         xvdm_queue_disable_kicks(q);
-        while (budget && (job = blk_job_new(q)) &&
+        while (budget && (job = blk_job_new(b, q)) &&
                (ret = xvdm_queue_pop(q, &job->chain)) == 1) {
             blk_take(b, job, &now);
             job = NULL;
             budget--;
         }
-        free(job);
+        if (job)
+            blk_job_put(&b->jobs, job);
         job = NULL;
         if (ret < 0)
             break;
@@ -323,16 +326,6 @@ static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 
 /* The device forgets its queues: wait for the workers to let go of the
  * guest's buffers, and complete nothing (the rings are gone). */
-static void blk_free_list(struct blk_job *job)
-{
-    struct blk_job *next;
-
-    for (; job; job = next) {
-        next = job->next;
-        free(job);
-    }
-}
-
 static void blk_reset(void *priv)
 {
     struct blk *b = priv;
@@ -340,11 +333,11 @@ static void blk_reset(void *priv)
 #ifdef BLK_IO_URING
     if (b->uring) {
         blk_uring_wait_idle(b->uring);
-        blk_free_list(blk_uring_reap(b->uring));
+        blk_job_put_list(&b->jobs, blk_uring_reap(b->uring));
     }
 #endif
     blk_pool_wait_idle(b->pool);
-    blk_free_list(blk_pool_reap(b->pool));
+    blk_job_put_list(&b->jobs, blk_pool_reap(b->pool));
 }
 
 /* ---- config space --------------------------------------------------------- */
@@ -500,6 +493,7 @@ static void blk_destroy(void *priv)
         blk_pool_wait_idle(b->pool);
         blk_pool_destroy(b->pool);
     }
+    blk_job_cache_drain(&b->jobs);
     if (b->fd >= 0)
         close(b->fd);
     free(b);
@@ -567,6 +561,8 @@ static int blk_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     b->dev = dev;
     b->fd = -1;
     ret = blk_parse_options(b, opts, &direct, &threads);
+    /* As many as the guest can have in flight when it keeps to its rings. */
+    blk_job_cache_init(&b->jobs, BLK_QUEUE_SIZE * b->nqueues);
     if (!ret && !path) {
         xvdm_dev_log(dev, XVDM_LOG_ERROR, "path= is required");
         ret = -EINVAL;
