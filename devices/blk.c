@@ -350,12 +350,53 @@ static void blk_config_read(void *priv, uint32_t offset, void *buf,
     memcpy(buf, (const uint8_t *)&b->config + offset, len);
 }
 
+/* ---- the backing's size ------------------------------------------------ */
+
+static int blk_backing_size(struct blk *b, uint64_t *bytes)
+{
+    struct stat st;
+
+    if (b->blockdev)
+        return ioctl(b->fd, BLKGETSIZE64, bytes) ? -errno : 0;
+    if (fstat(b->fd, &st))
+        return -errno;
+    *bytes = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* SIGHUP: the backing may have grown or shrunk. Requests are checked
+ * against lim.sectors when they are taken, on this thread, so none taken
+ * from now on reaches past the new end; the driver re-reads capacity on
+ * the config change (VIRTIO 1.2 §5.2.2). */
+static void blk_reload(void *priv)
+{
+    struct blk *b = priv;
+    uint64_t bytes, old = b->lim.sectors * BLK_SECTOR;
+    int ret = blk_backing_size(b, &bytes);
+
+    if (ret) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "cannot size the backing again, capacity stays %llu "
+                     "bytes: %s",
+                     (unsigned long long)old, strerror(-ret));
+        return;
+    }
+    xvdm_dev_log(b->dev, XVDM_LOG_INFO, "backing size %llu -> %llu bytes",
+                 (unsigned long long)old, (unsigned long long)bytes);
+    if (bytes / BLK_SECTOR == b->lim.sectors)
+        return;
+    b->lim.sectors = bytes / BLK_SECTOR;
+    b->config.capacity = htole64(b->lim.sectors);
+    xvdm_dev_config_changed(b->dev);
+}
+
 /* ---- setting up ------------------------------------------------------------ */
 
 static int blk_open(struct blk *b, const char *path, bool ro, bool direct)
 {
     struct stat st;
     uint64_t bytes;
+    int ret;
 
     b->fd = open(path, (ro ? O_RDONLY : O_RDWR) | (direct ? O_DIRECT : 0) |
                            O_CLOEXEC);
@@ -370,11 +411,11 @@ static int blk_open(struct blk *b, const char *path, bool ro, bool direct)
                      "path='%s' is neither a file nor a block device", path);
         return -EINVAL;
     }
-    if (b->blockdev ? ioctl(b->fd, BLKGETSIZE64, &bytes) != 0
-                    : (bytes = (uint64_t)st.st_size, false)) {
-        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot size path='%s': %s",
-                     path, strerror(errno));
-        return -errno;
+    ret = blk_backing_size(b, &bytes);
+    if (ret) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot size path='%s': %s", path,
+                     strerror(-ret));
+        return ret;
     }
     b->lim.sectors = bytes / BLK_SECTOR;
     return 0;
@@ -606,4 +647,5 @@ const struct xvdm_device_ops xvdm_device_module = {
     .config_read = blk_config_read,
     .queue_notify = blk_queue_notify,
     .reset = blk_reset,
+    .reload = blk_reload,
 };
