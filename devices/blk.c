@@ -196,12 +196,13 @@ static void blk_on_completion(void *arg, uint32_t revents)
 }
 
 #ifdef BLK_IO_URING
-/* A short transfer is finished by a worker thread, which loops until the
- * whole request is done (redoing the transferred part is harmless). */
-static void blk_on_uring_completion(void *arg, uint32_t revents)
+/* Jobs io_uring finished go onto *done, but a short transfer is finished
+ * by a worker thread, which loops until the whole request is done
+ * (redoing the transferred part is harmless). */
+static void blk_uring_finished(struct blk *b, struct blk_job *job,
+                               struct blk_job **done)
 {
-    struct blk *b = arg;
-    struct blk_job *job = blk_uring_reap(b->uring), *next, *done = NULL;
+    struct blk_job *next;
 
     for (; job; job = next) {
         next = job->next;
@@ -209,10 +210,18 @@ static void blk_on_uring_completion(void *arg, uint32_t revents)
             job->short_io = false;
             blk_pool_submit(b->pool, job);
         } else {
-            job->next = done;
-            done = job;
+            job->next = *done;
+            *done = job;
         }
     }
+}
+
+static void blk_on_uring_completion(void *arg, uint32_t revents)
+{
+    struct blk *b = arg;
+    struct blk_job *done = NULL;
+
+    blk_uring_finished(b, blk_uring_reap(b->uring), &done);
     blk_complete_list(b, done);
 }
 #endif
@@ -318,8 +327,12 @@ static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
         }
     } while (xvdm_queue_enable_kicks(q));
 #ifdef BLK_IO_URING
-    if (b->uring)
+    /* What completed while being submitted is answered in this round,
+     * with the rest, under one interrupt. */
+    if (b->uring) {
         blk_uring_check(b, blk_uring_flush(b->uring));
+        blk_uring_finished(b, blk_uring_take(b->uring), &now);
+    }
 #endif
     blk_complete_list(b, now);
 }
