@@ -40,6 +40,7 @@ struct blk {
     struct xvdm_dev *dev;
     int fd;
     bool blockdev;
+    bool direct; /* O_DIRECT: no page cache */
     struct blk_limits lim;
     struct virtio_blk_config config; /* little-endian, as the guest reads */
     char serial[VIRTIO_BLK_ID_BYTES];
@@ -288,14 +289,37 @@ static void blk_submit(struct blk *b, struct blk_job *job)
     blk_pool_submit(b->pool, job);
 }
 
+/* The thread engine: a read dom0's page cache holds is done here, at once,
+ * rather than handed to a thread that wakes the loop to complete it.
+ * RWF_NOWAIT fails with EAGAIN instead of waiting for the disk; anything
+ * but the whole read (not cached, partly cached, an error) goes to the
+ * threads, which read it all again. */
+static bool blk_read_cached(struct blk *b, struct blk_job *job)
+{
+#ifdef BLK_IO_URING
+    if (b->uring)
+        return false; /* io_uring reads cached data inline by itself */
+#endif
+    if (b->direct || job->req.op != BLK_OP_READ ||
+        preadv2(b->fd, job->req.iov, (int)job->req.niov, (off_t)job->req.offset,
+                RWF_NOWAIT) != (ssize_t)job->req.len)
+        return false;
+    job->status = VIRTIO_BLK_S_OK;
+    return true;
+}
+
 static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now)
 {
     blk_request_parse(&job->chain, &b->lim, &job->req);
     if (job->req.op == BLK_OP_DONE || job->req.op == BLK_OP_DROP ||
-        job->req.op == BLK_OP_GET_ID)
+        job->req.op == BLK_OP_GET_ID) {
         blk_answer_now(b, job, now);
-    else
+    } else if (blk_read_cached(b, job)) {
+        job->next = *now;
+        *now = job;
+    } else {
         blk_submit(b, job);
+    }
 }
 
 /* At most a queue's worth of pops and rounds per call, the rest deferred:
@@ -411,6 +435,7 @@ static int blk_open(struct blk *b, const char *path, bool ro, bool direct)
     uint64_t bytes;
     int ret;
 
+    b->direct = direct;
     b->fd = open(path, (ro ? O_RDONLY : O_RDWR) | (direct ? O_DIRECT : 0) |
                            O_CLOEXEC);
     if (b->fd < 0 || fstat(b->fd, &st)) {
