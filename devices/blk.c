@@ -33,6 +33,9 @@
 #define BLK_DEVICE_ID 2
 #define BLK_QUEUE_SIZE 256
 #define BLK_QUEUES_MAX 16
+/* Larger cached reads go to the threads: copying them takes longer than
+ * the hand-offs saved, and several threads copy at once. */
+#define BLK_INLINE_READ_MAX (64 * 1024)
 /* Config space up to write_zeroes_may_unmap and its padding (§5.2.4). */
 #define BLK_CONFIG_SIZE (offsetof(struct virtio_blk_config, unused1) + 3)
 
@@ -289,8 +292,8 @@ static void blk_submit(struct blk *b, struct blk_job *job)
     blk_pool_submit(b->pool, job);
 }
 
-/* The thread engine: a read dom0's page cache holds is done here, at once,
- * rather than handed to a thread that wakes the loop to complete it.
+/* The thread engine: a small read dom0's page cache holds is done here, at
+ * once, rather than handed to a thread that wakes the loop to complete it.
  * RWF_NOWAIT fails with EAGAIN instead of waiting for the disk; anything
  * but the whole read (not cached, partly cached, an error) goes to the
  * threads, which read it all again. */
@@ -301,6 +304,7 @@ static bool blk_read_cached(struct blk *b, struct blk_job *job)
         return false; /* io_uring reads cached data inline by itself */
 #endif
     if (b->direct || job->req.op != BLK_OP_READ ||
+        job->req.len > BLK_INLINE_READ_MAX ||
         preadv2(b->fd, job->req.iov, (int)job->req.niov, (off_t)job->req.offset,
                 RWF_NOWAIT) != (ssize_t)job->req.len)
         return false;
