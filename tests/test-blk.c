@@ -457,6 +457,30 @@ static int refused_round(const void *unused)
 }
 #endif
 
+/* The thread engine reads what dom0 caches on the loop thread, the rest
+ * on its threads: both give the file's bytes. */
+START_TEST(threads_read_cached_and_uncached_data_alike)
+{
+    uint8_t *data;
+    int fd;
+
+    make_disk("/var/tmp", 0x5a); /* a tmpfs cannot drop its pages */
+    fd = open(disk, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fdatasync(fd), 0);
+    ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+    start(",aio=threads", 1);
+    for (unsigned round = 0; round < 2; round++) {
+        ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, 8, 4096, true, &data),
+                          VIRTIO_BLK_S_OK);
+        for (unsigned i = 0; i < 4096; i++)
+            ck_assert_uint_eq(data[i], 0x5a);
+    }
+    stop();
+}
+END_TEST
+
 /* The operator resizes the backing and sends SIGHUP, as to xvdm: a
  * config-change interrupt (after, maybe, the edge of the last request),
  * the new capacity in a new config generation. */
@@ -538,6 +562,7 @@ static Suite *blk_suite(void)
     tcase_add_test(tc,
                    io_uring_refusing_submissions_fails_requests_not_hangs_them);
     tcase_add_test(tc, sighup_after_a_resize_announces_the_new_capacity);
+    tcase_add_test(tc, threads_read_cached_and_uncached_data_alike);
     suite_add_tcase(s, tc);
     return s;
 }
