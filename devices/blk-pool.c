@@ -44,13 +44,15 @@ static struct blk_job *pool_next_job(struct blk_pool *p)
 static void pool_finish(struct blk_pool *p, struct blk_job *job)
 {
     uint64_t one = 1;
+    bool first = !p->done;
 
     job->next = p->done;
     p->done = job;
     if (--p->busy == 0)
         pthread_cond_broadcast(&p->idle);
-    /* Cannot fail short of counter overflow; the loop drains it. */
-    if (write(p->efd, &one, sizeof(one)) < 0)
+    /* One wake-up per batch: the loop takes the whole list, and clears the
+     * eventfd, under the lock. Cannot fail short of counter overflow. */
+    if (first && write(p->efd, &one, sizeof(one)) < 0)
         abort();
 }
 

@@ -143,11 +143,6 @@ int blk_uring_submit(struct blk_uring *u, struct blk_job *job)
     return 0;
 }
 
-int blk_uring_flush(struct blk_uring *u)
-{
-    return blk_uring_submit_pending(u);
-}
-
 int blk_uring_fd(const struct blk_uring *u)
 {
     return u->efd;
@@ -166,20 +161,56 @@ static void blk_uring_complete(struct blk_uring *u, struct io_uring_cqe *cqe)
     u->done = job;
 }
 
-struct blk_job *blk_uring_reap(struct blk_uring *u)
+/* Every completion the ring holds, onto the done list; how many. */
+static unsigned blk_uring_collect(struct blk_uring *u)
 {
     struct io_uring_cqe *cqe;
-    struct blk_job *list;
+    unsigned n = 0;
+
+    for (; io_uring_peek_cqe(&u->ring, &cqe) == 0; n++)
+        blk_uring_complete(u, cqe);
+    return n;
+}
+
+/* Reset the eventfd's count: false only if the read fails otherwise than
+ * finding nothing signalled. */
+static bool blk_uring_clear_signal(struct blk_uring *u)
+{
     uint64_t count;
 
-    if (read(u->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-        return NULL;
-    blk_uring_submit_pending(u); /* after a transient refusal */
-    while (io_uring_peek_cqe(&u->ring, &cqe) == 0)
-        blk_uring_complete(u, cqe);
-    list = u->done;
+    return read(u->efd, &count, sizeof(count)) == sizeof(count) ||
+           errno == EAGAIN;
+}
+
+/* Page-cache reads complete inside the submitting system call, so their
+ * completions are taken at once instead of after a wake-up of the loop.
+ * Those it finds were signalled on the eventfd: cleared, so the loop does
+ * not wake for nothing, and the ring looked at again for completions that
+ * came between (their signal was cleared too). */
+int blk_uring_flush(struct blk_uring *u)
+{
+    int ret = blk_uring_submit_pending(u);
+
+    if (blk_uring_collect(u) && blk_uring_clear_signal(u))
+        blk_uring_collect(u);
+    return ret;
+}
+
+struct blk_job *blk_uring_take(struct blk_uring *u)
+{
+    struct blk_job *list = u->done;
+
     u->done = NULL;
     return list;
+}
+
+struct blk_job *blk_uring_reap(struct blk_uring *u)
+{
+    if (!blk_uring_clear_signal(u))
+        return NULL;
+    blk_uring_submit_pending(u); /* after a transient refusal */
+    blk_uring_collect(u);
+    return blk_uring_take(u);
 }
 
 void blk_uring_wait_idle(struct blk_uring *u)

@@ -23,7 +23,11 @@ void blk_uring_destroy(struct blk_uring *u);
  * every later one, complete with VIRTIO_BLK_S_IOERR (reaped as usual)
  * and the call that saw the refusal returns its negative errno, once. */
 int blk_uring_submit(struct blk_uring *u, struct blk_job *job);
+/* Submit, and keep what completed meanwhile for blk_uring_take(). */
 int blk_uring_flush(struct blk_uring *u);
+/* The jobs blk_uring_flush() saw complete (as blk_uring_reap() returns
+ * them), without a system call. */
+struct blk_job *blk_uring_take(struct blk_uring *u);
 int blk_uring_fd(const struct blk_uring *u);
 /* Completed jobs, status set; a short transfer is returned with
  * `short_io` set for the caller to finish another way. */

@@ -23,6 +23,7 @@
 
 #include <xvdm/device.h>
 
+#include "blk-job-cache.h"
 #include "blk-pool.h"
 #include "blk-request.h"
 #ifdef BLK_IO_URING
@@ -32,6 +33,9 @@
 #define BLK_DEVICE_ID 2
 #define BLK_QUEUE_SIZE 256
 #define BLK_QUEUES_MAX 16
+/* Larger cached reads go to the threads: copying them takes longer than
+ * the hand-offs saved, and several threads copy at once. */
+#define BLK_INLINE_READ_MAX (64 * 1024)
 /* Config space up to write_zeroes_may_unmap and its padding (§5.2.4). */
 #define BLK_CONFIG_SIZE (offsetof(struct virtio_blk_config, unused1) + 3)
 
@@ -39,10 +43,12 @@ struct blk {
     struct xvdm_dev *dev;
     int fd;
     bool blockdev;
+    bool direct; /* O_DIRECT: no page cache */
     struct blk_limits lim;
     struct virtio_blk_config config; /* little-endian, as the guest reads */
     char serial[VIRTIO_BLK_ID_BYTES];
     unsigned nqueues;
+    struct blk_job_cache jobs; /* loop thread only */
     struct blk_pool *pool;   /* the thread engine; always there */
 #ifdef BLK_IO_URING
     struct blk_uring *uring; /* reads, writes, flushes when available */
@@ -179,7 +185,7 @@ static void blk_complete_list(struct blk *b, struct blk_job *job)
         next = job->next;
         blk_complete(b, job);
         touched[blk_queue_index(b, job->q)] = true;
-        free(job);
+        blk_job_put(&b->jobs, job);
     }
     for (unsigned i = 0; i < b->nqueues; i++)
         if (touched[i])
@@ -194,12 +200,13 @@ static void blk_on_completion(void *arg, uint32_t revents)
 }
 
 #ifdef BLK_IO_URING
-/* A short transfer is finished by a worker thread, which loops until the
- * whole request is done (redoing the transferred part is harmless). */
-static void blk_on_uring_completion(void *arg, uint32_t revents)
+/* Jobs io_uring finished go onto *done, but a short transfer is finished
+ * by a worker thread, which loops until the whole request is done
+ * (redoing the transferred part is harmless). */
+static void blk_uring_finished(struct blk *b, struct blk_job *job,
+                               struct blk_job **done)
 {
-    struct blk *b = arg;
-    struct blk_job *job = blk_uring_reap(b->uring), *next, *done = NULL;
+    struct blk_job *next;
 
     for (; job; job = next) {
         next = job->next;
@@ -207,10 +214,18 @@ static void blk_on_uring_completion(void *arg, uint32_t revents)
             job->short_io = false;
             blk_pool_submit(b->pool, job);
         } else {
-            job->next = done;
-            done = job;
+            job->next = *done;
+            *done = job;
         }
     }
+}
+
+static void blk_on_uring_completion(void *arg, uint32_t revents)
+{
+    struct blk *b = arg;
+    struct blk_job *done = NULL;
+
+    blk_uring_finished(b, blk_uring_reap(b->uring), &done);
     blk_complete_list(b, done);
 }
 #endif
@@ -237,9 +252,9 @@ static void blk_answer_now(struct blk *b, struct blk_job *job,
     *now = job;
 }
 
-static struct blk_job *blk_job_new(struct xvdm_queue *q)
+static struct blk_job *blk_job_new(struct blk *b, struct xvdm_queue *q)
 {
-    struct blk_job *job = malloc(sizeof(*job));
+    struct blk_job *job = blk_job_get(&b->jobs);
 
     if (job) {
         job->q = q;
@@ -277,14 +292,38 @@ static void blk_submit(struct blk *b, struct blk_job *job)
     blk_pool_submit(b->pool, job);
 }
 
+/* The thread engine: a small read dom0's page cache holds is done here, at
+ * once, rather than handed to a thread that wakes the loop to complete it.
+ * RWF_NOWAIT fails with EAGAIN instead of waiting for the disk; anything
+ * but the whole read (not cached, partly cached, an error) goes to the
+ * threads, which read it all again. */
+static bool blk_read_cached(struct blk *b, struct blk_job *job)
+{
+#ifdef BLK_IO_URING
+    if (b->uring)
+        return false; /* io_uring reads cached data inline by itself */
+#endif
+    if (b->direct || job->req.op != BLK_OP_READ ||
+        job->req.len > BLK_INLINE_READ_MAX ||
+        preadv2(b->fd, job->req.iov, (int)job->req.niov, (off_t)job->req.offset,
+                RWF_NOWAIT) != (ssize_t)job->req.len)
+        return false;
+    job->status = VIRTIO_BLK_S_OK;
+    return true;
+}
+
 static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now)
 {
     blk_request_parse(&job->chain, &b->lim, &job->req);
     if (job->req.op == BLK_OP_DONE || job->req.op == BLK_OP_DROP ||
-        job->req.op == BLK_OP_GET_ID)
+        job->req.op == BLK_OP_GET_ID) {
         blk_answer_now(b, job, now);
-    else
+    } else if (blk_read_cached(b, job)) {
+        job->next = *now;
+        *now = job;
+    } else {
         blk_submit(b, job);
+    }
 }
 
 /* At most a queue's worth of pops and rounds per call, the rest deferred:
@@ -299,13 +338,14 @@ static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 
     do {
         xvdm_queue_disable_kicks(q);
-        while (budget && (job = blk_job_new(q)) &&
+        while (budget && (job = blk_job_new(b, q)) &&
                (ret = xvdm_queue_pop(q, &job->chain)) == 1) {
             blk_take(b, job, &now);
             job = NULL;
             budget--;
         }
-        free(job);
+        if (job)
+            blk_job_put(&b->jobs, job);
         job = NULL;
         if (ret < 0)
             break;
@@ -315,24 +355,18 @@ static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
         }
     } while (xvdm_queue_enable_kicks(q));
 #ifdef BLK_IO_URING
-    if (b->uring)
+    /* What completed while being submitted is answered in this round,
+     * with the rest, under one interrupt. */
+    if (b->uring) {
         blk_uring_check(b, blk_uring_flush(b->uring));
+        blk_uring_finished(b, blk_uring_take(b->uring), &now);
+    }
 #endif
     blk_complete_list(b, now);
 }
 
 /* The device forgets its queues: wait for the workers to let go of the
  * guest's buffers, and complete nothing (the rings are gone). */
-static void blk_free_list(struct blk_job *job)
-{
-    struct blk_job *next;
-
-    for (; job; job = next) {
-        next = job->next;
-        free(job);
-    }
-}
-
 static void blk_reset(void *priv)
 {
     struct blk *b = priv;
@@ -340,11 +374,11 @@ static void blk_reset(void *priv)
 #ifdef BLK_IO_URING
     if (b->uring) {
         blk_uring_wait_idle(b->uring);
-        blk_free_list(blk_uring_reap(b->uring));
+        blk_job_put_list(&b->jobs, blk_uring_reap(b->uring));
     }
 #endif
     blk_pool_wait_idle(b->pool);
-    blk_free_list(blk_pool_reap(b->pool));
+    blk_job_put_list(&b->jobs, blk_pool_reap(b->pool));
 }
 
 /* ---- config space --------------------------------------------------------- */
@@ -357,13 +391,55 @@ static void blk_config_read(void *priv, uint32_t offset, void *buf,
     memcpy(buf, (const uint8_t *)&b->config + offset, len);
 }
 
+/* ---- the backing's size ------------------------------------------------ */
+
+static int blk_backing_size(struct blk *b, uint64_t *bytes)
+{
+    struct stat st;
+
+    if (b->blockdev)
+        return ioctl(b->fd, BLKGETSIZE64, bytes) ? -errno : 0;
+    if (fstat(b->fd, &st))
+        return -errno;
+    *bytes = (uint64_t)st.st_size;
+    return 0;
+}
+
+/* SIGHUP: the backing may have grown or shrunk. Requests are checked
+ * against lim.sectors when they are taken, on this thread, so none taken
+ * from now on reaches past the new end; the driver re-reads capacity on
+ * the config change (VIRTIO 1.2 §5.2.2). */
+static void blk_reload(void *priv)
+{
+    struct blk *b = priv;
+    uint64_t bytes, old = b->lim.sectors * BLK_SECTOR;
+    int ret = blk_backing_size(b, &bytes);
+
+    if (ret) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "cannot size the backing again, capacity stays %llu "
+                     "bytes: %s",
+                     (unsigned long long)old, strerror(-ret));
+        return;
+    }
+    xvdm_dev_log(b->dev, XVDM_LOG_INFO, "backing size %llu -> %llu bytes",
+                 (unsigned long long)old, (unsigned long long)bytes);
+    if (bytes / BLK_SECTOR == b->lim.sectors)
+        return;
+    b->lim.sectors = bytes / BLK_SECTOR;
+    b->config.capacity = htole64(b->lim.sectors);
+    xvdm_dev_config_changed(b->dev);
+}
+
 /* ---- setting up ------------------------------------------------------------ */
 
 static int blk_open(struct blk *b, const char *path, bool ro, bool direct)
 {
     struct stat st;
     uint64_t bytes;
+    int ret;
 
+    b->direct = direct;
     b->fd = open(path, (ro ? O_RDONLY : O_RDWR) | (direct ? O_DIRECT : 0) |
                            O_CLOEXEC);
     if (b->fd < 0 || fstat(b->fd, &st)) {
@@ -377,11 +453,11 @@ static int blk_open(struct blk *b, const char *path, bool ro, bool direct)
                      "path='%s' is neither a file nor a block device", path);
         return -EINVAL;
     }
-    if (b->blockdev ? ioctl(b->fd, BLKGETSIZE64, &bytes) != 0
-                    : (bytes = (uint64_t)st.st_size, false)) {
-        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot size path='%s': %s",
-                     path, strerror(errno));
-        return -errno;
+    ret = blk_backing_size(b, &bytes);
+    if (ret) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot size path='%s': %s", path,
+                     strerror(-ret));
+        return ret;
     }
     b->lim.sectors = bytes / BLK_SECTOR;
     return 0;
@@ -500,6 +576,7 @@ static void blk_destroy(void *priv)
         blk_pool_wait_idle(b->pool);
         blk_pool_destroy(b->pool);
     }
+    blk_job_cache_drain(&b->jobs);
     if (b->fd >= 0)
         close(b->fd);
     free(b);
@@ -567,6 +644,8 @@ static int blk_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     b->dev = dev;
     b->fd = -1;
     ret = blk_parse_options(b, opts, &direct, &threads);
+    /* As many as the guest can have in flight when it keeps to its rings. */
+    blk_job_cache_init(&b->jobs, BLK_QUEUE_SIZE * b->nqueues);
     if (!ret && !path) {
         xvdm_dev_log(dev, XVDM_LOG_ERROR, "path= is required");
         ret = -EINVAL;
@@ -610,4 +689,5 @@ const struct xvdm_device_ops xvdm_device_module = {
     .config_read = blk_config_read,
     .queue_notify = blk_queue_notify,
     .reset = blk_reset,
+    .reload = blk_reload,
 };

@@ -258,6 +258,13 @@ void dev_destroy(struct xvdm_dev *dev)
     free(dev);
 }
 
+void dev_reload(struct xvdm_dev *dev)
+{
+    /* A version 1 table ends before reload: nothing to read there. */
+    if (dev->ops->abi_version >= 2 && dev->ops->reload)
+        dev->ops->reload(dev->priv);
+}
+
 uint32_t xvdm_dev_domid(const struct xvdm_dev *dev)
 {
     return dev->domid;

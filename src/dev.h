@@ -63,6 +63,9 @@ int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
                uint32_t domid, struct loop *loop);
 /* Reset (when the transport is attached) and destroy. NULL is fine. */
 void dev_destroy(struct xvdm_dev *dev);
+/* The operator's reload request (SIGHUP): the module's reload op, when its
+ * ABI version has one and it is set. */
+void dev_reload(struct xvdm_dev *dev);
 
 /* Transport feature bits every device gets offered. */
 #define DEV_TRANSPORT_FEATURES                                                \

@@ -39,7 +39,10 @@ struct sim {
     uint8_t *ram;
 
     pthread_mutex_t lock;
-    pthread_cond_t changed; /* a notify, an edge, or a server change */
+    /* Apart, as in Xen: an interrupt does not resume a vCPU that waits
+     * for its ioreq's answer. */
+    pthread_cond_t answered; /* a notify, or a server change */
+    pthread_cond_t edge;     /* an interrupt line changed */
     bool server_exists;
     bool server_enabled;
     unsigned nr_ranges;
@@ -158,7 +161,7 @@ static int sim_evtchn_notify(struct hv *hv, unsigned vcpu)
         return -EINVAL;
     pthread_mutex_lock(&sim->lock);
     sim->notified |= 1ULL << vcpu;
-    pthread_cond_broadcast(&sim->changed);
+    pthread_cond_broadcast(&sim->answered);
     pthread_mutex_unlock(&sim->lock);
     return 0;
 }
@@ -180,7 +183,7 @@ static int sim_set_irq_level(struct hv *hv, uint32_t irq, unsigned level)
     if (level && !spi->level)
         spi->edges++;
     spi->level = level;
-    pthread_cond_broadcast(&sim->changed);
+    pthread_cond_broadcast(&sim->edge);
     pthread_mutex_unlock(&sim->lock);
     return 0;
 }
@@ -193,7 +196,7 @@ static void sim_close(struct hv *hv)
     sim->server_exists = false;
     sim->server_enabled = false;
     sim->nr_ranges = 0;
-    pthread_cond_broadcast(&sim->changed);
+    pthread_cond_broadcast(&sim->answered);
     pthread_mutex_unlock(&sim->lock);
 }
 
@@ -220,13 +223,19 @@ static int sim_init_sync(struct sim *sim)
     /* Timeouts must not jump with the wall clock. */
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    ret = pthread_cond_init(&sim->changed, &attr);
+    ret = pthread_cond_init(&sim->answered, &attr);
+    if (ret == 0) {
+        ret = pthread_cond_init(&sim->edge, &attr);
+        if (ret)
+            pthread_cond_destroy(&sim->answered);
+    }
     pthread_condattr_destroy(&attr);
     if (ret)
         return -ret;
     ret = pthread_mutex_init(&sim->lock, NULL);
     if (ret) {
-        pthread_cond_destroy(&sim->changed);
+        pthread_cond_destroy(&sim->edge);
+        pthread_cond_destroy(&sim->answered);
         return -ret;
     }
     return 0;
@@ -289,7 +298,8 @@ void sim_destroy(struct sim *sim)
 {
     if (!sim)
         return;
-    pthread_cond_destroy(&sim->changed);
+    pthread_cond_destroy(&sim->edge);
+    pthread_cond_destroy(&sim->answered);
     pthread_mutex_destroy(&sim->lock);
     close(sim->evtchn_fd);
     free(sim->hv.iopage);
@@ -369,7 +379,7 @@ static int sim_deliver(struct sim *sim, unsigned vcpu, struct ioreq *req)
         return -errno;
     while (!(sim->notified & (1ULL << vcpu)) ||
            slot->state != STATE_IORESP_READY) {
-        if (pthread_cond_timedwait(&sim->changed, &sim->lock, &deadline))
+        if (pthread_cond_timedwait(&sim->answered, &sim->lock, &deadline))
             return -ETIMEDOUT;
     }
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -493,7 +503,7 @@ int sim_irq_wait(struct sim *sim, uint32_t spi, unsigned seen,
 
     pthread_mutex_lock(&sim->lock);
     while (sim_spi(sim, spi)->edges <= seen && ret == 0)
-        if (pthread_cond_timedwait(&sim->changed, &sim->lock, &deadline))
+        if (pthread_cond_timedwait(&sim->edge, &sim->lock, &deadline))
             ret = -ETIMEDOUT;
     pthread_mutex_unlock(&sim->lock);
     return ret;

@@ -2,6 +2,9 @@
 /*
  * xvdm: serve virtio-mmio devices to one Xen guest.
  *
+ * SIGHUP makes every device look at its backing again (a disk re-reads its
+ * size); the supervisor passes it on to its instances.
+ *
  * Exit status: 0 after a clean stop (SIGTERM/SIGINT); 1 when setting up
  * failed (no Xen, no such domain, a device refused an option's value); 2
  * for a bad command line, unknown device types and option names included.
@@ -150,26 +153,35 @@ static void daemon_on_signal(void *arg, uint32_t revents)
 
     if (read(d->signal_fd, &si, sizeof(si)) != sizeof(si))
         return;
-    log_info("%s: stopping", strsignal((int)si.ssi_signo));
-    loop_stop(d->loop);
+    if (si.ssi_signo != SIGHUP) {
+        log_info("%s: stopping", strsignal((int)si.ssi_signo));
+        loop_stop(d->loop);
+    } else if (d->supervisor) {
+        log_info("SIGHUP: passing it on to the instances");
+        supervisor_signal(d->supervisor, SIGHUP);
+    } else {
+        log_info("SIGHUP: devices look at their backing again");
+        vm_reload(d->vm);
+    }
 }
 
-/* SIGTERM and SIGINT arrive on an fd in the loop, so a stop never
- * interrupts an ioreq half-answered. */
-static void stop_signals(sigset_t *set)
+/* SIGTERM, SIGINT and SIGHUP arrive on an fd in the loop, so neither a
+ * stop nor a reload interrupts an ioreq half-answered. */
+static void handled_signals(sigset_t *set)
 {
     sigemptyset(set);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
 }
 
 /* Blocked before any thread exists (device modules start I/O threads),
  * so that every thread inherits the mask and none dies of them. */
-static int block_stop_signals(void)
+static int block_handled_signals(void)
 {
     sigset_t set;
 
-    stop_signals(&set);
+    handled_signals(&set);
     return sigprocmask(SIG_BLOCK, &set, NULL) ? -errno : 0;
 }
 
@@ -177,7 +189,7 @@ static int daemon_watch_signals(struct daemon *d)
 {
     sigset_t set;
 
-    stop_signals(&set);
+    handled_signals(&set);
     d->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (d->signal_fd < 0)
         return -errno;
@@ -350,7 +362,7 @@ static int daemon_run(const struct cli_options *o, const char *module_dir)
     if (!o->foreground)
         ret = daemon_fork(&d);
     if (ret == 0)
-        ret = block_stop_signals();
+        ret = block_handled_signals();
     if (ret == 0)
         ret = daemon_setup(&d, module_dir);
     if (ret == 0)

@@ -59,10 +59,14 @@ static void module_names(const char *dir, char *buf, size_t size)
 static int module_check(const struct xvdm_device_ops *ops, const char *type,
                         char *err, size_t errlen)
 {
-    if (ops->abi_version != XVDM_DEVICE_ABI_VERSION) {
-        snprintf(err, errlen, "device module '%s' has ABI version %u, this "
-                 "xvdm needs %u (rebuild the module)", type,
-                 ops->abi_version, XVDM_DEVICE_ABI_VERSION);
+    if (ops->abi_version < XVDM_DEVICE_ABI_VERSION_MIN ||
+        ops->abi_version > XVDM_DEVICE_ABI_VERSION) {
+        snprintf(err, errlen,
+                 "device module '%s' has ABI version %u, this "
+                 "xvdm needs %u (or an older one down to %u; rebuild the "
+                 "module)",
+                 type, ops->abi_version, XVDM_DEVICE_ABI_VERSION,
+                 XVDM_DEVICE_ABI_VERSION_MIN);
         return -EINVAL;
     }
     if (!ops->name || strcmp(ops->name, type) != 0 || !ops->create ||

@@ -402,6 +402,17 @@ static void sv_stop_one(struct supervisor *sv, struct instance *in)
     sv_reaped(sv, in, status);
 }
 
+void supervisor_signal(struct supervisor *sv, int signo)
+{
+    for (unsigned i = 0; i < sv->nr; i++) {
+        struct instance *in = &sv->inst[i];
+
+        if (in->pid && !in->stopping && kill(in->pid, signo))
+            log_warn("domain %u: cannot signal xvdm (pid %d): %s", in->domid,
+                     (int)in->pid, strerror(errno));
+    }
+}
+
 void supervisor_destroy(struct supervisor *sv)
 {
     char dir[256];

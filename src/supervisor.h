@@ -38,5 +38,8 @@ int supervisor_create(struct supervisor **out, struct store *st,
 /* SIGTERM every instance, wait for them (SIGKILL after 10 s), stop
  * watching, free. NULL is fine. */
 void supervisor_destroy(struct supervisor *sv);
+/* Send signo to every running instance that is not being stopped (the
+ * operator's SIGHUP, meant for the instances' devices). */
+void supervisor_signal(struct supervisor *sv, int signo);
 
 #endif

@@ -217,3 +217,9 @@ void vm_destroy(struct vm *vm)
     free(vm->lines);
     free(vm);
 }
+
+void vm_reload(struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nr_devs; i++)
+        dev_reload(vm->devs[i].dev);
+}

@@ -3,8 +3,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "hv.h"
@@ -43,6 +47,42 @@ static int harness_parse(struct harness *h, const char *const *specs,
     return ret;
 }
 
+static void harness_on_sighup(void *arg, uint32_t revents)
+{
+    struct harness *h = arg;
+    struct signalfd_siginfo si;
+
+    if (read(h->sighup_fd, &si, sizeof(si)) == sizeof(si))
+        vm_reload(h->vm);
+}
+
+/* Blocked before the vm starts any thread, so that none dies of it. */
+static int harness_block_sighup(void)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    return -pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static int harness_watch_sighup(struct harness *h)
+{
+    sigset_t set;
+    int ret;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    h->sighup_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (h->sighup_fd < 0)
+        return -errno;
+    ret = loop_watch(h->loop, h->sighup_fd, EPOLLIN, harness_on_sighup, h);
+    if (ret)
+        close(h->sighup_fd);
+    h->sighup_watched = ret == 0;
+    return ret;
+}
+
 static int harness_create(struct harness *h)
 {
     struct sim_config cfg = {.domid = 1, .nr_vcpus = 1,
@@ -59,8 +99,12 @@ int harness_setup(struct harness *h, const struct devspec *specs, unsigned n)
 
     ret = h->sim ? 0 : harness_create(h);
     if (ret == 0)
+        ret = harness_block_sighup();
+    if (ret == 0)
         ret = vm_create(&h->vm, sim_hv(h->sim), h->loop, specs, n,
                         module_default_dir());
+    if (ret == 0)
+        ret = harness_watch_sighup(h);
     if (ret)
         harness_stop(h);
     return ret;
@@ -98,6 +142,11 @@ void harness_halt(struct harness *h)
         loop_stop(h->loop);
         pthread_join(h->thread, NULL);
         h->running = false;
+    }
+    if (h->sighup_watched) {
+        loop_unwatch(h->loop, h->sighup_fd);
+        close(h->sighup_fd);
+        h->sighup_watched = false;
     }
     vm_destroy(h->vm);
     h->vm = NULL;

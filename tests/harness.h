@@ -3,6 +3,9 @@
  * Test side: xvdm on the simulated hypervisor, in-process. Starts the same
  * parts src/main.c starts on Xen (loop, device specs and layout, vm) on a
  * sim guest, and runs the loop on its own thread, as the daemon does.
+ * As xvdm does, it takes SIGHUP from a signalfd in the loop and has every
+ * device look at its backing again (so SIGHUP is blocked in the thread that
+ * sets up the harness and the threads it starts).
  */
 #ifndef XVDM_TEST_HARNESS_H
 #define XVDM_TEST_HARNESS_H
@@ -26,6 +29,8 @@ struct harness {
     bool running;
     bool hv_closed;
     int loop_ret;
+    bool sighup_watched; /* sighup_fd is in the loop */
+    int sighup_fd;       /* SIGHUP reloads the devices, as in xvdm */
 };
 
 /* Domain 1, one vCPU, 64 MiB, devices from spec strings ("rng",

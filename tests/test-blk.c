@@ -3,7 +3,8 @@
  * virtio-blk on the simulated hypervisor, driven like Linux's virtio_blk:
  * data written through xvdm reads back and is in the backing file after a
  * flush; every request the spec refuses gets its status; read-only disks,
- * serials, discard and write-zeroes, and backing errors.
+ * serials, discard and write-zeroes, backing errors, and a resize
+ * announced by SIGHUP.
  */
 #include "config.h"
 
@@ -12,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,6 +457,83 @@ static int refused_round(const void *unused)
 }
 #endif
 
+/* The thread engine reads what dom0 caches on the loop thread, the rest
+ * on its threads: both give the file's bytes. */
+START_TEST(threads_read_cached_and_uncached_data_alike)
+{
+    uint8_t *data;
+    int fd;
+
+    make_disk("/var/tmp", 0x5a); /* a tmpfs cannot drop its pages */
+    fd = open(disk, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(fdatasync(fd), 0);
+    ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    close(fd);
+    start(",aio=threads", 1);
+    for (unsigned round = 0; round < 2; round++) {
+        ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, 8, 4096, true, &data),
+                          VIRTIO_BLK_S_OK);
+        for (unsigned i = 0; i < 4096; i++)
+            ck_assert_uint_eq(data[i], 0x5a);
+    }
+    stop();
+}
+END_TEST
+
+/* The operator resizes the backing and sends SIGHUP, as to xvdm: a
+ * config-change interrupt (after, maybe, the edge of the last request),
+ * the new capacity in a new config generation. */
+static void resize(uint64_t bytes)
+{
+    uint32_t generation = vdriver_read(&d, VIRTIO_MMIO_CONFIG_GENERATION);
+    int status = 0;
+
+    ck_assert_int_eq(truncate(disk, (off_t)bytes), 0);
+    ck_assert_int_eq(kill(getpid(), SIGHUP), 0);
+    for (unsigned edges = 0; edges < 2 && !(status & VIRTIO_MMIO_INT_CONFIG);
+         edges++) {
+        status = vdriver_wait_irq(&d, WAIT_MS);
+        ck_assert_int_ge(status, 0);
+    }
+    ck_assert(status & VIRTIO_MMIO_INT_CONFIG);
+    ck_assert_uint_eq(config(0, 8), bytes / 512);
+    ck_assert_uint_ne(vdriver_read(&d, VIRTIO_MMIO_CONFIG_GENERATION),
+                      generation);
+}
+
+START_TEST(sighup_after_a_resize_announces_the_new_capacity)
+{
+    uint8_t *data;
+
+    make_disk("/tmp", 0x5a);
+    start("", 1);
+    resize(2 * DISK_SIZE);
+    /* The new end reads back as what truncate() added: zeroes. */
+    ck_assert_uint_eq(
+        run_one(VIRTIO_BLK_T_IN, 2 * SECTORS - 8, 4096, true, &data),
+        VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < 4096; i++)
+        ck_assert_uint_eq(data[i], 0);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, SECTORS - 1, 1024, true, &data),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(data[0], 0x5a);
+    ck_assert_uint_eq(data[512], 0);
+    /* A shrink: what was valid past the new end fails, before it works. */
+    resize(DISK_SIZE / 2);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, SECTORS - 8, 4096, true, NULL),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(
+        run_one(VIRTIO_BLK_T_OUT, SECTORS / 2 - 1, 1024, false, NULL),
+        VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(
+        run_one(VIRTIO_BLK_T_IN, SECTORS / 2 - 8, 4096, true, &data),
+        VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(data[4095], 0x5a);
+    stop();
+}
+END_TEST
+
 START_TEST(io_uring_refusing_submissions_fails_requests_not_hangs_them)
 {
 #ifdef HAVE_LIBSECCOMP
@@ -482,6 +561,8 @@ static Suite *blk_suite(void)
     tcase_add_loop_test(tc, both_engines_work_under_the_syscall_filter, 0, 2);
     tcase_add_test(tc,
                    io_uring_refusing_submissions_fails_requests_not_hangs_them);
+    tcase_add_test(tc, sighup_after_a_resize_announces_the_new_capacity);
+    tcase_add_test(tc, threads_read_cached_and_uncached_data_alike);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "check-run.h"
+#include "dev.h"
+#include "loop.h"
 #include "module.h"
 
 static const char *dir(const char *var)
@@ -68,6 +70,25 @@ START_TEST(module_of_another_abi_version_is_refused_naming_both)
 }
 END_TEST
 
+START_TEST(module_of_abi_version_1_loads_and_is_never_asked_to_reload)
+{
+    struct xvdm_options opts = {0};
+    struct loop *loop = loop_create();
+    struct xvdm_dev *dev;
+    struct module mod;
+    char err[512];
+
+    ck_assert_int_eq(module_load(&mod, dir("XVDM_TEST_MODULE_DIR"), "v1-abi",
+                                 err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(dev_create(&dev, mod.ops, &opts, 0, 1, loop), 0);
+    dev_reload(dev); /* reading its reload field would abort */
+    dev_destroy(dev);
+    module_unload(&mod);
+    loop_destroy(loop);
+}
+END_TEST
+
 START_TEST(list_shows_each_module_with_id_and_summary)
 {
     char *buf = NULL;
@@ -91,6 +112,8 @@ static Suite *module_suite(void)
     tcase_add_test(tc, unknown_type_is_named_with_the_types_available);
     tcase_add_test(tc, type_with_a_path_is_refused);
     tcase_add_test(tc, module_of_another_abi_version_is_refused_naming_both);
+    tcase_add_test(tc,
+                   module_of_abi_version_1_loads_and_is_never_asked_to_reload);
     tcase_add_test(tc, list_shows_each_module_with_id_and_summary);
     suite_add_tcase(s, tc);
     return s;

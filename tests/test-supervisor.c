@@ -26,12 +26,13 @@
 #define WAIT_MS 5000
 
 /* Writes its pid to pid-DOMID, then (ready for SIGTERM, noted as
- * "term") appends its arguments to runs-DOMID; exits 3 in mode "fail",
- * else waits. */
+ * "term", and SIGHUP, noted as "hup") appends its arguments to
+ * runs-DOMID; exits 3 in mode "fail", else waits. */
 static const char instance_script[] =
     "#!/bin/sh\n"
     "echo $$ >\"$SV_DIR/pid-$2\"\n"
     "trap 'echo term >>\"$SV_DIR/runs-$2\"; exit 0' TERM\n"
+    "trap 'echo hup >>\"$SV_DIR/runs-$2\"' HUP\n"
     "echo \"$*\" >>\"$SV_DIR/runs-$2\"\n"
     "[ \"$(cat \"$SV_DIR/mode\" 2>/dev/null)\" = fail ] && exit 3\n"
     "while :; do sleep 0.02; done\n";
@@ -272,6 +273,24 @@ START_TEST(stopping_the_supervisor_stops_every_instance)
 }
 END_TEST
 
+/* What xvdm --supervise does with a SIGHUP it gets, on its loop thread
+ * (stopped meanwhile: the instances are that thread's). */
+START_TEST(a_signal_is_passed_on_to_every_running_instance)
+{
+    start();
+    libxl_disk(1, "2");
+    libxl_disk(2, "2");
+    ck_assert(wait_runs(1, 1, NULL));
+    ck_assert(wait_runs(2, 1, NULL));
+    loop_stop(loop);
+    pthread_join(thread, NULL);
+    supervisor_signal(sv, SIGHUP);
+    ck_assert_int_eq(pthread_create(&thread, NULL, loop_thread, loop), 0);
+    ck_assert(wait_runs(1, 2, "hup"));
+    ck_assert(wait_runs(2, 2, "hup"));
+}
+END_TEST
+
 static Suite *supervisor_suite(void)
 {
     Suite *s = suite_create("supervisor");
@@ -288,6 +307,7 @@ static Suite *supervisor_suite(void)
     tcase_add_test(tc, an_instance_stopped_while_needed_is_started_again);
     tcase_add_test(tc, exits_are_seen_when_sigchld_was_ignored);
     tcase_add_test(tc, stopping_the_supervisor_stops_every_instance);
+    tcase_add_test(tc, a_signal_is_passed_on_to_every_running_instance);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;

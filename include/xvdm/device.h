@@ -5,8 +5,9 @@
  * A device module implements one virtio device type (rng, blk, net, ...).
  * It is a shared object that exports one symbol, XVDM_DEVICE_SYMBOL, of type
  * `const struct xvdm_device_ops`. xvdm loads it with dlopen(), refuses it
- * when its abi_version differs from the one xvdm was built with, and then
- * drives it through the ops table.
+ * when its abi_version is newer than the one xvdm was built with or older
+ * than XVDM_DEVICE_ABI_VERSION_MIN, and then drives it through the ops
+ * table, reading only the fields the module's version has.
  *
  * A module never sees Xen, ioreqs, MMIO or guest physical addresses: the
  * transport and the virtqueue layer have checked every guest value before a
@@ -32,8 +33,11 @@
 extern "C" {
 #endif
 
-/* Bumped on any incompatible change to this header. */
-#define XVDM_DEVICE_ABI_VERSION 1
+/* Bumped on any change to this header: 2 added xvdm_device_ops.reload. */
+#define XVDM_DEVICE_ABI_VERSION 2
+/* The oldest version xvdm still loads: later versions only added fields at
+ * the end of the ops table, which xvdm does not read from older modules. */
+#define XVDM_DEVICE_ABI_VERSION_MIN 1
 
 /* The symbol every module exports: const struct xvdm_device_ops. */
 #define XVDM_DEVICE_SYMBOL "xvdm_device_module"
@@ -128,6 +132,14 @@ struct xvdm_device_ops {
      * On return the device must hold no chain and touch no guest memory:
      * xvdm forgets every queue right after. Required. */
     void (*reset)(void *priv);
+
+    /* ---- from ABI version 2 on ---- */
+
+    /* The operator asked for the backing to be looked at again (SIGHUP to
+     * xvdm): e.g. a disk re-reads its size and, if it changed, updates its
+     * config space and calls xvdm_dev_config_changed(). Called whatever
+     * the driver's state. May be NULL. */
+    void (*reload)(void *priv);
 };
 
 /* ---- options ---------------------------------------------------------- */
