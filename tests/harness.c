@@ -59,7 +59,7 @@ int harness_setup(struct harness *h, const struct devspec *specs, unsigned n)
 
     ret = h->sim ? 0 : harness_create(h);
     if (ret == 0)
-        ret = vm_create(&h->vm, sim_hv(h->sim), h->loop, specs, n,
+        ret = vm_create(&h->vm, sim_hv(h->sim), h->loop, h->store, specs, n,
                         module_default_dir());
     if (ret)
         harness_stop(h);
