@@ -124,7 +124,8 @@ int con_pty_open(struct con_backend *b)
         return ret;
     }
     xvdm_dev_log(b->dev, XVDM_LOG_INFO, "guest console on %s", path);
-    return 0;
+    /* For tools (an `xl console` of virtio consoles) to find it. */
+    return xvdm_dev_publish(b->dev, "pty", path);
 }
 
 void con_pty_close(struct con_backend *b)

@@ -53,7 +53,8 @@ struct console {
 };
 
 static const char *const con_options[] = {
-    "pty=: (as 'pty') a new pseudo-terminal, whose path is logged",
+    "pty=: (as 'pty') a new pseudo-terminal, whose path is logged and, "
+    "with --xenstore, written to the device's xenstore node pty",
     "socket=PATH: a listening unix socket; one client at a time",
     "file=PATH: append the guest's output to PATH; no input",
     "stdio=: (as 'stdio') xvdm's own stdin and stdout",

@@ -22,11 +22,11 @@ static struct net_rx_slot *rx_slot(struct net_rx *rx, unsigned i)
 
 /* §5.1.6.3.1: every receive buffer is device-writable and holds at least
  * the header. Anything else is the guest's fault: completed empty. */
-static bool rx_chain_usable(struct net *n, const struct xvdm_chain *c)
+static bool rx_chain_usable(struct net_pair *p, const struct xvdm_chain *c)
 {
     if (c->out_num == 0 && c->in_len >= NET_HDR_LEN)
         return true;
-    xvdm_dev_guest_error(n->dev,
+    xvdm_dev_guest_error(p->n->dev,
                          "rx chain %u is not a receive buffer of "
                          "at least the %u-byte header (%u readable, %u "
                          "writable bytes): returned unused",
@@ -37,20 +37,20 @@ static bool rx_chain_usable(struct net *n, const struct xvdm_chain *c)
 /* Has the held room reached what a read needs? Without MRG_RXBUF a frame
  * goes in one chain, whatever its size (§5.1.6.3.1 only says SHOULD); with
  * every slot held, what is held is all there will be. */
-static bool rx_enough(const struct net *n, size_t need)
+static bool rx_enough(const struct net_pair *p, size_t need)
 {
-    if (!n->mrg_rxbuf)
-        return n->rx.count > 0;
-    return n->rx.room >= need || n->rx.count == NET_QUEUE_SIZE;
+    if (!p->n->mrg_rxbuf)
+        return p->rx.count > 0;
+    return p->rx.room >= need || p->rx.count == NET_QUEUE_SIZE;
 }
 
 /* Take chains until the room for the largest frame is held (or every
  * slot is in use), or the budget of pops is spent. 0, or a negative errno when
  * the guest broke the queue. */
-static int rx_gather(struct net *n, struct xvdm_queue *q, unsigned *budget)
+static int rx_gather(struct net_pair *p, struct xvdm_queue *q, unsigned *budget)
 {
-    while (!rx_enough(n, n->rx.want) && *budget) {
-        struct net_rx_slot *s = rx_slot(&n->rx, n->rx.count);
+    while (!rx_enough(p, p->rx.want) && *budget) {
+        struct net_rx_slot *s = rx_slot(&p->rx, p->rx.count);
         int ret;
 
         s->chain =
@@ -59,28 +59,28 @@ static int rx_gather(struct net *n, struct xvdm_queue *q, unsigned *budget)
         if (ret <= 0)
             return ret;
         (*budget)--;
-        if (!rx_chain_usable(n, &s->chain)) {
+        if (!rx_chain_usable(p, &s->chain)) {
             xvdm_queue_push(q, &s->chain, 0);
             continue;
         }
-        n->rx.count++;
-        n->rx.room += s->chain.in_len;
+        p->rx.count++;
+        p->rx.room += s->chain.in_len;
     }
     return 0;
 }
 
 /* The held chains' buffers as one list, whole chains only. The bytes. */
-static size_t rx_flatten(struct net *n, unsigned *niov)
+static size_t rx_flatten(struct net_pair *p, unsigned *niov)
 {
     size_t bytes = 0;
     unsigned k = 0;
 
-    for (unsigned i = 0; i < n->rx.count; i++) {
-        const struct xvdm_chain *c = &rx_slot(&n->rx, i)->chain;
+    for (unsigned i = 0; i < p->rx.count; i++) {
+        const struct xvdm_chain *c = &rx_slot(&p->rx, i)->chain;
 
         if (k + c->in_num > IOV_MAX)
             break;
-        memcpy(&n->rx.flat[k], &c->iov[c->out_num],
+        memcpy(&p->rx.flat[k], &c->iov[c->out_num],
                c->in_num * sizeof(struct iovec));
         k += c->in_num;
         bytes += c->in_len;
@@ -89,9 +89,8 @@ static size_t rx_flatten(struct net *n, unsigned *niov)
     return bytes;
 }
 
-/* Copy between a buffer list and memory, from byte `off` of the list. */
-static void rx_iov_copy(const struct iovec *iov, unsigned n, size_t off,
-                        void *buf, size_t len, bool to_iov)
+void net_iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf,
+                  size_t len, bool to_iov)
 {
     uint8_t *p = buf;
 
@@ -116,114 +115,114 @@ static void rx_iov_copy(const struct iovec *iov, unsigned n, size_t off,
 /* The tap writes the first 10 bytes of the header; num_buffers is ours
  * (§5.1.6.4: 1 without MRG_RXBUF), and without GUEST_CSUM flags must be 0
  * (§5.1.6.4.1), where the tap may have set DATA_VALID. */
-static void rx_finish_header(struct net *n, const struct xvdm_chain *first,
+static void rx_finish_header(struct net_pair *p, const struct xvdm_chain *first,
                              unsigned buffers)
 {
     const struct iovec *iov = &first->iov[first->out_num];
     struct virtio_net_hdr_v1 hdr;
 
-    rx_iov_copy(iov, first->in_num, 0, &hdr, sizeof(hdr), false);
+    net_iov_copy(iov, first->in_num, 0, &hdr, sizeof(hdr), false);
     hdr.num_buffers = htole16((uint16_t)buffers);
-    if (!n->guest_csum)
+    if (!p->n->guest_csum)
         hdr.flags = 0;
-    rx_iov_copy(iov, first->in_num, 0, &hdr, sizeof(hdr), true);
+    net_iov_copy(iov, first->in_num, 0, &hdr, sizeof(hdr), true);
 }
 
 /* Give the guest the chains a `len`-byte read filled, all at once. */
-static void rx_complete(struct net *n, struct xvdm_queue *q, size_t len)
+static void rx_complete(struct net_pair *p, struct xvdm_queue *q, size_t len)
 {
     const struct xvdm_chain *done[NET_QUEUE_SIZE];
     uint32_t written[NET_QUEUE_SIZE];
     unsigned used = 0;
 
     while (len) {
-        const struct xvdm_chain *c = &rx_slot(&n->rx, used)->chain;
+        const struct xvdm_chain *c = &rx_slot(&p->rx, used)->chain;
 
         written[used] = len < c->in_len ? (uint32_t)len : c->in_len;
         len -= written[used];
-        n->rx.room -= c->in_len;
+        p->rx.room -= c->in_len;
         done[used++] = c;
     }
-    rx_finish_header(n, done[0], used);
+    rx_finish_header(p, done[0], used);
     xvdm_queue_push_batch(q, done, written, used);
-    n->rx.first = (n->rx.first + used) % NET_QUEUE_SIZE;
-    n->rx.count -= used;
+    p->rx.first = (p->rx.first + used) % NET_QUEUE_SIZE;
+    p->rx.count -= used;
 }
 
 /* One frame from the tap into the held chains. 1: a frame went to the
  * guest; 0: one was dropped; -EAGAIN: none waiting; other negative errno:
  * the tap failed. */
-static int rx_frame(struct net *n, struct xvdm_queue *q)
+static int rx_frame(struct net_pair *p, struct xvdm_queue *q)
 {
     unsigned niov;
-    size_t room = rx_flatten(n, &niov);
+    size_t room = rx_flatten(p, &niov);
     ssize_t r;
 
     do
-        r = readv(n->tap, n->rx.flat, (int)niov);
+        r = readv(p->tap, p->rx.flat, (int)niov);
     while (r < 0 && errno == EINTR);
     if (r < 0)
         return -errno;
     /* The tap reports a frame's whole length when it did not fit. */
     if ((size_t)r > room || (size_t)r < NET_HDR_LEN) {
-        xvdm_dev_guest_error(n->dev,
+        xvdm_dev_guest_error(p->n->dev,
                              "rx frame of %zd bytes dropped: the "
                              "guest gave %zu bytes of buffers",
                              r, room);
         return 0;
     }
-    rx_complete(n, q, (size_t)r);
+    rx_complete(p, q, (size_t)r);
     return 1;
 }
 
 /* Out of buffers: ask the guest to kick when it adds some, and stop
  * reading the tap. false when buffers came meanwhile. */
-static bool rx_sleep(struct net *n, struct xvdm_queue *q)
+static bool rx_sleep(struct net_pair *p, struct xvdm_queue *q)
 {
     if (xvdm_queue_enable_kicks(q))
         return false;
-    n->rx.on = false;
+    p->rx.on = false;
     return true;
 }
 
 /* At most a queue's worth of pops and frames per call; the tap stays
  * readable (level-triggered) when more frames wait, so the loop comes
  * back after serving everything else. */
-void net_rx_drain(struct net *n)
+void net_rx_drain(struct net_pair *p)
 {
-    struct xvdm_queue *q = xvdm_dev_queue(n->dev, NET_RX_QUEUE);
+    struct xvdm_queue *q = xvdm_dev_queue(p->n->dev, NET_RX_QUEUE(p->index));
     unsigned budget = NET_QUEUE_SIZE, frames = 0;
     int ret = 0;
 
-    n->rx.on = true;
+    p->rx.on = true;
     xvdm_queue_disable_kicks(q);
     while (budget && ret >= 0) {
-        ret = rx_gather(n, q, &budget);
+        ret = rx_gather(p, q, &budget);
         if (ret < 0) {
-            n->rx.on = false; /* the guest broke the queue */
-        } else if (!rx_enough(n, n->rx.least)) {
-            if (rx_sleep(n, q))
+            p->rx.on = false; /* the guest broke the queue */
+        } else if (!rx_enough(p, p->rx.least)) {
+            if (rx_sleep(p, q))
                 break;
         } else {
             budget--;
-            ret = rx_frame(n, q);
+            ret = rx_frame(p, q);
             frames += ret > 0;
         }
     }
-    if (ret < 0 && ret != -EAGAIN && n->rx.on) {
-        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "reading tap %s: %s", n->ifname,
-                     strerror(-ret));
-        n->rx.on = false;
+    if (ret < 0 && ret != -EAGAIN && p->rx.on) {
+        xvdm_dev_log(p->n->dev, XVDM_LOG_ERROR, "reading tap %s: %s",
+                     p->n->ifname, strerror(-ret));
+        p->rx.on = false;
     }
     if (frames)
         xvdm_queue_notify_guest(q);
-    net_watch(n);
+    net_watch(p);
 }
 
-void net_rx_reset(struct net *n)
+void net_rx_reset(struct net_pair *p)
 {
-    n->rx.first = 0;
-    n->rx.count = 0;
-    n->rx.room = 0;
-    n->rx.on = false;
+    p->rx.first = 0;
+    p->rx.count = 0;
+    p->rx.room = 0;
+    p->rx.on = false;
 }

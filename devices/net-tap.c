@@ -33,26 +33,27 @@ static int tap_if_ioctl(unsigned long req, struct ifreq *ifr)
 }
 
 /* TUNSETIFF makes the tap when there is none; attaching must not. */
-static int tap_attach(int fd, const char *name, bool create)
+static int tap_attach(int fd, const char *name, bool create, bool multi_queue)
 {
     struct ifreq ifr;
 
     if (!create && if_nametoindex(name) == 0)
         return -ENODEV;
     tap_ifreq(&ifr, name);
-    ifr.ifr_flags =
-        IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (create ? IFF_TUN_EXCL : 0);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
+                    (create ? IFF_TUN_EXCL : 0) |
+                    (multi_queue ? IFF_MULTI_QUEUE : 0);
     return ioctl(fd, TUNSETIFF, &ifr) ? -errno : 0;
 }
 
-int tap_open(const char *name, bool create, unsigned hdr_len)
+int tap_open(const char *name, bool create, bool multi_queue, unsigned hdr_len)
 {
     int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
     int sz = (int)hdr_len, le = 1, ret;
 
     if (fd < 0)
         return -errno;
-    ret = tap_attach(fd, name, create);
+    ret = tap_attach(fd, name, create, multi_queue);
     /* VERSION_1 headers are little-endian on every host. */
     if (ret == 0 &&
         (ioctl(fd, TUNSETVNETHDRSZ, &sz) || ioctl(fd, TUNSETVNETLE, &le)))
@@ -64,6 +65,14 @@ int tap_open(const char *name, bool create, unsigned hdr_len)
         return ret;
     }
     return fd;
+}
+
+int tap_set_queue(int fd, bool attach)
+{
+    struct ifreq ifr = {.ifr_flags =
+                            attach ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE};
+
+    return ioctl(fd, TUNSETQUEUE, &ifr) ? -errno : 0;
 }
 
 int tap_set_up(const char *name)

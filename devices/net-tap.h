@@ -12,8 +12,14 @@
 /* A non-blocking queue of tap `name` that reads and writes frames behind
  * a `hdr_len`-byte little-endian virtio-net header. create: make a new,
  * non-persistent tap (-EBUSY if the name is taken; the tap goes away with
- * the fd); else attach to an existing one (-ENODEV if there is none). */
-int tap_open(const char *name, bool create, unsigned hdr_len);
+ * the fd); else attach to an existing one (-ENODEV if there is none).
+ * multi_queue: one of several queues of a multi-queue tap (-EINVAL when
+ * the existing tap was made without IFF_MULTI_QUEUE). */
+int tap_open(const char *name, bool create, bool multi_queue, unsigned hdr_len);
+/* Attach the queue `fd` to its multi-queue tap again, or detach it: the
+ * kernel steers frames only to attached queues, and drops what a queue
+ * held when it is detached. */
+int tap_set_queue(int fd, bool attach);
 int tap_set_up(const char *name);
 int tap_add_to_bridge(const char *name, const char *bridge);
 int tap_set_mtu(const char *name, unsigned mtu);

@@ -27,37 +27,38 @@ static const char *tx_refusal(const struct xvdm_chain *c)
 }
 
 /* 0 when the frame is sent or dropped, -EAGAIN when the tap is full. */
-static int tx_send(struct net *n, const struct xvdm_chain *c)
+static int tx_send(struct net_pair *p, const struct xvdm_chain *c)
 {
     const char *why = tx_refusal(c);
     ssize_t r;
 
     if (why) {
-        xvdm_dev_guest_error(n->dev, "tx chain %u of %u bytes %s: dropped",
+        xvdm_dev_guest_error(p->n->dev, "tx chain %u of %u bytes %s: dropped",
                              c->head, c->out_len, why);
         return 0;
     }
     do
-        r = writev(n->tap, c->iov, c->out_num);
+        r = writev(p->tap, c->iov, c->out_num);
     while (r < 0 && errno == EINTR);
     if (r < 0 && errno == EAGAIN)
         return -EAGAIN;
     /* EINVAL: the guest's header; EIO: the tap is down. A NIC drops. */
     if (r < 0)
-        xvdm_dev_guest_error(n->dev, "tx frame of %u bytes dropped: %s",
+        xvdm_dev_guest_error(p->n->dev, "tx frame of %u bytes dropped: %s",
                              c->out_len, strerror(errno));
     return 0;
 }
 
 /* Send the chain held from the last EAGAIN, if any. false: still full. */
-static bool tx_flush_held(struct net *n, struct xvdm_queue *q, unsigned *sent)
+static bool tx_flush_held(struct net_pair *p, struct xvdm_queue *q,
+                          unsigned *sent)
 {
-    if (!n->tx.held)
+    if (!p->tx.held)
         return true;
-    if (tx_send(n, &n->tx.chain) == -EAGAIN)
+    if (tx_send(p, &p->tx.chain) == -EAGAIN)
         return false;
-    xvdm_queue_push(q, &n->tx.chain, 0);
-    n->tx.held = false;
+    xvdm_queue_push(q, &p->tx.chain, 0);
+    p->tx.held = false;
     (*sent)++;
     return true;
 }
@@ -65,19 +66,20 @@ static bool tx_flush_held(struct net *n, struct xvdm_queue *q, unsigned *sent)
 /* At most a queue's worth of frames and rounds per call, the rest
  * deferred, so a guest adding frames as fast as they go cannot hold the
  * loop; on EAGAIN the chain is kept and the tap watched for room. */
-static void tx_drain_queue(struct net *n, struct xvdm_queue *q, unsigned *sent)
+static void tx_drain_queue(struct net_pair *p, struct xvdm_queue *q,
+                           unsigned *sent)
 {
     unsigned budget = NET_QUEUE_SIZE;
     int ret = 0;
 
     do {
         xvdm_queue_disable_kicks(q);
-        while (budget && (ret = xvdm_queue_pop(q, &n->tx.chain)) == 1) {
-            if (tx_send(n, &n->tx.chain) == -EAGAIN) {
-                n->tx.held = true;
+        while (budget && (ret = xvdm_queue_pop(q, &p->tx.chain)) == 1) {
+            if (tx_send(p, &p->tx.chain) == -EAGAIN) {
+                p->tx.held = true;
                 return;
             }
-            xvdm_queue_push(q, &n->tx.chain, 0);
+            xvdm_queue_push(q, &p->tx.chain, 0);
             (*sent)++;
             budget--;
         }
@@ -90,21 +92,21 @@ static void tx_drain_queue(struct net *n, struct xvdm_queue *q, unsigned *sent)
     } while (xvdm_queue_enable_kicks(q));
 }
 
-void net_tx_drain(struct net *n)
+void net_tx_drain(struct net_pair *p)
 {
-    struct xvdm_queue *q = xvdm_dev_queue(n->dev, NET_TX_QUEUE);
+    struct xvdm_queue *q = xvdm_dev_queue(p->n->dev, NET_TX_QUEUE(p->index));
     unsigned sent = 0;
 
-    n->tx.chain.iov = n->tx.iov;
-    n->tx.chain.iov_cap = NET_TX_IOV_MAX;
-    if (tx_flush_held(n, q, &sent))
-        tx_drain_queue(n, q, &sent);
+    p->tx.chain.iov = p->tx.iov;
+    p->tx.chain.iov_cap = NET_TX_IOV_MAX;
+    if (tx_flush_held(p, q, &sent))
+        tx_drain_queue(p, q, &sent);
     if (sent)
         xvdm_queue_notify_guest(q);
-    net_watch(n);
+    net_watch(p);
 }
 
-void net_tx_reset(struct net *n)
+void net_tx_reset(struct net_pair *p)
 {
-    n->tx.held = false;
+    p->tx.held = false;
 }

@@ -5,7 +5,10 @@
  * here and put on a bridge as Xen's vif-bridge does (bridge=). Frames go
  * between the tap and the guest's buffers with no copy in between
  * (net-rx.c, net-tx.c); checksum and segmentation offloads are the tap's
- * own, through its virtio-net header.
+ * own, through its virtio-net header. With queues=N the tap has N queues,
+ * one per receive/transmit pair (VIRTIO_NET_F_MQ), and the kernel spreads
+ * flows over those the driver enabled; the control queue (net-ctrl.c)
+ * comes after the pairs.
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -32,57 +35,119 @@ static const char *const net_options[] = {
     "mac=MAC: the guest's MAC address (default 00:16:3e:xx:xx:xx from the "
     "domid and the device's number)",
     "mtu=N: MTU for the tap and the guest, 68..65535 (default: the tap's)",
+    "queues=N: receive/transmit queue pairs, 1..31, each on a queue of the "
+    "tap (N > 1: a multi_queue tap for tap=; default 1)",
     NULL,
 };
 
 /* ---- the tap in the loop --------------------------------------------------
  */
 
-void net_watch(struct net *n)
+void net_watch(struct net_pair *p)
 {
+    struct net *n = p->n;
     uint32_t events = 0;
     int ret;
 
-    if (n->started && n->rx.on)
+    if (n->started && p->rx.on)
         events |= EPOLLIN;
-    if (n->started && n->tx.held)
+    if (n->started && p->tx.held)
         events |= EPOLLOUT;
-    if (!n->watched || events == n->events)
+    if (!p->watched || events == p->events)
         return;
-    ret = xvdm_dev_modify_fd(n->dev, n->tap, events);
+    ret = xvdm_dev_modify_fd(n->dev, p->tap, events);
     if (ret)
-        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "cannot watch tap %s: %s",
-                     n->ifname, strerror(-ret));
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "cannot watch tap %s queue %u: %s",
+                     n->ifname, p->index, strerror(-ret));
     else
-        n->events = events;
+        p->events = events;
+}
+
+static void net_unwatch(struct net_pair *p)
+{
+    if (p->watched)
+        xvdm_dev_unwatch_fd(p->n->dev, p->tap);
+    p->watched = false;
 }
 
 /* The interface was deleted under us: the fd reports an error for ever,
  * so stop watching it, and tell the guest its link is down. */
-static void net_tap_gone(struct net *n)
+static void net_tap_gone(struct net_pair *p)
 {
+    struct net *n = p->n;
+
     xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "tap %s is gone: link down",
                  n->ifname);
-    xvdm_dev_unwatch_fd(n->dev, n->tap);
-    n->watched = false;
+    net_unwatch(p);
     n->config.status = 0;
     xvdm_dev_config_changed(n->dev);
 }
 
 static void net_on_tap(void *arg, uint32_t revents)
 {
-    struct net *n = arg;
+    struct net_pair *p = arg;
 
     if (revents & (EPOLLERR | EPOLLHUP)) {
-        net_tap_gone(n);
+        net_tap_gone(p);
         return;
     }
-    if (!n->started)
+    if (!p->n->started)
         return;
     if (revents & EPOLLOUT)
-        net_tx_drain(n);
+        net_tx_drain(p);
     if (revents & EPOLLIN)
-        net_rx_drain(n);
+        net_rx_drain(p);
+}
+
+static int net_watch_queue(struct net_pair *p)
+{
+    int ret = xvdm_dev_watch_fd(p->n->dev, p->tap, 0, net_on_tap, p);
+
+    p->watched = ret == 0;
+    p->events = 0;
+    return ret;
+}
+
+/* Read the taps of the pairs in use, once the driver is ready. */
+static void net_listen(struct net *n)
+{
+    for (unsigned i = 0; i < n->nr_pairs; i++) {
+        n->pair[i].rx.on = n->started && i < n->active;
+        net_watch(&n->pair[i]);
+    }
+}
+
+/* A detached queue is watched no more: it has no device behind it. */
+static int net_attach(struct net_pair *p, bool attach)
+{
+    int ret;
+
+    if (p->attached == attach)
+        return 0;
+    if (!attach)
+        net_unwatch(p);
+    ret = tap_set_queue(p->tap, attach);
+    if (ret == 0)
+        p->attached = attach;
+    if (ret == 0 && attach)
+        ret = net_watch_queue(p);
+    if (ret)
+        xvdm_dev_log(p->n->dev, XVDM_LOG_ERROR,
+                     "tap %s: cannot %s queue %u: %s", p->n->ifname,
+                     attach ? "attach" : "detach", p->index, strerror(-ret));
+    return ret;
+}
+
+int net_set_pairs(struct net *n, unsigned active)
+{
+    int ret = 0;
+
+    for (unsigned i = 0; i < n->nr_pairs && ret == 0; i++)
+        ret = net_attach(&n->pair[i], i < active);
+    if (ret == 0)
+        n->active = active;
+    net_listen(n);
+    return ret;
 }
 
 /* ---- virtio -----------------------------------------------------------------
@@ -110,6 +175,9 @@ static const struct {
     {VIRTIO_NET_F_HOST_TSO6, BIT(VIRTIO_NET_F_CSUM)},
     {VIRTIO_NET_F_HOST_ECN,
      BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6)},
+    {VIRTIO_NET_F_CTRL_RX, BIT(VIRTIO_NET_F_CTRL_VQ)},
+    {VIRTIO_NET_F_CTRL_MAC_ADDR, BIT(VIRTIO_NET_F_CTRL_VQ)},
+    {VIRTIO_NET_F_MQ, BIT(VIRTIO_NET_F_CTRL_VQ)},
 };
 
 /* Guest receive offloads and the tap's names for them. */
@@ -143,8 +211,10 @@ static void net_rx_sizes(struct net *n, uint64_t features)
     bool gso = features &
                (BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6));
 
-    n->rx.least = mtu_frame;
-    n->rx.want = gso ? NET_HDR_LEN + NET_FRAME_MAX : mtu_frame;
+    for (unsigned i = 0; i < n->nr_pairs; i++) {
+        n->pair[i].rx.least = mtu_frame;
+        n->pair[i].rx.want = gso ? NET_HDR_LEN + NET_FRAME_MAX : mtu_frame;
+    }
 }
 
 static int net_features_ok(void *priv, uint64_t features)
@@ -162,7 +232,8 @@ static int net_features_ok(void *priv, uint64_t features)
             return -EINVAL;
         }
     }
-    ret = tap_set_offloads(n->tap, net_tun_flags(features));
+    /* Offloads are the interface's: any of its queues sets them. */
+    ret = tap_set_offloads(n->pair[0].tap, net_tun_flags(features));
     if (ret) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
                      "tap %s refused offloads 0x%x: "
@@ -181,28 +252,39 @@ static void net_start(void *priv)
     struct net *n = priv;
 
     n->started = true;
-    n->rx.on = true;
-    net_watch(n);
+    net_listen(n);
 }
 
 static void net_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 {
     struct net *n = priv;
+    struct net_pair *p;
 
-    if (index == NET_RX_QUEUE)
-        net_rx_drain(n);
+    if (index == NET_CTRL_QUEUE(n->nr_pairs)) {
+        net_ctrl_drain(n);
+        return;
+    }
+    p = &n->pair[index / 2];
+    if (p->index >= n->active)
+        return; /* §5.1.6.5.5: its chains wait for VQ_PAIRS_SET */
+    if (index == NET_RX_QUEUE(p->index))
+        net_rx_drain(p);
     else
-        net_tx_drain(n);
+        net_tx_drain(p);
 }
 
+/* Back to what create() set up: one pair, the MAC of the options. */
 static void net_reset(void *priv)
 {
     struct net *n = priv;
 
     n->started = false;
-    net_rx_reset(n);
-    net_tx_reset(n);
-    net_watch(n);
+    for (unsigned i = 0; i < n->nr_pairs; i++) {
+        net_rx_reset(&n->pair[i]);
+        net_tx_reset(&n->pair[i]);
+    }
+    memcpy(n->config.mac, n->mac, sizeof(n->mac));
+    net_set_pairs(n, 1);
 }
 
 /* ---- options ------------------------------------------------------------ */
@@ -267,8 +349,25 @@ static void net_bridge_ifname(struct net *n)
 /* ---- setting up ------------------------------------------------------------
  */
 
+/* One tap queue per pair, all attached. */
+static int net_open_queues(struct net *n, bool create)
+{
+    for (unsigned i = 0; i < n->nr_pairs; i++) {
+        struct net_pair *p = &n->pair[i];
+
+        p->tap =
+            tap_open(n->ifname, create && i == 0, n->nr_pairs > 1, NET_HDR_LEN);
+        if (p->tap < 0)
+            return p->tap;
+        p->attached = true;
+    }
+    return 0;
+}
+
 static int net_open_tap(struct net *n, const char *tap, const char *bridge)
 {
+    int ret;
+
     if (!tap == !bridge) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
                      "give one of tap=IFNAME or bridge=BRIDGE");
@@ -283,17 +382,21 @@ static int net_open_tap(struct net *n, const char *tap, const char *bridge)
         snprintf(n->ifname, sizeof(n->ifname), "%s", tap);
     else
         net_bridge_ifname(n);
-    n->tap = tap_open(n->ifname, bridge != NULL, NET_HDR_LEN);
-    if (n->tap >= 0)
+    ret = net_open_queues(n, bridge != NULL);
+    if (ret == 0)
         return 0;
-    if (tap)
+    if (tap && ret == -EINVAL && n->nr_pairs > 1)
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "tap='%s' is not a multi_queue tap, which queues=%u "
+                     "needs",
+                     tap, n->nr_pairs);
+    else if (tap)
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "tap='%s': %s", tap,
-                     n->tap == -ENODEV ? "no such interface"
-                                       : strerror(-n->tap));
+                     ret == -ENODEV ? "no such interface" : strerror(-ret));
     else
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "cannot make tap %s: %s",
-                     n->ifname, strerror(-n->tap));
-    return n->tap;
+                     n->ifname, strerror(-ret));
+    return ret;
 }
 
 /* What vif-bridge does for a vif: up, and a port of the bridge. The tap
@@ -338,9 +441,10 @@ static int net_features(struct net *n, uint64_t mtu, uint64_t *features)
     uint64_t f = BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) |
                  BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_CSUM) |
                  BIT(VIRTIO_NET_F_HOST_TSO4) | BIT(VIRTIO_NET_F_HOST_TSO6) |
-                 BIT(VIRTIO_NET_F_HOST_ECN);
-    int ret =
-        tap_probe_offloads(n->tap, tries, NET_COUNT(tries), &n->tun_offloads);
+                 BIT(VIRTIO_NET_F_HOST_ECN) | BIT(VIRTIO_NET_F_CTRL_VQ) |
+                 BIT(VIRTIO_NET_F_CTRL_RX) | BIT(VIRTIO_NET_F_CTRL_MAC_ADDR);
+    int ret = tap_probe_offloads(n->pair[0].tap, tries, NET_COUNT(tries),
+                                 &n->tun_offloads);
 
     if (ret) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "%s: cannot set offloads: %s",
@@ -354,8 +458,22 @@ static int net_features(struct net *n, uint64_t mtu, uint64_t *features)
         f |= BIT(VIRTIO_NET_F_MTU);
         n->config.mtu = htole16((uint16_t)mtu);
     }
+    if (n->nr_pairs > 1)
+        f |= BIT(VIRTIO_NET_F_MQ);
+    n->config.max_virtqueue_pairs = htole16((uint16_t)n->nr_pairs);
     n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
     *features = f;
+    return 0;
+}
+
+static int net_alloc_pairs(struct net *n, uint64_t queues)
+{
+    n->pair = calloc(queues, sizeof(*n->pair));
+    if (!n->pair)
+        return -ENOMEM;
+    n->nr_pairs = (unsigned)queues;
+    for (unsigned i = 0; i < n->nr_pairs; i++)
+        n->pair[i] = (struct net_pair){.n = n, .index = i, .tap = -1};
     return 0;
 }
 
@@ -363,12 +481,18 @@ static int net_parse_options(struct net *n, const struct xvdm_options *opts,
                              uint64_t *mtu)
 {
     const char *mac = xvdm_opt_get(opts, "mac");
+    uint64_t queues = 1;
     int ret = xvdm_opt_u64(n->dev, opts, "mtu", NET_MTU_MIN, NET_MTU_MAX, mtu);
 
+    if (ret == 0)
+        ret = xvdm_opt_u64(n->dev, opts, "queues", 1, NET_PAIRS_MAX, &queues);
+    if (ret == 0)
+        ret = net_alloc_pairs(n, queues);
     if (ret == 0 && mac)
         ret = net_parse_mac(n, mac);
     else if (ret == 0)
         net_default_mac(n, net_index(n));
+    memcpy(n->mac, n->config.mac, sizeof(n->mac));
     return ret;
 }
 
@@ -376,10 +500,12 @@ static void net_destroy(void *priv)
 {
     struct net *n = priv;
 
-    if (n->watched)
-        xvdm_dev_unwatch_fd(n->dev, n->tap);
-    if (n->tap >= 0)
-        close(n->tap);
+    for (unsigned i = 0; i < n->nr_pairs; i++) {
+        net_unwatch(&n->pair[i]);
+        if (n->pair[i].tap >= 0)
+            close(n->pair[i].tap);
+    }
+    free(n->pair);
     free(n);
 }
 
@@ -398,9 +524,10 @@ static int net_setup(struct net *n, const struct xvdm_options *opts,
         ret = net_join_bridge(n, bridge);
     if (ret == 0)
         ret = net_features(n, mtu, features);
+    for (unsigned i = 0; i < n->nr_pairs && ret == 0; i++)
+        ret = net_watch_queue(&n->pair[i]);
     if (ret == 0)
-        ret = xvdm_dev_watch_fd(n->dev, n->tap, 0, net_on_tap, n);
-    n->watched = ret == 0;
+        ret = net_set_pairs(n, 1);
     return ret;
 }
 
@@ -414,7 +541,6 @@ static int net_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     if (!n)
         return -ENOMEM;
     n->dev = dev;
-    n->tap = -1;
     ret = net_setup(n, opts, &setup->features);
     if (ret) {
         net_destroy(n);
@@ -422,14 +548,15 @@ static int net_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     }
     m = n->config.mac;
     xvdm_dev_log(dev, XVDM_LOG_INFO,
-                 "tap %s, mtu %u, mac "
+                 "tap %s, %u queue pair%s, mtu %u, mac "
                  "%02x:%02x:%02x:%02x:%02x:%02x, receive offloads 0x%x",
-                 n->ifname, n->mtu, m[0], m[1], m[2], m[3], m[4], m[5],
-                 n->tun_offloads);
+                 n->ifname, n->nr_pairs, n->nr_pairs > 1 ? "s" : "", n->mtu,
+                 m[0], m[1], m[2], m[3], m[4], m[5], n->tun_offloads);
     net_rx_sizes(n, 0);
-    setup->num_queues = 2;
-    setup->queue_size_max[NET_RX_QUEUE] = NET_QUEUE_SIZE;
-    setup->queue_size_max[NET_TX_QUEUE] = NET_QUEUE_SIZE;
+    setup->num_queues = (uint16_t)(NET_CTRL_QUEUE(n->nr_pairs) + 1);
+    for (unsigned i = 0; i < 2 * n->nr_pairs; i++)
+        setup->queue_size_max[i] = NET_QUEUE_SIZE;
+    setup->queue_size_max[NET_CTRL_QUEUE(n->nr_pairs)] = NET_CTRL_QUEUE_SIZE;
     setup->config_size = NET_CONFIG_SIZE;
     *priv = n;
     return 0;

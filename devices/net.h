@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-net's state, shared by its parts: net.c (the module: options,
- * features, config space, life cycle), net-rx.c (tap -> guest), net-tx.c
- * (guest -> tap) and net-tap.c (setting the tap up).
+ * features, config space, life cycle, queue pairs), net-rx.c (tap ->
+ * guest), net-tx.c (guest -> tap), net-ctrl.c (the control queue) and
+ * net-tap.c (setting the tap up).
  */
 #ifndef XVDM_NET_H
 #define XVDM_NET_H
@@ -17,9 +18,15 @@
 
 #include <xvdm/device.h>
 
-#define NET_RX_QUEUE 0
-#define NET_TX_QUEUE 1
+/* VIRTIO 1.2 §5.1.2: receiveq1, transmitq1, ... receiveqN, transmitqN,
+ * then controlq. */
+#define NET_RX_QUEUE(pair) (2 * (pair))
+#define NET_TX_QUEUE(pair) (2 * (pair) + 1)
+#define NET_CTRL_QUEUE(pairs) (2 * (pairs))
+#define NET_PAIRS_MAX ((XVDM_QUEUES_MAX - 1) / 2)
 #define NET_QUEUE_SIZE 256
+/* Linux waits for each command before it sends the next. */
+#define NET_CTRL_QUEUE_SIZE 64
 /* With VERSION_1 the header is virtio_net_hdr_v1 (num_buffers included)
  * whether or not MRG_RXBUF is negotiated (VIRTIO 1.2 §5.1.6). */
 #define NET_HDR_LEN ((uint32_t)sizeof(struct virtio_net_hdr_v1))
@@ -60,11 +67,22 @@ struct net_tx {
     bool held;
 };
 
-struct net {
-    struct xvdm_dev *dev;
+struct net;
+
+/* receiveq i, transmitq i and the tap's queue i. */
+struct net_pair {
+    struct net *n;
+    unsigned index;
     int tap;         /* the tap's queue, non-blocking */
+    bool attached;   /* the kernel steers frames to this tap queue */
     bool watched;    /* tap is in the loop */
     uint32_t events; /* what the loop watches it for */
+    struct net_rx rx;
+    struct net_tx tx;
+};
+
+struct net {
+    struct xvdm_dev *dev;
     char ifname[IFNAMSIZ];
     unsigned mtu;          /* the tap's */
     unsigned tun_offloads; /* TUN_F_* the tap takes */
@@ -72,21 +90,34 @@ struct net {
     bool mrg_rxbuf;        /* negotiated: a frame may span chains */
     bool guest_csum;       /* negotiated: headers keep the tap's flags */
     struct virtio_net_config config; /* little-endian, as the guest reads */
-    struct net_rx rx;
-    struct net_tx tx;
+    uint8_t mac[6];    /* from the options; config.mac again on reset */
+    unsigned nr_pairs; /* queues= */
+    unsigned active;   /* pairs in use: 1 until VQ_PAIRS_SET (§5.1.6.5.5) */
+    struct net_pair *pair;
 };
 
 /* Watch the tap for what rx and tx wait for now (nothing before start). */
-void net_watch(struct net *n);
+void net_watch(struct net_pair *p);
+/* Use pairs [0, active) and detach the tap queues of the others, so that
+ * the kernel steers frames to the used ones only. 0 or a negative errno. */
+int net_set_pairs(struct net *n, unsigned active);
+
+/* Copy between a buffer list and memory, from byte `off` of the list, as
+ * much of `len` as the list holds. */
+void net_iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf,
+                  size_t len, bool to_iov);
 
 /* Frames from the tap into the receive queue, a bounded number per call. */
-void net_rx_drain(struct net *n);
+void net_rx_drain(struct net_pair *p);
 /* Forget held chains (device reset: the rings are going away). */
-void net_rx_reset(struct net *n);
+void net_rx_reset(struct net_pair *p);
 
 /* Frames from the transmit queue to the tap, a bounded number per call;
  * stops at EAGAIN and waits for the tap to take more. */
-void net_tx_drain(struct net *n);
-void net_tx_reset(struct net *n);
+void net_tx_drain(struct net_pair *p);
+void net_tx_reset(struct net_pair *p);
+
+/* Run the driver's commands on the control queue (§5.1.6.5). */
+void net_ctrl_drain(struct net *n);
 
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* xvdm as the XenBus backend of a guest's virtio devices (see backend.h). */
+#define _GNU_SOURCE
 #include "config.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@
 struct backend {
     struct store *st;
     uint32_t domid;
+    uint32_t backend_domid; /* ours, as xenstore knows it */
     struct loop *loop;
     bool watching;
     void (*on_gone)(void *arg);
@@ -106,9 +108,8 @@ static int backend_read_xl(struct backend *b, const char *module_dir,
     char err[512];
     int ret;
 
-    ret = xl_devices_read(b->st, xl_backend_domid(b->st), b->domid,
-                          module_dir, xl, BACKEND_DEVICES_MAX, &b->nr_xl, err,
-                          sizeof(err));
+    ret = xl_devices_read(b->st, b->backend_domid, b->domid, module_dir, xl,
+                          BACKEND_DEVICES_MAX, &b->nr_xl, err, sizeof(err));
     if (ret) {
         log_err("domain %u: %s", b->domid, err);
         return ret;
@@ -127,6 +128,36 @@ static int backend_read_xl(struct backend *b, const char *module_dir,
     return ret;
 }
 
+/* Where devices of the command line publish: QEMU's convention for a
+ * device model's own nodes, one directory more for xvdm's. */
+static void backend_dm_dir(const struct backend *b, char *path, size_t len)
+{
+    snprintf(path, len, "/local/domain/%u/device-model/%u/xvdm",
+             b->backend_domid, b->domid);
+}
+
+/* Each device's directory for xvdm_dev_publish(): its backend directory
+ * when libxl declared it, else one named like the device under
+ * backend_dm_dir(). */
+static int backend_set_nodes(struct backend *b)
+{
+    char dm[256];
+
+    backend_dm_dir(b, dm, sizeof(dm));
+    for (unsigned i = 0; i < b->nr_specs; i++) {
+        struct devspec *s = &b->specs[i];
+        int ret = i < b->nr_xl ? asprintf(&s->node, "%s", s->text)
+                               : asprintf(&s->node, "%s/%s%u", dm, s->type,
+                                          devspec_type_index(b->specs, i));
+
+        if (ret < 0) {
+            s->node = NULL;
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
 int backend_open(struct backend **out, struct store *st, uint32_t domid,
                  const char *module_dir, const struct devspec *cli,
                  unsigned nr_cli)
@@ -143,6 +174,7 @@ int backend_open(struct backend **out, struct store *st, uint32_t domid,
         return -ENOMEM;
     b->st = st;
     b->domid = domid;
+    b->backend_domid = xl_backend_domid(st);
     ret = backend_read_xl(b, module_dir, cli, nr_cli, taken);
     if (ret == 0)
         ret = backend_add_cli(b, cli, nr_cli, taken);
@@ -156,6 +188,8 @@ int backend_open(struct backend **out, struct store *st, uint32_t domid,
         log_err("%s", err);
         ret = -EINVAL;
     }
+    if (ret == 0)
+        ret = backend_set_nodes(b);
     if (ret) {
         backend_close(b);
         return ret;
@@ -324,6 +358,21 @@ int backend_start(struct backend *b, struct loop *loop,
     return backend_set_state(b, XENBUS_STATE_INIT_WAIT);
 }
 
+/* The devices removed their own keys; the directories they were in go
+ * too, or tools would find a device model that is no more. */
+static void backend_remove_dm_dir(struct backend *b)
+{
+    char dm[256];
+    int ret;
+
+    if (b->nr_specs == b->nr_xl)
+        return;
+    backend_dm_dir(b, dm, sizeof(dm));
+    ret = store_rm(b->st, dm);
+    if (ret && ret != -ENOENT)
+        log_warn("cannot remove %s: %s", dm, strerror(-ret));
+}
+
 void backend_close(struct backend *b)
 {
     if (!b)
@@ -334,6 +383,7 @@ void backend_close(struct backend *b)
         loop_unwatch(b->loop, store_fd(b->st));
     if (b->watching)
         backend_set_state(b, XENBUS_STATE_CLOSED);
+    backend_remove_dm_dir(b);
     for (unsigned i = 0; i < b->nr_specs; i++)
         devspec_free(&b->specs[i]);
     free(b);

@@ -31,7 +31,10 @@ struct store;
  * command line's. A command-line device with neither base= nor irq= whose
  * type matches a generic (Xen 4.18+) xenstore device gives that device its
  * options instead of becoming one more device. Layout assigned and
- * checked. 0, or a negative errno after one line naming the problem. */
+ * checked; each spec's node (where the device publishes) set: a xenstore
+ * device's backend directory, or for one of the command line
+ * /local/domain/<our domid>/device-model/<domid>/xvdm/<type><n>. 0, or a
+ * negative errno after one line naming the problem. */
 int backend_open(struct backend **out, struct store *st, uint32_t domid,
                  const char *module_dir, const struct devspec *cli,
                  unsigned nr_cli);
@@ -43,7 +46,8 @@ const struct devspec *backend_specs(const struct backend *b, unsigned *n);
 int backend_start(struct backend *b, struct loop *loop,
                   void (*on_gone)(void *arg), void *arg);
 
-/* Stop watching, set every xenstore device still present to Closed and
+/* Stop watching, set every xenstore device still present to Closed,
+ * remove the device-model directory of the command line's devices and
  * free b. Call it once the devices are destroyed and the guest's memory
  * is unmapped. NULL is fine. */
 void backend_close(struct backend *b);

@@ -205,9 +205,18 @@ static void dev_queues_init(struct xvdm_dev *dev)
     }
 }
 
+/* The device and what it holds of its own; ops->destroy() is the
+ * caller's. */
+static void dev_free(struct xvdm_dev *dev)
+{
+    dev_unpublish(dev);
+    free(dev->node);
+    free(dev);
+}
+
 int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
-               const struct xvdm_options *opts, unsigned index,
-               uint32_t domid, struct loop *loop)
+               const struct xvdm_options *opts, unsigned index, uint32_t domid,
+               struct loop *loop, struct store *st, const char *node)
 {
     struct xvdm_dev *dev;
     int ret;
@@ -222,18 +231,26 @@ int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
     dev->domid = domid;
     dev->loop = loop;
     dev->defer_fd = -1;
+    if (st && node) {
+        dev->store = st;
+        dev->node = strdup(node);
+        if (!dev->node) {
+            free(dev);
+            return -ENOMEM;
+        }
+    }
     snprintf(dev->name, sizeof(dev->name), "%s%u", ops->name, index);
     snprintf(dev->prefix, sizeof(dev->prefix), "%s: ", dev->name);
 
     ret = ops->create(dev, opts, &dev->setup, &dev->priv);
     if (ret) {
-        free(dev);
+        dev_free(dev);
         return ret < 0 ? ret : -EINVAL;
     }
     ret = setup_check(dev);
     if (ret) {
         ops->destroy(dev->priv);
-        free(dev);
+        dev_free(dev);
         return ret;
     }
     dev->offered = dev->setup.features | DEV_TRANSPORT_FEATURES;
@@ -255,7 +272,7 @@ void dev_destroy(struct xvdm_dev *dev)
         loop_unwatch(dev->loop, dev->defer_fd);
         close(dev->defer_fd);
     }
-    free(dev);
+    dev_free(dev);
 }
 
 void dev_reload(struct xvdm_dev *dev)

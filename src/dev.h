@@ -17,8 +17,11 @@
 struct loop;
 struct mmio;
 struct devspec;
+struct store;
 
 #define DEV_OPTIONS_MAX 32
+/* Keys one device may publish (xvdm_dev_publish). */
+#define DEV_PUBLISHED_MAX 8
 
 struct xvdm_options {
     unsigned nr;
@@ -46,8 +49,12 @@ struct xvdm_dev {
     struct mmio *mmio; /* set by mmio_init() */
     struct loop *loop;
     struct ratelimit guest_rl;
-    int defer_fd;      /* eventfd for xvdm_queue_defer(), made on first use */
-    uint64_t deferred; /* queues to notify from the loop */
+    int defer_fd;        /* eventfd for xvdm_queue_defer(), made on first use */
+    uint64_t deferred;   /* queues to notify from the loop */
+    struct store *store; /* where xvdm_dev_publish() writes; NULL: nowhere */
+    char *node;          /* the device's directory there */
+    unsigned nr_published;
+    char *published[DEV_PUBLISHED_MAX]; /* paths written, removed at the end */
 };
 
 /* Every key of opts is one of ops->options; else one line naming the key
@@ -56,11 +63,15 @@ int dev_check_options(const struct xvdm_device_ops *ops,
                       const struct xvdm_options *opts);
 /* Validate opts against ops->options, call ops->create and check what it
  * set up (queue counts and sizes, config size). `index` numbers devices of
- * one guest for names. On failure, one line naming the problem has been
- * logged and a negative errno is returned. */
+ * one guest for names. The device publishes its keys in xenstore `st`
+ * under directory `node`, or nowhere when either is NULL. On failure, one
+ * line naming the problem has been logged and a negative errno is
+ * returned. */
 int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
-               const struct xvdm_options *opts, unsigned index,
-               uint32_t domid, struct loop *loop);
+               const struct xvdm_options *opts, unsigned index, uint32_t domid,
+               struct loop *loop, struct store *st, const char *node);
+/* Remove every key the device published (dev-publish.c). */
+void dev_unpublish(struct xvdm_dev *dev);
 /* Reset (when the transport is attached) and destroy. NULL is fine. */
 void dev_destroy(struct xvdm_dev *dev);
 /* The operator's reload request (SIGHUP): the module's reload op, when its

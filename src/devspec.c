@@ -147,7 +147,18 @@ void devspec_free(struct devspec *spec)
     }
     free(spec->type);
     free(spec->text);
+    free(spec->node);
     memset(spec, 0, sizeof(*spec));
+}
+
+unsigned devspec_type_index(const struct devspec *specs, unsigned i)
+{
+    unsigned index = 0;
+
+    for (unsigned j = 0; j < i; j++)
+        if (strcmp(specs[j].type, specs[i].type) == 0)
+            index++;
+    return index;
 }
 
 /* ---- layout ------------------------------------------------------------- */

@@ -26,6 +26,9 @@ struct devspec {
     uint32_t irq;
     bool base_given;
     bool irq_given;
+    /* The xenstore directory the device publishes its keys in
+     * (xvdm_dev_publish), set by backend_open(); NULL: none. */
+    char *node;
 };
 
 /* Parse one spec. 0, or -EINVAL with err set (empty type, bad type name,
@@ -40,6 +43,10 @@ int devspec_init(struct devspec *spec, const char *text, const char *type);
  * set (bad name, given twice, too many, malformed base/irq). */
 int devspec_add_option(struct devspec *spec, const char *key,
                        const char *value, char *err, size_t errlen);
+
+/* How many of specs[0 .. i) have the type of specs[i]: the number in the
+ * device's name ("net1" is a guest's second net device). */
+unsigned devspec_type_index(const struct devspec *specs, unsigned i);
 
 /* Give every spec without base= the first slot whose window no other
  * spec uses, and without irq= the SPI of its slot; then check the whole

@@ -260,7 +260,7 @@ static int daemon_setup_guest(struct daemon *d, const char *module_dir)
     d->hv = hv_xen_open(o->domid);
     if (!d->hv)
         return -errno;
-    ret = vm_create(&d->vm, d->hv, d->loop, d->specs, d->nr_specs,
+    ret = vm_create(&d->vm, d->hv, d->loop, d->store, d->specs, d->nr_specs,
                     module_dir);
     if (ret)
         return ret;

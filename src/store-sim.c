@@ -356,9 +356,35 @@ static void sim_close(struct store *st)
     free(s);
 }
 
+/* As xenstored: the subtree goes, and watches inside it fire. */
+static int sim_rm(struct store *st, const char *path)
+{
+    struct store_sim *s = sim_of(st);
+    unsigned kept = 0;
+    int ret = -ENOENT;
+
+    pthread_mutex_lock(&s->lock);
+    for (unsigned i = 0; i < s->nr_nodes; i++) {
+        if (path_within(s->nodes[i].path, path)) {
+            free(s->nodes[i].path);
+            free(s->nodes[i].value);
+            ret = 0;
+        } else {
+            s->nodes[kept++] = s->nodes[i];
+        }
+    }
+    s->nr_nodes = kept;
+    if (ret == 0)
+        fire_removal(s, path);
+    pthread_cond_broadcast(&s->changed);
+    pthread_mutex_unlock(&s->lock);
+    return ret;
+}
+
 static const struct store_ops sim_store_ops = {
     .read = sim_read,
     .write = sim_write,
+    .rm = sim_rm,
     .list = sim_list,
     .watch = sim_watch,
     .unwatch = sim_unwatch,
@@ -388,30 +414,6 @@ struct store *store_sim_create(void)
 }
 
 /* ---- the test's side ---------------------------------------------------- */
-
-int store_sim_rm(struct store *st, const char *path)
-{
-    struct store_sim *s = sim_of(st);
-    unsigned kept = 0;
-    int ret = -ENOENT;
-
-    pthread_mutex_lock(&s->lock);
-    for (unsigned i = 0; i < s->nr_nodes; i++) {
-        if (path_within(s->nodes[i].path, path)) {
-            free(s->nodes[i].path);
-            free(s->nodes[i].value);
-            ret = 0;
-        } else {
-            s->nodes[kept++] = s->nodes[i];
-        }
-    }
-    s->nr_nodes = kept;
-    if (ret == 0)
-        fire_removal(s, path);
-    pthread_cond_broadcast(&s->changed);
-    pthread_mutex_unlock(&s->lock);
-    return ret;
-}
 
 void store_sim_domain_introduce(struct store *st, uint32_t domid)
 {

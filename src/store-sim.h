@@ -5,7 +5,8 @@
  * write, watches firing on registration and on any change at or below
  * their path, removal firing watches inside the removed subtree, the
  * special watches @releaseDomain and @introduceDomain). Tests play libxl
- * and xenstored with it. Every call is thread-safe.
+ * and xenstored with it (store_rm() is libxl's removal on destroy). Every call
+ * is thread-safe.
  */
 #ifndef XVDM_STORE_SIM_H
 #define XVDM_STORE_SIM_H
@@ -18,9 +19,6 @@ struct store;
  * store_close(). */
 struct store *store_sim_create(void);
 
-/* Remove path and everything below it, as libxl does on destroy.
- * -ENOENT when there is no such node. */
-int store_sim_rm(struct store *st, const char *path);
 /* Domain `domid` comes into being (fires @introduceDomain) or dies
  * (fires @releaseDomain; store_domain_exists() is false from then on). */
 void store_sim_domain_introduce(struct store *st, uint32_t domid);

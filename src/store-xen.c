@@ -35,6 +35,11 @@ static int xen_write(struct store *st, const char *path, const char *value)
                : -errno;
 }
 
+static int xen_rm(struct store *st, const char *path)
+{
+    return xs_rm(xs_of(st), XBT_NULL, path) ? 0 : -errno;
+}
+
 static char **xen_list(struct store *st, const char *path, unsigned *n)
 {
     return xs_directory(xs_of(st), XBT_NULL, path, n);
@@ -77,6 +82,7 @@ static void xen_close(struct store *st)
 static const struct store_ops xen_store_ops = {
     .read = xen_read,
     .write = xen_write,
+    .rm = xen_rm,
     .list = xen_list,
     .watch = xen_watch,
     .unwatch = xen_unwatch,

@@ -24,6 +24,9 @@ struct store_ops {
      * set (ENOENT when there is no such node). */
     char *(*read)(struct store *st, const char *path);
     int (*write)(struct store *st, const char *path, const char *value);
+    /* Remove path and everything below it: 0, or -ENOENT when there is
+     * no such node. */
+    int (*rm)(struct store *st, const char *path);
     /* The names of path's children as one malloc'd block (free() it), *n
      * set; NULL with errno set (ENOENT when there is no such node). */
     char **(*list)(struct store *st, const char *path, unsigned *n);
@@ -60,6 +63,11 @@ static inline int store_write(struct store *st, const char *path,
                               const char *value)
 {
     return st->ops->write(st, path, value);
+}
+
+static inline int store_rm(struct store *st, const char *path)
+{
+    return st->ops->rm(st, path);
 }
 
 static inline char **store_list(struct store *st, const char *path,

@@ -32,6 +32,7 @@ struct vm_device {
 struct vm {
     struct hv *hv;
     struct loop *loop;
+    struct store *store;
     struct ioreq_dispatch ioreq;
     bool ioreq_ready;   /* dispatch initialised: windows may be mapped */
     bool evtchn_watched;
@@ -71,17 +72,6 @@ static struct irq_line *vm_line(struct vm *vm, uint32_t spi)
     return &vm->lines[vm->nr_lines++];
 }
 
-/* Devices are named by type and their rank among devices of that type. */
-static unsigned vm_type_index(const struct devspec *specs, unsigned i)
-{
-    unsigned index = 0;
-
-    for (unsigned j = 0; j < i; j++)
-        if (strcmp(specs[j].type, specs[i].type) == 0)
-            index++;
-    return index;
-}
-
 static int vm_device_create(struct vm *vm, const struct devspec *specs,
                             unsigned i, const char *module_dir)
 {
@@ -97,7 +87,8 @@ static int vm_device_create(struct vm *vm, const struct devspec *specs,
     }
     vm->nr_devs = i + 1; /* from here on, vm_destroy() unloads it */
     ret = dev_create(&d->dev, d->mod.ops, &spec->opts,
-                     vm_type_index(specs, i), vm->hv->domid, vm->loop);
+                     devspec_type_index(specs, i), vm->hv->domid, vm->loop,
+                     vm->store, spec->node);
     if (ret)
         return ret;
     d->base = spec->base;
@@ -160,7 +151,8 @@ static int vm_start(struct vm *vm)
 }
 
 int vm_create(struct vm **out, struct hv *hv, struct loop *loop,
-              const struct devspec *specs, unsigned n, const char *module_dir)
+              struct store *store, const struct devspec *specs, unsigned n,
+              const char *module_dir)
 {
     struct vm *vm;
     int ret = -ENOMEM;
@@ -170,6 +162,7 @@ int vm_create(struct vm **out, struct hv *hv, struct loop *loop,
         return -ENOMEM;
     vm->hv = hv;
     vm->loop = loop;
+    vm->store = store;
     vm->devs = calloc(n ? n : 1, sizeof(*vm->devs));
     vm->lines = calloc(n ? n : 1, sizeof(*vm->lines));
     if (!vm->devs || !vm->lines)

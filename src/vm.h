@@ -13,13 +13,15 @@
 struct hv;
 struct loop;
 struct devspec;
+struct store;
 struct vm;
 
-/* Specs must have their layout assigned (devspec_assign_layout). On
- * failure, everything taken is released, one line saying what failed has
- * been logged, and a negative errno is returned. */
+/* Specs must have their layout assigned (devspec_assign_layout). Devices
+ * publish their keys in `store` (NULL without xenstore) under their
+ * spec's node. On failure, everything taken is released, one line saying what
+ * failed has been logged, and a negative errno is returned. */
 int vm_create(struct vm **out, struct hv *hv, struct loop *loop,
-              const struct devspec *specs, unsigned n,
+              struct store *store, const struct devspec *specs, unsigned n,
               const char *module_dir);
 /* Disable the ioreq server, reset and destroy every device, unmap the
  * windows. The hv stays open (the caller closes it). NULL is fine. */

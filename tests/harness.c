@@ -101,7 +101,7 @@ int harness_setup(struct harness *h, const struct devspec *specs, unsigned n)
     if (ret == 0)
         ret = harness_block_sighup();
     if (ret == 0)
-        ret = vm_create(&h->vm, sim_hv(h->sim), h->loop, specs, n,
+        ret = vm_create(&h->vm, sim_hv(h->sim), h->loop, h->store, specs, n,
                         module_default_dir());
     if (ret == 0)
         ret = harness_watch_sighup(h);

@@ -16,6 +16,8 @@
 #include "devspec.h"
 #include "sim.h"
 
+struct store;
+
 #define HARNESS_DEVICES_MAX 16
 #define HARNESS_RAM_SIZE (64ULL << 20)
 
@@ -23,6 +25,7 @@ struct harness {
     struct sim *sim;
     struct loop *loop;
     struct vm *vm;
+    struct store *store; /* where devices publish (set before setup) */
     unsigned nr_specs;
     struct devspec specs[HARNESS_DEVICES_MAX];
     pthread_t thread;

@@ -11,6 +11,7 @@
 #include <endian.h>
 #include <linux/virtio_blk.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,7 +161,7 @@ START_TEST(watches_fire_when_set_and_on_changes_at_or_below_them)
     ck_assert_str_eq(next_event(buf, sizeof(buf)), "/a/b/c");
     ck_assert_int_eq(store_write(st, "/a/x", "1"), 0);
     ck_assert_str_eq(next_event(buf, sizeof(buf)), "");
-    ck_assert_int_eq(store_sim_rm(st, "/a"), 0);
+    ck_assert_int_eq(store_rm(st, "/a"), 0);
     ck_assert_str_eq(next_event(buf, sizeof(buf)), "/a/b");
     ck_assert_ptr_null(store_read(st, "/a/b/c"));
     ck_assert_int_eq(errno, ENOENT);
@@ -266,7 +267,7 @@ static void read_fails(const char *name, const char *value, const char *want)
     if (value)
         node(dir, name, value);
     else
-        ck_assert_int_eq(store_sim_rm(st, strcat(strcat(dir, "/"), name)), 0);
+        ck_assert_int_eq(store_rm(st, strcat(strcat(dir, "/"), name)), 0);
     ck_assert_int_eq(xl_devices_read(st, 0, DOMID, module_default_dir(), d,
                                      4, &n, err, sizeof(err)),
                      -EINVAL);
@@ -354,21 +355,27 @@ static void on_gone(void *arg)
     loop_stop(arg);
 }
 
-/* xvdm serving what the store declares, as `xvdm --xenstore` does. */
-static void serve(void)
+/* xvdm serving what the store declares and the command line's `cli`, as
+ * `xvdm --xenstore` does. */
+static void serve_with(const struct devspec *cli, unsigned nr_cli)
 {
     const struct devspec *specs;
     unsigned n;
 
     atomic_store(&gone, false);
     memset(&h, 0, sizeof(h));
-    ck_assert_int_eq(backend_open(&b, st, DOMID, module_default_dir(), NULL,
-                                  0),
-                     0);
+    h.store = st;
+    ck_assert_int_eq(
+        backend_open(&b, st, DOMID, module_default_dir(), cli, nr_cli), 0);
     specs = backend_specs(b, &n);
     ck_assert_int_eq(harness_setup(&h, specs, n), 0);
     ck_assert_int_eq(backend_start(b, h.loop, on_gone, h.loop), 0);
     ck_assert_int_eq(harness_run(&h), 0);
+}
+
+static void serve(void)
+{
+    serve_with(NULL, 0);
 }
 
 /* As xvdm's teardown: devices and guest memory first, then Closed; the
@@ -461,7 +468,7 @@ START_TEST(removed_nodes_count_as_closed_and_are_not_written_back)
 
     libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
     serve();
-    ck_assert_int_eq(store_sim_rm(st, dir), 0);
+    ck_assert_int_eq(store_rm(st, dir), 0);
     ck_assert(wait_gone(WAIT_MS));
     stop_serving();
     state = read_node(dir, "state");
@@ -529,6 +536,59 @@ START_TEST(a_guest_dying_mid_io_is_let_go_and_its_memory_left_alone)
 }
 END_TEST
 
+/* ---- what devices publish ------------------------------------------ */
+
+/* The node `pty` of dir names a terminal a tool can open. */
+static void assert_pty_node(const char *dir)
+{
+    char *path = read_node(dir, "pty");
+    int fd;
+
+    ck_assert_ptr_nonnull(path);
+    fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    ck_assert_msg(fd >= 0, "%s: %s", path, strerror(errno));
+    ck_assert(isatty(fd));
+    close(fd);
+    free(path);
+}
+
+START_TEST(a_console_from_xl_publishes_its_pty_in_its_backend_directory)
+{
+    struct devspec cli;
+    char dir[256];
+
+    libxl_virtio(dir, sizeof(dir), 0, "virtio,device3", 0);
+    parse(&cli, "console,pty");
+    serve_with(&cli, 1);
+    assert_pty_node(dir);
+    stop_serving();
+    ck_assert_ptr_null(read_node(dir, "pty"));
+    assert_node(dir, "state", "6");
+    devspec_free(&cli);
+}
+END_TEST
+
+/* A device libxl knows nothing of publishes under the device model's
+ * directory, named like the device; the directory goes with xvdm. */
+START_TEST(a_command_line_console_publishes_under_the_device_model_directory)
+{
+    const char *dm = "/local/domain/0/device-model/1/xvdm";
+    struct devspec cli[2];
+    char dir[256];
+
+    parse(&cli[0], "console,file=/dev/null");
+    parse(&cli[1], "console,pty");
+    serve_with(cli, 2);
+    snprintf(dir, sizeof(dir), "%s/console1", dm);
+    assert_pty_node(dir);
+    ck_assert_ptr_null(read_node(dm, "console0/pty"));
+    stop_serving();
+    ck_assert_ptr_null(store_read(st, dm));
+    devspec_free(&cli[0]);
+    devspec_free(&cli[1]);
+}
+END_TEST
+
 static Suite *backend_suite(void)
 {
     Suite *s = suite_create("backend");
@@ -554,6 +614,10 @@ static Suite *backend_suite(void)
     tcase_add_test(hs, the_domain_dying_lets_go_of_it);
     tcase_add_test(hs, removed_nodes_count_as_closed_and_are_not_written_back);
     tcase_add_test(hs, a_guest_dying_mid_io_is_let_go_and_its_memory_left_alone);
+    tcase_add_test(hs,
+                   a_console_from_xl_publishes_its_pty_in_its_backend_directory);
+    tcase_add_test(
+        hs, a_command_line_console_publishes_under_the_device_model_directory);
     tcase_set_timeout(hs, 30);
     suite_add_tcase(s, hs);
     return s;

@@ -5,7 +5,9 @@
  * tap byte for byte, frames sent into the tap reach the guest with a valid
  * header (spread over merged buffers when large), nothing is read while
  * the guest has no buffers, partial checksums are completed, and hostile
- * chains are dropped without stopping the device. Needs CAP_NET_ADMIN and
+ * chains are dropped without stopping the device; control commands are
+ * answered and take effect, and with queues=N each pair carries the flows
+ * the kernel steers to its tap queue. Needs CAP_NET_ADMIN and
  * /dev/net/tun; skipped (exit 77) with a message where they are missing.
  */
 #define _GNU_SOURCE
@@ -43,6 +45,7 @@
 #define ETHERTYPE 0x88b5 /* IEEE local experimental: nothing else sends it */
 #define HDR_LEN 12
 #define RING 256
+#define CTRL_RING 64
 #define WAIT_MS 3000
 #define F(b) (1ULL << (b))
 #define BASE_FEATURES                                                          \
@@ -53,11 +56,16 @@
     (F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_GUEST_CSUM) |                       \
      F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6) |                   \
      F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_GUEST_TSO6))
+#define CTRL_FEATURES                                                          \
+    (F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_CTRL_RX) |                       \
+     F(VIRTIO_NET_F_CTRL_MAC_ADDR))
 
 static struct harness h;
 static struct vdriver d;
-static uint64_t rx_gpa[RING]; /* receive buffer of each posted head */
+/* The receive buffer of each posted head, per queue. */
+static uint64_t rx_gpa[VDRIVER_QUEUES_MAX][RING];
 static uint8_t guest_mac[6];
+static unsigned ctrl_queue; /* after the pairs the driver set up */
 
 /* ---- the host side: namespace, interfaces, packet sockets ---------------- */
 
@@ -114,10 +122,11 @@ static int open_tap(const char *name, short flags)
     return fd;
 }
 
-/* A persistent tap with no queue attached, for tap=. */
-static void make_tap(const char *name)
+/* A persistent tap with no queue attached, for tap=; `flags` adds
+ * IFF_MULTI_QUEUE or nothing. */
+static void make_tap(const char *name, short flags)
 {
-    int fd = open_tap(name, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR);
+    int fd = open_tap(name, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | flags);
 
     ck_assert_int_eq(ioctl(fd, TUNSETPERSIST, 1), 0);
     close(fd);
@@ -185,6 +194,21 @@ static uint64_t config(unsigned offset, unsigned size)
     return v;
 }
 
+/* As Linux's virtnet_find_vqs: every pair the device has (with MQ), then
+ * the control queue (with CTRL_VQ); DRIVER_OK. */
+static void setup_queues(void)
+{
+    unsigned pairs =
+        d.features & F(VIRTIO_NET_F_MQ) ? (unsigned)config(8, 2) : 1;
+
+    for (unsigned q = 0; q < 2 * pairs; q++)
+        ck_assert_int_eq(vdriver_setup_queue(&d, q, RING), 0);
+    ctrl_queue = 2 * pairs;
+    if (d.features & F(VIRTIO_NET_F_CTRL_VQ))
+        ck_assert_int_eq(vdriver_setup_queue(&d, ctrl_queue, CTRL_RING), 0);
+    vdriver_driver_ok(&d);
+}
+
 /* xvdm with one net device of `options`, probed with `features`. */
 static void start(const char *options, uint64_t features)
 {
@@ -196,9 +220,7 @@ static void start(const char *options, uint64_t features)
     vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
                  sim_ram_base(h.sim) + (1 << 20), 48 << 20);
     ck_assert_int_eq(vdriver_probe(&d, NET_ID, features), 0);
-    ck_assert_int_eq(vdriver_setup_queue(&d, 0, RING), 0);
-    ck_assert_int_eq(vdriver_setup_queue(&d, 1, RING), 0);
-    vdriver_driver_ok(&d);
+    setup_queues();
     for (unsigned i = 0; i < 6; i++)
         guest_mac[i] = (uint8_t)config(i, 1);
 }
@@ -220,53 +242,62 @@ static void wait_used(unsigned q, uint32_t *id, uint32_t *len)
     }
 }
 
-/* n receive chains of one `size`-byte buffer each. */
-static void rx_post(unsigned n, uint32_t size)
+/* n receive chains of one `size`-byte buffer each on queue q. */
+static void rx_post(unsigned q, unsigned n, uint32_t size)
 {
     for (unsigned i = 0; i < n; i++) {
         struct guest_buf b = {vdriver_alloc(&d, size, 64), size, true};
-        uint16_t head = guest_ring_add_chain(&d.ring[0], &b, 1);
+        uint16_t head = guest_ring_add_chain(&d.ring[q], &b, 1);
 
-        rx_gpa[head] = b.gpa;
-        guest_ring_publish(&d.ring[0], head);
+        rx_gpa[q][head] = b.gpa;
+        guest_ring_publish(&d.ring[q], head);
     }
-    vdriver_kick(&d, 0);
+    vdriver_kick(&d, q);
 }
 
 /* One frame as the guest's driver gets it: header, then the frame
  * gathered from num_buffers used chains, all published together. */
-static size_t rx_receive(struct virtio_net_hdr_v1 *hdr, uint8_t *frame)
+/* The rest of a frame whose first used chain, `id` of `len` bytes on
+ * queue q, has been taken. */
+static size_t rx_gather(unsigned q, uint32_t id, uint32_t len,
+                        struct virtio_net_hdr_v1 *hdr, uint8_t *frame)
 {
-    uint32_t id, len;
     size_t got;
     unsigned n;
 
-    wait_used(0, &id, &len);
     ck_assert_uint_ge(len, HDR_LEN);
-    memcpy(hdr, vdriver_ptr(&d, rx_gpa[id]), HDR_LEN);
+    memcpy(hdr, vdriver_ptr(&d, rx_gpa[q][id]), HDR_LEN);
     got = len - HDR_LEN;
-    memcpy(frame, (uint8_t *)vdriver_ptr(&d, rx_gpa[id]) + HDR_LEN, got);
+    memcpy(frame, (uint8_t *)vdriver_ptr(&d, rx_gpa[q][id]) + HDR_LEN, got);
     n = le16toh(hdr->num_buffers);
     ck_assert_uint_ge(n, 1);
     for (unsigned i = 1; i < n; i++) {
-        ck_assert_msg(guest_ring_get_used(&d.ring[0], &id, &len),
+        ck_assert_msg(guest_ring_get_used(&d.ring[q], &id, &len),
                       "buffer %u of %u not published with the first", i, n);
-        memcpy(frame + got, vdriver_ptr(&d, rx_gpa[id]), len);
+        memcpy(frame + got, vdriver_ptr(&d, rx_gpa[q][id]), len);
         got += len;
     }
     return got;
 }
 
-/* Put a transmit chain of these buffers on queue 1 and kick. */
-static void tx_chain(const struct guest_buf *b, unsigned n)
+static size_t rx_receive(struct virtio_net_hdr_v1 *hdr, uint8_t *frame)
 {
-    guest_ring_publish(&d.ring[1], guest_ring_add_chain(&d.ring[1], b, n));
-    vdriver_kick(&d, 1);
+    uint32_t id, len;
+
+    wait_used(0, &id, &len);
+    return rx_gather(0, id, len, hdr, frame);
+}
+
+/* Put a transmit chain of these buffers on queue q and kick. */
+static void tx_chain(unsigned q, const struct guest_buf *b, unsigned n)
+{
+    guest_ring_publish(&d.ring[q], guest_ring_add_chain(&d.ring[q], b, n));
+    vdriver_kick(&d, q);
 }
 
 /* A frame with header `hdr` (zero when NULL), its data in `pieces`
  * descriptors after the header's. */
-static void tx_frame(const uint8_t *frame, size_t len,
+static void tx_frame(unsigned q, const uint8_t *frame, size_t len,
                      const struct virtio_net_hdr_v1 *hdr, unsigned pieces)
 {
     struct guest_buf b[8];
@@ -286,14 +317,14 @@ static void tx_frame(const uint8_t *frame, size_t len,
             (struct guest_buf){gpa + HDR_LEN + off, (uint32_t)part, false};
         off += part;
     }
-    tx_chain(b, pieces + 1);
+    tx_chain(q, b, pieces + 1);
 }
 
-static void expect_tx_used(uint32_t want_len)
+static void expect_tx_used(unsigned q, uint32_t want_len)
 {
     uint32_t id, len;
 
-    wait_used(1, &id, &len);
+    wait_used(q, &id, &len);
     ck_assert_uint_eq(len, want_len);
 }
 
@@ -302,29 +333,38 @@ static void expect_healthy(void)
     ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
 }
 
-/* A namespace with tap TAP for the device (tap=TAP plus `extra`), probed
- * with `features`; the packet socket on the tap's host side. */
-static int start_on_tap(const char *extra, uint64_t features)
+/* A namespace with tap TAP (made with `tap_flags`) for the device
+ * (tap=TAP plus `extra`), probed with `features`; the packet socket on
+ * the tap's host side. */
+static int start_on_tap_flags(const char *extra, uint64_t features,
+                              short tap_flags)
 {
     char options[128];
     int s;
 
     enter_netns();
-    make_tap(TAP);
+    make_tap(TAP, tap_flags);
     s = packet_socket(TAP);
     snprintf(options, sizeof(options), "tap=" TAP "%s", extra);
     start(options, features);
     return s;
 }
 
-/* The guest sends a frame in `pieces` descriptors; the host gets it. */
-static void expect_tx(int s, size_t len, unsigned seed, unsigned pieces)
+static int start_on_tap(const char *extra, uint64_t features)
+{
+    return start_on_tap_flags(extra, features, 0);
+}
+
+/* The guest sends a frame on queue q in `pieces` descriptors; the host
+ * gets it. */
+static void expect_tx(unsigned q, int s, size_t len, unsigned seed,
+                      unsigned pieces)
 {
     static uint8_t f[65536], got[65536];
 
     make_frame(f, len, guest_mac, seed);
-    tx_frame(f, len, NULL, pieces);
-    expect_tx_used(0);
+    tx_frame(q, f, len, NULL, pieces);
+    expect_tx_used(q, 0);
     ck_assert_int_eq(recv_within(s, got, sizeof(got), WAIT_MS), (ssize_t)len);
     ck_assert_mem_eq(got, f, len);
 }
@@ -356,7 +396,8 @@ START_TEST(probe_offers_default_mac_link_up_mtu_and_offloads)
     ck_assert_uint_eq(
         d.features & (BASE_FEATURES | OFFLOADS | F(VIRTIO_NET_F_MRG_RXBUF)),
         BASE_FEATURES | OFFLOADS | F(VIRTIO_NET_F_MRG_RXBUF));
-    ck_assert(!(d.offered & F(VIRTIO_NET_F_CTRL_VQ)));
+    ck_assert_uint_eq(d.offered & CTRL_FEATURES, CTRL_FEATURES);
+    ck_assert(!(d.offered & F(VIRTIO_NET_F_MQ))); /* one pair */
     harness_stop(&h);
 }
 END_TEST
@@ -394,7 +435,7 @@ static void expect_refused(const char *spec, const char *value)
 START_TEST(bad_mac_missing_tap_and_bad_mtu_are_refused_by_name)
 {
     enter_netns();
-    make_tap(TAP);
+    make_tap(TAP, 0);
     expect_refused("net,tap=" TAP ",mac=01:00:5e:00:00:01",
                    "01:00:5e:00:00:01"); /* multicast */
     expect_refused("net,tap=" TAP ",mac=00:16:3e:00:01", "00:16:3e:00:01");
@@ -456,7 +497,7 @@ START_TEST(guest_frames_of_several_sizes_leave_the_tap_byte_exact)
     int s = start_on_tap("", BASE_FEATURES | OFFLOADS);
 
     for (unsigned i = 0; i < 2 * 6; i++)
-        expect_tx(s, sizes[i % 6], i, 1 + i % 3);
+        expect_tx(1, s, sizes[i % 6], i, 1 + i % 3);
     expect_healthy();
     harness_stop(&h);
 }
@@ -470,7 +511,7 @@ START_TEST(tap_frames_reach_the_guest_byte_exact_with_a_header)
     struct virtio_net_hdr_v1 hdr;
     int s = start_on_tap("", BASE_FEATURES); /* no MRG_RXBUF */
 
-    rx_post(16, HDR_LEN + 1514);
+    rx_post(0, 16, HDR_LEN + 1514);
     for (unsigned i = 0; i < 10; i++) {
         expect_rx(s, 60 + i * 145, i, &hdr);
         ck_assert_uint_eq(hdr.flags, 0);
@@ -488,7 +529,7 @@ START_TEST(large_frame_spans_merged_buffers_with_num_buffers)
     int s =
         start_on_tap(",mtu=9000", BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
 
-    rx_post(12, 2048);
+    rx_post(0, 12, 2048);
     expect_rx(s, 9014, 7, &hdr);
     /* 12 + 9014 bytes in 2048-byte buffers. */
     ck_assert_uint_eq(le16toh(hdr.num_buffers), 5);
@@ -527,7 +568,7 @@ START_TEST(no_rx_buffers_leaves_frames_queued_and_the_loop_idle)
     /* A loop spinning on the readable tap would use all 300 ms. */
     ck_assert_uint_lt(thread_cpu_ns(h.thread) - cpu, 20 * 1000 * 1000);
     ck_assert(!guest_ring_get_used(&d.ring[0], &(uint32_t){0}, &(uint32_t){0}));
-    rx_post(32, 2048);
+    rx_post(0, 32, 2048);
     for (unsigned i = 0; i < 20; i++) {
         ck_assert_uint_eq(rx_receive(&hdr, got), 100 + i);
         make_frame(f, 100 + i, host_mac, i);
@@ -576,10 +617,10 @@ static uint16_t fold(uint32_t sum)
     return (uint16_t)sum;
 }
 
-/* An Ethernet + IPv4 + UDP frame of `len` bytes with the UDP checksum
- * field holding the pseudo-header sum, as Linux leaves it for the device
- * to finish (CHECKSUM_PARTIAL). */
-static void make_udp_partial(uint8_t *f, size_t len)
+/* An Ethernet + IPv4 + UDP frame of `len` bytes from `port` with the UDP
+ * checksum field holding the pseudo-header sum, as Linux leaves it for
+ * the device to finish (CHECKSUM_PARTIAL). */
+static void make_udp_partial(uint8_t *f, size_t len, uint16_t port)
 {
     uint8_t *ip = f + 14, *udp = ip + 20;
     uint16_t ulen = (uint16_t)(len - 34);
@@ -597,7 +638,8 @@ static void make_udp_partial(uint8_t *f, size_t len)
     memcpy(ip + 12, (uint8_t[]){10, 0, 0, 2, 10, 0, 0, 1}, 8);
     ip[10] = (uint8_t)(~fold(sum16(ip, 20, 0)) >> 8);
     ip[11] = (uint8_t)~fold(sum16(ip, 20, 0));
-    udp[0] = 0x30;
+    udp[0] = (uint8_t)(port >> 8);
+    udp[1] = (uint8_t)port;
     udp[2] = 0x30;
     udp[4] = (uint8_t)(ulen >> 8);
     udp[5] = (uint8_t)ulen;
@@ -634,10 +676,10 @@ START_TEST(bridge_port_carries_frames_and_partial_checksums_are_completed)
     bridge_add("xbr0", "xpeer0");
     start("bridge=xbr0", BASE_FEATURES | OFFLOADS);
     ck_assert_uint_ne(if_nametoindex("vif-virtio1.0"), 0);
-    make_udp_partial(f, 300);
+    make_udp_partial(f, 300, 0x3000);
     ck_assert(!udp_checksum_valid(f, 300));
-    tx_frame(f, 300, &hdr, 2);
-    expect_tx_used(0);
+    tx_frame(1, f, 300, &hdr, 2);
+    expect_tx_used(1, 0);
     /* The bridge's own IGMP reports go out of the peer's port too. */
     do
         n = recv_within(peer, got, sizeof(got), WAIT_MS);
@@ -648,7 +690,7 @@ START_TEST(bridge_port_carries_frames_and_partial_checksums_are_completed)
     f[41] = got[41];
     ck_assert_mem_eq(got, f, 300);
     /* Back from the peer's port to the guest. */
-    rx_post(4, 2048);
+    rx_post(0, 4, 2048);
     make_frame(f, 200, host_mac, 9);
     ck_assert_int_eq(write(peer, f, 200), 200);
     while ((n = (ssize_t)rx_receive(&hdr, got)) &&
@@ -673,18 +715,19 @@ START_TEST(hostile_tx_chains_are_dropped_and_the_device_keeps_working)
 
     make_frame(vdriver_ptr(&d, buf), 100, guest_mac, 1);
     /* Shorter than the header. */
-    tx_chain((struct guest_buf[]){{buf, 6, false}}, 1);
-    expect_tx_used(0);
+    tx_chain(1, (struct guest_buf[]){{buf, 6, false}}, 1);
+    expect_tx_used(1, 0);
     /* A device-writable buffer in a transmit chain. */
-    tx_chain((struct guest_buf[]){{buf, 12, false}, {buf + 12, 100, true}}, 2);
-    expect_tx_used(0);
+    tx_chain(1, (struct guest_buf[]){{buf, 12, false}, {buf + 12, 100, true}},
+             2);
+    expect_tx_used(1, 0);
     /* Larger than header + 65550. */
     memset(vdriver_ptr(&d, big), 0, HDR_LEN);
     make_frame((uint8_t *)vdriver_ptr(&d, big) + HDR_LEN, 65551, guest_mac, 2);
-    tx_chain((struct guest_buf[]){{big, HDR_LEN + 65551, false}}, 1);
-    expect_tx_used(0);
+    tx_chain(1, (struct guest_buf[]){{big, HDR_LEN + 65551, false}}, 1);
+    expect_tx_used(1, 0);
     ck_assert_int_eq(recv_within(s, got, sizeof(got), 200), -1);
-    expect_tx(s, 100, 3, 1);
+    expect_tx(1, s, 100, 3, 1);
     expect_healthy();
     harness_stop(&h);
 }
@@ -712,7 +755,7 @@ START_TEST(hostile_rx_buffers_too_small_or_readable_are_returned_unused)
     ck_assert_uint_eq(len, 0);
     wait_used(0, &id, &len);
     ck_assert_uint_eq(len, 0);
-    rx_post(4, 2048);
+    rx_post(0, 4, 2048);
     expect_rx(s, 150, 4, &hdr);
     expect_healthy();
     harness_stop(&h);
@@ -726,16 +769,330 @@ START_TEST(reset_drops_held_buffers_and_the_device_works_after_reprobe)
     struct virtio_net_hdr_v1 hdr;
     int s = start_on_tap("", BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
 
-    rx_post(8, 2048);
+    rx_post(0, 8, 2048);
     vdriver_reset(&d);
     ck_assert_int_eq(vdriver_probe(&d, NET_ID, BASE_FEATURES), 0);
-    ck_assert_int_eq(vdriver_setup_queue(&d, 0, RING), 0);
-    ck_assert_int_eq(vdriver_setup_queue(&d, 1, RING), 0);
-    vdriver_driver_ok(&d);
-    rx_post(4, 2048);
+    setup_queues();
+    rx_post(0, 4, 2048);
     expect_rx(s, 120, 5, &hdr);
-    expect_tx(s, 120, 6, 2);
+    expect_tx(1, s, 120, 6, 2);
     harness_stop(&h);
+}
+END_TEST
+
+/* ---- the control queue
+ * -------------------------------------------------------- */
+
+/* A control chain of these buffers; the bytes the device wrote. */
+static uint32_t ctrl_chain(const struct guest_buf *b, unsigned n)
+{
+    uint32_t id, len;
+
+    guest_ring_publish(&d.ring[ctrl_queue],
+                       guest_ring_add_chain(&d.ring[ctrl_queue], b, n));
+    vdriver_kick(&d, ctrl_queue);
+    wait_used(ctrl_queue, &id, &len);
+    return len;
+}
+
+/* A command as Linux's virtnet_send_command builds it: header, data (if
+ * any), ack byte; the byte after the ack must stay as it was. The ack. */
+static uint8_t ctrl_cmd(uint8_t class, uint8_t cmd, const void *data,
+                        uint32_t len)
+{
+    uint64_t gpa = vdriver_alloc(&d, len + 4, 8);
+    uint8_t *p = vdriver_ptr(&d, gpa);
+    struct guest_buf b[3] = {{gpa, 2, false}};
+    unsigned n = 1;
+
+    p[0] = class;
+    p[1] = cmd;
+    if (len) {
+        memcpy(p + 2, data, len);
+        b[n++] = (struct guest_buf){gpa + 2, len, false};
+    }
+    p[2 + len] = 0xa5;
+    p[3 + len] = 0x5a;
+    b[n++] = (struct guest_buf){gpa + 2 + len, 1, true};
+    ck_assert_uint_eq(ctrl_chain(b, n), 1);
+    ck_assert_uint_eq(p[3 + len], 0x5a);
+    return p[2 + len];
+}
+
+/* One MAC table of TABLE_SET: a le32 `count`, then `macs` addresses. Its
+ * bytes. */
+static uint32_t put_table(uint8_t *p, uint32_t count, unsigned macs)
+{
+    uint32_t le = htole32(count);
+
+    memcpy(p, &le, sizeof(le));
+    for (unsigned i = 0; i < macs; i++)
+        memcpy(p + 4 + 6 * i, ((uint8_t[]){0x01, 0, 0x5e, 0, 0, (uint8_t)i}),
+               6);
+    return 4 + 6 * macs;
+}
+
+/* TABLE_SET: the unicast table (count as given, `uni` addresses), the
+ * multicast one likewise, and `extra` bytes after them. The ack. */
+static uint8_t table_set(uint32_t uni_count, unsigned uni, uint32_t multi_count,
+                         unsigned multi, unsigned extra)
+{
+    uint8_t tables[128] = {0};
+    uint32_t len = put_table(tables, uni_count, uni);
+
+    len += put_table(tables + len, multi_count, multi);
+    return ctrl_cmd(VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, tables,
+                    len + extra);
+}
+
+static uint8_t vq_pairs_set(uint16_t pairs)
+{
+    uint16_t le = htole16(pairs);
+
+    return ctrl_cmd(VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &le,
+                    sizeof(le));
+}
+
+/* What Linux sends on probe and `ip link set`: rx modes, the filter
+ * table, a new MAC; all accepted, the MAC shown in config space until a
+ * reset brings back the one of the options. */
+START_TEST(ctrl_commands_linux_sends_are_accepted_and_addr_set_sets_the_mac)
+{
+    static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+    struct virtio_net_hdr_v1 hdr;
+    uint8_t on = 1, off = 0, first_mac[6];
+    int s = start_on_tap("", BASE_FEATURES | CTRL_FEATURES);
+
+    memcpy(first_mac, guest_mac, 6);
+    ck_assert_uint_eq(
+        ctrl_cmd(VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &on, 1),
+        VIRTIO_NET_OK);
+    ck_assert_uint_eq(
+        ctrl_cmd(VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &off, 1),
+        VIRTIO_NET_OK);
+    ck_assert_uint_eq(
+        ctrl_cmd(VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_ALLMULTI, &on, 1),
+        VIRTIO_NET_OK);
+    ck_assert_uint_eq(table_set(1, 1, 2, 2, 0), VIRTIO_NET_OK);
+    ck_assert_uint_eq(table_set(0, 0, 0, 0, 0), VIRTIO_NET_OK);
+    ck_assert_uint_eq(
+        ctrl_cmd(VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac, 6),
+        VIRTIO_NET_OK);
+    for (unsigned i = 0; i < 6; i++)
+        ck_assert_uint_eq(config(i, 1), mac[i]);
+    rx_post(0, 4, 2048);
+    expect_rx(s, 100, 1, &hdr);
+    expect_tx(1, s, 100, 2, 1);
+    vdriver_reset(&d);
+    ck_assert_int_eq(vdriver_probe(&d, NET_ID, BASE_FEATURES), 0);
+    for (unsigned i = 0; i < 6; i++)
+        ck_assert_uint_eq(config(i, 1), first_mac[i]);
+    harness_stop(&h);
+}
+END_TEST
+
+/* Unknown, unoffered and malformed commands get VIRTIO_NET_ERR; a header
+ * cut short still gets its ack, a chain without room for one comes back
+ * with nothing written, and neither touches a byte outside the chain. */
+START_TEST(malformed_ctrl_commands_get_err_and_stay_inside_the_chain)
+{
+    uint8_t on = 1, two[2] = {1, 1}, *p;
+    uint64_t gpa;
+
+    start_on_tap("", BASE_FEATURES | CTRL_FEATURES);
+    gpa = vdriver_alloc(&d, 8, 8);
+    p = vdriver_ptr(&d, gpa);
+    ck_assert_uint_eq(ctrl_cmd(9, 0, NULL, 0), VIRTIO_NET_ERR);
+    /* ALLUNI needs CTRL_RX_EXTRA, VLAN needs CTRL_VLAN, MQ needs MQ. */
+    ck_assert_uint_eq(
+        ctrl_cmd(VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_ALLUNI, &on, 1),
+        VIRTIO_NET_ERR);
+    ck_assert_uint_eq(
+        ctrl_cmd(VIRTIO_NET_CTRL_VLAN, VIRTIO_NET_CTRL_VLAN_ADD, two, 2),
+        VIRTIO_NET_ERR);
+    ck_assert_uint_eq(vq_pairs_set(1), VIRTIO_NET_ERR);
+    ck_assert_uint_eq(
+        ctrl_cmd(VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, two, 2),
+        VIRTIO_NET_ERR);
+    ck_assert_uint_eq(
+        ctrl_cmd(VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, NULL, 0),
+        VIRTIO_NET_ERR);
+    ck_assert_uint_eq(
+        ctrl_cmd(VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, two, 2),
+        VIRTIO_NET_ERR);
+    /* A table that claims more than the data holds, one whose size
+     * overflows 32 bits, and bytes after the tables. */
+    ck_assert_uint_eq(table_set(1000, 1, 0, 0, 0), VIRTIO_NET_ERR);
+    ck_assert_uint_eq(table_set(0xffffffff, 0, 0, 0, 0), VIRTIO_NET_ERR);
+    ck_assert_uint_eq(table_set(1, 1, 2, 1, 0), VIRTIO_NET_ERR);
+    ck_assert_uint_eq(table_set(0, 0, 0, 0, 1), VIRTIO_NET_ERR);
+    /* One byte of header, then the ack; a guard byte after it. */
+    memcpy(p, (uint8_t[]){VIRTIO_NET_CTRL_RX, 0xee, 0x77}, 3);
+    ck_assert_uint_eq(
+        ctrl_chain((struct guest_buf[]){{gpa, 1, false}, {gpa + 1, 1, true}},
+                   2),
+        1);
+    ck_assert_uint_eq(p[1], VIRTIO_NET_ERR);
+    ck_assert_uint_eq(p[2], 0x77);
+    /* A whole command and no ack byte: answered with 0 bytes. */
+    memcpy(p,
+           (uint8_t[]){VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, 1, 0x77},
+           4);
+    ck_assert_uint_eq(ctrl_chain((struct guest_buf[]){{gpa, 3, false}}, 1), 0);
+    ck_assert_uint_eq(p[3], 0x77);
+    ck_assert_uint_eq(
+        ctrl_cmd(VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &on, 1),
+        VIRTIO_NET_OK);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* ---- queue pairs
+ * -------------------------------------------------------------- */
+
+#define FLOW_PORT 2000
+#define FLOW_LEN 100
+
+/* n UDP flows from the host into interface `ifname`, one source port
+ * each; *per_queue: how many reached each of the first `pairs` receive
+ * queues, every frame once. */
+static void rx_flows(const char *ifname, unsigned n, unsigned pairs,
+                     unsigned *per_queue)
+{
+    static uint8_t f[FLOW_LEN], got[2048];
+    struct virtio_net_hdr_v1 hdr;
+    bool seen[256] = {false};
+    struct timespec t0, t;
+    unsigned total = 0;
+    uint32_t id, len;
+    int s = packet_socket(ifname);
+    /* The socket's own protocol would hide the ports from the kernel's
+     * flow hash: say these are IPv4. */
+    struct sockaddr_ll ip = {.sll_family = AF_PACKET,
+                             .sll_protocol = htons(ETH_P_IP),
+                             .sll_ifindex = (int)if_nametoindex(ifname)};
+
+    for (unsigned i = 0; i < n; i++) {
+        make_udp_partial(f, FLOW_LEN, (uint16_t)(FLOW_PORT + i));
+        ck_assert_int_eq(
+            sendto(s, f, FLOW_LEN, 0, (struct sockaddr *)&ip, sizeof(ip)),
+            FLOW_LEN);
+    }
+    close(s);
+    memset(per_queue, 0, pairs * sizeof(*per_queue));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (total < n) {
+        unsigned before = total;
+
+        for (unsigned q = 0; q < pairs; q++) {
+            while (guest_ring_get_used(&d.ring[2 * q], &id, &len)) {
+                unsigned flow;
+
+                /* Not ours: what a bridge sends by itself (IGMP). */
+                if (rx_gather(2 * q, id, len, &hdr, got) != FLOW_LEN)
+                    continue;
+                flow = (unsigned)(got[34] << 8 | got[35]) - FLOW_PORT;
+                ck_assert_uint_lt(flow, n);
+                ck_assert_msg(!seen[flow], "flow %u arrived twice", flow);
+                seen[flow] = true;
+                per_queue[q]++;
+                total++;
+            }
+            guest_ring_enable_cb(&d.ring[2 * q]);
+        }
+        if (total == before)
+            vdriver_wait_irq(&d, 50);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        ck_assert_msg((t.tv_sec - t0.tv_sec) * 1000 < WAIT_MS,
+                      "%u of %u flows arrived", total, n);
+    }
+}
+
+/* queues=2: both pairs in use once the driver asks; the kernel spreads
+ * 32 flows over the two tap queues, so each receive queue gets some, and
+ * each transmit queue reaches the tap. */
+START_TEST(each_queue_pair_carries_frames_both_ways)
+{
+    unsigned per_queue[2];
+    int s = start_on_tap_flags(
+        ",queues=2", BASE_FEATURES | CTRL_FEATURES | F(VIRTIO_NET_F_MQ),
+        IFF_MULTI_QUEUE);
+
+    ck_assert(d.features & F(VIRTIO_NET_F_MQ));
+    ck_assert_uint_eq(config(8, 2), 2);
+    ck_assert_uint_eq(ctrl_queue, 4);
+    ck_assert_uint_eq(vq_pairs_set(2), VIRTIO_NET_OK);
+    rx_post(0, 64, 2048);
+    rx_post(2, 64, 2048);
+    rx_flows(TAP, 32, 2, per_queue);
+    ck_assert_msg(per_queue[0] && per_queue[1], "flows per queue: %u, %u",
+                  per_queue[0], per_queue[1]);
+    expect_tx(1, s, 200, 1, 1);
+    expect_tx(3, s, 300, 2, 2);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* §5.1.6.5.5: one pair until VQ_PAIRS_SET, then as many as asked: the
+ * tap queues of the others are detached, so every flow comes to the
+ * pairs in use. Out of range is refused. */
+START_TEST(vq_pairs_set_moves_flows_between_one_pair_and_all)
+{
+    unsigned per_queue[3];
+
+    start_on_tap_flags(",queues=3",
+                       BASE_FEATURES | CTRL_FEATURES | F(VIRTIO_NET_F_MQ),
+                       IFF_MULTI_QUEUE);
+    for (unsigned q = 0; q < 3; q++)
+        rx_post(2 * q, 160, 2048);
+    rx_flows(TAP, 48, 3, per_queue);
+    ck_assert_uint_eq(per_queue[0], 48);
+    ck_assert_uint_eq(vq_pairs_set(3), VIRTIO_NET_OK);
+    rx_flows(TAP, 48, 3, per_queue);
+    ck_assert_msg(per_queue[0] && per_queue[1] && per_queue[2],
+                  "flows per queue: %u, %u, %u", per_queue[0], per_queue[1],
+                  per_queue[2]);
+    ck_assert_uint_eq(vq_pairs_set(0), VIRTIO_NET_ERR);
+    ck_assert_uint_eq(vq_pairs_set(4), VIRTIO_NET_ERR);
+    ck_assert_uint_eq(vq_pairs_set(1), VIRTIO_NET_OK);
+    rx_flows(TAP, 48, 3, per_queue);
+    ck_assert_uint_eq(per_queue[0], 48);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* bridge= with queues=2 makes its vif a multi-queue tap: both pairs
+ * carry flows from the bridge's side. */
+START_TEST(bridge_with_queues_makes_a_multi_queue_vif)
+{
+    unsigned per_queue[2];
+
+    enter_netns();
+    make_bridge("xbr0");
+    start("bridge=xbr0,queues=2",
+          BASE_FEATURES | CTRL_FEATURES | F(VIRTIO_NET_F_MQ));
+    ck_assert_uint_eq(vq_pairs_set(2), VIRTIO_NET_OK);
+    rx_post(0, 64, 2048);
+    rx_post(2, 64, 2048);
+    rx_flows("vif-virtio1.0", 32, 2, per_queue);
+    ck_assert_msg(per_queue[0] && per_queue[1], "flows per queue: %u, %u",
+                  per_queue[0], per_queue[1]);
+    harness_stop(&h);
+}
+END_TEST
+
+START_TEST(bad_queues_values_are_refused_by_name)
+{
+    enter_netns();
+    make_tap(TAP, 0);
+    expect_refused("net,tap=" TAP ",queues=0", "queues='0'");
+    expect_refused("net,tap=" TAP ",queues=32", "queues='32'");
+    expect_refused("net,tap=" TAP ",queues=two", "queues='two'");
+    /* A tap made without multi_queue has one queue only. */
+    expect_refused("net,tap=" TAP ",queues=2", "multi_queue");
 }
 END_TEST
 
@@ -761,6 +1118,14 @@ static Suite *net_suite(void)
         tc, hostile_rx_buffers_too_small_or_readable_are_returned_unused);
     tcase_add_test(tc,
                    reset_drops_held_buffers_and_the_device_works_after_reprobe);
+    tcase_add_test(
+        tc, ctrl_commands_linux_sends_are_accepted_and_addr_set_sets_the_mac);
+    tcase_add_test(tc,
+                   malformed_ctrl_commands_get_err_and_stay_inside_the_chain);
+    tcase_add_test(tc, each_queue_pair_carries_frames_both_ways);
+    tcase_add_test(tc, vq_pairs_set_moves_flows_between_one_pair_and_all);
+    tcase_add_test(tc, bridge_with_queues_makes_a_multi_queue_vif);
+    tcase_add_test(tc, bad_queues_values_are_refused_by_name);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -103,7 +103,8 @@ static void setup(void)
 
     memset(&rec, 0, sizeof(rec));
     sim = sim_create(&cfg);
-    ck_assert_int_eq(dev_create(&dev, &fake_ops, &none, 0, 1, NULL), 0);
+    ck_assert_int_eq(dev_create(&dev, &fake_ops, &none, 0, 1, NULL, NULL, NULL),
+                     0);
     irq_line_init(&line, sim_hv(sim), SPI);
     mmio_init(&m, dev, &sim_hv(sim)->mem, &line, 0x2000000);
 }

@@ -1,11 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-net transmit benchmark: the same frames, in the same run, sent by
- * a sim guest through xvdm (ioreq, transport, virtqueue, net module, one
- * writev per frame into the tap, completion) and written straight into
- * the same tap by one thread with the same header, one writev per frame.
- * Prints each size's median rate over several rounds and the ratio
- * xvdm / direct. Runs in a network namespace of its own (needs root).
+ * virtio-net benchmark, both directions, each against the tap used
+ * directly in the same run:
+ *   transmit: frames sent by a sim guest through xvdm (ioreq, transport,
+ *     virtqueue, net module, one writev per frame into the tap,
+ *     completion), against one thread writing the same frames with the
+ *     same header into the tap, one writev per frame;
+ *   receive: frames sent into the tap from the host side (a packet
+ *     socket, one sendmmsg per batch) and delivered to a sim guest
+ *     through xvdm (one readv per frame into the guest's buffers, used
+ *     ring, interrupt, the guest reposting its buffers), against the same
+ *     frames read from the tap directly, one readv per frame.
+ * Both receive sides take a batch as the sender sends it, so the sender's
+ * cost is in both; the ratio is that of the whole path. Prints each
+ * size's median rate over several rounds and the ratio xvdm / direct.
+ * Runs in a network namespace of its own (needs root).
  *
  *   tools/bench-net [--rounds N]
  */
@@ -14,9 +23,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
 #include <linux/virtio_net.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +45,8 @@
 #define TAP "bench0"
 #define HDR_LEN 12
 #define RING 256
-#define BATCH 128 /* chains per kick, as a busy Linux guest queues them */
+#define BATCH 128   /* chains per kick, as a busy Linux guest queues them */
+#define RX_BUF 2048 /* a receive buffer, as Linux's without MRG_RXBUF */
 #define FRAMES 100000
 #define WAIT_MS 10000
 #define FEATURES                                                               \
@@ -61,6 +73,20 @@ static void fill_frame(uint8_t *f, unsigned len)
         f[i] = (uint8_t)i;
 }
 
+/* IPv6 off, so the tap going up sends nothing (router solicitations)
+ * that a receiver would count. */
+static void quiet_ipv6(void)
+{
+    int fd = open("/proc/sys/net/ipv6/conf/default/disable_ipv6",
+                  O_WRONLY | O_CLOEXEC);
+
+    if (fd >= 0 && write(fd, "1", 1) != 1)
+        fprintf(stderr, "bench-net: cannot disable IPv6: %s\n",
+                strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
+
 /* A persistent tap, up, with no queue attached. */
 static int make_tap(void)
 {
@@ -80,19 +106,29 @@ static int make_tap(void)
     return 0;
 }
 
+/* A queue of the tap with virtio-net headers, as xvdm opens it. */
+static int tap_queue(void)
+{
+    struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), sz = HDR_LEN;
+
+    snprintf(ifr.ifr_name, IFNAMSIZ, TAP);
+    if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) || ioctl(fd, TUNSETVNETHDRSZ, &sz))
+        return -errno;
+    return fd;
+}
+
 /* ---- direct: one writev per frame into the tap ------------------------ */
 
 static int direct_rate(unsigned len, double *rate)
 {
     static uint8_t hdr[HDR_LEN], frame[2048];
-    struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
     struct iovec iov[2] = {{hdr, HDR_LEN}, {frame, len}};
-    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), sz = HDR_LEN;
+    int fd = tap_queue();
     double t0;
 
-    snprintf(ifr.ifr_name, IFNAMSIZ, TAP);
-    if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) || ioctl(fd, TUNSETVNETHDRSZ, &sz))
-        return -errno;
+    if (fd < 0)
+        return fd;
     fill_frame(frame, len);
     t0 = now();
     for (unsigned i = 0; i < FRAMES; i++)
@@ -128,25 +164,37 @@ static int guest_batch(struct vdriver *d, const uint64_t *bufs, unsigned len)
     return 0;
 }
 
-static int xvdm_rate(unsigned len, double *rate)
+/* xvdm on the tap, a sim guest probed with both queues ready. */
+static int guest_start(struct harness *h, struct vdriver *d)
 {
     const char *specs[] = {"net,tap=" TAP};
+    int ret = harness_start(h, specs, 1);
+
+    if (ret)
+        return ret;
+    vdriver_init(d, h->sim, h->specs[0].base, h->specs[0].irq,
+                 sim_ram_base(h->sim) + (1 << 20), 16 << 20);
+    ret = vdriver_probe(d, 1, FEATURES);
+    if (ret == 0)
+        ret = vdriver_setup_queue(d, 0, RING);
+    if (ret == 0)
+        ret = vdriver_setup_queue(d, 1, RING);
+    vdriver_driver_ok(d);
+    if (ret)
+        harness_stop(h);
+    return ret;
+}
+
+static int xvdm_rate(unsigned len, double *rate)
+{
     uint64_t bufs[BATCH];
     struct harness h;
     struct vdriver d;
     double t0;
-    int ret = harness_start(&h, specs, 1);
+    int ret = guest_start(&h, &d);
 
     if (ret)
         return ret;
-    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
-                 sim_ram_base(h.sim) + (1 << 20), 16 << 20);
-    ret = vdriver_probe(&d, 1, FEATURES);
-    if (ret == 0)
-        ret = vdriver_setup_queue(&d, 0, RING);
-    if (ret == 0)
-        ret = vdriver_setup_queue(&d, 1, RING);
-    vdriver_driver_ok(&d);
     for (unsigned i = 0; i < BATCH && ret == 0; i++) {
         bufs[i] = vdriver_alloc(&d, HDR_LEN + 2048, 64);
         memset(vdriver_ptr(&d, bufs[i]), 0, HDR_LEN);
@@ -160,19 +208,205 @@ static int xvdm_rate(unsigned len, double *rate)
     return ret;
 }
 
+/* ---- receive: the host sends into the tap ------------------------------ */
+
+/* A packet socket that sends on the tap (and receives nothing). */
+static int host_socket(void)
+{
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET,
+                              .sll_ifindex = (int)if_nametoindex(TAP)};
+    int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+
+    if (s < 0)
+        return -errno;
+    if (bind(s, (struct sockaddr *)&sll, sizeof(sll))) {
+        close(s);
+        return -errno;
+    }
+    return s;
+}
+
+/* BATCH copies of the frame into the tap, as fast as the host can. */
+static int host_send(int s, uint8_t *frame, unsigned len)
+{
+    struct iovec iov = {frame, len};
+    struct mmsghdr m[BATCH];
+    unsigned sent = 0;
+
+    for (unsigned i = 0; i < BATCH; i++)
+        m[i] = (struct mmsghdr){.msg_hdr = {.msg_iov = &iov, .msg_iovlen = 1}};
+    while (sent < BATCH) {
+        int r = sendmmsg(s, m + sent, BATCH - sent, 0);
+
+        if (r < 0)
+            return -errno;
+        sent += (unsigned)r;
+    }
+    return 0;
+}
+
+/* One readv of a whole frame of `len` bytes, waiting for it. */
+static int direct_read(int fd, unsigned len)
+{
+    static uint8_t hdr[HDR_LEN], frame[RX_BUF];
+    struct iovec iov[2] = {{hdr, HDR_LEN}, {frame, sizeof(frame)}};
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    ssize_t r;
+
+    while ((r = readv(fd, iov, 2)) < 0 && errno == EAGAIN)
+        if (poll(&p, 1, WAIT_MS) != 1)
+            return -ETIMEDOUT;
+    if (r < 0)
+        return -errno;
+    return r == (ssize_t)(HDR_LEN + len) ? 0 : -EIO;
+}
+
+/* The batch the sender sends, then all of it taken by the guest: one
+ * untimed batch first, while the tap's link comes up. */
+static int rx_rate(int (*batch)(void *arg, int s, uint8_t *frame, unsigned len),
+                   void *arg, unsigned len, double *rate)
+{
+    static uint8_t frame[2048];
+    int s = host_socket(), ret;
+    double t0;
+
+    if (s < 0)
+        return s;
+    fill_frame(frame, len);
+    ret = batch(arg, s, frame, len);
+    t0 = now();
+    for (unsigned n = 0; n < FRAMES && ret == 0; n += BATCH)
+        ret = batch(arg, s, frame, len);
+    *rate = FRAMES / (now() - t0);
+    close(s);
+    return ret;
+}
+
+static int direct_rx_step(void *arg, int s, uint8_t *frame, unsigned len)
+{
+    int ret = host_send(s, frame, len);
+
+    for (unsigned i = 0; i < BATCH && ret == 0; i++)
+        ret = direct_read(*(int *)arg, len);
+    return ret;
+}
+
+static int direct_rx_rate(unsigned len, double *rate)
+{
+    int fd = tap_queue(), ret;
+
+    if (fd < 0)
+        return fd;
+    ret = fcntl(fd, F_SETFL, O_NONBLOCK) ? -errno : 0;
+    if (ret == 0)
+        ret = rx_rate(direct_rx_step, &fd, len, rate);
+    close(fd);
+    return ret;
+}
+
+/* The sim guest's receive queue: the buffer of each posted head. */
+struct guest_rx {
+    struct vdriver d;
+    uint64_t buf[RING];
+};
+
+static void guest_rx_post(struct guest_rx *g, uint64_t gpa)
+{
+    struct guest_ring *r = &g->d.ring[0];
+    struct guest_buf b = {gpa, RX_BUF, true};
+    uint16_t head = guest_ring_add_chain(r, &b, 1);
+
+    g->buf[head] = gpa;
+    guest_ring_publish(r, head);
+}
+
+/* As Linux's NAPI poll: take what was received, post the buffers again,
+ * kick once. */
+static int guest_rx_step(void *arg, int s, uint8_t *frame, unsigned len)
+{
+    struct guest_rx *g = arg;
+    struct guest_ring *r = &g->d.ring[0];
+    uint32_t id, used_len;
+    unsigned done = 0;
+    int ret = host_send(s, frame, len);
+
+    while (ret == 0 && done < BATCH) {
+        while (guest_ring_get_used(r, &id, &used_len)) {
+            if (used_len != HDR_LEN + len)
+                return -EIO;
+            guest_rx_post(g, g->buf[id]);
+            done++;
+        }
+        guest_ring_enable_cb(r);
+        if (done < BATCH && vdriver_wait_irq(&g->d, WAIT_MS) < 0)
+            ret = -ETIMEDOUT;
+    }
+    vdriver_kick(&g->d, 0);
+    return ret;
+}
+
+static int xvdm_rx_rate(unsigned len, double *rate)
+{
+    static struct guest_rx g;
+    struct harness h;
+    int ret = guest_start(&h, &g.d);
+
+    if (ret)
+        return ret;
+    for (unsigned i = 0; i < RING; i++)
+        guest_rx_post(&g, vdriver_alloc(&g.d, RX_BUF, 64));
+    vdriver_kick(&g.d, 0);
+    ret = rx_rate(guest_rx_step, &g, len, rate);
+    harness_stop(&h);
+    return ret;
+}
+
+/* ---- the report -------------------------------------------------------- */
+
+/* Each size's median rate both ways and their ratio. */
+static int bench_direction(const char *title, int (*xvdm)(unsigned, double *),
+                           int (*direct)(unsigned, double *), unsigned rounds)
+{
+    double x[16], y[16];
+
+    printf("%-22s %12s %12s %6s\n", title, "xvdm fr/s", "direct fr/s", "ratio");
+    for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        double mx, my;
+
+        for (unsigned r = 0; r < rounds; r++) {
+            int ret = xvdm(sizes[i], &x[r]);
+
+            if (ret == 0)
+                ret = direct(sizes[i], &y[r]);
+            if (ret) {
+                fprintf(stderr, "bench-net: %s: %s\n", title, strerror(-ret));
+                return ret;
+            }
+        }
+        mx = bench_median(x, rounds);
+        my = bench_median(y, rounds);
+        printf("%4u-byte frames        %12.0f %12.0f %6.2f\n", sizes[i], mx, my,
+               mx / my);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     unsigned rounds = argc == 3 && strcmp(argv[1], "--rounds") == 0
                           ? (unsigned)atoi(argv[2])
                           : 5;
-    double x[16], y[16];
     int ret;
 
     if (rounds < 1 || rounds > 16) {
         fprintf(stderr, "bench-net: --rounds takes 1..16\n");
         return 2;
     }
-    ret = unshare(CLONE_NEWNET) ? -errno : make_tap();
+    ret = unshare(CLONE_NEWNET) ? -errno : 0;
+    if (ret == 0) {
+        quiet_ipv6();
+        ret = make_tap();
+    }
     if (ret) {
         fprintf(stderr,
                 "bench-net: needs root, for a network namespace and "
@@ -182,24 +416,9 @@ int main(int argc, char **argv)
     }
     printf("bench-net: %u frames a round, %u rounds, %u chains per kick\n",
            FRAMES, rounds, BATCH);
-    printf("%-22s %12s %12s %6s\n", "transmit (median)", "xvdm fr/s",
-           "direct fr/s", "ratio");
-    for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        double mx, my;
-
-        for (unsigned r = 0; r < rounds; r++) {
-            ret = xvdm_rate(sizes[i], &x[r]);
-            if (ret == 0)
-                ret = direct_rate(sizes[i], &y[r]);
-            if (ret) {
-                fprintf(stderr, "bench-net: %s\n", strerror(-ret));
-                return 1;
-            }
-        }
-        mx = bench_median(x, rounds);
-        my = bench_median(y, rounds);
-        printf("%4u-byte frames        %12.0f %12.0f %6.2f\n", sizes[i], mx, my,
-               mx / my);
-    }
-    return 0;
+    ret = bench_direction("transmit (median)", xvdm_rate, direct_rate, rounds);
+    if (ret == 0)
+        ret = bench_direction("receive (median)", xvdm_rx_rate, direct_rx_rate,
+                              rounds);
+    return ret ? 1 : 0;
 }

@@ -178,6 +178,20 @@ void xvdm_dev_needs_reset(struct xvdm_dev *dev);
 /* Config space changed: bump ConfigGeneration and interrupt the guest. */
 void xvdm_dev_config_changed(struct xvdm_dev *dev);
 
+/* Say something about the device where tools look for it, such as the
+ * path of the pty a console is on. With --xenstore, `value` is written to
+ * the node `key` of the device's xenstore directory: the backend
+ * directory libxl made for it (/local/domain/0/backend/virtio/<domid>/
+ * <devid>, or virtio_disk/... on Xen 4.17), or for a device of the
+ * command line /local/domain/<backend domid>/device-model/<domid>/xvdm/
+ * <name> (<name> as xvdm_dev_name()). The node is removed when the device
+ * is destroyed. Without xenstore nothing is written and 0 is returned.
+ * key: 1 to 64 letters, digits, '-' or '_'; a device may publish up to 8
+ * keys (publishing one again overwrites it). 0, or a negative errno after
+ * a logged line (-EINVAL: a bad key, -ENOSPC: too many keys, or the
+ * store's error). */
+int xvdm_dev_publish(struct xvdm_dev *dev, const char *key, const char *value);
+
 /* Watch `fd` in the event loop; cb(arg, revents) runs on readiness.
  * events are EPOLLIN/EPOLLOUT bits. Returns 0 or negative errno. */
 int xvdm_dev_watch_fd(struct xvdm_dev *dev, int fd, uint32_t events,
