@@ -81,7 +81,8 @@ START_TEST(module_of_abi_version_1_loads_and_is_never_asked_to_reload)
     ck_assert_int_eq(module_load(&mod, dir("XVDM_TEST_MODULE_DIR"), "v1-abi",
                                  err, sizeof(err)),
                      0);
-    ck_assert_int_eq(dev_create(&dev, mod.ops, &opts, 0, 1, loop), 0);
+    ck_assert_int_eq(dev_create(&dev, mod.ops, &opts, 0, 1, loop, NULL, NULL),
+                     0);
     dev_reload(dev); /* reading its reload field would abort */
     dev_destroy(dev);
     module_unload(&mod);
