@@ -29,8 +29,8 @@ struct sim_range {
 };
 
 struct sim_spi {
-    bool level;
-    unsigned edges;
+    unsigned edges; /* level-1 calls: each makes the SPI pending */
+    unsigned calls; /* every set_irq_level, level 0 (ignored) included */
 };
 
 struct sim {
@@ -180,9 +180,11 @@ static int sim_set_irq_level(struct hv *hv, uint32_t irq, unsigned level)
         return sim->irq_error;
     }
     spi = &sim->spi[irq];
-    if (level && !spi->level)
+    /* As Xen's vGICs treat an edge-triggered SPI: every level 1 makes it
+     * pending, level 0 is ignored. */
+    spi->calls++;
+    if (level)
         spi->edges++;
-    spi->level = level;
     pthread_cond_broadcast(&sim->edge);
     pthread_mutex_unlock(&sim->lock);
     return 0;
@@ -490,9 +492,9 @@ unsigned sim_irq_edges(struct sim *sim, uint32_t spi)
     return sim_spi_snapshot(sim, spi).edges;
 }
 
-bool sim_irq_level(struct sim *sim, uint32_t spi)
+unsigned sim_irq_calls(struct sim *sim, uint32_t spi)
 {
-    return sim_spi_snapshot(sim, spi).level;
+    return sim_spi_snapshot(sim, spi).calls;
 }
 
 int sim_irq_wait(struct sim *sim, uint32_t spi, unsigned seen,

@@ -3,16 +3,19 @@
  * A guest interrupt line (an SPI) shared by one or more virtio-mmio devices.
  *
  * libxl declares virtio-mmio interrupts edge-rising and Linux's virtio_mmio
- * requests them IRQF_SHARED, so several devices may sit on one SPI. The
- * line is up while any of its devices has InterruptStatus != 0; every new
- * event produces a fresh rising edge (the line is dropped first when it was
- * already up), so an event from a second device is never lost behind the
- * first one's edge.
+ * requests them IRQF_SHARED, so several devices may sit on one SPI. Both of
+ * Xen's vGICs make an edge-triggered SPI pending on every
+ * XEN_DMOP_set_irq_level with level 1 and ignore level 0 (a falling edge),
+ * whether or not the interrupt is already pending or being handled
+ * (xen/arch/arm/vgic.c, vgic/vgic.c: vgic_inject_irq). So each event is one
+ * hypercall and the line is never lowered: an event while the guest handles
+ * an earlier one makes the SPI pending again, and Linux's handler then reads
+ * the InterruptStatus of every device on the line. Lowering it would cost a
+ * hypercall per interrupt for nothing.
  */
 #ifndef XVDM_IRQ_H
 #define XVDM_IRQ_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 struct hv;
@@ -20,17 +23,12 @@ struct hv;
 struct irq_line {
     struct hv *hv;
     uint32_t spi;
-    bool level;        /* what we last drove the line to */
-    unsigned asserted; /* devices on this line with InterruptStatus != 0 */
 };
 
 void irq_line_init(struct irq_line *line, struct hv *hv, uint32_t spi);
 
-/* A device on the line has a new event. was_pending: its InterruptStatus
- * was already non-zero before this event. Produces a rising edge. */
-int irq_line_event(struct irq_line *line, bool was_pending);
-/* A device's InterruptStatus went from non-zero to zero (ACK or reset);
- * the line drops once no device on it is pending. */
-int irq_line_clear(struct irq_line *line);
+/* A device on the line has a new event: make the SPI pending in the guest.
+ * 0, or the hypervisor's negative errno. */
+int irq_line_event(struct irq_line *line);
 
 #endif

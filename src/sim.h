@@ -75,9 +75,10 @@ bool sim_server_enabled(struct sim *sim);
 
 /* ---- interrupt lines -------------------------------------------------- */
 
-/* Rising edges xvdm produced on SPI `spi` so far, and its current level. */
+/* Times xvdm made SPI `spi` pending (set_irq_level with level 1) so far,
+ * and all its set_irq_level calls, level 0 (which Xen ignores) included. */
 unsigned sim_irq_edges(struct sim *sim, uint32_t spi);
-bool sim_irq_level(struct sim *sim, uint32_t spi);
+unsigned sim_irq_calls(struct sim *sim, uint32_t spi);
 /* Wait until the edge count of `spi` exceeds `seen`. 0, or -ETIMEDOUT. */
 int sim_irq_wait(struct sim *sim, uint32_t spi, unsigned seen,
                  unsigned timeout_ms);

@@ -39,23 +39,19 @@ static bool mmio_has(const struct mmio *m, uint32_t bit)
 
 static void mmio_interrupt(struct mmio *m, uint32_t bit)
 {
-    bool was_pending = m->interrupt_status != 0;
     int ret;
 
     m->interrupt_status |= bit;
-    ret = irq_line_event(m->line, was_pending);
+    ret = irq_line_event(m->line);
     if (ret)
         xvdm_dev_guest_error(m->dev, "cannot raise SPI %" PRIu32 ": %d",
                              m->line->spi, ret);
 }
 
+/* Nothing to lower: Xen ignores a falling edge (irq.h). */
 static void mmio_interrupt_ack(struct mmio *m, uint32_t bits)
 {
-    bool was_pending = m->interrupt_status != 0;
-
     m->interrupt_status &= ~bits;
-    if (was_pending && m->interrupt_status == 0)
-        irq_line_clear(m->line);
 }
 
 void mmio_signal_used(struct mmio *m)

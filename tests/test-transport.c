@@ -290,17 +290,18 @@ START_TEST(interrupt_status_is_raised_and_acknowledged)
 {
     mmio_signal_used(&m);
     ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
-    ck_assert(sim_irq_level(sim, SPI));
     mmio_config_changed(&m);
     ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS),
                       VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
     ck_assert_uint_eq(rd(VIRTIO_MMIO_CONFIG_GENERATION), 1);
     ck_assert_uint_eq(sim_irq_edges(sim, SPI), 2);
     wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
-    ck_assert(sim_irq_level(sim, SPI));
+    ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS),
+                      VIRTIO_MMIO_INT_CONFIG);
     wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_CONFIG);
-    ck_assert(!sim_irq_level(sim, SPI));
     ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+    /* Xen ignores a lowered edge SPI: the ACKs cost no hypercall. */
+    ck_assert_uint_eq(sim_irq_calls(sim, SPI), 2);
 }
 END_TEST
 
@@ -343,7 +344,7 @@ START_TEST(reset_quiesces_device_queues_and_interrupts)
     ck_assert_uint_eq(rec.resets, 1);
     ck_assert_uint_eq(rd(VIRTIO_MMIO_STATUS), 0);
     ck_assert_uint_eq(rd(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
-    ck_assert(!sim_irq_level(sim, SPI));
+    ck_assert_uint_eq(sim_irq_calls(sim, SPI), 1); /* nothing lowered */
     wr(VIRTIO_MMIO_QUEUE_SEL, 0);
     ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
     ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_NUM), 0);
