@@ -185,6 +185,19 @@ e2e_run_guest_supervised() {
     [ "$verdict" -eq 0 ] && [ "$exited" -eq 0 ] && [ "$supervisor_status" -eq 0 ]
 }
 
+# e2e_bridge NAME ADDRESS/PREFIX: a bridge in dom0 with an address, up.
+e2e_bridge() {
+    brctl addbr "$1" && ip addr add "$2" dev "$1" && ip link set "$1" up
+}
+
+# Scenarios share dom0: each takes its bridges down however it ends.
+e2e_remove_bridges() {
+    for b in "$@"; do
+        ip link set "$b" down 2>/dev/null
+        brctl delbr "$b" 2>/dev/null
+    done
+}
+
 # Scenarios share the loop devices: each lets go of them however it ends.
 e2e_release_loop() {
     umount /mnt 2>/dev/null
