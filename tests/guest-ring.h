@@ -22,7 +22,8 @@ struct guest_ring {
     uint16_t num;
     uint64_t desc_gpa, avail_gpa, used_gpa;
 
-    uint16_t avail_idx; /* driver's next avail idx */
+    uint16_t avail_idx;  /* driver's next avail idx */
+    uint16_t kicked_idx; /* avail idx when the driver last decided to kick */
     uint16_t last_used; /* used entries consumed so far */
     uint16_t next_desc; /* descriptors are handed out round-robin */
 };

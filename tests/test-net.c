@@ -790,7 +790,8 @@ static uint32_t ctrl_chain(const struct guest_buf *b, unsigned n)
 
     guest_ring_publish(&d.ring[ctrl_queue],
                        guest_ring_add_chain(&d.ring[ctrl_queue], b, n));
-    vdriver_kick(&d, ctrl_queue);
+    /* As Linux's virtnet_send_command: no kick unless the device asked. */
+    vdriver_kick_if_needed(&d, ctrl_queue);
     wait_used(ctrl_queue, &id, &len);
     return len;
 }

@@ -148,6 +148,29 @@ void vdriver_kick(struct vdriver *d, unsigned queue)
     vdriver_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, queue);
 }
 
+bool vdriver_kick_if_needed(struct vdriver *d, unsigned queue)
+{
+    struct guest_ring *r = &d->ring[queue];
+    uint16_t old = r->kicked_idx, new_idx = r->avail_idx, event;
+    bool need;
+
+    /* Our avail->idx store before reading the device's suppression. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (d->features & (1ULL << VIRTIO_F_EVENT_IDX)) {
+        event = le16toh(
+            __atomic_load_n(guest_ring_avail_event(r), __ATOMIC_RELAXED));
+        need = (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
+    } else {
+        need = !(le16toh(__atomic_load_n(&guest_ring_used(r)->flags,
+                                         __ATOMIC_RELAXED)) &
+                 VIRTQ_USED_F_NO_NOTIFY);
+    }
+    r->kicked_idx = new_idx;
+    if (need)
+        vdriver_kick(d, queue);
+    return need;
+}
+
 int vdriver_wait_irq(struct vdriver *d, unsigned timeout_ms)
 {
     uint32_t status;

@@ -60,6 +60,12 @@ void *vdriver_ptr(struct vdriver *d, uint64_t gpa);
 
 /* QueueNotify. */
 void vdriver_kick(struct vdriver *d, unsigned queue);
+/* Kick only when Linux's virtqueue_kick_prepare() would (VIRTIO 1.2
+ * §2.7.10): with EVENT_IDX, when avail->idx passed the device's avail_event
+ * since the last decision; without, unless the device set
+ * VIRTQ_USED_F_NO_NOTIFY. A device that forgets to publish avail_event
+ * then hears nothing, as it would from Linux. True when it kicked. */
+bool vdriver_kick_if_needed(struct vdriver *d, unsigned queue);
 /* Wait for a new edge on the SPI, then do what vm_interrupt does: read
  * InterruptStatus and ACK it. The status (>= 0), or -ETIMEDOUT. */
 int vdriver_wait_irq(struct vdriver *d, unsigned timeout_ms);
