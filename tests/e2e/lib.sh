@@ -145,26 +145,31 @@ e2e_time_handshake() {
 }
 
 # Run guest NAME from CONFIG with nothing but `xl create` (not paused:
-# libxl unpauses it right after the handshake) while `xvdm --supervise`
-# runs: the supervisor must start the guest's instance in time for
-# libxl's 10 s wait, and the instance (hardened like e2e_run_guest's)
-# must exit 0 by itself when xl destroys the powered-off guest. 0 when
-# all of that held.
+# libxl unpauses it right after the handshake) while the xvdm supervisor
+# runs, started and stopped by the installed init script the way a dom0's
+# init system does (/etc/init.d/xvdm, options in /etc/default/xvdm; it
+# daemonizes and logs to syslog). The supervisor must start the guest's
+# instance in time for libxl's 10 s wait, and the instance (hardened like
+# e2e_run_guest's) must exit 0 by itself when xl destroys the powered-off
+# guest. 0 when all of that held and the script stopped the supervisor.
 e2e_run_guest_supervised() {
     name=$1
-    log=/var/log/xvdm-supervisor.log
+    log=/var/log/messages
     e2e_follow_logs "$name" "$log"
-    xvdm --supervise --foreground --log-level debug --user nobody \
-        --chroot /var/empty --seccomp >"$log" 2>&1 &
-    supervisor=$!
+    echo 'XVDM_OPTS="--log-level debug --user nobody --chroot /var/empty --seccomp"' \
+        >/etc/default/xvdm
+    if ! /etc/init.d/xvdm start; then
+        echo "e2e: /etc/init.d/xvdm start failed"
+        e2e_stop_following
+        return 1
+    fi
     xl create "$2" >"/tmp/xl-create-$name.log" 2>&1 &
     create=$!
     e2e_time_handshake "$create"
     if ! wait "$create"; then
         echo "e2e: xl create failed:"
         cat "/tmp/xl-create-$name.log"
-        kill -TERM "$supervisor"
-        wait "$supervisor"
+        /etc/init.d/xvdm stop
         e2e_stop_following
         return 1
     fi
@@ -177,12 +182,15 @@ e2e_run_guest_supervised() {
         sleep 1
     done
     [ "$exited" -eq 0 ] || echo "e2e: the guest's xvdm did not exit by itself"
-    kill -TERM "$supervisor"
-    wait "$supervisor"
+    /etc/init.d/xvdm stop
     supervisor_status=$?
+    /etc/init.d/xvdm status >/dev/null
+    status_after=$?
     e2e_stop_following
-    echo "e2e: xvdm exited with status $supervisor_status (the supervisor)"
-    [ "$verdict" -eq 0 ] && [ "$exited" -eq 0 ] && [ "$supervisor_status" -eq 0 ]
+    echo "e2e: /etc/init.d/xvdm stop: status $supervisor_status, then" \
+        "'status' says $status_after (3: not running)"
+    [ "$verdict" -eq 0 ] && [ "$exited" -eq 0 ] &&
+        [ "$supervisor_status" -eq 0 ] && [ "$status_after" -eq 3 ]
 }
 
 # e2e_bridge NAME ADDRESS/PREFIX: a bridge in dom0 with an address, up.
