@@ -128,15 +128,23 @@ void fuzz_peer_send(const void *buf, size_t len)
     /* A frame the tap refuses or a full socket is the world being
      * unhelpful, which is fine: the guest must cope either way. */
     if (peer_fd >= 0)
-        (void)send(peer_fd, buf, len, MSG_DONTWAIT);
+        (void)send(peer_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
 void fuzz_peer_drain(void)
 {
     char buf[4096];
+    ssize_t n;
 
     if (peer_fd < 0)
         return;
-    while (recv(peer_fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+    while ((n = recv(peer_fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
         continue;
+    /* xvdm let the console's client go: be the next one, or every later
+     * input would run without a host end. */
+    if (n == 0 && con_addr.sun_path[0]) {
+        close(peer_fd);
+        if (fuzz_peer_connect())
+            abort();
+    }
 }

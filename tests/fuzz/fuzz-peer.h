@@ -20,7 +20,7 @@ int fuzz_peer_connect(void);
  * bytes on the socket); never blocks, and is nothing without a peer. */
 void fuzz_peer_send(const void *buf, size_t len);
 /* Take whatever the device sent the host end, so it never stalls on a
- * full socket. */
+ * full socket; connect again if xvdm let the console's client go. */
 void fuzz_peer_drain(void);
 
 #endif
