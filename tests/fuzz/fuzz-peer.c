@@ -89,18 +89,27 @@ static const char *net_setup(void)
     return "net,tap=" FUZZ_TAP;
 }
 
+static char con_dir[] = "/tmp/xvdm-fuzz-XXXXXX";
+
+/* libFuzzer exits through exit() after its time or a crash report. */
+static void console_cleanup(void)
+{
+    unlink(con_addr.sun_path);
+    rmdir(con_dir);
+}
+
 static const char *console_setup(void)
 {
     static char spec[sizeof(con_addr.sun_path) + 32];
-    char dir[] = "/tmp/xvdm-fuzz-XXXXXX";
 
-    if (!mkdtemp(dir)) {
+    if (!mkdtemp(con_dir)) {
         fail("mkdtemp");
         return NULL;
     }
-    snprintf(con_addr.sun_path, sizeof(con_addr.sun_path), "%s/console", dir);
+    snprintf(con_addr.sun_path, sizeof(con_addr.sun_path), "%s/console",
+             con_dir);
     snprintf(spec, sizeof(spec), "console,socket=%s", con_addr.sun_path);
-    return spec;
+    return atexit(console_cleanup) ? NULL : spec;
 }
 
 const char *fuzz_peer_setup(const char *name)
