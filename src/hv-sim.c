@@ -52,6 +52,7 @@ struct sim {
     uint64_t notified; /* vCPU ports xvdm kicked back */
     struct sim_spi spi[SIM_SPIS];
     int irq_error; /* injected: what set_irq_level returns, or 0 */
+    int evtchn_error[SIM_EVTCHN_CALLS]; /* injected, likewise */
 };
 
 static struct sim *sim_of(struct hv *hv)
@@ -139,10 +140,15 @@ static int sim_evtchn_pending(struct hv *hv, unsigned *vcpu)
     int ret = -EAGAIN;
 
     pthread_mutex_lock(&sim->lock);
+    if (sim->evtchn_error[SIM_EVTCHN_PENDING]) {
+        ret = sim->evtchn_error[SIM_EVTCHN_PENDING];
+        pthread_mutex_unlock(&sim->lock);
+        return ret;
+    }
     if (sim->pending) {
         *vcpu = (unsigned)__builtin_ctzll(sim->pending);
         sim->pending &= sim->pending - 1;
-        ret = 0;
+        ret = sim->evtchn_error[SIM_EVTCHN_UNMASK];
     }
     /* The fd stays readable exactly while a port is pending. */
     if (!sim->pending &&
@@ -156,14 +162,17 @@ static int sim_evtchn_pending(struct hv *hv, unsigned *vcpu)
 static int sim_evtchn_notify(struct hv *hv, unsigned vcpu)
 {
     struct sim *sim = sim_of(hv);
+    int ret;
 
     if (vcpu >= sim->cfg.nr_vcpus)
         return -EINVAL;
     pthread_mutex_lock(&sim->lock);
-    sim->notified |= 1ULL << vcpu;
+    ret = sim->evtchn_error[SIM_EVTCHN_NOTIFY];
+    if (ret == 0)
+        sim->notified |= 1ULL << vcpu;
     pthread_cond_broadcast(&sim->answered);
     pthread_mutex_unlock(&sim->lock);
-    return 0;
+    return ret;
 }
 
 static int sim_set_irq_level(struct hv *hv, uint32_t irq, unsigned level)
@@ -517,5 +526,12 @@ void sim_fail_irq(struct sim *sim, int err)
 {
     pthread_mutex_lock(&sim->lock);
     sim->irq_error = err;
+    pthread_mutex_unlock(&sim->lock);
+}
+
+void sim_fail_evtchn(struct sim *sim, enum sim_evtchn_call call, int err)
+{
+    pthread_mutex_lock(&sim->lock);
+    sim->evtchn_error[call] = err;
     pthread_mutex_unlock(&sim->lock);
 }

@@ -110,16 +110,18 @@ static uint64_t ioreq_mmio(struct ioreq_dispatch *d, const struct ioreq *req)
     return 0;
 }
 
-/* Answer vCPU `vcpu`'s slot if Xen left an ioreq in it. */
-static void ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
+/* Answer vCPU `vcpu`'s slot if Xen left an ioreq in it. 0, or the error
+ * of the notify that hands the answer back. */
+static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
 {
     /* Indexed by hand: Xen declares the array with one element. */
     volatile struct ioreq *slot = (struct ioreq *)d->hv->iopage + vcpu;
     struct ioreq req;
     uint64_t data;
+    int ret;
 
     if (slot->state != STATE_IOREQ_READY)
-        return; /* a stray notify: nothing to answer */
+        return 0; /* a stray notify: nothing to answer */
     /* Read the fields only after seeing READY. */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     slot->state = STATE_IOREQ_INPROCESS;
@@ -145,26 +147,42 @@ static void ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
     /* The answer must be visible before the state that hands it back. */
     __atomic_thread_fence(__ATOMIC_RELEASE);
     slot->state = STATE_IORESP_READY;
-    if (hv_evtchn_notify(d->hv, vcpu))
-        log_ratelimited(&d->rl, NULL, "cannot notify vCPU %u", vcpu);
+    ret = hv_evtchn_notify(d->hv, vcpu);
+    if (ret)
+        log_err("event channel: cannot notify vCPU %u of its answer: %s", vcpu,
+                strerror(-ret));
+    return ret;
 }
 
-void ioreq_handle_events(struct ioreq_dispatch *d)
+int ioreq_handle_events(struct ioreq_dispatch *d)
 {
     /* Each vCPU waits for its answer, so a round has at most one ioreq
      * per vCPU; the bound keeps a storm of stray notifies from starving
      * the loop (the fd stays readable and brings us back). */
     unsigned budget = 4 * d->hv->nr_vcpus;
     unsigned vcpu;
+    int ret = 0;
 
-    while (budget-- && hv_evtchn_pending(d->hv, &vcpu) == 0) {
-        if (vcpu < d->hv->nr_vcpus)
-            ioreq_serve(d, vcpu);
+    while (ret == 0 && budget--) {
+        ret = hv_evtchn_pending(d->hv, &vcpu);
+        if (ret == -EAGAIN)
+            return 0;
+        /* Taking or unmasking a port failed: the fd would stay readable
+         * and the loop spin on it, or the port stay masked. */
+        if (ret)
+            log_err("event channel: cannot take a pending port: %s",
+                    strerror(-ret));
+        else if (vcpu < d->hv->nr_vcpus)
+            ret = ioreq_serve(d, vcpu);
     }
+    return ret;
 }
 
-void ioreq_serve_waiting(struct ioreq_dispatch *d)
+int ioreq_serve_waiting(struct ioreq_dispatch *d)
 {
-    for (unsigned vcpu = 0; vcpu < d->hv->nr_vcpus; vcpu++)
-        ioreq_serve(d, vcpu);
+    int ret = 0;
+
+    for (unsigned vcpu = 0; vcpu < d->hv->nr_vcpus && ret == 0; vcpu++)
+        ret = ioreq_serve(d, vcpu);
+    return ret;
 }

@@ -52,12 +52,15 @@ void ioreq_dispatch_init(struct ioreq_dispatch *d, struct hv *hv);
  * those accesses here. -EEXIST when it overlaps a range already added,
  * -ENOSPC when full, or the hypervisor's error. */
 int ioreq_add_range(struct ioreq_dispatch *d, const struct ioreq_range *r);
-/* The event channel fd is readable: answer every pending vCPU's ioreq. */
-void ioreq_handle_events(struct ioreq_dispatch *d);
+/* The event channel fd is readable: answer every pending vCPU's ioreq.
+ * 0, or the event channel's error after a line saying what failed: a port
+ * that cannot be read, unmasked or notified leaves a vCPU waiting for
+ * ever, so no guest access can be served any more. */
+int ioreq_handle_events(struct ioreq_dispatch *d);
 /* Answer any ioreq already waiting in a slot, whatever the ports say: an
  * ioreq sent between enabling the server and binding its ports has had
- * its notification go nowhere. */
-void ioreq_serve_waiting(struct ioreq_dispatch *d);
+ * its notification go nowhere. 0, or the error of a failed notify. */
+int ioreq_serve_waiting(struct ioreq_dispatch *d);
 /* Unmap every range from the hypervisor. */
 void ioreq_dispatch_fini(struct ioreq_dispatch *d);
 

@@ -25,6 +25,7 @@ struct loop {
     int epfd;
     int stop_fd;
     volatile bool stopping;
+    int error; /* from loop_fail(): what loop_run() returns */
     /* epoll carries an index into this table, not a pointer, so an entry
      * freed by a callback is never used by a later event of the batch. */
     struct loop_watch watch[LOOP_WATCHES_MAX];
@@ -145,6 +146,7 @@ static void loop_dispatch(struct loop *loop, const struct epoll_event *ev)
 int loop_run(struct loop *loop)
 {
     struct epoll_event ev[LOOP_EVENTS_MAX];
+    int err;
 
     while (!loop->stopping) {
         int n = epoll_wait(loop->epfd, ev, LOOP_EVENTS_MAX, -1);
@@ -157,7 +159,9 @@ int loop_run(struct loop *loop)
             loop_dispatch(loop, &ev[i]);
     }
     loop->stopping = false;
-    return 0;
+    err = loop->error;
+    loop->error = 0;
+    return err;
 }
 
 void loop_stop(struct loop *loop)
@@ -172,4 +176,10 @@ void loop_stop(struct loop *loop)
     n = write(loop->stop_fd, &one, sizeof(one));
     (void)n;
     errno = saved;
+}
+
+void loop_fail(struct loop *loop, int err)
+{
+    loop->error = err;
+    loop_stop(loop);
 }

@@ -20,10 +20,14 @@ int loop_watch(struct loop *loop, int fd, uint32_t events, loop_cb *cb,
 int loop_modify(struct loop *loop, int fd, uint32_t events);
 int loop_unwatch(struct loop *loop, int fd);
 
-/* Dispatch until loop_stop(). 0, or a negative errno if epoll fails. */
+/* Dispatch until loop_stop() or loop_fail(). 0, the error loop_fail()
+ * was given, or a negative errno if epoll fails. */
 int loop_run(struct loop *loop);
 /* Make loop_run() return after the current callback. Safe from any thread
  * and from a signal handler. */
 void loop_stop(struct loop *loop);
+/* From a callback: what it watches is broken for good, make loop_run()
+ * return err (a negative errno) after it. */
+void loop_fail(struct loop *loop, int err);
 
 #endif

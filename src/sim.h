@@ -89,4 +89,18 @@ int sim_irq_wait(struct sim *sim, uint32_t spi, unsigned seen,
  * as Xen does for a bad SPI or a dying domain; 0 stops it. */
 void sim_fail_irq(struct sim *sim, int err);
 
+/* The event-channel calls xvdm makes, failing as libxenevtchn's do: taking
+ * a pending port (the port stays pending, the fd readable), unmasking the
+ * port just taken (it is taken, and lost), notifying a vCPU's port. */
+enum sim_evtchn_call {
+    SIM_EVTCHN_PENDING,
+    SIM_EVTCHN_UNMASK,
+    SIM_EVTCHN_NOTIFY,
+    SIM_EVTCHN_CALLS
+};
+
+/* Make every `call` fail with `err` (negative errno) from now on; 0 stops
+ * it. */
+void sim_fail_evtchn(struct sim *sim, enum sim_evtchn_call call, int err);
+
 #endif

@@ -57,8 +57,10 @@ static void vm_mmio_write(void *opaque, uint64_t offset, unsigned size,
 static void vm_evtchn_ready(void *arg, uint32_t revents)
 {
     struct vm *vm = arg;
+    int ret = ioreq_handle_events(&vm->ioreq);
 
-    ioreq_handle_events(&vm->ioreq);
+    if (ret)
+        loop_fail(vm->loop, ret);
 }
 
 /* Devices that share an SPI share one line, so the line knows when the
@@ -146,8 +148,7 @@ static int vm_start(struct vm *vm)
         return ret;
     }
     vm->server_enabled = true;
-    ioreq_serve_waiting(&vm->ioreq);
-    return 0;
+    return ioreq_serve_waiting(&vm->ioreq);
 }
 
 int vm_create(struct vm **out, struct hv *hv, struct loop *loop,

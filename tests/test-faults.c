@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Bad days: a device module that cannot start, and interrupt delivery
- * failing under a running device. Each ends in the defined outcome, with
- * nothing lost and nothing leaked (the sanitizer build checks leaks). */
+/* Bad days: a device module that cannot start, interrupt delivery and the
+ * event channel failing under a running device. Each ends in the defined
+ * outcome, with nothing lost and nothing leaked (the sanitizer build
+ * checks leaks). */
 #include "config.h"
 
 #include <check.h>
@@ -70,6 +71,44 @@ START_TEST(interrupt_failure_loses_no_completion)
 }
 END_TEST
 
+/* With `call` failing, a vCPU's access can never be answered (its port
+ * stays masked, or is never kicked) and spinning on the readable fd would
+ * burn a core: xvdm stops its loop with the error, and tears down cleanly.
+ * The guest's access waits for the sim's 5 s ioreq timeout. */
+static void expect_loop_stops_when_evtchn_fails(enum sim_evtchn_call call)
+{
+    const char *specs[] = {"rng"};
+    struct harness h;
+    uint64_t v;
+
+    ck_assert_int_eq(harness_start(&h, specs, 1), 0);
+    ck_assert_int_eq(sim_mmio_read(h.sim, 0, h.specs[0].base, 4, &v), 0);
+    sim_fail_evtchn(h.sim, call, -EIO);
+    ck_assert_int_eq(sim_mmio_read(h.sim, 0, h.specs[0].base, 4, &v),
+                     -ETIMEDOUT);
+    harness_halt(&h);
+    ck_assert_int_eq(h.loop_ret, -EIO);
+    harness_stop(&h);
+}
+
+START_TEST(evtchn_pending_failure_stops_the_loop)
+{
+    expect_loop_stops_when_evtchn_fails(SIM_EVTCHN_PENDING);
+}
+END_TEST
+
+START_TEST(evtchn_unmask_failure_stops_the_loop)
+{
+    expect_loop_stops_when_evtchn_fails(SIM_EVTCHN_UNMASK);
+}
+END_TEST
+
+START_TEST(evtchn_notify_failure_stops_the_loop)
+{
+    expect_loop_stops_when_evtchn_fails(SIM_EVTCHN_NOTIFY);
+}
+END_TEST
+
 static Suite *faults_suite(void)
 {
     Suite *s = suite_create("faults");
@@ -77,6 +116,11 @@ static Suite *faults_suite(void)
 
     tcase_add_test(tc, module_whose_create_fails_stops_setup_cleanly);
     tcase_add_test(tc, interrupt_failure_loses_no_completion);
+    tcase_add_test(tc, evtchn_pending_failure_stops_the_loop);
+    tcase_add_test(tc, evtchn_unmask_failure_stops_the_loop);
+    tcase_add_test(tc, evtchn_notify_failure_stops_the_loop);
+    /* Each event-channel test waits out one ioreq timeout (5 s). */
+    tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;
 }

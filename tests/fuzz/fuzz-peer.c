@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* Fuzz side: the host end of the fuzzed device (see fuzz-peer.h). */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fuzz-peer.h"
+
+#define FUZZ_TAP "xfuzz0"
+
+static int peer_fd = -1;
+static struct sockaddr_un con_addr = {.sun_family = AF_UNIX};
+
+static int fail(const char *what)
+{
+    int err = errno;
+
+    fprintf(stderr, "fuzz-peer: %s: %s\n", what, strerror(err));
+    return -err;
+}
+
+/* IPv6 off, so the tap going up sends nothing of its own to the guest. */
+static void quiet_ipv6(void)
+{
+    int fd = open("/proc/sys/net/ipv6/conf/default/disable_ipv6", O_WRONLY);
+
+    if (fd < 0)
+        return; /* no IPv6 in this kernel */
+    if (write(fd, "1", 1) != 1)
+        fprintf(stderr, "fuzz-peer: cannot turn IPv6 off\n");
+    close(fd);
+}
+
+/* A persistent tap FUZZ_TAP, up, with no queue attached (for tap=). */
+static int make_tap(void)
+{
+    struct ifreq ifr = {.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR};
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), s, ret = 0;
+
+    if (fd < 0)
+        return fail("/dev/net/tun");
+    snprintf(ifr.ifr_name, IFNAMSIZ, FUZZ_TAP);
+    if (ioctl(fd, TUNSETIFF, &ifr) || ioctl(fd, TUNSETPERSIST, 1))
+        ret = fail("making the tap " FUZZ_TAP);
+    close(fd);
+    s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (!ret && (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr)))
+        ret = fail("reading " FUZZ_TAP "'s flags");
+    ifr.ifr_flags |= IFF_UP;
+    if (!ret && ioctl(s, SIOCSIFFLAGS, &ifr))
+        ret = fail("bringing " FUZZ_TAP " up");
+    if (s >= 0)
+        close(s);
+    return ret;
+}
+
+/* A namespace of our own with the tap, and a packet socket that sends on
+ * it (protocol 0: it receives nothing). */
+static const char *net_setup(void)
+{
+    struct sockaddr_ll sll = {.sll_family = AF_PACKET};
+
+    if (unshare(CLONE_NEWNET)) {
+        fail("unshare(CLONE_NEWNET) (needs CAP_NET_ADMIN)");
+        return NULL;
+    }
+    quiet_ipv6();
+    if (make_tap())
+        return NULL;
+    sll.sll_ifindex = (int)if_nametoindex(FUZZ_TAP);
+    peer_fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (peer_fd < 0 || bind(peer_fd, (struct sockaddr *)&sll, sizeof(sll))) {
+        fail("a packet socket on " FUZZ_TAP);
+        return NULL;
+    }
+    return "net,tap=" FUZZ_TAP;
+}
+
+static char con_dir[] = "/tmp/xvdm-fuzz-XXXXXX";
+
+/* libFuzzer exits through exit() after its time or a crash report. */
+static void console_cleanup(void)
+{
+    unlink(con_addr.sun_path);
+    rmdir(con_dir);
+}
+
+static const char *console_setup(void)
+{
+    static char spec[sizeof(con_addr.sun_path) + 32];
+
+    if (!mkdtemp(con_dir)) {
+        fail("mkdtemp");
+        return NULL;
+    }
+    snprintf(con_addr.sun_path, sizeof(con_addr.sun_path), "%s/console",
+             con_dir);
+    snprintf(spec, sizeof(spec), "console,socket=%s", con_addr.sun_path);
+    return atexit(console_cleanup) ? NULL : spec;
+}
+
+const char *fuzz_peer_setup(const char *name)
+{
+    if (!strcmp(name, "net"))
+        return net_setup();
+    if (!strcmp(name, "console"))
+        return console_setup();
+    return name;
+}
+
+int fuzz_peer_connect(void)
+{
+    if (!con_addr.sun_path[0])
+        return 0;
+    peer_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (peer_fd < 0 ||
+        connect(peer_fd, (struct sockaddr *)&con_addr, sizeof(con_addr)))
+        return fail(con_addr.sun_path);
+    return 0;
+}
+
+void fuzz_peer_send(const void *buf, size_t len)
+{
+    /* A frame the tap refuses or a full socket is the world being
+     * unhelpful, which is fine: the guest must cope either way. */
+    if (peer_fd >= 0)
+        (void)send(peer_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void fuzz_peer_drain(void)
+{
+    char buf[4096];
+    ssize_t n;
+
+    if (peer_fd < 0)
+        return;
+    while ((n = recv(peer_fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        continue;
+    /* xvdm let the console's client go: be the next one, or every later
+     * input would run without a host end. */
+    if (n == 0 && con_addr.sun_path[0]) {
+        close(peer_fd);
+        if (fuzz_peer_connect())
+            abort();
+    }
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzz side: the host end of the device fuzz-mmio serves, so that the
+ * fuzzer also plays the world outside the guest. "net" gets a tap of its
+ * own in a private network namespace, the peer sending frames into it;
+ * "console" a unix socket, the peer its client. Any other spec (rng,
+ * "blk,path=F") is served as given, with no peer.
+ */
+#ifndef XVDM_FUZZ_PEER_H
+#define XVDM_FUZZ_PEER_H
+
+#include <stddef.h>
+
+/* Prepare the host end for `name` (a --device spec, or "net"/"console")
+ * and return the spec to serve. NULL after a line saying what failed. */
+const char *fuzz_peer_setup(const char *name);
+/* After xvdm serves the device: connect to it (console). 0 or -errno. */
+int fuzz_peer_connect(void);
+/* Send bytes from the host end towards the guest (a frame into the tap,
+ * bytes on the socket); never blocks, and is nothing without a peer. */
+void fuzz_peer_send(const void *buf, size_t len);
+/* Take whatever the device sent the host end, so it never stalls on a
+ * full socket; connect again if xvdm let the console's client go. */
+void fuzz_peer_drain(void);
+
+#endif
