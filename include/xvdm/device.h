@@ -33,7 +33,8 @@
 extern "C" {
 #endif
 
-/* Bumped on any change to this header: 2 added xvdm_device_ops.reload. */
+/* Bumped on any change to this header: 2 added xvdm_device_ops.reload and
+ * xvdm_dev_publish(). */
 #define XVDM_DEVICE_ABI_VERSION 2
 /* The oldest version xvdm still loads: later versions only added fields at
  * the end of the ops table, which xvdm does not read from older modules. */
