@@ -193,6 +193,18 @@ e2e_run_guest_supervised() {
         [ "$supervisor_status" -eq 0 ] && [ "$status_after" -eq 3 ]
 }
 
+# e2e_nc_receive PORT FILE: append to FILE what each connection to PORT
+# sends, one connection after another, until nc is killed. nc's input is a
+# FIFO held open and never written: it sends nothing back, and never closes
+# its side before the sender has (nc exits when the sender closes).
+e2e_nc_receive() {
+    [ -p /tmp/e2e-quiet ] || mkfifo /tmp/e2e-quiet
+    (
+        exec 4<>/tmp/e2e-quiet
+        while :; do nc -l -p "$1" <&4 >>"$2" || break; done
+    ) &
+}
+
 # e2e_bridge NAME ADDRESS/PREFIX: a bridge in dom0 with an address, up.
 e2e_bridge() {
     brctl addbr "$1" && ip addr add "$2" dev "$1" && ip link set "$1" up
