@@ -78,10 +78,8 @@ static uint64_t ioreq_mask(unsigned size)
     return size == 8 ? UINT64_MAX : (1ULL << (8 * size)) - 1;
 }
 
-/* One MMIO access. Returns the value a read gets; writes return 0 and
- * set *wrote to the range written. */
-static uint64_t ioreq_mmio(struct ioreq_dispatch *d, const struct ioreq *req,
-                           const struct ioreq_range **wrote)
+/* One MMIO access. Returns the value a read gets; writes return 0. */
+static uint64_t ioreq_mmio(struct ioreq_dispatch *d, const struct ioreq *req)
 {
     const struct ioreq_range *r;
 
@@ -109,7 +107,6 @@ static uint64_t ioreq_mmio(struct ioreq_dispatch *d, const struct ioreq *req,
                ioreq_mask(req->size);
     r->write(r->opaque, req->addr - r->base, req->size,
              req->data & ioreq_mask(req->size));
-    *wrote = r;
     return 0;
 }
 
@@ -119,7 +116,6 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
 {
     /* Indexed by hand: Xen declares the array with one element. */
     volatile struct ioreq *slot = (struct ioreq *)d->hv->iopage + vcpu;
-    const struct ioreq_range *wrote = NULL;
     struct ioreq req;
     uint64_t data;
     int ret;
@@ -132,7 +128,7 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
     memcpy(&req, (const void *)slot, sizeof(req));
     switch (req.type) {
     case IOREQ_TYPE_COPY:
-        data = ioreq_mmio(d, &req, &wrote);
+        data = ioreq_mmio(d, &req);
         if (req.dir == IOREQ_READ)
             slot->data = data;
         break;
@@ -155,8 +151,6 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
     if (ret)
         log_err("event channel: cannot notify vCPU %u of its answer: %s", vcpu,
                 strerror(-ret));
-    if (wrote && wrote->after_answer)
-        wrote->after_answer(wrote->opaque);
     return ret;
 }
 

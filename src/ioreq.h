@@ -28,8 +28,6 @@ struct ioreq_range {
     uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
     void (*write)(void *opaque, uint64_t offset, unsigned size,
                   uint64_t value);
-    /* Optional: what a write left to do once its vCPU has the answer. */
-    void (*after_answer)(void *opaque);
     void *opaque;
 };
 

@@ -169,41 +169,18 @@ static void mmio_queue_ready(struct mmio *m, uint32_t value)
                              q->vq.avail_gpa, q->vq.used_gpa);
 }
 
-/* Kicks of one queue before its drain are one kick. */
 static void mmio_queue_notify(struct mmio *m, uint32_t index)
-{
-    if (index >= m->dev->setup.num_queues) {
-        xvdm_dev_guest_error(
-            m->dev, "notify of queue %" PRIu32 " ignored: the device has %u",
-            index, m->dev->setup.num_queues);
-        return;
-    }
-    m->kicked |= 1ULL << index;
-}
-
-static void mmio_drain_queue(struct mmio *m, unsigned index)
 {
     struct xvdm_queue *q = xvdm_dev_queue(m->dev, index);
 
     if (!q || !q->vq.ready || !mmio_has(m, VIRTIO_STATUS_DRIVER_OK) ||
         mmio_has(m, VIRTIO_STATUS_NEEDS_RESET)) {
-        xvdm_dev_guest_error(m->dev,
-                             "notify of queue %u ignored (status "
-                             "0x%" PRIx32 ")",
-                             index, m->status);
+        xvdm_dev_guest_error(m->dev, "notify of queue %" PRIu32
+                             " ignored (status 0x%" PRIx32 ")", index,
+                             m->status);
         return;
     }
     m->dev->ops->queue_notify(m->dev->priv, q, index);
-}
-
-void mmio_run_kicks(struct mmio *m)
-{
-    while (m->kicked) {
-        unsigned index = (unsigned)__builtin_ctzll(m->kicked);
-
-        m->kicked &= ~(1ULL << index);
-        mmio_drain_queue(m, index);
-    }
 }
 
 /* The ring address a Low/High register offset names, or NULL. */

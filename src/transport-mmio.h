@@ -71,7 +71,6 @@ struct mmio {
     uint32_t queue_sel;
     uint32_t interrupt_status;
     uint32_t config_generation;
-    uint64_t kicked; /* queues notified, drained by mmio_run_kicks() */
 };
 
 /* Attach the transport to dev (sets dev->mmio) at window `base`. */
@@ -85,11 +84,6 @@ void mmio_init(struct mmio *m, struct xvdm_dev *dev, const struct gmem *mem,
 uint64_t mmio_read(struct mmio *m, uint64_t offset, unsigned size);
 void mmio_write(struct mmio *m, uint64_t offset, unsigned size,
                 uint64_t value);
-
-/* Drain the queues a QueueNotify write named, after that write has been
- * answered: the vCPU runs on while its requests are taken (as with KVM's
- * ioeventfd), rather than waiting for the whole drain in the trap. */
-void mmio_run_kicks(struct mmio *m);
 
 /* The device put buffers in a used ring: raise VIRTIO_MMIO_INT_VRING. */
 void mmio_signal_used(struct mmio *m);

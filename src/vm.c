@@ -54,11 +54,6 @@ static void vm_mmio_write(void *opaque, uint64_t offset, unsigned size,
     mmio_write(opaque, offset, size, value);
 }
 
-static void vm_mmio_after_answer(void *opaque)
-{
-    mmio_run_kicks(opaque);
-}
-
 static void vm_evtchn_ready(void *arg, uint32_t revents)
 {
     struct vm *vm = arg;
@@ -123,7 +118,6 @@ static int vm_map_windows(struct vm *vm)
             .size = VIRTIO_MMIO_WINDOW_SIZE,
             .read = vm_mmio_read,
             .write = vm_mmio_write,
-            .after_answer = vm_mmio_after_answer,
             .opaque = &d->mmio,
         };
 

@@ -6,10 +6,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
-#include <semaphore.h>
-#include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 #include <sys/epoll.h>
 
 #include "check-run.h"
@@ -29,9 +26,6 @@ struct window {
     uint64_t last_value;
     unsigned writes;
     uint64_t tag;
-    unsigned after_answers; /* after_answer calls */
-    bool wait_for_answer;   /* after_answer waits for write_answered */
-    bool saw_answer;        /* ... and the vCPU had its answer first */
 };
 
 static struct sim *sim;
@@ -39,7 +33,6 @@ static struct loop *loop;
 static struct ioreq_dispatch dispatch;
 static struct window win_a = {.tag = 0xa0}, win_b = {.tag = 0xb0};
 static pthread_t thread;
-static sem_t write_answered; /* posted by a vCPU whose write came back */
 
 static uint64_t window_read(void *opaque, uint64_t offset, unsigned size)
 {
@@ -61,21 +54,6 @@ static void window_write(void *opaque, uint64_t offset, unsigned size,
     w->writes++;
 }
 
-/* Runs on the loop: with wait_for_answer, see whether the vCPU gets its
- * answer while we are still here (5 s, or it never will). */
-static void window_after_answer(void *opaque)
-{
-    struct window *w = opaque;
-    struct timespec t;
-
-    w->after_answers++;
-    if (!w->wait_for_answer)
-        return;
-    clock_gettime(CLOCK_REALTIME, &t);
-    t.tv_sec += 5;
-    w->saw_answer = sem_timedwait(&write_answered, &t) == 0;
-}
-
 static void on_evtchn(void *arg, uint32_t revents)
 {
     ioreq_handle_events(&dispatch);
@@ -89,12 +67,7 @@ static void *run_loop(void *arg)
 
 static void add_window(uint64_t base, struct window *w)
 {
-    struct ioreq_range r = {.base = base,
-                            .size = 0x200,
-                            .read = window_read,
-                            .write = window_write,
-                            .after_answer = window_after_answer,
-                            .opaque = w};
+    struct ioreq_range r = {base, 0x200, window_read, window_write, w};
 
     ck_assert_int_eq(ioreq_add_range(&dispatch, &r), 0);
 }
@@ -105,7 +78,6 @@ static void setup(void)
                              .ram_size = 1 << 20};
     struct hv *hv;
 
-    sem_init(&write_answered, 0, 0);
     sim = sim_create(&cfg);
     loop = loop_create();
     hv = sim_hv(sim);
@@ -149,22 +121,6 @@ START_TEST(write_carries_only_the_bytes_of_its_size)
     ck_assert_uint_eq(win_a.writes, 1);
     ck_assert_uint_eq(win_a.last_value, 0x5678);
     ck_assert_uint_eq(win_a.last_offset, 0x100);
-}
-END_TEST
-
-/* A queue notify's drain runs after the answer: the vCPU is not held for
- * it. Reads leave nothing to do afterwards. */
-START_TEST(write_work_runs_after_the_vcpu_has_its_answer)
-{
-    uint64_t v;
-
-    win_a.wait_for_answer = true;
-    ck_assert_int_eq(sim_mmio_write(sim, 0, WIN_A + 0x50, 4, 0), 0);
-    sem_post(&write_answered);
-    /* Served after the loop is done with the write. */
-    ck_assert_int_eq(sim_mmio_read(sim, 0, WIN_A + 0x60, 4, &v), 0);
-    ck_assert(win_a.saw_answer);
-    ck_assert_uint_eq(win_a.after_answers, 1);
 }
 END_TEST
 
@@ -218,11 +174,8 @@ END_TEST
 
 START_TEST(overlapping_window_is_refused)
 {
-    struct ioreq_range r = {.base = WIN_A + 0x100,
-                            .size = 0x200,
-                            .read = window_read,
-                            .write = window_write,
-                            .opaque = &win_a};
+    struct ioreq_range r = {WIN_A + 0x100, 0x200, window_read, window_write,
+                            &win_a};
 
     ck_assert_int_eq(ioreq_add_range(&dispatch, &r), -EEXIST);
 }
@@ -265,7 +218,6 @@ static Suite *ioreq_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, read_goes_to_the_window_that_holds_it);
     tcase_add_test(tc, write_carries_only_the_bytes_of_its_size);
-    tcase_add_test(tc, write_work_runs_after_the_vcpu_has_its_answer);
     tcase_add_test(tc, access_straddling_a_window_end_reads_all_ones);
     tcase_add_test(tc, invalidate_and_other_types_are_answered);
     tcase_add_test(tc, pointer_and_repeated_accesses_are_refused_with_all_ones);

@@ -121,11 +121,9 @@ static uint32_t rd(uint64_t off)
     return (uint32_t)mmio_read(&m, off, 4);
 }
 
-/* A write, then what the ioreq dispatch runs once it is answered. */
 static void wr(uint64_t off, uint32_t v)
 {
     mmio_write(&m, off, 4, v);
-    mmio_run_kicks(&m);
 }
 
 static void accept_features(uint64_t f)

@@ -148,11 +148,6 @@ void vdriver_kick(struct vdriver *d, unsigned queue)
     vdriver_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, queue);
 }
 
-void vdriver_sync(struct vdriver *d)
-{
-    (void)vdriver_read(d, VIRTIO_MMIO_MAGIC_VALUE);
-}
-
 bool vdriver_kick_if_needed(struct vdriver *d, unsigned queue)
 {
     struct guest_ring *r = &d->ring[queue];

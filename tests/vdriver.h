@@ -58,13 +58,8 @@ uint32_t vdriver_status(struct vdriver *d);
 uint64_t vdriver_alloc(struct vdriver *d, uint64_t size, uint64_t align);
 void *vdriver_ptr(struct vdriver *d, uint64_t gpa);
 
-/* QueueNotify. xvdm answers it before draining the queue, as the vCPU
- * needs nothing from the drain. */
+/* QueueNotify. */
 void vdriver_kick(struct vdriver *d, unsigned queue);
-/* A register read: xvdm serves one access at a time, so its answer comes
- * after everything earlier accesses started on the loop (a kick's drain,
- * with what an inline device completes in it). */
-void vdriver_sync(struct vdriver *d);
 /* Kick only when Linux's virtqueue_kick_prepare() would (VIRTIO 1.2
  * §2.7.10): with EVENT_IDX, when avail->idx passed the device's avail_event
  * since the last decision; without, unless the device set
