@@ -24,7 +24,8 @@ enum {
     OPT_SUPERVISE,
     OPT_USER,
     OPT_CHROOT,
-    OPT_SECCOMP
+    OPT_SECCOMP,
+    OPT_POLL_US
 };
 
 static const struct option cli_longopts[] = {
@@ -42,6 +43,7 @@ static const struct option cli_longopts[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"chroot", required_argument, NULL, OPT_CHROOT},
     {"seccomp", no_argument, NULL, OPT_SECCOMP},
+    {"poll-us", required_argument, NULL, OPT_POLL_US},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -71,6 +73,10 @@ void cli_usage(FILE *out)
           "      --chroot DIR       once serving, chroot into DIR (empty)\n"
           "      --seccomp          once serving, allow only the system\n"
           "                         calls serving needs\n"
+          "      --poll-us N        after an event, look for the next for up\n"
+          "                         to N microseconds (0..1000) before\n"
+          "                         sleeping, adapted to the guest's pace;\n"
+          "                         0 (default): sleep at once\n"
           "      --log-level LEVEL  error, warn, info (default) or debug\n"
           "      --syslog           log to syslog even in the foreground\n"
           "      --module-dir DIR   load device modules from DIR\n"
@@ -83,16 +89,40 @@ void cli_usage(FILE *out)
           out);
 }
 
+/* arg as a plain decimal number in min..max, into *n. */
+static bool cli_decimal(const char *arg, unsigned long min, unsigned long max,
+                        unsigned long *n)
+{
+    char *end;
+
+    errno = 0;
+    *n = strtoul(arg, &end, 10);
+    return !errno && end != arg && !*end && arg[0] != '-' && *n >= min &&
+           *n <= max;
+}
+
+static int cli_poll_us(const char *arg, struct cli_options *o, char *err,
+                       size_t errlen)
+{
+    unsigned long n;
+
+    if (!cli_decimal(arg, 0, 1000, &n))
+        return errbuf_printf(err, errlen,
+                             "--poll-us '%s' is not a number of "
+                             "microseconds (0..1000)",
+                             arg);
+    o->poll_us = (unsigned)n;
+    o->poll_us_name = arg;
+    return 0;
+}
+
 static int cli_domid(const char *arg, struct cli_options *o, char *err,
                      size_t errlen)
 {
     unsigned long n;
-    char *end;
 
-    errno = 0;
-    n = strtoul(arg, &end, 10);
     /* DOMID_FIRST_RESERVED is 0x7ff0; domain 0 serves itself no devices. */
-    if (errno || end == arg || *end || arg[0] == '-' || n == 0 || n >= 0x7ff0)
+    if (!cli_decimal(arg, 1, 0x7fef, &n))
         return errbuf_printf(err, errlen,
                              "--domid '%s' is not a guest domain "
                              "id (1..32751)",
@@ -168,6 +198,8 @@ static int cli_option(int c, const char *arg, struct cli_options *o, char *err,
     case OPT_CHROOT:
         o->chroot_dir = arg;
         return 0;
+    case OPT_POLL_US:
+        return cli_poll_us(arg, o, err, errlen);
     case OPT_SECCOMP:
         if (!syscall_filter_available())
             return errbuf_printf(err, errlen, "--seccomp: this xvdm was "

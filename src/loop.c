@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -26,6 +27,8 @@ struct loop {
     int stop_fd;
     volatile bool stopping;
     int error; /* from loop_fail(): what loop_run() returns */
+    uint64_t poll_max_ns; /* see loop_set_poll() */
+    uint64_t poll_ns;     /* the window now, adapted to the gaps seen */
     /* epoll carries an index into this table, not a pointer, so an entry
      * freed by a callback is never used by a later event of the batch. */
     struct loop_watch watch[LOOP_WATCHES_MAX];
@@ -143,13 +146,68 @@ static void loop_dispatch(struct loop *loop, const struct epoll_event *ev)
         w->cb(w->arg, ev->events);
 }
 
+void loop_set_poll(struct loop *loop, uint64_t ns)
+{
+    __atomic_store_n(&loop->poll_max_ns, ns, __ATOMIC_RELAXED);
+}
+
+static uint64_t loop_now_ns(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A sleep of `slept` ns ended with an event. Had the window been that
+ * long, looking would have found it: grow the window (from 4 us, doubling)
+ * up to the most allowed. Gaps longer than that are not worth a busy CPU:
+ * halve it, so a quiet or slow-paced guest soon costs nothing. */
+static void loop_adapt_poll(struct loop *loop, uint64_t slept)
+{
+    uint64_t max = __atomic_load_n(&loop->poll_max_ns, __ATOMIC_RELAXED);
+
+    if (slept <= max)
+        loop->poll_ns = loop->poll_ns ? loop->poll_ns * 2 : 4000;
+    else
+        loop->poll_ns /= 2;
+    if (loop->poll_ns > max)
+        loop->poll_ns = max;
+}
+
+/* Wait for events: first looking for up to the poll window, then
+ * sleeping (and adapting the window to how long the sleep was). */
+static int loop_wait(struct loop *loop, struct epoll_event *ev)
+{
+    uint64_t start = loop->poll_ns ? loop_now_ns() : 0;
+    uint64_t end = start + loop->poll_ns;
+    int n;
+
+    if (loop->poll_ns) {
+        do {
+            n = epoll_wait(loop->epfd, ev, LOOP_EVENTS_MAX, 0);
+            if (n != 0)
+                return n;
+        } while (loop_now_ns() < end && !loop->stopping);
+    }
+    if (!__atomic_load_n(&loop->poll_max_ns, __ATOMIC_RELAXED)) {
+        loop->poll_ns = 0;
+        return epoll_wait(loop->epfd, ev, LOOP_EVENTS_MAX, -1);
+    }
+    start = loop_now_ns();
+    n = epoll_wait(loop->epfd, ev, LOOP_EVENTS_MAX, -1);
+    if (n > 0)
+        loop_adapt_poll(loop, loop_now_ns() - start);
+    return n;
+}
+
 int loop_run(struct loop *loop)
 {
     struct epoll_event ev[LOOP_EVENTS_MAX];
     int err;
 
     while (!loop->stopping) {
-        int n = epoll_wait(loop->epfd, ev, LOOP_EVENTS_MAX, -1);
+        int n = loop_wait(loop, ev);
 
         if (n < 0 && errno == EINTR)
             continue;

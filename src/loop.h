@@ -20,6 +20,12 @@ int loop_watch(struct loop *loop, int fd, uint32_t events, loop_cb *cb,
 int loop_modify(struct loop *loop, int fd, uint32_t events);
 int loop_unwatch(struct loop *loop, int fd);
 
+/* After handling events, look for more for `ns` nanoseconds without
+ * sleeping (0, the default: sleep at once). A guest's next access usually
+ * follows within microseconds (InterruptStatus after the interrupt, ACK,
+ * the next kick): found by looking, it is served without the wake-up of a
+ * sleeping thread, at the price of a CPU kept busy meanwhile. Any thread. */
+void loop_set_poll(struct loop *loop, uint64_t ns);
 /* Dispatch until loop_stop() or loop_fail(). 0, the error loop_fail()
  * was given, or a negative errno if epoll fails. */
 int loop_run(struct loop *loop);

@@ -45,7 +45,7 @@ struct daemon {
     struct backend *backend; /* with --xenstore */
     struct supervisor *supervisor;
     struct supervisor_config sv_config;
-    const char *sv_args[12];
+    const char *sv_args[16];
     char exe[4096];
     const struct devspec *specs;
     unsigned nr_specs;
@@ -306,6 +306,10 @@ static int daemon_setup_supervisor(struct daemon *d, const char *module_dir)
     }
     if (o->seccomp)
         d->sv_args[n++] = "--seccomp";
+    if (o->poll_us_name) {
+        d->sv_args[n++] = "--poll-us";
+        d->sv_args[n++] = o->poll_us_name;
+    }
     d->sv_config.exe = d->exe;
     d->sv_config.extra_args = d->sv_args;
     d->store = store_xen_open();
@@ -325,6 +329,9 @@ static int daemon_setup(struct daemon *d, const char *module_dir)
         log_err("cannot create the event loop: %s", strerror(errno));
         return -errno;
     }
+    /* The supervisor only waits for xenstore and its children. */
+    if (!o->supervise)
+        loop_set_poll(d->loop, o->poll_us * 1000ULL);
     ret = o->supervise ? daemon_setup_supervisor(d, module_dir)
                        : daemon_setup_guest(d, module_dir);
     if (ret)

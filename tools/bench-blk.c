@@ -14,7 +14,7 @@
  * a cached 4 KiB read takes the kernel well under a microsecond) and with
  * O_DIRECT on both sides (direct=on, as a production disk is run).
  *
- *   tools/bench-blk [--rounds N] [--file PATH]
+ *   tools/bench-blk [--rounds N] [--file PATH] [--poll-us N]
  *   tools/bench-blk --requests N   (4 KiB random reads through xvdm only,
  *                                   for valgrind --tool=callgrind)
  */
@@ -35,6 +35,7 @@
 
 #include "bench-median.h"
 #include "harness.h"
+#include "loop.h"
 #include "vdriver.h"
 
 #define FILE_SIZE (256ULL << 20)
@@ -44,6 +45,8 @@
 
 /* O_DIRECT on both sides (xvdm's direct=on), or dom0's page cache. */
 static bool o_direct;
+/* xvdm's --poll-us. */
+static unsigned poll_us;
 
 struct workload {
     const char *name;
@@ -251,6 +254,7 @@ static int start_xvdm(struct harness *h, struct vdriver *d, const char *path,
              path, IOTHREADS, aio, o_direct ? "on" : "off");
     if (harness_start(h, specs, 1))
         return -1;
+    loop_set_poll(h->loop, poll_us * 1000);
     vdriver_init(d, h->sim, h->specs[0].base, h->specs[0].irq,
                  sim_ram_base(h->sim) + (1 << 20), 60 << 20);
     if (vdriver_probe(
@@ -325,8 +329,8 @@ static int bench(const char *path, unsigned rounds)
 /* The page cache first, then O_DIRECT, each a table of its own. */
 static int bench_both(const char *path, unsigned rounds)
 {
-    printf("bench-blk: %s, %llu MiB, %d I/O threads\n", path, FILE_SIZE >> 20,
-           IOTHREADS);
+    printf("bench-blk: %s, %llu MiB, %d I/O threads, xvdm --poll-us %u\n", path,
+           FILE_SIZE >> 20, IOTHREADS, poll_us);
     for (int d = 0; d < 2; d++) {
         o_direct = d;
         printf("\n%s\n", o_direct ? "O_DIRECT (xvdm direct=on):"
@@ -349,6 +353,8 @@ int main(int argc, char **argv)
             path = argv[i + 1];
         else if (strcmp(argv[i], "--requests") == 0)
             requests = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--poll-us") == 0)
+            poll_us = (unsigned)atoi(argv[i + 1]);
     }
     if (rounds < 1 || rounds > 16 || make_file(path)) {
         fprintf(stderr, "bench-blk: bad --rounds or cannot write %s\n", path);

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* The event loop's polling (--poll-us): events found while looking are
+ * dispatched like those it sleeps for, stopping is prompt, and a loop
+ * with nothing to do goes back to sleep instead of keeping a CPU busy. */
+#include "config.h"
+
+#include <check.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check-run.h"
+#include "loop.h"
+
+static struct loop *loop;
+static pthread_t thread;
+static clockid_t loop_cpu; /* the loop thread's CPU-time clock */
+static int efd;
+static unsigned seen; /* events dispatched */
+
+static void on_event(void *arg, uint32_t revents)
+{
+    uint64_t n;
+
+    if (read(efd, &n, sizeof(n)) == sizeof(n))
+        __atomic_add_fetch(&seen, (unsigned)n, __ATOMIC_RELAXED);
+}
+
+static void *run_loop(void *arg)
+{
+    loop_run(loop);
+    return NULL;
+}
+
+static void start(uint64_t poll_ns)
+{
+    loop = loop_create();
+    ck_assert_ptr_nonnull(loop);
+    loop_set_poll(loop, poll_ns);
+    efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    ck_assert_int_eq(loop_watch(loop, efd, EPOLLIN, on_event, NULL), 0);
+    ck_assert_int_eq(pthread_create(&thread, NULL, run_loop, NULL), 0);
+    ck_assert_int_eq(pthread_getcpuclockid(thread, &loop_cpu), 0);
+}
+
+static void stop(void)
+{
+    loop_stop(loop);
+    pthread_join(thread, NULL);
+    close(efd);
+    loop_destroy(loop);
+}
+
+static double seconds(clockid_t clock)
+{
+    struct timespec t;
+
+    clock_gettime(clock, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void signal_and_wait(unsigned want)
+{
+    uint64_t one = 1;
+    double end = seconds(CLOCK_MONOTONIC) + 5;
+
+    ck_assert_int_eq(write(efd, &one, sizeof(one)), sizeof(one));
+    while (__atomic_load_n(&seen, __ATOMIC_RELAXED) < want)
+        ck_assert(seconds(CLOCK_MONOTONIC) < end);
+}
+
+/* Events 20 us apart, then 2 ms apart: all are dispatched, whether they
+ * came while the loop looked or while it slept. */
+START_TEST(events_are_dispatched_while_polling_and_after)
+{
+    start(1000 * 1000);
+    for (unsigned i = 1; i <= 2000; i++) {
+        signal_and_wait(i);
+        usleep(i <= 1000 ? 20 : 0);
+        if (i > 1000 && i % 100 == 0)
+            usleep(2000);
+    }
+    stop();
+}
+END_TEST
+
+/* After a burst the guest goes quiet: within a second the loop sleeps,
+ * so it burns at most a small part of the CPU a spinning loop would. */
+START_TEST(a_quiet_loop_goes_back_to_sleep)
+{
+    double cpu, wall;
+
+    start(1000 * 1000); /* the most: 1 ms */
+    for (unsigned i = 1; i <= 500; i++)
+        signal_and_wait(i);
+    usleep(100 * 1000);
+    cpu = seconds(loop_cpu);
+    wall = seconds(CLOCK_MONOTONIC);
+    usleep(500 * 1000);
+    cpu = seconds(loop_cpu) - cpu;
+    wall = seconds(CLOCK_MONOTONIC) - wall;
+    ck_assert_msg(cpu < 0.1 * wall, "the loop used %.3f s of CPU in %.3f s",
+                  cpu, wall);
+    stop();
+}
+END_TEST
+
+/* loop_stop() from another thread ends a loop that is busy looking. */
+START_TEST(stop_ends_a_polling_loop)
+{
+    start(1000 * 1000);
+    for (unsigned i = 1; i <= 100; i++)
+        signal_and_wait(i);
+    stop();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("loop");
+    TCase *tc = tcase_create("poll");
+
+    tcase_add_test(tc, events_are_dispatched_while_polling_and_after);
+    tcase_add_test(tc, a_quiet_loop_goes_back_to_sleep);
+    tcase_add_test(tc, stop_ends_a_polling_loop);
+    suite_add_tcase(s, tc);
+    return check_run(s);
+}
