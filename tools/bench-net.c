@@ -16,7 +16,7 @@
  * size's median rate over several rounds and the ratio xvdm / direct.
  * Runs in a network namespace of its own (needs root).
  *
- *   tools/bench-net [--rounds N]
+ *   tools/bench-net [--rounds N] [--poll-us N]
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -40,6 +40,7 @@
 
 #include "bench-median.h"
 #include "harness.h"
+#include "loop.h"
 #include "vdriver.h"
 
 #define TAP "bench0"
@@ -164,6 +165,9 @@ static int guest_batch(struct vdriver *d, const uint64_t *bufs, unsigned len)
     return 0;
 }
 
+/* xvdm's --poll-us. */
+static unsigned poll_us;
+
 /* xvdm on the tap, a sim guest probed with both queues ready. */
 static int guest_start(struct harness *h, struct vdriver *d)
 {
@@ -172,6 +176,7 @@ static int guest_start(struct harness *h, struct vdriver *d)
 
     if (ret)
         return ret;
+    loop_set_poll(h->loop, poll_us * 1000ULL);
     vdriver_init(d, h->sim, h->specs[0].base, h->specs[0].irq,
                  sim_ram_base(h->sim) + (1 << 20), 16 << 20);
     ret = vdriver_probe(d, 1, FEATURES);
@@ -393,13 +398,18 @@ static int bench_direction(const char *title, int (*xvdm)(unsigned, double *),
 
 int main(int argc, char **argv)
 {
-    unsigned rounds = argc == 3 && strcmp(argv[1], "--rounds") == 0
-                          ? (unsigned)atoi(argv[2])
-                          : 5;
+    unsigned rounds = 5;
     int ret;
 
-    if (rounds < 1 || rounds > 16) {
-        fprintf(stderr, "bench-net: --rounds takes 1..16\n");
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--rounds") == 0)
+            rounds = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--poll-us") == 0)
+            poll_us = (unsigned)atoi(argv[i + 1]);
+    }
+    if (rounds < 1 || rounds > 16 || poll_us > 1000) {
+        fprintf(stderr, "bench-net: --rounds takes 1..16, --poll-us "
+                        "0..1000\n");
         return 2;
     }
     ret = unshare(CLONE_NEWNET) ? -errno : 0;
@@ -414,8 +424,9 @@ int main(int argc, char **argv)
                 strerror(-ret));
         return 1;
     }
-    printf("bench-net: %u frames a round, %u rounds, %u chains per kick\n",
-           FRAMES, rounds, BATCH);
+    printf("bench-net: %u frames a round, %u rounds, %u chains per kick, "
+           "xvdm --poll-us %u\n",
+           FRAMES, rounds, BATCH, poll_us);
     ret = bench_direction("transmit (median)", xvdm_rate, direct_rate, rounds);
     if (ret == 0)
         ret = bench_direction("receive (median)", xvdm_rx_rate, direct_rx_rate,
