@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <xvdm/device.h>
@@ -48,6 +49,8 @@ struct blk {
     struct virtio_blk_config config; /* little-endian, as the guest reads */
     char serial[VIRTIO_BLK_ID_BYTES];
     unsigned nqueues;
+    int size_timer;            /* size-check=: a timerfd, or -1 */
+    bool size_error_logged;    /* said once, until the size reads again */
     struct blk_job_cache jobs; /* loop thread only */
     struct blk_pool *pool;   /* the thread engine; always there */
 #ifdef BLK_IO_URING
@@ -65,6 +68,8 @@ static const char *const blk_options[] = {
     "iothreads=N: I/O worker threads, 1..64 (default 4)",
     "aio=io_uring|threads: I/O engine (default io_uring, or threads where "
     "the kernel refuses io_uring)",
+    "size-check=SECONDS: look at the backing's size this often and announce "
+    "a change to the guest, 0..3600 (default 1; 0: only on SIGHUP)",
     NULL,
 };
 
@@ -405,30 +410,74 @@ static int blk_backing_size(struct blk *b, uint64_t *bytes)
     return 0;
 }
 
-/* SIGHUP: the backing may have grown or shrunk. Requests are checked
- * against lim.sectors when they are taken, on this thread, so none taken
- * from now on reaches past the new end; the driver re-reads capacity on
- * the config change (VIRTIO 1.2 §5.2.2). */
-static void blk_reload(void *priv)
+/* The backing may have grown or shrunk: on SIGHUP (`asked`), and every
+ * size-check= seconds, as xen-blkback notices a resized device by itself.
+ * Requests are checked against lim.sectors when they are taken, on this
+ * thread, so none taken from now on reaches past the new end; the driver
+ * re-reads capacity on the config change (VIRTIO 1.2 §5.2.2). */
+static void blk_check_size(struct blk *b, bool asked)
 {
-    struct blk *b = priv;
     uint64_t bytes, old = b->lim.sectors * BLK_SECTOR;
     int ret = blk_backing_size(b, &bytes);
 
     if (ret) {
-        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
-                     "cannot size the backing again, capacity stays %llu "
-                     "bytes: %s",
-                     (unsigned long long)old, strerror(-ret));
+        if (asked || !b->size_error_logged)
+            xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                         "cannot size the backing again, capacity stays "
+                         "%llu bytes: %s",
+                         (unsigned long long)old, strerror(-ret));
+        b->size_error_logged = true;
+        return;
+    }
+    b->size_error_logged = false;
+    if (bytes / BLK_SECTOR == b->lim.sectors) {
+        if (asked)
+            xvdm_dev_log(b->dev, XVDM_LOG_INFO,
+                         "backing size unchanged, %llu bytes",
+                         (unsigned long long)bytes);
         return;
     }
     xvdm_dev_log(b->dev, XVDM_LOG_INFO, "backing size %llu -> %llu bytes",
                  (unsigned long long)old, (unsigned long long)bytes);
-    if (bytes / BLK_SECTOR == b->lim.sectors)
-        return;
     b->lim.sectors = bytes / BLK_SECTOR;
     b->config.capacity = htole64(b->lim.sectors);
     xvdm_dev_config_changed(b->dev);
+}
+
+static void blk_reload(void *priv)
+{
+    blk_check_size(priv, true);
+}
+
+static void blk_on_size_timer(void *arg, uint32_t revents)
+{
+    struct blk *b = arg;
+    uint64_t expirations;
+
+    if (read(b->size_timer, &expirations, sizeof(expirations)) > 0)
+        blk_check_size(b, false);
+}
+
+/* size-check=SECONDS (0: none). */
+static int blk_start_size_timer(struct blk *b, uint64_t seconds)
+{
+    struct itimerspec every = {.it_interval = {(time_t)seconds, 0},
+                               .it_value = {(time_t)seconds, 0}};
+    int ret;
+
+    if (!seconds)
+        return 0;
+    b->size_timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (b->size_timer < 0 || timerfd_settime(b->size_timer, 0, &every, NULL))
+        ret = -errno;
+    else
+        ret = xvdm_dev_watch_fd(b->dev, b->size_timer, EPOLLIN,
+                                blk_on_size_timer, b);
+    if (ret)
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "cannot start checking the backing's size: %s",
+                     strerror(-ret));
+    return ret;
 }
 
 /* ---- setting up ------------------------------------------------------------ */
@@ -538,7 +587,8 @@ static uint64_t blk_config_fill(struct blk *b)
 }
 
 static int blk_parse_options(struct blk *b, const struct xvdm_options *opts,
-                             bool *direct, uint64_t *threads)
+                             bool *direct, uint64_t *threads,
+                             uint64_t *size_check)
 {
     const char *serial = xvdm_opt_get(opts, "serial");
     uint64_t queues = 1;
@@ -555,6 +605,8 @@ static int blk_parse_options(struct blk *b, const struct xvdm_options *opts,
                            &queues);
     if (!ret)
         ret = xvdm_opt_u64(b->dev, opts, "iothreads", 1, 64, threads);
+    if (!ret)
+        ret = xvdm_opt_u64(b->dev, opts, "size-check", 0, 3600, size_check);
     if (!ret && serial)
         ret = blk_set_serial(b, serial);
     b->nqueues = (unsigned)queues;
@@ -577,6 +629,10 @@ static void blk_destroy(void *priv)
         blk_pool_destroy(b->pool);
     }
     blk_job_cache_drain(&b->jobs);
+    if (b->size_timer >= 0) {
+        xvdm_dev_unwatch_fd(b->dev, b->size_timer);
+        close(b->size_timer);
+    }
     if (b->fd >= 0)
         close(b->fd);
     free(b);
@@ -635,7 +691,7 @@ static int blk_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
 {
     const char *path = xvdm_opt_get(opts, "path");
     struct blk *b = calloc(1, sizeof(*b));
-    uint64_t threads = 4;
+    uint64_t threads = 4, size_check = 1;
     bool direct = false;
     int ret;
 
@@ -643,7 +699,8 @@ static int blk_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
         return -ENOMEM;
     b->dev = dev;
     b->fd = -1;
-    ret = blk_parse_options(b, opts, &direct, &threads);
+    b->size_timer = -1;
+    ret = blk_parse_options(b, opts, &direct, &threads, &size_check);
     /* As many as the guest can have in flight when it keeps to its rings. */
     blk_job_cache_init(&b->jobs, BLK_QUEUE_SIZE * b->nqueues);
     if (!ret && !path) {
@@ -659,6 +716,8 @@ static int blk_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
         ret = blk_start_pool(b, (unsigned)threads);
     if (!ret)
         ret = blk_start_uring(b, xvdm_opt_get(opts, "aio"));
+    if (!ret)
+        ret = blk_start_size_timer(b, size_check);
     if (ret) {
         blk_destroy(b);
         return ret;

@@ -623,16 +623,17 @@ START_TEST(a_guest_that_kicks_only_when_asked_is_never_left_waiting)
 }
 END_TEST
 
-/* The operator resizes the backing and sends SIGHUP, as to xvdm: a
- * config-change interrupt (after, maybe, the edge of the last request),
- * the new capacity in a new config generation. */
-static void resize(uint64_t bytes)
+/* The operator resizes the backing and, with `hup`, sends SIGHUP as to
+ * xvdm: a config-change interrupt (after, maybe, the edge of the last
+ * request), the new capacity in a new config generation. */
+static void resize(uint64_t bytes, bool hup)
 {
     uint32_t generation = vdriver_read(&d, VIRTIO_MMIO_CONFIG_GENERATION);
     int status = 0;
 
     ck_assert_int_eq(truncate(disk, (off_t)bytes), 0);
-    ck_assert_int_eq(kill(getpid(), SIGHUP), 0);
+    if (hup)
+        ck_assert_int_eq(kill(getpid(), SIGHUP), 0);
     for (unsigned edges = 0; edges < 2 && !(status & VIRTIO_MMIO_INT_CONFIG);
          edges++) {
         status = vdriver_wait_irq(&d, WAIT_MS);
@@ -644,13 +645,27 @@ static void resize(uint64_t bytes)
                       generation);
 }
 
+/* As xen-blkback notices a resized device by itself, xvdm looks at the
+ * backing's size every size-check= seconds (1 by default). */
+START_TEST(a_resize_is_noticed_without_sighup)
+{
+    make_disk("/tmp", 0x5a);
+    start("", 1);
+    resize(3 * DISK_SIZE, false);
+    ck_assert_uint_eq(
+        run_one(VIRTIO_BLK_T_IN, 3 * SECTORS - 8, 4096, true, NULL),
+        VIRTIO_BLK_S_OK);
+    stop();
+}
+END_TEST
+
 START_TEST(sighup_after_a_resize_announces_the_new_capacity)
 {
     uint8_t *data;
 
     make_disk("/tmp", 0x5a);
-    start("", 1);
-    resize(2 * DISK_SIZE);
+    start(",size-check=0", 1);
+    resize(2 * DISK_SIZE, true);
     /* The new end reads back as what truncate() added: zeroes. */
     ck_assert_uint_eq(
         run_one(VIRTIO_BLK_T_IN, 2 * SECTORS - 8, 4096, true, &data),
@@ -662,7 +677,7 @@ START_TEST(sighup_after_a_resize_announces_the_new_capacity)
     ck_assert_uint_eq(data[0], 0x5a);
     ck_assert_uint_eq(data[512], 0);
     /* A shrink: what was valid past the new end fails, before it works. */
-    resize(DISK_SIZE / 2);
+    resize(DISK_SIZE / 2, true);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, SECTORS - 8, 4096, true, NULL),
                       VIRTIO_BLK_S_IOERR);
     ck_assert_uint_eq(
@@ -707,6 +722,7 @@ static Suite *blk_suite(void)
     tcase_add_test(tc,
                    io_uring_refusing_submissions_fails_requests_not_hangs_them);
     tcase_add_test(tc, sighup_after_a_resize_announces_the_new_capacity);
+    tcase_add_test(tc, a_resize_is_noticed_without_sighup);
     tcase_add_test(tc, threads_read_cached_and_uncached_data_alike);
     tcase_add_loop_test(
         tc, a_guest_that_kicks_only_when_asked_is_never_left_waiting, 0, 4);
