@@ -617,35 +617,76 @@ static uint16_t fold(uint32_t sum)
     return (uint16_t)sum;
 }
 
-/* An Ethernet + IPv4 + UDP frame of `len` bytes from `port` with the UDP
- * checksum field holding the pseudo-header sum, as Linux leaves it for
- * the device to finish (CHECKSUM_PARTIAL). */
-static void make_udp_partial(uint8_t *f, size_t len, uint16_t port)
+/* A frame of `len` bytes from the guest, 10.0.0.2 to 10.0.0.1, with an
+ * IPv4 header for `proto` (checksummed) and the L4 header zeroed (`l4`
+ * bytes). The IPv4 header. */
+static uint8_t *make_ipv4(uint8_t *f, size_t len, uint8_t proto, size_t l4)
 {
-    uint8_t *ip = f + 14, *udp = ip + 20;
-    uint16_t ulen = (uint16_t)(len - 34);
-    uint32_t pseudo;
+    uint8_t *ip = f + 14;
 
     make_frame(f, len, guest_mac, 3);
     f[12] = 0x08;
     f[13] = 0x00;
-    memset(ip, 0, 28);
+    memset(ip, 0, 20 + l4);
     ip[0] = 0x45;
     ip[2] = (uint8_t)((len - 14) >> 8);
     ip[3] = (uint8_t)(len - 14);
     ip[8] = 64;
-    ip[9] = 17;
+    ip[9] = proto;
     memcpy(ip + 12, (uint8_t[]){10, 0, 0, 2, 10, 0, 0, 1}, 8);
     ip[10] = (uint8_t)(~fold(sum16(ip, 20, 0)) >> 8);
     ip[11] = (uint8_t)~fold(sum16(ip, 20, 0));
+    return ip;
+}
+
+/* The pseudo-header sum of a frame's L4 header, its checksum field as
+ * Linux leaves it for the device to finish (CHECKSUM_PARTIAL). */
+static void set_pseudo_sum(uint8_t *f, size_t len, uint8_t proto,
+                           uint8_t *field)
+{
+    uint32_t pseudo = fold(sum16(f + 26, 8, proto + (uint32_t)(len - 34)));
+
+    field[0] = (uint8_t)(pseudo >> 8);
+    field[1] = (uint8_t)pseudo;
+}
+
+/* An Ethernet + IPv4 + UDP frame of `len` bytes from `port`, its checksum
+ * left to the device. */
+static void make_udp_partial(uint8_t *f, size_t len, uint16_t port)
+{
+    uint8_t *udp = make_ipv4(f, len, 17, 8) + 20;
+    uint16_t ulen = (uint16_t)(len - 34);
+
     udp[0] = (uint8_t)(port >> 8);
     udp[1] = (uint8_t)port;
     udp[2] = 0x30;
     udp[4] = (uint8_t)(ulen >> 8);
     udp[5] = (uint8_t)ulen;
-    pseudo = fold(sum16(ip + 12, 8, 17 + ulen));
-    udp[6] = (uint8_t)(pseudo >> 8);
-    udp[7] = (uint8_t)pseudo;
+    set_pseudo_sum(f, len, 17, udp + 6);
+}
+
+/* An Ethernet + IPv4 + TCP frame of `len` bytes, as Linux hands the device
+ * a TSO super-frame: one TCP header for all of it, checksum left to the
+ * device. */
+static void make_tcp_gso(uint8_t *f, size_t len)
+{
+    uint8_t *tcp = make_ipv4(f, len, 6, 20) + 20;
+
+    tcp[0] = 0x30; /* from port 0x3000 to 80, sequence 1 */
+    tcp[3] = 80;
+    tcp[7] = 1;
+    tcp[12] = 0x50; /* 20-byte header */
+    tcp[13] = 0x18; /* PSH, ACK */
+    tcp[14] = 0xff;
+    tcp[15] = 0xff;
+    set_pseudo_sum(f, len, 6, tcp + 16);
+}
+
+static bool tcp_checksum_valid(const uint8_t *f, size_t len)
+{
+    uint32_t sum = sum16(f + 26, 8, 6 + (uint32_t)(len - 34));
+
+    return fold(sum16(f + 34, len - 34, sum)) == 0xffff;
 }
 
 static bool udp_checksum_valid(const uint8_t *f, size_t len)
@@ -655,6 +696,20 @@ static bool udp_checksum_valid(const uint8_t *f, size_t len)
 
     return f[40] | f[41] ? fold(sum16(ip + 20, len - 34, sum)) == 0xffff
                          : false;
+}
+
+/* xvdm's vif on bridge xbr0 with every offload, and a peer port without
+ * any (a plain tap): the fd of the peer. */
+static int start_on_bridge_with_peer(void)
+{
+    int peer;
+
+    enter_netns();
+    make_bridge("xbr0");
+    peer = open_tap("xpeer0", IFF_TAP | IFF_NO_PI);
+    bridge_add("xbr0", "xpeer0");
+    start("bridge=xbr0", BASE_FEATURES | OFFLOADS);
+    return peer;
 }
 
 /* bridge= makes vif-virtio1.0 on the bridge; a frame the guest leaves to
@@ -670,11 +725,7 @@ START_TEST(bridge_port_carries_frames_and_partial_checksums_are_completed)
     ssize_t n;
     int peer;
 
-    enter_netns();
-    make_bridge("xbr0");
-    peer = open_tap("xpeer0", IFF_TAP | IFF_NO_PI);
-    bridge_add("xbr0", "xpeer0");
-    start("bridge=xbr0", BASE_FEATURES | OFFLOADS);
+    peer = start_on_bridge_with_peer();
     ck_assert_uint_ne(if_nametoindex("vif-virtio1.0"), 0);
     make_udp_partial(f, 300, 0x3000);
     ck_assert(!udp_checksum_valid(f, 300));
@@ -700,6 +751,43 @@ START_TEST(bridge_port_carries_frames_and_partial_checksums_are_completed)
     ck_assert_mem_eq(got, f, 200);
     harness_stop(&h);
     ck_assert_uint_eq(if_nametoindex("vif-virtio1.0"), 0);
+}
+END_TEST
+
+/* A TSO frame the guest hands over (HOST_TSO4) leaves a port without
+ * offloads as segments of at most gso_size bytes of data, each with a
+ * valid checksum, together carrying the guest's data in order. */
+START_TEST(a_tso_frame_from_the_guest_leaves_another_port_segmented)
+{
+    enum { MSS = 1000, DATA = 4000, HDRS = 54 };
+    static uint8_t f[HDRS + DATA], got[65536];
+    struct virtio_net_hdr_v1 hdr = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                    .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+                                    .hdr_len = htole16(HDRS),
+                                    .gso_size = htole16(MSS),
+                                    .csum_start = htole16(34),
+                                    .csum_offset = htole16(16)};
+    size_t have = 0;
+    ssize_t n;
+    int peer;
+
+    peer = start_on_bridge_with_peer();
+    make_tcp_gso(f, sizeof(f));
+    tx_frame(1, f, sizeof(f), &hdr, 3);
+    expect_tx_used(1, 0);
+    while (have < DATA) {
+        n = recv_within(peer, got, sizeof(got), WAIT_MS);
+        ck_assert_int_gt(n, 12);
+        if (memcmp(got + 6, guest_mac, 6) != 0)
+            continue; /* the bridge's own IGMP reports */
+        ck_assert_int_gt(n, HDRS);
+        ck_assert_int_le(n, HDRS + MSS);
+        ck_assert(tcp_checksum_valid(got, (size_t)n));
+        ck_assert_mem_eq(got + HDRS, f + HDRS + have, (size_t)n - HDRS);
+        have += (size_t)n - HDRS;
+    }
+    ck_assert_uint_eq(have, DATA);
+    harness_stop(&h);
 }
 END_TEST
 
@@ -1113,6 +1201,8 @@ static Suite *net_suite(void)
     tcase_add_test(tc, no_rx_buffers_leaves_frames_queued_and_the_loop_idle);
     tcase_add_test(
         tc, bridge_port_carries_frames_and_partial_checksums_are_completed);
+    tcase_add_test(tc,
+                   a_tso_frame_from_the_guest_leaves_another_port_segmented);
     tcase_add_test(tc,
                    hostile_tx_chains_are_dropped_and_the_device_keeps_working);
     tcase_add_test(
