@@ -179,11 +179,12 @@ static void loop_adapt_poll(struct loop *loop, uint64_t slept)
  * sleeping (and adapting the window to how long the sleep was). */
 static int loop_wait(struct loop *loop, struct epoll_event *ev)
 {
-    uint64_t start = loop->poll_ns ? loop_now_ns() : 0;
-    uint64_t end = start + loop->poll_ns;
+    uint64_t start;
     int n;
 
     if (loop->poll_ns) {
+        uint64_t end = loop_now_ns() + loop->poll_ns;
+
         do {
             n = epoll_wait(loop->epfd, ev, LOOP_EVENTS_MAX, 0);
             if (n != 0)

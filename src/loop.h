@@ -20,8 +20,9 @@ int loop_watch(struct loop *loop, int fd, uint32_t events, loop_cb *cb,
 int loop_modify(struct loop *loop, int fd, uint32_t events);
 int loop_unwatch(struct loop *loop, int fd);
 
-/* After handling events, look for more for `ns` nanoseconds without
- * sleeping (0, the default: sleep at once). A guest's next access usually
+/* After handling events, look for more for up to `ns` nanoseconds without
+ * sleeping (0, the default: sleep at once); the window within that adapts
+ * to the gaps between events (see loop_wait()). A guest's next access usually
  * follows within microseconds (InterruptStatus after the interrupt, ACK,
  * the next kick): found by looking, it is served without the wake-up of a
  * sleeping thread, at the price of a CPU kept busy meanwhile. Any thread. */

@@ -581,10 +581,11 @@ static void check_read(const struct read *rd)
 }
 
 /* The guest kicks only when the device asks (EVENT_IDX's avail_event),
- * as Linux does, and keeps 8 reads in flight on each queue: the device
- * leaves kicks off while reads are in its engine and takes new requests
- * at their completions, so it must never let a request wait for a kick
- * it did not ask for. Each read returns the file's bytes. */
+ * as Linux does, and keeps 8 reads in flight on each queue, adding new
+ * ones as completions come, while the device may still be draining: the
+ * device must publish avail_event whenever it stops taking chains, or a
+ * request waits for a kick the guest was never asked for. Each read
+ * returns the file's bytes. */
 START_TEST(a_guest_that_kicks_only_when_asked_is_never_left_waiting)
 {
     enum { QD = 8, TOTAL = 400 };
