@@ -3,9 +3,11 @@
  * virtio-blk benchmark: the same workload, in the same run, through xvdm
  * (a sim guest driving the whole path: ioreq, transport, virtqueue, blk
  * module, worker threads, completion, interrupt) and directly on the same
- * file with the same engine (a pool of threads doing preadv/pwritev) and
- * the same queue depth. Prints each row's median rate over several rounds
- * and the ratio xvdm / direct.
+ * file with the same engine (a pool of threads doing preadv/pwritev), the
+ * same queue depth and the same buffers (the guest's). Prints each row's median
+ * rate over several rounds and the ratio xvdm / direct: the median of the
+ * rounds' own ratios, with their range. Six rounds by default, so that each
+ * side goes first in half of them.
  *
  * Both of xvdm's engines are measured against the same engine used
  * directly: its thread pool against threads doing preadv/pwritev, its
@@ -47,6 +49,11 @@
 static bool o_direct;
 /* xvdm's --poll-us. */
 static unsigned poll_us;
+/* Request slot n's data buffer in the sim guest's memory. The direct side
+ * does its I/O in these same buffers: O_DIRECT transfers straight into
+ * them, and how many physically contiguous runs a buffer has decides how
+ * many requests the disk sees (freshly allocated memory has fewer). */
+static uint8_t *slot_data[QD_MAX];
 
 struct workload {
     const char *name;
@@ -88,18 +95,17 @@ struct direct {
     pthread_mutex_t lock;
     unsigned next;
     unsigned seed;
+    unsigned workers; /* each takes the next slot's buffer */
 };
 
 static void *direct_worker(void *arg)
 {
     struct direct *dr = arg;
-    void *buf;
-    struct iovec iov;
+    struct iovec iov = {.iov_len = dr->w->bs};
 
-    if (posix_memalign(&buf, 4096, dr->w->bs))
-        return (void *)1;
-    memset(buf, 0x3c, dr->w->bs);
-    iov = (struct iovec){buf, dr->w->bs};
+    pthread_mutex_lock(&dr->lock);
+    iov.iov_base = slot_data[dr->workers++];
+    pthread_mutex_unlock(&dr->lock);
     for (;;) {
         uint64_t off;
         ssize_t r;
@@ -116,7 +122,6 @@ static void *direct_worker(void *arg)
         if (r != (ssize_t)dr->w->bs)
             break;
     }
-    free(buf);
     return NULL;
 }
 
@@ -152,12 +157,8 @@ static double run_direct_uring(const struct workload *w, const char *path)
 
     if (fd < 0 || io_uring_queue_init(QD_MAX, &ring, 0))
         return 0;
-    for (unsigned i = 0; i < w->qd; i++) {
-        iov[i].iov_len = w->bs;
-        if (posix_memalign(&iov[i].iov_base, 4096, w->bs))
-            return 0;
-        memset(iov[i].iov_base, 0x3c, w->bs);
-    }
+    for (unsigned i = 0; i < w->qd; i++)
+        iov[i] = (struct iovec){slot_data[i], w->bs};
     start = now();
     while (done < w->requests) {
         for (; issued < w->requests && issued - done < w->qd; issued++) {
@@ -178,8 +179,6 @@ static double run_direct_uring(const struct workload *w, const char *path)
     }
     io_uring_queue_exit(&ring);
     close(fd);
-    for (unsigned i = 0; i < w->qd; i++)
-        free(iov[i].iov_base);
     return w->requests / (now() - start);
 }
 #endif
@@ -190,6 +189,12 @@ struct slot {
     uint8_t *status;
 };
 
+/* Slot n's data buffer, after the headers and status bytes. */
+static uint64_t slot_gpa(uint64_t bufs, unsigned slot)
+{
+    return bufs + (1 << 20) * (slot + 1);
+}
+
 /* Request `slot` uses descriptors 3*slot .. 3*slot+2, so requests that
  * complete out of order never share descriptors. */
 static void guest_submit(struct vdriver *d, const struct workload *w,
@@ -197,7 +202,7 @@ static void guest_submit(struct vdriver *d, const struct workload *w,
 {
     uint64_t hdr = bufs + slot * 64;
     uint64_t status = hdr + 32;
-    uint64_t data = bufs + (1 << 20) * (slot + 1);
+    uint64_t data = slot_gpa(bufs, slot);
     struct virtio_blk_outhdr *oh = vdriver_ptr(d, hdr);
     struct guest_buf b[3] = {{hdr, 16, false},
                              {data, w->bs, !w->write},
@@ -263,7 +268,11 @@ static int start_xvdm(struct harness *h, struct vdriver *d, const char *path,
         return -1;
     vdriver_driver_ok(d);
     *bufs = vdriver_alloc(d, (1 << 20) * (QD_MAX + 1), 4096);
-    return *bufs ? 0 : -1;
+    if (!*bufs)
+        return -1;
+    for (unsigned i = 0; i < QD_MAX; i++)
+        slot_data[i] = vdriver_ptr(d, slot_gpa(*bufs, i));
+    return 0;
 }
 
 /* ---- report ----------------------------------------------------------------- */
@@ -291,13 +300,13 @@ static int bench_engine(const char *path, const char *aio, unsigned rounds,
     struct harness h;
     struct vdriver d;
     uint64_t bufs;
-    double x[16], y[16], k[16];
+    double x[BENCH_ROUNDS_MAX], y[BENCH_ROUNDS_MAX], k[BENCH_ROUNDS_MAX];
 
     if (start_xvdm(&h, &d, path, aio, &bufs))
         return 1;
     for (unsigned i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
         const struct workload *w = &workloads[i];
-        double mx, my;
+        struct bench_row row;
 
         /* Each side goes first in every other round: the second reads
          * what the first just read, which the disk below (a cloud
@@ -310,10 +319,10 @@ static int bench_engine(const char *path, const char *aio, unsigned rounds,
             if (r % 2 == 0)
                 y[r] = direct(w, path);
         }
-        mx = bench_median(x, rounds);
-        my = bench_median(y, rounds);
-        printf("%-9s %-30s %12.0f %12.0f %6.2f %9.2f\n", aio, w->name, mx, my,
-               mx / my, bench_median(k, rounds));
+        row = bench_pairs(x, y, rounds);
+        printf("%-9s %-30s %12.0f %12.0f %6.2f %5.2f-%.2f %9.2f\n", aio,
+               w->name, row.x, row.y, row.ratio, row.lo, row.hi,
+               bench_median(k, rounds));
     }
     harness_stop(&h);
     return 0;
@@ -321,8 +330,8 @@ static int bench_engine(const char *path, const char *aio, unsigned rounds,
 
 static int bench(const char *path, unsigned rounds)
 {
-    printf("%-9s %-30s %12s %12s %6s %9s\n", "engine", "workload (median)",
-           "xvdm req/s", "direct req/s", "ratio", "kicks/req");
+    printf("%-9s %-30s %12s %12s %6s %9s %9s\n", "engine", "workload (median)",
+           "xvdm req/s", "direct req/s", "ratio", "range", "kicks/req");
     if (bench_engine(path, "threads", rounds, run_direct))
         return 1;
 #ifdef HAVE_LIBURING
@@ -350,7 +359,7 @@ static int bench_both(const char *path, unsigned rounds)
 int main(int argc, char **argv)
 {
     const char *path = "/var/tmp/xvdm-bench.img";
-    unsigned rounds = 5, requests = 0;
+    unsigned rounds = 6, requests = 0;
 
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--rounds") == 0)
@@ -362,7 +371,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--poll-us") == 0)
             poll_us = (unsigned)atoi(argv[i + 1]);
     }
-    if (rounds < 1 || rounds > 16 || make_file(path)) {
+    if (rounds < 1 || rounds > BENCH_ROUNDS_MAX || make_file(path)) {
         fprintf(stderr, "bench-blk: bad --rounds or cannot write %s\n", path);
         return 1;
     }

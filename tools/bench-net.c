@@ -368,15 +368,16 @@ static int xvdm_rx_rate(unsigned len, double *rate)
 
 /* ---- the report -------------------------------------------------------- */
 
-/* Each size's median rate both ways and their ratio. */
+/* Each size's median rate both ways and the median of the rounds' ratios. */
 static int bench_direction(const char *title, int (*xvdm)(unsigned, double *),
                            int (*direct)(unsigned, double *), unsigned rounds)
 {
-    double x[16], y[16];
+    double x[BENCH_ROUNDS_MAX], y[BENCH_ROUNDS_MAX];
 
-    printf("%-22s %12s %12s %6s\n", title, "xvdm fr/s", "direct fr/s", "ratio");
+    printf("%-22s %12s %12s %6s %9s\n", title, "xvdm fr/s", "direct fr/s",
+           "ratio", "range");
     for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        double mx, my;
+        struct bench_row row;
 
         for (unsigned r = 0; r < rounds; r++) {
             int ret = xvdm(sizes[i], &x[r]);
@@ -388,10 +389,9 @@ static int bench_direction(const char *title, int (*xvdm)(unsigned, double *),
                 return ret;
             }
         }
-        mx = bench_median(x, rounds);
-        my = bench_median(y, rounds);
-        printf("%4u-byte frames        %12.0f %12.0f %6.2f\n", sizes[i], mx, my,
-               mx / my);
+        row = bench_pairs(x, y, rounds);
+        printf("%4u-byte frames        %12.0f %12.0f %6.2f %4.2f-%.2f\n",
+               sizes[i], row.x, row.y, row.ratio, row.lo, row.hi);
     }
     return 0;
 }
@@ -407,7 +407,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--poll-us") == 0)
             poll_us = (unsigned)atoi(argv[i + 1]);
     }
-    if (rounds < 1 || rounds > 16 || poll_us > 1000) {
+    if (rounds < 1 || rounds > BENCH_ROUNDS_MAX || poll_us > 1000) {
         fprintf(stderr, "bench-net: --rounds takes 1..16, --poll-us "
                         "0..1000\n");
         return 2;
