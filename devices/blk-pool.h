@@ -22,6 +22,7 @@ struct blk_job {
     struct blk_request req;
     uint8_t status; /* set by the engine */
     bool short_io;  /* io_uring moved fewer bytes: finish on a thread */
+    bool durable;   /* writethrough: on stable storage before it completes */
 };
 
 struct blk_pool;

@@ -79,6 +79,8 @@ static void blk_uring_prep(struct blk_uring *u, struct io_uring_sqe *sqe,
         io_uring_prep_writev(sqe, u->fd, req->iov, req->niov, req->offset);
     else
         io_uring_prep_fsync(sqe, u->fd, IORING_FSYNC_DATASYNC);
+    if (req->op == BLK_OP_WRITE && job->durable)
+        sqe->rw_flags = RWF_DSYNC; /* on stable storage when it completes */
     io_uring_sqe_set_data(sqe, job);
 }
 

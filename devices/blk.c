@@ -45,6 +45,12 @@ struct blk {
     int fd;
     bool blockdev;
     bool direct; /* O_DIRECT: no page cache */
+    /* Writeback: a write completes once dom0 holds it, and the guest's
+     * flush makes it durable. Only for a driver that can flush; else, or
+     * when it sets writeback to 0 (CONFIG_WCE), every write is durable
+     * before it completes (§5.2.5). */
+    bool writeback;
+    bool writethrough_logged; /* said once: a guest may switch at will */
     struct blk_limits lim;
     struct virtio_blk_config config; /* little-endian, as the guest reads */
     char serial[VIRTIO_BLK_ID_BYTES];
@@ -75,12 +81,14 @@ static const char *const blk_options[] = {
 
 /* ---- running requests (worker threads) ---------------------------------- */
 
-/* All of iov, in pieces if the kernel returns short; EIO at end of file. */
+/* All of iov, in pieces if the kernel returns short; EIO at end of file.
+ * A durable write is on stable storage when this returns (RWF_DSYNC). */
 static int blk_rw_full(int fd, struct iovec *iov, unsigned n, uint64_t off,
-                       bool write)
+                       bool write, bool durable)
 {
     while (n) {
-        ssize_t r = write ? pwritev(fd, iov, (int)n, (off_t)off)
+        ssize_t r = write ? pwritev2(fd, iov, (int)n, (off_t)off,
+                                     durable ? RWF_DSYNC : 0)
                           : preadv(fd, iov, (int)n, (off_t)off);
 
         if (r < 0 && errno == EINTR)
@@ -122,15 +130,16 @@ static int blk_range_op(struct blk *b, const struct blk_range *r, bool zero)
                : 0;
 }
 
-static int blk_run(struct blk *b, struct blk_request *req)
+static int blk_run(struct blk *b, struct blk_job *job)
 {
+    struct blk_request *req = &job->req;
     int ret = 0;
 
     switch (req->op) {
     case BLK_OP_READ:
     case BLK_OP_WRITE:
         return blk_rw_full(b->fd, req->iov, req->niov, req->offset,
-                           req->op == BLK_OP_WRITE);
+                           req->op == BLK_OP_WRITE, job->durable);
     case BLK_OP_FLUSH:
         /* Durable: every write completed before this flush is covered. */
         return fdatasync(b->fd) ? -errno : 0;
@@ -139,6 +148,8 @@ static int blk_run(struct blk *b, struct blk_request *req)
         for (unsigned i = 0; i < req->nranges && ret == 0; i++)
             ret = blk_range_op(b, &req->range[i],
                                req->op == BLK_OP_WRITE_ZEROES);
+        if (ret == 0 && job->durable && fdatasync(b->fd))
+            ret = -errno;
         return ret;
     default:
         return -EINVAL;
@@ -147,7 +158,7 @@ static int blk_run(struct blk *b, struct blk_request *req)
 
 static void blk_exec(void *ctx, struct blk_job *job)
 {
-    int ret = blk_run(ctx, &job->req);
+    int ret = blk_run(ctx, job);
 
     job->status = ret ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 }
@@ -320,6 +331,7 @@ static bool blk_read_cached(struct blk *b, struct blk_job *job)
 static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now)
 {
     blk_request_parse(&job->chain, &b->lim, &job->req);
+    job->durable = !b->writeback; /* the mode when the guest asked */
     if (job->req.op == BLK_OP_DONE || job->req.op == BLK_OP_DROP ||
         job->req.op == BLK_OP_GET_ID) {
         blk_answer_now(b, job, now);
@@ -394,6 +406,49 @@ static void blk_config_read(void *priv, uint32_t offset, void *buf,
     struct blk *b = priv;
 
     memcpy(buf, (const uint8_t *)&b->config + offset, len);
+}
+
+/* Writeback where the driver can flush, else writethrough (§5.2.5.1: a
+ * driver without FLUSH may take every completed write as durable). */
+static int blk_features_ok(void *priv, uint64_t features)
+{
+    struct blk *b = priv;
+
+    b->writeback = features & (1ULL << VIRTIO_BLK_F_FLUSH);
+    b->config.wce = b->writeback;
+    return 0;
+}
+
+/* The driver may switch the cache mode (CONFIG_WCE); nothing else in
+ * config space is writable. Going to writethrough, what writes completed
+ * before are made durable now: the driver will not flush them. */
+static void blk_config_write(void *priv, uint32_t offset, const void *buf,
+                             uint32_t len)
+{
+    struct blk *b = priv;
+    uint64_t f = xvdm_dev_features(b->dev);
+    bool writeback;
+
+    if (offset != offsetof(struct virtio_blk_config, wce) || len != 1 ||
+        !(f & (1ULL << VIRTIO_BLK_F_CONFIG_WCE))) {
+        xvdm_dev_guest_error(b->dev, "config write of %u bytes at %u ignored",
+                             len, offset);
+        return;
+    }
+    writeback = *(const uint8_t *)buf && (f & (1ULL << VIRTIO_BLK_F_FLUSH));
+    if (writeback == b->writeback)
+        return;
+    if (!writeback && fdatasync(b->fd))
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "writethrough: flushing earlier writes failed: %s",
+                     strerror(errno));
+    b->writeback = writeback;
+    b->config.wce = writeback;
+    if (!writeback && !b->writethrough_logged)
+        xvdm_dev_log(b->dev, XVDM_LOG_INFO,
+                     "the guest set the cache to writethrough: each write "
+                     "is synced before it completes");
+    b->writethrough_logged |= !writeback;
 }
 
 /* ---- the backing's size ------------------------------------------------ */
@@ -562,11 +617,13 @@ static void blk_config_topology(struct blk *b, uint64_t *features)
 
 static uint64_t blk_config_fill(struct blk *b)
 {
-    uint64_t f = (1ULL << VIRTIO_BLK_F_SEG_MAX) |
-                 (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH);
+    uint64_t f =
+        (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
+        (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_CONFIG_WCE);
 
     b->config.capacity = htole64(b->lim.sectors);
     b->config.seg_max = htole32(BLK_SEG_MAX);
+    b->config.wce = 1; /* until features_ok() knows whether it can flush */
     blk_config_topology(b, &f);
     if (b->lim.read_only)
         f |= 1ULL << VIRTIO_BLK_F_RO;
@@ -746,6 +803,8 @@ const struct xvdm_device_ops xvdm_device_module = {
     .create = blk_create,
     .destroy = blk_destroy,
     .config_read = blk_config_read,
+    .config_write = blk_config_write,
+    .features_ok = blk_features_ok,
     .queue_notify = blk_queue_notify,
     .reset = blk_reset,
     .reload = blk_reload,

@@ -2,9 +2,10 @@
 /*
  * virtio-blk on the simulated hypervisor, driven like Linux's virtio_blk:
  * data written through xvdm reads back and is in the backing file after a
- * flush; every request the spec refuses gets its status; read-only disks,
- * serials, discard and write-zeroes, backing errors, and a resize
- * announced by SIGHUP.
+ * flush, and on the device when the guest asked for writethrough; every
+ * request the spec refuses gets its status; read-only disks, serials,
+ * discard and write-zeroes, backing errors, and a resize announced by
+ * SIGHUP.
  */
 #include "config.h"
 
@@ -12,11 +13,13 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/loop.h>
 #include <linux/virtio_blk.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #ifdef HAVE_LIBSECCOMP
 #include <seccomp.h>
@@ -692,6 +695,132 @@ START_TEST(sighup_after_a_resize_announces_the_new_capacity)
 }
 END_TEST
 
+static void set_config8(unsigned offset, uint8_t value)
+{
+    ck_assert_int_eq(
+        sim_mmio_write(h.sim, 0, d.base + 0x100 + offset, 1, value), 0);
+}
+
+#define WCE offsetof(struct virtio_blk_config, wce)
+#define CONFIG_WCE (1ULL << VIRTIO_BLK_F_CONFIG_WCE)
+#define NO_FLUSH (FEATURES & ~(1ULL << VIRTIO_BLK_F_FLUSH))
+
+/* CONFIG_WCE (§5.2.5): writeback for a driver that can flush, which may
+ * switch to writethrough and back; a driver without FLUSH gets
+ * writethrough and cannot leave it. */
+START_TEST(the_guest_chooses_writeback_or_writethrough)
+{
+    make_disk("/tmp", 0);
+    start_with("", 1, FEATURES | CONFIG_WCE);
+    ck_assert(d.offered & CONFIG_WCE);
+    ck_assert_uint_eq(config(WCE, 1), 1);
+    set_config8(WCE, 0);
+    ck_assert_uint_eq(config(WCE, 1), 0);
+    set_config8(WCE, 1);
+    ck_assert_uint_eq(config(WCE, 1), 1);
+    harness_stop(&h);
+    start_with("", 1, NO_FLUSH | CONFIG_WCE);
+    ck_assert_uint_eq(config(WCE, 1), 0);
+    set_config8(WCE, 1);
+    ck_assert_uint_eq(config(WCE, 1), 0);
+    stop();
+}
+END_TEST
+
+/* `disk` becomes a free loop device over a new image file, whose path goes
+ * to `image`: the image holds only what reached the loop device, not what
+ * waits in dom0's page cache for it. Needs root. The loop device's fd. */
+static int loop_attach(char *image, size_t size)
+{
+    int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+    int img, fd = -1;
+
+    ck_assert_msg(ctl >= 0, "a loop device needs root: %s", strerror(errno));
+    make_disk("/var/tmp", 0);
+    snprintf(image, size, "%s", disk);
+    img = open(image, O_RDWR | O_CLOEXEC);
+    ck_assert_int_ge(img, 0);
+    /* Another process may take the free device first: try the next. */
+    for (int tries = 0; fd < 0 && tries < 8; tries++) {
+        int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+
+        ck_assert_int_ge(n, 0);
+        snprintf(disk, sizeof(disk), "/dev/loop%d", n);
+        fd = open(disk, O_RDWR | O_CLOEXEC);
+        ck_assert_int_ge(fd, 0);
+        if (ioctl(fd, LOOP_SET_FD, img)) {
+            ck_assert_int_eq(errno, EBUSY);
+            close(fd);
+            fd = -1;
+        }
+    }
+    ck_assert_int_ge(fd, 0);
+    close(img);
+    close(ctl);
+    return fd;
+}
+
+static void loop_detach(int fd, const char *image)
+{
+    ck_assert_int_eq(ioctl(fd, LOOP_CLR_FD, 0), 0);
+    close(fd);
+    unlink(image);
+}
+
+/* The 4 KiB at byte 4096 of the image under the loop device. */
+static void read_image(const char *image, uint8_t *buf)
+{
+    int fd = open(image, O_RDONLY);
+
+    ck_assert_int_eq(pread(fd, buf, 4096, 4096), 4096);
+    close(fd);
+}
+
+static const struct {
+    const char *engine;
+    uint64_t features;
+    bool writethrough; /* the guest writes 0 to writeback */
+    bool durable;      /* on the device when the write completes */
+} cache_modes[] = {
+    {"", FEATURES | CONFIG_WCE, false, false},
+    {",aio=threads", FEATURES | CONFIG_WCE, false, false},
+    {"", FEATURES | CONFIG_WCE, true, true},
+    {",aio=threads", FEATURES | CONFIG_WCE, true, true},
+    {"", NO_FLUSH, false, true},
+    {",aio=threads", NO_FLUSH, false, true},
+};
+
+/* Where a completed write is, by cache mode, with each engine. Writeback:
+ * maybe only in dom0's cache, and on the device after the guest's flush.
+ * Writethrough, chosen by the guest or because it cannot flush: on the
+ * device as soon as it completes. */
+START_TEST(a_completed_write_is_on_the_device_unless_the_guest_can_flush)
+{
+    static uint8_t pattern[4096], zero[4096];
+    uint8_t *data = pattern, on_image[4096];
+    char image[64];
+    int loop = loop_attach(image, sizeof(image));
+
+    start_with(cache_modes[_i].engine, 1, cache_modes[_i].features);
+    if (cache_modes[_i].writethrough)
+        set_config8(WCE, 0);
+    memset(pattern, 0xc3, sizeof(pattern));
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 4096, false, &data),
+                      VIRTIO_BLK_S_OK);
+    read_image(image, on_image);
+    if (!cache_modes[_i].durable) {
+        /* Dirty pages wait 30 s (vm.dirty_expire_centisecs) by default. */
+        ck_assert(memcmp(on_image, zero, sizeof(zero)) == 0);
+        ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL),
+                          VIRTIO_BLK_S_OK);
+        read_image(image, on_image);
+    }
+    ck_assert(memcmp(on_image, pattern, sizeof(pattern)) == 0);
+    harness_stop(&h);
+    loop_detach(loop, image);
+}
+END_TEST
+
 START_TEST(io_uring_refusing_submissions_fails_requests_not_hangs_them)
 {
 #ifdef HAVE_LIBSECCOMP
@@ -722,6 +851,10 @@ static Suite *blk_suite(void)
     tcase_add_loop_test(tc, both_engines_work_under_the_syscall_filter, 0, 2);
     tcase_add_test(tc,
                    io_uring_refusing_submissions_fails_requests_not_hangs_them);
+    tcase_add_test(tc, the_guest_chooses_writeback_or_writethrough);
+    tcase_add_loop_test(
+        tc, a_completed_write_is_on_the_device_unless_the_guest_can_flush, 0,
+        sizeof(cache_modes) / sizeof(cache_modes[0]));
     tcase_add_test(tc, sighup_after_a_resize_announces_the_new_capacity);
     tcase_add_test(tc, a_resize_is_noticed_without_sighup);
     tcase_add_test(tc, threads_read_cached_and_uncached_data_alike);

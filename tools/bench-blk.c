@@ -278,8 +278,11 @@ static int start_xvdm(struct harness *h, struct vdriver *d, const char *path,
     loop_set_poll(h->loop, poll_us * 1000);
     vdriver_init(d, h->sim, h->specs[0].base, h->specs[0].irq,
                  sim_ram_base(h->sim) + (1 << 20), 60 << 20);
-    if (vdriver_probe(
-            d, 2, 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_EVENT_IDX) ||
+    /* FLUSH, as Linux takes it: writeback, the guest flushing when it
+     * needs durability (without it every write would be synchronous). */
+    if (vdriver_probe(d, 2,
+                      1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_EVENT_IDX |
+                          1ULL << VIRTIO_BLK_F_FLUSH) ||
         vdriver_setup_queue(d, 0, 128))
         return -1;
     vdriver_driver_ok(d);
