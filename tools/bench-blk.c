@@ -185,10 +185,6 @@ static double run_direct_uring(const struct workload *w, const char *path)
 
 /* ---- through xvdm: a sim guest keeping qd requests in flight ------------ */
 
-struct slot {
-    uint8_t *status;
-};
-
 /* Slot n's data buffer, after the headers and status bytes. */
 static uint64_t slot_gpa(uint64_t bufs, unsigned slot)
 {
@@ -247,17 +243,17 @@ static int run_guest(struct vdriver *d, const struct workload *w, uint64_t bufs,
         guest_submit(d, w, issued, offset_of(w, issued, &seed), bufs);
     kicks += vdriver_kick_if_needed(d, 0);
     while (done < w->requests) {
-        unsigned got = 1;
+        unsigned got;
 
         if (vdriver_wait_irq(d, WAIT_MS) < 0)
             return -ETIMEDOUT;
         irqs++;
-        while (got) {
+        do {
             done += guest_take(d, w, bufs, &issued, &seed);
             guest_ring_enable_cb(&d->ring[0]);
             got = guest_take(d, w, bufs, &issued, &seed);
             done += got;
-        }
+        } while (got);
         kicks += vdriver_kick_if_needed(d, 0);
     }
     *rate = w->requests / (now() - start);
