@@ -30,6 +30,7 @@ struct vq_walk {
     uint32_t table_size;
     uint32_t budget; /* descriptors left, direct + indirect (§2.7.5.3.1) */
     bool seen_write;
+    bool indirect; /* walking an indirect table */
 };
 
 static void vq_fault(struct vq *vq, const char *fmt, ...)
@@ -78,6 +79,16 @@ static void *vq_map_ring(const struct gmem *mem, uint64_t gpa, uint64_t len,
     return gmem_translate(mem, gpa, len);
 }
 
+/* The used ring is the only part the device writes. On top of the
+ * descriptor table or the avail ring, the device's own completions would
+ * publish new work to itself (one kick, endless work): refused. Both
+ * ranges are inside guest RAM, so the sums cannot wrap. */
+static bool vq_rings_overlap(uint64_t a, uint64_t alen, uint64_t b,
+                             uint64_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
 int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features)
 {
     uint64_t num = vq->num;
@@ -89,7 +100,10 @@ int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features)
     vq->desc = vq_map_ring(mem, vq->desc_gpa, 16 * num, 16);
     vq->avail = vq_map_ring(mem, vq->avail_gpa, 6 + 2 * num, 2);
     vq->used = vq_map_ring(mem, vq->used_gpa, 6 + 8 * num, 4);
-    if (!vq->desc || !vq->avail || !vq->used) {
+    if (!vq->desc || !vq->avail || !vq->used ||
+        vq_rings_overlap(vq->used_gpa, 6 + 8 * num, vq->desc_gpa, 16 * num) ||
+        vq_rings_overlap(vq->used_gpa, 6 + 8 * num, vq->avail_gpa,
+                         6 + 2 * num)) {
         vq->desc = NULL;
         vq->avail = NULL;
         vq->used = NULL;
@@ -123,8 +137,8 @@ void vq_reset(struct vq *vq)
 
 /* One copy of the guest's 16 bytes, then decoded: nothing is read twice.
  * memcpy, because an indirect table need not be aligned (the spec asks
- * alignment only of the rings), and a misaligned typed load is undefined
- * (found by tests/fuzz/fuzz-virtqueue). */
+ * alignment only of the rings), and a misaligned typed load is
+ * undefined. */
 static void vq_read_desc(const struct virtq_desc *d, struct vq_desc *out)
 {
     struct virtq_desc raw;
@@ -152,8 +166,12 @@ static int vq_add_buffer(struct vq *vq, struct vq_walk *w,
         return -EIO;
     }
     w->seen_write |= write;
-    /* A zero-length buffer is harmless (an empty iovec), so it is taken
-     * rather than faulted; its address must still be in guest RAM. */
+    /* The spec does not forbid a zero-length buffer, but it holds nothing:
+     * it is left out, so that every iovec a device gets has a first and a
+     * last byte inside guest RAM (a device that writes "the last byte" of
+     * a chain must never be handed a pointer just outside a region). */
+    if (d->len == 0)
+        return 0;
     hva = gmem_translate(vq->mem, d->addr, d->len);
     if (!hva) {
         vq_fault(vq, "buffer 0x%" PRIx64 "+0x%" PRIx32 " outside guest RAM",
@@ -184,7 +202,9 @@ static int vq_enter_indirect(struct vq *vq, struct vq_walk *w,
         vq_fault(vq, "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
         return -EIO;
     }
-    if (w->table != vq->desc) {
+    /* Tracked, not derived from the table's address: a table the guest
+     * places on the descriptor table itself is still an indirect one. */
+    if (w->indirect) {
         vq_fault(vq, "nested indirect descriptor");
         return -EIO;
     }
@@ -204,6 +224,7 @@ static int vq_enter_indirect(struct vq *vq, struct vq_walk *w,
         return -EIO;
     }
     w->table_size = d->len / 16;
+    w->indirect = true;
     return 0;
 }
 
@@ -266,31 +287,38 @@ int vq_pop(struct vq *vq, struct xvdm_chain *chain)
     uint16_t pending, head;
     int ret;
 
-    for (;;) {
-        if (vq->broken)
-            return -EIO;
-        if (!vq->ready)
-            return 0;
-        ret = vq_avail_pending(vq, &pending);
-        if (ret || pending == 0)
-            return ret;
-        /* Read the ring entry only after seeing the index (§2.7.13.3). */
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        head = vq_load16(&vq->avail->ring[vq->last_avail_idx % vq->num]);
-        vq->last_avail_idx++;
-        chain->head = head;
-        chain->out_num = chain->in_num = 0;
-        chain->out_len = chain->in_len = 0;
-        w = (struct vq_walk){.table = vq->desc, .table_size = vq->num,
-                             .budget = vq->num};
-        ret = vq_walk_chain(vq, &w, head, chain);
-        if (ret <= 0)
-            return ret < 0 ? ret : 1;
-        log_ratelimited(&vq->rl, NULL,
-                        "chain %u has more buffers than the device takes "
-                        "(%u): completed unused", head, chain->iov_cap);
-        vq_push(vq, chain, 0);
+    if (vq->broken)
+        return -EIO;
+    if (!vq->ready)
+        return 0;
+    ret = vq_avail_pending(vq, &pending);
+    if (ret || pending == 0)
+        return ret;
+    if (vq->inflight >= vq->num) {
+        vq_fault(vq, "a chain made available while all %u are in use "
+                 "(a head published again before it was used?)", vq->num);
+        return -EIO;
     }
+    /* Read the ring entry only after seeing the index (§2.7.13.3). */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    head = vq_load16(&vq->avail->ring[vq->last_avail_idx % vq->num]);
+    vq->last_avail_idx++;
+    chain->head = head;
+    chain->out_num = chain->in_num = 0;
+    chain->out_len = chain->in_len = 0;
+    w = (struct vq_walk){.table = vq->desc, .table_size = vq->num,
+                         .budget = vq->num};
+    ret = vq_walk_chain(vq, &w, head, chain);
+    if (ret < 0)
+        return ret;
+    vq->inflight++;
+    if (ret == 0)
+        return 1;
+    log_ratelimited(&vq->rl, NULL,
+                    "chain %u has more buffers than the device takes "
+                    "(%u): completed unused", head, chain->iov_cap);
+    vq_push(vq, chain, 0);
+    return VQ_SKIPPED;
 }
 
 /* ---- completing ---------------------------------------------------------- */
@@ -306,6 +334,15 @@ void vq_push_batch(struct vq *vq, const struct xvdm_chain *const *chains,
 {
     if (!vq_live(vq))
         return;
+    if (n > vq->inflight) {
+        /* A device completing what it never took: its bug, not the
+         * guest's, but a guest may be able to provoke it repeatedly. */
+        log_ratelimited(&vq->rl, NULL,
+                        "completion of %u chains with %u in use: dropped", n,
+                        vq->inflight);
+        return;
+    }
+    vq->inflight = (uint16_t)(vq->inflight - n);
     for (unsigned i = 0; i < n; i++) {
         struct virtq_used_elem *e =
             &vq->used->ring[(uint16_t)(vq->used_idx + i) % vq->num];
@@ -375,7 +412,7 @@ bool vq_enable_kicks(struct vq *vq)
     /* Publish before re-reading avail->idx, or a chain added meanwhile
      * would have no kick and no pop (§2.7.10). */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    /* Checked as vq_pop() checks it: a guest whose used ring overlaps its
-     * avail index moves it by writing flags (found by fuzz-mmio). */
+    /* Checked as vq_pop() checks it: a device-writable buffer may cover
+     * the avail index, so the device's own writes may have moved it. */
     return vq_avail_pending(vq, &pending) == 0 && pending != 0;
 }

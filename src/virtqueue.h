@@ -8,7 +8,7 @@
  * the guest put there: ring addresses and sizes, descriptor addresses and
  * lengths (inside guest RAM, no overflow), chain length (bounded by the
  * queue size, so loops end), indirect tables, readable-before-writable
- * order, and avail index jumps. A violation calls vq->on_fault (which marks
+ * order, avail index jumps, and chains in use (at most the queue size). A violation calls vq->on_fault (which marks
  * the device NEEDS_RESET) and the queue stops.
  */
 #ifndef XVDM_VIRTQUEUE_H
@@ -79,6 +79,11 @@ struct vq {
     uint16_t used_idx;        /* next used entry to write */
     uint16_t signalled_used;  /* used_idx when the guest was last signalled */
     bool signalled_used_valid;
+    /* Chains popped and not yet pushed. A driver owns num descriptors, so
+     * it cannot have more than num chains with the device (§2.7.13); one
+     * that makes a head available again while the device holds it could
+     * otherwise grow the device's work without bound. */
+    uint16_t inflight;
 
     /* Who to tell when the guest breaks the queue; set by the owner. The
      * message says what was wrong, with the bad values. */
@@ -100,7 +105,13 @@ int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features);
  * the rate limit. */
 void vq_reset(struct vq *vq);
 
-/* See xvdm_queue_pop() in <xvdm/device.h>. */
+/* Take the next available chain: 1 with *chain filled, VQ_SKIPPED when it
+ * had more buffers than chain->iov_cap (it has been completed with 0 bytes
+ * written, and the caller may pop again), 0 when none is available (or
+ * the queue is not ready), -EIO once the guest broke the queue. One chain
+ * per call, so the caller bounds the work. Zero-length buffers are not
+ * given to the device: every iovec has at least one byte. */
+#define VQ_SKIPPED 2
 int vq_pop(struct vq *vq, struct xvdm_chain *chain);
 /* See xvdm_queue_push(). */
 void vq_push(struct vq *vq, const struct xvdm_chain *chain, uint32_t written);

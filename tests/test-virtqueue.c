@@ -349,6 +349,8 @@ START_TEST(broken_queue_touches_nothing_until_reset)
 }
 END_TEST
 
+/* One chain per call, skipped or not: the caller's bound on how many it
+ * takes counts the skipped ones too. */
 START_TEST(chain_longer_than_iov_cap_is_completed_empty_and_skipped)
 {
     struct guest_buf b[5];
@@ -359,12 +361,73 @@ START_TEST(chain_longer_than_iov_cap_is_completed_empty_and_skipped)
     ck_assert_int_eq(enable(NUM, 0), 0);
     publish(b, 5);
     publish_one(32, true);
-    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
-    ck_assert_uint_eq(chain.in_len, 32);
+    ck_assert_int_eq(vq_pop(&vq, &chain), VQ_SKIPPED);
     ck_assert(guest_ring_get_used(&ring, &id, &len));
     ck_assert_uint_eq(id, 0);
     ck_assert_uint_eq(len, 0);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    ck_assert_uint_eq(chain.in_len, 32);
     ck_assert_uint_eq(faults, 0);
+}
+END_TEST
+
+/* A zero-length buffer is left out: a device taking "the last byte" of
+ * the writable part gets one inside RAM, even when the empty buffer sits
+ * at the first byte of a region (its last byte would be the one before). */
+START_TEST(zero_length_buffers_are_left_out)
+{
+    struct guest_buf b[] = {{BUF_GPA, 16, false},
+                            {RAM_GPA, 0, false},
+                            {BUF_GPA + 0x100, 1, true},
+                            {RAM_GPA, 0, true}};
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    publish(b, 4);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    ck_assert_uint_eq(chain.out_num, 1);
+    ck_assert_uint_eq(chain.in_num, 1);
+    ck_assert_uint_eq(chain.in_len, 1);
+    ck_assert_ptr_eq(iov[1].iov_base, ram + 0x10100);
+    ck_assert_uint_eq(iov[1].iov_len, 1);
+    ck_assert_uint_eq(faults, 0);
+}
+END_TEST
+
+/* §2.7.5.3.1: an indirect table holds no indirect descriptor, wherever the
+ * driver put it, the descriptor table itself included. */
+START_TEST(indirect_table_on_the_descriptor_table_cannot_nest)
+{
+    struct guest_buf b = {BUF_GPA, 16, true};
+
+    ck_assert_int_eq(enable(NUM, ALL_FEATURES), 0);
+    guest_ring_add_indirect(&ring, TABLE_GPA, &b, 1); /* descriptor 0 */
+    *guest_ring_desc(&ring, 1) = (struct virtq_desc){
+        htole64(ring.desc_gpa), htole32(16), htole16(VIRTQ_DESC_F_INDIRECT),
+        0};
+    guest_ring_publish(&ring, 1);
+    expect_fault("nested");
+}
+END_TEST
+
+/* The driver owns num descriptors, so at most num chains are with the
+ * device; a head published again before it is used is refused, which
+ * bounds the work a guest can queue. */
+START_TEST(more_chains_in_use_than_the_queue_size_faults)
+{
+    struct iovec iovs[NUM][4];
+    struct xvdm_chain c[NUM];
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    for (unsigned i = 0; i < NUM; i++) {
+        publish_one(16, true);
+        c[i] = (struct xvdm_chain){.iov = iovs[i], .iov_cap = 4};
+        ck_assert_int_eq(vq_pop(&vq, &c[i]), 1);
+    }
+    vq_push(&vq, &c[0], 0);
+    guest_ring_publish(&ring, c[0].head); /* used again: fine */
+    ck_assert_int_eq(vq_pop(&vq, &c[0]), 1);
+    guest_ring_publish(&ring, c[1].head); /* still in use */
+    expect_fault("in use");
 }
 END_TEST
 
@@ -449,20 +512,34 @@ START_TEST(kick_suppression_uses_avail_event_with_event_idx)
 }
 END_TEST
 
-START_TEST(avail_index_moved_by_our_own_flag_write_is_a_fault)
+/* The device writes only the used ring: on top of the descriptor table or
+ * the avail ring, its completions would make new work for itself. */
+START_TEST(used_ring_on_the_drivers_parts_is_refused)
 {
-    /* The used ring's flags sit on the avail index (found by fuzz-mmio). */
     vq.num = NUM;
     vq.desc_gpa = RING_GPA;
     vq.avail_gpa = RING_GPA + 0x202;
-    vq.used_gpa = RING_GPA + 0x204;
-    guest_ring_desc(&ring, 0)->addr = htole64(BUF_GPA);
-    guest_ring_desc(&ring, 0)->len = htole32(16);
-    guest_ring_desc(&ring, 0)->flags = htole16(VIRTQ_DESC_F_WRITE);
+    vq.used_gpa = RING_GPA + 0x204; /* flags on the avail index */
+    ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
+    vq.used_gpa = RING_GPA + 0x70; /* inside the descriptor table */
+    ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
+    vq.used_gpa = RING_GPA + 0x400;
     ck_assert_int_eq(vq_enable(&vq, &mem, 0), 0);
-    vq_disable_kicks(&vq); /* avail->idx becomes 1 */
+}
+END_TEST
+
+/* A device-writable buffer may still cover the avail index (the spec does
+ * not forbid it): the index the device moves by writing data is checked
+ * like any other. */
+START_TEST(avail_index_moved_by_a_device_write_is_checked)
+{
+    struct guest_buf b = {RING_GPA + 0x80, 4, true}; /* avail flags, idx */
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    publish(&b, 1);
     ck_assert_int_eq(vq_pop(&vq, &chain), 1);
-    ck_assert(!vq_enable_kicks(&vq)); /* idx back to 0: a jump of 65535 */
+    memset(iov[0].iov_base, 0x7f, 4); /* idx 0x7f7f: a jump */
+    ck_assert(!vq_enable_kicks(&vq));
     ck_assert(vq.broken);
 }
 END_TEST
@@ -520,7 +597,11 @@ static Suite *virtqueue_suite(void)
     tcase_add_test(tc, no_interrupt_flag_suppresses_signal_without_event_idx);
     tcase_add_test(tc, kick_suppression_uses_flags_without_event_idx);
     tcase_add_test(tc, kick_suppression_uses_avail_event_with_event_idx);
-    tcase_add_test(tc, avail_index_moved_by_our_own_flag_write_is_a_fault);
+    tcase_add_test(tc, used_ring_on_the_drivers_parts_is_refused);
+    tcase_add_test(tc, avail_index_moved_by_a_device_write_is_checked);
+    tcase_add_test(tc, zero_length_buffers_are_left_out);
+    tcase_add_test(tc, indirect_table_on_the_descriptor_table_cannot_nest);
+    tcase_add_test(tc, more_chains_in_use_than_the_queue_size_faults);
     tcase_add_test(tc, unusable_ring_setups_are_refused);
     suite_add_tcase(s, tc);
     return s;
