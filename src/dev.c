@@ -358,43 +358,73 @@ static bool dev_stopped(const struct xvdm_dev *dev)
     return dev->mmio && (dev->mmio->status & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+/* A queue hands out at most a queue's worth of chains per turn of the
+ * loop, skipped ones included, whatever the device's own loop does; the
+ * rest waits for the next turn (the queue is deferred). So however fast a
+ * guest refills a queue, from another vCPU or by rewriting its ring, the
+ * loop gets back to every other fd (vCPUs, devices, signals, xenstore). */
+static bool queue_turn_spent(struct xvdm_queue *q)
+{
+    uint64_t turn;
+
+    if (!q->dev->loop)
+        return false;
+    turn = loop_turn(q->dev->loop);
+    if (turn != q->turn) {
+        q->turn = turn;
+        q->taken = 0;
+    }
+    if (q->taken < q->vq.num)
+        return false;
+    if (!(q->dev->deferred & (1ULL << q->index)))
+        xvdm_queue_defer(q);
+    return true;
+}
+
 int xvdm_queue_pop(struct xvdm_queue *q, struct xvdm_chain *chain)
 {
+    int ret;
+
     if (dev_stopped(q->dev))
         return -EIO;
-    return vq_pop(&q->vq, chain);
+    do {
+        if (queue_turn_spent(q))
+            return 0;
+        ret = vq_pop(&q->vq, chain);
+        q->taken += ret > 0;
+    } while (ret == VQ_SKIPPED);
+    return ret;
 }
 
 void xvdm_queue_push(struct xvdm_queue *q, const struct xvdm_chain *chain,
                      uint32_t written)
 {
-    if (q->vq.ready && !q->vq.broken)
-        vq_push(&q->vq, chain, written);
+    vq_push(&q->vq, chain, written);
 }
 
 void xvdm_queue_push_batch(struct xvdm_queue *q,
                            const struct xvdm_chain *const *chains,
                            const uint32_t *written, unsigned n)
 {
-    if (q->vq.ready && !q->vq.broken)
-        vq_push_batch(&q->vq, chains, written, n);
+    vq_push_batch(&q->vq, chains, written, n);
 }
 
 void xvdm_queue_notify_guest(struct xvdm_queue *q)
 {
-    if (q->vq.ready && !q->vq.broken && vq_should_signal(&q->vq))
+    if (vq_should_signal(&q->vq))
         mmio_signal_used(q->dev->mmio);
 }
 
 void xvdm_queue_disable_kicks(struct xvdm_queue *q)
 {
-    if (q->vq.ready && !q->vq.broken)
-        vq_disable_kicks(&q->vq);
+    vq_disable_kicks(&q->vq);
 }
 
+/* A queue whose turn is spent has been deferred: it is drained again
+ * from the loop, so no kick is needed, and none is asked for. */
 bool xvdm_queue_enable_kicks(struct xvdm_queue *q)
 {
-    return q->vq.ready && !q->vq.broken && vq_enable_kicks(&q->vq);
+    return !queue_turn_spent(q) && vq_enable_kicks(&q->vq);
 }
 
 /* ---- deferred notifies ---------------------------------------------------- */

@@ -35,6 +35,8 @@ struct xvdm_queue {
     struct vq vq;
     struct xvdm_dev *dev;
     uint16_t index;
+    uint64_t turn;  /* the loop turn `taken` counts in */
+    unsigned taken; /* chains popped (or skipped) in that turn */
 };
 
 struct xvdm_dev {

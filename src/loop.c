@@ -29,6 +29,7 @@ struct loop {
     int error; /* from loop_fail(): what loop_run() returns */
     uint64_t poll_max_ns; /* see loop_set_poll() */
     uint64_t poll_ns;     /* the window now, adapted to the gaps seen */
+    uint64_t turn;        /* see loop_turn() */
     /* epoll carries an index into this table, not a pointer, so an entry
      * freed by a callback is never used by a later event of the batch. */
     struct loop_watch watch[LOOP_WATCHES_MAX];
@@ -214,6 +215,7 @@ int loop_run(struct loop *loop)
             continue;
         if (n < 0)
             return -errno;
+        loop->turn++;
         for (int i = 0; i < n && !loop->stopping; i++)
             loop_dispatch(loop, &ev[i]);
     }
@@ -221,6 +223,11 @@ int loop_run(struct loop *loop)
     err = loop->error;
     loop->error = 0;
     return err;
+}
+
+uint64_t loop_turn(const struct loop *loop)
+{
+    return loop->turn;
 }
 
 void loop_stop(struct loop *loop)
