@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,10 +34,19 @@ struct sim_spi {
     unsigned calls; /* every set_irq_level, level 0 (ignored) included */
 };
 
+/* A region of guest RAM as mapped here: the bytes, with an inaccessible
+ * page on either side. */
+struct sim_ram_map {
+    struct sim_ram_region r;
+    uint8_t *map; /* the whole mapping, guard pages included */
+    size_t len;
+};
+
 struct sim {
     struct hv hv; /* what xvdm sees */
     struct sim_config cfg;
-    uint8_t *ram;
+    unsigned nr_ram;
+    struct sim_ram_map ram[SIM_RAM_REGIONS_MAX];
 
     pthread_mutex_t lock;
     /* Apart, as in Xen: an interrupt does not resume a vCPU that waits
@@ -252,11 +262,81 @@ static int sim_init_sync(struct sim *sim)
     return 0;
 }
 
+/* The regions cfg asks for: its own, or the default shape (sim.h). */
+static unsigned sim_layout(const struct sim_config *cfg,
+                           struct sim_ram_region *out)
+{
+    uint64_t tail = GUEST_LAYOUT_RAM0_BASE + cfg->ram_size + SIM_RAM_HOLE;
+
+    if (cfg->nr_regions) {
+        memcpy(out, cfg->region, cfg->nr_regions * sizeof(*out));
+        return cfg->nr_regions;
+    }
+    out[0] = (struct sim_ram_region){GUEST_LAYOUT_RAM0_BASE, cfg->ram_size};
+    out[1] = (struct sim_ram_region){tail, SIM_RAM_TAIL_SIZE};
+    out[2] = (struct sim_ram_region){GUEST_LAYOUT_RAM1_BASE,
+                                     SIM_RAM_BANK1_SIZE};
+    return 3;
+}
+
 static bool sim_config_ok(const struct sim_config *cfg)
 {
-    return cfg->nr_vcpus >= 1 && cfg->nr_vcpus <= SIM_VCPUS_MAX &&
-           cfg->ram_size && cfg->ram_size % SIM_PAGE == 0 &&
-           cfg->ram_size <= GUEST_LAYOUT_RAM0_SIZE;
+    if (cfg->nr_vcpus < 1 || cfg->nr_vcpus > SIM_VCPUS_MAX ||
+        cfg->nr_regions > SIM_RAM_REGIONS_MAX)
+        return false;
+    if (cfg->nr_regions == 0)
+        return cfg->ram_size && cfg->ram_size % SIM_PAGE == 0 &&
+               cfg->ram_size <= GUEST_LAYOUT_RAM0_SIZE - SIM_RAM_HOLE -
+                                    SIM_RAM_TAIL_SIZE;
+    for (unsigned i = 0; i < cfg->nr_regions; i++)
+        if (!cfg->region[i].size || cfg->region[i].size % SIM_PAGE ||
+            cfg->region[i].gpa % SIM_PAGE)
+            return false;
+    return true;
+}
+
+/* Map one region between guard pages and add it to the guest's RAM. */
+static int sim_map_ram(struct sim *sim, const struct sim_ram_region *r)
+{
+    struct sim_ram_map *m = &sim->ram[sim->nr_ram];
+    int ret;
+
+    m->len = r->size + 2 * SIM_PAGE;
+    m->map = mmap(NULL, m->len, PROT_NONE,
+                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m->map == MAP_FAILED)
+        return -errno;
+    if (mprotect(m->map + SIM_PAGE, r->size, PROT_READ | PROT_WRITE)) {
+        ret = -errno;
+        munmap(m->map, m->len);
+        return ret;
+    }
+    ret = gmem_add(&sim->hv.mem, r->gpa, r->size, m->map + SIM_PAGE);
+    if (ret) {
+        munmap(m->map, m->len);
+        return ret;
+    }
+    m->r = *r;
+    sim->nr_ram++;
+    return 0;
+}
+
+static void sim_unmap_ram(struct sim *sim)
+{
+    for (unsigned i = 0; i < sim->nr_ram; i++)
+        munmap(sim->ram[i].map, sim->ram[i].len);
+    sim->nr_ram = 0;
+}
+
+static int sim_create_ram(struct sim *sim)
+{
+    struct sim_ram_region want[SIM_RAM_REGIONS_MAX];
+    unsigned n = sim_layout(&sim->cfg, want);
+    int ret = 0;
+
+    for (unsigned i = 0; i < n && ret == 0; i++)
+        ret = sim_map_ram(sim, &want[i]);
+    return ret;
 }
 
 struct sim *sim_create(const struct sim_config *cfg)
@@ -273,19 +353,16 @@ struct sim *sim_create(const struct sim_config *cfg)
         return NULL;
     sim->cfg = *cfg;
     sim->evtchn_fd = -1;
-    sim->ram = aligned_alloc(SIM_PAGE, cfg->ram_size);
     sim->hv.iopage = aligned_alloc(SIM_PAGE, SIM_PAGE);
-    if (!sim->ram || !sim->hv.iopage)
+    if (!sim->hv.iopage)
         goto fail;
-    memset(sim->ram, 0, cfg->ram_size);
     memset(sim->hv.iopage, 0, SIM_PAGE);
     sim->evtchn_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (sim->evtchn_fd < 0) {
         err = errno;
         goto fail;
     }
-    err = -gmem_add(&sim->hv.mem, GUEST_LAYOUT_RAM0_BASE, cfg->ram_size,
-                    sim->ram);
+    err = -sim_create_ram(sim);
     if (err)
         goto fail;
     err = -sim_init_sync(sim);
@@ -298,8 +375,8 @@ struct sim *sim_create(const struct sim_config *cfg)
 fail:
     if (sim->evtchn_fd >= 0)
         close(sim->evtchn_fd);
+    sim_unmap_ram(sim);
     free(sim->hv.iopage);
-    free(sim->ram);
     free(sim);
     errno = err;
     return NULL;
@@ -314,7 +391,7 @@ void sim_destroy(struct sim *sim)
     pthread_mutex_destroy(&sim->lock);
     close(sim->evtchn_fd);
     free(sim->hv.iopage);
-    free(sim->ram);
+    sim_unmap_ram(sim);
     free(sim);
 }
 
@@ -327,12 +404,22 @@ struct hv *sim_hv(struct sim *sim)
 
 uint64_t sim_ram_base(const struct sim *sim)
 {
-    return GUEST_LAYOUT_RAM0_BASE;
+    return sim->ram[0].r.gpa;
 }
 
 uint64_t sim_ram_size(const struct sim *sim)
 {
-    return sim->cfg.ram_size;
+    return sim->ram[0].r.size;
+}
+
+unsigned sim_ram_regions(const struct sim *sim)
+{
+    return sim->nr_ram;
+}
+
+struct sim_ram_region sim_ram_region(const struct sim *sim, unsigned i)
+{
+    return i < sim->nr_ram ? sim->ram[i].r : (struct sim_ram_region){0, 0};
 }
 
 void *sim_guest_ptr(struct sim *sim, uint64_t gpa, uint64_t len)

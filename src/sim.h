@@ -25,10 +25,33 @@
 struct hv;
 struct sim;
 
+/* One contiguous piece of guest RAM. */
+struct sim_ram_region {
+    uint64_t gpa;
+    uint64_t size; /* page multiple */
+};
+
+#define SIM_RAM_REGIONS_MAX 8
+/* The default layout's pieces past the first: after a hole of
+ * SIM_RAM_HOLE, the rest of bank 0; and the start of bank 1. */
+#define SIM_RAM_HOLE (64ULL << 10)
+#define SIM_RAM_TAIL_SIZE (1ULL << 20)
+#define SIM_RAM_BANK1_SIZE (1ULL << 20)
+
 struct sim_config {
     uint32_t domid;
     unsigned nr_vcpus;  /* 1..64 */
-    uint64_t ram_size;  /* bytes at GUEST_LAYOUT_RAM0_BASE, page multiple */
+    /* Guest RAM, shaped as Xen gives it to a device model on Arm: when
+     * nr_regions is 0, ram_size bytes at GUEST_LAYOUT_RAM0_BASE (the
+     * region tests use), then past a hole of SIM_RAM_HOLE the rest of bank
+     * 0 (SIM_RAM_TAIL_SIZE), and bank 1 at GUEST_LAYOUT_RAM1_BASE
+     * (SIM_RAM_BANK1_SIZE). Else exactly the regions given (sorted,
+     * disjoint). Every region is mapped on its own, between inaccessible
+     * pages, so that xvdm touching a byte outside guest RAM crashes the
+     * test rather than going unnoticed. */
+    uint64_t ram_size;  /* page multiple */
+    unsigned nr_regions;
+    struct sim_ram_region region[SIM_RAM_REGIONS_MAX];
     /* How long a vCPU waits for its ioreq to be answered before the access
      * fails with -ETIMEDOUT (a hung device model fails the test rather than
      * hanging it). 0: 5000 ms. */
@@ -47,8 +70,12 @@ struct hv *sim_hv(struct sim *sim);
 
 /* ---- the guest's RAM -------------------------------------------------- */
 
+/* The first region: where tests put rings and buffers. */
 uint64_t sim_ram_base(const struct sim *sim);
 uint64_t sim_ram_size(const struct sim *sim);
+/* Every region, in guest-physical order: how many, and the i-th. */
+unsigned sim_ram_regions(const struct sim *sim);
+struct sim_ram_region sim_ram_region(const struct sim *sim, unsigned i);
 /* Pointer to guest RAM [gpa, gpa + len), or NULL when outside it. */
 void *sim_guest_ptr(struct sim *sim, uint64_t gpa, uint64_t len);
 
