@@ -44,6 +44,7 @@
 static char disk[64];
 static struct harness h;
 static struct vdriver d;
+static uint16_t queue_size = 64; /* what start() sets up */
 
 /* A backing file of DISK_SIZE bytes, filled with `fill`. */
 static void make_disk(const char *dir, uint8_t fill)
@@ -70,7 +71,7 @@ static void start_with(const char *extra, unsigned queues, uint64_t features)
                  sim_ram_base(h.sim) + (1 << 20), 32 << 20);
     ck_assert_int_eq(vdriver_probe(&d, BLK_ID, features), 0);
     for (unsigned q = 0; q < queues; q++)
-        ck_assert_int_eq(vdriver_setup_queue(&d, q, 64), 0);
+        ck_assert_int_eq(vdriver_setup_queue(&d, q, queue_size), 0);
     vdriver_driver_ok(&d);
 }
 
@@ -831,6 +832,116 @@ START_TEST(io_uring_refusing_submissions_fails_requests_not_hangs_them)
 }
 END_TEST
 
+/* ---- hostile chains ------------------------------------------------------ */
+
+/* Publish a chain of n buffers on queue 0, kick, wait for its completion;
+ * the used length. */
+static uint32_t run_chain(const struct guest_buf *b, unsigned n)
+{
+    uint16_t head = guest_ring_add_chain(&d.ring[0], b, n);
+    uint32_t id, len;
+
+    guest_ring_publish(&d.ring[0], head);
+    vdriver_kick(&d, 0);
+    while (!guest_ring_get_used(&d.ring[0], &id, &len))
+        ck_assert_int_ge(vdriver_wait_irq(&d, WAIT_MS), 0);
+    ck_assert_uint_eq(id, head);
+    return len;
+}
+
+static uint64_t put_header(uint32_t type, uint64_t sector)
+{
+    uint64_t hdr = vdriver_alloc(&d, 16, 16);
+    struct virtio_blk_outhdr *oh = vdriver_ptr(&d, hdr);
+
+    oh->type = htole32(type);
+    oh->ioprio = 0;
+    oh->sector = htole64(sector);
+    return hdr;
+}
+
+/* The status is the last byte of the writable part. An empty buffer last,
+ * at the first byte of a RAM region, holds no byte: the status goes in the
+ * buffer before it, never below the region (the sim's guard page would
+ * crash the test). */
+START_TEST(status_byte_stays_inside_guest_ram)
+{
+    struct sim_ram_region tail;
+    uint64_t status;
+    uint8_t *s;
+
+    make_disk("/tmp", 0);
+    start("", 1);
+    tail = sim_ram_region(h.sim, 1);
+    status = vdriver_alloc(&d, 1, 1);
+    s = vdriver_ptr(&d, status);
+    *s = 0xff;
+    {
+        struct guest_buf b[] = {{put_header(VIRTIO_BLK_T_FLUSH, 0), 16, false},
+                                {status, 1, true},
+                                {tail.gpa, 0, true}};
+
+        ck_assert_uint_eq(run_chain(b, 3), 1);
+    }
+    ck_assert_uint_eq(*s, VIRTIO_BLK_S_OK);
+    stop();
+}
+END_TEST
+
+/* A read whose data ends at the last byte of one region and whose status
+ * is the first byte of bank 1 is an ordinary request. */
+START_TEST(request_across_region_edges_is_served)
+{
+    struct sim_ram_region r0, bank1;
+    uint8_t *data, *s;
+
+    make_disk("/tmp", 0x5a);
+    start("", 1);
+    r0 = sim_ram_region(h.sim, 0);
+    bank1 = sim_ram_region(h.sim, 2);
+    data = sim_guest_ptr(h.sim, r0.gpa + r0.size - 4096, 4096);
+    s = sim_guest_ptr(h.sim, bank1.gpa, 1);
+    memset(data, 0, 4096);
+    *s = 0xff;
+    {
+        struct guest_buf b[] = {{put_header(VIRTIO_BLK_T_IN, 8), 16, false},
+                                {r0.gpa + r0.size - 4096, 4096, true},
+                                {bank1.gpa, 1, true}};
+
+        ck_assert_uint_eq(run_chain(b, 3), 4097);
+    }
+    ck_assert_uint_eq(*s, VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < 4096; i++)
+        ck_assert_uint_eq(data[i], 0x5a);
+    stop();
+}
+END_TEST
+
+/* More buffers than SEG_MAX + 2 iovecs: completed with nothing written,
+ * and the device serves the next request. */
+START_TEST(chain_longer_than_the_device_takes_is_returned_unused)
+{
+    enum { N = 160 };
+    struct guest_buf b[N];
+    uint8_t *s;
+
+    make_disk("/tmp", 0);
+    queue_size = 256; /* room for a chain of N descriptors */
+    start("", 1);
+    b[0] = (struct guest_buf){put_header(VIRTIO_BLK_T_IN, 0), 16, false};
+    for (unsigned i = 1; i < N - 1; i++)
+        b[i] = (struct guest_buf){vdriver_alloc(&d, 512, 512), 512, true};
+    b[N - 1] = (struct guest_buf){vdriver_alloc(&d, 1, 1), 1, true};
+    s = vdriver_ptr(&d, b[N - 1].gpa);
+    *s = 0xff;
+    ck_assert_uint_eq(run_chain(b, N), 0);
+    ck_assert_uint_eq(*s, 0xff);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL),
+                      VIRTIO_BLK_S_OK);
+    stop();
+}
+END_TEST
+
 static Suite *blk_suite(void)
 {
     Suite *s = suite_create("blk");
@@ -860,6 +971,11 @@ static Suite *blk_suite(void)
     tcase_add_test(tc, threads_read_cached_and_uncached_data_alike);
     tcase_add_loop_test(
         tc, a_guest_that_kicks_only_when_asked_is_never_left_waiting, 0, 4);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("hostile");
+    tcase_add_test(tc, status_byte_stays_inside_guest_ram);
+    tcase_add_test(tc, request_across_region_edges_is_served);
+    tcase_add_test(tc, chain_longer_than_the_device_takes_is_returned_unused);
     suite_add_tcase(s, tc);
     return s;
 }
