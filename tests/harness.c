@@ -85,7 +85,8 @@ static int harness_watch_sighup(struct harness *h)
 
 static int harness_create(struct harness *h)
 {
-    struct sim_config cfg = {.domid = 1, .nr_vcpus = 1,
+    struct sim_config cfg = {.domid = 1,
+                             .nr_vcpus = h->nr_vcpus ? h->nr_vcpus : 1,
                              .ram_size = HARNESS_RAM_SIZE};
 
     h->sim = sim_create(&cfg);
@@ -122,9 +123,16 @@ int harness_run(struct harness *h)
 
 int harness_start(struct harness *h, const char *const *specs, unsigned n)
 {
+    return harness_start_vcpus(h, specs, n, 1);
+}
+
+int harness_start_vcpus(struct harness *h, const char *const *specs,
+                        unsigned n, unsigned nr_vcpus)
+{
     int ret;
 
     memset(h, 0, sizeof(*h));
+    h->nr_vcpus = nr_vcpus;
     ret = harness_create(h);
     if (ret == 0)
         ret = harness_parse(h, specs, n);

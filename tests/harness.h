@@ -28,6 +28,7 @@ struct harness {
     struct store *store; /* where devices publish (set before setup) */
     unsigned nr_specs;
     struct devspec specs[HARNESS_DEVICES_MAX];
+    unsigned nr_vcpus; /* the sim guest's; 1 unless started with more */
     pthread_t thread;
     bool running;
     bool hv_closed;
@@ -40,6 +41,10 @@ struct harness {
  * "rng,irq=33"), modules from $XVDM_MODULE_DIR. 0, or a negative errno
  * after one line saying what failed. */
 int harness_start(struct harness *h, const char *const *specs, unsigned n);
+/* The same with a guest of nr_vcpus vCPUs (1..64), for guests that act
+ * from several at once. */
+int harness_start_vcpus(struct harness *h, const char *const *specs,
+                        unsigned n, unsigned nr_vcpus);
 /* The same in two steps, for devices built elsewhere (specs stay the
  * caller's, with their layout): setup makes the sim and loop (unless h,
  * zeroed at first, already has them) and the vm, run starts the loop thread. Both stop h on

@@ -12,6 +12,7 @@
 #include "guest-ring.h"
 #include "hv.h"
 #include "irq.h"
+#include "loop.h"
 #include "sim.h"
 #include "transport-mmio.h"
 
@@ -66,10 +67,13 @@ static void fake_start(void *priv)
     rec.starts++;
 }
 
+static struct loop *loop;
+
 static void fake_notify(void *priv, struct xvdm_queue *q, unsigned index)
 {
     rec.notified++;
     rec.last_queue = index;
+    loop_stop(loop); /* one turn is enough where a test runs the loop */
 }
 
 static void fake_reset(void *priv)
@@ -103,7 +107,9 @@ static void setup(void)
 
     memset(&rec, 0, sizeof(rec));
     sim = sim_create(&cfg);
-    ck_assert_int_eq(dev_create(&dev, &fake_ops, &none, 0, 1, NULL, NULL, NULL),
+    loop = loop_create();
+    ck_assert_ptr_nonnull(loop);
+    ck_assert_int_eq(dev_create(&dev, &fake_ops, &none, 0, 1, loop, NULL, NULL),
                      0);
     irq_line_init(&line, sim_hv(sim), SPI);
     mmio_init(&m, dev, &sim_hv(sim)->mem, &line, 0x2000000);
@@ -112,6 +118,7 @@ static void setup(void)
 static void teardown(void)
 {
     dev_destroy(dev);
+    loop_destroy(loop);
     hv_close(sim_hv(sim));
     sim_destroy(sim);
 }
@@ -139,6 +146,8 @@ static void accept_features(uint64_t f)
 #define GOOD_FEATURES ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << DEV_FEATURE_BIT))
 
 /* A queue laid out in the sim's RAM, made ready: 0 or -1. */
+static struct guest_ring rings[2];
+
 static int make_ready(unsigned q, uint32_t num)
 {
     struct guest_ring r;
@@ -153,6 +162,7 @@ static int make_ready(unsigned q, uint32_t num)
     wr(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)r.avail_gpa);
     wr(VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)r.used_gpa);
     wr(VIRTIO_MMIO_QUEUE_READY, 1);
+    rings[q] = r;
     return rd(VIRTIO_MMIO_QUEUE_READY) == 1 ? 0 : -1;
 }
 
@@ -370,6 +380,37 @@ START_TEST(needs_reset_sets_status_and_a_config_interrupt_once)
 }
 END_TEST
 
+/* However fast the guest makes chains available again (a second vCPU
+ * republishing each one as it is used), a queue hands out at most its
+ * size per turn of the loop: then it has no more for now, asks for no
+ * kick, and is drained again from the loop's next turn. */
+START_TEST(a_queue_hands_out_at_most_its_size_per_loop_turn)
+{
+    struct xvdm_queue *q = xvdm_dev_queue(dev, 0);
+    struct guest_buf b = {RING_GPA + 0x8000, 16, true};
+    struct iovec iov[2];
+    struct xvdm_chain c = {.iov = iov, .iov_cap = 2};
+    uint16_t head;
+
+    accept_features(GOOD_FEATURES);
+    ck_assert_int_eq(make_ready(0, 16), 0);
+    wr(VIRTIO_MMIO_STATUS, rd(VIRTIO_MMIO_STATUS) | VIRTIO_STATUS_DRIVER_OK);
+    head = guest_ring_add_chain(&rings[0], &b, 1);
+    guest_ring_publish(&rings[0], head);
+    for (unsigned i = 0; i < 16; i++) {
+        ck_assert_int_eq(xvdm_queue_pop(q, &c), 1);
+        xvdm_queue_push(q, &c, 0);
+        guest_ring_publish(&rings[0], head);
+    }
+    ck_assert_int_eq(xvdm_queue_pop(q, &c), 0);
+    ck_assert(!xvdm_queue_enable_kicks(q));
+    ck_assert_uint_eq(rec.notified, 0);
+    ck_assert_int_eq(loop_run(loop), 0); /* the deferred notify stops it */
+    ck_assert_uint_eq(rec.notified, 1);
+    ck_assert_int_eq(xvdm_queue_pop(q, &c), 1);
+}
+END_TEST
+
 static Suite *transport_suite(void)
 {
     Suite *s = suite_create("transport-mmio");
@@ -393,6 +434,7 @@ static Suite *transport_suite(void)
     tcase_add_test(tc, registers_take_only_aligned_32_bit_accesses);
     tcase_add_test(tc, reset_quiesces_device_queues_and_interrupts);
     tcase_add_test(tc, needs_reset_sets_status_and_a_config_interrupt_once);
+    tcase_add_test(tc, a_queue_hands_out_at_most_its_size_per_loop_turn);
     suite_add_tcase(s, tc);
     return s;
 }
