@@ -13,6 +13,13 @@ static bool range_last(uint64_t start, uint64_t len, uint64_t *last)
     return !__builtin_add_overflow(start, len - 1, last);
 }
 
+/* Does [gpa, ...) at hva start right where r ends, on both sides? */
+static bool gmem_continues(const struct gmem_region *r, uint64_t gpa,
+                           const void *hva)
+{
+    return r->gpa + r->size == gpa && r->hva + r->size == (const uint8_t *)hva;
+}
+
 int gmem_add(struct gmem *mem, uint64_t gpa, uint64_t size, void *hva)
 {
     uint64_t last;
@@ -20,8 +27,6 @@ int gmem_add(struct gmem *mem, uint64_t gpa, uint64_t size, void *hva)
 
     if (size == 0 || !range_last(gpa, size, &last))
         return -EINVAL;
-    if (mem->nr == GMEM_REGIONS_MAX)
-        return -ENOSPC;
     for (pos = 0; pos < mem->nr && mem->region[pos].gpa < gpa; pos++)
         ;
     if (pos > 0) {
@@ -31,6 +36,12 @@ int gmem_add(struct gmem *mem, uint64_t gpa, uint64_t size, void *hva)
     }
     if (pos < mem->nr && mem->region[pos].gpa <= last)
         return -EEXIST;
+    if (pos > 0 && gmem_continues(&mem->region[pos - 1], gpa, hva)) {
+        mem->region[pos - 1].size += size;
+        return 0;
+    }
+    if (mem->nr == GMEM_REGIONS_MAX)
+        return -ENOSPC;
     memmove(&mem->region[pos + 1], &mem->region[pos],
             (mem->nr - pos) * sizeof(mem->region[0]));
     mem->region[pos] = (struct gmem_region){gpa, size, hva};

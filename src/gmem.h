@@ -8,8 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Xen on Arm has two RAM banks; pages the guest never populated split a
- * bank into several regions. */
+/* Xen on Arm has two RAM banks; only pages the guest never populated
+ * split a bank into several regions. */
 #define GMEM_REGIONS_MAX 64
 
 struct gmem_region {
@@ -23,8 +23,11 @@ struct gmem {
     struct gmem_region region[GMEM_REGIONS_MAX]; /* sorted by gpa, disjoint */
 };
 
-/* Add a region; keeps the table sorted. -EEXIST on overlap, -ENOSPC when
- * full, -EINVAL for size 0 or a range that wraps past 2^64. */
+/* Add a region; keeps the table sorted. A region that continues the one
+ * before it in both guest and host addresses (the next chunk of a bank
+ * mapped in pieces) is merged into it, so a buffer across the seam is
+ * one range. -EEXIST on overlap, -ENOSPC when full, -EINVAL for size 0 or
+ * a range that wraps past 2^64. */
 int gmem_add(struct gmem *mem, uint64_t gpa, uint64_t size, void *hva);
 
 /* The host address of [gpa, gpa + len), or NULL unless the whole range lies

@@ -42,14 +42,25 @@ _Static_assert(GUEST_LAYOUT_VIRTIO_MMIO_SPI_LAST == GUEST_VIRTIO_MMIO_SPI_LAST,
 #endif
 
 #define XEN_PAGE 4096ULL
-/* Guest RAM is mapped in chunks of this many pages: few mappings, and a
- * bounded pfn/err array. */
+/* Guest RAM is mapped in chunks of this many pages, for a bounded pfn/err
+ * array per call; the chunks of a bank go side by side in one reserved
+ * range, so the bank is one region wherever the guest has pages. */
 #define XEN_MAP_CHUNK_PAGES 65536 /* 256 MiB */
 #define XEN_VCPUS_MAX 128
+#define XEN_BANKS 2
 
-struct xen_chunk {
-    void *addr;
-    size_t pages;
+/* One RAM bank's host range: reserved whole, then filled chunk by chunk.
+ * What became of each chunk decides how it is let go: a mapped one is
+ * unmapped, a reserved one (not reached) munmapped, and one whose mapping
+ * failed is left alone (libxenforeignmemory has unmapped it, or not: the
+ * range may no longer be ours). */
+enum xen_chunk_state { XEN_CHUNK_RESERVED, XEN_CHUNK_MAPPED, XEN_CHUNK_LOST };
+
+struct xen_bank {
+    uint8_t *base;
+    size_t len;
+    size_t chunks;
+    uint8_t *state; /* enum xen_chunk_state, per chunk */
 };
 
 struct hv_xen {
@@ -63,8 +74,8 @@ struct hv_xen {
     ioservid_t server;
     bool ports_bound;
     evtchn_port_t local_port[XEN_VCPUS_MAX];
-    unsigned nr_chunks;
-    struct xen_chunk *chunks;
+    unsigned nr_banks;
+    struct xen_bank bank[XEN_BANKS];
 };
 
 static struct hv_xen *xen_of(struct hv *hv)
@@ -244,14 +255,35 @@ static int xen_restrict(struct hv *hv)
 
 /* ---- teardown ------------------------------------------------------------ */
 
+#define XEN_CHUNK_BYTES (XEN_MAP_CHUNK_PAGES * XEN_PAGE)
+
+/* Chunk c of bank b: where it is, and its pages (the last may be short). */
+static uint8_t *xen_chunk_at(const struct xen_bank *b, size_t c,
+                             size_t *pages)
+{
+    size_t left = b->len - c * XEN_CHUNK_BYTES;
+
+    *pages = (left < XEN_CHUNK_BYTES ? left : XEN_CHUNK_BYTES) / XEN_PAGE;
+    return b->base + c * XEN_CHUNK_BYTES;
+}
+
 static void xen_unmap_ram(struct hv_xen *x)
 {
-    for (unsigned i = 0; i < x->nr_chunks; i++)
-        xenforeignmemory_unmap(x->fmem, x->chunks[i].addr,
-                               x->chunks[i].pages);
-    free(x->chunks);
-    x->chunks = NULL;
-    x->nr_chunks = 0;
+    for (unsigned i = 0; i < x->nr_banks; i++) {
+        struct xen_bank *b = &x->bank[i];
+
+        for (size_t c = 0; c < b->chunks; c++) {
+            size_t pages;
+            uint8_t *at = xen_chunk_at(b, c, &pages);
+
+            if (b->state[c] == XEN_CHUNK_MAPPED)
+                xenforeignmemory_unmap(x->fmem, at, pages);
+            else if (b->state[c] == XEN_CHUNK_RESERVED)
+                munmap(at, pages * XEN_PAGE);
+        }
+        free(b->state);
+    }
+    x->nr_banks = 0;
 }
 
 static void xen_close(struct hv *hv)
@@ -359,46 +391,61 @@ static int xen_add_runs(struct hv_xen *x, uint64_t gpa, uint8_t *addr,
         ret = gmem_add(&x->hv.mem, gpa + start * XEN_PAGE,
                        (i - start) * XEN_PAGE, addr + start * XEN_PAGE);
         if (ret == -ENOSPC)
-            log_err("domain %u: guest RAM splits into more than %d mapped "
-                    "regions (256 MiB each at most)", x->hv.domid,
-                    GMEM_REGIONS_MAX);
+            log_err("domain %u: guest RAM splits into more than %d regions "
+                    "(runs of pages between pages it never populated)",
+                    x->hv.domid, GMEM_REGIONS_MAX);
         if (ret)
             return ret;
     }
     return 0;
 }
 
-static int xen_map_chunk(struct hv_xen *x, uint64_t gpa, size_t pages,
-                         xen_pfn_t *pfns, int *err)
+/* Map chunk c of the bank, which starts at guest address gpa, in place of
+ * its part of the reservation. A chunk Xen has no pages for at all is not
+ * an error: the guest has a hole there. */
+static int xen_map_chunk(struct hv_xen *x, struct xen_bank *b, size_t c,
+                         uint64_t gpa, xen_pfn_t *pfns, int *err)
 {
-    struct xen_chunk *c;
-    void *addr;
+    size_t pages;
+    uint8_t *at = xen_chunk_at(b, c, &pages);
 
     for (size_t i = 0; i < pages; i++)
         pfns[i] = (xen_pfn_t)(gpa / XEN_PAGE + i);
-    addr = xenforeignmemory_map(x->fmem, x->hv.domid, PROT_READ | PROT_WRITE,
-                                pages, pfns, err);
-    if (!addr)
+    if (!xenforeignmemory_map2(x->fmem, x->hv.domid, at,
+                               PROT_READ | PROT_WRITE, MAP_FIXED, pages, pfns,
+                               err)) {
+        b->state[c] = XEN_CHUNK_LOST;
         return errno == ENOENT || errno == EINVAL ? 0 : -errno;
-    c = realloc(x->chunks, (x->nr_chunks + 1) * sizeof(*c));
-    if (!c) {
-        xenforeignmemory_unmap(x->fmem, addr, pages);
-        return -ENOMEM;
     }
-    x->chunks = c;
-    x->chunks[x->nr_chunks++] = (struct xen_chunk){addr, pages};
-    return xen_add_runs(x, gpa, addr, err, pages);
+    b->state[c] = XEN_CHUNK_MAPPED;
+    return xen_add_runs(x, gpa, at, err, pages);
 }
 
+/* The bank [base, base + size) into one host range, its chunks side by
+ * side, so that where the guest has pages on both sides of a chunk's end
+ * they are one region. */
 static int xen_map_bank(struct hv_xen *x, uint64_t base, uint64_t size,
                         xen_pfn_t *pfns, int *err)
 {
-    uint64_t pages = size / XEN_PAGE;
+    struct xen_bank *b = &x->bank[x->nr_banks];
+    size_t chunks = (size + XEN_CHUNK_BYTES - 1) / XEN_CHUNK_BYTES;
+    void *range;
 
-    for (uint64_t done = 0; done < pages; done += XEN_MAP_CHUNK_PAGES) {
-        size_t n = pages - done < XEN_MAP_CHUNK_PAGES ? pages - done
-                                                      : XEN_MAP_CHUNK_PAGES;
-        int ret = xen_map_chunk(x, base + done * XEN_PAGE, n, pfns, err);
+    b->state = calloc(chunks, 1);
+    if (!b->state)
+        return -ENOMEM;
+    range = mmap(NULL, size, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (range == MAP_FAILED) {
+        free(b->state);
+        return -errno;
+    }
+    *b = (struct xen_bank){.base = range, .len = size, .chunks = chunks,
+                           .state = b->state};
+    x->nr_banks++;
+    for (size_t c = 0; c < chunks; c++) {
+        int ret = xen_map_chunk(x, b, c, base + c * XEN_CHUNK_BYTES, pfns,
+                                err);
 
         if (ret)
             return ret;
@@ -416,6 +463,7 @@ static int xen_map_ram(struct hv_xen *x)
     int ret;
 
     ret = !pfns || !err ? -ENOMEM : xen_guest_max_ram(x, &max);
+    max &= ~(XEN_PAGE - 1);
     if (ret == 0) {
         bank0 = max < GUEST_LAYOUT_RAM0_SIZE ? max : GUEST_LAYOUT_RAM0_SIZE;
         ret = xen_map_bank(x, GUEST_LAYOUT_RAM0_BASE, bank0, pfns, err);

@@ -73,16 +73,33 @@ START_TEST(empty_range_at_the_end_of_a_region_is_allowed)
 }
 END_TEST
 
-START_TEST(adjacent_regions_do_not_merge_into_one_range)
+START_TEST(adjacent_regions_apart_in_host_memory_stay_two)
 {
-    static uint8_t a[4096], b[4096];
+    static uint8_t buf[3 * 4096];
     struct gmem mem = {0};
 
-    ck_assert_int_eq(gmem_add(&mem, 0x1000, 4096, a), 0);
-    ck_assert_int_eq(gmem_add(&mem, 0x2000, 4096, b), 0);
-    ck_assert_ptr_eq(gmem_translate(&mem, 0x2000, 8), b);
-    /* Host pointers of two regions are unrelated: no range spans both. */
+    ck_assert_int_eq(gmem_add(&mem, 0x1000, 4096, buf), 0);
+    ck_assert_int_eq(gmem_add(&mem, 0x2000, 4096, buf + 8192), 0);
+    ck_assert_ptr_eq(gmem_translate(&mem, 0x2000, 8), buf + 8192);
+    /* The host bytes after the first region are not the guest's: no
+     * range may span the two. */
     ck_assert_ptr_null(gmem_translate(&mem, 0x1ff8, 16));
+    ck_assert_uint_eq(mem.nr, 2);
+}
+END_TEST
+
+/* A bank mapped in chunks at consecutive host addresses is one range: a
+ * buffer across a chunk's end is served like any other. */
+START_TEST(a_region_continuing_the_last_one_merges_with_it)
+{
+    static uint8_t buf[2 * 4096];
+    struct gmem mem = {0};
+
+    ck_assert_int_eq(gmem_add(&mem, 0x1000, 4096, buf), 0);
+    ck_assert_int_eq(gmem_add(&mem, 0x2000, 4096, buf + 4096), 0);
+    ck_assert_uint_eq(mem.nr, 1);
+    ck_assert_ptr_eq(gmem_translate(&mem, 0x1ff8, 16), buf + 0xff8);
+    ck_assert_ptr_null(gmem_translate(&mem, 0x1ff8, 0x1009));
 }
 END_TEST
 
@@ -121,7 +138,8 @@ static Suite *gmem_suite(void)
     tcase_add_test(tc, address_outside_every_region_is_refused);
     tcase_add_test(tc, lengths_that_would_wrap_past_2_64_are_refused);
     tcase_add_test(tc, empty_range_at_the_end_of_a_region_is_allowed);
-    tcase_add_test(tc, adjacent_regions_do_not_merge_into_one_range);
+    tcase_add_test(tc, adjacent_regions_apart_in_host_memory_stay_two);
+    tcase_add_test(tc, a_region_continuing_the_last_one_merges_with_it);
     tcase_add_test(tc, overlapping_or_empty_regions_are_rejected);
     tcase_add_test(tc, table_full_is_reported);
     suite_add_tcase(s, tc);
