@@ -371,6 +371,78 @@ static int xen_guest_max_ram(struct hv_xen *x, uint64_t *bytes)
     return ret;
 }
 
+/* ---- the domain's state, for the watcher process --------------------------- */
+
+struct hv_state_probe {
+    xc_interface *xc;
+};
+
+struct hv_state_probe *hv_xen_state_probe_open(void)
+{
+    struct hv_state_probe *p = calloc(1, sizeof(*p));
+
+    if (!p)
+        return NULL;
+    p->xc = xc_interface_open(NULL, NULL, 0);
+    if (!p->xc) {
+        int err = errno;
+
+        log_err("cannot open Xen's control interface to watch guests: %s",
+                strerror(err));
+        free(p);
+        errno = err;
+        return NULL;
+    }
+    return p;
+}
+
+void hv_xen_state_probe_close(struct hv_state_probe *p)
+{
+    if (p) {
+        xc_interface_close(p->xc);
+        free(p);
+    }
+}
+
+/* A suspended guest may be resumed (a checkpoint), so it is still ours. */
+static enum hv_guest_state xen_state_of(bool dying, bool shutdown,
+                                        unsigned reason)
+{
+    if (dying)
+        return HV_GUEST_DYING;
+    if (shutdown && reason != SHUTDOWN_suspend)
+        return HV_GUEST_SHUT_DOWN;
+    return HV_GUEST_RUNNING;
+}
+
+enum hv_guest_state hv_xen_guest_state(void *probe, uint32_t domid)
+{
+    struct hv_state_probe *p = probe;
+#ifdef HAVE_XC_DOMAIN_GETINFO_SINGLE
+    xc_domaininfo_t info;
+
+    /* A failure other than "no such domain" says nothing of the guest. */
+    if (xc_domain_getinfo_single(p->xc, domid, &info) < 0)
+        return errno == ESRCH ? HV_GUEST_GONE : HV_GUEST_RUNNING;
+    return xen_state_of(info.flags & XEN_DOMINF_dying,
+                        info.flags & XEN_DOMINF_shutdown,
+                        (info.flags >> XEN_DOMINF_shutdownshift) &
+                            XEN_DOMINF_shutdownmask);
+#else
+    xc_dominfo_t info;
+
+    /* It answers for the first domain from domid on; a failure says
+     * nothing of the guest. */
+    int n = xc_domain_getinfo(p->xc, domid, 1, &info);
+
+    if (n < 0)
+        return HV_GUEST_RUNNING;
+    if (n == 0 || info.domid != domid)
+        return HV_GUEST_GONE;
+    return xen_state_of(info.dying, info.shutdown, info.shutdown_reason);
+#endif
+}
+
 /* Add the runs of pages that mapped (err[i] == 0) as guest RAM regions:
  * pages the guest never populated are holes, not errors. */
 static int xen_add_runs(struct hv_xen *x, uint64_t gpa, uint8_t *addr,

@@ -22,6 +22,7 @@
 #include "gmem.h"
 
 struct hv;
+struct hv_state_probe;
 
 struct hv_ops {
     const char *name; /* "xen", "sim" */
@@ -64,6 +65,22 @@ struct hv {
     /* The guest's RAM, mapped once when the hv is opened. */
     struct gmem mem;
 };
+
+/* What Xen says of a domain, for noticing it go (guest-watch.h). */
+enum hv_guest_state {
+    HV_GUEST_RUNNING,   /* running or paused, or suspended (it may resume) */
+    HV_GUEST_SHUT_DOWN, /* powered off, rebooting, crashed: it runs no more */
+    HV_GUEST_DYING,     /* being destroyed */
+    HV_GUEST_GONE,      /* no such domain */
+};
+
+/* A handle of its own on Xen domains' states. It cannot be restricted to
+ * one domain: for the watcher process and the supervisor only, never for
+ * a confined instance. NULL + errno after a logged line. */
+struct hv_state_probe *hv_xen_state_probe_open(void);
+/* Domain `domid`'s state now (probe: a struct hv_state_probe *). */
+enum hv_guest_state hv_xen_guest_state(void *probe, uint32_t domid);
+void hv_xen_state_probe_close(struct hv_state_probe *probe);
 
 /* Open the Xen implementation for guest `domid`: device-model, foreign
  * memory, event-channel and control handles, and the vCPU count. The

@@ -29,6 +29,7 @@
 #include "cli.h"
 #include "dev.h"
 #include "dts.h"
+#include "guest-watch.h"
 #include "hv.h"
 #include "log.h"
 #include "loop.h"
@@ -45,6 +46,7 @@ struct daemon {
     struct backend *backend; /* with --xenstore */
     struct supervisor *supervisor;
     struct supervisor_config sv_config;
+    struct hv_state_probe *sv_probe; /* what Xen says of the guests */
     const char *sv_args[16];
     char exe[4096];
     const struct devspec *specs;
@@ -52,6 +54,8 @@ struct daemon {
     struct hv *hv;
     struct loop *loop;
     struct vm *vm;
+    int guest_watch_fd; /* readable once the guest has gone (guest-watch.h) */
+    pid_t guest_watcher;
     int signal_fd;
     int ready_fd; /* write end of the pipe the parent waits on, or -1 */
     int null_fd;  /* /dev/null, for the daemon's stdio */
@@ -227,6 +231,43 @@ static void daemon_on_guest_gone(void *arg)
     loop_stop(d->loop);
 }
 
+/* The watcher says the guest shut down or died (or, at end of file, that
+ * it died itself and can no longer say): let go of the guest now, before
+ * a toolstack tries to destroy it. */
+static void daemon_on_guest_watch(void *arg, uint32_t revents)
+{
+    struct daemon *d = arg;
+    uint8_t state;
+
+    if (read(d->guest_watch_fd, &state, 1) == 1)
+        log_info("domain %u is %s: letting go of it", d->opts->domid,
+                 guest_state_name(state));
+    else
+        log_err("domain %u: its watcher process died: letting go of it, as "
+                "its shutdown would go unnoticed", d->opts->domid);
+    loop_stop(d->loop);
+}
+
+/* Before vm_create(), which starts device threads: the watcher is a fork. */
+static int daemon_watch_guest(struct daemon *d)
+{
+    d->guest_watch_fd = guest_watch_spawn(d->opts->domid, &d->guest_watcher);
+    if (d->guest_watch_fd < 0)
+        return d->guest_watch_fd;
+    return loop_watch(d->loop, d->guest_watch_fd, EPOLLIN,
+                      daemon_on_guest_watch, d);
+}
+
+/* The watcher exits when its pipe's reader is gone. */
+static void daemon_stop_watching_guest(struct daemon *d)
+{
+    if (d->guest_watch_fd < 0)
+        return;
+    loop_unwatch(d->loop, d->guest_watch_fd);
+    close(d->guest_watch_fd);
+    waitpid(d->guest_watcher, NULL, 0);
+}
+
 /* The devices: the command line's, or with --xenstore those the guest's
  * xl config declares combined with them. */
 static int daemon_find_devices(struct daemon *d, const char *module_dir)
@@ -260,6 +301,9 @@ static int daemon_setup_guest(struct daemon *d, const char *module_dir)
     d->hv = hv_xen_open(o->domid);
     if (!d->hv)
         return -errno;
+    ret = daemon_watch_guest(d);
+    if (ret)
+        return ret;
     ret = vm_create(&d->vm, d->hv, d->loop, d->store, d->specs, d->nr_specs,
                     module_dir);
     if (ret)
@@ -312,6 +356,11 @@ static int daemon_setup_supervisor(struct daemon *d, const char *module_dir)
     }
     d->sv_config.exe = d->exe;
     d->sv_config.extra_args = d->sv_args;
+    d->sv_probe = hv_xen_state_probe_open();
+    if (!d->sv_probe)
+        return -errno;
+    d->sv_config.guest_state = hv_xen_guest_state;
+    d->sv_config.guest_state_ctx = d->sv_probe;
     d->store = store_xen_open();
     if (!d->store)
         return -errno;
@@ -349,8 +398,10 @@ static int daemon_setup(struct daemon *d, const char *module_dir)
 static void daemon_teardown(struct daemon *d)
 {
     supervisor_destroy(d->supervisor);
+    hv_xen_state_probe_close(d->sv_probe);
     vm_destroy(d->vm);
     hv_close(d->hv);
+    daemon_stop_watching_guest(d);
     backend_close(d->backend);
     store_close(d->store);
     loop_destroy(d->loop);
@@ -362,8 +413,8 @@ static void daemon_teardown(struct daemon *d)
 
 static int daemon_run(const struct cli_options *o, const char *module_dir)
 {
-    struct daemon d = {
-        .opts = o, .signal_fd = -1, .ready_fd = -1, .null_fd = -1};
+    struct daemon d = {.opts = o, .guest_watch_fd = -1, .signal_fd = -1,
+                       .ready_fd = -1, .null_fd = -1};
     int ret = 0;
 
     if (!o->foreground)

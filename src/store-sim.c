@@ -441,6 +441,15 @@ void store_sim_domain_release(struct store *st, uint32_t domid)
     pthread_mutex_unlock(&s->lock);
 }
 
+void store_sim_domain_shutdown(struct store *st)
+{
+    struct store_sim *s = sim_of(st);
+
+    pthread_mutex_lock(&s->lock);
+    fire_change(s, "@releaseDomain");
+    pthread_mutex_unlock(&s->lock);
+}
+
 static bool node_is(struct store_sim *s, const char *path, const char *value)
 {
     struct sim_node *n = find_node(s, path);

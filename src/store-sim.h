@@ -23,6 +23,9 @@ struct store *store_sim_create(void);
  * (fires @releaseDomain; store_domain_exists() is false from then on). */
 void store_sim_domain_introduce(struct store *st, uint32_t domid);
 void store_sim_domain_release(struct store *st, uint32_t domid);
+/* A domain shut down: xenstored fires @releaseDomain, but still knows it
+ * until it is destroyed. */
+void store_sim_domain_shutdown(struct store *st);
 /* Wait until `path` reads `value`. 0, or -ETIMEDOUT. */
 int store_sim_wait_value(struct store *st, const char *path,
                          const char *value, unsigned timeout_ms);

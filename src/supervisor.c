@@ -84,7 +84,11 @@ static bool sv_kind_needs(struct supervisor *sv, const char *kind,
 
 static bool sv_guest_needs(struct supervisor *sv, uint32_t domid)
 {
-    if (!store_domain_exists(sv->st, domid))
+    /* A guest that shut down keeps its nodes until the toolstack destroys
+     * it, which it cannot while an instance maps its memory. */
+    if (!store_domain_exists(sv->st, domid) ||
+        sv->cfg->guest_state(sv->cfg->guest_state_ctx, domid) !=
+            HV_GUEST_RUNNING)
         return false;
     for (size_t k = 0; k < sizeof(sv_kinds) / sizeof(sv_kinds[0]); k++)
         if (sv_kind_needs(sv, sv_kinds[k], domid))

@@ -16,6 +16,10 @@
 #ifndef XVDM_SUPERVISOR_H
 #define XVDM_SUPERVISOR_H
 
+#include <stdint.h>
+
+#include "hv.h"
+
 struct loop;
 struct store;
 struct supervisor;
@@ -29,6 +33,11 @@ struct supervisor_config {
      * most max. 0: 1000 and 30000. */
     unsigned backoff_min_ms;
     unsigned backoff_max_ms;
+    /* What Xen says of a guest (hv_xen_guest_state() and its probe): one
+     * that has shut down needs no instance, whatever its devices say,
+     * until it is gone. */
+    enum hv_guest_state (*guest_state)(void *ctx, uint32_t domid);
+    void *guest_state_ctx;
 };
 
 /* Watch the backend nodes and start instances from the loop. 0, or a

@@ -50,6 +50,13 @@ static struct supervisor *sv;
 static struct supervisor_config cfg;
 static pthread_t thread;
 static char dir[64], exe[128];
+/* What the fake Xen says of guests 0..2. */
+static enum hv_guest_state guest_states[3];
+
+static enum hv_guest_state fake_guest_state(void *ctx, uint32_t domid)
+{
+    return domid < 3 ? guest_states[domid] : HV_GUEST_GONE;
+}
 
 static void *loop_thread(void *arg)
 {
@@ -79,6 +86,8 @@ static void setup(void)
     setenv("SV_DIR", dir, 1);
     cfg = config;
     cfg.exe = exe;
+    cfg.guest_state = fake_guest_state;
+    memset(guest_states, 0, sizeof(guest_states)); /* running */
     st = store_sim_create();
     loop = loop_create();
     ck_assert_ptr_nonnull(st);
@@ -234,6 +243,18 @@ START_TEST(an_instance_that_let_go_of_a_closing_guest_is_not_restarted)
 }
 END_TEST
 
+/* The guest shut down (its devices still open: a toolstack that does not
+ * close them, or none at all) and its instance let go: not started again,
+ * or Xen could not destroy the guest. */
+START_TEST(an_instance_that_let_go_of_a_shut_down_guest_is_not_restarted)
+{
+    start_serving_guest_1();
+    guest_states[1] = HV_GUEST_SHUT_DOWN;
+    kill(instance_pid(1), SIGTERM);
+    assert_stopped_for_good();
+}
+END_TEST
+
 /* Stopped by hand while its guest still needs it: started again. */
 START_TEST(an_instance_stopped_while_needed_is_started_again)
 {
@@ -304,6 +325,8 @@ static Suite *supervisor_suite(void)
                    the_instance_of_a_dead_guest_is_stopped_and_not_restarted);
     tcase_add_test(tc,
                    an_instance_that_let_go_of_a_closing_guest_is_not_restarted);
+    tcase_add_test(
+        tc, an_instance_that_let_go_of_a_shut_down_guest_is_not_restarted);
     tcase_add_test(tc, an_instance_stopped_while_needed_is_started_again);
     tcase_add_test(tc, exits_are_seen_when_sigchld_was_ignored);
     tcase_add_test(tc, stopping_the_supervisor_stops_every_instance);
