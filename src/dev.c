@@ -18,7 +18,6 @@
 
 #include "dev.h"
 #include "loop.h"
-#include "transport-mmio.h"
 
 /* Bits 24..40 belong to the transport (VIRTIO 1.2 §6): a module may not
  * offer them, or a driver could negotiate a ring format xvdm lacks. */
@@ -259,12 +258,17 @@ int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
     return 0;
 }
 
+void dev_queue_reset(struct xvdm_queue *q)
+{
+    vq_reset(&q->vq);
+}
+
 void dev_destroy(struct xvdm_dev *dev)
 {
     if (!dev)
         return;
-    if (dev->mmio)
-        mmio_reset(dev->mmio);
+    if (dev->attached)
+        virtio_reset(dev);
     else
         dev->ops->reset(dev->priv);
     dev->ops->destroy(dev->priv);
@@ -294,7 +298,7 @@ const char *xvdm_dev_name(const struct xvdm_dev *dev)
 
 uint64_t xvdm_dev_features(const struct xvdm_dev *dev)
 {
-    return dev->mmio ? dev->mmio->negotiated : 0;
+    return dev->negotiated;
 }
 
 struct xvdm_queue *xvdm_dev_queue(struct xvdm_dev *dev, unsigned index)
@@ -323,14 +327,14 @@ void xvdm_dev_guest_error(struct xvdm_dev *dev, const char *fmt, ...)
 
 void xvdm_dev_needs_reset(struct xvdm_dev *dev)
 {
-    if (dev->mmio)
-        mmio_needs_reset(dev->mmio);
+    if (dev->attached)
+        virtio_needs_reset(dev);
 }
 
 void xvdm_dev_config_changed(struct xvdm_dev *dev)
 {
-    if (dev->mmio)
-        mmio_config_changed(dev->mmio);
+    if (dev->attached)
+        virtio_config_changed(dev);
 }
 
 int xvdm_dev_watch_fd(struct xvdm_dev *dev, int fd, uint32_t events,
@@ -355,7 +359,7 @@ int xvdm_dev_unwatch_fd(struct xvdm_dev *dev, int fd)
  * the driver must reset the whole device (VIRTIO 1.2 §2.1.2). */
 static bool dev_stopped(const struct xvdm_dev *dev)
 {
-    return dev->mmio && (dev->mmio->status & VIRTIO_STATUS_NEEDS_RESET);
+    return dev->status & VIRTIO_STATUS_NEEDS_RESET;
 }
 
 /* A queue hands out at most a queue's worth of chains per turn of the
@@ -412,7 +416,7 @@ void xvdm_queue_push_batch(struct xvdm_queue *q,
 void xvdm_queue_notify_guest(struct xvdm_queue *q)
 {
     if (vq_should_signal(&q->vq))
-        mmio_signal_used(q->dev->mmio);
+        virtio_signal_used(q->dev);
 }
 
 void xvdm_queue_disable_kicks(struct xvdm_queue *q)
@@ -444,9 +448,8 @@ static void dev_run_deferred(void *arg, uint32_t revents)
     for (unsigned i = 0; i < dev->setup.num_queues; i++) {
         struct xvdm_queue *q = &dev->queues[i];
 
-        if ((pending & (1ULL << i)) && dev->mmio &&
-            (dev->mmio->status & VIRTIO_STATUS_DRIVER_OK) && !dev_stopped(dev)
-            && q->vq.ready && !q->vq.broken)
+        if ((pending & (1ULL << i)) && virtio_serving(dev) &&
+            vq_live(&q->vq))
             dev->ops->queue_notify(dev->priv, q, i);
     }
 }

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One device instance: a loaded module's ops and state, its queues, and the
- * transport that serves it. dev.c implements the xvdm_* functions of
- * <xvdm/device.h> on top of the virtqueue and transport layers.
+ * One device instance: a loaded module's ops and state, its queues, and
+ * the virtio core's state of it. dev.c implements the xvdm_* functions of
+ * <xvdm/device.h> on top of the virtqueue layer and the virtio core.
  */
 #ifndef XVDM_DEV_H
 #define XVDM_DEV_H
@@ -12,10 +12,10 @@
 #include <xvdm/device.h>
 
 #include "log.h"
+#include "virtio.h"
 #include "virtqueue.h"
 
 struct loop;
-struct mmio;
 struct devspec;
 struct store;
 
@@ -48,7 +48,15 @@ struct xvdm_dev {
     struct xvdm_device_setup setup;
     uint64_t offered; /* setup.features plus the transport's own */
     struct xvdm_queue queues[XVDM_QUEUES_MAX];
-    struct mmio *mmio; /* set by mmio_init() */
+    /* The virtio core's (virtio.c), from virtio_attach() on. */
+    bool attached;
+    struct virtio_transport transport;
+    const struct gmem *mem;
+    uint32_t status;
+    uint64_t driver_features; /* as written, both halves */
+    uint64_t negotiated;      /* accepted at FEATURES_OK */
+    uint32_t isr;
+    uint32_t config_generation;
     struct loop *loop;
     struct ratelimit guest_rl;
     int defer_fd;        /* eventfd for xvdm_queue_defer(), made on first use */
@@ -74,7 +82,9 @@ int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
                struct loop *loop, struct store *st, const char *node);
 /* Remove every key the device published (dev-publish.c). */
 void dev_unpublish(struct xvdm_dev *dev);
-/* Reset (when the transport is attached) and destroy. NULL is fine. */
+/* Forget everything the guest set up in a queue (device reset). */
+void dev_queue_reset(struct xvdm_queue *q);
+/* Reset (when a transport is attached) and destroy. NULL is fine. */
 void dev_destroy(struct xvdm_dev *dev);
 /* The operator's reload request (SIGHUP): the module's reload op, when its
  * ABI version has one and it is set. */

@@ -10,8 +10,12 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include <sys/epoll.h>
+
 #include "hv.h"
 #include "ioreq.h"
+#include "loop.h"
+#include "transport-mmio.h"
 
 void ioreq_dispatch_init(struct ioreq_dispatch *d, struct hv *hv)
 {
@@ -45,6 +49,9 @@ int ioreq_add_range(struct ioreq_dispatch *d, const struct ioreq_range *r)
 
 void ioreq_dispatch_fini(struct ioreq_dispatch *d)
 {
+    if (d->loop)
+        loop_unwatch(d->loop, hv_evtchn_fd(d->hv));
+    d->loop = NULL;
     for (unsigned i = 0; i < d->nr_ranges; i++) {
         int ret = hv_unmap_mmio(d->hv, d->range[i].base, d->range[i].size);
 
@@ -103,10 +110,10 @@ static uint64_t ioreq_mmio(struct ioreq_dispatch *d, const struct ioreq *req)
     }
     d->stats.mmio++;
     if (req->dir == IOREQ_READ)
-        return r->read(r->opaque, req->addr - r->base, req->size) &
+        return mmio_read(r->window, req->addr - r->base, req->size) &
                ioreq_mask(req->size);
-    r->write(r->opaque, req->addr - r->base, req->size,
-             req->data & ioreq_mask(req->size));
+    mmio_write(r->window, req->addr - r->base, req->size,
+               req->data & ioreq_mask(req->size));
     return 0;
 }
 
@@ -154,7 +161,7 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
     return ret;
 }
 
-int ioreq_handle_events(struct ioreq_dispatch *d)
+static int ioreq_handle_events(struct ioreq_dispatch *d)
 {
     /* Each vCPU waits for its answer, so a round has at most one ioreq
      * per vCPU; the bound keeps a storm of stray notifies from starving
@@ -184,5 +191,26 @@ int ioreq_serve_waiting(struct ioreq_dispatch *d)
 
     for (unsigned vcpu = 0; vcpu < d->hv->nr_vcpus && ret == 0; vcpu++)
         ret = ioreq_serve(d, vcpu);
+    return ret;
+}
+
+static void ioreq_on_events(void *arg, uint32_t revents)
+{
+    struct ioreq_dispatch *d = arg;
+    int ret = ioreq_handle_events(d);
+
+    if (ret)
+        loop_fail(d->loop, ret);
+}
+
+int ioreq_dispatch_start(struct ioreq_dispatch *d, struct loop *loop)
+{
+    int ret = loop_watch(loop, hv_evtchn_fd(d->hv), EPOLLIN, ioreq_on_events,
+                         d);
+
+    if (ret)
+        log_err("cannot watch the event channel: %s", strerror(-ret));
+    else
+        d->loop = loop;
     return ret;
 }

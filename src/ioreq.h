@@ -19,16 +19,16 @@
 #include "log.h"
 
 struct hv;
+struct loop;
+struct mmio;
 
 #define IOREQ_RANGES_MAX 64
 
+/* A guest-physical range served by a virtio-mmio window. */
 struct ioreq_range {
     uint64_t base;
     uint64_t size;
-    uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
-    void (*write)(void *opaque, uint64_t offset, unsigned size,
-                  uint64_t value);
-    void *opaque;
+    struct mmio *window;
 };
 
 struct ioreq_stats {
@@ -41,6 +41,7 @@ struct ioreq_stats {
 
 struct ioreq_dispatch {
     struct hv *hv;
+    struct loop *loop; /* serving from it, after ioreq_dispatch_start() */
     unsigned nr_ranges;
     struct ioreq_range range[IOREQ_RANGES_MAX];
     struct ioreq_stats stats;
@@ -48,20 +49,22 @@ struct ioreq_dispatch {
 };
 
 void ioreq_dispatch_init(struct ioreq_dispatch *d, struct hv *hv);
-/* Route [base, base + size) to r's handlers and ask the hypervisor to send
+/* Route [base, base + size) to r's window and ask the hypervisor to send
  * those accesses here. -EEXIST when it overlaps a range already added,
  * -ENOSPC when full, or the hypervisor's error. */
 int ioreq_add_range(struct ioreq_dispatch *d, const struct ioreq_range *r);
-/* The event channel fd is readable: answer every pending vCPU's ioreq.
- * 0, or the event channel's error after a line saying what failed: a port
- * that cannot be read, unmasked or notified leaves a vCPU waiting for
- * ever, so no guest access can be served any more. */
-int ioreq_handle_events(struct ioreq_dispatch *d);
+/* Serve from `loop`: when the event channel fd is readable, answer every
+ * pending vCPU's ioreq. A port that cannot be read, unmasked or notified
+ * leaves a vCPU waiting for ever, so no guest access can be served any
+ * more: the loop then stops with that error, after a line saying what
+ * failed. */
+int ioreq_dispatch_start(struct ioreq_dispatch *d, struct loop *loop);
 /* Answer any ioreq already waiting in a slot, whatever the ports say: an
  * ioreq sent between enabling the server and binding its ports has had
  * its notification go nowhere. 0, or the error of a failed notify. */
 int ioreq_serve_waiting(struct ioreq_dispatch *d);
-/* Unmap every range from the hypervisor. */
+/* Stop serving from the loop and unmap every range from the
+ * hypervisor. */
 void ioreq_dispatch_fini(struct ioreq_dispatch *d);
 
 #endif

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-mmio transport, version 2 (VIRTIO 1.2 §4.2.2): the register file
- * of one device window, the device status state machine, feature
- * negotiation, queue setup, interrupt status and config space access.
- * Every register value the guest writes enters xvdm here and is checked
- * here.
+ * of one device window, decoded into the virtio core's operations
+ * (virtio.h), and the guest interrupt the core asks for. Every register
+ * value the guest writes enters xvdm here; what it means is checked by the
+ * core.
  */
 #ifndef XVDM_TRANSPORT_MMIO_H
 #define XVDM_TRANSPORT_MMIO_H
@@ -12,9 +12,10 @@
 #include <stdint.h>
 
 #include "gmem.h"
+#include "virtio.h"
 
+struct hv;
 struct xvdm_dev;
-struct irq_line;
 
 /* Register offsets (VIRTIO 1.2 §4.2.2, table "MMIO Device Register Layout"). */
 #define VIRTIO_MMIO_MAGIC_VALUE 0x000
@@ -45,37 +46,35 @@ struct irq_line;
 #define VIRTIO_MMIO_MAGIC 0x74726976 /* "virt" */
 #define VIRTIO_MMIO_VENDOR 0x4d445658 /* "XVDM", little-endian */
 
-/* InterruptStatus bits. */
-#define VIRTIO_MMIO_INT_VRING 0x1
-#define VIRTIO_MMIO_INT_CONFIG 0x2
+/* InterruptStatus is the core's ISR. */
+#define VIRTIO_MMIO_INT_VRING VIRTIO_ISR_VRING
+#define VIRTIO_MMIO_INT_CONFIG VIRTIO_ISR_CONFIG
 
-/* Device status bits (VIRTIO 1.2 §2.1). */
-#define VIRTIO_STATUS_ACKNOWLEDGE 1
-#define VIRTIO_STATUS_DRIVER 2
-#define VIRTIO_STATUS_DRIVER_OK 4
-#define VIRTIO_STATUS_FEATURES_OK 8
-#define VIRTIO_STATUS_NEEDS_RESET 64
-#define VIRTIO_STATUS_FAILED 128
-
+/* The device behind one window, and the SPI its interrupts go to. libxl
+ * declares virtio-mmio interrupts edge-rising and Linux's virtio_mmio
+ * requests them IRQF_SHARED, so several devices may sit on one SPI. Both
+ * of Xen's vGICs make an edge-triggered SPI pending on every
+ * XEN_DMOP_set_irq_level with level 1 and ignore level 0 (a falling
+ * edge), whether or not the interrupt is already pending or being handled
+ * (xen/arch/arm/vgic.c, vgic/vgic.c: vgic_inject_irq). So each interrupt
+ * is one hypercall and the line is never lowered: one while the guest
+ * handles an earlier one makes the SPI pending again, and Linux's handler
+ * then reads the InterruptStatus of every device on the line. */
 struct mmio {
     struct xvdm_dev *dev;
-    const struct gmem *mem;
-    struct irq_line *line;
+    struct hv *hv;
+    uint32_t spi;
     uint64_t base;
 
-    uint32_t status;
     uint32_t device_features_sel;
     uint32_t driver_features_sel;
-    uint64_t driver_features; /* as written, both halves */
-    uint64_t negotiated;      /* accepted at FEATURES_OK */
     uint32_t queue_sel;
-    uint32_t interrupt_status;
-    uint32_t config_generation;
 };
 
-/* Attach the transport to dev (sets dev->mmio) at window `base`. */
+/* Serve dev at window `base`, its interrupts on SPI `spi`, its rings in
+ * mem. */
 void mmio_init(struct mmio *m, struct xvdm_dev *dev, const struct gmem *mem,
-               struct irq_line *line, uint64_t base);
+               struct hv *hv, uint32_t spi, uint64_t base);
 
 /* A guest access at `offset` inside the window, `size` 1, 2, 4 or 8.
  * Registers below 0x100 take 32-bit accesses only (VIRTIO 1.2 §4.2.2.2);
@@ -84,16 +83,5 @@ void mmio_init(struct mmio *m, struct xvdm_dev *dev, const struct gmem *mem,
 uint64_t mmio_read(struct mmio *m, uint64_t offset, unsigned size);
 void mmio_write(struct mmio *m, uint64_t offset, unsigned size,
                 uint64_t value);
-
-/* The device put buffers in a used ring: raise VIRTIO_MMIO_INT_VRING. */
-void mmio_signal_used(struct mmio *m);
-/* Config space changed: bump ConfigGeneration, raise VIRTIO_MMIO_INT_CONFIG. */
-void mmio_config_changed(struct mmio *m);
-/* The device is broken by the guest: set NEEDS_RESET, notify the driver. */
-void mmio_needs_reset(struct mmio *m);
-/* Device reset, as on a write of 0 to Status: the device's reset op, all
- * queues forgotten, registers back to their initial values, interrupt
- * status cleared (the line drops if nothing else holds it). */
-void mmio_reset(struct mmio *m);
 
 #endif

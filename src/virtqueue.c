@@ -323,8 +323,7 @@ int vq_pop(struct vq *vq, struct xvdm_chain *chain)
 
 /* ---- completing ---------------------------------------------------------- */
 
-/* Rings are only touched while enabled and healthy. */
-static bool vq_live(const struct vq *vq)
+bool vq_live(const struct vq *vq)
 {
     return vq->ready && !vq->broken;
 }

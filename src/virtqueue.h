@@ -101,6 +101,9 @@ struct vq {
  * unusable (the queue stays not ready). */
 int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features);
 
+/* Enabled and not broken: the rings may be touched. */
+bool vq_live(const struct vq *vq);
+
 /* Forget everything guest-written; keeps num_max, the fault callback and
  * the rate limit. */
 void vq_reset(struct vq *vq);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* One guest served: devices, their transports and interrupt lines, the
- * ioreq server and its windows, and the event-channel fd in the loop. */
+/* One guest served: devices and their transports, the ioreq server and
+ * its windows. */
 #include "config.h"
 
 #include <errno.h>
@@ -14,7 +14,6 @@
 #include "guest-layout.h"
 #include "hv.h"
 #include "ioreq.h"
-#include "irq.h"
 #include "log.h"
 #include "loop.h"
 #include "module.h"
@@ -35,44 +34,10 @@ struct vm {
     struct store *store;
     struct ioreq_dispatch ioreq;
     bool ioreq_ready;   /* dispatch initialised: windows may be mapped */
-    bool evtchn_watched;
     bool server_enabled;
     unsigned nr_devs;
     struct vm_device *devs;
-    unsigned nr_lines;
-    struct irq_line *lines; /* one per distinct SPI */
 };
-
-static uint64_t vm_mmio_read(void *opaque, uint64_t offset, unsigned size)
-{
-    return mmio_read(opaque, offset, size);
-}
-
-static void vm_mmio_write(void *opaque, uint64_t offset, unsigned size,
-                          uint64_t value)
-{
-    mmio_write(opaque, offset, size, value);
-}
-
-static void vm_evtchn_ready(void *arg, uint32_t revents)
-{
-    struct vm *vm = arg;
-    int ret = ioreq_handle_events(&vm->ioreq);
-
-    if (ret)
-        loop_fail(vm->loop, ret);
-}
-
-/* Devices that share an SPI share one line, so the line knows when the
- * last of them has been acknowledged. */
-static struct irq_line *vm_line(struct vm *vm, uint32_t spi)
-{
-    for (unsigned i = 0; i < vm->nr_lines; i++)
-        if (vm->lines[i].spi == spi)
-            return &vm->lines[i];
-    irq_line_init(&vm->lines[vm->nr_lines], vm->hv, spi);
-    return &vm->lines[vm->nr_lines++];
-}
 
 static int vm_device_create(struct vm *vm, const struct devspec *specs,
                             unsigned i, const char *module_dir)
@@ -95,8 +60,7 @@ static int vm_device_create(struct vm *vm, const struct devspec *specs,
         return ret;
     d->base = spec->base;
     d->irq = spec->irq;
-    mmio_init(&d->mmio, d->dev, &vm->hv->mem, vm_line(vm, spec->irq),
-              spec->base);
+    mmio_init(&d->mmio, d->dev, &vm->hv->mem, vm->hv, spec->irq, spec->base);
     return 0;
 }
 
@@ -113,13 +77,9 @@ static int vm_map_windows(struct vm *vm)
     vm->ioreq_ready = true;
     for (unsigned i = 0; i < vm->nr_devs; i++) {
         struct vm_device *d = &vm->devs[i];
-        struct ioreq_range r = {
-            .base = d->base,
-            .size = VIRTIO_MMIO_WINDOW_SIZE,
-            .read = vm_mmio_read,
-            .write = vm_mmio_write,
-            .opaque = &d->mmio,
-        };
+        struct ioreq_range r = {.base = d->base,
+                                .size = VIRTIO_MMIO_WINDOW_SIZE,
+                                .window = &d->mmio};
 
         ret = ioreq_add_range(&vm->ioreq, &r);
         if (ret) {
@@ -135,13 +95,9 @@ static int vm_start(struct vm *vm)
 {
     int ret;
 
-    ret = loop_watch(vm->loop, hv_evtchn_fd(vm->hv), EPOLLIN,
-                     vm_evtchn_ready, vm);
-    if (ret) {
-        log_err("cannot watch the event channel: %s", strerror(-ret));
+    ret = ioreq_dispatch_start(&vm->ioreq, vm->loop);
+    if (ret)
         return ret;
-    }
-    vm->evtchn_watched = true;
     ret = hv_set_server_state(vm->hv, true);
     if (ret) {
         log_err("cannot enable the ioreq server: %s", strerror(-ret));
@@ -165,8 +121,7 @@ int vm_create(struct vm **out, struct hv *hv, struct loop *loop,
     vm->loop = loop;
     vm->store = store;
     vm->devs = calloc(n ? n : 1, sizeof(*vm->devs));
-    vm->lines = calloc(n ? n : 1, sizeof(*vm->lines));
-    if (!vm->devs || !vm->lines)
+    if (!vm->devs)
         goto fail;
     for (unsigned i = 0; i < n; i++) {
         ret = vm_device_create(vm, specs, i, module_dir);
@@ -199,8 +154,6 @@ void vm_destroy(struct vm *vm)
         if (ret)
             log_warn("cannot disable the ioreq server: %s", strerror(-ret));
     }
-    if (vm->evtchn_watched)
-        loop_unwatch(vm->loop, hv_evtchn_fd(vm->hv));
     for (unsigned i = 0; i < vm->nr_devs; i++)
         dev_destroy(vm->devs[i].dev);
     if (vm->ioreq_ready)
@@ -208,7 +161,6 @@ void vm_destroy(struct vm *vm)
     for (unsigned i = 0; vm->devs && i < vm->nr_devs; i++)
         module_unload(&vm->devs[i].mod);
     free(vm->devs);
-    free(vm->lines);
     free(vm);
 }
 

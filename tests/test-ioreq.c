@@ -7,21 +7,26 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
 
 #include "check-run.h"
+#include "dev.h"
 #include "hv.h"
 #include "ioreq.h"
 #include "loop.h"
 #include "sim.h"
+#include "transport-mmio.h"
 
 #define WIN_A 0x2000000ULL
 #define WIN_B 0x2000200ULL
 #define VCPUS 4
 
-/* A window that records what it was asked. */
+/* A window's device records what its config space was asked; a read at
+ * window offset o answers tag + o in the high bits' company, so that the
+ * dispatch's cut to the access size shows. */
 struct window {
-    uint64_t last_offset;
+    struct xvdm_dev *dev;
+    struct mmio mmio;
+    uint64_t last_offset; /* in the window */
     unsigned last_size;
     uint64_t last_value;
     unsigned writes;
@@ -34,30 +39,59 @@ static struct ioreq_dispatch dispatch;
 static struct window win_a = {.tag = 0xa0}, win_b = {.tag = 0xb0};
 static pthread_t thread;
 
-static uint64_t window_read(void *opaque, uint64_t offset, unsigned size)
+static int window_create(struct xvdm_dev *dev, const struct xvdm_options *o,
+                         struct xvdm_device_setup *setup, void **priv)
 {
-    struct window *w = opaque;
-
-    w->last_offset = offset;
-    w->last_size = size;
-    return w->tag + offset + 0xffffff0000000000ULL;
+    setup->num_queues = 1;
+    setup->queue_size_max[0] = 16;
+    setup->config_size = 0x100;
+    *priv = xvdm_dev_name(dev)[6] == '0' ? &win_a : &win_b;
+    return 0;
 }
 
-static void window_write(void *opaque, uint64_t offset, unsigned size,
-                         uint64_t value)
+static void window_read(void *priv, uint32_t off, void *buf, uint32_t len)
 {
-    struct window *w = opaque;
+    struct window *w = priv;
+    uint64_t v = w->tag + 0x100 + off + 0xffffff0000000000ULL;
 
-    w->last_offset = offset;
-    w->last_size = size;
-    w->last_value = value;
+    w->last_offset = 0x100 + off;
+    w->last_size = len;
+    for (unsigned i = 0; i < len; i++)
+        ((uint8_t *)buf)[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void window_write(void *priv, uint32_t off, const void *buf,
+                         uint32_t len)
+{
+    struct window *w = priv;
+
+    w->last_offset = 0x100 + off;
+    w->last_size = len;
+    w->last_value = 0;
+    for (unsigned i = len; i > 0; i--)
+        w->last_value = (w->last_value << 8) | ((const uint8_t *)buf)[i - 1];
     w->writes++;
 }
 
-static void on_evtchn(void *arg, uint32_t revents)
+static void window_noop(void *priv)
 {
-    ioreq_handle_events(&dispatch);
 }
+
+static void window_notify(void *priv, struct xvdm_queue *q, unsigned i)
+{
+}
+
+static const struct xvdm_device_ops window_ops = {
+    .abi_version = XVDM_DEVICE_ABI_VERSION,
+    .name = "window",
+    .device_id = 42,
+    .create = window_create,
+    .destroy = window_noop,
+    .config_read = window_read,
+    .config_write = window_write,
+    .queue_notify = window_notify,
+    .reset = window_noop,
+};
 
 static void *run_loop(void *arg)
 {
@@ -65,10 +99,14 @@ static void *run_loop(void *arg)
     return NULL;
 }
 
-static void add_window(uint64_t base, struct window *w)
+static void add_window(uint64_t base, struct window *w, unsigned index)
 {
-    struct ioreq_range r = {base, 0x200, window_read, window_write, w};
+    struct xvdm_options none = {0};
+    struct ioreq_range r = {base, 0x200, &w->mmio};
 
+    ck_assert_int_eq(dev_create(&w->dev, &window_ops, &none, index, 1, loop,
+                                NULL, NULL), 0);
+    mmio_init(&w->mmio, w->dev, &sim_hv(sim)->mem, sim_hv(sim), 33, base);
     ck_assert_int_eq(ioreq_add_range(&dispatch, &r), 0);
 }
 
@@ -83,10 +121,9 @@ static void setup(void)
     hv = sim_hv(sim);
     ck_assert_int_eq(hv_ioreq_server_create(hv), 0);
     ioreq_dispatch_init(&dispatch, hv);
-    add_window(WIN_A, &win_a);
-    add_window(WIN_B, &win_b);
-    ck_assert_int_eq(loop_watch(loop, hv_evtchn_fd(hv), EPOLLIN, on_evtchn,
-                                NULL), 0);
+    add_window(WIN_A, &win_a, 0);
+    add_window(WIN_B, &win_b, 1);
+    ck_assert_int_eq(ioreq_dispatch_start(&dispatch, loop), 0);
     ck_assert_int_eq(hv_set_server_state(hv, true), 0);
     ck_assert_int_eq(pthread_create(&thread, NULL, run_loop, NULL), 0);
 }
@@ -97,6 +134,8 @@ static void teardown(void)
     pthread_join(thread, NULL);
     ioreq_dispatch_fini(&dispatch);
     ck_assert(!sim_mmio_mapped(sim, WIN_A));
+    dev_destroy(win_a.dev);
+    dev_destroy(win_b.dev);
     hv_close(sim_hv(sim));
     loop_destroy(loop);
     sim_destroy(sim);
@@ -106,9 +145,9 @@ START_TEST(read_goes_to_the_window_that_holds_it)
 {
     uint64_t v;
 
-    ck_assert_int_eq(sim_mmio_read(sim, 0, WIN_B + 0x70, 4, &v), 0);
-    ck_assert_uint_eq(v, 0xb0 + 0x70); /* truncated to 4 bytes */
-    ck_assert_uint_eq(win_b.last_offset, 0x70);
+    ck_assert_int_eq(sim_mmio_read(sim, 0, WIN_B + 0x170, 4, &v), 0);
+    ck_assert_uint_eq(v, 0xb0 + 0x170); /* truncated to 4 bytes */
+    ck_assert_uint_eq(win_b.last_offset, 0x170);
     ck_assert_uint_eq(win_b.last_size, 4);
     ck_assert_uint_eq(dispatch.stats.mmio, 1);
 }
@@ -174,8 +213,7 @@ END_TEST
 
 START_TEST(overlapping_window_is_refused)
 {
-    struct ioreq_range r = {WIN_A + 0x100, 0x200, window_read, window_write,
-                            &win_a};
+    struct ioreq_range r = {WIN_A + 0x100, 0x200, &win_a.mmio};
 
     ck_assert_int_eq(ioreq_add_range(&dispatch, &r), -EEXIST);
 }
@@ -186,7 +224,7 @@ static void *vcpu_reads(void *arg)
     unsigned vcpu = (unsigned)(uintptr_t)arg;
 
     for (unsigned i = 0; i < 500; i++) {
-        uint64_t v, offset = (vcpu * 8 + i % 8) * 4;
+        uint64_t v, offset = 0x100 + (vcpu * 8 + i % 8) * 4;
 
         if (sim_mmio_read(sim, vcpu, WIN_A + offset, 4, &v) ||
             v != 0xa0 + offset)
