@@ -343,37 +343,24 @@ static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now)
     }
 }
 
-/* At most a queue's worth of pops and rounds per call, the rest deferred:
- * a guest that keeps adding (or keeps moving its indices) cannot hold the
- * loop. */
+/* Take what the driver made available. Then, with io_uring, what
+ * completed while being submitted is answered in this round, with the
+ * rest, under one interrupt. */
 static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 {
     struct blk *b = priv;
-    struct blk_job *job = NULL, *now = NULL;
-    unsigned budget = BLK_QUEUE_SIZE;
-    int ret = 0;
+    struct blk_job *job, *now = NULL;
 
-    do {
-        xvdm_queue_disable_kicks(q);
-        while (budget && (job = blk_job_new(b, q)) &&
-               (ret = xvdm_queue_pop(q, &job->chain)) == 1) {
-            blk_take(b, job, &now);
-            job = NULL;
-            budget--;
-        }
-        if (job)
+    while ((job = blk_job_new(b, q))) {
+        if (xvdm_queue_next(q, &job->chain) != 1) {
             blk_job_put(&b->jobs, job);
-        job = NULL;
-        if (ret < 0)
-            break;
-        if (budget-- == 0) {
-            xvdm_queue_defer(q);
             break;
         }
-    } while (xvdm_queue_enable_kicks(q));
+        blk_take(b, job, &now);
+    }
+    if (!job)
+        xvdm_queue_defer(q); /* no memory for a job now: try again soon */
 #ifdef BLK_IO_URING
-    /* What completed while being submitted is answered in this round,
-     * with the rest, under one interrupt. */
     if (b->uring) {
         blk_uring_check(b, blk_uring_flush(b->uring));
         blk_uring_finished(b, blk_uring_take(b->uring), &now);

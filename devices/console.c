@@ -116,54 +116,36 @@ static bool con_tx_take(struct console *c, struct xvdm_queue *q)
     return true;
 }
 
-/* Hold the chain just popped, unless it has buffers for the device to
+/* Hold the chain just taken, unless it has buffers for the device to
  * write: then it is the guest's mistake, completed with nothing. */
-static bool con_tx_hold(struct console *c, struct xvdm_queue *q)
+static void con_tx_hold(struct console *c, struct xvdm_queue *q)
 {
     if (c->tx.chain.in_num) {
         xvdm_dev_guest_error(c->dev,
                              "transmitq: chain %u has device-writable buffers",
                              c->tx.chain.head);
         xvdm_queue_push(q, &c->tx.chain, 0);
-        return false;
+        return;
     }
     c->tx.held = true;
     c->tx.off = 0;
-    return true;
 }
 
-/* Serve the transmitq: at most a queue's worth of chains per call, the rest
- * deferred, so a guest adding chains as fast as they go cannot hold the
- * loop. True when a chain was completed. */
-static bool con_tx(struct console *c)
+/* Serve the transmitq until its chains are written or the reader is full
+ * (the chain waits, and EPOLLOUT resumes it). */
+static void con_tx(struct console *c)
 {
     struct xvdm_queue *q = con_queue(c, CON_TXQ);
-    unsigned budget = CON_QUEUE_SIZE;
-    bool done = false;
-    int ret;
 
-    xvdm_queue_disable_kicks(q);
     for (;;) {
         con_flush(c);
-        if (c->tx.held) {
-            if (!con_tx_take(c, q))
-                break; /* waits for the reader: EPOLLOUT */
-            done = true;
-        }
-        if (budget-- == 0) {
-            xvdm_queue_defer(q);
+        if (c->tx.held && !con_tx_take(c, q))
+            break; /* waits for the reader: EPOLLOUT */
+        if (xvdm_queue_next(q, &c->tx.chain) != 1)
             break;
-        }
-        ret = xvdm_queue_pop(q, &c->tx.chain);
-        if (ret == 0 && !xvdm_queue_enable_kicks(q))
-            break;
-        if (ret < 0)
-            break; /* the guest broke the queue: it is NEEDS_RESET now */
-        if (ret == 1 && !con_tx_hold(c, q))
-            done = true;
+        con_tx_hold(c, q);
     }
     con_flush(c);
-    return done;
 }
 
 /* ---- input: backend -> receiveq ------------------------------------------ */
@@ -175,10 +157,8 @@ static bool con_tx(struct console *c)
 static int con_rx_next(struct console *c, struct xvdm_queue *q)
 {
     struct xvdm_chain *ch = &c->rx.chain;
-    int ret = xvdm_queue_pop(q, ch);
+    int ret = xvdm_queue_next(q, ch);
 
-    if (ret == 0 && xvdm_queue_enable_kicks(q))
-        ret = xvdm_queue_pop(q, ch);
     if (ret <= 0)
         return ret ? ret : -EAGAIN;
     if (!ch->out_num && ch->in_len) {
@@ -191,26 +171,23 @@ static int con_rx_next(struct console *c, struct xvdm_queue *q)
     return 0;
 }
 
-/* Read input into receive chains while the backend has some, at most a
- * queue's worth per call (epoll calls again while more is there). With no
- * chain left, input waits in the backend until the guest posts more. True
- * when a chain was completed. */
-static bool con_rx(struct console *c)
+/* Read input into receive chains while the backend has some (epoll calls
+ * again while more is there). With no chain left, input waits in the
+ * backend until the guest posts more. */
+static void con_rx(struct console *c)
 {
     struct xvdm_queue *q = con_queue(c, CON_RXQ);
     struct con_held *r = &c->rx;
-    bool done = false;
     ssize_t n;
     int ret;
 
-    for (unsigned budget = CON_QUEUE_SIZE; budget; budget--) {
+    for (;;) {
         if (!r->held) {
             ret = con_rx_next(c, q);
             if (ret < 0) {
                 c->rx_starved = true;
                 break;
             }
-            done |= ret == 0;
             if (ret == 0)
                 continue;
         }
@@ -219,9 +196,8 @@ static bool con_rx(struct console *c)
             break; /* nothing now, or the input is gone: the chain waits */
         xvdm_queue_push(q, &r->chain, (uint32_t)n);
         r->held = false;
-        done = true;
     }
-    return done;
+    xvdm_queue_notify_guest(q);
 }
 
 /* ---- the loop's view ----------------------------------------------------- */
@@ -268,10 +244,12 @@ static void con_on_connect(struct console *c)
  * ring. */
 static void con_tx_resume(struct console *c)
 {
-    if (!c->running)
+    if (!c->running) {
         con_flush(c);
-    else if (con_tx(c))
-        xvdm_queue_notify_guest(con_queue(c, CON_TXQ));
+        return;
+    }
+    con_tx(c);
+    xvdm_queue_notify_guest(con_queue(c, CON_TXQ));
 }
 
 static void con_on_backend(void *arg, unsigned events)
@@ -282,8 +260,8 @@ static void con_on_backend(void *arg, unsigned events)
     if (events & CON_EV_STATE)
         con_on_connect(c);
     con_update_size(c);
-    if (c->running && (events & CON_EV_IN) && con_rx(c))
-        xvdm_queue_notify_guest(con_queue(c, CON_RXQ));
+    if (c->running && (events & CON_EV_IN))
+        con_rx(c);
     if (connected != con_backend_connected(c->be))
         events |= CON_EV_STATE; /* the reader left while we read */
     if (events & (CON_EV_OUT | CON_EV_STATE))
@@ -298,10 +276,12 @@ static void con_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
     struct console *c = priv;
 
     con_update_size(c);
-    if (index == CON_RXQ)
+    if (index == CON_RXQ) {
         c->rx_starved = false; /* new buffers: epoll says when input is in */
-    else if (con_tx(c))
+    } else {
+        con_tx(c);
         xvdm_queue_notify_guest(q);
+    }
     con_update_wants(c);
 }
 

@@ -152,31 +152,13 @@ static uint32_t ctrl_answer(struct net *n, const struct xvdm_chain *chain)
     return sizeof(ack);
 }
 
-/* A queue's worth of commands per call, the rest deferred. Kicks are
- * re-enabled after each round: with EVENT_IDX that publishes avail_event,
- * without which Linux never kicks for its next command and spins in
- * virtnet_send_command for ever (found on the rig). */
 void net_ctrl_drain(struct net *n)
 {
     struct xvdm_queue *q = xvdm_dev_queue(n->dev, NET_CTRL_QUEUE(n->nr_pairs));
     struct iovec iov[CTRL_IOV_MAX];
     struct xvdm_chain chain = {.iov = iov, .iov_cap = CTRL_IOV_MAX};
-    unsigned budget = NET_CTRL_QUEUE_SIZE;
-    int ret = 0;
 
-    do {
-        xvdm_queue_disable_kicks(q);
-        while (budget && (ret = xvdm_queue_pop(q, &chain)) == 1) {
-            xvdm_queue_push(q, &chain, ctrl_answer(n, &chain));
-            budget--;
-        }
-        if (ret < 0)
-            break; /* the guest broke the queue: it is NEEDS_RESET now */
-        if (budget == 0) {
-            xvdm_queue_defer(q);
-            break;
-        }
-    } while (xvdm_queue_enable_kicks(q));
-    if (budget < NET_CTRL_QUEUE_SIZE)
-        xvdm_queue_notify_guest(q);
+    while (xvdm_queue_next(q, &chain) == 1)
+        xvdm_queue_push(q, &chain, ctrl_answer(n, &chain));
+    xvdm_queue_notify_guest(q);
 }

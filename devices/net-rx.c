@@ -45,20 +45,19 @@ static bool rx_enough(const struct net_pair *p, size_t need)
 }
 
 /* Take chains until the room for the largest frame is held (or every
- * slot is in use), or the budget of pops is spent. 0, or a negative errno when
- * the guest broke the queue. */
-static int rx_gather(struct net_pair *p, struct xvdm_queue *q, unsigned *budget)
+ * slot is in use). 0 when there is that room, or none for now; a
+ * negative errno when the guest broke the queue. */
+static int rx_gather(struct net_pair *p, struct xvdm_queue *q)
 {
-    while (!rx_enough(p, p->rx.want) && *budget) {
+    while (!rx_enough(p, p->rx.want)) {
         struct net_rx_slot *s = rx_slot(&p->rx, p->rx.count);
         int ret;
 
         s->chain =
             (struct xvdm_chain){.iov = s->iov, .iov_cap = NET_RX_IOV_MAX};
-        ret = xvdm_queue_pop(q, &s->chain);
+        ret = xvdm_queue_next(q, &s->chain);
         if (ret <= 0)
             return ret;
-        (*budget)--;
         if (!rx_chain_usable(p, &s->chain)) {
             xvdm_queue_push(q, &s->chain, 0);
             continue;
@@ -175,47 +174,31 @@ static int rx_frame(struct net_pair *p, struct xvdm_queue *q)
     return 1;
 }
 
-/* Out of buffers: ask the guest to kick when it adds some, and stop
- * reading the tap. false when buffers came meanwhile. */
-static bool rx_sleep(struct net_pair *p, struct xvdm_queue *q)
-{
-    if (xvdm_queue_enable_kicks(q))
-        return false;
-    p->rx.on = false;
-    return true;
-}
-
-/* At most a queue's worth of pops and frames per call; the tap stays
- * readable (level-triggered) when more frames wait, so the loop comes
- * back after serving everything else. */
+/* At most a queue's worth of frames per call (the core bounds the chains
+ * taken); the tap stays readable (level-triggered) when more frames wait,
+ * so the loop comes back after serving everything else. Out of buffers,
+ * the tap is not read until the guest kicks (the drain asked it to). */
 void net_rx_drain(struct net_pair *p)
 {
     struct xvdm_queue *q = xvdm_dev_queue(p->n->dev, NET_RX_QUEUE(p->index));
-    unsigned budget = NET_QUEUE_SIZE, frames = 0;
+    unsigned budget = NET_QUEUE_SIZE;
     int ret = 0;
 
     p->rx.on = true;
-    xvdm_queue_disable_kicks(q);
-    while (budget && ret >= 0) {
-        ret = rx_gather(p, q, &budget);
-        if (ret < 0) {
-            p->rx.on = false; /* the guest broke the queue */
-        } else if (!rx_enough(p, p->rx.least)) {
-            if (rx_sleep(p, q))
-                break;
-        } else {
-            budget--;
-            ret = rx_frame(p, q);
-            frames += ret > 0;
+    while (budget-- && ret >= 0) {
+        ret = rx_gather(p, q);
+        if (ret < 0 || !rx_enough(p, p->rx.least)) {
+            p->rx.on = false; /* none for now, or the guest broke the queue */
+            break;
         }
+        ret = rx_frame(p, q);
     }
     if (ret < 0 && ret != -EAGAIN && p->rx.on) {
         xvdm_dev_log(p->n->dev, XVDM_LOG_ERROR, "reading tap %s: %s",
                      p->n->ifname, strerror(-ret));
         p->rx.on = false;
     }
-    if (frames)
-        xvdm_queue_notify_guest(q);
+    xvdm_queue_notify_guest(q);
     net_watch(p);
 }
 

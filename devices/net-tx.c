@@ -50,8 +50,7 @@ static int tx_send(struct net_pair *p, const struct xvdm_chain *c)
 }
 
 /* Send the chain held from the last EAGAIN, if any. false: still full. */
-static bool tx_flush_held(struct net_pair *p, struct xvdm_queue *q,
-                          unsigned *sent)
+static bool tx_flush_held(struct net_pair *p, struct xvdm_queue *q)
 {
     if (!p->tx.held)
         return true;
@@ -59,50 +58,31 @@ static bool tx_flush_held(struct net_pair *p, struct xvdm_queue *q,
         return false;
     xvdm_queue_push(q, &p->tx.chain, 0);
     p->tx.held = false;
-    (*sent)++;
     return true;
 }
 
-/* At most a queue's worth of frames and rounds per call, the rest
- * deferred, so a guest adding frames as fast as they go cannot hold the
- * loop; on EAGAIN the chain is kept and the tap watched for room. */
-static void tx_drain_queue(struct net_pair *p, struct xvdm_queue *q,
-                           unsigned *sent)
+/* On EAGAIN the chain is kept and the tap watched for room; the drain
+ * goes on from there. */
+static void tx_drain_queue(struct net_pair *p, struct xvdm_queue *q)
 {
-    unsigned budget = NET_QUEUE_SIZE;
-    int ret = 0;
-
-    do {
-        xvdm_queue_disable_kicks(q);
-        while (budget && (ret = xvdm_queue_pop(q, &p->tx.chain)) == 1) {
-            if (tx_send(p, &p->tx.chain) == -EAGAIN) {
-                p->tx.held = true;
-                return;
-            }
-            xvdm_queue_push(q, &p->tx.chain, 0);
-            (*sent)++;
-            budget--;
-        }
-        if (ret < 0)
-            return; /* the guest broke the queue: it is NEEDS_RESET now */
-        if (budget-- == 0) {
-            xvdm_queue_defer(q);
+    while (xvdm_queue_next(q, &p->tx.chain) == 1) {
+        if (tx_send(p, &p->tx.chain) == -EAGAIN) {
+            p->tx.held = true;
             return;
         }
-    } while (xvdm_queue_enable_kicks(q));
+        xvdm_queue_push(q, &p->tx.chain, 0);
+    }
 }
 
 void net_tx_drain(struct net_pair *p)
 {
     struct xvdm_queue *q = xvdm_dev_queue(p->n->dev, NET_TX_QUEUE(p->index));
-    unsigned sent = 0;
 
     p->tx.chain.iov = p->tx.iov;
     p->tx.chain.iov_cap = NET_TX_IOV_MAX;
-    if (tx_flush_held(p, q, &sent))
-        tx_drain_queue(p, q, &sent);
-    if (sent)
-        xvdm_queue_notify_guest(q);
+    if (tx_flush_held(p, q))
+        tx_drain_queue(p, q);
+    xvdm_queue_notify_guest(q);
     net_watch(p);
 }
 

@@ -69,38 +69,16 @@ static uint32_t rng_fill(struct rng *rng, const struct xvdm_chain *chain)
     return done;
 }
 
-/* Serve the chains the driver made available, then interrupt once. At
- * most a queue's worth of pops and rounds per call, the rest deferred: a
- * guest that keeps adding (or keeps moving its indices) cannot hold the
- * loop. */
-static void rng_drain(struct rng *rng, struct xvdm_queue *q)
-{
-    struct iovec iov[RNG_IOV_MAX];
-    struct xvdm_chain chain = {.iov = iov, .iov_cap = RNG_IOV_MAX};
-    unsigned budget = RNG_QUEUE_SIZE, served = 0;
-    int ret = 0;
-
-    do {
-        xvdm_queue_disable_kicks(q);
-        while (budget && (ret = xvdm_queue_pop(q, &chain)) == 1) {
-            xvdm_queue_push(q, &chain, rng_fill(rng, &chain));
-            served++;
-            budget--;
-        }
-        if (ret < 0)
-            break; /* the guest broke the queue: it is NEEDS_RESET now */
-        if (budget-- == 0) {
-            xvdm_queue_defer(q);
-            break;
-        }
-    } while (xvdm_queue_enable_kicks(q));
-    if (served)
-        xvdm_queue_notify_guest(q);
-}
-
+/* Serve the chains the driver made available, then interrupt once. */
 static void rng_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 {
-    rng_drain(priv, q);
+    struct rng *rng = priv;
+    struct iovec iov[RNG_IOV_MAX];
+    struct xvdm_chain chain = {.iov = iov, .iov_cap = RNG_IOV_MAX};
+
+    while (xvdm_queue_next(q, &chain) == 1)
+        xvdm_queue_push(q, &chain, rng_fill(rng, &chain));
+    xvdm_queue_notify_guest(q);
 }
 
 /* Requests complete inside queue_notify, so nothing is held across it. */

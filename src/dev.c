@@ -261,6 +261,7 @@ int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
 void dev_queue_reset(struct xvdm_queue *q)
 {
     vq_reset(&q->vq);
+    q->draining = false;
 }
 
 void dev_destroy(struct xvdm_dev *dev)
@@ -397,6 +398,24 @@ int xvdm_queue_pop(struct xvdm_queue *q, struct xvdm_chain *chain)
         ret = vq_pop(&q->vq, chain);
         q->taken += ret > 0;
     } while (ret == VQ_SKIPPED);
+    return ret;
+}
+
+/* The one drain policy every device uses (VIRTIO 1.2 §2.7.10): kicks off
+ * while taking chains, on again once there are none, and a look for any
+ * that came in between; at most a queue's worth per loop turn. */
+int xvdm_queue_next(struct xvdm_queue *q, struct xvdm_chain *chain)
+{
+    int ret;
+
+    if (!q->draining) {
+        vq_disable_kicks(&q->vq);
+        q->draining = true;
+    }
+    while ((ret = xvdm_queue_pop(q, chain)) == 0 && !queue_turn_spent(q) &&
+           vq_enable_kicks(&q->vq))
+        vq_disable_kicks(&q->vq);
+    q->draining = ret == 1;
     return ret;
 }
 

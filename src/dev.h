@@ -37,6 +37,7 @@ struct xvdm_queue {
     uint16_t index;
     uint64_t turn;  /* the loop turn `taken` counts in */
     unsigned taken; /* chains popped (or skipped) in that turn */
+    bool draining;  /* in xvdm_queue_next()'s run: kicks off */
 };
 
 struct xvdm_dev {

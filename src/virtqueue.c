@@ -117,6 +117,7 @@ int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features)
      * it already used. The avail index is checked on every pop. */
     vq->used_idx = vq_load16(&vq->used->idx);
     vq->last_avail_idx = vq->used_idx;
+    vq->signalled_used = vq->used_idx;
     vq->signalled_used_valid = false;
     vq->ready = true;
     return 0;
@@ -375,15 +376,17 @@ bool vq_should_signal(struct vq *vq)
 
     if (!vq_live(vq))
         return false;
+    old = vq->signalled_used;
+    valid = vq->signalled_used_valid;
+    if (old == vq->used_idx)
+        return false; /* nothing used since the last look */
+    vq->signalled_used = vq->used_idx;
+    vq->signalled_used_valid = true;
     /* Our used->idx store must be visible before we read the driver's
      * suppression state, or both sides may wait (§2.7.10). */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (!vq->event_idx)
         return !(vq_load16(&vq->avail->flags) & VIRTQ_AVAIL_F_NO_INTERRUPT);
-    old = vq->signalled_used;
-    valid = vq->signalled_used_valid;
-    vq->signalled_used = vq->used_idx;
-    vq->signalled_used_valid = true;
     if (!valid)
         return true;
     event = vq_load16(vq_used_event(vq));

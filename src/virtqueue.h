@@ -77,7 +77,7 @@ struct vq {
     /* Device-side ring state. */
     uint16_t last_avail_idx;  /* next avail entry to pop */
     uint16_t used_idx;        /* next used entry to write */
-    uint16_t signalled_used;  /* used_idx when the guest was last signalled */
+    uint16_t signalled_used;  /* used_idx at the last vq_should_signal() */
     bool signalled_used_valid;
     /* Chains popped and not yet pushed. A driver owns num descriptors, so
      * it cannot have more than num chains with the device (§2.7.13); one

@@ -34,8 +34,8 @@ extern "C" {
 #endif
 
 /* Bumped on any change to this header: 2 added xvdm_device_ops.reload and
- * xvdm_dev_publish(). */
-#define XVDM_DEVICE_ABI_VERSION 2
+ * xvdm_dev_publish(); 3 added xvdm_queue_next(). */
+#define XVDM_DEVICE_ABI_VERSION 3
 /* The oldest version xvdm still loads: later versions only added fields at
  * the end of the ops table, which xvdm does not read from older modules. */
 #define XVDM_DEVICE_ABI_VERSION_MIN 1
@@ -225,13 +225,32 @@ void xvdm_queue_push_batch(struct xvdm_queue *q,
                            const struct xvdm_chain *const *chains,
                            const uint32_t *written, unsigned n);
 /* After one or more pushes: interrupt the guest unless it asked not to be
- * (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX). */
+ * (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX). Nothing
+ * pushed since the last interrupt: nothing to tell, no interrupt. */
 void xvdm_queue_notify_guest(struct xvdm_queue *q);
 /* Ask the driver not to kick while the device is busy draining, and to kick
  * again afterwards. xvdm_queue_enable_kicks() returns true when new chains
  * arrived meanwhile (pop again before sleeping). */
 void xvdm_queue_disable_kicks(struct xvdm_queue *q);
 bool xvdm_queue_enable_kicks(struct xvdm_queue *q);
+/*
+ * From ABI version 3 on: the next chain to serve from q, with everything
+ * a device needs around it. Returns 1 and fills *chain, 0 when there is
+ * nothing more to do now, or a negative errno when the guest broke the
+ * queue (the device is NEEDS_RESET). From the first call on, the driver is
+ * asked not to kick; before 0 is returned it is asked to kick again, and
+ * chains it added meanwhile are returned first. At most a queue's worth
+ * of chains is taken per turn of the event loop: then 0 is returned and
+ * queue_notify() called again from the loop's next turn. A device whose
+ * backend cannot take more stops calling it and calls it again when it
+ * can. Complete the chains with xvdm_queue_push() and then call
+ * xvdm_queue_notify_guest() once:
+ *
+ *     while (xvdm_queue_next(q, &chain) == 1)
+ *         xvdm_queue_push(q, &chain, serve(&chain));
+ *     xvdm_queue_notify_guest(q);
+ */
+int xvdm_queue_next(struct xvdm_queue *q, struct xvdm_chain *chain);
 /* Call queue_notify() for this queue again soon, from the event loop, as
  * if the driver had kicked. A device drains a bounded number of chains per
  * call and defers the rest, so that a guest adding chains as fast as they
