@@ -554,16 +554,6 @@ bool sim_mmio_mapped(struct sim *sim, uint64_t addr)
     return mapped;
 }
 
-bool sim_server_enabled(struct sim *sim)
-{
-    bool enabled;
-
-    pthread_mutex_lock(&sim->lock);
-    enabled = sim->server_enabled;
-    pthread_mutex_unlock(&sim->lock);
-    return enabled;
-}
-
 /* ---- interrupt lines ------------------------------------------------------ */
 
 static struct sim_spi *sim_spi(struct sim *sim, uint32_t spi)

@@ -48,11 +48,6 @@ int log_level_parse(const char *name, enum log_level *out)
     return -EINVAL;
 }
 
-enum log_level log_get_level(void)
-{
-    return log_level;
-}
-
 static int syslog_priority(enum log_level level)
 {
     switch (level) {

@@ -23,7 +23,6 @@ enum log_level {
 void log_init(enum log_level level, bool to_syslog, int64_t domid);
 /* "error", "warn", "info", "debug" -> level; -EINVAL for anything else. */
 int log_level_parse(const char *name, enum log_level *out);
-enum log_level log_get_level(void);
 
 void log_msg(enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

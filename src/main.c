@@ -316,7 +316,7 @@ static int daemon_setup_guest(struct daemon *d, const char *module_dir)
     }
     /* The guest stays paused until libxl sees InitWait, and only then
      * touches its devices: so InitWait goes first, and mapping its RAM
-     * (the slowest step) no longer counts against libxl's 10 s. */
+     * (the slowest step) does not count against libxl's 10 s. */
     if (d->backend)
         ret = backend_start(d->backend, d->loop, daemon_on_guest_gone, d);
     return ret ? ret : hv_map_guest_ram(d->hv);

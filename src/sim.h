@@ -97,8 +97,6 @@ int sim_ioreq(struct sim *sim, unsigned vcpu, struct ioreq *req);
 
 /* True when xvdm asked for [addr, addr + 1) to be sent to it. */
 bool sim_mmio_mapped(struct sim *sim, uint64_t addr);
-/* True while the ioreq server exists and is enabled. */
-bool sim_server_enabled(struct sim *sim);
 
 /* ---- interrupt lines -------------------------------------------------- */
 

@@ -45,8 +45,8 @@ uint32_t virtio_isr(const struct xvdm_dev *dev)
     return dev->isr;
 }
 
-/* Nothing to lower: an edge-triggered line is never lowered (the
- * transport's). */
+/* The driver acknowledges: nothing else to do, the transport's lines are
+ * edge-triggered. */
 void virtio_isr_ack(struct xvdm_dev *dev, uint32_t bits)
 {
     dev->isr &= ~bits;

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * One guest served: its devices (modules loaded, instances created, a
- * virtio-mmio transport each), their interrupt lines (shared by SPI), the
- * ioreq server with every window mapped to it, and the event-channel fd
- * watched in the loop.
+ * virtio-mmio transport each, on its SPI), and the ioreq server with
+ * every window mapped to it, served from the loop.
  */
 #ifndef XVDM_VM_H
 #define XVDM_VM_H

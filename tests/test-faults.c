@@ -7,13 +7,13 @@
 
 #include <check.h>
 #include <errno.h>
+#include <linux/virtio_ids.h>
 #include <stdlib.h>
 
 #include "check-run.h"
 #include "harness.h"
 #include "vdriver.h"
 
-#define RNG_ID 4
 #define FEATURES (1ULL << VIRTIO_F_VERSION_1)
 
 START_TEST(module_whose_create_fails_stops_setup_cleanly)
@@ -46,7 +46,7 @@ START_TEST(interrupt_failure_loses_no_completion)
     ck_assert_int_eq(harness_start(&h, specs, 1), 0);
     vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
                  sim_ram_base(h.sim) + (1 << 20), 1 << 20);
-    ck_assert_int_eq(vdriver_probe(&d, RNG_ID, FEATURES), 0);
+    ck_assert_int_eq(vdriver_probe(&d, VIRTIO_ID_RNG, FEATURES), 0);
     ck_assert_int_eq(vdriver_setup_queue(&d, 0, 8), 0);
     vdriver_driver_ok(&d);
 

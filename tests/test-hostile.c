@@ -10,6 +10,7 @@
 #include <check.h>
 #include <endian.h>
 #include <errno.h>
+#include <linux/virtio_ids.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,6 @@
 #include "harness.h"
 #include "vdriver.h"
 
-#define RNG_ID 4
 #define WAIT_MS 5000
 #define FEATURES                                                              \
     ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_INDIRECT_DESC))
@@ -41,7 +41,7 @@ static void teardown(void)
 
 static void bring_up(void)
 {
-    ck_assert_int_eq(vdriver_probe(&d, RNG_ID, FEATURES), 0);
+    ck_assert_int_eq(vdriver_probe(&d, VIRTIO_ID_RNG, FEATURES), 0);
     ck_assert_int_eq(vdriver_setup_queue(&d, 0, 16), 0);
     vdriver_driver_ok(&d);
 }
@@ -142,7 +142,7 @@ END_TEST
 /* Queue setup the guest botched: QueueReady reads back 0. */
 static void setup_refused(uint32_t num, uint64_t desc)
 {
-    ck_assert_int_eq(vdriver_probe(&d, RNG_ID, FEATURES), 0);
+    ck_assert_int_eq(vdriver_probe(&d, VIRTIO_ID_RNG, FEATURES), 0);
     vdriver_write(&d, VIRTIO_MMIO_QUEUE_SEL, 0);
     vdriver_write(&d, VIRTIO_MMIO_QUEUE_NUM, num);
     vdriver_write(&d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
@@ -184,7 +184,7 @@ START_TEST(notify_before_driver_ok_ignored)
 {
     struct guest_buf b = {buffer(8), 8, true};
 
-    ck_assert_int_eq(vdriver_probe(&d, RNG_ID, FEATURES), 0);
+    ck_assert_int_eq(vdriver_probe(&d, VIRTIO_ID_RNG, FEATURES), 0);
     ck_assert_int_eq(vdriver_setup_queue(&d, 0, 16), 0);
     guest_ring_publish(&d.ring[0], guest_ring_add_chain(&d.ring[0], &b, 1));
     vdriver_kick(&d, 0);
@@ -258,7 +258,7 @@ END_TEST
 
 START_TEST(features_ok_refused_without_version_1)
 {
-    ck_assert_int_eq(vdriver_probe(&d, RNG_ID, 1ULL << VIRTIO_F_INDIRECT_DESC),
+    ck_assert_int_eq(vdriver_probe(&d, VIRTIO_ID_RNG, 1ULL << VIRTIO_F_INDIRECT_DESC),
                      -EIO);
     assert_alive();
 }
@@ -293,7 +293,7 @@ START_TEST(write_to_read_only_register_ignored)
     vdriver_write(&d, VIRTIO_MMIO_QUEUE_NUM_MAX, 1 << 20);
     ck_assert_uint_eq(vdriver_read(&d, VIRTIO_MMIO_MAGIC_VALUE),
                       VIRTIO_MMIO_MAGIC);
-    ck_assert_uint_eq(vdriver_read(&d, VIRTIO_MMIO_DEVICE_ID), RNG_ID);
+    ck_assert_uint_eq(vdriver_read(&d, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_RNG);
     ck_assert_uint_eq(vdriver_read(&d, VIRTIO_MMIO_QUEUE_NUM_MAX), 256);
     assert_alive();
 }
@@ -306,7 +306,7 @@ START_TEST(used_ring_overlapping_avail_index_is_refused)
 {
     uint64_t ram = sim_ram_base(h.sim);
 
-    ck_assert_int_eq(vdriver_probe(&d, RNG_ID, 1ULL << VIRTIO_F_VERSION_1),
+    ck_assert_int_eq(vdriver_probe(&d, VIRTIO_ID_RNG, 1ULL << VIRTIO_F_VERSION_1),
                      0);
     vdriver_write(&d, VIRTIO_MMIO_QUEUE_SEL, 0);
     vdriver_write(&d, VIRTIO_MMIO_QUEUE_NUM, 8);

@@ -7,24 +7,23 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <linux/virtio_ids.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "check-run.h"
+#include "dev.h"
 #include "guest-layout.h"
 #include "harness.h"
 #include "privilege.h"
 #include "syscall-filter.h"
 #include "vdriver.h"
 
-#define RNG_ID 4
 #define FILL 0xa5
 #define WAIT_MS 5000
-#define ALL_FEATURES                                                          \
-    ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_INDIRECT_DESC) |        \
-     (1ULL << VIRTIO_F_EVENT_IDX))
+#define ALL_FEATURES DEV_TRANSPORT_FEATURES
 
 static struct harness h;
 static const char *empty_dir; /* for --chroot */
@@ -48,7 +47,7 @@ static void attach(struct vdriver *d, unsigned n)
 
 static void bring_up(struct vdriver *d, uint64_t features)
 {
-    ck_assert_int_eq(vdriver_probe(d, RNG_ID, features), 0);
+    ck_assert_int_eq(vdriver_probe(d, VIRTIO_ID_RNG, features), 0);
     ck_assert_int_eq(vdriver_setup_queue(d, 0, 64), 0);
     vdriver_driver_ok(d);
     ck_assert_int_eq(d->io_error, 0);
@@ -119,7 +118,7 @@ START_TEST(probe_sees_a_version_2_entropy_device)
     ck_assert(sim_mmio_mapped(h.sim, h.specs[0].base));
     ck_assert(sim_mmio_mapped(h.sim, h.specs[0].base + 0x1ff));
     ck_assert(!sim_mmio_mapped(h.sim, h.specs[0].base + 0x200));
-    ck_assert_int_eq(vdriver_probe(&d, RNG_ID, ALL_FEATURES), 0);
+    ck_assert_int_eq(vdriver_probe(&d, VIRTIO_ID_RNG, ALL_FEATURES), 0);
     ck_assert_uint_eq(d.features, ALL_FEATURES);
     ck_assert_uint_eq(vdriver_read(&d, VIRTIO_MMIO_VENDOR_ID),
                       VIRTIO_MMIO_VENDOR);

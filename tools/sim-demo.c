@@ -7,19 +7,18 @@
  */
 #include "config.h"
 
+#include <linux/virtio_ids.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dev.h"
 #include "harness.h"
 #include "vdriver.h"
 
-#define RNG_ID 4
 #define REQUESTS 4
 #define REQUEST_BYTES 32
-#define WANTED                                                                \
-    ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_F_INDIRECT_DESC) |        \
-     (1ULL << VIRTIO_F_EVENT_IDX))
+#define WANTED DEV_TRANSPORT_FEATURES
 
 static int fail(struct harness *h, const char *what)
 {
@@ -82,7 +81,7 @@ int main(void)
     vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
                  sim_ram_base(h.sim) + (1 << 20), 1 << 20);
     print_probe(&d);
-    if (vdriver_probe(&d, RNG_ID, WANTED))
+    if (vdriver_probe(&d, VIRTIO_ID_RNG, WANTED))
         return fail(&h, "probe failed");
     printf("guest:   features offered 0x%llx, accepted 0x%llx\n",
            (unsigned long long)d.offered, (unsigned long long)d.features);
