@@ -229,6 +229,7 @@ int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
     dev->ops = ops;
     dev->domid = domid;
     dev->loop = loop;
+    dev->loop_turn = loop ? loop_turn(loop) : NULL;
     dev->defer_fd = -1;
     if (st && node) {
         dev->store = st;
@@ -372,9 +373,9 @@ static bool queue_turn_spent(struct xvdm_queue *q)
 {
     uint64_t turn;
 
-    if (!q->dev->loop)
+    if (!q->dev->loop_turn)
         return false;
-    turn = loop_turn(q->dev->loop);
+    turn = *q->dev->loop_turn;
     if (turn != q->turn) {
         q->turn = turn;
         q->taken = 0;
@@ -386,14 +387,18 @@ static bool queue_turn_spent(struct xvdm_queue *q)
     return true;
 }
 
-int xvdm_queue_pop(struct xvdm_queue *q, struct xvdm_chain *chain)
+/* The next chain this turn allows: 1, 0 (none, or the turn is spent:
+ * *spent says which), or -EIO. */
+static int queue_take(struct xvdm_queue *q, struct xvdm_chain *chain,
+                      bool *spent)
 {
     int ret;
 
     if (dev_stopped(q->dev))
         return -EIO;
     do {
-        if (queue_turn_spent(q))
+        *spent = queue_turn_spent(q);
+        if (*spent)
             return 0;
         ret = vq_pop(&q->vq, chain);
         q->taken += ret > 0;
@@ -401,18 +406,26 @@ int xvdm_queue_pop(struct xvdm_queue *q, struct xvdm_chain *chain)
     return ret;
 }
 
+int xvdm_queue_pop(struct xvdm_queue *q, struct xvdm_chain *chain)
+{
+    bool spent;
+
+    return queue_take(q, chain, &spent);
+}
+
 /* The one drain policy every device uses (VIRTIO 1.2 §2.7.10): kicks off
  * while taking chains, on again once there are none, and a look for any
  * that came in between; at most a queue's worth per loop turn. */
 int xvdm_queue_next(struct xvdm_queue *q, struct xvdm_chain *chain)
 {
+    bool spent;
     int ret;
 
     if (!q->draining) {
         vq_disable_kicks(&q->vq);
         q->draining = true;
     }
-    while ((ret = xvdm_queue_pop(q, chain)) == 0 && !queue_turn_spent(q) &&
+    while ((ret = queue_take(q, chain, &spent)) == 0 && !spent &&
            vq_enable_kicks(&q->vq))
         vq_disable_kicks(&q->vq);
     q->draining = ret == 1;

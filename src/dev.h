@@ -59,6 +59,7 @@ struct xvdm_dev {
     uint32_t isr;
     uint32_t config_generation;
     struct loop *loop;
+    const uint64_t *loop_turn; /* the loop's turn counter (loop_turn()) */
     struct ratelimit guest_rl;
     int defer_fd;        /* eventfd for xvdm_queue_defer(), made on first use */
     uint64_t deferred;   /* queues to notify from the loop */

@@ -225,9 +225,9 @@ int loop_run(struct loop *loop)
     return err;
 }
 
-uint64_t loop_turn(const struct loop *loop)
+const uint64_t *loop_turn(const struct loop *loop)
 {
-    return loop->turn;
+    return &loop->turn;
 }
 
 void loop_stop(struct loop *loop)

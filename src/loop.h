@@ -29,8 +29,9 @@ int loop_unwatch(struct loop *loop, int fd);
 void loop_set_poll(struct loop *loop, uint64_t ns);
 /* Which turn the loop is in: a number that changes each time the loop
  * wakes with a batch of events. Work bounded "per turn" is bounded between
- * two looks at every other fd. Loop thread only. */
-uint64_t loop_turn(const struct loop *loop);
+ * two looks at every other fd. The counter itself, for a hot path to read
+ * without a call; loop thread only. */
+const uint64_t *loop_turn(const struct loop *loop);
 /* Dispatch until loop_stop() or loop_fail(). 0, the error loop_fail()
  * was given, or a negative errno if epoll fails. */
 int loop_run(struct loop *loop);

@@ -324,10 +324,6 @@ int vq_pop(struct vq *vq, struct xvdm_chain *chain)
 
 /* ---- completing ---------------------------------------------------------- */
 
-bool vq_live(const struct vq *vq)
-{
-    return vq->ready && !vq->broken;
-}
 
 void vq_push_batch(struct vq *vq, const struct xvdm_chain *const *chains,
                    const uint32_t *written, unsigned n)

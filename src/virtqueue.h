@@ -102,7 +102,10 @@ struct vq {
 int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features);
 
 /* Enabled and not broken: the rings may be touched. */
-bool vq_live(const struct vq *vq);
+static inline bool vq_live(const struct vq *vq)
+{
+    return vq->ready && !vq->broken;
+}
 
 /* Forget everything guest-written; keeps num_max, the fault callback and
  * the rate limit. */
