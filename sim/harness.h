@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Test side: xvdm on the simulated hypervisor, in-process. Starts the same
- * parts src/main.c starts on Xen (loop, device specs and layout, vm) on a
+ * parts src/daemon/main.c starts on Xen (loop, device specs and layout, vm) on a
  * sim guest, and runs the loop on its own thread, as the daemon does.
  * As xvdm does, it takes SIGHUP from a signalfd in the loop and has every
  * device look at its backing again (so SIGHUP is blocked in the thread that

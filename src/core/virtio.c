@@ -1,10 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* The virtio device core (see virtio.h). */
+/* The virtio device core (see virtio.h), and the device ABI's queue
+ * functions: the one drain policy, its bound per loop turn, deferral. */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "dev.h"
+#include "loop.h"
 #include "virtio.h"
 
 /* Status bits the driver may set; NEEDS_RESET is the device's. */
@@ -245,4 +252,171 @@ void virtio_config_write(struct xvdm_dev *dev, uint32_t offset, unsigned size,
     for (unsigned i = 0; i < size; i++)
         buf[i] = (uint8_t)(value >> (8 * i));
     dev->ops->config_write(dev->priv, offset, buf, size);
+}
+
+/* ---- serving queues (the device ABI) --------------------------------------------------------------- */
+
+/* NEEDS_RESET stops every queue of the device, not just the one that broke:
+ * the driver must reset the whole device (VIRTIO 1.2 §2.1.2). */
+static bool dev_stopped(const struct xvdm_dev *dev)
+{
+    return dev->status & VIRTIO_STATUS_NEEDS_RESET;
+}
+
+/* A queue hands out at most a queue's worth of chains per turn of the
+ * loop, skipped ones included, whatever the device's own loop does; the
+ * rest waits for the next turn (the queue is deferred). So however fast a
+ * guest refills a queue, from another vCPU or by rewriting its ring, the
+ * loop gets back to every other fd (vCPUs, devices, signals, xenstore). */
+static bool queue_turn_spent(struct xvdm_queue *q)
+{
+    uint64_t turn;
+
+    if (!q->dev->loop_turn)
+        return false;
+    turn = *q->dev->loop_turn;
+    if (turn != q->turn) {
+        q->turn = turn;
+        q->taken = 0;
+    }
+    if (q->taken < q->vq.num)
+        return false;
+    if (!(q->dev->deferred & (1ULL << q->index)))
+        xvdm_queue_defer(q);
+    return true;
+}
+
+/* The next chain this turn allows: 1, 0 (none, or the turn is spent:
+ * *spent says which), or -EIO. */
+static int queue_take(struct xvdm_queue *q, struct xvdm_chain *chain,
+                      bool *spent)
+{
+    int ret;
+
+    if (dev_stopped(q->dev))
+        return -EIO;
+    do {
+        *spent = queue_turn_spent(q);
+        if (*spent)
+            return 0;
+        ret = vq_pop(&q->vq, chain);
+        q->taken += ret > 0;
+    } while (ret == VQ_SKIPPED);
+    return ret;
+}
+
+int xvdm_queue_pop(struct xvdm_queue *q, struct xvdm_chain *chain)
+{
+    bool spent;
+
+    return queue_take(q, chain, &spent);
+}
+
+/* The one drain policy every device uses (VIRTIO 1.2 §2.7.10): kicks off
+ * while taking chains, on again once there are none, and a look for any
+ * that came in between; at most a queue's worth per loop turn. */
+int xvdm_queue_next(struct xvdm_queue *q, struct xvdm_chain *chain)
+{
+    bool spent;
+    int ret;
+
+    if (!q->draining) {
+        vq_disable_kicks(&q->vq);
+        q->draining = true;
+    }
+    while ((ret = queue_take(q, chain, &spent)) == 0 && !spent &&
+           vq_enable_kicks(&q->vq))
+        vq_disable_kicks(&q->vq);
+    q->draining = ret == 1;
+    return ret;
+}
+
+void xvdm_queue_push(struct xvdm_queue *q, const struct xvdm_chain *chain,
+                     uint32_t written)
+{
+    vq_push(&q->vq, chain, written);
+}
+
+void xvdm_queue_push_batch(struct xvdm_queue *q,
+                           const struct xvdm_chain *const *chains,
+                           const uint32_t *written, unsigned n)
+{
+    vq_push_batch(&q->vq, chains, written, n);
+}
+
+void xvdm_queue_notify_guest(struct xvdm_queue *q)
+{
+    if (vq_should_signal(&q->vq))
+        virtio_signal_used(q->dev);
+}
+
+void xvdm_queue_disable_kicks(struct xvdm_queue *q)
+{
+    vq_disable_kicks(&q->vq);
+}
+
+/* A queue whose turn is spent has been deferred: it is drained again
+ * from the loop, so no kick is needed, and none is asked for. */
+bool xvdm_queue_enable_kicks(struct xvdm_queue *q)
+{
+    return !queue_turn_spent(q) && vq_enable_kicks(&q->vq);
+}
+
+/* ---- deferred notifies ---------------------------------------------------- */
+
+/* Deferred queues get their notify only while the driver could still kick
+ * them: DRIVER_OK, no NEEDS_RESET, queue ready (a reset in between drops
+ * them). */
+static void dev_run_deferred(void *arg, uint32_t revents)
+{
+    struct xvdm_dev *dev = arg;
+    uint64_t count, pending = dev->deferred;
+
+    if (read(dev->defer_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+        log_warn("%scannot read its defer eventfd: %s", dev->prefix,
+                 strerror(errno));
+    dev->deferred = 0;
+    for (unsigned i = 0; i < dev->setup.num_queues; i++) {
+        struct xvdm_queue *q = &dev->queues[i];
+
+        if ((pending & (1ULL << i)) && virtio_serving(dev) &&
+            vq_live(&q->vq))
+            dev->ops->queue_notify(dev->priv, q, i);
+    }
+}
+
+static int dev_defer_fd(struct xvdm_dev *dev)
+{
+    int ret;
+
+    if (dev->defer_fd >= 0)
+        return 0;
+    if (!dev->loop)
+        return -ENOTCONN;
+    dev->defer_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (dev->defer_fd < 0)
+        return -errno;
+    ret = loop_watch(dev->loop, dev->defer_fd, EPOLLIN, dev_run_deferred, dev);
+    if (ret) {
+        close(dev->defer_fd);
+        dev->defer_fd = -1;
+    }
+    return ret;
+}
+
+void xvdm_queue_defer(struct xvdm_queue *q)
+{
+    struct xvdm_dev *dev = q->dev;
+    uint64_t one = 1;
+    int ret = dev_defer_fd(dev);
+
+    if (ret == 0 && write(dev->defer_fd, &one, sizeof(one)) < 0)
+        ret = -errno;
+    if (ret) {
+        /* Without a wake-up the queue would sit until the next kick. */
+        log_err("%squeue %u: cannot defer its work: %s", dev->prefix,
+                q->index, strerror(-ret));
+        return;
+    }
+    dev->deferred |= 1ULL << q->index;
 }
