@@ -10,6 +10,7 @@
 #include <check.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/virtio_blk.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,51 @@ START_TEST(a_head_published_again_and_again_is_refused_and_memory_bounded)
 }
 END_TEST
 
+/* ---- file descriptors ------------------------------------------------------ */
+
+static unsigned open_fds(void)
+{
+    unsigned n = 0;
+
+    for (int fd = 0; fd < 4096; fd++)
+        n += fcntl(fd, F_GETFD) >= 0;
+    return n;
+}
+
+/* Resets, probes, queue setups, kicks, good and broken chains, a hundred
+ * times: xvdm opens nothing more for it (whatever a device opens, it
+ * opened at setup). */
+START_TEST(a_guest_cannot_make_xvdm_open_files)
+{
+    unsigned before;
+
+    make_disk(1 << 20);
+    {
+        char spec[128];
+
+        snprintf(spec, sizeof(spec), "blk,path=%s", disk);
+        start(spec, 1, BLK_ID, 64);
+    }
+    before = open_fds();
+    for (unsigned round = 0; round < 100; round++) {
+        uint16_t head = slow_read_chain();
+
+        guest_ring_publish(&d.ring[0], head);
+        if (round % 2)
+            guest_ring_avail(&d.ring[0])->idx = htole16(1000); /* broken */
+        vdriver_kick(&d, 0);
+        vdriver_reset(&d);
+        ck_assert_int_eq(vdriver_probe(&d, BLK_ID, VERSION_1), 0);
+        ck_assert_int_eq(vdriver_setup_queue(&d, 0, 64), 0);
+        vdriver_driver_ok(&d);
+        d.alloc_next = sim_ram_base(h.sim) + (1 << 20);
+    }
+    ck_assert_uint_eq(open_fds(), before);
+    harness_stop(&h);
+    unlink(disk);
+}
+END_TEST
+
 static Suite *limits_suite(void)
 {
     Suite *s = suite_create("limits");
@@ -137,6 +183,7 @@ static Suite *limits_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(
         tc, a_head_published_again_and_again_is_refused_and_memory_bounded);
+    tcase_add_test(tc, a_guest_cannot_make_xvdm_open_files);
     suite_add_tcase(s, tc);
     return s;
 }
