@@ -29,6 +29,7 @@
 #include "check-run.h"
 #include "syscall-filter.h"
 #include "harness.h"
+#include "log.h"
 #include "vdriver.h"
 
 #define BLK_ID 2
@@ -942,6 +943,60 @@ START_TEST(chain_longer_than_the_device_takes_is_returned_unused)
 }
 END_TEST
 
+/* Lines on stderr (xvdm's log here) while fn runs. */
+static unsigned log_lines_during(void (*fn)(void), const char *containing)
+{
+    char path[] = "/tmp/xvdm-log-XXXXXX", line[512];
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    unsigned n = 0;
+    FILE *f;
+
+    ck_assert_int_ge(fd, 0);
+    fflush(stderr);
+    dup2(fd, STDERR_FILENO);
+    fn();
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    f = fdopen(fd, "r");
+    rewind(f);
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, containing) != NULL;
+    fclose(f);
+    unlink(path);
+    return n;
+}
+
+/* Each to a page of the backing the full filesystem has no room for. */
+static void fifty_writes_to_a_full_backing(void)
+{
+    static uint8_t page[4096];
+    uint8_t *data = page;
+
+    for (unsigned i = 0; i < 50; i++)
+        ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 1024 + 8 * i, sizeof(page),
+                                  false, &data), VIRTIO_BLK_S_IOERR);
+}
+
+/* Each fails with IOERR; dom0's log gets a few lines, not fifty. */
+START_TEST(requests_a_guest_makes_fail_are_logged_rate_limited)
+{
+    char dir[] = "/tmp/xvdm-full-XXXXXX";
+    unsigned lines;
+
+    static uint8_t fill[64 * 1024];
+    uint8_t *data = fill;
+
+    make_disk_on_small_tmpfs(dir);
+    start("", 1);
+    run_one(VIRTIO_BLK_T_OUT, 0, sizeof(fill), false, &data); /* fills it */
+    lines = log_lines_during(fifty_writes_to_a_full_backing, "failed");
+    ck_assert_msg(lines <= RATELIMIT_BURST + 1, "%u log lines", lines);
+    harness_stop(&h);
+    remove_small_tmpfs(dir);
+}
+END_TEST
+
 static Suite *blk_suite(void)
 {
     Suite *s = suite_create("blk");
@@ -976,6 +1031,7 @@ static Suite *blk_suite(void)
     tcase_add_test(tc, status_byte_stays_inside_guest_ram);
     tcase_add_test(tc, request_across_region_edges_is_served);
     tcase_add_test(tc, chain_longer_than_the_device_takes_is_returned_unused);
+    tcase_add_test(tc, requests_a_guest_makes_fail_are_logged_rate_limited);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -175,9 +175,11 @@ static uint32_t blk_written(const struct blk_job *job)
 
 static void blk_complete(struct blk *b, struct blk_job *job)
 {
+    /* A guest may make every request fail (writes to a full backing,
+     * discards it refuses): rate-limited. */
     if (job->status != VIRTIO_BLK_S_OK && job->req.op != BLK_OP_DONE)
-        xvdm_dev_log(b->dev, XVDM_LOG_WARN, "request %u failed: I/O error",
-                     job->chain.head);
+        xvdm_dev_guest_error(b->dev, "request %u failed: I/O error",
+                             job->chain.head);
     if (job->req.status_p)
         *job->req.status_p = job->status;
     xvdm_queue_push(job->q, &job->chain, blk_written(job));

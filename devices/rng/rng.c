@@ -58,8 +58,8 @@ static uint32_t rng_fill(struct rng *rng, const struct xvdm_chain *chain)
         /* Non-blocking: the loop must never wait for the entropy pool. */
         n = getrandom(chain->iov[i].iov_base, want, GRND_NONBLOCK);
         if (n < 0) {
-            xvdm_dev_log(rng->dev, XVDM_LOG_WARN, "getrandom: errno %d",
-                         errno);
+            /* Before dom0's pool is seeded every request would say it. */
+            xvdm_dev_guest_error(rng->dev, "getrandom: errno %d", errno);
             break;
         }
         done += (uint32_t)n;
