@@ -83,6 +83,19 @@ static void write_desc(void *dst, uint64_t addr, uint32_t len, uint16_t flags,
     memcpy(dst, &d, sizeof(d));
 }
 
+/* The address the device gets for [gpa, gpa + len): gpa, or in grant
+ * mode a grant of it (none for an empty buffer, which holds nothing). */
+static uint64_t dma_addr(struct guest_ring *r, uint64_t gpa, uint32_t len,
+                         bool device_writes)
+{
+    uint64_t addr;
+
+    if (!r->grant_sim || len == 0 ||
+        sim_grant(r->grant_sim, gpa, len, !device_writes, &addr))
+        return gpa;
+    return addr;
+}
+
 static uint16_t buf_flags(const struct guest_buf *b, bool more)
 {
     return (uint16_t)((b->write ? VIRTQ_DESC_F_WRITE : 0) |
@@ -98,7 +111,8 @@ uint16_t guest_ring_add_chain(struct guest_ring *r, const struct guest_buf *b,
         uint16_t idx = r->next_desc;
         uint16_t next = (uint16_t)((idx + 1) % r->num);
 
-        write_desc(guest_ring_desc(r, idx), b[i].gpa, b[i].len,
+        write_desc(guest_ring_desc(r, idx),
+                   dma_addr(r, b[i].gpa, b[i].len, b[i].write), b[i].len,
                    buf_flags(&b[i], i + 1 < n), next);
         r->next_desc = next;
     }
@@ -112,9 +126,10 @@ uint16_t guest_ring_add_indirect(struct guest_ring *r, uint64_t table_gpa,
     uint16_t idx = r->next_desc;
 
     for (unsigned i = 0; i < n; i++)
-        write_desc(table + 16 * i, b[i].gpa, b[i].len, buf_flags(&b[i], i + 1 < n),
-                   (uint16_t)(i + 1));
-    write_desc(guest_ring_desc(r, idx), table_gpa, 16 * n,
+        write_desc(table + 16 * i, dma_addr(r, b[i].gpa, b[i].len, b[i].write),
+                   b[i].len, buf_flags(&b[i], i + 1 < n), (uint16_t)(i + 1));
+    write_desc(guest_ring_desc(r, idx),
+               dma_addr(r, table_gpa, 16 * n, false), 16 * n,
                VIRTQ_DESC_F_INDIRECT, 0);
     r->next_desc = (uint16_t)((idx + 1) % r->num);
     return idx;
@@ -130,6 +145,46 @@ void guest_ring_publish(struct guest_ring *r, uint16_t head)
     __atomic_store_n(&avail->idx, htole16(r->avail_idx), __ATOMIC_RELAXED);
 }
 
+static void read_desc(const void *src, struct virtq_desc *d)
+{
+    memcpy(d, src, sizeof(*d));
+}
+
+/* End the grants a descriptor's buffer holds, an indirect table's too. */
+static void end_grants(struct guest_ring *r, const struct virtq_desc *d)
+{
+    uint64_t addr = le64toh(d->addr);
+    uint32_t len = le32toh(d->len);
+    struct virtq_desc in;
+
+    if (!(addr & (1ULL << 63)) || len == 0)
+        return;
+    if (le16toh(d->flags) & VIRTQ_DESC_F_INDIRECT) {
+        uint64_t gpa = sim_grant_gpa(r->grant_sim, addr);
+
+        for (uint32_t i = 0; gpa && i < len / 16; i++) {
+            read_desc(sim_guest_ptr(r->grant_sim, gpa + 16 * i, 16), &in);
+            end_grants(r, &in);
+        }
+    }
+    sim_revoke(r->grant_sim, addr, len);
+}
+
+/* The chain at `head` came back: its grants end, as the driver's
+ * dma_unmap does. */
+static void end_chain_grants(struct guest_ring *r, uint16_t head)
+{
+    struct virtq_desc d;
+
+    for (unsigned n = 0; n < r->num && head < r->num; n++) {
+        read_desc(guest_ring_desc(r, head), &d);
+        end_grants(r, &d);
+        if (!(le16toh(d.flags) & VIRTQ_DESC_F_NEXT))
+            break;
+        head = le16toh(d.next);
+    }
+}
+
 bool guest_ring_get_used(struct guest_ring *r, uint32_t *id, uint32_t *len)
 {
     struct virtq_used *used = guest_ring_used(r);
@@ -143,6 +198,8 @@ bool guest_ring_get_used(struct guest_ring *r, uint32_t *id, uint32_t *len)
     *id = le32toh(e->id);
     *len = le32toh(e->len);
     r->last_used++;
+    if (r->grant_sim)
+        end_chain_grants(r, (uint16_t)*id);
     return true;
 }
 

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sim.h"
 #include "virtqueue.h"
 
 struct guest_ring {
@@ -26,6 +27,13 @@ struct guest_ring {
     uint16_t kicked_idx; /* avail idx when the driver last decided to kick */
     uint16_t last_used; /* used entries consumed so far */
     uint16_t next_desc; /* descriptors are handed out round-robin */
+
+    /* Grant mode, as Linux's grant DMA: every buffer (and indirect table)
+     * is granted when its chain is added, read-only unless the device
+     * writes it, its descriptor holding the grant address; the grants
+     * end when the chain comes back used. NULL: guest-physical
+     * addresses. */
+    struct sim *grant_sim;
 };
 
 /* One buffer of a chain. write: device-writable. */
@@ -64,7 +72,8 @@ uint16_t *guest_ring_used_event(struct guest_ring *r);  /* in avail ring */
 uint16_t *guest_ring_avail_event(struct guest_ring *r); /* in used ring */
 
 /* Take the next used element: true with *id and *len set, false when the
- * device has not published one. */
+ * device has not published one. In grant mode its grants are ended (the
+ * sim counts any the device still maps: sim_revokes_refused()). */
 bool guest_ring_get_used(struct guest_ring *r, uint32_t *id, uint32_t *len);
 /* With EVENT_IDX: ask for an interrupt at the next used element, as
  * Linux's virtqueue_enable_cb() does after draining the used ring. */

@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "vdriver.h"
 #include "hv.h"
 #include "log.h"
 #include "loop.h"
@@ -39,6 +41,8 @@ static int harness_parse(struct harness *h, const char *const *specs,
             log_err("%s", err);
             return ret;
         }
+        if (vdriver_grants() && !h->specs[i].grants_given)
+            h->specs[i].grants = true;
         h->nr_specs = i + 1;
     }
     ret = devspec_assign_layout(h->specs, n, err, sizeof(err));
@@ -166,6 +170,12 @@ void harness_halt(struct harness *h)
 void harness_stop(struct harness *h)
 {
     harness_halt(h);
+    /* What Linux would call "Grant still in use": a device that broke. */
+    if (h->sim && sim_revokes_refused(h->sim)) {
+        log_err("%u grants were still mapped when the guest ended them",
+                sim_revokes_refused(h->sim));
+        abort();
+    }
     loop_destroy(h->loop);
     sim_destroy(h->sim);
     for (unsigned i = 0; i < h->nr_specs; i++)

@@ -38,7 +38,8 @@ struct harness {
 };
 
 /* Domain 1, one vCPU, 64 MiB, devices from spec strings ("rng",
- * "rng,irq=33"), modules from $XVDM_MODULE_DIR. 0, or a negative errno
+ * "rng,irq=33"), modules from $XVDM_MODULE_DIR; with $XVDM_TEST_GRANTS=1
+ * every device in grant mode (grants=on, unless the spec says). 0, or a negative errno
  * after one line saying what failed. */
 int harness_start(struct harness *h, const char *const *specs, unsigned n);
 /* The same with a guest of nr_vcpus vCPUs (1..64), for guests that act
@@ -54,7 +55,8 @@ int harness_run(struct harness *h);
 /* Stop the loop thread, destroy the vm and close the hv, as xvdm's
  * teardown does first; the loop and the sim stay for what comes after. */
 void harness_halt(struct harness *h);
-/* Halt, then free the loop and the sim. */
+/* Halt, then free the loop and the sim. A grant the guest could not end
+ * because xvdm still mapped it aborts the test. */
 void harness_stop(struct harness *h);
 
 #endif

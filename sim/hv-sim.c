@@ -18,54 +18,10 @@
 
 #include "guest-layout.h"
 #include "hv.h"
+#include "sim-private.h"
 #include "sim.h"
 
-#define SIM_PAGE 4096
-#define SIM_VCPUS_MAX 64
-#define SIM_RANGES_MAX 64
-#define SIM_SPIS (GUEST_LAYOUT_SPI_MAX + 1)
-
-struct sim_range {
-    uint64_t start, size;
-};
-
-struct sim_spi {
-    unsigned edges; /* level-1 calls: each makes the SPI pending */
-    unsigned calls; /* every set_irq_level, level 0 (ignored) included */
-};
-
-/* A region of guest RAM as mapped here: the bytes, with an inaccessible
- * page on either side. */
-struct sim_ram_map {
-    struct sim_ram_region r;
-    uint8_t *map; /* the whole mapping, guard pages included */
-    size_t len;
-};
-
-struct sim {
-    struct hv hv; /* what xvdm sees */
-    struct sim_config cfg;
-    unsigned nr_ram;
-    struct sim_ram_map ram[SIM_RAM_REGIONS_MAX];
-
-    pthread_mutex_t lock;
-    /* Apart, as in Xen: an interrupt does not resume a vCPU that waits
-     * for its ioreq's answer. */
-    pthread_cond_t answered; /* a notify, or a server change */
-    pthread_cond_t edge;     /* an interrupt line changed */
-    bool server_exists;
-    bool server_enabled;
-    unsigned nr_ranges;
-    struct sim_range range[SIM_RANGES_MAX];
-    int evtchn_fd;    /* eventfd: readable while any port is pending */
-    uint64_t pending; /* vCPU ports pending towards xvdm */
-    uint64_t notified; /* vCPU ports xvdm kicked back */
-    struct sim_spi spi[SIM_SPIS];
-    int irq_error; /* injected: what set_irq_level returns, or 0 */
-    int evtchn_error[SIM_EVTCHN_CALLS]; /* injected, likewise */
-};
-
-static struct sim *sim_of(struct hv *hv)
+struct sim *sim_of(struct hv *hv)
 {
     return (struct sim *)hv; /* hv is the first member */
 }
@@ -231,6 +187,8 @@ static const struct hv_ops sim_ops = {
     .evtchn_pending = sim_evtchn_pending,
     .evtchn_notify = sim_evtchn_notify,
     .set_irq_level = sim_set_irq_level,
+    .grant_map = sim_grant_map,
+    .grant_unmap = sim_grant_unmap,
     .close = sim_close,
 };
 
@@ -295,8 +253,10 @@ static bool sim_config_ok(const struct sim_config *cfg)
     return true;
 }
 
-/* Map one region between guard pages and add it to the guest's RAM. */
-static int sim_map_ram(struct sim *sim, const struct sim_ram_region *r)
+/* Map one region between guard pages, from `offset` in the RAM's memfd,
+ * and add it to the guest's RAM. */
+static int sim_map_ram(struct sim *sim, const struct sim_ram_region *r,
+                       off_t offset)
 {
     struct sim_ram_map *m = &sim->ram[sim->nr_ram];
     int ret;
@@ -306,7 +266,8 @@ static int sim_map_ram(struct sim *sim, const struct sim_ram_region *r)
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m->map == MAP_FAILED)
         return -errno;
-    if (mprotect(m->map + SIM_PAGE, r->size, PROT_READ | PROT_WRITE)) {
+    if (mmap(m->map + SIM_PAGE, r->size, PROT_READ | PROT_WRITE,
+             MAP_SHARED | MAP_FIXED, sim->ram_fd, offset) == MAP_FAILED) {
         ret = -errno;
         munmap(m->map, m->len);
         return ret;
@@ -317,6 +278,7 @@ static int sim_map_ram(struct sim *sim, const struct sim_ram_region *r)
         return ret;
     }
     m->r = *r;
+    m->offset = offset;
     sim->nr_ram++;
     return 0;
 }
@@ -326,16 +288,30 @@ static void sim_unmap_ram(struct sim *sim)
     for (unsigned i = 0; i < sim->nr_ram; i++)
         munmap(sim->ram[i].map, sim->ram[i].len);
     sim->nr_ram = 0;
+    if (sim->ram_fd >= 0)
+        close(sim->ram_fd);
+    sim->ram_fd = -1;
 }
 
+/* The regions' bytes live in one memfd, so that a grant can map a page of
+ * them a second time, as Xen maps a granted page for the backend. */
 static int sim_create_ram(struct sim *sim)
 {
     struct sim_ram_region want[SIM_RAM_REGIONS_MAX];
     unsigned n = sim_layout(&sim->cfg, want);
+    off_t total = 0;
     int ret = 0;
 
-    for (unsigned i = 0; i < n && ret == 0; i++)
-        ret = sim_map_ram(sim, &want[i]);
+    for (unsigned i = 0; i < n; i++)
+        total += (off_t)want[i].size;
+    sim->ram_fd = memfd_create("xvdm-sim-ram", MFD_CLOEXEC);
+    if (sim->ram_fd < 0 || ftruncate(sim->ram_fd, total))
+        return -errno;
+    total = 0;
+    for (unsigned i = 0; i < n && ret == 0; i++) {
+        ret = sim_map_ram(sim, &want[i], total);
+        total += (off_t)want[i].size;
+    }
     return ret;
 }
 
@@ -353,6 +329,7 @@ struct sim *sim_create(const struct sim_config *cfg)
         return NULL;
     sim->cfg = *cfg;
     sim->evtchn_fd = -1;
+    sim->ram_fd = -1;
     sim->hv.iopage = aligned_alloc(SIM_PAGE, SIM_PAGE);
     if (!sim->hv.iopage)
         goto fail;
@@ -391,6 +368,8 @@ void sim_destroy(struct sim *sim)
     pthread_mutex_destroy(&sim->lock);
     close(sim->evtchn_fd);
     free(sim->hv.iopage);
+    while (sim->mappings)
+        sim_grant_unmap(&sim->hv, sim->mappings->addr, sim->mappings->n);
     sim_unmap_ram(sim);
     free(sim);
 }

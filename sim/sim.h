@@ -79,6 +79,31 @@ struct sim_ram_region sim_ram_region(const struct sim *sim, unsigned i);
 /* Pointer to guest RAM [gpa, gpa + len), or NULL when outside it. */
 void *sim_guest_ptr(struct sim *sim, uint64_t gpa, uint64_t len);
 
+/* ---- the guest's grant table ------------------------------------------ */
+
+#define SIM_GRANTS_MAX 8192
+/* The DMA address Linux's grant DMA gives a device: bit 63, the first
+ * grant reference, the offset in its page (drivers/xen/grant-dma-ops.c). */
+#define SIM_GRANT_ADDR(gref, offset)                                         \
+    ((1ULL << 63) | ((uint64_t)(gref) << 12) | ((offset) & 0xfff))
+
+/* Grant the pages of guest RAM [gpa, gpa + len) to the backend, as
+ * consecutive references (as Linux's grant DMA does): 0 and *addr set to
+ * the device address of gpa, or -ENOSPC / -EINVAL (not in RAM). */
+int sim_grant(struct sim *sim, uint64_t gpa, uint64_t len, bool readonly,
+              uint64_t *addr);
+/* End the grants of what sim_grant() gave at addr for len bytes: 0, or
+ * -EBUSY when the backend still maps one (Linux then says "Grant still in
+ * use" and the device breaks), -ENOENT when one is not granted. */
+int sim_revoke(struct sim *sim, uint64_t addr, uint64_t len);
+/* Grant mappings xvdm holds now. */
+unsigned sim_grants_mapped(struct sim *sim);
+/* Revokes refused so far because xvdm still mapped the grant: each one a
+ * guest whose Linux would say "Grant still in use" and break the device. */
+unsigned sim_revokes_refused(struct sim *sim);
+/* The guest page a grant address names, or 0 when not granted. */
+uint64_t sim_grant_gpa(struct sim *sim, uint64_t addr);
+
 /* ---- vCPU accesses, delivered as Xen delivers them -------------------- */
 
 /* An MMIO read or write by `vcpu` of `size` bytes (1, 2, 4 or 8). 0 with

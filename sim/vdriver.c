@@ -3,14 +3,23 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "vdriver.h"
+
+bool vdriver_grants(void)
+{
+    const char *v = getenv("XVDM_TEST_GRANTS");
+
+    return v && strcmp(v, "1") == 0;
+}
 
 void vdriver_init(struct vdriver *d, struct sim *sim, uint64_t base,
                   uint32_t irq, uint64_t ram_gpa, uint64_t ram_size)
 {
     memset(d, 0, sizeof(*d));
+    d->grants = vdriver_grants();
     d->sim = sim;
     d->base = base;
     d->irq = irq;
@@ -50,7 +59,11 @@ static void vdriver_add_status(struct vdriver *d, uint32_t bits)
 void vdriver_reset(struct vdriver *d)
 {
     vdriver_write(d, VIRTIO_MMIO_STATUS, 0);
+    for (unsigned i = 0; i < VDRIVER_QUEUES_MAX; i++)
+        if (d->ring_grant[i])
+            sim_revoke(d->sim, d->ring_grant[i], d->ring_grant_len[i]);
     memset(d->ring, 0, sizeof(d->ring));
+    memset(d->ring_grant, 0, sizeof(d->ring_grant));
 }
 
 static uint64_t vdriver_read_features(struct vdriver *d)
@@ -83,6 +96,8 @@ int vdriver_probe(struct vdriver *d, uint32_t device_id, uint64_t wanted)
     vdriver_add_status(d, VIRTIO_STATUS_ACKNOWLEDGE);
     vdriver_add_status(d, VIRTIO_STATUS_DRIVER);
     d->offered = vdriver_read_features(d);
+    if (d->grants)
+        wanted |= 1ULL << VIRTIO_F_ACCESS_PLATFORM;
     d->features = d->offered & wanted;
     vdriver_write_features(d, d->features);
     vdriver_add_status(d, VIRTIO_STATUS_FEATURES_OK);
@@ -116,7 +131,7 @@ static void vdriver_write_addr(struct vdriver *d, uint64_t low_reg,
 int vdriver_setup_queue(struct vdriver *d, unsigned index, uint16_t num)
 {
     struct guest_ring *r = &d->ring[index];
-    uint64_t gpa;
+    uint64_t gpa, dma;
 
     if (index >= VDRIVER_QUEUES_MAX)
         return -ENOENT;
@@ -130,10 +145,21 @@ int vdriver_setup_queue(struct vdriver *d, unsigned index, uint16_t num)
         return -ENOMEM;
     guest_ring_init(r, sim_guest_ptr(d->sim, sim_ram_base(d->sim), 1),
                     sim_ram_base(d->sim), sim_ram_size(d->sim), gpa, num);
+    /* The rings' addresses for the device: the ring area granted as one
+     * range (consecutive references), each part at its offset in it. */
+    dma = gpa;
+    if (d->grants) {
+        if (sim_grant(d->sim, gpa, guest_ring_bytes(num), false, &dma))
+            return -ENOMEM;
+        d->ring_grant[index] = dma;
+        d->ring_grant_len[index] = guest_ring_bytes(num);
+        r->grant_sim = d->sim;
+    }
     vdriver_write(d, VIRTIO_MMIO_QUEUE_NUM, num);
-    vdriver_write_addr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, r->desc_gpa);
-    vdriver_write_addr(d, VIRTIO_MMIO_QUEUE_AVAIL_LOW, r->avail_gpa);
-    vdriver_write_addr(d, VIRTIO_MMIO_QUEUE_USED_LOW, r->used_gpa);
+    vdriver_write_addr(d, VIRTIO_MMIO_QUEUE_DESC_LOW, dma + (r->desc_gpa - gpa));
+    vdriver_write_addr(d, VIRTIO_MMIO_QUEUE_AVAIL_LOW,
+                       dma + (r->avail_gpa - gpa));
+    vdriver_write_addr(d, VIRTIO_MMIO_QUEUE_USED_LOW, dma + (r->used_gpa - gpa));
     vdriver_write(d, VIRTIO_MMIO_QUEUE_READY, 1);
     return vdriver_read(d, VIRTIO_MMIO_QUEUE_READY) == 1 ? 0 : -EIO;
 }

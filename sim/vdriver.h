@@ -28,7 +28,17 @@ struct vdriver {
     unsigned irq_seen; /* edges of irq consumed so far */
     uint64_t alloc_next, alloc_end; /* guest RAM slice for this driver */
     struct guest_ring ring[VDRIVER_QUEUES_MAX];
+    /* Grant mode (vdriver_grants()): the device is given only grants, as
+     * by Linux's grant DMA, rings included (their grant addresses here,
+     * to end at reset). */
+    bool grants;
+    uint64_t ring_grant[VDRIVER_QUEUES_MAX];
+    uint64_t ring_grant_len[VDRIVER_QUEUES_MAX];
 };
+
+/* Do the tests run the guest in grant mode ($XVDM_TEST_GRANTS=1; the
+ * harness then serves every device with grants=on)? */
+bool vdriver_grants(void);
 
 /* Attach to the device at base/irq; rings and buffers come from guest RAM
  * [ram_gpa, ram_gpa + ram_size). */
@@ -40,7 +50,8 @@ uint32_t vdriver_read(struct vdriver *d, uint64_t offset);
 void vdriver_write(struct vdriver *d, uint64_t offset, uint32_t value);
 
 /* Reset (Status 0, read back 0), ACKNOWLEDGE, DRIVER, read the features,
- * accept offered & wanted, FEATURES_OK and check it stuck. 0, or -ENODEV
+ * accept offered & wanted (and ACCESS_PLATFORM in grant mode, as Linux's
+ * grant DMA needs), FEATURES_OK and check it stuck. 0, or -ENODEV
  * (not a virtio-mmio v2 device of this id), -EIO (FEATURES_OK refused) or
  * the access error. */
 int vdriver_probe(struct vdriver *d, uint32_t device_id, uint64_t wanted);
@@ -50,7 +61,8 @@ int vdriver_probe(struct vdriver *d, uint32_t device_id, uint64_t wanted);
 int vdriver_setup_queue(struct vdriver *d, unsigned index, uint16_t num);
 /* Status |= DRIVER_OK. */
 void vdriver_driver_ok(struct vdriver *d);
-/* Status = 0, and forget the rings (a fresh probe follows). */
+/* Status = 0, and forget the rings (a fresh probe follows); in grant mode
+ * their grants end, as the driver frees them. */
 void vdriver_reset(struct vdriver *d);
 uint32_t vdriver_status(struct vdriver *d);
 

@@ -21,6 +21,19 @@ static inline int check_run(Suite *s)
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
+/* Run every test of the suite twice: with the guest's memory mapped (foreign
+ * mode), then with the guest granting what it shares and the devices in
+ * grant mode ($XVDM_TEST_GRANTS=1: the harness and vdriver read it). */
+static inline int check_run_both_modes(Suite *(*make_suite)(void))
+{
+    int foreign = check_run(make_suite()), grants;
+
+    setenv("XVDM_TEST_GRANTS", "1", 1);
+    grants = check_run(make_suite());
+    unsetenv("XVDM_TEST_GRANTS");
+    return foreign == EXIT_SUCCESS ? grants : foreign;
+}
+
 /* Run fn(arg) in a process of its own, for what must not outlive it in
  * the test's process (a seccomp filter, dropped privileges: Check's own
  * bookkeeping after a test needs more). Passes when fn returned 0; else

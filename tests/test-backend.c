@@ -243,6 +243,23 @@ START_TEST(xen_4_18_virtio_devices_get_the_module_of_their_id)
 }
 END_TEST
 
+/* grant_usage=1 (libxl's default for a backend that is not dom0): the
+ * device is served through the guest's grants only. */
+START_TEST(grant_usage_1_serves_the_device_through_grants)
+{
+    struct xl_device d[4];
+    char dir[256];
+
+    libxl_virtio(dir, sizeof(dir), 0, "virtio,device4", 0);
+    node(dir, "grant_usage", "1");
+    libxl_virtio(dir, sizeof(dir), 1, "virtio,device4", 1);
+    ck_assert_uint_eq(read_devices(d, 4), 2);
+    ck_assert(d[0].spec.grants);
+    ck_assert(!d[1].spec.grants);
+    free_devices(d, 2);
+}
+END_TEST
+
 START_TEST(devices_the_toolstack_is_closing_are_left_out)
 {
     struct xl_device d[4];
@@ -288,7 +305,7 @@ START_TEST(bad_nodes_are_refused_naming_the_node_and_its_value)
     read_fails("type", "virtio,devicezz", "type' is 'virtio,devicezz', not "
                                           "virtio,device<hex id>");
     read_fails("type", "virtio,device1f", "implements virtio device 31");
-    read_fails("grant_usage", "1", "cannot use grants; set grant_usage=0");
+    read_fails("grant_usage", "2", "grants='2' is not on or off");
 }
 END_TEST
 
@@ -603,6 +620,7 @@ static Suite *backend_suite(void)
     tcase_add_checked_fixture(xl, setup, teardown);
     tcase_add_test(xl, a_xen_4_17_virtio_disk_becomes_a_blk_device);
     tcase_add_test(xl, xen_4_18_virtio_devices_get_the_module_of_their_id);
+    tcase_add_test(xl, grant_usage_1_serves_the_device_through_grants);
     tcase_add_test(xl, devices_the_toolstack_is_closing_are_left_out);
     tcase_add_test(xl, bad_nodes_are_refused_naming_the_node_and_its_value);
     tcase_add_test(xl, a_generic_device_takes_its_options_from_the_command_line);

@@ -1038,5 +1038,5 @@ static Suite *blk_suite(void)
 
 int main(void)
 {
-    return check_run(blk_suite());
+    return check_run_both_modes(blk_suite);
 }

@@ -66,12 +66,15 @@ expect 0 "reg = <0x0 0x2000200 0x0 0x200>;" --print-dts \
     --device rng,base=0x2000200,irq=33
 expect 0 "interrupts = <0 1 1>;" --print-dts --device rng,base=0x2000200,irq=33
 expect 0 "interrupts = <0 2 1>;" --print-dts --device rng --device rng
+expect 0 "iommus = <65100 0>;" --print-dts --device rng,grants=on
+expect 0 "compatible = \"xen,grant-dma\";" --print-dts --device rng,grants=on
+expect 2 "grants='maybe' is not on or off" --print-dts --device rng,grants=maybe
 expect 2 "--print-dts prints the --device devices" --print-dts --xenstore \
     --domid 5
 expect 2 "unknown device type 'floppy'" --print-dts --device floppy
 if command -v dtc >/dev/null; then
     checks=$((checks + 1))
-    if ! "$xvdm" --print-dts --device rng,irq=33 --device rng |
+    if ! "$xvdm" --print-dts --device rng,irq=33 --device rng,grants=on |
         dtc -q -I dts -O dtb -o /dev/null -; then
         echo "FAIL: dtc does not take the output of xvdm --print-dts"
         failures=$((failures + 1))

@@ -707,5 +707,5 @@ static Suite *console_suite(void)
 
 int main(void)
 {
-    return check_run(console_suite());
+    return check_run_both_modes(console_suite);
 }

@@ -352,5 +352,5 @@ static Suite *hostile_suite(void)
 
 int main(void)
 {
-    return check_run(hostile_suite());
+    return check_run_both_modes(hostile_suite);
 }

@@ -34,6 +34,7 @@ struct window {
 };
 
 static struct sim *sim;
+static struct gaccess ram; /* the guest's RAM, mapped */
 static struct loop *loop;
 static struct ioreq_dispatch dispatch;
 static struct window win_a = {.tag = 0xa0}, win_b = {.tag = 0xb0};
@@ -106,7 +107,7 @@ static void add_window(uint64_t base, struct window *w, unsigned index)
 
     ck_assert_int_eq(dev_create(&w->dev, &window_ops, &none, index, 1, loop,
                                 NULL, NULL), 0);
-    mmio_init(&w->mmio, w->dev, &sim_hv(sim)->mem, sim_hv(sim), 33, base);
+    mmio_init(&w->mmio, w->dev, &ram, sim_hv(sim), 33, base);
     ck_assert_int_eq(ioreq_add_range(&dispatch, &r), 0);
 }
 
@@ -119,6 +120,7 @@ static void setup(void)
     sim = sim_create(&cfg);
     loop = loop_create();
     hv = sim_hv(sim);
+    ram = (struct gaccess){.ram = &hv->mem};
     ck_assert_int_eq(hv_ioreq_server_create(hv), 0);
     ioreq_dispatch_init(&dispatch, hv);
     add_window(WIN_A, &win_a, 0);

@@ -1233,5 +1233,5 @@ int main(void)
                strerror(errno));
         return 77;
     }
-    return check_run(net_suite());
+    return check_run_both_modes(net_suite);
 }

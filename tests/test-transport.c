@@ -95,6 +95,7 @@ static const struct xvdm_device_ops fake_ops = {
 };
 
 static struct sim *sim;
+static struct gaccess ram; /* the guest's RAM, mapped */
 static struct xvdm_dev *dev;
 static struct mmio m;
 
@@ -105,11 +106,12 @@ static void setup(void)
 
     memset(&rec, 0, sizeof(rec));
     sim = sim_create(&cfg);
+    ram = (struct gaccess){.ram = &sim_hv(sim)->mem};
     loop = loop_create();
     ck_assert_ptr_nonnull(loop);
     ck_assert_int_eq(dev_create(&dev, &fake_ops, &none, 0, 1, loop, NULL, NULL),
                      0);
-    mmio_init(&m, dev, &sim_hv(sim)->mem, sim_hv(sim), SPI, 0x2000000);
+    mmio_init(&m, dev, &ram, sim_hv(sim), SPI, 0x2000000);
 }
 
 static void teardown(void)
@@ -323,7 +325,7 @@ START_TEST(every_event_of_every_device_on_an_spi_is_delivered)
 
     ck_assert_int_eq(dev_create(&other, &fake_ops, &none, 1, 1, loop, NULL,
                                 NULL), 0);
-    mmio_init(&m2, other, &sim_hv(sim)->mem, sim_hv(sim), SPI, 0x2000200);
+    mmio_init(&m2, other, &ram, sim_hv(sim), SPI, 0x2000200);
     virtio_signal_used(dev);
     ck_assert_uint_eq(sim_irq_edges(sim, SPI), 1);
     ck_assert_uint_eq(sim_irq_calls(sim, SPI), 1);

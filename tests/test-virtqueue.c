@@ -26,6 +26,7 @@
 
 static uint8_t *ram;
 static struct gmem mem;
+static struct gaccess ga = {.ram = &mem};
 static struct guest_ring ring;
 static struct vq vq;
 static unsigned faults;
@@ -63,7 +64,7 @@ static int enable(uint16_t num, uint64_t features)
     vq.desc_gpa = ring.desc_gpa;
     vq.avail_gpa = ring.avail_gpa;
     vq.used_gpa = ring.used_gpa;
-    return vq_enable(&vq, &mem, features);
+    return vq_enable(&vq, &ga, features);
 }
 
 static void publish(const struct guest_buf *b, unsigned n)
@@ -520,11 +521,11 @@ START_TEST(used_ring_on_the_drivers_parts_is_refused)
     vq.desc_gpa = RING_GPA;
     vq.avail_gpa = RING_GPA + 0x202;
     vq.used_gpa = RING_GPA + 0x204; /* flags on the avail index */
-    ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
+    ck_assert_int_eq(vq_enable(&vq, &ga, 0), -EINVAL);
     vq.used_gpa = RING_GPA + 0x70; /* inside the descriptor table */
-    ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
+    ck_assert_int_eq(vq_enable(&vq, &ga, 0), -EINVAL);
     vq.used_gpa = RING_GPA + 0x400;
-    ck_assert_int_eq(vq_enable(&vq, &mem, 0), 0);
+    ck_assert_int_eq(vq_enable(&vq, &ga, 0), 0);
 }
 END_TEST
 
@@ -553,15 +554,15 @@ START_TEST(unusable_ring_setups_are_refused)
     vq.desc_gpa = RING_GPA + 8; /* not 16-byte aligned */
     vq.avail_gpa = ring.avail_gpa;
     vq.used_gpa = ring.used_gpa;
-    ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
+    ck_assert_int_eq(vq_enable(&vq, &ga, 0), -EINVAL);
     vq.desc_gpa = RING_GPA;
     vq.avail_gpa = ring.avail_gpa + 1; /* not 2-byte aligned */
-    ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
+    ck_assert_int_eq(vq_enable(&vq, &ga, 0), -EINVAL);
     vq.avail_gpa = ring.avail_gpa;
     vq.used_gpa = ring.used_gpa + 2; /* not 4-byte aligned */
-    ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
+    ck_assert_int_eq(vq_enable(&vq, &ga, 0), -EINVAL);
     vq.used_gpa = RAM_GPA + RAM_SIZE - 16; /* runs past RAM */
-    ck_assert_int_eq(vq_enable(&vq, &mem, 0), -EINVAL);
+    ck_assert_int_eq(vq_enable(&vq, &ga, 0), -EINVAL);
     ck_assert(!vq.ready);
     ck_assert_uint_eq(faults, 0);
 }

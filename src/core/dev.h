@@ -52,7 +52,7 @@ struct xvdm_dev {
     /* The virtio core's (virtio.c), from virtio_attach() on. */
     bool attached;
     struct virtio_transport transport;
-    const struct gmem *mem;
+    struct gaccess ga; /* how its queues reach guest memory */
     uint32_t status;
     uint64_t driver_features; /* as written, both halves */
     uint64_t negotiated;      /* accepted at FEATURES_OK */

@@ -36,11 +36,49 @@ static int parse_u64(const char *v, uint64_t max, uint64_t *out)
     return 0;
 }
 
+/* on/off and their usual spellings. */
+static int parse_onoff(const char *v, bool *out)
+{
+    static const char *const on[] = {"on", "yes", "true", "1"};
+    static const char *const off[] = {"off", "no", "false", "0"};
+
+    for (unsigned i = 0; i < 4; i++) {
+        if (strcmp(v, on[i]) == 0 || strcmp(v, off[i]) == 0) {
+            *out = strcmp(v, on[i]) == 0;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+/* Keys every device takes, for the transport rather than the module. */
+static bool spec_transport_key(const char *key)
+{
+    return strcmp(key, "base") == 0 || strcmp(key, "irq") == 0 ||
+           strcmp(key, "grants") == 0;
+}
+
+static bool spec_key_given(const struct devspec *s, const char *key)
+{
+    return (strcmp(key, "base") == 0 && s->base_given) ||
+           (strcmp(key, "irq") == 0 && s->irq_given) ||
+           (strcmp(key, "grants") == 0 && s->grants_given) ||
+           xvdm_opt_get(&s->opts, key);
+}
+
 static int spec_layout_key(struct devspec *s, const char *key,
                            const char *value, char *err, size_t errlen)
 {
     uint64_t n;
 
+    if (strcmp(key, "grants") == 0) {
+        if (parse_onoff(value, &s->grants))
+            return errbuf_printf(err, errlen,
+                                 "'%s': grants='%s' is not on or off",
+                                 s->text, value);
+        s->grants_given = true;
+        return 0;
+    }
     if (strcmp(key, "base") == 0) {
         if (parse_u64(value, UINT64_MAX - VIRTIO_MMIO_WINDOW_SIZE, &n))
             return errbuf_printf(err, errlen,
@@ -65,12 +103,10 @@ int devspec_add_option(struct devspec *s, const char *key, const char *value,
     if (!name_ok(key))
         return errbuf_printf(err, errlen, "'%s': bad option name '%s'", s->text,
                              key);
-    if ((strcmp(key, "base") == 0 && s->base_given) ||
-        (strcmp(key, "irq") == 0 && s->irq_given) ||
-        xvdm_opt_get(&s->opts, key))
+    if (spec_key_given(s, key))
         return errbuf_printf(err, errlen, "'%s': option '%s' given twice",
                              s->text, key);
-    if (strcmp(key, "base") == 0 || strcmp(key, "irq") == 0)
+    if (spec_transport_key(key))
         return spec_layout_key(s, key, value, err, errlen);
     if (s->opts.nr == DEV_OPTIONS_MAX)
         return errbuf_printf(err, errlen, "'%s': more than %d options", s->text,

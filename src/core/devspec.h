@@ -21,11 +21,15 @@
 struct devspec {
     char *text; /* as given */
     char *type;
-    struct xvdm_options opts; /* every key but base and irq */
+    struct xvdm_options opts; /* every key but base, irq and grants */
     uint64_t base;
     uint32_t irq;
     bool base_given;
     bool irq_given;
+    /* grants=on: the device reaches guest memory only through what the
+     * guest grants (gaccess.h); the default maps the guest's RAM. */
+    bool grants;
+    bool grants_given;
     /* The xenstore directory the device publishes its keys in
      * (xvdm_dev_publish), set by backend_open(); NULL: none. */
     char *node;
@@ -39,8 +43,9 @@ void devspec_free(struct devspec *spec);
 /* Build a spec piece by piece: `text` names it in messages. 0 or -ENOMEM
  * (nothing left to free). */
 int devspec_init(struct devspec *spec, const char *text, const char *type);
-/* Add key=value ("base" and "irq" set the layout). 0, or -EINVAL with err
- * set (bad name, given twice, too many, malformed base/irq). */
+/* Add key=value ("base" and "irq" set the layout, "grants" the memory
+ * mode). 0, or -EINVAL with err set (bad name, given twice, too many,
+ * malformed base/irq/grants). */
 int devspec_add_option(struct devspec *spec, const char *key,
                        const char *value, char *err, size_t errlen);
 

@@ -45,6 +45,13 @@ struct hv_ops {
     int (*evtchn_notify)(struct hv *hv, unsigned vcpu);
     /* Drive SPI `irq` of the guest to `level` (0 or 1). */
     int (*set_irq_level)(struct hv *hv, uint32_t irq, unsigned level);
+    /* Map the guest's grant references refs[0..n) side by side, writable
+     * or read-only: all of them or none (NULL + errno: EINVAL for a
+     * reference not granted, or granted read-only when writable was
+     * asked). For devices in grant mode. */
+    void *(*grant_map)(struct hv *hv, const uint32_t *refs, unsigned n,
+                       bool writable);
+    int (*grant_unmap)(struct hv *hv, void *addr, unsigned n);
     /* Restrict every handle to this one guest (xendevicemodel_restrict and
      * friends). May be NULL where there is nothing to restrict. */
     int (*restrict_to_guest)(struct hv *hv);
@@ -136,6 +143,17 @@ static inline int hv_restrict_to_guest(struct hv *hv)
 static inline int hv_map_guest_ram(struct hv *hv)
 {
     return hv->ops->map_guest_ram ? hv->ops->map_guest_ram(hv) : 0;
+}
+
+static inline void *hv_grant_map(struct hv *hv, const uint32_t *refs,
+                                 unsigned n, bool writable)
+{
+    return hv->ops->grant_map(hv, refs, n, writable);
+}
+
+static inline int hv_grant_unmap(struct hv *hv, void *addr, unsigned n)
+{
+    return hv->ops->grant_unmap(hv, addr, n);
 }
 
 static inline void hv_close(struct hv *hv)

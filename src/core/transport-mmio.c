@@ -23,13 +23,13 @@ static void mmio_interrupt(void *ctx)
                              m->spi, ret);
 }
 
-void mmio_init(struct mmio *m, struct xvdm_dev *dev, const struct gmem *mem,
+void mmio_init(struct mmio *m, struct xvdm_dev *dev, const struct gaccess *ga,
                struct hv *hv, uint32_t spi, uint64_t base)
 {
     struct virtio_transport t = {.interrupt = mmio_interrupt, .ctx = m};
 
     *m = (struct mmio){.dev = dev, .hv = hv, .spi = spi, .base = base};
-    virtio_attach(dev, mem, &t);
+    virtio_attach(dev, ga, &t);
 }
 
 static struct xvdm_queue *mmio_selected(struct mmio *m)

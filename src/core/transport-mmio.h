@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#include "gmem.h"
+#include "gaccess.h"
 #include "virtio.h"
 
 struct hv;
@@ -71,9 +71,9 @@ struct mmio {
     uint32_t queue_sel;
 };
 
-/* Serve dev at window `base`, its interrupts on SPI `spi`, its rings in
- * mem. */
-void mmio_init(struct mmio *m, struct xvdm_dev *dev, const struct gmem *mem,
+/* Serve dev at window `base`, its interrupts on SPI `spi`, reaching
+ * guest memory through ga. */
+void mmio_init(struct mmio *m, struct xvdm_dev *dev, const struct gaccess *ga,
                struct hv *hv, uint32_t spi, uint64_t base);
 
 /* A guest access at `offset` inside the window, `size` 1, 2, 4 or 8.

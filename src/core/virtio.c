@@ -20,12 +20,14 @@
      VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_FEATURES_OK |                    \
      VIRTIO_STATUS_FAILED)
 
-void virtio_attach(struct xvdm_dev *dev, const struct gmem *mem,
+void virtio_attach(struct xvdm_dev *dev, const struct gaccess *ga,
                    const struct virtio_transport *t)
 {
-    dev->mem = mem;
+    dev->ga = *ga;
     dev->transport = *t;
     dev->attached = true;
+    if (gaccess_grants(ga))
+        dev->offered |= 1ULL << VIRTIO_F_ACCESS_PLATFORM;
 }
 
 static bool virtio_has(const struct xvdm_dev *dev, uint32_t bit)
@@ -133,6 +135,14 @@ static bool virtio_features_acceptable(struct xvdm_dev *dev)
         xvdm_dev_guest_error(dev, "driver did not accept VERSION_1");
         return false;
     }
+    /* Without it the driver would hand out guest-physical addresses,
+     * which grant mode has no mapping for. */
+    if (gaccess_grants(&dev->ga) &&
+        !(f & (1ULL << VIRTIO_F_ACCESS_PLATFORM))) {
+        xvdm_dev_guest_error(dev, "driver did not accept ACCESS_PLATFORM, "
+                             "which grants need");
+        return false;
+    }
     return !dev->ops->features_ok || dev->ops->features_ok(dev->priv, f) == 0;
 }
 
@@ -186,7 +196,7 @@ void virtio_queue_ready(struct xvdm_dev *dev, struct xvdm_queue *q,
                              q->index);
         return;
     }
-    if (vq_enable(&q->vq, dev->mem, dev->negotiated))
+    if (vq_enable(&q->vq, &dev->ga, dev->negotiated))
         xvdm_dev_guest_error(dev, "queue %u: size %u, rings 0x%" PRIx64
                              "/0x%" PRIx64 "/0x%" PRIx64 " unusable",
                              q->index, q->vq.num, q->vq.desc_gpa,

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "gmem.h"
+#include "gaccess.h"
 
 struct xvdm_dev;
 struct xvdm_queue;
@@ -40,8 +40,10 @@ struct virtio_transport {
     void *ctx;
 };
 
-/* Serve dev through transport t (copied), its queues' rings in mem. */
-void virtio_attach(struct xvdm_dev *dev, const struct gmem *mem,
+/* Serve dev through transport t, its queues reaching guest memory
+ * through ga (both copied). In grant mode the device offers
+ * VIRTIO_F_ACCESS_PLATFORM, and a driver must accept it. */
+void virtio_attach(struct xvdm_dev *dev, const struct gaccess *ga,
                    const struct virtio_transport *t);
 
 uint32_t virtio_status(const struct xvdm_dev *dev);

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "virtqueue.h"
@@ -30,7 +31,8 @@ struct vq_walk {
     uint32_t table_size;
     uint32_t budget; /* descriptors left, direct + indirect (§2.7.5.3.1) */
     bool seen_write;
-    bool indirect; /* walking an indirect table */
+    bool indirect;         /* walking an indirect table */
+    struct gmap table_map; /* grant mode: that table, for the walk */
 };
 
 static void vq_fault(struct vq *vq, const char *fmt, ...)
@@ -71,45 +73,74 @@ static uint16_t *vq_avail_event(struct vq *vq)
 
 /* ---- enabling ----------------------------------------------------------- */
 
-static void *vq_map_ring(const struct gmem *mem, uint64_t gpa, uint64_t len,
-                         uint64_t align)
+enum { VQ_RING_DESC, VQ_RING_AVAIL, VQ_RING_USED };
+
+static void *vq_map_ring(struct vq *vq, const struct gaccess *ga, int ring,
+                         uint64_t gpa, uint64_t len, uint64_t align)
 {
     if (gpa & (align - 1))
         return NULL;
-    return gmem_translate(mem, gpa, len);
+    /* Only the used ring is the device's to write. */
+    return gaccess_map(ga, gpa, len, ring == VQ_RING_USED,
+                       &vq->ring_map[ring]);
+}
+
+static void vq_unmap_rings(struct vq *vq)
+{
+    for (unsigned i = 0; i < 3; i++)
+        gaccess_unmap(vq->ga, &vq->ring_map[i]);
+    vq->desc = NULL;
+    vq->avail = NULL;
+    vq->used = NULL;
+}
+
+/* Grant mode: every chain in use keeps its mappings here, by head. */
+static int vq_alloc_chain_maps(struct vq *vq)
+{
+    if (!gaccess_grants(vq->ga))
+        return 0;
+    if (vq->inflight)
+        return -EBUSY; /* enabled again with chains still mapped */
+    free(vq->chain_map);
+    vq->chain_map = calloc(vq->num, sizeof(*vq->chain_map));
+    return vq->chain_map ? 0 : -ENOMEM;
 }
 
 /* The used ring is the only part the device writes. On top of the
  * descriptor table or the avail ring, the device's own completions would
  * publish new work to itself (one kick, endless work): refused. Both
- * ranges are inside guest RAM, so the sums cannot wrap. */
+ * ranges are the guest's, so the sums cannot wrap. */
 static bool vq_rings_overlap(uint64_t a, uint64_t alen, uint64_t b,
                              uint64_t blen)
 {
     return a < b + blen && b < a + alen;
 }
 
-int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features)
+int vq_enable(struct vq *vq, const struct gaccess *ga, uint64_t features)
 {
     uint64_t num = vq->num;
+    int ret;
 
     /* A broken queue waits for a device reset (§2.1.2 NEEDS_RESET). */
     if (vq->broken || num == 0 || (num & (num - 1)) || num > vq->num_max)
         return -EINVAL;
+    vq->ga = ga;
+    vq_unmap_rings(vq); /* of an earlier enabling, if any */
     /* Sizes include used_event/avail_event (§2.7.6, §2.7.8). */
-    vq->desc = vq_map_ring(mem, vq->desc_gpa, 16 * num, 16);
-    vq->avail = vq_map_ring(mem, vq->avail_gpa, 6 + 2 * num, 2);
-    vq->used = vq_map_ring(mem, vq->used_gpa, 6 + 8 * num, 4);
-    if (!vq->desc || !vq->avail || !vq->used ||
-        vq_rings_overlap(vq->used_gpa, 6 + 8 * num, vq->desc_gpa, 16 * num) ||
-        vq_rings_overlap(vq->used_gpa, 6 + 8 * num, vq->avail_gpa,
-                         6 + 2 * num)) {
-        vq->desc = NULL;
-        vq->avail = NULL;
-        vq->used = NULL;
-        return -EINVAL;
+    vq->desc = vq_map_ring(vq, ga, VQ_RING_DESC, vq->desc_gpa, 16 * num, 16);
+    vq->avail = vq_map_ring(vq, ga, VQ_RING_AVAIL, vq->avail_gpa, 6 + 2 * num,
+                            2);
+    vq->used = vq_map_ring(vq, ga, VQ_RING_USED, vq->used_gpa, 6 + 8 * num, 4);
+    ret = -EINVAL;
+    if (vq->desc && vq->avail && vq->used &&
+        !vq_rings_overlap(vq->used_gpa, 6 + 8 * num, vq->desc_gpa, 16 * num) &&
+        !vq_rings_overlap(vq->used_gpa, 6 + 8 * num, vq->avail_gpa,
+                          6 + 2 * num))
+        ret = vq_alloc_chain_maps(vq);
+    if (ret) {
+        vq_unmap_rings(vq);
+        return ret;
     }
-    vq->mem = mem;
     vq->event_idx = features & (1ULL << VIRTIO_F_EVENT_IDX);
     vq->indirect = features & (1ULL << VIRTIO_F_INDIRECT_DESC);
     /* A driver zeroes a new ring (Linux does), so this is 0; taking it from
@@ -127,6 +158,14 @@ void vq_reset(struct vq *vq)
 {
     struct vq keep = *vq;
 
+    if (vq->ga) {
+        vq_unmap_rings(vq);
+        for (unsigned i = 0; vq->chain_map && i < vq->num; i++) {
+            gaccess_unmap(vq->ga, &vq->chain_map[i].out);
+            gaccess_unmap(vq->ga, &vq->chain_map[i].in);
+        }
+    }
+    free(vq->chain_map);
     memset(vq, 0, sizeof(*vq));
     vq->num_max = keep.num_max;
     vq->on_fault = keep.on_fault;
@@ -173,7 +212,10 @@ static int vq_add_buffer(struct vq *vq, struct vq_walk *w,
      * a chain must never be handed a pointer just outside a region). */
     if (d->len == 0)
         return 0;
-    hva = gmem_translate(vq->mem, d->addr, d->len);
+    if (gaccess_grants(vq->ga))
+        hva = (void *)(uintptr_t)d->addr; /* mapped once the walk is done */
+    else
+        hva = gmem_translate(vq->ga->ram, d->addr, d->len);
     if (!hva) {
         vq_fault(vq, "buffer 0x%" PRIx64 "+0x%" PRIx32 " outside guest RAM",
                  d->addr, d->len);
@@ -218,10 +260,10 @@ static int vq_enter_indirect(struct vq *vq, struct vq_walk *w,
                  d->len, vq->num);
         return -EIO;
     }
-    w->table = vq_map_ring(vq->mem, d->addr, d->len, 1);
+    w->table = gaccess_map(vq->ga, d->addr, d->len, false, &w->table_map);
     if (!w->table) {
         vq_fault(vq, "indirect table 0x%" PRIx64 "+0x%" PRIx32
-                 " outside guest RAM", d->addr, d->len);
+                 " not the guest's to give", d->addr, d->len);
         return -EIO;
     }
     w->table_size = d->len / 16;
@@ -267,6 +309,35 @@ static int vq_walk_chain(struct vq *vq, struct vq_walk *w, uint16_t index,
     }
 }
 
+/* Grant mode: map the chain's buffers, readable ones read-only, in two
+ * calls at most, until it is pushed back. 0, 1 when they take more pages
+ * than one mapping (the chain is skipped), or -EIO after a fault. */
+static int vq_map_chain(struct vq *vq, struct xvdm_chain *chain)
+{
+    struct vq_chain_map *m = &vq->chain_map[chain->head];
+    int ret;
+
+    if (m->out.pages || m->in.pages) {
+        vq_fault(vq, "chain %u made available again while in use",
+                 chain->head);
+        return -EIO;
+    }
+    ret = gaccess_map_iov(vq->ga, chain->iov, chain->out_num, false,
+                          &m->out);
+    if (ret == 0) {
+        ret = gaccess_map_iov(vq->ga, chain->iov + chain->out_num,
+                              chain->in_num, true, &m->in);
+        if (ret)
+            gaccess_unmap(vq->ga, &m->out);
+    }
+    if (ret == -E2BIG)
+        return 1;
+    if (ret)
+        vq_fault(vq, "chain %u: buffers not granted, or granted read-only "
+                 "where the device writes", chain->head);
+    return ret ? -EIO : 0;
+}
+
 /* The guest's avail index, checked: it may be at most num ahead of us. */
 static int vq_avail_pending(struct vq *vq, uint16_t *pending)
 {
@@ -310,6 +381,9 @@ int vq_pop(struct vq *vq, struct xvdm_chain *chain)
     w = (struct vq_walk){.table = vq->desc, .table_size = vq->num,
                          .budget = vq->num};
     ret = vq_walk_chain(vq, &w, head, chain);
+    gaccess_unmap(vq->ga, &w.table_map);
+    if (ret == 0 && vq->chain_map)
+        ret = vq_map_chain(vq, chain);
     if (ret < 0)
         return ret;
     vq->inflight++;
@@ -339,6 +413,13 @@ void vq_push_batch(struct vq *vq, const struct xvdm_chain *const *chains,
         return;
     }
     vq->inflight = (uint16_t)(vq->inflight - n);
+    /* Unmapped before the driver can see them used: it ends the grants. */
+    for (unsigned i = 0; vq->chain_map && i < n; i++) {
+        struct vq_chain_map *m = &vq->chain_map[chains[i]->head % vq->num];
+
+        gaccess_unmap(vq->ga, &m->out);
+        gaccess_unmap(vq->ga, &m->in);
+    }
     for (unsigned i = 0; i < n; i++) {
         struct virtq_used_elem *e =
             &vq->used->ring[(uint16_t)(vq->used_idx + i) % vq->num];

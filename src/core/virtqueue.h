@@ -19,13 +19,14 @@
 
 #include <xvdm/device.h>
 
-#include "gmem.h"
+#include "gaccess.h"
 #include "log.h"
 
 /* Feature bits this layer implements (VIRTIO 1.2 §6). */
 #define VIRTIO_F_INDIRECT_DESC 28
 #define VIRTIO_F_EVENT_IDX 29
 #define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_ACCESS_PLATFORM 33
 
 /* Ring layouts in guest memory, little-endian (VIRTIO 1.2 §2.7.5-8). */
 #define VIRTQ_DESC_F_NEXT 1
@@ -58,6 +59,11 @@ struct virtq_used {
     struct virtq_used_elem ring[]; /* then uint16_t avail_event */
 };
 
+/* Grant mode: what one chain's buffers map, read-only and writable. */
+struct vq_chain_map {
+    struct gmap out, in;
+};
+
 struct vq {
     /* Written by the transport while the queue is not ready. */
     uint16_t num;     /* queue size */
@@ -69,10 +75,14 @@ struct vq {
     bool broken;
     bool event_idx; /* VIRTIO_F_EVENT_IDX negotiated */
     bool indirect;  /* VIRTIO_F_INDIRECT_DESC negotiated */
-    const struct gmem *mem;
+    const struct gaccess *ga;
     struct virtq_desc *desc;
     struct virtq_avail *avail;
     struct virtq_used *used;
+    /* Grant mode: the rings, mapped for the queue's life, and per head
+     * what its chain's buffers map until it is pushed back. */
+    struct gmap ring_map[3];
+    struct vq_chain_map *chain_map;
 
     /* Device-side ring state. */
     uint16_t last_avail_idx;  /* next avail entry to pop */
@@ -96,10 +106,12 @@ struct vq {
 
 /* Check the ring areas the transport recorded (num a power of two in
  * 1..num_max; desc 16-, avail 2-, used 4-byte aligned; each whole ring
- * inside guest RAM), resolve them to pointers, and start the queue with
- * indices taken from the rings. 0, or -EINVAL when the guest's values are
- * unusable (the queue stays not ready). */
-int vq_enable(struct vq *vq, const struct gmem *mem, uint64_t features);
+ * the guest's to give through ga; the used ring on neither other), map
+ * them, and start the queue with indices taken from the rings. 0, or
+ * -EINVAL when the guest's values are unusable, -EBUSY when chains of an
+ * earlier enabling are still in use in grant mode, -ENOMEM (the queue
+ * stays not ready). */
+int vq_enable(struct vq *vq, const struct gaccess *ga, uint64_t features);
 
 /* Enabled and not broken: the rings may be touched. */
 static inline bool vq_live(const struct vq *vq)
@@ -107,19 +119,23 @@ static inline bool vq_live(const struct vq *vq)
     return vq->ready && !vq->broken;
 }
 
-/* Forget everything guest-written; keeps num_max, the fault callback and
- * the rate limit. */
+/* Forget everything guest-written, unmapping what grant mode mapped; keeps
+ * num_max, the fault callback and the rate limit. The device holds no
+ * chain by now. */
 void vq_reset(struct vq *vq);
 
 /* Take the next available chain: 1 with *chain filled, VQ_SKIPPED when it
- * had more buffers than chain->iov_cap (it has been completed with 0 bytes
- * written, and the caller may pop again), 0 when none is available (or
- * the queue is not ready), -EIO once the guest broke the queue. One chain
- * per call, so the caller bounds the work. Zero-length buffers are not
- * given to the device: every iovec has at least one byte. */
+ * had more buffers than chain->iov_cap, or more granted pages than one
+ * mapping takes (it has been completed with 0 bytes written, and the
+ * caller may pop again), 0 when none is available (or the queue is not
+ * ready), -EIO once the guest broke the queue. One chain per call, so the
+ * caller bounds the work. Zero-length buffers are not given to the
+ * device: every iovec has at least one byte. In grant mode the buffers
+ * are mapped until the chain is pushed. */
 #define VQ_SKIPPED 2
 int vq_pop(struct vq *vq, struct xvdm_chain *chain);
-/* See xvdm_queue_push(). */
+/* See xvdm_queue_push(). In grant mode the chain's buffers are unmapped
+ * before the driver can see it used (the guest ends the grants then). */
 void vq_push(struct vq *vq, const struct xvdm_chain *chain, uint32_t written);
 /* See xvdm_queue_push_batch(). */
 void vq_push_batch(struct vq *vq, const struct xvdm_chain *const *chains,

@@ -23,6 +23,7 @@
 struct vm_device {
     struct module mod;
     struct xvdm_dev *dev;
+    struct gaccess ga;
     struct mmio mmio;
     uint64_t base;
     uint32_t irq;
@@ -60,7 +61,9 @@ static int vm_device_create(struct vm *vm, const struct devspec *specs,
         return ret;
     d->base = spec->base;
     d->irq = spec->irq;
-    mmio_init(&d->mmio, d->dev, &vm->hv->mem, vm->hv, spec->irq, spec->base);
+    d->ga = spec->grants ? (struct gaccess){.hv = vm->hv}
+                         : (struct gaccess){.ram = &vm->hv->mem};
+    mmio_init(&d->mmio, d->dev, &d->ga, vm->hv, spec->irq, spec->base);
     return 0;
 }
 

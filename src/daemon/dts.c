@@ -15,6 +15,12 @@
 /* GIC interrupt specifier: <type number flags>. */
 #define DTS_GIC_SPI 0
 #define DTS_IRQ_EDGE_RISING 1
+/* The grant-dma node's: apart from libxl's own (GUEST_PHANDLE_IOMMU,
+ * 65001), which the guest also has when its xl config declares devices
+ * with grant_usage=1. */
+#define DTS_GRANT_DMA_PHANDLE 65100
+/* xvdm serves from dom0. */
+#define DTS_BACKEND_DOMID 0
 
 static void dts_print_node(FILE *out, const struct devspec *s)
 {
@@ -25,11 +31,28 @@ static void dts_print_node(FILE *out, const struct devspec *s)
             "\t\t\treg = <0x%" PRIx64 " 0x%" PRIx64 " 0x0 0x%llx>;\n"
             "\t\t\tinterrupt-parent = <%d>;\n"
             "\t\t\tinterrupts = <%d %" PRIu32 " %d>;\n"
-            "\t\t\tdma-coherent;\n"
-            "\t\t};\n",
+            "\t\t\tdma-coherent;\n",
             s->text, s->base, s->base >> 32, s->base & 0xffffffffu,
             VIRTIO_MMIO_WINDOW_SIZE, DTS_GIC_PHANDLE, DTS_GIC_SPI,
             s->irq - GUEST_LAYOUT_SPI_MIN, DTS_IRQ_EDGE_RISING);
+    if (s->grants)
+        fprintf(out, "\t\t\tiommus = <%d %d>;\n", DTS_GRANT_DMA_PHANDLE,
+                DTS_BACKEND_DOMID);
+    fputs("\t\t};\n", out);
+}
+
+/* What makes Linux use grants for a device (grant_usage=1): its iommus
+ * point at a "xen,grant-dma" node with the backend's domain id
+ * (Documentation/devicetree/bindings/iommu/xen,grant-dma.yaml). */
+static void dts_print_grant_dma(FILE *out)
+{
+    fprintf(out,
+            "\t\txvdm_grant_dma {\n"
+            "\t\t\tcompatible = \"xen,grant-dma\";\n"
+            "\t\t\t#iommu-cells = <1>;\n"
+            "\t\t\tphandle = <%d>;\n"
+            "\t\t};\n",
+            DTS_GRANT_DMA_PHANDLE);
 }
 
 void dts_print(FILE *out, const struct devspec *specs, unsigned n)
@@ -48,5 +71,11 @@ void dts_print(FILE *out, const struct devspec *specs, unsigned n)
           out);
     for (unsigned i = 0; i < n; i++)
         dts_print_node(out, &specs[i]);
+    for (unsigned i = 0; i < n; i++) {
+        if (specs[i].grants) {
+            dts_print_grant_dma(out);
+            break;
+        }
+    }
     fputs("\t};\n};\n", out);
 }

@@ -289,6 +289,18 @@ static int daemon_find_devices(struct daemon *d, const char *module_dir)
     return ret;
 }
 
+/* With every device in grant mode, none of the guest's RAM is mapped:
+ * xvdm reaches only what the guest grants. */
+static bool daemon_maps_ram(const struct daemon *d)
+{
+    for (unsigned i = 0; i < d->nr_specs; i++)
+        if (!d->specs[i].grants)
+            return true;
+    log_info("every device in grant mode: none of domain %u's RAM mapped",
+             d->opts->domid);
+    return false;
+}
+
 /* Serve one guest: its devices, the ioreq server, the handshake. */
 static int daemon_setup_guest(struct daemon *d, const char *module_dir)
 {
@@ -319,7 +331,9 @@ static int daemon_setup_guest(struct daemon *d, const char *module_dir)
      * (the slowest step) does not count against libxl's 10 s. */
     if (d->backend)
         ret = backend_start(d->backend, d->loop, daemon_on_guest_gone, d);
-    return ret ? ret : hv_map_guest_ram(d->hv);
+    if (ret || !daemon_maps_ram(d))
+        return ret;
+    return hv_map_guest_ram(d->hv);
 }
 
 /* The instances run this very program, with our log settings. */

@@ -177,10 +177,6 @@ static int xl_read_virtio(const struct xl_read *r, struct xl_device *d)
 
     ret = xl_expect(r, "transport", "mmio", "xvdm serves virtio-mmio only");
     if (ret == 0)
-        ret = xl_expect(r, "grant_usage", "0",
-                        "xvdm maps guest memory directly and cannot use "
-                        "grants; set grant_usage=0 in the xl config");
-    if (ret == 0)
         ret = xl_virtio_id(r, &id);
     if (ret == 0)
         ret = xl_virtio_module(r, id, type, sizeof(type));
@@ -200,6 +196,20 @@ static int devid_order(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* grant_usage (4.18+ virtio devices, 4.19+ disks): 1 when the guest
+ * shares its memory with the device only by grants (libxl then gives it
+ * the xen,grant-dma node). */
+static int xl_grant_usage(const struct xl_read *r, struct devspec *spec)
+{
+    char *value = xl_node(r, "grant_usage");
+    int ret = 0;
+
+    if (value)
+        ret = devspec_add_option(spec, "grants", value, r->err, r->errlen);
+    free(value);
+    return ret;
+}
+
 static int xl_read_one(struct xl_read *r, bool disk, struct xl_device *d)
 {
     int ret;
@@ -210,6 +220,8 @@ static int xl_read_one(struct xl_read *r, bool disk, struct xl_device *d)
         ret = xl_copy_node(r, &d->spec, "base", "base");
     if (ret == 0)
         ret = xl_copy_node(r, &d->spec, "irq", "irq");
+    if (ret == 0)
+        ret = xl_grant_usage(r, &d->spec);
     if (ret)
         devspec_free(&d->spec);
     return ret;

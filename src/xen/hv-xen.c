@@ -18,6 +18,7 @@
 #include <xendevicemodel.h>
 #include <xenevtchn.h>
 #include <xenforeignmemory.h>
+#include <xengnttab.h>
 #include <xentoollog.h>
 
 #include "guest-layout.h"
@@ -69,6 +70,7 @@ struct hv_xen {
     xendevicemodel_handle *dm;
     xenforeignmemory_handle *fmem;
     xenevtchn_handle *evtchn;
+    xengnttab_handle *gnttab; /* NULL where gntdev is missing */
     xenforeignmemory_resource_handle *iopage_res;
     bool server_created;
     ioservid_t server;
@@ -239,6 +241,27 @@ static int xen_set_irq_level(struct hv *hv, uint32_t irq, unsigned level)
     return 0;
 }
 
+/* ---- grants ------------------------------------------------------------- */
+
+static void *xen_grant_map(struct hv *hv, const uint32_t *refs, unsigned n,
+                           bool writable)
+{
+    struct hv_xen *x = xen_of(hv);
+
+    if (!x->gnttab) {
+        errno = ENODEV;
+        return NULL;
+    }
+    return xengnttab_map_domain_grant_refs(
+        x->gnttab, n, hv->domid, (uint32_t *)refs,
+        PROT_READ | (writable ? PROT_WRITE : 0));
+}
+
+static int xen_grant_unmap(struct hv *hv, void *addr, unsigned n)
+{
+    return xengnttab_unmap(xen_of(hv)->gnttab, addr, n) ? -errno : 0;
+}
+
 static int xen_restrict(struct hv *hv)
 {
     struct hv_xen *x = xen_of(hv);
@@ -303,6 +326,8 @@ static void xen_close(struct hv *hv)
         xen_unmap_ram(x);
     if (x->evtchn)
         xenevtchn_close(x->evtchn);
+    if (x->gnttab)
+        xengnttab_close(x->gnttab);
     if (x->fmem)
         xenforeignmemory_close(x->fmem);
     if (x->dm)
@@ -335,6 +360,8 @@ static const struct hv_ops xen_ops = {
     .evtchn_pending = xen_evtchn_pending,
     .evtchn_notify = xen_evtchn_notify,
     .set_irq_level = xen_set_irq_level,
+    .grant_map = xen_grant_map,
+    .grant_unmap = xen_grant_unmap,
     .restrict_to_guest = xen_restrict,
     .map_guest_ram = xen_map_guest_ram,
     .close = xen_close,
@@ -564,6 +591,9 @@ static int xen_open_handles(struct hv_xen *x)
     }
     x->fmem = xenforeignmemory_open(&x->logger, 0);
     x->evtchn = xenevtchn_open(&x->logger, 0);
+    /* Only devices in grant mode need it; opened now, before any
+     * --chroot, or never. */
+    x->gnttab = xengnttab_open(&x->logger, 0);
     if (!x->fmem || !x->evtchn) {
         log_err("cannot open Xen's foreign-memory or event-channel "
                 "interface: %s", strerror(errno));

@@ -59,6 +59,7 @@ static void drain(struct vq *vq, uint16_t iov_cap)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct gmem mem = {0};
+    struct gaccess ga = {.ram = &mem};
     struct vq vq = {.num_max = 256, .on_fault = on_fault};
     uint8_t *ram;
 
@@ -76,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vq.desc_gpa = ring_gpa(data + 3, 16);
     vq.avail_gpa = ring_gpa(data + 5, 2);
     vq.used_gpa = ring_gpa(data + 7, 4);
-    if (vq_enable(&vq, &mem, (uint64_t)(data[2] & 3) << VIRTIO_F_INDIRECT_DESC)
+    if (vq_enable(&vq, &ga, (uint64_t)(data[2] & 3) << VIRTIO_F_INDIRECT_DESC)
         == 0)
         drain(&vq, (uint16_t)(1 + (data[2] >> 2)));
     free(ram);

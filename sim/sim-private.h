@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/* The simulated hypervisor's state, shared by its files (hv-sim.c, the
+ * ioreq and RAM side; sim-grant.c, the grant table). */
+#ifndef XVDM_SIM_PRIVATE_H
+#define XVDM_SIM_PRIVATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "guest-layout.h"
+#include "hv.h"
+#include "sim.h"
+
+#define SIM_PAGE 4096
+#define SIM_VCPUS_MAX 64
+#define SIM_RANGES_MAX 64
+#define SIM_SPIS (GUEST_LAYOUT_SPI_MAX + 1)
+
+struct sim_range {
+    uint64_t start, size;
+};
+
+struct sim_spi {
+    unsigned edges; /* level-1 calls: each makes the SPI pending */
+    unsigned calls; /* every set_irq_level, level 0 (ignored) included */
+};
+
+/* A region of guest RAM as mapped here: the bytes, with an inaccessible
+ * page on either side. */
+struct sim_ram_map {
+    struct sim_ram_region r;
+    uint8_t *map; /* the whole mapping, guard pages included */
+    size_t len;
+    off_t offset; /* of its bytes in the RAM's memfd */
+};
+
+/* One entry of the guest's grant table (Xen's struct grant_entry_v1, as
+ * the guest fills it): a page it lets the backend domain map. */
+struct sim_grant {
+    bool granted;
+    bool readonly;
+    uint64_t gpa;   /* the page */
+    unsigned maps;  /* live mappings of it by xvdm */
+};
+
+/* A mapping xvdm holds, to count its references down when it goes. */
+struct sim_grant_mapping {
+    struct sim_grant_mapping *next;
+    void *addr;
+    unsigned n;
+    uint32_t refs[];
+};
+
+/* gntdev's cap on one request. */
+#define SIM_GRANT_MAP_MAX 65536
+
+struct sim {
+    struct hv hv; /* what xvdm sees */
+    struct sim_config cfg;
+    unsigned nr_ram;
+    struct sim_ram_map ram[SIM_RAM_REGIONS_MAX];
+    int ram_fd; /* memfd: every region's bytes, so grants can map them */
+    struct sim_grant grant[SIM_GRANTS_MAX];
+    unsigned grant_maps; /* live grant mappings, all grants */
+    unsigned revokes_refused;
+    struct sim_grant_mapping *mappings;
+
+    pthread_mutex_t lock;
+    /* Apart, as in Xen: an interrupt does not resume a vCPU that waits
+     * for its ioreq's answer. */
+    pthread_cond_t answered; /* a notify, or a server change */
+    pthread_cond_t edge;     /* an interrupt line changed */
+    bool server_exists;
+    bool server_enabled;
+    unsigned nr_ranges;
+    struct sim_range range[SIM_RANGES_MAX];
+    int evtchn_fd;    /* eventfd: readable while any port is pending */
+    uint64_t pending; /* vCPU ports pending towards xvdm */
+    uint64_t notified; /* vCPU ports xvdm kicked back */
+    struct sim_spi spi[SIM_SPIS];
+    int irq_error; /* injected: what set_irq_level returns, or 0 */
+    int evtchn_error[SIM_EVTCHN_CALLS]; /* injected, likewise */
+};
+
+struct sim *sim_of(struct hv *hv);
+
+/* The hv seam's grant operations (sim-grant.c). */
+void *sim_grant_map(struct hv *hv, const uint32_t *refs, unsigned n,
+                    bool writable);
+int sim_grant_unmap(struct hv *hv, void *addr, unsigned n);
+
+#endif

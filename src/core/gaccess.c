@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* Reaching a device's guest memory, foreign or by grant (see gaccess.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "gaccess.h"
+#include "hv.h"
+#include "log.h"
+
+/* The references [*first, *first + *pages) a grant address range uses.
+ * false when it is not one: bit 63 clear, or references past 2^32. */
+static bool gaccess_grant_refs(uint64_t addr, uint64_t len, uint64_t *first,
+                               uint64_t *pages)
+{
+    uint64_t ref = (addr & ~GACCESS_GRANT_BIT) / GACCESS_PAGE;
+    uint64_t offset = addr % GACCESS_PAGE;
+
+    if (!(addr & GACCESS_GRANT_BIT) || len == 0 ||
+        len > GACCESS_MAP_PAGES_MAX * GACCESS_PAGE)
+        return false;
+    *first = ref;
+    *pages = (offset + len + GACCESS_PAGE - 1) / GACCESS_PAGE;
+    return ref + *pages - 1 <= UINT32_MAX;
+}
+
+static uint64_t gaccess_guest_addr(const struct iovec *v)
+{
+    return (uint64_t)(uintptr_t)v->iov_base;
+}
+
+/* Grant mode: the references every range uses, in order, into refs. The
+ * count, or -EFAULT / -E2BIG. */
+static int gaccess_collect_refs(const struct iovec *iov, unsigned n,
+                                uint32_t *refs)
+{
+    uint64_t first, pages, total = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        if (!gaccess_grant_refs(gaccess_guest_addr(&iov[i]), iov[i].iov_len,
+                                &first, &pages))
+            return -EFAULT;
+        if (pages > GACCESS_MAP_PAGES_MAX - total)
+            return -E2BIG;
+        for (uint64_t p = 0; p < pages; p++)
+            refs[total + p] = (uint32_t)(first + p);
+        total += pages;
+    }
+    return (int)total;
+}
+
+/* Foreign mode: translate each range where it is. */
+static int gaccess_translate_iov(const struct gmem *ram, struct iovec *iov,
+                                 unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        iov[i].iov_base =
+            gmem_translate(ram, gaccess_guest_addr(&iov[i]), iov[i].iov_len);
+        if (!iov[i].iov_base)
+            return -EFAULT;
+    }
+    return 0;
+}
+
+int gaccess_map_iov(const struct gaccess *ga, struct iovec *iov, unsigned n,
+                    bool write, struct gmap *m)
+{
+    uint32_t refs[GACCESS_MAP_PAGES_MAX];
+    uint8_t *base;
+    uint64_t at = 0;
+    int total;
+
+    *m = (struct gmap){0};
+    if (!gaccess_grants(ga))
+        return gaccess_translate_iov(ga->ram, iov, n);
+    total = gaccess_collect_refs(iov, n, refs);
+    if (total <= 0)
+        return total;
+    base = hv_grant_map(ga->hv, refs, (unsigned)total, write);
+    if (!base)
+        return -EFAULT;
+    *m = (struct gmap){base, (unsigned)total};
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t addr = gaccess_guest_addr(&iov[i]);
+        uint64_t pages = (addr % GACCESS_PAGE + iov[i].iov_len +
+                          GACCESS_PAGE - 1) / GACCESS_PAGE;
+
+        iov[i].iov_base = base + at * GACCESS_PAGE + addr % GACCESS_PAGE;
+        at += pages;
+    }
+    return 0;
+}
+
+void *gaccess_map(const struct gaccess *ga, uint64_t addr, uint64_t len,
+                  bool write, struct gmap *m)
+{
+    struct iovec v = {(void *)(uintptr_t)addr, (size_t)len};
+
+    if (len == 0 || len > GACCESS_MAP_PAGES_MAX * GACCESS_PAGE)
+        return NULL;
+    return gaccess_map_iov(ga, &v, 1, write, m) ? NULL : v.iov_base;
+}
+
+/* Failing, the grant stays mapped: the guest cannot end it, and Linux
+ * then breaks the device ("Grant still in use"). Said, at least. */
+void gaccess_unmap(const struct gaccess *ga, struct gmap *m)
+{
+    int ret = m->pages ? hv_grant_unmap(ga->hv, m->base, m->pages) : 0;
+
+    if (ret)
+        log_err("cannot unmap %u granted pages: %s", m->pages, strerror(-ret));
+    *m = (struct gmap){0};
+}

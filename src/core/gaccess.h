@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * How xvdm reaches one device's guest memory, in one of two modes:
+ *   - foreign: the guest's RAM, mapped once (gmem.h): an address is a
+ *     guest-physical one, translated;
+ *   - grant: only what the guest grants (Xen's grant DMA, the device tree's
+ *     "xen,grant-dma", VIRTIO_F_ACCESS_PLATFORM): an address is
+ *     (1 << 63) | (gref << 12) | offset, a buffer of several pages uses
+ *     consecutive references (Linux's drivers/xen/grant-dma-ops.c), and
+ *     each is mapped through the hypervisor when needed and unmapped after.
+ * The virtqueue layer maps through here and nowhere else.
+ */
+#ifndef XVDM_GACCESS_H
+#define XVDM_GACCESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "gmem.h"
+
+struct hv;
+
+#define GACCESS_GRANT_BIT (1ULL << 63)
+#define GACCESS_PAGE 4096ULL
+/* Pages one mapping may take: a chain or a ring (16 MiB), well under
+ * gntdev's 64 Ki per request. */
+#define GACCESS_MAP_PAGES_MAX 4096
+
+struct gaccess {
+    const struct gmem *ram; /* foreign mode */
+    struct hv *hv;          /* grant mode, when ram is NULL */
+};
+
+/* What to let go of; pages 0: nothing (foreign mode). */
+struct gmap {
+    void *base;
+    unsigned pages;
+};
+
+static inline bool gaccess_grants(const struct gaccess *ga)
+{
+    return !ga->ram;
+}
+
+/* One range: a pointer to guest [addr, addr + len) (len > 0), writable
+ * too when `write`, with what to unmap in *m; NULL when it is not the
+ * guest's to give (outside its RAM; in grant mode not a grant address,
+ * references that wrap, more than GACCESS_MAP_PAGES_MAX pages, or not
+ * granted that way). */
+void *gaccess_map(const struct gaccess *ga, uint64_t addr, uint64_t len,
+                  bool write, struct gmap *m);
+/* Several ranges in one mapping (a chain's buffers of one direction):
+ * iov[i].iov_base holds a guest address on entry (iov_len > 0), the host
+ * address on return. 0, -E2BIG when they take more than
+ * GACCESS_MAP_PAGES_MAX pages in grant mode, or -EFAULT as gaccess_map()
+ * returns NULL (then nothing is mapped, and iov holds no address). */
+int gaccess_map_iov(const struct gaccess *ga, struct iovec *iov, unsigned n,
+                    bool write, struct gmap *m);
+void gaccess_unmap(const struct gaccess *ga, struct gmap *m);
+
+#endif
