@@ -434,6 +434,7 @@ START_TEST(short_transfers_fail_with_ioerr_and_lose_no_acknowledged_write)
 }
 END_TEST
 
+#ifdef HAVE_LIBSECCOMP
 /* Write, flush, read back and discard under --seccomp's filter, in a
  * process of its own (Check's bookkeeping needs more than xvdm). 0 when
  * everything held, else which step failed. */
@@ -472,15 +473,14 @@ START_TEST(both_engines_work_under_the_syscall_filter)
     static const char *const filtered_engines[] = {",discard=on",
                                                    ",discard=on,aio=threads"};
 
-    if (!syscall_filter_available())
-        return; /* built without libseccomp: --seccomp is refused */
     make_disk("/tmp", 0);
     check_in_child(filtered_engines[_i], filtered_round, filtered_engines[_i]);
     unlink(disk);
 }
 END_TEST
+#endif
 
-#ifdef HAVE_LIBSECCOMP
+#if defined(HAVE_LIBSECCOMP) && defined(HAVE_LIBURING)
 /* io_uring_enter refused from now on (as a seccomp policy or an
  * exhausted kernel would), everything else allowed. */
 static int refuse_io_uring(void)
@@ -823,15 +823,31 @@ START_TEST(a_completed_write_is_on_the_device_unless_the_guest_can_flush)
 }
 END_TEST
 
+#if defined(HAVE_LIBSECCOMP) && defined(HAVE_LIBURING)
 START_TEST(io_uring_refusing_submissions_fails_requests_not_hangs_them)
 {
-#ifdef HAVE_LIBSECCOMP
     make_disk("/tmp", 0);
     check_in_child("io_uring refused", refused_round, NULL);
     unlink(disk);
-#endif
 }
 END_TEST
+#endif
+
+#ifndef HAVE_LIBURING
+/* A build without liburing has the thread engine only, and says so to
+ * whoever asks for io_uring. */
+START_TEST(aio_io_uring_is_refused_without_liburing)
+{
+    char spec[128];
+    const char *specs[] = {spec};
+
+    make_disk("/tmp", 0);
+    snprintf(spec, sizeof(spec), "blk,path=%s,aio=io_uring", disk);
+    ck_assert_int_ne(harness_start(&h, specs, 1), 0);
+    unlink(disk);
+}
+END_TEST
+#endif
 
 /* ---- hostile chains ------------------------------------------------------ */
 
@@ -1014,9 +1030,16 @@ static Suite *blk_suite(void)
     tcase_add_loop_test(
         tc, short_transfers_fail_with_ioerr_and_lose_no_acknowledged_write, 0,
         2);
+#ifdef HAVE_LIBSECCOMP /* without it, --seccomp is refused: test-cli.sh */
     tcase_add_loop_test(tc, both_engines_work_under_the_syscall_filter, 0, 2);
+#endif
+#if defined(HAVE_LIBSECCOMP) && defined(HAVE_LIBURING)
     tcase_add_test(tc,
                    io_uring_refusing_submissions_fails_requests_not_hangs_them);
+#endif
+#ifndef HAVE_LIBURING
+    tcase_add_test(tc, aio_io_uring_is_refused_without_liburing);
+#endif
     tcase_add_test(tc, the_guest_chooses_writeback_or_writethrough);
     tcase_add_loop_test(
         tc, a_completed_write_is_on_the_device_unless_the_guest_can_flush, 0,

@@ -49,6 +49,12 @@ expect 2 "--chroot '/no/such/dir' is not a directory" --domid 5 \
     --device rng --chroot /no/such/dir
 expect 2 "base='nowhere' is not an address" --domid 5 \
     --device rng,base=nowhere
+# A build without libseccomp cannot filter system calls, and says so
+# rather than serve unfiltered.
+if [ -z "${XVDM_BUILT_WITH_SECCOMP:-}" ]; then
+    expect 2 "--seccomp: this xvdm was built without libseccomp" \
+        --domid 5 --device rng --seccomp
+fi
 # No Xen on this machine: one line that says so, status 1, in the
 # foreground and when daemonizing (the parent reports the child's failure).
 if [ ! -e /dev/xen/privcmd ]; then
