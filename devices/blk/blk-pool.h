@@ -23,6 +23,9 @@ struct blk_job {
     uint8_t status; /* set by the engine */
     bool short_io;  /* io_uring moved fewer bytes: finish on a thread */
     bool durable;   /* writethrough: on stable storage before it completes */
+    /* May copy through dom0's page cache on the loop thread (blk.c bounds
+     * the bytes a turn copies so); else the I/O is done elsewhere. */
+    bool inline_ok;
 };
 
 struct blk_pool;

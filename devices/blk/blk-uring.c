@@ -6,13 +6,15 @@
 #include <linux/virtio_blk.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "blk-uring.h"
 
 struct blk_uring {
     struct io_uring ring;
-    int fd;  /* the backing */
+    int fd;      /* the backing */
+    bool direct; /* O_DIRECT: submitting copies nothing */
     int efd; /* signalled on completions */
     unsigned inflight;
     struct blk_job *done; /* completed, for the next reap */
@@ -22,7 +24,47 @@ struct blk_uring {
     bool broken; /* the kernel refused a submission: nothing goes in */
 };
 
-int blk_uring_create(struct blk_uring **out, int fd, unsigned entries)
+/* Only what blk_uring_prep() submits; no register operation once the
+ * ring runs. The filter that --seccomp installs lets io_uring_enter
+ * through, so without these the ring could open and read any file. */
+static int blk_uring_restrict(struct io_uring *ring)
+{
+    struct io_uring_restriction r[] = {
+        {.opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_READV},
+        {.opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_WRITEV},
+        {.opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_FSYNC},
+        {.opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED,
+         .sqe_flags = IOSQE_ASYNC},
+    };
+
+    /* Debian 12's liburing 2.3 declares io_uring_register_restrictions()
+     * and io_uring_enable_rings() but its library does not export them:
+     * the system call, as they would make it. */
+    if (syscall(SYS_io_uring_register, ring->ring_fd,
+                IORING_REGISTER_RESTRICTIONS, r, sizeof(r) / sizeof(*r)) ||
+        syscall(SYS_io_uring_register, ring->ring_fd,
+                IORING_REGISTER_ENABLE_RINGS, NULL, 0))
+        return -errno;
+    return 0;
+}
+
+/* Created disabled: restrictions can only be set before it runs. */
+static int blk_uring_setup(struct blk_uring *u, unsigned entries)
+{
+    int ret = io_uring_queue_init(entries, &u->ring, IORING_SETUP_R_DISABLED);
+
+    if (ret)
+        return ret;
+    ret = io_uring_register_eventfd(&u->ring, u->efd);
+    if (ret == 0)
+        ret = blk_uring_restrict(&u->ring);
+    if (ret)
+        io_uring_queue_exit(&u->ring);
+    return ret;
+}
+
+int blk_uring_create(struct blk_uring **out, int fd, unsigned entries,
+                     bool direct)
 {
     struct blk_uring *u = calloc(1, sizeof(*u));
     int ret;
@@ -30,6 +72,7 @@ int blk_uring_create(struct blk_uring **out, int fd, unsigned entries)
     if (!u)
         return -ENOMEM;
     u->fd = fd;
+    u->direct = direct;
     u->pending_tail = &u->pending;
     u->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (u->efd < 0) {
@@ -37,12 +80,7 @@ int blk_uring_create(struct blk_uring **out, int fd, unsigned entries)
         free(u);
         return ret;
     }
-    ret = io_uring_queue_init(entries, &u->ring, 0);
-    if (ret == 0) {
-        ret = io_uring_register_eventfd(&u->ring, u->efd);
-        if (ret)
-            io_uring_queue_exit(&u->ring);
-    }
+    ret = blk_uring_setup(u, entries);
     if (ret) {
         close(u->efd);
         free(u);
@@ -81,6 +119,10 @@ static void blk_uring_prep(struct blk_uring *u, struct io_uring_sqe *sqe,
         io_uring_prep_fsync(sqe, u->fd, IORING_FSYNC_DATASYNC);
     if (req->op == BLK_OP_WRITE && job->durable)
         sqe->rw_flags = RWF_DSYNC; /* on stable storage when it completes */
+    /* io_uring copies page-cache data inside the submitting call: what
+     * the loop may not spend its turn on goes to io_uring's workers. */
+    if (!job->inline_ok && !u->direct)
+        io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
     io_uring_sqe_set_data(sqe, job);
 }
 

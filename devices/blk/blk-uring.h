@@ -9,16 +9,26 @@
 #ifndef XVDM_BLK_URING_H
 #define XVDM_BLK_URING_H
 
+#include <stdbool.h>
+
 #include "blk-pool.h"
 
 struct blk_uring;
 
-/* -ENOSYS and friends when the kernel refuses io_uring (seccomp, old
- * kernel, disabled by sysctl): the caller falls back to threads. */
-int blk_uring_create(struct blk_uring **out, int fd, unsigned entries);
+/* A ring for backing fd (opened O_DIRECT when `direct`), restricted to
+ * the operations blk submits (IORING_REGISTER_RESTRICTIONS: readv,
+ * writev, fsync, and no flag but IOSQE_ASYNC), so that it opens no file
+ * and reads none but the backing, whatever --seccomp allows io_uring.
+ * -ENOSYS and friends when the kernel refuses io_uring or its
+ * restrictions (seccomp, old kernel, disabled by sysctl): the caller
+ * falls back to threads. */
+int blk_uring_create(struct blk_uring **out, int fd, unsigned entries,
+                     bool direct);
 void blk_uring_destroy(struct blk_uring *u);
 
-/* Queue a read, write or flush; blk_uring_flush() submits them. When the
+/* Queue a read, write or flush; blk_uring_flush() submits them. A job
+ * through the page cache without inline_ok goes to io_uring's workers
+ * (IOSQE_ASYNC) rather than being copied inside the submitting call. When the
  * kernel refuses a submission for good, the jobs it did not take, and
  * every later one, complete with VIRTIO_BLK_S_IOERR (reaped as usual)
  * and the call that saw the refusal returns its negative errno, once. */

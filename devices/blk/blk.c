@@ -34,9 +34,13 @@
 #define BLK_DEVICE_ID 2
 #define BLK_QUEUE_SIZE 256
 #define BLK_QUEUES_MAX 16
-/* Larger cached reads go to the threads: copying them takes longer than
- * the hand-offs saved, and several threads copy at once. */
-#define BLK_INLINE_READ_MAX (64 * 1024)
+/* What the loop thread may copy through dom0's page cache itself: a
+ * request up to BLK_INLINE_MAX, up to BLK_INLINE_TURN bytes per drain.
+ * Larger requests go to threads (io_uring's or ours): copying them takes
+ * longer than the hand-offs saved, several threads copy at once, and the
+ * loop serves every other vCPU and device meanwhile. */
+#define BLK_INLINE_MAX (64 * 1024)
+#define BLK_INLINE_TURN (1024 * 1024)
 /* Config space up to write_zeroes_may_unmap and its padding (§5.2.4). */
 #define BLK_CONFIG_SIZE (offsetof(struct virtio_blk_config, unused1) + 3)
 
@@ -321,8 +325,7 @@ static bool blk_read_cached(struct blk *b, struct blk_job *job)
     if (b->uring)
         return false; /* io_uring reads cached data inline by itself */
 #endif
-    if (b->direct || job->req.op != BLK_OP_READ ||
-        job->req.len > BLK_INLINE_READ_MAX ||
+    if (b->direct || job->req.op != BLK_OP_READ || !job->inline_ok ||
         preadv2(b->fd, job->req.iov, (int)job->req.niov, (off_t)job->req.offset,
                 RWF_NOWAIT) != (ssize_t)job->req.len)
         return false;
@@ -330,10 +333,25 @@ static bool blk_read_cached(struct blk *b, struct blk_job *job)
     return true;
 }
 
-static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now)
+/* May this job's copy through the page cache run on the loop thread,
+ * within the drain's budget (taken from *left)? */
+static bool blk_may_inline(const struct blk_job *job, uint64_t *left)
+{
+    uint64_t len = job->req.len;
+
+    if ((job->req.op != BLK_OP_READ && job->req.op != BLK_OP_WRITE) ||
+        len > BLK_INLINE_MAX || len > *left)
+        return false;
+    *left -= len;
+    return true;
+}
+
+static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now,
+                     uint64_t *inline_left)
 {
     blk_request_parse(&job->chain, &b->lim, &job->req);
     job->durable = !b->writeback; /* the mode when the guest asked */
+    job->inline_ok = blk_may_inline(job, inline_left);
     if (job->req.op == BLK_OP_DONE || job->req.op == BLK_OP_DROP ||
         job->req.op == BLK_OP_GET_ID) {
         blk_answer_now(b, job, now);
@@ -352,13 +370,14 @@ static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 {
     struct blk *b = priv;
     struct blk_job *job, *now = NULL;
+    uint64_t inline_left = BLK_INLINE_TURN;
 
     while ((job = blk_job_new(b, q))) {
         if (xvdm_queue_next(q, &job->chain) != 1) {
             blk_job_put(&b->jobs, job);
             break;
         }
-        blk_take(b, job, &now);
+        blk_take(b, job, &now, &inline_left);
     }
     if (!job)
         xvdm_queue_defer(q); /* no memory for a job now: try again soon */
@@ -711,7 +730,8 @@ static int blk_start_uring(struct blk *b, const char *aio)
     if (aio && !explicit)
         return 0;
 #ifdef BLK_IO_URING
-    int ret = blk_uring_create(&b->uring, b->fd, BLK_QUEUE_SIZE * b->nqueues);
+    int ret = blk_uring_create(&b->uring, b->fd, BLK_QUEUE_SIZE * b->nqueues,
+                               b->direct);
 
     if (ret == 0)
         ret = xvdm_dev_watch_fd(b->dev, blk_uring_fd(b->uring), EPOLLIN,
