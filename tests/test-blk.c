@@ -1106,6 +1106,58 @@ START_TEST(a_kick_of_large_cached_reads_does_not_hold_the_loop)
 }
 END_TEST
 
+static void *write_wce_0(void *arg)
+{
+    return (void *)(intptr_t)sim_mmio_write(h.sim, 0, d.base + 0x100 + WCE,
+                                            1, 0);
+}
+
+/* The guest switches to writethrough while dom0 holds much of the disk's
+ * data unwritten: syncing it takes the backing's time, but not the
+ * loop's; vCPU 1's register read is answered meanwhile. */
+START_TEST(switching_to_writethrough_does_not_sync_on_the_loop)
+{
+    enum { DIRTY = 256 << 20, LIMIT_MS = 50 };
+    static uint8_t chunk[1 << 20];
+    char spec[256];
+    const char *specs[] = {spec};
+    uint64_t v, t0, waited;
+    pthread_t writer;
+    void *wrote;
+    int fd;
+
+    snprintf(disk, sizeof(disk), "/var/tmp/xvdm-blk-XXXXXX"); /* a disk */
+    fd = mkstemp(disk);
+    ck_assert_int_ge(fd, 0);
+    snprintf(spec, sizeof(spec), "blk,path=%s", disk);
+    ck_assert_int_eq(ftruncate(fd, DIRTY), 0);
+    ck_assert_int_eq(harness_start_vcpus(&h, specs, 1, 2), 0);
+    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
+                 sim_ram_base(h.sim) + (1 << 20), 8 << 20);
+    ck_assert_int_eq(vdriver_probe(&d, BLK_ID, FEATURES | CONFIG_WCE), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, 0, 64), 0);
+    vdriver_driver_ok(&d);
+    memset(chunk, 0x77, sizeof(chunk));
+    for (unsigned i = 0; i < DIRTY / sizeof(chunk); i++) /* in dom0's cache */
+        ck_assert_int_eq(write(fd, chunk, sizeof(chunk)), sizeof(chunk));
+    close(fd);
+    ck_assert_int_eq(pthread_create(&writer, NULL, write_wce_0, NULL), 0);
+    usleep(20000);
+    t0 = now_ms();
+    ck_assert_int_eq(sim_mmio_read(h.sim, 1,
+                                   d.base + VIRTIO_MMIO_INTERRUPT_STATUS, 4,
+                                   &v), 0);
+    waited = now_ms() - t0;
+    pthread_join(writer, &wrote);
+    ck_assert_int_eq((intptr_t)wrote, 0);
+    ck_assert_uint_eq(config(WCE, 1), 0);
+    ck_assert_msg(waited < LIMIT_MS,
+                  "vCPU 1 waited %llu ms for a register read (limit %d ms)",
+                  (unsigned long long)waited, LIMIT_MS);
+    stop();
+}
+END_TEST
+
 static Suite *blk_suite(void)
 {
     Suite *s = suite_create("blk");
@@ -1150,6 +1202,7 @@ static Suite *blk_suite(void)
     tcase_add_test(tc, requests_a_guest_makes_fail_are_logged_rate_limited);
     tcase_add_loop_test(tc, a_kick_of_large_cached_reads_does_not_hold_the_loop,
                         0, 2); /* page cache: io_uring, threads */
+    tcase_add_test(tc, switching_to_writethrough_does_not_sync_on_the_loop);
     suite_add_tcase(s, tc);
     return s;
 }

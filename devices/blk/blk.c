@@ -55,6 +55,11 @@ struct blk {
      * before it completes (§5.2.5). */
     bool writeback;
     bool writethrough_logged; /* said once: a guest may switch at will */
+    /* Going to writethrough, the writes completed before are synced by a
+     * job of the threads' (not the guest's): one at a time, and one more
+     * when the guest switched again meanwhile. */
+    bool sync_running;
+    bool sync_wanted;
     struct blk_limits lim;
     struct virtio_blk_config config; /* little-endian, as the guest reads */
     char serial[VIRTIO_BLK_ID_BYTES];
@@ -177,8 +182,25 @@ static uint32_t blk_written(const struct blk_job *job)
     return job->req.op == BLK_OP_DROP ? 0 : 1;
 }
 
+static void blk_sync_earlier_writes(struct blk *b);
+
+/* The sync of writes completed before a switch to writethrough. */
+static void blk_sync_done(struct blk *b, struct blk_job *job)
+{
+    if (job->status != VIRTIO_BLK_S_OK)
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "writethrough: syncing earlier writes failed");
+    b->sync_running = false;
+    if (b->sync_wanted)
+        blk_sync_earlier_writes(b);
+}
+
 static void blk_complete(struct blk *b, struct blk_job *job)
 {
+    if (!job->q) {
+        blk_sync_done(b, job);
+        return;
+    }
     /* A guest may make every request fail (writes to a full backing,
      * discards it refuses): rate-limited. */
     if (job->status != VIRTIO_BLK_S_OK && job->req.op != BLK_OP_DONE)
@@ -206,7 +228,7 @@ static void blk_complete_list(struct blk *b, struct blk_job *job)
     for (; job; job = next) {
         next = job->next;
         blk_complete(b, job);
-        touched[blk_queue_index(b, job->q)] = true;
+        touched[blk_queue_index(b, job->q)] |= job->q != NULL;
         blk_job_put(&b->jobs, job);
     }
     for (unsigned i = 0; i < b->nqueues; i++)
@@ -404,6 +426,11 @@ static void blk_reset(void *priv)
 #endif
     blk_pool_wait_idle(b->pool);
     blk_job_put_list(&b->jobs, blk_pool_reap(b->pool));
+    /* The sync ran (the threads are idle); one the guest asked for since
+     * goes now. */
+    b->sync_running = false;
+    if (b->sync_wanted)
+        blk_sync_earlier_writes(b);
 }
 
 /* ---- config space --------------------------------------------------------- */
@@ -446,10 +473,8 @@ static void blk_config_write(void *priv, uint32_t offset, const void *buf,
     writeback = *(const uint8_t *)buf && (f & (1ULL << VIRTIO_BLK_F_FLUSH));
     if (writeback == b->writeback)
         return;
-    if (!writeback && fdatasync(b->fd))
-        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
-                     "writethrough: flushing earlier writes failed: %s",
-                     strerror(errno));
+    if (!writeback)
+        blk_sync_earlier_writes(b);
     b->writeback = writeback;
     b->config.wce = writeback;
     if (!writeback && !b->writethrough_logged)
@@ -457,6 +482,30 @@ static void blk_config_write(void *priv, uint32_t offset, const void *buf,
                      "the guest set the cache to writethrough: each write "
                      "is synced before it completes");
     b->writethrough_logged |= !writeback;
+}
+
+/* A sync on a thread, not on the loop: however long dom0 takes to write
+ * its cache back, the loop serves on. A write completed before this call
+ * is covered by the first sync that starts after it. */
+static void blk_sync_earlier_writes(struct blk *b)
+{
+    struct blk_job *job;
+
+    if (b->sync_running) {
+        b->sync_wanted = true;
+        return;
+    }
+    job = blk_job_get(&b->jobs);
+    if (!job) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "writethrough: no memory to sync earlier writes");
+        return;
+    }
+    memset(job, 0, offsetof(struct blk_job, chain_iov));
+    job->req.op = BLK_OP_FLUSH; /* job->q NULL: no guest's chain */
+    b->sync_running = true;
+    b->sync_wanted = false;
+    blk_pool_submit(b->pool, job);
 }
 
 /* ---- the backing's size ------------------------------------------------ */
