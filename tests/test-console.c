@@ -631,6 +631,46 @@ START_TEST(file_gets_the_output_appended)
 }
 END_TEST
 
+/* A guest writing eight times max-size: the file never holds more than
+ * max-size; it holds a line saying what was dropped, then the newest
+ * output, in order. */
+START_TEST(file_keeps_within_max_size_and_holds_the_newest_output)
+{
+    enum { CAP = 128 * 1024, CHUNK = 16 * 1024, TOTAL = 8 * CAP };
+    static uint8_t stream[TOTAL], file[2 * CAP];
+    char path[64], spec[128];
+    const char *nl;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/tmp/xvdm-console-XXXXXX");
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    snprintf(spec, sizeof(spec), "console,file=%s,max-size=128k", path);
+    start(spec);
+    pattern(stream, sizeof(stream), 9);
+    for (size_t off = 0; off < TOTAL; off += CHUNK) {
+        struct stat st;
+
+        guest_write(stream + off, CHUNK, 2);
+        ck_assert_int_eq(fstat(fd, &st), 0);
+        ck_assert_int_le(st.st_size, CAP);
+    }
+    stop();
+    n = pread(fd, file, sizeof(file), 0);
+    ck_assert_int_le(n, CAP);
+    ck_assert(memcmp(file, "[xvdm: ", 7) == 0);
+    nl = memchr(file, '\n', (size_t)n);
+    ck_assert_ptr_nonnull(nl);
+    ck_assert_ptr_nonnull(strstr((const char *)file, "max-size=131072]"));
+    n -= nl + 1 - (const char *)file;
+    ck_assert_int_gt(n, CAP / 4);
+    ck_assert(memcmp(nl + 1, stream + TOTAL - n, (size_t)n) == 0);
+    close(fd);
+    unlink(path);
+}
+END_TEST
+
 /* A socket file left by a killed xvdm is taken over; a live one is not. */
 START_TEST(stale_socket_file_is_replaced_a_live_one_refused)
 {
@@ -669,6 +709,9 @@ static const char *const bad_specs[][2] = {
     {"console,pty=yes", "pty='yes'"},
     {"console,file=", "file='': needs a path"},
     {"console,file=/nonexistent/dir/log", "file='/nonexistent/dir/log'"},
+    {"console,file=/tmp/x,max-size=64k", "max-size='64k' is out of range"},
+    {"console,file=/tmp/x,max-size=lots", "max-size='lots' is not a number"},
+    {"console,pty,max-size=1M", "max-size= goes with file= only"},
 };
 
 START_TEST(bad_options_are_refused_naming_the_value)
@@ -697,6 +740,7 @@ static Suite *console_suite(void)
     tcase_add_test(tc, reset_forgets_receive_buffers);
     tcase_add_test(tc, reset_forgets_waiting_transmit_chains);
     tcase_add_test(tc, file_gets_the_output_appended);
+    tcase_add_test(tc, file_keeps_within_max_size_and_holds_the_newest_output);
     tcase_add_test(tc, stdio_carries_both_ways);
     tcase_add_test(tc, stale_socket_file_is_replaced_a_live_one_refused);
     tcase_add_loop_test(tc, bad_options_are_refused_naming_the_value, 0,

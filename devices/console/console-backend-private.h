@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* virtio-console backends: the state the kinds share, and what each kind
- * (console-pty.c, console-socket.c, console-backend.c for file and stdio)
+ * (console-pty.c, console-socket.c, console-file.c, console-backend.c for
+ * stdio)
  * provides to the common part. Not for console.c. */
 #ifndef XVDM_CONSOLE_BACKEND_PRIVATE_H
 #define XVDM_CONSOLE_BACKEND_PRIVATE_H
@@ -30,6 +31,8 @@ struct con_backend {
     int listen_fd;      /* socket */
     char *path;         /* socket: unlinked at close */
     int stdio_flags[2]; /* stdin's and stdout's, restored at close */
+    uint64_t file_cap;  /* file: its max-size */
+    bool file_rotated;  /* file: reached it (said once) */
 };
 
 /* The kinds: open, and undo. */
@@ -37,6 +40,10 @@ int con_pty_open(struct con_backend *b);
 void con_pty_close(struct con_backend *b);
 int con_socket_open(struct con_backend *b, const char *path);
 void con_socket_close(struct con_backend *b);
+int con_file_open(struct con_backend *b, const char *path, uint64_t cap);
+/* As writev(2), within the file's cap (console-file.c). */
+ssize_t con_file_write(struct con_backend *b, const struct iovec *iov,
+                       unsigned n);
 /* The reader went away (the common part has stopped watching its fds). */
 void con_pty_lost(struct con_backend *b);
 void con_socket_lost(struct con_backend *b);

@@ -213,7 +213,8 @@ ssize_t con_backend_write(struct con_backend *b, const struct iovec *iov,
 
     if (!b->connected)
         return -EPIPE;
-    r = con_writev(b->out.fd, iov, n);
+    r = b->kind == CON_FILE ? con_file_write(b, iov, n)
+                            : con_writev(b->out.fd, iov, n);
     if (r >= 0)
         return r;
     if (errno == EAGAIN || errno == EINTR)
@@ -247,28 +248,7 @@ int con_backend_winsize(const struct con_backend *b, uint16_t *cols,
     return 0;
 }
 
-/* ---- file= and stdio -------------------------------------------------------
- */
-
-static int con_file_open(struct con_backend *b, const char *path)
-{
-    /* Appended, never truncated: earlier boots' output stays. 0600: a
-     * console shows passwords typed at it. */
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC,
-                  0600);
-    int ret;
-
-    if (fd < 0) {
-        ret = -errno;
-        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "cannot open file='%s': %s", path,
-                     strerror(errno));
-        return ret;
-    }
-    ret = con_attach(b, -1, fd);
-    if (ret)
-        close(fd);
-    return ret;
-}
+/* ---- stdio ---------------------------------------------------------------- */
 
 /* Non-blocking, as every fd of the loop; the flags are the terminal's
  * (shared with the shell), so close() puts them back. */
@@ -312,8 +292,8 @@ static void con_stdio_close(struct con_backend *b)
 /* ---- open and close ------------------------------------------------------ */
 
 int con_backend_open(struct con_backend **out, struct xvdm_dev *dev,
-                     enum con_kind kind, const char *arg, con_notify_fn *notify,
-                     void *notify_arg)
+                     enum con_kind kind, const char *arg, uint64_t file_cap,
+                     con_notify_fn *notify, void *notify_arg)
 {
     struct con_backend *b = calloc(1, sizeof(*b));
     int ret;
@@ -338,7 +318,7 @@ int con_backend_open(struct con_backend **out, struct xvdm_dev *dev,
         ret = con_socket_open(b, arg);
         break;
     case CON_FILE:
-        ret = con_file_open(b, arg);
+        ret = con_file_open(b, arg, file_cap);
         break;
     default:
         ret = con_stdio_open(b);

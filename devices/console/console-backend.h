@@ -2,7 +2,7 @@
 /*
  * virtio-console's host side: where the guest's output goes and its input
  * comes from. Four kinds: a pty, a listening unix socket (one client at a
- * time), an append-only file, and xvdm's own stdin/stdout. Every fd is
+ * time), a file appended to up to a cap, and xvdm's own stdin/stdout. Every fd is
  * non-blocking and watched in the event loop only for what the device
  * wants, so the loop never waits on a reader and never spins on one.
  *
@@ -34,11 +34,12 @@ struct con_backend;
 typedef void con_notify_fn(void *arg, unsigned events);
 
 /* Open a backend of `kind`; `arg` is the socket or file path (NULL for
- * pty and stdio). notify(notify_arg, CON_EV_*) runs on the loop thread.
- * 0, or a negative errno after one logged line naming the bad value. */
+ * pty and stdio), file_cap the most a file may hold. notify(notify_arg,
+ * CON_EV_*) runs on the loop thread. 0, or a negative errno after one
+ * logged line naming the bad value. */
 int con_backend_open(struct con_backend **out, struct xvdm_dev *dev,
-                     enum con_kind kind, const char *arg, con_notify_fn *notify,
-                     void *notify_arg);
+                     enum con_kind kind, const char *arg, uint64_t file_cap,
+                     con_notify_fn *notify, void *notify_arg);
 void con_backend_close(struct con_backend *b);
 
 bool con_backend_connected(const struct con_backend *b);

@@ -29,6 +29,10 @@
 #define CON_QUEUE_SIZE 128
 #define CON_IOV_MAX 64
 #define CON_RING_SIZE (64 * 1024)
+/* file=: the disk a guest's output may take (max-size=). */
+#define CON_FILE_CAP_DEFAULT (16ULL << 20)
+#define CON_FILE_CAP_MIN (2ULL * CON_RING_SIZE)
+#define CON_FILE_CAP_MAX (1ULL << 40)
 #define CON_RXQ 0
 #define CON_TXQ 1
 
@@ -57,6 +61,8 @@ static const char *const con_options[] = {
     "with --xenstore, written to the device's xenstore node pty",
     "socket=PATH: a listening unix socket; one client at a time",
     "file=PATH: append the guest's output to PATH; no input",
+    "max-size=SIZE: with file=, the most PATH holds; past it the newest "
+    "half is kept (128k..1T, default 16M)",
     "stdio=: (as 'stdio') xvdm's own stdin and stdout",
     NULL,
 };
@@ -353,6 +359,20 @@ static int con_parse(struct xvdm_dev *dev, const struct xvdm_options *opts,
     return 0;
 }
 
+/* max-size=, for file= only. At least twice the ring, so that what one
+ * write brings fits in the half kept. */
+static int con_parse_file_cap(struct xvdm_dev *dev,
+                              const struct xvdm_options *opts,
+                              enum con_kind kind, uint64_t *cap)
+{
+    if (kind != CON_FILE && xvdm_opt_get(opts, "max-size")) {
+        xvdm_dev_log(dev, XVDM_LOG_ERROR, "max-size= goes with file= only");
+        return -EINVAL;
+    }
+    return xvdm_opt_u64(dev, opts, "max-size", CON_FILE_CAP_MIN,
+                        CON_FILE_CAP_MAX, cap);
+}
+
 static void con_destroy(void *priv)
 {
     struct console *c = priv;
@@ -371,6 +391,7 @@ static int con_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
                       struct xvdm_device_setup *setup, void **priv)
 {
     struct console *c = calloc(1, sizeof(*c));
+    uint64_t file_cap = CON_FILE_CAP_DEFAULT;
     enum con_kind kind;
     const char *arg;
     int ret;
@@ -385,7 +406,10 @@ static int con_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     if (!ret)
         ret = con_parse(dev, opts, &kind, &arg);
     if (!ret)
-        ret = con_backend_open(&c->be, dev, kind, arg, con_on_backend, c);
+        ret = con_parse_file_cap(dev, opts, kind, &file_cap);
+    if (!ret)
+        ret = con_backend_open(&c->be, dev, kind, arg, file_cap,
+                               con_on_backend, c);
     if (ret) {
         con_destroy(c);
         return ret;
