@@ -65,6 +65,16 @@ int sim_grant(struct sim *sim, uint64_t gpa, uint64_t len, bool readonly,
     return 0;
 }
 
+static unsigned sim_count(struct sim *sim, const unsigned *counter)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&sim->lock);
+    n = *counter;
+    pthread_mutex_unlock(&sim->lock);
+    return n;
+}
+
 int sim_revoke(struct sim *sim, uint64_t addr, uint64_t len)
 {
     uint64_t first = (addr & ~(1ULL << 63)) >> 12;
@@ -88,12 +98,7 @@ int sim_revoke(struct sim *sim, uint64_t addr, uint64_t len)
 
 unsigned sim_revokes_refused(struct sim *sim)
 {
-    unsigned n;
-
-    pthread_mutex_lock(&sim->lock);
-    n = sim->revokes_refused;
-    pthread_mutex_unlock(&sim->lock);
-    return n;
+    return sim_count(sim, &sim->revokes_refused);
 }
 
 uint64_t sim_grant_gpa(struct sim *sim, uint64_t addr)
@@ -109,12 +114,7 @@ uint64_t sim_grant_gpa(struct sim *sim, uint64_t addr)
 
 unsigned sim_grants_mapped(struct sim *sim)
 {
-    unsigned n;
-
-    pthread_mutex_lock(&sim->lock);
-    n = sim->grant_maps;
-    pthread_mutex_unlock(&sim->lock);
-    return n;
+    return sim_count(sim, &sim->grant_maps);
 }
 
 /* May xvdm map ref now (granted, and writable when asked)? */

@@ -1032,6 +1032,27 @@ static void *kick_queue_0(void *arg)
                                             4, 0);
 }
 
+/* vCPU 0 runs access() on a thread of its own; 20 ms in, vCPU 1 reads a
+ * register: how long its answer took, in ms, once vCPU 0's access is
+ * answered too. */
+static uint64_t vcpu1_wait_during(void *(*access)(void *))
+{
+    pthread_t vcpu0;
+    uint64_t v, t0, waited;
+    void *ret;
+
+    ck_assert_int_eq(pthread_create(&vcpu0, NULL, access, NULL), 0);
+    usleep(20000);
+    t0 = now_ms();
+    ck_assert_int_eq(sim_mmio_read(h.sim, 1,
+                                   d.base + VIRTIO_MMIO_INTERRUPT_STATUS, 4,
+                                   &v), 0);
+    waited = now_ms() - t0;
+    pthread_join(vcpu0, &ret);
+    ck_assert_int_eq((intptr_t)ret, 0);
+    return waited;
+}
+
 /* vCPU 0 kicks a queue of large reads dom0 has cached (which io_uring
  * would copy inside its submitting call, on the loop's thread); vCPU 1
  * then reads a register. The loop answers vCPU 1 while the reads are
@@ -1040,13 +1061,11 @@ START_TEST(a_kick_of_large_cached_reads_does_not_hold_the_loop)
 {
     enum { READS = 80, LEN = 32 << 20, LIMIT_MS = 100 };
     static struct request r[READS];
-    uint64_t data, v, t0, waited;
+    uint64_t data, waited;
     char spec[256];
     const char *specs[] = {spec};
-    pthread_t kicker;
     unsigned done = 0;
     uint32_t id, len;
-    void *kicked;
     int fd;
 
     snprintf(disk, sizeof(disk), "/tmp/xvdm-blk-XXXXXX");
@@ -1080,15 +1099,7 @@ START_TEST(a_kick_of_large_cached_reads_does_not_hold_the_loop)
         *r[i].status = 0xff;
         guest_ring_publish(&d.ring[0], guest_ring_add_chain(&d.ring[0], b, 3));
     }
-    ck_assert_int_eq(pthread_create(&kicker, NULL, kick_queue_0, NULL), 0);
-    usleep(20000);
-    t0 = now_ms();
-    ck_assert_int_eq(sim_mmio_read(h.sim, 1,
-                                   d.base + VIRTIO_MMIO_INTERRUPT_STATUS, 4,
-                                   &v), 0);
-    waited = now_ms() - t0;
-    pthread_join(kicker, &kicked);
-    ck_assert_int_eq((intptr_t)kicked, 0);
+    waited = vcpu1_wait_during(kick_queue_0);
     while (done < READS) {
         while (guest_ring_get_used(&d.ring[0], &id, &len))
             done++;
@@ -1121,9 +1132,7 @@ START_TEST(switching_to_writethrough_does_not_sync_on_the_loop)
     static uint8_t chunk[1 << 20];
     char spec[256];
     const char *specs[] = {spec};
-    uint64_t v, t0, waited;
-    pthread_t writer;
-    void *wrote;
+    uint64_t waited;
     int fd;
 
     snprintf(disk, sizeof(disk), "/var/tmp/xvdm-blk-XXXXXX"); /* a disk */
@@ -1141,15 +1150,7 @@ START_TEST(switching_to_writethrough_does_not_sync_on_the_loop)
     for (unsigned i = 0; i < DIRTY / sizeof(chunk); i++) /* in dom0's cache */
         ck_assert_int_eq(write(fd, chunk, sizeof(chunk)), sizeof(chunk));
     close(fd);
-    ck_assert_int_eq(pthread_create(&writer, NULL, write_wce_0, NULL), 0);
-    usleep(20000);
-    t0 = now_ms();
-    ck_assert_int_eq(sim_mmio_read(h.sim, 1,
-                                   d.base + VIRTIO_MMIO_INTERRUPT_STATUS, 4,
-                                   &v), 0);
-    waited = now_ms() - t0;
-    pthread_join(writer, &wrote);
-    ck_assert_int_eq((intptr_t)wrote, 0);
+    waited = vcpu1_wait_during(write_wce_0);
     ck_assert_uint_eq(config(WCE, 1), 0);
     ck_assert_msg(waited < LIMIT_MS,
                   "vCPU 1 waited %llu ms for a register read (limit %d ms)",

@@ -66,6 +66,7 @@ static void assert_alive(void)
     ck_assert(guest_ring_get_used(&d.ring[0], &id, &len));
     ck_assert_uint_eq(len, 16);
     ck_assert_int_eq(d.io_error, 0);
+    ck_assert_uint_eq(sim_revokes_refused(h.sim), 0);
 }
 
 static bool needs_reset(void)
@@ -322,6 +323,151 @@ START_TEST(used_ring_overlapping_avail_index_is_refused)
 }
 END_TEST
 
+/* ---- grant mode --------------------------------------------------------- */
+
+/* A device in grant mode reaches only what the guest grants, as the guest
+ * granted it. Bad grants get the device's defined outcome (NEEDS_RESET,
+ * or a chain returned unused), a grant is never left mapped once its
+ * chain is used (assert_alive, and the harness at the end), and the
+ * device works again after a reset. */
+static void setup_grants(void)
+{
+    const char *specs[] = {"rng,grants=on"};
+
+    ck_assert_int_eq(harness_start(&h, specs, 1), 0);
+    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
+                 sim_ram_base(h.sim) + (1 << 20), 8 << 20);
+    d.grants = true;
+}
+
+/* One writable buffer at device address `addr`, published and kicked. */
+static void kick_addr(uint64_t addr, uint32_t len)
+{
+    struct virtq_desc *desc = guest_ring_desc(&d.ring[0], 0);
+
+    *desc = (struct virtq_desc){htole64(addr), htole32(len),
+                                htole16(VIRTQ_DESC_F_WRITE), 0};
+    guest_ring_publish(&d.ring[0], 0);
+    vdriver_kick(&d, 0);
+}
+
+START_TEST(a_granted_buffer_is_served_and_unmapped_before_it_is_used)
+{
+    uint64_t gpa = vdriver_alloc(&d, 3 * 4096, 4096) + 100;
+    uint8_t *p = vdriver_ptr(&d, gpa);
+    uint64_t addr;
+    uint32_t id, len;
+    unsigned rings;
+
+    bring_up();
+    rings = sim_grants_mapped(h.sim);
+    memset(p, 0, 2 * 4096);
+    ck_assert_int_eq(sim_grant(h.sim, gpa, 2 * 4096, false, &addr), 0);
+    kick_addr(addr, 2 * 4096); /* across three pages */
+    ck_assert_int_eq(vdriver_wait_irq(&d, WAIT_MS), VIRTIO_MMIO_INT_VRING);
+    ck_assert(guest_ring_get_used(&d.ring[0], &id, &len));
+    ck_assert_uint_eq(len, 2 * 4096);
+    ck_assert(memcmp(p, p + 4096, 4096) != 0); /* random bytes arrived */
+    /* Only the rings are still mapped; taking the used chain, the guest
+     * ended the buffer's grant (guest_ring_get_used), and could. */
+    ck_assert_uint_eq(sim_grants_mapped(h.sim), rings);
+    ck_assert_uint_eq(sim_revokes_refused(h.sim), 0);
+}
+END_TEST
+
+START_TEST(a_reference_never_granted_sets_needs_reset)
+{
+    bring_up();
+    kick_addr((1ULL << 63) | (4000ULL << 12), 64);
+    ck_assert(needs_reset());
+    assert_alive();
+}
+END_TEST
+
+START_TEST(a_revoked_grant_sets_needs_reset)
+{
+    uint64_t gpa = vdriver_alloc(&d, 64, 64), addr;
+
+    bring_up();
+    ck_assert_int_eq(sim_grant(h.sim, gpa, 64, false, &addr), 0);
+    ck_assert_int_eq(sim_revoke(h.sim, addr, 64), 0);
+    kick_addr(addr, 64);
+    ck_assert(needs_reset());
+    assert_alive();
+}
+END_TEST
+
+/* The device writes into it: a read-only grant cannot be mapped so. */
+START_TEST(a_read_only_grant_for_a_writable_buffer_sets_needs_reset)
+{
+    uint64_t gpa = vdriver_alloc(&d, 64, 64), addr;
+    unsigned rings;
+
+    bring_up();
+    rings = sim_grants_mapped(h.sim);
+    ck_assert_int_eq(sim_grant(h.sim, gpa, 64, true, &addr), 0);
+    kick_addr(addr, 64);
+    ck_assert(needs_reset());
+    ck_assert_uint_eq(sim_grants_mapped(h.sim), rings);
+    assert_alive();
+}
+END_TEST
+
+/* In grant mode every address is a grant: a guest-physical one is not
+ * the device's to use, even one of guest RAM. */
+START_TEST(a_plain_address_sets_needs_reset)
+{
+    bring_up();
+    kick_addr(vdriver_alloc(&d, 64, 64), 64);
+    ck_assert(needs_reset());
+    assert_alive();
+}
+END_TEST
+
+START_TEST(references_that_wrap_past_2_32_set_needs_reset)
+{
+    bring_up();
+    kick_addr((1ULL << 63) | (0xffffffffULL << 12) | 0xf00, 0x200);
+    ck_assert(needs_reset());
+    assert_alive();
+}
+END_TEST
+
+/* More pages than one mapping takes (gntdev caps a request): the chain
+ * is returned unused, the device goes on. */
+START_TEST(a_chain_of_more_granted_pages_than_a_mapping_takes_is_skipped)
+{
+    uint64_t gpa = vdriver_alloc(&d, 2 << 20, 4096), addr;
+    struct virtq_desc *desc;
+    uint32_t id, len;
+
+    bring_up();
+    desc = guest_ring_desc(&d.ring[0], 0);
+    ck_assert_int_eq(sim_grant(h.sim, gpa, 2 << 20, false, &addr), 0);
+    /* 3 x 2 MiB of buffers: 1536 pages; past 4096 with the next ones. */
+    for (unsigned i = 0; i < 9; i++)
+        desc[i] = (struct virtq_desc){
+            htole64(addr), htole32(2 << 20),
+            htole16(VIRTQ_DESC_F_WRITE | (i < 8 ? VIRTQ_DESC_F_NEXT : 0)),
+            htole16((uint16_t)(i + 1))};
+    guest_ring_publish(&d.ring[0], 0);
+    vdriver_kick(&d, 0);
+    ck_assert(!needs_reset());
+    ck_assert(guest_ring_get_used(&d.ring[0], &id, &len));
+    ck_assert_uint_eq(len, 0);
+    ck_assert_uint_eq(sim_revokes_refused(h.sim), 0);
+}
+END_TEST
+
+START_TEST(a_driver_refusing_access_platform_is_refused)
+{
+    d.grants = false; /* this driver would not use grant DMA */
+    ck_assert_int_eq(vdriver_probe(&d, VIRTIO_ID_RNG, FEATURES), -EIO);
+    d.grants = true;
+    assert_alive();
+}
+END_TEST
+
 static Suite *hostile_suite(void)
 {
     Suite *s = suite_create("hostile");
@@ -346,6 +492,20 @@ static Suite *hostile_suite(void)
     tcase_add_test(tc, unclaimed_ioreq_types_answered);
     tcase_add_test(tc, write_to_read_only_register_ignored);
     tcase_add_test(tc, used_ring_overlapping_avail_index_is_refused);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("grant mode");
+    tcase_add_checked_fixture(tc, setup_grants, teardown);
+    tcase_add_test(tc,
+                   a_granted_buffer_is_served_and_unmapped_before_it_is_used);
+    tcase_add_test(tc, a_reference_never_granted_sets_needs_reset);
+    tcase_add_test(tc, a_revoked_grant_sets_needs_reset);
+    tcase_add_test(tc,
+                   a_read_only_grant_for_a_writable_buffer_sets_needs_reset);
+    tcase_add_test(tc, a_plain_address_sets_needs_reset);
+    tcase_add_test(tc, references_that_wrap_past_2_32_set_needs_reset);
+    tcase_add_test(
+        tc, a_chain_of_more_granted_pages_than_a_mapping_takes_is_skipped);
+    tcase_add_test(tc, a_driver_refusing_access_platform_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }
