@@ -1,20 +1,14 @@
 # shellcheck shell=bash
-# Shared by the rig's scripts: where things are cached, and small helpers.
-# Sourced, not run.
+# Shared by the rig's scripts: which rig (Xen 4.17 or 4.20), where things
+# are cached, and small helpers. Sourced, not run. A script sourcing it
+# takes `--xen 4.17|4.20` as its first arguments (or XVDM_RIG_XEN; 4.17 by
+# default) and passes the choice on to the scripts it runs.
 
 # The variables are used by the scripts that source this file.
 # shellcheck disable=SC2034
 rig_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck disable=SC2034
 rig_cache=${XVDM_RIG_CACHE:-/var/cache/xvdm-rig}
-# shellcheck disable=SC2034
-rig_out=${XVDM_RIG_OUT:-$rig_top/build/rig}
-# The hypervisor source Debian 12 can still serve (the security update's
-# source is not downloadable from the archive mirror).
-# shellcheck disable=SC2034
-rig_xen_version=4.17.5+72-g01140da4e8-1
-# shellcheck disable=SC2034
-rig_kernel_pkg=linux-image-6.1.0-56-arm64
 
 rig_say() {
     echo "rig: $*"
@@ -32,4 +26,59 @@ rig_sudo() {
 # Seconds since the script started, for the timings the README quotes.
 rig_elapsed() {
     echo "$SECONDS"
+}
+
+# Where the Xen 4.20 hypervisor's source is by default: the project's shared
+# directory beside the main checkout (worktrees included).
+rig_default_tarball() {
+    local common
+    common=$(git -C "$rig_top" rev-parse --path-format=absolute \
+        --git-common-dir 2>/dev/null) || common=$rig_top/.git
+    echo "$(dirname "$common")/../shared/xen/xen-4.20.4-hv.tar.xz"
+}
+
+rig_xen=${XVDM_RIG_XEN:-4.17}
+if [ "${1:-}" = --xen ]; then
+    rig_xen=${2:?--xen takes 4.17 or 4.20}
+    shift 2
+fi
+export XVDM_RIG_XEN=$rig_xen
+# shellcheck disable=SC2034
+case "$rig_xen" in
+4.17)
+    # Debian 12: its kernel for dom0 and guests, its Xen tools, and the
+    # hypervisor from the source Debian 12 can still serve (the security
+    # update's source is not downloadable from the archive mirror).
+    rig_suite=bookworm
+    rig_debs=$rig_cache/debs
+    rig_xen_version=4.17.5+72-g01140da4e8-1
+    rig_kernel_pkg=linux-image-6.1.0-56-arm64
+    rig_arm64=$rig_top/build/arm64
+    rig_out=${XVDM_RIG_OUT:-$rig_top/build/rig}
+    ;;
+4.20)
+    # Debian 13's userland and Xen tools, the hypervisor from the upstream
+    # release's source (Debian 13's lacks the ioreq server, and its source
+    # package does not download), and a Linux 6.12 the project configures
+    # (tools/rig/build-linux), from Debian 13's linux-source package.
+    rig_suite=trixie
+    rig_debs=$rig_cache/debs-trixie
+    rig_xen_tarball=${XVDM_RIG_XEN_TARBALL:-$(rig_default_tarball)}
+    rig_linux_pkg=linux-source-6.12
+    rig_arm64=$rig_top/build/arm64-trixie
+    rig_out=${XVDM_RIG_OUT:-$rig_top/build/rig-4.20}
+    ;;
+*)
+    rig_die "Xen '$rig_xen': the rig runs Xen 4.17 or 4.20"
+    ;;
+esac
+
+# The one cached package named PKG (either architecture's file).
+rig_deb() {
+    local f
+    f=$(compgen -G "$rig_debs/${1}_*.deb") ||
+        rig_die "package $1 is not in $rig_debs: run tools/rig/fetch --xen $rig_xen"
+    [ "$(wc -l <<<"$f")" -eq 1 ] ||
+        rig_die "more than one $1 in $rig_debs: $(tr '\n' ' ' <<<"$f")"
+    echo "$f"
 }
