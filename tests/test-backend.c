@@ -443,6 +443,28 @@ START_TEST(a_disk_from_xl_is_served_then_closed_when_libxl_closes_it)
 }
 END_TEST
 
+/* The supervisor restarts an instance when the guest declares devices
+ * after it started (SIGUSR2): the instance leaves its devices open, and
+ * the next one serves them. */
+START_TEST(a_disk_handed_over_is_served_by_the_next_instance)
+{
+    struct vdriver d;
+    char dir[256];
+
+    libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
+    serve();
+    wait_node(dir, "state", "2");
+    harness_halt(&h);
+    backend_hand_over(b);
+    harness_stop(&h);
+    assert_node(dir, "state", "2");
+    serve();
+    probe_disk(&d, 0);
+    stop_serving();
+    assert_node(dir, "state", "6");
+}
+END_TEST
+
 START_TEST(one_device_closing_while_another_stays_keeps_both_served)
 {
     struct vdriver d;
@@ -628,6 +650,7 @@ static Suite *backend_suite(void)
     suite_add_tcase(s, xl);
     tcase_add_checked_fixture(hs, setup, teardown);
     tcase_add_test(hs, a_disk_from_xl_is_served_then_closed_when_libxl_closes_it);
+    tcase_add_test(hs, a_disk_handed_over_is_served_by_the_next_instance);
     tcase_add_test(hs, one_device_closing_while_another_stays_keeps_both_served);
     tcase_add_test(hs, the_domain_dying_lets_go_of_it);
     tcase_add_test(hs, removed_nodes_count_as_closed_and_are_not_written_back);

@@ -26,12 +26,14 @@
 #define WAIT_MS 5000
 
 /* Writes its pid to pid-DOMID, then (ready for SIGTERM, noted as
- * "term", and SIGHUP, noted as "hup") appends its arguments to
+ * "term", SIGUSR2, noted as "usr2" and answered with exit status 75 as
+ * xvdm does, and SIGHUP, noted as "hup") appends its arguments to
  * runs-DOMID; exits 3 in mode "fail", else waits. */
 static const char instance_script[] =
     "#!/bin/sh\n"
     "echo $$ >\"$SV_DIR/pid-$2\"\n"
     "trap 'echo term >>\"$SV_DIR/runs-$2\"; exit 0' TERM\n"
+    "trap 'echo usr2 >>\"$SV_DIR/runs-$2\"; exit 75' USR2\n"
     "trap 'echo hup >>\"$SV_DIR/runs-$2\"' HUP\n"
     "echo \"$*\" >>\"$SV_DIR/runs-$2\"\n"
     "[ \"$(cat \"$SV_DIR/mode\" 2>/dev/null)\" = fail ] && exit 3\n"
@@ -50,12 +52,32 @@ static struct supervisor *sv;
 static struct supervisor_config cfg;
 static pthread_t thread;
 static char dir[64], exe[128];
-/* What the fake Xen says of guests 0..2. */
+/* What the fake Xen says of guests 0..2, and how many times each is
+ * held paused by the supervisor now. */
 static enum hv_guest_state guest_states[3];
+static int held[3];
 
 static enum hv_guest_state fake_guest_state(void *ctx, uint32_t domid)
 {
     return domid < 3 ? guest_states[domid] : HV_GUEST_GONE;
+}
+
+static int fake_hold(void *ctx, uint32_t domid, bool hold)
+{
+    if (domid >= 3)
+        return -ESRCH;
+    __atomic_add_fetch(&held[domid], hold ? 1 : -1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+static bool wait_held(unsigned domid, int n)
+{
+    for (unsigned t = 0; t < WAIT_MS; t += 10) {
+        if (__atomic_load_n(&held[domid], __ATOMIC_SEQ_CST) == n)
+            return true;
+        usleep(10000);
+    }
+    return false;
 }
 
 static void *loop_thread(void *arg)
@@ -87,7 +109,9 @@ static void setup(void)
     cfg = config;
     cfg.exe = exe;
     cfg.guest_state = fake_guest_state;
+    cfg.hold = fake_hold;
     memset(guest_states, 0, sizeof(guest_states)); /* running */
+    memset(held, 0, sizeof(held));
     st = store_sim_create();
     loop = loop_create();
     ck_assert_ptr_nonnull(st);
@@ -129,6 +153,16 @@ static void libxl_disk(unsigned domid, const char *state)
 
     snprintf(path, sizeof(path),
              "/local/domain/0/backend/virtio_disk/%u/51712/state", domid);
+    ck_assert_int_eq(store_write(st, path, state), 0);
+}
+
+/* The nodes libxl 4.18+ writes for a guest's virtio = [...] device N. */
+static void libxl_virtio(unsigned domid, unsigned n, const char *state)
+{
+    char path[256];
+
+    snprintf(path, sizeof(path), "/local/domain/0/backend/virtio/%u/%u/state",
+             domid, n);
     ck_assert_int_eq(store_write(st, path, state), 0);
 }
 
@@ -312,6 +346,53 @@ START_TEST(a_signal_is_passed_on_to_every_running_instance)
 }
 END_TEST
 
+/* A guest's vCPUs must not touch a window before its instance serves it
+ * (Xen on Arm gives the guest a data abort): the guest is held paused
+ * from the instance's start until every device it declared is in
+ * InitWait, which the instance writes once it serves them all. */
+START_TEST(a_guest_is_held_paused_until_its_instance_serves_every_device)
+{
+    start();
+    libxl_disk(1, "1");
+    ck_assert(wait_runs(1, 1, NULL));
+    ck_assert(wait_held(1, 1));
+    usleep(200000);
+    ck_assert_int_eq(held[1], 1);
+    libxl_disk(1, "2"); /* the instance's InitWait */
+    ck_assert(wait_held(1, 0));
+}
+END_TEST
+
+/* libxl writes a guest's virtio = [...] devices after its disks'
+ * handshake, so an instance started for the disks does not know them:
+ * the supervisor holds the guest, has the instance hand over (SIGUSR2,
+ * exit 75, its devices left open) and starts it again with them all. */
+START_TEST(a_device_declared_after_the_instance_started_restarts_it)
+{
+    start_serving_guest_1();
+    ck_assert(wait_held(1, 0));
+    libxl_virtio(1, 0, "1");
+    ck_assert(wait_runs(1, 2, "usr2"));
+    ck_assert(wait_runs(1, 3, NULL));
+    ck_assert_int_eq(held[1], 1);
+    libxl_virtio(1, 0, "2");
+    ck_assert(wait_held(1, 0));
+    usleep(200000);
+    ck_assert_uint_eq(runs(1, NULL, 0), 3); /* no backoff, no more starts */
+}
+END_TEST
+
+/* An instance that never gets ready does not keep its guest paused. */
+START_TEST(a_guest_is_let_go_when_its_instance_never_gets_ready)
+{
+    cfg.hold_max_ms = 300;
+    start();
+    libxl_disk(1, "1");
+    ck_assert(wait_held(1, 1));
+    ck_assert(wait_held(1, 0));
+}
+END_TEST
+
 static Suite *supervisor_suite(void)
 {
     Suite *s = suite_create("supervisor");
@@ -328,6 +409,10 @@ static Suite *supervisor_suite(void)
     tcase_add_test(
         tc, an_instance_that_let_go_of_a_shut_down_guest_is_not_restarted);
     tcase_add_test(tc, an_instance_stopped_while_needed_is_started_again);
+    tcase_add_test(tc,
+                   a_guest_is_held_paused_until_its_instance_serves_every_device);
+    tcase_add_test(tc, a_device_declared_after_the_instance_started_restarts_it);
+    tcase_add_test(tc, a_guest_is_let_go_when_its_instance_never_gets_ready);
     tcase_add_test(tc, exits_are_seen_when_sigchld_was_ignored);
     tcase_add_test(tc, stopping_the_supervisor_stops_every_instance);
     tcase_add_test(tc, a_signal_is_passed_on_to_every_running_instance);

@@ -88,6 +88,10 @@ struct hv_state_probe *hv_xen_state_probe_open(void);
 /* Domain `domid`'s state now (probe: a struct hv_state_probe *). */
 enum hv_guest_state hv_xen_guest_state(void *probe, uint32_t domid);
 void hv_xen_state_probe_close(struct hv_state_probe *probe);
+/* Pause domain `domid` (hold true) or unpause it, through the probe's
+ * handle: Xen counts pauses, so one taken here does not undo the
+ * toolstack's. 0 or a negative errno. */
+int hv_xen_hold_guest(void *probe, uint32_t domid, bool hold);
 
 /* Open the Xen implementation for guest `domid`: device-model, foreign
  * memory, event-channel and control handles, and the vCPU count. The

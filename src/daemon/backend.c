@@ -373,7 +373,7 @@ static void backend_remove_dm_dir(struct backend *b)
         log_warn("cannot remove %s: %s", dm, strerror(-ret));
 }
 
-void backend_close(struct backend *b)
+static void backend_free(struct backend *b, bool closed)
 {
     if (!b)
         return;
@@ -381,10 +381,20 @@ void backend_close(struct backend *b)
         backend_unwatch_all(b);
     if (b->loop)
         loop_unwatch(b->loop, store_fd(b->st));
-    if (b->watching)
+    if (b->watching && closed)
         backend_set_state(b, XENBUS_STATE_CLOSED);
     backend_remove_dm_dir(b);
     for (unsigned i = 0; i < b->nr_specs; i++)
         devspec_free(&b->specs[i]);
     free(b);
+}
+
+void backend_close(struct backend *b)
+{
+    backend_free(b, true);
+}
+
+void backend_hand_over(struct backend *b)
+{
+    backend_free(b, false);
 }

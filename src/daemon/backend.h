@@ -51,5 +51,9 @@ int backend_start(struct backend *b, struct loop *loop,
  * free b. Call it once the devices are destroyed and the guest's memory
  * is unmapped. NULL is fine. */
 void backend_close(struct backend *b);
+/* backend_close(), except that the xenstore devices stay as they are
+ * (InitWait): for the next instance to serve them, when the supervisor
+ * restarts this one with devices the guest declared after it started. */
+void backend_hand_over(struct backend *b);
 
 #endif

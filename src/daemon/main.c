@@ -5,9 +5,14 @@
  * SIGHUP makes every device look at its backing again (a disk re-reads its
  * size); the supervisor passes it on to its instances.
  *
+ * SIGUSR2 (from the supervisor, when the guest declared devices after
+ * xvdm started) stops it with its xenstore devices left open, exit status
+ * 75, for the next instance to serve them all.
+ *
  * Exit status: 0 after a clean stop (SIGTERM/SIGINT); 1 when setting up
  * failed (no Xen, no such domain, a device refused an option's value); 2
- * for a bad command line, unknown device types and option names included.
+ * for a bad command line, unknown device types and option names included;
+ * 75 after SIGUSR2.
  * When daemonizing, the parent exits only once the child is serving (0) or
  * has failed (its status), so whoever starts xvdm learns the outcome and
  * sees the error on its stderr.
@@ -60,6 +65,7 @@ struct daemon {
     int ready_fd; /* write end of the pipe the parent waits on, or -1 */
     int null_fd;  /* /dev/null, for the daemon's stdio */
     bool pidfile_written;
+    bool hand_over; /* SIGUSR2: leave the devices open for the next one */
 };
 
 /* ---- daemonizing -------------------------------------------------------- */
@@ -157,7 +163,15 @@ static void daemon_on_signal(void *arg, uint32_t revents)
 
     if (read(d->signal_fd, &si, sizeof(si)) != sizeof(si))
         return;
-    if (si.ssi_signo != SIGHUP) {
+    if (si.ssi_signo == SIGUSR2 && d->backend) {
+        log_info("SIGUSR2: stopping, the devices left open for the next "
+                 "xvdm");
+        d->hand_over = true;
+        loop_stop(d->loop);
+    } else if (si.ssi_signo == SIGUSR2) {
+        log_info("SIGUSR2: ignored (it stops an instance serving xenstore "
+                 "devices)");
+    } else if (si.ssi_signo != SIGHUP) {
         log_info("%s: stopping", strsignal((int)si.ssi_signo));
         loop_stop(d->loop);
     } else if (d->supervisor) {
@@ -177,6 +191,7 @@ static void handled_signals(sigset_t *set)
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR2);
 }
 
 /* Blocked before any thread exists (device modules start I/O threads),
@@ -375,6 +390,8 @@ static int daemon_setup_supervisor(struct daemon *d, const char *module_dir)
         return -errno;
     d->sv_config.guest_state = hv_xen_guest_state;
     d->sv_config.guest_state_ctx = d->sv_probe;
+    d->sv_config.hold = hv_xen_hold_guest;
+    d->sv_config.hold_ctx = d->sv_probe;
     d->store = store_xen_open();
     if (!d->store)
         return -errno;
@@ -416,7 +433,10 @@ static void daemon_teardown(struct daemon *d)
     vm_destroy(d->vm);
     hv_close(d->hv);
     daemon_stop_watching_guest(d);
-    backend_close(d->backend);
+    if (d->hand_over)
+        backend_hand_over(d->backend);
+    else
+        backend_close(d->backend);
     store_close(d->store);
     loop_destroy(d->loop);
     if (d->signal_fd >= 0)
@@ -453,7 +473,9 @@ static int daemon_run(const struct cli_options *o, const char *module_dir)
             log_err("event loop failed: %s", strerror(-ret));
     }
     daemon_teardown(&d);
-    return ret ? EXIT_FAILURE : EXIT_SUCCESS;
+    if (ret)
+        return EXIT_FAILURE;
+    return d.hand_over ? XVDM_EXIT_HANDED_OVER : EXIT_SUCCESS;
 }
 
 int main(int argc, char **argv)

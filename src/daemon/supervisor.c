@@ -24,6 +24,8 @@
 #define SV_INSTANCES_MAX 256
 #define SV_ARGS_MAX 32
 #define SV_STOP_TIMEOUT_MS 10000
+#define SV_HOLD_MAX_MS 10000
+#define XENBUS_STATE_INIT_WAIT 2
 #define XENBUS_STATE_CLOSING 5
 
 /* The two kinds of backend directory libxl writes (xl-devices.h). */
@@ -33,8 +35,11 @@ struct instance {
     uint32_t domid;
     pid_t pid;     /* 0 when not running */
     bool stopping; /* SIGTERM sent */
+    bool handing_over; /* SIGUSR2 sent: to be started again at once */
     unsigned failures;
     uint64_t restart_at_ms; /* when waiting after a failure, else 0 */
+    unsigned devices;       /* the guest's open devices when started */
+    uint64_t held_since_ms; /* the guest held paused since, else 0 */
 };
 
 struct supervisor {
@@ -61,25 +66,44 @@ static void sv_reconcile(struct supervisor *sv);
 
 /* ---- which guests need a backend ------------------------------------------ */
 
-/* Does BACKEND/KIND/D hold a device the toolstack is not closing? */
-static bool sv_kind_needs(struct supervisor *sv, const char *kind,
-                          uint32_t domid)
+/* How many devices of guest D the toolstack is not closing, and how many
+ * of those are not served yet (a state before InitWait). */
+struct sv_devices {
+    unsigned open, unserved;
+};
+
+static void sv_count_kind(struct supervisor *sv, const char *kind,
+                          uint32_t domid, struct sv_devices *c)
 {
     char dir[256], path[512], **devids, *state;
     unsigned n = 0;
-    bool needs = false;
 
     snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s/%u", sv->self,
              kind, domid);
     devids = store_list(sv->st, dir, &n);
-    for (unsigned i = 0; devids && i < n && !needs; i++) {
+    for (unsigned i = 0; devids && i < n; i++) {
+        int st;
+
         snprintf(path, sizeof(path), "%s/%s/state", dir, devids[i]);
         state = store_read(sv->st, path);
-        needs = !state || atoi(state) < XENBUS_STATE_CLOSING;
+        st = state ? atoi(state) : 0;
         free(state);
+        if (st >= XENBUS_STATE_CLOSING)
+            continue;
+        c->open++;
+        if (st < XENBUS_STATE_INIT_WAIT)
+            c->unserved++;
     }
     free(devids);
-    return needs;
+}
+
+static struct sv_devices sv_count(struct supervisor *sv, uint32_t domid)
+{
+    struct sv_devices c = {0, 0};
+
+    for (size_t k = 0; k < sizeof(sv_kinds) / sizeof(sv_kinds[0]); k++)
+        sv_count_kind(sv, sv_kinds[k], domid, &c);
+    return c;
 }
 
 static bool sv_guest_needs(struct supervisor *sv, uint32_t domid)
@@ -90,10 +114,84 @@ static bool sv_guest_needs(struct supervisor *sv, uint32_t domid)
         sv->cfg->guest_state(sv->cfg->guest_state_ctx, domid) !=
             HV_GUEST_RUNNING)
         return false;
-    for (size_t k = 0; k < sizeof(sv_kinds) / sizeof(sv_kinds[0]); k++)
-        if (sv_kind_needs(sv, sv_kinds[k], domid))
-            return true;
-    return false;
+    return sv_count(sv, domid).open > 0;
+}
+
+/* ---- holding a guest paused while its devices are not served ------------- */
+
+static uint64_t sv_hold_max_ms(const struct supervisor *sv)
+{
+    return sv->cfg->hold_max_ms ? sv->cfg->hold_max_ms : SV_HOLD_MAX_MS;
+}
+
+static void sv_hold(struct supervisor *sv, struct instance *in)
+{
+    int ret;
+
+    if (!sv->cfg->hold || in->held_since_ms)
+        return;
+    ret = sv->cfg->hold(sv->cfg->hold_ctx, in->domid, true);
+    if (ret) {
+        log_warn("domain %u: cannot pause it while xvdm starts: %s",
+                 in->domid, strerror(-ret));
+        return;
+    }
+    in->held_since_ms = now_ms();
+    log_info("domain %u: paused until xvdm serves its devices", in->domid);
+}
+
+static void sv_release(struct supervisor *sv, struct instance *in,
+                       const char *why)
+{
+    int ret;
+
+    if (!in->held_since_ms)
+        return;
+    in->held_since_ms = 0;
+    ret = sv->cfg->hold(sv->cfg->hold_ctx, in->domid, false);
+    if (ret == 0)
+        log_info("domain %u: unpaused: %s", in->domid, why);
+    else if (ret != -ESRCH)
+        log_err("domain %u: cannot unpause it: %s", in->domid,
+                strerror(-ret));
+}
+
+/* A held guest goes once its instance serves every open device, or when
+ * it has waited long enough: an instance that cannot start must not keep
+ * its guest paused for good. */
+static void sv_check_hold(struct supervisor *sv, struct instance *in,
+                          uint64_t now)
+{
+    if (!in->held_since_ms)
+        return;
+    if (in->pid && !in->handing_over && sv_count(sv, in->domid).unserved == 0)
+        sv_release(sv, in, "xvdm serves all its devices");
+    else if (now >= in->held_since_ms + sv_hold_max_ms(sv))
+        sv_release(sv, in, "xvdm did not serve all its devices in time");
+}
+
+/* libxl writes a guest's virtio = [...] devices after its disks'
+ * handshake, which their instance answered without knowing them: hold
+ * the guest, and have the instance hand over to one that serves them all
+ * (SIGUSR2: it exits XVDM_EXIT_HANDED_OVER, leaving its devices open). */
+static void sv_check_new_devices(struct supervisor *sv, struct instance *in)
+{
+    unsigned open;
+
+    if (!in->pid || in->stopping || in->handing_over)
+        return;
+    open = sv_count(sv, in->domid).open;
+    if (open <= in->devices)
+        return;
+    log_info("domain %u: %u virtio device(s) declared after its xvdm "
+             "started: starting it again with all of them",
+             in->domid, open - in->devices);
+    sv_hold(sv, in);
+    if (kill(in->pid, SIGUSR2) == 0)
+        in->handing_over = true;
+    else
+        log_err("domain %u: cannot signal xvdm (pid %d): %s", in->domid,
+                (int)in->pid, strerror(errno));
 }
 
 /* ---- instances ---------------------------------------------------------------- */
@@ -151,6 +249,8 @@ static int sv_spawn(struct supervisor *sv, struct instance *in)
 
     snprintf(domid, sizeof(domid), "%u", in->domid);
     sv_argv(sv, domid, argv);
+    in->devices = sv_count(sv, in->domid).open;
+    sv_hold(sv, in);
     pid = fork();
     if (pid < 0)
         return -errno;
@@ -178,7 +278,10 @@ static void sv_arm_timer(struct supervisor *sv)
 
     for (unsigned i = 0; i < sv->nr; i++) {
         uint64_t at = sv->inst[i].restart_at_ms;
+        uint64_t held = sv->inst[i].held_since_ms;
 
+        if (held && (!at || held + sv_hold_max_ms(sv) < at))
+            at = held + sv_hold_max_ms(sv);
         if (at && (!next || at < next))
             next = at;
     }
@@ -203,7 +306,15 @@ static unsigned sv_backoff_ms(const struct supervisor *sv, unsigned failures)
 /* An instance exited with `status`. */
 static void sv_reaped(struct supervisor *sv, struct instance *in, int status)
 {
+    bool handed_over = in->handing_over && WIFEXITED(status) &&
+                       WEXITSTATUS(status) == XVDM_EXIT_HANDED_OVER;
+
     in->pid = 0;
+    in->handing_over = false;
+    if (handed_over) {
+        in->restart_at_ms = 0;
+        return;
+    }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         log_info("domain %u: xvdm exited", in->domid);
         in->failures = 0;
@@ -291,6 +402,10 @@ static void sv_reconcile(struct supervisor *sv)
 
     for (size_t k = 0; k < sizeof(sv_kinds) / sizeof(sv_kinds[0]); k++)
         sv_scan_kind(sv, sv_kinds[k], now);
+    for (unsigned i = 0; i < sv->nr; i++) {
+        sv_check_new_devices(sv, &sv->inst[i]);
+        sv_check_hold(sv, &sv->inst[i], now);
+    }
     sv_retire(sv);
     sv_arm_timer(sv);
 }

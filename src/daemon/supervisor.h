@@ -16,6 +16,7 @@
 #ifndef XVDM_SUPERVISOR_H
 #define XVDM_SUPERVISOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hv.h"
@@ -23,6 +24,10 @@
 struct loop;
 struct store;
 struct supervisor;
+
+/* An instance's exit status after SIGUSR2: its xenstore devices left
+ * open for the next instance to serve (EX_TEMPFAIL). */
+#define XVDM_EXIT_HANDED_OVER 75
 
 struct supervisor_config {
     /* The program run per guest, with "--domid D --xenstore --foreground"
@@ -38,6 +43,14 @@ struct supervisor_config {
      * until it is gone. */
     enum hv_guest_state (*guest_state)(void *ctx, uint32_t domid);
     void *guest_state_ctx;
+    /* Hold a guest paused (hold true) or let it go (false); 0 or a
+     * negative errno. A guest is held from its instance's start until
+     * every device it declared is in InitWait (served), for at most
+     * hold_max_ms (0: 10000): on Xen on Arm a vCPU that touches a window
+     * no ioreq server serves takes a data abort. NULL: never held. */
+    int (*hold)(void *ctx, uint32_t domid, bool hold);
+    void *hold_ctx;
+    unsigned hold_max_ms;
 };
 
 /* Watch the backend nodes and start instances from the loop. 0, or a

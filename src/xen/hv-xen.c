@@ -431,6 +431,15 @@ void hv_xen_state_probe_close(struct hv_state_probe *p)
     }
 }
 
+int hv_xen_hold_guest(void *probe, uint32_t domid, bool hold)
+{
+    struct hv_state_probe *p = probe;
+    int ret = hold ? xc_domain_pause(p->xc, domid)
+                   : xc_domain_unpause(p->xc, domid);
+
+    return ret < 0 ? -errno : 0;
+}
+
 /* A suspended guest may be resumed (a checkpoint), so it is still ours. */
 static enum hv_guest_state xen_state_of(bool dying, bool shutdown,
                                         unsigned reason)

@@ -42,6 +42,24 @@ e2e_wait_backend_nodes() {
     return 1
 }
 
+# 0 once every virtio device of domain $1 is in InitWait (state 2) or
+# later, within $2 seconds.
+e2e_wait_served() {
+    for _ in $(seq "$(($2 * 5))"); do
+        waiting=0
+        for kind in virtio_disk virtio; do
+            dir=/local/domain/0/backend/$kind/$1
+            for dev in $(xenstore-list "$dir" 2>/dev/null); do
+                state=$(xenstore-read "$dir/$dev/state" 2>/dev/null)
+                [ "${state:-0}" -ge 2 ] || waiting=1
+            done
+        done
+        [ "$waiting" -eq 0 ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
 # Wait up to $2 seconds for process $1 to exit; its status, or 124.
 e2e_wait_exit() {
     for _ in $(seq "$2"); do
@@ -92,6 +110,10 @@ e2e_start_guest() {
     fi
     echo "e2e: xl create done $(awk -v s="$started" '{ printf "%.2f", $1 - s }' \
         /proc/uptime) s after xvdm started (libxl waits 10 s at most)"
+    # libxl does not wait for virtio = [...] devices: unpause once xvdm
+    # serves every device (the order README gives for xvdm run by hand).
+    e2e_wait_served "$domid" 30 ||
+        echo "e2e: not every device of $name in InitWait after 30 s"
     xl unpause "$name"
     echo "e2e: guest $name running"
 }
