@@ -29,12 +29,19 @@ rig_elapsed() {
 }
 
 # Where the Xen 4.20 hypervisor's source is by default: the project's shared
-# directory beside the main checkout (worktrees included).
+# directory beside the checkout (or beside the main checkout of a
+# worktree), else /work/shared.
 rig_default_tarball() {
-    local common
+    local common dir
     common=$(git -C "$rig_top" rev-parse --path-format=absolute \
         --git-common-dir 2>/dev/null) || common=$rig_top/.git
-    echo "$(dirname "$common")/../shared/xen/xen-4.20.4-hv.tar.xz"
+    for dir in "$rig_top/.." "$(dirname "$common")/.." /work; do
+        if [ -f "$dir/shared/xen/xen-4.20.4-hv.tar.xz" ]; then
+            echo "$dir/shared/xen/xen-4.20.4-hv.tar.xz"
+            return 0
+        fi
+    done
+    echo "$rig_top/../shared/xen/xen-4.20.4-hv.tar.xz"
 }
 
 rig_xen=${XVDM_RIG_XEN:-4.17}
