@@ -28,6 +28,7 @@
 
 #include "check-run.h"
 #include "harness.h"
+#include "scribble.h"
 #include "vdriver.h"
 
 #define CONSOLE_ID 3
@@ -41,6 +42,7 @@
 static struct harness h;
 static struct vdriver d;
 static uint16_t queue_size = 64; /* what start() sets up */
+static unsigned vcpus = 1;        /* the guest's, as start() makes it */
 static char dir[64], sock_path[96];
 static FILE *log_file;
 
@@ -80,7 +82,7 @@ static void start(const char *spec)
 {
     const char *specs[] = {spec};
 
-    ck_assert_int_eq(harness_start(&h, specs, 1), 0);
+    ck_assert_int_eq(harness_start_vcpus(&h, specs, 1, vcpus), 0);
     vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
                  sim_ram_base(h.sim) + (1 << 20), 16 << 20);
     ck_assert_int_eq(vdriver_probe(&d, CONSOLE_ID, FEATURES), 0);
@@ -1053,6 +1055,114 @@ START_TEST(chains_the_wrong_way_round_need_a_reset)
 }
 END_TEST
 
+/* ---- a second vCPU rewriting the rings ----------------------------------- */
+
+#define SCRIBBLE_MS 1000
+#define SCRIBBLE_FEATURES                                                      \
+    (FEATURES | (1ULL << VIRTIO_F_EVENT_IDX) | (1ULL << VIRTIO_F_INDIRECT_DESC))
+
+static uint64_t con_rings; /* where the rings go at every bring-up */
+static uint64_t con_table, con_out, con_in;
+static int con_client;    /* the socket's reader, non-blocking */
+static unsigned con_turn; /* which queue the next request is for */
+
+static void con_bring_up(void)
+{
+    vdriver_reset(&d);
+    d.alloc_next = con_rings;
+    ck_assert_int_eq(vdriver_probe(&d, CONSOLE_ID, SCRIBBLE_FEATURES), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, RXQ, queue_size), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, TXQ, queue_size), 0);
+    vdriver_driver_ok(&d);
+}
+
+/* Take what the device wrote to the reader, ours and the scribbler's. */
+static void con_drain_client(void)
+{
+    static uint8_t sink[65536];
+
+    while (read(con_client, sink, sizeof(sink)) > 0)
+        ;
+}
+
+/* Two bytes in two buffers of an indirect table: used. */
+static bool con_tx_request(unsigned ms)
+{
+    struct guest_buf b[2] = {{con_out, 1, false}, {con_out + 1, 1, false}};
+    uint16_t head = guest_ring_add_indirect(&d.ring[TXQ], con_table, b, 2);
+    uint32_t len;
+
+    memcpy(vdriver_ptr(&d, con_out), "ok", 2);
+    guest_ring_publish(&d.ring[TXQ], head);
+    vdriver_kick(&d, TXQ);
+    for (unsigned waited = 0; waited < ms; waited += 10) {
+        con_drain_client();
+        if (scribble_wait_used(&d, TXQ, &head, 1, 10, &len))
+            return len == 0;
+    }
+    return false;
+}
+
+/* A receive buffer, and input typed until some lands in it (a chain the
+ * device took before, the scribbler's, gets it first). */
+static bool con_rx_request(unsigned ms)
+{
+    struct guest_buf b = {con_in, 8, true};
+    uint16_t head = guest_ring_add_chain(&d.ring[RXQ], &b, 1);
+    uint32_t len;
+
+    guest_ring_publish(&d.ring[RXQ], head);
+    vdriver_kick(&d, RXQ);
+    for (unsigned waited = 0; waited < ms; waited += 10) {
+        write_all(con_client, "i", 1);
+        con_drain_client();
+        if (scribble_wait_used(&d, RXQ, &head, 1, 10, &len))
+            return len >= 1 && len <= 8 &&
+                   *(uint8_t *)vdriver_ptr(&d, con_in) == 'i';
+    }
+    return false;
+}
+
+static bool con_request(unsigned ms)
+{
+    return con_turn++ % 2 ? con_rx_request(ms) : con_tx_request(ms);
+}
+
+/* Another vCPU rewrites descriptors, avail rings and indices and an
+ * indirect table of both queues, and kicks, while output and input are
+ * in flight: xvdm answers every access, touches nothing outside guest
+ * RAM, either serves or says NEEDS_RESET, and serves after a reset. */
+START_TEST(a_vcpu_rewriting_the_rings_under_requests)
+{
+    const struct scribble_guest g = {
+        &d, 2, {TXQ, RXQ}, con_bring_up, con_request};
+    uint32_t seed = scribble_seed();
+    struct scribbler s;
+    const char *why;
+
+    vcpus = 2; /* the scribbler kicks from the second */
+    /* RAM mapped (see scribble.h); read by start(), the test runs in a
+     * process of its own. */
+    unsetenv("XVDM_TEST_GRANTS");
+    start_socket();
+    con_client = client_connect();
+    ck_assert_int_eq(fcntl(con_client, F_SETFL, O_NONBLOCK), 0);
+    con_rings = sim_ram_base(h.sim) + (1 << 20);
+    con_bring_up();
+    con_table = vdriver_alloc(&d, 2 * 16, 16);
+    con_out = vdriver_alloc(&d, 2, 8);
+    con_in = vdriver_alloc(&d, 8, 8);
+    scribble_init(&s, h.sim, seed, 1, d.base);
+    scribble_ring(&s, &d.ring[RXQ], RXQ);
+    scribble_ring(&s, &d.ring[TXQ], TXQ);
+    scribble_table(&s, con_table, 2 * 16);
+    why = scribble_verdict(&s, &g, SCRIBBLE_MS, WAIT_MS);
+    ck_assert_msg(!why, "seed %u: %s", seed, why);
+    close(con_client);
+    stop();
+}
+END_TEST
+
 static Suite *console_suite(void)
 {
     Suite *s = suite_create("console");
@@ -1081,6 +1191,9 @@ static Suite *console_suite(void)
     tcase_add_loop_test(tc, a_buffer_of_a_whole_region_goes_out_whole, 0, 2);
     tcase_add_test(tc, a_chain_of_nearly_4_gib_keeps_its_newest_bytes);
     tcase_add_test(tc, chains_the_wrong_way_round_need_a_reset);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("concurrent");
+    tcase_add_test(tc, a_vcpu_rewriting_the_rings_under_requests);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -38,6 +38,7 @@
 
 #include "check-run.h"
 #include "harness.h"
+#include "scribble.h"
 #include "vdriver.h"
 
 #define NET_ID 1
@@ -68,6 +69,7 @@ static struct vdriver d;
 static uint64_t rx_gpa[VDRIVER_QUEUES_MAX][RING];
 static uint8_t guest_mac[6];
 static unsigned ctrl_queue; /* after the pairs the driver set up */
+static unsigned vcpus = 1;   /* the guest's, as start() makes it */
 
 /* ---- the host side: namespace, interfaces, packet sockets ---------------- */
 
@@ -218,7 +220,7 @@ static void start(const char *options, uint64_t features)
     const char *specs[] = {spec};
 
     snprintf(spec, sizeof(spec), "net,%s", options);
-    ck_assert_int_eq(harness_start(&h, specs, 1), 0);
+    ck_assert_int_eq(harness_start_vcpus(&h, specs, 1, vcpus), 0);
     vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
                  sim_ram_base(h.sim) + (1 << 20), 48 << 20);
     ck_assert_int_eq(vdriver_probe(&d, NET_ID, features), 0);
@@ -1682,6 +1684,124 @@ START_TEST(chains_the_wrong_way_round_need_a_reset)
 }
 END_TEST
 
+/* ---- a second vCPU rewriting the rings ----------------------------------- */
+
+#define SCRIBBLE_MS 1000
+
+static uint64_t net_rings; /* where the rings go at every bring-up */
+static uint64_t net_table, net_tx, net_rx, net_cmd;
+static int net_sock;      /* the tap's host side */
+static unsigned net_turn; /* which queue the next request is for */
+
+static void net_bring_up(void)
+{
+    vdriver_reset(&d);
+    d.alloc_next = net_rings;
+    ck_assert_int_eq(vdriver_probe(&d, NET_ID,
+                                   BASE_FEATURES | CTRL_FEATURES |
+                                       F(VIRTIO_NET_F_MRG_RXBUF)),
+                     0);
+    setup_queues();
+}
+
+/* A 100-byte frame through an indirect table: used. */
+static bool net_tx_request(unsigned ms)
+{
+    struct guest_buf b[2] = {{net_tx, HDR_LEN, false},
+                             {net_tx + HDR_LEN, 100, false}};
+    uint16_t head = guest_ring_add_indirect(&d.ring[1], net_table, b, 2);
+    uint32_t len;
+
+    memset(vdriver_ptr(&d, net_tx), 0, HDR_LEN);
+    make_frame(vdriver_ptr(&d, net_tx + HDR_LEN), 100, guest_mac, 1);
+    guest_ring_publish(&d.ring[1], head);
+    vdriver_kick(&d, 1);
+    return scribble_wait_used(&d, 1, &head, 1, ms, &len) && len == 0;
+}
+
+/* A receive buffer, and frames sent until one lands in it (chains the
+ * device took before, the scribbler's, get theirs first): its header and
+ * the frame. */
+static bool net_rx_request(unsigned ms)
+{
+    struct guest_buf b = {net_rx, 2048, true};
+    uint16_t head = guest_ring_add_chain(&d.ring[0], &b, 1);
+    uint32_t len;
+
+    guest_ring_publish(&d.ring[0], head);
+    vdriver_kick(&d, 0);
+    for (unsigned waited = 0; waited < ms; waited += 10) {
+        send_frame(net_sock, 100, 2);
+        if (scribble_wait_used(&d, 0, &head, 1, 10, &len))
+            return len == HDR_LEN + 100;
+    }
+    return false;
+}
+
+/* PROMISC on: VIRTIO_NET_OK. */
+static bool net_ctrl_request(unsigned ms)
+{
+    uint8_t *p = vdriver_ptr(&d, net_cmd);
+    struct guest_buf b[2] = {{net_cmd, 3, false}, {net_cmd + 3, 1, true}};
+    uint16_t head = guest_ring_add_chain(&d.ring[ctrl_queue], b, 2);
+    uint32_t len;
+
+    memcpy(p,
+           (uint8_t[]){VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, 1, 0xff},
+           4);
+    guest_ring_publish(&d.ring[ctrl_queue], head);
+    vdriver_kick(&d, ctrl_queue);
+    return scribble_wait_used(&d, ctrl_queue, &head, 1, ms, &len) && len == 1 &&
+           p[3] == VIRTIO_NET_OK;
+}
+
+/* Transmit, receive and control in turn. */
+static bool net_request(unsigned ms)
+{
+    switch (net_turn++ % 3) {
+    case 0:
+        return net_tx_request(ms);
+    case 1:
+        return net_rx_request(ms);
+    default:
+        return net_ctrl_request(ms);
+    }
+}
+
+/* Another vCPU rewrites descriptors, avail rings and indices and an
+ * indirect table of the transmit, receive and control queues, and kicks,
+ * while frames and commands are in flight: xvdm answers every access,
+ * touches nothing outside guest RAM, either serves or says NEEDS_RESET,
+ * and serves after a reset. */
+START_TEST(a_vcpu_rewriting_the_rings_under_requests)
+{
+    const struct scribble_guest g = {
+        &d, 3, {1, 0, 2}, net_bring_up, net_request};
+    uint32_t seed = scribble_seed();
+    struct scribbler s;
+    const char *why;
+
+    vcpus = 2; /* the scribbler kicks from the second */
+    /* RAM mapped (see scribble.h); read by start(), the test runs in a
+     * process of its own. */
+    unsetenv("XVDM_TEST_GRANTS");
+    net_sock = start_on_tap("", BASE_FEATURES);
+    net_rings = sim_ram_base(h.sim) + (1 << 20);
+    net_bring_up();
+    net_table = vdriver_alloc(&d, 2 * 16, 16);
+    net_tx = vdriver_alloc(&d, 2048, 64);
+    net_rx = vdriver_alloc(&d, 2048, 64);
+    net_cmd = vdriver_alloc(&d, 4, 8);
+    scribble_init(&s, h.sim, seed, 1, d.base);
+    for (unsigned q = 0; q < 3; q++)
+        scribble_ring(&s, &d.ring[q], q);
+    scribble_table(&s, net_table, 2 * 16);
+    why = scribble_verdict(&s, &g, SCRIBBLE_MS, WAIT_MS);
+    ck_assert_msg(!why, "seed %u: %s", seed, why);
+    harness_stop(&h);
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
     Suite *s = suite_create("net");
@@ -1732,6 +1852,9 @@ static Suite *net_suite(void)
     tcase_add_test(tc, ctrl_buffers_at_region_edges_are_served);
     tcase_add_test(tc, ctrl_empty_buffers_are_left_out);
     tcase_add_test(tc, chains_the_wrong_way_round_need_a_reset);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("concurrent");
+    tcase_add_test(tc, a_vcpu_rewriting_the_rings_under_requests);
     suite_add_tcase(s, tc);
     return s;
 }
