@@ -356,6 +356,38 @@ const char *scribble_verdict(struct scribbler *s,
     return NULL;
 }
 
+int scribble_harness_start(struct harness *h, struct vdriver *d,
+                           const char *spec, uint64_t ram_size)
+{
+    char mapped[256];
+    const char *specs[] = {mapped};
+    int ret;
+
+    if (snprintf(mapped, sizeof(mapped), "%s,grants=off", spec) >=
+        (int)sizeof(mapped))
+        return -ENAMETOOLONG;
+    ret = harness_start_vcpus(h, specs, 1, 2);
+    if (ret)
+        return ret;
+    vdriver_init(d, h->sim, h->specs[0].base, h->specs[0].irq,
+                 sim_ram_base(h->sim) + (1 << 20), ram_size);
+    d->grants = false;
+    return 0;
+}
+
+const char *scribble_guest_verdict(const struct scribble_guest *g,
+                                   uint32_t seed, uint64_t table_gpa,
+                                   uint64_t table_len, unsigned wait_ms)
+{
+    struct scribbler s;
+
+    scribble_init(&s, g->d->sim, seed, 1, g->d->base);
+    for (unsigned i = 0; i < g->nr_queues; i++)
+        scribble_ring(&s, &g->d->ring[g->queue[i]], g->queue[i]);
+    scribble_table(&s, table_gpa, table_len);
+    return scribble_verdict(&s, g, SCRIBBLE_RUN_MS, wait_ms);
+}
+
 /* Mark heads[i] come, with its length; the heads still awaited. */
 static unsigned scribble_take(const uint16_t *heads, bool *seen, unsigned n,
                               uint32_t id, uint32_t used, uint32_t *len)

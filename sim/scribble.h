@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "harness.h"
 #include "vdriver.h"
 
 #define SCRIBBLE_RINGS_MAX 8
@@ -121,6 +122,21 @@ bool scribble_recovers(const struct scribble_guest *g, unsigned ms);
 const char *scribble_verdict(struct scribbler *s,
                              const struct scribble_guest *g, unsigned run_ms,
                              unsigned wait_ms);
+
+/* Start xvdm serving `spec` with the guest's RAM mapped (grants=off, see
+ * above) on a guest of two vCPUs, and d as its driver over ram_size bytes
+ * 1 MiB into guest RAM. 0, or harness_start_vcpus()'s error. */
+int scribble_harness_start(struct harness *h, struct vdriver *d,
+                           const char *spec, uint64_t ram_size);
+
+/* What each suite's case does once its guest is up: a scribbler with
+ * `seed` on vCPU 1, kicking g's device, over g's rings and the indirect
+ * table at table_gpa (table_len bytes), then scribble_verdict() for
+ * SCRIBBLE_RUN_MS with wait_ms for each request. */
+#define SCRIBBLE_RUN_MS 1000
+const char *scribble_guest_verdict(const struct scribble_guest *g,
+                                   uint32_t seed, uint64_t table_gpa,
+                                   uint64_t table_len, unsigned wait_ms);
 
 /* Wait up to ms for heads[0..n) in the used ring of queue q, in any
  * order, passing over other entries (the scribbler's chains): true when

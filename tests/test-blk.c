@@ -1169,7 +1169,6 @@ END_TEST
 
 /* ---- a second vCPU rewriting the ring ------------------------------------ */
 
-#define SCRIBBLE_MS 1000
 #define SCRIBBLE_READS 4
 
 static uint64_t blk_ring; /* where the ring goes at every bring-up */
@@ -1233,28 +1232,19 @@ START_TEST(a_vcpu_rewriting_the_ring_under_requests)
 {
     const struct scribble_guest g = {&d, 1, {0}, blk_bring_up, blk_request};
     uint32_t seed = scribble_seed();
-    struct scribbler s;
     const char *why;
     char spec[128];
-    const char *specs[] = {spec};
 
     make_disk("/tmp", 0x5a);
-    snprintf(spec, sizeof(spec), "blk,path=%s%s,grants=off", disk,
-             both_engines[_i]); /* see scribble.h */
-    ck_assert_int_eq(harness_start_vcpus(&h, specs, 1, 2), 0);
-    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
-                 sim_ram_base(h.sim) + (1 << 20), 32 << 20);
-    d.grants = false;
+    snprintf(spec, sizeof(spec), "blk,path=%s%s", disk, both_engines[_i]);
+    ck_assert_int_eq(scribble_harness_start(&h, &d, spec, 32 << 20), 0);
     blk_ring = d.alloc_next;
     blk_bring_up();
     blk_table = vdriver_alloc(&d, 3 * 16, 16);
     blk_hdr = vdriver_alloc(&d, 16 * SCRIBBLE_READS, 16);
     blk_data = vdriver_alloc(&d, 4096 * SCRIBBLE_READS, 4096);
     blk_status = vdriver_alloc(&d, SCRIBBLE_READS, 1);
-    scribble_init(&s, h.sim, seed, 1, d.base);
-    scribble_ring(&s, &d.ring[0], 0);
-    scribble_table(&s, blk_table, 3 * 16);
-    why = scribble_verdict(&s, &g, SCRIBBLE_MS, WAIT_MS);
+    why = scribble_guest_verdict(&g, seed, blk_table, 3 * 16, WAIT_MS);
     ck_assert_msg(!why, "seed %u: %s", seed, why);
     stop();
 }

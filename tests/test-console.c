@@ -1018,9 +1018,7 @@ START_TEST(a_chain_of_nearly_4_gib_keeps_its_newest_bytes)
     ck_assert(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET);
     expect_quiet(fd, 100);
     restart_driver();
-    guest_write("back", 4, 1);
-    read_exact(fd, got, 4);
-    ck_assert(memcmp(got, "back", 4) == 0);
+    both_ways(fd, (const uint8_t *)"back", 4, 1, (const uint8_t *)"in", 2);
     close(fd);
     stop();
 }
@@ -1061,7 +1059,6 @@ END_TEST
 
 /* ---- a second vCPU rewriting the rings ----------------------------------- */
 
-#define SCRIBBLE_MS 1000
 #define SCRIBBLE_FEATURES                                                      \
     (FEATURES | (1ULL << VIRTIO_F_EVENT_IDX) | (1ULL << VIRTIO_F_INDIRECT_DESC))
 
@@ -1141,7 +1138,6 @@ START_TEST(a_vcpu_rewriting_the_rings_under_requests)
     const struct scribble_guest g = {
         &d, 2, {TXQ, RXQ}, con_bring_up, con_request};
     uint32_t seed = scribble_seed();
-    struct scribbler s;
     const char *why;
 
     vcpus = 2; /* the scribbler kicks from the second */
@@ -1156,11 +1152,7 @@ START_TEST(a_vcpu_rewriting_the_rings_under_requests)
     con_table = vdriver_alloc(&d, 2 * 16, 16);
     con_out = vdriver_alloc(&d, 2, 8);
     con_in = vdriver_alloc(&d, 8, 8);
-    scribble_init(&s, h.sim, seed, 1, d.base);
-    scribble_ring(&s, &d.ring[RXQ], RXQ);
-    scribble_ring(&s, &d.ring[TXQ], TXQ);
-    scribble_table(&s, con_table, 2 * 16);
-    why = scribble_verdict(&s, &g, SCRIBBLE_MS, WAIT_MS);
+    why = scribble_guest_verdict(&g, seed, con_table, 2 * 16, WAIT_MS);
     ck_assert_msg(!why, "seed %u: %s", seed, why);
     close(con_client);
     stop();

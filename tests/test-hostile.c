@@ -471,7 +471,6 @@ END_TEST
 
 /* ---- a second vCPU rewriting the ring ------------------------------------ */
 
-#define SCRIBBLE_MS 1000
 
 static uint64_t rng_ring; /* where the ring goes at every bring-up */
 static uint64_t rng_table, rng_buf;
@@ -504,24 +503,16 @@ static bool rng_request(unsigned ms)
  * serves or says NEEDS_RESET, and serves after a reset. */
 START_TEST(a_vcpu_rewriting_the_ring_under_requests)
 {
-    const char *specs[] = {"rng,grants=off"}; /* see scribble.h */
     const struct scribble_guest g = {&d, 1, {0}, rng_bring_up, rng_request};
     uint32_t seed = scribble_seed();
-    struct scribbler s;
     const char *why;
 
-    ck_assert_int_eq(harness_start_vcpus(&h, specs, 1, 2), 0);
-    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
-                 sim_ram_base(h.sim) + (1 << 20), 8 << 20);
-    d.grants = false;
+    ck_assert_int_eq(scribble_harness_start(&h, &d, "rng", 8 << 20), 0);
     rng_ring = d.alloc_next;
     rng_bring_up();
     rng_table = vdriver_alloc(&d, 2 * 16, 16);
     rng_buf = vdriver_alloc(&d, 32, 64);
-    scribble_init(&s, h.sim, seed, 1, d.base);
-    scribble_ring(&s, &d.ring[0], 0);
-    scribble_table(&s, rng_table, 2 * 16);
-    why = scribble_verdict(&s, &g, SCRIBBLE_MS, WAIT_MS);
+    why = scribble_guest_verdict(&g, seed, rng_table, 2 * 16, WAIT_MS);
     ck_assert_msg(!why, "seed %u: %s", seed, why);
     harness_stop(&h);
 }

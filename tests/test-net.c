@@ -1686,7 +1686,6 @@ END_TEST
 
 /* ---- a second vCPU rewriting the rings ----------------------------------- */
 
-#define SCRIBBLE_MS 1000
 
 static uint64_t net_rings; /* where the rings go at every bring-up */
 static uint64_t net_table, net_tx, net_rx, net_cmd;
@@ -1778,7 +1777,6 @@ START_TEST(a_vcpu_rewriting_the_rings_under_requests)
     const struct scribble_guest g = {
         &d, 3, {1, 0, 2}, net_bring_up, net_request};
     uint32_t seed = scribble_seed();
-    struct scribbler s;
     const char *why;
 
     vcpus = 2; /* the scribbler kicks from the second */
@@ -1792,11 +1790,7 @@ START_TEST(a_vcpu_rewriting_the_rings_under_requests)
     net_tx = vdriver_alloc(&d, 2048, 64);
     net_rx = vdriver_alloc(&d, 2048, 64);
     net_cmd = vdriver_alloc(&d, 4, 8);
-    scribble_init(&s, h.sim, seed, 1, d.base);
-    for (unsigned q = 0; q < 3; q++)
-        scribble_ring(&s, &d.ring[q], q);
-    scribble_table(&s, net_table, 2 * 16);
-    why = scribble_verdict(&s, &g, SCRIBBLE_MS, WAIT_MS);
+    why = scribble_guest_verdict(&g, seed, net_table, 2 * 16, WAIT_MS);
     ck_assert_msg(!why, "seed %u: %s", seed, why);
     harness_stop(&h);
 }
