@@ -28,6 +28,7 @@
 
 #include "check-run.h"
 #include "harness.h"
+#include "scribble.h"
 #include "vdriver.h"
 
 #define CONSOLE_ID 3
@@ -40,6 +41,8 @@
 
 static struct harness h;
 static struct vdriver d;
+static uint16_t queue_size = 64; /* what start() sets up */
+static unsigned vcpus = 1;        /* the guest's, as start() makes it */
 static char dir[64], sock_path[96];
 static FILE *log_file;
 
@@ -79,12 +82,12 @@ static void start(const char *spec)
 {
     const char *specs[] = {spec};
 
-    ck_assert_int_eq(harness_start(&h, specs, 1), 0);
+    ck_assert_int_eq(harness_start_vcpus(&h, specs, 1, vcpus), 0);
     vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
                  sim_ram_base(h.sim) + (1 << 20), 16 << 20);
     ck_assert_int_eq(vdriver_probe(&d, CONSOLE_ID, FEATURES), 0);
-    ck_assert_int_eq(vdriver_setup_queue(&d, RXQ, 64), 0);
-    ck_assert_int_eq(vdriver_setup_queue(&d, TXQ, 64), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, RXQ, queue_size), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, TXQ, queue_size), 0);
     vdriver_driver_ok(&d);
     ck_assert_int_eq(d.io_error, 0);
 }
@@ -725,6 +728,437 @@ START_TEST(bad_options_are_refused_naming_the_value)
 }
 END_TEST
 
+/* ---- hostile chains ------------------------------------------------------ */
+
+/* Guest RAM at gpa, as the test writes or reads it. */
+static uint8_t *guest_at(uint64_t gpa, size_t len)
+{
+    uint8_t *p = sim_guest_ptr(h.sim, gpa, len);
+
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+/* The first address past region 0, a hole: an empty buffer may point
+ * there, since it holds no byte. */
+static uint64_t region0_end(void)
+{
+    struct sim_ram_region r0 = sim_ram_region(h.sim, 0);
+
+    return r0.gpa + r0.size;
+}
+
+/* Publish a chain of these buffers on queue q and kick; its head. */
+static uint16_t publish(unsigned q, const struct guest_buf *b, unsigned n)
+{
+    uint16_t head = guest_ring_add_chain(&d.ring[q], b, n);
+
+    guest_ring_publish(&d.ring[q], head);
+    vdriver_kick(&d, q);
+    return head;
+}
+
+static unsigned edges_now(void)
+{
+    return sim_irq_edges(h.sim, d.irq);
+}
+
+/* head is the next used element of queue q, with `want` bytes written,
+ * and the guest was interrupted after it had seen `edges` (VIRTIO 1.2
+ * §2.7.7.2: nothing suppresses the notification here). */
+static void expect_used_irq(unsigned q, uint16_t head, uint32_t want,
+                            unsigned edges)
+{
+    uint32_t id, used;
+
+    ck_assert_int_eq(sim_irq_wait(h.sim, d.irq, edges, WAIT_MS), 0);
+    ck_assert(guest_ring_get_used(&d.ring[q], &id, &used));
+    ck_assert_uint_eq(id, head);
+    ck_assert_uint_eq(used, want);
+}
+
+static void expect_healthy(void)
+{
+    ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
+}
+
+/* Reset, probe and set the queues up again, as a driver does after
+ * NEEDS_RESET. */
+static void restart_driver(void)
+{
+    vdriver_reset(&d);
+    ck_assert_int_eq(vdriver_probe(&d, CONSOLE_ID, FEATURES), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, RXQ, queue_size), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, TXQ, queue_size), 0);
+    vdriver_driver_ok(&d);
+}
+
+/* True once the device says NEEDS_RESET, within WAIT_MS. */
+static bool wait_needs_reset(void)
+{
+    for (unsigned ms = 0; ms < WAIT_MS; ms += 10) {
+        if (vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET)
+            return true;
+        usleep(10 * 1000);
+    }
+    return false;
+}
+
+/* Empty buffers hold nothing: first, between and last in a transmit
+ * chain, even outside RAM, they are left out and the bytes go out whole;
+ * alone, the chain completes with nothing. An empty receive buffer before
+ * a real one is left out likewise; alone, it gives no room and comes back
+ * unused. */
+START_TEST(empty_buffers_are_left_out_both_ways)
+{
+    uint64_t g, in;
+    uint16_t head, none;
+    uint8_t got[6];
+    unsigned e;
+    int fd;
+
+    start_socket();
+    fd = client_connect();
+    g = guest_copy("abcdef", 6);
+    head = publish(TXQ,
+                   (struct guest_buf[]){{region0_end(), 0, false},
+                                        {g, 3, false},
+                                        {g + 3, 0, false},
+                                        {g + 3, 3, false},
+                                        {region0_end(), 0, false}},
+                   5);
+    read_exact(fd, got, 6);
+    ck_assert(memcmp(got, "abcdef", 6) == 0);
+    wait_used(TXQ, &(uint32_t){0}, &(uint32_t){0});
+    e = edges_now();
+    head = publish(TXQ, (struct guest_buf[]){{region0_end(), 0, false}}, 1);
+    expect_used_irq(TXQ, head, 0, e);
+    expect_quiet(fd, 100);
+
+    none = publish(RXQ, (struct guest_buf[]){{region0_end(), 0, true}}, 1);
+    in = vdriver_alloc(&d, 8, 8);
+    head = publish(
+        RXQ, (struct guest_buf[]){{region0_end(), 0, true}, {in, 8, true}}, 2);
+    e = edges_now();
+    write_all(fd, "hi", 2);
+    expect_used_irq(RXQ, none, 0, e);
+    wait_used(RXQ, &(uint32_t){0}, &(uint32_t){0});
+    ck_assert(memcmp(guest_at(in, 2), "hi", 2) == 0);
+    expect_healthy();
+    close(fd);
+    stop();
+}
+END_TEST
+
+/* Output from the last bytes of region 0 and the first of bank 1, input
+ * into the same places: ordinary buffers, served byte-exact. */
+START_TEST(buffers_at_region_edges_are_served_both_ways)
+{
+    struct sim_ram_region bank1;
+    uint64_t end;
+    uint8_t got[8];
+    uint32_t id, used;
+    int fd;
+
+    start_socket();
+    fd = client_connect();
+    bank1 = sim_ram_region(h.sim, 2);
+    end = region0_end();
+    memcpy(guest_at(end - 5, 5), "edge:", 5);
+    memcpy(guest_at(bank1.gpa, 3), "ok\n", 3);
+    publish(TXQ,
+            (struct guest_buf[]){{end - 5, 5, false}, {bank1.gpa, 3, false}},
+            2);
+    read_exact(fd, got, 8);
+    ck_assert(memcmp(got, "edge:ok\n", 8) == 0);
+    wait_used(TXQ, &id, &used);
+
+    memset(guest_at(end - 4, 4), 0, 4);
+    *guest_at(bank1.gpa, 1) = 0;
+    publish(RXQ, (struct guest_buf[]){{end - 4, 4, true}, {bank1.gpa, 1, true}},
+            2);
+    write_all(fd, "12345", 5);
+    wait_used(RXQ, &id, &used);
+    ck_assert_uint_eq(used, 5);
+    ck_assert(memcmp(guest_at(end - 4, 4), "1234", 4) == 0);
+    ck_assert_uint_eq(*guest_at(bank1.gpa, 1), '5');
+    expect_healthy();
+    close(fd);
+    stop();
+}
+END_TEST
+
+/* n 1-byte buffers over guest RAM at gpa, device-writable or not. */
+static void one_byte_buffers(struct guest_buf *b, uint64_t gpa, unsigned n,
+                             bool write)
+{
+    for (unsigned i = 0; i < n; i++)
+        b[i] = (struct guest_buf){gpa + i, 1, write};
+}
+
+/* 64 buffers are what a chain may have here: 64 1-byte buffers carry 64
+ * bytes each way. 65 are one too many: completed unused, with an
+ * interrupt, nothing written or sent, and the device goes on. */
+START_TEST(chain_longer_than_the_device_takes_is_returned_unused)
+{
+    static uint8_t out[65], got[64];
+    struct guest_buf b[65];
+    uint16_t head;
+    uint64_t g;
+    unsigned e;
+    int fd;
+
+    queue_size = 128; /* room for a chain of 65 */
+    start_socket();
+    fd = client_connect();
+    pattern(out, sizeof(out), 7);
+    g = guest_copy(out, sizeof(out));
+    one_byte_buffers(b, g, 64, false);
+    publish(TXQ, b, 64);
+    read_exact(fd, got, 64);
+    ck_assert(memcmp(got, out, 64) == 0);
+    wait_used(TXQ, &(uint32_t){0}, &(uint32_t){0});
+    e = edges_now();
+    one_byte_buffers(b, g, 65, false);
+    head = publish(TXQ, b, 65);
+    expect_used_irq(TXQ, head, 0, e);
+    expect_quiet(fd, 100);
+
+    g = vdriver_alloc(&d, 65, 8);
+    memset(guest_at(g, 65), 0xee, 65);
+    one_byte_buffers(b, g, 65, true);
+    head = publish(RXQ, b, 65);
+    e = edges_now();
+    write_all(fd, out, 64); /* receive chains are taken for input */
+    expect_used_irq(RXQ, head, 0, e);
+    ck_assert_uint_eq(*guest_at(g, 1), 0xee);
+    one_byte_buffers(b, g, 64, true);
+    publish(RXQ, b, 64);
+    wait_used(RXQ, &(uint32_t){0}, &(uint32_t){0});
+    ck_assert(memcmp(guest_at(g, 64), out, 64) == 0);
+    ck_assert_uint_eq(*guest_at(g + 64, 1), 0xee);
+    expect_healthy();
+    close(fd);
+    stop();
+}
+END_TEST
+
+/* The whole 1 MiB tail region as one transmit buffer, sixteen times the
+ * ring's room, reaches a socket's reader byte-exact, and is all in a
+ * file= (whose fd epoll cannot watch for room), the chain completed. */
+START_TEST(a_buffer_of_a_whole_region_goes_out_whole)
+{
+    static uint8_t got[SIM_RAM_TAIL_SIZE];
+    char path[64] = "", spec[96];
+    struct sim_ram_region tail;
+    int fd;
+
+    if (_i == 0) {
+        start_socket();
+        fd = client_connect();
+        /* Output before xvdm took the client would go to the ring's
+         * newest 64 KiB, as with no reader. */
+        guest_write("ready", 5, 1);
+        read_exact(fd, got, 5);
+    } else {
+        snprintf(path, sizeof(path), "/tmp/xvdm-console-XXXXXX");
+        fd = mkstemp(path);
+        ck_assert_int_ge(fd, 0);
+        snprintf(spec, sizeof(spec), "console,file=%s", path);
+        start(spec);
+    }
+    tail = sim_ram_region(h.sim, 1);
+    pattern(guest_at(tail.gpa, tail.size), tail.size, 8);
+    publish(TXQ, (struct guest_buf[]){{tail.gpa, (uint32_t)tail.size, false}},
+            1);
+    if (_i == 0)
+        read_exact(fd, got, sizeof(got));
+    wait_used(TXQ, &(uint32_t){0}, &(uint32_t){0});
+    if (_i == 1)
+        ck_assert_int_eq(pread(fd, got, sizeof(got), 0), (ssize_t)sizeof(got));
+    ck_assert(memcmp(got, guest_at(tail.gpa, tail.size), sizeof(got)) == 0);
+    expect_healthy();
+    close(fd);
+    stop();
+    if (path[0])
+        unlink(path);
+}
+END_TEST
+
+/* With no reader, 63 buffers each over all of region 0 (nearly 4 GiB)
+ * complete at once and leave the newest 64 KiB, region 0's last, for the
+ * next reader. 64 of them are 4 GiB, more than a chain may hold
+ * (lengths are 32-bit): NEEDS_RESET, then a reset brings the device
+ * back. With RAM mapped only: in grant mode 63 grants of 64 MiB are far
+ * more pages than one mapping takes, and such a chain is skipped before
+ * its lengths matter (test-hostile's grant cases show that). */
+START_TEST(a_chain_of_nearly_4_gib_keeps_its_newest_bytes)
+{
+    static uint8_t got[RING_KEPT];
+    struct sim_ram_region r0;
+    struct guest_buf b[64];
+    int fd;
+
+    /* Read by start(); the test runs in a process of its own. */
+    unsetenv("XVDM_TEST_GRANTS");
+    queue_size = 128; /* room for a chain of 64 */
+    start_socket();
+    r0 = sim_ram_region(h.sim, 0);
+    pattern(guest_at(region0_end() - RING_KEPT, RING_KEPT), RING_KEPT, 9);
+    for (unsigned i = 0; i < 64; i++)
+        b[i] = (struct guest_buf){r0.gpa, (uint32_t)r0.size, false};
+    publish(TXQ, b, 63);
+    wait_used(TXQ, &(uint32_t){0}, &(uint32_t){0});
+    fd = client_connect();
+    read_exact(fd, got, sizeof(got));
+    ck_assert(memcmp(got, guest_at(region0_end() - RING_KEPT, RING_KEPT),
+                     RING_KEPT) == 0);
+    expect_quiet(fd, 100);
+    publish(TXQ, b, 64);
+    ck_assert(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET);
+    expect_quiet(fd, 100);
+    restart_driver();
+    both_ways(fd, (const uint8_t *)"back", 4, 1, (const uint8_t *)"in", 2);
+    close(fd);
+    stop();
+}
+END_TEST
+
+/* A readable buffer after a writable one breaks the ring's rules (VIRTIO
+ * 1.2 §2.7.4.2), on either queue: NEEDS_RESET; after a reset the
+ * console carries bytes both ways again. */
+START_TEST(chains_the_wrong_way_round_need_a_reset)
+{
+    static const uint8_t out[] = "out", in[] = "in";
+    uint64_t g;
+    int fd;
+
+    start_socket();
+    fd = client_connect();
+    for (unsigned q = 0; q < 2; q++) {
+        g = vdriver_alloc(&d, 16, 8);
+        publish(q, (struct guest_buf[]){{g, 8, true}, {g + 8, 8, false}}, 2);
+        if (q == RXQ)
+            write_all(fd, "x", 1); /* receive chains are taken for input */
+        ck_assert_msg(wait_needs_reset(), "queue %u", q);
+        restart_driver();
+        if (q == RXQ) {
+            struct rx_bufs rx = {0};
+            uint8_t got;
+
+            guest_post_rx(&rx, 1, 8);
+            guest_read(&rx, &got, 1);
+            ck_assert_uint_eq(got, 'x');
+        }
+        both_ways(fd, out, 3, 1, in, 2);
+    }
+    close(fd);
+    stop();
+}
+END_TEST
+
+/* ---- a second vCPU rewriting the rings ----------------------------------- */
+
+#define SCRIBBLE_FEATURES                                                      \
+    (FEATURES | (1ULL << VIRTIO_F_EVENT_IDX) | (1ULL << VIRTIO_F_INDIRECT_DESC))
+
+static uint64_t con_rings; /* where the rings go at every bring-up */
+static uint64_t con_table, con_out, con_in;
+static int con_client;    /* the socket's reader, non-blocking */
+static unsigned con_turn; /* which queue the next request is for */
+
+static void con_bring_up(void)
+{
+    vdriver_reset(&d);
+    d.alloc_next = con_rings;
+    ck_assert_int_eq(vdriver_probe(&d, CONSOLE_ID, SCRIBBLE_FEATURES), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, RXQ, queue_size), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, TXQ, queue_size), 0);
+    vdriver_driver_ok(&d);
+}
+
+/* Take what the device wrote to the reader, ours and the scribbler's. */
+static void con_drain_client(void)
+{
+    static uint8_t sink[65536];
+
+    while (read(con_client, sink, sizeof(sink)) > 0)
+        ;
+}
+
+/* Two bytes in two buffers of an indirect table: used. */
+static bool con_tx_request(unsigned ms)
+{
+    struct guest_buf b[2] = {{con_out, 1, false}, {con_out + 1, 1, false}};
+    uint16_t head = guest_ring_add_indirect(&d.ring[TXQ], con_table, b, 2);
+    uint32_t len;
+
+    memcpy(vdriver_ptr(&d, con_out), "ok", 2);
+    guest_ring_publish(&d.ring[TXQ], head);
+    vdriver_kick(&d, TXQ);
+    for (unsigned waited = 0; waited < ms; waited += 10) {
+        con_drain_client();
+        if (scribble_wait_used(&d, TXQ, &head, 1, 10, &len))
+            return len == 0;
+    }
+    return false;
+}
+
+/* A receive buffer, and input typed until some lands in it (a chain the
+ * device took before, the scribbler's, gets it first). */
+static bool con_rx_request(unsigned ms)
+{
+    struct guest_buf b = {con_in, 8, true};
+    uint16_t head = guest_ring_add_chain(&d.ring[RXQ], &b, 1);
+    uint32_t len;
+
+    guest_ring_publish(&d.ring[RXQ], head);
+    vdriver_kick(&d, RXQ);
+    for (unsigned waited = 0; waited < ms; waited += 10) {
+        write_all(con_client, "i", 1);
+        con_drain_client();
+        if (scribble_wait_used(&d, RXQ, &head, 1, 10, &len))
+            return len >= 1 && len <= 8 &&
+                   *(uint8_t *)vdriver_ptr(&d, con_in) == 'i';
+    }
+    return false;
+}
+
+static bool con_request(unsigned ms)
+{
+    return con_turn++ % 2 ? con_rx_request(ms) : con_tx_request(ms);
+}
+
+/* Another vCPU rewrites descriptors, avail rings and indices and an
+ * indirect table of both queues, and kicks, while output and input are
+ * in flight: xvdm answers every access, touches nothing outside guest
+ * RAM, either serves or says NEEDS_RESET, and serves after a reset. */
+START_TEST(a_vcpu_rewriting_the_rings_under_requests)
+{
+    const struct scribble_guest g = {
+        &d, 2, {TXQ, RXQ}, con_bring_up, con_request};
+    uint32_t seed = scribble_seed();
+    const char *why;
+
+    vcpus = 2; /* the scribbler kicks from the second */
+    /* RAM mapped (see scribble.h); read by start(), the test runs in a
+     * process of its own. */
+    unsetenv("XVDM_TEST_GRANTS");
+    start_socket();
+    con_client = client_connect();
+    ck_assert_int_eq(fcntl(con_client, F_SETFL, O_NONBLOCK), 0);
+    con_rings = sim_ram_base(h.sim) + (1 << 20);
+    con_bring_up();
+    con_table = vdriver_alloc(&d, 2 * 16, 16);
+    con_out = vdriver_alloc(&d, 2, 8);
+    con_in = vdriver_alloc(&d, 8, 8);
+    why = scribble_guest_verdict(&g, seed, con_table, 2 * 16, WAIT_MS);
+    ck_assert_msg(!why, "seed %u: %s", seed, why);
+    close(con_client);
+    stop();
+}
+END_TEST
+
 static Suite *console_suite(void)
 {
     Suite *s = suite_create("console");
@@ -745,6 +1179,17 @@ static Suite *console_suite(void)
     tcase_add_test(tc, stale_socket_file_is_replaced_a_live_one_refused);
     tcase_add_loop_test(tc, bad_options_are_refused_naming_the_value, 0,
                         sizeof(bad_specs) / sizeof(bad_specs[0]));
+    suite_add_tcase(s, tc);
+    tc = tcase_create("hostile");
+    tcase_add_test(tc, empty_buffers_are_left_out_both_ways);
+    tcase_add_test(tc, buffers_at_region_edges_are_served_both_ways);
+    tcase_add_test(tc, chain_longer_than_the_device_takes_is_returned_unused);
+    tcase_add_loop_test(tc, a_buffer_of_a_whole_region_goes_out_whole, 0, 2);
+    tcase_add_test(tc, a_chain_of_nearly_4_gib_keeps_its_newest_bytes);
+    tcase_add_test(tc, chains_the_wrong_way_round_need_a_reset);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("concurrent");
+    tcase_add_test(tc, a_vcpu_rewriting_the_rings_under_requests);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -16,6 +16,7 @@
 
 #include "check-run.h"
 #include "harness.h"
+#include "scribble.h"
 #include "vdriver.h"
 
 #define WAIT_MS 5000
@@ -468,6 +469,55 @@ START_TEST(a_driver_refusing_access_platform_is_refused)
 }
 END_TEST
 
+/* ---- a second vCPU rewriting the ring ------------------------------------ */
+
+
+static uint64_t rng_ring; /* where the ring goes at every bring-up */
+static uint64_t rng_table, rng_buf;
+
+static void rng_bring_up(void)
+{
+    vdriver_reset(&d);
+    d.alloc_next = rng_ring;
+    ck_assert_int_eq(
+        vdriver_probe(&d, VIRTIO_ID_RNG, FEATURES | (1ULL << VIRTIO_F_EVENT_IDX)), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, 0, 16), 0);
+    vdriver_driver_ok(&d);
+}
+
+/* 32 bytes asked for in two buffers of an indirect table: 32 given. */
+static bool rng_request(unsigned ms)
+{
+    struct guest_buf b[2] = {{rng_buf, 16, true}, {rng_buf + 16, 16, true}};
+    uint16_t head = guest_ring_add_indirect(&d.ring[0], rng_table, b, 2);
+    uint32_t len;
+
+    guest_ring_publish(&d.ring[0], head);
+    vdriver_kick(&d, 0);
+    return scribble_wait_used(&d, 0, &head, 1, ms, &len) && len == 32;
+}
+
+/* Another vCPU rewrites descriptors, the avail ring and index and the
+ * indirect table, and kicks, while the driver makes requests: xvdm
+ * answers every access, touches nothing outside guest RAM, either
+ * serves or says NEEDS_RESET, and serves after a reset. */
+START_TEST(a_vcpu_rewriting_the_ring_under_requests)
+{
+    const struct scribble_guest g = {&d, 1, {0}, rng_bring_up, rng_request};
+    uint32_t seed = scribble_seed();
+    const char *why;
+
+    ck_assert_int_eq(scribble_harness_start(&h, &d, "rng", 8 << 20), 0);
+    rng_ring = d.alloc_next;
+    rng_bring_up();
+    rng_table = vdriver_alloc(&d, 2 * 16, 16);
+    rng_buf = vdriver_alloc(&d, 32, 64);
+    why = scribble_guest_verdict(&g, seed, rng_table, 2 * 16, WAIT_MS);
+    ck_assert_msg(!why, "seed %u: %s", seed, why);
+    harness_stop(&h);
+}
+END_TEST
+
 static Suite *hostile_suite(void)
 {
     Suite *s = suite_create("hostile");
@@ -506,6 +556,9 @@ static Suite *hostile_suite(void)
     tcase_add_test(
         tc, a_chain_of_more_granted_pages_than_a_mapping_takes_is_skipped);
     tcase_add_test(tc, a_driver_refusing_access_platform_is_refused);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("concurrent");
+    tcase_add_test(tc, a_vcpu_rewriting_the_ring_under_requests);
     suite_add_tcase(s, tc);
     return s;
 }

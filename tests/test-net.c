@@ -38,6 +38,7 @@
 
 #include "check-run.h"
 #include "harness.h"
+#include "scribble.h"
 #include "vdriver.h"
 
 #define NET_ID 1
@@ -47,6 +48,8 @@
 #define RING 256
 #define CTRL_RING 64
 #define WAIT_MS 3000
+/* Header and frame: 64 KiB behind Ethernet and VLAN headers. */
+#define FRAME_MAX 65550
 #define F(b) (1ULL << (b))
 #define BASE_FEATURES                                                          \
     (F(VIRTIO_F_VERSION_1) | F(VIRTIO_F_EVENT_IDX) |                           \
@@ -66,6 +69,7 @@ static struct vdriver d;
 static uint64_t rx_gpa[VDRIVER_QUEUES_MAX][RING];
 static uint8_t guest_mac[6];
 static unsigned ctrl_queue; /* after the pairs the driver set up */
+static unsigned vcpus = 1;   /* the guest's, as start() makes it */
 
 /* ---- the host side: namespace, interfaces, packet sockets ---------------- */
 
@@ -216,7 +220,7 @@ static void start(const char *options, uint64_t features)
     const char *specs[] = {spec};
 
     snprintf(spec, sizeof(spec), "net,%s", options);
-    ck_assert_int_eq(harness_start(&h, specs, 1), 0);
+    ck_assert_int_eq(harness_start_vcpus(&h, specs, 1, vcpus), 0);
     vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
                  sim_ram_base(h.sim) + (1 << 20), 48 << 20);
     ck_assert_int_eq(vdriver_probe(&d, NET_ID, features), 0);
@@ -1187,6 +1191,611 @@ START_TEST(bad_queues_values_are_refused_by_name)
 }
 END_TEST
 
+/* ---- hostile chains, queue by queue ------------------------------------- */
+
+/* A hole in guest RAM, between region 0 and the rest of bank 0: an empty
+ * buffer may name it, since it holds no byte to reach. */
+static uint64_t ram_hole(void)
+{
+    struct sim_ram_region r0 = sim_ram_region(h.sim, 0);
+
+    return r0.gpa + r0.size;
+}
+
+/* The guest's bytes at gpa, to write a header or frame there. */
+static uint8_t *guest_at(uint64_t gpa, size_t len)
+{
+    uint8_t *p = sim_guest_ptr(h.sim, gpa, len);
+
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+/* Publish head on queue q and kick: it comes back with `want` bytes
+ * written, and the guest is interrupted for it (VIRTIO 1.2 §2.7.7.2: the
+ * device MUST notify unless the driver suppressed it, which it has not). */
+static void expect_used_irq(unsigned q, uint16_t head, uint32_t want)
+{
+    uint32_t id, len;
+
+    guest_ring_enable_cb(&d.ring[q]);
+    d.irq_seen = sim_irq_edges(h.sim, d.irq);
+    guest_ring_publish(&d.ring[q], head);
+    vdriver_kick(&d, q);
+    ck_assert_int_ge(vdriver_wait_irq(&d, WAIT_MS), 0);
+    ck_assert_msg(guest_ring_get_used(&d.ring[q], &id, &len),
+                  "queue %u: an interrupt, but no used element", q);
+    ck_assert_uint_eq(id, head);
+    ck_assert_uint_eq(len, want);
+}
+
+/* A frame of `len` bytes at gpa behind a zero header at hdr_gpa. */
+static void put_tx_frame(uint64_t hdr_gpa, uint64_t gpa, size_t len,
+                         unsigned seed)
+{
+    memset(guest_at(hdr_gpa, HDR_LEN), 0, HDR_LEN);
+    make_frame(guest_at(gpa, len), len, guest_mac, seed);
+}
+
+/* The chain goes out on the tap as the frame at gpa, then is used with 0
+ * bytes written. */
+static void expect_sent(int s, const struct guest_buf *b, unsigned n,
+                        uint64_t gpa, size_t len)
+{
+    static uint8_t got[FRAME_MAX];
+
+    tx_chain(1, b, n);
+    expect_tx_used(1, 0);
+    ck_assert_int_eq(recv_within(s, got, sizeof(got), WAIT_MS), (ssize_t)len);
+    ck_assert_mem_eq(got, guest_at(gpa, len), len);
+}
+
+/* The chain is used with 0 bytes written and nothing reaches the tap. */
+static void expect_dropped(int s, const struct guest_buf *b, unsigned n)
+{
+    static uint8_t got[FRAME_MAX];
+
+    expect_used_irq(1, guest_ring_add_chain(&d.ring[1], b, n), 0);
+    ck_assert_int_eq(recv_within(s, got, sizeof(got), 100), -1);
+}
+
+/* Empty buffers hold nothing: first, between the header and the frame,
+ * inside the frame, last, even at an address outside RAM, they are left
+ * out and the frame leaves whole; alone, the chain is shorter than the
+ * header and is dropped. */
+START_TEST(tx_empty_buffers_are_left_out_wherever_they_are)
+{
+    int s = start_on_tap("", BASE_FEATURES);
+    uint64_t hdr = vdriver_alloc(&d, HDR_LEN, 64);
+    uint64_t f = vdriver_alloc(&d, 200, 64);
+
+    put_tx_frame(hdr, f, 200, 1);
+    expect_sent(s,
+                (struct guest_buf[]){{f, 0, false},
+                                     {hdr, HDR_LEN, false},
+                                     {ram_hole(), 0, false},
+                                     {f, 80, false},
+                                     {f + 80, 0, false},
+                                     {f + 80, 120, false},
+                                     {ram_hole(), 0, false}},
+                7, f, 200);
+    expect_dropped(s, (struct guest_buf[]){{ram_hole(), 0, false}}, 1);
+    expect_tx(1, s, 100, 2, 1);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* A frame that ends at region 0's last byte behind a header at bank 1's
+ * first byte, and one that starts at the tail region's first byte: both
+ * ordinary frames. */
+START_TEST(tx_buffers_at_region_edges_are_sent)
+{
+    struct sim_ram_region r0, tail, bank1;
+    uint64_t end;
+    int s = start_on_tap("", BASE_FEATURES);
+
+    r0 = sim_ram_region(h.sim, 0);
+    tail = sim_ram_region(h.sim, 1);
+    bank1 = sim_ram_region(h.sim, 2);
+    end = r0.gpa + r0.size;
+    put_tx_frame(bank1.gpa, end - 300, 300, 3);
+    expect_sent(s,
+                (struct guest_buf[]){{bank1.gpa, HDR_LEN, false},
+                                     {end - 300, 300, false}},
+                2, end - 300, 300);
+    put_tx_frame(end - HDR_LEN, tail.gpa, 64, 4);
+    expect_sent(s,
+                (struct guest_buf[]){{end - HDR_LEN, HDR_LEN, false},
+                                     {tail.gpa, 64, false}},
+                2, tail.gpa, 64);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* A header and a frame in `n` buffers: the frame's 1-byte pieces, the
+ * last piece the rest. */
+static void tx_pieces(struct guest_buf *b, uint64_t hdr, uint64_t f, size_t len,
+                      unsigned n)
+{
+    b[0] = (struct guest_buf){hdr, HDR_LEN, false};
+    for (unsigned i = 1; i < n - 1; i++)
+        b[i] = (struct guest_buf){f + i - 1, 1, false};
+    b[n - 1] = (struct guest_buf){f + n - 2, (uint32_t)(len - (n - 2)), false};
+}
+
+/* 64 buffers are what the device takes (Linux's MAX_SKB_FRAGS + 2 fit):
+ * the frame leaves; 65 are one too many: completed unused, nothing sent,
+ * and the device goes on. */
+START_TEST(tx_chain_longer_than_the_device_takes_is_returned_unused)
+{
+    struct guest_buf b[65];
+    int s = start_on_tap("", BASE_FEATURES);
+    uint64_t hdr = vdriver_alloc(&d, HDR_LEN, 64);
+    uint64_t f = vdriver_alloc(&d, 500, 64);
+
+    put_tx_frame(hdr, f, 500, 5);
+    tx_pieces(b, hdr, f, 500, 64);
+    expect_sent(s, b, 64, f, 500);
+    tx_pieces(b, hdr, f, 500, 65);
+    expect_dropped(s, b, 65);
+    expect_tx(1, s, 100, 6, 1);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* The header and 65550 bytes (64 KiB behind Ethernet and VLAN headers) is
+ * the largest frame: it leaves the tap. One byte more is dropped. */
+START_TEST(tx_frame_of_the_largest_size_is_sent_one_byte_more_dropped)
+{
+    int s = start_on_tap("", BASE_FEATURES);
+    uint64_t hdr = vdriver_alloc(&d, HDR_LEN, 64);
+    uint64_t f = vdriver_alloc(&d, FRAME_MAX + 1, 64);
+
+    put_tx_frame(hdr, f, FRAME_MAX + 1, 7);
+    expect_sent(
+        s, (struct guest_buf[]){{hdr, HDR_LEN, false}, {f, FRAME_MAX, false}},
+        2, f, FRAME_MAX);
+    expect_dropped(
+        s,
+        (struct guest_buf[]){{hdr, HDR_LEN, false}, {f, FRAME_MAX + 1, false}},
+        2);
+    expect_tx(1, s, 100, 8, 1);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* Post one receive chain of these buffers on queue 0, its header expected
+ * at hdr_gpa; kick. */
+static uint16_t rx_post_chain(const struct guest_buf *b, unsigned n,
+                              uint64_t hdr_gpa)
+{
+    uint16_t head = guest_ring_add_chain(&d.ring[0], b, n);
+
+    rx_gpa[0][head] = hdr_gpa;
+    guest_ring_publish(&d.ring[0], head);
+    vdriver_kick(&d, 0);
+    return head;
+}
+
+/* Receive buffers at region edges (ending at region 0's last byte,
+ * starting at bank 1's first), and one whose header is spread over 1-byte
+ * buffers with empty ones between: each frame arrives whole, with its
+ * header, num_buffers included, where the buffers are. */
+START_TEST(rx_buffers_at_region_edges_or_in_pieces_get_whole_frames)
+{
+    struct sim_ram_region r0, bank1;
+    struct virtio_net_hdr_v1 hdr;
+    struct guest_buf b[32];
+    uint64_t end, g;
+    unsigned n = 0;
+    int s = start_on_tap("", BASE_FEATURES); /* no MRG_RXBUF */
+
+    r0 = sim_ram_region(h.sim, 0);
+    bank1 = sim_ram_region(h.sim, 2);
+    end = r0.gpa + r0.size;
+    rx_post_chain((struct guest_buf[]){{end - 1600, 1600, true}}, 1,
+                  end - 1600);
+    expect_rx(s, 1514, 9, &hdr);
+    ck_assert_uint_eq(le16toh(hdr.num_buffers), 1);
+    rx_post_chain((struct guest_buf[]){{bank1.gpa, 1600, true}}, 1, bank1.gpa);
+    expect_rx(s, 1000, 10, &hdr);
+    g = vdriver_alloc(&d, 2048, 64);
+    for (unsigned i = 0; i < HDR_LEN; i++) {
+        b[n++] = (struct guest_buf){g + i, 1, true};
+        b[n++] = (struct guest_buf){ram_hole(), 0, true};
+    }
+    b[n++] = (struct guest_buf){g + HDR_LEN, 2048 - HDR_LEN, true};
+    rx_post_chain(b, n, g);
+    memset(guest_at(g, HDR_LEN), 0xee, HDR_LEN);
+    expect_rx(s, 700, 11, &hdr);
+    ck_assert_uint_eq(le16toh(hdr.num_buffers), 1);
+    ck_assert_uint_eq(hdr.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* 32 buffers are what a receive chain may have (Linux's big packets use
+ * MAX_SKB_FRAGS + 2): the frame arrives; 33 are one too many, and the
+ * chain comes back unused. */
+START_TEST(rx_chain_longer_than_the_device_takes_is_returned_unused)
+{
+    struct virtio_net_hdr_v1 hdr;
+    struct guest_buf b[33];
+    uint64_t g;
+    int s = start_on_tap(",mtu=9000", BASE_FEATURES);
+
+    g = vdriver_alloc(&d, 33 * 64, 64);
+    for (unsigned i = 0; i < 33; i++)
+        b[i] = (struct guest_buf){g + 64 * i, 64, true};
+    expect_used_irq(0, guest_ring_add_chain(&d.ring[0], b, 33), 0);
+    rx_post_chain(b, 32, g);
+    expect_rx(s, 32 * 64 - HDR_LEN, 12, &hdr);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* Buffers smaller than the header come back unused. Without MRG_RXBUF a
+ * frame larger than the one chain posted is dropped and the chain kept for
+ * the next; with it, chains of just the header's 12 bytes each take their
+ * share of a frame. */
+START_TEST(rx_buffers_of_the_header_size_or_less)
+{
+    struct virtio_net_hdr_v1 hdr;
+    uint32_t id, len;
+    uint64_t g;
+    int s = start_on_tap("", BASE_FEATURES);
+
+    g = vdriver_alloc(&d, 4096, 64);
+    expect_used_irq(
+        0,
+        guest_ring_add_chain(&d.ring[0],
+                             (struct guest_buf[]){{g, HDR_LEN - 1, true}}, 1),
+        0);
+    rx_post_chain((struct guest_buf[]){{g, HDR_LEN + 64, true}}, 1, g);
+    send_frame(s, 100, 13);
+    usleep(100 * 1000);
+    ck_assert_msg(!guest_ring_get_used(&d.ring[0], &id, &len),
+                  "a %u-byte cut of a 112-byte frame reached the guest", len);
+    expect_rx(s, 64, 14, &hdr);
+    harness_stop(&h);
+
+    s = start_on_tap("", BASE_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
+    g = vdriver_alloc(&d, 4096, 64);
+    for (unsigned i = 0; i < 4; i++)
+        rx_post_chain((struct guest_buf[]){{g + 64 * i, HDR_LEN, true}}, 1,
+                      g + 64 * i);
+    rx_post(0, 1, 2048);
+    expect_rx(s, 100, 15, &hdr);
+    /* The header alone in the first, 12 bytes in each of three, 64 in the
+     * last. */
+    ck_assert_uint_eq(le16toh(hdr.num_buffers), 5);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* Publish a control chain of these buffers and kick; it comes back with
+ * `want` bytes written and an interrupt. */
+static void ctrl_expect(const struct guest_buf *b, unsigned n, uint32_t want)
+{
+    expect_used_irq(ctrl_queue, guest_ring_add_chain(&d.ring[ctrl_queue], b, n),
+                    want);
+}
+
+/* A command's bytes at gpa: class, command, then `len` bytes of data. */
+static void put_cmd(uint64_t gpa, uint8_t class, uint8_t cmd, const void *data,
+                    uint32_t len)
+{
+    uint8_t *p = guest_at(gpa, 2 + len);
+
+    p[0] = class;
+    p[1] = cmd;
+    memcpy(p + 2, data, len);
+}
+
+/* TABLE_SET whose unicast count times 6 is 2 modulo 2^32, followed by 2
+ * bytes and an empty multicast table: sized in 32 bits it would fill the
+ * data exactly. VIRTIO_NET_ERR, as for any count the data does not hold,
+ * the largest included; then the device takes good commands. */
+START_TEST(ctrl_mac_table_counts_that_overflow_get_err)
+{
+    static const uint32_t counts[] = {0x2aaaaaab, 0x80000000, 0xffffffff};
+    uint8_t t[32];
+
+    start_on_tap("", BASE_FEATURES | CTRL_FEATURES);
+    for (unsigned i = 0; i < 3; i++) {
+        uint32_t len = put_table(t, counts[i], 0);
+
+        len += 2; /* what 6 * 0x2aaaaaab is in 32 bits */
+        len += put_table(t + len, 0, 0);
+        ck_assert_uint_eq(ctrl_cmd(VIRTIO_NET_CTRL_MAC,
+                                   VIRTIO_NET_CTRL_MAC_TABLE_SET, t, len),
+                          VIRTIO_NET_ERR);
+        len = put_table(t, 0, 0);
+        len += put_table(t + len, counts[i], 1);
+        ck_assert_uint_eq(ctrl_cmd(VIRTIO_NET_CTRL_MAC,
+                                   VIRTIO_NET_CTRL_MAC_TABLE_SET, t, len),
+                          VIRTIO_NET_ERR);
+    }
+    ck_assert_uint_eq(table_set(1, 1, 1, 1, 0), VIRTIO_NET_OK);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* Data in 1-byte buffers: ADDR_SET as header, six 1-byte buffers and the
+ * ack is 8 buffers, what the device takes, and sets the MAC; a TABLE_SET
+ * with its counts in 1-byte buffers is 11, one chain too long: returned
+ * unused, the ack byte untouched, and the device goes on. */
+START_TEST(ctrl_data_in_1_byte_buffers)
+{
+    static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x0a, 0x0b, 0x0c};
+    struct guest_buf b[11];
+    uint64_t g;
+    uint8_t *ack;
+
+    start_on_tap("", BASE_FEATURES | CTRL_FEATURES);
+    g = vdriver_alloc(&d, 64, 8);
+    put_cmd(g, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac, 6);
+    ack = guest_at(g + 8, 1);
+    *ack = 0xa5;
+    b[0] = (struct guest_buf){g, 2, false};
+    for (unsigned i = 0; i < 6; i++)
+        b[1 + i] = (struct guest_buf){g + 2 + i, 1, false};
+    b[7] = (struct guest_buf){g + 8, 1, true};
+    ctrl_expect(b, 8, 1);
+    ck_assert_uint_eq(*ack, VIRTIO_NET_OK);
+    for (unsigned i = 0; i < 6; i++)
+        ck_assert_uint_eq(config(i, 1), mac[i]);
+
+    put_cmd(g, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET,
+            (uint8_t[8]){0}, 8);
+    ack = guest_at(g + 10, 1);
+    *ack = 0xa5;
+    b[0] = (struct guest_buf){g, 2, false};
+    for (unsigned i = 0; i < 8; i++)
+        b[1 + i] = (struct guest_buf){g + 2 + i, 1, false};
+    b[9] = (struct guest_buf){g + 10, 1, true};
+    b[10] = (struct guest_buf){g + 11, 1, true};
+    ctrl_expect(b, 11, 0);
+    ck_assert_uint_eq(*ack, 0xa5);
+    ck_assert_uint_eq(table_set(0, 0, 0, 0, 0), VIRTIO_NET_OK);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* The ack as bank 1's first byte, or region 0's last, behind a command
+ * split over the end of region 0 and the start of the tail: answered
+ * there, nothing written elsewhere. */
+START_TEST(ctrl_buffers_at_region_edges_are_served)
+{
+    struct sim_ram_region r0, tail, bank1;
+    uint8_t on = 1, *p;
+    uint64_t end;
+
+    start_on_tap("", BASE_FEATURES | CTRL_FEATURES);
+    r0 = sim_ram_region(h.sim, 0);
+    tail = sim_ram_region(h.sim, 1);
+    bank1 = sim_ram_region(h.sim, 2);
+    end = r0.gpa + r0.size;
+    put_cmd(end - 3, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &on, 1);
+    *guest_at(bank1.gpa, 1) = 0xa5;
+    *guest_at(bank1.gpa + 1, 1) = 0x5a;
+    ctrl_expect((struct guest_buf[]){{end - 3, 3, false}, {bank1.gpa, 1, true}},
+                2, 1);
+    ck_assert_uint_eq(*guest_at(bank1.gpa, 1), VIRTIO_NET_OK);
+    ck_assert_uint_eq(*guest_at(bank1.gpa + 1, 1), 0x5a);
+    /* Class at region 0's last byte, the rest at the tail's start; the
+     * ack region 0's last byte but one. */
+    p = guest_at(end - 2, 2);
+    p[1] = VIRTIO_NET_CTRL_RX;
+    memcpy(guest_at(tail.gpa, 2), (uint8_t[]){VIRTIO_NET_CTRL_RX_ALLMULTI, 1},
+           2);
+    p[0] = 0xa5;
+    ctrl_expect((struct guest_buf[]){{end - 1, 1, false},
+                                     {tail.gpa, 2, false},
+                                     {end - 2, 1, true}},
+                3, 1);
+    ck_assert_uint_eq(p[0], VIRTIO_NET_OK);
+    ck_assert_uint_eq(p[1], VIRTIO_NET_CTRL_RX);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* Empty buffers anywhere are left out: the ack goes to the first byte
+ * the guest gave room for; with only an empty writable buffer there is no
+ * room, and the chain comes back with nothing written. */
+START_TEST(ctrl_empty_buffers_are_left_out)
+{
+    uint8_t on = 1, *p;
+    uint64_t g;
+
+    start_on_tap("", BASE_FEATURES | CTRL_FEATURES);
+    g = vdriver_alloc(&d, 16, 8);
+    put_cmd(g, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, &on, 1);
+    p = guest_at(g, 6);
+    p[3] = 0xa5;
+    p[4] = 0x5a;
+    ctrl_expect((struct guest_buf[]){{ram_hole(), 0, false},
+                                     {g, 2, false},
+                                     {g + 2, 0, false},
+                                     {g + 2, 1, false},
+                                     {ram_hole(), 0, true},
+                                     {g + 3, 1, true},
+                                     {g + 4, 0, true}},
+                7, 1);
+    ck_assert_uint_eq(p[3], VIRTIO_NET_OK);
+    ck_assert_uint_eq(p[4], 0x5a);
+    p[3] = 0xa5;
+    ctrl_expect((struct guest_buf[]){{g, 3, false}, {g + 3, 0, true}}, 2, 0);
+    ck_assert_uint_eq(p[3], 0xa5);
+    ctrl_expect((struct guest_buf[]){{g + 3, 0, true}}, 1, 0);
+    ck_assert_uint_eq(p[3], 0xa5);
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* A readable buffer after a writable one breaks the ring's rules (VIRTIO
+ * 1.2 §2.7.4.2), on any queue: NEEDS_RESET; after a reset the device
+ * serves frames and commands again. */
+START_TEST(chains_the_wrong_way_round_need_a_reset)
+{
+    uint64_t g;
+    int s = start_on_tap("", BASE_FEATURES | CTRL_FEATURES);
+
+    for (unsigned q = 0; q < 3; q++) {
+        unsigned queue = q < 2 ? q : ctrl_queue;
+        struct guest_ring *r = &d.ring[queue];
+
+        g = vdriver_alloc(&d, 2048, 64);
+        put_cmd(g + 1024, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC,
+                &(uint8_t){1}, 1);
+        guest_ring_publish(
+            r,
+            guest_ring_add_chain(
+                r, (struct guest_buf[]){{g, 1024, true}, {g + 1024, 3, false}},
+                2));
+        vdriver_kick(&d, queue);
+        ck_assert_msg(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET,
+                      "queue %u", queue);
+        vdriver_reset(&d);
+        ck_assert_int_eq(
+            vdriver_probe(&d, NET_ID, BASE_FEATURES | CTRL_FEATURES), 0);
+        setup_queues();
+        ck_assert_uint_eq(ctrl_cmd(VIRTIO_NET_CTRL_RX,
+                                   VIRTIO_NET_CTRL_RX_PROMISC, &(uint8_t){1},
+                                   1),
+                          VIRTIO_NET_OK);
+        expect_tx(1, s, 100, 16 + q, 1);
+    }
+    rx_post(0, 2, 2048);
+    expect_rx(s, 100, 19, &(struct virtio_net_hdr_v1){0});
+    expect_healthy();
+    harness_stop(&h);
+}
+END_TEST
+
+/* ---- a second vCPU rewriting the rings ----------------------------------- */
+
+
+static uint64_t net_rings; /* where the rings go at every bring-up */
+static uint64_t net_table, net_tx, net_rx, net_cmd;
+static int net_sock;      /* the tap's host side */
+static unsigned net_turn; /* which queue the next request is for */
+
+static void net_bring_up(void)
+{
+    vdriver_reset(&d);
+    d.alloc_next = net_rings;
+    ck_assert_int_eq(vdriver_probe(&d, NET_ID,
+                                   BASE_FEATURES | CTRL_FEATURES |
+                                       F(VIRTIO_NET_F_MRG_RXBUF)),
+                     0);
+    setup_queues();
+}
+
+/* A 100-byte frame through an indirect table: used. */
+static bool net_tx_request(unsigned ms)
+{
+    struct guest_buf b[2] = {{net_tx, HDR_LEN, false},
+                             {net_tx + HDR_LEN, 100, false}};
+    uint16_t head = guest_ring_add_indirect(&d.ring[1], net_table, b, 2);
+    uint32_t len;
+
+    memset(vdriver_ptr(&d, net_tx), 0, HDR_LEN);
+    make_frame(vdriver_ptr(&d, net_tx + HDR_LEN), 100, guest_mac, 1);
+    guest_ring_publish(&d.ring[1], head);
+    vdriver_kick(&d, 1);
+    return scribble_wait_used(&d, 1, &head, 1, ms, &len) && len == 0;
+}
+
+/* A receive buffer, and frames sent until one lands in it (chains the
+ * device took before, the scribbler's, get theirs first): its header and
+ * the frame. */
+static bool net_rx_request(unsigned ms)
+{
+    struct guest_buf b = {net_rx, 2048, true};
+    uint16_t head = guest_ring_add_chain(&d.ring[0], &b, 1);
+    uint32_t len;
+
+    guest_ring_publish(&d.ring[0], head);
+    vdriver_kick(&d, 0);
+    for (unsigned waited = 0; waited < ms; waited += 10) {
+        send_frame(net_sock, 100, 2);
+        if (scribble_wait_used(&d, 0, &head, 1, 10, &len))
+            return len == HDR_LEN + 100;
+    }
+    return false;
+}
+
+/* PROMISC on: VIRTIO_NET_OK. */
+static bool net_ctrl_request(unsigned ms)
+{
+    uint8_t *p = vdriver_ptr(&d, net_cmd);
+    struct guest_buf b[2] = {{net_cmd, 3, false}, {net_cmd + 3, 1, true}};
+    uint16_t head = guest_ring_add_chain(&d.ring[ctrl_queue], b, 2);
+    uint32_t len;
+
+    memcpy(p,
+           (uint8_t[]){VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, 1, 0xff},
+           4);
+    guest_ring_publish(&d.ring[ctrl_queue], head);
+    vdriver_kick(&d, ctrl_queue);
+    return scribble_wait_used(&d, ctrl_queue, &head, 1, ms, &len) && len == 1 &&
+           p[3] == VIRTIO_NET_OK;
+}
+
+/* Transmit, receive and control in turn. */
+static bool net_request(unsigned ms)
+{
+    switch (net_turn++ % 3) {
+    case 0:
+        return net_tx_request(ms);
+    case 1:
+        return net_rx_request(ms);
+    default:
+        return net_ctrl_request(ms);
+    }
+}
+
+/* Another vCPU rewrites descriptors, avail rings and indices and an
+ * indirect table of the transmit, receive and control queues, and kicks,
+ * while frames and commands are in flight: xvdm answers every access,
+ * touches nothing outside guest RAM, either serves or says NEEDS_RESET,
+ * and serves after a reset. */
+START_TEST(a_vcpu_rewriting_the_rings_under_requests)
+{
+    const struct scribble_guest g = {
+        &d, 3, {1, 0, 2}, net_bring_up, net_request};
+    uint32_t seed = scribble_seed();
+    const char *why;
+
+    vcpus = 2; /* the scribbler kicks from the second */
+    /* RAM mapped (see scribble.h); read by start(), the test runs in a
+     * process of its own. */
+    unsetenv("XVDM_TEST_GRANTS");
+    net_sock = start_on_tap("", BASE_FEATURES);
+    net_rings = sim_ram_base(h.sim) + (1 << 20);
+    net_bring_up();
+    net_table = vdriver_alloc(&d, 2 * 16, 16);
+    net_tx = vdriver_alloc(&d, 2048, 64);
+    net_rx = vdriver_alloc(&d, 2048, 64);
+    net_cmd = vdriver_alloc(&d, 4, 8);
+    why = scribble_guest_verdict(&g, seed, net_table, 2 * 16, WAIT_MS);
+    ck_assert_msg(!why, "seed %u: %s", seed, why);
+    harness_stop(&h);
+}
+END_TEST
+
 static Suite *net_suite(void)
 {
     Suite *s = suite_create("net");
@@ -1219,6 +1828,27 @@ static Suite *net_suite(void)
     tcase_add_test(tc, vq_pairs_set_moves_flows_between_one_pair_and_all);
     tcase_add_test(tc, bridge_with_queues_makes_a_multi_queue_vif);
     tcase_add_test(tc, bad_queues_values_are_refused_by_name);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("hostile");
+    tcase_add_test(tc, tx_empty_buffers_are_left_out_wherever_they_are);
+    tcase_add_test(tc, tx_buffers_at_region_edges_are_sent);
+    tcase_add_test(tc,
+                   tx_chain_longer_than_the_device_takes_is_returned_unused);
+    tcase_add_test(tc,
+                   tx_frame_of_the_largest_size_is_sent_one_byte_more_dropped);
+    tcase_add_test(tc,
+                   rx_buffers_at_region_edges_or_in_pieces_get_whole_frames);
+    tcase_add_test(tc,
+                   rx_chain_longer_than_the_device_takes_is_returned_unused);
+    tcase_add_test(tc, rx_buffers_of_the_header_size_or_less);
+    tcase_add_test(tc, ctrl_mac_table_counts_that_overflow_get_err);
+    tcase_add_test(tc, ctrl_data_in_1_byte_buffers);
+    tcase_add_test(tc, ctrl_buffers_at_region_edges_are_served);
+    tcase_add_test(tc, ctrl_empty_buffers_are_left_out);
+    tcase_add_test(tc, chains_the_wrong_way_round_need_a_reset);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("concurrent");
+    tcase_add_test(tc, a_vcpu_rewriting_the_rings_under_requests);
     suite_add_tcase(s, tc);
     return s;
 }

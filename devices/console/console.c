@@ -152,6 +152,12 @@ static void con_tx(struct console *c)
         con_tx_hold(c, q);
     }
     con_flush(c);
+    /* A chain larger than the ring's room waits with the ring emptied by
+     * now: nothing would wake it (room is watched for only while the
+     * ring holds bytes, and never on a file), so its next part goes in
+     * next turn. */
+    if (c->tx.held && c->out.len < c->out.cap)
+        xvdm_queue_defer(q);
 }
 
 /* ---- input: backend -> receiveq ------------------------------------------ */

@@ -68,7 +68,10 @@ static int rx_gather(struct net_pair *p, struct xvdm_queue *q)
     return 0;
 }
 
-/* The held chains' buffers as one list, whole chains only. The bytes. */
+/* The held chains' buffers as one list, whole chains only, then the
+ * byte past them: a read from the tap returns at most the room it is
+ * given (tun_chr_read_iter clamps its count to it), so without that byte
+ * a frame cut to fit would look like one that fits. The room. */
 static size_t rx_flatten(struct net_pair *p, unsigned *niov)
 {
     size_t bytes = 0;
@@ -77,13 +80,14 @@ static size_t rx_flatten(struct net_pair *p, unsigned *niov)
     for (unsigned i = 0; i < p->rx.count; i++) {
         const struct xvdm_chain *c = &rx_slot(&p->rx, i)->chain;
 
-        if (k + c->in_num > IOV_MAX)
+        if (k + c->in_num > IOV_MAX - 1)
             break;
         memcpy(&p->rx.flat[k], &c->iov[c->out_num],
                c->in_num * sizeof(struct iovec));
         k += c->in_num;
         bytes += c->in_len;
     }
+    p->rx.flat[k++] = (struct iovec){&p->rx.past, sizeof(p->rx.past)};
     *niov = k;
     return bytes;
 }
@@ -162,12 +166,13 @@ static int rx_frame(struct net_pair *p, struct xvdm_queue *q)
     while (r < 0 && errno == EINTR);
     if (r < 0)
         return -errno;
-    /* The tap reports a frame's whole length when it did not fit. */
+    /* Reaching the byte past the room: the frame did not fit. */
     if ((size_t)r > room || (size_t)r < NET_HDR_LEN) {
         xvdm_dev_guest_error(p->n->dev,
-                             "rx frame of %zd bytes dropped: the "
+                             "rx frame of %s%zd bytes dropped: the "
                              "guest gave %zu bytes of buffers",
-                             r, room);
+                             (size_t)r > room ? "more than " : "",
+                             (size_t)r > room ? (ssize_t)room : r, room);
         return 0;
     }
     rx_complete(p, q, (size_t)r);

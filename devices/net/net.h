@@ -58,6 +58,7 @@ struct net_rx {
     size_t least; /* room without which no read is tried: MTU-sized */
     bool on;      /* reading the tap (else waiting for the guest's kick) */
     struct iovec flat[IOV_MAX]; /* the held chains' buffers, for readv */
+    uint8_t past; /* read into when a frame is larger than the room */
 };
 
 struct net_tx {

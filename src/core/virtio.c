@@ -311,6 +311,11 @@ static int queue_take(struct xvdm_queue *q, struct xvdm_chain *chain,
             return 0;
         ret = vq_pop(&q->vq, chain);
         q->taken += ret > 0;
+        /* The skipped chain is used now: the driver is told of it as of
+         * any (VIRTIO 1.2 §2.7.7.2), whether or not the device completes
+         * anything in this turn. */
+        if (ret == VQ_SKIPPED)
+            xvdm_queue_notify_guest(q);
     } while (ret == VQ_SKIPPED);
     return ret;
 }

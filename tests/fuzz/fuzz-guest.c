@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* Fuzz side: the fuzzer as a guest of xvdm (see fuzz-guest.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz-guest.h"
+#include "fuzz-peer.h"
+#include "guest-layout.h"
+#include "harness.h"
+#include "transport-mmio.h"
+
+/* The part of guest RAM the fuzzer writes: enough for rings and buffers,
+ * small enough to clear on every input. */
+#define FUZZ_RAM_SPAN 0x10000
+
+static struct harness h;
+
+void fuzz_guest_start(unsigned nr_vcpus)
+{
+    const char *spec = getenv("XVDM_FUZZ_DEVICE");
+    const char *specs[] = {fuzz_peer_setup(spec && *spec ? spec : "rng")};
+
+    if (!specs[0] || harness_start_vcpus(&h, specs, 1, nr_vcpus) ||
+        fuzz_peer_connect())
+        abort();
+}
+
+static uint64_t take(struct fuzz_input *in, unsigned n)
+{
+    uint64_t v = 0;
+
+    for (unsigned i = 0; i < n && in->left; i++, in->left--)
+        v |= (uint64_t)*in->p++ << (8 * i);
+    return v;
+}
+
+void fuzz_guest_ram_write(struct fuzz_input *in)
+{
+    uint64_t off = take(in, 2) % FUZZ_RAM_SPAN;
+    unsigned len = (unsigned)take(in, 1) % 64;
+    uint8_t *ram = sim_guest_ptr(h.sim, sim_ram_base(h.sim), FUZZ_RAM_SPAN);
+
+    if (len > FUZZ_RAM_SPAN - off)
+        len = (unsigned)(FUZZ_RAM_SPAN - off);
+    for (unsigned i = 0; i < len; i++)
+        __atomic_store_n(&ram[off + i], (uint8_t)take(in, 1), __ATOMIC_RELAXED);
+}
+
+static void peer_send(struct fuzz_input *in)
+{
+    uint8_t buf[256];
+    unsigned len = (unsigned)take(in, 1);
+
+    for (unsigned i = 0; i < len; i++)
+        buf[i] = (uint8_t)take(in, 1);
+    fuzz_peer_send(buf, len);
+}
+
+/* An access xvdm did not answer in time is a hang: report it as a crash. */
+static void check(int ret)
+{
+    if (ret == -ETIMEDOUT)
+        abort();
+}
+
+void fuzz_guest_op(struct fuzz_input *in)
+{
+    static const unsigned sizes[] = {4, 1, 2, 8};
+    uint64_t base = h.specs[0].base;
+    unsigned op = (unsigned)take(in, 1);
+    uint64_t offset = take(in, 2) % VIRTIO_MMIO_WINDOW_SIZE, v;
+    unsigned size = sizes[(op >> 2) & 3];
+
+    switch (op & 3) {
+    case 0:
+        check(sim_mmio_write(h.sim, 0, base + offset, size, take(in, size)));
+        break;
+    case 1:
+        check(sim_mmio_read(h.sim, 0, base + offset, size, &v));
+        break;
+    case 2:
+        fuzz_guest_ram_write(in);
+        break;
+    default:
+        if (op & 0x10) {
+            peer_send(in);
+            break;
+        }
+        check(sim_mmio_read(h.sim, 0, base + VIRTIO_MMIO_INTERRUPT_STATUS, 4,
+                            &v));
+        check(sim_mmio_write(h.sim, 0, base + VIRTIO_MMIO_INTERRUPT_ACK, 4, v));
+        break;
+    }
+}
+
+void fuzz_guest_begin(void)
+{
+    memset(sim_guest_ptr(h.sim, sim_ram_base(h.sim), FUZZ_RAM_SPAN), 0,
+           FUZZ_RAM_SPAN);
+    fuzz_peer_drain();
+}
+
+/* A reset waits for the device's I/O in flight and frees its jobs:
+ * without it, a job whose only pointer is in io_uring's rings (which
+ * LeakSanitizer does not scan) reads as a leak when libFuzzer checks
+ * after this input. */
+void fuzz_guest_end(void)
+{
+    check(sim_mmio_write(h.sim, 0, h.specs[0].base + VIRTIO_MMIO_STATUS, 4, 0));
+}
