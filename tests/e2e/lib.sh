@@ -315,3 +315,30 @@ e2e_virtio_guest() {
     echo "e2e: guest -> dom0 md5 ${sent:-none}, dom0 got $received"
     [ "$verdict" -eq 0 ] && [ "$disk" = "$image" ] && [ "$sent" = "$received" ]
 }
+
+# The peer comparison (peers.guest) for guest NAME from CONFIG, whose
+# xvdm NIC is NETSPEC (declared by a device tree written with --print-dts
+# to /tmp/peers.dtb, which CONFIG names): a disk and a NIC through xvdm
+# and a disk and a NIC through Xen's PV backends.
+e2e_peers() {
+    net=$3
+    trap 'e2e_release_loop; killall httpd nc 2>/dev/null; e2e_remove_bridges br0 br1' \
+        EXIT
+
+    for m in xen-blkback xen-netback bridge tun; do modprobe "$m" || return 1; done
+    e2e_bridge br0 10.0.0.1/24 && e2e_bridge br1 10.0.1.1/24 || return 1
+    xvdm --print-dts --device "$net" >/tmp/peers.dts || return 1
+    dtc -q -I dts -O dtb -o /tmp/peers.dtb /tmp/peers.dts || return 1
+    dd if=/dev/zero of=/tmp/peer-xvdm.img bs=1M count=64 2>/dev/null
+    dd if=/dev/zero of=/tmp/peer-blkback.img bs=1M count=64 2>/dev/null
+    losetup /dev/loop0 /tmp/peer-xvdm.img &&
+        losetup /dev/loop1 /tmp/peer-blkback.img || return 1
+
+    # The guest downloads this over HTTP and uploads to the nc sink below.
+    mkdir -p /tmp/www
+    dd if=/dev/urandom of=/tmp/www/blob bs=64k count=2 2>/dev/null
+    httpd -p 8080 -h /tmp/www || return 1
+    e2e_nc_receive 5003 /dev/null
+
+    e2e_run_guest "$1" "$2" "$net"
+}
