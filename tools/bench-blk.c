@@ -16,7 +16,13 @@
  * a cached 4 KiB read takes the kernel well under a microsecond) and with
  * O_DIRECT on both sides (direct=on, as a production disk is run).
  *
- *   tools/bench-blk [--rounds N] [--file PATH] [--poll-us N]
+ * With --grants it compares xvdm with itself instead: every workload with
+ * the device in grant mode (the sim guest grants each buffer, xvdm maps
+ * and unmaps the grants of every request) against the same device with
+ * the guest's RAM mapped, a fresh sim for each run, each mode first in
+ * half of the rounds; the ratio is grants / mapped.
+ *
+ *   tools/bench-blk [--rounds N] [--file PATH] [--poll-us N] [--grants]
  *   tools/bench-blk --requests N   (4 KiB random reads through xvdm only,
  *                                   for valgrind --tool=callgrind)
  */
@@ -381,6 +387,73 @@ static int print_round_trip(const char *path)
     return 0;
 }
 
+/* ---- grant mode against mapped RAM ------------------------------------------ */
+
+/* One run of w through a fresh xvdm, in grant mode or with the guest's
+ * RAM mapped (the sim and the test driver read XVDM_TEST_GRANTS). */
+static int run_mode(const char *path, const char *aio, bool grants,
+                    const struct workload *w, double *rate, double *traps)
+{
+    struct harness h;
+    struct vdriver d;
+    uint64_t bufs;
+    int ret;
+
+    setenv("XVDM_TEST_GRANTS", grants ? "1" : "0", 1);
+    if (start_xvdm(&h, &d, path, aio, &bufs))
+        return -1;
+    ret = run_guest(&d, w, bufs, rate, traps);
+    harness_stop(&h);
+    return ret;
+}
+
+static int bench_grants_engine(const char *path, const char *aio,
+                               unsigned rounds)
+{
+    double x[BENCH_ROUNDS_MAX], y[BENCH_ROUNDS_MAX], k[BENCH_ROUNDS_MAX];
+    double traps;
+
+    for (unsigned i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
+        const struct workload *w = &workloads[i];
+        struct bench_row row;
+
+        for (unsigned r = 0; r < rounds; r++) {
+            if (r % 2 && run_mode(path, aio, false, w, &y[r], &traps))
+                return 1;
+            if (run_mode(path, aio, true, w, &x[r], &k[r]))
+                return 1;
+            if (r % 2 == 0 && run_mode(path, aio, false, w, &y[r], &traps))
+                return 1;
+        }
+        row = bench_pairs(x, y, rounds);
+        printf("%-9s %-30s %12.0f %12.0f %6.2f %5.2f-%.2f %9.2f\n", aio,
+               w->name, row.x, row.y, row.ratio, row.lo, row.hi,
+               bench_median(k, rounds));
+    }
+    return 0;
+}
+
+static int bench_grants(const char *path, unsigned rounds)
+{
+    printf("bench-blk --grants: %s, %llu MiB, %d I/O threads\n", path,
+           FILE_SIZE >> 20, IOTHREADS);
+    for (int d = 0; d < 2; d++) {
+        o_direct = d;
+        printf("\n%s\n", o_direct ? "O_DIRECT (xvdm direct=on):"
+                                  : "page cache (xvdm direct=off):");
+        printf("%-9s %-30s %12s %12s %6s %9s %9s\n", "engine",
+               "workload (median)", "grants req/s", "mapped req/s", "ratio",
+               "range", "traps/req");
+        if (bench_grants_engine(path, "threads", rounds))
+            return 1;
+#ifdef HAVE_LIBURING
+        if (bench_grants_engine(path, "io_uring", rounds))
+            return 1;
+#endif
+    }
+    return 0;
+}
+
 /* The trap's cost, then the page cache, then O_DIRECT, a table each. */
 static int bench_both(const char *path, unsigned rounds)
 {
@@ -402,8 +475,15 @@ int main(int argc, char **argv)
 {
     const char *path = "/var/tmp/xvdm-bench.img";
     unsigned rounds = 6, requests = 0;
+    bool grants = false;
 
-    for (int i = 1; i + 1 < argc; i += 2) {
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--grants") == 0) {
+            grants = true;
+            continue;
+        }
+        if (i + 1 == argc)
+            break;
         if (strcmp(argv[i], "--rounds") == 0)
             rounds = (unsigned)atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--file") == 0)
@@ -412,6 +492,7 @@ int main(int argc, char **argv)
             requests = (unsigned)atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--poll-us") == 0)
             poll_us = (unsigned)atoi(argv[i + 1]);
+        i++;
     }
     if (rounds < 1 || rounds > BENCH_ROUNDS_MAX || make_file(path)) {
         fprintf(stderr, "bench-blk: bad --rounds or cannot write %s\n", path);
@@ -432,5 +513,5 @@ int main(int argc, char **argv)
         printf("%u requests through xvdm\n", requests);
         return 0;
     }
-    return bench_both(path, rounds);
+    return grants ? bench_grants(path, rounds) : bench_both(path, rounds);
 }
