@@ -15,6 +15,10 @@
 /* The part of guest RAM the fuzzer writes: enough for rings and buffers,
  * small enough to clear on every input. */
 #define FUZZ_RAM_SPAN 0x10000
+/* And the first and last FUZZ_EDGE_SPAN bytes of every RAM region, where
+ * a buffer meets a hole or a guard page (tests/fuzz/mmio.dict names
+ * their addresses, for the fuzzer to put in descriptors). */
+#define FUZZ_EDGE_SPAN 0x1000
 
 static struct harness h;
 
@@ -47,6 +51,29 @@ void fuzz_guest_ram_write(struct fuzz_input *in)
         len = (unsigned)(FUZZ_RAM_SPAN - off);
     for (unsigned i = 0; i < len; i++)
         __atomic_store_n(&ram[off + i], (uint8_t)take(in, 1), __ATOMIC_RELAXED);
+}
+
+/* The edge window of region (which % regions), at its end or its start. */
+static uint64_t edge_window(unsigned which, bool at_end)
+{
+    struct sim_ram_region r =
+        sim_ram_region(h.sim, which % sim_ram_regions(h.sim));
+
+    return at_end ? r.gpa + r.size - FUZZ_EDGE_SPAN : r.gpa;
+}
+
+/* A write of up to 63 bytes in one region's edge window, never past it. */
+static void edge_write(struct fuzz_input *in, unsigned op)
+{
+    uint64_t window = edge_window(op >> 4, op & 8);
+    uint64_t off = take(in, 2) % FUZZ_EDGE_SPAN;
+    unsigned len = (unsigned)take(in, 1) % 64;
+    uint8_t *p = sim_guest_ptr(h.sim, window, FUZZ_EDGE_SPAN);
+
+    if (len > FUZZ_EDGE_SPAN - off)
+        len = (unsigned)(FUZZ_EDGE_SPAN - off);
+    for (unsigned i = 0; i < len; i++)
+        __atomic_store_n(&p[off + i], (uint8_t)take(in, 1), __ATOMIC_RELAXED);
 }
 
 static void peer_send(struct fuzz_input *in)
@@ -82,7 +109,10 @@ void fuzz_guest_op(struct fuzz_input *in)
         check(sim_mmio_read(h.sim, 0, base + offset, size, &v));
         break;
     case 2:
-        fuzz_guest_ram_write(in);
+        if (op & 4)
+            edge_write(in, op);
+        else
+            fuzz_guest_ram_write(in);
         break;
     default:
         if (op & 0x10) {
@@ -100,6 +130,10 @@ void fuzz_guest_begin(void)
 {
     memset(sim_guest_ptr(h.sim, sim_ram_base(h.sim), FUZZ_RAM_SPAN), 0,
            FUZZ_RAM_SPAN);
+    for (unsigned i = 0; i < sim_ram_regions(h.sim); i++)
+        for (int end = 0; end < 2; end++)
+            memset(sim_guest_ptr(h.sim, edge_window(i, end), FUZZ_EDGE_SPAN),
+                   0, FUZZ_EDGE_SPAN);
     fuzz_peer_drain();
 }
 
