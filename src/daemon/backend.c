@@ -46,8 +46,10 @@ struct backend {
 
 /* ---- the device list ------------------------------------------------------- */
 
-/* The command-line device a generic xenstore device takes its options
- * from: same type, no layout of its own, not taken yet. */
+/* The command-line device a xenstore device takes its options from: same
+ * type, no layout of its own, not taken yet. A generic device (Xen 4.18's
+ * virtio = [...]) gets its backing this way; a 4.17 disk, tuning (its
+ * path is the xl config's: a second one is refused as given twice). */
 static int backend_find_backing(const struct devspec *cli, unsigned nr_cli,
                                 const bool *taken, const char *type)
 {
@@ -115,9 +117,7 @@ static int backend_read_xl(struct backend *b, const char *module_dir,
         return ret;
     }
     for (unsigned i = 0; i < b->nr_xl; i++) {
-        int from = xl[i].generic ? backend_find_backing(cli, nr_cli, taken,
-                                                        xl[i].spec.type)
-                                 : -1;
+        int from = backend_find_backing(cli, nr_cli, taken, xl[i].spec.type);
 
         b->specs[b->nr_specs++] = xl[i].spec;
         if (from >= 0) {

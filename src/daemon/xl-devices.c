@@ -182,7 +182,6 @@ static int xl_read_virtio(const struct xl_read *r, struct xl_device *d)
         ret = xl_virtio_module(r, id, type, sizeof(type));
     if (ret == 0)
         ret = devspec_init(&d->spec, r->dir, type);
-    d->generic = true;
     return ret;
 }
 

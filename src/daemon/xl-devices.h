@@ -26,8 +26,6 @@ struct xl_device {
     /* Type and options from the nodes, base= and irq= always given; its
      * text is the backend directory, which names it in messages. */
     struct devspec spec;
-    /* A 4.18+ device: its options come from the command line. */
-    bool generic;
 };
 
 /* This domain's id as xenstore knows it (its "domid" node), 0 when it
