@@ -208,6 +208,25 @@ static int sim_write(struct store *st, const char *path, const char *value)
     return ret;
 }
 
+int store_sim_write_all(struct store *st, const char *const *paths,
+                        const char *const *values, unsigned n)
+{
+    struct store_sim *s = sim_of(st);
+    int ret = 0;
+
+    pthread_mutex_lock(&s->lock);
+    for (unsigned i = 0; i < n && ret == 0; i++) {
+        ret = paths[i][0] == '/' ? make_parents(s, paths[i]) : -EINVAL;
+        if (ret == 0)
+            ret = set_node(s, paths[i], values[i]);
+    }
+    for (unsigned i = 0; i < n && ret == 0; i++)
+        fire_change(s, paths[i]);
+    pthread_cond_broadcast(&s->changed);
+    pthread_mutex_unlock(&s->lock);
+    return ret;
+}
+
 /* The name of `path` when it is a child of `dir`, else NULL. Parents
  * exist as nodes, so every child is found this way exactly once. */
 static const char *child_name(const char *path, const char *dir)

@@ -26,6 +26,11 @@ void store_sim_domain_release(struct store *st, uint32_t domid);
 /* A domain shut down: xenstored fires @releaseDomain, but still knows it
  * until it is destroyed. */
 void store_sim_domain_shutdown(struct store *st);
+/* Write n nodes at once, as a xenstored transaction commits (libxl
+ * writes each device's nodes in one): readers see all of them or none,
+ * and the watches fire after. 0, or a negative errno. */
+int store_sim_write_all(struct store *st, const char *const *paths,
+                        const char *const *values, unsigned n);
 /* Wait until `path` reads `value`. 0, or -ETIMEDOUT. */
 int store_sim_wait_value(struct store *st, const char *path,
                          const char *value, unsigned timeout_ms);

@@ -12,10 +12,12 @@
 #include <linux/virtio_blk.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -385,6 +387,92 @@ START_TEST(a_second_path_for_a_declared_disk_is_refused)
 }
 END_TEST
 
+/* libxl writes a 4.18 rng's nodes in one transaction, 200 ms late. */
+static void *libxl_writes_late(void *arg)
+{
+    static const char *const values[] = {"1", "1", "1", "mmio", "0x2000000",
+                                         "33", "virtio,device4", "0"};
+    static const char *const keys[] = {"frontend-id", "online", "state",
+                                       "transport", "base", "irq", "type",
+                                       "grant_usage"};
+    char paths[8][256];
+    const char *p[8];
+
+    for (unsigned i = 0; i < 8; i++) {
+        snprintf(paths[i], sizeof(paths[i]),
+                 "/local/domain/0/backend/virtio/%u/0/%s", DOMID, keys[i]);
+        p[i] = paths[i];
+    }
+    usleep(200000);
+    ck_assert_int_eq(store_sim_write_all(st, p, values, 8), 0);
+    return arg;
+}
+
+static void *domain_dies_late(void *arg)
+{
+    usleep(200000);
+    store_sim_domain_release(st, DOMID);
+    return arg;
+}
+
+static unsigned elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (unsigned)((now.tv_sec - since->tv_sec) * 1000 +
+                      (now.tv_nsec - since->tv_nsec) / 1000000);
+}
+
+/* Started beside xl create, xvdm may read xenstore before libxl wrote
+ * the guest's virtio = [...] devices: it waits for them. */
+START_TEST(devices_written_after_xvdm_started_are_waited_for)
+{
+    struct backend *b;
+    pthread_t t;
+    unsigned n;
+
+    ck_assert_int_eq(pthread_create(&t, NULL, libxl_writes_late, NULL), 0);
+    ck_assert_int_eq(backend_open_waiting(&b, st, DOMID, module_default_dir(),
+                                          NULL, 0, 5000),
+                     0);
+    backend_specs(b, &n);
+    ck_assert_uint_eq(n, 1);
+    backend_close(b);
+    pthread_join(t, NULL);
+}
+END_TEST
+
+START_TEST(the_wait_for_devices_is_bounded)
+{
+    struct timespec start;
+    struct backend *b;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    ck_assert_int_eq(backend_open_waiting(&b, st, DOMID, module_default_dir(),
+                                          NULL, 0, 300),
+                     -ENOENT);
+    ck_assert_uint_ge(elapsed_ms(&start), 300);
+    ck_assert_uint_lt(elapsed_ms(&start), 2000);
+}
+END_TEST
+
+START_TEST(the_wait_for_devices_ends_when_the_domain_dies)
+{
+    struct timespec start;
+    struct backend *b;
+    pthread_t t;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    ck_assert_int_eq(pthread_create(&t, NULL, domain_dies_late, NULL), 0);
+    ck_assert_int_eq(backend_open_waiting(&b, st, DOMID, module_default_dir(),
+                                          NULL, 0, 10000),
+                     -ESRCH);
+    ck_assert_uint_lt(elapsed_ms(&start), 2000);
+    pthread_join(t, NULL);
+}
+END_TEST
+
 START_TEST(a_command_line_device_in_a_declared_window_is_refused)
 {
     struct devspec cli;
@@ -689,6 +777,9 @@ static Suite *backend_suite(void)
     tcase_add_test(xl, a_command_line_device_without_a_window_tunes_a_declared_disk);
     tcase_add_test(xl, a_second_path_for_a_declared_disk_is_refused);
     tcase_add_test(xl, a_command_line_device_in_a_declared_window_is_refused);
+    tcase_add_test(xl, devices_written_after_xvdm_started_are_waited_for);
+    tcase_add_test(xl, the_wait_for_devices_is_bounded);
+    tcase_add_test(xl, the_wait_for_devices_ends_when_the_domain_dies);
     suite_add_tcase(s, xl);
     tcase_add_checked_fixture(hs, setup, teardown);
     tcase_add_test(hs, a_disk_from_xl_is_served_then_closed_when_libxl_closes_it);

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <time.h>
 
 #include "backend.h"
 #include "devspec.h"
@@ -26,6 +28,7 @@
 
 #define TOKEN_STATE "state"
 #define TOKEN_RELEASE "release"
+#define TOKEN_DECLARED "declared"
 
 struct backend {
     struct store *st;
@@ -196,6 +199,66 @@ int backend_open(struct backend **out, struct store *st, uint32_t domid,
     }
     *out = b;
     return 0;
+}
+
+static uint64_t backend_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Until a device of the guest's is in xenstore (0), the guest died
+ * (-ESRCH) or wait_ms passed (-ETIMEDOUT), woken by xenstore's watches. */
+static int backend_wait_declared(struct store *st, uint32_t self,
+                                 uint32_t domid, unsigned wait_ms)
+{
+    uint64_t deadline = backend_now_ms() + wait_ms;
+    char dir[256], **block;
+    int ret;
+
+    snprintf(dir, sizeof(dir), "/local/domain/%u/backend", self);
+    ret = store_watch(st, dir, TOKEN_DECLARED);
+    if (ret == 0)
+        ret = store_watch(st, "@releaseDomain", TOKEN_RELEASE);
+    while (ret == 0 && !xl_devices_declared(st, self, domid)) {
+        struct pollfd p = {.fd = store_fd(st), .events = POLLIN};
+        uint64_t now = backend_now_ms();
+
+        if (!store_domain_exists(st, domid))
+            ret = -ESRCH;
+        else if (now >= deadline)
+            ret = -ETIMEDOUT;
+        else if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR)
+            ret = -errno;
+        while (ret == 0 && store_next_event(st, &block) == 1)
+            free(block);
+    }
+    store_unwatch(st, "@releaseDomain", TOKEN_RELEASE);
+    store_unwatch(st, dir, TOKEN_DECLARED);
+    return ret;
+}
+
+int backend_open_waiting(struct backend **out, struct store *st,
+                         uint32_t domid, const char *module_dir,
+                         const struct devspec *cli, unsigned nr_cli,
+                         unsigned wait_ms)
+{
+    uint32_t self = xl_backend_domid(st);
+    int ret;
+
+    if (nr_cli == 0 && wait_ms && !xl_devices_declared(st, self, domid)) {
+        log_info("domain %u: no virtio devices in xenstore yet: waiting up "
+                 "to %u ms for the toolstack to write them", domid, wait_ms);
+        ret = backend_wait_declared(st, self, domid, wait_ms);
+        if (ret == -ESRCH) {
+            log_err("domain %u died while xvdm waited for its devices",
+                    domid);
+            return ret;
+        }
+    }
+    return backend_open(out, st, domid, module_dir, cli, nr_cli);
 }
 
 const struct devspec *backend_specs(const struct backend *b, unsigned *n)

@@ -45,6 +45,10 @@
 #include "supervisor.h"
 #include "vm.h"
 
+/* How long xvdm --xenstore waits for a guest's devices to appear: libxl
+ * gives a backend 10 s for its handshake. */
+#define DAEMON_DEVICES_WAIT_MS 10000
+
 struct daemon {
     const struct cli_options *opts;
     struct store *store;     /* with --xenstore */
@@ -297,8 +301,8 @@ static int daemon_find_devices(struct daemon *d, const char *module_dir)
     d->store = store_xen_open();
     if (!d->store)
         return -errno;
-    ret = backend_open(&d->backend, d->store, o->domid, module_dir, o->specs,
-                       o->nr_specs);
+    ret = backend_open_waiting(&d->backend, d->store, o->domid, module_dir,
+                               o->specs, o->nr_specs, DAEMON_DEVICES_WAIT_MS);
     if (ret == 0)
         d->specs = backend_specs(d->backend, &d->nr_specs);
     return ret;

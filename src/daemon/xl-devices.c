@@ -255,22 +255,42 @@ static int xl_read_kind(struct xl_read *r, const char *kind_dir, bool disk,
     return ret;
 }
 
+static const char *const xl_kinds[] = {"virtio_disk", "virtio"};
+
+bool xl_devices_declared(struct store *st, uint32_t backend_domid,
+                         uint32_t domid)
+{
+    bool any = false;
+
+    for (size_t k = 0; k < sizeof(xl_kinds) / sizeof(xl_kinds[0]) && !any;
+         k++) {
+        char dir[256], **devids;
+        unsigned n = 0;
+
+        snprintf(dir, sizeof(dir), "/local/domain/%u/backend/%s/%u",
+                 backend_domid, xl_kinds[k], domid);
+        devids = store_list(st, dir, &n);
+        any = devids && n > 0;
+        free(devids);
+    }
+    return any;
+}
+
 int xl_devices_read(struct store *st, uint32_t backend_domid, uint32_t domid,
                     const char *module_dir, struct xl_device *out,
                     unsigned max, unsigned *n, char *err, size_t errlen)
 {
     struct xl_read r = {st, NULL, module_dir, err, errlen};
     char kind_dir[256];
-    int ret;
+    int ret = 0;
 
     *n = 0;
-    snprintf(kind_dir, sizeof(kind_dir),
-             "/local/domain/%u/backend/virtio_disk/%u", backend_domid, domid);
-    ret = xl_read_kind(&r, kind_dir, true, out, max, n);
-    if (ret == 0) {
-        snprintf(kind_dir, sizeof(kind_dir),
-                 "/local/domain/%u/backend/virtio/%u", backend_domid, domid);
-        ret = xl_read_kind(&r, kind_dir, false, out, max, n);
+    /* xl_kinds[0] is the 4.17 disk layout. */
+    for (size_t k = 0; k < sizeof(xl_kinds) / sizeof(xl_kinds[0]) && !ret;
+         k++) {
+        snprintf(kind_dir, sizeof(kind_dir), "/local/domain/%u/backend/%s/%u",
+                 backend_domid, xl_kinds[k], domid);
+        ret = xl_read_kind(&r, kind_dir, k == 0, out, max, n);
     }
     if (ret) {
         for (unsigned i = 0; i < *n; i++)

@@ -37,6 +37,11 @@ uint32_t xl_backend_domid(struct store *st);
  * closing (state 5 or 6) are left out. Generic devices get the module of
  * their virtio id from module_dir. 0 with *n set, or -EINVAL with err
  * naming the node and its bad value (or -E2BIG, -ENOMEM). */
+/* Has libxl written any device of guest `domid`, in either layout? libxl
+ * writes each device's nodes in one transaction: a device seen is whole. */
+bool xl_devices_declared(struct store *st, uint32_t backend_domid,
+                         uint32_t domid);
+
 int xl_devices_read(struct store *st, uint32_t backend_domid, uint32_t domid,
                     const char *module_dir, struct xl_device *out,
                     unsigned max, unsigned *n, char *err, size_t errlen);
