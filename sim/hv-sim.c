@@ -363,6 +363,7 @@ void sim_destroy(struct sim *sim)
 {
     if (!sim)
         return;
+    sim->grant_unmap_error = 0; /* what is still mapped goes now */
     pthread_cond_destroy(&sim->edge);
     pthread_cond_destroy(&sim->answered);
     pthread_mutex_destroy(&sim->lock);
@@ -582,6 +583,13 @@ void sim_fail_irq(struct sim *sim, int err)
 {
     pthread_mutex_lock(&sim->lock);
     sim->irq_error = err;
+    pthread_mutex_unlock(&sim->lock);
+}
+
+void sim_fail_grant_unmap(struct sim *sim, int err)
+{
+    pthread_mutex_lock(&sim->lock);
+    sim->grant_unmap_error = err;
     pthread_mutex_unlock(&sim->lock);
 }
 

@@ -193,11 +193,17 @@ int sim_grant_unmap(struct hv *hv, void *addr, unsigned n)
 {
     struct sim *sim = sim_of(hv);
     struct sim_grant_mapping **p, *m;
+    int err;
 
     pthread_mutex_lock(&sim->lock);
+    err = sim->grant_unmap_error;
     for (p = &sim->mappings; (m = *p) && (m->addr != addr || m->n != n);
          p = &m->next)
         ;
+    if (m && err) {
+        pthread_mutex_unlock(&sim->lock);
+        return err;
+    }
     if (m) {
         *p = m->next;
         for (unsigned i = 0; i < n; i++)

@@ -82,6 +82,7 @@ struct sim {
     struct sim_spi spi[SIM_SPIS];
     int irq_error; /* injected: what set_irq_level returns, or 0 */
     int evtchn_error[SIM_EVTCHN_CALLS]; /* injected, likewise */
+    int grant_unmap_error;              /* injected, likewise */
 };
 
 struct sim *sim_of(struct hv *hv);

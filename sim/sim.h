@@ -153,4 +153,8 @@ enum sim_evtchn_call {
  * it. */
 void sim_fail_evtchn(struct sim *sim, enum sim_evtchn_call call, int err);
 
+/* Make every grant unmap fail with `err` from now on, the pages staying
+ * mapped (as gntdev leaves them when its unmap fails); 0 stops it. */
+void sim_fail_grant_unmap(struct sim *sim, int err);
+
 #endif

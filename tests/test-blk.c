@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "check-run.h"
+#include "log-lines.h"
 #include "syscall-filter.h"
 #include "harness.h"
 #include "log.h"
@@ -968,30 +969,6 @@ START_TEST(chain_longer_than_the_device_takes_is_returned_unused)
     stop();
 }
 END_TEST
-
-/* Lines on stderr (xvdm's log here) while fn runs. */
-static unsigned log_lines_during(void (*fn)(void), const char *containing)
-{
-    char path[] = "/tmp/xvdm-log-XXXXXX", line[512];
-    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
-    unsigned n = 0;
-    FILE *f;
-
-    ck_assert_int_ge(fd, 0);
-    fflush(stderr);
-    dup2(fd, STDERR_FILENO);
-    fn();
-    fflush(stderr);
-    dup2(saved, STDERR_FILENO);
-    close(saved);
-    f = fdopen(fd, "r");
-    rewind(f);
-    while (fgets(line, sizeof(line), f))
-        n += strstr(line, containing) != NULL;
-    fclose(f);
-    unlink(path);
-    return n;
-}
 
 /* Each to a page of the backing the full filesystem has no room for. */
 static void fifty_writes_to_a_full_backing(void)

@@ -10,9 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "check-run.h"
+#include "log-lines.h"
 #include "guest-ring.h"
+#include "hv.h"
+#include "sim.h"
 #include "virtqueue.h"
 
 #define RAM_GPA 0x40000000ULL
@@ -55,6 +59,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+    vq_reset(&vq);
     free(ram);
 }
 
@@ -432,6 +437,29 @@ START_TEST(more_chains_in_use_than_the_queue_size_faults)
 }
 END_TEST
 
+/* A head the device holds, published again as a chain of more buffers
+ * than the device takes: refused, not "skipped", which would complete the
+ * chain the device is still writing (and in grant mode unmap it). */
+START_TEST(a_held_head_published_again_as_an_overlong_chain_faults)
+{
+    struct guest_buf b[5];
+    struct iovec iov2[4];
+    struct xvdm_chain c2 = {.iov = iov2, .iov_cap = 4};
+    uint32_t id, len;
+
+    ck_assert_int_eq(enable(NUM, 0), 0);
+    publish_one(16, true);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    for (unsigned i = 0; i < 5; i++)
+        b[i] = (struct guest_buf){BUF_GPA + 64 * i, 64, true};
+    ring.next_desc = chain.head; /* the held head's descriptors rewritten */
+    guest_ring_publish(&ring, guest_ring_add_chain(&ring, b, 5));
+    ck_assert_int_eq(vq_pop(&vq, &c2), -EIO);
+    ck_assert_msg(strstr(last_fault, "in use"), "fault: %s", last_fault);
+    ck_assert(!guest_ring_get_used(&ring, &id, &len));
+}
+END_TEST
+
 START_TEST(indices_wrap_around_16_bits)
 {
     uint32_t id, len;
@@ -568,6 +596,153 @@ START_TEST(unusable_ring_setups_are_refused)
 }
 END_TEST
 
+/* ---- grant mode: what the device holds stays mapped -------------------- */
+
+static struct sim *gsim;
+static uint64_t gbase;
+
+static uint64_t grant(uint64_t gpa, uint64_t len, bool readonly)
+{
+    uint64_t addr;
+
+    ck_assert_int_eq(sim_grant(gsim, gpa, len, readonly, &addr), 0);
+    return addr;
+}
+
+/* A queue of NUM whose rings the guest granted, with fault counting. */
+static void setup_grants(void)
+{
+    struct sim_config cfg = {.domid = 1, .nr_vcpus = 1, .ram_size = 16 << 20};
+
+    gsim = sim_create(&cfg);
+    ck_assert_ptr_nonnull(gsim);
+    gbase = sim_ram_base(gsim);
+    ga = (struct gaccess){.hv = sim_hv(gsim)};
+    guest_ring_init(&ring, sim_guest_ptr(gsim, gbase, 1 << 20), gbase,
+                    1 << 20, gbase + 0x1000, NUM);
+    vq = (struct vq){.num_max = 256, .on_fault = on_fault};
+    faults = 0;
+    last_fault[0] = '\0';
+    chain = (struct xvdm_chain){.iov = iov, .iov_cap = 4};
+    vq.num = NUM;
+    vq.desc_gpa = grant(ring.desc_gpa, 16 * NUM, true);
+    vq.avail_gpa = grant(ring.avail_gpa, 6 + 2 * NUM, true);
+    vq.used_gpa = grant(ring.used_gpa, 6 + 8 * NUM, false);
+    ck_assert_int_eq(vq_enable(&vq, &ga, 0), 0);
+}
+
+static void teardown_grants(void)
+{
+    vq_reset(&vq);
+    hv_close(sim_hv(gsim));
+    sim_destroy(gsim);
+    ga = (struct gaccess){.ram = &mem};
+}
+
+/* Descriptor i: one buffer of len bytes at addr, device-writable. */
+static void set_desc(unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+                     uint16_t next)
+{
+    *guest_ring_desc(&ring, i) = (struct virtq_desc){
+        htole64(addr), htole32(len), htole16(VIRTQ_DESC_F_WRITE | flags),
+        htole16(next)};
+}
+
+/* Held head 0 published again with more buffers than the device takes:
+ * refused, and the held chain's page stays mapped for the device. */
+START_TEST(a_held_chain_stays_mapped_when_its_head_is_published_again)
+{
+    struct iovec iov2[4];
+    struct xvdm_chain c2 = {.iov = iov2, .iov_cap = 4};
+    uint64_t buf = grant(gbase + 0x20000, 4096, false);
+    uint32_t id, len;
+
+    set_desc(0, buf, 4096, 0, 0);
+    guest_ring_publish(&ring, 0);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    ck_assert_uint_eq(sim_grants_mapped(gsim), 4); /* 3 rings, 1 buffer */
+    for (unsigned i = 0; i < 6; i++)
+        set_desc(i, buf, 16, i < 5 ? VIRTQ_DESC_F_NEXT : 0, i + 1);
+    guest_ring_publish(&ring, 0);
+    ck_assert_int_eq(vq_pop(&vq, &c2), -EIO);
+    ck_assert_msg(strstr(last_fault, "in use"), "fault: %s", last_fault);
+    ck_assert_uint_eq(sim_grants_mapped(gsim), 4);
+    memset(iov[0].iov_base, 0xab, iov[0].iov_len); /* still the device's */
+    ck_assert(!guest_ring_get_used(&ring, &id, &len));
+}
+END_TEST
+
+/* Held head 0 as an empty chain (nothing mapped), published again with a
+ * buffer: refused, so completing the first cannot unmap the second's. */
+START_TEST(a_held_empty_chain_cannot_be_published_again_with_a_buffer)
+{
+    struct iovec iov2[4];
+    struct xvdm_chain c2 = {.iov = iov2, .iov_cap = 4};
+    uint64_t buf = grant(gbase + 0x20000, 4096, false);
+
+    set_desc(0, buf, 0, 0, 0);
+    guest_ring_publish(&ring, 0);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    set_desc(0, buf, 4096, 0, 0);
+    guest_ring_publish(&ring, 0);
+    ck_assert_int_eq(vq_pop(&vq, &c2), -EIO);
+    ck_assert_uint_eq(sim_grants_mapped(gsim), 3); /* the rings only */
+}
+END_TEST
+
+/* Fifty chains of one granted page, each taken and completed. */
+static void fifty_chains_used(void)
+{
+    uint64_t buf = grant(gbase + 0x20000, 4096, false);
+
+    for (unsigned i = 0; i < 50; i++) {
+        set_desc(0, buf, 4096, 0, 0);
+        guest_ring_publish(&ring, 0);
+        ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+        vq_push(&vq, &chain, 0);
+    }
+}
+
+/* When dom0 cannot unmap what a guest granted, it says so, but a guest
+ * that keeps the device busy does not turn that into a flood. */
+START_TEST(unmap_failures_are_logged_rate_limited)
+{
+    unsigned lines;
+
+    sim_fail_grant_unmap(gsim, -EIO);
+    lines = log_lines_during(fifty_chains_used, "cannot unmap");
+    ck_assert_uint_ge(lines, 1);
+    ck_assert_msg(lines <= RATELIMIT_BURST + 1, "%u log lines", lines);
+}
+END_TEST
+
+/* QueueNum rewritten while the queue is not ready (QueueReady 0), then the
+ * device reset: what was mapped for the old size is all unmapped, whether
+ * the new size is larger or smaller, and the guest can end its grants. */
+START_TEST(a_queue_size_rewritten_before_reset_unmaps_what_was_mapped)
+{
+    uint16_t sizes[] = {2, 256};
+
+    for (unsigned i = 0; i < 2; i++) {
+        uint64_t buf;
+
+        if (i)
+            setup_grants();
+        buf = grant(gbase + 0x20000, 4096, false);
+        set_desc(5, buf, 4096, 0, 0);
+        guest_ring_publish(&ring, 5);
+        ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+        vq.ready = false;
+        vq.num = sizes[i];
+        vq_reset(&vq);
+        ck_assert_uint_eq(sim_grants_mapped(gsim), 0);
+        ck_assert_int_eq(sim_revoke(gsim, buf, 4096), 0);
+        if (!i)
+            teardown_grants();
+    }
+}
+END_TEST
+
 static Suite *virtqueue_suite(void)
 {
     Suite *s = suite_create("virtqueue");
@@ -603,7 +778,18 @@ static Suite *virtqueue_suite(void)
     tcase_add_test(tc, zero_length_buffers_are_left_out);
     tcase_add_test(tc, indirect_table_on_the_descriptor_table_cannot_nest);
     tcase_add_test(tc, more_chains_in_use_than_the_queue_size_faults);
+    tcase_add_test(tc, a_held_head_published_again_as_an_overlong_chain_faults);
     tcase_add_test(tc, unusable_ring_setups_are_refused);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("grants");
+    tcase_add_checked_fixture(tc, setup_grants, teardown_grants);
+    tcase_add_test(tc,
+                   a_held_chain_stays_mapped_when_its_head_is_published_again);
+    tcase_add_test(tc,
+                   a_held_empty_chain_cannot_be_published_again_with_a_buffer);
+    tcase_add_test(tc,
+                   a_queue_size_rewritten_before_reset_unmaps_what_was_mapped);
+    tcase_add_test(tc, unmap_failures_are_logged_rate_limited);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "gaccess.h"
@@ -103,12 +104,20 @@ void *gaccess_map(const struct gaccess *ga, uint64_t addr, uint64_t len,
 }
 
 /* Failing, the grant stays mapped: the guest cannot end it, and Linux
- * then breaks the device ("Grant still in use"). Said, at least. */
+ * then breaks the device ("Grant still in use"). Said, at least, at a rate
+ * no guest can turn into a flood (one limit for every device: this is
+ * dom0's trouble, not one device's). */
 void gaccess_unmap(const struct gaccess *ga, struct gmap *m)
 {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static struct ratelimit rl;
     int ret = m->pages ? hv_grant_unmap(ga->hv, m->base, m->pages) : 0;
 
-    if (ret)
-        log_err("cannot unmap %u granted pages: %s", m->pages, strerror(-ret));
+    if (ret) {
+        pthread_mutex_lock(&lock);
+        log_ratelimited(&rl, NULL, "cannot unmap %u granted pages: %s",
+                        m->pages, strerror(-ret));
+        pthread_mutex_unlock(&lock);
+    }
     *m = (struct gmap){0};
 }

@@ -94,16 +94,45 @@ static void vq_unmap_rings(struct vq *vq)
     vq->used = NULL;
 }
 
-/* Grant mode: every chain in use keeps its mappings here, by head. */
-static int vq_alloc_chain_maps(struct vq *vq)
+static void vq_free_heads(struct vq *vq)
 {
-    if (!gaccess_grants(vq->ga))
-        return 0;
-    if (vq->inflight)
-        return -EBUSY; /* enabled again with chains still mapped */
+    free(vq->held);
     free(vq->chain_map);
-    vq->chain_map = calloc(vq->num, sizeof(*vq->chain_map));
-    return vq->chain_map ? 0 : -ENOMEM;
+    vq->held = NULL;
+    vq->chain_map = NULL;
+    vq->held_num = 0;
+}
+
+/* Which heads the device holds and, in grant mode, what each one's chain
+ * maps, for a queue of num entries. Not while the device still holds
+ * chains of an earlier enabling: their heads index the old arrays. */
+static int vq_alloc_heads(struct vq *vq)
+{
+    if (vq->inflight)
+        return -EBUSY;
+    vq_free_heads(vq);
+    vq->held = calloc((vq->num + 63) / 64, sizeof(*vq->held));
+    if (vq->held && gaccess_grants(vq->ga))
+        vq->chain_map = calloc(vq->num, sizeof(*vq->chain_map));
+    if (!vq->held || (gaccess_grants(vq->ga) && !vq->chain_map)) {
+        vq_free_heads(vq);
+        return -ENOMEM;
+    }
+    vq->held_num = vq->num;
+    return 0;
+}
+
+static bool vq_head_held(const struct vq *vq, uint16_t head)
+{
+    return vq->held[head / 64] & (1ULL << (head % 64));
+}
+
+static void vq_set_held(struct vq *vq, uint16_t head, bool held)
+{
+    if (held)
+        vq->held[head / 64] |= 1ULL << (head % 64);
+    else
+        vq->held[head / 64] &= ~(1ULL << (head % 64));
 }
 
 /* The used ring is the only part the device writes. On top of the
@@ -136,7 +165,7 @@ int vq_enable(struct vq *vq, const struct gaccess *ga, uint64_t features)
         !vq_rings_overlap(vq->used_gpa, 6 + 8 * num, vq->desc_gpa, 16 * num) &&
         !vq_rings_overlap(vq->used_gpa, 6 + 8 * num, vq->avail_gpa,
                           6 + 2 * num))
-        ret = vq_alloc_chain_maps(vq);
+        ret = vq_alloc_heads(vq);
     if (ret) {
         vq_unmap_rings(vq);
         return ret;
@@ -160,12 +189,12 @@ void vq_reset(struct vq *vq)
 
     if (vq->ga) {
         vq_unmap_rings(vq);
-        for (unsigned i = 0; vq->chain_map && i < vq->num; i++) {
+        for (unsigned i = 0; vq->chain_map && i < vq->held_num; i++) {
             gaccess_unmap(vq->ga, &vq->chain_map[i].out);
             gaccess_unmap(vq->ga, &vq->chain_map[i].in);
         }
     }
-    free(vq->chain_map);
+    vq_free_heads(vq);
     memset(vq, 0, sizeof(*vq));
     vq->num_max = keep.num_max;
     vq->on_fault = keep.on_fault;
@@ -317,11 +346,6 @@ static int vq_map_chain(struct vq *vq, struct xvdm_chain *chain)
     struct vq_chain_map *m = &vq->chain_map[chain->head];
     int ret;
 
-    if (m->out.pages || m->in.pages) {
-        vq_fault(vq, "chain %u made available again while in use",
-                 chain->head);
-        return -EIO;
-    }
     ret = gaccess_map_iov(vq->ga, chain->iov, chain->out_num, false,
                           &m->out);
     if (ret == 0) {
@@ -366,15 +390,18 @@ int vq_pop(struct vq *vq, struct xvdm_chain *chain)
     ret = vq_avail_pending(vq, &pending);
     if (ret || pending == 0)
         return ret;
-    if (vq->inflight >= vq->num) {
-        vq_fault(vq, "a chain made available while all %u are in use "
-                 "(a head published again before it was used?)", vq->num);
-        return -EIO;
-    }
     /* Read the ring entry only after seeing the index (§2.7.13.3). */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     head = vq_load16(&vq->avail->ring[vq->last_avail_idx % vq->num]);
     vq->last_avail_idx++;
+    if (head >= vq->num) {
+        vq_fault(vq, "head %u past table of %u", head, vq->num);
+        return -EIO;
+    }
+    if (vq_head_held(vq, head)) {
+        vq_fault(vq, "chain %u made available again while in use", head);
+        return -EIO;
+    }
     chain->head = head;
     chain->out_num = chain->in_num = 0;
     chain->out_len = chain->in_len = 0;
@@ -387,6 +414,7 @@ int vq_pop(struct vq *vq, struct xvdm_chain *chain)
     if (ret < 0)
         return ret;
     vq->inflight++;
+    vq_set_held(vq, head, true);
     if (ret == 0)
         return 1;
     log_ratelimited(&vq->rl, NULL,
@@ -398,24 +426,41 @@ int vq_pop(struct vq *vq, struct xvdm_chain *chain)
 
 /* ---- completing ---------------------------------------------------------- */
 
+/* Mark every chain of a batch no longer held: all or, when one is not
+ * held (or is there twice), none. */
+static bool vq_release_heads(struct vq *vq,
+                             const struct xvdm_chain *const *chains,
+                             unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uint16_t head = chains[i]->head;
+
+        if (head >= vq->held_num || !vq_head_held(vq, head)) {
+            while (i--)
+                vq_set_held(vq, chains[i]->head, true);
+            return false;
+        }
+        vq_set_held(vq, head, false);
+    }
+    return true;
+}
 
 void vq_push_batch(struct vq *vq, const struct xvdm_chain *const *chains,
                    const uint32_t *written, unsigned n)
 {
     if (!vq_live(vq))
-        return;
-    if (n > vq->inflight) {
-        /* A device completing what it never took: its bug, not the
+        return; /* held, and mapped, until the device is reset */
+    if (!vq_release_heads(vq, chains, n)) {
+        /* A device completing what it does not hold: its bug, not the
          * guest's, but a guest may be able to provoke it repeatedly. */
-        log_ratelimited(&vq->rl, NULL,
-                        "completion of %u chains with %u in use: dropped", n,
-                        vq->inflight);
+        log_ratelimited(&vq->rl, NULL, "completion of %u chain(s) not all "
+                        "in use: dropped", n);
         return;
     }
     vq->inflight = (uint16_t)(vq->inflight - n);
     /* Unmapped before the driver can see them used: it ends the grants. */
     for (unsigned i = 0; vq->chain_map && i < n; i++) {
-        struct vq_chain_map *m = &vq->chain_map[chains[i]->head % vq->num];
+        struct vq_chain_map *m = &vq->chain_map[chains[i]->head];
 
         gaccess_unmap(vq->ga, &m->out);
         gaccess_unmap(vq->ga, &m->in);

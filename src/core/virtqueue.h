@@ -8,8 +8,10 @@
  * the guest put there: ring addresses and sizes, descriptor addresses and
  * lengths (inside guest RAM, no overflow), chain length (bounded by the
  * queue size, so loops end), indirect tables, readable-before-writable
- * order, avail index jumps, and chains in use (at most the queue size). A violation calls vq->on_fault (which marks
- * the device NEEDS_RESET) and the queue stops.
+ * order, avail index jumps, and chains in use (a head the device holds
+ * is not taken again, so at most the queue size are in use). A violation
+ * calls vq->on_fault (which marks the device NEEDS_RESET) and the queue
+ * stops.
  */
 #ifndef XVDM_VIRTQUEUE_H
 #define XVDM_VIRTQUEUE_H
@@ -83,6 +85,11 @@ struct vq {
      * what its chain's buffers map until it is pushed back. */
     struct gmap ring_map[3];
     struct vq_chain_map *chain_map;
+    /* Per head, whether the device holds its chain (popped, not pushed),
+     * one bit each; held and chain_map have held_num entries, the queue
+     * size they were made for (the guest may rewrite num meanwhile). */
+    uint64_t *held;
+    uint16_t held_num;
 
     /* Device-side ring state. */
     uint16_t last_avail_idx;  /* next avail entry to pop */
@@ -91,8 +98,10 @@ struct vq {
     bool signalled_used_valid;
     /* Chains popped and not yet pushed. A driver owns num descriptors, so
      * it cannot have more than num chains with the device (§2.7.13); one
-     * that makes a head available again while the device holds it could
-     * otherwise grow the device's work without bound. */
+     * that makes a head available again while the device holds it (a
+     * fault) could otherwise grow the device's work without bound, and
+     * have the chain completed, and in grant mode unmapped, under the
+     * device that still writes to it. */
     uint16_t inflight;
 
     /* Who to tell when the guest breaks the queue; set by the owner. The
@@ -108,9 +117,9 @@ struct vq {
  * 1..num_max; desc 16-, avail 2-, used 4-byte aligned; each whole ring
  * the guest's to give through ga; the used ring on neither other), map
  * them, and start the queue with indices taken from the rings. 0, or
- * -EINVAL when the guest's values are unusable, -EBUSY when chains of an
- * earlier enabling are still in use in grant mode, -ENOMEM (the queue
- * stays not ready). */
+ * -EINVAL when the guest's values are unusable, -EBUSY when the device
+ * still holds chains of an earlier enabling, -ENOMEM (the queue stays not
+ * ready). */
 int vq_enable(struct vq *vq, const struct gaccess *ga, uint64_t features);
 
 /* Enabled and not broken: the rings may be touched. */
