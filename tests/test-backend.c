@@ -22,6 +22,7 @@
 
 #include "backend.h"
 #include "check-run.h"
+#include "guest-config.h"
 #include "harness.h"
 #include "loop.h"
 #include "module.h"
@@ -345,27 +346,36 @@ START_TEST(a_generic_device_takes_its_options_from_the_command_line)
 }
 END_TEST
 
+/* b serves one device, the disk libxl declared in xenstore directory dir,
+ * with the test's file and key=value among its options. */
+static void assert_one_disk(struct backend *b, const char *dir,
+                            const char *key, const char *value)
+{
+    const struct devspec *specs;
+    unsigned n;
+
+    specs = backend_specs(b, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(specs[0].text, dir);
+    ck_assert_str_eq(xvdm_opt_get(&specs[0].opts, "path"), disk);
+    ck_assert_str_eq(xvdm_opt_get(&specs[0].opts, key), value);
+}
+
 /* Tried as a new user would: --device blk,queues=2 beside an xl
  * config's 4.17 disk tunes that disk; it is not a second one (which
  * failed for want of path=). */
 START_TEST(a_command_line_device_without_a_window_tunes_a_declared_disk)
 {
-    const struct devspec *specs;
     struct devspec cli;
     struct backend *b;
     char dir[256];
-    unsigned n;
 
     libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
     parse(&cli, "blk,queues=2");
     ck_assert_int_eq(backend_open(&b, st, DOMID, module_default_dir(), &cli,
                                   1),
                      0);
-    specs = backend_specs(b, &n);
-    ck_assert_uint_eq(n, 1);
-    ck_assert_str_eq(specs[0].text, dir);
-    ck_assert_str_eq(xvdm_opt_get(&specs[0].opts, "path"), disk);
-    ck_assert_str_eq(xvdm_opt_get(&specs[0].opts, "queues"), "2");
+    assert_one_disk(b, dir, "queues", "2");
     backend_close(b);
     devspec_free(&cli);
 }
@@ -433,9 +443,9 @@ START_TEST(devices_written_after_xvdm_started_are_waited_for)
     unsigned n;
 
     ck_assert_int_eq(pthread_create(&t, NULL, libxl_writes_late, NULL), 0);
-    ck_assert_int_eq(backend_open_waiting(&b, st, DOMID, module_default_dir(),
-                                          NULL, 0, 5000),
-                     0);
+    ck_assert_int_eq(backend_wait_for_devices(st, DOMID, 5000), 0);
+    ck_assert_int_eq(
+        backend_open(&b, st, DOMID, module_default_dir(), NULL, 0), 0);
     backend_specs(b, &n);
     ck_assert_uint_eq(n, 1);
     backend_close(b);
@@ -449,9 +459,9 @@ START_TEST(the_wait_for_devices_is_bounded)
     struct backend *b;
 
     clock_gettime(CLOCK_MONOTONIC, &start);
-    ck_assert_int_eq(backend_open_waiting(&b, st, DOMID, module_default_dir(),
-                                          NULL, 0, 300),
-                     -ENOENT);
+    ck_assert_int_eq(backend_wait_for_devices(st, DOMID, 300), 0);
+    ck_assert_int_eq(
+        backend_open(&b, st, DOMID, module_default_dir(), NULL, 0), -ENOENT);
     ck_assert_uint_ge(elapsed_ms(&start), 300);
     ck_assert_uint_lt(elapsed_ms(&start), 2000);
 }
@@ -460,16 +470,121 @@ END_TEST
 START_TEST(the_wait_for_devices_ends_when_the_domain_dies)
 {
     struct timespec start;
-    struct backend *b;
     pthread_t t;
 
     clock_gettime(CLOCK_MONOTONIC, &start);
     ck_assert_int_eq(pthread_create(&t, NULL, domain_dies_late, NULL), 0);
-    ck_assert_int_eq(backend_open_waiting(&b, st, DOMID, module_default_dir(),
-                                          NULL, 0, 10000),
-                     -ESRCH);
+    ck_assert_int_eq(backend_wait_for_devices(st, DOMID, 10000), -ESRCH);
     ck_assert_uint_lt(elapsed_ms(&start), 2000);
     pthread_join(t, NULL);
+}
+END_TEST
+
+/* ---- the guest's own file ---------------------------------------------------- */
+
+static char conf_dir[64];
+static struct devspec conf[GUEST_CONFIG_DEVICES_MAX];
+static unsigned nr_conf;
+static char conf_path[512];
+
+static void conf_setup(void)
+{
+    setup();
+    snprintf(conf_dir, sizeof(conf_dir), "/tmp/xvdm-conf-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(conf_dir));
+    node("/local/domain/1", "name", "guest1");
+}
+
+static void conf_teardown(void)
+{
+    char cmd[128];
+
+    for (unsigned i = 0; i < nr_conf; i++)
+        devspec_free(&conf[i]);
+    nr_conf = 0;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", conf_dir);
+    ck_assert_int_eq(system(cmd), 0);
+    teardown();
+}
+
+static void write_conf(const char *text)
+{
+    char path[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/guest1.conf", conf_dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int read_conf(void)
+{
+    return guest_config_read(st, DOMID, conf_dir, conf,
+                             GUEST_CONFIG_DEVICES_MAX, &nr_conf, conf_path,
+                             sizeof(conf_path), err, sizeof(err));
+}
+
+/* A virtio = [...] disk gets its file from the guest's own file, as it
+ * would from --device (under the supervisor there is no --device). */
+START_TEST(a_guests_file_backs_its_declared_devices)
+{
+    struct backend *b;
+    char dir[256], text[256];
+
+    libxl_virtio(dir, sizeof(dir), 0, "virtio,device2", 0);
+    snprintf(text, sizeof(text),
+             "# guest1's disk\n\n  blk,path=%s,ro=on  # read-only\n", disk);
+    write_conf(text);
+    ck_assert_int_eq(read_conf(), 0);
+    ck_assert_uint_eq(nr_conf, 1);
+    ck_assert(strstr(conf_path, "/guest1.conf"));
+    ck_assert_int_eq(
+        backend_open(&b, st, DOMID, module_default_dir(), conf, nr_conf), 0);
+    assert_one_disk(b, dir, "ro", "on");
+    backend_close(b);
+}
+END_TEST
+
+START_TEST(a_guest_without_a_file_has_no_devices_from_it)
+{
+    ck_assert_int_eq(read_conf(), 0);
+    ck_assert_uint_eq(nr_conf, 0);
+}
+END_TEST
+
+START_TEST(a_bad_line_is_refused_naming_the_file_the_line_and_the_value)
+{
+    write_conf("rng\n# fine so far\nrng,irq=banana\n");
+    ck_assert_int_eq(read_conf(), -EINVAL);
+    ck_assert_uint_eq(nr_conf, 0);
+    ck_assert_msg(strstr(err, "guest1.conf:3:") && strstr(err, "banana"),
+                  "%s", err);
+}
+END_TEST
+
+START_TEST(a_file_too_large_is_refused)
+{
+    char *text = malloc(GUEST_CONFIG_BYTES_MAX + 2);
+
+    ck_assert_ptr_nonnull(text);
+    memset(text, '#', GUEST_CONFIG_BYTES_MAX + 1);
+    text[GUEST_CONFIG_BYTES_MAX + 1] = '\0';
+    write_conf(text);
+    free(text);
+    ck_assert_int_eq(read_conf(), -EINVAL);
+    ck_assert_msg(strstr(err, "guest1.conf is larger than"), "%s", err);
+}
+END_TEST
+
+/* The name comes from xenstore: it must not lead out of the directory. */
+START_TEST(a_name_that_is_no_file_name_is_refused)
+{
+    node("/local/domain/1", "name", "../../etc/passwd");
+    ck_assert_int_eq(read_conf(), -EINVAL);
+    ck_assert_msg(strstr(err, "'../../etc/passwd' cannot name a file"), "%s",
+                  err);
 }
 END_TEST
 
@@ -762,6 +877,7 @@ static Suite *backend_suite(void)
     TCase *store = tcase_create("store");
     TCase *xl = tcase_create("xl-devices");
     TCase *hs = tcase_create("handshake");
+    TCase *conf_tc = tcase_create("guest-config");
 
     tcase_add_checked_fixture(store, setup, teardown);
     tcase_add_test(store, watches_fire_when_set_and_on_changes_at_or_below_them);
@@ -781,6 +897,14 @@ static Suite *backend_suite(void)
     tcase_add_test(xl, the_wait_for_devices_is_bounded);
     tcase_add_test(xl, the_wait_for_devices_ends_when_the_domain_dies);
     suite_add_tcase(s, xl);
+    tcase_add_checked_fixture(conf_tc, conf_setup, conf_teardown);
+    tcase_add_test(conf_tc, a_guests_file_backs_its_declared_devices);
+    tcase_add_test(conf_tc, a_guest_without_a_file_has_no_devices_from_it);
+    tcase_add_test(conf_tc,
+                   a_bad_line_is_refused_naming_the_file_the_line_and_the_value);
+    tcase_add_test(conf_tc, a_file_too_large_is_refused);
+    tcase_add_test(conf_tc, a_name_that_is_no_file_name_is_refused);
+    suite_add_tcase(s, conf_tc);
     tcase_add_checked_fixture(hs, setup, teardown);
     tcase_add_test(hs, a_disk_from_xl_is_served_then_closed_when_libxl_closes_it);
     tcase_add_test(hs, a_disk_handed_over_is_served_by_the_next_instance);

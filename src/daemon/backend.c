@@ -240,25 +240,20 @@ static int backend_wait_declared(struct store *st, uint32_t self,
     return ret;
 }
 
-int backend_open_waiting(struct backend **out, struct store *st,
-                         uint32_t domid, const char *module_dir,
-                         const struct devspec *cli, unsigned nr_cli,
-                         unsigned wait_ms)
+int backend_wait_for_devices(struct store *st, uint32_t domid,
+                             unsigned wait_ms)
 {
     uint32_t self = xl_backend_domid(st);
     int ret;
 
-    if (nr_cli == 0 && wait_ms && !xl_devices_declared(st, self, domid)) {
-        log_info("domain %u: no virtio devices in xenstore yet: waiting up "
-                 "to %u ms for the toolstack to write them", domid, wait_ms);
-        ret = backend_wait_declared(st, self, domid, wait_ms);
-        if (ret == -ESRCH) {
-            log_err("domain %u died while xvdm waited for its devices",
-                    domid);
-            return ret;
-        }
-    }
-    return backend_open(out, st, domid, module_dir, cli, nr_cli);
+    if (xl_devices_declared(st, self, domid))
+        return 0;
+    log_info("domain %u: no virtio devices in xenstore yet: waiting up to "
+             "%u ms for the toolstack to write them", domid, wait_ms);
+    ret = backend_wait_declared(st, self, domid, wait_ms);
+    if (ret == -ESRCH)
+        log_err("domain %u died while xvdm waited for its devices", domid);
+    return ret == -ESRCH ? ret : 0;
 }
 
 const struct devspec *backend_specs(const struct backend *b, unsigned *n)

@@ -38,15 +38,13 @@ struct store;
 int backend_open(struct backend **out, struct store *st, uint32_t domid,
                  const char *module_dir, const struct devspec *cli,
                  unsigned nr_cli);
-/* backend_open(), but when the guest has no device yet, in xenstore or in
- * cli, first wait up to wait_ms for the toolstack to write one (libxl
- * 4.18+ writes virtio = [...] devices without waiting for a backend, so
- * an xvdm started beside `xl create` may be early). Says once that it
- * waits. -ESRCH when the domain died meanwhile. */
-int backend_open_waiting(struct backend **out, struct store *st,
-                         uint32_t domid, const char *module_dir,
-                         const struct devspec *cli, unsigned nr_cli,
-                         unsigned wait_ms);
+/* When xenstore has no device of guest `domid` yet, wait up to wait_ms
+ * for the toolstack to write one (libxl 4.18+ writes virtio = [...]
+ * devices without waiting for a backend, so an xvdm started beside `xl
+ * create` may be early), saying once that it waits. 0 (devices or not:
+ * backend_open() says what it finds), or -ESRCH when the domain died. */
+int backend_wait_for_devices(struct store *st, uint32_t domid,
+                             unsigned wait_ms);
 const struct devspec *backend_specs(const struct backend *b, unsigned *n);
 
 /* The devices are served: set every xenstore device to InitWait and

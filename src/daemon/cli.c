@@ -17,6 +17,7 @@ enum {
     OPT_LOG_LEVEL,
     OPT_SYSLOG,
     OPT_MODULE_DIR,
+    OPT_CONFIG_DIR,
     OPT_LIST_DEVICES,
     OPT_VERSION,
     OPT_XENSTORE,
@@ -36,6 +37,7 @@ static const struct option cli_longopts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"syslog", no_argument, NULL, OPT_SYSLOG},
     {"module-dir", required_argument, NULL, OPT_MODULE_DIR},
+    {"config-dir", required_argument, NULL, OPT_CONFIG_DIR},
     {"list-devices", no_argument, NULL, OPT_LIST_DEVICES},
     {"xenstore", no_argument, NULL, OPT_XENSTORE},
     {"print-dts", no_argument, NULL, OPT_PRINT_DTS},
@@ -80,6 +82,9 @@ void cli_usage(FILE *out)
           "      --log-level LEVEL  error, warn, info (default) or debug\n"
           "      --syslog           log to syslog even in the foreground\n"
           "      --module-dir DIR   load device modules from DIR\n"
+          "      --config-dir DIR   with --xenstore, devices also from\n"
+          "                         DIR/NAME.conf, NAME the guest's name\n"
+          "                         (default " GUEST_CONFIG_DIR ")\n"
           "      --list-devices     list the device types and their options\n"
           "  -h, --help             this help\n"
           "      --version          print the version\n\n"
@@ -173,6 +178,9 @@ static int cli_option(int c, const char *arg, struct cli_options *o, char *err,
         return 0;
     case OPT_MODULE_DIR:
         o->module_dir = arg;
+        return 0;
+    case OPT_CONFIG_DIR:
+        o->config_dir = arg;
         return 0;
     case OPT_LIST_DEVICES:
         o->list_devices = true;

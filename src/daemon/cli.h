@@ -23,6 +23,7 @@ struct cli_options {
     const char *log_level_name; /* as given, for --supervise's instances */
     const char *pidfile;
     const char *module_dir;
+    const char *config_dir; /* --config-dir: the guests' own files */
     unsigned poll_us;         /* --poll-us: the loop's most polling */
     const char *poll_us_name; /* as given, for --supervise's instances */
     bool list_devices;

@@ -42,6 +42,7 @@
 #include "privilege.h"
 #include "store.h"
 #include "syscall-filter.h"
+#include "guest-config.h"
 #include "supervisor.h"
 #include "vm.h"
 
@@ -60,6 +61,11 @@ struct daemon {
     char exe[4096];
     const struct devspec *specs;
     unsigned nr_specs;
+    /* With --xenstore: the command line's devices, then the guest's own
+     * file's (file_specs, owned here). */
+    struct devspec given[CLI_DEVICES_MAX + GUEST_CONFIG_DEVICES_MAX];
+    struct devspec file_specs[GUEST_CONFIG_DEVICES_MAX];
+    unsigned nr_file_specs;
     struct hv *hv;
     struct loop *loop;
     struct vm *vm;
@@ -287,8 +293,31 @@ static void daemon_stop_watching_guest(struct daemon *d)
     waitpid(d->guest_watcher, NULL, 0);
 }
 
+/* The guest's own file: its lines follow the command line's devices. */
+static int daemon_read_guest_config(struct daemon *d)
+{
+    const struct cli_options *o = d->opts;
+    const char *dir = o->config_dir ? o->config_dir : GUEST_CONFIG_DIR;
+    char path[4096], err[1024];
+    int ret;
+
+    ret = guest_config_read(d->store, o->domid, dir, d->file_specs,
+                            GUEST_CONFIG_DEVICES_MAX, &d->nr_file_specs, path,
+                            sizeof(path), err, sizeof(err));
+    if (ret) {
+        log_err("%s", err);
+        return ret;
+    }
+    if (d->nr_file_specs)
+        log_info("%u device line(s) from %s", d->nr_file_specs, path);
+    memcpy(d->given, o->specs, o->nr_specs * sizeof(o->specs[0]));
+    memcpy(d->given + o->nr_specs, d->file_specs,
+           d->nr_file_specs * sizeof(d->file_specs[0]));
+    return 0;
+}
+
 /* The devices: the command line's, or with --xenstore those the guest's
- * xl config declares combined with them. */
+ * xl config declares combined with them and the guest's own file's. */
 static int daemon_find_devices(struct daemon *d, const char *module_dir)
 {
     const struct cli_options *o = d->opts;
@@ -301,8 +330,16 @@ static int daemon_find_devices(struct daemon *d, const char *module_dir)
     d->store = store_xen_open();
     if (!d->store)
         return -errno;
-    ret = backend_open_waiting(&d->backend, d->store, o->domid, module_dir,
-                               o->specs, o->nr_specs, DAEMON_DEVICES_WAIT_MS);
+    /* The guest's file backs the xl config's devices: with none on the
+     * command line, those are what xvdm waits for. */
+    ret = o->nr_specs ? 0
+                      : backend_wait_for_devices(d->store, o->domid,
+                                                 DAEMON_DEVICES_WAIT_MS);
+    if (ret == 0)
+        ret = daemon_read_guest_config(d);
+    if (ret == 0)
+        ret = backend_open(&d->backend, d->store, o->domid, module_dir,
+                           d->given, o->nr_specs + d->nr_file_specs);
     if (ret == 0)
         d->specs = backend_specs(d->backend, &d->nr_specs);
     return ret;
@@ -387,6 +424,10 @@ static int daemon_setup_supervisor(struct daemon *d, const char *module_dir)
         d->sv_args[n++] = "--poll-us";
         d->sv_args[n++] = o->poll_us_name;
     }
+    if (o->config_dir) {
+        d->sv_args[n++] = "--config-dir";
+        d->sv_args[n++] = o->config_dir;
+    }
     d->sv_config.exe = d->exe;
     d->sv_config.extra_args = d->sv_args;
     d->sv_probe = hv_xen_state_probe_open();
@@ -441,6 +482,8 @@ static void daemon_teardown(struct daemon *d)
         backend_hand_over(d->backend);
     else
         backend_close(d->backend);
+    for (unsigned i = 0; i < d->nr_file_specs; i++)
+        devspec_free(&d->file_specs[i]);
     store_close(d->store);
     loop_destroy(d->loop);
     if (d->signal_fd >= 0)

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/* A guest's own xvdm configuration file (see guest-config.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guest-config.h"
+#include "log.h"
+#include "store.h"
+
+/* The guest's name as a file name: the toolstack writes it, but it must
+ * not lead out of the directory. */
+static int guest_config_name(struct store *st, uint32_t domid, char **name,
+                             char *err, size_t errlen)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/local/domain/%u/name", domid);
+    *name = store_read(st, path);
+    if (!*name)
+        return errbuf_printf(err, errlen,
+                             "domain %u has no name in xenstore (%s)",
+                             domid, path);
+    if (!**name || **name == '.' || strchr(*name, '/') ||
+        strlen(*name) > 128) {
+        errbuf_printf(err, errlen,
+                      "domain %u: its name '%.128s' cannot name a file",
+                      domid, *name);
+        free(*name);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The file's text, NUL-terminated; NULL with *ret 0 when there is none. */
+static char *guest_config_load(const char *path, int *ret, char *err,
+                               size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    char *text;
+    size_t got;
+
+    *ret = 0;
+    if (!f) {
+        if (errno != ENOENT)
+            *ret = errbuf_printf(err, errlen, "cannot read %s: %s", path,
+                                 strerror(errno));
+        return NULL;
+    }
+    text = malloc(GUEST_CONFIG_BYTES_MAX + 1);
+    got = text ? fread(text, 1, GUEST_CONFIG_BYTES_MAX + 1, f) : 0;
+    if (!text)
+        *ret = -ENOMEM;
+    else if (ferror(f))
+        *ret = errbuf_printf(err, errlen, "cannot read %s", path);
+    else if (got > GUEST_CONFIG_BYTES_MAX)
+        *ret = errbuf_printf(err, errlen, "%s is larger than %d bytes", path,
+                             GUEST_CONFIG_BYTES_MAX);
+    fclose(f);
+    if (*ret) {
+        free(text);
+        return NULL;
+    }
+    text[got] = '\0';
+    return text;
+}
+
+/* One line, comment and surrounding blanks cut: a device, or nothing. */
+static int guest_config_line(char *line, const char *path, unsigned nr,
+                             struct devspec *out, unsigned max, unsigned *n,
+                             char *err, size_t errlen)
+{
+    char msg[512];
+    char *end;
+
+    line[strcspn(line, "#")] = '\0';
+    line += strspn(line, " \t");
+    end = line + strlen(line);
+    while (end > line && (end[-1] == ' ' || end[-1] == '\t' ||
+                          end[-1] == '\r'))
+        *--end = '\0';
+    if (!*line)
+        return 0;
+    if (*n == max)
+        return errbuf_printf(err, errlen, "%s:%u: more than %u devices",
+                             path, nr, max);
+    if (devspec_parse(line, &out[*n], msg, sizeof(msg)))
+        return errbuf_printf(err, errlen, "%s:%u: %s", path, nr, msg);
+    (*n)++;
+    return 0;
+}
+
+int guest_config_read(struct store *st, uint32_t domid, const char *dir,
+                      struct devspec *out, unsigned max, unsigned *n,
+                      char *path, size_t len, char *err, size_t errlen)
+{
+    char *name, *text, *line, *next;
+    unsigned nr = 0;
+    int ret;
+
+    *n = 0;
+    ret = guest_config_name(st, domid, &name, err, errlen);
+    if (ret)
+        return ret;
+    snprintf(path, len, "%s/%s.conf", dir, name);
+    free(name);
+    text = guest_config_load(path, &ret, err, errlen);
+    for (line = text; line && ret == 0; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        ret = guest_config_line(line, path, ++nr, out, max, n, err, errlen);
+    }
+    free(text);
+    if (ret) {
+        for (unsigned i = 0; i < *n; i++)
+            devspec_free(&out[i]);
+        *n = 0;
+    }
+    return ret;
+}
