@@ -397,6 +397,30 @@ START_TEST(a_second_path_for_a_declared_disk_is_refused)
 }
 END_TEST
 
+/* Beside a virtio = [...] disk, the same path= backs that one instead. */
+START_TEST(a_path_goes_to_the_declared_disk_that_has_none)
+{
+    const struct devspec *specs;
+    struct devspec cli;
+    struct backend *b;
+    char vdir[256];
+    unsigned n;
+
+    libxl_disk(err, sizeof(err), 51712, disk, "w", 0);
+    libxl_virtio(vdir, sizeof(vdir), 0, "virtio,device2", 1);
+    parse(&cli, "blk,path=/dev/null");
+    ck_assert_int_eq(backend_open(&b, st, DOMID, module_default_dir(), &cli,
+                                  1),
+                     0);
+    specs = backend_specs(b, &n);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(specs[1].text, vdir);
+    ck_assert_str_eq(xvdm_opt_get(&specs[1].opts, "path"), "/dev/null");
+    backend_close(b);
+    devspec_free(&cli);
+}
+END_TEST
+
 /* libxl writes a 4.18 rng's nodes in one transaction, 200 ms late. */
 static void *libxl_writes_late(void *arg)
 {
@@ -543,6 +567,41 @@ START_TEST(a_guests_file_backs_its_declared_devices)
     ck_assert_int_eq(
         backend_open(&b, st, DOMID, module_default_dir(), conf, nr_conf), 0);
     assert_one_disk(b, dir, "ro", "on");
+    backend_close(b);
+}
+END_TEST
+
+/* The cycle scenario's guest on Xen 4.20: a 4.17 disk = [...] disk (its
+ * path the xl config's) and a virtio = [...] disk, which libxl declares
+ * later. The file's path= backs the virtio disk; before libxl declares
+ * it, the line waits, and the instance serves the 4.17 disk alone rather
+ * than refusing path= as given twice. */
+START_TEST(a_files_path_backs_the_disk_that_has_none)
+{
+    const struct devspec *specs;
+    struct backend *b;
+    char dir[256], vdir[256];
+    unsigned n;
+
+    libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
+    write_conf("blk,path=/srv/second.img\n");
+    ck_assert_int_eq(read_conf(), 0);
+    ck_assert_int_eq(
+        backend_open(&b, st, DOMID, module_default_dir(), conf, nr_conf), 0);
+    specs = backend_specs(b, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(xvdm_opt_get(&specs[0].opts, "path"), disk);
+    backend_close(b);
+
+    libxl_virtio(vdir, sizeof(vdir), 0, "virtio,device2", 1);
+    ck_assert_int_eq(
+        backend_open(&b, st, DOMID, module_default_dir(), conf, nr_conf), 0);
+    specs = backend_specs(b, &n);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(specs[0].text, dir);
+    ck_assert_str_eq(xvdm_opt_get(&specs[0].opts, "path"), disk);
+    ck_assert_str_eq(specs[1].text, vdir);
+    ck_assert_str_eq(xvdm_opt_get(&specs[1].opts, "path"), "/srv/second.img");
     backend_close(b);
 }
 END_TEST
@@ -892,6 +951,7 @@ static Suite *backend_suite(void)
     tcase_add_test(xl, a_generic_device_takes_its_options_from_the_command_line);
     tcase_add_test(xl, a_command_line_device_without_a_window_tunes_a_declared_disk);
     tcase_add_test(xl, a_second_path_for_a_declared_disk_is_refused);
+    tcase_add_test(xl, a_path_goes_to_the_declared_disk_that_has_none);
     tcase_add_test(xl, a_command_line_device_in_a_declared_window_is_refused);
     tcase_add_test(xl, devices_written_after_xvdm_started_are_waited_for);
     tcase_add_test(xl, the_wait_for_devices_is_bounded);
@@ -900,6 +960,7 @@ static Suite *backend_suite(void)
     tcase_add_checked_fixture(conf_tc, conf_setup, conf_teardown);
     tcase_add_test(conf_tc, a_guests_file_backs_its_declared_devices);
     tcase_add_test(conf_tc, a_guest_without_a_file_has_no_devices_from_it);
+    tcase_add_test(conf_tc, a_files_path_backs_the_disk_that_has_none);
     tcase_add_test(conf_tc,
                    a_bad_line_is_refused_naming_the_file_the_line_and_the_value);
     tcase_add_test(conf_tc, a_file_too_large_is_refused);

@@ -30,6 +30,9 @@ struct devspec {
      * guest grants (gaccess.h); the default maps the guest's RAM. */
     bool grants;
     bool grants_given;
+    /* A guest's own file's line without base= or irq=: it only lends its
+     * options to a device the guest declares, never makes one. */
+    bool backs_declared_only;
     /* The xenstore directory the device publishes its keys in
      * (xvdm_dev_publish), set by backend_open(); NULL: none. */
     char *node;

@@ -49,17 +49,34 @@ struct backend {
 
 /* ---- the device list ------------------------------------------------------- */
 
-/* The command-line device a xenstore device takes its options from: same
- * type, no layout of its own, not taken yet. A generic device (Xen 4.18's
- * virtio = [...]) gets its backing this way; a 4.17 disk, tuning (its
- * path is the xl config's: a second one is refused as given twice). */
-static int backend_find_backing(const struct devspec *cli, unsigned nr_cli,
-                                const bool *taken, const char *type)
+/* from sets none of the options dev already has. */
+static bool backend_can_back(const struct devspec *from,
+                             const struct devspec *dev)
 {
-    for (unsigned i = 0; i < nr_cli; i++)
-        if (!taken[i] && !cli[i].base_given && !cli[i].irq_given &&
-            strcmp(cli[i].type, type) == 0)
+    for (unsigned k = 0; k < from->opts.nr; k++)
+        if (xvdm_opt_get(&dev->opts, from->opts.kv[k].key))
+            return false;
+    return true;
+}
+
+/* The given device a xenstore device takes its options from: same type,
+ * no layout of its own, not taken yet, and one that sets none of the
+ * options the device has, so that path= backs a virtio = [...] disk
+ * rather than a 4.17 disk (whose path is the xl config's). With
+ * `any_cli`, a command-line one that does (to be refused as given twice);
+ * a guest file's line waits for a device it can back. */
+static int backend_find_backing(const struct devspec *given, unsigned nr,
+                                const bool *taken, const struct devspec *dev,
+                                bool any_cli)
+{
+    for (unsigned i = 0; i < nr; i++) {
+        if (taken[i] || given[i].base_given || given[i].irq_given ||
+            strcmp(given[i].type, dev->type) != 0)
+            continue;
+        if (backend_can_back(&given[i], dev) ||
+            (any_cli && !given[i].backs_declared_only))
             return (int)i;
+    }
     return -1;
 }
 
@@ -77,7 +94,7 @@ static int backend_adopt_options(struct devspec *spec,
             return ret;
         }
     }
-    log_info("'%s': %s with the options of --device '%s'", spec->text,
+    log_info("'%s': %s with the options of '%s'", spec->text,
              spec->type, from->text);
     return 0;
 }
@@ -91,6 +108,13 @@ static int backend_add_cli(struct backend *b, const struct devspec *cli,
     for (unsigned i = 0; i < nr_cli; i++) {
         if (taken[i])
             continue;
+        if (cli[i].backs_declared_only) {
+            /* Under the supervisor the instance starts again once the
+             * guest declares more devices. */
+            log_info("'%s' backs none of the devices the guest declared "
+                     "yet: left out", cli[i].text);
+            continue;
+        }
         if (b->nr_specs == BACKEND_DEVICES_MAX) {
             log_err("more than %d devices", BACKEND_DEVICES_MAX);
             return -E2BIG;
@@ -110,6 +134,7 @@ static int backend_read_xl(struct backend *b, const char *module_dir,
                            bool *taken)
 {
     struct xl_device xl[BACKEND_DEVICES_MAX];
+    int from[BACKEND_DEVICES_MAX];
     char err[512];
     int ret;
 
@@ -119,15 +144,24 @@ static int backend_read_xl(struct backend *b, const char *module_dir,
         log_err("domain %u: %s", b->domid, err);
         return ret;
     }
+    /* First the given devices that set nothing a declared one has, then
+     * command-line ones that do (refused as given twice). */
     for (unsigned i = 0; i < b->nr_xl; i++) {
-        int from = backend_find_backing(cli, nr_cli, taken, xl[i].spec.type);
-
         b->specs[b->nr_specs++] = xl[i].spec;
-        if (from >= 0) {
-            taken[from] = true;
-            ret = ret ? ret : backend_adopt_options(&b->specs[i], &cli[from]);
-        }
+        from[i] = -1;
     }
+    for (int any = 0; any < 2; any++)
+        for (unsigned i = 0; i < b->nr_xl; i++) {
+            if (from[i] >= 0)
+                continue;
+            from[i] = backend_find_backing(cli, nr_cli, taken, &b->specs[i],
+                                           any);
+            if (from[i] >= 0)
+                taken[from[i]] = true;
+        }
+    for (unsigned i = 0; i < b->nr_xl && ret == 0; i++)
+        if (from[i] >= 0)
+            ret = backend_adopt_options(&b->specs[i], &cli[from[i]]);
     return ret;
 }
 

@@ -89,6 +89,7 @@ static int guest_config_line(char *line, const char *path, unsigned nr,
                              path, nr, max);
     if (devspec_parse(line, &out[*n], msg, sizeof(msg)))
         return errbuf_printf(err, errlen, "%s:%u: %s", path, nr, msg);
+    out[*n].backs_declared_only = !out[*n].base_given && !out[*n].irq_given;
     (*n)++;
     return 0;
 }
