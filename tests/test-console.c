@@ -634,6 +634,35 @@ START_TEST(file_gets_the_output_appended)
 }
 END_TEST
 
+/* A console writing to a fresh file under max-size=max: the file. */
+static int start_capped_file(char *path, size_t len, const char *max)
+{
+    char spec[128];
+    int fd;
+
+    snprintf(path, len, "/tmp/xvdm-console-XXXXXX");
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    snprintf(spec, sizeof(spec), "console,file=%s,max-size=%s", path, max);
+    start(spec);
+    return fd;
+}
+
+/* The file's n bytes are a line saying what was dropped, then the last
+ * bytes of the stream, in order: how many of those. */
+static ssize_t newest_kept(const uint8_t *file, ssize_t n,
+                           const uint8_t *stream, size_t total)
+{
+    const char *nl;
+
+    ck_assert(memcmp(file, "[xvdm: ", 7) == 0);
+    nl = memchr(file, '\n', (size_t)n);
+    ck_assert_ptr_nonnull(nl);
+    n -= nl + 1 - (const char *)file;
+    ck_assert(memcmp(nl + 1, stream + total - n, (size_t)n) == 0);
+    return n;
+}
+
 /* A guest writing eight times max-size: the file never holds more than
  * max-size; it holds a line saying what was dropped, then the newest
  * output, in order. */
@@ -641,16 +670,10 @@ START_TEST(file_keeps_within_max_size_and_holds_the_newest_output)
 {
     enum { CAP = 128 * 1024, CHUNK = 16 * 1024, TOTAL = 8 * CAP };
     static uint8_t stream[TOTAL], file[2 * CAP];
-    char path[64], spec[128];
-    const char *nl;
+    char path[64];
     ssize_t n;
-    int fd;
+    int fd = start_capped_file(path, sizeof(path), "128k");
 
-    snprintf(path, sizeof(path), "/tmp/xvdm-console-XXXXXX");
-    fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    snprintf(spec, sizeof(spec), "console,file=%s,max-size=128k", path);
-    start(spec);
     pattern(stream, sizeof(stream), 9);
     for (size_t off = 0; off < TOTAL; off += CHUNK) {
         struct stat st;
@@ -662,13 +685,31 @@ START_TEST(file_keeps_within_max_size_and_holds_the_newest_output)
     stop();
     n = pread(fd, file, sizeof(file), 0);
     ck_assert_int_le(n, CAP);
-    ck_assert(memcmp(file, "[xvdm: ", 7) == 0);
-    nl = memchr(file, '\n', (size_t)n);
-    ck_assert_ptr_nonnull(nl);
     ck_assert_ptr_nonnull(strstr((const char *)file, "max-size=131072]"));
-    n -= nl + 1 - (const char *)file;
-    ck_assert_int_gt(n, CAP / 4);
-    ck_assert(memcmp(nl + 1, stream + TOTAL - n, (size_t)n) == 0);
+    ck_assert_int_gt(newest_kept(file, n, stream, TOTAL), CAP / 4);
+    close(fd);
+    unlink(path);
+}
+END_TEST
+
+/* With a large max-size, reaching it moves at most the newest 1 MiB to
+ * the file's start (the copy is on the loop thread), in order. */
+START_TEST(reaching_a_large_max_size_moves_at_most_1_mib)
+{
+    enum { CAP = 4 << 20, CHUNK = 64 * 1024, TOTAL = CAP + CHUNK };
+    static uint8_t stream[TOTAL], file[3 << 20];
+    char path[64];
+    ssize_t n;
+    int fd = start_capped_file(path, sizeof(path), "4M");
+
+    pattern(stream, sizeof(stream), 5);
+    for (size_t off = 0; off < TOTAL; off += CHUNK)
+        guest_write(stream + off, CHUNK, 2);
+    stop();
+    n = pread(fd, file, sizeof(file), 0);
+    ck_assert_int_le(n, (1 << 20) + CHUNK);
+    ck_assert_int_gt(newest_kept(file, n, stream, TOTAL),
+                     (1 << 20) - 128 + CHUNK);
     close(fd);
     unlink(path);
 }
@@ -1175,6 +1216,7 @@ static Suite *console_suite(void)
     tcase_add_test(tc, reset_forgets_waiting_transmit_chains);
     tcase_add_test(tc, file_gets_the_output_appended);
     tcase_add_test(tc, file_keeps_within_max_size_and_holds_the_newest_output);
+    tcase_add_test(tc, reaching_a_large_max_size_moves_at_most_1_mib);
     tcase_add_test(tc, stdio_carries_both_ways);
     tcase_add_test(tc, stale_socket_file_is_replaced_a_live_one_refused);
     tcase_add_loop_test(tc, bad_options_are_refused_naming_the_value, 0,

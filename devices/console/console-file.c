@@ -2,10 +2,10 @@
 /*
  * file=: the guest's output appended to a file that never grows past its
  * cap (max-size=), so that a guest cannot fill dom0's disk. When the next
- * write would pass it, the newest part of the file (half the cap) moves to
- * its start behind a line saying how much older output was dropped. All
- * of it on the file already open: after --chroot and --user nothing could
- * be opened or renamed.
+ * write would pass it, the newest part of the file (half the cap, at most
+ * CON_FILE_KEEP_MAX) moves to its start behind a line saying how much
+ * older output was dropped. All of it on the file already open: after
+ * --chroot and --user nothing could be opened or renamed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +19,10 @@
 
 #define CON_FILE_CHUNK (64 * 1024)
 #define CON_FILE_MARKER_MAX 96
+/* The move is copied on the loop thread, when the guest's output decides:
+ * bounded as blk bounds what it copies there per drain, whatever the cap
+ * (max-size=1T would otherwise copy 512 GiB in one go). */
+#define CON_FILE_KEEP_MAX (1024 * 1024)
 
 int con_file_open(struct con_backend *b, const char *path, uint64_t cap)
 {
@@ -57,13 +61,18 @@ static int con_file_move(int fd, uint64_t from, uint64_t to, uint64_t len)
     return 0;
 }
 
-/* Keep the newest half of the cap, behind a marker line: the new size. */
+/* Keep the newest half of the cap (at most CON_FILE_KEEP_MAX), behind a
+ * marker line: the new size. */
 static int con_file_rotate(struct con_backend *b, int fd, uint64_t size,
                            uint64_t *new_size)
 {
-    uint64_t keep = b->file_cap / 2 - CON_FILE_MARKER_MAX;
+    uint64_t half = b->file_cap / 2, keep;
     char marker[CON_FILE_MARKER_MAX];
+    ssize_t w;
     int m, ret;
+
+    keep = (half < CON_FILE_KEEP_MAX ? half : CON_FILE_KEEP_MAX) -
+           CON_FILE_MARKER_MAX;
 
     if (keep > size)
         keep = size;
@@ -72,13 +81,18 @@ static int con_file_rotate(struct con_backend *b, int fd, uint64_t size,
                  "max-size=%" PRIu64 "]\n",
                  size - keep, b->file_cap);
     ret = con_file_move(fd, size - keep, (uint64_t)m, keep);
-    if (ret == 0 && (pwrite(fd, marker, (size_t)m, 0) != m ||
-                     ftruncate(fd, (off_t)(m + keep))))
+    if (ret == 0) {
+        w = pwrite(fd, marker, (size_t)m, 0);
+        if (w != m)
+            ret = w < 0 ? -errno : -EIO; /* short: errno says nothing */
+    }
+    if (ret == 0 && ftruncate(fd, (off_t)(m + keep)))
         ret = -errno;
     if (ret == 0 && !b->file_rotated)
         xvdm_dev_log(b->dev, XVDM_LOG_INFO,
                      "console file reached max-size=%" PRIu64 ": keeping its "
-                     "newest half from now on", b->file_cap);
+                     "newest %" PRIu64 " bytes from now on", b->file_cap,
+                     keep);
     b->file_rotated = true;
     *new_size = (uint64_t)m + keep;
     return ret;
