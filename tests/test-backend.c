@@ -22,6 +22,7 @@
 
 #include "backend.h"
 #include "check-run.h"
+#include "log-lines.h"
 #include "guest-config.h"
 #include "harness.h"
 #include "loop.h"
@@ -697,6 +698,35 @@ static void serve(void)
     serve_with(NULL, 0);
 }
 
+/* Setting up what the store declares fails. */
+static void setup_fails(void)
+{
+    const struct devspec *specs;
+    unsigned n;
+
+    memset(&h, 0, sizeof(h));
+    h.store = st;
+    ck_assert_int_eq(
+        backend_open(&b, st, DOMID, module_default_dir(), NULL, 0), 0);
+    specs = backend_specs(b, &n);
+    ck_assert_int_lt(harness_setup(&h, specs, n), 0);
+    backend_close(b);
+    b = NULL;
+}
+
+/* A virtio = [...] disk nobody gave a file: the error names the guest's
+ * device as libxl declared it, and what is missing. */
+START_TEST(a_virtio_disk_without_a_backing_is_named_in_the_error)
+{
+    char dir[256], line[400];
+
+    libxl_virtio(dir, sizeof(dir), 0, "virtio,device2", 0);
+    snprintf(line, sizeof(line), "'%s': blk device not set up (0 option(s) "
+             "given)", dir);
+    ck_assert_uint_eq(log_lines_during(setup_fails, line), 1);
+}
+END_TEST
+
 /* As xvdm's teardown: devices and guest memory first, then Closed; the
  * sim (the guest's RAM) stays for the test to look at. */
 static void stop_serving_memory_kept(void)
@@ -968,6 +998,7 @@ static Suite *backend_suite(void)
     suite_add_tcase(s, conf_tc);
     tcase_add_checked_fixture(hs, setup, teardown);
     tcase_add_test(hs, a_disk_from_xl_is_served_then_closed_when_libxl_closes_it);
+    tcase_add_test(hs, a_virtio_disk_without_a_backing_is_named_in_the_error);
     tcase_add_test(hs, a_disk_handed_over_is_served_by_the_next_instance);
     tcase_add_test(hs, one_device_closing_while_another_stays_keeps_both_served);
     tcase_add_test(hs, the_domain_dying_lets_go_of_it);

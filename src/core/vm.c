@@ -57,8 +57,13 @@ static int vm_device_create(struct vm *vm, const struct devspec *specs,
     ret = dev_create(&d->dev, d->mod.ops, &spec->opts,
                      devspec_type_index(specs, i), vm->hv->domid, vm->loop,
                      vm->store, spec->node);
-    if (ret)
+    if (ret) {
+        /* The device's own line said why; this one says which device, as
+         * the user declared it (a xenstore directory names the guest). */
+        log_err("'%s': %s device not set up (%u option(s) given)",
+                spec->text, spec->type, spec->opts.nr);
         return ret;
+    }
     d->base = spec->base;
     d->irq = spec->irq;
     d->ga = spec->grants ? (struct gaccess){.hv = vm->hv}
