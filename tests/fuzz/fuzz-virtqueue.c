@@ -80,6 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (vq_enable(&vq, &ga, (uint64_t)(data[2] & 3) << VIRTIO_F_INDIRECT_DESC)
         == 0)
         drain(&vq, (uint16_t)(1 + (data[2] >> 2)));
+    vq_reset(&vq);
     free(ram);
     return 0;
 }
