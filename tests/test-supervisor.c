@@ -27,13 +27,15 @@
 
 /* Writes its pid to pid-DOMID, then (ready for SIGTERM, noted as
  * "term", SIGUSR2, noted as "usr2" and answered with exit status 75 as
- * xvdm does, and SIGHUP, noted as "hup") appends its arguments to
- * runs-DOMID; exits 3 in mode "fail", else waits. */
+ * xvdm does, except in mode "usr2-kills", as before xvdm takes it, and
+ * SIGHUP, noted as "hup") appends its arguments to runs-DOMID; exits 3
+ * in mode "fail", else waits. */
 static const char instance_script[] =
     "#!/bin/sh\n"
     "echo $$ >\"$SV_DIR/pid-$2\"\n"
     "trap 'echo term >>\"$SV_DIR/runs-$2\"; exit 0' TERM\n"
-    "trap 'echo usr2 >>\"$SV_DIR/runs-$2\"; exit 75' USR2\n"
+    "[ \"$(cat \"$SV_DIR/mode\" 2>/dev/null)\" = usr2-kills ] ||\n"
+    "    trap 'echo usr2 >>\"$SV_DIR/runs-$2\"; exit 75' USR2\n"
     "trap 'echo hup >>\"$SV_DIR/runs-$2\"' HUP\n"
     "echo \"$*\" >>\"$SV_DIR/runs-$2\"\n"
     "[ \"$(cat \"$SV_DIR/mode\" 2>/dev/null)\" = fail ] && exit 3\n"
@@ -403,6 +405,21 @@ START_TEST(a_device_declared_after_the_instance_started_restarts_it)
 }
 END_TEST
 
+/* SIGUSR2 can reach an instance before xvdm blocks it (right after
+ * exec): it dies of it, having done nothing, and is started again at
+ * once like one that handed over, not after a failure's backoff. */
+START_TEST(an_instance_killed_by_the_hand_over_signal_is_started_at_once)
+{
+    write_file("mode", "usr2-kills", 0644);
+    cfg.backoff_min_ms = cfg.backoff_max_ms = 60000;
+    start_serving_guest_1();
+    ck_assert(wait_held(1, 0));
+    libxl_virtio(1, 0, "1");
+    ck_assert(wait_runs(1, 2, NULL));
+    ck_assert_int_eq(held[1], 1);
+}
+END_TEST
+
 /* An instance that never gets ready does not keep its guest paused. */
 START_TEST(a_guest_is_let_go_when_its_instance_never_gets_ready)
 {
@@ -433,6 +450,8 @@ static Suite *supervisor_suite(void)
     tcase_add_test(tc,
                    a_guest_is_held_paused_until_its_instance_serves_every_device);
     tcase_add_test(tc, a_device_declared_after_the_instance_started_restarts_it);
+    tcase_add_test(tc,
+                   an_instance_killed_by_the_hand_over_signal_is_started_at_once);
     tcase_add_test(tc, a_guest_is_let_go_when_its_instance_never_gets_ready);
     tcase_add_test(tc, exits_are_seen_when_sigchld_was_ignored);
     tcase_add_test(tc, stopping_the_supervisor_stops_every_instance);

@@ -94,6 +94,11 @@ static int daemon_fork(struct daemon *d)
     if (pid < 0)
         return -errno;
     if (pid > 0) {
+        sigset_t none;
+
+        /* Only waiting: Ctrl-C may stop it, as it would any command. */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         close(pipefd[1]);
         if (read(pipefd[0], &byte, 1) == 1)
             exit(EXIT_SUCCESS);
@@ -204,8 +209,9 @@ static void handled_signals(sigset_t *set)
     sigaddset(set, SIGUSR2);
 }
 
-/* Blocked before any thread exists (device modules start I/O threads),
- * so that every thread inherits the mask and none dies of them. */
+/* Blocked first thing, before any thread exists (device modules start
+ * I/O threads), so that every thread inherits the mask and none dies of
+ * them. */
 static int block_handled_signals(void)
 {
     sigset_t set;
@@ -501,8 +507,6 @@ static int daemon_run(const struct cli_options *o, const char *module_dir)
     if (!o->foreground)
         ret = daemon_fork(&d);
     if (ret == 0)
-        ret = block_handled_signals();
-    if (ret == 0)
         ret = daemon_setup(&d, module_dir);
     if (ret == 0)
         daemon_log_to_syslog(&d);
@@ -532,6 +536,12 @@ int main(int argc, char **argv)
     char err[512];
     int status;
 
+    /* At once: the supervisor may send SIGUSR2 (hand over) as soon as it
+     * started us, and its default action would kill us mid-setup. */
+    if (block_handled_signals()) {
+        fprintf(stderr, "xvdm: cannot block signals: %s\n", strerror(errno));
+        return EXIT_FAILURE;
+    }
     if (cli_parse(argc, argv, &o, err, sizeof(err))) {
         fprintf(stderr, "xvdm: %s\nTry 'xvdm --help'.\n", err);
         cli_free(&o);

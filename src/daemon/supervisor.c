@@ -303,11 +303,15 @@ static unsigned sv_backoff_ms(const struct supervisor *sv, unsigned failures)
     return ms > max ? max : (unsigned)ms;
 }
 
-/* An instance exited with `status`. */
+/* An instance exited with `status`. One that SIGUSR2 killed before it
+ * could take it (between exec and blocking it: nothing done yet) handed
+ * over as much as one that exited XVDM_EXIT_HANDED_OVER. */
 static void sv_reaped(struct supervisor *sv, struct instance *in, int status)
 {
-    bool handed_over = in->handing_over && WIFEXITED(status) &&
-                       WEXITSTATUS(status) == XVDM_EXIT_HANDED_OVER;
+    bool handed_over =
+        in->handing_over &&
+        ((WIFEXITED(status) && WEXITSTATUS(status) == XVDM_EXIT_HANDED_OVER) ||
+         (WIFSIGNALED(status) && WTERMSIG(status) == SIGUSR2));
 
     in->pid = 0;
     in->handing_over = false;
