@@ -180,17 +180,32 @@ e2e_time_handshake() {
 # e2e_run_guest's) must exit 0 by itself when xl destroys the powered-off
 # guest. 0 when all of that held and the script stopped the supervisor.
 e2e_run_guest_supervised() {
+    e2e_start_guest_supervised "$1" "$2" && e2e_finish_guest_supervised
+}
+
+# The start of that: with DEVICE... (--device specs) written to the
+# guest's own file, /etc/xen/xvdm/NAME.conf, for the instances to read.
+# Sets $domid, $log (syslog, where the instances' lines start with
+# "domD: ") and $xvdm_prefix ("domD: ") for what follows.
+e2e_start_guest_supervised() {
     name=$1
+    config=$2
+    shift 2
     log=/var/log/messages
+    if [ "$#" -gt 0 ]; then
+        mkdir -p /etc/xen/xvdm
+        printf '%s\n' "$@" >"/etc/xen/xvdm/$name.conf"
+    fi
     e2e_follow_logs "$name" "$log"
+    mkdir -p /etc/default
     echo 'XVDM_OPTS="--log-level debug --user nobody --chroot /var/empty --seccomp"' \
-        >/etc/default/xvdm
+        >/etc/default/xvdm || return 1
     if ! /etc/init.d/xvdm start; then
         echo "e2e: /etc/init.d/xvdm start failed"
         e2e_stop_following
         return 1
     fi
-    xl create "$2" >"/tmp/xl-create-$name.log" 2>&1 &
+    xl create "$config" >"/tmp/xl-create-$name.log" 2>&1 &
     create=$!
     e2e_time_handshake "$create"
     if ! wait "$create"; then
@@ -201,6 +216,17 @@ e2e_run_guest_supervised() {
         return 1
     fi
     domid=$(xl domid "$name")
+    xvdm_prefix="dom$domid: "
+    # Devices libxl declares late make the supervisor start the instance
+    # again; once it unpauses the guest, the instance serving it stays.
+    for _ in $(seq 60); do
+        grep -q "domain $domid: unpaused" "$log" && break
+        sleep 1
+    done
+    echo "e2e: guest $name running"
+}
+
+e2e_finish_guest_supervised() {
     e2e_wait_guest "$name" 240
     verdict=$?
     exited=1
@@ -259,7 +285,8 @@ e2e_console_answer() {
     # (xl create need not wait for xvdm on Xen >= 4.18: it may not have
     # opened the pty yet)
     for _ in $(seq 60); do
-        pty=$(sed -n 's|.*guest console on \(/dev/pts/[0-9]*\).*|\1|p' "$log")
+        pty=$(sed -n "s|.*${xvdm_prefix:-}.*guest console on \(/dev/pts/[0-9]*\).*|\1|p" \
+            "$log" | tail -1)
         [ -n "$pty" ] && break
         sleep 1
     done
@@ -287,21 +314,25 @@ e2e_console_heard() {
 # Run guest NAME from CONFIG, whose virtio = [...] declares a blk, a net,
 # a console and an rng device (the guest side is virtio.guest): xvdm
 # --xenstore serves them, backed by a loop device over a 16 MiB image, a
-# bridge br0 (10.0.0.1/24) and a pty. 0 when the guest passed, xvdm
-# exited 0 by itself, and what the guest wrote to the disk and sent over
-# the net arrived in dom0.
+# bridge br0 (10.0.0.1/24) and a pty, given on its command line; with
+# $E2E_SUPERVISED set, the supervisor's instance serves them, given in
+# the guest's own file. 0 when the guest passed, xvdm exited 0 by
+# itself, and what the guest wrote to the disk and sent over the net
+# arrived in dom0.
 e2e_virtio_guest() {
-    trap 'e2e_release_loop; killall nc 2>/dev/null; e2e_remove_bridges br0' \
-        EXIT
+    trap 'e2e_release_loop; killall nc 2>/dev/null; e2e_remove_bridges br0;
+        /etc/init.d/xvdm stop >/dev/null 2>&1' EXIT
     e2e_bridge br0 10.0.0.1/24 || return 1
     dd if=/dev/zero of=/tmp/virtio-disk.img bs=1M count=16 2>/dev/null
     losetup /dev/loop0 /tmp/virtio-disk.img || return 1
     : >/tmp/from-guest
     e2e_nc_receive 5002 /tmp/from-guest
-    e2e_start_guest "$1" "$2" blk,path=/dev/loop0 net,bridge=br0 \
+    how=
+    [ -n "${E2E_SUPERVISED:-}" ] && how=_supervised
+    "e2e_start_guest$how" "$1" "$2" blk,path=/dev/loop0 net,bridge=br0 \
         console,pty || return 1
     e2e_console_answer
-    e2e_finish_guest
+    "e2e_finish_guest$how"
     verdict=$?
     exec 3>&-
     e2e_console_heard "$1" || verdict=1
