@@ -87,13 +87,25 @@ static int harness_watch_sighup(struct harness *h)
     return ret;
 }
 
-static int harness_create(struct harness *h)
+/* Does the sim host offer the fast path ($XVDM_TEST_FASTPATH=1)? */
+static bool harness_fast_path(void)
 {
-    struct sim_config cfg = {.domid = 1,
-                             .nr_vcpus = h->nr_vcpus ? h->nr_vcpus : 1,
-                             .ram_size = HARNESS_RAM_SIZE};
+    const char *v = getenv("XVDM_TEST_FASTPATH");
 
-    h->sim = sim_create(&cfg);
+    return v && strcmp(v, "1") == 0;
+}
+
+struct sim_config harness_sim_config(unsigned nr_vcpus)
+{
+    return (struct sim_config){.domid = 1,
+                               .nr_vcpus = nr_vcpus,
+                               .ram_size = HARNESS_RAM_SIZE,
+                               .eventfds = harness_fast_path()};
+}
+
+static int harness_create(struct harness *h, const struct sim_config *cfg)
+{
+    h->sim = sim_create(cfg);
     h->loop = loop_create();
     return h->sim && h->loop ? 0 : -errno;
 }
@@ -102,7 +114,9 @@ int harness_setup(struct harness *h, const struct devspec *specs, unsigned n)
 {
     int ret;
 
-    ret = h->sim ? 0 : harness_create(h);
+    struct sim_config cfg = harness_sim_config(h->nr_vcpus ? h->nr_vcpus : 1);
+
+    ret = h->sim ? 0 : harness_create(h, &cfg);
     if (ret == 0)
         ret = harness_block_sighup();
     if (ret == 0)
@@ -133,11 +147,19 @@ int harness_start(struct harness *h, const char *const *specs, unsigned n)
 int harness_start_vcpus(struct harness *h, const char *const *specs,
                         unsigned n, unsigned nr_vcpus)
 {
+    struct sim_config cfg = harness_sim_config(nr_vcpus);
+
+    return harness_start_sim(h, specs, n, &cfg);
+}
+
+int harness_start_sim(struct harness *h, const char *const *specs,
+                      unsigned n, const struct sim_config *cfg)
+{
     int ret;
 
     memset(h, 0, sizeof(*h));
-    h->nr_vcpus = nr_vcpus;
-    ret = harness_create(h);
+    h->nr_vcpus = cfg->nr_vcpus;
+    ret = harness_create(h, cfg);
     if (ret == 0)
         ret = harness_parse(h, specs, n);
     if (ret) {

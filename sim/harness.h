@@ -46,6 +46,12 @@ int harness_start(struct harness *h, const char *const *specs, unsigned n);
  * from several at once. */
 int harness_start_vcpus(struct harness *h, const char *const *specs,
                         unsigned n, unsigned nr_vcpus);
+/* The sim the harness makes: domain 1, nr_vcpus vCPUs, HARNESS_RAM_SIZE,
+ * the fast path where $XVDM_TEST_FASTPATH=1. */
+struct sim_config harness_sim_config(unsigned nr_vcpus);
+/* The same as harness_start() on a sim made from cfg. */
+int harness_start_sim(struct harness *h, const char *const *specs,
+                      unsigned n, const struct sim_config *cfg);
 /* The same in two steps, for devices built elsewhere (specs stay the
  * caller's, with their layout): setup makes the sim and loop (unless h,
  * zeroed at first, already has them) and the vm, run starts the loop thread. Both stop h on

@@ -86,9 +86,10 @@ static int sim_set_server_state(struct hv *hv, bool enabled)
     int ret = 0;
 
     pthread_mutex_lock(&sim->lock);
-    if (sim->server_exists)
+    if (sim->server_exists) {
         sim->server_enabled = enabled;
-    else
+        sim->server_was_enabled |= enabled;
+    } else
         ret = -ENOENT;
     pthread_mutex_unlock(&sim->lock);
     return ret;
@@ -189,6 +190,8 @@ static const struct hv_ops sim_ops = {
     .set_irq_level = sim_set_irq_level,
     .grant_map = sim_grant_map,
     .grant_unmap = sim_grant_unmap,
+    .ioeventfd = sim_ioeventfd,
+    .irqfd = sim_irqfd,
     .close = sim_close,
 };
 
@@ -218,6 +221,13 @@ static int sim_init_sync(struct sim *sim)
         return -ret;
     }
     return 0;
+}
+
+static void sim_destroy_sync(struct sim *sim)
+{
+    pthread_cond_destroy(&sim->edge);
+    pthread_cond_destroy(&sim->answered);
+    pthread_mutex_destroy(&sim->lock);
 }
 
 /* The regions cfg asks for: its own, or the default shape (sim.h). */
@@ -330,6 +340,7 @@ struct sim *sim_create(const struct sim_config *cfg)
     sim->cfg = *cfg;
     sim->evtchn_fd = -1;
     sim->ram_fd = -1;
+    sim->irqfd_epoll = sim->irqfd_stop = -1;
     sim->hv.iopage = aligned_alloc(SIM_PAGE, SIM_PAGE);
     if (!sim->hv.iopage)
         goto fail;
@@ -345,6 +356,12 @@ struct sim *sim_create(const struct sim_config *cfg)
     err = -sim_init_sync(sim);
     if (err)
         goto fail;
+    if (cfg->eventfds && (err = -sim_irqfd_start(sim)) != 0) {
+        sim_irqfd_stop(sim);
+        sim_destroy_sync(sim);
+        goto fail;
+    }
+    sim->hv.eventfds = cfg->eventfds;
     sim->hv.ops = &sim_ops;
     sim->hv.domid = cfg->domid;
     sim->hv.nr_vcpus = cfg->nr_vcpus;
@@ -364,9 +381,8 @@ void sim_destroy(struct sim *sim)
     if (!sim)
         return;
     sim->grant_unmap_error = 0; /* what is still mapped goes now */
-    pthread_cond_destroy(&sim->edge);
-    pthread_cond_destroy(&sim->answered);
-    pthread_mutex_destroy(&sim->lock);
+    sim_irqfd_stop(sim);
+    sim_destroy_sync(sim);
     close(sim->evtchn_fd);
     free(sim->hv.iopage);
     while (sim->mappings)
@@ -437,7 +453,7 @@ static int sim_deliver(struct sim *sim, unsigned vcpu, struct ioreq *req)
     volatile struct ioreq *slot = sim_slot(sim, vcpu);
     unsigned ms = sim->cfg.ioreq_timeout_ms ? sim->cfg.ioreq_timeout_ms : 5000;
     struct timespec deadline = sim_deadline(ms);
-    uint64_t one = 1;
+    int ret;
 
     slot->addr = req->addr;
     slot->data = req->data;
@@ -452,9 +468,9 @@ static int sim_deliver(struct sim *sim, unsigned vcpu, struct ioreq *req)
     __atomic_thread_fence(__ATOMIC_RELEASE);
     slot->state = STATE_IOREQ_READY;
     sim->notified &= ~(1ULL << vcpu);
-    sim->pending |= 1ULL << vcpu;
-    if (write(sim->evtchn_fd, &one, sizeof(one)) < 0)
-        return -errno;
+    ret = sim_kernel_event(sim, vcpu);
+    if (ret)
+        return ret;
     while (!(sim->notified & (1ULL << vcpu)) ||
            slot->state != STATE_IORESP_READY) {
         if (pthread_cond_timedwait(&sim->answered, &sim->lock, &deadline))

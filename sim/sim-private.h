@@ -25,6 +25,24 @@ struct sim_range {
 struct sim_spi {
     unsigned edges; /* level-1 calls: each makes the SPI pending */
     unsigned calls; /* every set_irq_level, level 0 (ignored) included */
+    unsigned irqfd_edges; /* of edges, those an irqfd made */
+};
+
+/* The fast path's assignments (sim-eventfd.c). */
+#define SIM_IOEVENTFDS_MAX 256
+#define SIM_IRQFDS_MAX 64
+
+struct sim_ioeventfd {
+    bool used;
+    uint64_t window;
+    uint32_t vq;
+    int fd;
+};
+
+struct sim_irqfd {
+    bool used;
+    uint32_t spi;
+    int fd;
 };
 
 /* A region of guest RAM as mapped here: the bytes, with an inaccessible
@@ -83,6 +101,17 @@ struct sim {
     int irq_error; /* injected: what set_irq_level returns, or 0 */
     int evtchn_error[SIM_EVTCHN_CALLS]; /* injected, likewise */
     int grant_unmap_error;              /* injected, likewise */
+
+    /* The fast path, when cfg.eventfds (sim-eventfd.c). */
+    bool server_was_enabled; /* the ports are bound */
+    struct sim_ioeventfd ioeventfd[SIM_IOEVENTFDS_MAX];
+    struct sim_irqfd irqfd[SIM_IRQFDS_MAX];
+    unsigned eventfds_assigned;
+    unsigned kernel_kicks;  /* QueueNotify writes the kernel answered */
+    unsigned kernel_missed; /* matching ones it found already taken */
+    int irqfd_epoll, irqfd_stop;
+    pthread_t irqfd_thread;
+    bool irqfd_running;
 };
 
 struct sim *sim_of(struct hv *hv);
@@ -91,5 +120,18 @@ struct sim *sim_of(struct hv *hv);
 void *sim_grant_map(struct hv *hv, const uint32_t *refs, unsigned n,
                     bool writable);
 int sim_grant_unmap(struct hv *hv, void *addr, unsigned n);
+
+/* The hv seam's fast path (sim-eventfd.c). */
+int sim_ioeventfd(struct hv *hv, uint64_t window, uint32_t vq, int fd,
+                  bool assign);
+int sim_irqfd(struct hv *hv, uint32_t spi, int fd, bool assign);
+/* The kernel's thread for irqfds: started by sim_create() when the config
+ * has eventfds, stopped by sim_destroy(). */
+int sim_irqfd_start(struct sim *sim);
+void sim_irqfd_stop(struct sim *sim);
+/* Xen's event on vCPU `vcpu`'s port, its ioreq published, lock held: the
+ * port made pending towards xvdm, and a matching QueueNotify claimed and
+ * answered by the kernel (sim-eventfd.c). */
+int sim_kernel_event(struct sim *sim, unsigned vcpu);
 
 #endif

@@ -56,6 +56,15 @@ struct sim_config {
      * fails with -ETIMEDOUT (a hung device model fails the test rather than
      * hanging it). 0: 5000 ms. */
     unsigned ioreq_timeout_ms;
+    /* The host has the fast path (Linux privcmd's ioeventfd and irqfd):
+     * QueueNotify writes that match an assigned ioeventfd are answered by
+     * "the kernel" (sim-eventfd.c); kernel_delay_ms delays its claim past
+     * the moment xvdm sees the port fire. */
+    bool eventfds;
+    unsigned kernel_delay_ms;
+    /* What assigning an ioeventfd returns (negative errno: a host out of
+     * room, or refusing the ports), or 0: it works. */
+    int ioeventfd_error;
 };
 
 /* NULL + errno. */
@@ -132,6 +141,23 @@ unsigned sim_irq_calls(struct sim *sim, uint32_t spi);
 /* Wait until the edge count of `spi` exceeds `seen`. 0, or -ETIMEDOUT. */
 int sim_irq_wait(struct sim *sim, uint32_t spi, unsigned seen,
                  unsigned timeout_ms);
+
+/* ---- the fast path (cfg.eventfds) ----------------------------------- */
+
+/* QueueNotify writes the kernel answered, and those it found already
+ * taken by xvdm (each one a race that, on Xen, could answer the vCPU's
+ * next ioreq twice). */
+unsigned sim_kernel_kicks(struct sim *sim);
+unsigned sim_kernel_missed(struct sim *sim);
+/* ioeventfds and irqfds assigned now. */
+unsigned sim_eventfds_assigned(struct sim *sim);
+/* Of sim_irq_edges(spi), those an irqfd made. */
+unsigned sim_irqfd_edges(struct sim *sim, uint32_t spi);
+/* For tests written as a guest that waits for its kick: once xvdm has
+ * read every kick eventfd, one register read by `vcpu` through xvdm's loop,
+ * which it answers only after the drain those kicks started (as the path
+ * without ioeventfds answers a kick). 0 at once without eventfds. */
+int sim_settle(struct sim *sim, unsigned vcpu);
 
 /* ---- fault injection -------------------------------------------------- */
 

@@ -171,7 +171,12 @@ void vdriver_driver_ok(struct vdriver *d)
 
 void vdriver_kick(struct vdriver *d, unsigned queue)
 {
+    int ret;
+
     vdriver_write(d, VIRTIO_MMIO_QUEUE_NOTIFY, queue);
+    ret = sim_settle(d->sim, d->vcpu);
+    if (ret && !d->io_error)
+        d->io_error = ret;
 }
 
 bool vdriver_kick_if_needed(struct vdriver *d, unsigned queue)

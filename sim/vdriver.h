@@ -70,7 +70,10 @@ uint32_t vdriver_status(struct vdriver *d);
 uint64_t vdriver_alloc(struct vdriver *d, uint64_t size, uint64_t align);
 void *vdriver_ptr(struct vdriver *d, uint64_t gpa);
 
-/* QueueNotify. */
+/* QueueNotify, then, where the host answers it (the fast path), wait
+ * until xvdm has drained as far as it would have before answering it
+ * itself (sim_settle()): tests then read the rings as after a kick the
+ * slow path answers. */
 void vdriver_kick(struct vdriver *d, unsigned queue);
 /* Kick only when Linux's virtqueue_kick_prepare() would (VIRTIO 1.2
  * §2.7.10): with EVENT_IDX, when avail->idx passed the device's avail_event

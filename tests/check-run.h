@@ -21,17 +21,25 @@ static inline int check_run(Suite *s)
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
-/* Run every test of the suite twice: with the guest's memory mapped (foreign
- * mode), then with the guest granting what it shares and the devices in
- * grant mode ($XVDM_TEST_GRANTS=1: the harness and vdriver read it). */
-static inline int check_run_both_modes(Suite *(*make_suite)(void))
+/* Run every test of the suite in each way xvdm reaches a guest: with the
+ * guest's memory mapped (foreign mode); with the guest granting what it
+ * shares and the devices in grant mode ($XVDM_TEST_GRANTS=1: the harness
+ * and vdriver read it); and with the host answering kicks and raising
+ * interrupts itself, the fast path ($XVDM_TEST_FASTPATH=1: the harness's
+ * sim offers ioeventfd and irqfd). */
+static inline int check_run_all_modes(Suite *(*make_suite)(void))
 {
-    int foreign = check_run(make_suite()), grants;
+    int foreign = check_run(make_suite()), grants, fast;
 
     setenv("XVDM_TEST_GRANTS", "1", 1);
     grants = check_run(make_suite());
     unsetenv("XVDM_TEST_GRANTS");
-    return foreign == EXIT_SUCCESS ? grants : foreign;
+    setenv("XVDM_TEST_FASTPATH", "1", 1);
+    fast = check_run(make_suite());
+    unsetenv("XVDM_TEST_FASTPATH");
+    if (foreign != EXIT_SUCCESS)
+        return foreign;
+    return grants == EXIT_SUCCESS ? fast : grants;
 }
 
 /* Run fn(arg) in a process of its own, for what must not outlive it in

@@ -1288,5 +1288,5 @@ static Suite *blk_suite(void)
 
 int main(void)
 {
-    return check_run_both_modes(blk_suite);
+    return check_run_all_modes(blk_suite);
 }

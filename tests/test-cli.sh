@@ -35,6 +35,7 @@ expect 2 "--log-level 'loud' is not one of" --log-level loud
 expect 2 "--poll-us '2000' is not a number of microseconds \(0..1000\)" \
     --poll-us 2000 --domid 5 --device rng
 expect 2 "--poll-us 'soon' is not a number of microseconds" --poll-us soon
+expect 2 "--fast-path 'fast' is not one of auto, off, on" --fast-path fast
 expect 2 "unknown device type 'floppy' \(in .*: blk, console, net, rng" -F --domid 5 \
     --device floppy
 expect 2 "unknown option 'speed' \(accepted: none\)" -F --domid 5 \

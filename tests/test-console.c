@@ -1238,5 +1238,5 @@ static Suite *console_suite(void)
 
 int main(void)
 {
-    return check_run_both_modes(console_suite);
+    return check_run_all_modes(console_suite);
 }

@@ -565,5 +565,5 @@ static Suite *hostile_suite(void)
 
 int main(void)
 {
-    return check_run_both_modes(hostile_suite);
+    return check_run_all_modes(hostile_suite);
 }

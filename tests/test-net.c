@@ -1863,5 +1863,5 @@ int main(void)
                strerror(errno));
         return 77;
     }
-    return check_run_both_modes(net_suite);
+    return check_run_all_modes(net_suite);
 }

@@ -354,7 +354,7 @@ int main(void)
     int ret;
 
     empty_dir = mkdtemp(dir);
-    ret = check_run_both_modes(sim_rng_suite);
+    ret = check_run_all_modes(sim_rng_suite);
     rmdir(dir);
     return ret;
 }

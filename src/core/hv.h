@@ -52,6 +52,17 @@ struct hv_ops {
     void *(*grant_map)(struct hv *hv, const uint32_t *refs, unsigned n,
                        bool writable);
     int (*grant_unmap)(struct hv *hv, void *addr, unsigned n);
+    /* The fast path, where hv->eventfds says the host has it (on Xen:
+     * Linux privcmd's ioeventfd and irqfd, privcmd-eventfd.h). ioeventfd:
+     * from now on the host answers 4-byte QueueNotify writes of queue `vq`
+     * at window `window` itself and signals eventfd `fd`; those ioreqs
+     * never reach xvdm (mmio_fast_takes()). irqfd: each signal of `fd`
+     * drives SPI `spi` to level 1. assign false undoes either; every
+     * ioeventfd must be undone before close. Only after the server was
+     * first enabled (its ports bound). */
+    int (*ioeventfd)(struct hv *hv, uint64_t window, uint32_t vq, int fd,
+                     bool assign);
+    int (*irqfd)(struct hv *hv, uint32_t spi, int fd, bool assign);
     /* Restrict every handle to this one guest (xendevicemodel_restrict and
      * friends). May be NULL where there is nothing to restrict. */
     int (*restrict_to_guest)(struct hv *hv);
@@ -71,6 +82,8 @@ struct hv {
     struct shared_iopage *iopage;
     /* The guest's RAM, mapped once when the hv is opened. */
     struct gmem mem;
+    /* The host offers ioeventfd and irqfd (ops->ioeventfd, ops->irqfd). */
+    bool eventfds;
 };
 
 /* What Xen says of a domain, for noticing it go (guest-watch.h). */
@@ -158,6 +171,17 @@ static inline void *hv_grant_map(struct hv *hv, const uint32_t *refs,
 static inline int hv_grant_unmap(struct hv *hv, void *addr, unsigned n)
 {
     return hv->ops->grant_unmap(hv, addr, n);
+}
+
+static inline int hv_ioeventfd(struct hv *hv, uint64_t window, uint32_t vq,
+                               int fd, bool assign)
+{
+    return hv->ops->ioeventfd(hv, window, vq, fd, assign);
+}
+
+static inline int hv_irqfd(struct hv *hv, uint32_t spi, int fd, bool assign)
+{
+    return hv->ops->irqfd(hv, spi, fd, assign);
 }
 
 static inline void hv_close(struct hv *hv)

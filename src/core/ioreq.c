@@ -15,6 +15,7 @@
 #include "hv.h"
 #include "ioreq.h"
 #include "loop.h"
+#include "mmio-fast.h"
 #include "transport-mmio.h"
 
 void ioreq_dispatch_init(struct ioreq_dispatch *d, struct hv *hv)
@@ -75,6 +76,19 @@ static const struct ioreq_range *ioreq_route(const struct ioreq_dispatch *d,
     return NULL;
 }
 
+/* A QueueNotify the host answers itself (mmio-fast.h): the port fired
+ * for xvdm too, but the request is not xvdm's to claim. */
+static bool ioreq_host_takes(const struct ioreq_dispatch *d,
+                             const struct ioreq *req)
+{
+    const struct ioreq_range *r;
+
+    if (req->type != IOREQ_TYPE_COPY || req->data_is_ptr ||
+        !(r = ioreq_route(d, req->addr, 4)))
+        return false;
+    return mmio_fast_takes(r->window, req);
+}
+
 static bool ioreq_size_ok(uint32_t size)
 {
     return size == 1 || size == 2 || size == 4 || size == 8;
@@ -131,8 +145,10 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
         return 0; /* a stray notify: nothing to answer */
     /* Read the fields only after seeing READY. */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    slot->state = STATE_IOREQ_INPROCESS;
     memcpy(&req, (const void *)slot, sizeof(req));
+    if (ioreq_host_takes(d, &req))
+        return 0;
+    slot->state = STATE_IOREQ_INPROCESS;
     switch (req.type) {
     case IOREQ_TYPE_COPY:
         data = ioreq_mmio(d, &req);

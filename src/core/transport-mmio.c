@@ -9,14 +9,16 @@
 
 #include "dev.h"
 #include "hv.h"
+#include "mmio-fast.h"
 #include "transport-mmio.h"
 
 /* The core's interrupt: make the SPI pending (never lowered: see
- * transport-mmio.h). */
+ * transport-mmio.h), through the host's irqfd where it has one. */
 static void mmio_interrupt(void *ctx)
 {
     struct mmio *m = ctx;
-    int ret = hv_set_irq_level(m->hv, m->spi, 1);
+    int ret = m->irqfd >= 0 ? mmio_fast_interrupt(m)
+                            : hv_set_irq_level(m->hv, m->spi, 1);
 
     if (ret)
         xvdm_dev_guest_error(m->dev, "cannot raise SPI %" PRIu32 ": %d",
@@ -29,6 +31,7 @@ void mmio_init(struct mmio *m, struct xvdm_dev *dev, const struct gaccess *ga,
     struct virtio_transport t = {.interrupt = mmio_interrupt, .ctx = m};
 
     *m = (struct mmio){.dev = dev, .hv = hv, .spi = spi, .base = base};
+    mmio_fast_init(m);
     virtio_attach(dev, ga, &t);
 }
 

@@ -11,10 +11,13 @@
 
 #include <stdint.h>
 
+#include <xvdm/device.h>
+
 #include "gaccess.h"
 #include "virtio.h"
 
 struct hv;
+struct loop;
 struct xvdm_dev;
 
 /* Register offsets (VIRTIO 1.2 §4.2.2, table "MMIO Device Register Layout"). */
@@ -69,6 +72,18 @@ struct mmio {
     uint32_t device_features_sel;
     uint32_t driver_features_sel;
     uint32_t queue_sel;
+
+    /* The fast path (mmio-fast.h), where the host has it: an eventfd per
+     * queue whose QueueNotify writes the host answers, and one that raises
+     * the SPI. -1 where unused. */
+    struct loop *loop;
+    uint64_t kick_vqs; /* bit per queue with a kick eventfd assigned */
+    struct mmio_kick {
+        struct mmio *m;
+        unsigned vq;
+        int fd;
+    } kick[XVDM_QUEUES_MAX];
+    int irqfd;
 };
 
 /* Serve dev at window `base`, its interrupts on SPI `spi`, reaching

@@ -203,17 +203,34 @@ void virtio_queue_ready(struct xvdm_dev *dev, struct xvdm_queue *q,
                              q->vq.avail_gpa, q->vq.used_gpa);
 }
 
-void virtio_queue_notify(struct xvdm_dev *dev, uint32_t index)
+/* Queue `index` if the driver may use it now, else NULL. */
+static struct xvdm_queue *virtio_live_queue(struct xvdm_dev *dev,
+                                            uint32_t index)
 {
     struct xvdm_queue *q = xvdm_dev_queue(dev, index);
 
-    if (!q || !q->vq.ready || !virtio_serving(dev)) {
+    return q && q->vq.ready && virtio_serving(dev) ? q : NULL;
+}
+
+void virtio_queue_notify(struct xvdm_dev *dev, uint32_t index)
+{
+    struct xvdm_queue *q = virtio_live_queue(dev, index);
+
+    if (!q) {
         xvdm_dev_guest_error(dev, "notify of queue %" PRIu32
                              " ignored (status 0x%" PRIx32 ")", index,
                              dev->status);
         return;
     }
     dev->ops->queue_notify(dev->priv, q, index);
+}
+
+void virtio_queue_kicked(struct xvdm_dev *dev, uint32_t index)
+{
+    struct xvdm_queue *q = virtio_live_queue(dev, index);
+
+    if (q)
+        dev->ops->queue_notify(dev->priv, q, index);
 }
 
 /* ---- config space ------------------------------------------------------- */

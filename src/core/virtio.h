@@ -67,6 +67,10 @@ void virtio_queue_ready(struct xvdm_dev *dev, struct xvdm_queue *q,
                         bool ready);
 /* The driver notified queue `index` (any value: checked here). */
 void virtio_queue_notify(struct xvdm_dev *dev, uint32_t index);
+/* The host answered notifies of queue `index` for xvdm (the fast path)
+ * and now says so, later than the guest wrote them: a reset or QueueReady
+ * 0 in between makes them stale, which is no fault of the driver's. */
+void virtio_queue_kicked(struct xvdm_dev *dev, uint32_t index);
 
 uint32_t virtio_isr(const struct xvdm_dev *dev);
 void virtio_isr_ack(struct xvdm_dev *dev, uint32_t bits);

@@ -16,6 +16,7 @@
 #include "ioreq.h"
 #include "log.h"
 #include "loop.h"
+#include "mmio-fast.h"
 #include "module.h"
 #include "transport-mmio.h"
 #include "vm.h"
@@ -112,6 +113,14 @@ static int vm_start(struct vm *vm)
         return ret;
     }
     vm->server_enabled = true;
+    /* Kicks written before this go through xvdm; a request the host is
+     * given from now on is answered by it. */
+    for (unsigned i = 0; i < vm->nr_devs && ret == 0; i++)
+        ret = mmio_fast_start(&vm->devs[i].mmio, vm->loop);
+    if (ret) {
+        log_err("cannot set up the fast path: %s", strerror(-ret));
+        return ret;
+    }
     return ioreq_serve_waiting(&vm->ioreq);
 }
 
@@ -157,6 +166,10 @@ void vm_destroy(struct vm *vm)
 {
     if (!vm)
         return;
+    /* The host keeps ioeventfds past our close: undo them first. */
+    for (unsigned i = 0; i < vm->nr_devs; i++)
+        if (vm->devs[i].mmio.dev) /* mmio_init() done */
+            mmio_fast_stop(&vm->devs[i].mmio);
     if (vm->server_enabled) {
         int ret = hv_set_server_state(vm->hv, false);
         if (ret)

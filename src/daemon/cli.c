@@ -26,7 +26,8 @@ enum {
     OPT_USER,
     OPT_CHROOT,
     OPT_SECCOMP,
-    OPT_POLL_US
+    OPT_POLL_US,
+    OPT_FAST_PATH
 };
 
 static const struct option cli_longopts[] = {
@@ -46,6 +47,7 @@ static const struct option cli_longopts[] = {
     {"chroot", required_argument, NULL, OPT_CHROOT},
     {"seccomp", no_argument, NULL, OPT_SECCOMP},
     {"poll-us", required_argument, NULL, OPT_POLL_US},
+    {"fast-path", required_argument, NULL, OPT_FAST_PATH},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -79,6 +81,10 @@ void cli_usage(FILE *out)
           "                         to N microseconds (0..1000) before\n"
           "                         sleeping, adapted to the guest's pace;\n"
           "                         0 (default): sleep at once\n"
+          "      --fast-path WHEN   auto (default): let dom0's kernel answer\n"
+          "                         kicks and raise interrupts (privcmd\n"
+          "                         ioeventfd and irqfd) where it can; off;\n"
+          "                         on: fail where it cannot\n"
           "      --log-level LEVEL  error, warn, info (default) or debug\n"
           "      --syslog           log to syslog even in the foreground\n"
           "      --module-dir DIR   load device modules from DIR\n"
@@ -119,6 +125,22 @@ static int cli_poll_us(const char *arg, struct cli_options *o, char *err,
     o->poll_us = (unsigned)n;
     o->poll_us_name = arg;
     return 0;
+}
+
+static int cli_fast_path(const char *arg, struct cli_options *o, char *err,
+                         size_t errlen)
+{
+    static const char *const names[] = {"auto", "off", "on"};
+
+    for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(arg, names[i]) == 0) {
+            o->fast_path = (enum cli_fast_path)i;
+            o->fast_path_name = arg;
+            return 0;
+        }
+    }
+    return errbuf_printf(err, errlen, "--fast-path '%s' is not one of auto, "
+                                      "off, on", arg);
 }
 
 static int cli_domid(const char *arg, struct cli_options *o, char *err,
@@ -208,6 +230,8 @@ static int cli_option(int c, const char *arg, struct cli_options *o, char *err,
         return 0;
     case OPT_POLL_US:
         return cli_poll_us(arg, o, err, errlen);
+    case OPT_FAST_PATH:
+        return cli_fast_path(arg, o, err, errlen);
     case OPT_SECCOMP:
         if (!syscall_filter_available())
             return errbuf_printf(err, errlen, "--seccomp: this xvdm was "

@@ -26,6 +26,14 @@ struct cli_options {
     const char *config_dir; /* --config-dir: the guests' own files */
     unsigned poll_us;         /* --poll-us: the loop's most polling */
     const char *poll_us_name; /* as given, for --supervise's instances */
+    /* --fast-path: take the host's ioeventfd and irqfd where it has them
+     * (auto), never (off), or refuse to run without them (on). */
+    enum cli_fast_path {
+        CLI_FAST_PATH_AUTO,
+        CLI_FAST_PATH_OFF,
+        CLI_FAST_PATH_ON
+    } fast_path;
+    const char *fast_path_name; /* as given, for --supervise's instances */
     bool list_devices;
     bool help;
     bool version;

@@ -57,7 +57,7 @@ struct daemon {
     struct supervisor *supervisor;
     struct supervisor_config sv_config;
     struct hv_state_probe *sv_probe; /* what Xen says of the guests */
-    const char *sv_args[16];
+    const char *sv_args[20];
     char exe[4096];
     const struct devspec *specs;
     unsigned nr_specs;
@@ -363,6 +363,22 @@ static bool daemon_maps_ram(const struct daemon *d)
     return false;
 }
 
+/* The host said whether it has the fast path; the user may forgo it, or
+ * insist on it. */
+static int daemon_choose_fast_path(struct hv *hv, enum cli_fast_path want)
+{
+    if (want == CLI_FAST_PATH_OFF && hv->eventfds) {
+        hv->eventfds = false;
+        log_info("fast path: off (--fast-path off)");
+    }
+    if (want == CLI_FAST_PATH_ON && !hv->eventfds) {
+        log_err("--fast-path on: this host cannot answer kicks and raise "
+                "interrupts itself (see the line above)");
+        return -EOPNOTSUPP;
+    }
+    return 0;
+}
+
 /* Serve one guest: its devices, the ioreq server, the handshake. */
 static int daemon_setup_guest(struct daemon *d, const char *module_dir)
 {
@@ -375,6 +391,9 @@ static int daemon_setup_guest(struct daemon *d, const char *module_dir)
     d->hv = hv_xen_open(o->domid);
     if (!d->hv)
         return -errno;
+    ret = daemon_choose_fast_path(d->hv, o->fast_path);
+    if (ret)
+        return ret;
     ret = daemon_watch_guest(d);
     if (ret)
         return ret;
@@ -433,6 +452,10 @@ static int daemon_setup_supervisor(struct daemon *d, const char *module_dir)
     if (o->config_dir) {
         d->sv_args[n++] = "--config-dir";
         d->sv_args[n++] = o->config_dir;
+    }
+    if (o->fast_path_name) {
+        d->sv_args[n++] = "--fast-path";
+        d->sv_args[n++] = o->fast_path_name;
     }
     d->sv_config.exe = d->exe;
     d->sv_config.extra_args = d->sv_args;

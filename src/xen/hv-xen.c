@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <xenctrl.h>
 #include <xendevicemodel.h>
@@ -24,6 +25,7 @@
 #include "guest-layout.h"
 #include "hv.h"
 #include "log.h"
+#include "privcmd-eventfd.h"
 
 /* guest-layout.h keeps libxl's Arm layout for hosts that cannot include
  * Xen's Arm header; where it can, the two must agree. */
@@ -78,6 +80,7 @@ struct hv_xen {
     evtchn_port_t local_port[XEN_VCPUS_MAX];
     unsigned nr_banks;
     struct xen_bank bank[XEN_BANKS];
+    int privcmd; /* for ioeventfd and irqfd: -1 where the kernel lacks them */
 };
 
 static struct hv_xen *xen_of(struct hv *hv)
@@ -241,6 +244,40 @@ static int xen_set_irq_level(struct hv *hv, uint32_t irq, unsigned level)
     return 0;
 }
 
+/* ---- the fast path (privcmd-eventfd.h) ------------------------------------ */
+
+static int xen_ioeventfd(struct hv *hv, uint64_t window, uint32_t vq, int fd,
+                         bool assign)
+{
+    struct hv_xen *x = xen_of(hv);
+
+    if (!x->ports_bound)
+        return -EINVAL;
+    return privcmd_ioeventfd(x->privcmd, hv->domid, hv->iopage,
+                             x->local_port, hv->nr_vcpus, window, vq, fd,
+                             assign);
+}
+
+static int xen_irqfd(struct hv *hv, uint32_t spi, int fd, bool assign)
+{
+    return privcmd_irqfd(xen_of(hv)->privcmd, hv->domid, spi, fd, assign);
+}
+
+/* Opened now, before any --chroot, restricted to the guest at once. */
+static void xen_open_privcmd(struct hv_xen *x)
+{
+    int ret = privcmd_eventfd_open(x->hv.domid, &x->privcmd);
+
+    x->hv.eventfds = ret == 0;
+    if (ret == -EOPNOTSUPP)
+        log_info("fast path: off: this kernel lacks privcmd's ioeventfd and "
+                 "irqfd (Linux 6.7 or later with "
+                 "CONFIG_XEN_PRIVCMD_EVENTFD)");
+    else if (ret)
+        log_warn("fast path: off: cannot open /dev/xen/privcmd for it: %s",
+                 strerror(-ret));
+}
+
 /* ---- grants ------------------------------------------------------------- */
 
 static void *xen_grant_map(struct hv *hv, const uint32_t *refs, unsigned n,
@@ -328,6 +365,8 @@ static void xen_close(struct hv *hv)
         xenevtchn_close(x->evtchn);
     if (x->gnttab)
         xengnttab_close(x->gnttab);
+    if (x->privcmd >= 0)
+        close(x->privcmd);
     if (x->fmem)
         xenforeignmemory_close(x->fmem);
     if (x->dm)
@@ -362,6 +401,8 @@ static const struct hv_ops xen_ops = {
     .set_irq_level = xen_set_irq_level,
     .grant_map = xen_grant_map,
     .grant_unmap = xen_grant_unmap,
+    .ioeventfd = xen_ioeventfd,
+    .irqfd = xen_irqfd,
     .restrict_to_guest = xen_restrict,
     .map_guest_ram = xen_map_guest_ram,
     .close = xen_close,
@@ -624,6 +665,7 @@ static int xen_open_handles(struct hv_xen *x)
         return -ERANGE;
     }
     x->hv.nr_vcpus = vcpus;
+    xen_open_privcmd(x);
     return 0;
 }
 
@@ -636,6 +678,7 @@ struct hv *hv_xen_open(uint32_t domid)
         return NULL;
     x->hv.ops = &xen_ops;
     x->hv.domid = domid;
+    x->privcmd = -1;
     x->logger.vmessage = xen_log_vmessage;
     x->logger.destroy = xen_log_destroy;
     ret = xen_open_handles(x);

@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The simulated host's fast path, as Linux privcmd's ioeventfd and irqfd
+ * behave (src/xen/privcmd-eventfd.h): a QueueNotify that matches an
+ * assigned ioeventfd is claimed and answered by "the kernel" as soon as
+ * Xen publishes it, while the vCPU's port still fires towards xvdm; an
+ * irqfd signal makes its SPI pending from a thread of the kernel's own.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "sim-private.h"
+
+/* virtio-mmio's QueueNotify register, as the kernel hard-codes it. */
+#define SIM_QUEUE_NOTIFY 0x50
+
+static struct sim_ioeventfd *sim_ioeventfd_find(struct sim *sim, int fd)
+{
+    for (unsigned i = 0; i < SIM_IOEVENTFDS_MAX; i++)
+        if (sim->ioeventfd[i].used && sim->ioeventfd[i].fd == fd)
+            return &sim->ioeventfd[i];
+    return NULL;
+}
+
+static int sim_ioeventfd_add(struct sim *sim, uint64_t window, uint32_t vq,
+                             int fd)
+{
+    if (sim_ioeventfd_find(sim, fd))
+        return -EBUSY; /* as the kernel refuses one eventfd twice */
+    for (unsigned i = 0; i < SIM_IOEVENTFDS_MAX; i++) {
+        struct sim_ioeventfd *e = &sim->ioeventfd[i];
+
+        if (!e->used) {
+            *e = (struct sim_ioeventfd){true, window, vq, fd};
+            sim->eventfds_assigned++;
+            return 0;
+        }
+    }
+    return -ENOSPC;
+}
+
+int sim_ioeventfd(struct hv *hv, uint64_t window, uint32_t vq, int fd,
+                  bool assign)
+{
+    struct sim *sim = sim_of(hv);
+    struct sim_ioeventfd *e;
+    int ret = 0;
+
+    pthread_mutex_lock(&sim->lock);
+    if (!sim->cfg.eventfds)
+        ret = -EOPNOTSUPP;
+    else if (!sim->server_was_enabled)
+        ret = -EINVAL; /* no ports to bind yet */
+    else if (assign && sim->cfg.ioeventfd_error)
+        ret = sim->cfg.ioeventfd_error;
+    else if (assign)
+        ret = sim_ioeventfd_add(sim, window, vq, fd);
+    else if ((e = sim_ioeventfd_find(sim, fd)) != NULL) {
+        e->used = false;
+        sim->eventfds_assigned--;
+    } else
+        ret = -ENODEV;
+    pthread_mutex_unlock(&sim->lock);
+    return ret;
+}
+
+/* The eventfd of the ioeventfd that takes this ioreq, or -1: the kernel's
+ * test (ioeventfd_interrupt()). */
+static int sim_ioeventfd_match(struct sim *sim, const volatile struct ioreq *r)
+{
+    if (r->type != IOREQ_TYPE_COPY || r->dir != IOREQ_WRITE || r->size != 4)
+        return -1;
+    for (unsigned i = 0; i < SIM_IOEVENTFDS_MAX; i++) {
+        const struct sim_ioeventfd *e = &sim->ioeventfd[i];
+
+        if (e->used && r->addr == e->window + SIM_QUEUE_NOTIFY &&
+            (r->data & 0xffff) == e->vq)
+            return e->fd;
+    }
+    return -1;
+}
+
+/* The kernel's claim, with the lock held: only a request still READY. */
+static void sim_kernel_claim(struct sim *sim, unsigned vcpu, int fd)
+{
+    volatile struct ioreq *slot = (struct ioreq *)sim->hv.iopage + vcpu;
+    uint64_t one = 1;
+
+    if (slot->state != STATE_IOREQ_READY) {
+        sim->kernel_missed++;
+        return;
+    }
+    slot->state = STATE_IOREQ_INPROCESS;
+    if (write(fd, &one, sizeof(one)) < 0)
+        sim->kernel_missed++;
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    slot->state = STATE_IORESP_READY;
+    sim->notified |= 1ULL << vcpu;
+    sim->kernel_kicks++;
+    pthread_cond_broadcast(&sim->answered);
+}
+
+/* Xen's event on the vCPU's port runs both handlers: /dev/xen/evtchn's,
+ * which queues the port for xvdm, and the kernel's, which claims a
+ * matching QueueNotify. With kernel_delay_ms the kernel's comes that long
+ * after xvdm could have looked (a dom0 vCPU descheduled between them). */
+int sim_kernel_event(struct sim *sim, unsigned vcpu)
+{
+    const volatile struct ioreq *slot = (struct ioreq *)sim->hv.iopage + vcpu;
+    int fd = sim_ioeventfd_match(sim, slot);
+    uint64_t one = 1;
+
+    if (fd >= 0 && !sim->cfg.kernel_delay_ms)
+        sim_kernel_claim(sim, vcpu, fd);
+    sim->pending |= 1ULL << vcpu;
+    if (write(sim->evtchn_fd, &one, sizeof(one)) < 0)
+        return -errno;
+    if (fd >= 0 && sim->cfg.kernel_delay_ms) {
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        t.tv_nsec += (long)sim->cfg.kernel_delay_ms * 1000000L;
+        t.tv_sec += t.tv_nsec / 1000000000L;
+        t.tv_nsec %= 1000000000L;
+        while (pthread_cond_timedwait(&sim->answered, &sim->lock, &t) == 0)
+            ;
+        sim_kernel_claim(sim, vcpu, fd);
+    }
+    return 0;
+}
+
+/* ---- irqfd ------------------------------------------------------------ */
+
+/* The kernel's side of every irqfd: each wake-up drains the count and
+ * makes the SPI pending once, as irqfd_inject() issues one dm_op. */
+static void *sim_irqfd_thread(void *arg)
+{
+    struct sim *sim = arg;
+    struct epoll_event ev[8];
+
+    for (;;) {
+        int n = epoll_wait(sim->irqfd_epoll, ev, 8, -1);
+
+        for (int i = 0; i < n; i++) {
+            struct sim_irqfd *q = ev[i].data.ptr;
+            uint64_t count;
+
+            if (!q)
+                return NULL; /* the stop fd */
+            /* Under the lock: a deassigned fd may be closed and its
+             * number reused. */
+            pthread_mutex_lock(&sim->lock);
+            if (q->used && read(q->fd, &count, sizeof(count)) > 0) {
+                sim->spi[q->spi].calls++;
+                sim->spi[q->spi].edges++;
+                sim->spi[q->spi].irqfd_edges++;
+                pthread_cond_broadcast(&sim->edge);
+            }
+            pthread_mutex_unlock(&sim->lock);
+        }
+    }
+}
+
+int sim_irqfd_start(struct sim *sim)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    sigset_t all, old;
+    int ret;
+
+    sim->irqfd_stop = eventfd(0, EFD_CLOEXEC);
+    sim->irqfd_epoll = epoll_create1(EPOLL_CLOEXEC);
+    if (sim->irqfd_stop < 0 || sim->irqfd_epoll < 0 ||
+        epoll_ctl(sim->irqfd_epoll, EPOLL_CTL_ADD, sim->irqfd_stop, &ev))
+        return -errno;
+    /* The kernel's thread takes no signal of the process's. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    ret = pthread_create(&sim->irqfd_thread, NULL, sim_irqfd_thread, sim);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (ret)
+        return -ret;
+    sim->irqfd_running = true;
+    return 0;
+}
+
+void sim_irqfd_stop(struct sim *sim)
+{
+    uint64_t one = 1;
+
+    if (sim->irqfd_running && write(sim->irqfd_stop, &one, sizeof(one)) > 0)
+        pthread_join(sim->irqfd_thread, NULL);
+    sim->irqfd_running = false;
+    if (sim->irqfd_epoll >= 0)
+        close(sim->irqfd_epoll);
+    if (sim->irqfd_stop >= 0)
+        close(sim->irqfd_stop);
+}
+
+static struct sim_irqfd *sim_irqfd_find(struct sim *sim, int fd)
+{
+    for (unsigned i = 0; i < SIM_IRQFDS_MAX; i++)
+        if (sim->irqfd[i].used && sim->irqfd[i].fd == fd)
+            return &sim->irqfd[i];
+    return NULL;
+}
+
+static int sim_irqfd_add(struct sim *sim, uint32_t spi, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN};
+
+    if (spi < GUEST_LAYOUT_SPI_MIN || spi >= SIM_SPIS)
+        return -EINVAL; /* the kernel takes it; Xen refuses each dm_op */
+    if (sim_irqfd_find(sim, fd))
+        return -EBUSY;
+    for (unsigned i = 0; i < SIM_IRQFDS_MAX; i++) {
+        struct sim_irqfd *q = &sim->irqfd[i];
+
+        if (q->used)
+            continue;
+        *q = (struct sim_irqfd){true, spi, fd};
+        ev.data.ptr = q;
+        /* The kernel's read of the count never blocks; this thread's must
+         * not either, with the lock held. */
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK))
+            return -errno;
+        if (epoll_ctl(sim->irqfd_epoll, EPOLL_CTL_ADD, fd, &ev)) {
+            q->used = false;
+            return -errno;
+        }
+        sim->eventfds_assigned++;
+        return 0;
+    }
+    return -ENOSPC;
+}
+
+int sim_irqfd(struct hv *hv, uint32_t spi, int fd, bool assign)
+{
+    struct sim *sim = sim_of(hv);
+    struct sim_irqfd *q;
+    int ret = 0;
+
+    pthread_mutex_lock(&sim->lock);
+    if (!sim->cfg.eventfds)
+        ret = -EOPNOTSUPP;
+    else if (assign)
+        ret = sim_irqfd_add(sim, spi, fd);
+    else if ((q = sim_irqfd_find(sim, fd)) != NULL) {
+        epoll_ctl(sim->irqfd_epoll, EPOLL_CTL_DEL, fd, NULL);
+        q->used = false;
+        sim->eventfds_assigned--;
+    }
+    /* Deassigning an unknown eventfd succeeds, as in the kernel. */
+    pthread_mutex_unlock(&sim->lock);
+    return ret;
+}
+
+/* ---- settling --------------------------------------------------------- */
+
+/* Up to `max` assigned ioeventfds, with the window of the first. */
+static unsigned sim_kick_fds(struct sim *sim, struct pollfd *p, unsigned max,
+                             uint64_t *window)
+{
+    unsigned n = 0;
+
+    pthread_mutex_lock(&sim->lock);
+    for (unsigned i = 0; i < SIM_IOEVENTFDS_MAX && n < max; i++) {
+        if (!sim->ioeventfd[i].used)
+            continue;
+        if (n == 0)
+            *window = sim->ioeventfd[i].window;
+        p[n++] = (struct pollfd){.fd = sim->ioeventfd[i].fd,
+                                 .events = POLLIN};
+    }
+    pthread_mutex_unlock(&sim->lock);
+    return n;
+}
+
+int sim_settle(struct sim *sim, unsigned vcpu)
+{
+    struct pollfd p[SIM_IOEVENTFDS_MAX];
+    uint64_t window = 0, magic;
+    unsigned n = sim_kick_fds(sim, p, SIM_IOEVENTFDS_MAX, &window);
+
+    for (int tries = 0; n && tries < 5000; tries++) {
+        int ready = poll(p, n, 0);
+
+        if (ready == 0)
+            return sim_mmio_read(sim, vcpu, window, 4, &magic);
+        if (ready < 0)
+            return -errno;
+        usleep(1000);
+    }
+    return n ? -ETIMEDOUT : 0;
+}
+
+/* ---- what the test side sees ------------------------------------------ */
+
+static unsigned sim_count(struct sim *sim, const unsigned *what)
+{
+    unsigned v;
+
+    pthread_mutex_lock(&sim->lock);
+    v = *what;
+    pthread_mutex_unlock(&sim->lock);
+    return v;
+}
+
+unsigned sim_kernel_kicks(struct sim *sim)
+{
+    return sim_count(sim, &sim->kernel_kicks);
+}
+
+unsigned sim_kernel_missed(struct sim *sim)
+{
+    return sim_count(sim, &sim->kernel_missed);
+}
+
+unsigned sim_eventfds_assigned(struct sim *sim)
+{
+    return sim_count(sim, &sim->eventfds_assigned);
+}
+
+unsigned sim_irqfd_edges(struct sim *sim, uint32_t spi)
+{
+    return spi < SIM_SPIS ? sim_count(sim, &sim->spi[spi].irqfd_edges) : 0;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/* The fast path of one virtio-mmio window (see mmio-fast.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "dev.h"
+#include "hv.h"
+#include "log.h"
+#include "loop.h"
+#include "mmio-fast.h"
+
+void mmio_fast_init(struct mmio *m)
+{
+    m->loop = NULL;
+    m->kick_vqs = 0;
+    for (unsigned i = 0; i < XVDM_QUEUES_MAX; i++)
+        m->kick[i] = (struct mmio_kick){.m = m, .vq = i, .fd = -1};
+    m->irqfd = -1;
+}
+
+/* A queue's eventfd fired: the host answered one or more QueueNotify
+ * writes for it, and one drain serves them all. */
+static void mmio_fast_on_kick(void *arg, uint32_t revents)
+{
+    struct mmio_kick *k = arg;
+    uint64_t count;
+
+    if (read(k->fd, &count, sizeof(count)) == sizeof(count))
+        virtio_queue_kicked(k->m->dev, k->vq);
+}
+
+static void mmio_fast_close(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Undo queue vq's ioeventfd; a failure leaves the host answering kicks
+ * into an eventfd nobody reads, which the guest cannot tell from a slow
+ * device: said, not fatal. */
+static void mmio_fast_unkick(struct mmio *m, unsigned vq)
+{
+    struct mmio_kick *k = &m->kick[vq];
+    int ret;
+
+    if (m->kick_vqs >> vq & 1) {
+        m->kick_vqs &= ~(1ULL << vq);
+        loop_unwatch(m->loop, k->fd);
+        ret = hv_ioeventfd(m->hv, m->base, vq, k->fd, false);
+        if (ret)
+            log_warn("%scannot undo queue %u's ioeventfd: %s",
+                     m->dev->prefix, vq, strerror(-ret));
+    }
+    mmio_fast_close(&k->fd);
+}
+
+void mmio_fast_stop(struct mmio *m)
+{
+    for (unsigned i = 0; i < XVDM_QUEUES_MAX; i++)
+        mmio_fast_unkick(m, i);
+    if (m->irqfd >= 0) {
+        int ret = hv_irqfd(m->hv, m->spi, m->irqfd, false);
+
+        if (ret)
+            log_warn("%scannot undo the irqfd of SPI %" PRIu32 ": %s",
+                     m->dev->prefix, m->spi, strerror(-ret));
+    }
+    mmio_fast_close(&m->irqfd);
+}
+
+static int mmio_fast_kick(struct mmio *m, unsigned vq)
+{
+    struct mmio_kick *k = &m->kick[vq];
+    int ret;
+
+    k->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (k->fd < 0)
+        return -errno;
+    ret = hv_ioeventfd(m->hv, m->base, vq, k->fd, true);
+    if (ret)
+        return ret;
+    m->kick_vqs |= 1ULL << vq;
+    return loop_watch(m->loop, k->fd, EPOLLIN, mmio_fast_on_kick, k);
+}
+
+static int mmio_fast_irq(struct mmio *m)
+{
+    m->irqfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (m->irqfd < 0)
+        return -errno;
+    return hv_irqfd(m->hv, m->spi, m->irqfd, true);
+}
+
+int mmio_fast_start(struct mmio *m, struct loop *loop)
+{
+    int ret = 0;
+
+    m->loop = loop;
+    if (!m->hv->eventfds) {
+        log_info("%skicks and interrupts through xvdm", m->dev->prefix);
+        return 0;
+    }
+    for (unsigned i = 0; i < m->dev->setup.num_queues && ret == 0; i++)
+        ret = mmio_fast_kick(m, i);
+    if (ret == 0)
+        ret = mmio_fast_irq(m);
+    if (ret) {
+        mmio_fast_stop(m);
+        log_warn("%sthe host refused an ioeventfd or irqfd (%s): kicks and "
+                 "interrupts through xvdm", m->dev->prefix, strerror(-ret));
+        return ret == -ENOMEM || ret == -EMFILE || ret == -ENFILE ? ret : 0;
+    }
+    log_info("%skicks and interrupts through the host (ioeventfd, irqfd)",
+             m->dev->prefix);
+    return 0;
+}
+
+bool mmio_fast_takes(const struct mmio *m, const struct ioreq *req)
+{
+    uint64_t vq = req->data & 0xffff;
+
+    return req->type == IOREQ_TYPE_COPY && req->dir == IOREQ_WRITE &&
+           req->addr == m->base + VIRTIO_MMIO_QUEUE_NOTIFY && req->size == 4 &&
+           vq < XVDM_QUEUES_MAX && (m->kick_vqs >> vq & 1);
+}
+
+int mmio_fast_interrupt(struct mmio *m)
+{
+    return eventfd_write(m->irqfd, 1) ? -errno : 0;
+}

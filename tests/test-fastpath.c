@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fast path (mmio-fast.h) on a simulated host that has Linux privcmd's
+ * ioeventfd and irqfd: the host answers a guest's kick, xvdm drains the
+ * queue from the kick's eventfd and raises the interrupt through the
+ * irqfd; xvdm never claims a kick the host may claim; nothing stays
+ * assigned after xvdm stops; a host that refuses gets the path through
+ * xvdm.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <linux/virtio_ids.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check-run.h"
+#include "dev.h"
+#include "harness.h"
+#include "log-lines.h"
+#include "vdriver.h"
+
+#define WAIT_MS 5000
+#define LEN 64
+
+static struct harness h;
+static struct vdriver d;
+
+static void start_rng(const struct sim_config *cfg)
+{
+    const char *specs[] = {"rng"};
+
+    ck_assert_int_eq(harness_start_sim(&h, specs, 1, cfg), 0);
+    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
+                 sim_ram_base(h.sim) + (4ULL << 20), 4ULL << 20);
+    ck_assert_int_eq(vdriver_probe(&d, VIRTIO_ID_RNG, DEV_TRANSPORT_FEATURES),
+                     0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, 0, 64), 0);
+    vdriver_driver_ok(&d);
+    ck_assert_int_eq(d.io_error, 0);
+}
+
+static struct sim_config fast_config(void)
+{
+    struct sim_config cfg = harness_sim_config(1);
+
+    cfg.eventfds = true;
+    return cfg;
+}
+
+/* A device-writable buffer made available, and the kick written as the
+ * guest's vCPU writes it (no settling: the host's answer is the test). */
+static uint16_t publish_buffer(void)
+{
+    struct guest_buf b = {vdriver_alloc(&d, LEN, 64), LEN, true};
+    uint16_t head = guest_ring_add_chain(&d.ring[0], &b, 1);
+
+    guest_ring_publish(&d.ring[0], head);
+    return head;
+}
+
+static void kick(void)
+{
+    ck_assert_int_eq(sim_mmio_write(h.sim, 0,
+                                    d.base + VIRTIO_MMIO_QUEUE_NOTIFY, 4, 0),
+                     0);
+}
+
+static void expect_served(uint16_t head)
+{
+    uint32_t id, len;
+
+    ck_assert_int_eq(vdriver_wait_irq(&d, WAIT_MS), VIRTIO_MMIO_INT_VRING);
+    ck_assert(guest_ring_get_used(&d.ring[0], &id, &len));
+    ck_assert_uint_eq(id, head);
+    ck_assert_uint_eq(len, LEN);
+}
+
+START_TEST(the_host_answers_the_kick_and_xvdm_serves_it)
+{
+    struct sim_config cfg = fast_config();
+    uint16_t head;
+
+    start_rng(&cfg);
+    head = publish_buffer();
+    kick();
+    ck_assert_uint_eq(sim_kernel_kicks(h.sim), 1);
+    expect_served(head);
+    /* The interrupt came through the irqfd, not a set_irq_level call. */
+    ck_assert_uint_ge(sim_irqfd_edges(h.sim, d.irq), 1);
+    ck_assert_uint_eq(sim_irqfd_edges(h.sim, d.irq),
+                      sim_irq_edges(h.sim, d.irq));
+    harness_stop(&h);
+}
+END_TEST
+
+/* On Xen the port's event runs /dev/xen/evtchn's handler before the
+ * kernel's ioeventfd handler, and xvdm may look at the slot in between
+ * (a dom0 vCPU descheduled there). Were it to claim the kick, both would
+ * answer, and the later answer would land on the vCPU's next ioreq. */
+START_TEST(xvdm_leaves_the_kick_to_the_host_even_when_it_looks_first)
+{
+    struct sim_config cfg = fast_config();
+    uint16_t head;
+
+    cfg.kernel_delay_ms = 200;
+    start_rng(&cfg);
+    head = publish_buffer();
+    kick();
+    ck_assert_uint_eq(sim_kernel_missed(h.sim), 0);
+    ck_assert_uint_eq(sim_kernel_kicks(h.sim), 1);
+    expect_served(head);
+    harness_stop(&h);
+}
+END_TEST
+
+START_TEST(nothing_stays_assigned_after_xvdm_stops)
+{
+    struct sim_config cfg = fast_config();
+
+    start_rng(&cfg);
+    /* rng's one queue, and its irqfd. */
+    ck_assert_uint_eq(sim_eventfds_assigned(h.sim), 2);
+    harness_halt(&h);
+    ck_assert_uint_eq(sim_eventfds_assigned(h.sim), 0);
+    harness_stop(&h);
+}
+END_TEST
+
+static struct sim_config refused_cfg;
+
+static void start_refused(void)
+{
+    start_rng(&refused_cfg);
+}
+
+START_TEST(a_host_that_refuses_gets_kicks_through_xvdm)
+{
+    uint16_t head;
+
+    refused_cfg = fast_config();
+    refused_cfg.ioeventfd_error = -ENOSPC;
+    ck_assert_uint_eq(log_lines_during(start_refused, "kicks and interrupts "
+                                                      "through xvdm"), 1);
+    ck_assert_uint_eq(sim_eventfds_assigned(h.sim), 0);
+    head = publish_buffer();
+    kick();
+    ck_assert_uint_eq(sim_kernel_kicks(h.sim), 0);
+    expect_served(head);
+    ck_assert_uint_eq(sim_irqfd_edges(h.sim, d.irq), 0);
+    harness_stop(&h);
+}
+END_TEST
+
+static Suite *fastpath_suite(void)
+{
+    Suite *s = suite_create("fastpath");
+    TCase *tc = tcase_create("fastpath");
+
+    tcase_add_test(tc, the_host_answers_the_kick_and_xvdm_serves_it);
+    tcase_add_test(tc, xvdm_leaves_the_kick_to_the_host_even_when_it_looks_first);
+    tcase_add_test(tc, nothing_stays_assigned_after_xvdm_stops);
+    tcase_add_test(tc, a_host_that_refuses_gets_kicks_through_xvdm);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return check_run(fastpath_suite());
+}
