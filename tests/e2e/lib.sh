@@ -97,9 +97,10 @@ e2e_start_guest() {
     e2e_follow_logs "$name" "$log"
     started=$(cut -d' ' -f1 /proc/uptime)
     # shellcheck disable=SC2086 # the specs have no spaces
+    # shellcheck disable=SC2086 # E2E_XVDM_OPTS: options, no spaces inside
     xvdm --domid "$domid" --xenstore $devices --foreground \
         --log-level debug --user nobody --chroot /var/empty --seccomp \
-        >"$log" 2>&1 &
+        ${E2E_XVDM_OPTS:-} >"$log" 2>&1 &
     xvdm_pid=$!
     if ! wait "$create"; then
         echo "e2e: xl create failed:"
@@ -371,5 +372,8 @@ e2e_peers() {
     httpd -p 8080 -h /tmp/www || return 1
     e2e_nc_receive 5003 /dev/null
 
-    e2e_run_guest "$1" "$2" "$net"
+    e2e_run_guest "$1" "$2" "$net" || return 1
+    # Which path each device took: the kernel's ioeventfd and irqfd, or
+    # xvdm's loop.
+    grep -E "kicks and interrupts|fast path" "$log" | sed 's/^/e2e: path: /'
 }
