@@ -63,6 +63,15 @@ struct xvdm_dev {
     struct ratelimit guest_rl;
     int defer_fd;        /* eventfd for xvdm_queue_defer(), made on first use */
     uint64_t deferred;   /* queues to notify from the loop */
+    /* What the guest had the device do, for the counters line
+     * (mmio_log_counters()). Loop thread, but chains and bytes: modules
+     * may complete from threads of their own. */
+    struct dev_counters {
+        uint64_t drains;   /* queue_notify calls: kicks, deferred turns */
+        uint64_t drain_ns; /* the loop's time in them */
+        uint64_t chains;   /* completed */
+        uint64_t bytes;    /* written into the guest's buffers */
+    } counters;
     struct store *store; /* where xvdm_dev_publish() writes; NULL: nowhere */
     char *node;          /* the device's directory there */
     unsigned nr_published;

@@ -31,8 +31,10 @@ static void mmio_fast_on_kick(void *arg, uint32_t revents)
     struct mmio_kick *k = arg;
     uint64_t count;
 
-    if (read(k->fd, &count, sizeof(count)) == sizeof(count))
-        virtio_queue_kicked(k->m->dev, k->vq);
+    if (read(k->fd, &count, sizeof(count)) != sizeof(count))
+        return;
+    k->m->counters.host_kicks += count;
+    virtio_queue_kicked(k->m->dev, k->vq);
 }
 
 static void mmio_fast_close(int *fd)

@@ -20,6 +20,7 @@ static void mmio_interrupt(void *ctx)
     int ret = m->irqfd >= 0 ? mmio_fast_interrupt(m)
                             : hv_set_irq_level(m->hv, m->spi, 1);
 
+    m->counters.interrupts++;
     if (ret)
         xvdm_dev_guest_error(m->dev, "cannot raise SPI %" PRIu32 ": %d",
                              m->spi, ret);
@@ -196,8 +197,25 @@ static bool mmio_access_ok(struct mmio *m, uint64_t offset, unsigned size)
     return false;
 }
 
+static void mmio_count(struct mmio *m, uint64_t offset)
+{
+    struct mmio_counters *c = &m->counters;
+
+    if (offset >= VIRTIO_MMIO_CONFIG)
+        c->config++;
+    else if (offset == VIRTIO_MMIO_QUEUE_NOTIFY)
+        c->notifies++;
+    else if (offset == VIRTIO_MMIO_INTERRUPT_STATUS)
+        c->isr_reads++;
+    else if (offset == VIRTIO_MMIO_INTERRUPT_ACK)
+        c->acks++;
+    else
+        c->other++;
+}
+
 uint64_t mmio_read(struct mmio *m, uint64_t offset, unsigned size)
 {
+    mmio_count(m, offset);
     if (!mmio_access_ok(m, offset, size))
         return 0;
     if (offset >= VIRTIO_MMIO_CONFIG)
@@ -210,6 +228,7 @@ uint64_t mmio_read(struct mmio *m, uint64_t offset, unsigned size)
 void mmio_write(struct mmio *m, uint64_t offset, unsigned size,
                 uint64_t value)
 {
+    mmio_count(m, offset);
     if (!mmio_access_ok(m, offset, size))
         return;
     if (offset >= VIRTIO_MMIO_CONFIG)
@@ -217,4 +236,26 @@ void mmio_write(struct mmio *m, uint64_t offset, unsigned size,
                             size, value);
     else
         mmio_register_write(m, offset, (uint32_t)value);
+}
+
+void mmio_log_counters(const struct mmio *m)
+{
+    const struct mmio_counters *c = &m->counters;
+    const struct dev_counters *d = &m->dev->counters;
+    uint64_t chains = __atomic_load_n(&d->chains, __ATOMIC_RELAXED);
+    uint64_t bytes = __atomic_load_n(&d->bytes, __ATOMIC_RELAXED);
+    uint64_t ioreqs = c->notifies + c->isr_reads + c->acks + c->other +
+                      c->config;
+
+    log_info("%scounters: %" PRIu64 " requests, %" PRIu64 " bytes to the "
+             "guest; %" PRIu64 " drains, %.1f us each; kicks: %" PRIu64
+             " through xvdm, %" PRIu64 " through the host; %" PRIu64
+             " interrupts; ioreqs: %" PRIu64 " InterruptStatus, %" PRIu64
+             " InterruptACK, %" PRIu64 " QueueNotify, %" PRIu64
+             " other registers, %" PRIu64 " config, %.2f per request",
+             m->dev->prefix, chains, bytes, d->drains,
+             d->drains ? d->drain_ns / 1e3 / (double)d->drains : 0.0,
+             c->notifies, c->host_kicks, c->interrupts, c->isr_reads,
+             c->acks, c->notifies, c->other, c->config,
+             chains ? (double)ioreqs / (double)chains : 0.0);
 }

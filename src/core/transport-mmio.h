@@ -73,6 +73,18 @@ struct mmio {
     uint32_t driver_features_sel;
     uint32_t queue_sel;
 
+    /* The guest's traps into this window, and what answering cost
+     * (mmio_log_counters()). */
+    struct mmio_counters {
+        uint64_t notifies;   /* QueueNotify writes xvdm answered */
+        uint64_t host_kicks; /* QueueNotify writes the host answered */
+        uint64_t isr_reads;  /* InterruptStatus */
+        uint64_t acks;       /* InterruptACK */
+        uint64_t other;      /* every other register access */
+        uint64_t config;     /* config-space accesses */
+        uint64_t interrupts; /* raised */
+    } counters;
+
     /* The fast path (mmio-fast.h), where the host has it: an eventfd per
      * queue whose QueueNotify writes the host answers, and one that raises
      * the SPI. -1 where unused. */
@@ -98,5 +110,10 @@ void mmio_init(struct mmio *m, struct xvdm_dev *dev, const struct gaccess *ga,
 uint64_t mmio_read(struct mmio *m, uint64_t offset, unsigned size);
 void mmio_write(struct mmio *m, uint64_t offset, unsigned size,
                 uint64_t value);
+
+/* One line of what the window's device did and what the guest's traps
+ * were, so far: requests and bytes, drains and the loop's time in them,
+ * kicks by path, interrupts, and ioreqs by register and per request. */
+void mmio_log_counters(const struct mmio *m);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dev.h"
@@ -203,6 +204,25 @@ void virtio_queue_ready(struct xvdm_dev *dev, struct xvdm_queue *q,
                              q->vq.avail_gpa, q->vq.used_gpa);
 }
 
+static uint64_t virtio_now_ns(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+/* The device drains queue q, timed for the counters. */
+static void virtio_drain(struct xvdm_dev *dev, struct xvdm_queue *q,
+                         unsigned index)
+{
+    uint64_t start = virtio_now_ns();
+
+    dev->ops->queue_notify(dev->priv, q, index);
+    dev->counters.drains++;
+    dev->counters.drain_ns += virtio_now_ns() - start;
+}
+
 /* Queue `index` if the driver may use it now, else NULL. */
 static struct xvdm_queue *virtio_live_queue(struct xvdm_dev *dev,
                                             uint32_t index)
@@ -222,7 +242,7 @@ void virtio_queue_notify(struct xvdm_dev *dev, uint32_t index)
                              dev->status);
         return;
     }
-    dev->ops->queue_notify(dev->priv, q, index);
+    virtio_drain(dev, q, index);
 }
 
 void virtio_queue_kicked(struct xvdm_dev *dev, uint32_t index)
@@ -230,7 +250,7 @@ void virtio_queue_kicked(struct xvdm_dev *dev, uint32_t index)
     struct xvdm_queue *q = virtio_live_queue(dev, index);
 
     if (q)
-        dev->ops->queue_notify(dev->priv, q, index);
+        virtio_drain(dev, q, index);
 }
 
 /* ---- config space ------------------------------------------------------- */
@@ -363,17 +383,30 @@ int xvdm_queue_next(struct xvdm_queue *q, struct xvdm_chain *chain)
     return ret;
 }
 
+static void virtio_count_used(struct xvdm_dev *dev, unsigned chains,
+                              uint64_t bytes)
+{
+    __atomic_fetch_add(&dev->counters.chains, chains, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&dev->counters.bytes, bytes, __ATOMIC_RELAXED);
+}
+
 void xvdm_queue_push(struct xvdm_queue *q, const struct xvdm_chain *chain,
                      uint32_t written)
 {
     vq_push(&q->vq, chain, written);
+    virtio_count_used(q->dev, 1, written);
 }
 
 void xvdm_queue_push_batch(struct xvdm_queue *q,
                            const struct xvdm_chain *const *chains,
                            const uint32_t *written, unsigned n)
 {
+    uint64_t bytes = 0;
+
     vq_push_batch(&q->vq, chains, written, n);
+    for (unsigned i = 0; i < n; i++)
+        bytes += written[i];
+    virtio_count_used(q->dev, n, bytes);
 }
 
 void xvdm_queue_notify_guest(struct xvdm_queue *q)
@@ -413,7 +446,7 @@ static void dev_run_deferred(void *arg, uint32_t revents)
 
         if ((pending & (1ULL << i)) && virtio_serving(dev) &&
             vq_live(&q->vq))
-            dev->ops->queue_notify(dev->priv, q, i);
+            virtio_drain(dev, q, i);
     }
 }
 

@@ -185,6 +185,12 @@ void vm_destroy(struct vm *vm)
     free(vm);
 }
 
+void vm_log_counters(const struct vm *vm)
+{
+    for (unsigned i = 0; i < vm->nr_devs; i++)
+        mmio_log_counters(&vm->devs[i].mmio);
+}
+
 void vm_reload(struct vm *vm)
 {
     for (unsigned i = 0; i < vm->nr_devs; i++)

@@ -25,6 +25,8 @@ int vm_create(struct vm **out, struct hv *hv, struct loop *loop,
 /* Disable the ioreq server, reset and destroy every device, unmap the
  * windows. The hv stays open (the caller closes it). NULL is fine. */
 void vm_destroy(struct vm *vm);
+/* Each device's counters line (mmio_log_counters()). */
+void vm_log_counters(const struct vm *vm);
 /* Ask every device to look at its backing again (SIGHUP). */
 void vm_reload(struct vm *vm);
 

@@ -3,7 +3,11 @@
  * xvdm: serve virtio-mmio devices to one Xen guest.
  *
  * SIGHUP makes every device look at its backing again (a disk re-reads its
- * size); the supervisor passes it on to its instances.
+ * size).
+ *
+ * SIGUSR1 logs each device's counters (what it did, and the guest's traps
+ * per request); they are logged at a clean stop too. The supervisor passes
+ * SIGHUP and SIGUSR1 on to its instances.
  *
  * SIGUSR2 (from the supervisor, when the guest declared devices after
  * xvdm started) stops it with its xenstore devices left open, exit status
@@ -186,12 +190,15 @@ static void daemon_on_signal(void *arg, uint32_t revents)
     } else if (si.ssi_signo == SIGUSR2) {
         log_info("SIGUSR2: ignored (it stops an instance serving xenstore "
                  "devices)");
-    } else if (si.ssi_signo != SIGHUP) {
+    } else if (si.ssi_signo != SIGHUP && si.ssi_signo != SIGUSR1) {
         log_info("%s: stopping", strsignal((int)si.ssi_signo));
         loop_stop(d->loop);
     } else if (d->supervisor) {
-        log_info("SIGHUP: passing it on to the instances");
-        supervisor_signal(d->supervisor, SIGHUP);
+        log_info("%s: passing it on to the instances",
+                 strsignal((int)si.ssi_signo));
+        supervisor_signal(d->supervisor, (int)si.ssi_signo);
+    } else if (si.ssi_signo == SIGUSR1) {
+        vm_log_counters(d->vm);
     } else {
         log_info("SIGHUP: devices look at their backing again");
         vm_reload(d->vm);
@@ -206,6 +213,7 @@ static void handled_signals(sigset_t *set)
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
     sigaddset(set, SIGUSR2);
 }
 
@@ -504,6 +512,8 @@ static void daemon_teardown(struct daemon *d)
 {
     supervisor_destroy(d->supervisor);
     hv_xen_state_probe_close(d->sv_probe);
+    if (d->vm)
+        vm_log_counters(d->vm);
     vm_destroy(d->vm);
     hv_close(d->hv);
     daemon_stop_watching_guest(d);

@@ -375,5 +375,5 @@ e2e_peers() {
     e2e_run_guest "$1" "$2" "$net" || return 1
     # Which path each device took: the kernel's ioeventfd and irqfd, or
     # xvdm's loop.
-    grep -E "kicks and interrupts|fast path" "$log" | sed 's/^/e2e: path: /'
+    grep -E "kicks and interrupts|fast path|counters:" "$log" | sed 's/^/e2e: path: /'
 }
