@@ -648,6 +648,33 @@ START_TEST(a_name_that_is_no_file_name_is_refused)
 }
 END_TEST
 
+/* Each source within its own bound, but together more than a guest's
+ * devices: one line says where they came from and how many. */
+START_TEST(a_file_and_command_line_with_too_many_devices_are_refused)
+{
+    struct devspec cli[5], given[BACKEND_DEVICES_MAX];
+    char text[30 * 4 + 1] = "";
+
+    for (unsigned i = 0; i < 30; i++)
+        strcat(text, "rng\n");
+    write_conf(text);
+    ck_assert_int_eq(read_conf(), 0);
+    ck_assert_uint_eq(nr_conf, 30);
+    for (unsigned i = 0; i < 5; i++)
+        parse(&cli[i], "rng");
+    err[0] = '\0';
+    ck_assert_int_eq(guest_config_combine(cli, 5, conf, nr_conf, conf_path,
+                                          given, BACKEND_DEVICES_MAX, err,
+                                          sizeof(err)),
+                     -E2BIG);
+    ck_assert_msg(strstr(err, "guest1.conf': 30 device line(s) plus 5 from "
+                              "the command line: more than 32"),
+                  "'%s'", err);
+    for (unsigned i = 0; i < 5; i++)
+        devspec_free(&cli[i]);
+}
+END_TEST
+
 START_TEST(a_command_line_device_in_a_declared_window_is_refused)
 {
     struct devspec cli;
@@ -995,6 +1022,8 @@ static Suite *backend_suite(void)
                    a_bad_line_is_refused_naming_the_file_the_line_and_the_value);
     tcase_add_test(conf_tc, a_file_too_large_is_refused);
     tcase_add_test(conf_tc, a_name_that_is_no_file_name_is_refused);
+    tcase_add_test(conf_tc,
+                   a_file_and_command_line_with_too_many_devices_are_refused);
     suite_add_tcase(s, conf_tc);
     tcase_add_checked_fixture(hs, setup, teardown);
     tcase_add_test(hs, a_disk_from_xl_is_served_then_closed_when_libxl_closes_it);

@@ -19,8 +19,6 @@
 #include "store.h"
 #include "xl-devices.h"
 
-#define BACKEND_DEVICES_MAX 32
-
 /* XenBus states (xen/io/xenbus.h). */
 #define XENBUS_STATE_INIT_WAIT "2"
 #define XENBUS_STATE_CLOSING 5

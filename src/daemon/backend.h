@@ -22,6 +22,9 @@
 
 #include <stdint.h>
 
+/* Devices of one guest: the xenstore ones and the given specs each. */
+#define BACKEND_DEVICES_MAX 32
+
 struct backend;
 struct devspec;
 struct loop;

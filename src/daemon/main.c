@@ -63,7 +63,7 @@ struct daemon {
     unsigned nr_specs;
     /* With --xenstore: the command line's devices, then the guest's own
      * file's (file_specs, owned here). */
-    struct devspec given[CLI_DEVICES_MAX + GUEST_CONFIG_DEVICES_MAX];
+    struct devspec given[BACKEND_DEVICES_MAX];
     struct devspec file_specs[GUEST_CONFIG_DEVICES_MAX];
     unsigned nr_file_specs;
     struct hv *hv;
@@ -310,16 +310,15 @@ static int daemon_read_guest_config(struct daemon *d)
     ret = guest_config_read(d->store, o->domid, dir, d->file_specs,
                             GUEST_CONFIG_DEVICES_MAX, &d->nr_file_specs, path,
                             sizeof(path), err, sizeof(err));
-    if (ret) {
-        log_err("%s", err);
-        return ret;
-    }
-    if (d->nr_file_specs)
+    if (ret == 0 && d->nr_file_specs)
         log_info("%u device line(s) from %s", d->nr_file_specs, path);
-    memcpy(d->given, o->specs, o->nr_specs * sizeof(o->specs[0]));
-    memcpy(d->given + o->nr_specs, d->file_specs,
-           d->nr_file_specs * sizeof(d->file_specs[0]));
-    return 0;
+    if (ret == 0)
+        ret = guest_config_combine(o->specs, o->nr_specs, d->file_specs,
+                                   d->nr_file_specs, path, d->given,
+                                   BACKEND_DEVICES_MAX, err, sizeof(err));
+    if (ret)
+        log_err("%s", err);
+    return ret;
 }
 
 /* The devices: the command line's, or with --xenstore those the guest's
