@@ -15,7 +15,8 @@
  * 75 after SIGUSR2.
  * When daemonizing, the parent exits only once the child is serving (0) or
  * has failed (its status), so whoever starts xvdm learns the outcome and
- * sees the error on its stderr.
+ * sees the error on its stderr; a signal above that arrived before the
+ * fork is passed on to the child.
  */
 #include "config.h"
 
@@ -80,6 +81,31 @@ struct daemon {
 
 /* ---- daemonizing -------------------------------------------------------- */
 
+static void handled_signals(sigset_t *set);
+
+/* A handled signal that came between main()'s block and the fork is
+ * pending in the parent only (fork(2): the child's pending set starts
+ * empty), yet it was meant for xvdm, which the child now is: take it
+ * from the parent, so that unblocking does not kill the parent with it,
+ * and send it on. kill() fails only when the child is gone, and the
+ * parent reports that child's status. */
+static void daemon_forward_pending(pid_t child)
+{
+    static const struct timespec now = {0, 0};
+    sigset_t handled, pending, one;
+
+    handled_signals(&handled);
+    sigpending(&pending);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (!sigismember(&handled, sig) || !sigismember(&pending, sig))
+            continue;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        if (sigtimedwait(&one, NULL, &now) == sig)
+            kill(child, sig);
+    }
+}
+
 /* Fork; the parent waits until the child reports ready or exits, and
  * exits accordingly. Returns in the child only. */
 static int daemon_fork(struct daemon *d)
@@ -96,6 +122,7 @@ static int daemon_fork(struct daemon *d)
     if (pid > 0) {
         sigset_t none;
 
+        daemon_forward_pending(pid);
         /* Only waiting: Ctrl-C may stop it, as it would any command. */
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
