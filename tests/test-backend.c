@@ -422,6 +422,59 @@ START_TEST(a_path_goes_to_the_declared_disk_that_has_none)
 }
 END_TEST
 
+/* backend_open() with one command-line spec, `lend`, as log_lines_during()
+ * runs it. */
+static struct devspec lend;
+static struct backend *lent;
+static int lend_ret;
+
+static void open_with_lend(void)
+{
+    lend_ret = backend_open(&lent, st, DOMID, module_default_dir(), &lend, 1);
+}
+
+/* The toolstack's grant_usage=0 made the guest's device tree without
+ * xen,grant-dma: its driver gives guest addresses, not grants, so
+ * grants=on for that device is a mistake to name, not to serve. */
+START_TEST(grants_that_disagree_with_the_declared_grant_usage_are_refused)
+{
+    char dir[256], line[512];
+
+    libxl_virtio(dir, sizeof(dir), 0, "virtio,device4", 0);
+    parse(&lend, "rng,grants=on");
+    snprintf(line, sizeof(line),
+             "'rng,grants=on': grants=on, but '%s' has grant_usage=0", dir);
+    ck_assert_uint_eq(log_lines_during(open_with_lend, line), 1);
+    ck_assert_int_eq(lend_ret, -EINVAL);
+    devspec_free(&lend);
+}
+END_TEST
+
+/* Of two declared rngs, the one in grant mode takes the line that asks
+ * for it. */
+START_TEST(a_grants_line_backs_the_declared_device_in_that_mode)
+{
+    const struct devspec *specs;
+    char dir0[256], dir1[256], line[512];
+    unsigned n;
+
+    libxl_virtio(dir0, sizeof(dir0), 0, "virtio,device4", 0);
+    libxl_virtio(dir1, sizeof(dir1), 1, "virtio,device4", 1);
+    node(dir1, "grant_usage", "1");
+    parse(&lend, "rng,grants=on");
+    snprintf(line, sizeof(line), "'%s': rng with the options of "
+             "'rng,grants=on'", dir1);
+    ck_assert_uint_eq(log_lines_during(open_with_lend, line), 1);
+    ck_assert_int_eq(lend_ret, 0);
+    specs = backend_specs(lent, &n);
+    ck_assert_uint_eq(n, 2);
+    ck_assert(!specs[0].grants);
+    ck_assert(specs[1].grants);
+    backend_close(lent);
+    devspec_free(&lend);
+}
+END_TEST
+
 /* libxl writes a 4.18 rng's nodes in one transaction, 200 ms late. */
 static void *libxl_writes_late(void *arg)
 {
@@ -551,6 +604,19 @@ static int read_conf(void)
                              sizeof(conf_path), err, sizeof(err));
 }
 
+/* The backend of what the store declares, backed by a guest's file
+ * holding text. */
+static struct backend *open_with_conf(const char *text)
+{
+    struct backend *b;
+
+    write_conf(text);
+    ck_assert_int_eq(read_conf(), 0);
+    ck_assert_int_eq(
+        backend_open(&b, st, DOMID, module_default_dir(), conf, nr_conf), 0);
+    return b;
+}
+
 /* A virtio = [...] disk gets its file from the guest's own file, as it
  * would from --device (under the supervisor there is no --device). */
 START_TEST(a_guests_file_backs_its_declared_devices)
@@ -585,10 +651,7 @@ START_TEST(a_files_path_backs_the_disk_that_has_none)
     unsigned n;
 
     libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
-    write_conf("blk,path=/srv/second.img\n");
-    ck_assert_int_eq(read_conf(), 0);
-    ck_assert_int_eq(
-        backend_open(&b, st, DOMID, module_default_dir(), conf, nr_conf), 0);
+    b = open_with_conf("blk,path=/srv/second.img\n");
     specs = backend_specs(b, &n);
     ck_assert_uint_eq(n, 1);
     ck_assert_str_eq(xvdm_opt_get(&specs[0].opts, "path"), disk);
@@ -645,6 +708,53 @@ START_TEST(a_name_that_is_no_file_name_is_refused)
     ck_assert_int_eq(read_conf(), -EINVAL);
     ck_assert_msg(strstr(err, "'../../etc/passwd' cannot name a file"), "%s",
                   err);
+}
+END_TEST
+
+/* Each source within its own bound, but together more than a guest's
+ * devices: one line says where they came from and how many. */
+START_TEST(a_file_and_command_line_with_too_many_devices_are_refused)
+{
+    struct devspec cli[5], given[BACKEND_DEVICES_MAX];
+    char text[30 * 4 + 1] = "";
+
+    for (unsigned i = 0; i < 30; i++)
+        strcat(text, "rng\n");
+    write_conf(text);
+    ck_assert_int_eq(read_conf(), 0);
+    ck_assert_uint_eq(nr_conf, 30);
+    for (unsigned i = 0; i < 5; i++)
+        parse(&cli[i], "rng");
+    err[0] = '\0';
+    ck_assert_int_eq(guest_config_combine(cli, 5, conf, nr_conf, conf_path,
+                                          given, BACKEND_DEVICES_MAX, err,
+                                          sizeof(err)),
+                     -E2BIG);
+    ck_assert_msg(strstr(err, "guest1.conf': 30 device line(s) plus 5 from "
+                              "the command line: more than 32"),
+                  "'%s'", err);
+    for (unsigned i = 0; i < 5; i++)
+        devspec_free(&cli[i]);
+}
+END_TEST
+
+/* A Xen 4.17 disk has no grant_usage node: the guest's file says the
+ * guest grants the disk's memory (a backend outside dom0), and xvdm
+ * serves it in grant mode. */
+START_TEST(a_files_grants_on_puts_the_declared_disk_in_grant_mode)
+{
+    const struct devspec *specs;
+    struct backend *b;
+    char dir[256];
+    unsigned n;
+
+    libxl_disk(dir, sizeof(dir), 51712, disk, "w", 0);
+    b = open_with_conf("blk,grants=on\n");
+    specs = backend_specs(b, &n);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(specs[0].text, dir);
+    ck_assert(specs[0].grants);
+    backend_close(b);
 }
 END_TEST
 
@@ -982,6 +1092,9 @@ static Suite *backend_suite(void)
     tcase_add_test(xl, a_command_line_device_without_a_window_tunes_a_declared_disk);
     tcase_add_test(xl, a_second_path_for_a_declared_disk_is_refused);
     tcase_add_test(xl, a_path_goes_to_the_declared_disk_that_has_none);
+    tcase_add_test(xl,
+                   grants_that_disagree_with_the_declared_grant_usage_are_refused);
+    tcase_add_test(xl, a_grants_line_backs_the_declared_device_in_that_mode);
     tcase_add_test(xl, a_command_line_device_in_a_declared_window_is_refused);
     tcase_add_test(xl, devices_written_after_xvdm_started_are_waited_for);
     tcase_add_test(xl, the_wait_for_devices_is_bounded);
@@ -995,6 +1108,9 @@ static Suite *backend_suite(void)
                    a_bad_line_is_refused_naming_the_file_the_line_and_the_value);
     tcase_add_test(conf_tc, a_file_too_large_is_refused);
     tcase_add_test(conf_tc, a_name_that_is_no_file_name_is_refused);
+    tcase_add_test(conf_tc,
+                   a_file_and_command_line_with_too_many_devices_are_refused);
+    tcase_add_test(conf_tc, a_files_grants_on_puts_the_declared_disk_in_grant_mode);
     suite_add_tcase(s, conf_tc);
     tcase_add_checked_fixture(hs, setup, teardown);
     tcase_add_test(hs, a_disk_from_xl_is_served_then_closed_when_libxl_closes_it);

@@ -19,8 +19,6 @@
 #include "store.h"
 #include "xl-devices.h"
 
-#define BACKEND_DEVICES_MAX 32
-
 /* XenBus states (xen/io/xenbus.h). */
 #define XENBUS_STATE_INIT_WAIT "2"
 #define XENBUS_STATE_CLOSING 5
@@ -49,10 +47,21 @@ struct backend {
 
 /* ---- the device list ------------------------------------------------------- */
 
-/* from sets none of the options dev already has. */
+/* Both say grants= (dev from grant_usage), and not the same. */
+static bool backend_grants_disagree(const struct devspec *from,
+                                    const struct devspec *dev)
+{
+    return from->grants_given && dev->grants_given &&
+           from->grants != dev->grants;
+}
+
+/* from sets none of the options dev already has, nor another memory
+ * mode. */
 static bool backend_can_back(const struct devspec *from,
                              const struct devspec *dev)
 {
+    if (backend_grants_disagree(from, dev))
+        return false;
     for (unsigned k = 0; k < from->opts.nr; k++)
         if (xvdm_opt_get(&dev->opts, from->opts.kv[k].key))
             return false;
@@ -80,23 +89,42 @@ static int backend_find_backing(const struct devspec *given, unsigned nr,
     return -1;
 }
 
+/* The toolstack's grant_usage shaped the guest's device tree (libxl adds
+ * xen,grant-dma only with 1), so the guest's driver gives grants or guest
+ * addresses accordingly: a line cannot change that, only say the same.
+ * Where xenstore says nothing (a Xen 4.17 disk), the line decides. */
+static int backend_adopt_grants(struct devspec *spec,
+                                const struct devspec *from)
+{
+    if (!from->grants_given)
+        return 0;
+    if (backend_grants_disagree(from, spec)) {
+        log_err("'%s': grants=%s, but '%s' has grant_usage=%d in xenstore",
+                from->text, from->grants ? "on" : "off", spec->text,
+                spec->grants);
+        return -EINVAL;
+    }
+    spec->grants = from->grants;
+    spec->grants_given = true;
+    return 0;
+}
+
 static int backend_adopt_options(struct devspec *spec,
                                   const struct devspec *from)
 {
     char err[512];
+    int ret = backend_adopt_grants(spec, from);
 
-    for (unsigned k = 0; k < from->opts.nr; k++) {
-        int ret = devspec_add_option(spec, from->opts.kv[k].key,
-                                     from->opts.kv[k].value, err,
-                                     sizeof(err));
-        if (ret) {
+    for (unsigned k = 0; k < from->opts.nr && ret == 0; k++) {
+        ret = devspec_add_option(spec, from->opts.kv[k].key,
+                                 from->opts.kv[k].value, err, sizeof(err));
+        if (ret)
             log_err("%s", err);
-            return ret;
-        }
     }
-    log_info("'%s': %s with the options of '%s'", spec->text,
-             spec->type, from->text);
-    return 0;
+    if (ret == 0)
+        log_info("'%s': %s with the options of '%s'", spec->text,
+                 spec->type, from->text);
+    return ret;
 }
 
 /* The command line's devices: re-parsed, so that b owns its specs. */

@@ -22,6 +22,9 @@
 
 #include <stdint.h>
 
+/* Devices of one guest: the xenstore ones and the given specs each. */
+#define BACKEND_DEVICES_MAX 32
+
 struct backend;
 struct devspec;
 struct loop;
@@ -30,7 +33,8 @@ struct store;
 /* The devices to serve guest `domid`: the xenstore ones first, then the
  * command line's. A command-line device with neither base= nor irq= whose
  * type matches a generic (Xen 4.18+) xenstore device gives that device its
- * options instead of becoming one more device. Layout assigned and
+ * options, grants= included, instead of becoming one more device; a
+ * grants= that contradicts the device's grant_usage is refused. Layout assigned and
  * checked; each spec's node (where the device publishes) set: a xenstore
  * device's backend directory, or for one of the command line
  * /local/domain/<our domid>/device-model/<domid>/xvdm/<type><n>. 0, or a

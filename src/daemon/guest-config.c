@@ -123,3 +123,20 @@ int guest_config_read(struct store *st, uint32_t domid, const char *dir,
     }
     return ret;
 }
+
+int guest_config_combine(const struct devspec *cli, unsigned nr_cli,
+                         const struct devspec *file, unsigned nr_file,
+                         const char *path, struct devspec *given,
+                         unsigned max, char *err, size_t errlen)
+{
+    if (nr_cli > max || nr_file > max - nr_cli) {
+        errbuf_printf(err, errlen,
+                      "'%s': %u device line(s) plus %u from the command "
+                      "line: more than %u",
+                      path, nr_file, nr_cli, max);
+        return -E2BIG;
+    }
+    memcpy(given, cli, nr_cli * sizeof(*cli));
+    memcpy(given + nr_cli, file, nr_file * sizeof(*file));
+    return 0;
+}

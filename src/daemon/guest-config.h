@@ -28,5 +28,12 @@ struct store;
 int guest_config_read(struct store *st, uint32_t domid, const char *dir,
                       struct devspec *out, unsigned max, unsigned *n,
                       char *path, size_t len, char *err, size_t errlen);
+/* given[0 .. nr_cli + nr_file): the command line's specs, then those of
+ * the file at path (copies sharing their strings). 0, or -E2BIG with err
+ * naming the file and both counts when together they are more than max. */
+int guest_config_combine(const struct devspec *cli, unsigned nr_cli,
+                         const struct devspec *file, unsigned nr_file,
+                         const char *path, struct devspec *given,
+                         unsigned max, char *err, size_t errlen);
 
 #endif

@@ -19,7 +19,8 @@
  * 75 after SIGUSR2.
  * When daemonizing, the parent exits only once the child is serving (0) or
  * has failed (its status), so whoever starts xvdm learns the outcome and
- * sees the error on its stderr.
+ * sees the error on its stderr; a signal above that arrived before the
+ * fork is passed on to the child.
  */
 #include "config.h"
 
@@ -67,7 +68,7 @@ struct daemon {
     unsigned nr_specs;
     /* With --xenstore: the command line's devices, then the guest's own
      * file's (file_specs, owned here). */
-    struct devspec given[CLI_DEVICES_MAX + GUEST_CONFIG_DEVICES_MAX];
+    struct devspec given[BACKEND_DEVICES_MAX];
     struct devspec file_specs[GUEST_CONFIG_DEVICES_MAX];
     unsigned nr_file_specs;
     struct hv *hv;
@@ -83,6 +84,31 @@ struct daemon {
 };
 
 /* ---- daemonizing -------------------------------------------------------- */
+
+static void handled_signals(sigset_t *set);
+
+/* A handled signal that came between main()'s block and the fork is
+ * pending in the parent only (fork(2): the child's pending set starts
+ * empty), yet it was meant for xvdm, which the child now is: take it
+ * from the parent, so that unblocking does not kill the parent with it,
+ * and send it on. kill() fails only when the child is gone, and the
+ * parent reports that child's status. */
+static void daemon_forward_pending(pid_t child)
+{
+    static const struct timespec now = {0, 0};
+    sigset_t handled, pending, one;
+
+    handled_signals(&handled);
+    sigpending(&pending);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (!sigismember(&handled, sig) || !sigismember(&pending, sig))
+            continue;
+        sigemptyset(&one);
+        sigaddset(&one, sig);
+        if (sigtimedwait(&one, NULL, &now) == sig)
+            kill(child, sig);
+    }
+}
 
 /* Fork; the parent waits until the child reports ready or exits, and
  * exits accordingly. Returns in the child only. */
@@ -100,6 +126,7 @@ static int daemon_fork(struct daemon *d)
     if (pid > 0) {
         sigset_t none;
 
+        daemon_forward_pending(pid);
         /* Only waiting: Ctrl-C may stop it, as it would any command. */
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
@@ -318,16 +345,15 @@ static int daemon_read_guest_config(struct daemon *d)
     ret = guest_config_read(d->store, o->domid, dir, d->file_specs,
                             GUEST_CONFIG_DEVICES_MAX, &d->nr_file_specs, path,
                             sizeof(path), err, sizeof(err));
-    if (ret) {
-        log_err("%s", err);
-        return ret;
-    }
-    if (d->nr_file_specs)
+    if (ret == 0 && d->nr_file_specs)
         log_info("%u device line(s) from %s", d->nr_file_specs, path);
-    memcpy(d->given, o->specs, o->nr_specs * sizeof(o->specs[0]));
-    memcpy(d->given + o->nr_specs, d->file_specs,
-           d->nr_file_specs * sizeof(d->file_specs[0]));
-    return 0;
+    if (ret == 0)
+        ret = guest_config_combine(o->specs, o->nr_specs, d->file_specs,
+                                   d->nr_file_specs, path, d->given,
+                                   BACKEND_DEVICES_MAX, err, sizeof(err));
+    if (ret)
+        log_err("%s", err);
+    return ret;
 }
 
 /* The devices: the command line's, or with --xenstore those the guest's
