@@ -77,16 +77,14 @@ static const struct ioreq_range *ioreq_route(const struct ioreq_dispatch *d,
 }
 
 /* A QueueNotify the host answers itself (mmio-fast.h): the port fired
- * for xvdm too, but the request is not xvdm's to claim. */
+ * for xvdm too, but the request is not xvdm's to claim. The kernel looks
+ * at neither data_is_ptr nor count, so neither may xvdm here. */
 static bool ioreq_host_takes(const struct ioreq_dispatch *d,
                              const struct ioreq *req)
 {
-    const struct ioreq_range *r;
+    const struct ioreq_range *r = ioreq_route(d, req->addr, 4);
 
-    if (req->type != IOREQ_TYPE_COPY || req->data_is_ptr ||
-        !(r = ioreq_route(d, req->addr, 4)))
-        return false;
-    return mmio_fast_takes(r->window, req);
+    return r && mmio_fast_takes(r->window, req);
 }
 
 static bool ioreq_size_ok(uint32_t size)
