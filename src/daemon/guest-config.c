@@ -12,7 +12,11 @@
 #include "store.h"
 
 /* The guest's name as a file name: the toolstack writes it, but it must
- * not lead out of the directory. */
+ * not lead out of the directory. A name that cannot be one is no error of
+ * the guest's devices: that guest has no file, said once, and its
+ * devices are served without one (else its instance would fail, and be
+ * restarted, for ever). 0 and *name set; 1: no file; or a negative
+ * errno. */
 static int guest_config_name(struct store *st, uint32_t domid, char **name,
                              char *err, size_t errlen)
 {
@@ -26,11 +30,10 @@ static int guest_config_name(struct store *st, uint32_t domid, char **name,
                              domid, path);
     if (!**name || **name == '.' || strchr(*name, '/') ||
         strlen(*name) > 128) {
-        errbuf_printf(err, errlen,
-                      "domain %u: its name '%.128s' cannot name a file",
-                      domid, *name);
+        log_warn("domain %u: its name '%.128s' cannot name a file: no "
+                 "device file read for it", domid, *name);
         free(*name);
-        return -EINVAL;
+        return 1;
     }
     return 0;
 }
@@ -104,8 +107,10 @@ int guest_config_read(struct store *st, uint32_t domid, const char *dir,
 
     *n = 0;
     ret = guest_config_name(st, domid, &name, err, errlen);
+    if (ret > 0)
+        snprintf(path, len, "(no file for domain %u)", domid);
     if (ret)
-        return ret;
+        return ret > 0 ? 0 : ret;
     snprintf(path, len, "%s/%s.conf", dir, name);
     free(name);
     text = guest_config_load(path, &ret, err, errlen);

@@ -22,8 +22,8 @@ struct store;
 #define GUEST_CONFIG_DEVICES_MAX 32
 
 /* Read guest `domid`'s file under dir into out[0 .. *n), at most max.
- * No file: 0 and *n = 0. path (len bytes) gets the file's path, for
- * messages. 0, or a negative errno with err naming the file (and line)
+ * No file, or a guest name that cannot name one (warned): 0 and *n = 0.
+ * path (len bytes) gets the file's path, for messages. 0, or a negative errno with err naming the file (and line)
  * and the bad value. */
 int guest_config_read(struct store *st, uint32_t domid, const char *dir,
                       struct devspec *out, unsigned max, unsigned *n,
