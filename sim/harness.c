@@ -110,18 +110,30 @@ static int harness_create(struct harness *h, const struct sim_config *cfg)
     return h->sim && h->loop ? 0 : -errno;
 }
 
+/* xvdm's options for the guest: the test modules' directory, and
+ * $XVDM_TEST_GRANT_PAGES as --grant-pages. */
+static struct vm_options harness_vm_options(void)
+{
+    const char *pages = getenv("XVDM_TEST_GRANT_PAGES");
+
+    return (struct vm_options){
+        .module_dir = module_default_dir(),
+        .grant_pages = pages ? strtoull(pages, NULL, 10) : 0,
+    };
+}
+
 int harness_setup(struct harness *h, const struct devspec *specs, unsigned n)
 {
-    int ret;
-
     struct sim_config cfg = harness_sim_config(h->nr_vcpus ? h->nr_vcpus : 1);
+    struct vm_options opts = harness_vm_options();
+    int ret;
 
     ret = h->sim ? 0 : harness_create(h, &cfg);
     if (ret == 0)
         ret = harness_block_sighup();
     if (ret == 0)
         ret = vm_create(&h->vm, sim_hv(h->sim), h->loop, h->store, specs, n,
-                        module_default_dir());
+                        &opts);
     if (ret == 0)
         ret = harness_watch_sighup(h);
     if (ret)

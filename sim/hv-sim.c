@@ -26,6 +26,16 @@ struct sim *sim_of(struct hv *hv)
     return (struct sim *)hv; /* hv is the first member */
 }
 
+unsigned sim_count(struct sim *sim, const unsigned *counter)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&sim->lock);
+    n = *counter;
+    pthread_mutex_unlock(&sim->lock);
+    return n;
+}
+
 static volatile struct ioreq *sim_slot(struct sim *sim, unsigned vcpu)
 {
     return (struct ioreq *)sim->hv.iopage + vcpu;

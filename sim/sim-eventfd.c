@@ -305,16 +305,6 @@ int sim_settle(struct sim *sim, unsigned vcpu)
 
 /* ---- what the test side sees ------------------------------------------ */
 
-static unsigned sim_count(struct sim *sim, const unsigned *what)
-{
-    unsigned v;
-
-    pthread_mutex_lock(&sim->lock);
-    v = *what;
-    pthread_mutex_unlock(&sim->lock);
-    return v;
-}
-
 unsigned sim_kernel_kicks(struct sim *sim)
 {
     return sim_count(sim, &sim->kernel_kicks);

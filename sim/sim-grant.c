@@ -65,16 +65,6 @@ int sim_grant(struct sim *sim, uint64_t gpa, uint64_t len, bool readonly,
     return 0;
 }
 
-static unsigned sim_count(struct sim *sim, const unsigned *counter)
-{
-    unsigned n;
-
-    pthread_mutex_lock(&sim->lock);
-    n = *counter;
-    pthread_mutex_unlock(&sim->lock);
-    return n;
-}
-
 int sim_revoke(struct sim *sim, uint64_t addr, uint64_t len)
 {
     uint64_t first = (addr & ~(1ULL << 63)) >> 12;
@@ -115,6 +105,11 @@ uint64_t sim_grant_gpa(struct sim *sim, uint64_t addr)
 unsigned sim_grants_mapped(struct sim *sim)
 {
     return sim_count(sim, &sim->grant_maps);
+}
+
+unsigned sim_grants_mapped_peak(struct sim *sim)
+{
+    return sim_count(sim, &sim->grant_maps_peak);
 }
 
 /* May xvdm map ref now (granted, and writable when asked)? */
@@ -177,6 +172,8 @@ void *sim_grant_map(struct hv *hv, const uint32_t *refs, unsigned n,
     for (unsigned i = 0; i < n; i++)
         sim->grant[refs[i]].maps++;
     sim->grant_maps += n;
+    if (sim->grant_maps > sim->grant_maps_peak)
+        sim->grant_maps_peak = sim->grant_maps;
     m->next = sim->mappings;
     sim->mappings = m;
     pthread_mutex_unlock(&sim->lock);

@@ -82,6 +82,7 @@ struct sim {
     int ram_fd; /* memfd: every region's bytes, so grants can map them */
     struct sim_grant grant[SIM_GRANTS_MAX];
     unsigned grant_maps; /* live grant mappings, all grants */
+    unsigned grant_maps_peak; /* the most there ever were at once */
     unsigned revokes_refused;
     struct sim_grant_mapping *mappings;
 
@@ -115,6 +116,8 @@ struct sim {
 };
 
 struct sim *sim_of(struct hv *hv);
+/* *counter, read under the lock. */
+unsigned sim_count(struct sim *sim, const unsigned *counter);
 
 /* The hv seam's grant operations (sim-grant.c). */
 void *sim_grant_map(struct hv *hv, const uint32_t *refs, unsigned n,

@@ -105,8 +105,9 @@ int sim_grant(struct sim *sim, uint64_t gpa, uint64_t len, bool readonly,
  * -EBUSY when the backend still maps one (Linux then says "Grant still in
  * use" and the device breaks), -ENOENT when one is not granted. */
 int sim_revoke(struct sim *sim, uint64_t addr, uint64_t len);
-/* Grant mappings xvdm holds now. */
+/* Grant mappings xvdm holds now, and the most it held at once. */
 unsigned sim_grants_mapped(struct sim *sim);
+unsigned sim_grants_mapped_peak(struct sim *sim);
 /* Revokes refused so far because xvdm still mapped the grant: each one a
  * guest whose Linux would say "Grant still in use" and break the device. */
 unsigned sim_revokes_refused(struct sim *sim);

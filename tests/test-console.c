@@ -1200,6 +1200,35 @@ START_TEST(a_vcpu_rewriting_the_rings_under_requests)
 }
 END_TEST
 
+/* In grant mode with a budget of 4 pages, the guest posts 40 receive
+ * buffers: at most 4 pages of them are mapped at once, the rest wait for
+ * pages to come back, and every byte of input reaches the guest, in
+ * order. */
+START_TEST(receive_buffers_past_the_grant_budget_wait_and_get_everything)
+{
+    static uint8_t in[40 * 1000], got[40 * 1000];
+    struct rx_bufs rx = {0};
+    unsigned rings;
+    int fd;
+
+    /* The test runs in a process of its own (Check's fork). */
+    setenv("XVDM_TEST_GRANTS", "1", 1);
+    setenv("XVDM_TEST_GRANT_PAGES", "4", 1);
+    start_socket();
+    fd = client_connect();
+    rings = sim_grants_mapped(h.sim);
+    guest_post_rx(&rx, 40, 1000);
+    ck_assert_uint_le(sim_grants_mapped(h.sim) - rings, 4);
+    pattern(in, sizeof(in), 7);
+    write_all(fd, in, sizeof(in));
+    guest_read(&rx, got, sizeof(got));
+    ck_assert(memcmp(got, in, sizeof(in)) == 0);
+    ck_assert_uint_le(sim_grants_mapped(h.sim) - rings, 4);
+    close(fd);
+    stop();
+}
+END_TEST
+
 static Suite *console_suite(void)
 {
     Suite *s = suite_create("console");
@@ -1219,6 +1248,8 @@ static Suite *console_suite(void)
     tcase_add_test(tc, reaching_a_large_max_size_moves_at_most_1_mib);
     tcase_add_test(tc, stdio_carries_both_ways);
     tcase_add_test(tc, stale_socket_file_is_replaced_a_live_one_refused);
+    tcase_add_test(tc,
+                   receive_buffers_past_the_grant_budget_wait_and_get_everything);
     tcase_add_loop_test(tc, bad_options_are_refused_naming_the_value, 0,
                         sizeof(bad_specs) / sizeof(bad_specs[0]));
     suite_add_tcase(s, tc);

@@ -690,6 +690,70 @@ START_TEST(a_held_empty_chain_cannot_be_published_again_with_a_buffer)
 }
 END_TEST
 
+/* Chain `head`: one granted page of its own, device-writable. */
+static void one_page_chain(unsigned head)
+{
+    set_desc(head, grant(gbase + 0x20000 + head * 4096ULL, 4096, false), 4096,
+             0, 0);
+    guest_ring_publish(&ring, (uint16_t)head);
+}
+
+/* A guest's budget of two pages: a third one-page chain waits, still
+ * available, with nothing more mapped; when a chain is used its page
+ * comes back, the wait is signalled, and the third is taken. */
+START_TEST(a_chain_past_the_guests_budget_waits_for_pages)
+{
+    struct iovec iov2[4], iov3[4];
+    struct xvdm_chain c2 = {.iov = iov2, .iov_cap = 4};
+    struct xvdm_chain c3 = {.iov = iov3, .iov_cap = 4};
+    struct gbudget budget;
+    uint64_t woken;
+
+    ck_assert_int_eq(gbudget_init(&budget, 2), 0);
+    ga.budget = &budget;
+    for (unsigned i = 0; i < 3; i++)
+        one_page_chain(i);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    ck_assert_int_eq(vq_pop(&vq, &c2), 1);
+    ck_assert_int_eq(vq_pop(&vq, &c3), -EAGAIN);
+    ck_assert_int_eq(vq_pop(&vq, &c3), -EAGAIN);
+    ck_assert_uint_eq(sim_grants_mapped(gsim), 5); /* 3 rings, 2 buffers */
+    ck_assert_uint_eq(faults, 0);
+    ck_assert_int_eq(read(budget.wake_fd, &woken, sizeof(woken)), -1);
+    vq_push(&vq, &chain, 0);
+    ck_assert_int_eq(read(budget.wake_fd, &woken, sizeof(woken)),
+                     sizeof(woken));
+    ck_assert_int_eq(vq_pop(&vq, &c3), 1);
+    ck_assert_uint_eq(c3.head, 2);
+    vq_push(&vq, &c2, 0);
+    vq_push(&vq, &c3, 0);
+    ck_assert_uint_eq(budget.mapped, 0);
+    vq_reset(&vq);
+    gbudget_fini(&budget);
+}
+END_TEST
+
+/* A chain that takes more pages than the whole budget could never be
+ * mapped: it is completed unused, as one past a mapping's size is. */
+START_TEST(a_chain_larger_than_the_budget_is_completed_unused)
+{
+    struct gbudget budget;
+    uint32_t id, len;
+
+    ck_assert_int_eq(gbudget_init(&budget, 1), 0);
+    ga.budget = &budget;
+    set_desc(0, grant(gbase + 0x20000, 8192, false), 8192, 0, 0);
+    guest_ring_publish(&ring, 0);
+    ck_assert_int_eq(vq_pop(&vq, &chain), VQ_SKIPPED);
+    ck_assert(guest_ring_get_used(&ring, &id, &len));
+    ck_assert_uint_eq(id, 0);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_uint_eq(budget.mapped, 0);
+    vq_reset(&vq);
+    gbudget_fini(&budget);
+}
+END_TEST
+
 /* Fifty chains of one granted page, each taken and completed. */
 static void fifty_chains_used(void)
 {
@@ -783,6 +847,8 @@ static Suite *virtqueue_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("grants");
     tcase_add_checked_fixture(tc, setup_grants, teardown_grants);
+    tcase_add_test(tc, a_chain_past_the_guests_budget_waits_for_pages);
+    tcase_add_test(tc, a_chain_larger_than_the_budget_is_completed_unused);
     tcase_add_test(tc,
                    a_held_chain_stays_mapped_when_its_head_is_published_again);
     tcase_add_test(tc,

@@ -261,6 +261,7 @@ void dev_queue_reset(struct xvdm_queue *q)
 {
     vq_reset(&q->vq);
     q->draining = false;
+    q->starved = false;
 }
 
 void dev_destroy(struct xvdm_dev *dev)

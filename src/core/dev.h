@@ -38,6 +38,7 @@ struct xvdm_queue {
     uint64_t turn;  /* the loop turn `taken` counts in */
     unsigned taken; /* chains popped (or skipped) in that turn */
     bool draining;  /* in xvdm_queue_next()'s run: kicks off */
+    bool starved;   /* a chain waits for granted pages (gbudget) */
 };
 
 struct xvdm_dev {

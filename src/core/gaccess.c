@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "gaccess.h"
 #include "hv.h"
@@ -64,13 +66,70 @@ static int gaccess_translate_iov(const struct gmem *ram, struct iovec *iov,
     return 0;
 }
 
+/* ---- the budget ------------------------------------------------------- */
+
+int gbudget_init(struct gbudget *b, uint64_t max)
+{
+    *b = (struct gbudget){.max = max};
+    b->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return b->wake_fd < 0 ? -errno : 0;
+}
+
+void gbudget_fini(struct gbudget *b)
+{
+    if (b->wake_fd >= 0)
+        close(b->wake_fd);
+    b->wake_fd = -1;
+}
+
+/* Room for `pages` more: taken, true; else false, and whoever gives pages
+ * back wakes the waiter. `waiting` is set before the look, so a give that
+ * the look missed sees it. */
+static bool gbudget_take(struct gbudget *b, uint64_t pages)
+{
+    uint64_t now;
+
+    __atomic_store_n(&b->waiting, true, __ATOMIC_SEQ_CST);
+    now = __atomic_load_n(&b->mapped, __ATOMIC_SEQ_CST);
+    do {
+        if (pages > b->max - now || now > b->max)
+            return false;
+    } while (!__atomic_compare_exchange_n(&b->mapped, &now, now + pages, false,
+                                          __ATOMIC_SEQ_CST,
+                                          __ATOMIC_SEQ_CST));
+    return true;
+}
+
+/* Any thread: modules may complete chains from their own. */
+static void gbudget_give(struct gbudget *b, uint64_t pages)
+{
+    __atomic_fetch_sub(&b->mapped, pages, __ATOMIC_SEQ_CST);
+    if (__atomic_exchange_n(&b->waiting, false, __ATOMIC_SEQ_CST) &&
+        eventfd_write(b->wake_fd, 1))
+        log_warn("cannot wake the queues that wait for granted pages: %s",
+                 strerror(errno));
+}
+
+/* ---- mapping ----------------------------------------------------------- */
+
+/* The pages of a chain, from the budget where there is one: 0, -E2BIG
+ * (more than the whole budget: they could never be had), -EBUSY. */
+static int gaccess_take(const struct gaccess *ga, int total)
+{
+    if (!ga->budget)
+        return 0;
+    if ((uint64_t)total > ga->budget->max)
+        return -E2BIG;
+    return gbudget_take(ga->budget, (uint64_t)total) ? 0 : -EBUSY;
+}
+
 int gaccess_map_iov(const struct gaccess *ga, struct iovec *iov, unsigned n,
                     bool write, struct gmap *m)
 {
     uint32_t refs[GACCESS_MAP_PAGES_MAX];
     uint8_t *base;
     uint64_t at = 0;
-    int total;
+    int total, ret;
 
     *m = (struct gmap){0};
     if (!gaccess_grants(ga))
@@ -78,10 +137,16 @@ int gaccess_map_iov(const struct gaccess *ga, struct iovec *iov, unsigned n,
     total = gaccess_collect_refs(iov, n, refs);
     if (total <= 0)
         return total;
+    ret = gaccess_take(ga, total);
+    if (ret)
+        return ret;
     base = hv_grant_map(ga->hv, refs, (unsigned)total, write);
-    if (!base)
+    if (!base) {
+        if (ga->budget)
+            gbudget_give(ga->budget, (uint64_t)total);
         return -EFAULT;
-    *m = (struct gmap){base, (unsigned)total};
+    }
+    *m = (struct gmap){base, (unsigned)total, ga->budget != NULL};
     for (unsigned i = 0; i < n; i++) {
         uint64_t addr = gaccess_guest_addr(&iov[i]);
         uint64_t pages = (addr % GACCESS_PAGE + iov[i].iov_len +
@@ -96,11 +161,12 @@ int gaccess_map_iov(const struct gaccess *ga, struct iovec *iov, unsigned n,
 void *gaccess_map(const struct gaccess *ga, uint64_t addr, uint64_t len,
                   bool write, struct gmap *m)
 {
+    struct gaccess unbudgeted = {ga->ram, ga->hv, NULL};
     struct iovec v = {(void *)(uintptr_t)addr, (size_t)len};
 
     if (len == 0 || len > GACCESS_MAP_PAGES_MAX * GACCESS_PAGE)
         return NULL;
-    return gaccess_map_iov(ga, &v, 1, write, m) ? NULL : v.iov_base;
+    return gaccess_map_iov(&unbudgeted, &v, 1, write, m) ? NULL : v.iov_base;
 }
 
 /* Failing, the grant stays mapped: the guest cannot end it, and Linux
@@ -113,6 +179,10 @@ void gaccess_unmap(const struct gaccess *ga, struct gmap *m)
     static struct ratelimit rl;
     int ret = m->pages ? hv_grant_unmap(ga->hv, m->base, m->pages) : 0;
 
+    /* Pages that stay mapped stay counted: they still hold maptrack
+     * entries. */
+    if (m->budgeted && ret == 0)
+        gbudget_give(ga->budget, m->pages);
     if (ret) {
         pthread_mutex_lock(&lock);
         log_ratelimited(&rl, NULL, "cannot unmap %u granted pages: %s",

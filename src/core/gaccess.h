@@ -27,15 +27,40 @@ struct hv;
  * gntdev's 64 Ki per request. */
 #define GACCESS_MAP_PAGES_MAX 4096
 
+/* One guest's granted pages that chains hold mapped, all its devices
+ * together. Xen takes an entry of dom0's maptrack table for each mapped
+ * grant, and dom0's other backends (blkback, netback, other guests'
+ * instances) take theirs from the same table: past `max`, a chain waits
+ * until pages come back, as a disk queue waits for a slot. Rings (three
+ * per queue, for the queue's life) and indirect tables (while a chain is
+ * read) are not counted: few and bounded by the queues. */
+struct gbudget {
+    uint64_t max;
+    uint64_t mapped; /* atomic */
+    bool waiting;    /* atomic: a chain waits for pages */
+    int wake_fd;     /* eventfd: pages came back while one waited */
+};
+
+/* Default: 64 MiB of chains in flight per guest: 16384 of the 262144
+ * maptrack entries Xen gives dom0 by default (max_maptrack_frames 1024,
+ * 256 entries a frame: xen/common/grant_table.c). */
+#define GBUDGET_DEFAULT_PAGES 16384
+
+/* 0, or a negative errno (the eventfd). */
+int gbudget_init(struct gbudget *b, uint64_t max);
+void gbudget_fini(struct gbudget *b);
+
 struct gaccess {
     const struct gmem *ram; /* foreign mode */
     struct hv *hv;          /* grant mode, when ram is NULL */
+    struct gbudget *budget; /* grant mode: chains' pages; NULL: no bound */
 };
 
 /* What to let go of; pages 0: nothing (foreign mode). */
 struct gmap {
     void *base;
     unsigned pages;
+    bool budgeted; /* pages taken from the budget */
 };
 
 static inline bool gaccess_grants(const struct gaccess *ga)
@@ -47,14 +72,16 @@ static inline bool gaccess_grants(const struct gaccess *ga)
  * too when `write`, with what to unmap in *m; NULL when it is not the
  * guest's to give (outside its RAM; in grant mode not a grant address,
  * references that wrap, more than GACCESS_MAP_PAGES_MAX pages, or not
- * granted that way). */
+ * granted that way). For rings and indirect tables: not from the budget. */
 void *gaccess_map(const struct gaccess *ga, uint64_t addr, uint64_t len,
                   bool write, struct gmap *m);
 /* Several ranges in one mapping (a chain's buffers of one direction):
  * iov[i].iov_base holds a guest address on entry (iov_len > 0), the host
  * address on return. 0, -E2BIG when they take more than
- * GACCESS_MAP_PAGES_MAX pages in grant mode, or -EFAULT as gaccess_map()
- * returns NULL (then nothing is mapped, and iov holds no address). */
+ * GACCESS_MAP_PAGES_MAX pages in grant mode (or more than the whole
+ * budget), -EFAULT as gaccess_map() returns NULL, or -EBUSY when the
+ * budget has no room for them now (then nothing is mapped, and iov holds
+ * no address). Pages are taken from ga->budget. */
 int gaccess_map_iov(const struct gaccess *ga, struct iovec *iov, unsigned n,
                     bool write, struct gmap *m);
 void gaccess_unmap(const struct gaccess *ga, struct gmap *m);

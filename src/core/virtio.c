@@ -347,6 +347,13 @@ static int queue_take(struct xvdm_queue *q, struct xvdm_chain *chain,
         if (*spent)
             return 0;
         ret = vq_pop(&q->vq, chain);
+        if (ret == -EAGAIN) {
+            /* Taken up again when the guest's pages come back
+             * (virtio_queue_unstarve()), not by a kick: kicks stay off. */
+            q->starved = true;
+            *spent = true;
+            return 0;
+        }
         q->taken += ret > 0;
         /* The skipped chain is used now: the driver is told of it as of
          * any (VIRTIO 1.2 §2.7.7.2), whether or not the device completes
@@ -425,6 +432,18 @@ void xvdm_queue_disable_kicks(struct xvdm_queue *q)
 bool xvdm_queue_enable_kicks(struct xvdm_queue *q)
 {
     return !queue_turn_spent(q) && vq_enable_kicks(&q->vq);
+}
+
+void virtio_queue_unstarve(struct xvdm_dev *dev)
+{
+    for (unsigned i = 0; i < dev->setup.num_queues; i++) {
+        struct xvdm_queue *q = &dev->queues[i];
+
+        if (q->starved) {
+            q->starved = false;
+            xvdm_queue_defer(q);
+        }
+    }
 }
 
 /* ---- deferred notifies ---------------------------------------------------- */

@@ -90,6 +90,10 @@ void virtio_signal_used(struct xvdm_dev *dev);
 void virtio_config_changed(struct xvdm_dev *dev);
 void virtio_needs_reset(struct xvdm_dev *dev);
 
+/* Granted pages came back to the guest's budget: every queue of dev that
+ * waited for them is drained again from the loop. */
+void virtio_queue_unstarve(struct xvdm_dev *dev);
+
 /* May the driver's queues be served now (DRIVER_OK, no NEEDS_RESET)? */
 bool virtio_serving(const struct xvdm_dev *dev);
 

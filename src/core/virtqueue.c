@@ -340,7 +340,8 @@ static int vq_walk_chain(struct vq *vq, struct vq_walk *w, uint16_t index,
 
 /* Grant mode: map the chain's buffers, readable ones read-only, in two
  * calls at most, until it is pushed back. 0, 1 when they take more pages
- * than one mapping (the chain is skipped), or -EIO after a fault. */
+ * than one mapping (the chain is skipped), -EAGAIN when the guest's
+ * budget has no room for them now, or -EIO after a fault. */
 static int vq_map_chain(struct vq *vq, struct xvdm_chain *chain)
 {
     struct vq_chain_map *m = &vq->chain_map[chain->head];
@@ -356,6 +357,8 @@ static int vq_map_chain(struct vq *vq, struct xvdm_chain *chain)
     }
     if (ret == -E2BIG)
         return 1;
+    if (ret == -EBUSY)
+        return -EAGAIN;
     if (ret)
         vq_fault(vq, "chain %u: buffers not granted, or granted read-only "
                  "where the device writes", chain->head);
@@ -411,6 +414,8 @@ int vq_pop(struct vq *vq, struct xvdm_chain *chain)
     gaccess_unmap(vq->ga, &w.table_map);
     if (ret == 0 && vq->chain_map)
         ret = vq_map_chain(vq, chain);
+    if (ret == -EAGAIN)
+        vq->last_avail_idx--; /* still available: taken again later */
     if (ret < 0)
         return ret;
     vq->inflight++;

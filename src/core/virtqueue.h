@@ -137,10 +137,12 @@ void vq_reset(struct vq *vq);
  * had more buffers than chain->iov_cap, or more granted pages than one
  * mapping takes (it has been completed with 0 bytes written, and the
  * caller may pop again), 0 when none is available (or the queue is not
- * ready), -EIO once the guest broke the queue. One chain per call, so the
- * caller bounds the work. Zero-length buffers are not given to the
- * device: every iovec has at least one byte. In grant mode the buffers
- * are mapped until the chain is pushed. */
+ * ready), -EIO once the guest broke the queue, -EAGAIN in grant mode
+ * when the guest's budget of mapped pages has no room for the chain now
+ * (it stays available; the budget's wake_fd says when pages came back).
+ * One chain per call, so the caller bounds the work. Zero-length buffers
+ * are not given to the device: every iovec has at least one byte. In
+ * grant mode the buffers are mapped until the chain is pushed. */
 #define VQ_SKIPPED 2
 int vq_pop(struct vq *vq, struct xvdm_chain *chain);
 /* See xvdm_queue_push(). In grant mode the chain's buffers are unmapped

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "dev.h"
 #include "devspec.h"
@@ -34,6 +35,8 @@ struct vm {
     struct hv *hv;
     struct loop *loop;
     struct store *store;
+    struct gbudget budget; /* the guest's granted pages, every device's */
+    bool budget_watched;
     struct ioreq_dispatch ioreq;
     bool ioreq_ready;   /* dispatch initialised: windows may be mapped */
     bool server_enabled;
@@ -67,8 +70,9 @@ static int vm_device_create(struct vm *vm, const struct devspec *specs,
     }
     d->base = spec->base;
     d->irq = spec->irq;
-    d->ga = spec->grants ? (struct gaccess){.hv = vm->hv}
-                         : (struct gaccess){.ram = &vm->hv->mem};
+    d->ga = spec->grants
+                ? (struct gaccess){.hv = vm->hv, .budget = &vm->budget}
+                : (struct gaccess){.ram = &vm->hv->mem};
     mmio_init(&d->mmio, d->dev, &d->ga, vm->hv, spec->irq, spec->base);
     return 0;
 }
@@ -124,9 +128,32 @@ static int vm_start(struct vm *vm)
     return ioreq_serve_waiting(&vm->ioreq);
 }
 
+/* Pages came back to the guest's budget: queues that waited go again. */
+static void vm_on_pages_back(void *arg, uint32_t revents)
+{
+    struct vm *vm = arg;
+    uint64_t count;
+
+    if (read(vm->budget.wake_fd, &count, sizeof(count)) < 0)
+        return;
+    for (unsigned i = 0; i < vm->nr_devs; i++)
+        virtio_queue_unstarve(vm->devs[i].dev);
+}
+
+static int vm_watch_budget(struct vm *vm, uint64_t grant_pages)
+{
+    int ret = gbudget_init(&vm->budget, grant_pages);
+
+    if (ret == 0)
+        ret = loop_watch(vm->loop, vm->budget.wake_fd, EPOLLIN,
+                         vm_on_pages_back, vm);
+    vm->budget_watched = ret == 0;
+    return ret;
+}
+
 int vm_create(struct vm **out, struct hv *hv, struct loop *loop,
               struct store *store, const struct devspec *specs, unsigned n,
-              const char *module_dir)
+              const struct vm_options *opts)
 {
     struct vm *vm;
     int ret = -ENOMEM;
@@ -137,11 +164,17 @@ int vm_create(struct vm **out, struct hv *hv, struct loop *loop,
     vm->hv = hv;
     vm->loop = loop;
     vm->store = store;
+    vm->budget.wake_fd = -1;
+    ret = vm_watch_budget(vm, opts->grant_pages ? opts->grant_pages
+                                                : GBUDGET_DEFAULT_PAGES);
+    if (ret)
+        goto fail;
+    ret = -ENOMEM;
     vm->devs = calloc(n ? n : 1, sizeof(*vm->devs));
     if (!vm->devs)
         goto fail;
     for (unsigned i = 0; i < n; i++) {
-        ret = vm_device_create(vm, specs, i, module_dir);
+        ret = vm_device_create(vm, specs, i, opts->module_dir);
         if (ret)
             goto fail;
     }
@@ -181,6 +214,9 @@ void vm_destroy(struct vm *vm)
         ioreq_dispatch_fini(&vm->ioreq);
     for (unsigned i = 0; vm->devs && i < vm->nr_devs; i++)
         module_unload(&vm->devs[i].mod);
+    if (vm->budget_watched)
+        loop_unwatch(vm->loop, vm->budget.wake_fd);
+    gbudget_fini(&vm->budget);
     free(vm->devs);
     free(vm);
 }

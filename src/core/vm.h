@@ -8,6 +8,7 @@
 #define XVDM_VM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct hv;
 struct loop;
@@ -15,13 +16,20 @@ struct devspec;
 struct store;
 struct vm;
 
+struct vm_options {
+    const char *module_dir; /* where device modules are loaded from */
+    /* Granted pages the guest's chains may hold mapped at once, all its
+     * devices together (gbudget); 0: GBUDGET_DEFAULT_PAGES. */
+    uint64_t grant_pages;
+};
+
 /* Specs must have their layout assigned (devspec_assign_layout). Devices
  * publish their keys in `store` (NULL without xenstore) under their
  * spec's node. On failure, everything taken is released, one line saying what
  * failed has been logged, and a negative errno is returned. */
 int vm_create(struct vm **out, struct hv *hv, struct loop *loop,
               struct store *store, const struct devspec *specs, unsigned n,
-              const char *module_dir);
+              const struct vm_options *opts);
 /* Disable the ioreq server, reset and destroy every device, unmap the
  * windows. The hv stays open (the caller closes it). NULL is fine. */
 void vm_destroy(struct vm *vm);

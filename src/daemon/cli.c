@@ -27,7 +27,8 @@ enum {
     OPT_CHROOT,
     OPT_SECCOMP,
     OPT_POLL_US,
-    OPT_FAST_PATH
+    OPT_FAST_PATH,
+    OPT_GRANT_PAGES
 };
 
 static const struct option cli_longopts[] = {
@@ -48,6 +49,7 @@ static const struct option cli_longopts[] = {
     {"seccomp", no_argument, NULL, OPT_SECCOMP},
     {"poll-us", required_argument, NULL, OPT_POLL_US},
     {"fast-path", required_argument, NULL, OPT_FAST_PATH},
+    {"grant-pages", required_argument, NULL, OPT_GRANT_PAGES},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -85,6 +87,10 @@ void cli_usage(FILE *out)
           "                         kicks and raise interrupts (privcmd\n"
           "                         ioeventfd and irqfd) where it can; off;\n"
           "                         on: fail where it cannot\n"
+          "      --grant-pages N    granted pages a guest's requests may hold\n"
+          "                         mapped at once, all its devices in grant\n"
+          "                         mode together (8192..4194304; default\n"
+          "                         16384); the rest wait\n"
           "      --log-level LEVEL  error, warn, info (default) or debug\n"
           "      --syslog           log to syslog even in the foreground\n"
           "      --module-dir DIR   load device modules from DIR\n"
@@ -141,6 +147,22 @@ static int cli_fast_path(const char *arg, struct cli_options *o, char *err,
     }
     return errbuf_printf(err, errlen, "--fast-path '%s' is not one of auto, "
                                       "off, on", arg);
+}
+
+/* At least what one chain may take (4096 pages each way), so that every
+ * chain xvdm accepts can be mapped once the others are done. */
+static int cli_grant_pages(const char *arg, struct cli_options *o,
+                           char *err, size_t errlen)
+{
+    unsigned long n;
+
+    if (!cli_decimal(arg, 8192, 4194304, &n))
+        return errbuf_printf(err, errlen,
+                             "--grant-pages '%s' is not a number of pages "
+                             "(8192..4194304)", arg);
+    o->grant_pages = n;
+    o->grant_pages_name = arg;
+    return 0;
 }
 
 static int cli_domid(const char *arg, struct cli_options *o, char *err,
@@ -232,6 +254,8 @@ static int cli_option(int c, const char *arg, struct cli_options *o, char *err,
         return cli_poll_us(arg, o, err, errlen);
     case OPT_FAST_PATH:
         return cli_fast_path(arg, o, err, errlen);
+    case OPT_GRANT_PAGES:
+        return cli_grant_pages(arg, o, err, errlen);
     case OPT_SECCOMP:
         if (!syscall_filter_available())
             return errbuf_printf(err, errlen, "--seccomp: this xvdm was "

@@ -34,6 +34,8 @@ struct cli_options {
         CLI_FAST_PATH_ON
     } fast_path;
     const char *fast_path_name; /* as given, for --supervise's instances */
+    uint64_t grant_pages; /* --grant-pages: a guest's mapped grants; 0: default */
+    const char *grant_pages_name; /* as given, for --supervise's instances */
     bool list_devices;
     bool help;
     bool version;

@@ -62,7 +62,7 @@ struct daemon {
     struct supervisor *supervisor;
     struct supervisor_config sv_config;
     struct hv_state_probe *sv_probe; /* what Xen says of the guests */
-    const char *sv_args[20];
+    const char *sv_args[24];
     char exe[4096];
     const struct devspec *specs;
     unsigned nr_specs;
@@ -432,7 +432,8 @@ static int daemon_setup_guest(struct daemon *d, const char *module_dir)
     if (ret)
         return ret;
     ret = vm_create(&d->vm, d->hv, d->loop, d->store, d->specs, d->nr_specs,
-                    module_dir);
+                    &(struct vm_options){.module_dir = module_dir,
+                                         .grant_pages = o->grant_pages});
     if (ret)
         return ret;
     ret = hv_restrict_to_guest(d->hv);
@@ -490,6 +491,10 @@ static int daemon_setup_supervisor(struct daemon *d, const char *module_dir)
     if (o->fast_path_name) {
         d->sv_args[n++] = "--fast-path";
         d->sv_args[n++] = o->fast_path_name;
+    }
+    if (o->grant_pages_name) {
+        d->sv_args[n++] = "--grant-pages";
+        d->sv_args[n++] = o->grant_pages_name;
     }
     d->sv_config.exe = d->exe;
     d->sv_config.extra_args = d->sv_args;
