@@ -398,10 +398,31 @@ START_TEST(a_device_declared_after_the_instance_started_restarts_it)
     ck_assert(wait_runs(1, 3, NULL));
     ck_assert_str_eq(run_line(1, 2), "usr2");
     ck_assert_int_eq(held[1], 1);
+    libxl_disk(1, "2"); /* the next instance serves them all */
     libxl_virtio(1, 0, "2");
     ck_assert(wait_held(1, 0));
     usleep(200000);
     ck_assert_uint_eq(runs(1, NULL, 0), 3); /* no backoff, no more starts */
+}
+END_TEST
+
+/* The instance that hands over may have served every device already,
+ * the late one too: their InitWait then says nothing of the next
+ * instance, which has yet to map its windows (a guest let go then takes
+ * a data abort in virtio_mmio_probe). The guest stays held until the next
+ * instance writes InitWait itself. */
+START_TEST(a_hand_over_holds_the_guest_until_the_next_instance_serves)
+{
+    start_serving_guest_1();
+    ck_assert(wait_held(1, 0));
+    libxl_virtio(1, 0, "2"); /* declared, and served by the old instance */
+    ck_assert(wait_runs(1, 3, NULL));
+    ck_assert_str_eq(run_line(1, 2), "usr2");
+    usleep(200000);
+    ck_assert_int_eq(held[1], 1);
+    libxl_disk(1, "2"); /* the next instance's InitWait */
+    libxl_virtio(1, 0, "2");
+    ck_assert(wait_held(1, 0));
 }
 END_TEST
 
@@ -452,6 +473,8 @@ static Suite *supervisor_suite(void)
     tcase_add_test(tc, a_device_declared_after_the_instance_started_restarts_it);
     tcase_add_test(tc,
                    an_instance_killed_by_the_hand_over_signal_is_started_at_once);
+    tcase_add_test(tc,
+                   a_hand_over_holds_the_guest_until_the_next_instance_serves);
     tcase_add_test(tc, a_guest_is_let_go_when_its_instance_never_gets_ready);
     tcase_add_test(tc, exits_are_seen_when_sigchld_was_ignored);
     tcase_add_test(tc, stopping_the_supervisor_stops_every_instance);

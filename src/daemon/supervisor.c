@@ -72,8 +72,13 @@ struct sv_devices {
     unsigned open, unserved;
 };
 
-static void sv_count_kind(struct supervisor *sv, const char *kind,
-                          uint32_t domid, struct sv_devices *c)
+/* Every backend state node of guest D's devices of one kind, with its
+ * value, to fn. */
+static void sv_each_state(struct supervisor *sv, const char *kind,
+                          uint32_t domid,
+                          void (*fn)(struct supervisor *sv, const char *path,
+                                     int state, void *arg),
+                          void *arg)
 {
     char dir[256], path[512], **devids, *state;
     unsigned n = 0;
@@ -82,19 +87,24 @@ static void sv_count_kind(struct supervisor *sv, const char *kind,
              kind, domid);
     devids = store_list(sv->st, dir, &n);
     for (unsigned i = 0; devids && i < n; i++) {
-        int st;
-
         snprintf(path, sizeof(path), "%s/%s/state", dir, devids[i]);
         state = store_read(sv->st, path);
-        st = state ? atoi(state) : 0;
+        fn(sv, path, state ? atoi(state) : 0, arg);
         free(state);
-        if (st >= XENBUS_STATE_CLOSING)
-            continue;
-        c->open++;
-        if (st < XENBUS_STATE_INIT_WAIT)
-            c->unserved++;
     }
     free(devids);
+}
+
+static void sv_count_one(struct supervisor *sv, const char *path, int st,
+                         void *arg)
+{
+    struct sv_devices *c = arg;
+
+    if (st >= XENBUS_STATE_CLOSING)
+        return;
+    c->open++;
+    if (st < XENBUS_STATE_INIT_WAIT)
+        c->unserved++;
 }
 
 static struct sv_devices sv_count(struct supervisor *sv, uint32_t domid)
@@ -102,8 +112,28 @@ static struct sv_devices sv_count(struct supervisor *sv, uint32_t domid)
     struct sv_devices c = {0, 0};
 
     for (size_t k = 0; k < sizeof(sv_kinds) / sizeof(sv_kinds[0]); k++)
-        sv_count_kind(sv, sv_kinds[k], domid, &c);
+        sv_each_state(sv, sv_kinds[k], domid, sv_count_one, &c);
     return c;
+}
+
+/* A device an instance handed over is left in InitWait, which no longer
+ * says it is served: the next instance has yet to map its window. Back
+ * to Initialising, so the guest stays held until that instance writes
+ * InitWait itself. */
+static void sv_unserve_one(struct supervisor *sv, const char *path, int st,
+                           void *arg)
+{
+    int ret = st == XENBUS_STATE_INIT_WAIT ? store_write(sv->st, path, "1")
+                                           : 0;
+
+    if (ret)
+        log_warn("cannot write %s: %s", path, strerror(-ret));
+}
+
+static void sv_unserve(struct supervisor *sv, uint32_t domid)
+{
+    for (size_t k = 0; k < sizeof(sv_kinds) / sizeof(sv_kinds[0]); k++)
+        sv_each_state(sv, sv_kinds[k], domid, sv_unserve_one, NULL);
 }
 
 static bool sv_guest_needs(struct supervisor *sv, uint32_t domid)
@@ -316,6 +346,7 @@ static void sv_reaped(struct supervisor *sv, struct instance *in, int status)
     in->pid = 0;
     in->handing_over = false;
     if (handed_over) {
+        sv_unserve(sv, in->domid);
         in->restart_at_ms = 0;
         return;
     }
