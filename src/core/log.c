@@ -86,7 +86,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
-static uint64_t monotonic_ns(void)
+uint64_t monotonic_ns(void)
 {
     struct timespec ts;
 

@@ -45,6 +45,10 @@ struct ratelimit {
     unsigned suppressed;
 };
 
+/* CLOCK_MONOTONIC in nanoseconds: rate limits, the loop's polling, the
+ * counters' drain times. */
+uint64_t monotonic_ns(void);
+
 /* True when a line may be printed now. *suppressed_before is set to the
  * number of lines dropped since the last allowed one. */
 bool ratelimit_allow(struct ratelimit *rl, unsigned *suppressed_before);

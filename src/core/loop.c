@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "loop.h"
 
 #define LOOP_WATCHES_MAX 256
@@ -152,14 +153,6 @@ void loop_set_poll(struct loop *loop, uint64_t ns)
     __atomic_store_n(&loop->poll_max_ns, ns, __ATOMIC_RELAXED);
 }
 
-static uint64_t loop_now_ns(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /* A sleep of `slept` ns ended with an event. Had the window been that
  * long, looking would have found it: grow the window (from 4 us, doubling)
  * up to the most allowed. Gaps longer than that are not worth a busy CPU:
@@ -184,22 +177,22 @@ static int loop_wait(struct loop *loop, struct epoll_event *ev)
     int n;
 
     if (loop->poll_ns) {
-        uint64_t end = loop_now_ns() + loop->poll_ns;
+        uint64_t end = monotonic_ns() + loop->poll_ns;
 
         do {
             n = epoll_wait(loop->epfd, ev, LOOP_EVENTS_MAX, 0);
             if (n != 0)
                 return n;
-        } while (loop_now_ns() < end && !loop->stopping);
+        } while (monotonic_ns() < end && !loop->stopping);
     }
     if (!__atomic_load_n(&loop->poll_max_ns, __ATOMIC_RELAXED)) {
         loop->poll_ns = 0;
         return epoll_wait(loop->epfd, ev, LOOP_EVENTS_MAX, -1);
     }
-    start = loop_now_ns();
+    start = monotonic_ns();
     n = epoll_wait(loop->epfd, ev, LOOP_EVENTS_MAX, -1);
     if (n > 0)
-        loop_adapt_poll(loop, loop_now_ns() - start);
+        loop_adapt_poll(loop, monotonic_ns() - start);
     return n;
 }
 

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dev.h"
@@ -204,23 +203,15 @@ void virtio_queue_ready(struct xvdm_dev *dev, struct xvdm_queue *q,
                              q->vq.avail_gpa, q->vq.used_gpa);
 }
 
-static uint64_t virtio_now_ns(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
-}
-
 /* The device drains queue q, timed for the counters. */
 static void virtio_drain(struct xvdm_dev *dev, struct xvdm_queue *q,
                          unsigned index)
 {
-    uint64_t start = virtio_now_ns();
+    uint64_t start = monotonic_ns();
 
     dev->ops->queue_notify(dev->priv, q, index);
     dev->counters.drains++;
-    dev->counters.drain_ns += virtio_now_ns() - start;
+    dev->counters.drain_ns += monotonic_ns() - start;
 }
 
 /* Queue `index` if the driver may use it now, else NULL. */
