@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -18,6 +19,7 @@
 struct sim_node {
     char *path;
     char *value;
+    bool unreadable; /* reads fail with EACCES */
 };
 
 struct sim_watch {
@@ -149,6 +151,7 @@ static int set_node(struct store_sim *s, const char *path, const char *value)
         return -ENOMEM;
     }
     s->nodes = grown;
+    s->nodes[s->nr_nodes].unreadable = false;
     s->nodes[s->nr_nodes++].value = copy;
     return 0;
 }
@@ -182,12 +185,29 @@ static char *sim_read(struct store *st, const char *path)
 
     pthread_mutex_lock(&s->lock);
     n = find_node(s, path);
-    if (n)
+    if (n && n->unreadable)
+        errno = EACCES;
+    else if (n)
         value = strdup(n->value);
     else
         errno = ENOENT;
     pthread_mutex_unlock(&s->lock);
     return value;
+}
+
+int store_sim_deny_read(struct store *st, const char *path)
+{
+    struct store_sim *s = sim_of(st);
+    int ret;
+
+    pthread_mutex_lock(&s->lock);
+    ret = find_node(s, path) ? 0 : make_parents(s, path);
+    if (!ret && !find_node(s, path))
+        ret = set_node(s, path, "");
+    if (!ret)
+        find_node(s, path)->unreadable = true;
+    pthread_mutex_unlock(&s->lock);
+    return ret;
 }
 
 static int sim_write(struct store *st, const char *path, const char *value)

@@ -31,6 +31,10 @@ void store_sim_domain_shutdown(struct store *st);
  * and the watches fire after. 0, or a negative errno. */
 int store_sim_write_all(struct store *st, const char *const *paths,
                         const char *const *values, unsigned n);
+/* Reading `path` fails with EACCES from now on, as xenstored answers a
+ * domain the node's permissions leave out (a driver domain reading its
+ * guest's own nodes). The node need not exist. 0, or a negative errno. */
+int store_sim_deny_read(struct store *st, const char *path);
 /* Wait until `path` reads `value`. 0, or -ETIMEDOUT. */
 int store_sim_wait_value(struct store *st, const char *path,
                          const char *value, unsigned timeout_ms);

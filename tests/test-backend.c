@@ -724,6 +724,23 @@ START_TEST(a_name_that_is_no_file_name_reads_no_file)
 }
 END_TEST
 
+/* xenstored lets a driver domain read a guest's backend nodes but not
+ * the guest's name: that guest has no file, with a line saying why, and
+ * the devices its backend nodes declare are served without one. */
+START_TEST(a_name_the_backend_may_not_read_reads_no_file)
+{
+    write_conf("rng\n");
+    store_sim_deny_read(st, "/local/domain/1/name");
+    ck_assert_int_eq(log_lines_during(read_conf_quietly,
+                                      "may not read its name "
+                                      "(/local/domain/1/name): no device "
+                                      "file read"),
+                     1);
+    ck_assert_int_eq(read_conf_ret, 0);
+    ck_assert_uint_eq(nr_conf, 0);
+}
+END_TEST
+
 /* Each source within its own bound, but together more than a guest's
  * devices: one line says where they came from and how many. */
 START_TEST(a_file_and_command_line_with_too_many_devices_are_refused)
@@ -1121,6 +1138,7 @@ static Suite *backend_suite(void)
                    a_bad_line_is_refused_naming_the_file_the_line_and_the_value);
     tcase_add_test(conf_tc, a_file_too_large_is_refused);
     tcase_add_test(conf_tc, a_name_that_is_no_file_name_reads_no_file);
+    tcase_add_test(conf_tc, a_name_the_backend_may_not_read_reads_no_file);
     tcase_add_test(conf_tc,
                    a_file_and_command_line_with_too_many_devices_are_refused);
     tcase_add_test(conf_tc, a_files_grants_on_puts_the_declared_disk_in_grant_mode);

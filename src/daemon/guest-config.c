@@ -24,6 +24,13 @@ static int guest_config_name(struct store *st, uint32_t domid, char **name,
 
     snprintf(path, sizeof(path), "/local/domain/%u/name", domid);
     *name = store_read(st, path);
+    /* xenstored shows a backend in another domain than dom0 (a driver
+     * domain) its guest's backend nodes, not the guest's own. */
+    if (!*name && errno == EACCES) {
+        log_warn("domain %u: this domain may not read its name (%s): no "
+                 "device file read for it", domid, path);
+        return 1;
+    }
     if (!*name)
         return errbuf_printf(err, errlen,
                              "domain %u has no name in xenstore (%s)",
