@@ -733,16 +733,15 @@ START_TEST(a_chain_past_the_guests_budget_waits_for_pages)
 }
 END_TEST
 
-/* A chain that takes more pages than the whole budget could never be
- * mapped: it is completed unused, as one past a mapping's size is. */
-START_TEST(a_chain_larger_than_the_budget_is_completed_unused)
+/* Chain 0, published, with a budget of one page: completed unused at
+ * once, and nothing left counted against the budget. */
+static void expect_completed_unused_with_one_page(void)
 {
     struct gbudget budget;
     uint32_t id, len;
 
     ck_assert_int_eq(gbudget_init(&budget, 1), 0);
     ga.budget = &budget;
-    set_desc(0, grant(gbase + 0x20000, 8192, false), 8192, 0, 0);
     guest_ring_publish(&ring, 0);
     ck_assert_int_eq(vq_pop(&vq, &chain), VQ_SKIPPED);
     ck_assert(guest_ring_get_used(&ring, &id, &len));
@@ -751,6 +750,28 @@ START_TEST(a_chain_larger_than_the_budget_is_completed_unused)
     ck_assert_uint_eq(budget.mapped, 0);
     vq_reset(&vq);
     gbudget_fini(&budget);
+}
+
+/* A chain that takes more pages than the whole budget could never be
+ * mapped: it is completed unused, as one past a mapping's size is. */
+START_TEST(a_chain_larger_than_the_budget_is_completed_unused)
+{
+    set_desc(0, grant(gbase + 0x20000, 8192, false), 8192, 0, 0);
+    expect_completed_unused_with_one_page();
+}
+END_TEST
+
+/* A chain whose readable and writable buffers each fit the budget but
+ * together do not could never be mapped either: completed unused, not
+ * left waiting for pages that can never be enough (each retry would map
+ * its readable part, fail on the rest and wake itself again). */
+START_TEST(a_chain_larger_than_the_budget_in_two_directions_is_completed_unused)
+{
+    *guest_ring_desc(&ring, 0) = (struct virtq_desc){
+        htole64(grant(gbase + 0x20000, 4096, true)), htole32(4096),
+        htole16(VIRTQ_DESC_F_NEXT), htole16(1)};
+    set_desc(1, grant(gbase + 0x21000, 4096, false), 4096, 0, 0);
+    expect_completed_unused_with_one_page();
 }
 END_TEST
 
@@ -849,6 +870,8 @@ static Suite *virtqueue_suite(void)
     tcase_add_checked_fixture(tc, setup_grants, teardown_grants);
     tcase_add_test(tc, a_chain_past_the_guests_budget_waits_for_pages);
     tcase_add_test(tc, a_chain_larger_than_the_budget_is_completed_unused);
+    tcase_add_test(
+        tc, a_chain_larger_than_the_budget_in_two_directions_is_completed_unused);
     tcase_add_test(tc,
                    a_held_chain_stays_mapped_when_its_head_is_published_again);
     tcase_add_test(tc,

@@ -112,19 +112,20 @@ static void gbudget_give(struct gbudget *b, uint64_t pages)
 
 /* ---- mapping ----------------------------------------------------------- */
 
-/* The pages of a chain, from the budget where there is one: 0, -E2BIG
- * (more than the whole budget: they could never be had), -EBUSY. */
-static int gaccess_take(const struct gaccess *ga, int total)
+/* The pages of a chain that already maps `held`, from the budget where
+ * there is one: 0, -E2BIG (with those, more than the whole budget: they
+ * could never be had together), -EBUSY. */
+static int gaccess_take(const struct gaccess *ga, int total, uint64_t held)
 {
     if (!ga->budget)
         return 0;
-    if ((uint64_t)total > ga->budget->max)
+    if (held > ga->budget->max || (uint64_t)total > ga->budget->max - held)
         return -E2BIG;
     return gbudget_take(ga->budget, (uint64_t)total) ? 0 : -EBUSY;
 }
 
 int gaccess_map_iov(const struct gaccess *ga, struct iovec *iov, unsigned n,
-                    bool write, struct gmap *m)
+                    bool write, uint64_t held, struct gmap *m)
 {
     uint32_t refs[GACCESS_MAP_PAGES_MAX];
     uint8_t *base;
@@ -137,7 +138,7 @@ int gaccess_map_iov(const struct gaccess *ga, struct iovec *iov, unsigned n,
     total = gaccess_collect_refs(iov, n, refs);
     if (total <= 0)
         return total;
-    ret = gaccess_take(ga, total);
+    ret = gaccess_take(ga, total, held);
     if (ret)
         return ret;
     base = hv_grant_map(ga->hv, refs, (unsigned)total, write);
@@ -166,7 +167,8 @@ void *gaccess_map(const struct gaccess *ga, uint64_t addr, uint64_t len,
 
     if (len == 0 || len > GACCESS_MAP_PAGES_MAX * GACCESS_PAGE)
         return NULL;
-    return gaccess_map_iov(&unbudgeted, &v, 1, write, m) ? NULL : v.iov_base;
+    return gaccess_map_iov(&unbudgeted, &v, 1, write, 0, m) ? NULL
+                                                           : v.iov_base;
 }
 
 /* Failing, the grant stays mapped: the guest cannot end it, and Linux

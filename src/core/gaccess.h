@@ -79,11 +79,12 @@ void *gaccess_map(const struct gaccess *ga, uint64_t addr, uint64_t len,
  * iov[i].iov_base holds a guest address on entry (iov_len > 0), the host
  * address on return. 0, -E2BIG when they take more than
  * GACCESS_MAP_PAGES_MAX pages in grant mode (or more than the whole
- * budget), -EFAULT as gaccess_map() returns NULL, or -EBUSY when the
- * budget has no room for them now (then nothing is mapped, and iov holds
- * no address). Pages are taken from ga->budget. */
+ * budget with the `held` pages the same chain already maps from it),
+ * -EFAULT as gaccess_map() returns NULL, or -EBUSY when the budget has no
+ * room for them now (then nothing is mapped, and iov holds no address).
+ * Pages are taken from ga->budget. */
 int gaccess_map_iov(const struct gaccess *ga, struct iovec *iov, unsigned n,
-                    bool write, struct gmap *m);
+                    bool write, uint64_t held, struct gmap *m);
 void gaccess_unmap(const struct gaccess *ga, struct gmap *m);
 
 #endif

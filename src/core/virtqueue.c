@@ -347,11 +347,13 @@ static int vq_map_chain(struct vq *vq, struct xvdm_chain *chain)
     struct vq_chain_map *m = &vq->chain_map[chain->head];
     int ret;
 
-    ret = gaccess_map_iov(vq->ga, chain->iov, chain->out_num, false,
+    ret = gaccess_map_iov(vq->ga, chain->iov, chain->out_num, false, 0,
                           &m->out);
     if (ret == 0) {
+        /* Both parts count against the budget: a chain they exceed
+         * together is as unmappable as one part past it. */
         ret = gaccess_map_iov(vq->ga, chain->iov + chain->out_num,
-                              chain->in_num, true, &m->in);
+                              chain->in_num, true, m->out.pages, &m->in);
         if (ret)
             gaccess_unmap(vq->ga, &m->out);
     }
