@@ -74,11 +74,23 @@ int sim_ioeventfd(struct hv *hv, uint64_t window, uint32_t vq, int fd,
     return ret;
 }
 
+/* The kernel looks at this ioreq (ioeventfd_interrupt()): a COPY write,
+ * while it has an ioeventfd bound to the port. */
+static bool sim_kernel_looks(struct sim *sim, const volatile struct ioreq *r)
+{
+    if (r->type != IOREQ_TYPE_COPY || r->dir != IOREQ_WRITE)
+        return false;
+    for (unsigned i = 0; i < SIM_IOEVENTFDS_MAX; i++)
+        if (sim->ioeventfd[i].used)
+            return true;
+    return false;
+}
+
 /* The eventfd of the ioeventfd that takes this ioreq, or -1: the kernel's
  * test (ioeventfd_interrupt()). */
 static int sim_ioeventfd_match(struct sim *sim, const volatile struct ioreq *r)
 {
-    if (r->type != IOREQ_TYPE_COPY || r->dir != IOREQ_WRITE || r->size != 4)
+    if (!sim_kernel_looks(sim, r) || r->size != 4)
         return -1;
     for (unsigned i = 0; i < SIM_IOEVENTFDS_MAX; i++) {
         const struct sim_ioeventfd *e = &sim->ioeventfd[i];
@@ -90,17 +102,12 @@ static int sim_ioeventfd_match(struct sim *sim, const volatile struct ioreq *r)
     return -1;
 }
 
-/* The kernel's claim, with the lock held: only a request still READY. */
-static void sim_kernel_claim(struct sim *sim, unsigned vcpu, int fd)
+/* The kernel's answer, with the lock held and the request its own. */
+static void sim_kernel_answer(struct sim *sim, unsigned vcpu, int fd)
 {
     volatile struct ioreq *slot = (struct ioreq *)sim->hv.iopage + vcpu;
     uint64_t one = 1;
 
-    if (slot->state != STATE_IOREQ_READY) {
-        sim->kernel_missed++;
-        return;
-    }
-    slot->state = STATE_IOREQ_INPROCESS;
     if (write(fd, &one, sizeof(one)) < 0)
         sim->kernel_missed++;
     __atomic_thread_fence(__ATOMIC_RELEASE);
@@ -110,33 +117,82 @@ static void sim_kernel_claim(struct sim *sim, unsigned vcpu, int fd)
     pthread_cond_broadcast(&sim->answered);
 }
 
+/* The kernel's claim, with the lock held: only a request still READY. */
+static void sim_kernel_claim(struct sim *sim, unsigned vcpu, int fd)
+{
+    volatile struct ioreq *slot = (struct ioreq *)sim->hv.iopage + vcpu;
+
+    if (slot->state != STATE_IOREQ_READY) {
+        sim->kernel_missed++;
+        return;
+    }
+    slot->state = STATE_IOREQ_INPROCESS;
+    sim_kernel_answer(sim, vcpu, fd);
+}
+
+/* Let `ms` pass with the lock released, as a descheduled dom0 vCPU. */
+static void sim_kernel_sleep(struct sim *sim, unsigned ms)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_nsec += (long)ms * 1000000L;
+    t.tv_sec += t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    while (pthread_cond_timedwait(&sim->answered, &sim->lock, &t) == 0)
+        ;
+}
+
+/* ioeventfd_interrupt() held for kernel_hold_ms between marking a READY
+ * COPY write INPROCESS and deciding: answered when an ioeventfd matches,
+ * else READY again, for xvdm. */
+static void sim_kernel_hold_one(struct sim *sim, unsigned vcpu, int fd)
+{
+    volatile struct ioreq *slot = (struct ioreq *)sim->hv.iopage + vcpu;
+
+    if (slot->state != STATE_IOREQ_READY) {
+        sim->kernel_missed += fd >= 0;
+        return;
+    }
+    slot->state = STATE_IOREQ_INPROCESS;
+    sim_kernel_sleep(sim, sim->kernel_hold_ms);
+    if (fd >= 0)
+        sim_kernel_answer(sim, vcpu, fd);
+    else
+        slot->state = STATE_IOREQ_READY;
+}
+
 /* Xen's event on the vCPU's port runs both handlers: /dev/xen/evtchn's,
  * which queues the port for xvdm, and the kernel's, which claims a
  * matching QueueNotify. With kernel_delay_ms the kernel's comes that long
- * after xvdm could have looked (a dom0 vCPU descheduled between them). */
+ * after xvdm could have looked (a dom0 vCPU descheduled between them);
+ * with kernel_hold_ms it comes at once but stalls inside. */
 int sim_kernel_event(struct sim *sim, unsigned vcpu)
 {
     const volatile struct ioreq *slot = (struct ioreq *)sim->hv.iopage + vcpu;
     int fd = sim_ioeventfd_match(sim, slot);
+    bool held = sim->kernel_hold_ms && sim_kernel_looks(sim, slot);
     uint64_t one = 1;
 
-    if (fd >= 0 && !sim->cfg.kernel_delay_ms)
+    if (fd >= 0 && !sim->cfg.kernel_delay_ms && !held)
         sim_kernel_claim(sim, vcpu, fd);
     sim->pending |= 1ULL << vcpu;
     if (write(sim->evtchn_fd, &one, sizeof(one)) < 0)
         return -errno;
-    if (fd >= 0 && sim->cfg.kernel_delay_ms) {
-        struct timespec t;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        t.tv_nsec += (long)sim->cfg.kernel_delay_ms * 1000000L;
-        t.tv_sec += t.tv_nsec / 1000000000L;
-        t.tv_nsec %= 1000000000L;
-        while (pthread_cond_timedwait(&sim->answered, &sim->lock, &t) == 0)
-            ;
+    if (held) {
+        sim_kernel_hold_one(sim, vcpu, fd);
+    } else if (fd >= 0 && sim->cfg.kernel_delay_ms) {
+        sim_kernel_sleep(sim, sim->cfg.kernel_delay_ms);
         sim_kernel_claim(sim, vcpu, fd);
     }
     return 0;
+}
+
+void sim_kernel_hold(struct sim *sim, unsigned ms)
+{
+    pthread_mutex_lock(&sim->lock);
+    sim->kernel_hold_ms = ms;
+    pthread_mutex_unlock(&sim->lock);
 }
 
 /* ---- irqfd ------------------------------------------------------------ */

@@ -110,6 +110,7 @@ struct sim {
     unsigned eventfds_assigned;
     unsigned kernel_kicks;  /* QueueNotify writes the kernel answered */
     unsigned kernel_missed; /* matching ones it found already taken */
+    unsigned kernel_hold_ms; /* sim_kernel_hold() */
     int irqfd_epoll, irqfd_stop;
     pthread_t irqfd_thread;
     bool irqfd_running;

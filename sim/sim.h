@@ -160,6 +160,14 @@ unsigned sim_irqfd_edges(struct sim *sim, uint32_t spi);
  * without ioeventfds answers a kick). 0 at once without eventfds. */
 int sim_settle(struct sim *sim, unsigned vcpu);
 
+/* From now on, the kernel's handler holds every QueueNotify-shaped
+ * candidate it looks at (a COPY write, while an ioeventfd is assigned)
+ * INPROCESS for `ms` before it answers it or, matching none of its
+ * ioeventfds, gives it back READY, as Linux's ioeventfd_interrupt() does
+ * with a dom0 vCPU descheduled inside it. xvdm sees the port fire before
+ * that. 0 stops it. */
+void sim_kernel_hold(struct sim *sim, unsigned ms);
+
 /* ---- fault injection -------------------------------------------------- */
 
 /* Make every set_irq_level fail with `err` (negative errno) from now on,

@@ -733,16 +733,74 @@ START_TEST(a_chain_past_the_guests_budget_waits_for_pages)
 }
 END_TEST
 
-/* A chain that takes more pages than the whole budget could never be
- * mapped: it is completed unused, as one past a mapping's size is. */
-START_TEST(a_chain_larger_than_the_budget_is_completed_unused)
+/* A budget of two pages, one held by chain 0: chain 1, a readable page
+ * and a writable one, waits with nothing mapped, and its wait is not
+ * signalled until a page really comes back. Were part of it mapped and
+ * given back, that give would wake it at once, to fail the same way: a
+ * loop spinning on map and unmap calls for as long as chain 0 is held. */
+START_TEST(a_waiting_chain_is_not_woken_by_its_own_pages)
+{
+    struct iovec iov2[4];
+    struct xvdm_chain c2 = {.iov = iov2, .iov_cap = 4};
+    struct gbudget budget;
+    uint64_t woken;
+
+    ck_assert_int_eq(gbudget_init(&budget, 2), 0);
+    ga.budget = &budget;
+    one_page_chain(0);
+    ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+    *guest_ring_desc(&ring, 1) = (struct virtq_desc){
+        htole64(grant(gbase + 0x30000, 4096, true)), htole32(4096),
+        htole16(VIRTQ_DESC_F_NEXT), htole16(2)};
+    set_desc(2, grant(gbase + 0x31000, 4096, false), 4096, 0, 0);
+    guest_ring_publish(&ring, 1);
+    ck_assert_int_eq(vq_pop(&vq, &c2), -EAGAIN);
+    ck_assert_uint_eq(sim_grants_mapped(gsim), 4); /* 3 rings, chain 0 */
+    ck_assert_int_eq(read(budget.wake_fd, &woken, sizeof(woken)), -1);
+    vq_push(&vq, &chain, 0);
+    ck_assert_int_eq(read(budget.wake_fd, &woken, sizeof(woken)),
+                     sizeof(woken));
+    ck_assert_int_eq(vq_pop(&vq, &c2), 1);
+    ck_assert_uint_eq(c2.head, 1);
+    vq_push(&vq, &c2, 0);
+    ck_assert_uint_eq(budget.mapped, 0);
+    vq_reset(&vq);
+    gbudget_fini(&budget);
+}
+END_TEST
+
+/* A chain whose readable page is granted but whose writable one is not:
+ * a fault, and every page it took from the budget comes back, the
+ * readable part's mapping undone. */
+START_TEST(a_chain_that_cannot_be_mapped_gives_its_pages_back)
+{
+    struct gbudget budget;
+
+    ck_assert_int_eq(gbudget_init(&budget, 4), 0);
+    ga.budget = &budget;
+    *guest_ring_desc(&ring, 0) = (struct virtq_desc){
+        htole64(grant(gbase + 0x20000, 4096, true)), htole32(4096),
+        htole16(VIRTQ_DESC_F_NEXT), htole16(1)};
+    set_desc(1, SIM_GRANT_ADDR(SIM_GRANTS_MAX - 1, 0), 4096, 0, 0);
+    guest_ring_publish(&ring, 0);
+    ck_assert_int_eq(vq_pop(&vq, &chain), -EIO);
+    ck_assert_uint_eq(faults, 1);
+    ck_assert_uint_eq(budget.mapped, 0);
+    ck_assert_uint_eq(sim_grants_mapped(gsim), 3); /* the rings only */
+    vq_reset(&vq);
+    gbudget_fini(&budget);
+}
+END_TEST
+
+/* Chain 0, published, with a budget of one page: completed unused at
+ * once, and nothing left counted against the budget. */
+static void expect_completed_unused_with_one_page(void)
 {
     struct gbudget budget;
     uint32_t id, len;
 
     ck_assert_int_eq(gbudget_init(&budget, 1), 0);
     ga.budget = &budget;
-    set_desc(0, grant(gbase + 0x20000, 8192, false), 8192, 0, 0);
     guest_ring_publish(&ring, 0);
     ck_assert_int_eq(vq_pop(&vq, &chain), VQ_SKIPPED);
     ck_assert(guest_ring_get_used(&ring, &id, &len));
@@ -751,6 +809,28 @@ START_TEST(a_chain_larger_than_the_budget_is_completed_unused)
     ck_assert_uint_eq(budget.mapped, 0);
     vq_reset(&vq);
     gbudget_fini(&budget);
+}
+
+/* A chain that takes more pages than the whole budget could never be
+ * mapped: it is completed unused, as one past a mapping's size is. */
+START_TEST(a_chain_larger_than_the_budget_is_completed_unused)
+{
+    set_desc(0, grant(gbase + 0x20000, 8192, false), 8192, 0, 0);
+    expect_completed_unused_with_one_page();
+}
+END_TEST
+
+/* A chain whose readable and writable buffers each fit the budget but
+ * together do not could never be mapped either: completed unused, not
+ * left waiting for pages that can never be enough (each retry would map
+ * its readable part, fail on the rest and wake itself again). */
+START_TEST(a_chain_larger_than_the_budget_in_two_directions_is_completed_unused)
+{
+    *guest_ring_desc(&ring, 0) = (struct virtq_desc){
+        htole64(grant(gbase + 0x20000, 4096, true)), htole32(4096),
+        htole16(VIRTQ_DESC_F_NEXT), htole16(1)};
+    set_desc(1, grant(gbase + 0x21000, 4096, false), 4096, 0, 0);
+    expect_completed_unused_with_one_page();
 }
 END_TEST
 
@@ -848,7 +928,11 @@ static Suite *virtqueue_suite(void)
     tc = tcase_create("grants");
     tcase_add_checked_fixture(tc, setup_grants, teardown_grants);
     tcase_add_test(tc, a_chain_past_the_guests_budget_waits_for_pages);
+    tcase_add_test(tc, a_waiting_chain_is_not_woken_by_its_own_pages);
+    tcase_add_test(tc, a_chain_that_cannot_be_mapped_gives_its_pages_back);
     tcase_add_test(tc, a_chain_larger_than_the_budget_is_completed_unused);
+    tcase_add_test(
+        tc, a_chain_larger_than_the_budget_in_two_directions_is_completed_unused);
     tcase_add_test(tc,
                    a_held_chain_stays_mapped_when_its_head_is_published_again);
     tcase_add_test(tc,

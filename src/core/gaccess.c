@@ -33,8 +33,8 @@ static uint64_t gaccess_guest_addr(const struct iovec *v)
     return (uint64_t)(uintptr_t)v->iov_base;
 }
 
-/* Grant mode: the references every range uses, in order, into refs. The
- * count, or -EFAULT / -E2BIG. */
+/* Grant mode: the references every range uses, in order, into refs
+ * (unless NULL: only counted). The count, or -EFAULT / -E2BIG. */
 static int gaccess_collect_refs(const struct iovec *iov, unsigned n,
                                 uint32_t *refs)
 {
@@ -46,7 +46,7 @@ static int gaccess_collect_refs(const struct iovec *iov, unsigned n,
             return -EFAULT;
         if (pages > GACCESS_MAP_PAGES_MAX - total)
             return -E2BIG;
-        for (uint64_t p = 0; p < pages; p++)
+        for (uint64_t p = 0; refs && p < pages; p++)
             refs[total + p] = (uint32_t)(first + p);
         total += pages;
     }
@@ -112,41 +112,41 @@ static void gbudget_give(struct gbudget *b, uint64_t pages)
 
 /* ---- mapping ----------------------------------------------------------- */
 
-/* The pages of a chain, from the budget where there is one: 0, -E2BIG
- * (more than the whole budget: they could never be had), -EBUSY. */
-static int gaccess_take(const struct gaccess *ga, int total)
+/* The pages of a whole chain, from the budget where there is one: 0,
+ * -E2BIG (more than the whole budget: they could never be had), -EBUSY. */
+static int gaccess_take(const struct gaccess *ga, uint64_t pages)
 {
     if (!ga->budget)
         return 0;
-    if ((uint64_t)total > ga->budget->max)
+    if (pages > ga->budget->max)
         return -E2BIG;
-    return gbudget_take(ga->budget, (uint64_t)total) ? 0 : -EBUSY;
+    return gbudget_take(ga->budget, pages) ? 0 : -EBUSY;
 }
 
-int gaccess_map_iov(const struct gaccess *ga, struct iovec *iov, unsigned n,
-                    bool write, struct gmap *m)
+static void gaccess_give(const struct gaccess *ga, uint64_t pages)
+{
+    if (ga->budget && pages)
+        gbudget_give(ga->budget, pages);
+}
+
+/* Grant mode: iov's ranges in one mapping, the pages already had. 0,
+ * -EFAULT or -E2BIG. */
+static int gaccess_grant_map_iov(const struct gaccess *ga, struct iovec *iov,
+                                 unsigned n, bool write, bool budgeted,
+                                 struct gmap *m)
 {
     uint32_t refs[GACCESS_MAP_PAGES_MAX];
     uint8_t *base;
     uint64_t at = 0;
-    int total, ret;
+    int total = gaccess_collect_refs(iov, n, refs);
 
     *m = (struct gmap){0};
-    if (!gaccess_grants(ga))
-        return gaccess_translate_iov(ga->ram, iov, n);
-    total = gaccess_collect_refs(iov, n, refs);
     if (total <= 0)
         return total;
-    ret = gaccess_take(ga, total);
-    if (ret)
-        return ret;
     base = hv_grant_map(ga->hv, refs, (unsigned)total, write);
-    if (!base) {
-        if (ga->budget)
-            gbudget_give(ga->budget, (uint64_t)total);
+    if (!base)
         return -EFAULT;
-    }
-    *m = (struct gmap){base, (unsigned)total, ga->budget != NULL};
+    *m = (struct gmap){base, (unsigned)total, budgeted};
     for (unsigned i = 0; i < n; i++) {
         uint64_t addr = gaccess_guest_addr(&iov[i]);
         uint64_t pages = (addr % GACCESS_PAGE + iov[i].iov_len +
@@ -158,15 +158,50 @@ int gaccess_map_iov(const struct gaccess *ga, struct iovec *iov, unsigned n,
     return 0;
 }
 
+int gaccess_map_chain(const struct gaccess *ga, struct iovec *iov,
+                      unsigned out, unsigned in, struct gmap *m_out,
+                      struct gmap *m_in)
+{
+    int out_pages, in_pages, ret;
+
+    *m_out = *m_in = (struct gmap){0};
+    if (!gaccess_grants(ga))
+        return gaccess_translate_iov(ga->ram, iov, out + in);
+    out_pages = gaccess_collect_refs(iov, out, NULL);
+    in_pages = gaccess_collect_refs(iov + out, in, NULL);
+    if (out_pages < 0 || in_pages < 0)
+        return out_pages < 0 ? out_pages : in_pages;
+    /* All at once: a chain that held some while it waited for the rest
+     * would wake itself each time it gave them back. */
+    ret = gaccess_take(ga, (uint64_t)out_pages + (uint64_t)in_pages);
+    if (ret)
+        return ret;
+    ret = gaccess_grant_map_iov(ga, iov, out, false, ga->budget != NULL,
+                                m_out);
+    if (ret == 0)
+        ret = gaccess_grant_map_iov(ga, iov + out, in, true,
+                                    ga->budget != NULL, m_in);
+    if (ret) {
+        /* What was mapped goes back as it is unmapped. */
+        gaccess_give(ga, m_out->pages ? (uint64_t)in_pages
+                                      : (uint64_t)out_pages + in_pages);
+        gaccess_unmap(ga, m_out);
+    }
+    return ret;
+}
+
 void *gaccess_map(const struct gaccess *ga, uint64_t addr, uint64_t len,
                   bool write, struct gmap *m)
 {
-    struct gaccess unbudgeted = {ga->ram, ga->hv, NULL};
     struct iovec v = {(void *)(uintptr_t)addr, (size_t)len};
 
+    *m = (struct gmap){0};
     if (len == 0 || len > GACCESS_MAP_PAGES_MAX * GACCESS_PAGE)
         return NULL;
-    return gaccess_map_iov(&unbudgeted, &v, 1, write, m) ? NULL : v.iov_base;
+    if (!gaccess_grants(ga))
+        return gmem_translate(ga->ram, addr, len);
+    return gaccess_grant_map_iov(ga, &v, 1, write, false, m) ? NULL
+                                                             : v.iov_base;
 }
 
 /* Failing, the grant stays mapped: the guest cannot end it, and Linux

@@ -75,15 +75,17 @@ static inline bool gaccess_grants(const struct gaccess *ga)
  * granted that way). For rings and indirect tables: not from the budget. */
 void *gaccess_map(const struct gaccess *ga, uint64_t addr, uint64_t len,
                   bool write, struct gmap *m);
-/* Several ranges in one mapping (a chain's buffers of one direction):
- * iov[i].iov_base holds a guest address on entry (iov_len > 0), the host
- * address on return. 0, -E2BIG when they take more than
- * GACCESS_MAP_PAGES_MAX pages in grant mode (or more than the whole
- * budget), -EFAULT as gaccess_map() returns NULL, or -EBUSY when the
- * budget has no room for them now (then nothing is mapped, and iov holds
- * no address). Pages are taken from ga->budget. */
-int gaccess_map_iov(const struct gaccess *ga, struct iovec *iov, unsigned n,
-                    bool write, struct gmap *m);
+/* A chain's buffers: iov[0..out) readable, mapped read-only, and
+ * iov[out..out + in) writable, each direction in one mapping (*m_out,
+ * *m_in). iov[i].iov_base holds a guest address on entry (iov_len > 0),
+ * the host address on return. In grant mode the pages of both are taken
+ * from ga->budget at once. 0, -E2BIG when a direction takes more than
+ * GACCESS_MAP_PAGES_MAX pages or both more than the whole budget, -EFAULT
+ * as gaccess_map() returns NULL, or -EBUSY when the budget has no room
+ * for them now (then nothing is mapped, and iov holds no address). */
+int gaccess_map_chain(const struct gaccess *ga, struct iovec *iov,
+                      unsigned out, unsigned in, struct gmap *m_out,
+                      struct gmap *m_in);
 void gaccess_unmap(const struct gaccess *ga, struct gmap *m);
 
 #endif

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "hv.h"
 #include "ioreq.h"
@@ -22,6 +24,7 @@ void ioreq_dispatch_init(struct ioreq_dispatch *d, struct hv *hv)
 {
     memset(d, 0, sizeof(*d));
     d->hv = hv;
+    d->recheck_fd = -1;
 }
 
 static bool ranges_overlap(const struct ioreq_range *a,
@@ -50,9 +53,14 @@ int ioreq_add_range(struct ioreq_dispatch *d, const struct ioreq_range *r)
 
 void ioreq_dispatch_fini(struct ioreq_dispatch *d)
 {
-    if (d->loop)
+    if (d->loop) {
         loop_unwatch(d->loop, hv_evtchn_fd(d->hv));
+        loop_unwatch(d->loop, d->recheck_fd);
+    }
     d->loop = NULL;
+    if (d->recheck_fd >= 0)
+        close(d->recheck_fd);
+    d->recheck_fd = -1;
     for (unsigned i = 0; i < d->nr_ranges; i++) {
         int ret = hv_unmap_mmio(d->hv, d->range[i].base, d->range[i].size);
 
@@ -129,17 +137,41 @@ static uint64_t ioreq_mmio(struct ioreq_dispatch *d, const struct ioreq *req)
     return 0;
 }
 
+/* Linux's ioeventfd handler marks every COPY write it looks at INPROCESS
+ * while it searches its ioeventfds, and gives one it does not take back
+ * READY with no event of its own (drivers/xen/privcmd.c,
+ * ioeventfd_interrupt()); xvdm, woken by the same port, may look in
+ * between. Short: the handler runs with interrupts off, unless dom0's vCPU
+ * is descheduled inside it. */
+#define IOREQ_RECHECK_NS 50000
+
+static void ioreq_recheck_later(struct ioreq_dispatch *d)
+{
+    struct itimerspec t = {.it_value.tv_nsec = IOREQ_RECHECK_NS};
+
+    if (d->recheck_fd < 0 || d->recheck_armed)
+        return;
+    if (timerfd_settime(d->recheck_fd, 0, &t, NULL))
+        log_ratelimited(&d->rl, NULL, "cannot arm the ioreq recheck timer: "
+                        "%s", strerror(errno));
+    else
+        d->recheck_armed = true;
+}
+
 /* Answer vCPU `vcpu`'s slot if Xen left an ioreq in it. 0, or the error
  * of the notify that hands the answer back. */
 static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
 {
     /* Indexed by hand: Xen declares the array with one element. */
     volatile struct ioreq *slot = (struct ioreq *)d->hv->iopage + vcpu;
+    uint8_t state = slot->state;
     struct ioreq req;
     uint64_t data;
     int ret;
 
-    if (slot->state != STATE_IOREQ_READY)
+    if (state == STATE_IOREQ_INPROCESS)
+        ioreq_recheck_later(d);
+    if (state != STATE_IOREQ_READY)
         return 0; /* a stray notify: nothing to answer */
     /* Read the fields only after seeing READY. */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -221,14 +253,40 @@ static void ioreq_on_events(void *arg, uint32_t revents)
         loop_fail(d->loop, ret);
 }
 
+static void ioreq_on_recheck(void *arg, uint32_t revents)
+{
+    struct ioreq_dispatch *d = arg;
+    uint64_t expired;
+    int ret;
+
+    if (read(d->recheck_fd, &expired, sizeof(expired)) < 0)
+        return;
+    d->recheck_armed = false;
+    ret = ioreq_serve_waiting(d);
+    if (ret)
+        loop_fail(d->loop, ret);
+}
+
+static int ioreq_watch_recheck(struct ioreq_dispatch *d, struct loop *loop)
+{
+    d->recheck_fd =
+        timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (d->recheck_fd < 0)
+        return -errno;
+    return loop_watch(loop, d->recheck_fd, EPOLLIN, ioreq_on_recheck, d);
+}
+
 int ioreq_dispatch_start(struct ioreq_dispatch *d, struct loop *loop)
 {
-    int ret = loop_watch(loop, hv_evtchn_fd(d->hv), EPOLLIN, ioreq_on_events,
-                         d);
+    int ret = ioreq_watch_recheck(d, loop);
 
+    if (ret) {
+        log_err("cannot set up the ioreq recheck timer: %s", strerror(-ret));
+        return ret;
+    }
+    ret = loop_watch(loop, hv_evtchn_fd(d->hv), EPOLLIN, ioreq_on_events, d);
     if (ret)
         log_err("cannot watch the event channel: %s", strerror(-ret));
-    else
-        d->loop = loop;
+    d->loop = loop;
     return ret;
 }

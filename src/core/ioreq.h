@@ -14,6 +14,7 @@
 #ifndef XVDM_IOREQ_H
 #define XVDM_IOREQ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "log.h"
@@ -46,6 +47,10 @@ struct ioreq_dispatch {
     struct ioreq_range range[IOREQ_RANGES_MAX];
     struct ioreq_stats stats;
     struct ratelimit rl;
+    /* timerfd: look at the slots again, one was seen INPROCESS (where the
+     * host's kernel may give it back READY without an event). */
+    int recheck_fd;
+    bool recheck_armed;
 };
 
 void ioreq_dispatch_init(struct ioreq_dispatch *d, struct hv *hv);
@@ -54,7 +59,9 @@ void ioreq_dispatch_init(struct ioreq_dispatch *d, struct hv *hv);
  * -ENOSPC when full, or the hypervisor's error. */
 int ioreq_add_range(struct ioreq_dispatch *d, const struct ioreq_range *r);
 /* Serve from `loop`: when the event channel fd is readable, answer every
- * pending vCPU's ioreq. A port that cannot be read, unmasked or notified
+ * pending vCPU's ioreq; a slot found INPROCESS, which only the host's
+ * kernel leaves so (privcmd-eventfd.h), is looked at again shortly until
+ * it is answered or READY again. A port that cannot be read, unmasked or notified
  * leaves a vCPU waiting for ever, so no guest access can be served any
  * more: the loop then stops with that error, after a line saying what
  * failed. */

@@ -338,23 +338,17 @@ static int vq_walk_chain(struct vq *vq, struct vq_walk *w, uint16_t index,
     }
 }
 
-/* Grant mode: map the chain's buffers, readable ones read-only, in two
- * calls at most, until it is pushed back. 0, 1 when they take more pages
- * than one mapping (the chain is skipped), -EAGAIN when the guest's
- * budget has no room for them now, or -EIO after a fault. */
+/* Grant mode: map the chain's buffers, readable ones read-only, until it
+ * is pushed back. 0, 1 when they take more pages than one mapping or the
+ * guest's whole budget (the chain is skipped), -EAGAIN when the budget
+ * has no room for them now, or -EIO after a fault. */
 static int vq_map_chain(struct vq *vq, struct xvdm_chain *chain)
 {
     struct vq_chain_map *m = &vq->chain_map[chain->head];
     int ret;
 
-    ret = gaccess_map_iov(vq->ga, chain->iov, chain->out_num, false,
-                          &m->out);
-    if (ret == 0) {
-        ret = gaccess_map_iov(vq->ga, chain->iov + chain->out_num,
-                              chain->in_num, true, &m->in);
-        if (ret)
-            gaccess_unmap(vq->ga, &m->out);
-    }
+    ret = gaccess_map_chain(vq->ga, chain->iov, chain->out_num,
+                            chain->in_num, &m->out, &m->in);
     if (ret == -E2BIG)
         return 1;
     if (ret == -EBUSY)
