@@ -1,0 +1,1173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-vsock on the simulated hypervisor against real Unix sockets in a
+ * temporary directory, with a small vsock driver playing the guest (its
+ * sockets, credit and packets as Linux's virtio_transport keeps them):
+ * connections both ways, bulk data with checksums, credit stalls and
+ * resumes, half-close, reset mid-transfer, many connections, the bound on
+ * them, and hostile packets, each answered as the spec says.
+ */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_vsock.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check-run.h"
+#include "harness.h"
+#include "log-lines.h"
+#include "vdriver.h"
+
+#define VSOCK_ID 19
+#define RXQ 0
+#define TXQ 1
+#define EVQ 2
+#define RING 128
+#define EV_BUFS 4
+#define HDR ((uint32_t)sizeof(struct virtio_vsock_hdr))
+#define RX_BUF (HDR + 4096)
+#define PKT_MAX (64 * 1024)
+#define HOST_BUF_ALLOC (64 * 1024)
+#define GUEST_BUF_ALLOC (256 * 1024)
+#define WAIT_MS 5000
+#define CONNS 80
+
+static struct harness h;
+static struct vdriver d;
+static char dir[64], uds[96];
+static uint64_t guest_cid;
+static uint64_t rx_gpa[RING], tx_gpa[RING], ev_gpa[RING];
+static unsigned tx_inflight;
+static unsigned events_seen;
+
+/* A guest socket, as Linux's virtio_vsock_sock keeps it. */
+struct gsock {
+    bool used, connected, rst, requested;
+    uint32_t lport, rport;
+    uint32_t tx_cnt, peer_buf_alloc, peer_fwd_cnt;
+    uint32_t buf_alloc, fwd_cnt, fwd_told;
+    bool hold_credit; /* a reader that stopped: no credit updates */
+    uint32_t shutdown;
+    uint64_t rx_bytes, rx_sum;
+};
+static struct gsock gs[CONNS];
+/* REQUESTs to guest port `listen_port` are accepted (RESPONSE) when
+ * guest_accepts, refused (RST) otherwise, or left unanswered. */
+static uint32_t listen_port;
+static enum { ACCEPT, REFUSE, IGNORE } guest_accepts;
+/* Packets of no guest socket: how many, and the last one's header. */
+static unsigned stray;
+static struct virtio_vsock_hdr stray_hdr;
+
+/* ---- checksums ---------------------------------------------------------- */
+
+static uint64_t sum_add(uint64_t s, const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        s = (s ^ p[i]) * 0x100000001b3ULL;
+    return s;
+}
+
+#define SUM_INIT 0xcbf29ce484222325ULL
+
+/* Byte i of stream `seed`. */
+static uint8_t stream_byte(unsigned seed, uint64_t i)
+{
+    return (uint8_t)((i * 2654435761U + seed * 97 + (i >> 13)) >> 3);
+}
+
+static void stream_fill(uint8_t *p, size_t n, unsigned seed, uint64_t off)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = stream_byte(seed, off + i);
+}
+
+/* ---- the guest's driver ------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static void rx_post(unsigned q, uint64_t gpa, uint32_t len, uint64_t *map)
+{
+    struct guest_buf b = {gpa, len, true};
+    uint16_t head = guest_ring_add_chain(&d.ring[q], &b, 1);
+
+    map[head] = gpa;
+    guest_ring_publish(&d.ring[q], head);
+}
+
+static void reap_tx(void)
+{
+    uint32_t id, len;
+
+    while (guest_ring_get_used(&d.ring[TXQ], &id, &len))
+        tx_inflight--;
+}
+
+/* One packet of n bytes (header included) in `pieces` descriptors. */
+static void tx_raw(const void *pkt, uint32_t n, unsigned pieces, bool kick)
+{
+    struct guest_buf b[2];
+    uint16_t slot = d.ring[TXQ].next_desc;
+    uint64_t t0 = now_ms();
+
+    reap_tx();
+    while (tx_inflight + 2 >= RING) {
+        vdriver_wait_irq(&d, 10);
+        guest_ring_enable_cb(&d.ring[TXQ]);
+        reap_tx();
+        ck_assert_msg(now_ms() - t0 < WAIT_MS, "tx queue never drained");
+    }
+    slot = d.ring[TXQ].next_desc;
+    memcpy(vdriver_ptr(&d, tx_gpa[slot]), pkt, n);
+    b[0] = (struct guest_buf){tx_gpa[slot], pieces == 2 ? HDR : n, false};
+    b[1] = (struct guest_buf){tx_gpa[slot] + HDR, n - HDR, false};
+    guest_ring_publish(&d.ring[TXQ],
+                       guest_ring_add_chain(&d.ring[TXQ], b, pieces));
+    tx_inflight++;
+    if (kick)
+        vdriver_kick(&d, TXQ);
+}
+
+static struct virtio_vsock_hdr hdr_of(uint32_t src, uint32_t dst, uint16_t op,
+                                      uint32_t len)
+{
+    return (struct virtio_vsock_hdr){
+        .src_cid = htole64(guest_cid),
+        .dst_cid = htole64(2),
+        .src_port = htole32(src),
+        .dst_port = htole32(dst),
+        .len = htole32(len),
+        .type = htole16(VIRTIO_VSOCK_TYPE_STREAM),
+        .op = htole16(op),
+    };
+}
+
+static void send_pkt(struct virtio_vsock_hdr *hh, const void *data,
+                     uint32_t len, bool kick)
+{
+    static uint8_t pkt[HDR + PKT_MAX];
+
+    memcpy(pkt, hh, HDR);
+    if (len)
+        memcpy(pkt + HDR, data, len);
+    tx_raw(pkt, HDR + len, len ? 2 : 1, kick);
+}
+
+/* A packet of socket s, with its credit. */
+static void gs_send(struct gsock *s, uint16_t op, uint32_t flags,
+                    const void *data, uint32_t len, bool kick)
+{
+    struct virtio_vsock_hdr hh = hdr_of(s->lport, s->rport, op, len);
+
+    hh.flags = htole32(flags);
+    hh.buf_alloc = htole32(s->buf_alloc);
+    hh.fwd_cnt = htole32(s->fwd_cnt);
+    s->fwd_told = s->fwd_cnt;
+    send_pkt(&hh, data, len, kick);
+}
+
+static struct gsock *gs_find(uint32_t lport, uint32_t rport)
+{
+    for (unsigned i = 0; i < CONNS; i++)
+        if (gs[i].used && gs[i].lport == lport && gs[i].rport == rport)
+            return &gs[i];
+    return NULL;
+}
+
+static struct gsock *gs_new(uint32_t lport, uint32_t rport)
+{
+    for (unsigned i = 0; i < CONNS; i++) {
+        if (gs[i].used)
+            continue;
+        gs[i] = (struct gsock){.used = true,
+                               .lport = lport,
+                               .rport = rport,
+                               .buf_alloc = GUEST_BUF_ALLOC,
+                               .rx_sum = SUM_INIT};
+        return &gs[i];
+    }
+    ck_abort_msg("out of guest sockets");
+    return NULL;
+}
+
+static uint32_t gs_credit(const struct gsock *s)
+{
+    uint32_t in_flight = s->tx_cnt - s->peer_fwd_cnt;
+
+    return in_flight >= s->peer_buf_alloc ? 0 : s->peer_buf_alloc - in_flight;
+}
+
+static void guest_request(uint32_t lport, uint32_t rport)
+{
+    struct virtio_vsock_hdr hh = hdr_of(lport, rport, VIRTIO_VSOCK_OP_REQUEST,
+                                        0);
+
+    hh.buf_alloc = htole32(GUEST_BUF_ALLOC);
+    send_pkt(&hh, NULL, 0, true);
+}
+
+static void on_request(const struct virtio_vsock_hdr *hh)
+{
+    uint32_t dst = le32toh(hh->dst_port), src = le32toh(hh->src_port);
+    struct gsock *s;
+
+    if (dst != listen_port || guest_accepts == IGNORE) {
+        stray++;
+        stray_hdr = *hh;
+        return;
+    }
+    s = gs_new(dst, src);
+    s->requested = true;
+    s->peer_buf_alloc = le32toh(hh->buf_alloc);
+    if (guest_accepts == ACCEPT) {
+        s->connected = true;
+        gs_send(s, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0, true);
+    } else {
+        gs_send(s, VIRTIO_VSOCK_OP_RST, 0, NULL, 0, true);
+        s->used = false;
+    }
+}
+
+static void on_data(struct gsock *s, const uint8_t *p, uint32_t len)
+{
+    ck_assert_msg(s->connected, "data on a socket not connected");
+    ck_assert_uint_le(s->fwd_cnt + len - s->fwd_told, s->buf_alloc);
+    s->rx_sum = sum_add(s->rx_sum, p, len);
+    s->rx_bytes += len;
+    if (s->hold_credit)
+        return;
+    s->fwd_cnt += len;
+    if (s->fwd_cnt - s->fwd_told >= s->buf_alloc / 4)
+        gs_send(s, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, true);
+}
+
+static void on_packet(const uint8_t *p, uint32_t len)
+{
+    const struct virtio_vsock_hdr *hh = (const void *)p;
+    uint16_t op = le16toh(hh->op);
+    struct gsock *s;
+
+    ck_assert_uint_ge(len, HDR);
+    ck_assert_uint_eq(le64toh(hh->src_cid), 2);
+    ck_assert_uint_eq(le64toh(hh->dst_cid), guest_cid);
+    ck_assert_uint_eq(le16toh(hh->type), VIRTIO_VSOCK_TYPE_STREAM);
+    ck_assert_uint_eq(len, HDR + le32toh(hh->len));
+    if (op == VIRTIO_VSOCK_OP_REQUEST) {
+        on_request(hh);
+        return;
+    }
+    s = gs_find(le32toh(hh->dst_port), le32toh(hh->src_port));
+    if (!s) {
+        stray++;
+        stray_hdr = *hh;
+        return;
+    }
+    s->peer_buf_alloc = le32toh(hh->buf_alloc);
+    s->peer_fwd_cnt = le32toh(hh->fwd_cnt);
+    if (op == VIRTIO_VSOCK_OP_RESPONSE)
+        s->connected = true;
+    else if (op == VIRTIO_VSOCK_OP_RST)
+        s->rst = true;
+    else if (op == VIRTIO_VSOCK_OP_SHUTDOWN)
+        s->shutdown |= le32toh(hh->flags);
+    else if (op == VIRTIO_VSOCK_OP_RW)
+        on_data(s, p + HDR, len - HDR);
+}
+
+/* Take what the device put in the receive and event queues, repost the
+ * buffers; wait for an interrupt up to ms when nothing was there. */
+static void guest_poll(unsigned ms)
+{
+    uint32_t id, len;
+    bool any = false;
+
+    for (;;) {
+        guest_ring_enable_cb(&d.ring[RXQ]);
+        if (!guest_ring_get_used(&d.ring[RXQ], &id, &len))
+            break;
+        on_packet(vdriver_ptr(&d, rx_gpa[id]), len);
+        rx_post(RXQ, rx_gpa[id], RX_BUF, rx_gpa);
+        any = true;
+    }
+    while (guest_ring_get_used(&d.ring[EVQ], &id, &len)) {
+        uint32_t ev;
+
+        ck_assert_uint_eq(len, 4);
+        memcpy(&ev, vdriver_ptr(&d, ev_gpa[id]), 4);
+        ck_assert_uint_eq(le32toh(ev), VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
+        events_seen++;
+        rx_post(EVQ, ev_gpa[id], 8, ev_gpa);
+        any = true;
+    }
+    reap_tx();
+    if (any) {
+        vdriver_kick(&d, RXQ);
+        vdriver_kick(&d, EVQ);
+    } else if (ms) {
+        vdriver_wait_irq(&d, ms);
+    }
+}
+
+/* guest_poll until cond() holds; false after ms. */
+static bool poll_until(bool (*cond)(void), unsigned ms)
+{
+    uint64_t t0 = now_ms();
+
+    while (!cond()) {
+        if (now_ms() - t0 > ms)
+            return false;
+        guest_poll(10);
+    }
+    return true;
+}
+
+static void setup_guest(void)
+{
+    static const unsigned sizes[] = {RING, RING, EV_BUFS};
+    uint64_t v = 0;
+
+    ck_assert_int_eq(vdriver_probe(&d, VSOCK_ID, 1ULL << 32), 0);
+    ck_assert_uint_eq(d.offered & (1ULL << VIRTIO_VSOCK_F_SEQPACKET), 0);
+    for (unsigned q = 0; q < 3; q++)
+        ck_assert_int_eq(vdriver_setup_queue(&d, q, (uint16_t)sizes[q]), 0);
+    ck_assert_int_eq(sim_mmio_read(h.sim, 0, d.base + 0x100, 4, &v), 0);
+    guest_cid = v;
+    ck_assert_int_eq(sim_mmio_read(h.sim, 0, d.base + 0x104, 4, &v), 0);
+    guest_cid |= v << 32;
+    for (unsigned i = 0; i < RING; i++)
+        rx_post(RXQ, vdriver_alloc(&d, RX_BUF, 64), RX_BUF, rx_gpa);
+    for (unsigned i = 0; i < EV_BUFS; i++)
+        rx_post(EVQ, vdriver_alloc(&d, 8, 8), 8, ev_gpa);
+    tx_inflight = 0;
+    vdriver_driver_ok(&d);
+    vdriver_kick(&d, RXQ);
+    vdriver_kick(&d, EVQ);
+}
+
+/* xvdm with a vsock device of uds=<temp dir>/v plus `extra`. */
+static void start(const char *extra)
+{
+    char spec[256];
+    const char *specs[] = {spec};
+
+    snprintf(dir, sizeof(dir), "/tmp/xvdm-vsock-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(uds, sizeof(uds), "%s/v", dir);
+    snprintf(spec, sizeof(spec), "vsock,uds=%s%s", uds, extra);
+    memset(gs, 0, sizeof(gs));
+    stray = events_seen = 0;
+    listen_port = 0;
+    ck_assert_int_eq(harness_start(&h, specs, 1), 0);
+    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
+                 sim_ram_base(h.sim) + (1 << 20), 48 << 20);
+    for (unsigned i = 0; i < RING; i++)
+        tx_gpa[i] = vdriver_alloc(&d, HDR + PKT_MAX, 64);
+    setup_guest();
+}
+
+/* Stop xvdm and remove the temporary directory with dom0's sockets. */
+static void finish(void)
+{
+    DIR *dp;
+    struct dirent *e;
+    char path[sizeof(dir) + sizeof(e->d_name) + 1];
+
+    harness_stop(&h);
+    dp = opendir(dir);
+    ck_assert_ptr_nonnull(dp);
+    while ((e = readdir(dp))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(dp);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+
+static void expect_healthy(void)
+{
+    ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
+}
+
+/* ---- dom0's side ---------------------------------------------------------- */
+
+static int host_listen(uint32_t port)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", uds, port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(fd, 128), 0);
+    return fd;
+}
+
+static int host_accept(int lfd)
+{
+    uint64_t t0 = now_ms();
+    int fd;
+
+    while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) {
+        ck_assert_msg(now_ms() - t0 < WAIT_MS, "no connection to accept");
+        guest_poll(10);
+    }
+    return fd;
+}
+
+/* A line from fd, guest polled meanwhile; "" at EOF. */
+static void host_line(int fd, char *line, size_t cap)
+{
+    size_t n = 0;
+    uint64_t t0 = now_ms();
+
+    while (n + 1 < cap) {
+        ssize_t r = read(fd, line + n, 1);
+
+        if (r == 0)
+            break;
+        if (r < 0) {
+            ck_assert_msg(errno == EAGAIN, "read: %s", strerror(errno));
+            ck_assert_msg(now_ms() - t0 < WAIT_MS, "no line");
+            guest_poll(10);
+            continue;
+        }
+        if (line[n++] == '\n')
+            break;
+    }
+    line[n] = '\0';
+}
+
+static int host_connect_raw(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", uds);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+static int host_connect(uint32_t port)
+{
+    char line[32];
+    int fd = host_connect_raw();
+    int n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
+
+    ck_assert_int_eq(write(fd, line, (size_t)n), n);
+    return fd;
+}
+
+/* Read until EOF or an error from dom0's side; true when it came within
+ * ms: the socket was closed by xvdm. */
+static bool host_sees_close(int fd, unsigned ms)
+{
+    uint64_t t0 = now_ms();
+    char buf[4096];
+
+    while (now_ms() - t0 < ms) {
+        ssize_t r = read(fd, buf, sizeof(buf));
+
+        if (r == 0 || (r < 0 && errno != EAGAIN))
+            return true;
+        if (r < 0)
+            guest_poll(10);
+    }
+    return false;
+}
+
+/* ---- connections ---------------------------------------------------------- */
+
+static struct gsock *waiting;
+
+static bool waiting_answered(void)
+{
+    return waiting->connected || waiting->rst;
+}
+
+/* The guest connects from lport to host port rport: its socket, answered
+ * (connected or reset). */
+static struct gsock *guest_connect(uint32_t lport, uint32_t rport)
+{
+    waiting = gs_new(lport, rport);
+    guest_request(lport, rport);
+    ck_assert_msg(poll_until(waiting_answered, WAIT_MS),
+                  "REQUEST %u -> %u unanswered", lport, rport);
+    return waiting;
+}
+
+/* dom0 connects to guest port `port`, the guest accepts: dom0's fd (past
+ * its OK line) and the guest's socket. */
+static int host_to_guest(uint32_t port, struct gsock **s)
+{
+    char line[64];
+    unsigned local;
+    int fd;
+
+    listen_port = port;
+    guest_accepts = ACCEPT;
+    fd = host_connect(port);
+    host_line(fd, line, sizeof(line));
+    ck_assert_msg(sscanf(line, "OK %u\n", &local) == 1, "got '%s'", line);
+    ck_assert_uint_ge(local, 1U << 30);
+    *s = gs_find(port, local);
+    ck_assert_ptr_nonnull(*s);
+    return fd;
+}
+
+/* Poll until s has received n bytes (or WAIT_MS passed). */
+static void wait_rx(struct gsock *s, uint64_t n)
+{
+    for (uint64_t t0 = now_ms(); s->rx_bytes < n && now_ms() - t0 < WAIT_MS;)
+        guest_poll(10);
+    ck_assert_uint_eq(s->rx_bytes, n);
+}
+
+/* xvdm started; dom0 listens on `port` (*lfd), the guest connects to it
+ * from lport and dom0 accepts (*fd): the guest's socket. */
+static struct gsock *start_connected(uint32_t port, uint32_t lport, int *lfd,
+                                     int *fd)
+{
+    struct gsock *s;
+
+    start("");
+    *lfd = host_listen(port);
+    s = guest_connect(lport, port);
+    ck_assert(s->connected && !s->rst);
+    *fd = host_accept(*lfd);
+    return s;
+}
+
+/* ---- configuration -------------------------------------------------------- */
+
+START_TEST(guest_cid_defaults_to_domid_plus_3_and_cid_sets_it)
+{
+    start("");
+    ck_assert_uint_eq(guest_cid, 1 + 3);
+    finish();
+    start(",cid=4294967294");
+    ck_assert_uint_eq(guest_cid, 4294967294ULL);
+    finish();
+}
+END_TEST
+
+static const char *refused_spec;
+
+static void start_refused(void)
+{
+    const char *specs[] = {refused_spec};
+
+    ck_assert_int_ne(harness_start(&h, specs, 1), 0);
+}
+
+/* xvdm does not start with `spec`, and says why naming `value`. */
+static void expect_refused(const char *spec, const char *value)
+{
+    refused_spec = spec;
+    ck_assert_msg(log_lines_during(start_refused, value) >= 1,
+                  "'%s' not named", value);
+}
+
+START_TEST(reserved_cids_bad_uds_and_max_conns_are_refused_by_name)
+{
+    expect_refused("vsock,uds=/tmp/xvdm-vsock-x,cid=0", "cid=0");
+    expect_refused("vsock,uds=/tmp/xvdm-vsock-x,cid=1", "cid=1");
+    expect_refused("vsock,uds=/tmp/xvdm-vsock-x,cid=2", "cid=2");
+    expect_refused("vsock,uds=/tmp/xvdm-vsock-x,cid=4294967295",
+                   "cid=4294967295");
+    expect_refused("vsock,cid=5", "uds=''");
+    expect_refused("vsock,uds=/tmp/xvdm-vsock-x,max-conns=0", "max-conns");
+}
+END_TEST
+
+/* ---- both ways ------------------------------------------------------------ */
+
+static bool stray_seen(void)
+{
+    return stray > 0;
+}
+
+START_TEST(guest_connects_to_port_p_through_uds_p_and_data_flows)
+{
+    char buf[16];
+    struct gsock *s;
+    int lfd, fd;
+
+    s = start_connected(1234, 40000, &lfd, &fd);
+    ck_assert_uint_eq(s->peer_buf_alloc, HOST_BUF_ALLOC);
+    gs_send(s, VIRTIO_VSOCK_OP_RW, 0, "hello", 5, true);
+    host_line(fd, buf, 6);
+    ck_assert_str_eq(buf, "hello");
+    ck_assert_int_eq(write(fd, "world", 5), 5);
+    wait_rx(s, 5);
+    ck_assert_uint_eq(s->rx_sum, sum_add(SUM_INIT, (const uint8_t *)"world", 5));
+    /* No one listens on port 99: RST. */
+    s = guest_connect(40001, 99);
+    ck_assert(s->rst && !s->connected);
+    expect_healthy();
+    close(fd);
+    close(lfd);
+    finish();
+}
+END_TEST
+
+START_TEST(dom0_connect_line_reaches_the_guest_port_and_gets_ok)
+{
+    char buf[16];
+    struct gsock *s;
+    int fd = -1;
+
+    start("");
+    fd = host_to_guest(5000, &s);
+    ck_assert(s->connected);
+    ck_assert_int_eq(write(fd, "ping", 4), 4);
+    wait_rx(s, 4);
+    ck_assert_uint_eq(s->rx_sum, sum_add(SUM_INIT, (const uint8_t *)"ping", 4));
+    gs_send(s, VIRTIO_VSOCK_OP_RW, 0, "pong\n", 5, true);
+    host_line(fd, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "pong\n");
+    close(fd);
+    finish();
+}
+END_TEST
+
+START_TEST(dom0_connect_refused_garbage_or_unanswered_gets_error_and_close)
+{
+    char line[64];
+    int fd;
+
+    start("");
+    listen_port = 6000;
+    guest_accepts = REFUSE;
+    fd = host_connect(6000);
+    host_line(fd, line, sizeof(line));
+    ck_assert_msg(!strncmp(line, "ERROR", 5), "got '%s'", line);
+    ck_assert(host_sees_close(fd, WAIT_MS));
+    close(fd);
+
+    fd = host_connect_raw();
+    ck_assert_int_eq(write(fd, "HELLO 6000\n", 11), 11);
+    host_line(fd, line, sizeof(line));
+    ck_assert_msg(!strncmp(line, "ERROR", 5), "got '%s'", line);
+    ck_assert(host_sees_close(fd, WAIT_MS));
+    close(fd);
+
+    /* The guest never answers: after 2 s an error, and the guest's REQUEST
+     * is reset. */
+    guest_accepts = IGNORE;
+    stray = 0;
+    fd = host_connect(6001);
+    host_line(fd, line, sizeof(line));
+    ck_assert_msg(!strncmp(line, "ERROR", 5), "got '%s'", line);
+    ck_assert(host_sees_close(fd, WAIT_MS));
+    ck_assert(poll_until(stray_seen, WAIT_MS));
+    close(fd);
+    expect_healthy();
+    finish();
+}
+END_TEST
+
+/* ---- bulk and credit ------------------------------------------------------ */
+
+#define BULK (4u << 20)
+
+/* The guest sends `total` bytes of stream `seed` on s as credit allows;
+ * dom0 reads them from fd, and writes `total` bytes of stream seed + 1
+ * that the guest receives; both checksums are compared. */
+static void bulk_both_ways(struct gsock *s, int fd, uint32_t total,
+                           unsigned seed)
+{
+    static uint8_t chunk[PKT_MAX], rbuf[65536];
+    uint64_t sent = 0, got = 0, wrote = 0, t0 = now_ms();
+    uint64_t host_sum = SUM_INIT, want = SUM_INIT;
+
+    while (got < total || s->rx_bytes < total) {
+        uint32_t n = gs_credit(s);
+        ssize_t r;
+
+        ck_assert_msg(now_ms() - t0 < 60000, "stuck: sent %llu got %llu "
+                      "rx %llu", (unsigned long long)sent,
+                      (unsigned long long)got,
+                      (unsigned long long)s->rx_bytes);
+        if (n > PKT_MAX)
+            n = PKT_MAX;
+        if (n > total - sent)
+            n = (uint32_t)(total - sent);
+        if (n) {
+            stream_fill(chunk, n, seed, sent);
+            s->tx_cnt += n;
+            gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, n, true);
+            sent += n;
+        }
+        while ((r = read(fd, rbuf, sizeof(rbuf))) > 0) {
+            host_sum = sum_add(host_sum, rbuf, (size_t)r);
+            got += (uint64_t)r;
+        }
+        if (wrote < total) {
+            size_t m = total - wrote < sizeof(rbuf) ? total - wrote
+                                                    : sizeof(rbuf);
+
+            stream_fill(rbuf, m, seed + 1, wrote);
+            r = write(fd, rbuf, m);
+            if (r > 0)
+                wrote += (uint64_t)r;
+        }
+        guest_poll(n ? 0 : 5);
+    }
+    for (uint64_t i = 0; i < total; i++) {
+        uint8_t b = stream_byte(seed, i);
+
+        want = sum_add(want, &b, 1);
+    }
+    ck_assert_uint_eq(got, total);
+    ck_assert_uint_eq(host_sum, want);
+    want = SUM_INIT;
+    for (uint64_t i = 0; i < total; i++) {
+        uint8_t b = stream_byte(seed + 1, i);
+
+        want = sum_add(want, &b, 1);
+    }
+    ck_assert_uint_eq(s->rx_bytes, total);
+    ck_assert_uint_eq(s->rx_sum, want);
+}
+
+START_TEST(four_mib_each_way_arrive_with_matching_checksums)
+{
+    struct gsock *s;
+    int lfd, fd;
+
+    s = start_connected(7000, 41000, &lfd, &fd);
+    bulk_both_ways(s, fd, BULK, 1);
+    close(fd);
+    fd = host_to_guest(7001, &s);
+    bulk_both_ways(s, fd, BULK, 3);
+    expect_healthy();
+    close(fd);
+    close(lfd);
+    finish();
+}
+END_TEST
+
+static struct gsock *watched;
+
+static bool watched_has_credit(void)
+{
+    return gs_credit(watched) > 0;
+}
+
+/* The guest sends while it has credit; dom0 does not read. */
+static uint64_t send_until_stalled(struct gsock *s, unsigned seed,
+                                   uint64_t sent)
+{
+    static uint8_t chunk[PKT_MAX];
+    uint64_t quiet = now_ms();
+
+    while (now_ms() - quiet < 300) {
+        uint32_t n = gs_credit(s);
+
+        /* What xvdm holds for us is never more than it gave. */
+        ck_assert_uint_le(s->tx_cnt - s->peer_fwd_cnt, HOST_BUF_ALLOC);
+        if (n > PKT_MAX)
+            n = PKT_MAX;
+        if (n == 0) {
+            guest_poll(10);
+            continue;
+        }
+        stream_fill(chunk, n, seed, sent);
+        s->tx_cnt += n;
+        gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, n, true);
+        sent += n;
+        quiet = now_ms();
+    }
+    return sent;
+}
+
+START_TEST(credit_stalls_a_writer_whose_reader_stops_and_resumes_after)
+{
+    static uint8_t buf[65536];
+    uint64_t sent, got = 0, sum = SUM_INIT, want = SUM_INIT, t0;
+    struct gsock *s;
+    int lfd, fd;
+    ssize_t r;
+
+    s = start_connected(7100, 41100, &lfd, &fd);
+    /* guest -> dom0: the socket's buffer, then buf_alloc, then stall. */
+    sent = send_until_stalled(s, 5, 0);
+    ck_assert_uint_eq(gs_credit(s), 0);
+    ck_assert_uint_lt(sent, 8u << 20);
+    for (t0 = now_ms(); got < sent && now_ms() - t0 < WAIT_MS;) {
+        while ((r = read(fd, buf, sizeof(buf))) > 0) {
+            sum = sum_add(sum, buf, (size_t)r);
+            got += (uint64_t)r;
+        }
+        guest_poll(5);
+    }
+    ck_assert_uint_eq(got, sent);
+    /* The reader came back: credit does too. */
+    watched = s;
+    ck_assert(poll_until(watched_has_credit, WAIT_MS));
+    for (uint64_t i = 0; i < sent; i++) {
+        uint8_t b = stream_byte(5, i);
+
+        want = sum_add(want, &b, 1);
+    }
+    ck_assert_uint_eq(sum, want);
+
+    /* dom0 -> guest: a guest that stops reading gets its buf_alloc and
+     * no byte more, and the rest once it gives credit again. */
+    s->hold_credit = true;
+    s->buf_alloc = 6000; /* one packet and part of the next */
+    gs_send(s, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, true);
+    stream_fill(buf, 65536, 6, 0);
+    ck_assert_int_eq(write(fd, buf, 65536), 65536);
+    for (t0 = now_ms(); now_ms() - t0 < 300;)
+        guest_poll(10);
+    ck_assert_uint_eq(s->rx_bytes, 6000);
+    s->hold_credit = false;
+    s->fwd_cnt += 6000;
+    s->buf_alloc = GUEST_BUF_ALLOC;
+    gs_send(s, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, true);
+    wait_rx(s, 65536);
+    ck_assert_uint_eq(s->rx_sum, sum_add(SUM_INIT, buf, 65536));
+    expect_healthy();
+    close(fd);
+    close(lfd);
+    finish();
+}
+END_TEST
+
+/* ---- shutdown, reset, many ------------------------------------------------ */
+
+static bool watched_shut(void)
+{
+    return watched->shutdown & VIRTIO_VSOCK_SHUTDOWN_SEND;
+}
+
+static bool watched_rst(void)
+{
+    return watched->rst;
+}
+
+START_TEST(shutdown_send_half_closes_and_both_ways_ends_with_rst)
+{
+    char buf[16];
+    struct gsock *s;
+    int lfd, fd;
+
+    s = start_connected(7200, 41200, &lfd, &fd);
+    s->tx_cnt += 3;
+    gs_send(s, VIRTIO_VSOCK_OP_RW, 0, "abc", 3, false);
+    gs_send(s, VIRTIO_VSOCK_OP_SHUTDOWN, VIRTIO_VSOCK_SHUTDOWN_SEND, NULL, 0,
+            true);
+    /* dom0 reads the data, then EOF; and may still write. */
+    host_line(fd, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "abc");
+    ck_assert_int_eq(write(fd, "xyz", 3), 3);
+    wait_rx(s, 3);
+    /* dom0 shuts its side: the guest gets SHUTDOWN(SEND) after the data. */
+    ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+    watched = s;
+    ck_assert(poll_until(watched_shut, WAIT_MS));
+    ck_assert(!s->rst);
+    /* The guest closes: the RST that ends it, and dom0's socket closed. */
+    gs_send(s, VIRTIO_VSOCK_OP_SHUTDOWN,
+            VIRTIO_VSOCK_SHUTDOWN_SEND | VIRTIO_VSOCK_SHUTDOWN_RCV, NULL, 0,
+            true);
+    ck_assert(poll_until(watched_rst, WAIT_MS));
+    expect_healthy();
+    close(fd);
+    close(lfd);
+    finish();
+}
+END_TEST
+
+static bool transport_reset_seen(void)
+{
+    return events_seen > 0;
+}
+
+START_TEST(reset_mid_transfer_closes_dom0_sockets_and_announces_it)
+{
+    static uint8_t chunk[PKT_MAX];
+    struct gsock *s, *t;
+    int lfd, fd, fd2;
+
+    start("");
+    lfd = host_listen(7300);
+    s = guest_connect(41300, 7300);
+    fd = host_accept(lfd);
+    fd2 = host_to_guest(7301, &t);
+    stream_fill(chunk, PKT_MAX, 7, 0);
+    s->tx_cnt += PKT_MAX;
+    gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, PKT_MAX, true);
+    ck_assert_int_eq(write(fd2, chunk, 1000), 1000);
+    vdriver_reset(&d);
+    ck_assert(host_sees_close(fd, WAIT_MS));
+    ck_assert(host_sees_close(fd2, WAIT_MS));
+    ck_assert_uint_eq(events_seen, 0);
+    memset(gs, 0, sizeof(gs));
+    setup_guest();
+    ck_assert(poll_until(transport_reset_seen, WAIT_MS));
+    ck_assert_uint_eq(events_seen, 1);
+    /* And it serves again. */
+    s = guest_connect(41301, 7300);
+    ck_assert(s->connected);
+    expect_healthy();
+    close(fd);
+    close(fd2);
+    close(lfd);
+    finish();
+}
+END_TEST
+
+START_TEST(sixty_four_connections_at_once_each_carry_their_own_data)
+{
+    static uint8_t buf[4096];
+    struct gsock *s[64];
+    int fd[64], lfd;
+
+    start("");
+    lfd = host_listen(7400);
+    for (unsigned i = 0; i < 64; i++) {
+        s[i] = gs_new(42000 + i, 7400);
+        guest_request(42000 + i, 7400);
+    }
+    for (unsigned i = 0; i < 64; i++) {
+        waiting = s[i];
+        ck_assert(poll_until(waiting_answered, WAIT_MS));
+        ck_assert(s[i]->connected);
+        fd[i] = host_accept(lfd);
+    }
+    /* Each guest socket sends its port; dom0 answers each on the socket
+     * that brought it with 4 KiB of a stream of its own. */
+    for (unsigned i = 0; i < 64; i++) {
+        char port[8];
+
+        snprintf(port, sizeof(port), "%05u\n", s[i]->lport);
+        s[i]->tx_cnt += 6;
+        gs_send(s[i], VIRTIO_VSOCK_OP_RW, 0, port, 6, i == 63);
+    }
+    for (unsigned i = 0; i < 64; i++) {
+        char line[8];
+        unsigned port;
+
+        host_line(fd[i], line, sizeof(line));
+        ck_assert_int_eq(sscanf(line, "%u", &port), 1);
+        stream_fill(buf, sizeof(buf), port, 0);
+        ck_assert_int_eq(write(fd[i], buf, sizeof(buf)), (ssize_t)sizeof(buf));
+    }
+    for (unsigned i = 0; i < 64; i++) {
+        wait_rx(s[i], sizeof(buf));
+        stream_fill(buf, sizeof(buf), s[i]->lport, 0);
+        ck_assert_uint_eq(s[i]->rx_sum, sum_add(SUM_INIT, buf, sizeof(buf)));
+    }
+    for (unsigned i = 0; i < 64; i++)
+        close(fd[i]);
+    expect_healthy();
+    close(lfd);
+    finish();
+}
+END_TEST
+
+static int flood_lfd;
+
+static void flood_requests(void)
+{
+    for (unsigned i = 0; i < 4; i++) {
+        struct gsock *s = guest_connect(43000 + i, 7500);
+
+        ck_assert(s->connected);
+        close(host_accept(flood_lfd));
+    }
+    for (unsigned i = 4; i < 8; i++) {
+        struct gsock *s = guest_connect(43000 + i, 7500);
+
+        ck_assert(s->rst && !s->connected);
+    }
+}
+
+START_TEST(requests_past_max_conns_get_rst_and_a_log_line)
+{
+    start(",max-conns=4");
+    flood_lfd = host_listen(7500);
+    ck_assert_uint_ge(log_lines_during(flood_requests, "max-conns"), 1);
+    expect_healthy();
+    close(flood_lfd);
+    finish();
+}
+END_TEST
+
+/* ---- hostile packets ------------------------------------------------------ */
+
+/* A hostile packet, then the device still connects. */
+static void expect_device_works(uint32_t lport)
+{
+    int lfd = host_listen(lport);
+    struct gsock *s = guest_connect(lport, lport);
+
+    ck_assert(s->connected);
+    close(lfd);
+    expect_healthy();
+}
+
+static bool rst_to(uint32_t port)
+{
+    return stray && le16toh(stray_hdr.op) == VIRTIO_VSOCK_OP_RST &&
+           le32toh(stray_hdr.dst_port) == port;
+}
+
+static uint32_t hostile_port;
+
+static bool hostile_rst_seen(void)
+{
+    return rst_to(hostile_port);
+}
+
+/* Send hh (+ len bytes, the chain holding chain_len of them); expect an
+ * RST to its source port, or silence. */
+static void hostile(struct virtio_vsock_hdr hh, int chain_len, bool rst)
+{
+    static uint8_t pkt[HDR + PKT_MAX + 16];
+
+    stray = 0;
+    hostile_port = le32toh(hh.src_port);
+    memcpy(pkt, &hh, HDR);
+    tx_raw(pkt, (uint32_t)((int)HDR + chain_len), 1, true);
+    if (rst) {
+        ck_assert_msg(poll_until(hostile_rst_seen, WAIT_MS),
+                      "no RST for op %u", le16toh(hh.op));
+    } else {
+        for (uint64_t t0 = now_ms(); now_ms() - t0 < 100;)
+            guest_poll(10);
+        ck_assert_uint_eq(stray, 0);
+    }
+}
+
+static void hostile_packets(void)
+{
+    struct virtio_vsock_hdr hh;
+
+    hh = hdr_of(50000, 9000, VIRTIO_VSOCK_OP_REQUEST, 0);
+    hh.src_cid = htole64(guest_cid + 1);
+    hostile(hh, 0, false);
+    hh = hdr_of(50001, 9000, VIRTIO_VSOCK_OP_REQUEST, 0);
+    hh.dst_cid = htole64(7);
+    hostile(hh, 0, false);
+    /* len beyond the chain; len past a packet's largest. */
+    hostile(hdr_of(50002, 9000, VIRTIO_VSOCK_OP_RW, 100), 50, true);
+    hostile(hdr_of(50003, 9000, VIRTIO_VSOCK_OP_RW, PKT_MAX + 1), PKT_MAX + 1,
+            true);
+    hostile(hdr_of(50004, 9000, 99, 0), 0, true);
+    hh = hdr_of(50005, 9000, VIRTIO_VSOCK_OP_REQUEST, 0);
+    hh.type = htole16(VIRTIO_VSOCK_TYPE_SEQPACKET);
+    hostile(hh, 0, true);
+    /* Data before connect. */
+    hostile(hdr_of(50006, 9000, VIRTIO_VSOCK_OP_RW, 10), 10, true);
+    /* An RST of no connection gets no answer. */
+    hostile(hdr_of(50007, 9000, VIRTIO_VSOCK_OP_RST, 0), 0, false);
+    /* Shorter than a header. */
+    hostile(hdr_of(50008, 9000, VIRTIO_VSOCK_OP_REQUEST, 0), -20, false);
+}
+
+START_TEST(hostile_packets_get_rst_or_are_dropped_with_a_log_line)
+{
+    start("");
+    ck_assert_uint_ge(log_lines_during(hostile_packets, "vsock0"), 1);
+    expect_device_works(9100);
+    finish();
+}
+END_TEST
+
+START_TEST(credit_overflow_and_data_past_credit_reset_the_connection)
+{
+    static uint8_t chunk[PKT_MAX];
+    struct gsock *s;
+    int lfd, fd;
+
+    start("");
+    lfd = host_listen(9200);
+    /* fwd_cnt claiming bytes never sent. */
+    s = guest_connect(51000, 9200);
+    fd = host_accept(lfd);
+    s->fwd_cnt = 0;
+    s->fwd_told = 0;
+    {
+        struct virtio_vsock_hdr hh =
+            hdr_of(51000, 9200, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
+
+        hh.buf_alloc = htole32(GUEST_BUF_ALLOC);
+        hh.fwd_cnt = htole32(1000); /* xvdm sent 0 bytes */
+        send_pkt(&hh, NULL, 0, true);
+    }
+    watched = s;
+    ck_assert(poll_until(watched_rst, WAIT_MS));
+    ck_assert(host_sees_close(fd, WAIT_MS));
+    close(fd);
+    /* Two packets of 64 KiB where 64 KiB was given: RST. */
+    s = guest_connect(51001, 9200);
+    fd = host_accept(lfd);
+    s->tx_cnt += 2 * PKT_MAX;
+    gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, PKT_MAX, false);
+    gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, PKT_MAX, true);
+    watched = s;
+    ck_assert(poll_until(watched_rst, WAIT_MS));
+    ck_assert(host_sees_close(fd, WAIT_MS));
+    close(fd);
+    expect_device_works(9201);
+    close(lfd);
+    finish();
+}
+END_TEST
+
+static Suite *vsock_suite(void)
+{
+    Suite *s = suite_create("vsock");
+    TCase *tc = tcase_create("vsock");
+
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, guest_cid_defaults_to_domid_plus_3_and_cid_sets_it);
+    tcase_add_test(tc, reserved_cids_bad_uds_and_max_conns_are_refused_by_name);
+    tcase_add_test(tc, guest_connects_to_port_p_through_uds_p_and_data_flows);
+    tcase_add_test(tc, dom0_connect_line_reaches_the_guest_port_and_gets_ok);
+    tcase_add_test(
+        tc, dom0_connect_refused_garbage_or_unanswered_gets_error_and_close);
+    tcase_add_test(tc, four_mib_each_way_arrive_with_matching_checksums);
+    tcase_add_test(tc,
+                   credit_stalls_a_writer_whose_reader_stops_and_resumes_after);
+    tcase_add_test(tc, shutdown_send_half_closes_and_both_ways_ends_with_rst);
+    tcase_add_test(tc, reset_mid_transfer_closes_dom0_sockets_and_announces_it);
+    tcase_add_test(tc, sixty_four_connections_at_once_each_carry_their_own_data);
+    tcase_add_test(tc, requests_past_max_conns_get_rst_and_a_log_line);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("hostile");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, hostile_packets_get_rst_or_are_dropped_with_a_log_line);
+    tcase_add_test(tc,
+                   credit_overflow_and_data_past_credit_reset_the_connection);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return check_run_all_modes(vsock_suite);
+}
