@@ -44,6 +44,7 @@ struct store_sim {
     int event_fd;
     unsigned nr_domains;
     uint32_t domains[SIM_DOMAINS_MAX];
+    bool unprivileged;
 };
 
 static struct store_sim *sim_of(struct store *st)
@@ -360,16 +361,27 @@ static int sim_next_event(struct store *st, char ***block)
     return 1;
 }
 
-static bool sim_domain_exists(struct store *st, uint32_t domid)
+static int sim_domain_exists(struct store *st, uint32_t domid)
 {
     struct store_sim *s = sim_of(st);
     bool found = false;
+    int ret;
 
     pthread_mutex_lock(&s->lock);
     for (unsigned i = 0; i < s->nr_domains; i++)
         found |= s->domains[i] == domid;
+    ret = s->unprivileged ? -EACCES : found;
     pthread_mutex_unlock(&s->lock);
-    return found;
+    return ret;
+}
+
+void store_sim_unprivileged(struct store *st)
+{
+    struct store_sim *s = sim_of(st);
+
+    pthread_mutex_lock(&s->lock);
+    s->unprivileged = true;
+    pthread_mutex_unlock(&s->lock);
 }
 
 static void sim_close(struct store *st)

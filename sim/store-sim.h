@@ -35,6 +35,10 @@ int store_sim_write_all(struct store *st, const char *const *paths,
  * domain the node's permissions leave out (a driver domain reading its
  * guest's own nodes). The node need not exist. 0, or a negative errno. */
 int store_sim_deny_read(struct store *st, const char *path);
+/* From now on the store treats xvdm as an unprivileged domain's
+ * connection (a driver domain's): asking whether a domain exists is
+ * refused, as xenstored refuses XS_IS_DOMAIN_INTRODUCED. */
+void store_sim_unprivileged(struct store *st);
 /* Wait until `path` reads `value`. 0, or -ETIMEDOUT. */
 int store_sim_wait_value(struct store *st, const char *path,
                          const char *value, unsigned timeout_ms);

@@ -972,6 +972,26 @@ START_TEST(the_domain_dying_lets_go_of_it)
 }
 END_TEST
 
+/* xenstored answers "is this domain introduced?" for privileged callers
+ * only (XSA-115), and sends them alone @releaseDomain: a backend in a
+ * driver domain that is refused must go on serving, and let go when
+ * libxl removes its nodes. */
+START_TEST(a_driver_domain_refused_the_domains_state_keeps_serving)
+{
+    char dir[256];
+
+    libxl_virtio(dir, sizeof(dir), 0, "virtio,device4", 0);
+    store_sim_unprivileged(st);
+    serve();
+    assert_node(dir, "state", "2");
+    store_sim_domain_release(st, 7);
+    ck_assert(!wait_gone(200));
+    ck_assert_int_eq(store_rm(st, dir), 0);
+    ck_assert(wait_gone(WAIT_MS));
+    stop_serving();
+}
+END_TEST
+
 START_TEST(removed_nodes_count_as_closed_and_are_not_written_back)
 {
     char dir[256];
@@ -1150,6 +1170,7 @@ static Suite *backend_suite(void)
     tcase_add_test(hs, one_device_closing_while_another_stays_keeps_both_served);
     tcase_add_test(hs, the_domain_dying_lets_go_of_it);
     tcase_add_test(hs, removed_nodes_count_as_closed_and_are_not_written_back);
+    tcase_add_test(hs, a_driver_domain_refused_the_domains_state_keeps_serving);
     tcase_add_test(hs, a_guest_dying_mid_io_is_let_go_and_its_memory_left_alone);
     tcase_add_test(hs,
                    a_console_from_xl_publishes_its_pty_in_its_backend_directory);

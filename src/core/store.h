@@ -38,8 +38,10 @@ struct store_ops {
      * *token set (one malloc'd block in *block, free() it), 0 when none,
      * or a negative errno. */
     int (*next_event)(struct store *st, char ***block);
-    /* Does xenstored still know domain `domid` (false once it died)? */
-    bool (*domain_exists)(struct store *st, uint32_t domid);
+    /* Does xenstored still know domain `domid`? 1, 0 once it died, or a
+     * negative errno when it will not say: it answers privileged callers
+     * only (XSA-115), so a backend in a driver domain gets -EACCES. */
+    int (*domain_exists)(struct store *st, uint32_t domid);
     void (*close)(struct store *st);
 };
 
@@ -98,9 +100,11 @@ static inline int store_next_event(struct store *st, char ***block)
     return st->ops->next_event(st, block);
 }
 
+/* Unknown counts as alive: a backend that may not ask learns of its
+ * guest's end from libxl removing the backend nodes. */
 static inline bool store_domain_exists(struct store *st, uint32_t domid)
 {
-    return st->ops->domain_exists(st, domid);
+    return st->ops->domain_exists(st, domid) != 0;
 }
 
 static inline void store_close(struct store *st)

@@ -68,9 +68,13 @@ static int xen_next_event(struct store *st, char ***block)
     return errno == EAGAIN ? 0 : -errno;
 }
 
-static bool xen_domain_exists(struct store *st, uint32_t domid)
+static int xen_domain_exists(struct store *st, uint32_t domid)
 {
-    return xs_is_domain_introduced(xs_of(st), domid);
+    /* libxenstore says false both for "F" and for a refused request. */
+    errno = 0;
+    if (xs_is_domain_introduced(xs_of(st), domid))
+        return 1;
+    return errno == EACCES || errno == EPERM ? -errno : 0;
 }
 
 static void xen_close(struct store *st)
