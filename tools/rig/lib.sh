@@ -62,6 +62,7 @@ case "$rig_xen" in
     rig_kernel_pkg=linux-image-6.1.0-56-arm64
     rig_arm64=$rig_top/build/arm64
     rig_out=${XVDM_RIG_OUT:-$rig_top/build/rig}
+    rig_xen_args=
     ;;
 4.20)
     # Debian 13's userland and Xen tools, the hypervisor from the upstream
@@ -74,6 +75,10 @@ case "$rig_xen" in
     rig_linux_pkg=linux-source-6.12
     rig_arm64=$rig_top/build/arm64-trixie
     rig_out=${XVDM_RIG_OUT:-$rig_top/build/rig-4.20}
+    # Xen on Arm defaults to XSM's SILO mode, which forbids grants and
+    # event channels between two domUs: the driver-domain scenario needs
+    # the policy of Xen without XSM (the README's "Driver domains").
+    rig_xen_args=xsm=dummy
     ;;
 *)
     rig_die "Xen '$rig_xen': the rig runs Xen 4.17 or 4.20"
