@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../common/uds-bind.h"
 #include "console-backend-private.h"
 
 static void con_socket_listen(struct con_backend *b, bool on)
@@ -58,31 +59,6 @@ void con_socket_lost(struct con_backend *b)
     xvdm_dev_log(b->dev, XVDM_LOG_INFO, "client left %s", b->path);
 }
 
-/* A socket file no one listens on is what a killed xvdm leaves behind:
- * connect() is refused. */
-static bool con_socket_stale(const struct sockaddr_un *sa)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool stale = fd >= 0 &&
-                 connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 &&
-                 errno == ECONNREFUSED;
-
-    if (fd >= 0)
-        close(fd);
-    return stale;
-}
-
-static int con_socket_bind(struct con_backend *b, const struct sockaddr_un *sa)
-{
-    if (bind(b->listen_fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0)
-        return 0;
-    if (errno != EADDRINUSE || !con_socket_stale(sa) ||
-        unlink(sa->sun_path) != 0)
-        return -errno;
-    return bind(b->listen_fd, (const struct sockaddr *)sa, sizeof(*sa)) ? -errno
-                                                                        : 0;
-}
-
 int con_socket_open(struct con_backend *b, const char *path)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -97,7 +73,7 @@ int con_socket_open(struct con_backend *b, const char *path)
     strcpy(sa.sun_path, path);
     b->listen_fd =
         socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    ret = b->listen_fd < 0 ? -errno : con_socket_bind(b, &sa);
+    ret = b->listen_fd < 0 ? -errno : uds_bind(b->listen_fd, &sa);
     if (!ret) {
         b->path = strdup(path);
         ret = !b->path ? -ENOMEM : listen(b->listen_fd, 1) ? -errno : 0;

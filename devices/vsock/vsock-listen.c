@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/uds-bind.h"
 #include "vsock.h"
 
 static uint64_t listen_now_ns(void)
@@ -204,31 +205,15 @@ void vsock_listen_timer_update(struct vsock *v)
         v->timer_on = on;
 }
 
-/* A socket file no one listens on is what a killed xvdm leaves behind:
- * connect() is refused. */
-static bool listen_stale(const struct sockaddr_un *sa)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool stale = fd >= 0 &&
-                 connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0 &&
-                 errno == ECONNREFUSED;
-
-    if (fd >= 0)
-        close(fd);
-    return stale;
-}
-
 static int listen_bind(struct vsock *v)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int ret;
 
     strcpy(sa.sun_path, v->uds); /* create() checked its length */
-    if (bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
-        (errno != EADDRINUSE || !listen_stale(&sa) || unlink(sa.sun_path) ||
-         bind(v->listen_fd, (struct sockaddr *)&sa, sizeof(sa))))
-        return -errno;
-    v->bound = true;
-    return 0;
+    ret = uds_bind(v->listen_fd, &sa);
+    v->bound = ret == 0;
+    return ret;
 }
 
 int vsock_listen_open(struct vsock *v)

@@ -10,10 +10,11 @@
  *   2  write bytes into guest RAM (rings and buffers live there)
  *   3  acknowledge the interrupt status it reads; with bit 4 set, send
  *      bytes from the device's host end instead (a frame into net's tap,
- *      input on console's socket: fuzz-peer.c)
+ *      input on console's socket, data from vsock's dom0 service:
+ *      fuzz-peer.c)
  * The device is $XVDM_FUZZ_DEVICE: a --device spec (e.g. "blk,path=F"
- * with a real backing file), "net" or "console" for one with a host end
- * the fuzzer drives; by default "rng".
+ * with a real backing file), "net", "console" or "vsock" for one with a
+ * host end the fuzzer drives; by default "rng".
  */
 #ifndef XVDM_FUZZ_GUEST_H
 #define XVDM_FUZZ_GUEST_H

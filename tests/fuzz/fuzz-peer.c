@@ -23,6 +23,10 @@
 
 static int peer_fd = -1;
 static struct sockaddr_un con_addr = {.sun_family = AF_UNIX};
+/* vsock: the dom0 service at uds=PATH's PATH_<FUZZ_VSOCK_PORT>, whose
+ * latest accepted connection is peer_fd. */
+static int vsock_listen_fd = -1;
+static struct sockaddr_un vsock_addr = {.sun_family = AF_UNIX};
 
 static int fail(const char *what)
 {
@@ -95,6 +99,7 @@ static char con_dir[] = "/tmp/xvdm-fuzz-XXXXXX";
 static void console_cleanup(void)
 {
     unlink(con_addr.sun_path);
+    unlink(vsock_addr.sun_path);
     rmdir(con_dir);
 }
 
@@ -112,13 +117,54 @@ static const char *console_setup(void)
     return atexit(console_cleanup) ? NULL : spec;
 }
 
+/* uds=DIR/vsock, and a listener at DIR/vsock_FUZZ_VSOCK_PORT for the
+ * guest's connections (xvdm unlinks its own socket when it stops). */
+static const char *vsock_setup(void)
+{
+    static char spec[sizeof(vsock_addr.sun_path) + 32];
+
+    if (!mkdtemp(con_dir)) {
+        fail("mkdtemp");
+        return NULL;
+    }
+    snprintf(vsock_addr.sun_path, sizeof(vsock_addr.sun_path), "%s/vsock_%u",
+             con_dir, FUZZ_VSOCK_PORT);
+    vsock_listen_fd =
+        socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (vsock_listen_fd < 0 ||
+        bind(vsock_listen_fd, (struct sockaddr *)&vsock_addr,
+             sizeof(vsock_addr)) ||
+        listen(vsock_listen_fd, 64)) {
+        fail(vsock_addr.sun_path);
+        return NULL;
+    }
+    snprintf(spec, sizeof(spec), "vsock,cid=3,uds=%s/vsock", con_dir);
+    return atexit(console_cleanup) ? NULL : spec;
+}
+
 const char *fuzz_peer_setup(const char *name)
 {
     if (!strcmp(name, "net"))
         return net_setup();
     if (!strcmp(name, "console"))
         return console_setup();
+    if (!strcmp(name, "vsock"))
+        return vsock_setup();
     return name;
+}
+
+/* The guest's newest connection to the service becomes peer_fd; older
+ * ones are closed, which the guest sees as the service hanging up. */
+static void vsock_accept(void)
+{
+    int fd;
+
+    while ((fd = accept4(vsock_listen_fd, NULL, NULL,
+                         SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        if (peer_fd >= 0)
+            close(peer_fd);
+        peer_fd = fd;
+    }
 }
 
 int fuzz_peer_connect(void)
@@ -134,6 +180,8 @@ int fuzz_peer_connect(void)
 
 void fuzz_peer_send(const void *buf, size_t len)
 {
+    if (vsock_listen_fd >= 0)
+        vsock_accept();
     /* A frame the tap refuses or a full socket is the world being
      * unhelpful, which is fine: the guest must cope either way. */
     if (peer_fd >= 0)
@@ -145,6 +193,8 @@ void fuzz_peer_drain(void)
     char buf[4096];
     ssize_t n;
 
+    if (vsock_listen_fd >= 0)
+        vsock_accept();
     if (peer_fd < 0)
         return;
     while ((n = recv(peer_fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
@@ -155,5 +205,8 @@ void fuzz_peer_drain(void)
         close(peer_fd);
         if (fuzz_peer_connect())
             abort();
+    } else if (n == 0 && vsock_listen_fd >= 0) {
+        close(peer_fd); /* the device reset dropped the connection */
+        peer_fd = -1;
     }
 }

@@ -3,7 +3,9 @@
  * Fuzz side: the host end of the device fuzz-mmio serves, so that the
  * fuzzer also plays the world outside the guest. "net" gets a tap of its
  * own in a private network namespace, the peer sending frames into it;
- * "console" a unix socket, the peer its client. Any other spec (rng,
+ * "console" a unix socket, the peer its client; "vsock" uds= in a
+ * temporary folder, the peer the dom0 service listening on the guest's
+ * port FUZZ_VSOCK_PORT. Any other spec (rng,
  * "blk,path=F") is served as given, with no peer.
  */
 #ifndef XVDM_FUZZ_PEER_H
@@ -11,13 +13,18 @@
 
 #include <stddef.h>
 
-/* Prepare the host end for `name` (a --device spec, or "net"/"console")
+/* The vsock port the seeds' guest connects to (tests/fuzz/make-seeds). */
+#define FUZZ_VSOCK_PORT 1234
+
+/* Prepare the host end for `name` (a --device spec, or "net", "console",
+ * "vsock")
  * and return the spec to serve. NULL after a line saying what failed. */
 const char *fuzz_peer_setup(const char *name);
 /* After xvdm serves the device: connect to it (console). 0 or -errno. */
 int fuzz_peer_connect(void);
 /* Send bytes from the host end towards the guest (a frame into the tap,
- * bytes on the socket); never blocks, and is nothing without a peer. */
+ * bytes on the socket, on vsock's newest connection); never blocks, and
+ * is nothing without a peer. */
 void fuzz_peer_send(const void *buf, size_t len);
 /* Take whatever the device sent the host end, so it never stalls on a
  * full socket; connect again if xvdm let the console's client go. */
