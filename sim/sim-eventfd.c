@@ -341,6 +341,36 @@ static unsigned sim_kick_fds(struct sim *sim, struct pollfd *p, unsigned max,
     return n;
 }
 
+/* Has the irqfd thread taken every signal xvdm gave? It reads and raises
+ * under the lock, so an irqfd that is not readable under it is done. */
+static bool sim_irqfds_taken(struct sim *sim)
+{
+    bool taken = true;
+
+    pthread_mutex_lock(&sim->lock);
+    for (unsigned i = 0; i < SIM_IRQFDS_MAX && taken; i++) {
+        struct pollfd p = {.fd = sim->irqfd[i].fd, .events = POLLIN};
+
+        if (sim->irqfd[i].used && poll(&p, 1, 0) > 0)
+            taken = false;
+    }
+    pthread_mutex_unlock(&sim->lock);
+    return taken;
+}
+
+/* Linux's irqfd issues its dm_op inside the eventfd write that signals it
+ * (irqfd_wakeup), so once xvdm has answered, the SPI is raised: wait for
+ * the sim's thread to have done the same. */
+static int sim_irqfds_settle(struct sim *sim)
+{
+    for (int tries = 0; tries < 5000; tries++) {
+        if (sim_irqfds_taken(sim))
+            return 0;
+        usleep(1000);
+    }
+    return -ETIMEDOUT;
+}
+
 int sim_settle(struct sim *sim, unsigned vcpu)
 {
     struct pollfd p[SIM_IOEVENTFDS_MAX];
@@ -349,11 +379,14 @@ int sim_settle(struct sim *sim, unsigned vcpu)
 
     for (int tries = 0; n && tries < 5000; tries++) {
         int ready = poll(p, n, 0);
+        int ret;
 
-        if (ready == 0)
-            return sim_mmio_read(sim, vcpu, window, 4, &magic);
         if (ready < 0)
             return -errno;
+        if (ready == 0) {
+            ret = sim_mmio_read(sim, vcpu, window, 4, &magic);
+            return ret ? ret : sim_irqfds_settle(sim);
+        }
         usleep(1000);
     }
     return n ? -ETIMEDOUT : 0;

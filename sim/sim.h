@@ -157,7 +157,9 @@ unsigned sim_irqfd_edges(struct sim *sim, uint32_t spi);
 /* For tests written as a guest that waits for its kick: once xvdm has
  * read every kick eventfd, one register read by `vcpu` through xvdm's loop,
  * which it answers only after the drain those kicks started (as the path
- * without ioeventfds answers a kick). 0 at once without eventfds. */
+ * without ioeventfds answers a kick); then the SPIs xvdm's irqfds asked
+ * for by then are raised (Linux's irqfd raises it within the write that
+ * signals it). 0 at once without eventfds. */
 int sim_settle(struct sim *sim, unsigned vcpu);
 
 /* From now on, the kernel's handler holds every QueueNotify-shaped
