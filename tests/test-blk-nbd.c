@@ -29,20 +29,14 @@
 #include <libnbd.h>
 #endif
 
+#include "blk-guest.h"
 #include "check-run.h"
 #include "harness.h"
 #include "log-lines.h"
 #include "vdriver.h"
 
-#define BLK_ID 2
 #define DISK_SIZE (1 << 20)
 #define SECTORS (DISK_SIZE / 512)
-#define WAIT_MS 5000
-#define FEATURES                                                              \
-    ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_BLK_F_FLUSH) |            \
-     (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES) |   \
-     (1ULL << VIRTIO_BLK_F_MQ) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |            \
-     (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_RO))
 
 static struct harness h;
 static struct vdriver d;
@@ -53,81 +47,22 @@ static char uri[160];
 static int start_spec(const char *extra, unsigned queues, uint64_t features)
 {
     char spec[256];
-    const char *specs[] = {spec};
-    int ret;
 
     snprintf(spec, sizeof(spec), "blk,nbd=%s%s", uri, extra);
-    ret = harness_start(&h, specs, 1);
-    if (ret)
-        return ret;
-    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
-                 sim_ram_base(h.sim) + (1 << 20), 32 << 20);
-    ck_assert_int_eq(vdriver_probe(&d, BLK_ID, features), 0);
-    for (unsigned q = 0; q < queues; q++)
-        ck_assert_int_eq(vdriver_setup_queue(&d, q, 64), 0);
-    vdriver_driver_ok(&d);
-    return 0;
+    return blk_guest_start(&h, &d, spec, queues, 64, features);
 }
 
 static void start(const char *extra, unsigned queues)
 {
-    ck_assert_int_eq(start_spec(extra, queues, FEATURES), 0);
+    ck_assert_int_eq(start_spec(extra, queues, BLK_GUEST_FEATURES), 0);
 }
 
-static uint64_t config(unsigned offset, unsigned size)
+/* Kick queue 0 and collect `n` completions. */
+static void complete(unsigned n)
 {
-    uint64_t v = 0;
+    static const unsigned q0[] = {0};
 
-    ck_assert_int_eq(sim_mmio_read(h.sim, 0, d.base + 0x100 + offset, size,
-                                   &v), 0);
-    return v;
-}
-
-/* One request as virtio_blk builds it: header, data, status byte. */
-struct request {
-    uint8_t *status;
-    uint8_t *data;
-};
-
-static struct request submit(unsigned queue, uint32_t type, uint64_t sector,
-                             uint32_t len, bool device_writes)
-{
-    struct request r;
-    uint64_t hdr = vdriver_alloc(&d, 16, 16);
-    uint64_t data = len ? vdriver_alloc(&d, len, 512) : 0;
-    uint64_t status = vdriver_alloc(&d, 1, 1);
-    struct virtio_blk_outhdr *oh = vdriver_ptr(&d, hdr);
-    struct guest_buf b[3];
-    unsigned n = 0;
-
-    *oh = (struct virtio_blk_outhdr){htole32(type), 0, htole64(sector)};
-    b[n++] = (struct guest_buf){hdr, 16, false};
-    if (len)
-        b[n++] = (struct guest_buf){data, len, device_writes};
-    b[n++] = (struct guest_buf){status, 1, true};
-    r.status = vdriver_ptr(&d, status);
-    *r.status = 0xff;
-    r.data = len ? vdriver_ptr(&d, data) : NULL;
-    guest_ring_publish(&d.ring[queue],
-                       guest_ring_add_chain(&d.ring[queue], b, n));
-    return r;
-}
-
-/* Kick queues 0..nq-1 and collect `n` completions. */
-static void complete(unsigned nq, unsigned n)
-{
-    unsigned got = 0;
-    uint32_t id, len;
-
-    for (unsigned q = 0; q < nq; q++)
-        vdriver_kick(&d, q);
-    while (got < n) {
-        for (unsigned q = 0; q < nq; q++)
-            while (guest_ring_get_used(&d.ring[q], &id, &len))
-                got++;
-        if (got < n)
-            ck_assert_int_ge(vdriver_wait_irq(&d, WAIT_MS), 0);
-    }
+    blk_guest_complete(&d, q0, 1, n);
 }
 
 /* One request on queue 0; a write sends `fill` bytes, a read returns its
@@ -136,25 +71,14 @@ static uint8_t run_one(uint32_t type, uint64_t sector, uint32_t len, int fill,
                        uint8_t **out)
 {
     bool device_writes = type == VIRTIO_BLK_T_IN;
-    struct request r = submit(0, type, sector, len, device_writes);
+    struct blk_req r =
+        blk_guest_submit(&d, 0, type, sector, len, device_writes);
 
     if (len && !device_writes)
         memset(r.data, fill, len);
-    complete(1, 1);
+    complete(1);
     if (out)
         *out = r.data;
-    return *r.status;
-}
-
-static uint8_t range_request(uint32_t type, uint64_t sector, uint32_t num,
-                             uint32_t flags)
-{
-    struct virtio_blk_discard_write_zeroes seg = {
-        htole64(sector), htole32(num), htole32(flags)};
-    struct request r = submit(0, type, 0, sizeof(seg), false);
-
-    memcpy(r.data, &seg, sizeof(seg));
-    complete(1, 1);
     return *r.status;
 }
 
@@ -346,35 +270,14 @@ START_TEST(data_written_on_two_queues_reads_back_and_is_on_the_server)
         return;
     memset(shadow, 0, sizeof(shadow));
     start(",queues=2", 2);
-    ck_assert_uint_eq(config(0, 8), SECTORS);
+    ck_assert_uint_eq(blk_guest_config(&d, 0, 8), SECTORS);
     ck_assert(d.features & (1ULL << VIRTIO_BLK_F_FLUSH));
-    for (unsigned round = 0; round < 8; round++) {
-        /* Writes in flight together may complete in any order, so each
-         * of a round's 16 stays in its own 1/16 of the disk. */
-        for (unsigned i = 0; i < 16; i++) {
-            uint32_t sectors = 1 + rand_r(&seed) % 16;
-            uint64_t sector = i * (SECTORS / 16) +
-                              rand_r(&seed) % (SECTORS / 16 - sectors);
-            struct request r = submit(i % 2, VIRTIO_BLK_T_OUT, sector,
-                                      sectors * 512, false);
-
-            for (uint32_t k = 0; k < sectors * 512; k++)
-                r.data[k] = (uint8_t)rand_r(&seed);
-            memcpy(shadow + sector * 512, r.data, sectors * 512);
-        }
-        complete(2, 16);
-    }
+    blk_guest_random_writes(&d, shadow, SECTORS, &seed);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
                       VIRTIO_BLK_S_OK);
     second_client_read(seen, DISK_SIZE);
     ck_assert(memcmp(seen, shadow, DISK_SIZE) == 0);
-    for (uint64_t sector = 0; sector < SECTORS; sector += 128) {
-        uint8_t *data;
-
-        ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, sector, 128 * 512, 0,
-                                  &data), VIRTIO_BLK_S_OK);
-        ck_assert(memcmp(data, shadow + sector * 512, 128 * 512) == 0);
-    }
+    ck_assert(blk_guest_reads_back(&d, shadow, SECTORS));
     stop();
 }
 END_TEST
@@ -438,17 +341,18 @@ START_TEST(discard_and_write_zeroes_reach_the_server)
     ck_assert(d.features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 64 * 512, 0x77, NULL),
                       VIRTIO_BLK_S_OK);
-    ck_assert_uint_eq(range_request(VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0),
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0),
                       VIRTIO_BLK_S_OK);
     ck_assert(reads_as(8, 8, 0));
     ck_assert(reads_as(16, 1, 0x77));
-    ck_assert_uint_eq(range_request(VIRTIO_BLK_T_WRITE_ZEROES, 32, 8, 1),
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 32, 8, 1),
                       VIRTIO_BLK_S_OK);
     ck_assert(reads_as(32, 8, 0));
-    ck_assert_uint_eq(range_request(VIRTIO_BLK_T_DISCARD, 48, 8, 0),
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, 48, 8, 0),
                       VIRTIO_BLK_S_OK);
-    ck_assert_uint_eq(range_request(VIRTIO_BLK_T_DISCARD, SECTORS - 4, 8, 0),
-                      VIRTIO_BLK_S_IOERR); /* past the end */
+    ck_assert_uint_eq(
+        blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, SECTORS - 4, 8, 0),
+        VIRTIO_BLK_S_IOERR); /* past the end */
     ck_assert_uint_eq(logged(" Zero id=", "offset=0x1000 count=0x1000"), 1);
     ck_assert_uint_eq(logged(" Zero id=", "trim=0"), 1);
     ck_assert_uint_eq(logged(" Zero id=", "trim=1"), 1);
@@ -471,7 +375,8 @@ START_TEST(flush_and_writethrough_reach_the_server)
     ck_assert_uint_eq(logged(" Write id=", "fua=0"), 1);
     ck_assert_uint_eq(logged(" Flush id=", NULL), 1);
     harness_stop(&h);
-    ck_assert_int_eq(start_spec("", 1, FEATURES & ~(1ULL << VIRTIO_BLK_F_FLUSH)),
+    ck_assert_int_eq(start_spec("", 1, BLK_GUEST_FEATURES &
+                                           ~(1ULL << VIRTIO_BLK_F_FLUSH)),
                      0);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 4096, 2, NULL),
                       VIRTIO_BLK_S_OK);
@@ -544,7 +449,7 @@ START_TEST(server_killed_under_requests_fails_them_and_is_reconnected)
 {
     char file[128];
     const char *words[] = {"--filter=delay", "file", file, "rdelay=3", NULL};
-    struct request r[4];
+    struct blk_req r[4];
     uint64_t t0;
     uint8_t status = VIRTIO_BLK_S_IOERR;
     int fd;
@@ -564,12 +469,12 @@ START_TEST(server_killed_under_requests_fails_them_and_is_reconnected)
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
                       VIRTIO_BLK_S_OK);
     for (unsigned i = 0; i < 4; i++)
-        r[i] = submit(0, VIRTIO_BLK_T_IN, 8 * i, 4096, true);
+        r[i] = blk_guest_submit(&d, 0, VIRTIO_BLK_T_IN, 8 * i, 4096, true);
     vdriver_kick(&d, 0);
     usleep(300000);
     t0 = now_ms();
     server_kill();
-    complete(1, 4);
+    complete(4);
     ck_assert_uint_lt(now_ms() - t0, 2000);
     for (unsigned i = 0; i < 4; i++)
         ck_assert_uint_eq(*r[i].status, VIRTIO_BLK_S_IOERR);
