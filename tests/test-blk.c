@@ -28,6 +28,7 @@
 #endif
 #include <unistd.h>
 
+#include "blk-guest.h"
 #include "check-run.h"
 #include "log-lines.h"
 #include "syscall-filter.h"
@@ -36,15 +37,11 @@
 #include "scribble.h"
 #include "vdriver.h"
 
-#define BLK_ID 2
+#define BLK_ID BLK_GUEST_ID
 #define DISK_SIZE (1 << 20)
 #define SECTORS (DISK_SIZE / 512)
-#define WAIT_MS 5000
-#define FEATURES                                                              \
-    ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_BLK_F_FLUSH) |            \
-     (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES) |   \
-     (1ULL << VIRTIO_BLK_F_MQ) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |            \
-     (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_RO))
+#define WAIT_MS BLK_GUEST_WAIT_MS
+#define FEATURES BLK_GUEST_FEATURES
 
 static char disk[64];
 static struct harness h;
@@ -68,16 +65,10 @@ static void make_disk(const char *dir, uint8_t fill)
 static void start_with(const char *extra, unsigned queues, uint64_t features)
 {
     char spec[256];
-    const char *specs[] = {spec};
 
     snprintf(spec, sizeof(spec), "blk,path=%s%s", disk, extra);
-    ck_assert_int_eq(harness_start(&h, specs, 1), 0);
-    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
-                 sim_ram_base(h.sim) + (1 << 20), 32 << 20);
-    ck_assert_int_eq(vdriver_probe(&d, BLK_ID, features), 0);
-    for (unsigned q = 0; q < queues; q++)
-        ck_assert_int_eq(vdriver_setup_queue(&d, q, queue_size), 0);
-    vdriver_driver_ok(&d);
+    ck_assert_int_eq(blk_guest_start(&h, &d, spec, queues, queue_size,
+                                     features), 0);
 }
 
 static void start(const char *extra, unsigned queues)
@@ -93,73 +84,19 @@ static void stop(void)
 
 static uint64_t config(unsigned offset, unsigned size)
 {
-    uint64_t v = 0;
-
-    ck_assert_int_eq(sim_mmio_read(h.sim, 0, d.base + 0x100 + offset, size,
-                                   &v), 0);
-    return v;
-}
-
-/* One request as virtio_blk builds it: header, data, status byte. */
-struct request {
-    uint16_t head;
-    unsigned queue;
-    uint8_t *status;
-    uint8_t *data;
-};
-
-static struct request submit(unsigned queue, uint32_t type, uint64_t sector,
-                             uint32_t len, bool device_writes)
-{
-    struct request r = {.queue = queue};
-    uint64_t hdr = vdriver_alloc(&d, 16, 16);
-    uint64_t data = len ? vdriver_alloc(&d, len, 512) : 0;
-    uint64_t status = vdriver_alloc(&d, 1, 1);
-    struct virtio_blk_outhdr *oh = vdriver_ptr(&d, hdr);
-    struct guest_buf b[3];
-    unsigned n = 0;
-
-    oh->type = htole32(type);
-    oh->ioprio = 0;
-    oh->sector = htole64(sector);
-    b[n++] = (struct guest_buf){hdr, 16, false};
-    if (len)
-        b[n++] = (struct guest_buf){data, len, device_writes};
-    b[n++] = (struct guest_buf){status, 1, true};
-    r.status = vdriver_ptr(&d, status);
-    *r.status = 0xff;
-    r.data = len ? vdriver_ptr(&d, data) : NULL;
-    r.head = guest_ring_add_chain(&d.ring[queue], b, n);
-    guest_ring_publish(&d.ring[queue], r.head);
-    return r;
-}
-
-/* Kick the queues and collect `n` completions; their used lengths. */
-static void complete(const unsigned *queues, unsigned nq, unsigned n)
-{
-    unsigned got = 0;
-    uint32_t id, len;
-
-    for (unsigned i = 0; i < nq; i++)
-        vdriver_kick(&d, queues[i]);
-    while (got < n) {
-        for (unsigned i = 0; i < nq; i++)
-            while (guest_ring_get_used(&d.ring[queues[i]], &id, &len))
-                got++;
-        if (got < n)
-            ck_assert_int_ge(vdriver_wait_irq(&d, WAIT_MS), 0);
-    }
+    return blk_guest_config(&d, offset, size);
 }
 
 static uint8_t run_one(uint32_t type, uint64_t sector, uint32_t len,
                        bool device_writes, uint8_t **data)
 {
     static const unsigned q0[] = {0};
-    struct request r = submit(0, type, sector, len, device_writes);
+    struct blk_req r =
+        blk_guest_submit(&d, 0, type, sector, len, device_writes);
 
     if (data && r.data && !device_writes)
         memcpy(r.data, *data, len);
-    complete(q0, 1, 1);
+    blk_guest_complete(&d, q0, 1, 1);
     if (data && device_writes)
         *data = r.data;
     return *r.status;
@@ -191,7 +128,6 @@ static const char *const engines[] = {",queues=2",
  * back through xvdm and, independently, from the file. */
 START_TEST(data_written_on_two_queues_reads_back_and_is_in_the_file)
 {
-    static const unsigned both[] = {0, 1};
     static uint8_t shadow[DISK_SIZE], file[DISK_SIZE];
     unsigned seed = 42;
     int fd;
@@ -201,35 +137,14 @@ START_TEST(data_written_on_two_queues_reads_back_and_is_in_the_file)
     start(engines[_i], 2);
     ck_assert(d.features & (1ULL << VIRTIO_BLK_F_MQ));
     ck_assert_uint_eq(config(34, 2), 2);
-    for (unsigned round = 0; round < 8; round++) {
-        /* Writes in flight together may complete in any order, so each
-         * of a round's 16 stays in its own 1/16 of the disk. */
-        for (unsigned i = 0; i < 16; i++) {
-            uint32_t sectors = 1 + rand_r(&seed) % 16;
-            uint64_t sector = i * (SECTORS / 16) +
-                              rand_r(&seed) % (SECTORS / 16 - sectors);
-            struct request r = submit(i % 2, VIRTIO_BLK_T_OUT, sector,
-                                      sectors * 512, false);
-
-            for (uint32_t k = 0; k < sectors * 512; k++)
-                r.data[k] = (uint8_t)rand_r(&seed);
-            memcpy(shadow + sector * 512, r.data, sectors * 512);
-        }
-        complete(both, 2, 16);
-    }
+    blk_guest_random_writes(&d, shadow, SECTORS, &seed);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL),
                       VIRTIO_BLK_S_OK);
     fd = open(disk, O_RDONLY);
     ck_assert_int_eq(pread(fd, file, DISK_SIZE, 0), DISK_SIZE);
     close(fd);
     ck_assert(memcmp(file, shadow, DISK_SIZE) == 0);
-    for (uint64_t sector = 0; sector < SECTORS; sector += 128) {
-        uint8_t *data;
-
-        ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, sector, 128 * 512, true,
-                                  &data), VIRTIO_BLK_S_OK);
-        ck_assert(memcmp(data, shadow + sector * 512, 128 * 512) == 0);
-    }
+    ck_assert(blk_guest_reads_back(&d, shadow, SECTORS));
     stop();
 }
 END_TEST
@@ -254,7 +169,7 @@ START_TEST(requests_the_spec_refuses_get_their_status)
     hdr = vdriver_alloc(&d, 16, 16);
     b = (struct guest_buf){hdr, 16, false};
     guest_ring_publish(&d.ring[0], guest_ring_add_chain(&d.ring[0], &b, 1));
-    complete(q0, 1, 0);
+    blk_guest_complete(&d, q0, 1, 0);
     vdriver_wait_irq(&d, WAIT_MS);
     ck_assert(guest_ring_get_used(&d.ring[0], &id, &len));
     ck_assert_uint_eq(len, 0);
@@ -309,15 +224,10 @@ START_TEST(get_id_returns_the_serial)
 }
 END_TEST
 
-/* One discard or write-zeroes segment as the request's payload. */
 static uint8_t range_request(uint32_t type, uint64_t sector, uint32_t num,
                              uint32_t flags)
 {
-    struct virtio_blk_discard_write_zeroes seg = {
-        htole64(sector), htole32(num), htole32(flags)};
-    uint8_t *p = (uint8_t *)&seg;
-
-    return run_one(type, 0, sizeof(seg), false, &p);
+    return blk_guest_range(&d, type, sector, num, flags);
 }
 
 static bool disk_reads_zero(uint64_t sector, unsigned sectors)
@@ -564,7 +474,7 @@ static void pattern_disk(void)
 
 /* A read in flight: where it reads from, and its request. */
 struct read {
-    struct request r;
+    struct blk_req r;
     uint64_t sector;
     uint32_t sectors;
 };
@@ -578,7 +488,8 @@ static void submit_read(struct read *rd, unsigned q, unsigned slot,
     rd->sectors = 1 + rand_r(seed) % 8;
     rd->sector = rand_r(seed) % (SECTORS - rd->sectors);
     d.ring[q].next_desc = (uint16_t)(3 * slot);
-    rd->r = submit(q, VIRTIO_BLK_T_IN, rd->sector, rd->sectors * 512, true);
+    rd->r = blk_guest_submit(&d, q, VIRTIO_BLK_T_IN, rd->sector,
+                             rd->sectors * 512, true);
 }
 
 static void check_read(const struct read *rd)
@@ -1069,7 +980,7 @@ static uint64_t vcpu1_wait_during(void *(*access)(void *))
 START_TEST(a_kick_of_large_cached_reads_does_not_hold_the_loop)
 {
     enum { READS = 80, LEN = 32 << 20, LIMIT_MS = 100 };
-    static struct request r[READS];
+    static struct blk_req r[READS];
     uint64_t data, waited, t0, took;
     char spec[256];
     const char *specs[] = {spec};

@@ -26,6 +26,12 @@ struct blk_job {
     /* May copy through dom0's page cache on the loop thread (blk.c bounds
      * the bytes a turn copies so); else the I/O is done elsewhere. */
     bool inline_ok;
+    /* The NBD engine (blk-nbd.c): the job's commands sent to the server
+     * (one per buffer or range), those that succeeded and those libnbd is
+     * done with; and a flush still to send after them. */
+    struct blk_nbd *nbd;
+    uint32_t nbd_sent, nbd_ok, nbd_retired;
+    bool nbd_then_flush;
 };
 
 struct blk_pool;

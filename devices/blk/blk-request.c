@@ -110,8 +110,10 @@ static void parse_dwz(const struct xvdm_chain *chain,
     uint64_t payload = chain->out_len - 16ULL;
     struct virtio_blk_discard_write_zeroes seg;
 
-    if (!lim->discard)
-        return answer(req, VIRTIO_BLK_S_UNSUPP, "discard not offered");
+    if (!(zeroes ? lim->write_zeroes : lim->discard))
+        return answer(req, VIRTIO_BLK_S_UNSUPP,
+                      zeroes ? "write zeroes not offered"
+                             : "discard not offered");
     if (lim->read_only)
         return answer(req, VIRTIO_BLK_S_IOERR, "discard on a read-only disk");
     if (payload == 0 || payload % sizeof(seg) ||

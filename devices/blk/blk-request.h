@@ -25,7 +25,8 @@
 struct blk_limits {
     uint64_t sectors; /* capacity in 512-byte sectors */
     bool read_only;
-    bool discard;      /* DISCARD and WRITE_ZEROES offered */
+    bool discard;      /* DISCARD offered */
+    bool write_zeroes; /* WRITE_ZEROES offered */
 };
 
 enum blk_op {

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-blk (VIRTIO 1.2 §5.2): a disk backed by a file or a block device.
- * Requests are parsed and checked on the loop thread (blk-request.c), run
- * by worker threads straight on the guest's buffers (blk-pool.c), and
- * completed back on the loop thread, one interrupt per batch.
+ * virtio-blk (VIRTIO 1.2 §5.2): a disk backed by a file, a block device or
+ * an NBD export. Requests are parsed and checked on the loop thread
+ * (blk-request.c), run straight on the guest's buffers by an engine
+ * (worker threads, io_uring, or an NBD connection), and completed back on
+ * the loop thread, one interrupt per batch.
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -30,6 +31,9 @@
 #ifdef BLK_IO_URING
 #include "blk-uring.h"
 #endif
+#ifdef BLK_NBD
+#include "blk-nbd.h"
+#endif
 
 #define BLK_DEVICE_ID 2
 #define BLK_QUEUE_SIZE 256
@@ -49,6 +53,7 @@ struct blk {
     int fd;
     bool blockdev;
     bool direct; /* O_DIRECT: no page cache */
+    bool flush;  /* the backing has a cache to flush: FLUSH offered */
     /* Writeback: a write completes once dom0 holds it, and the guest's
      * flush makes it durable. Only for a driver that can flush; else, or
      * when it sets writeback to 0 (CONFIG_WCE), every write is durable
@@ -67,14 +72,19 @@ struct blk {
     int size_timer;            /* size-check=: a timerfd, or -1 */
     bool size_error_logged;    /* said once, until the size reads again */
     struct blk_job_cache jobs; /* loop thread only */
-    struct blk_pool *pool;   /* the thread engine; always there */
+    struct blk_pool *pool;   /* the thread engine; for files */
 #ifdef BLK_IO_URING
     struct blk_uring *uring; /* reads, writes, flushes when available */
+#endif
+#ifdef BLK_NBD
+    struct blk_nbd *nbd; /* nbd=: every request, and no file */
 #endif
 };
 
 static const char *const blk_options[] = {
-    "path=FILE: backing file or block device (required)",
+    "path=FILE: backing file or block device (this or nbd=)",
+    "nbd=URI: backing NBD export, nbd://HOST[:PORT]/EXPORT or "
+    "nbd+unix:///EXPORT?socket=PATH (this or path=)",
     "ro=on|off: read-only disk (default off)",
     "serial=STR: disk serial, up to 20 bytes (default: the path's last part)",
     "discard=on|off: offer DISCARD and WRITE_ZEROES (default on)",
@@ -243,6 +253,23 @@ static void blk_on_completion(void *arg, uint32_t revents)
     blk_complete_list(b, blk_pool_reap(b->pool));
 }
 
+#ifdef BLK_NBD
+static void blk_on_nbd_done(void *ctx, struct blk_job *list)
+{
+    blk_complete_list(ctx, list);
+}
+#endif
+
+/* An NBD export: the one engine, nothing through dom0's files. */
+static bool blk_is_nbd(const struct blk *b)
+{
+#ifdef BLK_NBD
+    return b->nbd != NULL;
+#else
+    return false;
+#endif
+}
+
 #ifdef BLK_IO_URING
 /* Jobs io_uring finished go onto *done, but a short transfer is finished
  * by a worker thread, which loops until the whole request is done
@@ -322,9 +349,22 @@ static void blk_uring_check(struct blk *b, int ret)
 #endif
 
 /* Reads, writes and flushes go to io_uring when there is one; discard and
- * write-zeroes (no io_uring operation for block devices) to the threads. */
-static void blk_submit(struct blk *b, struct blk_job *job)
+ * write-zeroes (no io_uring operation for block devices) to the threads.
+ * What NBD cannot send goes onto *now, failed. */
+static void blk_submit(struct blk *b, struct blk_job *job,
+                       struct blk_job **now)
 {
+#ifdef BLK_NBD
+    if (b->nbd) {
+        blk_nbd_submit(b->nbd, job);
+        for (struct blk_job *f = blk_nbd_take(b->nbd), *next; f; f = next) {
+            next = f->next;
+            f->next = *now;
+            *now = f;
+        }
+        return;
+    }
+#endif
 #ifdef BLK_IO_URING
     if (b->uring && (job->req.op == BLK_OP_READ ||
                      job->req.op == BLK_OP_WRITE ||
@@ -347,7 +387,8 @@ static bool blk_read_cached(struct blk *b, struct blk_job *job)
     if (b->uring)
         return false; /* io_uring reads cached data inline by itself */
 #endif
-    if (b->direct || job->req.op != BLK_OP_READ || !job->inline_ok ||
+    if (b->direct || blk_is_nbd(b) || job->req.op != BLK_OP_READ ||
+        !job->inline_ok ||
         preadv2(b->fd, job->req.iov, (int)job->req.niov, (off_t)job->req.offset,
                 RWF_NOWAIT) != (ssize_t)job->req.len)
         return false;
@@ -381,7 +422,7 @@ static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now,
         job->next = *now;
         *now = job;
     } else {
-        blk_submit(b, job);
+        blk_submit(b, job, now);
     }
 }
 
@@ -424,8 +465,16 @@ static void blk_reset(void *priv)
         blk_job_put_list(&b->jobs, blk_uring_reap(b->uring));
     }
 #endif
-    blk_pool_wait_idle(b->pool);
-    blk_job_put_list(&b->jobs, blk_pool_reap(b->pool));
+#ifdef BLK_NBD
+    if (b->nbd) {
+        blk_nbd_wait_idle(b->nbd);
+        blk_job_put_list(&b->jobs, blk_nbd_take(b->nbd));
+    }
+#endif
+    if (b->pool) {
+        blk_pool_wait_idle(b->pool);
+        blk_job_put_list(&b->jobs, blk_pool_reap(b->pool));
+    }
     /* The sync ran (the threads are idle); one the guest asked for since
      * goes now. */
     b->sync_running = false;
@@ -484,12 +533,13 @@ static void blk_config_write(void *priv, uint32_t offset, const void *buf,
     b->writethrough_logged |= !writeback;
 }
 
-/* A sync on a thread, not on the loop: however long dom0 takes to write
- * its cache back, the loop serves on. A write completed before this call
+/* A sync on a thread (or a flush the NBD server answers), not on the
+ * loop: however long dom0 takes to write its cache back, the loop serves
+ * on. A write completed before this call
  * is covered by the first sync that starts after it. */
 static void blk_sync_earlier_writes(struct blk *b)
 {
-    struct blk_job *job;
+    struct blk_job *job, *now = NULL;
 
     if (b->sync_running) {
         b->sync_wanted = true;
@@ -505,7 +555,12 @@ static void blk_sync_earlier_writes(struct blk *b)
     job->req.op = BLK_OP_FLUSH; /* job->q NULL: no guest's chain */
     b->sync_running = true;
     b->sync_wanted = false;
-    blk_pool_submit(b->pool, job);
+    if (b->pool) {
+        blk_pool_submit(b->pool, job);
+        return;
+    }
+    blk_submit(b, job, &now);
+    blk_complete_list(b, now); /* failed at once: not sent */
 }
 
 /* ---- the backing's size ------------------------------------------------ */
@@ -513,6 +568,18 @@ static void blk_sync_earlier_writes(struct blk *b)
 static int blk_backing_size(struct blk *b, uint64_t *bytes)
 {
     struct stat st;
+
+#ifdef BLK_NBD
+    struct blk_nbd_info info;
+
+    if (b->nbd) {
+        int ret = blk_nbd_info(b->nbd, &info);
+
+        if (ret == 0)
+            *bytes = info.size;
+        return ret;
+    }
+#endif
 
     if (b->blockdev)
         return ioctl(b->fd, BLKGETSIZE64, bytes) ? -errno : 0;
@@ -651,6 +718,37 @@ static int blk_set_serial(struct blk *b, const char *serial)
     return 0;
 }
 
+/* nbd=URI: the export decides what the device offers, within what the
+ * options allow (ro=on, discard=off); its name is the default serial. */
+static int blk_open_nbd(struct blk *b, const char *uri, bool name_serial)
+{
+#ifdef BLK_NBD
+    struct blk_nbd_info info;
+    char name[64];
+    int ret = blk_nbd_create(&b->nbd, b->dev, uri, blk_on_nbd_done, b);
+
+    if (!ret)
+        ret = blk_nbd_info(b->nbd, &info);
+    if (!ret && name_serial)
+        ret = blk_nbd_export_name(b->nbd, name, sizeof(name));
+    if (ret)
+        return ret;
+    if (name_serial)
+        blk_copy_serial(b, name, strlen(name));
+    b->lim.sectors = info.size / BLK_SECTOR;
+    b->lim.read_only |= info.read_only;
+    b->lim.write_zeroes = b->lim.discard && info.zero;
+    b->lim.discard &= info.trim;
+    b->flush = info.flush;
+    return 0;
+#else
+    xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                 "nbd='%s': this xvdm was built without libnbd "
+                 "(install libnbd-dev and rebuild)", uri);
+    return -ENOTSUP;
+#endif
+}
+
 /* Topology and logical block size, where the backing reports them. */
 static void blk_config_topology(struct blk *b, uint64_t *features)
 {
@@ -675,12 +773,15 @@ static void blk_config_topology(struct blk *b, uint64_t *features)
 static uint64_t blk_config_fill(struct blk *b)
 {
     uint64_t f =
-        (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
-        (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_CONFIG_WCE);
+        (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE);
 
+    /* A backing with no cache (an NBD server without flush) is always
+     * writethrough: without FLUSH the driver takes it so (§5.2.5.1). */
+    if (b->flush)
+        f |= (1ULL << VIRTIO_BLK_F_FLUSH) | (1ULL << VIRTIO_BLK_F_CONFIG_WCE);
     b->config.capacity = htole64(b->lim.sectors);
     b->config.seg_max = htole32(BLK_SEG_MAX);
-    b->config.wce = 1; /* until features_ok() knows whether it can flush */
+    b->config.wce = b->flush; /* until features_ok() knows if it can flush */
     blk_config_topology(b, &f);
     if (b->lim.read_only)
         f |= 1ULL << VIRTIO_BLK_F_RO;
@@ -688,11 +789,13 @@ static uint64_t blk_config_fill(struct blk *b)
         f |= 1ULL << VIRTIO_BLK_F_MQ;
     b->config.num_queues = htole16((uint16_t)b->nqueues);
     if (b->lim.discard) {
-        f |= (1ULL << VIRTIO_BLK_F_DISCARD) |
-             (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+        f |= 1ULL << VIRTIO_BLK_F_DISCARD;
         b->config.max_discard_sectors = htole32(BLK_DWZ_SECTORS_MAX);
         b->config.max_discard_seg = htole32(BLK_DWZ_SEG_MAX);
         b->config.discard_sector_alignment = htole32(1);
+    }
+    if (b->lim.write_zeroes) {
+        f |= 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
         b->config.max_write_zeroes_sectors = htole32(BLK_DWZ_SECTORS_MAX);
         b->config.max_write_zeroes_seg = htole32(BLK_DWZ_SEG_MAX);
         b->config.write_zeroes_may_unmap = 1;
@@ -747,6 +850,9 @@ static void blk_destroy(void *priv)
         xvdm_dev_unwatch_fd(b->dev, b->size_timer);
         close(b->size_timer);
     }
+#ifdef BLK_NBD
+    blk_nbd_destroy(b->nbd);
+#endif
     if (b->fd >= 0)
         close(b->fd);
     free(b);
@@ -801,10 +907,71 @@ static int blk_start_uring(struct blk *b, const char *aio)
 #endif
 }
 
+/* A file or block device, with the thread engine and io_uring. */
+static int blk_open_file(struct blk *b, const struct xvdm_options *opts,
+                         const char *path, bool direct, uint64_t threads)
+{
+    int ret;
+
+    if (!xvdm_opt_get(opts, "serial"))
+        blk_default_serial(b, path);
+    b->lim.write_zeroes = b->lim.discard;
+    b->flush = true;
+    ret = blk_open(b, path, b->lim.read_only, direct);
+    if (!ret)
+        ret = blk_start_pool(b, (unsigned)threads);
+    if (!ret)
+        ret = blk_start_uring(b, xvdm_opt_get(opts, "aio"));
+#ifdef BLK_IO_URING
+    if (!ret)
+        xvdm_dev_log(b->dev, XVDM_LOG_INFO, "%s, I/O engine %s", path,
+                     b->uring ? "io_uring" : "threads");
+#else
+    if (!ret)
+        xvdm_dev_log(b->dev, XVDM_LOG_INFO, "%s, I/O engine threads", path);
+#endif
+    return ret;
+}
+
+/* An NBD export: its connection is the engine; the options that choose a
+ * file's engine have no meaning there. The serial is the export's name. */
+static int blk_open_export(struct blk *b, const struct xvdm_options *opts,
+                           const char *uri)
+{
+    static const char *const file_only[] = {"direct", "aio", "iothreads"};
+
+    for (size_t i = 0; i < sizeof(file_only) / sizeof(*file_only); i++) {
+        if (xvdm_opt_get(opts, file_only[i])) {
+            xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                         "%s= is for path=, not nbd='%s'", file_only[i], uri);
+            return -EINVAL;
+        }
+    }
+    return blk_open_nbd(b, uri, !xvdm_opt_get(opts, "serial"));
+}
+
+static int blk_open_backing(struct blk *b, const struct xvdm_options *opts,
+                            bool direct, uint64_t threads)
+{
+    const char *path = xvdm_opt_get(opts, "path");
+    const char *uri = xvdm_opt_get(opts, "nbd");
+
+    if (path && uri) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                     "path='%s' and nbd='%s': give one of them", path, uri);
+        return -EINVAL;
+    }
+    if (!path && !uri) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "path= or nbd= is required");
+        return -EINVAL;
+    }
+    return path ? blk_open_file(b, opts, path, direct, threads)
+                : blk_open_export(b, opts, uri);
+}
+
 static int blk_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
                       struct xvdm_device_setup *setup, void **priv)
 {
-    const char *path = xvdm_opt_get(opts, "path");
     struct blk *b = calloc(1, sizeof(*b));
     uint64_t threads = 4, size_check = 1;
     bool direct = false;
@@ -818,31 +985,14 @@ static int blk_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     ret = blk_parse_options(b, opts, &direct, &threads, &size_check);
     /* As many as the guest can have in flight when it keeps to its rings. */
     blk_job_cache_init(&b->jobs, BLK_QUEUE_SIZE * b->nqueues);
-    if (!ret && !path) {
-        xvdm_dev_log(dev, XVDM_LOG_ERROR, "path= is required");
-        ret = -EINVAL;
-    }
-    if (!ret) {
-        if (!xvdm_opt_get(opts, "serial"))
-            blk_default_serial(b, path);
-        ret = blk_open(b, path, b->lim.read_only, direct);
-    }
     if (!ret)
-        ret = blk_start_pool(b, (unsigned)threads);
-    if (!ret)
-        ret = blk_start_uring(b, xvdm_opt_get(opts, "aio"));
+        ret = blk_open_backing(b, opts, direct, threads);
     if (!ret)
         ret = blk_start_size_timer(b, size_check);
     if (ret) {
         blk_destroy(b);
         return ret;
     }
-#ifdef BLK_IO_URING
-    xvdm_dev_log(dev, XVDM_LOG_INFO, "%s, I/O engine %s", path,
-                 b->uring ? "io_uring" : "threads");
-#else
-    xvdm_dev_log(dev, XVDM_LOG_INFO, "%s, I/O engine threads", path);
-#endif
     setup->features = blk_config_fill(b);
     setup->num_queues = (uint16_t)b->nqueues;
     for (unsigned i = 0; i < b->nqueues; i++)
@@ -855,7 +1005,8 @@ static int blk_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
 const struct xvdm_device_ops xvdm_device_module = {
     .abi_version = XVDM_DEVICE_ABI_VERSION,
     .name = "blk",
-    .summary = "block device (virtio-blk) backed by a file or block device",
+    .summary = "block device (virtio-blk) backed by a file, a block device "
+               "or an NBD export",
     .device_id = BLK_DEVICE_ID,
     .options = blk_options,
     .create = blk_create,

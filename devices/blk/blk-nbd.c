@@ -1,0 +1,587 @@
+/* SPDX-License-Identifier: MIT */
+/* The virtio-blk NBD backing (see blk-nbd.h). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <libnbd.h>
+#include <linux/virtio_blk.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blk-nbd.h"
+
+/* libnbd refuses reads and writes over 64 MiB, and a server that
+ * advertises no maximum may drop the connection past 32 MiB
+ * (nbd_get_block_size(3)): larger buffers go as several commands. */
+#define NBD_LEN_DEFAULT (32ULL << 20)
+#define NBD_LEN_LIBNBD (64ULL << 20)
+/* How long a handshake may take, at creation and at each reconnect, and
+ * how long a reset waits for the replies to what is in flight. */
+#define NBD_CONNECT_MS 10000
+#define NBD_IDLE_MS 5000
+#define NBD_BACKOFF_MIN_MS 100
+#define NBD_BACKOFF_MAX_MS 5000
+
+enum nbd_state { NBD_DOWN, NBD_CONNECTING, NBD_READY };
+
+struct blk_nbd {
+    struct xvdm_dev *dev;
+    char *uri;
+    struct nbd_handle *h; /* NULL while down */
+    enum nbd_state state;
+    int fd;          /* h's socket, watched, or -1 */
+    uint32_t events; /* what is watched on fd */
+    int timer;       /* the backoff before a reconnect, or its deadline */
+    unsigned backoff_ms;
+    unsigned failures; /* reconnects that failed since the last success */
+    struct blk_nbd_info info;
+    uint64_t max_len; /* bytes per read or write command */
+    unsigned busy;    /* jobs with commands at libnbd */
+    struct blk_job *finished; /* every command retired, not yet looked at */
+    struct blk_job *done;     /* status set, for the device */
+    blk_nbd_done_fn *done_fn;
+    void *ctx;
+};
+
+static uint64_t nbd_now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* libnbd's last error, right after the call that failed; a state
+ * machine that died without one was closed by the server. */
+static const char *nbd_why(void)
+{
+    const char *e = nbd_get_error();
+
+    return e ? e : "the server closed the connection";
+}
+
+/* ---- one job's commands ------------------------------------------------ */
+
+/* Every command a job sends holds it, and so does its sender until it has
+ * sent them all: the job is finished when the last one lets go. */
+static void nbd_release(struct blk_nbd *n, struct blk_job *job)
+{
+    if (++job->nbd_retired < job->nbd_sent)
+        return;
+    n->busy--;
+    job->next = n->finished;
+    n->finished = job;
+}
+
+static int nbd_cmd_reply(void *user_data, int *error)
+{
+    struct blk_job *job = user_data;
+
+    if (*error == 0)
+        job->nbd_ok++;
+    return 1; /* retired: nothing asks for its status later */
+}
+
+/* libnbd calls this once it will not touch the command's buffer again:
+ * after its reply, when it refused to send it, or when the connection
+ * ended (libnbd(3), "Callback lifetimes"). Only the job is touched here:
+ * no nbd_* call is allowed under libnbd's lock. */
+static void nbd_cmd_free(void *user_data)
+{
+    struct blk_job *job = user_data;
+
+    nbd_release(job->nbd, job);
+}
+
+static nbd_completion_callback nbd_cmd(struct blk_job *job)
+{
+    job->nbd_sent++;
+    return (nbd_completion_callback){
+        .callback = nbd_cmd_reply, .user_data = job, .free = nbd_cmd_free};
+}
+
+/* A command libnbd refused at once (its free callback has counted it as
+ * failed): say why, rate-limited, as the guest may cause it (a buffer not
+ * aligned to the server's minimum block size). */
+static void nbd_sent(struct blk_nbd *n, int64_t cookie)
+{
+    if (cookie < 0)
+        xvdm_dev_guest_error(n->dev, "nbd='%s' refused a command: %s", n->uri,
+                             nbd_get_error());
+}
+
+static void nbd_begin(struct blk_nbd *n, struct blk_job *job)
+{
+    job->nbd = n;
+    job->nbd_sent = 1; /* the sender's hold */
+    job->nbd_ok = 1;
+    job->nbd_retired = 0;
+    n->busy++;
+}
+
+static void nbd_send_rw(struct blk_nbd *n, struct blk_job *job, uint32_t fua)
+{
+    const struct blk_request *req = &job->req;
+    uint64_t off = req->offset;
+
+    for (unsigned i = 0; i < req->niov; i++) {
+        uint8_t *p = req->iov[i].iov_base;
+        uint64_t left = req->iov[i].iov_len;
+
+        while (left) {
+            uint64_t len = left < n->max_len ? left : n->max_len;
+
+            if (req->op == BLK_OP_READ)
+                nbd_sent(n, nbd_aio_pread(n->h, p, len, off, nbd_cmd(job), 0));
+            else
+                nbd_sent(n, nbd_aio_pwrite(n->h, p, len, off, nbd_cmd(job),
+                                           fua));
+            p += len;
+            off += len;
+            left -= len;
+        }
+    }
+}
+
+/* Write zeroes keeps the allocation unless the guest allowed unmapping
+ * (VIRTIO 1.2 §5.2.6: VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP); NBD says so
+ * with NO_HOLE. */
+static void nbd_send_ranges(struct blk_nbd *n, struct blk_job *job,
+                            uint32_t fua)
+{
+    const struct blk_request *req = &job->req;
+
+    for (unsigned i = 0; i < req->nranges; i++) {
+        const struct blk_range *r = &req->range[i];
+
+        if (r->len == 0)
+            continue; /* NBD refuses empty commands; nothing to do */
+        if (req->op == BLK_OP_DISCARD)
+            nbd_sent(n, nbd_aio_trim(n->h, r->len, r->offset, nbd_cmd(job),
+                                     fua));
+        else
+            nbd_sent(n, nbd_aio_zero(n->h, r->len, r->offset, nbd_cmd(job),
+                                     fua | (r->unmap ? 0
+                                                     : LIBNBD_CMD_FLAG_NO_HOLE)));
+    }
+}
+
+/* Without a flush (NBD_FLAG_SEND_FLUSH unset) the server keeps no
+ * volatile cache: there is nothing to make durable. */
+static void nbd_send_flush(struct blk_nbd *n, struct blk_job *job)
+{
+    nbd_begin(n, job);
+    if (n->info.flush)
+        nbd_sent(n, nbd_aio_flush(n->h, nbd_cmd(job), 0));
+    nbd_release(n, job);
+}
+
+static bool nbd_writes(const struct blk_job *job)
+{
+    return job->req.op == BLK_OP_WRITE || job->req.op == BLK_OP_DISCARD ||
+           job->req.op == BLK_OP_WRITE_ZEROES;
+}
+
+/* A durable write goes with FUA where the server takes it, else is
+ * followed by a flush once it completed (NBD: a flush covers the writes
+ * completed before it was sent). */
+static void nbd_send(struct blk_nbd *n, struct blk_job *job)
+{
+    bool durable = job->durable && nbd_writes(job);
+    uint32_t fua = durable && n->info.fua ? LIBNBD_CMD_FLAG_FUA : 0;
+
+    if (job->req.op == BLK_OP_FLUSH)
+        return nbd_send_flush(n, job);
+    job->nbd_then_flush = durable && !n->info.fua && n->info.flush;
+    nbd_begin(n, job);
+    if (job->req.op == BLK_OP_READ || job->req.op == BLK_OP_WRITE)
+        nbd_send_rw(n, job, fua);
+    else
+        nbd_send_ranges(n, job, fua);
+    nbd_release(n, job);
+}
+
+static bool nbd_in_export(const struct blk_nbd *n, uint64_t off, uint64_t len)
+{
+    return len <= n->info.size && off <= n->info.size - len;
+}
+
+/* blk-request.c checked the request against the capacity the guest was
+ * told, but a server may come back from a reconnect with a smaller export
+ * before the guest hears of it. */
+static bool nbd_job_in_export(const struct blk_nbd *n,
+                              const struct blk_job *job)
+{
+    const struct blk_request *req = &job->req;
+
+    if (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE)
+        return nbd_in_export(n, req->offset, req->len);
+    for (unsigned i = 0; i < req->nranges; i++)
+        if (!nbd_in_export(n, req->range[i].offset, req->range[i].len))
+            return false;
+    return true;
+}
+
+static void nbd_finish(struct blk_nbd *n, struct blk_job *job, uint8_t status)
+{
+    job->status = status;
+    job->next = n->done;
+    n->done = job;
+}
+
+/* Finished jobs to the done list, once their follow-up flush, if any, has
+ * completed too (only with `follow`: a reset abandons them). */
+static void nbd_look_at_finished(struct blk_nbd *n, bool follow)
+{
+    struct blk_job *job;
+
+    while ((job = n->finished)) {
+        bool ok = job->nbd_ok == job->nbd_sent;
+    
+        n->finished = job->next;
+        if (ok && job->nbd_then_flush) {
+            job->nbd_then_flush = false;
+            if (follow && n->state == NBD_READY) {
+                nbd_send_flush(n, job);
+                continue;
+            }
+            ok = false; /* written, but not known to be durable */
+        }
+        nbd_finish(n, job, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
+    }
+}
+
+/* ---- the socket in the loop -------------------------------------------- */
+
+/* Watch what libnbd's state machine waits for (nbd_aio_get_direction(3)):
+ * the loop is level-triggered, so nothing it does not want. */
+static void nbd_watch_update(struct blk_nbd *n)
+{
+    unsigned dir;
+    uint32_t ev = 0;
+    int ret;
+
+    if (n->fd < 0)
+        return;
+    dir = nbd_aio_get_direction(n->h);
+    if (dir & LIBNBD_AIO_DIRECTION_READ)
+        ev |= EPOLLIN;
+    if (dir & LIBNBD_AIO_DIRECTION_WRITE)
+        ev |= EPOLLOUT;
+    if (ev == n->events)
+        return;
+    ret = xvdm_dev_modify_fd(n->dev, n->fd, ev);
+    if (ret)
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "nbd='%s': cannot watch the socket: %s", n->uri,
+                     strerror(-ret));
+    else
+        n->events = ev;
+}
+
+static void nbd_arm(struct blk_nbd *n, unsigned ms)
+{
+    struct itimerspec t = {.it_value = {ms / 1000, (long)(ms % 1000) * 1000000}};
+
+    if (timerfd_settime(n->timer, 0, &t, NULL))
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "nbd='%s': cannot set the reconnect timer: %s", n->uri,
+                     strerror(errno));
+}
+
+/* Close the connection: libnbd lets go of every command (each job in
+ * flight is finished, failed), and the loop of its socket. */
+static void nbd_drop(struct blk_nbd *n)
+{
+    if (n->fd >= 0)
+        xvdm_dev_unwatch_fd(n->dev, n->fd);
+    n->fd = -1;
+    n->events = 0;
+    nbd_close(n->h);
+    n->h = NULL;
+    n->state = NBD_DOWN;
+}
+
+/* The connection, or an attempt at one, failed: try again after a
+ * backoff that doubles up to NBD_BACKOFF_MAX_MS. Said once when the
+ * connection is lost, then at each doubling of the failures. */
+static void nbd_fail_and_retry(struct blk_nbd *n, const char *why)
+{
+    if (n->state != NBD_READY)
+        n->failures++;
+    if (n->state == NBD_READY)
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "nbd='%s': connection lost (%s): requests fail until "
+                     "it is back",
+                     n->uri, why);
+    else if ((n->failures & (n->failures - 1)) == 0)
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "cannot reconnect to nbd='%s' (%u tries): %s", n->uri,
+                     n->failures, why);
+    nbd_drop(n);
+    nbd_arm(n, n->backoff_ms);
+    n->backoff_ms = n->backoff_ms * 2 < NBD_BACKOFF_MAX_MS
+                        ? n->backoff_ms * 2
+                        : NBD_BACKOFF_MAX_MS;
+}
+
+static int nbd_read_info(struct nbd_handle *h, struct blk_nbd_info *info)
+{
+    int64_t size = nbd_get_size(h);
+    int ro = nbd_is_read_only(h), trim = nbd_can_trim(h);
+    int zero = nbd_can_zero(h), flush = nbd_can_flush(h), fua = nbd_can_fua(h);
+
+    if (size < 0 || ro < 0 || trim < 0 || zero < 0 || flush < 0 || fua < 0)
+        return -1;
+    *info = (struct blk_nbd_info){(uint64_t)size, ro, trim, zero, flush, fua};
+    return 0;
+}
+
+static void nbd_connected(struct blk_nbd *n)
+{
+    int64_t max = nbd_get_block_size(n->h, LIBNBD_SIZE_MAXIMUM);
+
+    if (nbd_read_info(n->h, &n->info)) {
+        nbd_fail_and_retry(n, nbd_why());
+        return;
+    }
+    n->max_len = max > 0 && (uint64_t)max < NBD_LEN_LIBNBD ? (uint64_t)max
+                 : max > 0                               ? NBD_LEN_LIBNBD
+                                                         : NBD_LEN_DEFAULT;
+    n->state = NBD_READY;
+    n->failures = 0;
+    n->backoff_ms = NBD_BACKOFF_MIN_MS;
+    nbd_arm(n, 0);
+    xvdm_dev_log(n->dev, XVDM_LOG_INFO, "nbd='%s': connected, %llu bytes%s",
+                 n->uri, (unsigned long long)n->info.size,
+                 n->info.read_only ? ", read-only" : "");
+}
+
+/* After libnbd ran (r: what nbd_aio_notify_* or nbd_poll returned). */
+static void nbd_progress(struct blk_nbd *n, int r)
+{
+    if (r < 0 || nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h)) {
+        nbd_fail_and_retry(n, nbd_why());
+        return;
+    }
+    if (n->state == NBD_CONNECTING && nbd_aio_is_ready(n->h))
+        nbd_connected(n);
+    nbd_watch_update(n);
+}
+
+/* Hand what finished to the device. */
+static void nbd_deliver(struct blk_nbd *n)
+{
+    nbd_look_at_finished(n, true);
+    if (n->done)
+        n->done_fn(n->ctx, blk_nbd_take(n));
+}
+
+/* nbd_aio_get_direction(3): with both ready, only the read, whose reply
+ * may change what is to be written. A hang-up is read (or written) to
+ * learn what happened. */
+static void nbd_on_socket(void *arg, uint32_t revents)
+{
+    struct blk_nbd *n = arg;
+    unsigned dir = nbd_aio_get_direction(n->h);
+    int r = 0;
+
+    if ((dir & LIBNBD_AIO_DIRECTION_READ) &&
+        (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        r = nbd_aio_notify_read(n->h);
+    else if ((dir & LIBNBD_AIO_DIRECTION_WRITE) &&
+             (revents & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
+        r = nbd_aio_notify_write(n->h);
+    else if (!dir)
+        r = -1; /* a state that expects nothing of the socket: dead */
+    nbd_progress(n, r);
+    nbd_deliver(n);
+}
+
+/* Start connecting, without waiting: 0, or -1 after `why` was filled. */
+static int nbd_start(struct blk_nbd *n, char *why, size_t why_len)
+{
+    int ret;
+
+    n->h = nbd_create();
+    if (!n->h || nbd_set_uri_allow_transports(n->h, LIBNBD_ALLOW_TRANSPORT_TCP |
+                                                        LIBNBD_ALLOW_TRANSPORT_UNIX) ||
+        nbd_aio_connect_uri(n->h, n->uri)) {
+        snprintf(why, why_len, "%s", nbd_why());
+        nbd_close(n->h);
+        n->h = NULL;
+        return -1;
+    }
+    n->fd = nbd_aio_get_fd(n->h);
+    ret = xvdm_dev_watch_fd(n->dev, n->fd, 0, nbd_on_socket, n);
+    if (ret) {
+        snprintf(why, why_len, "cannot watch the socket: %s", strerror(-ret));
+        n->fd = -1;
+        nbd_drop(n);
+        return -1;
+    }
+    n->state = NBD_CONNECTING;
+    nbd_watch_update(n);
+    return 0;
+}
+
+static void nbd_on_timer(void *arg, uint32_t revents)
+{
+    struct blk_nbd *n = arg;
+    uint64_t expirations;
+    char why[256];
+
+    if (read(n->timer, &expirations, sizeof(expirations)) <= 0)
+        return;
+    if (n->state == NBD_CONNECTING) {
+        nbd_fail_and_retry(n, "no handshake within the time allowed");
+    } else if (n->state == NBD_DOWN) {
+        if (nbd_start(n, why, sizeof(why)))
+            nbd_fail_and_retry(n, why);
+        else
+            nbd_arm(n, NBD_CONNECT_MS);
+    }
+    nbd_deliver(n);
+}
+
+/* ---- the device's side --------------------------------------------------- */
+
+void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
+{
+    job->nbd_then_flush = false;
+    if (n->state != NBD_READY || !nbd_job_in_export(n, job)) {
+        nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
+        return;
+    }
+    nbd_send(n, job);
+    nbd_look_at_finished(n, true);
+    nbd_watch_update(n);
+}
+
+struct blk_job *blk_nbd_take(struct blk_nbd *n)
+{
+    struct blk_job *list = n->done;
+
+    n->done = NULL;
+    return list;
+}
+
+int blk_nbd_export_name(const struct blk_nbd *n, char *buf, size_t len)
+{
+    char *name = n->h ? nbd_get_export_name(n->h) : NULL;
+
+    if (!name)
+        return -ENOTCONN;
+    snprintf(buf, len, "%s", name);
+    free(name);
+    return 0;
+}
+
+int blk_nbd_info(const struct blk_nbd *n, struct blk_nbd_info *info)
+{
+    if (n->state != NBD_READY)
+        return -ENOTCONN;
+    *info = n->info;
+    return 0;
+}
+
+void blk_nbd_wait_idle(struct blk_nbd *n)
+{
+    uint64_t deadline = nbd_now_ms() + NBD_IDLE_MS, now;
+
+    while (n->busy && n->h && (now = nbd_now_ms()) < deadline)
+        nbd_progress(n, nbd_poll(n->h, (int)(deadline - now)));
+    if (n->busy) {
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "nbd='%s': no reply within %d ms, dropping the "
+                     "connection",
+                     n->uri, NBD_IDLE_MS);
+        nbd_fail_and_retry(n, "no reply");
+    }
+    nbd_look_at_finished(n, false);
+}
+
+/* The first connection, waited for: the device is offered as the export
+ * is. */
+static int nbd_first_connect(struct blk_nbd *n)
+{
+    uint64_t deadline = nbd_now_ms() + NBD_CONNECT_MS, now;
+    char why[256] = "no handshake within the time allowed";
+
+    if (nbd_start(n, why, sizeof(why)) == 0) {
+        while (!nbd_aio_is_ready(n->h) && (now = nbd_now_ms()) < deadline) {
+            if (nbd_poll(n->h, (int)(deadline - now)) < 0 ||
+                nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h)) {
+                snprintf(why, sizeof(why), "%s", nbd_why());
+                break;
+            }
+        }
+        if (nbd_aio_is_ready(n->h)) {
+            nbd_connected(n);
+            nbd_watch_update(n);
+        }
+    }
+    if (n->state == NBD_READY)
+        return 0;
+    xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "cannot connect to nbd='%s': %s",
+                 n->uri, why);
+    return -ECONNREFUSED;
+}
+
+int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
+                   blk_nbd_done_fn *done, void *ctx)
+{
+    struct blk_nbd *n = calloc(1, sizeof(*n));
+    int ret;
+
+    if (!n)
+        return -ENOMEM;
+    *n = (struct blk_nbd){.dev = dev, .fd = -1, .timer = -1, .done_fn = done,
+                          .ctx = ctx, .backoff_ms = NBD_BACKOFF_MIN_MS};
+    n->uri = strdup(uri);
+    n->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (!n->uri || n->timer < 0)
+        ret = -errno;
+    else
+        ret = xvdm_dev_watch_fd(dev, n->timer, EPOLLIN, nbd_on_timer, n);
+    if (ret)
+        xvdm_dev_log(dev, XVDM_LOG_ERROR, "nbd='%s': %s", uri, strerror(-ret));
+    else
+        ret = nbd_first_connect(n);
+    if (ret) {
+        blk_nbd_destroy(n);
+        return ret;
+    }
+    *out = n;
+    return 0;
+}
+
+static void nbd_free_list(struct blk_job *job)
+{
+    struct blk_job *next;
+
+    for (; job; job = next) {
+        next = job->next;
+        free(job);
+    }
+}
+
+void blk_nbd_destroy(struct blk_nbd *n)
+{
+    if (!n)
+        return;
+    if (n->h)
+        nbd_drop(n);
+    nbd_free_list(n->finished);
+    nbd_free_list(n->done);
+    if (n->timer >= 0) {
+        xvdm_dev_unwatch_fd(n->dev, n->timer);
+        close(n->timer);
+    }
+    free(n->uri);
+    free(n);
+}

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/* Test side: the guest's half of virtio-blk as Linux's virtio_blk drives
+ * it (VIRTIO 1.2 §5.2.6): bring the device up, put requests of header,
+ * data and status byte on a queue, kick and collect completions. Shared
+ * by the block tests whatever the device's backing. */
+#ifndef XVDM_TEST_BLK_GUEST_H
+#define XVDM_TEST_BLK_GUEST_H
+
+#include <check.h>
+#include <endian.h>
+#include <linux/virtio_blk.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "vdriver.h"
+
+#define BLK_GUEST_ID 2 /* VIRTIO 1.2 §5: device ID of a block device */
+#define BLK_GUEST_WAIT_MS 5000
+/* What Linux's virtio_blk asks for, RO included so that a read-only disk
+ * is seen to offer it. */
+#define BLK_GUEST_FEATURES                                                    \
+    ((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_BLK_F_FLUSH) |            \
+     (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES) |   \
+     (1ULL << VIRTIO_BLK_F_MQ) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |            \
+     (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_RO))
+
+/* The harness started on `spec` and d probed with `features`, queues
+ * 0..queues-1 of queue_size entries set up and DRIVER_OK: 0, or what
+ * harness_start() returned, with nothing else done. */
+static inline int blk_guest_start(struct harness *h, struct vdriver *d,
+                                  const char *spec, unsigned queues,
+                                  uint16_t queue_size, uint64_t features)
+{
+    const char *specs[] = {spec};
+    int ret = harness_start(h, specs, 1);
+
+    if (ret)
+        return ret;
+    vdriver_init(d, h->sim, h->specs[0].base, h->specs[0].irq,
+                 sim_ram_base(h->sim) + (1 << 20), 32 << 20);
+    ck_assert_int_eq(vdriver_probe(d, BLK_GUEST_ID, features), 0);
+    for (unsigned q = 0; q < queues; q++)
+        ck_assert_int_eq(vdriver_setup_queue(d, q, queue_size), 0);
+    vdriver_driver_ok(d);
+    return 0;
+}
+
+/* `size` bytes at `offset` of struct virtio_blk_config, as the guest
+ * reads them. */
+static inline uint64_t blk_guest_config(struct vdriver *d, unsigned offset,
+                                        unsigned size)
+{
+    uint64_t v = 0;
+
+    ck_assert_int_eq(sim_mmio_read(d->sim, 0, d->base + 0x100 + offset,
+                                   size, &v), 0);
+    return v;
+}
+
+/* One request on the ring, where the guest sees its status and data. */
+struct blk_req {
+    uint8_t *status;
+    uint8_t *data;
+};
+
+/* Publish (not kick) one request on `queue`: its header, `len` bytes of
+ * data the device reads or (device_writes) writes, and a status byte the
+ * device must overwrite (0xff until it does). */
+static inline struct blk_req blk_guest_submit(struct vdriver *d,
+                                              unsigned queue, uint32_t type,
+                                              uint64_t sector, uint32_t len,
+                                              bool device_writes)
+{
+    struct blk_req r;
+    uint64_t hdr = vdriver_alloc(d, 16, 16);
+    uint64_t data = len ? vdriver_alloc(d, len, 512) : 0;
+    uint64_t status = vdriver_alloc(d, 1, 1);
+    struct virtio_blk_outhdr *oh = vdriver_ptr(d, hdr);
+    struct guest_buf b[3];
+    unsigned n = 0;
+
+    *oh = (struct virtio_blk_outhdr){htole32(type), 0, htole64(sector)};
+    b[n++] = (struct guest_buf){hdr, 16, false};
+    if (len)
+        b[n++] = (struct guest_buf){data, len, device_writes};
+    b[n++] = (struct guest_buf){status, 1, true};
+    r.status = vdriver_ptr(d, status);
+    *r.status = 0xff;
+    r.data = len ? vdriver_ptr(d, data) : NULL;
+    guest_ring_publish(&d->ring[queue],
+                       guest_ring_add_chain(&d->ring[queue], b, n));
+    return r;
+}
+
+/* Kick the nq queues listed and collect `n` completions from them,
+ * failing the test if the device stays silent for BLK_GUEST_WAIT_MS. */
+static inline void blk_guest_complete(struct vdriver *d,
+                                      const unsigned *queues, unsigned nq,
+                                      unsigned n)
+{
+    unsigned got = 0;
+    uint32_t id, len;
+
+    for (unsigned i = 0; i < nq; i++)
+        vdriver_kick(d, queues[i]);
+    while (got < n) {
+        for (unsigned i = 0; i < nq; i++)
+            while (guest_ring_get_used(&d->ring[queues[i]], &id, &len))
+                got++;
+        if (got < n)
+            ck_assert_int_ge(vdriver_wait_irq(d, BLK_GUEST_WAIT_MS), 0);
+    }
+}
+
+/* A DISCARD or WRITE_ZEROES of one segment (VIRTIO 1.2 §5.2.6) on queue
+ * 0, completed: its status. */
+static inline uint8_t blk_guest_range(struct vdriver *d, uint32_t type,
+                                      uint64_t sector, uint32_t num,
+                                      uint32_t flags)
+{
+    static const unsigned q0[] = {0};
+    struct virtio_blk_discard_write_zeroes seg = {
+        htole64(sector), htole32(num), htole32(flags)};
+    struct blk_req r = blk_guest_submit(d, 0, type, 0, sizeof(seg), false);
+
+    memcpy(r.data, &seg, sizeof(seg));
+    blk_guest_complete(d, q0, 1, 1);
+    return *r.status;
+}
+
+/* Eight rounds of 16 writes in flight together over queues 0 and 1, of
+ * 1..16 sectors of random bytes each, also put at their place in shadow
+ * (a disk of `sectors`). Requests in flight together may complete in any
+ * order (VIRTIO 1.2 §2.7.14), so each of a round's 16 stays in its own
+ * 1/16 of the disk. */
+static inline void blk_guest_random_writes(struct vdriver *d,
+                                           uint8_t *shadow,
+                                           uint64_t sectors, unsigned *seed)
+{
+    static const unsigned both[] = {0, 1};
+
+    for (unsigned round = 0; round < 8; round++) {
+        for (unsigned i = 0; i < 16; i++) {
+            uint32_t n = 1 + rand_r(seed) % 16;
+            uint64_t sector = i * (sectors / 16) +
+                              rand_r(seed) % (sectors / 16 - n);
+            struct blk_req r = blk_guest_submit(d, i % 2, VIRTIO_BLK_T_OUT,
+                                                sector, n * 512, false);
+
+            for (uint32_t k = 0; k < n * 512; k++)
+                r.data[k] = (uint8_t)rand_r(seed);
+            memcpy(shadow + sector * 512, r.data, n * 512);
+        }
+        blk_guest_complete(d, both, 2, 16);
+    }
+}
+
+/* Whether the whole disk (of `sectors`, a multiple of 128) reads back
+ * through the device as shadow, in reads of 128 sectors on queue 0. */
+static inline bool blk_guest_reads_back(struct vdriver *d,
+                                        const uint8_t *shadow,
+                                        uint64_t sectors)
+{
+    static const unsigned q0[] = {0};
+
+    for (uint64_t sector = 0; sector < sectors; sector += 128) {
+        struct blk_req r = blk_guest_submit(d, 0, VIRTIO_BLK_T_IN, sector,
+                                            128 * 512, true);
+
+        blk_guest_complete(d, q0, 1, 1);
+        if (*r.status != VIRTIO_BLK_S_OK ||
+            memcmp(r.data, shadow + sector * 512, 128 * 512) != 0)
+            return false;
+    }
+    return true;
+}
+
+#endif

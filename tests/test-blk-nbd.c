@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-blk with nbd=URI on the simulated hypervisor, against real NBD
+ * servers started here (nbdkit, qemu-nbd on a qcow2): data written on two
+ * queues reads back through xvdm and through a second NBD client; a flush
+ * makes it durable on the server; discard, write-zeroes, FUA for a
+ * writethrough guest, a read-only export, a server's errors, a server
+ * killed under requests and back, requests larger than the server takes,
+ * and URIs that cannot work.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/virtio_blk.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef HAVE_LIBNBD
+#include <libnbd.h>
+#endif
+
+#include "blk-guest.h"
+#include "check-run.h"
+#include "harness.h"
+#include "log-lines.h"
+#include "vdriver.h"
+
+#define DISK_SIZE (1 << 20)
+#define SECTORS (DISK_SIZE / 512)
+
+static struct harness h;
+
+/* Everything up to the refused URIs needs a server xvdm can reach, which
+ * only a build with libnbd can. */
+#ifdef HAVE_LIBNBD
+static struct vdriver d;
+static char uri[160];
+
+/* ---- the guest's side ------------------------------------------------------ */
+
+static int start_spec(const char *extra, unsigned queues, uint64_t features)
+{
+    char spec[256];
+
+    snprintf(spec, sizeof(spec), "blk,nbd=%s%s", uri, extra);
+    return blk_guest_start(&h, &d, spec, queues, 64, features);
+}
+
+static void start(const char *extra, unsigned queues)
+{
+    ck_assert_int_eq(start_spec(extra, queues, BLK_GUEST_FEATURES), 0);
+}
+
+/* Kick queue 0 and collect `n` completions. */
+static void complete(unsigned n)
+{
+    static const unsigned q0[] = {0};
+
+    blk_guest_complete(&d, q0, 1, n);
+}
+
+/* One request on queue 0; a write sends `fill` bytes, a read returns its
+ * data in *out. */
+static uint8_t run_one(uint32_t type, uint64_t sector, uint32_t len, int fill,
+                       uint8_t **out)
+{
+    bool device_writes = type == VIRTIO_BLK_T_IN;
+    struct blk_req r =
+        blk_guest_submit(&d, 0, type, sector, len, device_writes);
+
+    if (len && !device_writes)
+        memset(r.data, fill, len);
+    complete(1);
+    if (out)
+        *out = r.data;
+    return *r.status;
+}
+
+static bool reads_as(uint64_t sector, unsigned sectors, uint8_t byte)
+{
+    uint8_t *data;
+
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, sector, sectors * 512, 0,
+                              &data), VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < sectors * 512; i++)
+        if (data[i] != byte)
+            return false;
+    return true;
+}
+
+/* ---- servers --------------------------------------------------------------- */
+
+static char dir[64], sock[96];
+static pid_t server = -1;
+
+static bool installed(const char *prog)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", prog);
+    return system(cmd) == 0;
+}
+
+/* A test runs only where its server is installed (tools/install-deps
+ * installs it for CI), and says so when it is not. */
+static bool need(const char *prog)
+{
+    if (installed(prog))
+        return true;
+    printf("SKIP: %s not installed\n", prog);
+    return false;
+}
+
+static bool socket_answers(const char *path)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok;
+
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* argv[0] run with the socket at `sock`, in the foreground; back when it
+ * accepts connections. */
+static void server_start(char *const argv[])
+{
+    unlink(sock);
+    server = fork();
+    ck_assert_int_ge(server, 0);
+    if (server == 0) {
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    for (unsigned i = 0; i < 1000 && !socket_answers(sock); i++)
+        usleep(10000);
+    ck_assert_msg(socket_answers(sock), "%s does not listen on %s", argv[0],
+                  sock);
+}
+
+static void server_kill(void)
+{
+    int status;
+
+    if (server <= 0)
+        return;
+    kill(server, SIGKILL);
+    waitpid(server, &status, 0);
+    server = -1;
+}
+
+/* A fresh directory for the socket and files; the URI of its socket. */
+static void server_dir(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/xvdm-nbd-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(sock, sizeof(sock), "%s/sock", dir);
+    snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", sock);
+}
+
+/* nbdkit serving `plugin` (with its arguments) through `filters`, each a
+ * "--filter=..." word, NULL-terminated. */
+static void nbdkit(const char *const *words)
+{
+    char *argv[24] = {"nbdkit", "-f", "--exit-with-parent", "-U", sock};
+    unsigned n = 5;
+
+    for (; *words && n < 23; words++)
+        argv[n++] = (char *)*words;
+    argv[n] = NULL;
+    server_start(argv);
+}
+
+static void remove_dir(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void stop(void)
+{
+    harness_stop(&h);
+    server_kill();
+    remove_dir();
+}
+
+/* Lines of nbdkit's log filter holding every one of the words. */
+static unsigned logged(const char *a, const char *b)
+{
+    char path[128], line[512];
+    unsigned n = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/log", dir);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, a) && (!b || strstr(line, b));
+    fclose(f);
+    return n;
+}
+
+/* The export as another NBD client reads it. */
+static void second_client_read(void *buf, size_t len)
+{
+    struct nbd_handle *nbd = nbd_create();
+
+    ck_assert_ptr_nonnull(nbd);
+    ck_assert_msg(nbd_connect_uri(nbd, uri) == 0, "%s", nbd_get_error());
+    ck_assert_int_eq(nbd_pread(nbd, buf, len, 0, 0), 0);
+    nbd_close(nbd);
+}
+
+/* The servers the data tests run against: nbdkit's memory plugin, and
+ * qemu-nbd serving a qcow2 image to two clients at once. */
+static bool serve(unsigned which)
+{
+    char img[96], size[16], fmt[] = "--format=qcow2", shared[] = "--shared=2";
+    char sockopt[128];
+
+    server_dir();
+    if (which == 0) {
+        const char *words[] = {"memory", "1M", NULL};
+
+        if (!need("nbdkit"))
+            return false;
+        nbdkit(words);
+        return true;
+    }
+    if (!need("qemu-nbd") || !need("qemu-img"))
+        return false;
+    snprintf(img, sizeof(img), "%s/disk.qcow2", dir);
+    snprintf(size, sizeof(size), "%d", DISK_SIZE);
+    snprintf(sockopt, sizeof(sockopt), "--socket=%s", sock);
+    {
+        char cmd[256];
+
+        snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 %s %s", img,
+                 size);
+        ck_assert_int_eq(system(cmd), 0);
+    }
+    {
+        char *argv[] = {"qemu-nbd", "--persistent", shared, fmt, sockopt, img,
+                        NULL};
+
+        server_start(argv);
+    }
+    return true;
+}
+
+/* Random writes over two queues at once, a flush, then every byte read
+ * back through xvdm and, independently, through a second NBD client. */
+START_TEST(data_written_on_two_queues_reads_back_and_is_on_the_server)
+{
+    static uint8_t shadow[DISK_SIZE], seen[DISK_SIZE];
+    unsigned seed = 42;
+
+    if (!serve(_i))
+        return;
+    memset(shadow, 0, sizeof(shadow));
+    start(",queues=2", 2);
+    ck_assert_uint_eq(blk_guest_config(&d, 0, 8), SECTORS);
+    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_FLUSH));
+    blk_guest_random_writes(&d, shadow, SECTORS, &seed);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
+                      VIRTIO_BLK_S_OK);
+    second_client_read(seen, DISK_SIZE);
+    ck_assert(memcmp(seen, shadow, DISK_SIZE) == 0);
+    ck_assert(blk_guest_reads_back(&d, shadow, SECTORS));
+    stop();
+}
+END_TEST
+
+/* qemu-nbd keeps a qcow2's new clusters in its metadata cache until a
+ * flush: killed without one, the data is gone. The guest's flush goes to
+ * the server, so after it a server killed at once and started again on
+ * the image serves what was written. */
+START_TEST(a_flush_makes_writes_survive_the_server_being_killed)
+{
+    static uint8_t seen[DISK_SIZE];
+    char img[96], fmt[] = "--format=qcow2", sockopt[128];
+    char *argv[] = {"qemu-nbd", "--persistent", fmt, sockopt, img, NULL};
+
+    if (!serve(1))
+        return;
+    snprintf(img, sizeof(img), "%s/disk.qcow2", dir);
+    snprintf(sockopt, sizeof(sockopt), "--socket=%s", sock);
+    start("", 1);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 64, 64 * 1024, 0x5a, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
+                      VIRTIO_BLK_S_OK);
+    server_kill();
+    harness_stop(&h);
+    server_start(argv);
+    second_client_read(seen, DISK_SIZE);
+    for (unsigned i = 0; i < 64 * 1024; i++)
+        ck_assert_uint_eq(seen[64 * 512 + i], 0x5a);
+    ck_assert_uint_eq(seen[64 * 512 - 1], 0);
+    server_kill();
+    remove_dir();
+}
+END_TEST
+
+/* nbdkit's memory plugin behind its log filter (`log` in the directory). */
+static bool serve_logged(const char *plugin_extra)
+{
+    char logfile[128];
+    const char *words[] = {"--filter=log", "memory", "1M", logfile,
+                           plugin_extra, NULL};
+
+    if (!need("nbdkit"))
+        return false;
+    server_dir();
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", dir);
+    nbdkit(words);
+    return true;
+}
+
+/* DISCARD goes as a trim, WRITE_ZEROES as a zero that keeps the
+ * allocation unless the guest allowed unmapping; both read back as
+ * zeroes. */
+START_TEST(discard_and_write_zeroes_reach_the_server)
+{
+    if (!serve_logged(NULL))
+        return;
+    start("", 1);
+    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_DISCARD));
+    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 64 * 512, 0x77, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(8, 8, 0));
+    ck_assert(reads_as(16, 1, 0x77));
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 32, 8, 1),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(32, 8, 0));
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, 48, 8, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(
+        blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, SECTORS - 4, 8, 0),
+        VIRTIO_BLK_S_IOERR); /* past the end */
+    ck_assert_uint_eq(logged(" Zero id=", "offset=0x1000 count=0x1000"), 1);
+    ck_assert_uint_eq(logged(" Zero id=", "trim=0"), 1);
+    ck_assert_uint_eq(logged(" Zero id=", "trim=1"), 1);
+    ck_assert_uint_eq(logged(" Trim id=", "offset=0x6000 count=0x1000"), 1);
+    stop();
+}
+END_TEST
+
+/* The guest's flush is the server's flush; a guest that cannot flush
+ * gets writethrough, each write sent with FUA. */
+START_TEST(flush_and_writethrough_reach_the_server)
+{
+    if (!serve_logged(NULL))
+        return;
+    start("", 1);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 4096, 1, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(logged(" Write id=", "fua=0"), 1);
+    ck_assert_uint_eq(logged(" Flush id=", NULL), 1);
+    harness_stop(&h);
+    ck_assert_int_eq(start_spec("", 1, BLK_GUEST_FEATURES &
+                                           ~(1ULL << VIRTIO_BLK_F_FLUSH)),
+                     0);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 4096, 2, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(logged(" Write id=", "fua=1"), 1);
+    stop();
+}
+END_TEST
+
+START_TEST(read_only_export_is_offered_read_only_and_refuses_writes)
+{
+    const char *words[] = {"-r", "memory", "1M", NULL};
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    nbdkit(words);
+    start("", 1);
+    ck_assert(d.offered & (1ULL << VIRTIO_BLK_F_RO));
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 512, 1, NULL),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert(reads_as(0, 1, 0));
+    stop();
+}
+END_TEST
+
+/* nbdkit's error filter fails every write while a file exists: those get
+ * IOERR, the device goes on serving, and writes work once it is gone. */
+START_TEST(server_errors_fail_only_their_requests)
+{
+    char trigger[128], file[160];
+    const char *words[] = {"--filter=error", "memory", "1M", "error-pwrite-rate=100%",
+                           file, NULL};
+    int fd;
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    snprintf(trigger, sizeof(trigger), "%s/fail", dir);
+    snprintf(file, sizeof(file), "error-pwrite-file=%s", trigger);
+    nbdkit(words);
+    start("", 1);
+    fd = open(trigger, O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 4096, 3, NULL),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert(reads_as(0, 8, 0));
+    unlink(trigger);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 4096, 3, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(0, 8, 3));
+    ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
+    stop();
+}
+END_TEST
+
+static uint64_t now_ms(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* nbdkit serving a file, every read delayed 3 s. Reads in flight when it
+ * is killed fail at once, not after a timeout; so does a request while it
+ * is down. Started again, it is reconnected by itself: requests succeed,
+ * and the write acknowledged before the kill is there. */
+START_TEST(server_killed_under_requests_fails_them_and_is_reconnected)
+{
+    char file[128];
+    const char *words[] = {"--filter=delay", "file", file, "rdelay=3", NULL};
+    struct blk_req r[4];
+    uint64_t t0;
+    uint8_t status = VIRTIO_BLK_S_IOERR;
+    int fd;
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    snprintf(file, sizeof(file), "%s/disk", dir);
+    fd = open(file, O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, DISK_SIZE), 0);
+    close(fd);
+    nbdkit(words);
+    start("", 1);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 4096, 0x42, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
+                      VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < 4; i++)
+        r[i] = blk_guest_submit(&d, 0, VIRTIO_BLK_T_IN, 8 * i, 4096, true);
+    vdriver_kick(&d, 0);
+    usleep(300000);
+    t0 = now_ms();
+    server_kill();
+    complete(4);
+    ck_assert_uint_lt(now_ms() - t0, 2000);
+    for (unsigned i = 0; i < 4; i++)
+        ck_assert_uint_eq(*r[i].status, VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 512, 1, NULL),
+                      VIRTIO_BLK_S_IOERR);
+    nbdkit(words);
+    for (t0 = now_ms(); status != VIRTIO_BLK_S_OK && now_ms() - t0 < 15000;
+         usleep(50000))
+        status = run_one(VIRTIO_BLK_T_OUT, 64, 512, 7, NULL);
+    ck_assert_uint_eq(status, VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(0, 8, 0x42));
+    ck_assert(reads_as(64, 1, 7));
+    stop();
+}
+END_TEST
+
+/* A server that takes at most 64 KiB per command: a 256 KiB write and
+ * read through xvdm are split into commands it takes. */
+START_TEST(requests_larger_than_the_server_takes_are_split)
+{
+    const char *words[] = {"--filter=blocksize-policy", "memory", "1M",
+                           "blocksize-maximum=65536", "blocksize-error-policy=error",
+                           NULL};
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    nbdkit(words);
+    start("", 1);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 256 * 1024, 0x33, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(0, 512, 0x33));
+    stop();
+}
+END_TEST
+#endif /* HAVE_LIBNBD */
+
+/* ---- URIs that cannot work -------------------------------------------------- */
+
+static char bad_spec[256];
+static int bad_ret;
+
+static void start_bad(void)
+{
+    const char *specs[] = {bad_spec};
+
+    bad_ret = harness_start(&h, specs, 1);
+}
+
+/* The device is refused with a line naming the URI (or option). */
+static void refused_naming(const char *spec, const char *named)
+{
+    snprintf(bad_spec, sizeof(bad_spec), "%s", spec);
+    ck_assert_msg(log_lines_during(start_bad, named) >= 1,
+                  "no line names '%s' for %s", named, spec);
+    ck_assert_int_ne(bad_ret, 0);
+}
+
+#ifdef HAVE_LIBNBD
+START_TEST(bad_uris_are_refused_with_a_line_naming_them)
+{
+    refused_naming("blk,nbd=http://example.invalid/disk",
+                   "nbd='http://example.invalid/disk'");
+    refused_naming("blk,nbd=nbd+unix:///disk?socket=/nonexistent/sock",
+                   "cannot connect to nbd='nbd+unix:///disk?socket=/nonexistent");
+    refused_naming("blk,nbd=nbd+unix:///disk", "nbd='nbd+unix:///disk'");
+    refused_naming("blk,nbd=nbd://127.0.0.1:1/disk",
+                   "cannot connect to nbd='nbd://127.0.0.1:1/disk'");
+    refused_naming("blk,path=/dev/null,nbd=nbd://127.0.0.1/x",
+                   "give one of them");
+    refused_naming("blk,nbd=nbd://127.0.0.1/x,direct=on",
+                   "direct= is for path=");
+    refused_naming("blk", "path= or nbd= is required");
+}
+END_TEST
+#else
+START_TEST(nbd_is_refused_naming_libnbd_when_built_without_it)
+{
+    refused_naming("blk,nbd=nbd://127.0.0.1/x",
+                   "nbd='nbd://127.0.0.1/x': this xvdm was built without libnbd");
+}
+END_TEST
+#endif
+
+static Suite *blk_nbd_suite(void)
+{
+    Suite *s = suite_create("blk-nbd");
+    TCase *tc = tcase_create("nbd");
+
+    tcase_set_timeout(tc, 60);
+#ifdef HAVE_LIBNBD
+    tcase_add_loop_test(
+        tc, data_written_on_two_queues_reads_back_and_is_on_the_server, 0, 2);
+    tcase_add_test(tc, a_flush_makes_writes_survive_the_server_being_killed);
+    tcase_add_test(tc, discard_and_write_zeroes_reach_the_server);
+    tcase_add_test(tc, flush_and_writethrough_reach_the_server);
+    tcase_add_test(tc, read_only_export_is_offered_read_only_and_refuses_writes);
+    tcase_add_test(tc, server_errors_fail_only_their_requests);
+    tcase_add_test(tc,
+                   server_killed_under_requests_fails_them_and_is_reconnected);
+    tcase_add_test(tc, requests_larger_than_the_server_takes_are_split);
+    tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
+#else
+    tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);
+#endif
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return check_run_all_modes(blk_nbd_suite);
+}
