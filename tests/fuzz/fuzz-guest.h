@@ -10,10 +10,16 @@
  *   2  write bytes into guest RAM (rings and buffers live there)
  *   3  acknowledge the interrupt status it reads; with bit 4 set, send
  *      bytes from the device's host end instead (a frame into net's tap,
- *      input on console's socket: fuzz-peer.c)
+ *      input on console's socket: fuzz-peer.c); in grant mode, with bit
+ *      5 set, revoke a range of the granted pages, or grant them again
+ *      (a byte: first page, bits 0-3, and pages after it, bits 4-7)
  * The device is $XVDM_FUZZ_DEVICE: a --device spec (e.g. "blk,path=F"
  * with a real backing file), "net" or "console" for one with a host end
- * the fuzzer drives; by default "rng".
+ * the fuzzer drives; by default "rng". With $XVDM_TEST_GRANTS=1 it is
+ * served in grant mode and the guest grants the 64 KiB of RAM the fuzzer
+ * writes, page i as reference i + 1, read-only from page 12 (fuzz-guest.c);
+ * after each input's reset it ends every grant, and aborts when xvdm
+ * still maps one.
  */
 #ifndef XVDM_FUZZ_GUEST_H
 #define XVDM_FUZZ_GUEST_H
