@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,51 @@
  * their addresses, for the fuzzer to put in descriptors). */
 #define FUZZ_EDGE_SPAN 0x1000
 
+/* Grant mode: the guest grants FUZZ_RAM_SPAN page by page at start, so
+ * page i is reference i + 1 and an input writes (1 << 63) | (ram offset +
+ * 0x1000) to reach it (tests/fuzz/make-seeds). The last pages are granted
+ * read-only, as Linux's grant DMA grants a DMA_TO_DEVICE buffer
+ * (drivers/xen/grant-dma-ops.c): a device-writable buffer there is one
+ * xvdm must refuse. */
+#define FUZZ_PAGE 0x1000
+#define FUZZ_GRANT_PAGES (FUZZ_RAM_SPAN / FUZZ_PAGE)
+#define FUZZ_GRANT_READONLY_FROM 12
+
 static struct harness h;
+
+/* Each page's grant address, 0 while the guest has it revoked. */
+static uint64_t grant_addr[FUZZ_GRANT_PAGES];
+/* For the line at exit: what the grants saw. */
+static struct {
+    unsigned long inputs_mapped; /* inputs during which xvdm held a grant */
+    unsigned long revoked, refused; /* mid-run revokes done, refused */
+} grant_stats;
+static bool input_mapped;
+
+static void grant_page(unsigned i)
+{
+    uint64_t gpa = sim_ram_base(h.sim) + (uint64_t)i * FUZZ_PAGE;
+
+    if (sim_grant(h.sim, gpa, FUZZ_PAGE, i >= FUZZ_GRANT_READONLY_FROM,
+                  &grant_addr[i]))
+        abort();
+}
+
+static void grant_report(void)
+{
+    fprintf(stderr,
+            "fuzz-guest: grants: %u mapped at most, %lu inputs had some "
+            "mapped, %lu revoked mid-run, %lu refused (still mapped)\n",
+            sim_grants_mapped_peak(h.sim), grant_stats.inputs_mapped,
+            grant_stats.revoked, grant_stats.refused);
+}
+
+static void grant_start(void)
+{
+    for (unsigned i = 0; i < FUZZ_GRANT_PAGES; i++)
+        grant_page(i);
+    atexit(grant_report);
+}
 
 void fuzz_guest_start(unsigned nr_vcpus)
 {
@@ -30,6 +75,8 @@ void fuzz_guest_start(unsigned nr_vcpus)
     if (!specs[0] || harness_start_vcpus(&h, specs, 1, nr_vcpus) ||
         fuzz_peer_connect())
         abort();
+    if (h.specs[0].grants)
+        grant_start();
 }
 
 static uint64_t take(struct fuzz_input *in, unsigned n)
@@ -86,6 +133,55 @@ static void peer_send(struct fuzz_input *in)
     fuzz_peer_send(buf, len);
 }
 
+/* Revoke the pages of a range when its first is granted, else grant the
+ * revoked ones again (each taking the lowest free reference, which may be
+ * one another page had), while chains may still name them. A revoke xvdm
+ * refuses (it maps the page now) is the guest's problem: Linux would say
+ * "Grant still in use" and leak the page. */
+static void grant_toggle(struct fuzz_input *in)
+{
+    unsigned sel = (unsigned)take(in, 1), first = sel % FUZZ_GRANT_PAGES;
+    unsigned end = first + (sel >> 4) + 1;
+    bool revoke = grant_addr[first] != 0;
+
+    if (end > FUZZ_GRANT_PAGES)
+        end = FUZZ_GRANT_PAGES;
+    for (unsigned i = first; i < end; i++) {
+        if (!revoke && !grant_addr[i]) {
+            grant_page(i);
+        } else if (revoke && grant_addr[i]) {
+            int ret = sim_revoke(h.sim, grant_addr[i], FUZZ_PAGE);
+
+            if (ret && ret != -EBUSY)
+                abort();
+            grant_stats.refused += ret == -EBUSY;
+            grant_stats.revoked += ret == 0;
+            if (ret == 0)
+                grant_addr[i] = 0;
+        }
+    }
+}
+
+/* After the reset: a device reset frees its buffers and rings (virtio
+ * 1.2, 2.4), so the guest may end every grant, and one xvdm still maps is
+ * a page it keeps past the reset. Then grant them all again in order, so
+ * the next input starts from the same references. */
+static void grant_reset(void)
+{
+    for (unsigned i = 0; i < FUZZ_GRANT_PAGES; i++) {
+        if (grant_addr[i] && sim_revoke(h.sim, grant_addr[i], FUZZ_PAGE)) {
+            fprintf(stderr, "fuzz-guest: page %u still mapped after a reset\n",
+                    i);
+            abort();
+        }
+        grant_addr[i] = 0;
+    }
+    for (unsigned i = 0; i < FUZZ_GRANT_PAGES; i++)
+        grant_page(i);
+    grant_stats.inputs_mapped += input_mapped;
+    input_mapped = false;
+}
+
 /* An access xvdm did not answer in time is a hang: report it as a crash. */
 static void check(int ret)
 {
@@ -119,11 +215,17 @@ void fuzz_guest_op(struct fuzz_input *in)
             peer_send(in);
             break;
         }
+        if ((op & 0x20) && h.specs[0].grants) {
+            grant_toggle(in);
+            break;
+        }
         check(sim_mmio_read(h.sim, 0, base + VIRTIO_MMIO_INTERRUPT_STATUS, 4,
                             &v));
         check(sim_mmio_write(h.sim, 0, base + VIRTIO_MMIO_INTERRUPT_ACK, 4, v));
         break;
     }
+    if (h.specs[0].grants && !input_mapped)
+        input_mapped = sim_grants_mapped(h.sim) > 0;
 }
 
 void fuzz_guest_begin(void)
@@ -144,4 +246,6 @@ void fuzz_guest_begin(void)
 void fuzz_guest_end(void)
 {
     check(sim_mmio_write(h.sim, 0, h.specs[0].base + VIRTIO_MMIO_STATUS, 4, 0));
+    if (h.specs[0].grants)
+        grant_reset();
 }

@@ -11,10 +11,16 @@
  *   3  acknowledge the interrupt status it reads; with bit 4 set, send
  *      bytes from the device's host end instead (a frame into net's tap,
  *      input on console's socket, data from vsock's dom0 service:
- *      fuzz-peer.c)
+ *      fuzz-peer.c); in grant mode, with bit 5 set, revoke a range of
+ *      the granted pages, or grant them again (a byte: first page, bits
+ *      0-3, and pages after it, bits 4-7)
  * The device is $XVDM_FUZZ_DEVICE: a --device spec (e.g. "blk,path=F"
  * with a real backing file), "net", "console" or "vsock" for one with a
- * host end the fuzzer drives; by default "rng".
+ * host end the fuzzer drives; by default "rng". With $XVDM_TEST_GRANTS=1
+ * it is served in grant mode and the guest grants the 64 KiB of RAM the
+ * fuzzer writes, page i as reference i + 1, read-only from page 12
+ * (fuzz-guest.c); after each input's reset it ends every grant, and
+ * aborts when xvdm still maps one.
  */
 #ifndef XVDM_FUZZ_GUEST_H
 #define XVDM_FUZZ_GUEST_H
