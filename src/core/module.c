@@ -11,6 +11,15 @@
 
 #include "module.h"
 
+/* libFuzzer registers an instrumented module's coverage counters when it
+ * is loaded and reads them after every input, so under the fuzzer a
+ * module unloaded must stay mapped. */
+#ifdef XVDM_FUZZING
+#define MODULE_DLOPEN_FLAGS (RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)
+#else
+#define MODULE_DLOPEN_FLAGS (RTLD_NOW | RTLD_LOCAL)
+#endif
+
 const char *module_default_dir(void)
 {
     const char *dir = getenv("XVDM_MODULE_DIR");
@@ -96,7 +105,7 @@ int module_load(struct module *mod, const char *dir, const char *type,
                  dir, names[0] ? names : "no modules");
         return -ENOENT;
     }
-    mod->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    mod->handle = dlopen(path, MODULE_DLOPEN_FLAGS);
     if (!mod->handle) {
         snprintf(err, errlen, "cannot load %s: %s", path, dlerror());
         return -EINVAL;
