@@ -202,7 +202,7 @@ int store_sim_deny_read(struct store *st, const char *path)
     int ret;
 
     pthread_mutex_lock(&s->lock);
-    ret = find_node(s, path) ? 0 : make_parents(s, path);
+    ret = make_parents(s, path);
     if (!ret && !find_node(s, path))
         ret = set_node(s, path, "");
     if (!ret)
