@@ -27,6 +27,7 @@
 
 #include "check-run.h"
 #include "harness.h"
+#include "host-path.h"
 #include "log-lines.h"
 #include "vdriver.h"
 
@@ -599,6 +600,42 @@ START_TEST(reserved_cids_bad_uds_and_max_conns_are_refused_by_name)
 }
 END_TEST
 
+/* Under --chroot DIR the instance connects to dom0's sockets once inside
+ * DIR: a uds= outside DIR is refused naming it, one inside still reaches
+ * the guest's PATH_P after the chroot. (The test chroots into /tmp, where
+ * start() makes the socket directory, and escapes back to clean up.) */
+START_TEST(under_chroot_a_uds_inside_the_directory_still_reaches_path_p)
+{
+    char buf[8];
+    struct gsock *s;
+    int root_fd, lfd, fd;
+
+    host_path_set_root("/srv/xvdm-jail");
+    expect_refused("vsock,uds=/tmp/xvdm-vsock-x", "uds='/tmp/xvdm-vsock-x'");
+    host_path_set_root("/tmp");
+    start("");
+    lfd = host_listen(1234);
+    root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(root_fd, 0);
+    ck_assert_int_eq(chroot("/tmp"), 0);
+    ck_assert_int_eq(chdir("/"), 0);
+    host_path_root_entered();
+    s = guest_connect(40000, 1234);
+    ck_assert_msg(s->connected && !s->rst, "the guest's connect was reset");
+    fd = host_accept(lfd);
+    gs_send(s, VIRTIO_VSOCK_OP_RW, 0, "jail", 4, true);
+    host_line(fd, buf, 5);
+    ck_assert_str_eq(buf, "jail");
+    close(fd);
+    close(lfd);
+    ck_assert_int_eq(fchdir(root_fd), 0);
+    ck_assert_int_eq(chroot("."), 0);
+    close(root_fd);
+    host_path_set_root(NULL);
+    finish();
+}
+END_TEST
+
 /* ---- both ways ------------------------------------------------------------ */
 
 static bool stray_seen(void)
@@ -1146,6 +1183,8 @@ static Suite *vsock_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, guest_cid_defaults_to_domid_plus_3_and_cid_sets_it);
     tcase_add_test(tc, reserved_cids_bad_uds_and_max_conns_are_refused_by_name);
+    tcase_add_test(tc,
+                   under_chroot_a_uds_inside_the_directory_still_reaches_path_p);
     tcase_add_test(tc, guest_connects_to_port_p_through_uds_p_and_data_flows);
     tcase_add_test(tc, dom0_connect_line_reaches_the_guest_port_and_gets_ok);
     tcase_add_test(

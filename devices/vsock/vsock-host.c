@@ -28,8 +28,10 @@ int vsock_host_connect(struct vsock *v, uint32_t port)
 
     if (fd < 0)
         return -errno;
-    /* create() checked that uds + "_" + 10 digits fits. */
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", v->uds, port);
+    /* create() checked that uds + "_" + 10 digits fits, and that it is
+     * reachable under --chroot. */
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u",
+             xvdm_host_path(v->uds), port);
     /* A Unix socket connects at once or not at all (a full backlog gives
      * EAGAIN): there is no half-open state on this side. */
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)

@@ -246,7 +246,7 @@ void vsock_listen_close(struct vsock *v)
         close(v->listen_fd);
     }
     if (v->bound)
-        unlink(v->uds);
+        unlink(xvdm_host_path(v->uds));
     if (v->timer_fd >= 0) {
         xvdm_dev_unwatch_fd(v->dev, v->timer_fd);
         close(v->timer_fd);

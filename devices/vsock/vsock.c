@@ -154,6 +154,14 @@ static int vsock_parse_uds(struct vsock *v, const char *uds)
                      uds ? uds : "", max);
         return -EINVAL;
     }
+    if (!xvdm_host_path(uds)) {
+        xvdm_dev_log(v->dev, XVDM_LOG_ERROR,
+                     "uds='%s' is outside the --chroot directory: once "
+                     "serving, the guest's connections to PATH_<port> "
+                     "could not reach it",
+                     uds);
+        return -EINVAL;
+    }
     v->uds = strdup(uds);
     return v->uds ? 0 : -ENOMEM;
 }

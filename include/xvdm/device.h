@@ -34,8 +34,8 @@ extern "C" {
 #endif
 
 /* Bumped on any change to this header: 2 added xvdm_device_ops.reload and
- * xvdm_dev_publish(); 3 added xvdm_queue_next(). */
-#define XVDM_DEVICE_ABI_VERSION 3
+ * xvdm_dev_publish(); 3 added xvdm_queue_next(); 4 xvdm_host_path(). */
+#define XVDM_DEVICE_ABI_VERSION 4
 /* The oldest version xvdm still loads: later versions only added fields at
  * the end of the ops table, which xvdm does not read from older modules. */
 #define XVDM_DEVICE_ABI_VERSION_MIN 1
@@ -192,6 +192,14 @@ void xvdm_dev_config_changed(struct xvdm_dev *dev);
  * a logged line (-EINVAL: a bad key, -ENOSPC: too many keys, or the
  * store's error). */
 int xvdm_dev_publish(struct xvdm_dev *dev, const char *key, const char *value);
+
+/* The name by which the instance reaches dom0's file `path` now, for a
+ * path it opens or connects to while serving (a Unix socket dom0 listens
+ * on, say). Under --chroot DIR only paths inside DIR stay reachable: this
+ * is `path` until the chroot is entered and the rest of it after DIR from
+ * then on. NULL when `path` will not be reachable once serving (outside
+ * DIR): check in create() and refuse it naming --chroot. */
+const char *xvdm_host_path(const char *path);
 
 /* Watch `fd` in the event loop; cb(arg, revents) runs on readiness.
  * events are EPOLLIN/EPOLLOUT bits. Returns 0 or negative errno. */

@@ -40,6 +40,7 @@
 #include "dev.h"
 #include "dts.h"
 #include "guest-watch.h"
+#include "host-path.h"
 #include "hv.h"
 #include "log.h"
 #include "loop.h"
@@ -612,6 +613,7 @@ int main(int argc, char **argv)
         return 2;
     }
     module_dir = o.module_dir ? o.module_dir : module_default_dir();
+    host_path_set_root(o.chroot_dir);
     if (o.help) {
         cli_usage(stdout);
         status = EXIT_SUCCESS;

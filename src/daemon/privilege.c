@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "host-path.h"
 #include "log.h"
 #include "privilege.h"
 
@@ -44,6 +45,7 @@ static int privilege_chroot(const char *dir)
         log_err("cannot chroot into '%s': %s", dir, strerror(errno));
         return -errno;
     }
+    host_path_root_entered();
     return 0;
 }
 
