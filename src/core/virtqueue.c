@@ -338,10 +338,14 @@ static int vq_walk_chain(struct vq *vq, struct vq_walk *w, uint16_t index,
     }
 }
 
+/* vq_map_chain()'s answer for a chain whose pages could never be mapped
+ * at once (vq_walk_chain()'s 1 is for too many buffers). */
+#define VQ_OVER_BUDGET 2
+
 /* Grant mode: map the chain's buffers, readable ones read-only, until it
- * is pushed back. 0, 1 when they take more pages than one mapping or the
- * guest's whole budget (the chain is skipped), -EAGAIN when the budget
- * has no room for them now, or -EIO after a fault. */
+ * is pushed back. 0, VQ_OVER_BUDGET when they take more pages than one
+ * mapping or the guest's whole budget (the chain is skipped), -EAGAIN
+ * when the budget has no room for them now, or -EIO after a fault. */
 static int vq_map_chain(struct vq *vq, struct xvdm_chain *chain)
 {
     struct vq_chain_map *m = &vq->chain_map[chain->head];
@@ -350,7 +354,7 @@ static int vq_map_chain(struct vq *vq, struct xvdm_chain *chain)
     ret = gaccess_map_chain(vq->ga, chain->iov, chain->out_num,
                             chain->in_num, &m->out, &m->in);
     if (ret == -E2BIG)
-        return 1;
+        return VQ_OVER_BUDGET;
     if (ret == -EBUSY)
         return -EAGAIN;
     if (ret)
@@ -416,9 +420,15 @@ int vq_pop(struct vq *vq, struct xvdm_chain *chain)
     vq_set_held(vq, head, true);
     if (ret == 0)
         return 1;
-    log_ratelimited(&vq->rl, NULL,
-                    "chain %u has more buffers than the device takes "
-                    "(%u): completed unused", head, chain->iov_cap);
+    if (ret == VQ_OVER_BUDGET)
+        log_ratelimited(&vq->rl, NULL,
+                        "chain %u takes more granted pages than one mapping "
+                        "or the guest's budget holds: completed unused",
+                        head);
+    else
+        log_ratelimited(&vq->rl, NULL,
+                        "chain %u has more buffers than the device takes "
+                        "(%u): completed unused", head, chain->iov_cap);
     vq_push(vq, chain, 0);
     return VQ_SKIPPED;
 }
