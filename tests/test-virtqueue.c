@@ -733,6 +733,28 @@ START_TEST(a_chain_past_the_guests_budget_waits_for_pages)
 }
 END_TEST
 
+/* Chains taken while the budget has room wake no one when used: a wake
+ * per completion would run the loop of every queue of the guest for
+ * nothing. */
+START_TEST(chains_within_the_budget_wake_no_one_when_used)
+{
+    struct gbudget budget;
+    uint64_t woken;
+
+    ck_assert_int_eq(gbudget_init(&budget, 2), 0);
+    ga.budget = &budget;
+    for (unsigned i = 0; i < 4; i++) {
+        one_page_chain(i);
+        ck_assert_int_eq(vq_pop(&vq, &chain), 1);
+        vq_push(&vq, &chain, 0);
+    }
+    ck_assert_int_eq(read(budget.wake_fd, &woken, sizeof(woken)), -1);
+    ck_assert_uint_eq(budget.mapped, 0);
+    vq_reset(&vq);
+    gbudget_fini(&budget);
+}
+END_TEST
+
 /* A budget of two pages, one held by chain 0: chain 1, a readable page
  * and a writable one, waits with nothing mapped, and its wait is not
  * signalled until a page really comes back. Were part of it mapped and
@@ -937,6 +959,7 @@ static Suite *virtqueue_suite(void)
     tcase_add_test(tc, a_waiting_chain_is_not_woken_by_its_own_pages);
     tcase_add_test(tc, a_chain_that_cannot_be_mapped_gives_its_pages_back);
     tcase_add_test(tc, a_chain_larger_than_the_budget_is_completed_unused);
+    tcase_add_test(tc, chains_within_the_budget_wake_no_one_when_used);
     tcase_add_test(
         tc, a_chain_larger_than_the_budget_in_two_directions_is_completed_unused);
     tcase_add_test(tc,

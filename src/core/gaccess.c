@@ -82,15 +82,10 @@ void gbudget_fini(struct gbudget *b)
     b->wake_fd = -1;
 }
 
-/* Room for `pages` more: taken, true; else false, and whoever gives pages
- * back wakes the waiter. `waiting` is set before the look, so a give that
- * the look missed sees it. */
-static bool gbudget_take(struct gbudget *b, uint64_t pages)
+static bool gbudget_try(struct gbudget *b, uint64_t pages)
 {
-    uint64_t now;
+    uint64_t now = __atomic_load_n(&b->mapped, __ATOMIC_SEQ_CST);
 
-    __atomic_store_n(&b->waiting, true, __ATOMIC_SEQ_CST);
-    now = __atomic_load_n(&b->mapped, __ATOMIC_SEQ_CST);
     do {
         if (pages > b->max - now || now > b->max)
             return false;
@@ -98,6 +93,18 @@ static bool gbudget_take(struct gbudget *b, uint64_t pages)
                                           __ATOMIC_SEQ_CST,
                                           __ATOMIC_SEQ_CST));
     return true;
+}
+
+/* Room for `pages` more: taken, true; else false, and whoever gives pages
+ * back wakes the waiter. Only a take that found no room asks to be woken
+ * (a wake per completion would run every queue's loop for nothing); it
+ * then looks again, so a give between its two looks is not missed. */
+static bool gbudget_take(struct gbudget *b, uint64_t pages)
+{
+    if (gbudget_try(b, pages))
+        return true;
+    __atomic_store_n(&b->waiting, true, __ATOMIC_SEQ_CST);
+    return gbudget_try(b, pages);
 }
 
 /* Any thread: modules may complete chains from their own. */
