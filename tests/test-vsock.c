@@ -29,15 +29,12 @@
 #include "harness.h"
 #include "host-path.h"
 #include "log-lines.h"
-#include "vdriver.h"
+#include "vsock-guest.h"
 
-#define VSOCK_ID 19
-#define RXQ 0
-#define TXQ 1
-#define EVQ 2
-#define RING 128
-#define EV_BUFS 4
-#define HDR ((uint32_t)sizeof(struct virtio_vsock_hdr))
+#define RXQ VSOCK_GUEST_RXQ
+#define TXQ VSOCK_GUEST_TXQ
+#define EVQ VSOCK_GUEST_EVQ
+#define HDR VSOCK_GUEST_HDR
 #define RX_BUF (HDR + 4096)
 #define PKT_MAX (64 * 1024)
 #define HOST_BUF_ALLOC (64 * 1024)
@@ -46,21 +43,15 @@
 #define CONNS 80
 
 static struct harness h;
-static struct vdriver d;
+static struct vsock_guest g;
 static char dir[64], uds[96];
-static uint64_t guest_cid;
-static uint64_t rx_gpa[RING], tx_gpa[RING], ev_gpa[RING];
-static unsigned tx_inflight;
 static unsigned events_seen;
 
 /* A guest socket, as Linux's virtio_vsock_sock keeps it. */
 struct gsock {
-    bool used, connected, rst, requested;
-    uint32_t lport, rport;
-    uint32_t tx_cnt, peer_buf_alloc, peer_fwd_cnt;
-    uint32_t buf_alloc, fwd_cnt, fwd_told;
+    struct vsock_guest_sock sk;
+    bool used, requested;
     bool hold_credit; /* a reader that stopped: no credit updates */
-    uint32_t shutdown;
     uint64_t rx_bytes, rx_sum;
 };
 static struct gsock gs[CONNS];
@@ -105,60 +96,22 @@ static uint64_t now_ms(void)
     return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-static void rx_post(unsigned q, uint64_t gpa, uint32_t len, uint64_t *map)
-{
-    struct guest_buf b = {gpa, len, true};
-    uint16_t head = guest_ring_add_chain(&d.ring[q], &b, 1);
-
-    map[head] = gpa;
-    guest_ring_publish(&d.ring[q], head);
-}
-
-static void reap_tx(void)
-{
-    uint32_t id, len;
-
-    while (guest_ring_get_used(&d.ring[TXQ], &id, &len))
-        tx_inflight--;
-}
-
 /* One packet of n bytes (header included) in `pieces` descriptors. */
 static void tx_raw(const void *pkt, uint32_t n, unsigned pieces, bool kick)
 {
-    struct guest_buf b[2];
-    uint16_t slot = d.ring[TXQ].next_desc;
-    uint64_t t0 = now_ms();
+    int slot = vsock_guest_tx_slot(&g, WAIT_MS);
 
-    reap_tx();
-    while (tx_inflight + 2 >= RING) {
-        vdriver_wait_irq(&d, 10);
-        guest_ring_enable_cb(&d.ring[TXQ]);
-        reap_tx();
-        ck_assert_msg(now_ms() - t0 < WAIT_MS, "tx queue never drained");
-    }
-    slot = d.ring[TXQ].next_desc;
-    memcpy(vdriver_ptr(&d, tx_gpa[slot]), pkt, n);
-    b[0] = (struct guest_buf){tx_gpa[slot], pieces == 2 ? HDR : n, false};
-    b[1] = (struct guest_buf){tx_gpa[slot] + HDR, n - HDR, false};
-    guest_ring_publish(&d.ring[TXQ],
-                       guest_ring_add_chain(&d.ring[TXQ], b, pieces));
-    tx_inflight++;
+    ck_assert_msg(slot >= 0, "tx queue never drained");
+    memcpy(vdriver_ptr(&g.d, g.tx_gpa[slot]), pkt, n);
+    vsock_guest_tx_publish(&g, slot, n, pieces);
     if (kick)
-        vdriver_kick(&d, TXQ);
+        vdriver_kick(&g.d, TXQ);
 }
 
 static struct virtio_vsock_hdr hdr_of(uint32_t src, uint32_t dst, uint16_t op,
                                       uint32_t len)
 {
-    return (struct virtio_vsock_hdr){
-        .src_cid = htole64(guest_cid),
-        .dst_cid = htole64(2),
-        .src_port = htole32(src),
-        .dst_port = htole32(dst),
-        .len = htole32(len),
-        .type = htole16(VIRTIO_VSOCK_TYPE_STREAM),
-        .op = htole16(op),
-    };
+    return vsock_guest_hdr(&g, src, dst, op, len);
 }
 
 static void send_pkt(struct virtio_vsock_hdr *hh, const void *data,
@@ -176,19 +129,16 @@ static void send_pkt(struct virtio_vsock_hdr *hh, const void *data,
 static void gs_send(struct gsock *s, uint16_t op, uint32_t flags,
                     const void *data, uint32_t len, bool kick)
 {
-    struct virtio_vsock_hdr hh = hdr_of(s->lport, s->rport, op, len);
+    struct virtio_vsock_hdr hh = vsock_guest_sock_hdr(&g, &s->sk, op, len);
 
     hh.flags = htole32(flags);
-    hh.buf_alloc = htole32(s->buf_alloc);
-    hh.fwd_cnt = htole32(s->fwd_cnt);
-    s->fwd_told = s->fwd_cnt;
     send_pkt(&hh, data, len, kick);
 }
 
 static struct gsock *gs_find(uint32_t lport, uint32_t rport)
 {
     for (unsigned i = 0; i < CONNS; i++)
-        if (gs[i].used && gs[i].lport == lport && gs[i].rport == rport)
+        if (gs[i].used && gs[i].sk.lport == lport && gs[i].sk.rport == rport)
             return &gs[i];
     return NULL;
 }
@@ -199,9 +149,9 @@ static struct gsock *gs_new(uint32_t lport, uint32_t rport)
         if (gs[i].used)
             continue;
         gs[i] = (struct gsock){.used = true,
-                               .lport = lport,
-                               .rport = rport,
-                               .buf_alloc = GUEST_BUF_ALLOC,
+                               .sk = {.lport = lport,
+                                      .rport = rport,
+                                      .buf_alloc = GUEST_BUF_ALLOC},
                                .rx_sum = SUM_INIT};
         return &gs[i];
     }
@@ -211,9 +161,7 @@ static struct gsock *gs_new(uint32_t lport, uint32_t rport)
 
 static uint32_t gs_credit(const struct gsock *s)
 {
-    uint32_t in_flight = s->tx_cnt - s->peer_fwd_cnt;
-
-    return in_flight >= s->peer_buf_alloc ? 0 : s->peer_buf_alloc - in_flight;
+    return vsock_guest_sock_credit(&s->sk);
 }
 
 static void guest_request(uint32_t lport, uint32_t rport)
@@ -237,9 +185,9 @@ static void on_request(const struct virtio_vsock_hdr *hh)
     }
     s = gs_new(dst, src);
     s->requested = true;
-    s->peer_buf_alloc = le32toh(hh->buf_alloc);
+    s->sk.peer_buf_alloc = le32toh(hh->buf_alloc);
     if (guest_accepts == ACCEPT) {
-        s->connected = true;
+        s->sk.connected = true;
         gs_send(s, VIRTIO_VSOCK_OP_RESPONSE, 0, NULL, 0, true);
     } else {
         gs_send(s, VIRTIO_VSOCK_OP_RST, 0, NULL, 0, true);
@@ -249,18 +197,18 @@ static void on_request(const struct virtio_vsock_hdr *hh)
 
 static void on_data(struct gsock *s, const uint8_t *p, uint32_t len)
 {
-    ck_assert_msg(s->connected, "data on a socket not connected");
-    ck_assert_uint_le(s->fwd_cnt + len - s->fwd_told, s->buf_alloc);
+    ck_assert_msg(s->sk.connected, "data on a socket not connected");
+    ck_assert_uint_le(s->sk.fwd_cnt + len - s->sk.fwd_told, s->sk.buf_alloc);
     s->rx_sum = sum_add(s->rx_sum, p, len);
     s->rx_bytes += len;
     if (s->hold_credit)
         return;
-    s->fwd_cnt += len;
-    if (s->fwd_cnt - s->fwd_told >= s->buf_alloc / 4)
+    s->sk.fwd_cnt += len;
+    if (s->sk.fwd_cnt - s->sk.fwd_told >= s->sk.buf_alloc / 4)
         gs_send(s, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, true);
 }
 
-static void on_packet(const uint8_t *p, uint32_t len)
+static void on_packet(void *arg, const uint8_t *p, uint32_t len)
 {
     const struct virtio_vsock_hdr *hh = (const void *)p;
     uint16_t op = le16toh(hh->op);
@@ -268,7 +216,7 @@ static void on_packet(const uint8_t *p, uint32_t len)
 
     ck_assert_uint_ge(len, HDR);
     ck_assert_uint_eq(le64toh(hh->src_cid), 2);
-    ck_assert_uint_eq(le64toh(hh->dst_cid), guest_cid);
+    ck_assert_uint_eq(le64toh(hh->dst_cid), g.cid);
     ck_assert_uint_eq(le16toh(hh->type), VIRTIO_VSOCK_TYPE_STREAM);
     ck_assert_uint_eq(len, HDR + le32toh(hh->len));
     if (op == VIRTIO_VSOCK_OP_REQUEST) {
@@ -281,15 +229,8 @@ static void on_packet(const uint8_t *p, uint32_t len)
         stray_hdr = *hh;
         return;
     }
-    s->peer_buf_alloc = le32toh(hh->buf_alloc);
-    s->peer_fwd_cnt = le32toh(hh->fwd_cnt);
-    if (op == VIRTIO_VSOCK_OP_RESPONSE)
-        s->connected = true;
-    else if (op == VIRTIO_VSOCK_OP_RST)
-        s->rst = true;
-    else if (op == VIRTIO_VSOCK_OP_SHUTDOWN)
-        s->shutdown |= le32toh(hh->flags);
-    else if (op == VIRTIO_VSOCK_OP_RW)
+    vsock_guest_sock_take(&s->sk, hh);
+    if (op == VIRTIO_VSOCK_OP_RW)
         on_data(s, p + HDR, len - HDR);
 }
 
@@ -298,32 +239,24 @@ static void on_packet(const uint8_t *p, uint32_t len)
 static void guest_poll(unsigned ms)
 {
     uint32_t id, len;
-    bool any = false;
+    bool any = vsock_guest_rx_drain(&g, on_packet, NULL) > 0;
 
-    for (;;) {
-        guest_ring_enable_cb(&d.ring[RXQ]);
-        if (!guest_ring_get_used(&d.ring[RXQ], &id, &len))
-            break;
-        on_packet(vdriver_ptr(&d, rx_gpa[id]), len);
-        rx_post(RXQ, rx_gpa[id], RX_BUF, rx_gpa);
-        any = true;
-    }
-    while (guest_ring_get_used(&d.ring[EVQ], &id, &len)) {
+    while (guest_ring_get_used(&g.d.ring[EVQ], &id, &len)) {
         uint32_t ev;
 
         ck_assert_uint_eq(len, 4);
-        memcpy(&ev, vdriver_ptr(&d, ev_gpa[id]), 4);
+        memcpy(&ev, vdriver_ptr(&g.d, g.ev_gpa[id]), 4);
         ck_assert_uint_eq(le32toh(ev), VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
         events_seen++;
-        rx_post(EVQ, ev_gpa[id], 8, ev_gpa);
+        vsock_guest_post(&g, EVQ, g.ev_gpa[id], 8, g.ev_gpa);
         any = true;
     }
-    reap_tx();
+    vsock_guest_reap_tx(&g);
     if (any) {
-        vdriver_kick(&d, RXQ);
-        vdriver_kick(&d, EVQ);
+        vdriver_kick(&g.d, RXQ);
+        vdriver_kick(&g.d, EVQ);
     } else if (ms) {
-        vdriver_wait_irq(&d, ms);
+        vdriver_wait_irq(&g.d, ms);
     }
 }
 
@@ -342,25 +275,8 @@ static bool poll_until(bool (*cond)(void), unsigned ms)
 
 static void setup_guest(void)
 {
-    static const unsigned sizes[] = {RING, RING, EV_BUFS};
-    uint64_t v = 0;
-
-    ck_assert_int_eq(vdriver_probe(&d, VSOCK_ID, 1ULL << 32), 0);
-    ck_assert_uint_eq(d.offered & (1ULL << VIRTIO_VSOCK_F_SEQPACKET), 0);
-    for (unsigned q = 0; q < 3; q++)
-        ck_assert_int_eq(vdriver_setup_queue(&d, q, (uint16_t)sizes[q]), 0);
-    ck_assert_int_eq(sim_mmio_read(h.sim, 0, d.base + 0x100, 4, &v), 0);
-    guest_cid = v;
-    ck_assert_int_eq(sim_mmio_read(h.sim, 0, d.base + 0x104, 4, &v), 0);
-    guest_cid |= v << 32;
-    for (unsigned i = 0; i < RING; i++)
-        rx_post(RXQ, vdriver_alloc(&d, RX_BUF, 64), RX_BUF, rx_gpa);
-    for (unsigned i = 0; i < EV_BUFS; i++)
-        rx_post(EVQ, vdriver_alloc(&d, 8, 8), 8, ev_gpa);
-    tx_inflight = 0;
-    vdriver_driver_ok(&d);
-    vdriver_kick(&d, RXQ);
-    vdriver_kick(&d, EVQ);
+    ck_assert_int_eq(vsock_guest_setup(&g), 0);
+    ck_assert_uint_eq(g.d.offered & (1ULL << VIRTIO_VSOCK_F_SEQPACKET), 0);
 }
 
 /* xvdm with a vsock device of uds=<temp dir>/v plus `extra`. */
@@ -377,10 +293,7 @@ static void start(const char *extra)
     stray = events_seen = 0;
     listen_port = 0;
     ck_assert_int_eq(harness_start(&h, specs, 1), 0);
-    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
-                 sim_ram_base(h.sim) + (1 << 20), 48 << 20);
-    for (unsigned i = 0; i < RING; i++)
-        tx_gpa[i] = vdriver_alloc(&d, HDR + PKT_MAX, 64);
+    vsock_guest_init(&g, &h, RX_BUF, HDR + PKT_MAX);
     setup_guest();
 }
 
@@ -406,20 +319,16 @@ static void finish(void)
 
 static void expect_healthy(void)
 {
-    ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
+    ck_assert(!(vdriver_status(&g.d) & VIRTIO_STATUS_NEEDS_RESET));
 }
 
 /* ---- dom0's side ---------------------------------------------------------- */
 
 static int host_listen(uint32_t port)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = vsock_dom0_listen(uds, port);
 
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", uds, port);
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(fd, 128), 0);
     return fd;
 }
 
@@ -460,21 +369,17 @@ static void host_line(int fd, char *line, size_t cap)
 
 static int host_connect_raw(void)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = vsock_dom0_connect_raw(uds, true);
 
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", uds);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_ge(fd, 0);
     return fd;
 }
 
 static int host_connect(uint32_t port)
 {
-    char line[32];
-    int fd = host_connect_raw();
-    int n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
+    int fd = vsock_dom0_connect(uds, port, true);
 
-    ck_assert_int_eq(write(fd, line, (size_t)n), n);
+    ck_assert_int_ge(fd, 0);
     return fd;
 }
 
@@ -502,7 +407,7 @@ static struct gsock *waiting;
 
 static bool waiting_answered(void)
 {
-    return waiting->connected || waiting->rst;
+    return waiting->sk.connected || waiting->sk.rst;
 }
 
 /* The guest connects from lport to host port rport: its socket, answered
@@ -553,7 +458,7 @@ static struct gsock *start_connected(uint32_t port, uint32_t lport, int *lfd,
     start("");
     *lfd = host_listen(port);
     s = guest_connect(lport, port);
-    ck_assert(s->connected && !s->rst);
+    ck_assert(s->sk.connected && !s->sk.rst);
     *fd = host_accept(*lfd);
     return s;
 }
@@ -563,10 +468,10 @@ static struct gsock *start_connected(uint32_t port, uint32_t lport, int *lfd,
 START_TEST(guest_cid_defaults_to_domid_plus_3_and_cid_sets_it)
 {
     start("");
-    ck_assert_uint_eq(guest_cid, 1 + 3);
+    ck_assert_uint_eq(g.cid, 1 + 3);
     finish();
     start(",cid=4294967294");
-    ck_assert_uint_eq(guest_cid, 4294967294ULL);
+    ck_assert_uint_eq(g.cid, 4294967294ULL);
     finish();
 }
 END_TEST
@@ -650,7 +555,7 @@ START_TEST(guest_connects_to_port_p_through_uds_p_and_data_flows)
     int lfd, fd;
 
     s = start_connected(1234, 40000, &lfd, &fd);
-    ck_assert_uint_eq(s->peer_buf_alloc, HOST_BUF_ALLOC);
+    ck_assert_uint_eq(s->sk.peer_buf_alloc, HOST_BUF_ALLOC);
     gs_send(s, VIRTIO_VSOCK_OP_RW, 0, "hello", 5, true);
     host_line(fd, buf, 6);
     ck_assert_str_eq(buf, "hello");
@@ -659,7 +564,7 @@ START_TEST(guest_connects_to_port_p_through_uds_p_and_data_flows)
     ck_assert_uint_eq(s->rx_sum, sum_add(SUM_INIT, (const uint8_t *)"world", 5));
     /* No one listens on port 99: RST. */
     s = guest_connect(40001, 99);
-    ck_assert(s->rst && !s->connected);
+    ck_assert(s->sk.rst && !s->sk.connected);
     expect_healthy();
     close(fd);
     close(lfd);
@@ -675,7 +580,7 @@ START_TEST(dom0_connect_line_reaches_the_guest_port_and_gets_ok)
 
     start("");
     fd = host_to_guest(5000, &s);
-    ck_assert(s->connected);
+    ck_assert(s->sk.connected);
     ck_assert_int_eq(write(fd, "ping", 4), 4);
     wait_rx(s, 4);
     ck_assert_uint_eq(s->rx_sum, sum_add(SUM_INIT, (const uint8_t *)"ping", 4));
@@ -751,7 +656,7 @@ static void bulk_both_ways(struct gsock *s, int fd, uint32_t total,
             n = (uint32_t)(total - sent);
         if (n) {
             stream_fill(chunk, n, seed, sent);
-            s->tx_cnt += n;
+            s->sk.tx_cnt += n;
             gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, n, true);
             sent += n;
         }
@@ -822,7 +727,7 @@ static uint64_t send_until_stalled(struct gsock *s, unsigned seed,
         uint32_t n = gs_credit(s);
 
         /* What xvdm holds for us is never more than it gave. */
-        ck_assert_uint_le(s->tx_cnt - s->peer_fwd_cnt, HOST_BUF_ALLOC);
+        ck_assert_uint_le(s->sk.tx_cnt - s->sk.peer_fwd_cnt, HOST_BUF_ALLOC);
         if (n > PKT_MAX)
             n = PKT_MAX;
         if (n == 0) {
@@ -830,7 +735,7 @@ static uint64_t send_until_stalled(struct gsock *s, unsigned seed,
             continue;
         }
         stream_fill(chunk, n, seed, sent);
-        s->tx_cnt += n;
+        s->sk.tx_cnt += n;
         gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, n, true);
         sent += n;
         quiet = now_ms();
@@ -872,7 +777,7 @@ START_TEST(credit_stalls_a_writer_whose_reader_stops_and_resumes_after)
     /* dom0 -> guest: a guest that stops reading gets its buf_alloc and
      * no byte more, and the rest once it gives credit again. */
     s->hold_credit = true;
-    s->buf_alloc = 6000; /* one packet and part of the next */
+    s->sk.buf_alloc = 6000; /* one packet and part of the next */
     gs_send(s, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, true);
     stream_fill(buf, 65536, 6, 0);
     ck_assert_int_eq(write(fd, buf, 65536), 65536);
@@ -880,8 +785,8 @@ START_TEST(credit_stalls_a_writer_whose_reader_stops_and_resumes_after)
         guest_poll(10);
     ck_assert_uint_eq(s->rx_bytes, 6000);
     s->hold_credit = false;
-    s->fwd_cnt += 6000;
-    s->buf_alloc = GUEST_BUF_ALLOC;
+    s->sk.fwd_cnt += 6000;
+    s->sk.buf_alloc = GUEST_BUF_ALLOC;
     gs_send(s, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0, NULL, 0, true);
     wait_rx(s, 65536);
     ck_assert_uint_eq(s->rx_sum, sum_add(SUM_INIT, buf, 65536));
@@ -896,12 +801,12 @@ END_TEST
 
 static bool watched_shut(void)
 {
-    return watched->shutdown & VIRTIO_VSOCK_SHUTDOWN_SEND;
+    return watched->sk.shutdown & VIRTIO_VSOCK_SHUTDOWN_SEND;
 }
 
 static bool watched_rst(void)
 {
-    return watched->rst;
+    return watched->sk.rst;
 }
 
 START_TEST(shutdown_send_half_closes_and_both_ways_ends_with_rst)
@@ -911,7 +816,7 @@ START_TEST(shutdown_send_half_closes_and_both_ways_ends_with_rst)
     int lfd, fd;
 
     s = start_connected(7200, 41200, &lfd, &fd);
-    s->tx_cnt += 3;
+    s->sk.tx_cnt += 3;
     gs_send(s, VIRTIO_VSOCK_OP_RW, 0, "abc", 3, false);
     gs_send(s, VIRTIO_VSOCK_OP_SHUTDOWN, VIRTIO_VSOCK_SHUTDOWN_SEND, NULL, 0,
             true);
@@ -924,7 +829,7 @@ START_TEST(shutdown_send_half_closes_and_both_ways_ends_with_rst)
     ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
     watched = s;
     ck_assert(poll_until(watched_shut, WAIT_MS));
-    ck_assert(!s->rst);
+    ck_assert(!s->sk.rst);
     /* The guest closes: the RST that ends it, and dom0's socket closed. */
     gs_send(s, VIRTIO_VSOCK_OP_SHUTDOWN,
             VIRTIO_VSOCK_SHUTDOWN_SEND | VIRTIO_VSOCK_SHUTDOWN_RCV, NULL, 0,
@@ -954,10 +859,10 @@ START_TEST(reset_mid_transfer_closes_dom0_sockets_and_announces_it)
     fd = host_accept(lfd);
     fd2 = host_to_guest(7301, &t);
     stream_fill(chunk, PKT_MAX, 7, 0);
-    s->tx_cnt += PKT_MAX;
+    s->sk.tx_cnt += PKT_MAX;
     gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, PKT_MAX, true);
     ck_assert_int_eq(write(fd2, chunk, 1000), 1000);
-    vdriver_reset(&d);
+    vdriver_reset(&g.d);
     ck_assert(host_sees_close(fd, WAIT_MS));
     ck_assert(host_sees_close(fd2, WAIT_MS));
     ck_assert_uint_eq(events_seen, 0);
@@ -967,7 +872,7 @@ START_TEST(reset_mid_transfer_closes_dom0_sockets_and_announces_it)
     ck_assert_uint_eq(events_seen, 1);
     /* And it serves again. */
     s = guest_connect(41301, 7300);
-    ck_assert(s->connected);
+    ck_assert(s->sk.connected);
     expect_healthy();
     close(fd);
     close(fd2);
@@ -991,7 +896,7 @@ START_TEST(sixty_four_connections_at_once_each_carry_their_own_data)
     for (unsigned i = 0; i < 64; i++) {
         waiting = s[i];
         ck_assert(poll_until(waiting_answered, WAIT_MS));
-        ck_assert(s[i]->connected);
+        ck_assert(s[i]->sk.connected);
         fd[i] = host_accept(lfd);
     }
     /* Each guest socket sends its port; dom0 answers each on the socket
@@ -999,8 +904,8 @@ START_TEST(sixty_four_connections_at_once_each_carry_their_own_data)
     for (unsigned i = 0; i < 64; i++) {
         char port[8];
 
-        snprintf(port, sizeof(port), "%05u\n", s[i]->lport);
-        s[i]->tx_cnt += 6;
+        snprintf(port, sizeof(port), "%05u\n", s[i]->sk.lport);
+        s[i]->sk.tx_cnt += 6;
         gs_send(s[i], VIRTIO_VSOCK_OP_RW, 0, port, 6, i == 63);
     }
     for (unsigned i = 0; i < 64; i++) {
@@ -1014,7 +919,7 @@ START_TEST(sixty_four_connections_at_once_each_carry_their_own_data)
     }
     for (unsigned i = 0; i < 64; i++) {
         wait_rx(s[i], sizeof(buf));
-        stream_fill(buf, sizeof(buf), s[i]->lport, 0);
+        stream_fill(buf, sizeof(buf), s[i]->sk.lport, 0);
         ck_assert_uint_eq(s[i]->rx_sum, sum_add(SUM_INIT, buf, sizeof(buf)));
     }
     for (unsigned i = 0; i < 64; i++)
@@ -1032,13 +937,13 @@ static void flood_requests(void)
     for (unsigned i = 0; i < 4; i++) {
         struct gsock *s = guest_connect(43000 + i, 7500);
 
-        ck_assert(s->connected);
+        ck_assert(s->sk.connected);
         close(host_accept(flood_lfd));
     }
     for (unsigned i = 4; i < 8; i++) {
         struct gsock *s = guest_connect(43000 + i, 7500);
 
-        ck_assert(s->rst && !s->connected);
+        ck_assert(s->sk.rst && !s->sk.connected);
     }
 }
 
@@ -1061,7 +966,7 @@ static void expect_device_works(uint32_t lport)
     int lfd = host_listen(lport);
     struct gsock *s = guest_connect(lport, lport);
 
-    ck_assert(s->connected);
+    ck_assert(s->sk.connected);
     close(lfd);
     expect_healthy();
 }
@@ -1104,7 +1009,7 @@ static void hostile_packets(void)
     struct virtio_vsock_hdr hh;
 
     hh = hdr_of(50000, 9000, VIRTIO_VSOCK_OP_REQUEST, 0);
-    hh.src_cid = htole64(guest_cid + 1);
+    hh.src_cid = htole64(g.cid + 1);
     hostile(hh, 0, false);
     hh = hdr_of(50001, 9000, VIRTIO_VSOCK_OP_REQUEST, 0);
     hh.dst_cid = htole64(7);
@@ -1145,8 +1050,8 @@ START_TEST(credit_overflow_and_data_past_credit_reset_the_connection)
     /* fwd_cnt claiming bytes never sent. */
     s = guest_connect(51000, 9200);
     fd = host_accept(lfd);
-    s->fwd_cnt = 0;
-    s->fwd_told = 0;
+    s->sk.fwd_cnt = 0;
+    s->sk.fwd_told = 0;
     {
         struct virtio_vsock_hdr hh =
             hdr_of(51000, 9200, VIRTIO_VSOCK_OP_CREDIT_UPDATE, 0);
@@ -1162,7 +1067,7 @@ START_TEST(credit_overflow_and_data_past_credit_reset_the_connection)
     /* Two packets of 64 KiB where 64 KiB was given: RST. */
     s = guest_connect(51001, 9200);
     fd = host_accept(lfd);
-    s->tx_cnt += 2 * PKT_MAX;
+    s->sk.tx_cnt += 2 * PKT_MAX;
     gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, PKT_MAX, false);
     gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, PKT_MAX, true);
     watched = s;

@@ -25,9 +25,11 @@ static inline double bench_median(double *v, unsigned n)
 /* A row of rounds measured in pairs, xvdm (x) and direct (y) one right
  * after the other. The ratio is the median of the pairs' own ratios: the
  * machine drifts over minutes (a VM's disk by half), and a slow stretch
- * weighs on both sides of a pair alike. lo and hi show the pairs' spread. */
+ * weighs on both sides of a pair alike. lo and hi show the pairs' spread,
+ * x_lo..x_hi and y_lo..y_hi each side's. */
 struct bench_row {
     double x, y, ratio, lo, hi;
+    double x_lo, x_hi, y_lo, y_hi;
 };
 
 static inline struct bench_row bench_pairs(const double *x, const double *y,
@@ -46,6 +48,10 @@ static inline struct bench_row bench_pairs(const double *x, const double *y,
     row.ratio = bench_median(r, n);
     row.lo = r[0];
     row.hi = r[n - 1];
+    row.x_lo = a[0];
+    row.x_hi = a[n - 1];
+    row.y_lo = b[0];
+    row.y_hi = b[n - 1];
     return row;
 }
 
