@@ -526,7 +526,7 @@ START_TEST(under_chroot_a_uds_inside_the_directory_still_reaches_path_p)
     ck_assert_int_eq(chdir("/"), 0);
     host_path_root_entered();
     s = guest_connect(40000, 1234);
-    ck_assert_msg(s->connected && !s->rst, "the guest's connect was reset");
+    ck_assert_msg(s->sk.connected && !s->sk.rst, "the guest's connect was reset");
     fd = host_accept(lfd);
     gs_send(s, VIRTIO_VSOCK_OP_RW, 0, "jail", 4, true);
     host_line(fd, buf, 5);
