@@ -37,7 +37,7 @@
 #define HDR VSOCK_GUEST_HDR
 #define RX_BUF (HDR + 4096)
 #define PKT_MAX (64 * 1024)
-#define HOST_BUF_ALLOC (64 * 1024)
+#define HOST_BUF_ALLOC (256 * 1024)
 #define GUEST_BUF_ALLOC (256 * 1024)
 #define WAIT_MS 5000
 #define CONNS 80
@@ -1064,12 +1064,13 @@ START_TEST(credit_overflow_and_data_past_credit_reset_the_connection)
     ck_assert(poll_until(watched_rst, WAIT_MS));
     ck_assert(host_sees_close(fd, WAIT_MS));
     close(fd);
-    /* Two packets of 64 KiB where 64 KiB was given: RST. */
+    /* One packet of 64 KiB past the credit given, in one kick: RST. */
     s = guest_connect(51001, 9200);
     fd = host_accept(lfd);
-    s->sk.tx_cnt += 2 * PKT_MAX;
-    gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, PKT_MAX, false);
-    gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, PKT_MAX, true);
+    s->sk.tx_cnt += (HOST_BUF_ALLOC / PKT_MAX + 1) * PKT_MAX;
+    for (unsigned i = 0; i <= HOST_BUF_ALLOC / PKT_MAX; i++)
+        gs_send(s, VIRTIO_VSOCK_OP_RW, 0, chunk, PKT_MAX,
+                i == HOST_BUF_ALLOC / PKT_MAX);
     watched = s;
     ck_assert(poll_until(watched_rst, WAIT_MS));
     ck_assert(host_sees_close(fd, WAIT_MS));

@@ -99,7 +99,7 @@ static void tx_data(struct vsock_conn *c, const struct xvdm_chain *chain,
         return;
     }
     if (c->rx_cnt + len - c->fwd_told > VSOCK_BUF_ALLOC) {
-        tx_conn_error(c, "data past the credit given (buf_alloc 65536)");
+        tx_conn_error(c, "data past the credit given (buf_alloc)");
         return;
     }
     c->rx_cnt += len;

@@ -30,8 +30,10 @@
  * VIRTIO_VSOCK_MAX_PKT_BUF_SIZE, which vhost-vsock also refuses past. */
 #define VSOCK_PKT_MAX (64 * 1024)
 /* What each connection may hold of the guest's data while its host
- * reader is slow: the buf_alloc the guest is told (§5.10.6.3). */
-#define VSOCK_BUF_ALLOC (64 * 1024)
+ * reader is slow: the buf_alloc the guest is told (§5.10.6.3). Linux's
+ * own default (VIRTIO_VSOCK_DEFAULT_BUF_SIZE): with one packet's worth a
+ * stream waits a round trip for credit after every 64 KiB packet. */
+#define VSOCK_BUF_ALLOC (256 * 1024)
 /* Buffers per chain; Linux uses 1 or 2 each way. */
 #define VSOCK_IOV_MAX 16
 /* Connections being set up at once, either way. */
