@@ -1138,6 +1138,34 @@ START_TEST(credit_overflow_and_data_past_credit_reset_the_connection)
 }
 END_TEST
 
+/* dom0 clients whose line holds a NUL byte: an error line and a close,
+ * and the listener goes on serving. */
+START_TEST(dom0_lines_with_a_nul_byte_get_error_and_close)
+{
+    static const char *const lines[] = {"\0\n", "CONNECT 5\0\n",
+                                        "CON\0NECT 5\n"};
+    static const size_t lens[] = {2, 11, 11};
+    char line[64];
+    struct gsock *s;
+    int fd;
+
+    start("");
+    for (unsigned i = 0; i < 3; i++) {
+        fd = host_connect_raw();
+        ck_assert_int_eq(write(fd, lines[i], lens[i]), (ssize_t)lens[i]);
+        host_line(fd, line, sizeof(line));
+        ck_assert_msg(!strncmp(line, "ERROR", 5), "got '%s'", line);
+        ck_assert(host_sees_close(fd, WAIT_MS));
+        close(fd);
+    }
+    fd = host_to_guest(9300, &s);
+    ck_assert(s->connected);
+    expect_healthy();
+    close(fd);
+    finish();
+}
+END_TEST
+
 static Suite *vsock_suite(void)
 {
     Suite *s = suite_create("vsock");
@@ -1163,6 +1191,7 @@ static Suite *vsock_suite(void)
     tcase_add_test(tc, hostile_packets_get_rst_or_are_dropped_with_a_log_line);
     tcase_add_test(tc,
                    credit_overflow_and_data_past_credit_reset_the_connection);
+    tcase_add_test(tc, dom0_lines_with_a_nul_byte_get_error_and_close);
     suite_add_tcase(s, tc);
     return s;
 }

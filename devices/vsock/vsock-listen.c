@@ -156,8 +156,11 @@ void vsock_listen_on_client(struct vsock_conn *c)
             listen_refuse(c, "expected CONNECT <port>");
         return;
     }
-    *strchr(c->line, '\n') = '\0';
-    port = listen_parse(c->line);
+    /* nl, not the line's first '\n': a NUL the client sent before it
+     * would hide it from strchr(). Such a line then fails to parse. */
+    *nl = '\0';
+    port = nl - c->line == (ptrdiff_t)strlen(c->line) ? listen_parse(c->line)
+                                                      : -1;
     if (port < 0)
         listen_refuse(c, "expected CONNECT <port>");
     else
