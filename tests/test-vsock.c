@@ -51,6 +51,9 @@ static uint64_t guest_cid;
 static uint64_t rx_gpa[RING], tx_gpa[RING], ev_gpa[RING];
 static unsigned tx_inflight;
 static unsigned events_seen;
+/* The receive buffers the guest posts, and how many came back unused. */
+static uint32_t rx_len = RX_BUF;
+static unsigned rx_unused;
 
 /* A guest socket, as Linux's virtio_vsock_sock keeps it. */
 struct gsock {
@@ -303,8 +306,11 @@ static void guest_poll(unsigned ms)
         guest_ring_enable_cb(&d.ring[RXQ]);
         if (!guest_ring_get_used(&d.ring[RXQ], &id, &len))
             break;
-        on_packet(vdriver_ptr(&d, rx_gpa[id]), len);
-        rx_post(RXQ, rx_gpa[id], RX_BUF, rx_gpa);
+        if (len)
+            on_packet(vdriver_ptr(&d, rx_gpa[id]), len);
+        else
+            rx_unused++;
+        rx_post(RXQ, rx_gpa[id], rx_len, rx_gpa);
         any = true;
     }
     while (guest_ring_get_used(&d.ring[EVQ], &id, &len)) {
@@ -373,7 +379,8 @@ static void start(const char *extra)
     snprintf(uds, sizeof(uds), "%s/v", dir);
     snprintf(spec, sizeof(spec), "vsock,uds=%s%s", uds, extra);
     memset(gs, 0, sizeof(gs));
-    stray = events_seen = 0;
+    stray = events_seen = rx_unused = 0;
+    rx_len = RX_BUF;
     listen_port = 0;
     ck_assert_int_eq(harness_start(&h, specs, 1), 0);
     vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
@@ -1166,6 +1173,49 @@ START_TEST(dom0_lines_with_a_nul_byte_get_error_and_close)
 }
 END_TEST
 
+/* Receive buffers with room for a header only: such a buffer cannot take
+ * dom0's data, and the stream must not end for it (a read of 0 bytes is
+ * not dom0's EOF). Once the guest posts real buffers again, all of it
+ * arrives. */
+START_TEST(header_only_receive_buffers_do_not_end_the_stream)
+{
+    static uint8_t buf[65536];
+    const uint64_t total = 1u << 20;
+    uint64_t wrote = 0, t0;
+    struct gsock *s;
+    int lfd, fd;
+
+    s = start_connected(9400, 52000, &lfd, &fd);
+    stream_fill(buf, sizeof(buf), 9, 0);
+    rx_len = HDR; /* from now on, as each real buffer is used */
+    for (t0 = now_ms(); !s->shutdown && !rx_unused && wrote < total &&
+                        now_ms() - t0 < WAIT_MS;) {
+        ssize_t r = write(fd, buf, sizeof(buf));
+
+        wrote += r > 0 ? (uint64_t)r : 0;
+        guest_poll(5);
+    }
+    ck_assert_msg(!s->shutdown, "a header-only buffer ended the stream");
+    ck_assert_uint_gt(rx_unused, 0);
+    rx_len = RX_BUF;
+    for (t0 = now_ms(); s->rx_bytes < total && now_ms() - t0 < WAIT_MS;) {
+        ssize_t r = wrote < total ? write(fd, buf, total - wrote < sizeof(buf)
+                                                       ? total - wrote
+                                                       : sizeof(buf))
+                                  : 0;
+
+        wrote += r > 0 ? (uint64_t)r : 0;
+        guest_poll(5);
+    }
+    ck_assert_uint_eq(s->rx_bytes, total);
+    ck_assert(!s->shutdown && !s->rst);
+    expect_healthy();
+    close(fd);
+    close(lfd);
+    finish();
+}
+END_TEST
+
 static Suite *vsock_suite(void)
 {
     Suite *s = suite_create("vsock");
@@ -1192,6 +1242,7 @@ static Suite *vsock_suite(void)
     tcase_add_test(tc,
                    credit_overflow_and_data_past_credit_reset_the_connection);
     tcase_add_test(tc, dom0_lines_with_a_nul_byte_get_error_and_close);
+    tcase_add_test(tc, header_only_receive_buffers_do_not_end_the_stream);
     suite_add_tcase(s, tc);
     return s;
 }
