@@ -512,6 +512,34 @@ START_TEST(requests_larger_than_the_server_takes_are_split)
     stop();
 }
 END_TEST
+
+/* A server whose minimum block is 4 KiB (libnbd then refuses anything
+ * smaller or unaligned): the guest is told 4 KiB logical blocks, so a
+ * driver keeping to them never gets an error; one that does not gets
+ * IOERR, and the device goes on serving. */
+START_TEST(a_servers_minimum_block_size_is_the_guests_block_size)
+{
+    const char *words[] = {"--filter=blocksize-policy", "memory", "1M",
+                           "blocksize-minimum=4096", "blocksize-preferred=4096",
+                           "blocksize-error-policy=error", NULL};
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    nbdkit(words);
+    start("", 1);
+    ck_assert(d.offered & (1ULL << VIRTIO_BLK_F_BLK_SIZE));
+    ck_assert_uint_eq(blk_guest_config(&d, 20, 4), 4096); /* blk_size */
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 8192, 0x5a, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(8, 16, 0x5a));
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 1, 512, 1, NULL),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert(reads_as(0, 8, 0));
+    ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
+    stop();
+}
+END_TEST
 #endif /* HAVE_LIBNBD */
 
 /* ---- URIs that cannot work -------------------------------------------------- */
@@ -578,6 +606,7 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc,
                    server_killed_under_requests_fails_them_and_is_reconnected);
     tcase_add_test(tc, requests_larger_than_the_server_takes_are_split);
+    tcase_add_test(tc, a_servers_minimum_block_size_is_the_guests_block_size);
     tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);
