@@ -42,7 +42,7 @@
 #define HOST_BUF_ALLOC (64 * 1024)
 #define GUEST_BUF_ALLOC (256 * 1024)
 #define WAIT_MS 5000
-#define CONNS 80
+#define CONNS 320
 
 static struct harness h;
 static struct vdriver d;
@@ -1216,6 +1216,47 @@ START_TEST(header_only_receive_buffers_do_not_end_the_stream)
 }
 END_TEST
 
+/* max-conns=300: more connections than the instance's loop can watch
+ * sockets for (256, shared with its other fds). Each connection the
+ * guest is given carries dom0's data; one that cannot be watched is
+ * refused with RST, not left connected and deaf. */
+START_TEST(connections_past_what_the_loop_watches_are_refused_not_deaf)
+{
+    static int fd[300];
+    unsigned connected = 0, refused = 0;
+    struct gsock *s[300];
+    int lfd;
+
+    start(",max-conns=300");
+    lfd = host_listen(9500);
+    for (unsigned i = 0; i < 300; i++) {
+        s[i] = guest_connect(53000 + i, 9500);
+        fd[i] = s[i]->connected ? host_accept(lfd) : -1;
+        connected += s[i]->connected;
+        refused += s[i]->rst;
+    }
+    ck_assert_uint_eq(connected + refused, 300);
+    ck_assert_uint_gt(connected, 200);
+    for (unsigned i = 0; i < 300; i++)
+        if (fd[i] >= 0)
+            ck_assert_int_eq(write(fd[i], "x", 1), 1);
+    for (unsigned i = 0; i < 300; i++) {
+        if (fd[i] < 0)
+            continue;
+        for (uint64_t t0 = now_ms(); !s[i]->rx_bytes && now_ms() - t0 < 2000;)
+            guest_poll(5);
+        ck_assert_msg(s[i]->rx_bytes == 1, "connection %u of %u is deaf",
+                      i + 1, connected);
+    }
+    for (unsigned i = 0; i < 300; i++)
+        if (fd[i] >= 0)
+            close(fd[i]);
+    expect_healthy();
+    close(lfd);
+    finish();
+}
+END_TEST
+
 static Suite *vsock_suite(void)
 {
     Suite *s = suite_create("vsock");
@@ -1243,6 +1284,8 @@ static Suite *vsock_suite(void)
                    credit_overflow_and_data_past_credit_reset_the_connection);
     tcase_add_test(tc, dom0_lines_with_a_nul_byte_get_error_and_close);
     tcase_add_test(tc, header_only_receive_buffers_do_not_end_the_stream);
+    tcase_add_test(tc,
+                   connections_past_what_the_loop_watches_are_refused_not_deaf);
     suite_add_tcase(s, tc);
     return s;
 }
