@@ -1248,6 +1248,13 @@ START_TEST(connections_past_what_the_loop_watches_are_refused_not_deaf)
         ck_assert_msg(s[i]->rx_bytes == 1, "connection %u of %u is deaf",
                       i + 1, connected);
     }
+    /* A dom0 client meanwhile is closed; once a connection ends, the next
+     * one is served. */
+    fd[0] = host_connect_raw();
+    ck_assert(host_sees_close(fd[0], WAIT_MS));
+    close(fd[0]);
+    gs_send(s[0], VIRTIO_VSOCK_OP_RST, 0, NULL, 0, true);
+    fd[0] = host_to_guest(9501, &s[0]);
     for (unsigned i = 0; i < 300; i++)
         if (fd[i] >= 0)
             close(fd[i]);
