@@ -98,6 +98,17 @@ static bool reads_as(uint64_t sector, unsigned sectors, uint8_t byte)
     return true;
 }
 
+/* A write of `sectors` sectors of `fill` at `sector` succeeds and reads
+ * back. */
+static void written_reads_back(uint64_t sector, unsigned sectors,
+                               uint8_t fill)
+{
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, sector, sectors * 512, fill,
+                              NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(sector, sectors, fill));
+}
+
 /* ---- servers --------------------------------------------------------------- */
 
 static char dir[64], sock[96];
@@ -196,6 +207,18 @@ static void stop(void)
     harness_stop(&h);
     server_kill();
     remove_dir();
+}
+
+/* nbdkit with `words` and the device on its export; false (the test
+ * skipped) where nbdkit is not installed. */
+static bool nbdkit_started(const char *const *words)
+{
+    if (!need("nbdkit"))
+        return false;
+    server_dir();
+    nbdkit(words);
+    start("", 1);
+    return true;
 }
 
 /* Lines of nbdkit's log filter holding every one of the words. */
@@ -391,11 +414,8 @@ START_TEST(read_only_export_is_offered_read_only_and_refuses_writes)
 {
     const char *words[] = {"-r", "memory", "1M", NULL};
 
-    if (!need("nbdkit"))
+    if (!nbdkit_started(words))
         return;
-    server_dir();
-    nbdkit(words);
-    start("", 1);
     ck_assert(d.offered & (1ULL << VIRTIO_BLK_F_RO));
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 512, 1, NULL),
                       VIRTIO_BLK_S_IOERR);
@@ -427,9 +447,7 @@ START_TEST(server_errors_fail_only_their_requests)
                       VIRTIO_BLK_S_IOERR);
     ck_assert(reads_as(0, 8, 0));
     unlink(trigger);
-    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 4096, 3, NULL),
-                      VIRTIO_BLK_S_OK);
-    ck_assert(reads_as(0, 8, 3));
+    written_reads_back(0, 8, 3);
     ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
     stop();
 }
@@ -501,14 +519,32 @@ START_TEST(requests_larger_than_the_server_takes_are_split)
                            "blocksize-maximum=65536", "blocksize-error-policy=error",
                            NULL};
 
-    if (!need("nbdkit"))
+    if (!nbdkit_started(words))
         return;
-    server_dir();
-    nbdkit(words);
-    start("", 1);
-    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 256 * 1024, 0x33, NULL),
-                      VIRTIO_BLK_S_OK);
-    ck_assert(reads_as(0, 512, 0x33));
+    written_reads_back(0, 512, 0x33);
+    stop();
+}
+END_TEST
+
+/* A server whose minimum block is 4 KiB (libnbd then refuses anything
+ * smaller or unaligned): the guest is told 4 KiB logical blocks, so a
+ * driver keeping to them never gets an error; one that does not gets
+ * IOERR, and the device goes on serving. */
+START_TEST(a_servers_minimum_block_size_is_the_guests_block_size)
+{
+    const char *words[] = {"--filter=blocksize-policy", "memory", "1M",
+                           "blocksize-minimum=4096", "blocksize-preferred=4096",
+                           "blocksize-error-policy=error", NULL};
+
+    if (!nbdkit_started(words))
+        return;
+    ck_assert(d.offered & (1ULL << VIRTIO_BLK_F_BLK_SIZE));
+    ck_assert_uint_eq(blk_guest_config(&d, 20, 4), 4096); /* blk_size */
+    written_reads_back(8, 16, 0x5a);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 1, 512, 1, NULL),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert(reads_as(0, 8, 0));
+    ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
     stop();
 }
 END_TEST
@@ -578,6 +614,7 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc,
                    server_killed_under_requests_fails_them_and_is_reconnected);
     tcase_add_test(tc, requests_larger_than_the_server_takes_are_split);
+    tcase_add_test(tc, a_servers_minimum_block_size_is_the_guests_block_size);
     tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);

@@ -118,6 +118,56 @@ START_TEST(stop_ends_a_polling_loop)
 }
 END_TEST
 
+/* Two watched fds are ready in one batch; the first callback unwatches
+ * the other and watches a new fd, which takes the freed entry. The other
+ * fd's event of that batch is stale: it must not reach the new watch (a
+ * vsock connection opened as another closed would take its peer's
+ * hang-up for its own). */
+static int pair[2], fresh;
+static unsigned swaps, fresh_calls;
+
+static void on_fresh(void *arg, uint32_t revents)
+{
+    __atomic_add_fetch(&fresh_calls, 1, __ATOMIC_RELAXED);
+}
+
+static void on_pair(void *arg, uint32_t revents)
+{
+    int other = pair[(intptr_t)arg == 0];
+
+    if (swaps++)
+        return;
+    ck_assert_int_eq(loop_unwatch(loop, other), 0);
+    ck_assert_int_eq(loop_watch(loop, fresh, EPOLLIN, on_fresh, NULL), 0);
+}
+
+START_TEST(a_stale_event_of_a_batch_skips_a_watch_that_reused_its_entry)
+{
+    uint64_t one = 1;
+
+    loop = loop_create();
+    ck_assert_ptr_nonnull(loop);
+    fresh = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); /* never ready */
+    for (intptr_t i = 0; i < 2; i++) {
+        pair[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        ck_assert_int_eq(write(pair[i], &one, sizeof(one)), sizeof(one));
+        ck_assert_int_eq(loop_watch(loop, pair[i], EPOLLIN, on_pair,
+                                    (void *)i),
+                         0);
+    }
+    ck_assert_int_eq(pthread_create(&thread, NULL, run_loop, NULL), 0);
+    usleep(200 * 1000);
+    loop_stop(loop);
+    pthread_join(thread, NULL);
+    ck_assert_uint_ge(swaps, 1);
+    ck_assert_uint_eq(fresh_calls, 0);
+    for (unsigned i = 0; i < 2; i++)
+        close(pair[i]);
+    close(fresh);
+    loop_destroy(loop);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("loop");
@@ -126,6 +176,8 @@ int main(void)
     tcase_add_test(tc, events_are_dispatched_while_polling_and_after);
     tcase_add_test(tc, a_quiet_loop_goes_back_to_sleep);
     tcase_add_test(tc, stop_ends_a_polling_loop);
+    tcase_add_test(tc,
+                   a_stale_event_of_a_batch_skips_a_watch_that_reused_its_entry);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

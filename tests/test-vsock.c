@@ -40,12 +40,14 @@
 #define HOST_BUF_ALLOC (256 * 1024)
 #define GUEST_BUF_ALLOC (256 * 1024)
 #define WAIT_MS 5000
-#define CONNS 80
+#define CONNS 320
 
 static struct harness h;
 static struct vsock_guest g;
 static char dir[64], uds[96];
 static unsigned events_seen;
+/* Receive buffers that came back unused (the guest's post g.rx_len). */
+static unsigned rx_unused;
 
 /* A guest socket, as Linux's virtio_vsock_sock keeps it. */
 struct gsock {
@@ -214,6 +216,10 @@ static void on_packet(void *arg, const uint8_t *p, uint32_t len)
     uint16_t op = le16toh(hh->op);
     struct gsock *s;
 
+    if (len == 0) {
+        rx_unused++;
+        return;
+    }
     ck_assert_uint_ge(len, HDR);
     ck_assert_uint_eq(le64toh(hh->src_cid), 2);
     ck_assert_uint_eq(le64toh(hh->dst_cid), g.cid);
@@ -290,7 +296,7 @@ static void start(const char *extra)
     snprintf(uds, sizeof(uds), "%s/v", dir);
     snprintf(spec, sizeof(spec), "vsock,uds=%s%s", uds, extra);
     memset(gs, 0, sizeof(gs));
-    stray = events_seen = 0;
+    stray = events_seen = rx_unused = 0;
     listen_port = 0;
     ck_assert_int_eq(harness_start(&h, specs, 1), 0);
     vsock_guest_init(&g, &h, RX_BUF, HDR + PKT_MAX);
@@ -1081,6 +1087,125 @@ START_TEST(credit_overflow_and_data_past_credit_reset_the_connection)
 }
 END_TEST
 
+/* dom0 clients whose line holds a NUL byte: an error line and a close,
+ * and the listener goes on serving. */
+START_TEST(dom0_lines_with_a_nul_byte_get_error_and_close)
+{
+    static const char *const lines[] = {"\0\n", "CONNECT 5\0\n",
+                                        "CON\0NECT 5\n"};
+    static const size_t lens[] = {2, 11, 11};
+    char line[64];
+    struct gsock *s;
+    int fd;
+
+    start("");
+    for (unsigned i = 0; i < 3; i++) {
+        fd = host_connect_raw();
+        ck_assert_int_eq(write(fd, lines[i], lens[i]), (ssize_t)lens[i]);
+        host_line(fd, line, sizeof(line));
+        ck_assert_msg(!strncmp(line, "ERROR", 5), "got '%s'", line);
+        ck_assert(host_sees_close(fd, WAIT_MS));
+        close(fd);
+    }
+    fd = host_to_guest(9300, &s);
+    ck_assert(s->sk.connected);
+    expect_healthy();
+    close(fd);
+    finish();
+}
+END_TEST
+
+/* Receive buffers with room for a header only: such a buffer cannot take
+ * dom0's data, and the stream must not end for it (a read of 0 bytes is
+ * not dom0's EOF). Once the guest posts real buffers again, all of it
+ * arrives. */
+START_TEST(header_only_receive_buffers_do_not_end_the_stream)
+{
+    static uint8_t buf[65536];
+    const uint64_t total = 1u << 20;
+    uint64_t wrote = 0, t0;
+    struct gsock *s;
+    int lfd, fd;
+
+    s = start_connected(9400, 52000, &lfd, &fd);
+    stream_fill(buf, sizeof(buf), 9, 0);
+    g.rx_len = HDR; /* from now on, as each real buffer is used */
+    for (t0 = now_ms(); !s->sk.shutdown && !rx_unused && wrote < total &&
+                        now_ms() - t0 < WAIT_MS;) {
+        ssize_t r = write(fd, buf, sizeof(buf));
+
+        wrote += r > 0 ? (uint64_t)r : 0;
+        guest_poll(5);
+    }
+    ck_assert_msg(!s->sk.shutdown, "a header-only buffer ended the stream");
+    ck_assert_uint_gt(rx_unused, 0);
+    g.rx_len = RX_BUF;
+    for (t0 = now_ms(); s->rx_bytes < total && now_ms() - t0 < WAIT_MS;) {
+        ssize_t r = wrote < total ? write(fd, buf, total - wrote < sizeof(buf)
+                                                       ? total - wrote
+                                                       : sizeof(buf))
+                                  : 0;
+
+        wrote += r > 0 ? (uint64_t)r : 0;
+        guest_poll(5);
+    }
+    ck_assert_uint_eq(s->rx_bytes, total);
+    ck_assert(!s->sk.shutdown && !s->sk.rst);
+    expect_healthy();
+    close(fd);
+    close(lfd);
+    finish();
+}
+END_TEST
+
+/* max-conns=300: more connections than the instance's loop can watch
+ * sockets for (256, shared with its other fds). Each connection the
+ * guest is given carries dom0's data; one that cannot be watched is
+ * refused with RST, not left connected and deaf. */
+START_TEST(connections_past_what_the_loop_watches_are_refused_not_deaf)
+{
+    static int fd[300];
+    unsigned connected = 0, refused = 0;
+    struct gsock *s[300];
+    int lfd;
+
+    start(",max-conns=300");
+    lfd = host_listen(9500);
+    for (unsigned i = 0; i < 300; i++) {
+        s[i] = guest_connect(53000 + i, 9500);
+        fd[i] = s[i]->sk.connected ? host_accept(lfd) : -1;
+        connected += s[i]->sk.connected;
+        refused += s[i]->sk.rst;
+    }
+    ck_assert_uint_eq(connected + refused, 300);
+    ck_assert_uint_gt(connected, 200);
+    for (unsigned i = 0; i < 300; i++)
+        if (fd[i] >= 0)
+            ck_assert_int_eq(write(fd[i], "x", 1), 1);
+    for (unsigned i = 0; i < 300; i++) {
+        if (fd[i] < 0)
+            continue;
+        for (uint64_t t0 = now_ms(); !s[i]->rx_bytes && now_ms() - t0 < 2000;)
+            guest_poll(5);
+        ck_assert_msg(s[i]->rx_bytes == 1, "connection %u of %u is deaf",
+                      i + 1, connected);
+    }
+    /* A dom0 client meanwhile is closed; once a connection ends, the next
+     * one is served. */
+    fd[0] = host_connect_raw();
+    ck_assert(host_sees_close(fd[0], WAIT_MS));
+    close(fd[0]);
+    gs_send(s[0], VIRTIO_VSOCK_OP_RST, 0, NULL, 0, true);
+    fd[0] = host_to_guest(9501, &s[0]);
+    for (unsigned i = 0; i < 300; i++)
+        if (fd[i] >= 0)
+            close(fd[i]);
+    expect_healthy();
+    close(lfd);
+    finish();
+}
+END_TEST
+
 static Suite *vsock_suite(void)
 {
     Suite *s = suite_create("vsock");
@@ -1108,6 +1233,10 @@ static Suite *vsock_suite(void)
     tcase_add_test(tc, hostile_packets_get_rst_or_are_dropped_with_a_log_line);
     tcase_add_test(tc,
                    credit_overflow_and_data_past_credit_reset_the_connection);
+    tcase_add_test(tc, dom0_lines_with_a_nul_byte_get_error_and_close);
+    tcase_add_test(tc, header_only_receive_buffers_do_not_end_the_stream);
+    tcase_add_test(tc,
+                   connections_past_what_the_loop_watches_are_refused_not_deaf);
     suite_add_tcase(s, tc);
     return s;
 }

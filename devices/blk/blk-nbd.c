@@ -334,10 +334,14 @@ static int nbd_read_info(struct nbd_handle *h, struct blk_nbd_info *info)
     int64_t size = nbd_get_size(h);
     int ro = nbd_is_read_only(h), trim = nbd_can_trim(h);
     int zero = nbd_can_zero(h), flush = nbd_can_flush(h), fua = nbd_can_fua(h);
+    /* 0 (none said) or a power of 2 up to 64 KiB, as libnbd checked. */
+    int64_t min = nbd_get_block_size(h, LIBNBD_SIZE_MINIMUM);
 
-    if (size < 0 || ro < 0 || trim < 0 || zero < 0 || flush < 0 || fua < 0)
+    if (size < 0 || ro < 0 || trim < 0 || zero < 0 || flush < 0 || fua < 0 ||
+        min < 0)
         return -1;
-    *info = (struct blk_nbd_info){(uint64_t)size, ro, trim, zero, flush, fua};
+    *info = (struct blk_nbd_info){(uint64_t)size, ro, trim, zero, flush, fua,
+                                  min > 512 ? (uint32_t)min : 512};
     return 0;
 }
 

@@ -25,6 +25,9 @@ struct blk_nbd_info {
     bool zero;
     bool flush; /* no flush: the server keeps no volatile cache */
     bool fua;
+    /* The server's minimum block size, at least 512: libnbd refuses
+     * requests smaller or not aligned to it (nbd_set_strict_mode(3)). */
+    uint32_t block;
 };
 
 /* Jobs the engine finished in one of its own events (its socket, its

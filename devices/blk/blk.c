@@ -54,6 +54,7 @@ struct blk {
     bool blockdev;
     bool direct; /* O_DIRECT: no page cache */
     bool flush;  /* the backing has a cache to flush: FLUSH offered */
+    uint32_t nbd_block; /* nbd=: the server's minimum block size, or 0 */
     /* Writeback: a write completes once dom0 holds it, and the guest's
      * flush makes it durable. Only for a driver that can flush; else, or
      * when it sets writeback to 0 (CONFIG_WCE), every write is durable
@@ -740,6 +741,7 @@ static int blk_open_nbd(struct blk *b, const char *uri, bool name_serial)
     b->lim.write_zeroes = b->lim.discard && info.zero;
     b->lim.discard &= info.trim;
     b->flush = info.flush;
+    b->nbd_block = info.block;
     return 0;
 #else
     xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
@@ -752,7 +754,10 @@ static int blk_open_nbd(struct blk *b, const char *uri, bool name_serial)
 /* Topology and logical block size, where the backing reports them. */
 static void blk_config_topology(struct blk *b, uint64_t *features)
 {
-    int lbs = 512;
+    /* An NBD server's minimum block is the guest's logical block, so
+     * that a driver keeping to blk_size sends nothing the server (and
+     * libnbd) refuses. */
+    int lbs = b->nbd_block ? (int)b->nbd_block : 512;
     unsigned pbs = 0, min_io = 0, opt_io = 0;
 
     if (b->blockdev && ioctl(b->fd, BLKSSZGET, &lbs) == 0 &&

@@ -58,21 +58,26 @@ static uint32_t host_events(const struct vsock_conn *c)
     return events;
 }
 
+int vsock_host_watch_first(struct vsock_conn *c)
+{
+    uint32_t events = host_events(c);
+    int ret = xvdm_dev_watch_fd(c->v->dev, c->fd, events, host_on_fd, c);
+
+    c->watched = ret == 0;
+    c->events = events;
+    return ret;
+}
+
+/* Only an fd watched from the first: one the loop could not take was
+ * refused then, not retried (and logged) at each packet. */
 void vsock_host_watch(struct vsock_conn *c)
 {
     uint32_t events = host_events(c);
     int ret;
 
-    if (c->host_hup)
+    if (c->host_hup || !c->watched || events == c->events)
         return;
-    if (!c->watched) {
-        ret = xvdm_dev_watch_fd(c->v->dev, c->fd, events, host_on_fd, c);
-        c->watched = ret == 0;
-    } else if (events != c->events) {
-        ret = xvdm_dev_modify_fd(c->v->dev, c->fd, events);
-    } else {
-        return;
-    }
+    ret = xvdm_dev_modify_fd(c->v->dev, c->fd, events);
     if (ret) {
         xvdm_dev_log(c->v->dev, XVDM_LOG_ERROR,
                      "cannot watch the socket of port %u: %s", c->local_port,

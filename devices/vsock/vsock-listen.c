@@ -51,6 +51,7 @@ static void listen_on_accept(void *arg, uint32_t revents)
     struct vsock *v = arg;
     int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     struct vsock_conn *c;
+    int ret;
 
     (void)revents;
     if (fd < 0 && (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED))
@@ -70,7 +71,14 @@ static void listen_on_accept(void *arg, uint32_t revents)
         return;
     }
     c->deadline_ns = listen_now_ns() + VSOCK_CONNECT_TIMEOUT_NS;
-    vsock_host_watch(c);
+    ret = vsock_host_watch_first(c);
+    if (ret) {
+        /* The loop is full: as out of fds, until a connection ends. */
+        xvdm_dev_log(v->dev, XVDM_LOG_ERROR, "uds='%s': cannot watch a "
+                     "client: %s", v->uds, strerror(-ret));
+        vsock_conn_free(c);
+        v->accept_failed = true;
+    }
     vsock_listen_update(v);
 }
 
@@ -156,8 +164,11 @@ void vsock_listen_on_client(struct vsock_conn *c)
             listen_refuse(c, "expected CONNECT <port>");
         return;
     }
-    *strchr(c->line, '\n') = '\0';
-    port = listen_parse(c->line);
+    /* nl, not the line's first '\n': a NUL the client sent before it
+     * would hide it from strchr(). Such a line then fails to parse. */
+    *nl = '\0';
+    port = nl - c->line == (ptrdiff_t)strlen(c->line) ? listen_parse(c->line)
+                                                      : -1;
     if (port < 0)
         listen_refuse(c, "expected CONNECT <port>");
     else

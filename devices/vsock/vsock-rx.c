@@ -26,12 +26,15 @@ static int rx_take(struct vsock *v, struct xvdm_queue *q)
         ret = xvdm_queue_next(q, c);
         if (ret <= 0)
             return ret;
-        if (c->out_num == 0 && c->in_len >= VSOCK_HDR_LEN) {
+        /* Room past the header too: the chain may be given data, and a
+         * read into no room would look like dom0's EOF (Firecracker too
+         * wants a data buffer). */
+        if (c->out_num == 0 && c->in_len > VSOCK_HDR_LEN) {
             v->rx.held = true;
             break;
         }
         xvdm_dev_guest_error(v->dev,
-                             "rx chain %u is not a receive buffer of at least "
+                             "rx chain %u is not a receive buffer larger than "
                              "the %u-byte header: returned unused",
                              c->head, VSOCK_HDR_LEN);
         xvdm_queue_push(q, c, 0);

@@ -27,6 +27,7 @@ static void tx_request(struct vsock *v, const struct virtio_vsock_hdr *hdr)
 {
     uint32_t port = le32toh(hdr->dst_port);
     struct vsock_conn *c = vsock_conn_new(v, VSOCK_ESTABLISHED, -1);
+    int ret = 0;
 
     if (!c) {
         xvdm_dev_guest_error(v->dev,
@@ -43,6 +44,11 @@ static void tx_request(struct vsock *v, const struct virtio_vsock_hdr *hdr)
         xvdm_dev_log(v->dev, XVDM_LOG_DEBUG, "%s_%u refused: RST", v->uds,
                      port);
         c->fd = -1;
+    } else if ((ret = vsock_host_watch_first(c))) {
+        xvdm_dev_guest_error(v->dev, "REQUEST to port %u: its socket cannot "
+                             "be watched (%s): RST", port, strerror(-ret));
+    }
+    if (c->fd < 0 || ret) {
         vsock_conn_free(c);
         vsock_rst_unknown(v, hdr);
         return;

@@ -209,6 +209,9 @@ void vsock_listen_timer_update(struct vsock *v);
 
 /* Connect to PATH_<port> for the guest. The fd, or a negative errno. */
 int vsock_host_connect(struct vsock *v, uint32_t port);
+/* Put c's new fd in the loop. 0, or a negative errno (the loop's table
+ * is full, say): c cannot be served, and the caller refuses it. */
+int vsock_host_watch_first(struct vsock_conn *c);
 /* Watch c's fd for what c waits for now. */
 void vsock_host_watch(struct vsock_conn *c);
 /* Write the guest's payload (iov, len bytes) to c's socket, holding what

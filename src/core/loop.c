@@ -19,6 +19,7 @@
 
 struct loop_watch {
     int fd; /* -1: free */
+    uint32_t gen; /* counts the entry's uses: see loop_data() */
     loop_cb *cb;
     void *arg;
 };
@@ -32,7 +33,9 @@ struct loop {
     uint64_t poll_ns;     /* the window now, adapted to the gaps seen */
     uint64_t turn;        /* see loop_turn() */
     /* epoll carries an index into this table, not a pointer, so an entry
-     * freed by a callback is never used by a later event of the batch. */
+     * freed by a callback is never used by a later event of the batch;
+     * and the entry's use with it, so that one a callback took again for
+     * another fd does not get the old fd's event either. */
     struct loop_watch watch[LOOP_WATCHES_MAX];
 };
 
@@ -42,6 +45,12 @@ static struct loop_watch *loop_find(struct loop *loop, int fd)
         if (loop->watch[i].fd == fd)
             return &loop->watch[i];
     return NULL;
+}
+
+/* What epoll carries for watch w: its index, and which use of it. */
+static uint64_t loop_data(const struct loop *loop, const struct loop_watch *w)
+{
+    return (uint64_t)(w - loop->watch) | (uint64_t)w->gen << 32;
 }
 
 static int loop_ctl(struct loop *loop, int op, int fd, uint32_t events,
@@ -102,11 +111,11 @@ int loop_watch(struct loop *loop, int fd, uint32_t events, loop_cb *cb,
     w = loop_find(loop, -1);
     if (!w)
         return -ENOSPC;
-    ret = loop_ctl(loop, EPOLL_CTL_ADD, fd, events,
-                   (uint64_t)(w - loop->watch));
+    w->gen++;
+    ret = loop_ctl(loop, EPOLL_CTL_ADD, fd, events, loop_data(loop, w));
     if (ret)
         return ret;
-    *w = (struct loop_watch){.fd = fd, .cb = cb, .arg = arg};
+    *w = (struct loop_watch){.fd = fd, .gen = w->gen, .cb = cb, .arg = arg};
     return 0;
 }
 
@@ -116,8 +125,7 @@ int loop_modify(struct loop *loop, int fd, uint32_t events)
 
     if (!w)
         return -ENOENT;
-    return loop_ctl(loop, EPOLL_CTL_MOD, fd, events,
-                    (uint64_t)(w - loop->watch));
+    return loop_ctl(loop, EPOLL_CTL_MOD, fd, events, loop_data(loop, w));
 }
 
 int loop_unwatch(struct loop *loop, int fd)
@@ -136,15 +144,15 @@ static void loop_dispatch(struct loop *loop, const struct epoll_event *ev)
 
     uint64_t count;
 
-    if (ev->data.u64 >= LOOP_WATCHES_MAX) {
+    if ((uint32_t)ev->data.u64 >= LOOP_WATCHES_MAX) {
         /* The stop eventfd: it only wakes epoll_wait(); loop_run() checks
          * the flag. Drained so a later run does not spin on it. */
         if (read(loop->stop_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
             loop->stopping = true;
         return;
     }
-    w = &loop->watch[ev->data.u64];
-    if (w->fd >= 0)
+    w = &loop->watch[(uint32_t)ev->data.u64];
+    if (w->fd >= 0 && w->gen == ev->data.u64 >> 32)
         w->cb(w->arg, ev->events);
 }
 
