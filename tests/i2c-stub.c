@@ -70,24 +70,25 @@ void i2c_stub_stop(void)
     pthread_mutex_unlock(&stub_lock);
 }
 
-unsigned i2c_stub_transfers(void)
+/* A counter the loop thread updates, read from the test's. */
+static unsigned stub_count(const unsigned *counter)
 {
     unsigned n;
 
     pthread_mutex_lock(&stub_lock);
-    n = stub.transfers;
+    n = *counter;
     pthread_mutex_unlock(&stub_lock);
     return n;
 }
 
+unsigned i2c_stub_transfers(void)
+{
+    return stub_count(&stub.transfers);
+}
+
 unsigned i2c_stub_last_nmsgs(void)
 {
-    unsigned n;
-
-    pthread_mutex_lock(&stub_lock);
-    n = stub.last_nmsgs;
-    pthread_mutex_unlock(&stub_lock);
-    return n;
+    return stub_count(&stub.last_nmsgs);
 }
 
 static struct stub_chip *stub_chip(uint16_t addr)
@@ -176,8 +177,7 @@ int ioctl(int fd, unsigned long request, ...)
     if (!stub_is(fd)) {
         pthread_mutex_unlock(&stub_lock);
         if (!next)
-            next = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT,
-                                                           "ioctl");
+            next = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
         return next(fd, request, arg);
     }
     ret = stub_ioctl(request, arg);

@@ -33,14 +33,18 @@ static bool i2c_req_address_fault(const struct i2c *c, struct i2c_req *r,
                                   uint16_t addr, char *why, size_t len)
 {
     if ((addr & 0xf9) == 0xf0)
-        snprintf(why, len, "uses a 10-bit address (0x%04x), which this "
-                 "device does not serve", addr);
+        snprintf(why, len,
+                 "uses a 10-bit address (0x%04x), which this "
+                 "device does not serve",
+                 addr);
     else if (addr & 0xff01)
         snprintf(why, len, "has address field 0x%04x, not a 7-bit address",
                  addr);
     else if (!i2c_addr_allowed(c, addr >> 1))
-        snprintf(why, len, "is for address 0x%02x, which addrs= does not "
-                 "list", addr >> 1);
+        snprintf(why, len,
+                 "is for address 0x%02x, which addrs= does not "
+                 "list",
+                 addr >> 1);
     else {
         r->addr = addr >> 1;
         return false;
@@ -74,11 +78,13 @@ static bool i2c_req_fault(const struct i2c *c, struct i2c_req *r, char *why,
     else if (r->read && ch->out_len != I2C_HDR_LEN)
         snprintf(why, len, "is a read with data for the device");
     else if (!r->read && ch->in_len != 1)
-        snprintf(why, len, "is a write with %u bytes for the device to "
-                 "write (only the status is)", ch->in_len);
+        snprintf(why, len,
+                 "is a write with %u bytes for the device to "
+                 "write (only the status is)",
+                 ch->in_len);
     else if (data > I2C_LEN_MAX)
-        snprintf(why, len, "carries %u bytes, more than a message's %u",
-                 data, I2C_LEN_MAX);
+        snprintf(why, len, "carries %u bytes, more than a message's %u", data,
+                 I2C_LEN_MAX);
     else if (!i2c_req_address_fault(c, r, le16toh(h.addr), why, len)) {
         r->len = (uint16_t)data;
         return false;
@@ -145,8 +151,8 @@ static void i2c_req_answer(struct xvdm_queue *q, struct i2c_req *r, bool ok)
     uint8_t status = ok ? VIRTIO_I2C_MSG_OK : VIRTIO_I2C_MSG_ERR;
 
     if (ch->in_len)
-        iov_copy(&ch->iov[ch->out_num], ch->in_num, ch->in_len - 1, &status,
-                 1, true);
+        iov_copy(&ch->iov[ch->out_num], ch->in_num, ch->in_len - 1, &status, 1,
+                 true);
     xvdm_queue_push(q, ch, ok || ch->in_len == 1 ? ch->in_len : 0);
 }
 
@@ -158,7 +164,8 @@ void i2c_group_run(struct i2c *c, struct xvdm_queue *q)
     if (c->failing_group) {
         c->failing_group = last->fail_next;
     } else if (last->fail_next && c->nr == I2C_MSGS_MAX) {
-        xvdm_dev_guest_error(c->dev, "a transaction of more than %u "
+        xvdm_dev_guest_error(c->dev,
+                             "a transaction of more than %u "
                              "messages (request %u and before): "
                              "VIRTIO_I2C_MSG_ERR for all of it",
                              I2C_MSGS_MAX, last->chain.head);

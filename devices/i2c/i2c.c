@@ -178,8 +178,8 @@ static int i2c_features_ok(void *priv, uint64_t features)
     if (features & (1ULL << VIRTIO_I2C_F_ZERO_LENGTH_REQUEST))
         return 0;
     xvdm_dev_guest_error(c->dev, "the driver did not accept "
-                         "VIRTIO_I2C_F_ZERO_LENGTH_REQUEST, which the "
-                         "device requires: FEATURES_OK refused");
+                                 "VIRTIO_I2C_F_ZERO_LENGTH_REQUEST, which the "
+                                 "device requires: FEATURES_OK refused");
     return -EINVAL;
 }
 

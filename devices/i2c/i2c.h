@@ -44,8 +44,8 @@ struct i2c_req {
 
 struct i2c {
     struct xvdm_dev *dev;
-    char *bus;       /* bus=, as given */
-    int fd;          /* the adapter's i2c-dev node */
+    char *bus; /* bus=, as given */
+    int fd;    /* the adapter's i2c-dev node */
     uint8_t allowed[(I2C_ADDR_LAST + 1 + 7) / 8]; /* addrs=, a bitmap */
     /* The group being gathered: reqs[0 .. nr). */
     struct i2c_req reqs[I2C_MSGS_MAX];

@@ -33,8 +33,9 @@ static const struct {
 } dts_children[] = {
     /* bindings/i2c/i2c-virtio.yaml: an I2C bus, for the guest's own
      * nodes of the chips on it. */
-    {34, "i2c", "\t\t\t\t#address-cells = <1>;\n"
-                "\t\t\t\t#size-cells = <0>;\n"},
+    {34, "i2c",
+     "\t\t\t\t#address-cells = <1>;\n"
+     "\t\t\t\t#size-cells = <0>;\n"},
 };
 
 static void dts_print_child(FILE *out, uint32_t device_id)
