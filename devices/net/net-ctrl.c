@@ -34,7 +34,7 @@ static bool ctrl_data(const struct ctrl_cmd *c, uint64_t off, void *buf,
 
     if (off + len > c->len)
         return false;
-    net_iov_copy(ch->iov, ch->out_num, CTRL_HDR_LEN + off, buf, len, false);
+    iov_copy(ch->iov, ch->out_num, CTRL_HDR_LEN + off, buf, len, false);
     return true;
 }
 
@@ -130,7 +130,7 @@ static uint32_t ctrl_answer(struct net *n, const struct xvdm_chain *chain)
     uint8_t ack = VIRTIO_NET_ERR;
 
     if (chain->out_len >= CTRL_HDR_LEN) {
-        net_iov_copy(chain->iov, chain->out_num, 0, &c.hdr, CTRL_HDR_LEN,
+        iov_copy(chain->iov, chain->out_num, 0, &c.hdr, CTRL_HDR_LEN,
                      false);
         c.len = chain->out_len - CTRL_HDR_LEN;
         ack = ctrl_run(n, &c);
@@ -147,7 +147,7 @@ static uint32_t ctrl_answer(struct net *n, const struct xvdm_chain *chain)
                              chain->head);
         return 0;
     }
-    net_iov_copy(&chain->iov[chain->out_num], chain->in_num, 0, &ack,
+    iov_copy(&chain->iov[chain->out_num], chain->in_num, 0, &ack,
                  sizeof(ack), true);
     return sizeof(ack);
 }

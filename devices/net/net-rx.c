@@ -92,29 +92,6 @@ static size_t rx_flatten(struct net_pair *p, unsigned *niov)
     return bytes;
 }
 
-void net_iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf,
-                  size_t len, bool to_iov)
-{
-    uint8_t *p = buf;
-
-    for (unsigned i = 0; i < n && len; i++) {
-        size_t l = iov[i].iov_len;
-
-        if (off >= l) {
-            off -= l;
-            continue;
-        }
-        l = l - off < len ? l - off : len;
-        if (to_iov)
-            memcpy((uint8_t *)iov[i].iov_base + off, p, l);
-        else
-            memcpy(p, (uint8_t *)iov[i].iov_base + off, l);
-        p += l;
-        len -= l;
-        off = 0;
-    }
-}
-
 /* The tap writes the first 10 bytes of the header; num_buffers is ours
  * (§5.1.6.4: 1 without MRG_RXBUF), and without GUEST_CSUM flags must be 0
  * (§5.1.6.4.1), where the tap may have set DATA_VALID. */
@@ -124,11 +101,11 @@ static void rx_finish_header(struct net_pair *p, const struct xvdm_chain *first,
     const struct iovec *iov = &first->iov[first->out_num];
     struct virtio_net_hdr_v1 hdr;
 
-    net_iov_copy(iov, first->in_num, 0, &hdr, sizeof(hdr), false);
+    iov_copy(iov, first->in_num, 0, &hdr, sizeof(hdr), false);
     hdr.num_buffers = htole16((uint16_t)buffers);
     if (!p->n->guest_csum)
         hdr.flags = 0;
-    net_iov_copy(iov, first->in_num, 0, &hdr, sizeof(hdr), true);
+    iov_copy(iov, first->in_num, 0, &hdr, sizeof(hdr), true);
 }
 
 /* Give the guest the chains a `len`-byte read filled, all at once. */

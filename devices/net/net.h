@@ -18,6 +18,8 @@
 
 #include <xvdm/device.h>
 
+#include "../common/iov-copy.h"
+
 /* VIRTIO 1.2 §5.1.2: receiveq1, transmitq1, ... receiveqN, transmitqN,
  * then controlq. */
 #define NET_RX_QUEUE(pair) (2 * (pair))
@@ -102,11 +104,6 @@ void net_watch(struct net_pair *p);
 /* Use pairs [0, active) and detach the tap queues of the others, so that
  * the kernel steers frames to the used ones only. 0 or a negative errno. */
 int net_set_pairs(struct net *n, unsigned active);
-
-/* Copy between a buffer list and memory, from byte `off` of the list, as
- * much of `len` as the list holds. */
-void net_iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf,
-                  size_t len, bool to_iov);
 
 /* Frames from the tap into the receive queue, a bounded number per call. */
 void net_rx_drain(struct net_pair *p);

@@ -175,7 +175,7 @@ static int host_hold(struct vsock_conn *c, const struct iovec *iov, unsigned n,
     dst[0] = (struct iovec){c->buf + tail, len < first ? len : first};
     dst[1] = (struct iovec){c->buf, len - dst[0].iov_len};
     for (unsigned i = 0; i < 2; i++) {
-        vsock_iov_copy(iov, n, off, dst[i].iov_base, dst[i].iov_len, false);
+        iov_copy(iov, n, off, dst[i].iov_base, dst[i].iov_len, false);
         off += dst[i].iov_len;
     }
     c->buf_len += len;

@@ -10,30 +10,6 @@
 
 #include "vsock.h"
 
-size_t vsock_iov_copy(const struct iovec *iov, unsigned n, size_t off,
-                      void *buf, size_t len, bool to_iov)
-{
-    uint8_t *p = buf;
-    size_t done = 0;
-
-    for (unsigned i = 0; i < n && done < len; i++) {
-        size_t l = iov[i].iov_len;
-
-        if (off >= l) {
-            off -= l;
-            continue;
-        }
-        l = l - off < len - done ? l - off : len - done;
-        if (to_iov)
-            memcpy((uint8_t *)iov[i].iov_base + off, p + done, l);
-        else
-            memcpy(p + done, (uint8_t *)iov[i].iov_base + off, l);
-        done += l;
-        off = 0;
-    }
-    return done;
-}
-
 unsigned vsock_iov_slice(const struct iovec *iov, unsigned n, size_t off,
                          size_t len, struct iovec *out, unsigned cap)
 {
@@ -98,6 +74,6 @@ const char *vsock_pkt_check(const struct vsock *v, const struct xvdm_chain *c,
         return "has device-writable buffers";
     if (c->out_len < VSOCK_HDR_LEN)
         return "is shorter than the packet header";
-    vsock_iov_copy(c->iov, c->out_num, 0, hdr, sizeof(*hdr), false);
+    iov_copy(c->iov, c->out_num, 0, hdr, sizeof(*hdr), false);
     return pkt_check_header(v, hdr, c->out_len - VSOCK_HDR_LEN, answer_rst);
 }

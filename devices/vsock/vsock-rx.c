@@ -47,7 +47,7 @@ static void rx_send(struct vsock *v, struct xvdm_queue *q,
 {
     struct xvdm_chain *c = &v->rx.chain;
 
-    vsock_iov_copy(&c->iov[c->out_num], c->in_num, 0, (void *)hdr,
+    iov_copy(&c->iov[c->out_num], c->in_num, 0, (void *)hdr,
                    sizeof(*hdr), true);
     xvdm_queue_push(q, c, VSOCK_HDR_LEN + le32toh(hdr->len));
     v->rx.held = false;

@@ -60,7 +60,7 @@ static void vsock_event_drain(struct vsock *v)
             xvdm_queue_push(q, &c, 0);
             continue;
         }
-        vsock_iov_copy(&iov[c.out_num], c.in_num, 0, &ev, sizeof(ev), true);
+        iov_copy(&iov[c.out_num], c.in_num, 0, &ev, sizeof(ev), true);
         xvdm_queue_push(q, &c, sizeof(ev));
         v->event_owed = false;
     }

@@ -18,6 +18,8 @@
 
 #include <xvdm/device.h>
 
+#include "../common/iov-copy.h"
+
 /* VIRTIO 1.2 §5.10.2: rx, tx, event. */
 #define VSOCK_RXQ 0
 #define VSOCK_TXQ 1
@@ -139,10 +141,6 @@ struct vsock {
 
 /* ---- vsock-pkt.c ---- */
 
-/* Copy between a buffer list and memory, from byte `off` of the list, as
- * much of `len` as the list holds. The bytes copied. */
-size_t vsock_iov_copy(const struct iovec *iov, unsigned n, size_t off,
-                      void *buf, size_t len, bool to_iov);
 /* The list iov[0..n) from byte `off`, at most `len` bytes, as another list
  * in out[0..cap). Its number of buffers. */
 unsigned vsock_iov_slice(const struct iovec *iov, unsigned n, size_t off,

@@ -22,7 +22,39 @@
 /* xvdm serves from dom0. */
 #define DTS_BACKEND_DOMID 0
 
-static void dts_print_node(FILE *out, const struct devspec *s)
+/* Devices whose Linux binding gives the virtio,mmio node a child
+ * (Documentation/devicetree/bindings/virtio/virtio-device.yaml), as libxl
+ * writes it for them: its name and its properties after its compatible
+ * "virtio,device<hex id>". */
+static const struct {
+    uint32_t device_id;
+    const char *name;
+    const char *properties;
+} dts_children[] = {
+    /* bindings/i2c/i2c-virtio.yaml: an I2C bus, for the guest's own
+     * nodes of the chips on it. */
+    {34, "i2c",
+     "\t\t\t\t#address-cells = <1>;\n"
+     "\t\t\t\t#size-cells = <0>;\n"},
+};
+
+static void dts_print_child(FILE *out, uint32_t device_id)
+{
+    for (size_t i = 0; i < sizeof(dts_children) / sizeof(dts_children[0]);
+         i++) {
+        if (dts_children[i].device_id != device_id)
+            continue;
+        fprintf(out,
+                "\t\t\t%s {\n"
+                "\t\t\t\tcompatible = \"virtio,device%" PRIx32 "\";\n"
+                "%s"
+                "\t\t\t};\n",
+                dts_children[i].name, device_id, dts_children[i].properties);
+    }
+}
+
+static void dts_print_node(FILE *out, const struct devspec *s,
+                           uint32_t device_id)
 {
     fprintf(out,
             "\t\t// %s\n"
@@ -38,6 +70,7 @@ static void dts_print_node(FILE *out, const struct devspec *s)
     if (s->grants)
         fprintf(out, "\t\t\tiommus = <%d %d>;\n", DTS_GRANT_DMA_PHANDLE,
                 DTS_BACKEND_DOMID);
+    dts_print_child(out, device_id);
     fputs("\t\t};\n", out);
 }
 
@@ -55,7 +88,8 @@ static void dts_print_grant_dma(FILE *out)
             DTS_GRANT_DMA_PHANDLE);
 }
 
-void dts_print(FILE *out, const struct devspec *specs, unsigned n)
+void dts_print(FILE *out, const struct devspec *specs,
+               const uint32_t *device_ids, unsigned n)
 {
     fputs("/dts-v1/;\n"
           "/* virtio-mmio devices served by xvdm; for xl's device_tree=\n"
@@ -70,7 +104,7 @@ void dts_print(FILE *out, const struct devspec *specs, unsigned n)
           "\t\t#size-cells = <2>;\n",
           out);
     for (unsigned i = 0; i < n; i++)
-        dts_print_node(out, &specs[i]);
+        dts_print_node(out, &specs[i], device_ids[i]);
     for (unsigned i = 0; i < n; i++) {
         if (specs[i].grants) {
             dts_print_grant_dma(out);

@@ -270,8 +270,10 @@ static int daemon_watch_signals(struct daemon *d)
 /* ---- life cycle ----------------------------------------------------------- */
 
 /* Device types and option names are checked before Xen is touched, so a
- * typo is reported the same with or without a hypervisor. */
-static int check_devices(const struct cli_options *o, const char *module_dir)
+ * typo is reported the same with or without a hypervisor. Each spec's
+ * virtio device id into ids[] unless NULL. */
+static int check_devices(const struct cli_options *o, const char *module_dir,
+                         uint32_t *ids)
 {
     char err[512];
     int ret = 0;
@@ -286,6 +288,8 @@ static int check_devices(const struct cli_options *o, const char *module_dir)
             break;
         }
         ret = dev_check_options(mod.ops, &o->specs[i].opts);
+        if (ids)
+            ids[i] = mod.ops->device_id;
         module_unload(&mod);
     }
     return ret;
@@ -626,13 +630,16 @@ int main(int argc, char **argv)
         if (status)
             fprintf(stderr, "xvdm: no device modules in %s\n", module_dir);
     } else if (o.print_dts) {
-        status = check_devices(&o, module_dir) ? 2 : EXIT_SUCCESS;
+        uint32_t ids[CLI_DEVICES_MAX];
+
+        status = check_devices(&o, module_dir, ids) ? 2 : EXIT_SUCCESS;
         if (status == EXIT_SUCCESS)
-            dts_print(stdout, o.specs, o.nr_specs);
+            dts_print(stdout, o.specs, ids, o.nr_specs);
     } else {
         log_init(o.log_level, o.to_syslog, o.supervise ? -1 : (int64_t)o.domid);
-        status = check_devices(&o, module_dir) ? 2
-                                               : daemon_run(&o, module_dir);
+        status = check_devices(&o, module_dir, NULL)
+                     ? 2
+                     : daemon_run(&o, module_dir);
     }
     cli_free(&o);
     return status;

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-i2c (VIRTIO 1.2 §5.19): the guest's I2C adapter, its transfers
+ * carried out on one of dom0's adapters through i2c-dev, to the chip
+ * addresses addrs= lists and no other. This file: options, the adapter,
+ * life cycle, the request queue's drain; i2c-xfer.c: the requests.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "i2c.h"
+
+#define I2C_DEVICE_ID 34
+
+static const char *const i2c_options[] = {
+    "bus=PATH: dom0's I2C adapter the guest's transfers go to, its "
+    "i2c-dev node /dev/i2c-N (required)",
+    "addrs=A[:B...]: the 7-bit chip addresses the guest may reach, "
+    "0x08..0x77, ':'-separated, A-B for a range (required)",
+    NULL,
+};
+
+/* One item of addrs=: "A" or "A-B". 0, or -EINVAL. */
+static int i2c_parse_range(const char *item, unsigned *first, unsigned *last)
+{
+    char *end;
+    unsigned long a, b;
+
+    errno = 0;
+    a = strtoul(item, &end, 0);
+    b = a;
+    if (!errno && end != item && *end == '-') {
+        const char *next = end + 1;
+
+        b = strtoul(next, &end, 0);
+        if (end == next)
+            return -EINVAL;
+    }
+    if (errno || end == item || *end || item[0] == '-' || a > b ||
+        a < I2C_ADDR_FIRST || b > I2C_ADDR_LAST)
+        return -EINVAL;
+    *first = (unsigned)a;
+    *last = (unsigned)b;
+    return 0;
+}
+
+/* addrs=: ':' separates addresses because ',' separates a --device's
+ * options (and a guest's file's, and xl's virtio = [...] entries). */
+static int i2c_parse_addrs(struct i2c *c, const char *addrs)
+{
+    char *copy, *item, *save = NULL;
+    int ret = 0;
+
+    if (!addrs || !*addrs) {
+        xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
+                     "addrs= is required: the chip addresses the guest "
+                     "may reach, e.g. addrs=0x50:0x51");
+        return -EINVAL;
+    }
+    copy = strdup(addrs);
+    if (!copy)
+        return -ENOMEM;
+    for (item = strtok_r(copy, ":", &save); item && !ret;
+         item = strtok_r(NULL, ":", &save)) {
+        unsigned first = 0, last = 0;
+
+        ret = i2c_parse_range(item, &first, &last);
+        if (ret)
+            xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
+                         "addrs=%s: '%s' is not a 7-bit address 0x%02x..0x%02x "
+                         "or a range A-B of them (':' separates them)",
+                         addrs, item, I2C_ADDR_FIRST, I2C_ADDR_LAST);
+        for (unsigned a = first; !ret && a <= last; a++)
+            c->allowed[a / 8] |= 1U << a % 8;
+    }
+    free(copy);
+    if (!ret && (addrs[0] == ':' || addrs[strlen(addrs) - 1] == ':' ||
+                 strstr(addrs, "::"))) {
+        xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
+                     "addrs=%s: an empty address between ':'", addrs);
+        ret = -EINVAL;
+    }
+    return ret;
+}
+
+/* Open bus= and check it carries plain I2C transfers (I2C_RDWR). */
+static int i2c_open_bus(struct i2c *c, const char *bus)
+{
+    unsigned long funcs = 0;
+
+    if (!bus || !*bus) {
+        xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
+                     "bus= is required: dom0's I2C adapter, /dev/i2c-N");
+        return -EINVAL;
+    }
+    c->bus = strdup(bus);
+    if (!c->bus)
+        return -ENOMEM;
+    c->fd = open(bus, O_RDWR | O_CLOEXEC);
+    if (c->fd < 0) {
+        int err = errno;
+
+        xvdm_dev_log(c->dev, XVDM_LOG_ERROR, "bus=%s: cannot open: %s", bus,
+                     strerror(err));
+        return -err;
+    }
+    if (ioctl(c->fd, I2C_FUNCS, &funcs) < 0) {
+        int err = errno;
+
+        xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
+                     "bus=%s: not an I2C adapter's i2c-dev node "
+                     "(I2C_FUNCS: %s)",
+                     bus, strerror(err));
+        return -EINVAL;
+    }
+    if (!(funcs & I2C_FUNC_I2C)) {
+        xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
+                     "bus=%s: the adapter does not do plain I2C transfers "
+                     "(I2C_FUNC_I2C; functionality 0x%lx): an SMBus-only "
+                     "adapter cannot carry the guest's messages",
+                     bus, funcs);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void i2c_destroy(void *priv)
+{
+    struct i2c *c = priv;
+
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->bounce);
+    free(c->bus);
+    free(c);
+}
+
+static int i2c_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
+                      struct xvdm_device_setup *setup, void **priv)
+{
+    struct i2c *c = calloc(1, sizeof(*c));
+    int ret;
+
+    if (!c)
+        return -ENOMEM;
+    c->dev = dev;
+    c->fd = -1;
+    ret = i2c_parse_addrs(c, xvdm_opt_get(opts, "addrs"));
+    if (ret == 0)
+        ret = i2c_open_bus(c, xvdm_opt_get(opts, "bus"));
+    if (ret == 0 && !(c->bounce = malloc(I2C_MSGS_MAX * I2C_LEN_MAX)))
+        ret = -ENOMEM;
+    if (ret) {
+        i2c_destroy(c);
+        return ret;
+    }
+    xvdm_dev_log(dev, XVDM_LOG_INFO, "I2C adapter %s, chip addresses %s",
+                 c->bus, xvdm_opt_get(opts, "addrs"));
+    setup->features = 1ULL << VIRTIO_I2C_F_ZERO_LENGTH_REQUEST;
+    setup->num_queues = 1;
+    setup->queue_size_max[0] = I2C_QUEUE_SIZE;
+    *priv = c;
+    return 0;
+}
+
+/* §5.19.6.1: the device MUST reject a driver without ZERO_LENGTH_REQUEST
+ * (which also says the driver sets VIRTIO_I2C_FLAGS_M_RD). */
+static int i2c_features_ok(void *priv, uint64_t features)
+{
+    struct i2c *c = priv;
+
+    if (features & (1ULL << VIRTIO_I2C_F_ZERO_LENGTH_REQUEST))
+        return 0;
+    xvdm_dev_guest_error(c->dev, "the driver did not accept "
+                                 "VIRTIO_I2C_F_ZERO_LENGTH_REQUEST, which the "
+                                 "device requires: FEATURES_OK refused");
+    return -EINVAL;
+}
+
+/* Gather the requests of one group and carry it out. One transaction per
+ * turn of the loop: the adapter's ioctl holds the loop while the bus
+ * runs it, and every other device of the guest, and its vCPUs' traps,
+ * wait meanwhile. A group ends at a request without FAIL_NEXT, at
+ * I2C_MSGS_MAX requests, or where the queue holds no more: Linux's
+ * driver, its queue full, sends part of a transfer, FAIL_NEXT set on its
+ * last request, and waits for that part. */
+static void i2c_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
+{
+    struct i2c *c = priv;
+    int ret;
+
+    (void)index;
+    for (;;) {
+        struct i2c_req *r = &c->reqs[c->nr];
+
+        r->chain = (struct xvdm_chain){.iov = r->iov, .iov_cap = I2C_IOV_MAX};
+        ret = xvdm_queue_next(q, &r->chain);
+        if (ret != 1)
+            break;
+        i2c_req_check(c, r);
+        c->nr++;
+        if (!r->fail_next || c->nr == I2C_MSGS_MAX || c->failing_group) {
+            i2c_group_run(c, q);
+            xvdm_queue_defer(q);
+            break;
+        }
+    }
+    if (ret == 0 && c->nr)
+        i2c_group_run(c, q);
+    c->nr = 0;
+    xvdm_queue_notify_guest(q);
+}
+
+/* Requests are answered inside queue_notify; only a group's failure
+ * carries over between them. */
+static void i2c_reset(void *priv)
+{
+    struct i2c *c = priv;
+
+    c->nr = 0;
+    c->failing_group = false;
+}
+
+const struct xvdm_device_ops xvdm_device_module = {
+    .abi_version = XVDM_DEVICE_ABI_VERSION,
+    .name = "i2c",
+    .summary = "I2C adapter (virtio-i2c) on one of dom0's, to listed chips",
+    .device_id = I2C_DEVICE_ID,
+    .options = i2c_options,
+    .create = i2c_create,
+    .destroy = i2c_destroy,
+    .features_ok = i2c_features_ok,
+    .queue_notify = i2c_queue_notify,
+    .reset = i2c_reset,
+};
