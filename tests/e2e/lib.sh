@@ -390,3 +390,71 @@ e2e_peers() {
     # xvdm's loop.
     grep -E "kicks and interrupts|fast path|counters:" "$log" | sed 's/^/e2e: path: /'
 }
+
+# The rate (MiB/s) of the SOURCE line for address $2 in file $1.
+e2e_vsock_rate() {
+    tr -d '\r' <"$1" | awk -v a="$2" '$1 == "SOURCE" && $2 == a { r = $6 } END { print r }'
+}
+
+# dom0's side of vsock.guest for guest $1 (config $2; further device specs
+# after it): sinks for the guest's streams on the sockets xvdm connects to
+# (inside xvdm's --chroot /var/empty, where it still reaches them), then
+# streams into the guest through xvdm's socket. With a net device, the
+# same 8 MiB both ways over TCP, and the throughput ratio vsock / TCP.
+e2e_vsock() {
+    name=$1
+    config=$2
+    shift 2
+    vsock_dir=/var/empty/vsock
+    vsock="vsock,uds=$vsock_dir/v.sock"
+    if grep -q '^device_tree' "$config"; then
+        vsock="$vsock,base=0x2000200,irq=33"
+        xvdm --print-dts --device "$vsock" >/tmp/vsock.dts || return 1
+        dtc -q -I dts -O dtb -o /tmp/vsock.dtb /tmp/vsock.dts || return 1
+    fi
+    mkdir -p "$vsock_dir"
+    vsock_sinks=
+    for s in 6000:1 6001:16; do
+        /e2e/vsock-peer sink "unix:$vsock_dir/v.sock_${s%:*}" "${s#*:}" \
+            >"/tmp/sink-${s%:*}.log" 2>&1 &
+        vsock_sinks="$vsock_sinks $!"
+    done
+    vsock_tcp=
+    case "$*" in *net,*)
+        vsock_tcp=1
+        /e2e/vsock-peer sink tcp:6002 1 >/tmp/sink-6002.log 2>&1 &
+        vsock_sinks="$vsock_sinks $!" ;;
+    esac
+    e2e_start_guest "$name" "$config" "$vsock" "$@" || return 1
+    vsock_ok=0
+    /e2e/vsock-peer source "unix:$vsock_dir/v.sock" 1 8388608 5000 \
+        >/tmp/source.log || vsock_ok=1
+    /e2e/vsock-peer source "unix:$vsock_dir/v.sock" 16 1048576 5000 \
+        >>/tmp/source.log || vsock_ok=1
+    if [ -n "$vsock_tcp" ]; then
+        /e2e/vsock-peer source tcp:10.0.0.2:5002 1 8388608 \
+            >>/tmp/source.log || vsock_ok=1
+    fi
+    e2e_finish_guest || vsock_ok=1
+    for pid in $vsock_sinks; do
+        e2e_wait_exit "$pid" 30 || { echo "e2e: a dom0 sink failed"; vsock_ok=1; }
+    done
+    cat /tmp/sink-*.log
+    guest=/var/log/xen/guest-$name.log
+    d2g=$(e2e_vsock_rate /tmp/source.log "unix:$vsock_dir/v.sock")
+    g2d=$(e2e_vsock_rate "$guest" vsock:2:6000)
+    echo "e2e: dom0 -> guest vsock: 8 MiB at ${d2g:-?} MiB/s; 16 streams" \
+        "of 1 MiB: $(grep -c "^SOURCE unix:$vsock_dir/v.sock 16 " /tmp/source.log) ok"
+    echo "e2e: guest -> dom0 vsock: 8 MiB at ${g2d:-?} MiB/s; 16 streams" \
+        "of 1 MiB: $(tr -d '\r' <"$guest" | grep -c "^SOURCE vsock:2:6001 16 ") ok"
+    if [ -n "$vsock_tcp" ]; then
+        d2gt=$(e2e_vsock_rate /tmp/source.log tcp:10.0.0.2:5002)
+        g2dt=$(e2e_vsock_rate "$guest" tcp:10.0.0.1:6002)
+        echo "e2e: dom0 -> guest TCP on virtio-net: 8 MiB at ${d2gt:-?} MiB/s;" \
+            "vsock / TCP $(awk -v a="$d2g" -v b="$d2gt" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
+        echo "e2e: guest -> dom0 TCP on virtio-net: 8 MiB at ${g2dt:-?} MiB/s;" \
+            "vsock / TCP $(awk -v a="$g2d" -v b="$g2dt" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
+    fi
+    grep -E "counters:" "$log" | sed 's/^/e2e: path: /'
+    [ "$vsock_ok" -eq 0 ] && [ -n "$d2g" ] && [ -n "$g2d" ]
+}
