@@ -71,13 +71,18 @@ static void start_with(const char *addrs, unsigned long funcs)
                  sim_ram_base(h.sim) + (1 << 20), 16 << 20);
 }
 
-static void start(void)
+static void start_addrs(const char *addrs)
 {
-    start_with("0x50-0x51:0x68", I2C_FUNC_I2C | I2C_FUNC_SMBUS_QUICK);
+    start_with(addrs, I2C_FUNC_I2C | I2C_FUNC_SMBUS_QUICK);
     ck_assert_int_eq(vdriver_probe(&d, I2C_ID, FEATURES), 0);
     ck_assert_int_eq(vdriver_setup_queue(&d, 0, RING), 0);
     vdriver_driver_ok(&d);
     ck_assert_int_eq(d.io_error, 0);
+}
+
+static void start(void)
+{
+    start_addrs("0x50-0x51:0x68");
 }
 
 static void finish(void)
@@ -477,6 +482,44 @@ START_TEST(a_transfer_of_more_than_42_messages_fails_all_of_it)
 }
 END_TEST
 
+/* A register write and an 8 KiB read: one byte more than a transaction
+ * may move (the loop, and dom0's bus, wait while it does). */
+static uint8_t long_status[2];
+
+static void over_long_transaction(void)
+{
+    static uint8_t reg, r[8192];
+    struct msg m[2] = {{CHIP, false, &reg, 1}, {CHIP, true, r, sizeof(r)}};
+
+    transfer(m, 2, long_status);
+}
+
+START_TEST(a_transaction_of_more_than_8192_bytes_fails_all_of_it)
+{
+    start();
+    ck_assert_uint_eq(log_lines_during(over_long_transaction, "8193 bytes"),
+                      1);
+    ck_assert_uint_eq(long_status[0], VIRTIO_I2C_MSG_ERR);
+    ck_assert_uint_eq(long_status[1], VIRTIO_I2C_MSG_ERR);
+    ck_assert_uint_eq(i2c_stub_transfers(), 0);
+    finish();
+}
+END_TEST
+
+/* addrs= in hex as i2cdetect prints it: "50" is chip 0x50, not 0x32. */
+START_TEST(addrs_are_hex_as_i2cdetect_shows_them)
+{
+    uint8_t w[] = {0x20, 0x5a}, r;
+    struct msg set = {CHIP, false, w, sizeof(w)};
+
+    start_addrs("50-51:68");
+    ck_assert_uint_eq(transfer_one(&set), VIRTIO_I2C_MSG_OK);
+    read_regs(CHIP, 0x20, &r, 1);
+    ck_assert_uint_eq(r, 0x5a);
+    finish();
+}
+END_TEST
+
 START_TEST(a_driver_without_zero_length_request_is_refused)
 {
     start_with("0x50", I2C_FUNC_I2C);
@@ -556,6 +599,7 @@ static Suite *i2c_suite(void)
                    an_address_outside_addrs_gets_err_a_line_and_no_transfer);
     tcase_add_test(tc, a_driver_without_zero_length_request_is_refused);
     tcase_add_test(tc, bad_options_are_refused_naming_the_value);
+    tcase_add_test(tc, addrs_are_hex_as_i2cdetect_shows_them);
     suite_add_tcase(s, tc);
     tc = tcase_create("hostile");
     tcase_add_test(tc,
@@ -563,6 +607,7 @@ static Suite *i2c_suite(void)
     tcase_add_test(tc, chains_without_header_or_status_are_refused_with_a_line);
     tcase_add_test(tc, a_hostile_request_fails_its_whole_group);
     tcase_add_test(tc, a_transfer_of_more_than_42_messages_fails_all_of_it);
+    tcase_add_test(tc, a_transaction_of_more_than_8192_bytes_fails_all_of_it);
     suite_add_tcase(s, tc);
     return s;
 }

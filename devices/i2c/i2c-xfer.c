@@ -156,6 +156,23 @@ static void i2c_req_answer(struct xvdm_queue *q, struct i2c_req *r, bool ok)
     xvdm_queue_push(q, ch, ok || ch->in_len == 1 ? ch->in_len : 0);
 }
 
+/* More data than one transaction may move (I2C_XFER_BYTES_MAX)? */
+static bool i2c_group_too_long(struct i2c *c)
+{
+    uint32_t bytes = 0;
+
+    for (unsigned i = 0; i < c->nr; i++)
+        bytes += c->reqs[i].len;
+    if (bytes <= I2C_XFER_BYTES_MAX)
+        return false;
+    xvdm_dev_guest_error(c->dev,
+                         "a transaction of %u bytes (request %u and before), "
+                         "more than %u: VIRTIO_I2C_MSG_ERR for all of it",
+                         bytes, c->reqs[c->nr - 1].chain.head,
+                         I2C_XFER_BYTES_MAX);
+    return true;
+}
+
 void i2c_group_run(struct i2c *c, struct xvdm_queue *q)
 {
     const struct i2c_req *last = &c->reqs[c->nr - 1];
@@ -175,7 +192,7 @@ void i2c_group_run(struct i2c *c, struct xvdm_queue *q)
     for (unsigned i = 0; i < c->nr && ok; i++)
         ok = !c->reqs[i].refused;
     if (ok)
-        ok = i2c_transfer(c) == 0;
+        ok = !i2c_group_too_long(c) && i2c_transfer(c) == 0;
     for (unsigned i = 0; i < c->nr; i++)
         i2c_req_answer(q, &c->reqs[i], ok);
     c->nr = 0;

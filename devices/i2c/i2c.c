@@ -21,24 +21,26 @@
 static const char *const i2c_options[] = {
     "bus=PATH: dom0's I2C adapter the guest's transfers go to, its "
     "i2c-dev node /dev/i2c-N (required)",
-    "addrs=A[:B...]: the 7-bit chip addresses the guest may reach, "
-    "0x08..0x77, ':'-separated, A-B for a range (required)",
+    "addrs=A[:B...]: the 7-bit chip addresses the guest may reach, in "
+    "hex as i2cdetect shows them (0x optional), 08..77, ':'-separated, "
+    "A-B for a range (required)",
     NULL,
 };
 
-/* One item of addrs=: "A" or "A-B". 0, or -EINVAL. */
+/* One item of addrs=: "A" or "A-B", in hex always: "50" is the chip
+ * i2cdetect shows as 50, not decimal 50 (0x32). 0, or -EINVAL. */
 static int i2c_parse_range(const char *item, unsigned *first, unsigned *last)
 {
     char *end;
     unsigned long a, b;
 
     errno = 0;
-    a = strtoul(item, &end, 0);
+    a = strtoul(item, &end, 16);
     b = a;
     if (!errno && end != item && *end == '-') {
         const char *next = end + 1;
 
-        b = strtoul(next, &end, 0);
+        b = strtoul(next, &end, 16);
         if (end == next)
             return -EINVAL;
     }
@@ -154,7 +156,8 @@ static int i2c_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     ret = i2c_parse_addrs(c, xvdm_opt_get(opts, "addrs"));
     if (ret == 0)
         ret = i2c_open_bus(c, xvdm_opt_get(opts, "bus"));
-    if (ret == 0 && !(c->bounce = malloc(I2C_MSGS_MAX * I2C_LEN_MAX)))
+    /* Zeroed: a read the adapter leaves short must not show dom0's heap. */
+    if (ret == 0 && !(c->bounce = calloc(I2C_MSGS_MAX, I2C_LEN_MAX)))
         ret = -ENOMEM;
     if (ret) {
         i2c_destroy(c);

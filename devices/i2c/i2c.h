@@ -25,6 +25,10 @@
 /* A message's bytes at most: i2c-dev refuses longer ones (i2c_msg.len is
  * 16 bits, and i2c-dev takes 8192). */
 #define I2C_LEN_MAX 8192
+/* Data bytes of one transaction, all its messages together: the ioctl
+ * holds the loop (and dom0's bus) while they move, about 0.75 s at
+ * 100 kHz. i2c-dev alone would allow 42 messages of I2C_LEN_MAX. */
+#define I2C_XFER_BYTES_MAX 8192
 #define I2C_HDR_LEN ((uint32_t)sizeof(struct virtio_i2c_out_hdr))
 /* 7-bit addresses a guest may be given: 0x00..0x07 and 0x78..0x7f are
  * reserved by the I2C specification (general call, CBUS, 10-bit, ...). */
