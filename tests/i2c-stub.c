@@ -34,6 +34,7 @@ static struct {
     unsigned long funcs;
     struct stub_chip chips[I2C_STUB_CHIPS_MAX];
     unsigned nr_chips;
+    uint8_t driver_bound[128 / 8]; /* 7-bit addresses dom0 drivers have */
     unsigned transfers, last_nmsgs;
 } stub;
 
@@ -60,6 +61,14 @@ const char *i2c_stub_start(unsigned long funcs, const uint16_t *chips,
     stub.on = true;
     pthread_mutex_unlock(&stub_lock);
     return stub.path;
+}
+
+void i2c_stub_bind_driver(uint16_t addr)
+{
+    ck_assert_uint_lt(addr, 128);
+    pthread_mutex_lock(&stub_lock);
+    stub.driver_bound[addr / 8] |= 1U << addr % 8;
+    pthread_mutex_unlock(&stub_lock);
 }
 
 void i2c_stub_stop(void)
@@ -152,8 +161,18 @@ static bool stub_is(int fd)
            st.st_ino == stub.ino;
 }
 
+/* i2c-dev's I2C_SLAVE: EBUSY where a driver has the address. */
+static int stub_slave(unsigned long addr)
+{
+    if (addr > 0x7f)
+        return -EINVAL;
+    return stub.driver_bound[addr / 8] & (1U << addr % 8) ? -EBUSY : 0;
+}
+
 static int stub_ioctl(unsigned long request, void *arg)
 {
+    if (request == I2C_SLAVE)
+        return stub_slave((unsigned long)arg);
     if (request == I2C_FUNCS) {
         *(unsigned long *)arg = stub.funcs;
         return 0;

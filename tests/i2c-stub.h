@@ -24,6 +24,9 @@
  * addresses chips[0..n): the path of its node (a temporary file). */
 const char *i2c_stub_start(unsigned long funcs, const uint16_t *chips,
                            unsigned n);
+/* A driver in dom0 has the chip at addr: I2C_SLAVE says EBUSY for it,
+ * as i2c-dev does (I2C_RDWR still reaches it, as i2c-dev's does). */
+void i2c_stub_bind_driver(uint16_t addr);
 /* Remove the node. */
 void i2c_stub_stop(void);
 /* I2C_RDWR calls so far, and the messages of the last one. */

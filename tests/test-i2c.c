@@ -25,6 +25,7 @@
 #include "harness.h"
 #include "i2c-stub.h"
 #include "log-lines.h"
+#include "log.h"
 #include "vdriver.h"
 
 #define I2C_ID 34
@@ -299,6 +300,27 @@ START_TEST(a_chip_that_does_not_answer_fails_the_whole_transfer)
 }
 END_TEST
 
+/* A guest probing the bus, as i2cdetect does: most addresses do not
+ * answer. With debug lines on, it gets a line a second, not one each. */
+static void probe_absent_chips(void)
+{
+    struct msg quick = {ABSENT, false, NULL, 0};
+
+    for (unsigned i = 0; i < 50; i++)
+        ck_assert_uint_eq(transfer_one(&quick), VIRTIO_I2C_MSG_ERR);
+}
+
+START_TEST(failed_transfers_log_a_debug_line_a_second_at_most)
+{
+    start();
+    log_init(LOG_LVL_DEBUG, false, -1);
+    /* 50 transfers take well under 2 s: within 3 distinct seconds. */
+    ck_assert_uint_le(log_lines_during(probe_absent_chips, "I2C_RDWR of"), 3);
+    log_init(LOG_LVL_INFO, false, -1);
+    finish();
+}
+END_TEST
+
 /* ---- addrs= ------------------------------------------------------------ */
 
 static uint8_t unlisted_status[2];
@@ -456,6 +478,27 @@ START_TEST(a_hostile_request_fails_its_whole_group)
 }
 END_TEST
 
+/* Linux's driver, its queue full, sends what fits with FAIL_NEXT on the
+ * last: a group past 42 messages ends where the queue does, and the
+ * guest's next transfer is its own. */
+START_TEST(a_failed_over_long_group_ends_where_the_queue_does)
+{
+    struct msg quick = {CHIP, false, NULL, 0};
+    struct req reqs[MSGS_MAX + 1];
+    uint32_t len[MSGS_MAX + 1];
+
+    start();
+    for (unsigned i = 0; i < MSGS_MAX + 1; i++)
+        reqs[i] = post_msg(&quick, true);
+    vdriver_kick(&d, 0);
+    wait_used(reqs, MSGS_MAX + 1, len);
+    for (unsigned i = 0; i < MSGS_MAX + 1; i++)
+        ck_assert_uint_eq(status_of(&reqs[i]), VIRTIO_I2C_MSG_ERR);
+    ck_assert_uint_eq(transfer_one(&quick), VIRTIO_I2C_MSG_OK);
+    finish();
+}
+END_TEST
+
 static void over_long_group(void)
 {
     struct msg m[MSGS_MAX + 2];
@@ -574,6 +617,10 @@ START_TEST(bad_options_are_refused_naming_the_value)
     expect_refused("bus=%s,addrs=0x57-0x50", "'0x57-0x50'");
     expect_refused("bus=%s,addrs=0x50-", "'0x50-'");
     expect_refused("bus=%s,addrs=0x50::0x51", "empty");
+    /* A chip a dom0 driver has (an RTC, say) is not the guest's too. */
+    i2c_stub_bind_driver(0x51);
+    expect_refused("bus=%s,addrs=0x50-0x52", "chip 0x51");
+    expect_refused("bus=%s,addrs=0x50-0x52", "driver in dom0");
     i2c_stub_stop();
     /* i2c-stub's own functionality: SMBus only. */
     bus = i2c_stub_start(I2C_FUNC_SMBUS_QUICK | I2C_FUNC_SMBUS_BYTE, chips, 1);
@@ -595,6 +642,7 @@ static Suite *i2c_suite(void)
     tcase_add_test(tc,
                    zero_length_request_is_an_smbus_quick_a_chip_acknowledges);
     tcase_add_test(tc, a_chip_that_does_not_answer_fails_the_whole_transfer);
+    tcase_add_test(tc, failed_transfers_log_a_debug_line_a_second_at_most);
     tcase_add_test(tc,
                    an_address_outside_addrs_gets_err_a_line_and_no_transfer);
     tcase_add_test(tc, a_driver_without_zero_length_request_is_refused);
@@ -607,6 +655,7 @@ static Suite *i2c_suite(void)
     tcase_add_test(tc, chains_without_header_or_status_are_refused_with_a_line);
     tcase_add_test(tc, a_hostile_request_fails_its_whole_group);
     tcase_add_test(tc, a_transfer_of_more_than_42_messages_fails_all_of_it);
+    tcase_add_test(tc, a_failed_over_long_group_ends_where_the_queue_does);
     tcase_add_test(tc, a_transaction_of_more_than_8192_bytes_fails_all_of_it);
     suite_add_tcase(s, tc);
     return s;

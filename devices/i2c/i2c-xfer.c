@@ -104,6 +104,25 @@ void i2c_req_check(struct i2c *c, struct i2c_req *r)
                              r->chain.head, why);
 }
 
+/* Chips not answering are what probing a bus (i2cdetect) finds: not
+ * worth a line unless asked for, and then one a second at most. */
+static void i2c_log_failed(struct i2c *c, int err)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec == c->failed_logged.tv_sec) {
+        c->failed_unlogged++;
+        return;
+    }
+    xvdm_dev_log(c->dev, XVDM_LOG_DEBUG,
+                 "I2C_RDWR of %u message(s), the first to 0x%02x: %s "
+                 "(%u more failed since the last such line)",
+                 c->nr, c->msgs[0].addr, strerror(err), c->failed_unlogged);
+    c->failed_logged = now;
+    c->failed_unlogged = 0;
+}
+
 /* The group as one I2C_RDWR. 0, or a negative errno (the adapter's:
  * -ENXIO when no chip answers the address). */
 static int i2c_transfer(struct i2c *c)
@@ -125,11 +144,7 @@ static int i2c_transfer(struct i2c *c)
     ret = ioctl(c->fd, I2C_RDWR, &rdwr);
     if (ret != (int)c->nr) {
         ret = ret < 0 ? -errno : -EIO;
-        /* Chips not answering are what probing a bus (i2cdetect) finds:
-         * not worth a line unless asked for. */
-        xvdm_dev_log(c->dev, XVDM_LOG_DEBUG,
-                     "I2C_RDWR of %u message(s), the first to 0x%02x: %s",
-                     c->nr, c->msgs[0].addr, strerror(-ret));
+        i2c_log_failed(c, -ret);
         return ret;
     }
     for (unsigned i = 0; i < c->nr; i++) {
@@ -173,10 +188,10 @@ static bool i2c_group_too_long(struct i2c *c)
     return true;
 }
 
-void i2c_group_run(struct i2c *c, struct xvdm_queue *q)
+bool i2c_group_run(struct i2c *c, struct xvdm_queue *q)
 {
     const struct i2c_req *last = &c->reqs[c->nr - 1];
-    bool ok = !c->failing_group;
+    bool ok = !c->failing_group, tried;
 
     if (c->failing_group) {
         c->failing_group = last->fail_next;
@@ -192,8 +207,12 @@ void i2c_group_run(struct i2c *c, struct xvdm_queue *q)
     for (unsigned i = 0; i < c->nr && ok; i++)
         ok = !c->reqs[i].refused;
     if (ok)
-        ok = !i2c_group_too_long(c) && i2c_transfer(c) == 0;
+        ok = !i2c_group_too_long(c);
+    tried = ok;
+    if (ok)
+        ok = i2c_transfer(c) == 0;
     for (unsigned i = 0; i < c->nr; i++)
         i2c_req_answer(q, &c->reqs[i], ok);
     c->nr = 0;
+    return tried;
 }

@@ -132,6 +132,35 @@ static int i2c_open_bus(struct i2c *c, const char *bus)
     return 0;
 }
 
+/* i2c-dev's I2C_RDWR reaches any address, even one a dom0 driver has
+ * bound (an RTC, a PMIC, the board's EEPROM): giving it to the guest too
+ * would let the guest and that driver interleave on one chip. I2C_SLAVE
+ * says EBUSY for such an address; a driver bound after xvdm starts is the
+ * operator's to avoid (README). */
+static int i2c_check_addrs_free(struct i2c *c, const char *addrs)
+{
+    for (unsigned a = I2C_ADDR_FIRST; a <= I2C_ADDR_LAST; a++) {
+        int err;
+
+        if (!(c->allowed[a / 8] & (1U << a % 8)) ||
+            ioctl(c->fd, I2C_SLAVE, (unsigned long)a) == 0)
+            continue;
+        err = errno;
+        if (err == EBUSY)
+            xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
+                         "addrs=%s: chip 0x%02x on %s belongs to a driver in "
+                         "dom0 (I2C_SLAVE: busy): unbind it there or leave "
+                         "it out of addrs=",
+                         addrs, a, c->bus);
+        else
+            xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
+                         "addrs=%s: chip 0x%02x on %s: I2C_SLAVE: %s", addrs,
+                         a, c->bus, strerror(err));
+        return -err;
+    }
+    return 0;
+}
+
 static void i2c_destroy(void *priv)
 {
     struct i2c *c = priv;
@@ -156,6 +185,8 @@ static int i2c_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     ret = i2c_parse_addrs(c, xvdm_opt_get(opts, "addrs"));
     if (ret == 0)
         ret = i2c_open_bus(c, xvdm_opt_get(opts, "bus"));
+    if (ret == 0)
+        ret = i2c_check_addrs_free(c, xvdm_opt_get(opts, "addrs"));
     /* Zeroed: a read the adapter leaves short must not show dom0's heap. */
     if (ret == 0 && !(c->bounce = calloc(I2C_MSGS_MAX, I2C_LEN_MAX)))
         ret = -ENOMEM;
@@ -186,13 +217,16 @@ static int i2c_features_ok(void *priv, uint64_t features)
     return -EINVAL;
 }
 
-/* Gather the requests of one group and carry it out. One transaction per
- * turn of the loop: the adapter's ioctl holds the loop while the bus
+/* Gather the requests of one group and carry it out. One transaction on
+ * the adapter per turn of the loop (groups failed without one go on): the adapter's ioctl holds the loop while the bus
  * runs it, and every other device of the guest, and its vCPUs' traps,
  * wait meanwhile. A group ends at a request without FAIL_NEXT, at
  * I2C_MSGS_MAX requests, or where the queue holds no more: Linux's
  * driver, its queue full, sends part of a transfer, FAIL_NEXT set on its
- * last request, and waits for that part. */
+ * last request, and waits for that part. The same holds where the grant
+ * budget stops the drain: holding the part back could wait for pages
+ * that its own requests hold. A group failed for its length ends there
+ * too, so that the guest's next transfer is not failed with it. */
 static void i2c_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 {
     struct i2c *c = priv;
@@ -208,14 +242,16 @@ static void i2c_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
             break;
         i2c_req_check(c, r);
         c->nr++;
-        if (!r->fail_next || c->nr == I2C_MSGS_MAX || c->failing_group) {
-            i2c_group_run(c, q);
+        if ((!r->fail_next || c->nr == I2C_MSGS_MAX || c->failing_group) &&
+            i2c_group_run(c, q)) {
             xvdm_queue_defer(q);
             break;
         }
     }
     if (ret == 0 && c->nr)
         i2c_group_run(c, q);
+    if (ret == 0)
+        c->failing_group = false;
     c->nr = 0;
     xvdm_queue_notify_guest(q);
 }

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
+#include <time.h>
 
 #include <xvdm/device.h>
 
@@ -56,6 +57,11 @@ struct i2c {
     unsigned nr;
     /* A group longer than I2C_MSGS_MAX was failed: fail its rest too. */
     bool failing_group;
+    /* Failed transfers are logged at most once a second (the guest
+     * decides how often they fail): when the last line went out, and the
+     * failures since. */
+    struct timespec failed_logged;
+    unsigned failed_unlogged;
     struct i2c_msg msgs[I2C_MSGS_MAX];
     uint8_t *bounce; /* I2C_MSGS_MAX * I2C_LEN_MAX: the messages' data */
 };
@@ -67,7 +73,8 @@ struct i2c {
  * why. */
 void i2c_req_check(struct i2c *c, struct i2c_req *r);
 /* Carry out the gathered group reqs[0 .. nr) as one transaction (none if
- * a request of it was refused) and answer each request of it. */
-void i2c_group_run(struct i2c *c, struct xvdm_queue *q);
+ * a request of it was refused) and answer each request of it. True when
+ * the adapter was asked to. */
+bool i2c_group_run(struct i2c *c, struct xvdm_queue *q);
 
 #endif
