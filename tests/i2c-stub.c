@@ -45,7 +45,8 @@ static struct {
     struct stub_chip chips[I2C_STUB_CHIPS_MAX];
     unsigned nr_chips;
     uint8_t driver_bound[128 / 8]; /* 7-bit addresses dom0 drivers have */
-    unsigned transfers, last_nmsgs;
+    unsigned transfers, last_nmsgs, smbus_calls;
+    uint16_t slave; /* I2C_SLAVE's address, for I2C_SMBUS */
 } stub;
 
 const char *i2c_stub_start(unsigned long funcs, const uint16_t *chips,
@@ -151,6 +152,8 @@ static int stub_rdwr(const struct i2c_rdwr_ioctl_data *rdwr)
 {
     int ret = 0;
 
+    if (!(stub.funcs & I2C_FUNC_I2C))
+        return -EOPNOTSUPP; /* an SMBus-only adapter's master_xfer */
     if (rdwr->nmsgs > I2C_RDWR_IOCTL_MAX_MSGS)
         return -EINVAL;
     for (unsigned i = 0; i < rdwr->nmsgs; i++)
@@ -161,6 +164,74 @@ static int stub_rdwr(const struct i2c_rdwr_ioctl_data *rdwr)
     for (unsigned i = 0; i < rdwr->nmsgs && ret == 0; i++)
         ret = stub_msg(&rdwr->msgs[i]);
     return ret ? ret : (int)rdwr->nmsgs;
+}
+
+/* The messages an SMBus command is on the bus, to the I2C_SLAVE address:
+ * [command] (or nothing, for quick and a byte read) written, then what
+ * is read, or with the data written after the command. */
+static int stub_smbus_msgs(const struct i2c_smbus_ioctl_data *io,
+                           uint8_t *data, uint16_t len)
+{
+    bool rd = io->read_write == I2C_SMBUS_READ;
+    uint8_t wbuf[1 + I2C_SMBUS_BLOCK_MAX + 1] = {io->command};
+    struct i2c_msg cmd = {stub.slave, 0, 1, wbuf},
+                   rest = {stub.slave, rd ? I2C_M_RD : 0, len, data};
+    int ret;
+
+    if (io->size == I2C_SMBUS_QUICK || (io->size == I2C_SMBUS_BYTE && rd))
+        return stub_msg(&rest);
+    if (!rd) {
+        memcpy(wbuf + 1, data, len);
+        cmd.len = (uint16_t)(1 + len);
+        return stub_msg(&cmd);
+    }
+    ret = stub_msg(&cmd);
+    return ret ? ret : stub_msg(&rest);
+}
+
+/* i2c-dev's I2C_SMBUS on an adapter with the command's function. */
+static int stub_smbus(const struct i2c_smbus_ioctl_data *io)
+{
+    union i2c_smbus_data *d = io->data;
+    uint8_t word[2];
+    int ret;
+
+    stub.smbus_calls++;
+    switch (io->size) {
+    case I2C_SMBUS_QUICK:
+        return stub.funcs & I2C_FUNC_SMBUS_QUICK
+                   ? stub_smbus_msgs(io, NULL, 0)
+                   : -EOPNOTSUPP;
+    case I2C_SMBUS_BYTE:
+        if (!(stub.funcs & I2C_FUNC_SMBUS_BYTE))
+            return -EOPNOTSUPP;
+        return stub_smbus_msgs(io, &d->byte,
+                               io->read_write == I2C_SMBUS_READ);
+    case I2C_SMBUS_BYTE_DATA:
+        return stub.funcs & I2C_FUNC_SMBUS_BYTE_DATA
+                   ? stub_smbus_msgs(io, &d->byte, 1)
+                   : -EOPNOTSUPP;
+    case I2C_SMBUS_WORD_DATA: /* low byte first */
+        if (!(stub.funcs & I2C_FUNC_SMBUS_WORD_DATA))
+            return -EOPNOTSUPP;
+        word[0] = (uint8_t)d->word;
+        word[1] = (uint8_t)(d->word >> 8);
+        ret = stub_smbus_msgs(io, word, 2);
+        d->word = (uint16_t)(word[0] | word[1] << 8);
+        return ret;
+    case I2C_SMBUS_I2C_BLOCK_DATA:
+        if (!(stub.funcs & I2C_FUNC_SMBUS_I2C_BLOCK))
+            return -EOPNOTSUPP;
+        if (d->block[0] < 1 || d->block[0] > I2C_SMBUS_BLOCK_MAX)
+            return -EINVAL;
+        return stub_smbus_msgs(io, &d->block[1], d->block[0]);
+    }
+    return -EOPNOTSUPP;
+}
+
+unsigned i2c_stub_smbus_calls(void)
+{
+    return stub_count(&stub.smbus_calls);
 }
 
 static bool stub_is(int fd)
@@ -176,7 +247,10 @@ static int stub_slave(unsigned long addr)
 {
     if (addr > 0x7f)
         return -EINVAL;
-    return stub.driver_bound[addr / 8] & (1U << addr % 8) ? -EBUSY : 0;
+    if (stub.driver_bound[addr / 8] & (1U << addr % 8))
+        return -EBUSY;
+    stub.slave = (uint16_t)addr;
+    return 0;
 }
 
 static int stub_ioctl(unsigned long request, void *arg)
@@ -189,6 +263,8 @@ static int stub_ioctl(unsigned long request, void *arg)
     }
     if (request == I2C_RDWR)
         return stub_rdwr(arg);
+    if (request == I2C_SMBUS)
+        return stub_smbus(arg);
     return -ENOTTY;
 }
 

@@ -32,6 +32,9 @@ void i2c_stub_stop(void);
 /* I2C_RDWR calls so far, and the messages of the last one. */
 unsigned i2c_stub_transfers(void);
 unsigned i2c_stub_last_nmsgs(void);
+/* I2C_SMBUS calls so far (an adapter without I2C_FUNC_I2C refuses
+ * I2C_RDWR, as the kernel's do). */
+unsigned i2c_stub_smbus_calls(void);
 /* A copy of the registers of the chip at addr. */
 void i2c_stub_regs(uint16_t addr, uint8_t regs[256]);
 

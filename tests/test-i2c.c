@@ -321,6 +321,108 @@ START_TEST(failed_transfers_log_a_debug_line_a_second_at_most)
 }
 END_TEST
 
+/* ---- an SMBus-only adapter ------------------------------------------- */
+
+/* Linux's i2c-stub's functionality. */
+#define STUB_SMBUS                                                             \
+    (I2C_FUNC_SMBUS_QUICK | I2C_FUNC_SMBUS_BYTE | I2C_FUNC_SMBUS_BYTE_DATA |   \
+     I2C_FUNC_SMBUS_WORD_DATA | I2C_FUNC_SMBUS_BLOCK_DATA |                    \
+     I2C_FUNC_SMBUS_I2C_BLOCK)
+
+static void start_smbus(unsigned long funcs)
+{
+    start_with("0x50-0x51:0x68", funcs);
+    ck_assert_int_eq(vdriver_probe(&d, I2C_ID, FEATURES), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, 0, RING), 0);
+    vdriver_driver_ok(&d);
+}
+
+/* What i2cset, i2cget, i2cdetect and chip drivers send, as Linux's i2c
+ * core writes SMBus commands in I2C messages, each carried out as the
+ * command it is. */
+START_TEST(an_smbus_only_adapter_carries_the_smbus_commands_guests_send)
+{
+    uint8_t byte[] = {0x10, 0xab}, word[] = {0x20, 0x34, 0x12},
+            block[] = {0x30, 1, 2, 3, 4}, ptr = 0x40, r[4], regs[256];
+    struct msg quick = {CHIP, false, NULL, 0}, absent = {ABSENT, true, NULL, 0},
+               set_ptr = {CHIP, false, &ptr, 1}, get = {CHIP, true, r, 1};
+
+    start_smbus(STUB_SMBUS);
+    ck_assert_uint_eq(transfer_one(&(struct msg){CHIP, false, byte, 2}), 0);
+    ck_assert_uint_eq(transfer_one(&(struct msg){CHIP, false, word, 3}), 0);
+    ck_assert_uint_eq(transfer_one(&(struct msg){CHIP, false, block, 5}), 0);
+    i2c_stub_regs(CHIP, regs);
+    ck_assert_uint_eq(regs[0x10], 0xab);
+    ck_assert(memcmp(&regs[0x20], "\x34\x12", 2) == 0);
+    ck_assert(memcmp(&regs[0x30], "\x01\x02\x03\x04", 4) == 0);
+    read_regs(CHIP, 0x10, r, 1); /* read byte data */
+    ck_assert_uint_eq(r[0], 0xab);
+    read_regs(CHIP, 0x20, r, 2); /* read word data */
+    ck_assert(memcmp(r, "\x34\x12", 2) == 0);
+    read_regs(CHIP, 0x30, r, 4); /* read I2C block */
+    ck_assert(memcmp(r, "\x01\x02\x03\x04", 4) == 0);
+    ck_assert_uint_eq(transfer_one(&set_ptr), 0); /* write byte */
+    ck_assert_uint_eq(transfer_one(&get), 0);     /* read byte */
+    ck_assert_uint_eq(r[0], regs[0x40]);
+    ck_assert_uint_eq(transfer_one(&quick), VIRTIO_I2C_MSG_OK);
+    ck_assert_uint_eq(transfer_one(&absent), VIRTIO_I2C_MSG_ERR);
+    ck_assert_uint_eq(i2c_stub_smbus_calls(), 10);
+    ck_assert_uint_eq(i2c_stub_transfers(), 0);
+    finish();
+}
+END_TEST
+
+static void send_what_smbus_cannot_say(void)
+{
+    static uint8_t reg, r[40];
+    struct msg three[3] = {{CHIP, false, &reg, 1}, {CHIP, true, r, 1},
+                           {CHIP, true, r, 1}};
+    struct msg two_chips[2] = {{CHIP, false, &reg, 1}, {CHIP2, true, r, 1}};
+    struct msg long_read[2] = {{CHIP, false, &reg, 1}, {CHIP, true, r, 33}};
+    struct msg bare_read = {CHIP, true, r, 2};
+    uint8_t st[3];
+
+    transfer(three, 3, st);
+    ck_assert_uint_eq(st[0] | st[1] | st[2], VIRTIO_I2C_MSG_ERR);
+    transfer(two_chips, 2, st);
+    ck_assert_uint_eq(st[0] & st[1], VIRTIO_I2C_MSG_ERR);
+    transfer(long_read, 2, st);
+    ck_assert_uint_eq(st[0] & st[1], VIRTIO_I2C_MSG_ERR);
+    ck_assert_uint_eq(transfer_one(&bare_read), VIRTIO_I2C_MSG_ERR);
+}
+
+static void read_a_block(void)
+{
+    uint8_t reg = 0, r[4];
+    struct msg m[2] = {{CHIP, false, &reg, 1}, {CHIP, true, r, 4}};
+    uint8_t st[2];
+
+    transfer(m, 2, st);
+    ck_assert_uint_eq(st[0] & st[1], VIRTIO_I2C_MSG_ERR);
+}
+
+/* A transfer that is no SMBus command, or one the adapter lacks, gets ERR
+ * and a line, and never reaches the adapter. */
+START_TEST(on_an_smbus_only_adapter_other_transfers_get_err_and_a_line)
+{
+    uint8_t r;
+
+    start_smbus(STUB_SMBUS);
+    ck_assert_uint_eq(log_lines_during(send_what_smbus_cannot_say,
+                                       "no SMBus command there is"),
+                      4);
+    ck_assert_uint_eq(i2c_stub_smbus_calls(), 0);
+    read_regs(CHIP, 0, &r, 1); /* the device goes on */
+    finish();
+    start_smbus(I2C_FUNC_SMBUS_QUICK | I2C_FUNC_SMBUS_BYTE_DATA);
+    ck_assert_uint_eq(
+        log_lines_during(read_a_block, "no SMBus command this adapter has"),
+        1);
+    ck_assert_uint_eq(i2c_stub_smbus_calls(), 0);
+    finish();
+}
+END_TEST
+
 /* ---- addrs= ------------------------------------------------------------ */
 
 static uint8_t unlisted_status[2];
@@ -622,8 +724,8 @@ START_TEST(bad_options_are_refused_naming_the_value)
     expect_refused("bus=%s,addrs=0x50-0x52", "chip 0x51");
     expect_refused("bus=%s,addrs=0x50-0x52", "driver in dom0");
     i2c_stub_stop();
-    /* i2c-stub's own functionality: SMBus only. */
-    bus = i2c_stub_start(I2C_FUNC_SMBUS_QUICK | I2C_FUNC_SMBUS_BYTE, chips, 1);
+    /* An adapter with neither I2C transfers nor SMBus commands. */
+    bus = i2c_stub_start(I2C_FUNC_10BIT_ADDR, chips, 1);
     snprintf(named, sizeof(named), "bus=%s", bus);
     expect_refused("bus=%s,addrs=0x50", named);
     expect_refused("bus=%s,addrs=0x50", "I2C_FUNC_I2C");
@@ -643,6 +745,10 @@ static Suite *i2c_suite(void)
                    zero_length_request_is_an_smbus_quick_a_chip_acknowledges);
     tcase_add_test(tc, a_chip_that_does_not_answer_fails_the_whole_transfer);
     tcase_add_test(tc, failed_transfers_log_a_debug_line_a_second_at_most);
+    tcase_add_test(tc,
+                   an_smbus_only_adapter_carries_the_smbus_commands_guests_send);
+    tcase_add_test(tc,
+                   on_an_smbus_only_adapter_other_transfers_get_err_and_a_line);
     tcase_add_test(tc,
                    an_address_outside_addrs_gets_err_a_line_and_no_transfer);
     tcase_add_test(tc, a_driver_without_zero_length_request_is_refused);

@@ -123,7 +123,7 @@ static void i2c_log_failed(struct i2c *c, int err)
     c->failed_unlogged = 0;
 }
 
-/* The group as one I2C_RDWR. 0, or a negative errno (the adapter's:
+/* The group as one I2C_RDWR, or one SMBus command. 0, or a negative errno (the adapter's:
  * -ENXIO when no chip answers the address). */
 static int i2c_transfer(struct i2c *c)
 {
@@ -141,10 +141,15 @@ static int i2c_transfer(struct i2c *c)
             iov_copy(r->chain.iov, r->chain.out_num, I2C_HDR_LEN,
                      c->msgs[i].buf, r->len, false);
     }
-    ret = ioctl(c->fd, I2C_RDWR, &rdwr);
-    if (ret != (int)c->nr) {
+    if (!(c->funcs & I2C_FUNC_I2C))
+        ret = i2c_smbus_transfer(c);
+    else if ((ret = ioctl(c->fd, I2C_RDWR, &rdwr)) == (int)c->nr)
+        ret = 0;
+    else
         ret = ret < 0 ? -errno : -EIO;
-        i2c_log_failed(c, -ret);
+    if (ret) {
+        if (ret != -EOPNOTSUPP) /* which has its line */
+            i2c_log_failed(c, -ret);
         return ret;
     }
     for (unsigned i = 0; i < c->nr; i++) {

@@ -91,7 +91,13 @@ static int i2c_parse_addrs(struct i2c *c, const char *addrs)
     return ret;
 }
 
-/* Open bus= and check it carries plain I2C transfers (I2C_RDWR). */
+/* SMBus commands i2c-smbus.c can carry a guest's transfers as. */
+#define I2C_FUNC_SMBUS_CARRIED                                                 \
+    (I2C_FUNC_SMBUS_QUICK | I2C_FUNC_SMBUS_BYTE | I2C_FUNC_SMBUS_BYTE_DATA |   \
+     I2C_FUNC_SMBUS_WORD_DATA | I2C_FUNC_SMBUS_I2C_BLOCK)
+
+/* Open bus= and check it carries plain I2C transfers (I2C_RDWR), or else
+ * SMBus commands. */
 static int i2c_open_bus(struct i2c *c, const char *bus)
 {
     unsigned long funcs = 0;
@@ -121,14 +127,21 @@ static int i2c_open_bus(struct i2c *c, const char *bus)
                      bus, strerror(err));
         return -EINVAL;
     }
-    if (!(funcs & I2C_FUNC_I2C)) {
+    c->funcs = funcs;
+    if (funcs & I2C_FUNC_I2C)
+        return 0;
+    if (!(funcs & I2C_FUNC_SMBUS_CARRIED)) {
         xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
-                     "bus=%s: the adapter does not do plain I2C transfers "
-                     "(I2C_FUNC_I2C; functionality 0x%lx): an SMBus-only "
-                     "adapter cannot carry the guest's messages",
+                     "bus=%s: the adapter does neither plain I2C transfers "
+                     "(I2C_FUNC_I2C) nor SMBus commands (functionality "
+                     "0x%lx)",
                      bus, funcs);
         return -EINVAL;
     }
+    xvdm_dev_log(c->dev, XVDM_LOG_INFO,
+                 "bus=%s does SMBus only (functionality 0x%lx): a transfer "
+                 "of the guest's goes as the SMBus command it is, or fails",
+                 bus, funcs);
     return 0;
 }
 

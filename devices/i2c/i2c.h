@@ -51,6 +51,7 @@ struct i2c {
     struct xvdm_dev *dev;
     char *bus; /* bus=, as given */
     int fd;    /* the adapter's i2c-dev node */
+    unsigned long funcs; /* its I2C_FUNCS */
     uint8_t allowed[(I2C_ADDR_LAST + 1 + 7) / 8]; /* addrs=, a bitmap */
     /* The group being gathered: reqs[0 .. nr). */
     struct i2c_req reqs[I2C_MSGS_MAX];
@@ -76,5 +77,13 @@ void i2c_req_check(struct i2c *c, struct i2c_req *r);
  * a request of it was refused) and answer each request of it. True when
  * the adapter was asked to. */
 bool i2c_group_run(struct i2c *c, struct xvdm_queue *q);
+
+/* ---- i2c-smbus.c ---- */
+
+/* Carry out the messages msgs[0 .. nr), their data in place, as the one
+ * SMBus command they are, on an adapter without I2C_FUNC_I2C; read data
+ * into the read message's buffer. 0, or a negative errno (-EOPNOTSUPP,
+ * with a line, when they are no command the adapter has). */
+int i2c_smbus_transfer(struct i2c *c);
 
 #endif
