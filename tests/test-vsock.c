@@ -286,21 +286,29 @@ static void setup_guest(void)
 }
 
 /* xvdm with a vsock device of uds=<temp dir>/v plus `extra`. */
-static void start(const char *extra)
+/* vsock,uds=DIR/v<extra>; with a console (console,socket=DIR/con) beside
+ * it when `console` is set. */
+static void start_with(const char *extra, bool console)
 {
-    char spec[256];
-    const char *specs[] = {spec};
+    char spec[256], con[256];
+    const char *specs[] = {spec, con};
 
     snprintf(dir, sizeof(dir), "/tmp/xvdm-vsock-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(uds, sizeof(uds), "%s/v", dir);
     snprintf(spec, sizeof(spec), "vsock,uds=%s%s", uds, extra);
+    snprintf(con, sizeof(con), "console,socket=%s/con", dir);
     memset(gs, 0, sizeof(gs));
     stray = events_seen = rx_unused = 0;
     listen_port = 0;
-    ck_assert_int_eq(harness_start(&h, specs, 1), 0);
+    ck_assert_int_eq(harness_start(&h, specs, console ? 2 : 1), 0);
     vsock_guest_init(&g, &h, RX_BUF, HDR + PKT_MAX);
     setup_guest();
+}
+
+static void start(const char *extra)
+{
+    start_with(extra, false);
 }
 
 /* Stop xvdm and remove the temporary directory with dom0's sockets. */
@@ -1206,6 +1214,39 @@ START_TEST(connections_past_what_the_loop_watches_are_refused_not_deaf)
 }
 END_TEST
 
+/* A guest opening connections until the loop refuses more leaves its
+ * other devices their watches: the console's next client is served, not
+ * dropped for want of one. */
+START_TEST(connections_filling_the_loop_leave_sibling_devices_their_watches)
+{
+    static int fd[300];
+    char con[sizeof(dir) + 8];
+    unsigned refused = 0;
+    struct gsock *s;
+    int lfd, cfd;
+
+    start_with(",max-conns=300", true);
+    lfd = host_listen(9500);
+    for (unsigned i = 0; i < 300; i++) {
+        s = guest_connect(53000 + i, 9500);
+        fd[i] = s->sk.connected ? host_accept(lfd) : -1;
+        refused += s->sk.rst;
+    }
+    ck_assert_uint_gt(refused, 0);
+    snprintf(con, sizeof(con), "%s/con", dir);
+    cfd = vsock_dom0_connect_raw(con, true);
+    ck_assert_int_ge(cfd, 0);
+    ck_assert_msg(!host_sees_close(cfd, 500),
+                  "the console's client was dropped");
+    close(cfd);
+    for (unsigned i = 0; i < 300; i++)
+        if (fd[i] >= 0)
+            close(fd[i]);
+    close(lfd);
+    finish();
+}
+END_TEST
+
 static Suite *vsock_suite(void)
 {
     Suite *s = suite_create("vsock");
@@ -1237,6 +1278,8 @@ static Suite *vsock_suite(void)
     tcase_add_test(tc, header_only_receive_buffers_do_not_end_the_stream);
     tcase_add_test(tc,
                    connections_past_what_the_loop_watches_are_refused_not_deaf);
+    tcase_add_test(
+        tc, connections_filling_the_loop_leave_sibling_devices_their_watches);
     suite_add_tcase(s, tc);
     return s;
 }

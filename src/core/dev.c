@@ -206,6 +206,8 @@ static void dev_queues_init(struct xvdm_dev *dev)
  * caller's. */
 static void dev_free(struct xvdm_dev *dev)
 {
+    if (dev->loop)
+        loop_owner_remove(dev->loop, &dev->watch_share);
     dev_unpublish(dev);
     free(dev->node);
     free(dev);
@@ -237,6 +239,8 @@ int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
             return -ENOMEM;
         }
     }
+    if (loop)
+        loop_owner_add(loop, &dev->watch_share);
     snprintf(dev->name, sizeof(dev->name), "%s%u", ops->name, index);
     snprintf(dev->prefix, sizeof(dev->prefix), "%s: ", dev->name);
 
@@ -341,7 +345,8 @@ void xvdm_dev_config_changed(struct xvdm_dev *dev)
 int xvdm_dev_watch_fd(struct xvdm_dev *dev, int fd, uint32_t events,
                       void (*cb)(void *arg, uint32_t revents), void *arg)
 {
-    return loop_watch(dev->loop, fd, events, cb, arg);
+    return loop_watch_owned(dev->loop, &dev->watch_share, fd, events, cb,
+                            arg);
 }
 
 int xvdm_dev_modify_fd(struct xvdm_dev *dev, int fd, uint32_t events)

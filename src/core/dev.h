@@ -12,6 +12,7 @@
 #include <xvdm/device.h>
 
 #include "log.h"
+#include "loop.h"
 #include "virtio.h"
 #include "virtqueue.h"
 
@@ -60,6 +61,7 @@ struct xvdm_dev {
     uint32_t isr;
     uint32_t config_generation;
     struct loop *loop;
+    struct loop_owner watch_share; /* its fds' share of the loop's watches */
     const uint64_t *loop_turn; /* the loop's turn counter (loop_turn()) */
     struct ratelimit guest_rl;
     int defer_fd;        /* eventfd for xvdm_queue_defer(), made on first use */

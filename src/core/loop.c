@@ -22,6 +22,7 @@ struct loop_watch {
     uint32_t gen; /* counts the entry's uses: see loop_data() */
     loop_cb *cb;
     void *arg;
+    struct loop_owner *owner; /* NULL: the core's */
 };
 
 struct loop {
@@ -32,6 +33,8 @@ struct loop {
     uint64_t poll_max_ns; /* see loop_set_poll() */
     uint64_t poll_ns;     /* the window now, adapted to the gaps seen */
     uint64_t turn;        /* see loop_turn() */
+    unsigned watched;     /* entries in use */
+    struct loop_owner *owners;
     /* epoll carries an index into this table, not a pointer, so an entry
      * freed by a callback is never used by a later event of the batch;
      * and the entry's use with it, so that one a callback took again for
@@ -98,8 +101,8 @@ void loop_destroy(struct loop *loop)
     free(loop);
 }
 
-int loop_watch(struct loop *loop, int fd, uint32_t events, loop_cb *cb,
-               void *arg)
+static int loop_add(struct loop *loop, struct loop_owner *o, int fd,
+                    uint32_t events, loop_cb *cb, void *arg)
 {
     struct loop_watch *w;
     int ret;
@@ -115,8 +118,60 @@ int loop_watch(struct loop *loop, int fd, uint32_t events, loop_cb *cb,
     ret = loop_ctl(loop, EPOLL_CTL_ADD, fd, events, loop_data(loop, w));
     if (ret)
         return ret;
-    *w = (struct loop_watch){.fd = fd, .gen = w->gen, .cb = cb, .arg = arg};
+    *w = (struct loop_watch){
+        .fd = fd, .gen = w->gen, .cb = cb, .arg = arg, .owner = o};
+    loop->watched++;
+    if (o)
+        o->watches++;
     return 0;
+}
+
+int loop_watch(struct loop *loop, int fd, uint32_t events, loop_cb *cb,
+               void *arg)
+{
+    return loop_add(loop, NULL, fd, events, cb, arg);
+}
+
+void loop_owner_add(struct loop *loop, struct loop_owner *o)
+{
+    o->watches = 0;
+    o->next = loop->owners;
+    loop->owners = o;
+}
+
+void loop_owner_remove(struct loop *loop, struct loop_owner *o)
+{
+    struct loop_owner **p = &loop->owners;
+
+    while (*p && *p != o)
+        p = &(*p)->next;
+    if (*p)
+        *p = o->next;
+    for (unsigned i = 0; i < LOOP_WATCHES_MAX; i++)
+        if (loop->watch[i].owner == o)
+            loop->watch[i].owner = NULL;
+}
+
+/* Watches the other owners' reserves keep free for them. */
+static unsigned loop_reserved_for_others(const struct loop *loop,
+                                         const struct loop_owner *o)
+{
+    unsigned n = 0;
+
+    for (const struct loop_owner *p = loop->owners; p; p = p->next)
+        if (p != o && p->watches < LOOP_OWNER_RESERVE)
+            n += LOOP_OWNER_RESERVE - p->watches;
+    return n;
+}
+
+int loop_watch_owned(struct loop *loop, struct loop_owner *o, int fd,
+                     uint32_t events, loop_cb *cb, void *arg)
+{
+    if (o->watches >= LOOP_OWNER_RESERVE &&
+        LOOP_WATCHES_MAX - loop->watched <=
+            loop_reserved_for_others(loop, o))
+        return -ENOSPC;
+    return loop_add(loop, o, fd, events, cb, arg);
 }
 
 int loop_modify(struct loop *loop, int fd, uint32_t events)
@@ -135,6 +190,10 @@ int loop_unwatch(struct loop *loop, int fd)
     if (!w)
         return -ENOENT;
     w->fd = -1;
+    loop->watched--;
+    if (w->owner)
+        w->owner->watches--;
+    w->owner = NULL;
     return loop_ctl(loop, EPOLL_CTL_DEL, fd, 0, 0);
 }
 

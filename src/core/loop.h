@@ -17,6 +17,24 @@ void loop_destroy(struct loop *loop);
 /* Watch fd for `events` (EPOLLIN/EPOLLOUT); -EEXIST if already watched. */
 int loop_watch(struct loop *loop, int fd, uint32_t events, loop_cb *cb,
                void *arg);
+
+/* A user of the loop's watches that must not take every one: a device,
+ * whose guest decides how many fds it opens (vsock's connections, say).
+ * Each owner added is kept LOOP_OWNER_RESERVE watches of its own, which
+ * other owners cannot take, so that one device cannot leave its
+ * siblings deaf (a console's next client, blk's reconnected server). */
+#define LOOP_OWNER_RESERVE 8
+struct loop_owner {
+    unsigned watches; /* held now */
+    struct loop_owner *next;
+};
+void loop_owner_add(struct loop *loop, struct loop_owner *o);
+/* Its fds are then watched for no owner. */
+void loop_owner_remove(struct loop *loop, struct loop_owner *o);
+/* loop_watch() on o's account: -ENOSPC where it would take a watch that
+ * another owner's reserve keeps. */
+int loop_watch_owned(struct loop *loop, struct loop_owner *o, int fd,
+                     uint32_t events, loop_cb *cb, void *arg);
 int loop_modify(struct loop *loop, int fd, uint32_t events);
 int loop_unwatch(struct loop *loop, int fd);
 
