@@ -516,12 +516,17 @@ static void hostile_chains(void)
 {
     struct guest_buf b[2];
 
-    /* A request of 4 bytes; of 12. */
-    b[0] = buf_of(4, false);
+    /* A request of 4 bytes (type and gpio of a good one); of 12 (a good
+     * one and 4 bytes more). */
+    b[0] = request_buf(VIRTIO_GPIO_MSG_GET_DIRECTION, 0, 0);
+    b[0].len = 4;
     b[1] = buf_of(2, true);
     ck_assert_uint_eq(round_trip(0, b, 2), 2);
     ck_assert_uint_eq(*(uint8_t *)vdriver_ptr(&d, b[1].gpa), ERR);
     b[0] = buf_of(12, false);
+    memcpy(vdriver_ptr(&d, b[0].gpa),
+           vdriver_ptr(&d, request_buf(VIRTIO_GPIO_MSG_GET_DIRECTION, 0, 0).gpa),
+           REQ_LEN);
     ck_assert_uint_eq(round_trip(0, b, 2), 2);
     ck_assert_uint_eq(*(uint8_t *)vdriver_ptr(&d, b[1].gpa), ERR);
     /* A response of 1 byte: its status alone. */
@@ -542,23 +547,24 @@ static void hostile_chains(void)
 static void hostile_irq_buffers(void)
 {
     struct irq irq, second;
+    uint32_t id, len;
 
-    /* For no line; with a short request; with no status byte. */
+    /* For no line. */
     irq = irq_post(NR_LINES);
     ck_assert_uint_eq(irq_wait(&irq), INVALID);
-    irq = irq_post_raw(1, 0, 1);
-    ck_assert_uint_eq(irq_wait(&irq), INVALID);
-    irq = irq_post_raw(2, 0, 0);
-    {
-        uint32_t id, len;
-
-        next_used(1, &id, &len);
-        ck_assert_uint_eq(id, irq.head);
-        ck_assert_uint_eq(len, 0);
-    }
-    /* A second buffer for a line that has one. */
+    /* For a line whose interrupt is enabled, but with a request of 1 or
+     * 3 bytes, or no byte for the status: back at once. */
     set_direction(G_BTN, IN);
     set_irq_type(G_BTN, VIRTIO_GPIO_IRQ_TYPE_EDGE_RISING);
+    irq = irq_post_raw(1, G_BTN, 1);
+    ck_assert_uint_eq(irq_wait(&irq), INVALID);
+    irq = irq_post_raw(3, G_BTN, 1);
+    ck_assert_uint_eq(irq_wait(&irq), INVALID);
+    irq = irq_post_raw(2, G_BTN, 0);
+    next_used(1, &id, &len);
+    ck_assert_uint_eq(id, irq.head);
+    ck_assert_uint_eq(len, 0);
+    /* A second buffer for a line that has one. */
     irq = irq_post(G_BTN);
     second = irq_post(G_BTN);
     ck_assert_uint_eq(irq_wait(&second), INVALID);
@@ -591,7 +597,7 @@ END_TEST
 
 START_TEST(bad_interrupt_buffers_come_back_invalid_with_a_line)
 {
-    refused_with_lines(hostile_irq_buffers, 4);
+    refused_with_lines(hostile_irq_buffers, 5);
 }
 END_TEST
 

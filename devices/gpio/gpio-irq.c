@@ -74,7 +74,7 @@ static struct gpio_line *gpio_irq_line_of(struct gpio *g,
                                           const struct xvdm_chain *ch,
                                           char *why, size_t len)
 {
-    struct virtio_gpio_irq_request req;
+    struct virtio_gpio_irq_request req = {0};
     unsigned index;
 
     if (!(xvdm_dev_features(g->dev) & (1ULL << VIRTIO_GPIO_F_IRQ))) {

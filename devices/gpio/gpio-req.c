@@ -228,19 +228,13 @@ static int gpio_msg_run(struct gpio *g, const struct xvdm_chain *ch,
 void gpio_req_serve(struct gpio *g, struct xvdm_queue *q,
                     const struct xvdm_chain *ch)
 {
-    struct virtio_gpio_request req;
+    struct virtio_gpio_request req = {0};
     struct gpio_msg m = {0};
     struct virtio_gpio_response res = {VIRTIO_GPIO_STATUS_ERR, 0};
     uint32_t written;
     char why[128];
     int ret = -EINVAL;
 
-    if (ch->in_len == 0) {
-        xvdm_dev_guest_error(g->dev, "request %u has no byte for its status",
-                             ch->head);
-        xvdm_queue_push(q, ch, 0);
-        return;
-    }
     if (ch->out_len != sizeof(req)) {
         snprintf(why, sizeof(why), "is %u bytes, not %zu", ch->out_len,
                  sizeof(req));
