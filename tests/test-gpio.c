@@ -491,7 +491,6 @@ static void hostile_requests(void)
         {VIRTIO_GPIO_MSG_GET_VALUE, 0, 0}, /* no direction yet */
         {VIRTIO_GPIO_MSG_IRQ_TYPE, 0, 5},
         {VIRTIO_GPIO_MSG_IRQ_TYPE, 0, 0x10},
-        {VIRTIO_GPIO_MSG_GET_NAMES, 1, 0},
         {0, 0, 0},
         {7, 0, 0},
         {0x8001, 0, 0},
@@ -533,6 +532,14 @@ static void hostile_chains(void)
     b[0] = request_buf(VIRTIO_GPIO_MSG_GET_DIRECTION, 0, 0);
     b[1] = buf_of(1, true);
     ck_assert_uint_eq(round_trip(0, b, 2), 1);
+    ck_assert_uint_eq(*(uint8_t *)vdriver_ptr(&d, b[1].gpa), ERR);
+    /* Names of "line 1", or with a value: the spec has both 0. */
+    b[0] = request_buf(VIRTIO_GPIO_MSG_GET_NAMES, 1, 0);
+    b[1] = buf_of(256, true);
+    round_trip(0, b, 2);
+    ck_assert_uint_eq(*(uint8_t *)vdriver_ptr(&d, b[1].gpa), ERR);
+    b[0] = request_buf(VIRTIO_GPIO_MSG_GET_NAMES, 0, 1);
+    round_trip(0, b, 2);
     ck_assert_uint_eq(*(uint8_t *)vdriver_ptr(&d, b[1].gpa), ERR);
     /* Names into less room than they take. */
     b[0] = request_buf(VIRTIO_GPIO_MSG_GET_NAMES, 0, 0);
@@ -591,7 +598,7 @@ END_TEST
 
 START_TEST(chains_not_laid_out_as_requests_get_err_and_a_line)
 {
-    refused_with_lines(hostile_chains, 5);
+    refused_with_lines(hostile_chains, 7);
 }
 END_TEST
 
