@@ -2,20 +2,18 @@
 /* Test side: a GPIO chip behind its character device (see gpio-stub.h). */
 #define _GNU_SOURCE
 #include <check.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/gpio.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "gpio-stub.h"
+#include "node-stub.h"
 
 #define STUB_FLAGS_KNOWN                                                       \
     (GPIO_V2_LINE_FLAG_ACTIVE_LOW | GPIO_V2_LINE_FLAG_INPUT |                  \
@@ -42,9 +40,7 @@ struct stub_line {
 static pthread_mutex_t stub_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     bool on;
-    char path[64];
-    dev_t dev;
-    ino_t ino;
+    struct node_stub node;
     unsigned n;
     struct stub_line lines[GPIO_STUB_LINES_MAX];
     unsigned made;
@@ -52,19 +48,10 @@ static struct {
 
 const char *gpio_stub_start(unsigned n, const char *const *names)
 {
-    struct stat st;
-    int fd;
-
     ck_assert_uint_le(n, GPIO_STUB_LINES_MAX);
     pthread_mutex_lock(&stub_lock);
     memset(&stub, 0, sizeof(stub));
-    strcpy(stub.path, "/tmp/xvdm-gpiochip-XXXXXX");
-    fd = mkstemp(stub.path);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    close(fd);
-    stub.dev = st.st_dev;
-    stub.ino = st.st_ino;
+    node_stub_make(&stub.node, "xvdm-gpiochip-");
     stub.n = n;
     for (unsigned i = 0; i < GPIO_STUB_LINES_MAX; i++) {
         stub.lines[i].wfd = -1;
@@ -73,7 +60,7 @@ const char *gpio_stub_start(unsigned n, const char *const *names)
     }
     stub.on = true;
     pthread_mutex_unlock(&stub_lock);
-    return stub.path;
+    return stub.node.path;
 }
 
 /* Requests whose fd the module closed end, as the kernel's do. */
@@ -94,7 +81,7 @@ static void stub_reap(void)
 void gpio_stub_stop(void)
 {
     pthread_mutex_lock(&stub_lock);
-    unlink(stub.path);
+    unlink(stub.node.path);
     for (unsigned i = 0; i < stub.n; i++)
         if (stub.lines[i].wfd >= 0)
             close(stub.lines[i].wfd);
@@ -323,42 +310,25 @@ static int stub_chip_ioctl(unsigned long request, void *arg)
     }
 }
 
-/* The stub's answer, or 1 when fd is none of its. */
 static int stub_ioctl(int fd, unsigned long request, void *arg)
 {
     struct stub_line *l;
-    struct stat st;
 
-    if (!stub.on || fstat(fd, &st))
-        return 1;
-    if (st.st_dev == stub.dev && st.st_ino == stub.ino)
+    if (!stub.on)
+        return NODE_STUB_PASS;
+    if (node_stub_is(&stub.node, fd))
         return stub_chip_ioctl(request, arg);
     stub_reap();
     l = stub_line_of(fd);
-    return l ? stub_line_ioctl(l, request, arg) : 1;
+    return l ? stub_line_ioctl(l, request, arg) : NODE_STUB_PASS;
 }
 
-int ioctl(int fd, unsigned long request, ...)
+int node_stub_ioctl(int fd, unsigned long request, void *arg)
 {
-    static int (*next)(int, unsigned long, ...);
-    va_list ap;
-    void *arg;
     int ret;
 
-    va_start(ap, request);
-    arg = va_arg(ap, void *);
-    va_end(ap);
     pthread_mutex_lock(&stub_lock);
     ret = stub_ioctl(fd, request, arg);
     pthread_mutex_unlock(&stub_lock);
-    if (ret == 1) {
-        if (!next)
-            next = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
-        return next(fd, request, arg);
-    }
-    if (ret < 0) {
-        errno = -ret;
-        return -1;
-    }
     return ret;
 }

@@ -2,9 +2,8 @@
 /*
  * Test side: a stand-in for one of dom0's GPIO chips as its character
  * device shows it (uAPI v2), where gpio-sim cannot be loaded (a
- * container, CI). As i2c-stub.h does, the test program exports its own
- * ioctl(), which the gpio module calls: on the file gpio_stub_start()
- * makes it answers GPIO_GET_CHIPINFO_IOCTL, GPIO_V2_GET_LINEINFO_IOCTL
+ * container, CI). Through node-stub.h's ioctl(), on the file
+ * gpio_stub_start() makes it answers GPIO_GET_CHIPINFO_IOCTL, GPIO_V2_GET_LINEINFO_IOCTL
  * and GPIO_V2_GET_LINE_IOCTL as the kernel does (its checks of offsets,
  * flags and padding, EBUSY for a line already held); a line request is
  * a pipe, whose read end the module gets as the request's fd and reads

@@ -2,20 +2,17 @@
 /* Test side: an I2C adapter with i2c-stub's chips (see i2c-stub.h). */
 #define _GNU_SOURCE
 #include <check.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <linux/i2c-dev.h>
 #include <linux/i2c.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "i2c-stub.h"
+#include "node-stub.h"
 
 struct stub_chip {
     uint16_t addr;
@@ -28,9 +25,7 @@ struct stub_chip {
 static pthread_mutex_t stub_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     bool on;
-    char path[64];
-    dev_t dev;
-    ino_t ino;
+    struct node_stub node;
     unsigned long funcs;
     struct stub_chip chips[I2C_STUB_CHIPS_MAX];
     unsigned nr_chips;
@@ -40,32 +35,23 @@ static struct {
 const char *i2c_stub_start(unsigned long funcs, const uint16_t *chips,
                            unsigned n)
 {
-    struct stat st;
-    int fd;
-
     ck_assert_uint_le(n, I2C_STUB_CHIPS_MAX);
     pthread_mutex_lock(&stub_lock);
     memset(&stub, 0, sizeof(stub));
-    strcpy(stub.path, "/tmp/xvdm-i2c-XXXXXX");
-    fd = mkstemp(stub.path);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(fstat(fd, &st), 0);
-    close(fd);
-    stub.dev = st.st_dev;
-    stub.ino = st.st_ino;
+    node_stub_make(&stub.node, "xvdm-i2c-");
     stub.funcs = funcs;
     for (unsigned i = 0; i < n; i++)
         stub.chips[i].addr = chips[i];
     stub.nr_chips = n;
     stub.on = true;
     pthread_mutex_unlock(&stub_lock);
-    return stub.path;
+    return stub.node.path;
 }
 
 void i2c_stub_stop(void)
 {
     pthread_mutex_lock(&stub_lock);
-    unlink(stub.path);
+    unlink(stub.node.path);
     stub.on = false;
     pthread_mutex_unlock(&stub_lock);
 }
@@ -144,14 +130,6 @@ static int stub_rdwr(const struct i2c_rdwr_ioctl_data *rdwr)
     return ret ? ret : (int)rdwr->nmsgs;
 }
 
-static bool stub_is(int fd)
-{
-    struct stat st;
-
-    return stub.on && fstat(fd, &st) == 0 && st.st_dev == stub.dev &&
-           st.st_ino == stub.ino;
-}
-
 static int stub_ioctl(unsigned long request, void *arg)
 {
     if (request == I2C_FUNCS) {
@@ -163,28 +141,13 @@ static int stub_ioctl(unsigned long request, void *arg)
     return -ENOTTY;
 }
 
-int ioctl(int fd, unsigned long request, ...)
+int node_stub_ioctl(int fd, unsigned long request, void *arg)
 {
-    static int (*next)(int, unsigned long, ...);
-    va_list ap;
-    void *arg;
-    int ret;
+    int ret = NODE_STUB_PASS;
 
-    va_start(ap, request);
-    arg = va_arg(ap, void *);
-    va_end(ap);
     pthread_mutex_lock(&stub_lock);
-    if (!stub_is(fd)) {
-        pthread_mutex_unlock(&stub_lock);
-        if (!next)
-            next = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
-        return next(fd, request, arg);
-    }
-    ret = stub_ioctl(request, arg);
+    if (stub.on && node_stub_is(&stub.node, fd))
+        ret = stub_ioctl(request, arg);
     pthread_mutex_unlock(&stub_lock);
-    if (ret < 0) {
-        errno = -ret;
-        return -1;
-    }
     return ret;
 }

@@ -25,6 +25,7 @@
 #include "gpio-stub.h"
 #include "harness.h"
 #include "log-lines.h"
+#include "refused-spec.h"
 #include "vdriver.h"
 
 #define GPIO_ID 41
@@ -610,28 +611,9 @@ END_TEST
 
 /* ---- options ------------------------------------------------------------------ */
 
-static char refused_spec[200];
-
-static void start_refused(void)
-{
-    const char *specs[] = {refused_spec};
-
-    ck_assert_int_ne(harness_start(&h, specs, 1), 0);
-}
-
-/* xvdm does not start with "gpio,<opts>" ("%s" in opts: the stub's
- * node), and says why naming `value`. */
 static void expect_refused(const char *opts, const char *value)
 {
-    const char *at = strstr(opts, "%s");
-
-    if (at)
-        snprintf(refused_spec, sizeof(refused_spec), "gpio,%.*s%s%s",
-                 (int)(at - opts), opts, chip, at + 2);
-    else
-        snprintf(refused_spec, sizeof(refused_spec), "gpio,%s", opts);
-    ck_assert_msg(log_lines_during(start_refused, value) >= 1,
-                  "'%s': '%s' not named", refused_spec, value);
+    expect_refused_spec(&h, "gpio", opts, chip, value);
 }
 
 START_TEST(bad_options_are_refused_naming_the_value)

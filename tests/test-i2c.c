@@ -25,6 +25,7 @@
 #include "harness.h"
 #include "i2c-stub.h"
 #include "log-lines.h"
+#include "refused-spec.h"
 #include "vdriver.h"
 
 #define I2C_ID 34
@@ -531,28 +532,9 @@ END_TEST
 
 /* ---- options ----------------------------------------------------------- */
 
-static char refused_spec[160];
-
-static void start_refused(void)
-{
-    const char *specs[] = {refused_spec};
-
-    ck_assert_int_ne(harness_start(&h, specs, 1), 0);
-}
-
-/* xvdm does not start with "i2c,<opts>" ("%s" in opts: the stub's
- * node), and says why naming `value`. */
 static void expect_refused(const char *opts, const char *value)
 {
-    const char *at = strstr(opts, "%s");
-
-    if (at)
-        snprintf(refused_spec, sizeof(refused_spec), "i2c,%.*s%s%s",
-                 (int)(at - opts), opts, bus, at + 2);
-    else
-        snprintf(refused_spec, sizeof(refused_spec), "i2c,%s", opts);
-    ck_assert_msg(log_lines_during(start_refused, value) >= 1,
-                  "'%s': '%s' not named", refused_spec, value);
+    expect_refused_spec(&h, "i2c", opts, bus, value);
 }
 
 START_TEST(bad_options_are_refused_naming_the_value)
