@@ -26,9 +26,9 @@
 
 struct stub_line {
     char name[GPIO_MAX_NAME_SIZE];
-    bool held;     /* by a consumer in dom0 */
-    int wfd;       /* its request's pipe, write end; -1: not requested */
-    dev_t dev;     /* the pipe, as the module's fd fstat()s */
+    bool held; /* by a consumer in dom0 */
+    int wfd;   /* its request's pipe, write end; -1: not requested */
+    dev_t dev; /* the pipe, as the module's fd fstat()s */
     ino_t ino;
     uint64_t flags;
     int driven, out;

@@ -3,11 +3,11 @@
  * Test side: a stand-in for one of dom0's GPIO chips as its character
  * device shows it (uAPI v2), where gpio-sim cannot be loaded (a
  * container, CI). Through node-stub.h's ioctl(), on the file
- * gpio_stub_start() makes it answers GPIO_GET_CHIPINFO_IOCTL, GPIO_V2_GET_LINEINFO_IOCTL
- * and GPIO_V2_GET_LINE_IOCTL as the kernel does (its checks of offsets,
- * flags and padding, EBUSY for a line already held); a line request is
- * a pipe, whose read end the module gets as the request's fd and reads
- * edge events from (struct gpio_v2_line_event, written by the stub), and
+ * gpio_stub_start() makes it answers GPIO_GET_CHIPINFO_IOCTL,
+ * GPIO_V2_GET_LINEINFO_IOCTL and GPIO_V2_GET_LINE_IOCTL as the kernel does (its
+ * checks of offsets, flags and padding, EBUSY for a line already held); a line
+ * request is a pipe, whose read end the module gets as the request's fd and
+ * reads edge events from (struct gpio_v2_line_event, written by the stub), and
  * on which SET_CONFIG, GET_VALUES and SET_VALUES are answered. The
  * request ends when the module closes that fd, as in the kernel.
  */

@@ -48,8 +48,8 @@
 /* The chip's lines: 0..7 named as below, 10 lines in all. */
 #define CHIP_LINES 10
 static const char *const chip_names[CHIP_LINES] = {
-    "MMC-CD", NULL, "Red LED Vdd", "ethernet reset", "MMC-CD", "caf\xc3\xa9",
-    "BTN",
+    "MMC-CD", NULL,          "Red LED Vdd", "ethernet reset",
+    "MMC-CD", "caf\xc3\xa9", "BTN",
 };
 /* The guest's lines 0..4 are chip lines 6, 0, 1, 2, 3. */
 #define LINES_OPT "6:0-3"
@@ -222,7 +222,8 @@ static uint8_t irq_wait(const struct irq *irq)
     return *(uint8_t *)vdriver_ptr(&d, irq->status);
 }
 
-/* ---- names, directions, values -------------------------------------------- */
+/* ---- names, directions, values --------------------------------------------
+ */
 
 START_TEST(names_come_from_the_chip_in_the_guests_order)
 {
@@ -291,7 +292,8 @@ START_TEST(values_reach_the_chip_and_come_back_from_it)
 }
 END_TEST
 
-/* ---- interrupts ------------------------------------------------------------ */
+/* ---- interrupts ------------------------------------------------------------
+ */
 
 START_TEST(an_edge_interrupt_fires_when_unmasked_and_is_latched_when_masked)
 {
@@ -300,8 +302,8 @@ START_TEST(an_edge_interrupt_fires_when_unmasked_and_is_latched_when_masked)
     start();
     set_direction(G_BTN, IN);
     set_irq_type(G_BTN, VIRTIO_GPIO_IRQ_TYPE_EDGE_RISING);
-    ck_assert_uint_eq(gpio_stub_flags(6), GPIO_V2_LINE_FLAG_INPUT |
-                                              GPIO_V2_LINE_FLAG_EDGE_RISING);
+    ck_assert_uint_eq(gpio_stub_flags(6),
+                      GPIO_V2_LINE_FLAG_INPUT | GPIO_V2_LINE_FLAG_EDGE_RISING);
     irq = irq_post(G_BTN);
     ck_assert_uint_eq(irq_status(&irq), HELD);
     gpio_stub_drive(6, 1);
@@ -413,8 +415,8 @@ START_TEST(an_interrupt_on_a_line_without_direction_requests_it_as_input)
 
     start();
     set_irq_type(G_CD, VIRTIO_GPIO_IRQ_TYPE_EDGE_FALLING);
-    ck_assert_uint_eq(gpio_stub_flags(0), GPIO_V2_LINE_FLAG_INPUT |
-                                              GPIO_V2_LINE_FLAG_EDGE_FALLING);
+    ck_assert_uint_eq(gpio_stub_flags(0),
+                      GPIO_V2_LINE_FLAG_INPUT | GPIO_V2_LINE_FLAG_EDGE_FALLING);
     gpio_stub_drive(0, 1);
     irq = irq_post(G_CD);
     gpio_stub_drive(0, 0);
@@ -476,7 +478,8 @@ START_TEST(without_the_irq_feature_interrupt_types_are_refused)
 }
 END_TEST
 
-/* ---- hostile requests -------------------------------------------------------- */
+/* ---- hostile requests
+ * -------------------------------------------------------- */
 
 static void hostile_requests(void)
 {
@@ -524,9 +527,10 @@ static void hostile_chains(void)
     ck_assert_uint_eq(round_trip(0, b, 2), 2);
     ck_assert_uint_eq(*(uint8_t *)vdriver_ptr(&d, b[1].gpa), ERR);
     b[0] = buf_of(12, false);
-    memcpy(vdriver_ptr(&d, b[0].gpa),
-           vdriver_ptr(&d, request_buf(VIRTIO_GPIO_MSG_GET_DIRECTION, 0, 0).gpa),
-           REQ_LEN);
+    memcpy(
+        vdriver_ptr(&d, b[0].gpa),
+        vdriver_ptr(&d, request_buf(VIRTIO_GPIO_MSG_GET_DIRECTION, 0, 0).gpa),
+        REQ_LEN);
     ck_assert_uint_eq(round_trip(0, b, 2), 2);
     ck_assert_uint_eq(*(uint8_t *)vdriver_ptr(&d, b[1].gpa), ERR);
     /* A response of 1 byte: its status alone. */
@@ -609,7 +613,8 @@ START_TEST(bad_interrupt_buffers_come_back_invalid_with_a_line)
 }
 END_TEST
 
-/* ---- options ------------------------------------------------------------------ */
+/* ---- options
+ * ------------------------------------------------------------------ */
 
 static void expect_refused(const char *opts, const char *value)
 {
@@ -654,8 +659,7 @@ START_TEST(sixty_four_lines_are_served)
     vdriver_driver_ok(&d);
     set_direction(63, IN);
     ck_assert_uint_eq(gpio_stub_flags(79), GPIO_V2_LINE_FLAG_INPUT);
-    ck_assert_uint_eq(request(VIRTIO_GPIO_MSG_GET_DIRECTION, 64, 0, NULL),
-                      ERR);
+    ck_assert_uint_eq(request(VIRTIO_GPIO_MSG_GET_DIRECTION, 64, 0, NULL), ERR);
     finish();
 }
 END_TEST

@@ -498,8 +498,7 @@ static void over_long_transaction(void)
 START_TEST(a_transaction_of_more_than_8192_bytes_fails_all_of_it)
 {
     start();
-    ck_assert_uint_eq(log_lines_during(over_long_transaction, "8193 bytes"),
-                      1);
+    ck_assert_uint_eq(log_lines_during(over_long_transaction, "8193 bytes"), 1);
     ck_assert_uint_eq(long_status[0], VIRTIO_I2C_MSG_ERR);
     ck_assert_uint_eq(long_status[1], VIRTIO_I2C_MSG_ERR);
     ck_assert_uint_eq(i2c_stub_transfers(), 0);

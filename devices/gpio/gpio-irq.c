@@ -23,8 +23,8 @@
 
 static bool gpio_irq_is_level(uint8_t type)
 {
-    return type & (VIRTIO_GPIO_IRQ_TYPE_LEVEL_HIGH |
-                   VIRTIO_GPIO_IRQ_TYPE_LEVEL_LOW);
+    return type &
+           (VIRTIO_GPIO_IRQ_TYPE_LEVEL_HIGH | VIRTIO_GPIO_IRQ_TYPE_LEVEL_LOW);
 }
 
 /* The status byte into the buffer, which goes back to the guest. */
@@ -106,9 +106,8 @@ void gpio_irq_unmask(struct gpio *g, struct xvdm_queue *q,
     char why[96];
 
     if (ch->in_len == 0) {
-        xvdm_dev_guest_error(g->dev,
-                             "eventq buffer %u has no byte for its status",
-                             ch->head);
+        xvdm_dev_guest_error(
+            g->dev, "eventq buffer %u has no byte for its status", ch->head);
         xvdm_queue_push(q, ch, 0);
         return;
     }
@@ -129,7 +128,8 @@ void gpio_irq_unmask(struct gpio *g, struct xvdm_queue *q,
         return;
     }
     l->irq = *ch;
-    memcpy(l->irq_iov, ch->iov, sizeof(ch->iov[0]) * (ch->out_num + ch->in_num));
+    memcpy(l->irq_iov, ch->iov,
+           sizeof(ch->iov[0]) * (ch->out_num + ch->in_num));
     l->irq.iov = l->irq_iov;
     l->unmasked = true;
     if (gpio_irq_is_level(l->irq_type)) {

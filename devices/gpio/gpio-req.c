@@ -38,8 +38,8 @@ static int gpio_bad_value(uint32_t value, char *why, size_t len)
     return -EINVAL;
 }
 
-static int gpio_get_direction(struct gpio_line *l, uint32_t value,
-                              uint8_t *out, char *why, size_t len)
+static int gpio_get_direction(struct gpio_line *l, uint32_t value, uint8_t *out,
+                              char *why, size_t len)
 {
     if (value)
         return gpio_bad_value(value, why, len);
@@ -49,8 +49,8 @@ static int gpio_get_direction(struct gpio_line *l, uint32_t value,
 
 /* NONE deactivates the line: the spec has the device discard all of its
  * state, its interrupt included. */
-static int gpio_set_direction(struct gpio_line *l, uint32_t value,
-                              uint8_t *out, char *why, size_t len)
+static int gpio_set_direction(struct gpio_line *l, uint32_t value, uint8_t *out,
+                              char *why, size_t len)
 {
     uint8_t old = l->dir;
     int ret;
@@ -132,16 +132,17 @@ static bool gpio_irq_type_known(uint32_t type)
 }
 
 /* Every SET_IRQ_TYPE starts afresh: an edge latches from this point on. */
-static int gpio_set_irq_type(struct gpio_line *l, uint32_t value,
-                             uint8_t *out, char *why, size_t len)
+static int gpio_set_irq_type(struct gpio_line *l, uint32_t value, uint8_t *out,
+                             char *why, size_t len)
 {
     uint8_t old = l->irq_type;
     int ret;
 
     (void)out;
     if (!(xvdm_dev_features(l->g->dev) & (1ULL << VIRTIO_GPIO_F_IRQ))) {
-        snprintf(why, len, "sets an interrupt type without "
-                           "VIRTIO_GPIO_F_IRQ");
+        snprintf(why, len,
+                 "sets an interrupt type without "
+                 "VIRTIO_GPIO_F_IRQ");
         return -EINVAL;
     }
     if (!gpio_irq_type_known(value))
@@ -214,8 +215,8 @@ static int gpio_msg_run(struct gpio *g, const struct xvdm_chain *ch,
         return -EINVAL;
     }
     if (ch->in_len < GPIO_RESP_LEN) {
-        snprintf(why, len, "has %u bytes for its %u-byte response",
-                 ch->in_len, GPIO_RESP_LEN);
+        snprintf(why, len, "has %u bytes for its %u-byte response", ch->in_len,
+                 GPIO_RESP_LEN);
         return -EINVAL;
     }
     if (m->gpio >= g->nr) {
@@ -245,8 +246,10 @@ void gpio_req_serve(struct gpio *g, struct xvdm_queue *q,
         ret = gpio_msg_run(g, ch, &m, &res.value, why, sizeof(why));
     }
     if (ret == -EINVAL)
-        xvdm_dev_guest_error(g->dev, "request %u (type %u) %s: "
-                             "VIRTIO_GPIO_STATUS_ERR", ch->head, m.type, why);
+        xvdm_dev_guest_error(g->dev,
+                             "request %u (type %u) %s: "
+                             "VIRTIO_GPIO_STATUS_ERR",
+                             ch->head, m.type, why);
     written = GPIO_RESP_LEN;
     if (ret == 0) {
         res.status = VIRTIO_GPIO_STATUS_OK;

@@ -120,8 +120,7 @@ static bool gpio_name_ok(const struct gpio *g, const char *name, size_t at)
 }
 
 /* l's name from the chip into the block at *at; its use in dom0 said. */
-static int gpio_name_line(struct gpio *g, const struct gpio_line *l,
-                          size_t *at)
+static int gpio_name_line(struct gpio *g, const struct gpio_line *l, size_t *at)
 {
     struct gpio_v2_line_info info;
 
@@ -246,8 +245,7 @@ static void gpio_config_read(void *priv, uint32_t offset, void *buf,
 
 /* Requests are short ioctls, answered as they come: xvdm_queue_next()
  * bounds a turn's. An eventq buffer is held until its interrupt. */
-static void gpio_queue_notify(void *priv, struct xvdm_queue *q,
-                              unsigned index)
+static void gpio_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 {
     struct gpio *g = priv;
     struct iovec iov[GPIO_IOV_MAX];

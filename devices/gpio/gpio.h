@@ -31,13 +31,13 @@
 /* One of the guest's lines: host line `offset` of the chip. */
 struct gpio_line {
     struct gpio *g;
-    unsigned index;  /* the guest's number for it */
-    unsigned offset; /* dom0's */
-    int fd;          /* its line request, -1 while the guest does not use it */
-    uint8_t dir;     /* VIRTIO_GPIO_DIRECTION_* the guest set */
-    uint8_t value;   /* the output value the guest set, kept for when
-                        the line becomes an output (VIRTIO 1.2, GPIO
-                        Device, Set Value) */
+    unsigned index;   /* the guest's number for it */
+    unsigned offset;  /* dom0's */
+    int fd;           /* its line request, -1 while the guest does not use it */
+    uint8_t dir;      /* VIRTIO_GPIO_DIRECTION_* the guest set */
+    uint8_t value;    /* the output value the guest set, kept for when
+                         the line becomes an output (VIRTIO 1.2, GPIO
+                         Device, Set Value) */
     uint8_t irq_type; /* VIRTIO_GPIO_IRQ_TYPE_* */
     bool latched;     /* an edge came while the interrupt was masked */
     bool unmasked;    /* the guest's eventq buffer for it is held in irq */
