@@ -1,21 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /* Test side: an I2C adapter with i2c-stub's chips (see i2c-stub.h). */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <linux/i2c-dev.h>
 #include <linux/i2c.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "i2c-stub.h"
+#include "node-stub.h"
 
 struct stub_chip {
     uint16_t addr;
@@ -25,22 +22,10 @@ struct stub_chip {
 
 /* The module calls ioctl() from xvdm's loop thread, the test reads from
  * its own. */
-/* Check's assertions are not here: the fuzz target links the stand-in
- * too. A misuse aborts, which fails a Check test and stops a fuzzer. */
-#define stub_require(cond)                                                     \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "i2c-stub: %s\n", #cond);                          \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
-
 static pthread_mutex_t stub_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     bool on;
-    char path[64];
-    dev_t dev;
-    ino_t ino;
+    struct node_stub node;
     unsigned long funcs;
     struct stub_chip chips[I2C_STUB_CHIPS_MAX];
     unsigned nr_chips;
@@ -52,31 +37,22 @@ static struct {
 const char *i2c_stub_start(unsigned long funcs, const uint16_t *chips,
                            unsigned n)
 {
-    struct stat st;
-    int fd;
-
-    stub_require(n <= I2C_STUB_CHIPS_MAX);
+    node_stub_require(n <= I2C_STUB_CHIPS_MAX);
     pthread_mutex_lock(&stub_lock);
     memset(&stub, 0, sizeof(stub));
-    strcpy(stub.path, "/tmp/xvdm-i2c-XXXXXX");
-    fd = mkstemp(stub.path);
-    stub_require(fd >= 0);
-    stub_require(fstat(fd, &st) == 0);
-    close(fd);
-    stub.dev = st.st_dev;
-    stub.ino = st.st_ino;
+    node_stub_make(&stub.node, "xvdm-i2c-");
     stub.funcs = funcs;
     for (unsigned i = 0; i < n; i++)
         stub.chips[i].addr = chips[i];
     stub.nr_chips = n;
     stub.on = true;
     pthread_mutex_unlock(&stub_lock);
-    return stub.path;
+    return stub.node.path;
 }
 
 void i2c_stub_bind_driver(uint16_t addr)
 {
-    stub_require(addr < 128);
+    node_stub_require(addr < 128);
     pthread_mutex_lock(&stub_lock);
     stub.driver_bound[addr / 8] |= 1U << addr % 8;
     pthread_mutex_unlock(&stub_lock);
@@ -85,7 +61,7 @@ void i2c_stub_bind_driver(uint16_t addr)
 void i2c_stub_stop(void)
 {
     pthread_mutex_lock(&stub_lock);
-    unlink(stub.path);
+    unlink(stub.node.path);
     stub.on = false;
     pthread_mutex_unlock(&stub_lock);
 }
@@ -122,7 +98,7 @@ static struct stub_chip *stub_chip(uint16_t addr)
 void i2c_stub_regs(uint16_t addr, uint8_t regs[256])
 {
     pthread_mutex_lock(&stub_lock);
-    stub_require(stub_chip(addr));
+    node_stub_require(stub_chip(addr));
     memcpy(regs, stub_chip(addr)->regs, 256);
     pthread_mutex_unlock(&stub_lock);
 }
@@ -234,14 +210,6 @@ unsigned i2c_stub_smbus_calls(void)
     return stub_count(&stub.smbus_calls);
 }
 
-static bool stub_is(int fd)
-{
-    struct stat st;
-
-    return stub.on && fstat(fd, &st) == 0 && st.st_dev == stub.dev &&
-           st.st_ino == stub.ino;
-}
-
 /* i2c-dev's I2C_SLAVE: EBUSY where a driver has the address. */
 static int stub_slave(unsigned long addr)
 {
@@ -268,28 +236,13 @@ static int stub_ioctl(unsigned long request, void *arg)
     return -ENOTTY;
 }
 
-int ioctl(int fd, unsigned long request, ...)
+int node_stub_ioctl(int fd, unsigned long request, void *arg)
 {
-    static int (*next)(int, unsigned long, ...);
-    va_list ap;
-    void *arg;
-    int ret;
+    int ret = NODE_STUB_PASS;
 
-    va_start(ap, request);
-    arg = va_arg(ap, void *);
-    va_end(ap);
     pthread_mutex_lock(&stub_lock);
-    if (!stub_is(fd)) {
-        pthread_mutex_unlock(&stub_lock);
-        if (!next)
-            next = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
-        return next(fd, request, arg);
-    }
-    ret = stub_ioctl(request, arg);
+    if (stub.on && node_stub_is(&stub.node, fd))
+        ret = stub_ioctl(request, arg);
     pthread_mutex_unlock(&stub_lock);
-    if (ret < 0) {
-        errno = -ret;
-        return -1;
-    }
     return ret;
 }

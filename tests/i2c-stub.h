@@ -1,17 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Test side: a stand-in for one of dom0's I2C adapters as i2c-dev shows
- * it, where no kernel module can be loaded (a container, CI). The test
- * program defines ioctl() itself and exports it (-Wl,--export-dynamic-
- * symbol=ioctl), so the i2c module, dlopen()ed, calls it: on the file
- * i2c_stub_start() makes, it answers I2C_FUNCS and carries out I2C_RDWR
- * as the kernel does (i2c-dev's bounds: 42 messages, 8192 bytes each);
- * every other ioctl goes on to libc. Its chips are i2c-stub's: 256 byte
+ * it, where no kernel module can be loaded (a container, CI). Through
+ * node-stub.h's ioctl(), on the file i2c_stub_start() makes, it answers
+ * I2C_FUNCS and I2C_SLAVE and carries out I2C_RDWR (refused without
+ * I2C_FUNC_I2C) and I2C_SMBUS (as the messages each command is) as the
+ * kernel does (i2c-dev's bounds: 42 messages, 8192 bytes each); every
+ * other ioctl goes on to libc. Its chips are i2c-stub's: 256 byte
  * registers and a pointer, which a write's first byte sets, further
  * written bytes are stored at and reads return from, advancing it; an
  * address with no chip NACKs (-ENXIO), and a zero-length message (SMBus
- * quick) is acknowledged by a chip. (i2c-stub itself is SMBus-only: it
- * has no I2C_FUNC_I2C, which xvdm needs for I2C_RDWR.)
+ * quick) is acknowledged by a chip.
  */
 #ifndef XVDM_TEST_I2C_STUB_H
 #define XVDM_TEST_I2C_STUB_H

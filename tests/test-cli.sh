@@ -37,7 +37,7 @@ expect 2 "--poll-us '2000' is not a number of microseconds \(0..1000\)" \
 expect 2 "--poll-us 'soon' is not a number of microseconds" --poll-us soon
 expect 2 "--fast-path 'fast' is not one of auto, off, on" --fast-path fast
 expect 2 "--grant-pages '100' is not a number of pages \(8192..4194304\)" --grant-pages 100
-expect 2 "unknown device type 'floppy' \(in .*: blk, console, i2c, net, rng" -F --domid 5 \
+expect 2 "unknown device type 'floppy' \(in .*: blk, console, gpio, i2c, net, rng" -F --domid 5 \
     --device floppy
 expect 2 "unknown option 'speed' \(accepted: none\)" -F --domid 5 \
     --device rng,speed=9
@@ -93,10 +93,17 @@ expect 0 "compatible = \"virtio,device22\";" --print-dts --device "$i2c"
 expect 0 "#size-cells = <0>;" --print-dts --device "$i2c"
 # ',' ends an option: a second address is a key of its own.
 expect 2 "0x51" --print-dts --device i2c,bus=/dev/i2c-1,addrs=0x50,0x51
+# A GPIO chip's node has the controller as its child (gpio-virtio.yaml),
+# for the guest's nodes that use its lines and interrupts.
+gpio=gpio,chip=/dev/gpiochip0,lines=0-7
+expect 0 "^"$'\t\t\t'"gpio \{" --print-dts --device "$gpio"
+expect 0 "compatible = \"virtio,device29\";" --print-dts --device "$gpio"
+expect 0 "#interrupt-cells = <2>;" --print-dts --device "$gpio"
+expect 0 "gpio-controller;" --print-dts --device "$gpio"
 if command -v dtc >/dev/null; then
     checks=$((checks + 1))
     if ! "$xvdm" --print-dts --device rng,irq=33 --device rng,grants=on \
-        --device "$i2c" |
+        --device "$i2c" --device "$gpio" |
         dtc -q -I dts -O dtb -o /dev/null -; then
         echo "FAIL: dtc does not take the output of xvdm --print-dts"
         failures=$((failures + 1))

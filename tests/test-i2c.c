@@ -26,6 +26,7 @@
 #include "i2c-stub.h"
 #include "log-lines.h"
 #include "log.h"
+#include "refused-spec.h"
 #include "vdriver.h"
 
 #define I2C_ID 34
@@ -642,8 +643,7 @@ static void over_long_transaction(void)
 START_TEST(a_transaction_of_more_than_8192_bytes_fails_all_of_it)
 {
     start();
-    ck_assert_uint_eq(log_lines_during(over_long_transaction, "8193 bytes"),
-                      1);
+    ck_assert_uint_eq(log_lines_during(over_long_transaction, "8193 bytes"), 1);
     ck_assert_uint_eq(long_status[0], VIRTIO_I2C_MSG_ERR);
     ck_assert_uint_eq(long_status[1], VIRTIO_I2C_MSG_ERR);
     ck_assert_uint_eq(i2c_stub_transfers(), 0);
@@ -676,28 +676,9 @@ END_TEST
 
 /* ---- options ----------------------------------------------------------- */
 
-static char refused_spec[160];
-
-static void start_refused(void)
-{
-    const char *specs[] = {refused_spec};
-
-    ck_assert_int_ne(harness_start(&h, specs, 1), 0);
-}
-
-/* xvdm does not start with "i2c,<opts>" ("%s" in opts: the stub's
- * node), and says why naming `value`. */
 static void expect_refused(const char *opts, const char *value)
 {
-    const char *at = strstr(opts, "%s");
-
-    if (at)
-        snprintf(refused_spec, sizeof(refused_spec), "i2c,%.*s%s%s",
-                 (int)(at - opts), opts, bus, at + 2);
-    else
-        snprintf(refused_spec, sizeof(refused_spec), "i2c,%s", opts);
-    ck_assert_msg(log_lines_during(start_refused, value) >= 1,
-                  "'%s': '%s' not named", refused_spec, value);
+    expect_refused_spec(&h, "i2c", opts, bus, value);
 }
 
 START_TEST(bad_options_are_refused_naming_the_value)

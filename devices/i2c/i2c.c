@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "../common/range-list.h"
 #include "i2c.h"
 
 #define I2C_DEVICE_ID 34
@@ -27,68 +28,34 @@ static const char *const i2c_options[] = {
     NULL,
 };
 
-/* One item of addrs=: "A" or "A-B", in hex always: "50" is the chip
- * i2cdetect shows as 50, not decimal 50 (0x32). 0, or -EINVAL. */
-static int i2c_parse_range(const char *item, unsigned *first, unsigned *last)
+/* One item of addrs=, in hex always: "50" is the chip i2cdetect shows
+ * as 50, not decimal 50 (0x32). */
+static int i2c_allow_range(void *arg, unsigned long first, unsigned long last,
+                           const char *item)
 {
-    char *end;
-    unsigned long a, b;
+    struct i2c *c = arg;
 
-    errno = 0;
-    a = strtoul(item, &end, 16);
-    b = a;
-    if (!errno && end != item && *end == '-') {
-        const char *next = end + 1;
-
-        b = strtoul(next, &end, 16);
-        if (end == next)
-            return -EINVAL;
-    }
-    if (errno || end == item || *end || item[0] == '-' || a > b ||
-        a < I2C_ADDR_FIRST || b > I2C_ADDR_LAST)
+    if (first < I2C_ADDR_FIRST || last > I2C_ADDR_LAST) {
+        xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
+                     "addrs=: '%s' is not a 7-bit address 0x%02x..0x%02x "
+                     "or a range A-B of them",
+                     item, I2C_ADDR_FIRST, I2C_ADDR_LAST);
         return -EINVAL;
-    *first = (unsigned)a;
-    *last = (unsigned)b;
+    }
+    for (unsigned long a = first; a <= last; a++)
+        c->allowed[a / 8] |= 1U << a % 8;
     return 0;
 }
 
-/* addrs=: ':' separates addresses because ',' separates a --device's
- * options (and a guest's file's, and xl's virtio = [...] entries). */
 static int i2c_parse_addrs(struct i2c *c, const char *addrs)
 {
-    char *copy, *item, *save = NULL;
-    int ret = 0;
-
     if (!addrs || !*addrs) {
         xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
                      "addrs= is required: the chip addresses the guest "
                      "may reach, e.g. addrs=0x50:0x51");
         return -EINVAL;
     }
-    copy = strdup(addrs);
-    if (!copy)
-        return -ENOMEM;
-    for (item = strtok_r(copy, ":", &save); item && !ret;
-         item = strtok_r(NULL, ":", &save)) {
-        unsigned first = 0, last = 0;
-
-        ret = i2c_parse_range(item, &first, &last);
-        if (ret)
-            xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
-                         "addrs=%s: '%s' is not a 7-bit address 0x%02x..0x%02x "
-                         "or a range A-B of them (':' separates them)",
-                         addrs, item, I2C_ADDR_FIRST, I2C_ADDR_LAST);
-        for (unsigned a = first; !ret && a <= last; a++)
-            c->allowed[a / 8] |= 1U << a % 8;
-    }
-    free(copy);
-    if (!ret && (addrs[0] == ':' || addrs[strlen(addrs) - 1] == ':' ||
-                 strstr(addrs, "::"))) {
-        xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
-                     "addrs=%s: an empty address between ':'", addrs);
-        ret = -EINVAL;
-    }
-    return ret;
+    return range_list_walk(c->dev, "addrs", addrs, 16, i2c_allow_range, c);
 }
 
 /* SMBus commands i2c-smbus.c can carry a guest's transfers as. */

@@ -36,6 +36,14 @@ static const struct {
     {34, "i2c",
      "\t\t\t\t#address-cells = <1>;\n"
      "\t\t\t\t#size-cells = <0>;\n"},
+    /* bindings/gpio/gpio-virtio.yaml: a GPIO controller, and an interrupt
+     * controller for the guest's nodes of what its lines signal
+     * (<&phandle line IRQ_TYPE_*>). */
+    {41, "gpio",
+     "\t\t\t\tgpio-controller;\n"
+     "\t\t\t\t#gpio-cells = <2>;\n"
+     "\t\t\t\tinterrupt-controller;\n"
+     "\t\t\t\t#interrupt-cells = <2>;\n"},
 };
 
 static void dts_print_child(FILE *out, uint32_t device_id)

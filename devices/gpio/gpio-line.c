@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A guest line as a line request on dom0's chip, through the GPIO
+ * character device's uAPI v2 (<linux/gpio.h>, Linux 5.10 and later, so in
+ * every dom0 kernel xvdm supports). Not libgpiod: Debian 12 ships its v1
+ * API and Debian 13 its v2, which are incompatible, while the kernel's
+ * uAPI v2 is the same in both. One request per line, made when the guest
+ * first uses the line and given back when it stops, so that dom0 sees
+ * which lines the guest holds (gpioinfo names xvdm's consumer) and the
+ * others stay free.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "gpio.h"
+
+/* Edge events taken per read: the kernel keeps 16 per line by default. */
+#define GPIO_EVENTS_PER_READ 16
+
+/* The flags l's request needs now; 0: no request. A line with an
+ * interrupt is an input, whatever direction the guest gave it (its
+ * consumer may be an interrupt user alone: Linux then sends no
+ * direction); the level types detect the edge into their level. */
+static uint64_t gpio_line_flags(const struct gpio_line *l)
+{
+    uint64_t flags = GPIO_V2_LINE_FLAG_INPUT;
+
+    if (l->dir == VIRTIO_GPIO_DIRECTION_OUT)
+        return GPIO_V2_LINE_FLAG_OUTPUT;
+    switch (l->irq_type) {
+    case VIRTIO_GPIO_IRQ_TYPE_NONE:
+        return l->dir == VIRTIO_GPIO_DIRECTION_IN ? flags : 0;
+    case VIRTIO_GPIO_IRQ_TYPE_EDGE_RISING:
+    case VIRTIO_GPIO_IRQ_TYPE_LEVEL_HIGH:
+        return flags | GPIO_V2_LINE_FLAG_EDGE_RISING;
+    case VIRTIO_GPIO_IRQ_TYPE_EDGE_FALLING:
+    case VIRTIO_GPIO_IRQ_TYPE_LEVEL_LOW:
+        return flags | GPIO_V2_LINE_FLAG_EDGE_FALLING;
+    default:
+        return flags | GPIO_V2_LINE_FLAG_EDGE_RISING |
+               GPIO_V2_LINE_FLAG_EDGE_FALLING;
+    }
+}
+
+static void gpio_line_config(const struct gpio_line *l, uint64_t flags,
+                             struct gpio_v2_line_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->flags = flags;
+    if (flags & GPIO_V2_LINE_FLAG_OUTPUT) {
+        /* An output starts at the value the guest set before. */
+        c->num_attrs = 1;
+        c->attrs[0].attr.id = GPIO_V2_LINE_ATTR_ID_OUTPUT_VALUES;
+        c->attrs[0].attr.values = l->value;
+        c->attrs[0].mask = 1;
+    }
+}
+
+/* The request's edge events, all of them read: each one is an edge the
+ * interrupt type asked for. */
+static void gpio_line_readable(void *arg, uint32_t revents)
+{
+    struct gpio_line *l = arg;
+    struct gpio_v2_line_event ev[GPIO_EVENTS_PER_READ];
+    ssize_t n;
+
+    (void)revents;
+    n = read(l->fd, ev, sizeof(ev));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n < (ssize_t)sizeof(ev[0])) {
+        /* Not a line request's events: stop listening rather than spin. */
+        xvdm_dev_log(l->g->dev, XVDM_LOG_ERROR,
+                     "line %u (chip line %u): reading its events: %s; its "
+                     "interrupts stop",
+                     l->index, l->offset,
+                     n < 0 ? strerror(errno) : "short read");
+        xvdm_dev_modify_fd(l->g->dev, l->fd, 0);
+        return;
+    }
+    gpio_irq_edge(l);
+}
+
+static int gpio_line_request(struct gpio_line *l, uint64_t flags)
+{
+    struct gpio *g = l->g;
+    struct gpio_v2_line_request req;
+    int ret;
+
+    memset(&req, 0, sizeof(req));
+    req.offsets[0] = l->offset;
+    req.num_lines = 1;
+    memcpy(req.consumer, g->consumer, sizeof(req.consumer));
+    gpio_line_config(l, flags, &req.config);
+    if (ioctl(g->fd, GPIO_V2_GET_LINE_IOCTL, &req) < 0)
+        return -errno;
+    /* The kernel makes it O_CLOEXEC; reads must not block the loop. */
+    if (fcntl(req.fd, F_SETFL, O_NONBLOCK) < 0)
+        ret = -errno;
+    else
+        ret = xvdm_dev_watch_fd(g->dev, req.fd, EPOLLIN, gpio_line_readable, l);
+    if (ret) {
+        close(req.fd);
+        return ret;
+    }
+    l->fd = req.fd;
+    return 0;
+}
+
+int gpio_line_apply(struct gpio_line *l)
+{
+    uint64_t flags = gpio_line_flags(l);
+    struct gpio_v2_line_config c;
+    int ret = 0;
+
+    if (!flags) {
+        gpio_line_release(l);
+        return 0;
+    }
+    if (l->fd < 0) {
+        ret = gpio_line_request(l, flags);
+    } else {
+        gpio_line_config(l, flags, &c);
+        if (ioctl(l->fd, GPIO_V2_LINE_SET_CONFIG_IOCTL, &c) < 0)
+            ret = -errno;
+    }
+    /* dom0 holds the line (EBUSY), or the chip refuses the config. */
+    if (ret)
+        xvdm_dev_guest_error(l->g->dev,
+                             "line %u (chip line %u %s): cannot make it an "
+                             "%s: %s: VIRTIO_GPIO_STATUS_ERR",
+                             l->index, l->offset, l->g->chip,
+                             flags & GPIO_V2_LINE_FLAG_OUTPUT ? "output"
+                                                              : "input",
+                             strerror(-ret));
+    return ret;
+}
+
+void gpio_line_release(struct gpio_line *l)
+{
+    if (l->fd < 0)
+        return;
+    xvdm_dev_unwatch_fd(l->g->dev, l->fd);
+    close(l->fd);
+    l->fd = -1;
+}
+
+int gpio_line_get(struct gpio_line *l)
+{
+    struct gpio_v2_line_values v = {.mask = 1};
+
+    if (l->fd < 0)
+        return -EPERM;
+    if (ioctl(l->fd, GPIO_V2_LINE_GET_VALUES_IOCTL, &v) < 0)
+        return -errno;
+    return (int)(v.bits & 1);
+}
+
+int gpio_line_set(struct gpio_line *l)
+{
+    struct gpio_v2_line_values v = {.bits = l->value, .mask = 1};
+
+    return ioctl(l->fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0 ? -errno : 0;
+}
