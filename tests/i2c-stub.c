@@ -14,6 +14,8 @@
 #include "i2c-stub.h"
 #include "node-stub.h"
 
+static node_stub_ioctl_fn i2c_stub_ioctl;
+
 struct stub_chip {
     uint16_t addr;
     uint8_t regs[256];
@@ -41,6 +43,7 @@ const char *i2c_stub_start(unsigned long funcs, const uint16_t *chips,
     pthread_mutex_lock(&stub_lock);
     memset(&stub, 0, sizeof(stub));
     node_stub_make(&stub.node, "xvdm-i2c-");
+    node_stub_answer(i2c_stub_ioctl);
     stub.funcs = funcs;
     for (unsigned i = 0; i < n; i++)
         stub.chips[i].addr = chips[i];
@@ -236,7 +239,7 @@ static int stub_ioctl(unsigned long request, void *arg)
     return -ENOTTY;
 }
 
-int node_stub_ioctl(int fd, unsigned long request, void *arg)
+static int i2c_stub_ioctl(int fd, unsigned long request, void *arg)
 {
     int ret = NODE_STUB_PASS;
 

@@ -33,6 +33,31 @@ bool node_stub_is(const struct node_stub *n, int fd)
     return fstat(fd, &st) == 0 && st.st_dev == n->dev && st.st_ino == n->ino;
 }
 
+#define NODE_STUB_KINDS 4
+static node_stub_ioctl_fn *answers[NODE_STUB_KINDS];
+
+/* Called before the module runs (from a stand-in's start), so the loop
+ * thread only ever reads the table. */
+void node_stub_answer(node_stub_ioctl_fn *fn)
+{
+    unsigned i = 0;
+
+    while (i < NODE_STUB_KINDS && answers[i] && answers[i] != fn)
+        i++;
+    node_stub_require(i < NODE_STUB_KINDS);
+    answers[i] = fn;
+}
+
+static int node_stub_ioctl(int fd, unsigned long request, void *arg)
+{
+    int ret = NODE_STUB_PASS;
+
+    for (unsigned i = 0; i < NODE_STUB_KINDS && answers[i]; i++)
+        if ((ret = answers[i](fd, request, arg)) != NODE_STUB_PASS)
+            break;
+    return ret;
+}
+
 int ioctl(int fd, unsigned long request, ...)
 {
     static int (*next)(int, unsigned long, ...);

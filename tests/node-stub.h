@@ -4,8 +4,8 @@
  * gpio-stub.c) share. A node is a temporary file the module opens as it
  * would the device; the test program defines ioctl() (node-stub.c) and
  * exports it (-Wl,--export-dynamic-symbol=ioctl), so the module,
- * dlopen()ed, calls it: node_stub_ioctl(), which the stand-in defines,
- * answers the calls on its files and every other fd goes on to libc.
+ * dlopen()ed, calls it: the stand-ins' functions (node_stub_answer())
+ * answer the calls on their files and every other fd goes on to libc.
  */
 #ifndef XVDM_TEST_NODE_STUB_H
 #define XVDM_TEST_NODE_STUB_H
@@ -38,10 +38,12 @@ void node_stub_make(struct node_stub *n, const char *prefix);
 /* Is fd the node (a file with its device and inode)? */
 bool node_stub_is(const struct node_stub *n, int fd);
 
-/* What the stand-in answers: NODE_STUB_PASS for an fd not its own, else
+/* What a stand-in answers: NODE_STUB_PASS for an fd not its own, else
  * the call's value (I2C_RDWR's is its number of messages) or a negative
- * errno. */
+ * errno. Each stand-in adds its own once (a program may link several,
+ * as the fuzz targets do); ioctl() asks each in turn. */
 #define NODE_STUB_PASS INT_MIN
-int node_stub_ioctl(int fd, unsigned long request, void *arg);
+typedef int node_stub_ioctl_fn(int fd, unsigned long request, void *arg);
+void node_stub_answer(node_stub_ioctl_fn *fn);
 
 #endif

@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../gpio-stub.h"
 #include "../i2c-stub.h"
 #include "fuzz-peer.h"
 
@@ -163,10 +164,33 @@ static const char *i2c_setup(void)
     return atexit(i2c_cleanup) ? NULL : spec;
 }
 
+/* gpio: dom0's chip is the stand-in of gpio-stub.h, four named lines
+ * and one unnamed, the guest given the first four; the bytes the fuzzer
+ * sends from the host end drive them (fuzz_peer_send()). */
+static bool gpio_on;
+
+static void gpio_cleanup(void)
+{
+    gpio_stub_stop();
+}
+
+static const char *gpio_setup(void)
+{
+    static const char *const names[] = {"in", "out", "irq", "", NULL};
+    static char spec[128];
+    const char *chip = gpio_stub_start(5, names);
+
+    snprintf(spec, sizeof(spec), "gpio,chip=%s,lines=0-3", chip);
+    gpio_on = true;
+    return atexit(gpio_cleanup) ? NULL : spec;
+}
+
 const char *fuzz_peer_setup(const char *name)
 {
     if (!strcmp(name, "i2c"))
         return i2c_setup();
+    if (!strcmp(name, "gpio"))
+        return gpio_setup();
     if (!strcmp(name, "net"))
         return net_setup();
     if (!strcmp(name, "console"))
@@ -209,6 +233,12 @@ void fuzz_peer_send(const void *buf, size_t len)
      * unhelpful, which is fine: the guest must cope either way. */
     if (peer_fd >= 0)
         (void)send(peer_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    /* gpio: each byte drives line (bits 0-2, modulo 5) to level (bit 3). */
+    for (size_t i = 0; gpio_on && i < len; i++) {
+        uint8_t b = ((const uint8_t *)buf)[i];
+
+        gpio_stub_drive((b & 7) % 5, (b >> 3) & 1);
+    }
 }
 
 void fuzz_peer_drain(void)
