@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/epoll.h>
@@ -168,6 +169,50 @@ START_TEST(a_stale_event_of_a_batch_skips_a_watch_that_reused_its_entry)
 }
 END_TEST
 
+static void on_nothing(void *arg, uint32_t revents)
+{
+    (void)arg;
+    (void)revents;
+}
+
+/* Owner a takes every watch it may: all but the 8 kept for b, which b
+ * then gets; an fd watched already is -EEXIST, not -ENOSPC, past a's
+ * reserve too; and one a gives back is a's to take again. */
+START_TEST(an_owner_takes_all_but_the_watches_kept_for_the_others)
+{
+    static int fds[300];
+    struct loop_owner a, b;
+    unsigned n = 0, nb = 0;
+    int ret, extra;
+
+    loop = loop_create();
+    ck_assert_ptr_nonnull(loop);
+    loop_owner_add(loop, &a);
+    loop_owner_add(loop, &b);
+    do {
+        fds[n] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        ret = loop_watch_owned(loop, &a, fds[n], EPOLLIN, on_nothing, NULL);
+        n += ret == 0;
+    } while (ret == 0 && n < 300);
+    ck_assert_int_eq(ret, -ENOSPC);
+    ck_assert_uint_eq(n, 256 - LOOP_OWNER_RESERVE);
+    ck_assert_int_eq(loop_watch_owned(loop, &a, fds[0], EPOLLIN, on_nothing,
+                                      NULL),
+                     -EEXIST);
+    for (; nb < LOOP_OWNER_RESERVE; nb++) {
+        extra = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        ck_assert_int_eq(
+            loop_watch_owned(loop, &b, extra, EPOLLIN, on_nothing, NULL), 0);
+    }
+    ck_assert_int_eq(loop_unwatch(loop, fds[1]), 0);
+    ck_assert_int_eq(
+        loop_watch_owned(loop, &a, fds[1], EPOLLIN, on_nothing, NULL), 0);
+    loop_owner_remove(loop, &b);
+    loop_owner_remove(loop, &a);
+    loop_destroy(loop);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("loop");
@@ -178,6 +223,7 @@ int main(void)
     tcase_add_test(tc, stop_ends_a_polling_loop);
     tcase_add_test(tc,
                    a_stale_event_of_a_batch_skips_a_watch_that_reused_its_entry);
+    tcase_add_test(tc, an_owner_takes_all_but_the_watches_kept_for_the_others);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -34,8 +34,9 @@ extern "C" {
 #endif
 
 /* Bumped on any change to this header: 2 added xvdm_device_ops.reload and
- * xvdm_dev_publish(); 3 added xvdm_queue_next(); 4 xvdm_host_path(). */
-#define XVDM_DEVICE_ABI_VERSION 4
+ * xvdm_dev_publish(); 3 added xvdm_queue_next(); 4 xvdm_host_path(); 5
+ * xvdm_queue_held_back(). */
+#define XVDM_DEVICE_ABI_VERSION 5
 /* The oldest version xvdm still loads: later versions only added fields at
  * the end of the ops table, which xvdm does not read from older modules. */
 #define XVDM_DEVICE_ABI_VERSION_MIN 1
@@ -259,6 +260,14 @@ bool xvdm_queue_enable_kicks(struct xvdm_queue *q);
  *     xvdm_queue_notify_guest(q);
  */
 int xvdm_queue_next(struct xvdm_queue *q, struct xvdm_chain *chain);
+/* From ABI version 5 on, after xvdm_queue_next() returned 0: true when
+ * chains may be left that this turn's share or the guest's grant budget
+ * held back (queue_notify() is called again when they can be taken),
+ * false when the driver had made no more available. For a device whose
+ * requests come in groups (virtio-i2c's transactions): a group that ends
+ * where the queue is empty is the driver's whole group; one that ends
+ * where the queue was held back may not be. */
+bool xvdm_queue_held_back(const struct xvdm_queue *q);
 /* Call queue_notify() for this queue again soon, from the event loop, as
  * if the driver had kicked. A device drains a bounded number of chains per
  * call and defers the rest, so that a guest adding chains as fast as they

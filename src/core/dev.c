@@ -206,6 +206,10 @@ static void dev_queues_init(struct xvdm_dev *dev)
  * caller's. */
 static void dev_free(struct xvdm_dev *dev)
 {
+    if (dev->defer_fd >= 0) {
+        loop_unwatch(dev->loop, dev->defer_fd);
+        close(dev->defer_fd);
+    }
     if (dev->loop)
         loop_owner_remove(dev->loop, &dev->watch_share);
     dev_unpublish(dev);
@@ -239,8 +243,14 @@ int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
             return -ENOMEM;
         }
     }
-    if (loop)
+    if (loop) {
         loop_owner_add(loop, &dev->watch_share);
+        ret = virtio_defer_init(dev);
+        if (ret) {
+            dev_free(dev);
+            return ret;
+        }
+    }
     snprintf(dev->name, sizeof(dev->name), "%s%u", ops->name, index);
     snprintf(dev->prefix, sizeof(dev->prefix), "%s: ", dev->name);
 
@@ -277,10 +287,6 @@ void dev_destroy(struct xvdm_dev *dev)
     else
         dev->ops->reset(dev->priv);
     dev->ops->destroy(dev->priv);
-    if (dev->defer_fd >= 0) {
-        loop_unwatch(dev->loop, dev->defer_fd);
-        close(dev->defer_fd);
-    }
     dev_free(dev);
 }
 

@@ -40,6 +40,7 @@ struct xvdm_queue {
     unsigned taken; /* chains popped (or skipped) in that turn */
     bool draining;  /* in xvdm_queue_next()'s run: kicks off */
     bool starved;   /* a chain waits for granted pages (gbudget) */
+    bool held_back; /* xvdm_queue_next()'s last 0 was not "no more" */
 };
 
 struct xvdm_dev {

@@ -167,6 +167,8 @@ static unsigned loop_reserved_for_others(const struct loop *loop,
 int loop_watch_owned(struct loop *loop, struct loop_owner *o, int fd,
                      uint32_t events, loop_cb *cb, void *arg)
 {
+    if (fd >= 0 && loop_find(loop, fd))
+        return -EEXIST;
     if (o->watches >= LOOP_OWNER_RESERVE &&
         LOOP_WATCHES_MAX - loop->watched <=
             loop_reserved_for_others(loop, o))

@@ -378,7 +378,13 @@ int xvdm_queue_next(struct xvdm_queue *q, struct xvdm_chain *chain)
            vq_enable_kicks(&q->vq))
         vq_disable_kicks(&q->vq);
     q->draining = ret == 1;
+    q->held_back = ret == 0 && spent;
     return ret;
+}
+
+bool xvdm_queue_held_back(const struct xvdm_queue *q)
+{
+    return q->held_back;
 }
 
 static void virtio_count_used(struct xvdm_dev *dev, unsigned chains,
@@ -460,7 +466,7 @@ static void dev_run_deferred(void *arg, uint32_t revents)
     }
 }
 
-static int dev_defer_fd(struct xvdm_dev *dev)
+int virtio_defer_init(struct xvdm_dev *dev)
 {
     int ret;
 
@@ -471,7 +477,8 @@ static int dev_defer_fd(struct xvdm_dev *dev)
     dev->defer_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (dev->defer_fd < 0)
         return -errno;
-    ret = loop_watch(dev->loop, dev->defer_fd, EPOLLIN, dev_run_deferred, dev);
+    ret = loop_watch_owned(dev->loop, &dev->watch_share, dev->defer_fd,
+                           EPOLLIN, dev_run_deferred, dev);
     if (ret) {
         close(dev->defer_fd);
         dev->defer_fd = -1;
@@ -483,7 +490,7 @@ void xvdm_queue_defer(struct xvdm_queue *q)
 {
     struct xvdm_dev *dev = q->dev;
     uint64_t one = 1;
-    int ret = dev_defer_fd(dev);
+    int ret = virtio_defer_init(dev);
 
     if (ret == 0 && write(dev->defer_fd, &one, sizeof(one)) < 0)
         ret = -errno;

@@ -54,6 +54,11 @@ void virtio_set_status(struct xvdm_dev *dev, uint32_t value);
 /* Device reset: the device's reset op, every queue forgotten, status,
  * features and ISR back to 0. */
 void virtio_reset(struct xvdm_dev *dev);
+/* The eventfd xvdm_queue_defer() wakes the loop with, watched on the
+ * device's own account: made when the device is, within the watches the
+ * loop keeps for it, so that a device past its share (vsock's
+ * connections) can still defer. 0, or a negative errno. */
+int virtio_defer_init(struct xvdm_dev *dev);
 
 /* 32 bits of the offered features: half 0 (bits 0..31) or 1; others 0. */
 uint32_t virtio_device_features(const struct xvdm_dev *dev, uint32_t half);
