@@ -198,6 +198,13 @@ static int stub_smbus(const struct i2c_smbus_ioctl_data *io)
         ret = stub_smbus_msgs(io, word, 2);
         d->word = (uint16_t)(word[0] | word[1] << 8);
         return ret;
+    case I2C_SMBUS_BLOCK_DATA: /* writes: the count goes on the bus */
+        if (!(stub.funcs & I2C_FUNC_SMBUS_WRITE_BLOCK_DATA) ||
+            io->read_write != I2C_SMBUS_WRITE)
+            return -EOPNOTSUPP;
+        if (d->block[0] < 1 || d->block[0] > I2C_SMBUS_BLOCK_MAX)
+            return -EINVAL;
+        return stub_smbus_msgs(io, d->block, (uint16_t)(d->block[0] + 1));
     case I2C_SMBUS_I2C_BLOCK_DATA:
         if (!(stub.funcs & I2C_FUNC_SMBUS_I2C_BLOCK))
             return -EOPNOTSUPP;

@@ -35,6 +35,20 @@ static void smbus_set(struct smbus_cmd *s, uint8_t rw, uint8_t command,
     s->func = func;
 }
 
+/* [command, count, count bytes]: SMBus's block write, the same bytes on
+ * the bus as an I2C block write of count + 1, which is the shorter
+ * command where the adapter has it; the block write carries 32 data
+ * bytes, one more, and is what some adapters have instead. */
+static bool smbus_block_write(const struct i2c_msg *m, unsigned long funcs)
+{
+    unsigned count = m->len >= 3 ? m->buf[1] : 0;
+
+    return count == m->len - 2u && count <= I2C_SMBUS_BLOCK_MAX &&
+           (funcs & I2C_FUNC_SMBUS_WRITE_BLOCK_DATA) &&
+           (m->len - 1u > I2C_SMBUS_BLOCK_MAX ||
+            !(funcs & I2C_FUNC_SMBUS_WRITE_I2C_BLOCK));
+}
+
 /* A message of its own: quick, a byte, a byte or word at a register, or
  * a block at one. Preferring the shortest command, if the adapter has
  * it. */
@@ -60,6 +74,10 @@ static bool smbus_of_one(const struct i2c_msg *m, unsigned long funcs,
         smbus_set(s, I2C_SMBUS_WRITE, b[0], I2C_SMBUS_WORD_DATA,
                   I2C_FUNC_SMBUS_WRITE_WORD_DATA);
         s->data.word = (uint16_t)(b[1] | b[2] << 8); /* SMBus: low first */
+    } else if (smbus_block_write(m, funcs)) {
+        smbus_set(s, I2C_SMBUS_WRITE, b[0], I2C_SMBUS_BLOCK_DATA,
+                  I2C_FUNC_SMBUS_WRITE_BLOCK_DATA);
+        memcpy(s->data.block, &b[1], m->len - 1u); /* count, then data */
     } else {
         smbus_set(s, I2C_SMBUS_WRITE, b[0], I2C_SMBUS_I2C_BLOCK_DATA,
                   m->len - 1u <= I2C_SMBUS_BLOCK_MAX
@@ -126,7 +144,7 @@ int i2c_smbus_transfer(struct i2c *c)
             "VIRTIO_I2C_MSG_ERR",
             c->nr, m[0].addr, c->reqs[0].chain.head,
             match ? "this adapter has" : "there is", c->bus);
-        return -EOPNOTSUPP;
+        return -ENOMSG;
     }
     if (ioctl(c->fd, I2C_SLAVE, (unsigned long)m[0].addr) < 0 ||
         ioctl(c->fd, I2C_SMBUS, &s.io) < 0)

@@ -109,22 +109,25 @@ void i2c_req_check(struct i2c *c, struct i2c_req *r)
 static void i2c_log_failed(struct i2c *c, int err)
 {
     struct timespec now;
+    char more[64] = "";
 
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (now.tv_sec == c->failed_logged.tv_sec) {
         c->failed_unlogged++;
         return;
     }
+    if (c->failed_unlogged)
+        snprintf(more, sizeof(more), " (%u more failed since the last line)",
+                 c->failed_unlogged);
     xvdm_dev_log(c->dev, XVDM_LOG_DEBUG,
-                 "I2C_RDWR of %u message(s), the first to 0x%02x: %s "
-                 "(%u more failed since the last such line)",
-                 c->nr, c->msgs[0].addr, strerror(err), c->failed_unlogged);
+                 "a transfer of %u message(s), the first to 0x%02x: %s%s",
+                 c->nr, c->msgs[0].addr, strerror(err), more);
     c->failed_logged = now;
     c->failed_unlogged = 0;
 }
 
-/* The group as one I2C_RDWR, or one SMBus command. 0, or a negative errno (the adapter's:
- * -ENXIO when no chip answers the address). */
+/* The group as one I2C_RDWR, or one SMBus command. 0, or a negative
+ * errno (the adapter's: -ENXIO when no chip answers the address). */
 static int i2c_transfer(struct i2c *c)
 {
     struct i2c_rdwr_ioctl_data rdwr = {.msgs = c->msgs, .nmsgs = c->nr};
@@ -148,7 +151,7 @@ static int i2c_transfer(struct i2c *c)
     else
         ret = ret < 0 ? -errno : -EIO;
     if (ret) {
-        if (ret != -EOPNOTSUPP) /* which has its line */
+        if (ret != -ENOMSG) /* i2c-smbus.c's refusal, which has its line */
             i2c_log_failed(c, -ret);
         return ret;
     }

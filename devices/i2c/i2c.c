@@ -203,10 +203,13 @@ static int i2c_features_ok(void *priv, uint64_t features)
  * wait meanwhile. A group ends at a request without FAIL_NEXT, at
  * I2C_MSGS_MAX requests, or where the queue holds no more: Linux's
  * driver, its queue full, sends part of a transfer, FAIL_NEXT set on its
- * last request, and waits for that part. The same holds where the grant
- * budget stops the drain: holding the part back could wait for pages
- * that its own requests hold. A group failed for its length ends there
- * too, so that the guest's next transfer is not failed with it. */
+ * last request, and waits for that part. Where the queue was held back
+ * instead (the grant budget, or the turn's share), the rest of the group
+ * may be behind: the part is failed, and the rest with it as it comes,
+ * rather than carried out as a transaction of its own; holding it would
+ * wait for pages its own requests may hold. A group failed for its
+ * length also ends where the queue is empty, so that the guest's next
+ * transfer is not failed with it. */
 static void i2c_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 {
     struct i2c *c = priv;
@@ -228,9 +231,20 @@ static void i2c_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
             break;
         }
     }
+    /* Gathered requests left here end in FAIL_NEXT: a group's end, or a
+     * failing one, ran at once. */
+    if (ret == 0 && c->nr && xvdm_queue_held_back(q)) {
+        xvdm_dev_guest_error(c->dev,
+                             "a transaction cut short at request %u: the "
+                             "queue held back its next request (the grant "
+                             "budget, or this turn's share): "
+                             "VIRTIO_I2C_MSG_ERR for all of it",
+                             c->reqs[c->nr - 1].chain.head);
+        c->failing_group = true;
+    }
     if (ret == 0 && c->nr)
         i2c_group_run(c, q);
-    if (ret == 0)
+    if (ret == 0 && !xvdm_queue_held_back(q))
         c->failing_group = false;
     c->nr = 0;
     xvdm_queue_notify_guest(q);

@@ -82,8 +82,8 @@ bool i2c_group_run(struct i2c *c, struct xvdm_queue *q);
 
 /* Carry out the messages msgs[0 .. nr), their data in place, as the one
  * SMBus command they are, on an adapter without I2C_FUNC_I2C; read data
- * into the read message's buffer. 0, or a negative errno (-EOPNOTSUPP,
- * with a line, when they are no command the adapter has). */
+ * into the read message's buffer. 0, or a negative errno (-ENOMSG, with
+ * a line, when they are no command the adapter has). */
 int i2c_smbus_transfer(struct i2c *c);
 
 #endif

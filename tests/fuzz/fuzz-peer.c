@@ -153,12 +153,11 @@ static void i2c_cleanup(void)
     i2c_stub_stop();
 }
 
-static const char *i2c_setup(void)
+static const char *i2c_setup(unsigned long funcs)
 {
     static const uint16_t chips[] = {0x50, 0x68};
     static char spec[128];
-    const char *bus =
-        i2c_stub_start(I2C_FUNC_I2C | I2C_FUNC_SMBUS_QUICK, chips, 2);
+    const char *bus = i2c_stub_start(funcs, chips, 2);
 
     snprintf(spec, sizeof(spec), "i2c,bus=%s,addrs=0x50-0x51:0x68", bus);
     return atexit(i2c_cleanup) ? NULL : spec;
@@ -188,7 +187,12 @@ static const char *gpio_setup(void)
 const char *fuzz_peer_setup(const char *name)
 {
     if (!strcmp(name, "i2c"))
-        return i2c_setup();
+        return i2c_setup(I2C_FUNC_I2C | I2C_FUNC_SMBUS_QUICK);
+    /* An SMBus-only adapter: transactions go as SMBus commands. */
+    if (!strcmp(name, "i2c-smbus"))
+        return i2c_setup(I2C_FUNC_SMBUS_QUICK | I2C_FUNC_SMBUS_BYTE |
+                         I2C_FUNC_SMBUS_BYTE_DATA | I2C_FUNC_SMBUS_WORD_DATA |
+                         I2C_FUNC_SMBUS_BLOCK_DATA | I2C_FUNC_SMBUS_I2C_BLOCK);
     if (!strcmp(name, "gpio"))
         return gpio_setup();
     if (!strcmp(name, "net"))

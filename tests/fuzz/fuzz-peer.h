@@ -6,9 +6,9 @@
  * "console" a unix socket, the peer its client; "vsock" uds= in a
  * temporary folder, the peer the dom0 service listening on the guest's
  * port FUZZ_VSOCK_PORT; "i2c" the adapter of tests/i2c-stub.h, with its
- * chips; "gpio" the chip of tests/gpio-stub.h, whose lines the peer's
- * bytes drive. Any other spec (rng,
- * "blk,path=F") is served as given, with no peer.
+ * chips ("i2c-smbus": the same adapter, SMBus-only); "gpio" the chip of
+ * tests/gpio-stub.h, whose lines the peer's bytes drive. Any other spec
+ * (rng, "blk,path=F") is served as given, with no peer.
  */
 #ifndef XVDM_FUZZ_PEER_H
 #define XVDM_FUZZ_PEER_H
@@ -19,7 +19,8 @@
 #define FUZZ_VSOCK_PORT 1234
 
 /* Prepare the host end for `name` (a --device spec, or "net", "console",
- * "vsock", "i2c", "gpio") and return the spec to serve. NULL after a line saying what failed. */
+ * "vsock", "i2c", "i2c-smbus", "gpio") and return the spec to serve.
+ * NULL after a line saying what failed. */
 const char *fuzz_peer_setup(const char *name);
 /* After xvdm serves the device: connect to it (console). 0 or -errno. */
 int fuzz_peer_connect(void);
