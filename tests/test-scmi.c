@@ -395,12 +395,18 @@ static void small_responses(void)
     send_cmd(HDR(SENSOR, 0x3), &p, 1, 12 + 27, &r);
     ck_assert_int_eq(r.status, COMMS_ERROR);
     ck_assert_uint_eq(r.len, 8);
+    /* Room for the agent's id, not its name: the id is not sent alone. */
+    p = 0xffffffff;
+    send_cmd(HDR(BASE, 0x7), &p, 1, 8 + 4 + 15, &r);
+    ck_assert_int_eq(r.status, COMMS_ERROR);
+    ck_assert_uint_eq(r.len, 8);
+    ck_assert_uint_eq(r.w[0], 0xeeeeeeee);
 }
 
 START_TEST(a_response_that_does_not_fit_is_comms_error_with_a_line)
 {
     start();
-    ck_assert_uint_ge(log_lines_during(small_responses, "does not fit"), 2);
+    ck_assert_uint_ge(log_lines_during(small_responses, "does not fit"), 3);
     finish();
 }
 END_TEST
