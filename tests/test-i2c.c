@@ -25,6 +25,7 @@
 #include "harness.h"
 #include "i2c-stub.h"
 #include "log-lines.h"
+#include "spec-refused.h"
 #include "log.h"
 #include "vdriver.h"
 
@@ -132,19 +133,6 @@ static struct req post_msg(const struct msg *m, bool fail_next)
     return post_raw((uint16_t)(m->addr << 1), flags, &b, m->len ? 1 : 0);
 }
 
-/* The next used element, waiting for its interrupt as Linux's driver
- * does: asking for one (EVENT_IDX's used_event) once the ring is
- * drained. */
-static void next_used(uint32_t *id, uint32_t *len)
-{
-    while (!guest_ring_get_used(&d.ring[0], id, len)) {
-        guest_ring_enable_cb(&d.ring[0]);
-        if (guest_ring_get_used(&d.ring[0], id, len))
-            return;
-        ck_assert_int_ge(vdriver_wait_irq(&d, WAIT_MS), 0);
-    }
-}
-
 /* Wait for the used element of each of reqs[0..n), in order; their
  * used lengths into len[]. */
 static void wait_used(const struct req *reqs, unsigned n, uint32_t *len)
@@ -152,7 +140,7 @@ static void wait_used(const struct req *reqs, unsigned n, uint32_t *len)
     for (unsigned i = 0; i < n; i++) {
         uint32_t id;
 
-        next_used(&id, &len[i]);
+        ck_assert_int_eq(vdriver_next_used(&d, 0, &id, &len[i], WAIT_MS), 0);
         ck_assert_uint_eq(id, reqs[i].head);
     }
 }
@@ -523,10 +511,10 @@ static void broken_chains(void)
     b[1] = (struct guest_buf){st, 1, true};
     guest_ring_publish(&d.ring[0], guest_ring_add_chain(&d.ring[0], b, 2));
     vdriver_kick(&d, 0);
-    next_used(&id, &len);
+    ck_assert_int_eq(vdriver_next_used(&d, 0, &id, &len, WAIT_MS), 0);
     ck_assert_uint_eq(id, head);
     ck_assert_uint_eq(len, 0);
-    next_used(&id, &len);
+    ck_assert_int_eq(vdriver_next_used(&d, 0, &id, &len, WAIT_MS), 0);
     ck_assert_uint_eq(*(uint8_t *)vdriver_ptr(&d, st), VIRTIO_I2C_MSG_ERR);
     ck_assert_uint_eq(i2c_stub_transfers(), 0);
 }
@@ -678,13 +666,6 @@ END_TEST
 
 static char refused_spec[160];
 
-static void start_refused(void)
-{
-    const char *specs[] = {refused_spec};
-
-    ck_assert_int_ne(harness_start(&h, specs, 1), 0);
-}
-
 /* xvdm does not start with "i2c,<opts>" ("%s" in opts: the stub's
  * node), and says why naming `value`. */
 static void expect_refused(const char *opts, const char *value)
@@ -696,8 +677,7 @@ static void expect_refused(const char *opts, const char *value)
                  (int)(at - opts), opts, bus, at + 2);
     else
         snprintf(refused_spec, sizeof(refused_spec), "i2c,%s", opts);
-    ck_assert_msg(log_lines_during(start_refused, value) >= 1,
-                  "'%s': '%s' not named", refused_spec, value);
+    expect_spec_refused(refused_spec, value);
 }
 
 START_TEST(bad_options_are_refused_naming_the_value)

@@ -20,6 +20,7 @@
 #include "dev.h"
 #include "harness.h"
 #include "log-lines.h"
+#include "spec-refused.h"
 #include "vdriver.h"
 
 #define SCMI_ID 32
@@ -28,7 +29,8 @@
 /* Linux's response buffer: 128 bytes of message and 8 of overhead. */
 #define PDU 136
 #define TOKEN 0x2a5u
-#define HDR(proto, msg) ((uint32_t)(msg) | (uint32_t)(proto) << 10 | TOKEN << 18)
+#define HDR(proto, msg)                                                        \
+    ((uint32_t)(msg) | (uint32_t)(proto) << 10 | TOKEN << 18)
 #define BASE 0x10
 #define SENSOR 0x15
 #define SUCCESS 0
@@ -79,16 +81,6 @@ static void finish(void)
     harness_stop(&h);
 }
 
-static void next_used(uint32_t *id, uint32_t *len)
-{
-    while (!guest_ring_get_used(&d.ring[0], id, len)) {
-        guest_ring_enable_cb(&d.ring[0]);
-        if (guest_ring_get_used(&d.ring[0], id, len))
-            return;
-        ck_assert_int_ge(vdriver_wait_irq(&d, WAIT_MS), 0);
-    }
-}
-
 /* Send out_len bytes of request (hdr, then params) with a response
  * buffer of in_len bytes (0xee-filled); wait for it. */
 static void send_raw(const void *req, uint32_t out_len, uint32_t in_len,
@@ -101,8 +93,8 @@ static void send_raw(const void *req, uint32_t out_len, uint32_t in_len,
     uint16_t head;
 
     if (out_len) {
-        b[n] = (struct guest_buf){vdriver_alloc(&d, out_len, 8), out_len,
-                                  false};
+        b[n] =
+            (struct guest_buf){vdriver_alloc(&d, out_len, 8), out_len, false};
         memcpy(vdriver_ptr(&d, b[n].gpa), req, out_len);
         n++;
     }
@@ -112,7 +104,7 @@ static void send_raw(const void *req, uint32_t out_len, uint32_t in_len,
     head = guest_ring_add_chain(&d.ring[0], b, n);
     guest_ring_publish(&d.ring[0], head);
     vdriver_kick(&d, 0);
-    next_used(&id, &r->len);
+    ck_assert_int_eq(vdriver_next_used(&d, 0, &id, &r->len, WAIT_MS), 0);
     ck_assert_uint_eq(id, head);
     memset(r->bytes, 0, sizeof(r->bytes));
     memcpy(r->bytes, vdriver_ptr(&d, in), in_len < 512 ? in_len : 512);
@@ -413,20 +405,12 @@ END_TEST
 
 /* ---- options ----------------------------------------------------------- */
 
-static char refused_spec[256];
-
-static void start_refused(void)
-{
-    const char *specs[] = {refused_spec};
-
-    ck_assert_int_ne(harness_start(&h, specs, 1), 0);
-}
-
 static void expect_option_refused(const char *opts, const char *value)
 {
-    snprintf(refused_spec, sizeof(refused_spec), "scmi,%s", opts);
-    ck_assert_msg(log_lines_during(start_refused, value) >= 1,
-                  "'%s': '%s' not named", refused_spec, value);
+    char spec[256];
+
+    snprintf(spec, sizeof(spec), "scmi,%s", opts);
+    expect_spec_refused(spec, value);
 }
 
 START_TEST(bad_options_are_refused_naming_the_value)

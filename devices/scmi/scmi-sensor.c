@@ -90,9 +90,8 @@ static int scmi_sensor_add(struct scmi *s, const char *spec, char **field)
     else if (scmi_sensor_value(field[2], &sn->value))
         why = "has a value that is not a decimal integer (thousandths)";
     if (why) {
-        xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
-                     "sensors=%s: '%s:%s:%s' %s", spec, field[0], field[1],
-                     field[2], why);
+        xvdm_dev_log(s->dev, XVDM_LOG_ERROR, "sensors=%s: '%s:%s:%s' %s", spec,
+                     field[0], field[1], field[2], why);
         return -EINVAL;
     }
     strcpy(sn->name, field[0]);
@@ -154,8 +153,7 @@ static bool scmi_sensor_describe(struct scmi_cmd *cmd, uint32_t id,
 
 /* §4.7.2.5: descriptions from desc_index on, as many as the response
  * holds; num_returned in bits 11:0 and num_remaining in 31:16. */
-static int32_t scmi_sensor_description_get(struct scmi *s,
-                                           struct scmi_cmd *cmd)
+static int32_t scmi_sensor_description_get(struct scmi *s, struct scmi_cmd *cmd)
 {
     uint32_t index = scmi_param_u32(cmd, 0), n;
 

@@ -27,7 +27,7 @@
 
 /* DEN0056 §4.1.2: the message header. */
 #define SCMI_HDR_LEN 4u
-#define SCMI_HDR_MSG_ID(h) ((h) & 0xff)
+#define SCMI_HDR_MSG_ID(h) ((h)&0xff)
 #define SCMI_HDR_TYPE(h) (((h) >> 8) & 0x3)
 #define SCMI_HDR_PROTO(h) (((h) >> 10) & 0xff)
 #define SCMI_TYPE_COMMAND 0
@@ -88,8 +88,8 @@ static bool scmi_ret_name(struct scmi_cmd *cmd, const char *name)
     return scmi_ret(cmd, buf, SCMI_NAME_LEN);
 }
 
-static const struct scmi_message *scmi_find_message(
-    const struct scmi_protocol *p, uint32_t id)
+static const struct scmi_message *
+scmi_find_message(const struct scmi_protocol *p, uint32_t id)
 {
     for (unsigned i = 0; i < p->nr_messages; i++)
         if (p->messages[i].id == id)
@@ -232,28 +232,32 @@ static int32_t scmi_dispatch(struct scmi *s, uint32_t hdr,
 
     s->proto = scmi_find_protocol(SCMI_HDR_PROTO(hdr));
     if (SCMI_HDR_TYPE(hdr) != SCMI_TYPE_COMMAND) {
-        xvdm_dev_guest_error(s->dev, "SCMI message 0x%08x is of type %u, "
-                                     "not a command: PROTOCOL_ERROR",
+        xvdm_dev_guest_error(s->dev,
+                             "SCMI message 0x%08x is of type %u, "
+                             "not a command: PROTOCOL_ERROR",
                              hdr, SCMI_HDR_TYPE(hdr));
         return SCMI_PROTOCOL_ERROR;
     }
     if (!s->proto) {
-        xvdm_dev_guest_error(s->dev, "SCMI message 0x%08x is of protocol "
-                                     "0x%02x, which is not served: "
-                                     "NOT_SUPPORTED",
+        xvdm_dev_guest_error(s->dev,
+                             "SCMI message 0x%08x is of protocol "
+                             "0x%02x, which is not served: "
+                             "NOT_SUPPORTED",
                              hdr, SCMI_HDR_PROTO(hdr));
         return SCMI_NOT_SUPPORTED;
     }
     m = scmi_find_message(s->proto, SCMI_HDR_MSG_ID(hdr));
     if (!m) {
-        xvdm_dev_guest_error(s->dev, "SCMI message 0x%08x: protocol 0x%02x "
-                                     "has no message 0x%02x: NOT_SUPPORTED",
+        xvdm_dev_guest_error(s->dev,
+                             "SCMI message 0x%08x: protocol 0x%02x "
+                             "has no message 0x%02x: NOT_SUPPORTED",
                              hdr, s->proto->id, SCMI_HDR_MSG_ID(hdr));
         return SCMI_NOT_SUPPORTED;
     }
     if (params_len != m->params_len) {
-        xvdm_dev_guest_error(s->dev, "SCMI message 0x%08x has %u bytes of "
-                                     "parameters, not %u: PROTOCOL_ERROR",
+        xvdm_dev_guest_error(s->dev,
+                             "SCMI message 0x%08x has %u bytes of "
+                             "parameters, not %u: PROTOCOL_ERROR",
                              hdr, params_len, m->params_len);
         return SCMI_PROTOCOL_ERROR;
     }
@@ -288,21 +292,23 @@ static uint32_t scmi_serve(struct scmi *s, const struct xvdm_chain *ch)
     if (cmd.cap > SCMI_RET_MAX)
         cmd.cap = SCMI_RET_MAX;
     if (ch->out_len - SCMI_HDR_LEN > SCMI_PARAMS_MAX) {
-        xvdm_dev_guest_error(s->dev, "SCMI message 0x%08x has %u bytes of "
-                                     "parameters, more than any: "
-                                     "PROTOCOL_ERROR",
+        xvdm_dev_guest_error(s->dev,
+                             "SCMI message 0x%08x has %u bytes of "
+                             "parameters, more than any: "
+                             "PROTOCOL_ERROR",
                              hdr, ch->out_len - SCMI_HDR_LEN);
         status = SCMI_PROTOCOL_ERROR;
     } else {
         iov_copy(ch->iov, ch->out_num, SCMI_HDR_LEN, params,
                  ch->out_len - SCMI_HDR_LEN, false);
-        status = scmi_dispatch(s, hdr, params, ch->out_len - SCMI_HDR_LEN,
-                               &cmd);
+        status =
+            scmi_dispatch(s, hdr, params, ch->out_len - SCMI_HDR_LEN, &cmd);
     }
     if (status == SCMI_COMMS_ERROR)
-        xvdm_dev_guest_error(s->dev, "SCMI message 0x%08x: the response does "
-                                     "not fit in chain %u's %u bytes: "
-                                     "COMMS_ERROR",
+        xvdm_dev_guest_error(s->dev,
+                             "SCMI message 0x%08x: the response does "
+                             "not fit in chain %u's %u bytes: "
+                             "COMMS_ERROR",
                              hdr, ch->head, ch->in_len);
     /* A failed command's response is its status alone. */
     if (status != SCMI_SUCCESS)

@@ -64,7 +64,7 @@ struct scmi_protocol {
 
 struct scmi_sensor {
     char name[SCMI_NAME_LEN];
-    uint8_t type; /* DEN0056 §4.7.2.5's unit */
+    uint8_t type;  /* DEN0056 §4.7.2.5's unit */
     int64_t value; /* in thousandths of the unit */
 };
 
