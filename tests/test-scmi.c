@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check-run.h"
 #include "dev.h"
@@ -38,6 +39,7 @@
 #define INVALID_PARAMETERS (-2)
 #define NOT_FOUND (-4)
 #define COMMS_ERROR (-7)
+#define HARDWARE_ERROR (-9)
 #define PROTOCOL_ERROR (-10)
 /* Five sensors: Linux's 136 bytes hold four descriptions. */
 #define SENSORS                                                                \
@@ -210,9 +212,10 @@ static void expect_desc(const struct resp *r, unsigned i, uint32_t id,
     ck_assert_mem_eq(r->bytes + 12 + 28 * i + 12, padded, 16);
 }
 
-/* Scale -3 (0x1d in bits 15:11) and the unit: 2 Celsius, 5 Volts, 6
- * Amps, 7 Watts. */
+/* hwmon's units: a scale of -3 (0x1d in bits 15:11) for 2 Celsius, 5
+ * Volts, 6 Amps; of -6 (0x1a) for 7 Watts. */
 #define MILLI(unit) (0x1dU << 11 | (unit))
+#define MICRO(unit) (0x1aU << 11 | (unit))
 
 START_TEST(sensor_descriptions_come_page_by_page_from_the_index)
 {
@@ -236,7 +239,7 @@ START_TEST(sensor_descriptions_come_page_by_page_from_the_index)
     p = 4;
     expect(HDR(SENSOR, 0x3), &p, 1, SUCCESS, 1 + 7, &r);
     ck_assert_uint_eq(r.w[0], 1);
-    expect_desc(&r, 0, 4, MILLI(7), "psu_power");
+    expect_desc(&r, 0, 4, MICRO(7), "psu_power");
     /* From the middle, a buffer for two. */
     p = 1;
     send_cmd(HDR(SENSOR, 0x3), &p, 1, 12 + 2 * 28 + 27, &r);
@@ -280,6 +283,63 @@ START_TEST(a_device_without_sensors_has_the_protocol_and_none)
     ck_assert_uint_eq(r.w[0], 0);
     expect(HDR(SENSOR, 0x6), p, 2, NOT_FOUND, 0, &r);
     finish();
+}
+END_TEST
+
+/* A file standing in for a hwmon attribute; its path. */
+static const char *hwmon_file(char *path, const char *text)
+{
+    FILE *f;
+
+    if (!*path) {
+        int fd;
+
+        strcpy(path, "/tmp/xvdm-hwmon-XXXXXX");
+        fd = mkstemp(path);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+    }
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void hwmon_fails(void)
+{
+    uint32_t p[2] = {1, 0};
+    struct resp r;
+
+    expect(HDR(SENSOR, 0x6), p, 2, HARDWARE_ERROR, 0, &r);
+}
+
+START_TEST(hwmon_sensors_are_read_when_the_guest_asks)
+{
+    char temp[32] = "", volt[32] = "", opts[160];
+    struct resp r;
+    uint32_t p = 0;
+
+    hwmon_file(temp, "45500\n");
+    hwmon_file(volt, "1200\n");
+    snprintf(opts, sizeof(opts),
+             "sensors=soc:temp:1,hwmon=cpu:temp:%s:vin:voltage:%s", temp, volt);
+    start_with(opts);
+    expect(HDR(SENSOR, 0x3), &p, 1, SUCCESS, 1 + 3 * 7, &r);
+    ck_assert_uint_eq(r.w[0], 3);
+    expect_desc(&r, 0, 0, MILLI(2), "soc");
+    expect_desc(&r, 1, 1, MILLI(2), "cpu");
+    expect_desc(&r, 2, 2, MILLI(5), "vin");
+    ck_assert_int_eq(reading(0), 1);
+    ck_assert_int_eq(reading(1), 45500);
+    ck_assert_int_eq(reading(2), 1200);
+    hwmon_file(temp, "-2000\n");
+    ck_assert_int_eq(reading(1), -2000);
+    hwmon_file(temp, "ENODATA");
+    ck_assert_uint_ge(log_lines_during(hwmon_fails, "HARDWARE_ERROR"), 1);
+    finish();
+    unlink(temp);
+    unlink(volt);
 }
 END_TEST
 
@@ -415,6 +475,8 @@ static void expect_option_refused(const char *opts, const char *value)
 
 START_TEST(bad_options_are_refused_naming_the_value)
 {
+    char path[32] = "", opts[400];
+
     expect_option_refused("sensors=soc:temp", "'soc'");
     expect_option_refused("sensors=soc:temp:1:gpu", "'gpu'");
     expect_option_refused("sensors=soc:warmth:1", "'soc:warmth:1'");
@@ -433,6 +495,22 @@ START_TEST(bad_options_are_refused_naming_the_value)
         "g:temp:0:h:temp:0:i:temp:0:j:temp:0:k:temp:0:l:temp:0:m:temp:0:"
         "n:temp:0:o:temp:0:p:temp:0:q:temp:0",
         "'q:temp:0' is one sensor more than the 16");
+    /* hwmon=: files that are not there or hold no value; the 16 in all. */
+    expect_option_refused("hwmon=cpu:temp:/nonexistent/temp1_input",
+                          "/nonexistent/temp1_input' has a file that cannot");
+    hwmon_file(path, "hot\n");
+    snprintf(opts, sizeof(opts), "hwmon=cpu:temp:%s", path);
+    expect_option_refused(opts, "does not read as a decimal integer");
+    expect_option_refused("hwmon=cpu:temp",
+                          "'cpu' is not a whole NAME:TYPE:PATH");
+    hwmon_file(path, "1\n");
+    snprintf(opts, sizeof(opts),
+             "sensors=a:temp:0:b:temp:0:c:temp:0:d:temp:0:e:temp:0:f:temp:0:"
+             "g:temp:0:h:temp:0:i:temp:0:j:temp:0:k:temp:0:l:temp:0:m:temp:0:"
+             "n:temp:0:o:temp:0:p:temp:0,hwmon=q:temp:%s",
+             path);
+    expect_option_refused(opts, "is one sensor more than the 16");
+    unlink(path);
 }
 END_TEST
 
@@ -446,6 +524,7 @@ static Suite *scmi_suite(void)
     tcase_add_test(tc, sensor_descriptions_come_page_by_page_from_the_index);
     tcase_add_test(tc, sensor_readings_are_the_configured_values);
     tcase_add_test(tc, a_device_without_sensors_has_the_protocol_and_none);
+    tcase_add_test(tc, hwmon_sensors_are_read_when_the_guest_asks);
     tcase_add_test(tc, bad_options_are_refused_naming_the_value);
     suite_add_tcase(s, tc);
     tc = tcase_create("hostile");

@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * SCMI sensor management (DEN0056 §4.7, version 2.0): sensors of fixed
- * values from sensors=, described and read synchronously. Values are in
- * thousandths of their unit (a scale of 10^-3), as dom0's hwmon gives
- * temperatures, voltages and currents.
+ * values from sensors=, and dom0's hwmon files from hwmon=, read when
+ * the guest asks; described and read synchronously. Values are in
+ * hwmon's units (millidegrees, mV, mA, µW, µJ), which the descriptions'
+ * scales say.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "scmi.h"
 
@@ -25,18 +28,22 @@
 #define SCMI_SENSOR_DESC_LEN (12 + SCMI_NAME_LEN)
 /* attributes_high: the unit multiplier, a signed power of ten, in bits
  * 15:11. */
-#define SCMI_SENSOR_SCALE_MILLI ((uint32_t)(-3 & 0x1f) << 11)
+#define SCMI_SENSOR_SCALE(exp) ((uint32_t)((exp)&0x1f) << 11)
+/* A hwmon file's text: a decimal integer and a newline. */
+#define SCMI_HWMON_TEXT_MAX 32
 
-/* §4.7.2.5's units, by the names sensors= takes (hwmon's classes). */
+/* §4.7.2.5's units, by the names the options take, and the power of ten
+ * of hwmon's unit for each (Documentation/hwmon/sysfs-interface.rst). */
 static const struct {
     const char *name;
     uint8_t unit;
+    int8_t scale;
 } scmi_sensor_types[] = {
-    {"temp", 2},    /* degrees Celsius */
-    {"voltage", 5}, /* Volts */
-    {"current", 6}, /* Amps */
-    {"power", 7},   /* Watts */
-    {"energy", 8},  /* Joules */
+    {"temp", 2, -3},    /* degrees Celsius, millidegrees */
+    {"voltage", 5, -3}, /* Volts, mV */
+    {"current", 6, -3}, /* Amps, mA */
+    {"power", 7, -6},   /* Watts, µW */
+    {"energy", 8, -6},  /* Joules, µJ */
 };
 
 static bool scmi_sensor_name_ok(const char *name)
@@ -51,32 +58,66 @@ static bool scmi_sensor_name_ok(const char *name)
     return true;
 }
 
-static int scmi_sensor_type(const char *name, uint8_t *unit)
+static int scmi_sensor_type(const char *name, struct scmi_sensor *sn)
 {
     for (size_t i = 0;
          i < sizeof(scmi_sensor_types) / sizeof(scmi_sensor_types[0]); i++) {
         if (!strcmp(name, scmi_sensor_types[i].name)) {
-            *unit = scmi_sensor_types[i].unit;
+            sn->type = scmi_sensor_types[i].unit;
+            sn->scale = scmi_sensor_types[i].scale;
             return 0;
         }
     }
     return -EINVAL;
 }
 
-static int scmi_sensor_value(const char *text, int64_t *value)
+/* A decimal integer, with a newline after it where it is a hwmon file's
+ * text. */
+static int scmi_sensor_value(const char *text, bool newline, int64_t *value)
 {
     char *end;
 
     errno = 0;
     *value = strtoll(text, &end, 10);
+    if (newline && *end == '\n')
+        end++;
     return errno || end == text || *end ? -EINVAL : 0;
 }
 
-/* One NAME:TYPE:VALUE item into the next sensor; a line naming what is
- * wrong with it. */
-static int scmi_sensor_add(struct scmi *s, const char *spec, char **field)
+/* A hwmon file's value now, read from its start. */
+static int scmi_sensor_read_hwmon(const struct scmi_sensor *sn, int64_t *value)
+{
+    char text[SCMI_HWMON_TEXT_MAX];
+    ssize_t n = pread(sn->fd, text, sizeof(text) - 1, 0);
+
+    if (n < 0)
+        return -errno;
+    text[n] = '\0';
+    return scmi_sensor_value(text, true, value);
+}
+
+/* hwmon='s third field: open the file, kept open for the guest's
+ * readings (they work after --chroot and the dropped privileges), and
+ * check it reads as a value. */
+static const char *scmi_sensor_open(struct scmi_sensor *sn, const char *path)
+{
+    int64_t value;
+
+    sn->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (sn->fd < 0)
+        return "has a file that cannot be opened";
+    if (scmi_sensor_read_hwmon(sn, &value))
+        return "has a file that does not read as a decimal integer";
+    return NULL;
+}
+
+/* One NAME:TYPE:VALUE (or NAME:TYPE:PATH for hwmon=) item into the next
+ * sensor; a line naming what is wrong with it. */
+static int scmi_sensor_add(struct scmi *s, const char *key, const char *spec,
+                           char **field)
 {
     struct scmi_sensor *sn = &s->sensors[s->nr_sensors];
+    bool hwmon = !strcmp(key, "hwmon");
     const char *why = NULL;
 
     if (s->nr_sensors == SCMI_SENSORS_MAX)
@@ -84,22 +125,33 @@ static int scmi_sensor_add(struct scmi *s, const char *spec, char **field)
     else if (!scmi_sensor_name_ok(field[0]))
         why = "has a name that is not 1 to 15 letters, digits, '-', '_' "
               "or '.'";
-    else if (scmi_sensor_type(field[1], &sn->type))
+    else if (scmi_sensor_type(field[1], sn))
         why = "has a type that is not temp, voltage, current, power or "
               "energy";
-    else if (scmi_sensor_value(field[2], &sn->value))
-        why = "has a value that is not a decimal integer (thousandths)";
+    else if (hwmon)
+        why = scmi_sensor_open(sn, field[2]);
+    else if (scmi_sensor_value(field[2], false, &sn->value))
+        why = "has a value that is not a decimal integer";
+    /* Counted even when refused: scmi_sensor_close() closes its file. */
+    if (s->nr_sensors < SCMI_SENSORS_MAX)
+        s->nr_sensors++;
     if (why) {
-        xvdm_dev_log(s->dev, XVDM_LOG_ERROR, "sensors=%s: '%s:%s:%s' %s", spec,
+        xvdm_dev_log(s->dev, XVDM_LOG_ERROR, "%s=%s: '%s:%s:%s' %s", key, spec,
                      field[0], field[1], field[2], why);
         return -EINVAL;
     }
     strcpy(sn->name, field[0]);
-    s->nr_sensors++;
     return 0;
 }
 
-int scmi_sensor_parse(struct scmi *s, const char *spec)
+void scmi_sensor_close(struct scmi *s)
+{
+    for (unsigned i = 0; i < s->nr_sensors; i++)
+        if (s->sensors[i].fd >= 0)
+            close(s->sensors[i].fd);
+}
+
+int scmi_sensor_parse(struct scmi *s, const char *key, const char *spec)
 {
     char *copy, *field[3], *rest;
     unsigned n = 0;
@@ -115,14 +167,14 @@ int scmi_sensor_parse(struct scmi *s, const char *spec)
     while (rest && !ret) {
         field[n++] = strsep(&rest, ":");
         if (n == 3) {
-            ret = scmi_sensor_add(s, spec, field);
+            ret = scmi_sensor_add(s, key, spec, field);
             n = 0;
         }
     }
     if (!ret && n) {
         xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
-                     "sensors=%s: '%s' is not a whole NAME:TYPE:VALUE", spec,
-                     field[0]);
+                     "%s=%s: '%s' is not a whole NAME:TYPE:%s", key, spec,
+                     field[0], strcmp(key, "hwmon") ? "VALUE" : "PATH");
         ret = -EINVAL;
     }
     free(copy);
@@ -147,7 +199,7 @@ static bool scmi_sensor_describe(struct scmi_cmd *cmd, uint32_t id,
     strcpy(name, sn->name);
     /* attributes_low 0: synchronous only, no trip points. */
     return scmi_ret_u32(cmd, id) && scmi_ret_u32(cmd, 0) &&
-           scmi_ret_u32(cmd, SCMI_SENSOR_SCALE_MILLI | sn->type) &&
+           scmi_ret_u32(cmd, SCMI_SENSOR_SCALE(sn->scale) | sn->type) &&
            scmi_ret(cmd, name, SCMI_NAME_LEN);
 }
 
@@ -201,6 +253,14 @@ static int32_t scmi_sensor_reading_get(struct scmi *s, struct scmi_cmd *cmd)
                              "sensor %u does not support: NOT_SUPPORTED",
                              id);
         return SCMI_NOT_SUPPORTED;
+    }
+    if (s->sensors[id].fd >= 0 &&
+        scmi_sensor_read_hwmon(&s->sensors[id], &s->sensors[id].value)) {
+        xvdm_dev_log(s->dev, XVDM_LOG_WARN,
+                     "SCMI sensor %u's hwmon file does not read as a value: "
+                     "HARDWARE_ERROR",
+                     id);
+        return SCMI_HARDWARE_ERROR;
     }
     v = (uint64_t)s->sensors[id].value;
     return scmi_ret_u32(cmd, (uint32_t)v) &&

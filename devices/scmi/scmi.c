@@ -2,9 +2,9 @@
 /*
  * virtio-scmi (VIRTIO 1.2 §5.17): an SCMI platform (Arm DEN0056) for the
  * guest, its commands on the cmdq: the base protocol and sensor
- * management, the sensors from sensors=. This file: options, life cycle,
- * the cmdq's drain, a message's framing and the base protocol;
- * scmi-sensor.c: the sensors.
+ * management, the sensors from sensors= and hwmon=. This file: options,
+ * life cycle, the cmdq's drain, a message's framing and the base
+ * protocol; scmi-sensor.c: the sensors.
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -51,7 +51,10 @@ static const char *const scmi_options[] = {
     "sensors=NAME:TYPE:VALUE[:...]: fixed-value sensors, in this order "
     "(ids 0, 1, ...): NAME up to 15 letters, digits, '-', '_' or '.'; "
     "TYPE temp, voltage, current, power or energy; VALUE an integer in "
-    "thousandths (millidegrees Celsius, mV, mA, mW, mJ); at most 16",
+    "hwmon's units (millidegrees Celsius, mV, mA, uW, uJ)",
+    "hwmon=NAME:TYPE:PATH[:...]: sensors read from dom0's hwmon files "
+    "when the guest asks (e.g. /sys/class/hwmon/hwmon0/temp1_input), "
+    "after those of sensors=; 16 sensors in all at most",
     NULL,
 };
 
@@ -335,6 +338,7 @@ static void scmi_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 
 static void scmi_destroy(void *priv)
 {
+    scmi_sensor_close(priv);
     free(priv);
 }
 
@@ -347,9 +351,13 @@ static int scmi_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     if (!s)
         return -ENOMEM;
     s->dev = dev;
-    ret = scmi_sensor_parse(s, xvdm_opt_get(opts, "sensors"));
+    for (unsigned i = 0; i < SCMI_SENSORS_MAX; i++)
+        s->sensors[i].fd = -1;
+    ret = scmi_sensor_parse(s, "sensors", xvdm_opt_get(opts, "sensors"));
+    if (ret == 0)
+        ret = scmi_sensor_parse(s, "hwmon", xvdm_opt_get(opts, "hwmon"));
     if (ret) {
-        free(s);
+        scmi_destroy(s);
         return ret;
     }
     xvdm_dev_log(dev, XVDM_LOG_INFO, "SCMI platform, %u sensor(s)",
@@ -371,7 +379,7 @@ static void scmi_reset(void *priv)
 const struct xvdm_device_ops xvdm_device_module = {
     .abi_version = XVDM_DEVICE_ABI_VERSION,
     .name = "scmi",
-    .summary = "SCMI platform (virtio-scmi): base protocol, fixed sensors",
+    .summary = "SCMI platform (virtio-scmi): base protocol, sensors",
     .device_id = SCMI_DEVICE_ID,
     .options = scmi_options,
     .create = scmi_create,

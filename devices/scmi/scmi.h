@@ -19,6 +19,7 @@
 #define SCMI_INVALID_PARAMETERS (-2)
 #define SCMI_NOT_FOUND (-4)
 #define SCMI_COMMS_ERROR (-7)
+#define SCMI_HARDWARE_ERROR (-9)
 #define SCMI_PROTOCOL_ERROR (-10)
 
 /* DEN0056 §4.2.2: a protocol's first three messages are the same. */
@@ -65,7 +66,9 @@ struct scmi_protocol {
 struct scmi_sensor {
     char name[SCMI_NAME_LEN];
     uint8_t type;  /* DEN0056 §4.7.2.5's unit */
-    int64_t value; /* in thousandths of the unit */
+    int8_t scale;  /* value's power of ten */
+    int64_t value; /* fixed, or the last read */
+    int fd;        /* the hwmon file, or -1 */
 };
 
 struct scmi {
@@ -90,8 +93,10 @@ int32_t scmi_message_attributes(struct scmi *s, struct scmi_cmd *cmd);
 /* ---- scmi-sensor.c ---- */
 
 extern const struct scmi_protocol scmi_sensor_protocol;
-/* sensors=NAME:TYPE:VALUE[:...]: 0, or -EINVAL after a line naming the
- * bad item. */
-int scmi_sensor_parse(struct scmi *s, const char *spec);
+/* Option key's sensors, after those before: sensors=NAME:TYPE:VALUE[:...]
+ * or hwmon=NAME:TYPE:PATH[:...]. 0, or -EINVAL after a line naming the
+ * bad item; either way scmi_sensor_close() closes what was opened. */
+int scmi_sensor_parse(struct scmi *s, const char *key, const char *spec);
+void scmi_sensor_close(struct scmi *s);
 
 #endif
