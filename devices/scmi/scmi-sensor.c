@@ -227,6 +227,22 @@ static int32_t scmi_sensor_description_get(struct scmi *s, struct scmi_cmd *cmd)
     return SCMI_SUCCESS;
 }
 
+/* Read sensor id's hwmon file; a line when it stops reading as a value
+ * (one, however often the guest asks, until it reads again). */
+static bool scmi_sensor_read_failed(struct scmi *s, uint32_t id)
+{
+    struct scmi_sensor *sn = &s->sensors[id];
+    bool failed = scmi_sensor_read_hwmon(sn, &sn->value) != 0;
+
+    if (failed && !sn->failing)
+        xvdm_dev_log(s->dev, XVDM_LOG_WARN,
+                     "SCMI sensor %u (%s): its hwmon file does not read as a "
+                     "value: HARDWARE_ERROR until it does",
+                     id, sn->name);
+    sn->failing = failed;
+    return failed;
+}
+
 /* §4.7.2.7: the value, 64 bits signed, low word first. */
 static int32_t scmi_sensor_reading_get(struct scmi *s, struct scmi_cmd *cmd)
 {
@@ -254,14 +270,8 @@ static int32_t scmi_sensor_reading_get(struct scmi *s, struct scmi_cmd *cmd)
                              id);
         return SCMI_NOT_SUPPORTED;
     }
-    if (s->sensors[id].fd >= 0 &&
-        scmi_sensor_read_hwmon(&s->sensors[id], &s->sensors[id].value)) {
-        xvdm_dev_log(s->dev, XVDM_LOG_WARN,
-                     "SCMI sensor %u's hwmon file does not read as a value: "
-                     "HARDWARE_ERROR",
-                     id);
+    if (s->sensors[id].fd >= 0 && scmi_sensor_read_failed(s, id))
         return SCMI_HARDWARE_ERROR;
-    }
     v = (uint64_t)s->sensors[id].value;
     return scmi_ret_u32(cmd, (uint32_t)v) &&
                    scmi_ret_u32(cmd, (uint32_t)(v >> 32))

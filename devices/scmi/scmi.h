@@ -69,6 +69,7 @@ struct scmi_sensor {
     int8_t scale;  /* value's power of ten */
     int64_t value; /* fixed, or the last read */
     int fd;        /* the hwmon file, or -1 */
+    bool failing;  /* its last read failed, which has had its line */
 };
 
 struct scmi {
