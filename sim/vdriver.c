@@ -215,6 +215,19 @@ int vdriver_wait_irq(struct vdriver *d, unsigned timeout_ms)
     return (int)status;
 }
 
+int vdriver_next_used(struct vdriver *d, unsigned q, uint32_t *id,
+                      uint32_t *len, unsigned timeout_ms)
+{
+    while (!guest_ring_get_used(&d->ring[q], id, len)) {
+        guest_ring_enable_cb(&d->ring[q]);
+        if (guest_ring_get_used(&d->ring[q], id, len))
+            return 0;
+        if (vdriver_wait_irq(d, timeout_ms) < 0)
+            return -ETIMEDOUT;
+    }
+    return 0;
+}
+
 unsigned vdriver_new_edges(struct vdriver *d)
 {
     return sim_irq_edges(d->sim, d->irq) - d->irq_seen;

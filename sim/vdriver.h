@@ -84,6 +84,11 @@ bool vdriver_kick_if_needed(struct vdriver *d, unsigned queue);
 /* Wait for a new edge on the SPI, then do what vm_interrupt does: read
  * InterruptStatus and ACK it. The status (>= 0), or -ETIMEDOUT. */
 int vdriver_wait_irq(struct vdriver *d, unsigned timeout_ms);
+/* The next used element of queue q, waited for as Linux's driver does:
+ * asking for an interrupt (EVENT_IDX's used_event) once the ring is
+ * drained, then waiting for it. 0, or -ETIMEDOUT when none comes. */
+int vdriver_next_used(struct vdriver *d, unsigned q, uint32_t *id,
+                      uint32_t *len, unsigned timeout_ms);
 /* Rising edges on the SPI not consumed by vdriver_wait_irq() yet. */
 unsigned vdriver_new_edges(struct vdriver *d);
 

@@ -100,10 +100,18 @@ expect 0 "^"$'\t\t\t'"gpio \{" --print-dts --device "$gpio"
 expect 0 "compatible = \"virtio,device29\";" --print-dts --device "$gpio"
 expect 0 "#interrupt-cells = <2>;" --print-dts --device "$gpio"
 expect 0 "gpio-controller;" --print-dts --device "$gpio"
+# An SCMI platform's node (arm,scmi.yaml) in /passthrough, which libxl
+# copies, its sensor protocol with one cell for thermal zones' sensors.
+scmi=scmi,sensors=soc:temp:45000
+expect 0 "^"$'\t\t'"scmi \{" --print-dts --device "$scmi"
+expect 0 "compatible = \"arm,scmi-virtio\";" --print-dts --device "$scmi"
+expect 0 "^"$'\t\t\t'"protocol@15 \{" --print-dts --device "$scmi"
+expect 0 "reg = <0x15>;" --print-dts --device "$scmi"
+expect 0 "#thermal-sensor-cells = <1>;" --print-dts --device "$scmi"
 if command -v dtc >/dev/null; then
     checks=$((checks + 1))
     if ! "$xvdm" --print-dts --device rng,irq=33 --device rng,grants=on \
-        --device "$i2c" --device "$gpio" |
+        --device "$i2c" --device "$gpio" --device "$scmi" |
         dtc -q -I dts -O dtb -o /dev/null -; then
         echo "FAIL: dtc does not take the output of xvdm --print-dts"
         failures=$((failures + 1))

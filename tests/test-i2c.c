@@ -133,19 +133,6 @@ static struct req post_msg(const struct msg *m, bool fail_next)
     return post_raw((uint16_t)(m->addr << 1), flags, &b, m->len ? 1 : 0);
 }
 
-/* The next used element, waiting for its interrupt as Linux's driver
- * does: asking for one (EVENT_IDX's used_event) once the ring is
- * drained. */
-static void next_used(uint32_t *id, uint32_t *len)
-{
-    while (!guest_ring_get_used(&d.ring[0], id, len)) {
-        guest_ring_enable_cb(&d.ring[0]);
-        if (guest_ring_get_used(&d.ring[0], id, len))
-            return;
-        ck_assert_int_ge(vdriver_wait_irq(&d, WAIT_MS), 0);
-    }
-}
-
 /* Wait for the used element of each of reqs[0..n), in order; their
  * used lengths into len[]. */
 static void wait_used(const struct req *reqs, unsigned n, uint32_t *len)
@@ -153,7 +140,7 @@ static void wait_used(const struct req *reqs, unsigned n, uint32_t *len)
     for (unsigned i = 0; i < n; i++) {
         uint32_t id;
 
-        next_used(&id, &len[i]);
+        ck_assert_int_eq(vdriver_next_used(&d, 0, &id, &len[i], WAIT_MS), 0);
         ck_assert_uint_eq(id, reqs[i].head);
     }
 }
@@ -589,10 +576,10 @@ static void broken_chains(void)
     b[1] = (struct guest_buf){st, 1, true};
     guest_ring_publish(&d.ring[0], guest_ring_add_chain(&d.ring[0], b, 2));
     vdriver_kick(&d, 0);
-    next_used(&id, &len);
+    ck_assert_int_eq(vdriver_next_used(&d, 0, &id, &len, WAIT_MS), 0);
     ck_assert_uint_eq(id, head);
     ck_assert_uint_eq(len, 0);
-    next_used(&id, &len);
+    ck_assert_int_eq(vdriver_next_used(&d, 0, &id, &len, WAIT_MS), 0);
     ck_assert_uint_eq(*(uint8_t *)vdriver_ptr(&d, st), VIRTIO_I2C_MSG_ERR);
     ck_assert_uint_eq(i2c_stub_transfers(), 0);
 }

@@ -29,6 +29,7 @@
 #include "harness.h"
 #include "host-path.h"
 #include "log-lines.h"
+#include "refused-spec.h"
 #include "vsock-guest.h"
 
 #define RXQ VSOCK_GUEST_RXQ
@@ -490,21 +491,10 @@ START_TEST(guest_cid_defaults_to_domid_plus_3_and_cid_sets_it)
 }
 END_TEST
 
-static const char *refused_spec;
-
-static void start_refused(void)
-{
-    const char *specs[] = {refused_spec};
-
-    ck_assert_int_ne(harness_start(&h, specs, 1), 0);
-}
-
 /* xvdm does not start with `spec`, and says why naming `value`. */
 static void expect_refused(const char *spec, const char *value)
 {
-    refused_spec = spec;
-    ck_assert_msg(log_lines_during(start_refused, value) >= 1,
-                  "'%s' not named", value);
+    expect_spec_refused(spec, value);
 }
 
 START_TEST(reserved_cids_bad_uds_and_max_conns_are_refused_by_name)

@@ -19,6 +19,8 @@
  * 65001), which the guest also has when its xl config declares devices
  * with grant_usage=1. */
 #define DTS_GRANT_DMA_PHANDLE 65100
+/* virtio-scmi's device id (VIRTIO 1.2 §5.17). */
+#define DTS_SCMI_DEVICE_ID 32
 /* xvdm serves from dom0. */
 #define DTS_BACKEND_DOMID 0
 
@@ -82,6 +84,27 @@ static void dts_print_node(FILE *out, const struct devspec *s,
     fputs("\t\t};\n", out);
 }
 
+/* An SCMI platform on the virtio transport (bindings/firmware/
+ * arm,scmi.yaml, "arm,scmi-virtio"), its protocols as children: the
+ * sensors', whose ids thermal zones name with one cell. Linux finds the
+ * virtio device by its id, not through the tree (the transport has one
+ * device). The binding's example has it under /firmware, but libxl copies
+ * only /passthrough (and /aliases) from device_tree=, so it is here, a
+ * platform device of the simple bus all the same. */
+static void dts_print_scmi(FILE *out)
+{
+    fputs("\t\tscmi {\n"
+          "\t\t\tcompatible = \"arm,scmi-virtio\";\n"
+          "\t\t\t#address-cells = <1>;\n"
+          "\t\t\t#size-cells = <0>;\n"
+          "\t\t\tprotocol@15 {\n"
+          "\t\t\t\treg = <0x15>;\n"
+          "\t\t\t\t#thermal-sensor-cells = <1>;\n"
+          "\t\t\t};\n"
+          "\t\t};\n",
+          out);
+}
+
 /* What makes Linux use grants for a device (grant_usage=1): its iommus
  * point at a "xen,grant-dma" node with the backend's domain id
  * (Documentation/devicetree/bindings/iommu/xen,grant-dma.yaml). */
@@ -113,6 +136,12 @@ void dts_print(FILE *out, const struct devspec *specs,
           out);
     for (unsigned i = 0; i < n; i++)
         dts_print_node(out, &specs[i], device_ids[i]);
+    for (unsigned i = 0; i < n; i++) {
+        if (device_ids[i] == DTS_SCMI_DEVICE_ID) {
+            dts_print_scmi(out);
+            break;
+        }
+    }
     for (unsigned i = 0; i < n; i++) {
         if (specs[i].grants) {
             dts_print_grant_dma(out);
