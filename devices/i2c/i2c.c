@@ -134,8 +134,8 @@ static int i2c_check_addrs_free(struct i2c *c, const char *addrs)
                          addrs, a, c->bus);
         else
             xvdm_dev_log(c->dev, XVDM_LOG_ERROR,
-                         "addrs=%s: chip 0x%02x on %s: I2C_SLAVE: %s", addrs,
-                         a, c->bus, strerror(err));
+                         "addrs=%s: chip 0x%02x on %s: I2C_SLAVE: %s", addrs, a,
+                         c->bus, strerror(err));
         return -err;
     }
     return 0;
@@ -197,16 +197,36 @@ static int i2c_features_ok(void *priv, uint64_t features)
     return -EINVAL;
 }
 
+/* The queue gave no more requests: what was gathered ends in FAIL_NEXT
+ * (a group's end, or a failing one, ran at once). Held back, the rest of
+ * its group may be behind. */
+static void i2c_group_end(struct i2c *c, struct xvdm_queue *q, bool held_back)
+{
+    if (c->nr && held_back) {
+        xvdm_dev_guest_error(c->dev,
+                             "a transaction cut short at request %u: the "
+                             "queue held back its next request (the grant "
+                             "budget, or this turn's share): "
+                             "VIRTIO_I2C_MSG_ERR for all of it",
+                             c->reqs[c->nr - 1].chain.head);
+        c->failing_group = true;
+    }
+    if (c->nr)
+        i2c_group_run(c, q);
+    if (!held_back)
+        c->failing_group = false;
+}
+
 /* Gather the requests of one group and carry it out. One transaction on
- * the adapter per turn of the loop (groups failed without one go on): the adapter's ioctl holds the loop while the bus
- * runs it, and every other device of the guest, and its vCPUs' traps,
- * wait meanwhile. A group ends at a request without FAIL_NEXT, at
- * I2C_MSGS_MAX requests, or where the queue holds no more: Linux's
- * driver, its queue full, sends part of a transfer, FAIL_NEXT set on its
- * last request, and waits for that part. Where the queue was held back
- * instead (the grant budget, or the turn's share), the rest of the group
- * may be behind: the part is failed, and the rest with it as it comes,
- * rather than carried out as a transaction of its own; holding it would
+ * the adapter per turn of the loop (groups failed without one go on):
+ * the adapter's ioctl holds the loop while the bus runs it, and every
+ * other device of the guest, and its vCPUs' traps, wait meanwhile. A group ends
+ * at a request without FAIL_NEXT, at I2C_MSGS_MAX requests, or where the queue
+ * holds no more: Linux's driver, its queue full, sends part of a transfer,
+ * FAIL_NEXT set on its last request, and waits for that part. Where the queue
+ * was held back instead (the grant budget, or the turn's share), the rest of
+ * the group may be behind: the part is failed, and the rest with it as it
+ * comes, rather than carried out as a transaction of its own; holding it would
  * wait for pages its own requests may hold. A group failed for its
  * length also ends where the queue is empty, so that the guest's next
  * transfer is not failed with it. */
@@ -231,21 +251,8 @@ static void i2c_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
             break;
         }
     }
-    /* Gathered requests left here end in FAIL_NEXT: a group's end, or a
-     * failing one, ran at once. */
-    if (ret == 0 && c->nr && xvdm_queue_held_back(q)) {
-        xvdm_dev_guest_error(c->dev,
-                             "a transaction cut short at request %u: the "
-                             "queue held back its next request (the grant "
-                             "budget, or this turn's share): "
-                             "VIRTIO_I2C_MSG_ERR for all of it",
-                             c->reqs[c->nr - 1].chain.head);
-        c->failing_group = true;
-    }
-    if (ret == 0 && c->nr)
-        i2c_group_run(c, q);
-    if (ret == 0 && !xvdm_queue_held_back(q))
-        c->failing_group = false;
+    if (ret == 0)
+        i2c_group_end(c, q, xvdm_queue_held_back(q));
     c->nr = 0;
     xvdm_queue_notify_guest(q);
 }

@@ -470,10 +470,6 @@ int virtio_defer_init(struct xvdm_dev *dev)
 {
     int ret;
 
-    if (dev->defer_fd >= 0)
-        return 0;
-    if (!dev->loop)
-        return -ENOTCONN;
     dev->defer_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (dev->defer_fd < 0)
         return -errno;
@@ -490,7 +486,8 @@ void xvdm_queue_defer(struct xvdm_queue *q)
 {
     struct xvdm_dev *dev = q->dev;
     uint64_t one = 1;
-    int ret = virtio_defer_init(dev);
+    /* None without a loop (a device made only to be described). */
+    int ret = dev->defer_fd >= 0 ? 0 : -ENOTCONN;
 
     if (ret == 0 && write(dev->defer_fd, &one, sizeof(one)) < 0)
         ret = -errno;

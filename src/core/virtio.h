@@ -57,7 +57,8 @@ void virtio_reset(struct xvdm_dev *dev);
 /* The eventfd xvdm_queue_defer() wakes the loop with, watched on the
  * device's own account: made when the device is, within the watches the
  * loop keeps for it, so that a device past its share (vsock's
- * connections) can still defer. 0, or a negative errno. */
+ * connections) can still defer. For a device with a loop only, once.
+ * 0, or a negative errno. */
 int virtio_defer_init(struct xvdm_dev *dev);
 
 /* 32 bits of the offered features: half 0 (bits 0..31) or 1; others 0. */
