@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gpio-stub.h"
@@ -34,6 +35,8 @@ struct stub_line {
     uint64_t flags;
     int driven, out;
     unsigned seqno;
+    struct gpio_v2_line_event late[16]; /* see gpio_stub_late_events() */
+    unsigned nr_late;
 };
 
 /* The module calls ioctl() from xvdm's loop thread, the test drives
@@ -45,6 +48,7 @@ static struct {
     unsigned n;
     struct stub_line lines[GPIO_STUB_LINES_MAX];
     unsigned made;
+    bool late;
 } stub;
 
 const char *gpio_stub_start(unsigned n, const char *const *names)
@@ -98,15 +102,42 @@ void gpio_stub_hold(unsigned line, bool held)
     pthread_mutex_unlock(&stub_lock);
 }
 
+static void stub_write_event(struct stub_line *l,
+                             const struct gpio_v2_line_event *ev)
+{
+    /* The kernel's event fifo drops what it cannot hold: so does the
+     * pipe (non-blocking), rather than block the driving thread. */
+    if (write(l->wfd, ev, sizeof(*ev)) != (ssize_t)sizeof(*ev))
+        node_stub_require(errno == EAGAIN);
+}
+
 static void stub_event(struct stub_line *l, unsigned offset, uint32_t id)
 {
     struct gpio_v2_line_event ev = {.id = id, .offset = offset};
+    struct timespec now;
 
+    /* The kernel's default event clock. */
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ev.timestamp_ns = (uint64_t)now.tv_sec * 1000000000u + now.tv_nsec;
     ev.seqno = ev.line_seqno = ++l->seqno;
-    /* The kernel's event fifo drops what it cannot hold: so does the
-     * pipe (non-blocking), rather than block the driving thread. */
-    if (write(l->wfd, &ev, sizeof(ev)) != (ssize_t)sizeof(ev))
-        node_stub_require(errno == EAGAIN);
+    if (!stub.late)
+        stub_write_event(l, &ev);
+    else if (l->nr_late < sizeof(l->late) / sizeof(l->late[0]))
+        l->late[l->nr_late++] = ev;
+}
+
+void gpio_stub_late_events(bool late)
+{
+    pthread_mutex_lock(&stub_lock);
+    stub.late = late;
+    for (unsigned i = 0; !late && i < stub.n; i++) {
+        struct stub_line *l = &stub.lines[i];
+
+        for (unsigned j = 0; l->wfd >= 0 && j < l->nr_late; j++)
+            stub_write_event(l, &l->late[j]);
+        l->nr_late = 0;
+    }
+    pthread_mutex_unlock(&stub_lock);
 }
 
 void gpio_stub_drive(unsigned line, int level)

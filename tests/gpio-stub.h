@@ -29,6 +29,10 @@ void gpio_stub_hold(unsigned line, bool held);
 /* Drive an input line from outside: an edge the line's request detects
  * becomes an event on its fd. */
 void gpio_stub_drive(unsigned line, int level);
+/* While late, the events of drive() wait in the stub, stamped with the
+ * time of their edge, and reach the request's fd when it ends: as events
+ * the kernel queued that the module has not read yet. */
+void gpio_stub_late_events(bool late);
 /* The flags of the line's request (GPIO_V2_LINE_FLAG_*), 0 when it has
  * none. */
 uint64_t gpio_stub_flags(unsigned line);

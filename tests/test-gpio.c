@@ -391,6 +391,30 @@ START_TEST(disabling_an_interrupt_returns_its_buffer_invalid)
 }
 END_TEST
 
+/* An edge dom0's kernel queued before the guest changed the interrupt's
+ * type, read by xvdm only after, is not one of the new type's. */
+START_TEST(an_edge_from_before_the_type_changed_does_not_fire)
+{
+    struct irq irq;
+
+    start();
+    set_direction(G_BTN, IN);
+    set_irq_type(G_BTN, VIRTIO_GPIO_IRQ_TYPE_EDGE_BOTH);
+    gpio_stub_late_events(true);
+    gpio_stub_drive(6, 1);
+    set_irq_type(G_BTN, VIRTIO_GPIO_IRQ_TYPE_NONE);
+    set_irq_type(G_BTN, VIRTIO_GPIO_IRQ_TYPE_EDGE_BOTH);
+    gpio_stub_late_events(false);
+    usleep(QUIET_MS * 1000);
+    irq = irq_post(G_BTN);
+    ck_assert_uint_eq(irq_status(&irq), HELD);
+    /* An edge after the change still fires. */
+    gpio_stub_drive(6, 0);
+    ck_assert_uint_eq(irq_wait(&irq), VALID);
+    finish();
+}
+END_TEST
+
 /* Linux's gpiod_put(): direction none drops the line and its interrupt. */
 START_TEST(direction_none_gives_the_line_back_and_returns_its_buffer)
 {
@@ -680,6 +704,7 @@ static Suite *gpio_suite(void)
     tc = tcase_create("interrupts");
     tcase_add_test(
         tc, an_edge_interrupt_fires_when_unmasked_and_is_latched_when_masked);
+    tcase_add_test(tc, an_edge_from_before_the_type_changed_does_not_fire);
     tcase_add_test(
         tc, a_level_interrupt_fires_at_once_while_the_line_is_at_its_level);
     tcase_add_test(tc, a_level_low_interrupt_waits_for_the_line_to_go_low);

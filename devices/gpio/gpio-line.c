@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gpio.h"
@@ -61,12 +62,22 @@ static void gpio_line_config(const struct gpio_line *l, uint64_t flags,
     }
 }
 
-/* The request's edge events, all of them read: each one is an edge the
- * interrupt type asked for. */
+static uint64_t gpio_line_now_ns(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* The request's edge events, all of them read. The kernel keeps those it
+ * queued before a change of the edges detected: only those since are
+ * edges the interrupt's type asked for. */
 static void gpio_line_readable(void *arg, uint32_t revents)
 {
     struct gpio_line *l = arg;
     struct gpio_v2_line_event ev[GPIO_EVENTS_PER_READ];
+    bool fresh = false;
     ssize_t n;
 
     (void)revents;
@@ -83,7 +94,10 @@ static void gpio_line_readable(void *arg, uint32_t revents)
         xvdm_dev_modify_fd(l->g->dev, l->fd, 0);
         return;
     }
-    gpio_irq_edge(l);
+    for (size_t i = 0; i < (size_t)n / sizeof(ev[0]); i++)
+        fresh |= ev[i].timestamp_ns >= l->since_ns;
+    if (fresh)
+        gpio_irq_edge(l);
 }
 
 static int gpio_line_request(struct gpio_line *l, uint64_t flags)
@@ -122,6 +136,10 @@ int gpio_line_apply(struct gpio_line *l)
         gpio_line_release(l);
         return 0;
     }
+    /* Taken before the change: an edge in between may pass for a new
+     * one (an interrupt too many, which a driver bears), never the
+     * other way round (one lost, which it may wait for forever). */
+    l->since_ns = gpio_line_now_ns();
     if (l->fd < 0) {
         ret = gpio_line_request(l, flags);
     } else {

@@ -40,6 +40,8 @@ struct gpio_line {
                          Device, Set Value) */
     uint8_t irq_type; /* VIRTIO_GPIO_IRQ_TYPE_* */
     bool latched;     /* an edge came while the interrupt was masked */
+    uint64_t since_ns; /* edges before (CLOCK_MONOTONIC, the events'
+                          clock) were for an earlier type */
     bool unmasked;    /* the guest's eventq buffer for it is held in irq */
     struct xvdm_chain irq;
     struct iovec irq_iov[GPIO_IOV_MAX];
