@@ -566,8 +566,7 @@ static void expect_no_event(void)
 {
     uint32_t id, len;
 
-    ck_assert_int_eq(vdriver_next_used(&d, 1, &id, &len, QUIET_MS),
-                     -ETIMEDOUT);
+    ck_assert_int_eq(vdriver_next_used(&d, 1, &id, &len, QUIET_MS), -ETIMEDOUT);
 }
 
 static void notify(uint32_t sensor, uint32_t control, int32_t status)
@@ -649,9 +648,8 @@ START_TEST(events_without_a_buffer_are_dropped_counted_and_the_device_goes_on)
     start_events();
     trip_config(0, TP(0, BOTH), 50000, SUCCESS);
     notify(0, 1, SUCCESS);
-    ck_assert_uint_ge(log_lines_during(crossing_without_a_buffer,
-                                       "2 dropped so far"),
-                      1);
+    ck_assert_uint_ge(
+        log_lines_during(crossing_without_a_buffer, "2 dropped so far"), 1);
     buf = post_event_buf(PDU, &head);
     set_temp("50000\n");
     expect_trip_event(buf, head, 1u << 16 | 0);

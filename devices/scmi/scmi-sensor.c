@@ -377,8 +377,8 @@ static void scmi_sensor_check_trips(struct scmi *s, uint32_t id)
         payload[0] = htole32(SCMI_AGENT_PLATFORM);
         payload[1] = htole32(id);
         payload[2] = htole32((above ? SCMI_TRIP_DESC_RISING : 0) | t);
-        scmi_notify(s, SCMI_PROTO_SENSOR, SCMI_SENSOR_TRIP_POINT_EVENT,
-                    payload, sizeof(payload));
+        scmi_notify(s, SCMI_PROTO_SENSOR, SCMI_SENSOR_TRIP_POINT_EVENT, payload,
+                    sizeof(payload));
     }
 }
 
@@ -407,8 +407,8 @@ int scmi_sensor_poll_init(struct scmi *s)
                      "SCMI: no timer for the hwmon poll: %m");
         return ret;
     }
-    ret = xvdm_dev_watch_fd(s->dev, s->poll_timer, EPOLLIN,
-                            scmi_sensor_on_poll, s);
+    ret = xvdm_dev_watch_fd(s->dev, s->poll_timer, EPOLLIN, scmi_sensor_on_poll,
+                            s);
     if (ret)
         xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
                      "SCMI: the hwmon poll's timer cannot be watched: %s",

@@ -361,13 +361,13 @@ void scmi_notify(struct scmi *s, uint32_t proto, uint32_t msg,
         xvdm_queue_notify_guest(q);
     }
     s->dropped++;
-    xvdm_dev_guest_error(s->dev,
-                         "SCMI notification 0x%08x dropped: %s (%" PRIu64
-                         " dropped so far)",
-                         hdr,
-                         ret == 1 ? "the eventq's buffer is not writable room for it"
-                                  : "no buffer on the eventq",
-                         s->dropped);
+    xvdm_dev_guest_error(
+        s->dev,
+        "SCMI notification 0x%08x dropped: %s (%" PRIu64 " dropped so far)",
+        hdr,
+        ret == 1 ? "the eventq's buffer has no writable room for it"
+                 : "no buffer on the eventq",
+        s->dropped);
 }
 
 /* Commands are answered at once, in order: nothing stays in flight. The

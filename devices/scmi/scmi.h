@@ -113,7 +113,8 @@ bool scmi_has_eventq(struct scmi *s);
 /* Payload bytes a notification may have here. */
 #define SCMI_NOTIFY_PAYLOAD_MAX 32
 /* Send notification msg of protocol proto, its len-byte payload (at most
- * SCMI_NOTIFY_PAYLOAD_MAX), on the eventq; dropped, counted and logged when there is no room for it. */
+ * SCMI_NOTIFY_PAYLOAD_MAX), on the eventq; dropped, counted and logged when
+ * there is no room for it. */
 void scmi_notify(struct scmi *s, uint32_t proto, uint32_t msg,
                  const void *payload, uint32_t len);
 
