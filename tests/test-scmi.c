@@ -12,6 +12,7 @@
 
 #include <check.h>
 #include <endian.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,21 @@ struct resp {
     uint8_t bytes[512];
 };
 
-static void start_with(const char *opts)
+/* Probe as Linux does; with the eventq (VIRTIO_SCMI_F_P2A_CHANNELS), set
+ * it up too. */
+static void probe(bool eventq)
+{
+    uint64_t wanted = DEV_TRANSPORT_FEATURES | (eventq ? 1ull << 0 : 0);
+
+    ck_assert_int_eq(vdriver_probe(&d, SCMI_ID, wanted), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, 0, RING), 0);
+    if (eventq)
+        ck_assert_int_eq(vdriver_setup_queue(&d, 1, RING), 0);
+    vdriver_driver_ok(&d);
+    ck_assert_int_eq(d.io_error, 0);
+}
+
+static void start_probed(const char *opts, bool eventq)
 {
     char spec[256];
     const char *specs[] = {spec};
@@ -67,10 +82,12 @@ static void start_with(const char *opts)
     ck_assert_int_eq(harness_start(&h, specs, 1), 0);
     vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
                  sim_ram_base(h.sim) + (1 << 20), 16 << 20);
-    ck_assert_int_eq(vdriver_probe(&d, SCMI_ID, DEV_TRANSPORT_FEATURES), 0);
-    ck_assert_int_eq(vdriver_setup_queue(&d, 0, RING), 0);
-    vdriver_driver_ok(&d);
-    ck_assert_int_eq(d.io_error, 0);
+    probe(eventq);
+}
+
+static void start_with(const char *opts)
+{
+    start_probed(opts, false);
 }
 
 static void start(void)
@@ -191,7 +208,9 @@ START_TEST(message_attributes_find_the_messages_a_protocol_has)
     expect(HDR(BASE, 0x2), &p, 1, NOT_FOUND, 0, &r);
     p = 0x6;
     expect(HDR(SENSOR, 0x2), &p, 1, SUCCESS, 1, &r);
-    p = 0x4; /* SENSOR_TRIP_POINT_NOTIFY */
+    for (p = 0x4; p <= 0x5; p++) /* TRIP_POINT_NOTIFY and _CONFIG */
+        expect(HDR(SENSOR, 0x2), &p, 1, SUCCESS, 1, &r);
+    p = 0x7;
     expect(HDR(SENSOR, 0x2), &p, 1, NOT_FOUND, 0, &r);
     finish();
 }
@@ -207,7 +226,8 @@ static void expect_desc(const struct resp *r, unsigned i, uint32_t id,
 
     strcpy(padded, name);
     ck_assert_uint_eq(r->w[1 + 7 * i], id);
-    ck_assert_uint_eq(r->w[2 + 7 * i], 0);
+    /* attributes_low: two trip points, synchronous readings. */
+    ck_assert_uint_eq(r->w[2 + 7 * i], 2);
     ck_assert_uint_eq(r->w[3 + 7 * i], attr_high);
     ck_assert_mem_eq(r->bytes + 12 + 28 * i + 12, padded, 16);
 }
@@ -372,7 +392,11 @@ static void hostile_commands(void)
     expect_refused(HDR(0xff, 0x0), NULL, 0, NOT_SUPPORTED);
     expect_refused(HDR(BASE, 0x8), p, 1, NOT_SUPPORTED);
     expect_refused(HDR(BASE, 0xff), NULL, 0, NOT_SUPPORTED);
+    /* Trip point notifications without an eventq to send them on. */
     expect_refused(HDR(SENSOR, 0x4), p, 2, NOT_SUPPORTED);
+    p[1] = 1;
+    expect_refused(HDR(SENSOR, 0x4), p, 2, NOT_SUPPORTED);
+    p[1] = 0;
     /* Parameters short, long, or more than any message has. */
     expect_refused(HDR(BASE, 0x6), NULL, 0, PROTOCOL_ERROR);
     expect_refused(HDR(BASE, 0x0), p, 1, PROTOCOL_ERROR);
@@ -467,6 +491,229 @@ START_TEST(a_response_that_does_not_fit_is_comms_error_with_a_line)
 }
 END_TEST
 
+/* ---- notifications ----------------------------------------------------- */
+
+#define NOTIFY 0x4
+#define TRIP_CONFIG 0x5
+/* SENSOR_TRIP_POINT_CONFIG's event control: trip point id in bits 11:4,
+ * which crossings in 1:0 (1 rising, 2 falling, 3 both, 0 none). */
+#define TP(id, dir) ((uint32_t)(id) << 4 | (dir))
+#define RISING 1
+#define FALLING 2
+#define BOTH 3
+/* A notification's header: message 0 (TRIP_POINT_EVENT), type 3, the
+ * sensor protocol, token 0. */
+#define TRIP_EVENT_HDR (3u << 8 | SENSOR << 10)
+/* Polls a test waits through before it says nothing came. */
+#define QUIET_MS 150
+
+static char temp_path[32];
+
+/* One hwmon temperature sensor (id 0) at 40 degrees, polled every 10 ms,
+ * the eventq negotiated and set up. */
+static void start_events(void)
+{
+    char opts[96];
+
+    temp_path[0] = '\0';
+    hwmon_file(temp_path, "40000\n");
+    snprintf(opts, sizeof(opts), "hwmon=cpu:temp:%s,poll-ms=10", temp_path);
+    start_probed(opts, true);
+}
+
+static void finish_events(void)
+{
+    finish();
+    unlink(temp_path);
+}
+
+static void set_temp(const char *text)
+{
+    hwmon_file(temp_path, text);
+}
+
+/* Post one device-writable buffer of len bytes on the eventq, 0xee-filled:
+ * its address. */
+static uint64_t post_event_buf(uint32_t len, uint16_t *head)
+{
+    struct guest_buf b = {vdriver_alloc(&d, len, 8), len, true};
+
+    memset(vdriver_ptr(&d, b.gpa), 0xee, len);
+    *head = guest_ring_add_chain(&d.ring[1], &b, 1);
+    guest_ring_publish(&d.ring[1], *head);
+    vdriver_kick(&d, 1);
+    return b.gpa;
+}
+
+/* The eventq buffer at gpa comes back holding TRIP_POINT_EVENT for sensor
+ * 0 with trip point descriptor desc, exactly. */
+static void expect_trip_event(uint64_t gpa, uint16_t head, uint32_t desc)
+{
+    const uint32_t *w = vdriver_ptr(&d, gpa);
+    uint32_t id, len;
+
+    ck_assert_int_eq(vdriver_next_used(&d, 1, &id, &len, WAIT_MS), 0);
+    ck_assert_uint_eq(id, head);
+    ck_assert_uint_eq(len, 16);
+    ck_assert_uint_eq(le32toh(w[0]), TRIP_EVENT_HDR);
+    ck_assert_uint_eq(le32toh(w[1]), 0); /* agent: the platform */
+    ck_assert_uint_eq(le32toh(w[2]), 0); /* sensor 0 */
+    ck_assert_uint_eq(le32toh(w[3]), desc);
+    ck_assert_uint_eq(le32toh(w[4]), 0xeeeeeeee);
+}
+
+static void expect_no_event(void)
+{
+    uint32_t id, len;
+
+    ck_assert_int_eq(vdriver_next_used(&d, 1, &id, &len, QUIET_MS), -ETIMEDOUT);
+}
+
+static void notify(uint32_t sensor, uint32_t control, int32_t status)
+{
+    uint32_t p[2] = {sensor, control};
+    struct resp r;
+
+    expect(HDR(SENSOR, NOTIFY), p, 2, status, 0, &r);
+}
+
+static void trip_config(uint32_t sensor, uint32_t control, int64_t value,
+                        int32_t status)
+{
+    uint32_t p[4] = {sensor, control, (uint32_t)value,
+                     (uint32_t)((uint64_t)value >> 32)};
+    struct resp r;
+
+    expect(HDR(SENSOR, TRIP_CONFIG), p, 4, status, 0, &r);
+}
+
+START_TEST(trip_point_events_come_on_crossings_while_notify_is_enabled)
+{
+    uint16_t head;
+    uint64_t buf;
+
+    start_events();
+    buf = post_event_buf(PDU, &head);
+    trip_config(0, TP(0, RISING), 50000, SUCCESS);
+    /* Not enabled yet: a crossing says nothing. */
+    set_temp("55000\n");
+    expect_no_event();
+    set_temp("45000\n");
+    expect_no_event();
+    notify(0, 1, SUCCESS);
+    expect_no_event();
+    set_temp("50000\n");
+    /* Rising through 50 degrees: trip point 0, bit 16 for rising. */
+    expect_trip_event(buf, head, 1u << 16 | 0);
+    /* Falling back: trip point 0 only watches rising. */
+    buf = post_event_buf(PDU, &head);
+    set_temp("30000\n");
+    expect_no_event();
+    /* Trip point 1, both ways, at -5 degrees (its value's high word). */
+    trip_config(0, TP(1, BOTH), -5000, SUCCESS);
+    set_temp("-6000\n");
+    expect_trip_event(buf, head, 0u << 16 | 1);
+    buf = post_event_buf(PDU, &head);
+    set_temp("0\n");
+    expect_trip_event(buf, head, 1u << 16 | 1);
+    /* Disabled: no more. */
+    buf = post_event_buf(PDU, &head);
+    notify(0, 0, SUCCESS);
+    set_temp("-6000\n");
+    expect_no_event();
+    finish_events();
+}
+END_TEST
+
+static void crossing_without_a_buffer(void)
+{
+    uint16_t head;
+    uint32_t id, len;
+
+    set_temp("60000\n");
+    usleep(QUIET_MS * 1000);
+    /* A buffer too small for the 16 bytes: given back empty. */
+    post_event_buf(15, &head);
+    set_temp("40000\n");
+    ck_assert_int_eq(vdriver_next_used(&d, 1, &id, &len, WAIT_MS), 0);
+    ck_assert_uint_eq(id, head);
+    ck_assert_uint_eq(len, 0);
+}
+
+START_TEST(events_without_a_buffer_are_dropped_counted_and_the_device_goes_on)
+{
+    uint16_t head;
+    uint64_t buf;
+
+    start_events();
+    trip_config(0, TP(0, BOTH), 50000, SUCCESS);
+    notify(0, 1, SUCCESS);
+    ck_assert_uint_ge(
+        log_lines_during(crossing_without_a_buffer, "2 dropped so far"), 1);
+    buf = post_event_buf(PDU, &head);
+    set_temp("50000\n");
+    expect_trip_event(buf, head, 1u << 16 | 0);
+    ck_assert_int_eq(reading(0), 50000);
+    finish_events();
+}
+END_TEST
+
+static void hostile_notifications(void)
+{
+    uint32_t p[4] = {0};
+
+    /* Sensors that are not there. */
+    notify(1, 1, NOT_FOUND);
+    notify(0xffffffff, 1, NOT_FOUND);
+    trip_config(1, TP(0, RISING), 0, NOT_FOUND);
+    trip_config(0xffffffff, TP(0, RISING), 0, NOT_FOUND);
+    /* Reserved bits of the event controls; trip points past the two. */
+    notify(0, 2, INVALID_PARAMETERS);
+    notify(0, 0x80000001, INVALID_PARAMETERS);
+    trip_config(0, TP(2, RISING), 0, INVALID_PARAMETERS);
+    trip_config(0, TP(0xff, BOTH), 0, INVALID_PARAMETERS);
+    trip_config(0, TP(0, RISING) | 1u << 2, 0, INVALID_PARAMETERS);
+    trip_config(0, TP(0, RISING) | 1u << 12, 0, INVALID_PARAMETERS);
+    trip_config(0, TP(0, RISING) | 1u << 31, 0, INVALID_PARAMETERS);
+    /* Parameters of another length. */
+    expect_refused(HDR(SENSOR, NOTIFY), p, 1, PROTOCOL_ERROR);
+    expect_refused(HDR(SENSOR, TRIP_CONFIG), p, 3, PROTOCOL_ERROR);
+}
+
+START_TEST(hostile_notify_and_trip_configs_get_the_spec_s_status)
+{
+    uint16_t head;
+
+    start_events();
+    ck_assert_uint_ge(log_lines_during(hostile_notifications, "SCMI"), 1);
+    /* None of them enabled anything. */
+    post_event_buf(PDU, &head);
+    set_temp("90000\n");
+    expect_no_event();
+    finish_events();
+}
+END_TEST
+
+START_TEST(reset_clears_notifications_and_trip_points)
+{
+    uint16_t head;
+
+    start_events();
+    trip_config(0, TP(0, BOTH), 50000, SUCCESS);
+    notify(0, 1, SUCCESS);
+    vdriver_reset(&d);
+    probe(true);
+    post_event_buf(PDU, &head);
+    set_temp("60000\n");
+    expect_no_event();
+    /* Enabled again, the trip point is gone too. */
+    notify(0, 1, SUCCESS);
+    set_temp("40000\n");
+    expect_no_event();
+    finish_events();
+}
+END_TEST
+
 /* ---- options ----------------------------------------------------------- */
 
 static void expect_option_refused(const char *opts, const char *value)
@@ -536,6 +783,14 @@ static Suite *scmi_suite(void)
     tcase_add_test(tc,
                    chains_without_header_or_room_for_a_status_are_given_back);
     tcase_add_test(tc, a_response_that_does_not_fit_is_comms_error_with_a_line);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("notifications");
+    tcase_add_test(tc,
+                   trip_point_events_come_on_crossings_while_notify_is_enabled);
+    tcase_add_test(
+        tc, events_without_a_buffer_are_dropped_counted_and_the_device_goes_on);
+    tcase_add_test(tc, hostile_notify_and_trip_configs_get_the_spec_s_status);
+    tcase_add_test(tc, reset_clears_notifications_and_trip_points);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,7 +4,9 @@
  * values from sensors=, and dom0's hwmon files from hwmon=, read when
  * the guest asks; described and read synchronously. Values are in
  * hwmon's units (millidegrees, mV, mA, µW, µJ), which the descriptions'
- * scales say.
+ * scales say. Each sensor has two trip points; while the guest has
+ * notifications on for one that is set, the hwmon files are read every
+ * poll-ms and a crossing sent as SENSOR_TRIP_POINT_EVENT.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -14,6 +16,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "scmi.h"
@@ -21,7 +25,26 @@
 #define SCMI_PROTO_SENSOR 0x15
 #define SCMI_SENSOR_VERSION 0x20000
 #define SCMI_SENSOR_DESCRIPTION_GET 0x3
+#define SCMI_SENSOR_TRIP_POINT_NOTIFY 0x4
+#define SCMI_SENSOR_TRIP_POINT_CONFIG 0x5
 #define SCMI_SENSOR_READING_GET 0x6
+/* §4.7.3.1: the notification, its payload agent, sensor and trip point
+ * descriptor; the agent is the platform's 0, the crossing not being any
+ * agent's doing. */
+#define SCMI_SENSOR_TRIP_POINT_EVENT 0x0
+#define SCMI_AGENT_PLATFORM 0
+/* trip_point_desc: the trip point in bits 7:0, bit 16 set for a rising
+ * crossing. */
+#define SCMI_TRIP_DESC_RISING (1u << 16)
+/* §4.7.2.9: event_control bit 0 turns the sensor's notifications on. */
+#define SCMI_SENSOR_NOTIFY_ON 0x1
+/* §4.7.2.10: event_control: the crossings in bits 1:0, the trip point in
+ * 11:4, the rest reserved. */
+#define SCMI_TRIP_RISING 0x1
+#define SCMI_TRIP_FALLING 0x2
+#define SCMI_TRIP_EVENTS(c) ((c)&0x3)
+#define SCMI_TRIP_ID(c) (((c) >> 4) & 0xff)
+#define SCMI_TRIP_RESERVED 0xfffff00cu
 /* §4.7.2.7: flags bit 0 asks for an asynchronous reading. */
 #define SCMI_SENSOR_READ_ASYNC 0x1
 /* §4.7.2.5: a description is id, attributes low and high, name. */
@@ -149,6 +172,10 @@ void scmi_sensor_close(struct scmi *s)
     for (unsigned i = 0; i < s->nr_sensors; i++)
         if (s->sensors[i].fd >= 0)
             close(s->sensors[i].fd);
+    if (s->poll_timer >= 0) {
+        xvdm_dev_unwatch_fd(s->dev, s->poll_timer);
+        close(s->poll_timer);
+    }
 }
 
 int scmi_sensor_parse(struct scmi *s, const char *key, const char *spec)
@@ -197,8 +224,8 @@ static bool scmi_sensor_describe(struct scmi_cmd *cmd, uint32_t id,
     char name[SCMI_NAME_LEN] = {0};
 
     strcpy(name, sn->name);
-    /* attributes_low 0: synchronous only, no trip points. */
-    return scmi_ret_u32(cmd, id) && scmi_ret_u32(cmd, 0) &&
+    /* attributes_low: synchronous readings only, the trip points. */
+    return scmi_ret_u32(cmd, id) && scmi_ret_u32(cmd, SCMI_TRIP_POINTS) &&
            scmi_ret_u32(cmd, SCMI_SENSOR_SCALE(sn->scale) | sn->type) &&
            scmi_ret(cmd, name, SCMI_NAME_LEN);
 }
@@ -243,19 +270,25 @@ static bool scmi_sensor_read_failed(struct scmi *s, uint32_t id)
     return failed;
 }
 
+/* A sensor id the guest gave that is none of them, with a line naming
+ * the message. */
+static bool scmi_sensor_missing(struct scmi *s, uint32_t id, const char *msg)
+{
+    if (id < s->nr_sensors)
+        return false;
+    xvdm_dev_guest_error(s->dev, "SCMI %s of sensor %u, of %u: NOT_FOUND", msg,
+                         id, s->nr_sensors);
+    return true;
+}
+
 /* §4.7.2.7: the value, 64 bits signed, low word first. */
 static int32_t scmi_sensor_reading_get(struct scmi *s, struct scmi_cmd *cmd)
 {
     uint32_t id = scmi_param_u32(cmd, 0), flags = scmi_param_u32(cmd, 1);
     uint64_t v;
 
-    if (id >= s->nr_sensors) {
-        xvdm_dev_guest_error(s->dev,
-                             "SCMI SENSOR_READING_GET of sensor %u, of %u: "
-                             "NOT_FOUND",
-                             id, s->nr_sensors);
+    if (scmi_sensor_missing(s, id, "SENSOR_READING_GET"))
         return SCMI_NOT_FOUND;
-    }
     if (flags & ~SCMI_SENSOR_READ_ASYNC) {
         xvdm_dev_guest_error(s->dev,
                              "SCMI SENSOR_READING_GET with reserved flags "
@@ -279,11 +312,182 @@ static int32_t scmi_sensor_reading_get(struct scmi *s, struct scmi_cmd *cmd)
                : SCMI_COMMS_ERROR;
 }
 
+/* Polled: an hwmon sensor with notifications on and a trip point set. */
+static bool scmi_sensor_polled(const struct scmi_sensor *sn)
+{
+    if (sn->fd < 0 || !sn->notify)
+        return false;
+    for (unsigned t = 0; t < SCMI_TRIP_POINTS; t++)
+        if (sn->trips[t].events)
+            return true;
+    return false;
+}
+
+/* Arm the poll while a sensor is polled, disarm it when none is. */
+static void scmi_sensor_poll_update(struct scmi *s)
+{
+    struct itimerspec its = {{0, 0}, {0, 0}};
+    bool want = false;
+
+    for (unsigned i = 0; i < s->nr_sensors; i++)
+        want = want || scmi_sensor_polled(&s->sensors[i]);
+    if (want == s->polling)
+        return;
+    if (want) {
+        its.it_interval.tv_sec = s->poll_ms / 1000;
+        its.it_interval.tv_nsec = (long)(s->poll_ms % 1000) * 1000000;
+        its.it_value = its.it_interval;
+    }
+    if (timerfd_settime(s->poll_timer, 0, &its, NULL)) {
+        xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
+                     "SCMI: the hwmon poll's timer cannot be set: %m");
+        return;
+    }
+    s->polling = want;
+}
+
+/* Which side of each trip point sensor id's value is on now: crossings
+ * are counted from there, not from a value read long before. */
+static void scmi_sensor_baseline(struct scmi *s, uint32_t id)
+{
+    struct scmi_sensor *sn = &s->sensors[id];
+
+    if (sn->fd >= 0 && scmi_sensor_read_failed(s, id))
+        return;
+    for (unsigned t = 0; t < SCMI_TRIP_POINTS; t++)
+        sn->trips[t].above = sn->value >= sn->trips[t].value;
+}
+
+/* §4.7.3.1: an event for each trip point sensor id's new value crossed
+ * in a direction the guest asked for. */
+static void scmi_sensor_check_trips(struct scmi *s, uint32_t id)
+{
+    struct scmi_sensor *sn = &s->sensors[id];
+
+    for (uint32_t t = 0; t < SCMI_TRIP_POINTS; t++) {
+        struct scmi_trip *tp = &sn->trips[t];
+        bool above = sn->value >= tp->value;
+        uint32_t payload[3];
+
+        if (above == tp->above)
+            continue;
+        tp->above = above;
+        if (!(tp->events & (above ? SCMI_TRIP_RISING : SCMI_TRIP_FALLING)))
+            continue;
+        payload[0] = htole32(SCMI_AGENT_PLATFORM);
+        payload[1] = htole32(id);
+        payload[2] = htole32((above ? SCMI_TRIP_DESC_RISING : 0) | t);
+        scmi_notify(s, SCMI_PROTO_SENSOR, SCMI_SENSOR_TRIP_POINT_EVENT, payload,
+                    sizeof(payload));
+    }
+}
+
+static void scmi_sensor_on_poll(void *arg, uint32_t revents)
+{
+    struct scmi *s = arg;
+    uint64_t expirations;
+
+    (void)revents;
+    if (read(s->poll_timer, &expirations, sizeof(expirations)) < 0)
+        return;
+    for (uint32_t id = 0; id < s->nr_sensors; id++)
+        if (scmi_sensor_polled(&s->sensors[id]) &&
+            !scmi_sensor_read_failed(s, id))
+            scmi_sensor_check_trips(s, id);
+}
+
+int scmi_sensor_poll_init(struct scmi *s)
+{
+    int ret;
+
+    s->poll_timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (s->poll_timer < 0) {
+        ret = -errno;
+        xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
+                     "SCMI: no timer for the hwmon poll: %m");
+        return ret;
+    }
+    ret = xvdm_dev_watch_fd(s->dev, s->poll_timer, EPOLLIN, scmi_sensor_on_poll,
+                            s);
+    if (ret)
+        xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
+                     "SCMI: the hwmon poll's timer cannot be watched: %s",
+                     strerror(-ret));
+    return ret;
+}
+
+void scmi_sensor_reset(struct scmi *s)
+{
+    for (unsigned i = 0; i < s->nr_sensors; i++) {
+        s->sensors[i].notify = false;
+        memset(s->sensors[i].trips, 0, sizeof(s->sensors[i].trips));
+    }
+    scmi_sensor_poll_update(s);
+}
+
+/* §4.7.2.9: the sensor's trip point events on or off; NOT_SUPPORTED
+ * without the eventq they would go on. */
+static int32_t scmi_sensor_trip_point_notify(struct scmi *s,
+                                             struct scmi_cmd *cmd)
+{
+    uint32_t id = scmi_param_u32(cmd, 0), control = scmi_param_u32(cmd, 1);
+
+    if (scmi_sensor_missing(s, id, "SENSOR_TRIP_POINT_NOTIFY"))
+        return SCMI_NOT_FOUND;
+    if (control & ~SCMI_SENSOR_NOTIFY_ON) {
+        xvdm_dev_guest_error(s->dev,
+                             "SCMI SENSOR_TRIP_POINT_NOTIFY with reserved "
+                             "bits 0x%08x: INVALID_PARAMETERS",
+                             control);
+        return SCMI_INVALID_PARAMETERS;
+    }
+    if (!scmi_has_eventq(s)) {
+        xvdm_dev_guest_error(s->dev,
+                             "SCMI SENSOR_TRIP_POINT_NOTIFY without the "
+                             "eventq (VIRTIO_SCMI_F_P2A_CHANNELS): "
+                             "NOT_SUPPORTED");
+        return SCMI_NOT_SUPPORTED;
+    }
+    s->sensors[id].notify = control & SCMI_SENSOR_NOTIFY_ON;
+    scmi_sensor_baseline(s, id);
+    scmi_sensor_poll_update(s);
+    return SCMI_SUCCESS;
+}
+
+/* §4.7.2.10: one trip point's value and the crossings it reports. */
+static int32_t scmi_sensor_trip_point_config(struct scmi *s,
+                                             struct scmi_cmd *cmd)
+{
+    uint32_t id = scmi_param_u32(cmd, 0), control = scmi_param_u32(cmd, 1);
+    struct scmi_trip *tp;
+
+    if (scmi_sensor_missing(s, id, "SENSOR_TRIP_POINT_CONFIG"))
+        return SCMI_NOT_FOUND;
+    if (control & SCMI_TRIP_RESERVED ||
+        SCMI_TRIP_ID(control) >= SCMI_TRIP_POINTS) {
+        xvdm_dev_guest_error(s->dev,
+                             "SCMI SENSOR_TRIP_POINT_CONFIG with event "
+                             "control 0x%08x (reserved bits, or a trip point "
+                             "past %u): INVALID_PARAMETERS",
+                             control, SCMI_TRIP_POINTS);
+        return SCMI_INVALID_PARAMETERS;
+    }
+    tp = &s->sensors[id].trips[SCMI_TRIP_ID(control)];
+    tp->events = SCMI_TRIP_EVENTS(control);
+    tp->value = (int64_t)((uint64_t)scmi_param_u32(cmd, 3) << 32 |
+                          scmi_param_u32(cmd, 2));
+    scmi_sensor_baseline(s, id);
+    scmi_sensor_poll_update(s);
+    return SCMI_SUCCESS;
+}
+
 static const struct scmi_message scmi_sensor_messages[] = {
     {SCMI_PROTOCOL_VERSION, 0, scmi_version},
     {SCMI_PROTOCOL_ATTRIBUTES, 0, scmi_sensor_attributes},
     {SCMI_PROTOCOL_MESSAGE_ATTRIBUTES, 4, scmi_message_attributes},
     {SCMI_SENSOR_DESCRIPTION_GET, 4, scmi_sensor_description_get},
+    {SCMI_SENSOR_TRIP_POINT_NOTIFY, 8, scmi_sensor_trip_point_notify},
+    {SCMI_SENSOR_TRIP_POINT_CONFIG, 16, scmi_sensor_trip_point_config},
     {SCMI_SENSOR_READING_GET, 8, scmi_sensor_reading_get},
 };
 

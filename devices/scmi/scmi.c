@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/virtio_scmi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #define SCMI_HDR_TYPE(h) (((h) >> 8) & 0x3)
 #define SCMI_HDR_PROTO(h) (((h) >> 10) & 0xff)
 #define SCMI_TYPE_COMMAND 0
+#define SCMI_TYPE_NOTIFICATION 3
 
 /* DEN0056 §4.2: the base protocol, version 2.0. */
 #define SCMI_PROTO_BASE 0x10
@@ -55,6 +57,9 @@ static const char *const scmi_options[] = {
     "hwmon=NAME:TYPE:PATH[:...]: sensors read from dom0's hwmon files "
     "when the guest asks (e.g. /sys/class/hwmon/hwmon0/temp1_input), "
     "after those of sensors=; 16 sensors in all at most",
+    "poll-ms=MS: how often hwmon= sensors are read for their trip points "
+    "while the guest has trip point notifications enabled, 10 to 60000 "
+    "(default 1000)",
     NULL,
 };
 
@@ -323,14 +328,58 @@ static uint32_t scmi_serve(struct scmi *s, const struct xvdm_chain *ch)
     return (uint32_t)sizeof(head) + cmd.len;
 }
 
-/* Commands are answered at once, in order: nothing stays in flight. */
+bool scmi_has_eventq(struct scmi *s)
+{
+    return xvdm_dev_features(s->dev) & 1ull << VIRTIO_SCMI_F_P2A_CHANNELS;
+}
+
+/* §5.17.6.2: a notification goes into the next buffer the driver put on
+ * the eventq, taken when it is due, so nothing waits in dom0: with none
+ * there (the device MAY drop it), or one without room for all of it (the
+ * driver MUST NOT put one), it is dropped, that buffer given back empty. */
+void scmi_notify(struct scmi *s, uint32_t proto, uint32_t msg,
+                 const void *payload, uint32_t len)
+{
+    struct xvdm_queue *q = xvdm_dev_queue(s->dev, VIRTIO_SCMI_VQ_RX);
+    struct iovec iov[SCMI_IOV_MAX];
+    struct xvdm_chain ch = {.iov = iov, .iov_cap = SCMI_IOV_MAX};
+    uint32_t hdr = msg | SCMI_TYPE_NOTIFICATION << 8 | proto << 10;
+    uint8_t out[SCMI_HDR_LEN + SCMI_NOTIFY_PAYLOAD_MAX];
+    uint32_t le = htole32(hdr);
+    int ret = xvdm_queue_pop(q, &ch);
+
+    memcpy(out, &le, SCMI_HDR_LEN);
+    memcpy(out + SCMI_HDR_LEN, payload, len);
+    if (ret == 1 && ch.out_num == 0 && ch.in_len >= SCMI_HDR_LEN + len) {
+        iov_copy(ch.iov, ch.in_num, 0, out, SCMI_HDR_LEN + len, true);
+        xvdm_queue_push(q, &ch, SCMI_HDR_LEN + len);
+        xvdm_queue_notify_guest(q);
+        return;
+    }
+    if (ret == 1) {
+        xvdm_queue_push(q, &ch, 0);
+        xvdm_queue_notify_guest(q);
+    }
+    s->dropped++;
+    xvdm_dev_guest_error(
+        s->dev,
+        "SCMI notification 0x%08x dropped: %s (%" PRIu64 " dropped so far)",
+        hdr,
+        ret == 1 ? "the eventq's buffer has no writable room for it"
+                 : "no buffer on the eventq",
+        s->dropped);
+}
+
+/* Commands are answered at once, in order: nothing stays in flight. The
+ * eventq's buffers wait for notifications (scmi_notify()). */
 static void scmi_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 {
     struct scmi *s = priv;
     struct iovec iov[SCMI_IOV_MAX];
     struct xvdm_chain ch = {.iov = iov, .iov_cap = SCMI_IOV_MAX};
 
-    (void)index;
+    if (index != VIRTIO_SCMI_VQ_TX)
+        return;
     while (xvdm_queue_next(q, &ch) == 1)
         xvdm_queue_push(q, &ch, scmi_serve(s, &ch));
     xvdm_queue_notify_guest(q);
@@ -346,40 +395,51 @@ static int scmi_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
                        struct xvdm_device_setup *setup, void **priv)
 {
     struct scmi *s = calloc(1, sizeof(*s));
+    uint64_t poll_ms = 1000;
     int ret;
 
     if (!s)
         return -ENOMEM;
     s->dev = dev;
+    s->poll_timer = -1;
     for (unsigned i = 0; i < SCMI_SENSORS_MAX; i++)
         s->sensors[i].fd = -1;
     ret = scmi_sensor_parse(s, "sensors", xvdm_opt_get(opts, "sensors"));
     if (ret == 0)
         ret = scmi_sensor_parse(s, "hwmon", xvdm_opt_get(opts, "hwmon"));
+    if (ret == 0)
+        ret = xvdm_opt_u64(dev, opts, "poll-ms", 10, 60000, &poll_ms);
+    s->poll_ms = (uint32_t)poll_ms;
+    if (ret == 0)
+        ret = scmi_sensor_poll_init(s);
     if (ret) {
         scmi_destroy(s);
         return ret;
     }
     xvdm_dev_log(dev, XVDM_LOG_INFO, "SCMI platform, %u sensor(s)",
                  s->nr_sensors);
-    /* §5.17.2: the eventq only with VIRTIO_SCMI_F_P2A_CHANNELS, which is
-     * not offered (no notifications, no delayed responses). */
-    setup->num_queues = 1;
+    /* §5.17.2: the eventq, for notifications (no delayed responses: every
+     * command is answered at once), with VIRTIO_SCMI_F_P2A_CHANNELS. */
+    setup->features = 1ull << VIRTIO_SCMI_F_P2A_CHANNELS;
+    setup->num_queues = 2;
     setup->queue_size_max[VIRTIO_SCMI_VQ_TX] = SCMI_QUEUE_SIZE;
+    setup->queue_size_max[VIRTIO_SCMI_VQ_RX] = SCMI_QUEUE_SIZE;
     *priv = s;
     return 0;
 }
 
-/* Nothing outlives a queue_notify() call. */
+/* No chain outlives a queue_notify() or scmi_notify() call; what the
+ * guest enabled does. */
 static void scmi_reset(void *priv)
 {
-    (void)priv;
+    scmi_sensor_reset(priv);
 }
 
 const struct xvdm_device_ops xvdm_device_module = {
     .abi_version = XVDM_DEVICE_ABI_VERSION,
     .name = "scmi",
-    .summary = "SCMI platform (virtio-scmi): base protocol, sensors",
+    .summary = "SCMI platform (virtio-scmi): base protocol, sensors and their "
+               "trip point notifications",
     .device_id = SCMI_DEVICE_ID,
     .options = scmi_options,
     .create = scmi_create,

@@ -31,6 +31,8 @@
 #define SCMI_NAME_LEN 16
 /* Sensors sensors= may give. */
 #define SCMI_SENSORS_MAX 16
+/* Trip points each sensor has (§4.7.2.5's attributes_low, bits 7:0). */
+#define SCMI_TRIP_POINTS 2
 /* Return values one response may carry, after the status: all sensors'
  * descriptions (28 bytes each) and their 4-byte count at most. */
 #define SCMI_RET_MAX (4 + SCMI_SENSORS_MAX * 28)
@@ -63,6 +65,14 @@ struct scmi_protocol {
     unsigned nr_messages;
 };
 
+/* One trip point (§4.7.2.10): the crossings to report, its value, and the
+ * side of it the value was on when last polled. */
+struct scmi_trip {
+    uint8_t events; /* event control bits 1:0: 1 rising, 2 falling */
+    bool above;     /* at or above value */
+    int64_t value;
+};
+
 struct scmi_sensor {
     char name[SCMI_NAME_LEN];
     uint8_t type;  /* DEN0056 §4.7.2.5's unit */
@@ -70,6 +80,8 @@ struct scmi_sensor {
     int64_t value; /* fixed, or the last read */
     int fd;        /* the hwmon file, or -1 */
     bool failing;  /* its last read failed, which has had its line */
+    bool notify;   /* SENSOR_TRIP_POINT_NOTIFY enabled */
+    struct scmi_trip trips[SCMI_TRIP_POINTS];
 };
 
 struct scmi {
@@ -79,6 +91,12 @@ struct scmi {
     const struct scmi_protocol *proto;
     struct scmi_sensor sensors[SCMI_SENSORS_MAX];
     unsigned nr_sensors;
+    /* The hwmon= sensors' poll, armed while the guest has a trip point
+     * to hear of: a timerfd (-1 before it is made), every poll_ms. */
+    int poll_timer;
+    uint32_t poll_ms;
+    bool polling;
+    uint64_t dropped; /* notifications the eventq had no room for */
 };
 
 /* Append len bytes to cmd's return values: false when they do not fit in
@@ -90,6 +108,15 @@ uint32_t scmi_param_u32(const struct scmi_cmd *cmd, unsigned index);
  * protocol: each protocol's table lists them. */
 int32_t scmi_version(struct scmi *s, struct scmi_cmd *cmd);
 int32_t scmi_message_attributes(struct scmi *s, struct scmi_cmd *cmd);
+/* Whether the driver took the eventq (VIRTIO_SCMI_F_P2A_CHANNELS). */
+bool scmi_has_eventq(struct scmi *s);
+/* Payload bytes a notification may have here. */
+#define SCMI_NOTIFY_PAYLOAD_MAX 32
+/* Send notification msg of protocol proto, its len-byte payload (at most
+ * SCMI_NOTIFY_PAYLOAD_MAX), on the eventq; dropped, counted and logged when
+ * there is no room for it. */
+void scmi_notify(struct scmi *s, uint32_t proto, uint32_t msg,
+                 const void *payload, uint32_t len);
 
 /* ---- scmi-sensor.c ---- */
 
@@ -98,6 +125,10 @@ extern const struct scmi_protocol scmi_sensor_protocol;
  * or hwmon=NAME:TYPE:PATH[:...]. 0, or -EINVAL after a line naming the
  * bad item; either way scmi_sensor_close() closes what was opened. */
 int scmi_sensor_parse(struct scmi *s, const char *key, const char *spec);
+/* Make the poll's timer and watch it; 0 or a negative errno after a line. */
+int scmi_sensor_poll_init(struct scmi *s);
+/* Virtio reset: no notification enabled, no trip point, no poll. */
+void scmi_sensor_reset(struct scmi *s);
 void scmi_sensor_close(struct scmi *s);
 
 #endif

@@ -184,6 +184,60 @@ static const char *gpio_setup(void)
     return atexit(gpio_cleanup) ? NULL : spec;
 }
 
+/* scmi: two fixed sensors (ids 0 and 1, as the seeds expect) and one
+ * hwmon= sensor (id 2) on a file standing in for dom0's, polled every
+ * 10 ms; the fuzzer's bytes from the host end are its new values. */
+static char scmi_hwmon[] = "/tmp/xvdm-fuzz-hwmon-XXXXXX";
+static bool scmi_on;
+
+static void scmi_cleanup(void)
+{
+    unlink(scmi_hwmon);
+}
+
+static void scmi_write(const char *text)
+{
+    int fd = open(scmi_hwmon, O_WRONLY | O_TRUNC | O_CLOEXEC);
+
+    if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+        abort();
+    close(fd);
+}
+
+static const char *scmi_setup(void)
+{
+    static char spec[192];
+    int fd = mkstemp(scmi_hwmon);
+
+    if (fd < 0) {
+        fail(scmi_hwmon);
+        return NULL;
+    }
+    close(fd);
+    scmi_write("40000\n");
+    snprintf(spec, sizeof(spec),
+             "scmi,sensors=soc:temp:45500:vin:voltage:900,"
+             "hwmon=cpu:temp:%s,poll-ms=10",
+             scmi_hwmon);
+    scmi_on = true;
+    return atexit(scmi_cleanup) ? NULL : spec;
+}
+
+/* scmi: the first two bytes, a signed 16-bit number of degrees, become
+ * the hwmon file's value; then wait out a poll, so that the device reads
+ * it within the input. */
+static void scmi_send(const uint8_t *buf, size_t len)
+{
+    char text[32];
+
+    if (len < 2)
+        return;
+    snprintf(text, sizeof(text), "%d\n",
+             (int16_t)(buf[0] | buf[1] << 8) * 1000);
+    scmi_write(text);
+    usleep(12000);
+}
+
 const char *fuzz_peer_setup(const char *name)
 {
     if (!strcmp(name, "i2c"))
@@ -201,6 +255,8 @@ const char *fuzz_peer_setup(const char *name)
         return console_setup();
     if (!strcmp(name, "vsock"))
         return vsock_setup();
+    if (!strcmp(name, "scmi"))
+        return scmi_setup();
     return name;
 }
 
@@ -243,6 +299,8 @@ void fuzz_peer_send(const void *buf, size_t len)
 
         gpio_stub_drive((b & 7) % 5, (b >> 3) & 1);
     }
+    if (scmi_on)
+        scmi_send(buf, len);
 }
 
 void fuzz_peer_drain(void)
