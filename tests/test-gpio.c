@@ -415,6 +415,33 @@ START_TEST(an_edge_from_before_the_type_changed_does_not_fire)
 }
 END_TEST
 
+/* A request that changes nothing in dom0's detection leaves the
+ * kernel's queue alone: an edge it queued before is one of the type the
+ * guest still has, for an edge type and for a level one alike. */
+static void expect_edge_kept_across_direction_in(uint8_t type)
+{
+    struct irq irq;
+
+    start();
+    set_direction(G_BTN, IN);
+    set_irq_type(G_BTN, type);
+    irq = irq_post(G_BTN);
+    ck_assert_uint_eq(irq_status(&irq), HELD);
+    gpio_stub_late_events(true);
+    gpio_stub_drive(6, 1);
+    set_direction(G_BTN, IN);
+    gpio_stub_late_events(false);
+    ck_assert_uint_eq(irq_wait(&irq), VALID);
+    finish();
+}
+
+START_TEST(an_edge_queued_before_a_request_that_changes_no_edge_fires)
+{
+    expect_edge_kept_across_direction_in(VIRTIO_GPIO_IRQ_TYPE_EDGE_RISING);
+    expect_edge_kept_across_direction_in(VIRTIO_GPIO_IRQ_TYPE_LEVEL_HIGH);
+}
+END_TEST
+
 /* Linux's gpiod_put(): direction none drops the line and its interrupt. */
 START_TEST(direction_none_gives_the_line_back_and_returns_its_buffer)
 {
@@ -705,6 +732,8 @@ static Suite *gpio_suite(void)
     tcase_add_test(
         tc, an_edge_interrupt_fires_when_unmasked_and_is_latched_when_masked);
     tcase_add_test(tc, an_edge_from_before_the_type_changed_does_not_fire);
+    tcase_add_test(tc,
+                   an_edge_queued_before_a_request_that_changes_no_edge_fires);
     tcase_add_test(
         tc, a_level_interrupt_fires_at_once_while_the_line_is_at_its_level);
     tcase_add_test(tc, a_level_low_interrupt_waits_for_the_line_to_go_low);

@@ -22,6 +22,8 @@
 
 /* Edge events taken per read: the kernel keeps 16 per line by default. */
 #define GPIO_EVENTS_PER_READ 16
+#define GPIO_LINE_EDGES                                                        \
+    (GPIO_V2_LINE_FLAG_EDGE_RISING | GPIO_V2_LINE_FLAG_EDGE_FALLING)
 
 /* The flags l's request needs now; 0: no request. A line with an
  * interrupt is an input, whatever direction the guest gave it (its
@@ -129,6 +131,12 @@ static int gpio_line_request(struct gpio_line *l, uint64_t flags)
 int gpio_line_apply(struct gpio_line *l)
 {
     uint64_t flags = gpio_line_flags(l);
+    uint64_t edges = flags & GPIO_LINE_EDGES;
+    /* Taken before the change: an edge in between may pass for a new
+     * one (an interrupt too many, which a driver bears), never the
+     * other way round (one lost, which it may wait for forever). */
+    uint64_t since = gpio_line_now_ns();
+    bool fresh = l->fd < 0; /* a new request: all its events are new */
     struct gpio_v2_line_config c;
     int ret = 0;
 
@@ -136,11 +144,7 @@ int gpio_line_apply(struct gpio_line *l)
         gpio_line_release(l);
         return 0;
     }
-    /* Taken before the change: an edge in between may pass for a new
-     * one (an interrupt too many, which a driver bears), never the
-     * other way round (one lost, which it may wait for forever). */
-    l->since_ns = gpio_line_now_ns();
-    if (l->fd < 0) {
+    if (fresh) {
         ret = gpio_line_request(l, flags);
     } else {
         gpio_line_config(l, flags, &c);
@@ -148,7 +152,7 @@ int gpio_line_apply(struct gpio_line *l)
             ret = -errno;
     }
     /* dom0 holds the line (EBUSY), or the chip refuses the config. */
-    if (ret)
+    if (ret) {
         xvdm_dev_guest_error(l->g->dev,
                              "line %u (chip line %u %s): cannot make it an "
                              "%s: %s: VIRTIO_GPIO_STATUS_ERR",
@@ -156,7 +160,16 @@ int gpio_line_apply(struct gpio_line *l)
                              flags & GPIO_V2_LINE_FLAG_OUTPUT ? "output"
                                                               : "input",
                              strerror(-ret));
-    return ret;
+        return ret;
+    }
+    /* The kernel keeps its queue when the edges it detects stay the
+     * same: what it queued is still of the edges asked for. */
+    if (fresh)
+        l->since_ns = 0;
+    else if (edges != l->edges)
+        l->since_ns = since;
+    l->edges = edges;
+    return 0;
 }
 
 void gpio_line_release(struct gpio_line *l)

@@ -40,8 +40,9 @@ struct gpio_line {
                          Device, Set Value) */
     uint8_t irq_type; /* VIRTIO_GPIO_IRQ_TYPE_* */
     bool latched;     /* an edge came while the interrupt was masked */
+    uint64_t edges;    /* the GPIO_V2_LINE_FLAG_EDGE_* fd detects */
     uint64_t since_ns; /* edges before (CLOCK_MONOTONIC, the events'
-                          clock) were for an earlier type */
+                          clock) were for other edges than these */
     bool unmasked;    /* the guest's eventq buffer for it is held in irq */
     struct xvdm_chain irq;
     struct iovec irq_iov[GPIO_IOV_MAX];
