@@ -509,16 +509,22 @@ END_TEST
 
 static char temp_path[32];
 
-/* One hwmon temperature sensor (id 0) at 40 degrees, polled every 10 ms,
- * the eventq negotiated and set up. */
-static void start_events(void)
+/* One hwmon temperature sensor (id 0) at 40 degrees, polled every
+ * poll_ms, the eventq negotiated and set up. */
+static void start_events_polled(unsigned poll_ms)
 {
     char opts[96];
 
     temp_path[0] = '\0';
     hwmon_file(temp_path, "40000\n");
-    snprintf(opts, sizeof(opts), "hwmon=cpu:temp:%s,poll-ms=10", temp_path);
+    snprintf(opts, sizeof(opts), "hwmon=cpu:temp:%s,poll-ms=%u", temp_path,
+             poll_ms);
     start_probed(opts, true);
+}
+
+static void start_events(void)
+{
+    start_events_polled(10);
 }
 
 static void finish_events(void)
@@ -621,6 +627,42 @@ START_TEST(trip_point_events_come_on_crossings_while_notify_is_enabled)
     notify(0, 0, SUCCESS);
     set_temp("-6000\n");
     expect_no_event();
+    finish_events();
+}
+END_TEST
+
+/* A trip point set while the sensor cannot be read has no side yet: the
+ * first value read gives it one, and no crossing. */
+START_TEST(no_event_for_a_crossing_from_a_value_never_read)
+{
+    uint16_t head;
+
+    start_events();
+    post_event_buf(PDU, &head);
+    set_temp("garbage\n");
+    trip_config(0, TP(0, RISING), -100000, SUCCESS);
+    notify(0, 1, SUCCESS);
+    set_temp("40000\n");
+    expect_no_event();
+    finish_events();
+}
+END_TEST
+
+/* Setting one trip point leaves the other's side as the last poll saw
+ * it: a crossing of that one since is still reported. The first poll
+ * comes a second after notify goes on, long after both commands. */
+START_TEST(setting_one_trip_point_keeps_the_others_crossing)
+{
+    uint16_t head;
+    uint64_t buf;
+
+    start_events_polled(1000);
+    buf = post_event_buf(PDU, &head);
+    trip_config(0, TP(0, RISING), 50000, SUCCESS);
+    notify(0, 1, SUCCESS);
+    set_temp("60000\n");
+    trip_config(0, TP(1, FALLING), 0, SUCCESS);
+    expect_trip_event(buf, head, 1u << 16 | 0);
     finish_events();
 }
 END_TEST
@@ -791,6 +833,8 @@ static Suite *scmi_suite(void)
         tc, events_without_a_buffer_are_dropped_counted_and_the_device_goes_on);
     tcase_add_test(tc, hostile_notify_and_trip_configs_get_the_spec_s_status);
     tcase_add_test(tc, reset_clears_notifications_and_trip_points);
+    tcase_add_test(tc, no_event_for_a_crossing_from_a_value_never_read);
+    tcase_add_test(tc, setting_one_trip_point_keeps_the_others_crossing);
     suite_add_tcase(s, tc);
     return s;
 }

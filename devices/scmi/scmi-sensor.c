@@ -346,16 +346,21 @@ static void scmi_sensor_poll_update(struct scmi *s)
     s->polling = want;
 }
 
-/* Which side of each trip point sensor id's value is on now: crossings
- * are counted from there, not from a value read long before. */
-static void scmi_sensor_baseline(struct scmi *s, uint32_t id)
+/* Which side of the trip points in mask (bit t: trip point t) sensor
+ * id's value is on now: their crossings are counted from there, not from
+ * a value read long before. A value that cannot be read leaves the side
+ * to the next one that can, which reports nothing. */
+static void scmi_sensor_baseline(struct scmi *s, uint32_t id, unsigned mask)
 {
     struct scmi_sensor *sn = &s->sensors[id];
+    bool read = sn->fd < 0 || !scmi_sensor_read_failed(s, id);
 
-    if (sn->fd >= 0 && scmi_sensor_read_failed(s, id))
-        return;
-    for (unsigned t = 0; t < SCMI_TRIP_POINTS; t++)
-        sn->trips[t].above = sn->value >= sn->trips[t].value;
+    for (unsigned t = 0; t < SCMI_TRIP_POINTS; t++) {
+        if (!(mask >> t & 1))
+            continue;
+        sn->trips[t].known = read;
+        sn->trips[t].above = read && sn->value >= sn->trips[t].value;
+    }
 }
 
 /* §4.7.3.1: an event for each trip point sensor id's new value crossed
@@ -369,9 +374,13 @@ static void scmi_sensor_check_trips(struct scmi *s, uint32_t id)
         bool above = sn->value >= tp->value;
         uint32_t payload[3];
 
-        if (above == tp->above)
+        if (tp->known && above == tp->above)
             continue;
         tp->above = above;
+        if (!tp->known) {
+            tp->known = true;
+            continue;
+        }
         if (!(tp->events & (above ? SCMI_TRIP_RISING : SCMI_TRIP_FALLING)))
             continue;
         payload[0] = htole32(SCMI_AGENT_PLATFORM);
@@ -449,7 +458,7 @@ static int32_t scmi_sensor_trip_point_notify(struct scmi *s,
         return SCMI_NOT_SUPPORTED;
     }
     s->sensors[id].notify = control & SCMI_SENSOR_NOTIFY_ON;
-    scmi_sensor_baseline(s, id);
+    scmi_sensor_baseline(s, id, (1u << SCMI_TRIP_POINTS) - 1);
     scmi_sensor_poll_update(s);
     return SCMI_SUCCESS;
 }
@@ -476,7 +485,7 @@ static int32_t scmi_sensor_trip_point_config(struct scmi *s,
     tp->events = SCMI_TRIP_EVENTS(control);
     tp->value = (int64_t)((uint64_t)scmi_param_u32(cmd, 3) << 32 |
                           scmi_param_u32(cmd, 2));
-    scmi_sensor_baseline(s, id);
+    scmi_sensor_baseline(s, id, 1u << SCMI_TRIP_ID(control));
     scmi_sensor_poll_update(s);
     return SCMI_SUCCESS;
 }

@@ -69,6 +69,7 @@ struct scmi_protocol {
  * side of it the value was on when last polled. */
 struct scmi_trip {
     uint8_t events; /* event control bits 1:0: 1 rising, 2 falling */
+    bool known;     /* above holds: a value was read since it was set */
     bool above;     /* at or above value */
     int64_t value;
 };
