@@ -15,13 +15,14 @@ int gpio_cdev_open_chip(const char *path, unsigned *lines, const char **why)
     int fd = open(path, O_RDWR | O_CLOEXEC), err;
 
     if (fd < 0) {
-        *why = "cannot open";
+        *why = "cannot be opened";
         return -errno;
     }
     memset(&info, 0, sizeof(info));
     if (ioctl(fd, GPIO_GET_CHIPINFO_IOCTL, &info) < 0 || !info.lines) {
         err = info.lines ? errno : ENODEV;
-        *why = "not a GPIO chip's character device (GPIO_GET_CHIPINFO_IOCTL)";
+        *why = "is not a GPIO chip's character device "
+               "(GPIO_GET_CHIPINFO_IOCTL)";
         close(fd);
         return -err;
     }

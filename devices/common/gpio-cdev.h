@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 /* Open the chip at path and read how many lines it has. Its fd, or a
- * negative errno with *why saying what failed ("cannot open", or "not a
- * GPIO chip's character device (GPIO_GET_CHIPINFO_IOCTL)"). */
+ * negative errno with *why saying what failed, after the chip's name
+ * ("cannot be opened", "is not a GPIO chip's character device ..."). */
 __attribute__((visibility("hidden"))) int
 gpio_cdev_open_chip(const char *path, unsigned *lines, const char **why);
 /* A line config of flags; an output's starts at value (0 or 1, its

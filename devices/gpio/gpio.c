@@ -78,7 +78,7 @@ static int gpio_open_chip(struct gpio *g, const char *chip)
     if (g->fd < 0) {
         int err = -g->fd;
 
-        xvdm_dev_log(g->dev, XVDM_LOG_ERROR, "chip=%s: %s: %s", chip, why,
+        xvdm_dev_log(g->dev, XVDM_LOG_ERROR, "chip=%s %s: %s", chip, why,
                      strerror(err));
         return -err;
     }
