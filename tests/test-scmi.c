@@ -401,8 +401,8 @@ static void start_resets(void)
     char opts[200];
 
     chip = gpio_stub_start(CHIP_LINES, NULL);
-    snprintf(opts, sizeof(opts), "resets=nic:%s:%u:uart:%s:%u:active-low",
-             chip, NIC_LINE, chip, UART_LINE);
+    snprintf(opts, sizeof(opts), "resets=nic:%s:%u:uart:%s:%u:active-low", chip,
+             NIC_LINE, chip, UART_LINE);
     start_with(opts);
 }
 
@@ -1005,6 +1005,27 @@ START_TEST(bad_resets_are_refused_naming_the_item)
 }
 END_TEST
 
+START_TEST(a_seventeenth_reset_domain_is_refused_and_the_others_given_back)
+{
+    /* The chip by a short relative name, for 17 items in one spec. */
+    const char *link = "xc";
+    char opts[256] = "resets=";
+
+    chip = gpio_stub_start(17, NULL);
+    unlink(link);
+    ck_assert_int_eq(symlink(chip, link), 0);
+    for (unsigned i = 0; i < 17; i++)
+        snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts),
+                 "%sr%u:%s:%u", i ? ":" : "", i, link, i);
+    expect_option_refused(opts, "'r16:xc:16' is one reset "
+                                "domain more than the 16");
+    ck_assert_uint_eq(gpio_stub_requests_made(), 16);
+    ck_assert_uint_eq(gpio_stub_requests_held(), 0);
+    unlink(link);
+    gpio_stub_stop();
+}
+END_TEST
+
 static Suite *scmi_suite(void)
 {
     Suite *s = suite_create("scmi");
@@ -1022,12 +1043,14 @@ static Suite *scmi_suite(void)
     tcase_add_test(tc, reset_domains_are_described_as_linux_asks);
     tcase_add_test(tc, lines_are_held_deasserted_from_start);
     tcase_add_test(tc, explicit_assert_and_deassert_drive_the_line);
-    tcase_add_test(tc,
-                   an_autonomous_reset_pulses_the_line_and_leaves_it_deasserted);
+    tcase_add_test(
+        tc, an_autonomous_reset_pulses_the_line_and_leaves_it_deasserted);
     tcase_add_test(tc,
                    a_device_reset_deasserts_every_domain_and_keeps_the_lines);
     tcase_add_test(tc, xvdm_gives_the_lines_back_deasserted_when_it_stops);
     tcase_add_test(tc, bad_resets_are_refused_naming_the_item);
+    tcase_add_test(
+        tc, a_seventeenth_reset_domain_is_refused_and_the_others_given_back);
     suite_add_tcase(s, tc);
     tc = tcase_create("hostile");
     tcase_add_test(tc, hostile_commands_get_the_spec_s_status_and_a_line);

@@ -86,9 +86,9 @@ static const char *scmi_reset_request(struct scmi *s,
                          (active_low ? GPIO_V2_LINE_FLAG_ACTIVE_LOW : 0),
                      0);
     /* The request outlives the chip's fd, as in the kernel. */
-    r->fd = offset < lines ? gpio_cdev_request(fd, (unsigned)offset,
-                                               consumer, &c)
-                           : -ERANGE;
+    r->fd = offset < lines
+                ? gpio_cdev_request(fd, (unsigned)offset, consumer, &c)
+                : -ERANGE;
     close(fd);
     if (r->fd == -ERANGE)
         return "has a line past the chip's last";
@@ -161,8 +161,7 @@ static bool scmi_reset_found(struct scmi *s, const char *message, uint32_t id)
 {
     if (id < s->nr_resets)
         return true;
-    xvdm_dev_guest_error(s->dev,
-                         "SCMI %s of reset domain %u, of %u: NOT_FOUND",
+    xvdm_dev_guest_error(s->dev, "SCMI %s of reset domain %u, of %u: NOT_FOUND",
                          message, id, s->nr_resets);
     return false;
 }
@@ -188,8 +187,7 @@ static int32_t scmi_reset_domain_attributes(struct scmi *s,
  * a reset state other than the cold reset: INVALID_PARAMETERS; an
  * asynchronous autonomous reset, which no domain supports: NOT_SUPPORTED
  * (as Arm's SCP firmware answers). A line for each. */
-static int32_t scmi_reset_check(struct scmi *s, uint32_t flags,
-                                uint32_t state)
+static int32_t scmi_reset_check(struct scmi *s, uint32_t flags, uint32_t state)
 {
     int32_t status = SCMI_INVALID_PARAMETERS;
 

@@ -123,8 +123,8 @@ bool scmi_name_ok(const char *name);
 /* One item of an option's list: its three fields; flagged when the
  * optional fourth field, the flag, followed them. 0, or -EINVAL after a
  * line naming the item. */
-typedef int (*scmi_item_add)(struct scmi *s, const char *key,
-                             const char *spec, char **field, bool flagged);
+typedef int (*scmi_item_add)(struct scmi *s, const char *key, const char *spec,
+                             char **field, bool flagged);
 /* Option key's list spec, items of three ':'-separated fields (form, as
  * the user gives it, e.g. "NAME:TYPE:VALUE"), each followed by the word
  * flag or not (flag NULL: never), to add, in order. 0, or a negative
