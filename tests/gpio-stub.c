@@ -33,10 +33,11 @@ struct stub_line {
     dev_t dev; /* the pipe, as the module's fd fstat()s */
     ino_t ino;
     uint64_t flags;
-    int driven, out;
+    int driven, out; /* out: the logical value, inverted when active-low */
     unsigned seqno;
     struct gpio_v2_line_event late[16]; /* see gpio_stub_late_events() */
     unsigned nr_late;
+    unsigned times_at[2]; /* the output went to physical level 0, 1 */
 };
 
 /* The module calls ioctl() from xvdm's loop thread, the test drives
@@ -168,9 +169,25 @@ uint64_t gpio_stub_flags(unsigned line)
     return flags;
 }
 
+/* The physical level: an output's value, inverted when active-low. */
 static int stub_level_of(const struct stub_line *l)
 {
-    return (l->flags & GPIO_V2_LINE_FLAG_OUTPUT) ? l->out : l->driven;
+    if (!(l->flags & GPIO_V2_LINE_FLAG_OUTPUT))
+        return l->driven;
+    return l->out ^ !!(l->flags & GPIO_V2_LINE_FLAG_ACTIVE_LOW);
+}
+
+/* The line's request now has flags and output value out: count the
+ * level it goes to if it changes. */
+static void stub_output(struct stub_line *l, uint64_t flags, int out)
+{
+    int before = stub_level_of(l), after;
+
+    l->flags = flags;
+    l->out = out;
+    after = stub_level_of(l);
+    if ((flags & GPIO_V2_LINE_FLAG_OUTPUT) && after != before)
+        l->times_at[after]++;
 }
 
 int gpio_stub_level(unsigned line)
@@ -182,6 +199,16 @@ int gpio_stub_level(unsigned line)
     level = stub_level_of(&stub.lines[line]);
     pthread_mutex_unlock(&stub_lock);
     return level;
+}
+
+unsigned gpio_stub_times_at(unsigned line, int level)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&stub_lock);
+    n = stub.lines[line].times_at[level];
+    pthread_mutex_unlock(&stub_lock);
+    return n;
 }
 
 unsigned gpio_stub_requests_held(void)
@@ -275,8 +302,7 @@ static int stub_get_line(struct gpio_v2_line_request *req)
     l->wfd = p[1];
     l->dev = st.st_dev;
     l->ino = st.st_ino;
-    l->flags = req->config.flags;
-    l->out = out;
+    stub_output(l, req->config.flags, out);
     req->fd = p[0];
     stub.made++;
     return 0;
@@ -305,22 +331,22 @@ static int stub_line_ioctl(struct stub_line *l, unsigned long request,
     switch (request) {
     case GPIO_V2_LINE_SET_CONFIG_IOCTL:
         ret = stub_config(arg, &out);
-        if (ret == 0) {
-            l->flags = ((struct gpio_v2_line_config *)arg)->flags;
-            l->out = out;
-        }
+        if (ret == 0)
+            stub_output(l, ((struct gpio_v2_line_config *)arg)->flags, out);
         return ret;
     case GPIO_V2_LINE_GET_VALUES_IOCTL:
         if (!v->mask)
             return -EINVAL;
-        v->bits = (uint64_t)stub_level_of(l) & v->mask;
+        v->bits = (uint64_t)(stub_level_of(l) ^
+                             !!(l->flags & GPIO_V2_LINE_FLAG_ACTIVE_LOW)) &
+                  v->mask;
         return 0;
     case GPIO_V2_LINE_SET_VALUES_IOCTL:
         if (!v->mask)
             return -EINVAL;
         if (!(l->flags & GPIO_V2_LINE_FLAG_OUTPUT))
             return -EPERM;
-        l->out = (int)(v->bits & 1);
+        stub_output(l, l->flags, (int)(v->bits & 1));
         return 0;
     default:
         return -ENOTTY;

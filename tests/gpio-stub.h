@@ -36,9 +36,13 @@ void gpio_stub_late_events(bool late);
 /* The flags of the line's request (GPIO_V2_LINE_FLAG_*), 0 when it has
  * none. */
 uint64_t gpio_stub_flags(unsigned line);
-/* The level the line carries: its output value when an output, else
- * what gpio_stub_drive() set. */
+/* The (physical) level the line carries: its output value when an
+ * output, inverted when its request is active-low, else what
+ * gpio_stub_drive() set. */
 int gpio_stub_level(unsigned line);
+/* Times the line, an output, went to level (0 or 1) since the chip
+ * started: what a pulse left behind. */
+unsigned gpio_stub_times_at(unsigned line, int level);
 /* Line requests held now, and made so far. */
 unsigned gpio_stub_requests_held(void);
 unsigned gpio_stub_requests_made(void);

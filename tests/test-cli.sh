@@ -101,13 +101,17 @@ expect 0 "compatible = \"virtio,device29\";" --print-dts --device "$gpio"
 expect 0 "#interrupt-cells = <2>;" --print-dts --device "$gpio"
 expect 0 "gpio-controller;" --print-dts --device "$gpio"
 # An SCMI platform's node (arm,scmi.yaml) in /passthrough, which libxl
-# copies, its sensor protocol with one cell for thermal zones' sensors.
+# copies, its sensor protocol with one cell for thermal zones' sensors,
+# its reset protocol with one for the domain a device's resets name.
 scmi=scmi,sensors=soc:temp:45000
 expect 0 "^"$'\t\t'"scmi \{" --print-dts --device "$scmi"
 expect 0 "compatible = \"arm,scmi-virtio\";" --print-dts --device "$scmi"
 expect 0 "^"$'\t\t\t'"protocol@15 \{" --print-dts --device "$scmi"
 expect 0 "reg = <0x15>;" --print-dts --device "$scmi"
 expect 0 "#thermal-sensor-cells = <1>;" --print-dts --device "$scmi"
+expect 0 "^"$'\t\t\t'"protocol@16 \{" --print-dts --device "$scmi"
+expect 0 "reg = <0x16>;" --print-dts --device "$scmi"
+expect 0 "#reset-cells = <1>;" --print-dts --device "$scmi"
 if command -v dtc >/dev/null; then
     checks=$((checks + 1))
     if ! "$xvdm" --print-dts --device rng,irq=33 --device rng,grants=on \

@@ -5,7 +5,9 @@
  * request readable, a response buffer of VIRTIO_SCMI_MAX_PDU_SIZE
  * writable): the base protocol's discovery as Linux's base.c makes it,
  * sensors described page by page and read, each byte of each response;
- * commands a hostile guest makes and the options a user can get wrong.
+ * reset domains on a stand-in of dom0's GPIO chip (gpio-stub.c), the
+ * lines' levels as dom0 sees them; commands a hostile guest makes and
+ * the options a user can get wrong.
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -13,6 +15,7 @@
 #include <check.h>
 #include <endian.h>
 #include <errno.h>
+#include <linux/gpio.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@
 
 #include "check-run.h"
 #include "dev.h"
+#include "gpio-stub.h"
 #include "harness.h"
 #include "log-lines.h"
 #include "refused-spec.h"
@@ -35,6 +39,7 @@
     ((uint32_t)(msg) | (uint32_t)(proto) << 10 | TOKEN << 18)
 #define BASE 0x10
 #define SENSOR 0x15
+#define RESET 0x16
 #define SUCCESS 0
 #define NOT_SUPPORTED (-1)
 #define INVALID_PARAMETERS (-2)
@@ -166,9 +171,9 @@ START_TEST(base_protocol_answers_linux_s_discovery)
     start();
     expect(HDR(BASE, 0x0), NULL, 0, SUCCESS, 1, &r);
     ck_assert_uint_eq(r.w[0], 0x20000);
-    /* One agent, one protocol besides base. */
+    /* One agent, two protocols besides base. */
     expect(HDR(BASE, 0x1), NULL, 0, SUCCESS, 1, &r);
-    ck_assert_uint_eq(r.w[0], 0x0101);
+    ck_assert_uint_eq(r.w[0], 0x0102);
     expect(HDR(BASE, 0x3), NULL, 0, SUCCESS, 4, &r);
     ck_assert_mem_eq(r.bytes + 8, "xvdm\0\0\0\0\0\0\0\0\0\0\0\0", 16);
     expect(HDR(BASE, 0x4), NULL, 0, SUCCESS, 4, &r);
@@ -177,9 +182,13 @@ START_TEST(base_protocol_answers_linux_s_discovery)
     ck_assert_uint_eq(r.w[0], 1);
     p = 0;
     expect(HDR(BASE, 0x6), &p, 1, SUCCESS, 2, &r);
-    ck_assert_uint_eq(r.w[0], 1);
-    ck_assert_mem_eq(r.bytes + 12, "\x15\0\0\0", 4);
+    ck_assert_uint_eq(r.w[0], 2);
+    ck_assert_mem_eq(r.bytes + 12, "\x15\x16\0\0", 4);
     p = 1;
+    expect(HDR(BASE, 0x6), &p, 1, SUCCESS, 2, &r);
+    ck_assert_uint_eq(r.w[0], 1);
+    ck_assert_mem_eq(r.bytes + 12, "\x16\0\0\0", 4);
+    p = 2;
     expect(HDR(BASE, 0x6), &p, 1, SUCCESS, 1, &r);
     ck_assert_uint_eq(r.w[0], 0);
     p = 0xffffffff;
@@ -212,6 +221,12 @@ START_TEST(message_attributes_find_the_messages_a_protocol_has)
         expect(HDR(SENSOR, 0x2), &p, 1, SUCCESS, 1, &r);
     p = 0x7;
     expect(HDR(SENSOR, 0x2), &p, 1, NOT_FOUND, 0, &r);
+    p = 0x4; /* RESET */
+    expect(HDR(RESET, 0x2), &p, 1, SUCCESS, 1, &r);
+    p = 0x5; /* RESET_NOTIFY */
+    expect(HDR(RESET, 0x2), &p, 1, NOT_FOUND, 0, &r);
+    p = 0x6; /* RESET_DOMAIN_NAME_GET */
+    expect(HDR(RESET, 0x2), &p, 1, NOT_FOUND, 0, &r);
     finish();
 }
 END_TEST
@@ -367,6 +382,143 @@ START_TEST(hwmon_sensors_are_read_when_the_guest_asks)
 }
 END_TEST
 
+/* ---- reset domains ----------------------------------------------------- */
+
+/* dom0's chip: 8 lines; "nic" on line 2, active-high, "uart" on line 5,
+ * active-low. */
+#define CHIP_LINES 8
+#define NIC_LINE 2
+#define UART_LINE 5
+/* RESET's flags (DEN0056 §4.8.2.5). */
+#define AUTONOMOUS 0x1
+#define ASSERT 0x2
+#define ASYNC 0x4
+
+static const char *chip;
+
+static void start_resets(void)
+{
+    char opts[200];
+
+    chip = gpio_stub_start(CHIP_LINES, NULL);
+    snprintf(opts, sizeof(opts), "resets=nic:%s:%u:uart:%s:%u:active-low", chip,
+             NIC_LINE, chip, UART_LINE);
+    start_with(opts);
+}
+
+static void finish_resets(void)
+{
+    finish();
+    gpio_stub_stop();
+}
+
+static void reset(uint32_t id, uint32_t flags)
+{
+    uint32_t p[3] = {id, flags, 0};
+    struct resp r;
+
+    expect(HDR(RESET, 0x4), p, 3, SUCCESS, 0, &r);
+}
+
+START_TEST(reset_domains_are_described_as_linux_asks)
+{
+    struct resp r;
+    uint32_t p;
+
+    start_resets();
+    expect(HDR(RESET, 0x0), NULL, 0, SUCCESS, 1, &r);
+    ck_assert_uint_eq(r.w[0], 0x30000);
+    expect(HDR(RESET, 0x1), NULL, 0, SUCCESS, 1, &r);
+    ck_assert_uint_eq(r.w[0], 2);
+    /* Synchronous, no notifications, no extended name; an autonomous
+     * reset's hold, 100 µs. */
+    p = 0;
+    expect(HDR(RESET, 0x3), &p, 1, SUCCESS, 2 + 4, &r);
+    ck_assert_uint_eq(r.w[0], 0);
+    ck_assert_uint_eq(r.w[1], 100);
+    ck_assert_mem_eq(r.bytes + 16, "nic\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+    p = 1;
+    expect(HDR(RESET, 0x3), &p, 1, SUCCESS, 2 + 4, &r);
+    ck_assert_mem_eq(r.bytes + 16, "uart\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+    finish_resets();
+}
+END_TEST
+
+START_TEST(lines_are_held_deasserted_from_start)
+{
+    start_resets();
+    ck_assert_uint_eq(gpio_stub_requests_held(), 2);
+    ck_assert_uint_eq(gpio_stub_flags(NIC_LINE), GPIO_V2_LINE_FLAG_OUTPUT);
+    ck_assert_uint_eq(gpio_stub_flags(UART_LINE),
+                      GPIO_V2_LINE_FLAG_OUTPUT | GPIO_V2_LINE_FLAG_ACTIVE_LOW);
+    ck_assert_int_eq(gpio_stub_level(NIC_LINE), 0);
+    ck_assert_int_eq(gpio_stub_level(UART_LINE), 1);
+    finish_resets();
+}
+END_TEST
+
+START_TEST(explicit_assert_and_deassert_drive_the_line)
+{
+    start_resets();
+    reset(0, ASSERT);
+    ck_assert_int_eq(gpio_stub_level(NIC_LINE), 1);
+    reset(0, 0);
+    ck_assert_int_eq(gpio_stub_level(NIC_LINE), 0);
+    /* Active-low: asserted is low. */
+    reset(1, ASSERT);
+    ck_assert_int_eq(gpio_stub_level(UART_LINE), 0);
+    ck_assert_int_eq(gpio_stub_level(NIC_LINE), 0);
+    reset(1, 0);
+    ck_assert_int_eq(gpio_stub_level(UART_LINE), 1);
+    finish_resets();
+}
+END_TEST
+
+START_TEST(an_autonomous_reset_pulses_the_line_and_leaves_it_deasserted)
+{
+    start_resets();
+    reset(0, AUTONOMOUS);
+    ck_assert_uint_eq(gpio_stub_times_at(NIC_LINE, 1), 1);
+    ck_assert_int_eq(gpio_stub_level(NIC_LINE), 0);
+    /* The assert flag is ignored with the autonomous one. */
+    reset(1, AUTONOMOUS | ASSERT);
+    ck_assert_uint_eq(gpio_stub_times_at(UART_LINE, 0), 1);
+    ck_assert_int_eq(gpio_stub_level(UART_LINE), 1);
+    finish_resets();
+}
+END_TEST
+
+START_TEST(a_device_reset_deasserts_every_domain_and_keeps_the_lines)
+{
+    start_resets();
+    reset(0, ASSERT);
+    reset(1, ASSERT);
+    vdriver_reset(&d);
+    ck_assert_int_eq(gpio_stub_level(NIC_LINE), 0);
+    ck_assert_int_eq(gpio_stub_level(UART_LINE), 1);
+    ck_assert_uint_eq(gpio_stub_requests_held(), 2);
+    /* The guest's driver starts again and resets. */
+    ck_assert_int_eq(vdriver_probe(&d, SCMI_ID, DEV_TRANSPORT_FEATURES), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, 0, RING), 0);
+    vdriver_driver_ok(&d);
+    reset(0, ASSERT);
+    ck_assert_int_eq(gpio_stub_level(NIC_LINE), 1);
+    finish_resets();
+}
+END_TEST
+
+START_TEST(xvdm_gives_the_lines_back_deasserted_when_it_stops)
+{
+    start_resets();
+    reset(0, ASSERT);
+    ck_assert_uint_eq(gpio_stub_times_at(NIC_LINE, 0), 0);
+    finish();
+    ck_assert_uint_eq(gpio_stub_times_at(NIC_LINE, 0), 1);
+    ck_assert_uint_eq(gpio_stub_requests_held(), 0);
+    gpio_stub_stop();
+}
+END_TEST
+
 /* ---- hostile ----------------------------------------------------------- */
 
 /* Each of these gets its status alone, its header echoed, and a line. */
@@ -406,7 +558,7 @@ static void hostile_commands(void)
     /* Not a command (a delayed response's type, 2). */
     expect_refused(HDR(BASE, 0x0) | 2u << 8, NULL, 0, PROTOCOL_ERROR);
     /* Indexes and ids past the end. */
-    p[0] = 2;
+    p[0] = 3;
     expect_refused(HDR(BASE, 0x6), p, 1, INVALID_PARAMETERS);
     p[0] = 0xffffffff;
     expect_refused(HDR(BASE, 0x6), p, 1, INVALID_PARAMETERS);
@@ -434,6 +586,53 @@ START_TEST(hostile_commands_get_the_spec_s_status_and_a_line)
     /* The device goes on. */
     ck_assert_int_eq(reading(0), 45500);
     finish();
+}
+END_TEST
+
+static void hostile_resets(void)
+{
+    uint32_t p[3] = {2, 0, 0};
+
+    /* Domains that are not there. */
+    expect_refused(HDR(RESET, 0x4), p, 3, NOT_FOUND);
+    expect_refused(HDR(RESET, 0x3), p, 1, NOT_FOUND);
+    p[0] = 0xffffffff;
+    expect_refused(HDR(RESET, 0x4), p, 3, NOT_FOUND);
+    expect_refused(HDR(RESET, 0x3), p, 1, NOT_FOUND);
+    /* Reserved flags; asynchronous, without and with autonomous. */
+    p[0] = 0;
+    p[1] = 0x8 | ASSERT;
+    expect_refused(HDR(RESET, 0x4), p, 3, INVALID_PARAMETERS);
+    p[1] = 0x80000000 | ASSERT;
+    expect_refused(HDR(RESET, 0x4), p, 3, INVALID_PARAMETERS);
+    p[1] = ASYNC | ASSERT;
+    expect_refused(HDR(RESET, 0x4), p, 3, INVALID_PARAMETERS);
+    p[1] = ASYNC | AUTONOMOUS;
+    expect_refused(HDR(RESET, 0x4), p, 3, NOT_SUPPORTED);
+    /* Reset states other than the architectural cold reset. */
+    p[1] = ASSERT;
+    p[2] = 1;
+    expect_refused(HDR(RESET, 0x4), p, 3, INVALID_PARAMETERS);
+    p[2] = 0x80000000;
+    expect_refused(HDR(RESET, 0x4), p, 3, INVALID_PARAMETERS);
+    /* RESET_NOTIFY, RESET_DOMAIN_NAME_GET; parameters short or long. */
+    p[2] = 0;
+    expect_refused(HDR(RESET, 0x5), p, 2, NOT_SUPPORTED);
+    expect_refused(HDR(RESET, 0x6), p, 1, NOT_SUPPORTED);
+    expect_refused(HDR(RESET, 0x4), p, 2, PROTOCOL_ERROR);
+    expect_refused(HDR(RESET, 0x3), p, 2, PROTOCOL_ERROR);
+}
+
+START_TEST(hostile_resets_get_the_spec_s_status_and_leave_the_lines)
+{
+    start_resets();
+    ck_assert_uint_ge(log_lines_during(hostile_resets, "SCMI RESET"), 1);
+    ck_assert_uint_eq(gpio_stub_times_at(NIC_LINE, 1), 0);
+    ck_assert_int_eq(gpio_stub_level(NIC_LINE), 0);
+    ck_assert_int_eq(gpio_stub_level(UART_LINE), 1);
+    reset(0, ASSERT);
+    ck_assert_int_eq(gpio_stub_level(NIC_LINE), 1);
+    finish_resets();
 }
 END_TEST
 
@@ -807,6 +1006,68 @@ START_TEST(bad_options_are_refused_naming_the_value)
 }
 END_TEST
 
+/* "scmi,resets=" and items, each "%s" the stand-in chip's path. */
+static void expect_resets_refused(const char *items, const char *value)
+{
+    char opts[400] = "resets=";
+    const char *at;
+
+    while ((at = strstr(items, "%s"))) {
+        strncat(opts, items, (size_t)(at - items));
+        strcat(opts, chip);
+        items = at + 2;
+    }
+    strcat(opts, items);
+    expect_option_refused(opts, value);
+}
+
+START_TEST(bad_resets_are_refused_naming_the_item)
+{
+    chip = gpio_stub_start(CHIP_LINES, NULL);
+    expect_resets_refused("nic:%s:8", "has a line past the chip's last");
+    expect_resets_refused("nic:%s:two", "has a line that is not a decimal");
+    expect_resets_refused("nic:%s:-1", "has a line that is not a decimal");
+    expect_resets_refused("nic:%s", "'nic' is not a whole NAME:CHIP:LINE");
+    expect_resets_refused("nic:%s:1:active-low:uart",
+                          "'uart' is not a whole NAME:CHIP:LINE");
+    expect_resets_refused("n/c:%s:1", "has a name that is not");
+    expect_resets_refused("nic:/nonexistent/gpiochip0:1",
+                          "'nic:/nonexistent/gpiochip0:1' has a chip that "
+                          "cannot be opened");
+    expect_resets_refused("nic:/dev/null:1",
+                          "has a chip that is not a GPIO chip");
+    /* A line dom0 holds, or another domain. */
+    gpio_stub_hold(3, true);
+    expect_resets_refused("nic:%s:3", "has a line that is in use in dom0");
+    gpio_stub_hold(3, false);
+    expect_resets_refused("nic:%s:1:uart:%s:1:active-low",
+                          "active-low' has a line that is in use in dom0");
+    ck_assert_uint_eq(gpio_stub_requests_held(), 0);
+    gpio_stub_stop();
+}
+END_TEST
+
+START_TEST(a_seventeenth_reset_domain_is_refused_and_the_others_given_back)
+{
+    /* The chip by a short relative name, for 17 items in one spec. */
+    const char *link = "xc";
+    char opts[256] = "resets=";
+
+    chip = gpio_stub_start(17, NULL);
+    unlink(link);
+    ck_assert_int_eq(symlink(chip, link), 0);
+    for (unsigned i = 0; i < 17; i++)
+        snprintf(opts + strlen(opts), sizeof(opts) - strlen(opts),
+                 "%sr%u:%s:%u", i ? ":" : "", i, link, i);
+    expect_option_refused(opts, "'r16:xc:16' is one reset "
+                                "domain more than the 16");
+    ck_assert_uint_eq(gpio_stub_requests_made(), 16);
+    ck_assert_uint_eq(gpio_stub_requests_held(), 0);
+    unlink(link);
+    gpio_stub_stop();
+}
+END_TEST
+
 static Suite *scmi_suite(void)
 {
     Suite *s = suite_create("scmi");
@@ -820,8 +1081,23 @@ static Suite *scmi_suite(void)
     tcase_add_test(tc, hwmon_sensors_are_read_when_the_guest_asks);
     tcase_add_test(tc, bad_options_are_refused_naming_the_value);
     suite_add_tcase(s, tc);
+    tc = tcase_create("resets");
+    tcase_add_test(tc, reset_domains_are_described_as_linux_asks);
+    tcase_add_test(tc, lines_are_held_deasserted_from_start);
+    tcase_add_test(tc, explicit_assert_and_deassert_drive_the_line);
+    tcase_add_test(
+        tc, an_autonomous_reset_pulses_the_line_and_leaves_it_deasserted);
+    tcase_add_test(tc,
+                   a_device_reset_deasserts_every_domain_and_keeps_the_lines);
+    tcase_add_test(tc, xvdm_gives_the_lines_back_deasserted_when_it_stops);
+    tcase_add_test(tc, bad_resets_are_refused_naming_the_item);
+    tcase_add_test(
+        tc, a_seventeenth_reset_domain_is_refused_and_the_others_given_back);
+    suite_add_tcase(s, tc);
     tc = tcase_create("hostile");
     tcase_add_test(tc, hostile_commands_get_the_spec_s_status_and_a_line);
+    tcase_add_test(tc,
+                   hostile_resets_get_the_spec_s_status_and_leave_the_lines);
     tcase_add_test(tc,
                    chains_without_header_or_room_for_a_status_are_given_back);
     tcase_add_test(tc, a_response_that_does_not_fit_is_comms_error_with_a_line);

@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A guest line as a line request on dom0's chip, through the GPIO
- * character device's uAPI v2 (<linux/gpio.h>, Linux 5.10 and later, so in
- * every dom0 kernel xvdm supports). Not libgpiod: Debian 12 ships its v1
- * API and Debian 13 its v2, which are incompatible, while the kernel's
- * uAPI v2 is the same in both. One request per line, made when the guest
+ * character device's uAPI v2 (../common/gpio-cdev.h). One request per
+ * line, made when the guest
  * first uses the line and given back when it stops, so that dom0 sees
  * which lines the guest holds (gpioinfo names xvdm's consumer) and the
  * others stay free.
@@ -18,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/gpio-cdev.h"
 #include "gpio.h"
 
 /* Edge events taken per read: the kernel keeps 16 per line by default. */
@@ -47,20 +46,6 @@ static uint64_t gpio_line_flags(const struct gpio_line *l)
     default:
         return flags | GPIO_V2_LINE_FLAG_EDGE_RISING |
                GPIO_V2_LINE_FLAG_EDGE_FALLING;
-    }
-}
-
-static void gpio_line_config(const struct gpio_line *l, uint64_t flags,
-                             struct gpio_v2_line_config *c)
-{
-    memset(c, 0, sizeof(*c));
-    c->flags = flags;
-    if (flags & GPIO_V2_LINE_FLAG_OUTPUT) {
-        /* An output starts at the value the guest set before. */
-        c->num_attrs = 1;
-        c->attrs[0].attr.id = GPIO_V2_LINE_ATTR_ID_OUTPUT_VALUES;
-        c->attrs[0].attr.values = l->value;
-        c->attrs[0].mask = 1;
     }
 }
 
@@ -105,26 +90,24 @@ static void gpio_line_readable(void *arg, uint32_t revents)
 static int gpio_line_request(struct gpio_line *l, uint64_t flags)
 {
     struct gpio *g = l->g;
-    struct gpio_v2_line_request req;
-    int ret;
+    struct gpio_v2_line_config c;
+    int fd, ret;
 
-    memset(&req, 0, sizeof(req));
-    req.offsets[0] = l->offset;
-    req.num_lines = 1;
-    memcpy(req.consumer, g->consumer, sizeof(req.consumer));
-    gpio_line_config(l, flags, &req.config);
-    if (ioctl(g->fd, GPIO_V2_GET_LINE_IOCTL, &req) < 0)
-        return -errno;
-    /* The kernel makes it O_CLOEXEC; reads must not block the loop. */
-    if (fcntl(req.fd, F_SETFL, O_NONBLOCK) < 0)
+    /* An output starts at the value the guest set before. */
+    gpio_cdev_config(&c, flags, l->value);
+    fd = gpio_cdev_request(g->fd, l->offset, g->consumer, &c);
+    if (fd < 0)
+        return fd;
+    /* Reads must not block the loop. */
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
         ret = -errno;
     else
-        ret = xvdm_dev_watch_fd(g->dev, req.fd, EPOLLIN, gpio_line_readable, l);
+        ret = xvdm_dev_watch_fd(g->dev, fd, EPOLLIN, gpio_line_readable, l);
     if (ret) {
-        close(req.fd);
+        close(fd);
         return ret;
     }
-    l->fd = req.fd;
+    l->fd = fd;
     return 0;
 }
 
@@ -147,7 +130,7 @@ int gpio_line_apply(struct gpio_line *l)
     if (fresh) {
         ret = gpio_line_request(l, flags);
     } else {
-        gpio_line_config(l, flags, &c);
+        gpio_cdev_config(&c, flags, l->value);
         if (ioctl(l->fd, GPIO_V2_LINE_SET_CONFIG_IOCTL, &c) < 0)
             ret = -errno;
     }
@@ -194,7 +177,5 @@ int gpio_line_get(struct gpio_line *l)
 
 int gpio_line_set(struct gpio_line *l)
 {
-    struct gpio_v2_line_values v = {.bits = l->value, .mask = 1};
-
-    return ioctl(l->fd, GPIO_V2_LINE_SET_VALUES_IOCTL, &v) < 0 ? -errno : 0;
+    return gpio_cdev_set(l->fd, l->value);
 }

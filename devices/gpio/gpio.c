@@ -9,13 +9,13 @@
 #define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "../common/gpio-cdev.h"
 #include "../common/range-list.h"
 #include "gpio.h"
 
@@ -64,7 +64,7 @@ static int gpio_add_range(void *arg, unsigned long first, unsigned long last,
 /* Open chip= and read how many lines it has. */
 static int gpio_open_chip(struct gpio *g, const char *chip)
 {
-    struct gpiochip_info info;
+    const char *why;
 
     if (!chip || !*chip) {
         xvdm_dev_log(g->dev, XVDM_LOG_ERROR,
@@ -74,23 +74,14 @@ static int gpio_open_chip(struct gpio *g, const char *chip)
     g->chip = strdup(chip);
     if (!g->chip)
         return -ENOMEM;
-    g->fd = open(chip, O_RDWR | O_CLOEXEC);
+    g->fd = gpio_cdev_open_chip(chip, &g->chip_lines, &why);
     if (g->fd < 0) {
-        int err = errno;
+        int err = -g->fd;
 
-        xvdm_dev_log(g->dev, XVDM_LOG_ERROR, "chip=%s: cannot open: %s", chip,
+        xvdm_dev_log(g->dev, XVDM_LOG_ERROR, "chip=%s %s: %s", chip, why,
                      strerror(err));
         return -err;
     }
-    memset(&info, 0, sizeof(info));
-    if (ioctl(g->fd, GPIO_GET_CHIPINFO_IOCTL, &info) < 0 || !info.lines) {
-        xvdm_dev_log(g->dev, XVDM_LOG_ERROR,
-                     "chip=%s: not a GPIO chip's character device "
-                     "(GPIO_GET_CHIPINFO_IOCTL: %s)",
-                     chip, info.lines ? strerror(errno) : "no lines");
-        return -EINVAL;
-    }
-    g->chip_lines = info.lines;
     return 0;
 }
 

@@ -9,7 +9,6 @@
  * poll-ms and a crossing sent as SENSOR_TRIP_POINT_EVENT.
  */
 #define _GNU_SOURCE
-#include <ctype.h>
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -69,18 +68,6 @@ static const struct {
     {"energy", 8, -6},  /* Joules, µJ */
 };
 
-static bool scmi_sensor_name_ok(const char *name)
-{
-    size_t len = strlen(name);
-
-    if (len == 0 || len >= SCMI_NAME_LEN)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!isalnum((unsigned char)name[i]) && !strchr("-_.", name[i]))
-            return false;
-    return true;
-}
-
 static int scmi_sensor_type(const char *name, struct scmi_sensor *sn)
 {
     for (size_t i = 0;
@@ -137,15 +124,16 @@ static const char *scmi_sensor_open(struct scmi_sensor *sn, const char *path)
 /* One NAME:TYPE:VALUE (or NAME:TYPE:PATH for hwmon=) item into the next
  * sensor; a line naming what is wrong with it. */
 static int scmi_sensor_add(struct scmi *s, const char *key, const char *spec,
-                           char **field)
+                           char **field, bool flagged)
 {
     struct scmi_sensor *sn = &s->sensors[s->nr_sensors];
     bool hwmon = !strcmp(key, "hwmon");
     const char *why = NULL;
 
+    (void)flagged; /* sensors' items have no flag */
     if (s->nr_sensors == SCMI_SENSORS_MAX)
         why = "is one sensor more than the 16 there may be";
-    else if (!scmi_sensor_name_ok(field[0]))
+    else if (!scmi_name_ok(field[0]))
         why = "has a name that is not 1 to 15 letters, digits, '-', '_' "
               "or '.'";
     else if (scmi_sensor_type(field[1], sn))
@@ -180,32 +168,10 @@ void scmi_sensor_close(struct scmi *s)
 
 int scmi_sensor_parse(struct scmi *s, const char *key, const char *spec)
 {
-    char *copy, *field[3], *rest;
-    unsigned n = 0;
-    int ret = 0;
-
-    if (!spec)
-        return 0;
-    copy = strdup(spec);
-    if (!copy)
-        return -ENOMEM;
-    /* strsep, not strtok: an empty field is an error, not skipped. */
-    rest = copy;
-    while (rest && !ret) {
-        field[n++] = strsep(&rest, ":");
-        if (n == 3) {
-            ret = scmi_sensor_add(s, key, spec, field);
-            n = 0;
-        }
-    }
-    if (!ret && n) {
-        xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
-                     "%s=%s: '%s' is not a whole NAME:TYPE:%s", key, spec,
-                     field[0], strcmp(key, "hwmon") ? "VALUE" : "PATH");
-        ret = -EINVAL;
-    }
-    free(copy);
-    return ret;
+    return scmi_parse_items(s, key, spec,
+                            strcmp(key, "hwmon") ? "NAME:TYPE:VALUE"
+                                                 : "NAME:TYPE:PATH",
+                            NULL, scmi_sensor_add);
 }
 
 /* §4.7.2.2: sensors in bits 15:0; no asynchronous readings (bits 23:16),

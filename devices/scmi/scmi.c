@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-scmi (VIRTIO 1.2 §5.17): an SCMI platform (Arm DEN0056) for the
- * guest, its commands on the cmdq: the base protocol and sensor
- * management, the sensors from sensors= and hwmon=. This file: options,
- * life cycle, the cmdq's drain, a message's framing and the base
- * protocol; scmi-sensor.c: the sensors.
+ * guest, its commands on the cmdq: the base protocol, sensor management
+ * (the sensors from sensors= and hwmon=) and reset domain management
+ * (dom0's GPIO lines from resets=). This file: options, life cycle, the
+ * cmdq's drain, a message's framing and the base protocol;
+ * scmi-sensor.c: the sensors; scmi-reset.c: the reset domains.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -60,6 +62,10 @@ static const char *const scmi_options[] = {
     "poll-ms=MS: how often hwmon= sensors are read for their trip points "
     "while the guest has trip point notifications enabled, 10 to 60000 "
     "(default 1000)",
+    "resets=NAME:CHIP:LINE[:active-low][:...]: reset domains, in this "
+    "order (ids 0, 1, ...), each a line of one of dom0's GPIO chips "
+    "(/dev/gpiochipN, LINE its offset) held as an output from start, "
+    "deasserted; active-low when asserting drives it low; 16 at most",
     NULL,
 };
 
@@ -96,6 +102,53 @@ static bool scmi_ret_name(struct scmi_cmd *cmd, const char *name)
     return scmi_ret(cmd, buf, SCMI_NAME_LEN);
 }
 
+bool scmi_name_ok(const char *name)
+{
+    size_t len = strlen(name);
+
+    if (len == 0 || len >= SCMI_NAME_LEN)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)name[i]) && !strchr("-_.", name[i]))
+            return false;
+    return true;
+}
+
+int scmi_parse_items(struct scmi *s, const char *key, const char *spec,
+                     const char *form, const char *flag, scmi_item_add add)
+{
+    char *copy, *field[3], *rest;
+    unsigned n = 0;
+    bool flagged;
+    int ret = 0;
+
+    if (!spec)
+        return 0;
+    copy = strdup(spec);
+    if (!copy)
+        return -ENOMEM;
+    /* strsep, not strtok: an empty field is an error, not skipped. */
+    rest = copy;
+    while (rest && !ret) {
+        field[n++] = strsep(&rest, ":");
+        if (n < 3)
+            continue;
+        flagged = flag && rest && !strncmp(rest, flag, strlen(flag)) &&
+                  (rest[strlen(flag)] == ':' || !rest[strlen(flag)]);
+        if (flagged)
+            strsep(&rest, ":");
+        ret = add(s, key, spec, field, flagged);
+        n = 0;
+    }
+    if (!ret && n) {
+        xvdm_dev_log(s->dev, XVDM_LOG_ERROR, "%s=%s: '%s' is not a whole %s",
+                     key, spec, field[0], form);
+        ret = -EINVAL;
+    }
+    free(copy);
+    return ret;
+}
+
 static const struct scmi_message *
 scmi_find_message(const struct scmi_protocol *p, uint32_t id)
 {
@@ -126,6 +179,7 @@ int32_t scmi_message_attributes(struct scmi *s, struct scmi_cmd *cmd)
  * gives them. */
 static const struct scmi_protocol *const scmi_protocols[] = {
     &scmi_sensor_protocol,
+    &scmi_reset_protocol,
 };
 #define SCMI_NR_PROTOCOLS                                                      \
     ((uint32_t)(sizeof(scmi_protocols) / sizeof(scmi_protocols[0])))
@@ -388,6 +442,7 @@ static void scmi_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
 static void scmi_destroy(void *priv)
 {
     scmi_sensor_close(priv);
+    scmi_reset_close(priv);
     free(priv);
 }
 
@@ -404,6 +459,8 @@ static int scmi_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     s->poll_timer = -1;
     for (unsigned i = 0; i < SCMI_SENSORS_MAX; i++)
         s->sensors[i].fd = -1;
+    for (unsigned i = 0; i < SCMI_RESETS_MAX; i++)
+        s->resets[i].fd = -1;
     ret = scmi_sensor_parse(s, "sensors", xvdm_opt_get(opts, "sensors"));
     if (ret == 0)
         ret = scmi_sensor_parse(s, "hwmon", xvdm_opt_get(opts, "hwmon"));
@@ -412,12 +469,15 @@ static int scmi_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     s->poll_ms = (uint32_t)poll_ms;
     if (ret == 0)
         ret = scmi_sensor_poll_init(s);
+    if (ret == 0)
+        ret = scmi_reset_parse(s, xvdm_opt_get(opts, "resets"));
     if (ret) {
         scmi_destroy(s);
         return ret;
     }
-    xvdm_dev_log(dev, XVDM_LOG_INFO, "SCMI platform, %u sensor(s)",
-                 s->nr_sensors);
+    xvdm_dev_log(dev, XVDM_LOG_INFO,
+                 "SCMI platform, %u sensor(s), %u reset domain(s)",
+                 s->nr_sensors, s->nr_resets);
     /* §5.17.2: the eventq, for notifications (no delayed responses: every
      * command is answered at once), with VIRTIO_SCMI_F_P2A_CHANNELS. */
     setup->features = 1ull << VIRTIO_SCMI_F_P2A_CHANNELS;
@@ -429,17 +489,20 @@ static int scmi_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
 }
 
 /* No chain outlives a queue_notify() or scmi_notify() call; what the
- * guest enabled does. */
+ * guest enabled does, and the reset domains' levels: the guest's driver
+ * starts again with every domain deasserted, as at start. Their lines
+ * stay held: the guest's devices keep them. */
 static void scmi_reset(void *priv)
 {
     scmi_sensor_reset(priv);
+    scmi_reset_deassert_all(priv);
 }
 
 const struct xvdm_device_ops xvdm_device_module = {
     .abi_version = XVDM_DEVICE_ABI_VERSION,
     .name = "scmi",
     .summary = "SCMI platform (virtio-scmi): base protocol, sensors and their "
-               "trip point notifications",
+               "trip point notifications, reset domains on dom0's GPIO lines",
     .device_id = SCMI_DEVICE_ID,
     .options = scmi_options,
     .create = scmi_create,

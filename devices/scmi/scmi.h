@@ -2,8 +2,8 @@
 /*
  * virtio-scmi's state, shared by its parts: scmi.c (the module: options,
  * life cycle, the command queue's drain, a message's framing and the
- * base protocol) and scmi-sensor.c (the sensor management protocol and
- * its sensors=).
+ * base protocol), scmi-sensor.c (the sensor management protocol and
+ * its sensors=) and scmi-reset.c (reset domain management, resets=).
  */
 #ifndef XVDM_SCMI_H
 #define XVDM_SCMI_H
@@ -85,6 +85,17 @@ struct scmi_sensor {
     struct scmi_trip trips[SCMI_TRIP_POINTS];
 };
 
+/* A reset domain: a line of one of dom0's GPIO chips, held as an output
+ * from create to destroy. */
+struct scmi_reset_domain {
+    char name[SCMI_NAME_LEN];
+    int fd;       /* the line request, or -1 */
+    bool failing; /* its last drive failed, which has had its line */
+};
+
+/* Reset domains resets= may give. */
+#define SCMI_RESETS_MAX 16
+
 struct scmi {
     struct xvdm_dev *dev;
     /* The command being served: its protocol, for the messages that
@@ -98,6 +109,8 @@ struct scmi {
     uint32_t poll_ms;
     bool polling;
     uint64_t dropped; /* notifications the eventq had no room for */
+    struct scmi_reset_domain resets[SCMI_RESETS_MAX];
+    unsigned nr_resets;
 };
 
 /* Append len bytes to cmd's return values: false when they do not fit in
@@ -105,6 +118,20 @@ struct scmi {
 bool scmi_ret(struct scmi_cmd *cmd, const void *data, uint32_t len);
 bool scmi_ret_u32(struct scmi_cmd *cmd, uint32_t v);
 uint32_t scmi_param_u32(const struct scmi_cmd *cmd, unsigned index);
+/* A sensor's or reset domain's name: 1 to 15 letters, digits, '-', '_'
+ * or '.'. */
+bool scmi_name_ok(const char *name);
+/* One item of an option's list: its three fields; flagged when the
+ * optional fourth field, the flag, followed them. 0, or -EINVAL after a
+ * line naming the item. */
+typedef int (*scmi_item_add)(struct scmi *s, const char *key, const char *spec,
+                             char **field, bool flagged);
+/* Option key's list spec, items of three ':'-separated fields (form, as
+ * the user gives it, e.g. "NAME:TYPE:VALUE"), each followed by the word
+ * flag or not (flag NULL: never), to add, in order. 0, or a negative
+ * errno after a line naming what is wrong. */
+int scmi_parse_items(struct scmi *s, const char *key, const char *spec,
+                     const char *form, const char *flag, scmi_item_add add);
 /* PROTOCOL_VERSION and PROTOCOL_MESSAGE_ATTRIBUTES, the same for every
  * protocol: each protocol's table lists them. */
 int32_t scmi_version(struct scmi *s, struct scmi_cmd *cmd);
@@ -131,5 +158,18 @@ int scmi_sensor_poll_init(struct scmi *s);
 /* Virtio reset: no notification enabled, no trip point, no poll. */
 void scmi_sensor_reset(struct scmi *s);
 void scmi_sensor_close(struct scmi *s);
+
+/* ---- scmi-reset.c ---- */
+
+extern const struct scmi_protocol scmi_reset_protocol;
+/* resets=NAME:CHIP:LINE[:active-low][:...]: each line requested as an
+ * output, deasserted. 0, or a negative errno after a line naming the bad
+ * item; either way scmi_reset_close() gives back what was requested. */
+int scmi_reset_parse(struct scmi *s, const char *spec);
+/* Every domain deasserted (a device reset: the guest's driver starts
+ * again). */
+void scmi_reset_deassert_all(struct scmi *s);
+/* Every domain deasserted and its line given back to dom0. */
+void scmi_reset_close(struct scmi *s);
 
 #endif

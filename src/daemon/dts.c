@@ -86,7 +86,9 @@ static void dts_print_node(FILE *out, const struct devspec *s,
 
 /* An SCMI platform on the virtio transport (bindings/firmware/
  * arm,scmi.yaml, "arm,scmi-virtio"), its protocols as children: the
- * sensors', whose ids thermal zones name with one cell. Linux finds the
+ * sensors', whose ids thermal zones name with one cell, and the reset
+ * domains', whose ids a device's resets name with one (Linux makes a
+ * protocol's driver only for a child it finds). Linux finds the
  * virtio device by its id, not through the tree (the transport has one
  * device). The binding's example has it under /firmware, but libxl copies
  * only /passthrough (and /aliases) from device_tree=, so it is here, a
@@ -100,6 +102,10 @@ static void dts_print_scmi(FILE *out)
           "\t\t\tprotocol@15 {\n"
           "\t\t\t\treg = <0x15>;\n"
           "\t\t\t\t#thermal-sensor-cells = <1>;\n"
+          "\t\t\t};\n"
+          "\t\t\tprotocol@16 {\n"
+          "\t\t\t\treg = <0x16>;\n"
+          "\t\t\t\t#reset-cells = <1>;\n"
           "\t\t\t};\n"
           "\t\t};\n",
           out);

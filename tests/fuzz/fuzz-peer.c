@@ -186,13 +186,16 @@ static const char *gpio_setup(void)
 
 /* scmi: two fixed sensors (ids 0 and 1, as the seeds expect) and one
  * hwmon= sensor (id 2) on a file standing in for dom0's, polled every
- * 10 ms; the fuzzer's bytes from the host end are its new values. */
+ * 10 ms; the fuzzer's bytes from the host end are its new values. Two
+ * reset domains on lines of the stand-in chip, one active-low: the
+ * guest's resets drive them. */
 static char scmi_hwmon[] = "/tmp/xvdm-fuzz-hwmon-XXXXXX";
 static bool scmi_on;
 
 static void scmi_cleanup(void)
 {
     unlink(scmi_hwmon);
+    gpio_stub_stop();
 }
 
 static void scmi_write(const char *text)
@@ -206,7 +209,8 @@ static void scmi_write(const char *text)
 
 static const char *scmi_setup(void)
 {
-    static char spec[192];
+    static char spec[320];
+    const char *chip = gpio_stub_start(2, NULL);
     int fd = mkstemp(scmi_hwmon);
 
     if (fd < 0) {
@@ -217,8 +221,9 @@ static const char *scmi_setup(void)
     scmi_write("40000\n");
     snprintf(spec, sizeof(spec),
              "scmi,sensors=soc:temp:45500:vin:voltage:900,"
-             "hwmon=cpu:temp:%s,poll-ms=10",
-             scmi_hwmon);
+             "hwmon=cpu:temp:%s,poll-ms=10,"
+             "resets=nic:%s:0:uart:%s:1:active-low",
+             scmi_hwmon, chip, chip);
     scmi_on = true;
     return atexit(scmi_cleanup) ? NULL : spec;
 }
@@ -249,14 +254,14 @@ const char *fuzz_peer_setup(const char *name)
                          I2C_FUNC_SMBUS_BLOCK_DATA | I2C_FUNC_SMBUS_I2C_BLOCK);
     if (!strcmp(name, "gpio"))
         return gpio_setup();
+    if (!strcmp(name, "scmi"))
+        return scmi_setup();
     if (!strcmp(name, "net"))
         return net_setup();
     if (!strcmp(name, "console"))
         return console_setup();
     if (!strcmp(name, "vsock"))
         return vsock_setup();
-    if (!strcmp(name, "scmi"))
-        return scmi_setup();
     return name;
 }
 
