@@ -19,8 +19,11 @@ int gpio_cdev_open_chip(const char *path, unsigned *lines, const char **why)
         return -errno;
     }
     memset(&info, 0, sizeof(info));
-    if (ioctl(fd, GPIO_GET_CHIPINFO_IOCTL, &info) < 0 || !info.lines) {
-        err = info.lines ? errno : ENODEV;
+    err = ioctl(fd, GPIO_GET_CHIPINFO_IOCTL, &info) < 0 ? errno : 0;
+    /* Not a chip (ENOTTY), or a chip without a line to give. */
+    if (err == ENOTTY || (!err && !info.lines))
+        err = ENODEV;
+    if (err) {
         *why = "is not a GPIO chip's character device "
                "(GPIO_GET_CHIPINFO_IOCTL)";
         close(fd);

@@ -94,8 +94,11 @@ static const char *scmi_reset_request(struct scmi *s,
         return "has a line past the chip's last";
     if (r->fd == -EBUSY)
         return "has a line that is in use in dom0";
-    if (r->fd < 0)
-        return "has a line that cannot be requested as an output";
+    if (r->fd < 0) {
+        snprintf(buf, len, "has a line that cannot be requested as an "
+                 "output: %s", strerror(-r->fd));
+        return buf;
+    }
     return NULL;
 }
 
