@@ -69,21 +69,31 @@ static void complete(unsigned n)
     blk_guest_complete(&d, q0, 1, n);
 }
 
-/* One request on queue 0; a write sends `fill` bytes, a read returns its
- * data in *out. */
-static uint8_t run_one(uint32_t type, uint64_t sector, uint32_t len, int fill,
-                       uint8_t **out)
+/* One request on queue 0 with its data in `nparts` buffers of part[i]
+ * bytes; a write sends `fill` bytes, a read returns its data in *out. */
+static uint8_t run_split(uint32_t type, uint64_t sector, const uint32_t *part,
+                         unsigned nparts, int fill, uint8_t **out)
 {
     bool device_writes = type == VIRTIO_BLK_T_IN;
-    struct blk_req r =
-        blk_guest_submit(&d, 0, type, sector, len, device_writes);
+    struct blk_req r = blk_guest_submit_split(&d, 0, type, sector, part,
+                                              nparts, device_writes);
+    uint64_t len = 0;
 
+    for (unsigned i = 0; i < nparts; i++)
+        len += part[i];
     if (len && !device_writes)
         memset(r.data, fill, len);
     complete(1);
     if (out)
         *out = r.data;
     return *r.status;
+}
+
+/* The same with the data in one buffer. */
+static uint8_t run_one(uint32_t type, uint64_t sector, uint32_t len, int fill,
+                       uint8_t **out)
+{
+    return run_split(type, sector, &len, len ? 1 : 0, fill, out);
 }
 
 static bool reads_as(uint64_t sector, unsigned sectors, uint8_t byte)
@@ -548,6 +558,31 @@ START_TEST(a_servers_minimum_block_size_is_the_guests_block_size)
     stop();
 }
 END_TEST
+
+/* The guest may split a request's data anywhere (VIRTIO 1.2 §2.6.4.2):
+ * 4 KiB in buffers of 3584 and 512 bytes, to a server whose minimum block
+ * is 4 KiB, is written and read back whole. */
+START_TEST(buffers_that_straddle_the_servers_minimum_block_still_work)
+{
+    const char *words[] = {"--filter=blocksize-policy", "memory", "1M",
+                           "blocksize-minimum=4096", "blocksize-preferred=4096",
+                           "blocksize-error-policy=error", NULL};
+    static const uint32_t split[] = {3584, 512};
+    uint8_t *data;
+
+    if (!nbdkit_started(words))
+        return;
+    ck_assert_uint_eq(run_split(VIRTIO_BLK_T_OUT, 8, split, 2, 0x6b, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(8, 8, 0x6b));
+    ck_assert_uint_eq(run_split(VIRTIO_BLK_T_IN, 8, split, 2, 0, &data),
+                      VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < 4096; i++)
+        ck_assert_uint_eq(data[i], 0x6b);
+    ck_assert(reads_as(0, 8, 0));
+    stop();
+}
+END_TEST
 #endif /* HAVE_LIBNBD */
 
 /* ---- URIs that cannot work -------------------------------------------------- */
@@ -615,6 +650,8 @@ static Suite *blk_nbd_suite(void)
                    server_killed_under_requests_fails_them_and_is_reconnected);
     tcase_add_test(tc, requests_larger_than_the_server_takes_are_split);
     tcase_add_test(tc, a_servers_minimum_block_size_is_the_guests_block_size);
+    tcase_add_test(tc,
+                   buffers_that_straddle_the_servers_minimum_block_still_work);
     tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);

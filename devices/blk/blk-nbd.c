@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/iov-copy.h"
 #include "blk-nbd.h"
 
 /* libnbd refuses reads and writes over 64 MiB, and a server that
@@ -25,6 +26,10 @@
 #define NBD_IDLE_MS 5000
 #define NBD_BACKOFF_MIN_MS 100
 #define NBD_BACKOFF_MAX_MS 5000
+/* Most bytes one request may go through a bounce buffer with (its
+ * buffers straddle the server's minimum block): more is failed. Linux
+ * never splits a request so; a guest that does is served up to this. */
+#define NBD_BOUNCE_MAX (1ULL << 20)
 
 enum nbd_state { NBD_DOWN, NBD_CONNECTING, NBD_READY };
 
@@ -123,7 +128,9 @@ static void nbd_begin(struct blk_nbd *n, struct blk_job *job)
     n->busy++;
 }
 
-static void nbd_send_rw(struct blk_nbd *n, struct blk_job *job, uint32_t fua)
+/* Each buffer, straight from the guest, in commands of up to max_len. */
+static void nbd_send_direct(struct blk_nbd *n, struct blk_job *job,
+                            uint32_t fua)
 {
     const struct blk_request *req = &job->req;
     uint64_t off = req->offset;
@@ -145,6 +152,77 @@ static void nbd_send_rw(struct blk_nbd *n, struct blk_job *job, uint32_t fua)
             left -= len;
         }
     }
+}
+
+/* A request aligned to the server's minimum block whose buffers are not
+ * each (VIRTIO 1.2 §2.6.4.2: the driver may split data anywhere): sent
+ * per buffer, libnbd would refuse the pieces. */
+static bool nbd_straddles(const struct blk_nbd *n,
+                          const struct blk_request *req)
+{
+    uint64_t mask = n->info.block - 1;
+
+    if ((req->offset & mask) || (req->len & mask))
+        return false; /* misaligned as a whole: refused, a bounce or not */
+    for (unsigned i = 0; i < req->niov; i++)
+        if (req->iov[i].iov_len & mask)
+            return true;
+    return false;
+}
+
+/* The whole request as one command on a bounce buffer, written from the
+ * guest's buffers now, read into them when it completes (nbd_unbounce).
+ * Up to NBD_BOUNCE_MAX and the server's maximum, else failed. */
+static void nbd_send_bounced(struct blk_nbd *n, struct blk_job *job,
+                             uint32_t fua)
+{
+    const struct blk_request *req = &job->req;
+
+    if (req->len > NBD_BOUNCE_MAX || req->len > n->max_len) {
+        xvdm_dev_guest_error(n->dev,
+                             "nbd='%s': a request of %llu bytes in buffers "
+                             "not aligned to the server's %u-byte block",
+                             n->uri, (unsigned long long)req->len,
+                             n->info.block);
+        job->nbd_ok--;
+        return;
+    }
+    job->nbd_bounce = malloc(req->len);
+    if (!job->nbd_bounce) {
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "nbd='%s': no memory for a bounce buffer", n->uri);
+        job->nbd_ok--;
+        return;
+    }
+    if (req->op == BLK_OP_READ) {
+        nbd_sent(n, nbd_aio_pread(n->h, job->nbd_bounce, req->len,
+                                  req->offset, nbd_cmd(job), 0));
+        return;
+    }
+    iov_copy(req->iov, req->niov, 0, job->nbd_bounce, req->len, false);
+    nbd_sent(n, nbd_aio_pwrite(n->h, job->nbd_bounce, req->len, req->offset,
+                               nbd_cmd(job), fua));
+}
+
+/* A bounced read that succeeded goes to the guest's buffers; the bounce
+ * buffer is let go of in any case. */
+static void nbd_unbounce(struct blk_job *job, bool ok)
+{
+    if (!job->nbd_bounce)
+        return;
+    if (ok && job->req.op == BLK_OP_READ)
+        iov_copy(job->req.iov, job->req.niov, 0, job->nbd_bounce,
+                 job->req.len, true);
+    free(job->nbd_bounce);
+    job->nbd_bounce = NULL;
+}
+
+static void nbd_send_rw(struct blk_nbd *n, struct blk_job *job, uint32_t fua)
+{
+    if (nbd_straddles(n, &job->req))
+        nbd_send_bounced(n, job, fua);
+    else
+        nbd_send_direct(n, job, fua);
 }
 
 /* Write zeroes keeps the allocation unless the guest allowed unmapping
@@ -228,6 +306,7 @@ static bool nbd_job_in_export(const struct blk_nbd *n,
 
 static void nbd_finish(struct blk_nbd *n, struct blk_job *job, uint8_t status)
 {
+    nbd_unbounce(job, status == VIRTIO_BLK_S_OK);
     job->status = status;
     job->next = n->done;
     n->done = job;
@@ -457,6 +536,7 @@ static void nbd_on_timer(void *arg, uint32_t revents)
 void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
 {
     job->nbd_then_flush = false;
+    job->nbd_bounce = NULL;
     if (n->state != NBD_READY || !nbd_job_in_export(n, job)) {
         nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
         return;
@@ -570,6 +650,7 @@ static void nbd_free_list(struct blk_job *job)
 
     for (; job; job = next) {
         next = job->next;
+        free(job->nbd_bounce);
         free(job);
     }
 }
