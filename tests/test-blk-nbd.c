@@ -583,6 +583,80 @@ START_TEST(buffers_that_straddle_the_servers_minimum_block_still_work)
     stop();
 }
 END_TEST
+
+/* The most commands one device has at the server at once (README,
+ * threat model). */
+#define NBD_INFLIGHT_MAX 64
+
+/* The most commands nbdkit's log filter saw in flight at once: a line
+ * " Read id=" (or Write) when one comes in, "...Read id=" when it is
+ * answered. */
+static unsigned most_in_flight(void)
+{
+    char path[128], line[512];
+    unsigned in = 0, most = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/log", dir);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f)) {
+        if (strstr(line, "...Read id=") || strstr(line, "...Write id="))
+            in--;
+        else if (strstr(line, " Read id=") || strstr(line, " Write id="))
+            in++;
+        most = in > most ? in : most;
+    }
+    fclose(f);
+    return most;
+}
+
+/* Submit 16 requests of 64 KiB (the whole disk) on queue 0 and complete
+ * them: writes of 1, 2, ... 16, or reads that must find them. */
+static void whole_disk_in_64k_requests(uint32_t type)
+{
+    struct blk_req r[16];
+
+    for (unsigned i = 0; i < 16; i++) {
+        r[i] = blk_guest_submit(&d, 0, type, i * 128, 65536,
+                                type == VIRTIO_BLK_T_IN);
+        if (type == VIRTIO_BLK_T_OUT)
+            memset(r[i].data, (int)i + 1, 65536);
+    }
+    complete(16);
+    for (unsigned i = 0; i < 16; i++) {
+        ck_assert_uint_eq(*r[i].status, VIRTIO_BLK_S_OK);
+        for (unsigned j = 0; type == VIRTIO_BLK_T_IN && j < 65536; j++)
+            ck_assert_uint_eq(r[i].data[j], i + 1);
+    }
+}
+
+/* A server that takes 4 KiB per command, each answered late, with the
+ * threads to take 256 at once: 16 requests of 64 KiB are 256 commands,
+ * of which at most NBD_INFLIGHT_MAX, and more than one, are at the
+ * server at a time; all complete with their data. */
+START_TEST(commands_in_flight_are_bounded_per_device)
+{
+    char logfile[128];
+    const char *words[] = {"-t", "256", "--filter=blocksize-policy",
+                           "--filter=log", "--filter=delay", "memory", "1M",
+                           "blocksize-maximum=4096", logfile, "rdelay=20ms",
+                           "wdelay=20ms", NULL};
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", dir);
+    nbdkit(words);
+    start("", 1);
+    whole_disk_in_64k_requests(VIRTIO_BLK_T_OUT);
+    whole_disk_in_64k_requests(VIRTIO_BLK_T_IN);
+    ck_assert_uint_eq(logged(" Write id=", "count=0x1000"), 256);
+    ck_assert_uint_le(most_in_flight(), NBD_INFLIGHT_MAX);
+    ck_assert_uint_gt(most_in_flight(), 1); /* still pipelined */
+    stop();
+}
+END_TEST
 #endif /* HAVE_LIBNBD */
 
 /* ---- URIs that cannot work -------------------------------------------------- */
@@ -652,6 +726,7 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, a_servers_minimum_block_size_is_the_guests_block_size);
     tcase_add_test(tc,
                    buffers_that_straddle_the_servers_minimum_block_still_work);
+    tcase_add_test(tc, commands_in_flight_are_bounded_per_device);
     tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);

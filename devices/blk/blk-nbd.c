@@ -30,6 +30,12 @@
  * buffers straddle the server's minimum block): more is failed. Linux
  * never splits a request so; a guest that does is served up to this. */
 #define NBD_BOUNCE_MAX (1ULL << 20)
+/* Per device: bytes in bounce buffers, and commands at the server. A
+ * request may be many commands (buffers larger than the server's
+ * maximum): past the bound its other commands wait for replies, and the
+ * device takes no more requests (blk_nbd_room()). */
+#define NBD_BOUNCE_TOTAL (4ULL << 20)
+#define NBD_INFLIGHT_MAX 64
 
 enum nbd_state { NBD_DOWN, NBD_CONNECTING, NBD_READY };
 
@@ -45,7 +51,11 @@ struct blk_nbd {
     unsigned failures; /* reconnects that failed since the last success */
     struct blk_nbd_info info;
     uint64_t max_len; /* bytes per read or write command */
-    unsigned busy;    /* jobs with commands at libnbd */
+    unsigned busy;    /* jobs with commands at libnbd or waiting */
+    unsigned cmds;    /* commands at libnbd, up to NBD_INFLIGHT_MAX */
+    uint64_t bounced; /* bytes in bounce buffers, see NBD_BOUNCE_TOTAL */
+    bool stalled;     /* the device was told there is no room */
+    struct blk_job *waiting; /* jobs with commands still to send, in order */
     struct blk_job *finished; /* every command retired, not yet looked at */
     struct blk_job *done;     /* status set, for the device */
     blk_nbd_done_fn *done_fn;
@@ -99,12 +109,14 @@ static void nbd_cmd_free(void *user_data)
 {
     struct blk_job *job = user_data;
 
+    job->nbd->cmds--;
     nbd_release(job->nbd, job);
 }
 
 static nbd_completion_callback nbd_cmd(struct blk_job *job)
 {
     job->nbd_sent++;
+    job->nbd->cmds++;
     return (nbd_completion_callback){
         .callback = nbd_cmd_reply, .user_data = job, .free = nbd_cmd_free};
 }
@@ -125,35 +137,48 @@ static void nbd_begin(struct blk_nbd *n, struct blk_job *job)
     job->nbd_sent = 1; /* the sender's hold */
     job->nbd_ok = 1;
     job->nbd_retired = 0;
+    job->nbd_pos = 0;
     n->busy++;
 }
 
-/* Each buffer, straight from the guest, in commands of up to max_len. */
-static void nbd_send_direct(struct blk_nbd *n, struct blk_job *job,
-                            uint32_t fua)
+/* What sending a job's next command came to. */
+enum nbd_next { NBD_NEXT_SENT, NBD_NEXT_NONE, NBD_NEXT_WAIT };
+
+/* The command for the guest's bytes [pos, pos + len) of a buffer at p. */
+static void nbd_send_at(struct blk_nbd *n, struct blk_job *job, uint8_t *p,
+                        uint64_t len)
 {
-    const struct blk_request *req = &job->req;
-    uint64_t off = req->offset;
+    uint64_t off = job->req.offset + job->nbd_pos;
 
-    for (unsigned i = 0; i < req->niov; i++) {
-        uint8_t *p = req->iov[i].iov_base;
-        uint64_t left = req->iov[i].iov_len;
-
-        while (left) {
-            uint64_t len = left < n->max_len ? left : n->max_len;
-
-            if (req->op == BLK_OP_READ)
-                nbd_sent(n, nbd_aio_pread(n->h, p, len, off, nbd_cmd(job), 0));
-            else
-                nbd_sent(n, nbd_aio_pwrite(n->h, p, len, off, nbd_cmd(job),
-                                           fua));
-            p += len;
-            off += len;
-            left -= len;
-        }
-    }
+    if (job->req.op == BLK_OP_READ)
+        nbd_sent(n, nbd_aio_pread(n->h, p, len, off, nbd_cmd(job), 0));
+    else
+        nbd_sent(n, nbd_aio_pwrite(n->h, p, len, off, nbd_cmd(job),
+                                   job->nbd_fua));
+    job->nbd_pos += len;
 }
 
+/* Straight from the guest: the buffer holding byte nbd_pos, from there,
+ * up to max_len. */
+static enum nbd_next nbd_next_direct(struct blk_nbd *n, struct blk_job *job)
+{
+    const struct blk_request *req = &job->req;
+    uint64_t skip = job->nbd_pos;
+
+    for (unsigned i = 0; i < req->niov; i++) {
+        uint64_t left = req->iov[i].iov_len;
+
+        if (skip >= left) {
+            skip -= left;
+            continue;
+        }
+        left -= skip;
+        nbd_send_at(n, job, (uint8_t *)req->iov[i].iov_base + skip,
+                    left < n->max_len ? left : n->max_len);
+        return NBD_NEXT_SENT;
+    }
+    return NBD_NEXT_NONE;
+}
 /* A request aligned to the server's minimum block whose buffers are not
  * each (VIRTIO 1.2 §2.6.4.2: the driver may split data anywhere): sent
  * per buffer, libnbd would refuse the pieces. */
@@ -172,12 +197,14 @@ static bool nbd_straddles(const struct blk_nbd *n,
 
 /* The whole request as one command on a bounce buffer, written from the
  * guest's buffers now, read into them when it completes (nbd_unbounce).
- * Up to NBD_BOUNCE_MAX and the server's maximum, else failed. */
-static void nbd_send_bounced(struct blk_nbd *n, struct blk_job *job,
-                             uint32_t fua)
+ * Up to NBD_BOUNCE_MAX and the server's maximum, else failed; it waits
+ * while the device's bounce buffers would pass NBD_BOUNCE_TOTAL. */
+static enum nbd_next nbd_next_bounced(struct blk_nbd *n, struct blk_job *job)
 {
     const struct blk_request *req = &job->req;
 
+    if (job->nbd_pos)
+        return NBD_NEXT_NONE;
     if (req->len > NBD_BOUNCE_MAX || req->len > n->max_len) {
         xvdm_dev_guest_error(n->dev,
                              "nbd='%s': a request of %llu bytes in buffers "
@@ -185,28 +212,27 @@ static void nbd_send_bounced(struct blk_nbd *n, struct blk_job *job,
                              n->uri, (unsigned long long)req->len,
                              n->info.block);
         job->nbd_ok--;
-        return;
+        return NBD_NEXT_NONE;
     }
+    if (n->bounced && n->bounced + req->len > NBD_BOUNCE_TOTAL)
+        return NBD_NEXT_WAIT; /* one finishing lets go of its buffer */
     job->nbd_bounce = malloc(req->len);
     if (!job->nbd_bounce) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
                      "nbd='%s': no memory for a bounce buffer", n->uri);
         job->nbd_ok--;
-        return;
+        return NBD_NEXT_NONE;
     }
-    if (req->op == BLK_OP_READ) {
-        nbd_sent(n, nbd_aio_pread(n->h, job->nbd_bounce, req->len,
-                                  req->offset, nbd_cmd(job), 0));
-        return;
-    }
-    iov_copy(req->iov, req->niov, 0, job->nbd_bounce, req->len, false);
-    nbd_sent(n, nbd_aio_pwrite(n->h, job->nbd_bounce, req->len, req->offset,
-                               nbd_cmd(job), fua));
+    n->bounced += req->len;
+    if (req->op == BLK_OP_WRITE)
+        iov_copy(req->iov, req->niov, 0, job->nbd_bounce, req->len, false);
+    nbd_send_at(n, job, job->nbd_bounce, req->len);
+    return NBD_NEXT_SENT;
 }
 
 /* A bounced read that succeeded goes to the guest's buffers; the bounce
  * buffer is let go of in any case. */
-static void nbd_unbounce(struct blk_job *job, bool ok)
+static void nbd_unbounce(struct blk_nbd *n, struct blk_job *job, bool ok)
 {
     if (!job->nbd_bounce)
         return;
@@ -215,47 +241,97 @@ static void nbd_unbounce(struct blk_job *job, bool ok)
                  job->req.len, true);
     free(job->nbd_bounce);
     job->nbd_bounce = NULL;
-}
-
-static void nbd_send_rw(struct blk_nbd *n, struct blk_job *job, uint32_t fua)
-{
-    if (nbd_straddles(n, &job->req))
-        nbd_send_bounced(n, job, fua);
-    else
-        nbd_send_direct(n, job, fua);
+    n->bounced -= job->req.len;
 }
 
 /* Write zeroes keeps the allocation unless the guest allowed unmapping
  * (VIRTIO 1.2 §5.2.6: VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP); NBD says so
- * with NO_HOLE. */
-static void nbd_send_ranges(struct blk_nbd *n, struct blk_job *job,
-                            uint32_t fua)
+ * with NO_HOLE. nbd_pos is the range to send. */
+static enum nbd_next nbd_next_range(struct blk_nbd *n, struct blk_job *job)
 {
     const struct blk_request *req = &job->req;
+    const struct blk_range *r;
 
-    for (unsigned i = 0; i < req->nranges; i++) {
-        const struct blk_range *r = &req->range[i];
-
-        if (r->len == 0)
-            continue; /* NBD refuses empty commands; nothing to do */
-        if (req->op == BLK_OP_DISCARD)
-            nbd_sent(n, nbd_aio_trim(n->h, r->len, r->offset, nbd_cmd(job),
-                                     fua));
-        else
-            nbd_sent(n, nbd_aio_zero(n->h, r->len, r->offset, nbd_cmd(job),
-                                     fua | (r->unmap ? 0
-                                                     : LIBNBD_CMD_FLAG_NO_HOLE)));
-    }
+    /* NBD refuses empty commands; there is nothing to do for them. */
+    while (job->nbd_pos < req->nranges && req->range[job->nbd_pos].len == 0)
+        job->nbd_pos++;
+    if (job->nbd_pos == req->nranges)
+        return NBD_NEXT_NONE;
+    r = &req->range[job->nbd_pos++];
+    if (req->op == BLK_OP_DISCARD)
+        nbd_sent(n, nbd_aio_trim(n->h, r->len, r->offset, nbd_cmd(job),
+                                 job->nbd_fua));
+    else
+        nbd_sent(n, nbd_aio_zero(n->h, r->len, r->offset, nbd_cmd(job),
+                                 job->nbd_fua |
+                                     (r->unmap ? 0 : LIBNBD_CMD_FLAG_NO_HOLE)));
+    return NBD_NEXT_SENT;
 }
 
 /* Without a flush (NBD_FLAG_SEND_FLUSH unset) the server keeps no
  * volatile cache: there is nothing to make durable. */
-static void nbd_send_flush(struct blk_nbd *n, struct blk_job *job)
+static enum nbd_next nbd_next_flush(struct blk_nbd *n, struct blk_job *job)
 {
+    if (job->nbd_pos++ || !n->info.flush)
+        return NBD_NEXT_NONE;
+    nbd_sent(n, nbd_aio_flush(n->h, nbd_cmd(job), 0));
+    return NBD_NEXT_SENT;
+}
+
+static enum nbd_next nbd_next(struct blk_nbd *n, struct blk_job *job)
+{
+    if (job->nbd_flushing || job->req.op == BLK_OP_FLUSH)
+        return nbd_next_flush(n, job);
+    if (job->req.op != BLK_OP_READ && job->req.op != BLK_OP_WRITE)
+        return nbd_next_range(n, job);
+    if (nbd_straddles(n, &job->req))
+        return nbd_next_bounced(n, job);
+    return nbd_next_direct(n, job);
+}
+
+/* Send the waiting jobs' commands, in order, while fewer than
+ * NBD_INFLIGHT_MAX are at the server; a job that has sent them all lets
+ * go of its sender's hold. */
+static void nbd_pump(struct blk_nbd *n)
+{
+    struct blk_job *job;
+    enum nbd_next r = NBD_NEXT_SENT;
+
+    while ((job = n->waiting) && n->cmds < NBD_INFLIGHT_MAX &&
+           (r = nbd_next(n, job)) != NBD_NEXT_WAIT) {
+        if (r == NBD_NEXT_SENT)
+            continue;
+        n->waiting = job->next;
+        nbd_release(n, job);
+    }
+}
+
+/* Queue the job's commands behind the others' and send what the bound
+ * allows now. */
+static void nbd_enqueue(struct blk_nbd *n, struct blk_job *job, bool flushing)
+{
+    struct blk_job **end = &n->waiting;
+
     nbd_begin(n, job);
-    if (n->info.flush)
-        nbd_sent(n, nbd_aio_flush(n->h, nbd_cmd(job), 0));
-    nbd_release(n, job);
+    job->nbd_flushing = flushing;
+    job->next = NULL;
+    while (*end)
+        end = &(*end)->next;
+    *end = job;
+    nbd_pump(n);
+}
+
+/* The connection is gone: jobs that could not send all their commands
+ * fail. */
+static void nbd_fail_waiting(struct blk_nbd *n)
+{
+    struct blk_job *job;
+
+    while ((job = n->waiting)) {
+        n->waiting = job->next;
+        job->nbd_ok--;
+        nbd_release(n, job);
+    }
 }
 
 static bool nbd_writes(const struct blk_job *job)
@@ -270,17 +346,10 @@ static bool nbd_writes(const struct blk_job *job)
 static void nbd_send(struct blk_nbd *n, struct blk_job *job)
 {
     bool durable = job->durable && nbd_writes(job);
-    uint32_t fua = durable && n->info.fua ? LIBNBD_CMD_FLAG_FUA : 0;
 
-    if (job->req.op == BLK_OP_FLUSH)
-        return nbd_send_flush(n, job);
+    job->nbd_fua = durable && n->info.fua ? LIBNBD_CMD_FLAG_FUA : 0;
     job->nbd_then_flush = durable && !n->info.fua && n->info.flush;
-    nbd_begin(n, job);
-    if (job->req.op == BLK_OP_READ || job->req.op == BLK_OP_WRITE)
-        nbd_send_rw(n, job, fua);
-    else
-        nbd_send_ranges(n, job, fua);
-    nbd_release(n, job);
+    nbd_enqueue(n, job, false);
 }
 
 static bool nbd_in_export(const struct blk_nbd *n, uint64_t off, uint64_t len)
@@ -306,7 +375,7 @@ static bool nbd_job_in_export(const struct blk_nbd *n,
 
 static void nbd_finish(struct blk_nbd *n, struct blk_job *job, uint8_t status)
 {
-    nbd_unbounce(job, status == VIRTIO_BLK_S_OK);
+    nbd_unbounce(n, job, status == VIRTIO_BLK_S_OK);
     job->status = status;
     job->next = n->done;
     n->done = job;
@@ -325,7 +394,7 @@ static void nbd_look_at_finished(struct blk_nbd *n, bool follow)
         if (ok && job->nbd_then_flush) {
             job->nbd_then_flush = false;
             if (follow && n->state == NBD_READY) {
-                nbd_send_flush(n, job);
+                nbd_enqueue(n, job, true);
                 continue;
             }
             ok = false; /* written, but not known to be durable */
@@ -383,6 +452,7 @@ static void nbd_drop(struct blk_nbd *n)
     nbd_close(n->h);
     n->h = NULL;
     n->state = NBD_DOWN;
+    nbd_fail_waiting(n);
 }
 
 /* The connection, or an attempt at one, failed: try again after a
@@ -453,14 +523,27 @@ static void nbd_progress(struct blk_nbd *n, int r)
     }
     if (n->state == NBD_CONNECTING && nbd_aio_is_ready(n->h))
         nbd_connected(n);
+    if (n->state == NBD_READY)
+        nbd_pump(n); /* replies made room */
     nbd_watch_update(n);
 }
 
-/* Hand what finished to the device. */
+static bool nbd_has_room(const struct blk_nbd *n)
+{
+    return !n->waiting && n->cmds < NBD_INFLIGHT_MAX;
+}
+
+/* Hand what finished to the device, and room if it was told there was
+ * none. */
 static void nbd_deliver(struct blk_nbd *n)
 {
+    bool room;
+
     nbd_look_at_finished(n, true);
-    if (n->done)
+    room = n->stalled && nbd_has_room(n);
+    if (room)
+        n->stalled = false;
+    if (n->done || room)
         n->done_fn(n->ctx, blk_nbd_take(n));
 }
 
@@ -544,6 +627,14 @@ void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
     nbd_send(n, job);
     nbd_look_at_finished(n, true);
     nbd_watch_update(n);
+}
+
+bool blk_nbd_room(struct blk_nbd *n)
+{
+    bool room = nbd_has_room(n);
+
+    n->stalled |= !room;
+    return room;
 }
 
 struct blk_job *blk_nbd_take(struct blk_nbd *n)

@@ -31,7 +31,8 @@ struct blk_nbd_info {
 };
 
 /* Jobs the engine finished in one of its own events (its socket, its
- * timer): a list linked by next, status set. */
+ * timer): a list linked by next, status set; or NULL, when there is room
+ * again after blk_nbd_room() said there was none. */
 typedef void blk_nbd_done_fn(void *ctx, struct blk_job *list);
 
 /* Connect to `uri` (nbd:// or nbd+unix://), waiting for the handshake:
@@ -55,6 +56,11 @@ int blk_nbd_export_name(const struct blk_nbd *n, char *buf, size_t len);
  * after it). A job that cannot be sent (no connection, past the export's
  * end) is finished at once with VIRTIO_BLK_S_IOERR: see blk_nbd_take(). */
 void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job);
+/* Whether the device may submit another job now: not while
+ * NBD_INFLIGHT_MAX (64) commands are at the server or a job waits to send
+ * its own (a request may be many commands). After false, the done
+ * callback says when there is room. */
+bool blk_nbd_room(struct blk_nbd *n);
 /* The jobs that finished during blk_nbd_submit() or blk_nbd_wait_idle(),
  * without waiting. */
 struct blk_job *blk_nbd_take(struct blk_nbd *n);
