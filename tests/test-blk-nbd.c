@@ -471,6 +471,38 @@ static uint64_t now_ms(void)
     return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
+/* nbdkit serving a new file of DISK_SIZE bytes, named in `file` (which
+ * `words` may hold), and the device on it; false (the test skipped) where
+ * nbdkit is not installed. */
+static bool file_served(char *file, size_t len, const char *const *words)
+{
+    int fd;
+
+    if (!need("nbdkit"))
+        return false;
+    server_dir();
+    snprintf(file, len, "%s/disk", dir);
+    fd = open(file, O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, DISK_SIZE), 0);
+    close(fd);
+    nbdkit(words);
+    start("", 1);
+    return true;
+}
+
+/* A write of 4 KiB, tried until the server is back (15 s at most):
+ * the last status. */
+static uint8_t write_once_back(uint64_t sector, int fill)
+{
+    uint8_t status = VIRTIO_BLK_S_IOERR;
+
+    for (uint64_t t0 = now_ms();
+         status != VIRTIO_BLK_S_OK && now_ms() - t0 < 15000; usleep(50000))
+        status = run_one(VIRTIO_BLK_T_OUT, sector, 4096, fill, NULL);
+    return status;
+}
+
 /* nbdkit serving a file, every read delayed 3 s. Reads in flight when it
  * is killed fail at once, not after a timeout; so does a request while it
  * is down. Started again, it is reconnected by itself: requests succeed,
@@ -481,19 +513,9 @@ START_TEST(server_killed_under_requests_fails_them_and_is_reconnected)
     const char *words[] = {"--filter=delay", "file", file, "rdelay=3", NULL};
     struct blk_req r[4];
     uint64_t t0;
-    uint8_t status = VIRTIO_BLK_S_IOERR;
-    int fd;
 
-    if (!need("nbdkit"))
+    if (!file_served(file, sizeof(file), words))
         return;
-    server_dir();
-    snprintf(file, sizeof(file), "%s/disk", dir);
-    fd = open(file, O_CREAT | O_WRONLY, 0600);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(ftruncate(fd, DISK_SIZE), 0);
-    close(fd);
-    nbdkit(words);
-    start("", 1);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 4096, 0x42, NULL),
                       VIRTIO_BLK_S_OK);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
@@ -511,10 +533,7 @@ START_TEST(server_killed_under_requests_fails_them_and_is_reconnected)
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 512, 1, NULL),
                       VIRTIO_BLK_S_IOERR);
     nbdkit(words);
-    for (t0 = now_ms(); status != VIRTIO_BLK_S_OK && now_ms() - t0 < 15000;
-         usleep(50000))
-        status = run_one(VIRTIO_BLK_T_OUT, 64, 512, 7, NULL);
-    ck_assert_uint_eq(status, VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(write_once_back(64, 7), VIRTIO_BLK_S_OK);
     ck_assert(reads_as(0, 8, 0x42));
     ck_assert(reads_as(64, 1, 7));
     stop();
@@ -538,8 +557,8 @@ END_TEST
 
 /* A server whose minimum block is 4 KiB (libnbd then refuses anything
  * smaller or unaligned): the guest is told 4 KiB logical blocks, so a
- * driver keeping to them never gets an error; one that does not gets
- * IOERR, and the device goes on serving. */
+ * driver keeping to them goes straight to the server; a 512-byte write
+ * still works, read-modify-write of its block, leaving the rest. */
 START_TEST(a_servers_minimum_block_size_is_the_guests_block_size)
 {
     const char *words[] = {"--filter=blocksize-policy", "memory", "1M",
@@ -552,8 +571,10 @@ START_TEST(a_servers_minimum_block_size_is_the_guests_block_size)
     ck_assert_uint_eq(blk_guest_config(&d, 20, 4), 4096); /* blk_size */
     written_reads_back(8, 16, 0x5a);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 1, 512, 1, NULL),
-                      VIRTIO_BLK_S_IOERR);
-    ck_assert(reads_as(0, 8, 0));
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(0, 1, 0));
+    ck_assert(reads_as(1, 1, 1));
+    ck_assert(reads_as(2, 6, 0));
     ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
     stop();
 }
@@ -657,6 +678,47 @@ START_TEST(commands_in_flight_are_bounded_per_device)
     stop();
 }
 END_TEST
+
+/* The export comes back from a reconnect as another server says it is:
+ * half the size, a 4 KiB minimum block where it was 512 bytes. The guest
+ * is told the new capacity (a new config generation) and requests past
+ * it fail; 512-byte requests, which the guest was told it may make, still
+ * work (read whole blocks, write them back), leaving their neighbours. */
+START_TEST(a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed)
+{
+    char file[128];
+    const char *before[] = {"file", file, NULL};
+    const char *after[] = {"--filter=blocksize-policy", "--filter=truncate",
+                           "file", file, "truncate=524288",
+                           "blocksize-minimum=4096", "blocksize-error-policy=error",
+                           NULL};
+    uint32_t generation;
+
+    if (!file_served(file, sizeof(file), before))
+        return;
+    ck_assert_uint_eq(blk_guest_config(&d, 20, 4), 512); /* blk_size */
+    written_reads_back(8, 8, 0x11);
+    generation = vdriver_read(&d, VIRTIO_MMIO_CONFIG_GENERATION);
+    server_kill();
+    nbdkit(after);
+    ck_assert_uint_eq(write_once_back(64, 0x33), VIRTIO_BLK_S_OK);
+    for (uint64_t t0 = now_ms(); blk_guest_config(&d, 0, 8) != SECTORS / 2 &&
+                                 now_ms() - t0 < 5000;
+         usleep(50000))
+        ;
+    ck_assert_uint_eq(blk_guest_config(&d, 0, 8), SECTORS / 2);
+    ck_assert_uint_ne(vdriver_read(&d, VIRTIO_MMIO_CONFIG_GENERATION),
+                      generation);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, SECTORS / 2, 4096, 0, NULL),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 9, 512, 0x22, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(8, 1, 0x11));
+    ck_assert(reads_as(9, 1, 0x22));
+    ck_assert(reads_as(10, 6, 0x11));
+    stop();
+}
+END_TEST
 #endif /* HAVE_LIBNBD */
 
 /* ---- URIs that cannot work -------------------------------------------------- */
@@ -727,6 +789,8 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc,
                    buffers_that_straddle_the_servers_minimum_block_still_work);
     tcase_add_test(tc, commands_in_flight_are_bounded_per_device);
+    tcase_add_test(tc,
+                   a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed);
     tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);

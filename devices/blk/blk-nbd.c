@@ -54,6 +54,7 @@ struct blk_nbd {
     unsigned busy;    /* jobs with commands at libnbd or waiting */
     unsigned cmds;    /* commands at libnbd, up to NBD_INFLIGHT_MAX */
     uint64_t bounced; /* bytes in bounce buffers, see NBD_BOUNCE_TOTAL */
+    bool rmw;         /* a read-modify-write is under way */
     bool stalled;     /* the device was told there is no room */
     struct blk_job *waiting; /* jobs with commands still to send, in order */
     struct blk_job *finished; /* every command retired, not yet looked at */
@@ -88,6 +89,9 @@ static void nbd_release(struct blk_nbd *n, struct blk_job *job)
     if (++job->nbd_retired < job->nbd_sent)
         return;
     n->busy--;
+    if (job->nbd_rmw)
+        n->rmw = false; /* the next read-modify-write may read */
+    job->nbd_rmw = false;
     job->next = n->finished;
     n->finished = job;
 }
@@ -144,18 +148,15 @@ static void nbd_begin(struct blk_nbd *n, struct blk_job *job)
 /* What sending a job's next command came to. */
 enum nbd_next { NBD_NEXT_SENT, NBD_NEXT_NONE, NBD_NEXT_WAIT };
 
-/* The command for the guest's bytes [pos, pos + len) of a buffer at p. */
-static void nbd_send_at(struct blk_nbd *n, struct blk_job *job, uint8_t *p,
-                        uint64_t len)
+/* A read (`read`) or write of [off, off + len) from or into p. */
+static void nbd_send_io(struct blk_nbd *n, struct blk_job *job, bool read,
+                        uint8_t *p, uint64_t len, uint64_t off)
 {
-    uint64_t off = job->req.offset + job->nbd_pos;
-
-    if (job->req.op == BLK_OP_READ)
+    if (read)
         nbd_sent(n, nbd_aio_pread(n->h, p, len, off, nbd_cmd(job), 0));
     else
         nbd_sent(n, nbd_aio_pwrite(n->h, p, len, off, nbd_cmd(job),
                                    job->nbd_fua));
-    job->nbd_pos += len;
 }
 
 /* Straight from the guest: the buffer holding byte nbd_pos, from there,
@@ -173,61 +174,103 @@ static enum nbd_next nbd_next_direct(struct blk_nbd *n, struct blk_job *job)
             continue;
         }
         left -= skip;
-        nbd_send_at(n, job, (uint8_t *)req->iov[i].iov_base + skip,
-                    left < n->max_len ? left : n->max_len);
+        left = left < n->max_len ? left : n->max_len;
+        nbd_send_io(n, job, req->op == BLK_OP_READ,
+                    (uint8_t *)req->iov[i].iov_base + skip, left,
+                    req->offset + job->nbd_pos);
+        job->nbd_pos += left;
         return NBD_NEXT_SENT;
     }
     return NBD_NEXT_NONE;
 }
-/* A request aligned to the server's minimum block whose buffers are not
- * each (VIRTIO 1.2 §2.6.4.2: the driver may split data anywhere): sent
- * per buffer, libnbd would refuse the pieces. */
-static bool nbd_straddles(const struct blk_nbd *n,
-                          const struct blk_request *req)
+/* A request, or one of its buffers, that does not start and end on the
+ * server's minimum block: libnbd would refuse it sent as it is. The guest
+ * may split data anywhere (VIRTIO 1.2 §2.6.4.2), and the server may have
+ * come back from a reconnect with a larger block than the guest was told. */
+static bool nbd_needs_bounce(const struct blk_nbd *n,
+                             const struct blk_request *req)
 {
     uint64_t mask = n->info.block - 1;
 
-    if ((req->offset & mask) || (req->len & mask))
-        return false; /* misaligned as a whole: refused, a bounce or not */
+    if ((req->offset | req->len) & mask)
+        return true;
     for (unsigned i = 0; i < req->niov; i++)
         if (req->iov[i].iov_len & mask)
             return true;
     return false;
 }
 
-/* The whole request as one command on a bounce buffer, written from the
- * guest's buffers now, read into them when it completes (nbd_unbounce).
- * Up to NBD_BOUNCE_MAX and the server's maximum, else failed; it waits
- * while the device's bounce buffers would pass NBD_BOUNCE_TOTAL. */
-static enum nbd_next nbd_next_bounced(struct blk_nbd *n, struct blk_job *job)
+/* The blocks a bounced request covers, in a buffer of them: read whole,
+ * the guest's part copied out when it completes (nbd_unbounce); or the
+ * guest's part copied in and written whole, after reading the blocks
+ * first where the guest's part does not cover them (read-modify-write,
+ * one at a time per device, so that two never write the same block from
+ * stale data). Up to NBD_BOUNCE_MAX and the server's maximum, else
+ * failed; it waits while the device's bounce buffers would pass
+ * NBD_BOUNCE_TOTAL. nbd_pos: 0, 1 once the read of a read-modify-write
+ * is sent, 2 once all is. */
+static enum nbd_next nbd_bounce_start(struct blk_nbd *n, struct blk_job *job)
 {
     const struct blk_request *req = &job->req;
+    uint64_t mask = n->info.block - 1, start = req->offset & ~mask;
+    uint64_t len = ((req->offset + req->len + mask) & ~mask) - start;
+    bool rmw = req->op == BLK_OP_WRITE && len != req->len;
 
-    if (job->nbd_pos)
-        return NBD_NEXT_NONE;
-    if (req->len > NBD_BOUNCE_MAX || req->len > n->max_len) {
+    if (len > NBD_BOUNCE_MAX || len > n->max_len) {
         xvdm_dev_guest_error(n->dev,
-                             "nbd='%s': a request of %llu bytes in buffers "
-                             "not aligned to the server's %u-byte block",
+                             "nbd='%s': a request of %llu bytes not aligned "
+                             "to the server's %u-byte block",
                              n->uri, (unsigned long long)req->len,
                              n->info.block);
         job->nbd_ok--;
         return NBD_NEXT_NONE;
     }
-    if (n->bounced && n->bounced + req->len > NBD_BOUNCE_TOTAL)
+    if ((n->bounced && n->bounced + len > NBD_BOUNCE_TOTAL) ||
+        (rmw && n->rmw))
         return NBD_NEXT_WAIT; /* one finishing lets go of its buffer */
-    job->nbd_bounce = malloc(req->len);
+    job->nbd_bounce = malloc(len);
     if (!job->nbd_bounce) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
                      "nbd='%s': no memory for a bounce buffer", n->uri);
         job->nbd_ok--;
         return NBD_NEXT_NONE;
     }
-    n->bounced += req->len;
-    if (req->op == BLK_OP_WRITE)
-        iov_copy(req->iov, req->niov, 0, job->nbd_bounce, req->len, false);
-    nbd_send_at(n, job, job->nbd_bounce, req->len);
+    n->bounced += len;
+    n->rmw |= rmw;
+    job->nbd_rmw = rmw;
+    job->nbd_bounce_off = start;
+    job->nbd_bounce_len = len;
+    if (req->op == BLK_OP_WRITE && !job->nbd_rmw)
+        iov_copy(req->iov, req->niov, 0, job->nbd_bounce, len, false);
+    nbd_send_io(n, job, req->op == BLK_OP_READ || job->nbd_rmw,
+                job->nbd_bounce, len, start);
+    job->nbd_pos = job->nbd_rmw ? 1 : 2;
     return NBD_NEXT_SENT;
+}
+
+/* The write of a read-modify-write, once its read succeeded. */
+static enum nbd_next nbd_bounce_write(struct blk_nbd *n, struct blk_job *job)
+{
+    if (job->nbd_retired + 1 < job->nbd_sent)
+        return NBD_NEXT_WAIT; /* the read is not back */
+    job->nbd_pos = 2;
+    if (job->nbd_ok < job->nbd_sent)
+        return NBD_NEXT_NONE; /* it failed: so does the request */
+    iov_copy(job->req.iov, job->req.niov, 0,
+             job->nbd_bounce + (job->req.offset - job->nbd_bounce_off),
+             job->req.len, false);
+    nbd_send_io(n, job, false, job->nbd_bounce, job->nbd_bounce_len,
+                job->nbd_bounce_off);
+    return NBD_NEXT_SENT;
+}
+
+static enum nbd_next nbd_next_bounced(struct blk_nbd *n, struct blk_job *job)
+{
+    if (job->nbd_pos == 0)
+        return nbd_bounce_start(n, job);
+    if (job->nbd_pos == 1)
+        return nbd_bounce_write(n, job);
+    return NBD_NEXT_NONE;
 }
 
 /* A bounced read that succeeded goes to the guest's buffers; the bounce
@@ -237,11 +280,12 @@ static void nbd_unbounce(struct blk_nbd *n, struct blk_job *job, bool ok)
     if (!job->nbd_bounce)
         return;
     if (ok && job->req.op == BLK_OP_READ)
-        iov_copy(job->req.iov, job->req.niov, 0, job->nbd_bounce,
+        iov_copy(job->req.iov, job->req.niov, 0,
+                 job->nbd_bounce + (job->req.offset - job->nbd_bounce_off),
                  job->req.len, true);
     free(job->nbd_bounce);
     job->nbd_bounce = NULL;
-    n->bounced -= job->req.len;
+    n->bounced -= job->nbd_bounce_len;
 }
 
 /* Write zeroes keeps the allocation unless the guest allowed unmapping
@@ -284,7 +328,7 @@ static enum nbd_next nbd_next(struct blk_nbd *n, struct blk_job *job)
         return nbd_next_flush(n, job);
     if (job->req.op != BLK_OP_READ && job->req.op != BLK_OP_WRITE)
         return nbd_next_range(n, job);
-    if (nbd_straddles(n, &job->req))
+    if (job->nbd_bounce || nbd_needs_bounce(n, &job->req))
         return nbd_next_bounced(n, job);
     return nbd_next_direct(n, job);
 }
@@ -387,21 +431,27 @@ static void nbd_look_at_finished(struct blk_nbd *n, bool follow)
 {
     struct blk_job *job;
 
-    while ((job = n->finished)) {
-        bool ok = job->nbd_ok == job->nbd_sent;
-    
-        n->finished = job->next;
-        if (ok && job->nbd_then_flush) {
-            job->nbd_then_flush = false;
-            if (follow && n->state == NBD_READY) {
-                nbd_enqueue(n, job, true);
-                continue;
+    do {
+        while ((job = n->finished)) {
+            bool ok = job->nbd_ok == job->nbd_sent;
+
+            n->finished = job->next;
+            if (ok && job->nbd_then_flush) {
+                job->nbd_then_flush = false;
+                if (follow && n->state == NBD_READY) {
+                    nbd_enqueue(n, job, true);
+                    continue;
+                }
+                ok = false; /* written, but not known to be durable */
             }
-            ok = false; /* written, but not known to be durable */
+            nbd_finish(n, job, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
         }
-        nbd_finish(n, job, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
-    }
+        /* Their bounce buffers let go of, a waiting job may go on. */
+        if (follow && n->state == NBD_READY)
+            nbd_pump(n);
+    } while (n->finished);
 }
+
 
 /* ---- the socket in the loop -------------------------------------------- */
 
@@ -620,6 +670,7 @@ void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
 {
     job->nbd_then_flush = false;
     job->nbd_bounce = NULL;
+    job->nbd_rmw = false;
     if (n->state != NBD_READY || !nbd_job_in_export(n, job)) {
         nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
         return;
