@@ -126,8 +126,8 @@ static nbd_completion_callback nbd_cmd(struct blk_job *job)
 }
 
 /* A command libnbd refused at once (its free callback has counted it as
- * failed): say why, rate-limited, as the guest may cause it (a buffer not
- * aligned to the server's minimum block size). */
+ * failed): say why, rate-limited, as the guest's request may be the
+ * cause. */
 static void nbd_sent(struct blk_nbd *n, int64_t cookie)
 {
     if (cookie < 0)
@@ -183,6 +183,7 @@ static enum nbd_next nbd_next_direct(struct blk_nbd *n, struct blk_job *job)
     }
     return NBD_NEXT_NONE;
 }
+
 /* A request, or one of its buffers, that does not start and end on the
  * server's minimum block: libnbd would refuse it sent as it is. The guest
  * may split data anywhere (VIRTIO 1.2 §2.6.4.2), and the server may have
@@ -446,8 +447,9 @@ static void nbd_look_at_finished(struct blk_nbd *n, bool follow)
             }
             nbd_finish(n, job, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
         }
-        /* Their bounce buffers let go of, a waiting job may go on. */
-        if (follow && n->state == NBD_READY)
+        /* Their bounce buffers let go of, a waiting job may go on (during
+         * a reset too, which waits for all to finish). */
+        if (n->state == NBD_READY)
             nbd_pump(n);
     } while (n->finished);
 }
@@ -719,8 +721,11 @@ void blk_nbd_wait_idle(struct blk_nbd *n)
 {
     uint64_t deadline = nbd_now_ms() + NBD_IDLE_MS, now;
 
-    while (n->busy && n->h && (now = nbd_now_ms()) < deadline)
+    nbd_look_at_finished(n, false);
+    while (n->busy && n->h && (now = nbd_now_ms()) < deadline) {
         nbd_progress(n, nbd_poll(n->h, (int)(deadline - now)));
+        nbd_look_at_finished(n, false);
+    }
     if (n->busy) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
                      "nbd='%s': no reply within %d ms, dropping the "
