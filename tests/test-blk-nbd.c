@@ -472,9 +472,10 @@ static uint64_t now_ms(void)
 }
 
 /* nbdkit serving a new file of DISK_SIZE bytes, named in `file` (which
- * `words` may hold), and the device on it; false (the test skipped) where
- * nbdkit is not installed. */
-static bool file_served(char *file, size_t len, const char *const *words)
+ * `words` may hold), and the device on it with `extra` options; false
+ * (the test skipped) where nbdkit is not installed. */
+static bool file_served(char *file, size_t len, const char *const *words,
+                        const char *extra)
 {
     int fd;
 
@@ -487,7 +488,7 @@ static bool file_served(char *file, size_t len, const char *const *words)
     ck_assert_int_eq(ftruncate(fd, DISK_SIZE), 0);
     close(fd);
     nbdkit(words);
-    start("", 1);
+    start(extra, 1);
     return true;
 }
 
@@ -514,7 +515,7 @@ START_TEST(server_killed_under_requests_fails_them_and_is_reconnected)
     struct blk_req r[4];
     uint64_t t0;
 
-    if (!file_served(file, sizeof(file), words))
+    if (!file_served(file, sizeof(file), words, ""))
         return;
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 4096, 0x42, NULL),
                       VIRTIO_BLK_S_OK);
@@ -681,8 +682,8 @@ END_TEST
 
 /* The export comes back from a reconnect as another server says it is:
  * half the size, a 4 KiB minimum block where it was 512 bytes. The guest
- * is told the new capacity (a new config generation) and requests past
- * it fail; 512-byte requests, which the guest was told it may make, still
+ * is told the new capacity at once (a new config generation, with no
+ * size-check= to find it) and requests past it fail; 512-byte requests, which the guest was told it may make, still
  * work (read whole blocks, write them back), leaving their neighbours. */
 START_TEST(a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed)
 {
@@ -694,7 +695,7 @@ START_TEST(a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed)
                            NULL};
     uint32_t generation;
 
-    if (!file_served(file, sizeof(file), before))
+    if (!file_served(file, sizeof(file), before, ",size-check=0"))
         return;
     ck_assert_uint_eq(blk_guest_config(&d, 20, 4), 512); /* blk_size */
     written_reads_back(8, 8, 0x11);

@@ -60,6 +60,8 @@ struct blk_nbd {
     struct blk_job *finished; /* every command retired, not yet looked at */
     struct blk_job *done;     /* status set, for the device */
     blk_nbd_done_fn *done_fn;
+    blk_nbd_back_fn *back_fn;
+    bool was_up; /* connected before: a connection now is a reconnect */
     void *ctx;
 };
 
@@ -564,6 +566,9 @@ static void nbd_connected(struct blk_nbd *n)
     xvdm_dev_log(n->dev, XVDM_LOG_INFO, "nbd='%s': connected, %llu bytes%s",
                  n->uri, (unsigned long long)n->info.size,
                  n->info.read_only ? ", read-only" : "");
+    if (n->was_up)
+        n->back_fn(n->ctx);
+    n->was_up = true;
 }
 
 /* After libnbd ran (r: what nbd_aio_notify_* or nbd_poll returned). */
@@ -764,7 +769,7 @@ static int nbd_first_connect(struct blk_nbd *n)
 }
 
 int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
-                   blk_nbd_done_fn *done, void *ctx)
+                   blk_nbd_done_fn *done, blk_nbd_back_fn *back, void *ctx)
 {
     struct blk_nbd *n = calloc(1, sizeof(*n));
     int ret;
@@ -772,7 +777,7 @@ int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
     if (!n)
         return -ENOMEM;
     *n = (struct blk_nbd){.dev = dev, .fd = -1, .timer = -1, .done_fn = done,
-                          .ctx = ctx, .backoff_ms = NBD_BACKOFF_MIN_MS};
+                          .back_fn = back, .ctx = ctx, .backoff_ms = NBD_BACKOFF_MIN_MS};
     n->uri = strdup(uri);
     n->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (!n->uri || n->timer < 0)

@@ -34,12 +34,15 @@ struct blk_nbd_info {
  * timer): a list linked by next, status set; or NULL, when there is room
  * again after blk_nbd_room() said there was none. */
 typedef void blk_nbd_done_fn(void *ctx, struct blk_job *list);
+/* Connected again after the connection was lost: the export may have
+ * changed size (blk_nbd_info()). */
+typedef void blk_nbd_back_fn(void *ctx);
 
 /* Connect to `uri` (nbd:// or nbd+unix://), waiting for the handshake:
  * the device is offered as the export is. 0, or a negative errno after a
  * logged line naming the URI. */
 int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
-                   blk_nbd_done_fn *done, void *ctx);
+                   blk_nbd_done_fn *done, blk_nbd_back_fn *back, void *ctx);
 /* Drops the connection; jobs still in flight are freed, not completed
  * (call after blk_nbd_wait_idle() to lose nothing). */
 void blk_nbd_destroy(struct blk_nbd *n);

@@ -746,6 +746,15 @@ static int blk_set_serial(struct blk *b, const char *serial)
     return 0;
 }
 
+#ifdef BLK_NBD
+/* A reconnect may find the export resized: the guest hears of it now, not
+ * at the next size-check=. */
+static void blk_on_nbd_back(void *ctx)
+{
+    blk_check_size(ctx, false);
+}
+#endif
+
 /* nbd=URI: the export decides what the device offers, within what the
  * options allow (ro=on, discard=off); its name is the default serial. */
 static int blk_open_nbd(struct blk *b, const char *uri, bool name_serial)
@@ -753,7 +762,8 @@ static int blk_open_nbd(struct blk *b, const char *uri, bool name_serial)
 #ifdef BLK_NBD
     struct blk_nbd_info info;
     char name[64];
-    int ret = blk_nbd_create(&b->nbd, b->dev, uri, blk_on_nbd_done, b);
+    int ret = blk_nbd_create(&b->nbd, b->dev, uri, blk_on_nbd_done,
+                             blk_on_nbd_back, b);
 
     if (!ret)
         ret = blk_nbd_info(b->nbd, &info);
