@@ -683,16 +683,17 @@ END_TEST
 /* The export comes back from a reconnect as another server says it is:
  * half the size, a 4 KiB minimum block where it was 512 bytes. The guest
  * is told the new capacity at once (a new config generation, with no
- * size-check= to find it) and requests past it fail; 512-byte requests, which the guest was told it may make, still
- * work (read whole blocks, write them back), leaving their neighbours. */
+ * size-check= to find it) and requests past it fail; 512-byte requests,
+ * which the guest was told it may make, still work (read whole blocks,
+ * write them back), leaving their neighbours. */
 START_TEST(a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed)
 {
     char file[128];
     const char *before[] = {"file", file, NULL};
     const char *after[] = {"--filter=blocksize-policy", "--filter=truncate",
                            "file", file, "truncate=524288",
-                           "blocksize-minimum=4096", "blocksize-error-policy=error",
-                           NULL};
+                           "blocksize-minimum=4096",
+                           "blocksize-error-policy=error", NULL};
     uint32_t generation;
 
     if (!file_served(file, sizeof(file), before, ",size-check=0"))

@@ -777,7 +777,8 @@ int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
     if (!n)
         return -ENOMEM;
     *n = (struct blk_nbd){.dev = dev, .fd = -1, .timer = -1, .done_fn = done,
-                          .back_fn = back, .ctx = ctx, .backoff_ms = NBD_BACKOFF_MIN_MS};
+                          .back_fn = back, .ctx = ctx,
+                          .backoff_ms = NBD_BACKOFF_MIN_MS};
     n->uri = strdup(uri);
     n->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (!n->uri || n->timer < 0)

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The virtio-blk NBD backing: requests sent to an NBD server through
- * libnbd's asynchronous API, its socket watched in xvdm's loop, many
- * commands in flight, no thread. A server that goes away fails what was
- * in flight, and is reconnected with backoff; requests meanwhile fail.
- * Everything runs on the loop thread.
+ * libnbd's asynchronous API, its socket watched in xvdm's loop, up to 64
+ * commands in flight, no thread. Requests not aligned to the server's
+ * minimum block go through a bounce buffer. A server that goes away fails
+ * what was in flight, and is reconnected with backoff; requests meanwhile
+ * fail. Everything runs on the loop thread.
  */
 #ifndef XVDM_BLK_NBD_H
 #define XVDM_BLK_NBD_H
