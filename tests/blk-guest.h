@@ -66,26 +66,34 @@ struct blk_req {
     uint8_t *data;
 };
 
-/* Publish (not kick) one request on `queue`: its header, `len` bytes of
- * data the device reads or (device_writes) writes, and a status byte the
- * device must overwrite (0xff until it does). */
-static inline struct blk_req blk_guest_submit(struct vdriver *d,
-                                              unsigned queue, uint32_t type,
-                                              uint64_t sector, uint32_t len,
-                                              bool device_writes)
+/* Publish (not kick) one request on `queue`: its header, data the device
+ * reads or (device_writes) writes, in `nparts` buffers of part[i] bytes
+ * (contiguous, as the guest sees the data), and a status byte the device
+ * must overwrite (0xff until it does). */
+static inline struct blk_req blk_guest_submit_split(struct vdriver *d,
+                                                    unsigned queue,
+                                                    uint32_t type,
+                                                    uint64_t sector,
+                                                    const uint32_t *part,
+                                                    unsigned nparts,
+                                                    bool device_writes)
 {
     struct blk_req r;
-    uint64_t hdr = vdriver_alloc(d, 16, 16);
-    uint64_t data = len ? vdriver_alloc(d, len, 512) : 0;
-    uint64_t status = vdriver_alloc(d, 1, 1);
+    uint64_t hdr = vdriver_alloc(d, 16, 16), len = 0;
+    uint64_t data, status;
     struct virtio_blk_outhdr *oh = vdriver_ptr(d, hdr);
-    struct guest_buf b[3];
+    struct guest_buf b[8];
     unsigned n = 0;
 
+    ck_assert_uint_le(nparts, 6);
+    for (unsigned i = 0; i < nparts; i++)
+        len += part[i];
+    data = len ? vdriver_alloc(d, len, 512) : 0;
+    status = vdriver_alloc(d, 1, 1);
     *oh = (struct virtio_blk_outhdr){htole32(type), 0, htole64(sector)};
     b[n++] = (struct guest_buf){hdr, 16, false};
-    if (len)
-        b[n++] = (struct guest_buf){data, len, device_writes};
+    for (uint64_t i = 0, at = data; i < nparts; at += part[i++])
+        b[n++] = (struct guest_buf){at, part[i], device_writes};
     b[n++] = (struct guest_buf){status, 1, true};
     r.status = vdriver_ptr(d, status);
     *r.status = 0xff;
@@ -93,6 +101,16 @@ static inline struct blk_req blk_guest_submit(struct vdriver *d,
     guest_ring_publish(&d->ring[queue],
                        guest_ring_add_chain(&d->ring[queue], b, n));
     return r;
+}
+
+/* The same with the data in one buffer of `len` bytes (none if 0). */
+static inline struct blk_req blk_guest_submit(struct vdriver *d,
+                                              unsigned queue, uint32_t type,
+                                              uint64_t sector, uint32_t len,
+                                              bool device_writes)
+{
+    return blk_guest_submit_split(d, queue, type, sector, &len, len ? 1 : 0,
+                                  device_writes);
 }
 
 /* Kick the nq queues listed and collect `n` completions from them,

@@ -69,21 +69,31 @@ static void complete(unsigned n)
     blk_guest_complete(&d, q0, 1, n);
 }
 
-/* One request on queue 0; a write sends `fill` bytes, a read returns its
- * data in *out. */
-static uint8_t run_one(uint32_t type, uint64_t sector, uint32_t len, int fill,
-                       uint8_t **out)
+/* One request on queue 0 with its data in `nparts` buffers of part[i]
+ * bytes; a write sends `fill` bytes, a read returns its data in *out. */
+static uint8_t run_split(uint32_t type, uint64_t sector, const uint32_t *part,
+                         unsigned nparts, int fill, uint8_t **out)
 {
     bool device_writes = type == VIRTIO_BLK_T_IN;
-    struct blk_req r =
-        blk_guest_submit(&d, 0, type, sector, len, device_writes);
+    struct blk_req r = blk_guest_submit_split(&d, 0, type, sector, part,
+                                              nparts, device_writes);
+    uint64_t len = 0;
 
+    for (unsigned i = 0; i < nparts; i++)
+        len += part[i];
     if (len && !device_writes)
         memset(r.data, fill, len);
     complete(1);
     if (out)
         *out = r.data;
     return *r.status;
+}
+
+/* The same with the data in one buffer. */
+static uint8_t run_one(uint32_t type, uint64_t sector, uint32_t len, int fill,
+                       uint8_t **out)
+{
+    return run_split(type, sector, &len, len ? 1 : 0, fill, out);
 }
 
 static bool reads_as(uint64_t sector, unsigned sectors, uint8_t byte)
@@ -461,6 +471,39 @@ static uint64_t now_ms(void)
     return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
+/* nbdkit serving a new file of DISK_SIZE bytes, named in `file` (which
+ * `words` may hold), and the device on it with `extra` options; false
+ * (the test skipped) where nbdkit is not installed. */
+static bool file_served(char *file, size_t len, const char *const *words,
+                        const char *extra)
+{
+    int fd;
+
+    if (!need("nbdkit"))
+        return false;
+    server_dir();
+    snprintf(file, len, "%s/disk", dir);
+    fd = open(file, O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, DISK_SIZE), 0);
+    close(fd);
+    nbdkit(words);
+    start(extra, 1);
+    return true;
+}
+
+/* A write of 4 KiB, tried until the server is back (15 s at most):
+ * the last status. */
+static uint8_t write_once_back(uint64_t sector, int fill)
+{
+    uint8_t status = VIRTIO_BLK_S_IOERR;
+
+    for (uint64_t t0 = now_ms();
+         status != VIRTIO_BLK_S_OK && now_ms() - t0 < 15000; usleep(50000))
+        status = run_one(VIRTIO_BLK_T_OUT, sector, 4096, fill, NULL);
+    return status;
+}
+
 /* nbdkit serving a file, every read delayed 3 s. Reads in flight when it
  * is killed fail at once, not after a timeout; so does a request while it
  * is down. Started again, it is reconnected by itself: requests succeed,
@@ -471,19 +514,9 @@ START_TEST(server_killed_under_requests_fails_them_and_is_reconnected)
     const char *words[] = {"--filter=delay", "file", file, "rdelay=3", NULL};
     struct blk_req r[4];
     uint64_t t0;
-    uint8_t status = VIRTIO_BLK_S_IOERR;
-    int fd;
 
-    if (!need("nbdkit"))
+    if (!file_served(file, sizeof(file), words, ""))
         return;
-    server_dir();
-    snprintf(file, sizeof(file), "%s/disk", dir);
-    fd = open(file, O_CREAT | O_WRONLY, 0600);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(ftruncate(fd, DISK_SIZE), 0);
-    close(fd);
-    nbdkit(words);
-    start("", 1);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 4096, 0x42, NULL),
                       VIRTIO_BLK_S_OK);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
@@ -501,10 +534,7 @@ START_TEST(server_killed_under_requests_fails_them_and_is_reconnected)
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 512, 1, NULL),
                       VIRTIO_BLK_S_IOERR);
     nbdkit(words);
-    for (t0 = now_ms(); status != VIRTIO_BLK_S_OK && now_ms() - t0 < 15000;
-         usleep(50000))
-        status = run_one(VIRTIO_BLK_T_OUT, 64, 512, 7, NULL);
-    ck_assert_uint_eq(status, VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(write_once_back(64, 7), VIRTIO_BLK_S_OK);
     ck_assert(reads_as(0, 8, 0x42));
     ck_assert(reads_as(64, 1, 7));
     stop();
@@ -528,8 +558,8 @@ END_TEST
 
 /* A server whose minimum block is 4 KiB (libnbd then refuses anything
  * smaller or unaligned): the guest is told 4 KiB logical blocks, so a
- * driver keeping to them never gets an error; one that does not gets
- * IOERR, and the device goes on serving. */
+ * driver keeping to them goes straight to the server; a 512-byte write
+ * still works, read-modify-write of its block, leaving the rest. */
 START_TEST(a_servers_minimum_block_size_is_the_guests_block_size)
 {
     const char *words[] = {"--filter=blocksize-policy", "memory", "1M",
@@ -542,9 +572,152 @@ START_TEST(a_servers_minimum_block_size_is_the_guests_block_size)
     ck_assert_uint_eq(blk_guest_config(&d, 20, 4), 4096); /* blk_size */
     written_reads_back(8, 16, 0x5a);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 1, 512, 1, NULL),
-                      VIRTIO_BLK_S_IOERR);
-    ck_assert(reads_as(0, 8, 0));
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(0, 1, 0));
+    ck_assert(reads_as(1, 1, 1));
+    ck_assert(reads_as(2, 6, 0));
     ck_assert(!(vdriver_status(&d) & VIRTIO_STATUS_NEEDS_RESET));
+    stop();
+}
+END_TEST
+
+/* The guest may split a request's data anywhere (VIRTIO 1.2 §2.6.4.2):
+ * 4 KiB in buffers of 3584 and 512 bytes, to a server whose minimum block
+ * is 4 KiB, is written and read back whole. */
+START_TEST(buffers_that_straddle_the_servers_minimum_block_still_work)
+{
+    const char *words[] = {"--filter=blocksize-policy", "memory", "1M",
+                           "blocksize-minimum=4096", "blocksize-preferred=4096",
+                           "blocksize-error-policy=error", NULL};
+    static const uint32_t split[] = {3584, 512};
+    uint8_t *data;
+
+    if (!nbdkit_started(words))
+        return;
+    ck_assert_uint_eq(run_split(VIRTIO_BLK_T_OUT, 8, split, 2, 0x6b, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(8, 8, 0x6b));
+    ck_assert_uint_eq(run_split(VIRTIO_BLK_T_IN, 8, split, 2, 0, &data),
+                      VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < 4096; i++)
+        ck_assert_uint_eq(data[i], 0x6b);
+    ck_assert(reads_as(0, 8, 0));
+    stop();
+}
+END_TEST
+
+/* The most commands one device has at the server at once (README,
+ * threat model). */
+#define NBD_INFLIGHT_MAX 64
+
+/* The most commands nbdkit's log filter saw in flight at once: a line
+ * " Read id=" (or Write) when one comes in, "...Read id=" when it is
+ * answered. */
+static unsigned most_in_flight(void)
+{
+    char path[128], line[512];
+    unsigned in = 0, most = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/log", dir);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f)) {
+        if (strstr(line, "...Read id=") || strstr(line, "...Write id="))
+            in--;
+        else if (strstr(line, " Read id=") || strstr(line, " Write id="))
+            in++;
+        most = in > most ? in : most;
+    }
+    fclose(f);
+    return most;
+}
+
+/* Submit 16 requests of 64 KiB (the whole disk) on queue 0 and complete
+ * them: writes of 1, 2, ... 16, or reads that must find them. */
+static void whole_disk_in_64k_requests(uint32_t type)
+{
+    struct blk_req r[16];
+
+    for (unsigned i = 0; i < 16; i++) {
+        r[i] = blk_guest_submit(&d, 0, type, i * 128, 65536,
+                                type == VIRTIO_BLK_T_IN);
+        if (type == VIRTIO_BLK_T_OUT)
+            memset(r[i].data, (int)i + 1, 65536);
+    }
+    complete(16);
+    for (unsigned i = 0; i < 16; i++) {
+        ck_assert_uint_eq(*r[i].status, VIRTIO_BLK_S_OK);
+        for (unsigned j = 0; type == VIRTIO_BLK_T_IN && j < 65536; j++)
+            ck_assert_uint_eq(r[i].data[j], i + 1);
+    }
+}
+
+/* A server that takes 4 KiB per command, each answered late, with the
+ * threads to take 256 at once: 16 requests of 64 KiB are 256 commands,
+ * of which at most NBD_INFLIGHT_MAX, and more than one, are at the
+ * server at a time; all complete with their data. */
+START_TEST(commands_in_flight_are_bounded_per_device)
+{
+    char logfile[128];
+    const char *words[] = {"-t", "256", "--filter=blocksize-policy",
+                           "--filter=log", "--filter=delay", "memory", "1M",
+                           "blocksize-maximum=4096", logfile, "rdelay=20ms",
+                           "wdelay=20ms", NULL};
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", dir);
+    nbdkit(words);
+    start("", 1);
+    whole_disk_in_64k_requests(VIRTIO_BLK_T_OUT);
+    whole_disk_in_64k_requests(VIRTIO_BLK_T_IN);
+    ck_assert_uint_eq(logged(" Write id=", "count=0x1000"), 256);
+    ck_assert_uint_le(most_in_flight(), NBD_INFLIGHT_MAX);
+    ck_assert_uint_gt(most_in_flight(), 1); /* still pipelined */
+    stop();
+}
+END_TEST
+
+/* The export comes back from a reconnect as another server says it is:
+ * half the size, a 4 KiB minimum block where it was 512 bytes. The guest
+ * is told the new capacity at once (a new config generation, with no
+ * size-check= to find it) and requests past it fail; 512-byte requests,
+ * which the guest was told it may make, still work (read whole blocks,
+ * write them back), leaving their neighbours. */
+START_TEST(a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed)
+{
+    char file[128];
+    const char *before[] = {"file", file, NULL};
+    const char *after[] = {"--filter=blocksize-policy", "--filter=truncate",
+                           "file", file, "truncate=524288",
+                           "blocksize-minimum=4096",
+                           "blocksize-error-policy=error", NULL};
+    uint32_t generation;
+
+    if (!file_served(file, sizeof(file), before, ",size-check=0"))
+        return;
+    ck_assert_uint_eq(blk_guest_config(&d, 20, 4), 512); /* blk_size */
+    written_reads_back(8, 8, 0x11);
+    generation = vdriver_read(&d, VIRTIO_MMIO_CONFIG_GENERATION);
+    server_kill();
+    nbdkit(after);
+    ck_assert_uint_eq(write_once_back(64, 0x33), VIRTIO_BLK_S_OK);
+    for (uint64_t t0 = now_ms(); blk_guest_config(&d, 0, 8) != SECTORS / 2 &&
+                                 now_ms() - t0 < 5000;
+         usleep(50000))
+        ;
+    ck_assert_uint_eq(blk_guest_config(&d, 0, 8), SECTORS / 2);
+    ck_assert_uint_ne(vdriver_read(&d, VIRTIO_MMIO_CONFIG_GENERATION),
+                      generation);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, SECTORS / 2, 4096, 0, NULL),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 9, 512, 0x22, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(8, 1, 0x11));
+    ck_assert(reads_as(9, 1, 0x22));
+    ck_assert(reads_as(10, 6, 0x11));
     stop();
 }
 END_TEST
@@ -615,6 +788,11 @@ static Suite *blk_nbd_suite(void)
                    server_killed_under_requests_fails_them_and_is_reconnected);
     tcase_add_test(tc, requests_larger_than_the_server_takes_are_split);
     tcase_add_test(tc, a_servers_minimum_block_size_is_the_guests_block_size);
+    tcase_add_test(tc,
+                   buffers_that_straddle_the_servers_minimum_block_still_work);
+    tcase_add_test(tc, commands_in_flight_are_bounded_per_device);
+    tcase_add_test(tc,
+                   a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed);
     tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/iov-copy.h"
 #include "blk-nbd.h"
 
 /* libnbd refuses reads and writes over 64 MiB, and a server that
@@ -25,6 +26,16 @@
 #define NBD_IDLE_MS 5000
 #define NBD_BACKOFF_MIN_MS 100
 #define NBD_BACKOFF_MAX_MS 5000
+/* Most bytes one request may go through a bounce buffer with (its
+ * buffers straddle the server's minimum block): more is failed. Linux
+ * never splits a request so; a guest that does is served up to this. */
+#define NBD_BOUNCE_MAX (1ULL << 20)
+/* Per device: bytes in bounce buffers, and commands at the server. A
+ * request may be many commands (buffers larger than the server's
+ * maximum): past the bound its other commands wait for replies, and the
+ * device takes no more requests (blk_nbd_room()). */
+#define NBD_BOUNCE_TOTAL (4ULL << 20)
+#define NBD_INFLIGHT_MAX 64
 
 enum nbd_state { NBD_DOWN, NBD_CONNECTING, NBD_READY };
 
@@ -40,10 +51,17 @@ struct blk_nbd {
     unsigned failures; /* reconnects that failed since the last success */
     struct blk_nbd_info info;
     uint64_t max_len; /* bytes per read or write command */
-    unsigned busy;    /* jobs with commands at libnbd */
+    unsigned busy;    /* jobs with commands at libnbd or waiting */
+    unsigned cmds;    /* commands at libnbd, up to NBD_INFLIGHT_MAX */
+    uint64_t bounced; /* bytes in bounce buffers, see NBD_BOUNCE_TOTAL */
+    bool rmw;         /* a read-modify-write is under way */
+    bool stalled;     /* the device was told there is no room */
+    struct blk_job *waiting; /* jobs with commands still to send, in order */
     struct blk_job *finished; /* every command retired, not yet looked at */
     struct blk_job *done;     /* status set, for the device */
     blk_nbd_done_fn *done_fn;
+    blk_nbd_back_fn *back_fn;
+    bool was_up; /* connected before: a connection now is a reconnect */
     void *ctx;
 };
 
@@ -73,6 +91,9 @@ static void nbd_release(struct blk_nbd *n, struct blk_job *job)
     if (++job->nbd_retired < job->nbd_sent)
         return;
     n->busy--;
+    if (job->nbd_rmw)
+        n->rmw = false; /* the next read-modify-write may read */
+    job->nbd_rmw = false;
     job->next = n->finished;
     n->finished = job;
 }
@@ -94,19 +115,21 @@ static void nbd_cmd_free(void *user_data)
 {
     struct blk_job *job = user_data;
 
+    job->nbd->cmds--;
     nbd_release(job->nbd, job);
 }
 
 static nbd_completion_callback nbd_cmd(struct blk_job *job)
 {
     job->nbd_sent++;
+    job->nbd->cmds++;
     return (nbd_completion_callback){
         .callback = nbd_cmd_reply, .user_data = job, .free = nbd_cmd_free};
 }
 
 /* A command libnbd refused at once (its free callback has counted it as
- * failed): say why, rate-limited, as the guest may cause it (a buffer not
- * aligned to the server's minimum block size). */
+ * failed): say why, rate-limited, as the guest's request may be the
+ * cause. */
 static void nbd_sent(struct blk_nbd *n, int64_t cookie)
 {
     if (cookie < 0)
@@ -120,64 +143,242 @@ static void nbd_begin(struct blk_nbd *n, struct blk_job *job)
     job->nbd_sent = 1; /* the sender's hold */
     job->nbd_ok = 1;
     job->nbd_retired = 0;
+    job->nbd_pos = 0;
     n->busy++;
 }
 
-static void nbd_send_rw(struct blk_nbd *n, struct blk_job *job, uint32_t fua)
+/* What sending a job's next command came to. */
+enum nbd_next { NBD_NEXT_SENT, NBD_NEXT_NONE, NBD_NEXT_WAIT };
+
+/* A read (`read`) or write of [off, off + len) from or into p. */
+static void nbd_send_io(struct blk_nbd *n, struct blk_job *job, bool read,
+                        uint8_t *p, uint64_t len, uint64_t off)
+{
+    if (read)
+        nbd_sent(n, nbd_aio_pread(n->h, p, len, off, nbd_cmd(job), 0));
+    else
+        nbd_sent(n, nbd_aio_pwrite(n->h, p, len, off, nbd_cmd(job),
+                                   job->nbd_fua));
+}
+
+/* Straight from the guest: the buffer holding byte nbd_pos, from there,
+ * up to max_len. */
+static enum nbd_next nbd_next_direct(struct blk_nbd *n, struct blk_job *job)
 {
     const struct blk_request *req = &job->req;
-    uint64_t off = req->offset;
+    uint64_t skip = job->nbd_pos;
 
     for (unsigned i = 0; i < req->niov; i++) {
-        uint8_t *p = req->iov[i].iov_base;
         uint64_t left = req->iov[i].iov_len;
 
-        while (left) {
-            uint64_t len = left < n->max_len ? left : n->max_len;
-
-            if (req->op == BLK_OP_READ)
-                nbd_sent(n, nbd_aio_pread(n->h, p, len, off, nbd_cmd(job), 0));
-            else
-                nbd_sent(n, nbd_aio_pwrite(n->h, p, len, off, nbd_cmd(job),
-                                           fua));
-            p += len;
-            off += len;
-            left -= len;
+        if (skip >= left) {
+            skip -= left;
+            continue;
         }
+        left -= skip;
+        left = left < n->max_len ? left : n->max_len;
+        nbd_send_io(n, job, req->op == BLK_OP_READ,
+                    (uint8_t *)req->iov[i].iov_base + skip, left,
+                    req->offset + job->nbd_pos);
+        job->nbd_pos += left;
+        return NBD_NEXT_SENT;
     }
+    return NBD_NEXT_NONE;
+}
+
+/* A request, or one of its buffers, that does not start and end on the
+ * server's minimum block: libnbd would refuse it sent as it is. The guest
+ * may split data anywhere (VIRTIO 1.2 §2.6.4.2), and the server may have
+ * come back from a reconnect with a larger block than the guest was told. */
+static bool nbd_needs_bounce(const struct blk_nbd *n,
+                             const struct blk_request *req)
+{
+    uint64_t mask = n->info.block - 1;
+
+    if ((req->offset | req->len) & mask)
+        return true;
+    for (unsigned i = 0; i < req->niov; i++)
+        if (req->iov[i].iov_len & mask)
+            return true;
+    return false;
+}
+
+/* The blocks a bounced request covers, in a buffer of them: read whole,
+ * the guest's part copied out when it completes (nbd_unbounce); or the
+ * guest's part copied in and written whole, after reading the blocks
+ * first where the guest's part does not cover them (read-modify-write,
+ * one at a time per device, so that two never write the same block from
+ * stale data). Up to NBD_BOUNCE_MAX and the server's maximum, else
+ * failed; it waits while the device's bounce buffers would pass
+ * NBD_BOUNCE_TOTAL. nbd_pos: 0, 1 once the read of a read-modify-write
+ * is sent, 2 once all is. */
+static enum nbd_next nbd_bounce_start(struct blk_nbd *n, struct blk_job *job)
+{
+    const struct blk_request *req = &job->req;
+    uint64_t mask = n->info.block - 1, start = req->offset & ~mask;
+    uint64_t len = ((req->offset + req->len + mask) & ~mask) - start;
+    bool rmw = req->op == BLK_OP_WRITE && len != req->len;
+
+    if (len > NBD_BOUNCE_MAX || len > n->max_len) {
+        xvdm_dev_guest_error(n->dev,
+                             "nbd='%s': a request of %llu bytes not aligned "
+                             "to the server's %u-byte block",
+                             n->uri, (unsigned long long)req->len,
+                             n->info.block);
+        job->nbd_ok--;
+        return NBD_NEXT_NONE;
+    }
+    if ((n->bounced && n->bounced + len > NBD_BOUNCE_TOTAL) ||
+        (rmw && n->rmw))
+        return NBD_NEXT_WAIT; /* one finishing lets go of its buffer */
+    job->nbd_bounce = malloc(len);
+    if (!job->nbd_bounce) {
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                     "nbd='%s': no memory for a bounce buffer", n->uri);
+        job->nbd_ok--;
+        return NBD_NEXT_NONE;
+    }
+    n->bounced += len;
+    n->rmw |= rmw;
+    job->nbd_rmw = rmw;
+    job->nbd_bounce_off = start;
+    job->nbd_bounce_len = len;
+    if (req->op == BLK_OP_WRITE && !job->nbd_rmw)
+        iov_copy(req->iov, req->niov, 0, job->nbd_bounce, len, false);
+    nbd_send_io(n, job, req->op == BLK_OP_READ || job->nbd_rmw,
+                job->nbd_bounce, len, start);
+    job->nbd_pos = job->nbd_rmw ? 1 : 2;
+    return NBD_NEXT_SENT;
+}
+
+/* The write of a read-modify-write, once its read succeeded. */
+static enum nbd_next nbd_bounce_write(struct blk_nbd *n, struct blk_job *job)
+{
+    if (job->nbd_retired + 1 < job->nbd_sent)
+        return NBD_NEXT_WAIT; /* the read is not back */
+    job->nbd_pos = 2;
+    if (job->nbd_ok < job->nbd_sent)
+        return NBD_NEXT_NONE; /* it failed: so does the request */
+    iov_copy(job->req.iov, job->req.niov, 0,
+             job->nbd_bounce + (job->req.offset - job->nbd_bounce_off),
+             job->req.len, false);
+    nbd_send_io(n, job, false, job->nbd_bounce, job->nbd_bounce_len,
+                job->nbd_bounce_off);
+    return NBD_NEXT_SENT;
+}
+
+static enum nbd_next nbd_next_bounced(struct blk_nbd *n, struct blk_job *job)
+{
+    if (job->nbd_pos == 0)
+        return nbd_bounce_start(n, job);
+    if (job->nbd_pos == 1)
+        return nbd_bounce_write(n, job);
+    return NBD_NEXT_NONE;
+}
+
+/* A bounced read that succeeded goes to the guest's buffers; the bounce
+ * buffer is let go of in any case. */
+static void nbd_unbounce(struct blk_nbd *n, struct blk_job *job, bool ok)
+{
+    if (!job->nbd_bounce)
+        return;
+    if (ok && job->req.op == BLK_OP_READ)
+        iov_copy(job->req.iov, job->req.niov, 0,
+                 job->nbd_bounce + (job->req.offset - job->nbd_bounce_off),
+                 job->req.len, true);
+    free(job->nbd_bounce);
+    job->nbd_bounce = NULL;
+    n->bounced -= job->nbd_bounce_len;
 }
 
 /* Write zeroes keeps the allocation unless the guest allowed unmapping
  * (VIRTIO 1.2 §5.2.6: VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP); NBD says so
- * with NO_HOLE. */
-static void nbd_send_ranges(struct blk_nbd *n, struct blk_job *job,
-                            uint32_t fua)
+ * with NO_HOLE. nbd_pos is the range to send. */
+static enum nbd_next nbd_next_range(struct blk_nbd *n, struct blk_job *job)
 {
     const struct blk_request *req = &job->req;
+    const struct blk_range *r;
 
-    for (unsigned i = 0; i < req->nranges; i++) {
-        const struct blk_range *r = &req->range[i];
-
-        if (r->len == 0)
-            continue; /* NBD refuses empty commands; nothing to do */
-        if (req->op == BLK_OP_DISCARD)
-            nbd_sent(n, nbd_aio_trim(n->h, r->len, r->offset, nbd_cmd(job),
-                                     fua));
-        else
-            nbd_sent(n, nbd_aio_zero(n->h, r->len, r->offset, nbd_cmd(job),
-                                     fua | (r->unmap ? 0
-                                                     : LIBNBD_CMD_FLAG_NO_HOLE)));
-    }
+    /* NBD refuses empty commands; there is nothing to do for them. */
+    while (job->nbd_pos < req->nranges && req->range[job->nbd_pos].len == 0)
+        job->nbd_pos++;
+    if (job->nbd_pos == req->nranges)
+        return NBD_NEXT_NONE;
+    r = &req->range[job->nbd_pos++];
+    if (req->op == BLK_OP_DISCARD)
+        nbd_sent(n, nbd_aio_trim(n->h, r->len, r->offset, nbd_cmd(job),
+                                 job->nbd_fua));
+    else
+        nbd_sent(n, nbd_aio_zero(n->h, r->len, r->offset, nbd_cmd(job),
+                                 job->nbd_fua |
+                                     (r->unmap ? 0 : LIBNBD_CMD_FLAG_NO_HOLE)));
+    return NBD_NEXT_SENT;
 }
 
 /* Without a flush (NBD_FLAG_SEND_FLUSH unset) the server keeps no
  * volatile cache: there is nothing to make durable. */
-static void nbd_send_flush(struct blk_nbd *n, struct blk_job *job)
+static enum nbd_next nbd_next_flush(struct blk_nbd *n, struct blk_job *job)
 {
+    if (job->nbd_pos++ || !n->info.flush)
+        return NBD_NEXT_NONE;
+    nbd_sent(n, nbd_aio_flush(n->h, nbd_cmd(job), 0));
+    return NBD_NEXT_SENT;
+}
+
+static enum nbd_next nbd_next(struct blk_nbd *n, struct blk_job *job)
+{
+    if (job->nbd_flushing || job->req.op == BLK_OP_FLUSH)
+        return nbd_next_flush(n, job);
+    if (job->req.op != BLK_OP_READ && job->req.op != BLK_OP_WRITE)
+        return nbd_next_range(n, job);
+    if (job->nbd_bounce || nbd_needs_bounce(n, &job->req))
+        return nbd_next_bounced(n, job);
+    return nbd_next_direct(n, job);
+}
+
+/* Send the waiting jobs' commands, in order, while fewer than
+ * NBD_INFLIGHT_MAX are at the server; a job that has sent them all lets
+ * go of its sender's hold. */
+static void nbd_pump(struct blk_nbd *n)
+{
+    struct blk_job *job;
+    enum nbd_next r = NBD_NEXT_SENT;
+
+    while ((job = n->waiting) && n->cmds < NBD_INFLIGHT_MAX &&
+           (r = nbd_next(n, job)) != NBD_NEXT_WAIT) {
+        if (r == NBD_NEXT_SENT)
+            continue;
+        n->waiting = job->next;
+        nbd_release(n, job);
+    }
+}
+
+/* Queue the job's commands behind the others' and send what the bound
+ * allows now. */
+static void nbd_enqueue(struct blk_nbd *n, struct blk_job *job, bool flushing)
+{
+    struct blk_job **end = &n->waiting;
+
     nbd_begin(n, job);
-    if (n->info.flush)
-        nbd_sent(n, nbd_aio_flush(n->h, nbd_cmd(job), 0));
-    nbd_release(n, job);
+    job->nbd_flushing = flushing;
+    job->next = NULL;
+    while (*end)
+        end = &(*end)->next;
+    *end = job;
+    nbd_pump(n);
+}
+
+/* The connection is gone: jobs that could not send all their commands
+ * fail. */
+static void nbd_fail_waiting(struct blk_nbd *n)
+{
+    struct blk_job *job;
+
+    while ((job = n->waiting)) {
+        n->waiting = job->next;
+        job->nbd_ok--;
+        nbd_release(n, job);
+    }
 }
 
 static bool nbd_writes(const struct blk_job *job)
@@ -192,17 +393,10 @@ static bool nbd_writes(const struct blk_job *job)
 static void nbd_send(struct blk_nbd *n, struct blk_job *job)
 {
     bool durable = job->durable && nbd_writes(job);
-    uint32_t fua = durable && n->info.fua ? LIBNBD_CMD_FLAG_FUA : 0;
 
-    if (job->req.op == BLK_OP_FLUSH)
-        return nbd_send_flush(n, job);
+    job->nbd_fua = durable && n->info.fua ? LIBNBD_CMD_FLAG_FUA : 0;
     job->nbd_then_flush = durable && !n->info.fua && n->info.flush;
-    nbd_begin(n, job);
-    if (job->req.op == BLK_OP_READ || job->req.op == BLK_OP_WRITE)
-        nbd_send_rw(n, job, fua);
-    else
-        nbd_send_ranges(n, job, fua);
-    nbd_release(n, job);
+    nbd_enqueue(n, job, false);
 }
 
 static bool nbd_in_export(const struct blk_nbd *n, uint64_t off, uint64_t len)
@@ -228,6 +422,7 @@ static bool nbd_job_in_export(const struct blk_nbd *n,
 
 static void nbd_finish(struct blk_nbd *n, struct blk_job *job, uint8_t status)
 {
+    nbd_unbounce(n, job, status == VIRTIO_BLK_S_OK);
     job->status = status;
     job->next = n->done;
     n->done = job;
@@ -239,21 +434,28 @@ static void nbd_look_at_finished(struct blk_nbd *n, bool follow)
 {
     struct blk_job *job;
 
-    while ((job = n->finished)) {
-        bool ok = job->nbd_ok == job->nbd_sent;
-    
-        n->finished = job->next;
-        if (ok && job->nbd_then_flush) {
-            job->nbd_then_flush = false;
-            if (follow && n->state == NBD_READY) {
-                nbd_send_flush(n, job);
-                continue;
+    do {
+        while ((job = n->finished)) {
+            bool ok = job->nbd_ok == job->nbd_sent;
+
+            n->finished = job->next;
+            if (ok && job->nbd_then_flush) {
+                job->nbd_then_flush = false;
+                if (follow && n->state == NBD_READY) {
+                    nbd_enqueue(n, job, true);
+                    continue;
+                }
+                ok = false; /* written, but not known to be durable */
             }
-            ok = false; /* written, but not known to be durable */
+            nbd_finish(n, job, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
         }
-        nbd_finish(n, job, ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR);
-    }
+        /* Their bounce buffers let go of, a waiting job may go on (during
+         * a reset too, which waits for all to finish). */
+        if (n->state == NBD_READY)
+            nbd_pump(n);
+    } while (n->finished);
 }
+
 
 /* ---- the socket in the loop -------------------------------------------- */
 
@@ -304,6 +506,7 @@ static void nbd_drop(struct blk_nbd *n)
     nbd_close(n->h);
     n->h = NULL;
     n->state = NBD_DOWN;
+    nbd_fail_waiting(n);
 }
 
 /* The connection, or an attempt at one, failed: try again after a
@@ -363,6 +566,9 @@ static void nbd_connected(struct blk_nbd *n)
     xvdm_dev_log(n->dev, XVDM_LOG_INFO, "nbd='%s': connected, %llu bytes%s",
                  n->uri, (unsigned long long)n->info.size,
                  n->info.read_only ? ", read-only" : "");
+    if (n->was_up)
+        n->back_fn(n->ctx);
+    n->was_up = true;
 }
 
 /* After libnbd ran (r: what nbd_aio_notify_* or nbd_poll returned). */
@@ -374,14 +580,27 @@ static void nbd_progress(struct blk_nbd *n, int r)
     }
     if (n->state == NBD_CONNECTING && nbd_aio_is_ready(n->h))
         nbd_connected(n);
+    if (n->state == NBD_READY)
+        nbd_pump(n); /* replies made room */
     nbd_watch_update(n);
 }
 
-/* Hand what finished to the device. */
+static bool nbd_has_room(const struct blk_nbd *n)
+{
+    return !n->waiting && n->cmds < NBD_INFLIGHT_MAX;
+}
+
+/* Hand what finished to the device, and room if it was told there was
+ * none. */
 static void nbd_deliver(struct blk_nbd *n)
 {
+    bool room;
+
     nbd_look_at_finished(n, true);
-    if (n->done)
+    room = n->stalled && nbd_has_room(n);
+    if (room)
+        n->stalled = false;
+    if (n->done || room)
         n->done_fn(n->ctx, blk_nbd_take(n));
 }
 
@@ -457,6 +676,8 @@ static void nbd_on_timer(void *arg, uint32_t revents)
 void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
 {
     job->nbd_then_flush = false;
+    job->nbd_bounce = NULL;
+    job->nbd_rmw = false;
     if (n->state != NBD_READY || !nbd_job_in_export(n, job)) {
         nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
         return;
@@ -464,6 +685,14 @@ void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
     nbd_send(n, job);
     nbd_look_at_finished(n, true);
     nbd_watch_update(n);
+}
+
+bool blk_nbd_room(struct blk_nbd *n)
+{
+    bool room = nbd_has_room(n);
+
+    n->stalled |= !room;
+    return room;
 }
 
 struct blk_job *blk_nbd_take(struct blk_nbd *n)
@@ -497,8 +726,11 @@ void blk_nbd_wait_idle(struct blk_nbd *n)
 {
     uint64_t deadline = nbd_now_ms() + NBD_IDLE_MS, now;
 
-    while (n->busy && n->h && (now = nbd_now_ms()) < deadline)
+    nbd_look_at_finished(n, false);
+    while (n->busy && n->h && (now = nbd_now_ms()) < deadline) {
         nbd_progress(n, nbd_poll(n->h, (int)(deadline - now)));
+        nbd_look_at_finished(n, false);
+    }
     if (n->busy) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
                      "nbd='%s': no reply within %d ms, dropping the "
@@ -537,7 +769,7 @@ static int nbd_first_connect(struct blk_nbd *n)
 }
 
 int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
-                   blk_nbd_done_fn *done, void *ctx)
+                   blk_nbd_done_fn *done, blk_nbd_back_fn *back, void *ctx)
 {
     struct blk_nbd *n = calloc(1, sizeof(*n));
     int ret;
@@ -545,7 +777,8 @@ int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
     if (!n)
         return -ENOMEM;
     *n = (struct blk_nbd){.dev = dev, .fd = -1, .timer = -1, .done_fn = done,
-                          .ctx = ctx, .backoff_ms = NBD_BACKOFF_MIN_MS};
+                          .back_fn = back, .ctx = ctx,
+                          .backoff_ms = NBD_BACKOFF_MIN_MS};
     n->uri = strdup(uri);
     n->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (!n->uri || n->timer < 0)
@@ -570,6 +803,7 @@ static void nbd_free_list(struct blk_job *job)
 
     for (; job; job = next) {
         next = job->next;
+        free(job->nbd_bounce);
         free(job);
     }
 }

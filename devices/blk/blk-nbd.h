@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The virtio-blk NBD backing: requests sent to an NBD server through
- * libnbd's asynchronous API, its socket watched in xvdm's loop, many
- * commands in flight, no thread. A server that goes away fails what was
- * in flight, and is reconnected with backoff; requests meanwhile fail.
- * Everything runs on the loop thread.
+ * libnbd's asynchronous API, its socket watched in xvdm's loop, up to 64
+ * commands in flight, no thread. Requests not aligned to the server's
+ * minimum block go through a bounce buffer. A server that goes away fails
+ * what was in flight, and is reconnected with backoff; requests meanwhile
+ * fail. Everything runs on the loop thread.
  */
 #ifndef XVDM_BLK_NBD_H
 #define XVDM_BLK_NBD_H
@@ -31,14 +32,18 @@ struct blk_nbd_info {
 };
 
 /* Jobs the engine finished in one of its own events (its socket, its
- * timer): a list linked by next, status set. */
+ * timer): a list linked by next, status set; or NULL, when there is room
+ * again after blk_nbd_room() said there was none. */
 typedef void blk_nbd_done_fn(void *ctx, struct blk_job *list);
+/* Connected again after the connection was lost: the export may have
+ * changed size (blk_nbd_info()). */
+typedef void blk_nbd_back_fn(void *ctx);
 
 /* Connect to `uri` (nbd:// or nbd+unix://), waiting for the handshake:
  * the device is offered as the export is. 0, or a negative errno after a
  * logged line naming the URI. */
 int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
-                   blk_nbd_done_fn *done, void *ctx);
+                   blk_nbd_done_fn *done, blk_nbd_back_fn *back, void *ctx);
 /* Drops the connection; jobs still in flight are freed, not completed
  * (call after blk_nbd_wait_idle() to lose nothing). */
 void blk_nbd_destroy(struct blk_nbd *n);
@@ -55,6 +60,11 @@ int blk_nbd_export_name(const struct blk_nbd *n, char *buf, size_t len);
  * after it). A job that cannot be sent (no connection, past the export's
  * end) is finished at once with VIRTIO_BLK_S_IOERR: see blk_nbd_take(). */
 void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job);
+/* Whether the device may submit another job now: not while
+ * NBD_INFLIGHT_MAX (64) commands are at the server or a job waits to send
+ * its own (a request may be many commands). After false, the done
+ * callback says when there is room. */
+bool blk_nbd_room(struct blk_nbd *n);
 /* The jobs that finished during blk_nbd_submit() or blk_nbd_wait_idle(),
  * without waiting. */
 struct blk_job *blk_nbd_take(struct blk_nbd *n);

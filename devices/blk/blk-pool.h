@@ -28,10 +28,20 @@ struct blk_job {
     bool inline_ok;
     /* The NBD engine (blk-nbd.c): the job's commands sent to the server
      * (one per buffer or range), those that succeeded and those libnbd is
-     * done with; and a flush still to send after them. */
+     * done with; and a flush still to send after them. Where its next
+     * command starts (bytes for a read or write, else ranges or flushes
+     * sent), its flags, and whether it is its follow-up flush. A read or
+     * write not aligned to the server's minimum block, or whose buffers
+     * are not, goes through nbd_bounce: the blocks it covers, from
+     * nbd_bounce_off, nbd_bounce_len bytes; nbd_rmw when written after
+     * reading them. */
     struct blk_nbd *nbd;
     uint32_t nbd_sent, nbd_ok, nbd_retired;
-    bool nbd_then_flush;
+    bool nbd_then_flush, nbd_flushing, nbd_rmw;
+    uint64_t nbd_pos;
+    uint32_t nbd_fua;
+    uint8_t *nbd_bounce;
+    uint64_t nbd_bounce_off, nbd_bounce_len;
 };
 
 struct blk_pool;

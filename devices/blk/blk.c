@@ -79,6 +79,9 @@ struct blk {
 #endif
 #ifdef BLK_NBD
     struct blk_nbd *nbd; /* nbd=: every request, and no file */
+    /* Queues left undrained while the NBD engine had no room (bit per
+     * queue index): drained again when it has. */
+    uint32_t nbd_stalled;
 #endif
 };
 
@@ -257,7 +260,13 @@ static void blk_on_completion(void *arg, uint32_t revents)
 #ifdef BLK_NBD
 static void blk_on_nbd_done(void *ctx, struct blk_job *list)
 {
-    blk_complete_list(ctx, list);
+    struct blk *b = ctx;
+
+    blk_complete_list(b, list);
+    for (unsigned i = 0; b->nbd_stalled && i < b->nqueues; i++)
+        if (b->nbd_stalled & (1u << i))
+            xvdm_queue_defer(xvdm_dev_queue(b->dev, i));
+    b->nbd_stalled = 0;
 }
 #endif
 
@@ -427,6 +436,20 @@ static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now,
     }
 }
 
+/* May the queue be drained further? Not while the NBD engine has no room
+ * (its commands in flight are bounded): the queue is left with kicks off,
+ * and deferred once there is room (blk_on_nbd_done()). */
+static bool blk_has_room(struct blk *b, unsigned index)
+{
+#ifdef BLK_NBD
+    if (b->nbd && !blk_nbd_room(b->nbd)) {
+        b->nbd_stalled |= 1u << index;
+        return false;
+    }
+#endif
+    return true;
+}
+
 /* Take what the driver made available. Then, with io_uring, what
  * completed while being submitted is answered in this round, with the
  * rest, under one interrupt. */
@@ -436,15 +459,18 @@ static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
     struct blk_job *job, *now = NULL;
     uint64_t inline_left = BLK_INLINE_TURN;
 
-    while ((job = blk_job_new(b, q))) {
+    while (blk_has_room(b, index)) {
+        job = blk_job_new(b, q);
+        if (!job) {
+            xvdm_queue_defer(q); /* no memory for a job now: try again soon */
+            break;
+        }
         if (xvdm_queue_next(q, &job->chain) != 1) {
             blk_job_put(&b->jobs, job);
             break;
         }
         blk_take(b, job, &now, &inline_left);
     }
-    if (!job)
-        xvdm_queue_defer(q); /* no memory for a job now: try again soon */
 #ifdef BLK_IO_URING
     if (b->uring) {
         blk_uring_check(b, blk_uring_flush(b->uring));
@@ -470,6 +496,7 @@ static void blk_reset(void *priv)
     if (b->nbd) {
         blk_nbd_wait_idle(b->nbd);
         blk_job_put_list(&b->jobs, blk_nbd_take(b->nbd));
+        b->nbd_stalled = 0;
     }
 #endif
     if (b->pool) {
@@ -719,6 +746,15 @@ static int blk_set_serial(struct blk *b, const char *serial)
     return 0;
 }
 
+#ifdef BLK_NBD
+/* A reconnect may find the export resized: the guest hears of it now, not
+ * at the next size-check=. */
+static void blk_on_nbd_back(void *ctx)
+{
+    blk_check_size(ctx, false);
+}
+#endif
+
 /* nbd=URI: the export decides what the device offers, within what the
  * options allow (ro=on, discard=off); its name is the default serial. */
 static int blk_open_nbd(struct blk *b, const char *uri, bool name_serial)
@@ -726,7 +762,8 @@ static int blk_open_nbd(struct blk *b, const char *uri, bool name_serial)
 #ifdef BLK_NBD
     struct blk_nbd_info info;
     char name[64];
-    int ret = blk_nbd_create(&b->nbd, b->dev, uri, blk_on_nbd_done, b);
+    int ret = blk_nbd_create(&b->nbd, b->dev, uri, blk_on_nbd_done,
+                             blk_on_nbd_back, b);
 
     if (!ret)
         ret = blk_nbd_info(b->nbd, &info);
