@@ -1156,7 +1156,11 @@ static bool con_rx_request(unsigned ms)
     guest_ring_publish(&d.ring[RXQ], head);
     vdriver_kick(&d, RXQ);
     for (unsigned waited = 0; waited < ms; waited += 10) {
-        write_all(con_client, "i", 1);
+        /* A full socket already holds input xvdm has not read yet: it
+         * reads only into buffers the guest posted, and requests the
+         * scribbler broke leave bytes behind (one-byte writes fill a
+         * Unix socket's budget after a few hundred). */
+        ck_assert(write(con_client, "i", 1) == 1 || errno == EAGAIN);
         con_drain_client();
         if (scribble_wait_used(&d, RXQ, &head, 1, 10, &len))
             return len >= 1 && len <= 8 &&
