@@ -606,6 +606,41 @@ START_TEST(buffers_that_straddle_the_servers_minimum_block_still_work)
 }
 END_TEST
 
+/* A writethrough guest (no VIRTIO_BLK_F_FLUSH) against a server with a
+ * flush but no FUA and a 4 KiB minimum block: six writes of 1 MiB whose
+ * buffers straddle the block go through bounce buffers, more than the
+ * device's 4 MiB of them at once, each followed by a flush. All six
+ * complete, and read back. */
+START_TEST(bounced_writethrough_writes_past_the_bounce_budget_complete)
+{
+    const char *words[] = {"--filter=blocksize-policy", "--filter=fua",
+                           "memory", "8M", /* fua's default: none offered */
+                           "blocksize-minimum=4096", "blocksize-preferred=4096",
+                           "blocksize-error-policy=error", NULL};
+    static const uint32_t split[] = {3584, (1 << 20) - 3584};
+    struct blk_req r[6];
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    nbdkit(words);
+    ck_assert_int_eq(start_spec("", 1, BLK_GUEST_FEATURES &
+                                           ~(1ULL << VIRTIO_BLK_F_FLUSH)),
+                     0);
+    for (unsigned i = 0; i < 6; i++) {
+        r[i] = blk_guest_submit_split(&d, 0, VIRTIO_BLK_T_OUT, i * 2048ULL,
+                                      split, 2, false);
+        memset(r[i].data, 0x10 + (int)i, 1 << 20);
+    }
+    complete(6);
+    for (unsigned i = 0; i < 6; i++) {
+        ck_assert_uint_eq(*r[i].status, VIRTIO_BLK_S_OK);
+        ck_assert(reads_as(i * 2048ULL, 2048, 0x10 + i));
+    }
+    stop();
+}
+END_TEST
+
 /* The most commands one device has at the server at once (README,
  * threat model). */
 #define NBD_INFLIGHT_MAX 64
@@ -790,6 +825,8 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, a_servers_minimum_block_size_is_the_guests_block_size);
     tcase_add_test(tc,
                    buffers_that_straddle_the_servers_minimum_block_still_work);
+    tcase_add_test(tc,
+                   bounced_writethrough_writes_past_the_bounce_budget_complete);
     tcase_add_test(tc, commands_in_flight_are_bounded_per_device);
     tcase_add_test(tc,
                    a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed);

@@ -441,6 +441,10 @@ static void nbd_look_at_finished(struct blk_nbd *n, bool follow)
             n->finished = job->next;
             if (ok && job->nbd_then_flush) {
                 job->nbd_then_flush = false;
+                /* The write is done with its bounce buffer: held until
+                 * the flush, which queues behind a job waiting for
+                 * bounce room, it would deadlock the device. */
+                nbd_unbounce(n, job, true);
                 if (follow && n->state == NBD_READY) {
                     nbd_enqueue(n, job, true);
                     continue;
