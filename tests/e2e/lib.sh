@@ -379,9 +379,10 @@ e2e_peers() {
     losetup /dev/loop0 /tmp/peer-xvdm.img &&
         losetup /dev/loop1 /tmp/peer-blkback.img || return 1
 
-    # The guest downloads this over HTTP and uploads to the nc sink below.
+    # The guest downloads this over HTTP and uploads to the nc sink below
+    # (1 MiB: peers.guest's NET_KIB).
     mkdir -p /tmp/www
-    dd if=/dev/urandom of=/tmp/www/blob bs=64k count=2 2>/dev/null
+    dd if=/dev/urandom of=/tmp/www/blob bs=64k count=16 2>/dev/null
     httpd -p 8080 -h /tmp/www || return 1
     e2e_nc_receive 5003 /dev/null
 
