@@ -127,9 +127,12 @@ static uint32_t rd(uint64_t off)
     return (uint32_t)mmio_read(&m, off, 4);
 }
 
+/* A guest's write, answered: then the kicks it made are drained, as
+ * ioreq.c does. */
 static void wr(uint64_t off, uint32_t v)
 {
     mmio_write(&m, off, 4, v);
+    mmio_run_kicks(&m);
 }
 
 static void accept_features(uint64_t f)

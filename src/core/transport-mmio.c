@@ -159,7 +159,10 @@ static void mmio_register_write(struct mmio *m, uint64_t offset,
         mmio_queue_ready(m, value);
         return;
     case VIRTIO_MMIO_QUEUE_NOTIFY:
-        virtio_queue_notify(m->dev, value);
+        if (value < XVDM_QUEUES_MAX)
+            m->kicked |= 1ULL << value;
+        else
+            virtio_queue_notify(m->dev, value); /* says what is wrong */
         return;
     case VIRTIO_MMIO_INTERRUPT_ACK:
         virtio_isr_ack(m->dev, value);
@@ -258,4 +261,14 @@ void mmio_log_counters(const struct mmio *m)
              c->notifies, c->host_kicks, c->interrupts, c->isr_reads,
              c->acks, c->notifies, c->other, c->config,
              chains ? (double)ioreqs / (double)chains : 0.0);
+}
+
+void mmio_run_kicks(struct mmio *m)
+{
+    uint64_t kicked = m->kicked;
+
+    m->kicked = 0;
+    for (unsigned vq = 0; kicked; vq++, kicked >>= 1)
+        if (kicked & 1)
+            virtio_queue_notify(m->dev, vq);
 }

@@ -90,6 +90,7 @@ struct mmio {
      * the SPI. -1 where unused. */
     struct loop *loop;
     uint64_t kick_vqs; /* bit per queue with a kick eventfd assigned */
+    uint64_t kicked;   /* bit per queue kicked, drained once answered */
     struct mmio_kick {
         struct mmio *m;
         unsigned vq;
@@ -115,5 +116,10 @@ void mmio_write(struct mmio *m, uint64_t offset, unsigned size,
  * were, so far: requests and bytes, drains and the loop's time in them,
  * kicks by path, interrupts, and ioreqs by register and per request. */
 void mmio_log_counters(const struct mmio *m);
+
+/* Drain the queues whose QueueNotify m took: after the ioreq is
+ * answered, so that the vCPU runs on meanwhile, as with the host's
+ * ioeventfd. */
+void mmio_run_kicks(struct mmio *m);
 
 #endif
