@@ -280,6 +280,7 @@ static int start_xvdm(struct harness *h, struct vdriver *d, const char *path,
     loop_set_poll(h->loop, poll_us * 1000);
     vdriver_init(d, h->sim, h->specs[0].base, h->specs[0].irq,
                  sim_ram_base(h->sim) + (1 << 20), 60 << 20);
+    d->bare_kicks = true; /* as Linux kicks */
     /* FLUSH, as Linux takes it: writeback, the guest flushing when it
      * needs durability (without it every write would be synchronous). */
     if (vdriver_probe(d, 2,

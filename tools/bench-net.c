@@ -179,6 +179,7 @@ static int guest_start(struct harness *h, struct vdriver *d)
     loop_set_poll(h->loop, poll_us * 1000ULL);
     vdriver_init(d, h->sim, h->specs[0].base, h->specs[0].irq,
                  sim_ram_base(h->sim) + (1 << 20), 16 << 20);
+    d->bare_kicks = true; /* as Linux kicks */
     ret = vdriver_probe(d, 1, FEATURES);
     if (ret == 0)
         ret = vdriver_setup_queue(d, 0, RING);

@@ -252,6 +252,7 @@ static int guest_start(struct harness *h, struct gsock *s, uint32_t chunk)
         return ret;
     *s = (struct gsock){.sk.buf_alloc = GUEST_BUF_ALLOC};
     vsock_guest_init(&s->g, h, HDR + chunk, HDR + chunk);
+    s->g.d.bare_kicks = true; /* as Linux kicks */
     for (unsigned i = 0; i < VSOCK_GUEST_RING; i++)
         memset(vdriver_ptr(&s->g.d, s->g.tx_gpa[i] + HDR), 0x5a, chunk);
     ret = vsock_guest_setup(&s->g);
