@@ -51,7 +51,7 @@ int vsock_guest_setup(struct vsock_guest *g)
     for (unsigned i = 0; i < VSOCK_GUEST_EV_BUFS; i++)
         vsock_guest_post(g, VSOCK_GUEST_EVQ, vdriver_alloc(d, 8, 8), 8,
                          g->ev_gpa);
-    g->tx_inflight = 0;
+    g->tx_descs = 0;
     vdriver_driver_ok(d);
     vdriver_kick(d, VSOCK_GUEST_RXQ);
     vdriver_kick(d, VSOCK_GUEST_EVQ);
@@ -113,7 +113,8 @@ void vsock_guest_reap_tx(struct vsock_guest *g)
     uint32_t id, len;
 
     while (guest_ring_get_used(&g->d.ring[VSOCK_GUEST_TXQ], &id, &len))
-        g->tx_inflight--;
+        if (id < VSOCK_GUEST_RING)
+            g->tx_descs -= g->tx_pieces[id];
 }
 
 int vsock_guest_tx_slot(struct vsock_guest *g, unsigned ms)
@@ -121,10 +122,10 @@ int vsock_guest_tx_slot(struct vsock_guest *g, unsigned ms)
     struct guest_ring *r = &g->d.ring[VSOCK_GUEST_TXQ];
 
     vsock_guest_reap_tx(g);
-    while (g->tx_inflight + 2 >= VSOCK_GUEST_RING) {
+    while (g->tx_descs + 2 > VSOCK_GUEST_RING) {
         guest_ring_enable_cb(r);
         vsock_guest_reap_tx(g);
-        if (g->tx_inflight + 2 < VSOCK_GUEST_RING)
+        if (g->tx_descs + 2 <= VSOCK_GUEST_RING)
             break;
         if (vdriver_wait_irq(&g->d, ms) < 0)
             return -ETIMEDOUT;
@@ -142,9 +143,11 @@ void vsock_guest_tx_publish(struct vsock_guest *g, int slot, uint32_t n,
         {gpa, pieces == 2 ? VSOCK_GUEST_HDR : n, false},
         {gpa + VSOCK_GUEST_HDR, n - VSOCK_GUEST_HDR, false},
     };
+    uint16_t head = guest_ring_add_chain(r, b, pieces);
 
-    guest_ring_publish(r, guest_ring_add_chain(r, b, pieces));
-    g->tx_inflight++;
+    g->tx_pieces[head] = (uint8_t)pieces;
+    g->tx_descs += pieces;
+    guest_ring_publish(r, head);
 }
 
 unsigned vsock_guest_rx_drain(struct vsock_guest *g,

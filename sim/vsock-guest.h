@@ -28,7 +28,12 @@ struct vsock_guest {
     struct vdriver d;
     uint64_t cid;     /* config space guest_cid, read at setup */
     uint32_t rx_len;  /* each receive buffer, header included */
-    unsigned tx_inflight;
+    /* Transmit descriptors in flight, and each chain's count by head:
+     * descriptors are handed out round-robin, so the next ones must be
+     * back before they are reused (a guest that runs on while the device
+     * drains would otherwise rewrite packets it has not taken yet). */
+    unsigned tx_descs;
+    uint8_t tx_pieces[VSOCK_GUEST_RING];
     /* The buffer of each descriptor (tx) or posted head (rx, event). */
     uint64_t rx_gpa[VSOCK_GUEST_RING], ev_gpa[VSOCK_GUEST_RING];
     uint64_t tx_gpa[VSOCK_GUEST_RING];
