@@ -10,6 +10,7 @@
  *   blkperf DEVICE read|write|randread|randwrite BLOCK_BYTES DEPTH SECONDS
  *
  * Prints one line: BLKPERF DEVICE MODE BLOCK_BYTES DEPTH OPS_PER_S MIB_PER_S
+ * OPS
  * Exits 1 on any I/O error or short transfer.
  */
 #define _GNU_SOURCE
@@ -156,9 +157,10 @@ int main(int argc, char **argv)
     elapsed = now() - start;
     if (atomic_load(&w.failed))
         return 1;
-    printf("BLKPERF %s %s %" PRIu64 " %u %.0f %.2f\n", argv[1], argv[2],
-           w.block, depth, (double)atomic_load(&w.ops) / elapsed,
+    printf("BLKPERF %s %s %" PRIu64 " %u %.0f %.2f %" PRIu64 "\n", argv[1],
+           argv[2], w.block, depth, (double)atomic_load(&w.ops) / elapsed,
            (double)atomic_load(&w.ops) * (double)w.block / elapsed /
-               (1024.0 * 1024.0));
+               (1024.0 * 1024.0),
+           (uint64_t)atomic_load(&w.ops));
     return 0;
 }
