@@ -263,6 +263,9 @@ void mmio_log_counters(const struct mmio *m)
              chains ? (double)ioreqs / (double)chains : 0.0);
 }
 
+/* m->kicked holds a bit per queue. */
+_Static_assert(XVDM_QUEUES_MAX <= 64, "mmio.kicked is 64 bits");
+
 void mmio_run_kicks(struct mmio *m)
 {
     uint64_t kicked = m->kicked;

@@ -107,7 +107,9 @@ void mmio_init(struct mmio *m, struct xvdm_dev *dev, const struct gaccess *ga,
 /* A guest access at `offset` inside the window, `size` 1, 2, 4 or 8.
  * Registers below 0x100 take 32-bit accesses only (VIRTIO 1.2 §4.2.2.2);
  * other sizes read as 0 and are ignored on write, with a rate-limited log.
- * Config space takes any size, within setup.config_size. */
+ * Config space takes any size, within setup.config_size. A QueueNotify
+ * write only records the kick: the caller runs mmio_run_kicks() once it
+ * has answered the access. */
 uint64_t mmio_read(struct mmio *m, uint64_t offset, unsigned size);
 void mmio_write(struct mmio *m, uint64_t offset, unsigned size,
                 uint64_t value);
