@@ -756,6 +756,58 @@ START_TEST(a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed)
     stop();
 }
 END_TEST
+
+/* The file served again, after a kill, with a 4 KiB minimum block behind
+ * nbdkit's log filter; back when a write to `sector` succeeds. */
+static void served_again_with_4k_blocks(const char *file, uint64_t sector)
+{
+    char logfile[128];
+    const char *after[] = {"--filter=blocksize-policy", "--filter=log",
+                           "file", file, logfile, "blocksize-minimum=4096",
+                           "blocksize-error-policy=error", NULL};
+
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", dir);
+    server_kill();
+    nbdkit(after);
+    ck_assert_uint_eq(write_once_back(sector, 0x33), VIRTIO_BLK_S_OK);
+}
+
+/* After a reconnect to a server with a 4 KiB minimum block, the guest's
+ * 512-byte ranges still work: write-zeroes zeroes exactly its sectors
+ * (the blocks at its edges read, zeroed in part, written back), and
+ * discard, advisory (VIRTIO 1.2 §5.2.6.2), trims the whole blocks inside
+ * its range and leaves the rest. */
+START_TEST(unaligned_discard_and_write_zeroes_after_a_reconnect_to_larger_blocks)
+{
+    char file[128];
+    const char *before[] = {"file", file, NULL};
+
+    if (!file_served(file, sizeof(file), before, ""))
+        return;
+    written_reads_back(0, 32, 0x11);
+    written_reads_back(32, 32, 0x22);
+    served_again_with_4k_blocks(file, 128);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 3, 18, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 25, 1, 1),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(0, 3, 0x11));
+    ck_assert(reads_as(3, 18, 0));
+    ck_assert(reads_as(21, 4, 0x11));
+    ck_assert(reads_as(25, 1, 0));
+    ck_assert(reads_as(26, 6, 0x11));
+    ck_assert_uint_eq(logged(" Zero id=", "offset=0x1000 count=0x1000"), 1);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, 33, 17, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, 50, 3, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(logged(" Trim id=", NULL), 1);
+    ck_assert_uint_eq(logged(" Trim id=", "offset=0x5000 count=0x1000"), 1);
+    ck_assert(reads_as(32, 8, 0x22));
+    ck_assert(reads_as(48, 16, 0x22));
+    stop();
+}
+END_TEST
 #endif /* HAVE_LIBNBD */
 
 /* ---- URIs that cannot work -------------------------------------------------- */
@@ -830,6 +882,8 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, commands_in_flight_are_bounded_per_device);
     tcase_add_test(tc,
                    a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed);
+    tcase_add_test(
+        tc, unaligned_discard_and_write_zeroes_after_a_reconnect_to_larger_blocks);
     tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);
