@@ -808,6 +808,37 @@ START_TEST(unaligned_discard_and_write_zeroes_after_a_reconnect_to_larger_blocks
     stop();
 }
 END_TEST
+
+static void start_one_queue(void)
+{
+    start("", 1);
+}
+
+/* An export of 1 MiB - 512 bytes with a 4 KiB minimum block: NBD forbids
+ * a request past the end or not aligned to the block (the NBD protocol,
+ * "Block size constraints"), so the last 3584 bytes cannot be reached.
+ * The guest is told a capacity of whole blocks, with a line saying why,
+ * and its last sectors can be read and written. */
+START_TEST(an_exports_last_partial_block_is_left_out_of_the_capacity)
+{
+    const char *words[] = {"--filter=blocksize-policy", "--filter=truncate",
+                           "memory", "1M", "truncate=1048064",
+                           "blocksize-minimum=4096",
+                           "blocksize-error-policy=error", NULL};
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    nbdkit(words);
+    ck_assert_uint_eq(log_lines_during(start_one_queue, "3584 bytes"), 1);
+    ck_assert_uint_eq(blk_guest_config(&d, 0, 8), SECTORS - 8);
+    written_reads_back(SECTORS - 9, 1, 0x44);
+    ck_assert(reads_as(SECTORS - 16, 7, 0));
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, SECTORS - 8, 512, 0, NULL),
+                      VIRTIO_BLK_S_IOERR);
+    stop();
+}
+END_TEST
 #endif /* HAVE_LIBNBD */
 
 /* ---- URIs that cannot work -------------------------------------------------- */
@@ -884,6 +915,7 @@ static Suite *blk_nbd_suite(void)
                    a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed);
     tcase_add_test(
         tc, unaligned_discard_and_write_zeroes_after_a_reconnect_to_larger_blocks);
+    tcase_add_test(tc, an_exports_last_partial_block_is_left_out_of_the_capacity);
     tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);

@@ -611,27 +611,35 @@ static void nbd_fail_and_retry(struct blk_nbd *n, const char *why)
                         : NBD_BACKOFF_MAX_MS;
 }
 
-static int nbd_read_info(struct nbd_handle *h, struct blk_nbd_info *info)
+/* The export's flags and sizes; *tail: its bytes past the last whole
+ * minimum block, which NBD lets no request reach (a request must be
+ * aligned to the block and end within the export: the NBD protocol,
+ * "Block size constraints"), so they are left out of its size. */
+static int nbd_read_info(struct nbd_handle *h, struct blk_nbd_info *info,
+                         uint64_t *tail)
 {
     int64_t size = nbd_get_size(h);
     int ro = nbd_is_read_only(h), trim = nbd_can_trim(h);
     int zero = nbd_can_zero(h), flush = nbd_can_flush(h), fua = nbd_can_fua(h);
     /* 0 (none said) or a power of 2 up to 64 KiB, as libnbd checked. */
     int64_t min = nbd_get_block_size(h, LIBNBD_SIZE_MINIMUM);
+    uint32_t block = min > 512 ? (uint32_t)min : 512;
 
     if (size < 0 || ro < 0 || trim < 0 || zero < 0 || flush < 0 || fua < 0 ||
         min < 0)
         return -1;
-    *info = (struct blk_nbd_info){(uint64_t)size, ro, trim, zero, flush, fua,
-                                  min > 512 ? (uint32_t)min : 512};
+    *tail = (uint64_t)size & (block - 1);
+    *info = (struct blk_nbd_info){(uint64_t)size - *tail, ro, trim, zero,
+                                  flush, fua, block};
     return 0;
 }
 
 static void nbd_connected(struct blk_nbd *n)
 {
     int64_t max = nbd_get_block_size(n->h, LIBNBD_SIZE_MAXIMUM);
+    uint64_t tail;
 
-    if (nbd_read_info(n->h, &n->info)) {
+    if (nbd_read_info(n->h, &n->info, &tail)) {
         nbd_fail_and_retry(n, nbd_why());
         return;
     }
@@ -645,6 +653,11 @@ static void nbd_connected(struct blk_nbd *n)
     xvdm_dev_log(n->dev, XVDM_LOG_INFO, "nbd='%s': connected, %llu bytes%s",
                  n->uri, (unsigned long long)n->info.size,
                  n->info.read_only ? ", read-only" : "");
+    if (tail)
+        xvdm_dev_log(n->dev, XVDM_LOG_WARN,
+                     "nbd='%s': the export's last %llu bytes are not a whole "
+                     "%u-byte block, which NBD cannot reach: left out",
+                     n->uri, (unsigned long long)tail, n->info.block);
     if (n->was_up)
         n->back_fn(n->ctx);
     n->was_up = true;
