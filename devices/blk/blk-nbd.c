@@ -361,7 +361,9 @@ static enum nbd_next nbd_next_part(struct blk_nbd *n, struct blk_job *job,
         return job->req.op == BLK_OP_WRITE_ZEROES
                    ? nbd_next_edge(n, job, off, len)
                    : NBD_NEXT_NONE;
-    if (job->nbd_stage++)
+    /* A discard is a hint: nothing to do where the server (back from a
+     * reconnect) has no trim. */
+    if (job->nbd_stage++ || (job->req.op == BLK_OP_DISCARD && !n->info.trim))
         return NBD_NEXT_NONE;
     if (job->req.op == BLK_OP_DISCARD)
         nbd_sent(n, nbd_aio_trim(n->h, len, off, nbd_cmd(job), job->nbd_fua));
@@ -493,6 +495,19 @@ static bool nbd_job_in_export(const struct blk_nbd *n,
         if (!nbd_in_export(n, req->range[i].offset, req->range[i].len))
             return false;
     return true;
+}
+
+/* What the export cannot do of the job since a reconnect took it away
+ * (virtio cannot take back what the guest was offered, as RO once it
+ * accepted the features): why, or NULL. */
+static const char *nbd_cannot(const struct blk_nbd *n,
+                              const struct blk_job *job)
+{
+    if (nbd_writes(job) && n->info.read_only)
+        return "the export is read-only";
+    if (job->req.op == BLK_OP_WRITE_ZEROES && !n->info.zero)
+        return "the export takes no write-zeroes";
+    return NULL;
 }
 
 static void nbd_finish(struct blk_nbd *n, struct blk_job *job, uint8_t status)
@@ -767,10 +782,19 @@ static void nbd_on_timer(void *arg, uint32_t revents)
 
 void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
 {
+    const char *why;
+
     job->nbd_then_flush = false;
     job->nbd_bounce = NULL;
     job->nbd_rmw = false;
     if (n->state != NBD_READY || !nbd_job_in_export(n, job)) {
+        nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
+        return;
+    }
+    why = nbd_cannot(n, job);
+    if (why) {
+        xvdm_dev_guest_error(n->dev, "nbd='%s': %s: request failed", n->uri,
+                             why);
         nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
         return;
     }
