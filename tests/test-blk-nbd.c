@@ -777,7 +777,7 @@ static void served_again_with_4k_blocks(const char *file, uint64_t sector)
  * (the blocks at its edges read, zeroed in part, written back), and
  * discard, advisory (VIRTIO 1.2 §5.2.6.2), trims the whole blocks inside
  * its range and leaves the rest. */
-START_TEST(unaligned_discard_and_write_zeroes_after_a_reconnect_to_larger_blocks)
+START_TEST(unaligned_ranges_after_a_reconnect_to_larger_blocks_work)
 {
     char file[128];
     const char *before[] = {"file", file, NULL};
@@ -885,16 +885,17 @@ START_TEST(a_reconnect_to_a_read_only_export_fails_writes)
 }
 END_TEST
 
-/* A server back without flush or trim (nbdkit's eval plugin on the same
- * file, behind its log filter): the guest's flush, with no cache at the
- * server to flush, succeeds without NBD_CMD_FLUSH; its discard, a hint,
- * succeeds without NBD_CMD_TRIM; writes still work. */
-START_TEST(a_reconnect_to_an_export_without_flush_or_trim_is_followed)
+/* A server back without flush, trim or write-zeroes (nbdkit's eval
+ * plugin on the same file, behind its log filter): the guest's flush,
+ * with no cache at the server to flush, succeeds without NBD_CMD_FLUSH;
+ * its discard, a hint, succeeds without NBD_CMD_TRIM; its write-zeroes,
+ * which the server no longer takes, fails; writes still work. */
+START_TEST(a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed)
 {
     char file[128], logfile[128], pread[256], pwrite[256];
     const char *before[] = {"file", file, NULL};
-    const char *after[] = {"--filter=log", "eval", logfile,
-                           "get_size=echo 1048576", pread, pwrite,
+    const char *after[] = {"--filter=nozero", "--filter=log", "eval",
+                           logfile, "get_size=echo 1048576", pread, pwrite,
                            "can_flush=exit 3", "can_trim=exit 3", NULL};
 
     if (!file_served(file, sizeof(file), before, ""))
@@ -915,6 +916,8 @@ START_TEST(a_reconnect_to_an_export_without_flush_or_trim_is_followed)
                       VIRTIO_BLK_S_OK);
     ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, 8, 8, 0),
                       VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0),
+                      VIRTIO_BLK_S_IOERR);
     ck_assert(reads_as(8, 8, 0x55));
     ck_assert_uint_eq(logged(" Flush id=", NULL), 0);
     ck_assert_uint_eq(logged(" Trim id=", NULL), 0);
@@ -995,11 +998,13 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, commands_in_flight_are_bounded_per_device);
     tcase_add_test(tc,
                    a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed);
-    tcase_add_test(
-        tc, unaligned_discard_and_write_zeroes_after_a_reconnect_to_larger_blocks);
-    tcase_add_test(tc, an_exports_last_partial_block_is_left_out_of_the_capacity);
+    tcase_add_test(tc,
+                   unaligned_ranges_after_a_reconnect_to_larger_blocks_work);
+    tcase_add_test(tc,
+                   an_exports_last_partial_block_is_left_out_of_the_capacity);
     tcase_add_test(tc, a_reconnect_to_a_read_only_export_fails_writes);
-    tcase_add_test(tc, a_reconnect_to_an_export_without_flush_or_trim_is_followed);
+    tcase_add_test(
+        tc, a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed);
     tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);
