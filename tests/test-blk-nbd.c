@@ -756,6 +756,174 @@ START_TEST(a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed)
     stop();
 }
 END_TEST
+
+/* The file served again, after a kill, with a 4 KiB minimum block behind
+ * nbdkit's log filter; back when a write to `sector` succeeds. */
+static void served_again_with_4k_blocks(const char *file, uint64_t sector)
+{
+    char logfile[128];
+    const char *after[] = {"--filter=blocksize-policy", "--filter=log",
+                           "file", file, logfile, "blocksize-minimum=4096",
+                           "blocksize-error-policy=error", NULL};
+
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", dir);
+    server_kill();
+    nbdkit(after);
+    ck_assert_uint_eq(write_once_back(sector, 0x33), VIRTIO_BLK_S_OK);
+}
+
+/* After a reconnect to a server with a 4 KiB minimum block, the guest's
+ * 512-byte ranges still work: write-zeroes zeroes exactly its sectors
+ * (the blocks at its edges read, zeroed in part, written back), and
+ * discard, advisory (VIRTIO 1.2 §5.2.6.2), trims the whole blocks inside
+ * its range and leaves the rest. */
+START_TEST(unaligned_ranges_after_a_reconnect_to_larger_blocks_work)
+{
+    char file[128];
+    const char *before[] = {"file", file, NULL};
+
+    if (!file_served(file, sizeof(file), before, ""))
+        return;
+    written_reads_back(0, 32, 0x11);
+    written_reads_back(32, 32, 0x22);
+    served_again_with_4k_blocks(file, 128);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 3, 18, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 25, 1, 1),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(0, 3, 0x11));
+    ck_assert(reads_as(3, 18, 0));
+    ck_assert(reads_as(21, 4, 0x11));
+    ck_assert(reads_as(25, 1, 0));
+    ck_assert(reads_as(26, 6, 0x11));
+    ck_assert_uint_eq(logged(" Zero id=", "offset=0x1000 count=0x1000"), 1);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, 33, 17, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, 50, 3, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(logged(" Trim id=", NULL), 1);
+    ck_assert_uint_eq(logged(" Trim id=", "offset=0x5000 count=0x1000"), 1);
+    ck_assert(reads_as(32, 8, 0x22));
+    ck_assert(reads_as(48, 16, 0x22));
+    stop();
+}
+END_TEST
+
+static void start_one_queue(void)
+{
+    start("", 1);
+}
+
+/* An export of 1 MiB - 512 bytes with a 4 KiB minimum block: NBD forbids
+ * a request past the end or not aligned to the block (the NBD protocol,
+ * "Block size constraints"), so the last 3584 bytes cannot be reached.
+ * The guest is told a capacity of whole blocks, with a line saying why,
+ * and its last sectors can be read and written. */
+START_TEST(an_exports_last_partial_block_is_left_out_of_the_capacity)
+{
+    const char *words[] = {"--filter=blocksize-policy", "--filter=truncate",
+                           "memory", "1M", "truncate=1048064",
+                           "blocksize-minimum=4096",
+                           "blocksize-error-policy=error", NULL};
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    nbdkit(words);
+    ck_assert_uint_eq(log_lines_during(start_one_queue, "3584 bytes"), 1);
+    ck_assert_uint_eq(blk_guest_config(&d, 0, 8), SECTORS - 8);
+    written_reads_back(SECTORS - 9, 1, 0x44);
+    ck_assert(reads_as(SECTORS - 16, 7, 0));
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, SECTORS - 8, 512, 0, NULL),
+                      VIRTIO_BLK_S_IOERR);
+    stop();
+}
+END_TEST
+
+/* Reads tried until the server is back (15 s at most): whether one
+ * succeeded. */
+static bool read_once_back(void)
+{
+    uint8_t status = VIRTIO_BLK_S_IOERR;
+
+    for (uint64_t t0 = now_ms();
+         status != VIRTIO_BLK_S_OK && now_ms() - t0 < 15000; usleep(50000))
+        status = run_one(VIRTIO_BLK_T_IN, 0, 4096, 0, NULL);
+    return status == VIRTIO_BLK_S_OK;
+}
+
+static uint8_t ro_write_status;
+
+static void write_to_read_only(void)
+{
+    ro_write_status = run_one(VIRTIO_BLK_T_OUT, 0, 512, 1, NULL);
+}
+
+/* A server back read-only: the guest was offered a writable disk, which
+ * virtio cannot take back, so its writes, discards and write-zeroes fail
+ * with a line saying why; reads still work. */
+START_TEST(a_reconnect_to_a_read_only_export_fails_writes)
+{
+    char file[128];
+    const char *before[] = {"file", file, NULL};
+    const char *after[] = {"-r", "file", file, NULL};
+
+    if (!file_served(file, sizeof(file), before, ""))
+        return;
+    written_reads_back(0, 8, 0x11);
+    server_kill();
+    nbdkit(after);
+    ck_assert(read_once_back());
+    ck_assert_uint_eq(log_lines_during(write_to_read_only, "read-only"), 1);
+    ck_assert_uint_eq(ro_write_status, VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, 0, 8, 0),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8, 0),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert(reads_as(0, 8, 0x11));
+    stop();
+}
+END_TEST
+
+/* A server back without flush, trim or write-zeroes (nbdkit's eval
+ * plugin on the same file, behind its log filter): the guest's flush,
+ * with no cache at the server to flush, succeeds without NBD_CMD_FLUSH;
+ * its discard, a hint, succeeds without NBD_CMD_TRIM; its write-zeroes,
+ * which the server no longer takes, fails; writes still work. */
+START_TEST(a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed)
+{
+    char file[128], logfile[128], pread[256], pwrite[256];
+    const char *before[] = {"file", file, NULL};
+    const char *after[] = {"--filter=nozero", "--filter=log", "eval",
+                           logfile, "get_size=echo 1048576", pread, pwrite,
+                           "can_flush=exit 3", "can_trim=exit 3", NULL};
+
+    if (!file_served(file, sizeof(file), before, ""))
+        return;
+    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_FLUSH));
+    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_DISCARD));
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", dir);
+    snprintf(pread, sizeof(pread),
+             "pread=dd if=%s skip=$4 count=$3 iflag=skip_bytes,count_bytes "
+             "status=none", file);
+    snprintf(pwrite, sizeof(pwrite),
+             "pwrite=dd of=%s seek=$4 conv=notrunc oflag=seek_bytes "
+             "status=none", file);
+    server_kill();
+    nbdkit(after);
+    ck_assert_uint_eq(write_once_back(8, 0x55), VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, 8, 8, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert(reads_as(8, 8, 0x55));
+    ck_assert_uint_eq(logged(" Flush id=", NULL), 0);
+    ck_assert_uint_eq(logged(" Trim id=", NULL), 0);
+    stop();
+}
+END_TEST
 #endif /* HAVE_LIBNBD */
 
 /* ---- URIs that cannot work -------------------------------------------------- */
@@ -830,6 +998,13 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, commands_in_flight_are_bounded_per_device);
     tcase_add_test(tc,
                    a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed);
+    tcase_add_test(tc,
+                   unaligned_ranges_after_a_reconnect_to_larger_blocks_work);
+    tcase_add_test(tc,
+                   an_exports_last_partial_block_is_left_out_of_the_capacity);
+    tcase_add_test(tc, a_reconnect_to_a_read_only_export_fails_writes);
+    tcase_add_test(
+        tc, a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed);
     tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);

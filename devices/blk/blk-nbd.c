@@ -144,6 +144,8 @@ static void nbd_begin(struct blk_nbd *n, struct blk_job *job)
     job->nbd_ok = 1;
     job->nbd_retired = 0;
     job->nbd_pos = 0;
+    job->nbd_stage = 0;
+    job->nbd_part = 0;
     n->busy++;
 }
 
@@ -203,33 +205,51 @@ static bool nbd_needs_bounce(const struct blk_nbd *n,
     return false;
 }
 
-/* The blocks a bounced request covers, in a buffer of them: read whole,
- * the guest's part copied out when it completes (nbd_unbounce); or the
- * guest's part copied in and written whole, after reading the blocks
- * first where the guest's part does not cover them (read-modify-write,
- * one at a time per device, so that two never write the same block from
- * stale data). Up to NBD_BOUNCE_MAX and the server's maximum, else
- * failed; it waits while the device's bounce buffers would pass
- * NBD_BOUNCE_TOTAL. nbd_pos: 0, 1 once the read of a read-modify-write
- * is sent, 2 once all is. */
-static enum nbd_next nbd_bounce_start(struct blk_nbd *n, struct blk_job *job)
+/* Whether every command the job sent is back (its sender's hold aside). */
+static bool nbd_all_back(const struct blk_job *job)
 {
-    const struct blk_request *req = &job->req;
-    uint64_t mask = n->info.block - 1, start = req->offset & ~mask;
-    uint64_t len = ((req->offset + req->len + mask) & ~mask) - start;
-    bool rmw = req->op == BLK_OP_WRITE && len != req->len;
+    return job->nbd_retired + 1 >= job->nbd_sent;
+}
+
+/* The guest's bytes of the piece into the bounce buffer, at their place:
+ * the data of a write, or zeroes. */
+static void nbd_bounce_fill(struct blk_job *job)
+{
+    uint8_t *at = job->nbd_bounce + (job->nbd_piece_off - job->nbd_bounce_off);
+
+    if (job->req.op == BLK_OP_WRITE)
+        iov_copy(job->req.iov, job->req.niov, 0, at, job->nbd_piece_len,
+                 false);
+    else
+        memset(at, 0, job->nbd_piece_len);
+}
+
+/* The blocks a bounced piece [off, off + glen) covers, in a buffer of
+ * them: read whole, the guest's part copied out when it completes
+ * (nbd_unbounce); or the guest's part put in and written whole, after
+ * reading the blocks first where the guest's part does not cover them
+ * (read-modify-write, one job at a time per device, so that two never
+ * write the same block from stale data). Up to NBD_BOUNCE_MAX and the
+ * server's maximum, else failed; it waits while the device's bounce
+ * buffers would pass NBD_BOUNCE_TOTAL. nbd_stage: 1 once the read of a
+ * read-modify-write is sent, 2 once all is. */
+static enum nbd_next nbd_bounce_start(struct blk_nbd *n, struct blk_job *job,
+                                      uint64_t off, uint64_t glen)
+{
+    uint64_t mask = n->info.block - 1, start = off & ~mask;
+    uint64_t len = ((off + glen + mask) & ~mask) - start;
+    bool read = job->req.op == BLK_OP_READ, rmw = !read && len != glen;
 
     if (len > NBD_BOUNCE_MAX || len > n->max_len) {
         xvdm_dev_guest_error(n->dev,
                              "nbd='%s': a request of %llu bytes not aligned "
                              "to the server's %u-byte block",
-                             n->uri, (unsigned long long)req->len,
-                             n->info.block);
+                             n->uri, (unsigned long long)glen, n->info.block);
         job->nbd_ok--;
         return NBD_NEXT_NONE;
     }
     if ((n->bounced && n->bounced + len > NBD_BOUNCE_TOTAL) ||
-        (rmw && n->rmw))
+        (rmw && n->rmw && !job->nbd_rmw))
         return NBD_NEXT_WAIT; /* one finishing lets go of its buffer */
     job->nbd_bounce = malloc(len);
     if (!job->nbd_bounce) {
@@ -240,38 +260,38 @@ static enum nbd_next nbd_bounce_start(struct blk_nbd *n, struct blk_job *job)
     }
     n->bounced += len;
     n->rmw |= rmw;
-    job->nbd_rmw = rmw;
+    job->nbd_rmw |= rmw;
     job->nbd_bounce_off = start;
     job->nbd_bounce_len = len;
-    if (req->op == BLK_OP_WRITE && !job->nbd_rmw)
-        iov_copy(req->iov, req->niov, 0, job->nbd_bounce, len, false);
-    nbd_send_io(n, job, req->op == BLK_OP_READ || job->nbd_rmw,
-                job->nbd_bounce, len, start);
-    job->nbd_pos = job->nbd_rmw ? 1 : 2;
+    job->nbd_piece_off = off;
+    job->nbd_piece_len = glen;
+    if (!read && !rmw)
+        nbd_bounce_fill(job);
+    nbd_send_io(n, job, read || rmw, job->nbd_bounce, len, start);
+    job->nbd_stage = rmw ? 1 : 2;
     return NBD_NEXT_SENT;
 }
 
 /* The write of a read-modify-write, once its read succeeded. */
 static enum nbd_next nbd_bounce_write(struct blk_nbd *n, struct blk_job *job)
 {
-    if (job->nbd_retired + 1 < job->nbd_sent)
+    if (!nbd_all_back(job))
         return NBD_NEXT_WAIT; /* the read is not back */
-    job->nbd_pos = 2;
+    job->nbd_stage = 2;
     if (job->nbd_ok < job->nbd_sent)
         return NBD_NEXT_NONE; /* it failed: so does the request */
-    iov_copy(job->req.iov, job->req.niov, 0,
-             job->nbd_bounce + (job->req.offset - job->nbd_bounce_off),
-             job->req.len, false);
+    nbd_bounce_fill(job);
     nbd_send_io(n, job, false, job->nbd_bounce, job->nbd_bounce_len,
                 job->nbd_bounce_off);
     return NBD_NEXT_SENT;
 }
 
-static enum nbd_next nbd_next_bounced(struct blk_nbd *n, struct blk_job *job)
+static enum nbd_next nbd_next_bounced(struct blk_nbd *n, struct blk_job *job,
+                                      uint64_t off, uint64_t len)
 {
-    if (job->nbd_pos == 0)
-        return nbd_bounce_start(n, job);
-    if (job->nbd_pos == 1)
+    if (job->nbd_stage == 0)
+        return nbd_bounce_start(n, job, off, len);
+    if (job->nbd_stage == 1)
         return nbd_bounce_write(n, job);
     return NBD_NEXT_NONE;
 }
@@ -284,35 +304,92 @@ static void nbd_unbounce(struct blk_nbd *n, struct blk_job *job, bool ok)
         return;
     if (ok && job->req.op == BLK_OP_READ)
         iov_copy(job->req.iov, job->req.niov, 0,
-                 job->nbd_bounce + (job->req.offset - job->nbd_bounce_off),
-                 job->req.len, true);
+                 job->nbd_bounce + (job->nbd_piece_off - job->nbd_bounce_off),
+                 job->nbd_piece_len, true);
     free(job->nbd_bounce);
     job->nbd_bounce = NULL;
     n->bounced -= job->nbd_bounce_len;
 }
 
-/* Write zeroes keeps the allocation unless the guest allowed unmapping
- * (VIRTIO 1.2 §5.2.6: VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP); NBD says so
- * with NO_HOLE. nbd_pos is the range to send. */
-static enum nbd_next nbd_next_range(struct blk_nbd *n, struct blk_job *job)
+/* A range cut by the server's minimum block (which may have grown since
+ * the guest was told it, at a reconnect): the edge before the whole
+ * blocks inside it, those blocks, and the edge after them, each edge
+ * within one block; parts [cut[i], cut[i + 1]). */
+static void nbd_range_cut(const struct blk_nbd *n, const struct blk_range *r,
+                          uint64_t cut[4])
 {
-    const struct blk_request *req = &job->req;
-    const struct blk_range *r;
+    uint64_t mask = n->info.block - 1, end = r->offset + r->len;
+    uint64_t first = (r->offset + mask) & ~mask, last = end & ~mask;
 
-    /* NBD refuses empty commands; there is nothing to do for them. */
-    while (job->nbd_pos < req->nranges && req->range[job->nbd_pos].len == 0)
-        job->nbd_pos++;
-    if (job->nbd_pos == req->nranges)
+    cut[0] = r->offset;
+    cut[1] = first < end ? first : end;
+    cut[2] = last > cut[1] ? last : cut[1];
+    cut[3] = end;
+}
+
+/* An edge of a write-zeroes range: its block read, zeroed where the guest
+ * said, written back. The edge before lets go of its buffer first, once
+ * its write is back. */
+static enum nbd_next nbd_next_edge(struct blk_nbd *n, struct blk_job *job,
+                                   uint64_t off, uint64_t len)
+{
+    if (job->nbd_stage == 0 && job->nbd_bounce) {
+        if (!nbd_all_back(job))
+            return NBD_NEXT_WAIT;
+        nbd_unbounce(n, job, false);
+    }
+    return nbd_next_bounced(n, job, off, len);
+}
+
+/* The part nbd_part of the range: its whole blocks as one command; its
+ * edges, which the server refuses as they are, zeroed through a bounce
+ * buffer, or, for a discard, left alone (VIRTIO 1.2 §5.2.6.2: a discard
+ * is a hint). Write zeroes keeps the allocation unless the guest allowed
+ * unmapping (VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP); NBD says so with
+ * NO_HOLE. */
+static enum nbd_next nbd_next_part(struct blk_nbd *n, struct blk_job *job,
+                                   const struct blk_range *r)
+{
+    uint64_t cut[4], off, len;
+
+    nbd_range_cut(n, r, cut);
+    off = cut[job->nbd_part];
+    len = cut[job->nbd_part + 1] - off;
+    if (len == 0) /* NBD refuses empty commands: nothing to do */
         return NBD_NEXT_NONE;
-    r = &req->range[job->nbd_pos++];
-    if (req->op == BLK_OP_DISCARD)
-        nbd_sent(n, nbd_aio_trim(n->h, r->len, r->offset, nbd_cmd(job),
-                                 job->nbd_fua));
+    if (job->nbd_part != 1)
+        return job->req.op == BLK_OP_WRITE_ZEROES
+                   ? nbd_next_edge(n, job, off, len)
+                   : NBD_NEXT_NONE;
+    /* A discard is a hint: nothing to do where the server (back from a
+     * reconnect) has no trim. */
+    if (job->nbd_stage++ || (job->req.op == BLK_OP_DISCARD && !n->info.trim))
+        return NBD_NEXT_NONE;
+    if (job->req.op == BLK_OP_DISCARD)
+        nbd_sent(n, nbd_aio_trim(n->h, len, off, nbd_cmd(job), job->nbd_fua));
     else
-        nbd_sent(n, nbd_aio_zero(n->h, r->len, r->offset, nbd_cmd(job),
+        nbd_sent(n, nbd_aio_zero(n->h, len, off, nbd_cmd(job),
                                  job->nbd_fua |
                                      (r->unmap ? 0 : LIBNBD_CMD_FLAG_NO_HOLE)));
     return NBD_NEXT_SENT;
+}
+
+/* Each range, nbd_pos, in its three parts, nbd_part. */
+static enum nbd_next nbd_next_range(struct blk_nbd *n, struct blk_job *job)
+{
+    enum nbd_next r;
+
+    while (job->nbd_pos < job->req.nranges) {
+        r = nbd_next_part(n, job, &job->req.range[job->nbd_pos]);
+        if (r != NBD_NEXT_NONE)
+            return r;
+        job->nbd_stage = 0;
+        if (++job->nbd_part == 3) {
+            job->nbd_part = 0;
+            job->nbd_pos++;
+        }
+    }
+    return NBD_NEXT_NONE;
 }
 
 /* Without a flush (NBD_FLAG_SEND_FLUSH unset) the server keeps no
@@ -331,8 +408,8 @@ static enum nbd_next nbd_next(struct blk_nbd *n, struct blk_job *job)
         return nbd_next_flush(n, job);
     if (job->req.op != BLK_OP_READ && job->req.op != BLK_OP_WRITE)
         return nbd_next_range(n, job);
-    if (job->nbd_bounce || nbd_needs_bounce(n, &job->req))
-        return nbd_next_bounced(n, job);
+    if (job->nbd_stage || nbd_needs_bounce(n, &job->req))
+        return nbd_next_bounced(n, job, job->req.offset, job->req.len);
     return nbd_next_direct(n, job);
 }
 
@@ -418,6 +495,19 @@ static bool nbd_job_in_export(const struct blk_nbd *n,
         if (!nbd_in_export(n, req->range[i].offset, req->range[i].len))
             return false;
     return true;
+}
+
+/* What the export cannot do of the job since a reconnect took it away
+ * (virtio cannot take back what the guest was offered, as RO once it
+ * accepted the features): why, or NULL. */
+static const char *nbd_cannot(const struct blk_nbd *n,
+                              const struct blk_job *job)
+{
+    if (nbd_writes(job) && n->info.read_only)
+        return "the export is read-only";
+    if (job->req.op == BLK_OP_WRITE_ZEROES && !n->info.zero)
+        return "the export takes no write-zeroes";
+    return NULL;
 }
 
 static void nbd_finish(struct blk_nbd *n, struct blk_job *job, uint8_t status)
@@ -536,27 +626,35 @@ static void nbd_fail_and_retry(struct blk_nbd *n, const char *why)
                         : NBD_BACKOFF_MAX_MS;
 }
 
-static int nbd_read_info(struct nbd_handle *h, struct blk_nbd_info *info)
+/* The export's flags and sizes; *tail: its bytes past the last whole
+ * minimum block, which NBD lets no request reach (a request must be
+ * aligned to the block and end within the export: the NBD protocol,
+ * "Block size constraints"), so they are left out of its size. */
+static int nbd_read_info(struct nbd_handle *h, struct blk_nbd_info *info,
+                         uint64_t *tail)
 {
     int64_t size = nbd_get_size(h);
     int ro = nbd_is_read_only(h), trim = nbd_can_trim(h);
     int zero = nbd_can_zero(h), flush = nbd_can_flush(h), fua = nbd_can_fua(h);
     /* 0 (none said) or a power of 2 up to 64 KiB, as libnbd checked. */
     int64_t min = nbd_get_block_size(h, LIBNBD_SIZE_MINIMUM);
+    uint32_t block = min > 512 ? (uint32_t)min : 512;
 
     if (size < 0 || ro < 0 || trim < 0 || zero < 0 || flush < 0 || fua < 0 ||
         min < 0)
         return -1;
-    *info = (struct blk_nbd_info){(uint64_t)size, ro, trim, zero, flush, fua,
-                                  min > 512 ? (uint32_t)min : 512};
+    *tail = (uint64_t)size & (block - 1);
+    *info = (struct blk_nbd_info){(uint64_t)size - *tail, ro, trim, zero,
+                                  flush, fua, block};
     return 0;
 }
 
 static void nbd_connected(struct blk_nbd *n)
 {
     int64_t max = nbd_get_block_size(n->h, LIBNBD_SIZE_MAXIMUM);
+    uint64_t tail;
 
-    if (nbd_read_info(n->h, &n->info)) {
+    if (nbd_read_info(n->h, &n->info, &tail)) {
         nbd_fail_and_retry(n, nbd_why());
         return;
     }
@@ -570,6 +668,11 @@ static void nbd_connected(struct blk_nbd *n)
     xvdm_dev_log(n->dev, XVDM_LOG_INFO, "nbd='%s': connected, %llu bytes%s",
                  n->uri, (unsigned long long)n->info.size,
                  n->info.read_only ? ", read-only" : "");
+    if (tail)
+        xvdm_dev_log(n->dev, XVDM_LOG_WARN,
+                     "nbd='%s': the export's last %llu bytes are not a whole "
+                     "%u-byte block, which NBD cannot reach: left out",
+                     n->uri, (unsigned long long)tail, n->info.block);
     if (n->was_up)
         n->back_fn(n->ctx);
     n->was_up = true;
@@ -679,10 +782,19 @@ static void nbd_on_timer(void *arg, uint32_t revents)
 
 void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
 {
+    const char *why;
+
     job->nbd_then_flush = false;
     job->nbd_bounce = NULL;
     job->nbd_rmw = false;
     if (n->state != NBD_READY || !nbd_job_in_export(n, job)) {
+        nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
+        return;
+    }
+    why = nbd_cannot(n, job);
+    if (why) {
+        xvdm_dev_guest_error(n->dev, "nbd='%s': %s: request failed", n->uri,
+                             why);
         nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
         return;
     }

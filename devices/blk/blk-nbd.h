@@ -58,7 +58,8 @@ int blk_nbd_export_name(const struct blk_nbd *n, char *buf, size_t len);
 /* Send a read, write, flush, discard or write-zeroes; job->durable asks
  * for it to be on stable storage when it completes (FUA, or a flush
  * after it). A job that cannot be sent (no connection, past the export's
- * end) is finished at once with VIRTIO_BLK_S_IOERR: see blk_nbd_take(). */
+ * end, a write to an export back read-only from a reconnect) is finished
+ * at once with VIRTIO_BLK_S_IOERR: see blk_nbd_take(). */
 void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job);
 /* Whether the device may submit another job now: not while
  * NBD_INFLIGHT_MAX (64) commands are at the server or a job waits to send

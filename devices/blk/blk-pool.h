@@ -34,14 +34,18 @@ struct blk_job {
      * write not aligned to the server's minimum block, or whose buffers
      * are not, goes through nbd_bounce: the blocks it covers, from
      * nbd_bounce_off, nbd_bounce_len bytes; nbd_rmw when written after
-     * reading them. */
+     * reading them. The guest's bytes in it are the piece, the request's
+     * or one edge of a write-zeroes range (nbd_part: which part of the
+     * range nbd_pos is at); nbd_stage: how far its bounce is. */
     struct blk_nbd *nbd;
     uint32_t nbd_sent, nbd_ok, nbd_retired;
     bool nbd_then_flush, nbd_flushing, nbd_rmw;
+    uint8_t nbd_stage, nbd_part;
     uint64_t nbd_pos;
     uint32_t nbd_fua;
     uint8_t *nbd_bounce;
     uint64_t nbd_bounce_off, nbd_bounce_len;
+    uint64_t nbd_piece_off, nbd_piece_len;
 };
 
 struct blk_pool;
