@@ -353,7 +353,7 @@ END_TEST
 
 /* What xvdm --supervise does with a SIGHUP it gets, on its loop thread
  * (stopped meanwhile: the instances are that thread's). */
-START_TEST(a_signal_is_passed_on_to_every_running_instance)
+static void sighup_reaches_both_instances(void)
 {
     start();
     libxl_disk(1, "2");
@@ -366,6 +366,20 @@ START_TEST(a_signal_is_passed_on_to_every_running_instance)
     ck_assert_int_eq(pthread_create(&thread, NULL, loop_thread, loop), 0);
     ck_assert(wait_runs(1, 2, "hup"));
     ck_assert(wait_runs(2, 2, "hup"));
+}
+
+START_TEST(a_signal_is_passed_on_to_every_running_instance)
+{
+    sighup_reaches_both_instances();
+}
+END_TEST
+
+/* Started ignoring SIGHUP (under nohup, say), which exec would pass on:
+ * the instances still get it. The test runs in a process of its own. */
+START_TEST(a_signal_reaches_instances_of_a_supervisor_that_ignores_it)
+{
+    signal(SIGHUP, SIG_IGN);
+    sighup_reaches_both_instances();
 }
 END_TEST
 
@@ -479,6 +493,8 @@ static Suite *supervisor_suite(void)
     tcase_add_test(tc, exits_are_seen_when_sigchld_was_ignored);
     tcase_add_test(tc, stopping_the_supervisor_stops_every_instance);
     tcase_add_test(tc, a_signal_is_passed_on_to_every_running_instance);
+    tcase_add_test(tc,
+                   a_signal_reaches_instances_of_a_supervisor_that_ignores_it);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;

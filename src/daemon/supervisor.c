@@ -287,9 +287,14 @@ static int sv_spawn(struct supervisor *sv, struct instance *in)
     if (pid == 0) {
         sigset_t none;
 
-        /* Signals are blocked here (signalfds); not in the child. */
+        /* Signals are blocked here (signalfds); not in the child. And
+         * every one at its default: a signal ignored here (nohup), which
+         * exec keeps ignored, would never reach the instance when passed
+         * on. */
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        for (int s = 1; s < NSIG; s++)
+            signal(s, SIG_DFL);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
