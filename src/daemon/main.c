@@ -247,7 +247,8 @@ static void handled_signals(sigset_t *set)
 
 /* Blocked first thing, before any thread exists (device modules start
  * I/O threads), so that every thread inherits the mask and none dies of
- * them. */
+ * them. Blocked, they reach the signalfd even when inherited as ignored
+ * (nohup): Linux discards only ignored signals that are not blocked. */
 static int block_handled_signals(void)
 {
     sigset_t set;

@@ -271,6 +271,14 @@ static void sv_argv(const struct supervisor *sv, const char *domid,
     argv[n] = NULL;
 }
 
+/* Async-signal-safe: also called between fork and exec. */
+static int sv_default_action(int signo)
+{
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+
+    return sigaction(signo, &dfl, NULL) ? -errno : 0;
+}
+
 static int sv_spawn(struct supervisor *sv, struct instance *in)
 {
     const char *argv[SV_ARGS_MAX];
@@ -293,8 +301,10 @@ static int sv_spawn(struct supervisor *sv, struct instance *in)
          * on. */
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
+        /* Fails, and need not, for SIGKILL, SIGSTOP and the C library's
+         * own signals (glibc's 32 and 33). */
         for (int s = 1; s < NSIG; s++)
-            signal(s, SIG_DFL);
+            sv_default_action(s);
         execv(argv[0], (char *const *)argv);
         _exit(127);
     }
@@ -480,11 +490,11 @@ static void sv_on_timer(void *arg, uint32_t revents)
  * kernel reap children itself and send no SIGCHLD at all. */
 static int sv_watch_children(struct supervisor *sv)
 {
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
     sigset_t set;
+    int ret = sv_default_action(SIGCHLD);
 
-    if (sigaction(SIGCHLD, &dfl, NULL))
-        return -errno;
+    if (ret)
+        return ret;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
     if (pthread_sigmask(SIG_BLOCK, &set, NULL))
