@@ -44,6 +44,11 @@ rig_default_tarball() {
     echo "$rig_top/../shared/xen/xen-4.20.4-hv.tar.xz"
 }
 
+# The guests' fio (tools/rig/build-fio), from Debian 12's source package on
+# both rigs: one version of the tool behind both rigs' figures.
+# shellcheck disable=SC2034
+rig_fio_version=3.33-3
+
 rig_xen=${XVDM_RIG_XEN:-4.17}
 if [ "${1:-}" = --xen ]; then
     rig_xen=${2:?--xen takes 4.17 or 4.20}
