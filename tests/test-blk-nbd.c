@@ -15,14 +15,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_LIBNBD
@@ -33,6 +29,7 @@
 #include "check-run.h"
 #include "harness.h"
 #include "log-lines.h"
+#include "nbd-server.h"
 #include "vdriver.h"
 
 #define DISK_SIZE (1 << 20)
@@ -44,7 +41,7 @@ static struct harness h;
  * only a build with libnbd can. */
 #ifdef HAVE_LIBNBD
 static struct vdriver d;
-static char uri[160];
+static struct nbd_server srv = {.pid = -1};
 
 /* ---- the guest's side ------------------------------------------------------ */
 
@@ -52,7 +49,7 @@ static int start_spec(const char *extra, unsigned queues, uint64_t features)
 {
     char spec[256];
 
-    snprintf(spec, sizeof(spec), "blk,nbd=%s%s", uri, extra);
+    snprintf(spec, sizeof(spec), "blk,nbd=%s%s", srv.uri, extra);
     return blk_guest_start(&h, &d, spec, queues, 64, features);
 }
 
@@ -121,101 +118,38 @@ static void written_reads_back(uint64_t sector, unsigned sectors,
 
 /* ---- servers --------------------------------------------------------------- */
 
-static char dir[64], sock[96];
-static pid_t server = -1;
-
-static bool installed(const char *prog)
-{
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", prog);
-    return system(cmd) == 0;
-}
-
 /* A test runs only where its server is installed (tools/install-deps
  * installs it for CI), and says so when it is not. */
 static bool need(const char *prog)
 {
-    if (installed(prog))
+    if (nbd_server_installed(prog))
         return true;
     printf("SKIP: %s not installed\n", prog);
     return false;
 }
 
-static bool socket_answers(const char *path)
-{
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool ok;
-
-    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-    ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    close(fd);
-    return ok;
-}
-
-/* argv[0] run with the socket at `sock`, in the foreground; back when it
- * accepts connections. */
-static void server_start(char *const argv[])
-{
-    unlink(sock);
-    server = fork();
-    ck_assert_int_ge(server, 0);
-    if (server == 0) {
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    for (unsigned i = 0; i < 1000 && !socket_answers(sock); i++)
-        usleep(10000);
-    ck_assert_msg(socket_answers(sock), "%s does not listen on %s", argv[0],
-                  sock);
-}
-
-static void server_kill(void)
-{
-    int status;
-
-    if (server <= 0)
-        return;
-    kill(server, SIGKILL);
-    waitpid(server, &status, 0);
-    server = -1;
-}
-
 /* A fresh directory for the socket and files; the URI of its socket. */
 static void server_dir(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/xvdm-nbd-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(sock, sizeof(sock), "%s/sock", dir);
-    snprintf(uri, sizeof(uri), "nbd+unix:///?socket=%s", sock);
+    ck_assert_int_eq(nbd_server_dir(&srv), 0);
 }
 
 /* nbdkit serving `plugin` (with its arguments) through `filters`, each a
  * "--filter=..." word, NULL-terminated. */
 static void nbdkit(const char *const *words)
 {
-    char *argv[24] = {"nbdkit", "-f", "--exit-with-parent", "-U", sock};
-    unsigned n = 5;
-
-    for (; *words && n < 23; words++)
-        argv[n++] = (char *)*words;
-    argv[n] = NULL;
-    server_start(argv);
+    ck_assert_int_eq(nbd_server_nbdkit(&srv, words), 0);
 }
 
 static void remove_dir(void)
 {
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(nbd_server_remove_dir(&srv), 0);
 }
 
 static void stop(void)
 {
     harness_stop(&h);
-    server_kill();
+    nbd_server_kill(&srv);
     remove_dir();
 }
 
@@ -238,7 +172,7 @@ static unsigned logged(const char *a, const char *b)
     unsigned n = 0;
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/log", dir);
+    snprintf(path, sizeof(path), "%s/log", srv.dir);
     f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     while (fgets(line, sizeof(line), f))
@@ -253,7 +187,7 @@ static void second_client_read(void *buf, size_t len)
     struct nbd_handle *nbd = nbd_create();
 
     ck_assert_ptr_nonnull(nbd);
-    ck_assert_msg(nbd_connect_uri(nbd, uri) == 0, "%s", nbd_get_error());
+    ck_assert_msg(nbd_connect_uri(nbd, srv.uri) == 0, "%s", nbd_get_error());
     ck_assert_int_eq(nbd_pread(nbd, buf, len, 0, 0), 0);
     nbd_close(nbd);
 }
@@ -262,8 +196,7 @@ static void second_client_read(void *buf, size_t len)
  * qemu-nbd serving a qcow2 image to two clients at once. */
 static bool serve(unsigned which)
 {
-    char img[96], size[16], fmt[] = "--format=qcow2", shared[] = "--shared=2";
-    char sockopt[128];
+    char img[96], cmd[256];
 
     server_dir();
     if (which == 0) {
@@ -276,22 +209,11 @@ static bool serve(unsigned which)
     }
     if (!need("qemu-nbd") || !need("qemu-img"))
         return false;
-    snprintf(img, sizeof(img), "%s/disk.qcow2", dir);
-    snprintf(size, sizeof(size), "%d", DISK_SIZE);
-    snprintf(sockopt, sizeof(sockopt), "--socket=%s", sock);
-    {
-        char cmd[256];
-
-        snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 %s %s", img,
-                 size);
-        ck_assert_int_eq(system(cmd), 0);
-    }
-    {
-        char *argv[] = {"qemu-nbd", "--persistent", shared, fmt, sockopt, img,
-                        NULL};
-
-        server_start(argv);
-    }
+    snprintf(img, sizeof(img), "%s/disk.qcow2", srv.dir);
+    snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 %s %d", img,
+             DISK_SIZE);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(nbd_server_qemu(&srv, "qcow2", img, 2), 0);
     return true;
 }
 
@@ -325,26 +247,24 @@ END_TEST
 START_TEST(a_flush_makes_writes_survive_the_server_being_killed)
 {
     static uint8_t seen[DISK_SIZE];
-    char img[96], fmt[] = "--format=qcow2", sockopt[128];
-    char *argv[] = {"qemu-nbd", "--persistent", fmt, sockopt, img, NULL};
+    char img[96];
 
     if (!serve(1))
         return;
-    snprintf(img, sizeof(img), "%s/disk.qcow2", dir);
-    snprintf(sockopt, sizeof(sockopt), "--socket=%s", sock);
+    snprintf(img, sizeof(img), "%s/disk.qcow2", srv.dir);
     start("", 1);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 64, 64 * 1024, 0x5a, NULL),
                       VIRTIO_BLK_S_OK);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
                       VIRTIO_BLK_S_OK);
-    server_kill();
+    nbd_server_kill(&srv);
     harness_stop(&h);
-    server_start(argv);
+    ck_assert_int_eq(nbd_server_qemu(&srv, "qcow2", img, 1), 0);
     second_client_read(seen, DISK_SIZE);
     for (unsigned i = 0; i < 64 * 1024; i++)
         ck_assert_uint_eq(seen[64 * 512 + i], 0x5a);
     ck_assert_uint_eq(seen[64 * 512 - 1], 0);
-    server_kill();
+    nbd_server_kill(&srv);
     remove_dir();
 }
 END_TEST
@@ -359,7 +279,7 @@ static bool serve_logged(const char *plugin_extra)
     if (!need("nbdkit"))
         return false;
     server_dir();
-    snprintf(logfile, sizeof(logfile), "logfile=%s/log", dir);
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", srv.dir);
     nbdkit(words);
     return true;
 }
@@ -446,7 +366,7 @@ START_TEST(server_errors_fail_only_their_requests)
     if (!need("nbdkit"))
         return;
     server_dir();
-    snprintf(trigger, sizeof(trigger), "%s/fail", dir);
+    snprintf(trigger, sizeof(trigger), "%s/fail", srv.dir);
     snprintf(file, sizeof(file), "error-pwrite-file=%s", trigger);
     nbdkit(words);
     start("", 1);
@@ -482,7 +402,7 @@ static bool file_served(char *file, size_t len, const char *const *words,
     if (!need("nbdkit"))
         return false;
     server_dir();
-    snprintf(file, len, "%s/disk", dir);
+    snprintf(file, len, "%s/disk", srv.dir);
     fd = open(file, O_CREAT | O_WRONLY, 0600);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(ftruncate(fd, DISK_SIZE), 0);
@@ -526,7 +446,7 @@ START_TEST(server_killed_under_requests_fails_them_and_is_reconnected)
     vdriver_kick(&d, 0);
     usleep(300000);
     t0 = now_ms();
-    server_kill();
+    nbd_server_kill(&srv);
     complete(4);
     ck_assert_uint_lt(now_ms() - t0, 2000);
     for (unsigned i = 0; i < 4; i++)
@@ -654,7 +574,7 @@ static unsigned most_in_flight(void)
     unsigned in = 0, most = 0;
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/log", dir);
+    snprintf(path, sizeof(path), "%s/log", srv.dir);
     f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     while (fgets(line, sizeof(line), f)) {
@@ -703,7 +623,7 @@ START_TEST(commands_in_flight_are_bounded_per_device)
     if (!need("nbdkit"))
         return;
     server_dir();
-    snprintf(logfile, sizeof(logfile), "logfile=%s/log", dir);
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", srv.dir);
     nbdkit(words);
     start("", 1);
     whole_disk_in_64k_requests(VIRTIO_BLK_T_OUT);
@@ -736,7 +656,7 @@ START_TEST(a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed)
     ck_assert_uint_eq(blk_guest_config(&d, 20, 4), 512); /* blk_size */
     written_reads_back(8, 8, 0x11);
     generation = vdriver_read(&d, VIRTIO_MMIO_CONFIG_GENERATION);
-    server_kill();
+    nbd_server_kill(&srv);
     nbdkit(after);
     ck_assert_uint_eq(write_once_back(64, 0x33), VIRTIO_BLK_S_OK);
     for (uint64_t t0 = now_ms(); blk_guest_config(&d, 0, 8) != SECTORS / 2 &&
@@ -766,8 +686,8 @@ static void served_again_with_4k_blocks(const char *file, uint64_t sector)
                            "file", file, logfile, "blocksize-minimum=4096",
                            "blocksize-error-policy=error", NULL};
 
-    snprintf(logfile, sizeof(logfile), "logfile=%s/log", dir);
-    server_kill();
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", srv.dir);
+    nbd_server_kill(&srv);
     nbdkit(after);
     ck_assert_uint_eq(write_once_back(sector, 0x33), VIRTIO_BLK_S_OK);
 }
@@ -871,7 +791,7 @@ START_TEST(a_reconnect_to_a_read_only_export_fails_writes)
     if (!file_served(file, sizeof(file), before, ""))
         return;
     written_reads_back(0, 8, 0x11);
-    server_kill();
+    nbd_server_kill(&srv);
     nbdkit(after);
     ck_assert(read_once_back());
     ck_assert_uint_eq(log_lines_during(write_to_read_only, "read-only"), 1);
@@ -902,14 +822,14 @@ START_TEST(a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed)
         return;
     ck_assert(d.features & (1ULL << VIRTIO_BLK_F_FLUSH));
     ck_assert(d.features & (1ULL << VIRTIO_BLK_F_DISCARD));
-    snprintf(logfile, sizeof(logfile), "logfile=%s/log", dir);
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", srv.dir);
     snprintf(pread, sizeof(pread),
              "pread=dd if=%s skip=$4 count=$3 iflag=skip_bytes,count_bytes "
              "status=none", file);
     snprintf(pwrite, sizeof(pwrite),
              "pwrite=dd of=%s seek=$4 conv=notrunc oflag=seek_bytes "
              "status=none", file);
-    server_kill();
+    nbd_server_kill(&srv);
     nbdkit(after);
     ck_assert_uint_eq(write_once_back(8, 0x55), VIRTIO_BLK_S_OK);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),

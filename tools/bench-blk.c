@@ -16,13 +16,21 @@
  * a cached 4 KiB read takes the kernel well under a microsecond) and with
  * O_DIRECT on both sides (direct=on, as a production disk is run).
  *
+ * With --nbd the disk is an NBD export instead (blk,nbd=URI: xvdm's loop
+ * drives libnbd's async API on one connection), from each server started
+ * here: nbdkit's memory plugin, and qemu-nbd on the benchmark's file, raw
+ * and as a qcow2 copy. The direct side is libnbd itself, its async API on
+ * a connection of its own to the same server: the same requests, at the
+ * same depth, in the same buffers, polled as xvdm polls. Without libnbd
+ * at build, --nbd says it is unavailable.
+ *
  * With --grants it compares xvdm with itself instead: every workload with
  * the device in grant mode (the sim guest grants each buffer, xvdm maps
  * and unmaps the grants of every request) against the same device with
  * the guest's RAM mapped, a fresh sim for each run, each mode first in
  * half of the rounds; the ratio is grants / mapped.
  *
- *   tools/bench-blk [--rounds N] [--file PATH] [--poll-us N] [--grants]
+ *   tools/bench-blk [--rounds N] [--file PATH] [--poll-us N] [--grants|--nbd]
  *   tools/bench-blk --requests N   (4 KiB random reads through xvdm only,
  *                                   for valgrind --tool=callgrind)
  */
@@ -35,6 +43,9 @@
 #ifdef HAVE_LIBURING
 #include <liburing.h>
 #endif
+#ifdef HAVE_LIBNBD
+#include <libnbd.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +55,7 @@
 #include "bench-median.h"
 #include "harness.h"
 #include "loop.h"
+#include "nbd-server.h"
 #include "vdriver.h"
 
 #define FILE_SIZE (256ULL << 20)
@@ -189,6 +201,76 @@ static double run_direct_uring(const struct workload *w, const char *path)
 }
 #endif
 
+#ifdef HAVE_LIBNBD
+/* The slots whose commands libnbd has retired, free for the next. */
+struct nbd_direct {
+    unsigned free[QD_MAX], nfree;
+    unsigned done;
+    bool failed;
+};
+
+struct nbd_slot {
+    struct nbd_direct *dr;
+    unsigned n;
+};
+
+static int nbd_direct_retired(void *user_data, int *error)
+{
+    struct nbd_slot *s = user_data;
+
+    s->dr->free[s->dr->nfree++] = s->n;
+    s->dr->done++;
+    s->dr->failed |= *error != 0;
+    return 1;
+}
+
+/* Requests per second with one libnbd connection to `uri` keeping w->qd
+ * commands in flight through the async API, polled for what its state
+ * machine waits for (nbd_poll(): poll(2), then nbd_aio_notify_*), as
+ * xvdm's loop does; 0 when a command fails. The connection is made
+ * before the clock starts, as xvdm's is. */
+static double run_direct_nbd(const struct workload *w, const char *uri)
+{
+    struct nbd_direct dr = {.nfree = 0};
+    struct nbd_slot slot[QD_MAX];
+    struct nbd_handle *nbd = nbd_create();
+    unsigned seed = 1, issued = 0;
+    double start, rate = 0;
+
+    if (!nbd || nbd_connect_uri(nbd, uri))
+        goto out;
+    for (unsigned i = 0; i < w->qd; i++) {
+        slot[i] = (struct nbd_slot){&dr, i};
+        dr.free[dr.nfree++] = i;
+    }
+    start = now();
+    while (dr.done < w->requests && !dr.failed) {
+        for (; issued < w->requests && dr.nfree; issued++) {
+            unsigned n = dr.free[--dr.nfree];
+            nbd_completion_callback cb = {.callback = nbd_direct_retired,
+                                          .user_data = &slot[n]};
+            uint64_t off = offset_of(w, issued, &seed);
+
+            if ((w->write ? nbd_aio_pwrite(nbd, slot_data[n], w->bs, off, cb, 0)
+                          : nbd_aio_pread(nbd, slot_data[n], w->bs, off, cb,
+                                          0)) < 0)
+                goto out;
+        }
+        if (nbd_poll(nbd, -1) < 0)
+            goto out;
+    }
+    if (!dr.failed)
+        rate = w->requests / (now() - start);
+out:
+    if (!rate)
+        fprintf(stderr, "bench-blk: libnbd on %s: %s\n", uri,
+                nbd_get_error() ? nbd_get_error() : "a command failed");
+    if (nbd)
+        nbd_close(nbd);
+    return rate;
+}
+#endif
+
 /* ---- through xvdm: a sim guest keeping qd requests in flight ------------ */
 
 /* Slot n's data buffer, after the headers and status bytes. */
@@ -267,14 +349,19 @@ static int run_guest(struct vdriver *d, const struct workload *w, uint64_t bufs,
     return 0;
 }
 
-static int start_xvdm(struct harness *h, struct vdriver *d, const char *path,
-                      const char *aio, uint64_t *bufs)
+/* xvdm's device on the file at `path` with engine `aio`. */
+static void file_spec(char *spec, size_t len, const char *path,
+                      const char *aio)
 {
-    char spec[300];
+    snprintf(spec, len, "blk,path=%s,iothreads=%d,aio=%s,direct=%s", path,
+             IOTHREADS, aio, o_direct ? "on" : "off");
+}
+
+static int start_xvdm(struct harness *h, struct vdriver *d, const char *spec,
+                      uint64_t *bufs)
+{
     const char *specs[] = {spec};
 
-    snprintf(spec, sizeof(spec), "blk,path=%s,iothreads=%d,aio=%s,direct=%s",
-             path, IOTHREADS, aio, o_direct ? "on" : "off");
     if (harness_start(h, specs, 1))
         return -1;
     loop_set_poll(h->loop, poll_us * 1000);
@@ -314,8 +401,28 @@ static int make_file(const char *path)
     return close(fd);
 }
 
-/* One engine: every workload through xvdm and directly, side by side. */
-static int bench_engine(const char *path, const char *aio, unsigned rounds,
+static void print_header(const char *what, const char *x, const char *y)
+{
+    printf("%-9s %-30s %12s %12s %6s %9s %9s\n", what, "workload (median)", x,
+           y, "ratio", "range", "traps/req");
+}
+
+static void print_row(const char *label, const struct workload *w,
+                      const double *x, const double *y, double *traps,
+                      unsigned rounds)
+{
+    struct bench_row row = bench_pairs(x, y, rounds);
+
+    printf("%-9s %-30s %12.0f %12.0f %6.2f %5.2f-%.2f %9.2f\n", label, w->name,
+           row.x, row.y, row.ratio, row.lo, row.hi,
+           bench_median(traps, rounds));
+}
+
+/* One backing: every workload through xvdm's device on `spec` and
+ * directly on `target` (the file, the NBD URI), side by side, in a row
+ * under `label`. */
+static int bench_engine(const char *label, const char *spec,
+                        const char *target, unsigned rounds,
                         double (*direct)(const struct workload *,
                                          const char *))
 {
@@ -324,40 +431,46 @@ static int bench_engine(const char *path, const char *aio, unsigned rounds,
     uint64_t bufs;
     double x[BENCH_ROUNDS_MAX], y[BENCH_ROUNDS_MAX], k[BENCH_ROUNDS_MAX];
 
-    if (start_xvdm(&h, &d, path, aio, &bufs))
+    if (start_xvdm(&h, &d, spec, &bufs))
         return 1;
     for (unsigned i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
         const struct workload *w = &workloads[i];
-        struct bench_row row;
 
         /* Each side goes first in every other round: the second reads
          * what the first just read, which the disk below (a cloud
          * disk's host, a RAID cache) may still hold. */
         for (unsigned r = 0; r < rounds; r++) {
-            if (r % 2)
-                y[r] = direct(w, path);
+            if (r % 2 && !(y[r] = direct(w, target)))
+                return 1;
             if (run_guest(&d, w, bufs, &x[r], &k[r]))
                 return 1;
-            if (r % 2 == 0)
-                y[r] = direct(w, path);
+            if (r % 2 == 0 && !(y[r] = direct(w, target)))
+                return 1;
         }
-        row = bench_pairs(x, y, rounds);
-        printf("%-9s %-30s %12.0f %12.0f %6.2f %5.2f-%.2f %9.2f\n", aio,
-               w->name, row.x, row.y, row.ratio, row.lo, row.hi,
-               bench_median(k, rounds));
+        print_row(label, w, x, y, k, rounds);
     }
     harness_stop(&h);
     return 0;
 }
 
+static int bench_file_engine(const char *path, const char *aio,
+                             unsigned rounds,
+                             double (*direct)(const struct workload *,
+                                              const char *))
+{
+    char spec[300];
+
+    file_spec(spec, sizeof(spec), path, aio);
+    return bench_engine(aio, spec, path, rounds, direct);
+}
+
 static int bench(const char *path, unsigned rounds)
 {
-    printf("%-9s %-30s %12s %12s %6s %9s %9s\n", "engine", "workload (median)",
-           "xvdm req/s", "direct req/s", "ratio", "range", "traps/req");
-    if (bench_engine(path, "threads", rounds, run_direct))
+    print_header("engine", "xvdm req/s", "direct req/s");
+    if (bench_file_engine(path, "threads", rounds, run_direct))
         return 1;
 #ifdef HAVE_LIBURING
-    return bench_engine(path, "io_uring", rounds, run_direct_uring);
+    return bench_file_engine(path, "io_uring", rounds, run_direct_uring);
 #else
     return 0;
 #endif
@@ -372,9 +485,11 @@ static int print_round_trip(const char *path)
     struct harness h;
     struct vdriver d;
     uint64_t bufs;
+    char spec[300];
     double t[1000];
 
-    if (start_xvdm(&h, &d, path, "threads", &bufs))
+    file_spec(spec, sizeof(spec), path, "threads");
+    if (start_xvdm(&h, &d, spec, &bufs))
         return 1;
     for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         double start = now();
@@ -398,10 +513,12 @@ static int run_mode(const char *path, const char *aio, bool grants,
     struct harness h;
     struct vdriver d;
     uint64_t bufs;
+    char spec[300];
     int ret;
 
     setenv("XVDM_TEST_GRANTS", grants ? "1" : "0", 1);
-    if (start_xvdm(&h, &d, path, aio, &bufs))
+    file_spec(spec, sizeof(spec), path, aio);
+    if (start_xvdm(&h, &d, spec, &bufs))
         return -1;
     ret = run_guest(&d, w, bufs, rate, traps);
     harness_stop(&h);
@@ -416,7 +533,6 @@ static int bench_grants_engine(const char *path, const char *aio,
 
     for (unsigned i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
         const struct workload *w = &workloads[i];
-        struct bench_row row;
 
         for (unsigned r = 0; r < rounds; r++) {
             if (r % 2 && run_mode(path, aio, false, w, &y[r], &traps))
@@ -426,10 +542,7 @@ static int bench_grants_engine(const char *path, const char *aio,
             if (r % 2 == 0 && run_mode(path, aio, false, w, &y[r], &traps))
                 return 1;
         }
-        row = bench_pairs(x, y, rounds);
-        printf("%-9s %-30s %12.0f %12.0f %6.2f %5.2f-%.2f %9.2f\n", aio,
-               w->name, row.x, row.y, row.ratio, row.lo, row.hi,
-               bench_median(k, rounds));
+        print_row(aio, w, x, y, k, rounds);
     }
     return 0;
 }
@@ -442,9 +555,7 @@ static int bench_grants(const char *path, unsigned rounds)
         o_direct = d;
         printf("\n%s\n", o_direct ? "O_DIRECT (xvdm direct=on):"
                                   : "page cache (xvdm direct=off):");
-        printf("%-9s %-30s %12s %12s %6s %9s %9s\n", "engine",
-               "workload (median)", "grants req/s", "mapped req/s", "ratio",
-               "range", "traps/req");
+        print_header("engine", "grants req/s", "mapped req/s");
         if (bench_grants_engine(path, "threads", rounds))
             return 1;
 #ifdef HAVE_LIBURING
@@ -472,15 +583,107 @@ static int bench_both(const char *path, unsigned rounds)
     return 0;
 }
 
+/* ---- an NBD export against libnbd used directly ------------------------------ */
+
+#ifdef HAVE_LIBNBD
+/* The servers: each started on s for the benchmark's file at `path`
+ * (its size, or its contents); 0 or -1. */
+static int serve_memory(struct nbd_server *s, const char *path)
+{
+    char size[32];
+    const char *words[] = {"memory", size, NULL};
+
+    (void)path;
+    snprintf(size, sizeof(size), "%llu", FILE_SIZE);
+    return nbd_server_nbdkit(s, words);
+}
+
+static int serve_raw(struct nbd_server *s, const char *path)
+{
+    return nbd_server_qemu(s, "raw", path, 2); /* xvdm and libnbd */
+}
+
+static int serve_qcow2(struct nbd_server *s, const char *path)
+{
+    char img[96], cmd[300];
+
+    snprintf(img, sizeof(img), "%s/disk.qcow2", s->dir);
+    snprintf(cmd, sizeof(cmd), "qemu-img convert -f raw -O qcow2 %s %s",
+             path, img);
+    if (system(cmd))
+        return -1;
+    return nbd_server_qemu(s, "qcow2", img, 2);
+}
+
+static const struct nbd_backing {
+    const char *label, *program;
+    int (*serve)(struct nbd_server *, const char *);
+} nbd_backings[] = {
+    {"nbdkit", "nbdkit", serve_memory},
+    {"raw", "qemu-nbd", serve_raw},
+    {"qcow2", "qemu-nbd", serve_qcow2},
+};
+
+/* Each server in turn, its rows through xvdm and through libnbd; a server
+ * not installed is said and skipped. */
+static int bench_nbd(const char *path, unsigned rounds)
+{
+    printf("bench-blk --nbd: %llu MiB exports, one connection each over a "
+           "Unix socket, xvdm --poll-us %u\n",
+           FILE_SIZE >> 20, poll_us);
+    printf("nbdkit: nbdkit's memory plugin; raw, qcow2: qemu-nbd on %s and "
+           "on a qcow2 copy of it\n\n",
+           path);
+    print_header("server", "xvdm req/s", "libnbd req/s");
+    for (unsigned i = 0; i < sizeof(nbd_backings) / sizeof(nbd_backings[0]);
+         i++) {
+        const struct nbd_backing *b = &nbd_backings[i];
+        struct nbd_server s;
+        char spec[300];
+        int ret;
+
+        if (!nbd_server_installed(b->program) ||
+            (b->serve == serve_qcow2 && !nbd_server_installed("qemu-img"))) {
+            printf("%-9s (%s not installed)\n", b->label, b->program);
+            continue;
+        }
+        if (nbd_server_dir(&s))
+            return 1;
+        ret = b->serve(&s, path);
+        snprintf(spec, sizeof(spec), "blk,nbd=%s", s.uri);
+        if (!ret)
+            ret = bench_engine(b->label, spec, s.uri, rounds, run_direct_nbd);
+        nbd_server_kill(&s);
+        nbd_server_remove_dir(&s);
+        if (ret)
+            return 1;
+    }
+    return 0;
+}
+#else
+static int bench_nbd(const char *path, unsigned rounds)
+{
+    (void)path;
+    (void)rounds;
+    printf("bench-blk --nbd: unavailable, built without libnbd "
+           "(Debian: libnbd-dev, then configure again)\n");
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     const char *path = "/var/tmp/xvdm-bench.img";
     unsigned rounds = 6, requests = 0;
-    bool grants = false;
+    bool grants = false, nbd = false;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--grants") == 0) {
             grants = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--nbd") == 0) {
+            nbd = true;
             continue;
         }
         if (i + 1 == argc)
@@ -505,14 +708,18 @@ int main(int argc, char **argv)
         struct vdriver d;
         uint64_t bufs;
         double rate, traps;
+        char spec[300];
 
         w.requests = requests;
-        if (start_xvdm(&h, &d, path, "io_uring", &bufs) ||
+        file_spec(spec, sizeof(spec), path, "io_uring");
+        if (start_xvdm(&h, &d, spec, &bufs) ||
             run_guest(&d, &w, bufs, &rate, &traps))
             return 1;
         harness_stop(&h);
         printf("%u requests through xvdm\n", requests);
         return 0;
     }
+    if (nbd)
+        return bench_nbd(path, rounds);
     return grants ? bench_grants(path, rounds) : bench_both(path, rounds);
 }
