@@ -413,9 +413,14 @@ static enum nbd_next nbd_next(struct blk_nbd *n, struct blk_job *job)
     return nbd_next_direct(n, job);
 }
 
+static void nbd_watch_update(struct blk_nbd *n);
+
 /* Send the waiting jobs' commands, in order, while fewer than
  * NBD_INFLIGHT_MAX are at the server; a job that has sent them all lets
- * go of its sender's hold. */
+ * go of its sender's hold. Every command is sent from here, and libnbd
+ * may have sent only part of one (a large write, more than the socket
+ * takes at once): the socket is then watched for writing the rest, else
+ * it waits for a reply to something else, which may never come. */
 static void nbd_pump(struct blk_nbd *n)
 {
     struct blk_job *job;
@@ -428,6 +433,7 @@ static void nbd_pump(struct blk_nbd *n)
         n->waiting = job->next;
         nbd_release(n, job);
     }
+    nbd_watch_update(n);
 }
 
 /* Queue the job's commands behind the others' and send what the bound
@@ -800,7 +806,6 @@ void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
     }
     nbd_send(n, job);
     nbd_look_at_finished(n, true);
-    nbd_watch_update(n);
 }
 
 bool blk_nbd_room(struct blk_nbd *n)
