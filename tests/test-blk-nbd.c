@@ -609,6 +609,33 @@ START_TEST(a_write_that_waited_for_bounce_room_is_sent_while_others_wait)
 }
 END_TEST
 
+/* Write-zeroes whose segments share a server block, one at the block's
+ * edge (read, zeroed in part, written back whole), one over all of it (a
+ * zero command), on a server that runs commands at once and writes
+ * slower than it zeroes: every sector asked for reads back as zeroes
+ * (VIRTIO 1.2 §5.2.6.2), none as the block was before, with the edge
+ * first (its write must not land after the zeroes) or last (its read
+ * must not come before them). */
+START_TEST(write_zeroes_segments_sharing_a_block_all_read_back_as_zeroes)
+{
+    static const unsigned q0[] = {0};
+    const uint64_t seg[2][2][2] = {{{1, 1}, {0, 16}}, {{16, 16}, {17, 1}}};
+
+    if (!served_4k_delayed("wdelay=600ms", "delay-zero=300ms"))
+        return;
+    written_reads_back(0, 32, 0xaa);
+    for (unsigned i = 0; i < 2; i++) {
+        struct blk_req r = blk_guest_submit_ranges(
+            &d, VIRTIO_BLK_T_WRITE_ZEROES, seg[i], 2, 0);
+
+        blk_guest_complete(&d, q0, 1, 1);
+        ck_assert_uint_eq(*r.status, VIRTIO_BLK_S_OK);
+        ck_assert(reads_as(16 * i, 16, 0));
+    }
+    stop();
+}
+END_TEST
+
 /* The most commands one device has at the server at once (README,
  * threat model). */
 #define NBD_INFLIGHT_MAX 64
@@ -965,6 +992,8 @@ static Suite *blk_nbd_suite(void)
                    bounced_writethrough_writes_past_the_bounce_budget_complete);
     tcase_add_test(tc,
                    a_write_that_waited_for_bounce_room_is_sent_while_others_wait);
+    tcase_add_test(tc,
+                   write_zeroes_segments_sharing_a_block_all_read_back_as_zeroes);
     tcase_add_test(tc, commands_in_flight_are_bounded_per_device);
     tcase_add_test(tc,
                    a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed);

@@ -327,17 +327,29 @@ static void nbd_range_cut(const struct blk_nbd *n, const struct blk_range *r,
     cut[3] = end;
 }
 
+/* Whether a part of a write-zeroes job (`edge`, or its whole blocks) may
+ * start. The guest's ranges may share a block, and the server may run
+ * commands in any order: an edge starts once every command the job sent
+ * is back, lest it read the block before zeroes another part sent, or
+ * write it back after them; whole blocks start once the edge before, if
+ * any, is back, lest its write land after their zeroes. That edge then
+ * lets go of its buffer. */
+static bool nbd_part_may_start(struct blk_nbd *n, struct blk_job *job,
+                               bool edge)
+{
+    if ((edge || job->nbd_bounce) && !nbd_all_back(job))
+        return false;
+    nbd_unbounce(n, job, false);
+    return true;
+}
+
 /* An edge of a write-zeroes range: its block read, zeroed where the guest
- * said, written back. The edge before lets go of its buffer first, once
- * its write is back. */
+ * said, written back. */
 static enum nbd_next nbd_next_edge(struct blk_nbd *n, struct blk_job *job,
                                    uint64_t off, uint64_t len)
 {
-    if (job->nbd_stage == 0 && job->nbd_bounce) {
-        if (!nbd_all_back(job))
-            return NBD_NEXT_WAIT;
-        nbd_unbounce(n, job, false);
-    }
+    if (job->nbd_stage == 0 && !nbd_part_may_start(n, job, true))
+        return NBD_NEXT_WAIT;
     return nbd_next_bounced(n, job, off, len);
 }
 
@@ -361,6 +373,8 @@ static enum nbd_next nbd_next_part(struct blk_nbd *n, struct blk_job *job,
         return job->req.op == BLK_OP_WRITE_ZEROES
                    ? nbd_next_edge(n, job, off, len)
                    : NBD_NEXT_NONE;
+    if (job->nbd_stage == 0 && !nbd_part_may_start(n, job, false))
+        return NBD_NEXT_WAIT;
     /* A discard is a hint: nothing to do where the server (back from a
      * reconnect) has no trim. */
     if (job->nbd_stage++ || (job->req.op == BLK_OP_DISCARD && !n->info.trim))
