@@ -636,6 +636,30 @@ START_TEST(write_zeroes_segments_sharing_a_block_all_read_back_as_zeroes)
 }
 END_TEST
 
+/* A write of the whole of a server block of 4 KiB, and beside it a write
+ * of no data (only its header) at a sector inside the block: the empty
+ * one touches nothing (as on a file), so the block reads back as the
+ * other wrote it; a read of no data succeeds too. */
+START_TEST(an_empty_write_inside_a_block_leaves_the_block_alone)
+{
+    struct blk_req empty, whole;
+
+    if (!served_4k_delayed("rdelay=200ms", "wdelay=600ms"))
+        return;
+    written_reads_back(0, 8, 0xaa);
+    whole = blk_guest_submit(&d, 0, VIRTIO_BLK_T_OUT, 0, 4096, false);
+    memset(whole.data, 0x55, 4096);
+    empty = blk_guest_submit(&d, 0, VIRTIO_BLK_T_OUT, 1, 0, false);
+    complete(2);
+    ck_assert_uint_eq(*empty.status, VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(*whole.status, VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(0, 8, 0x55));
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, 1, 0, 0, NULL),
+                      VIRTIO_BLK_S_OK);
+    stop();
+}
+END_TEST
+
 /* The most commands one device has at the server at once (README,
  * threat model). */
 #define NBD_INFLIGHT_MAX 64
@@ -994,6 +1018,7 @@ static Suite *blk_nbd_suite(void)
                    a_write_that_waited_for_bounce_room_is_sent_while_others_wait);
     tcase_add_test(tc,
                    write_zeroes_segments_sharing_a_block_all_read_back_as_zeroes);
+    tcase_add_test(tc, an_empty_write_inside_a_block_leaves_the_block_alone);
     tcase_add_test(tc, commands_in_flight_are_bounded_per_device);
     tcase_add_test(tc,
                    a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed);

@@ -807,6 +807,14 @@ void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
     job->nbd_then_flush = false;
     job->nbd_bounce = NULL;
     job->nbd_rmw = false;
+    /* No data: done, as on a file, with nothing sent. At a sector inside
+     * a server block it would be a read-modify-write of the block, which
+     * could undo another request's write to it. */
+    if ((job->req.op == BLK_OP_READ || job->req.op == BLK_OP_WRITE) &&
+        job->req.len == 0) {
+        nbd_finish(n, job, VIRTIO_BLK_S_OK);
+        return;
+    }
     if (n->state != NBD_READY || !nbd_job_in_export(n, job)) {
         nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
         return;
