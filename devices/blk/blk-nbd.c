@@ -251,6 +251,11 @@ static enum nbd_next nbd_bounce_start(struct blk_nbd *n, struct blk_job *job,
     if ((n->bounced && n->bounced + len > NBD_BOUNCE_TOTAL) ||
         (rmw && n->rmw && !job->nbd_rmw))
         return NBD_NEXT_WAIT; /* one finishing lets go of its buffer */
+    /* Not zeroed: a write fills it whole, or reads it first and writes it
+     * only if the read succeeded; a read reaches the guest only if it
+     * succeeded. libnbd zeroes a read's buffer before it starts
+     * (nbd_set_pread_initialize(3), left on), so what a server's reply
+     * leaves out is zeroes, never old heap bytes. */
     job->nbd_bounce = malloc(len);
     if (!job->nbd_bounce) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
