@@ -133,18 +133,35 @@ static inline void blk_guest_complete(struct vdriver *d,
     }
 }
 
-/* A DISCARD or WRITE_ZEROES of one segment (VIRTIO 1.2 §5.2.6) on queue
- * 0, completed: its status. */
+/* Publish (not kick) a DISCARD or WRITE_ZEROES (VIRTIO 1.2 §5.2.6) on
+ * queue 0 of the `n` segments seg[i] = {sector, sectors}, with `flags`. */
+static inline struct blk_req blk_guest_submit_ranges(struct vdriver *d,
+                                                     uint32_t type,
+                                                     const uint64_t (*seg)[2],
+                                                     unsigned n,
+                                                     uint32_t flags)
+{
+    struct virtio_blk_discard_write_zeroes s;
+    struct blk_req r = blk_guest_submit(d, 0, type, 0, n * sizeof(s), false);
+
+    for (unsigned i = 0; i < n; i++) {
+        s = (struct virtio_blk_discard_write_zeroes){
+            htole64(seg[i][0]), htole32((uint32_t)seg[i][1]), htole32(flags)};
+        memcpy(r.data + i * sizeof(s), &s, sizeof(s));
+    }
+    return r;
+}
+
+/* A DISCARD or WRITE_ZEROES of one segment on queue 0, completed: its
+ * status. */
 static inline uint8_t blk_guest_range(struct vdriver *d, uint32_t type,
                                       uint64_t sector, uint32_t num,
                                       uint32_t flags)
 {
     static const unsigned q0[] = {0};
-    struct virtio_blk_discard_write_zeroes seg = {
-        htole64(sector), htole32(num), htole32(flags)};
-    struct blk_req r = blk_guest_submit(d, 0, type, 0, sizeof(seg), false);
+    const uint64_t seg[1][2] = {{sector, num}};
+    struct blk_req r = blk_guest_submit_ranges(d, type, seg, 1, flags);
 
-    memcpy(r.data, &seg, sizeof(seg));
     blk_guest_complete(d, q0, 1, 1);
     return *r.status;
 }

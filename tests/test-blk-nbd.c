@@ -561,6 +561,105 @@ START_TEST(bounced_writethrough_writes_past_the_bounce_budget_complete)
 }
 END_TEST
 
+/* nbdkit's memory plugin (8 MiB) with a 4 KiB minimum block, running
+ * commands on 16 threads at once, delayed as the delay filter's words
+ * delay1 and delay2 (or NULL) say; the device on it. */
+static bool served_4k_delayed(const char *delay1, const char *delay2)
+{
+    const char *words[] = {"-t", "16", "--filter=blocksize-policy",
+                           "--filter=delay", "memory", "8M",
+                           "blocksize-minimum=4096", "blocksize-preferred=4096",
+                           "blocksize-error-policy=error", delay1, delay2,
+                           NULL};
+
+    return nbdkit_started(words);
+}
+
+/* Three reads and then two writes of 1 MiB, with buffers that straddle
+ * the server's 4 KiB block, each through a bounce buffer of 1 MiB: the
+ * second write waits for the device's 4 MiB of them, and goes when the
+ * first write completes, the slow reads (2 s) then the only commands at
+ * the server. It is more than the socket takes at once: the rest goes as
+ * the socket has room, not when a read's reply comes, so both writes
+ * complete before any read. */
+START_TEST(a_write_that_waited_for_bounce_room_is_sent_while_others_wait)
+{
+    static const uint32_t split[] = {3584, (1 << 20) - 3584};
+    struct blk_req r[5];
+
+    if (!served_4k_delayed("rdelay=2", NULL))
+        return;
+    for (unsigned i = 0; i < 5; i++) {
+        r[i] = blk_guest_submit_split(
+            &d, 0, i < 3 ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT, i * 2048ULL,
+            split, 2, i < 3);
+        if (i >= 3)
+            memset(r[i].data, 0x20 + (int)i, 1 << 20);
+    }
+    complete(2);
+    ck_assert_uint_eq(*r[3].status, VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(*r[4].status, VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < 3; i++)
+        ck_assert_uint_eq(*r[i].status, 0xff); /* not yet */
+    complete(3);
+    for (unsigned i = 0; i < 3; i++)
+        ck_assert_uint_eq(*r[i].status, VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(4 * 2048, 2048, 0x24));
+    stop();
+}
+END_TEST
+
+/* Write-zeroes whose segments share a server block, one at the block's
+ * edge (read, zeroed in part, written back whole), one over all of it (a
+ * zero command), on a server that runs commands at once and writes
+ * slower than it zeroes: every sector asked for reads back as zeroes
+ * (VIRTIO 1.2 §5.2.6.2), none as the block was before, with the edge
+ * first (its write must not land after the zeroes) or last (its read
+ * must not come before them). */
+START_TEST(write_zeroes_segments_sharing_a_block_all_read_back_as_zeroes)
+{
+    static const unsigned q0[] = {0};
+    const uint64_t seg[2][2][2] = {{{1, 1}, {0, 16}}, {{16, 16}, {17, 1}}};
+
+    if (!served_4k_delayed("wdelay=600ms", "delay-zero=300ms"))
+        return;
+    written_reads_back(0, 32, 0xaa);
+    for (unsigned i = 0; i < 2; i++) {
+        struct blk_req r = blk_guest_submit_ranges(
+            &d, VIRTIO_BLK_T_WRITE_ZEROES, seg[i], 2, 0);
+
+        blk_guest_complete(&d, q0, 1, 1);
+        ck_assert_uint_eq(*r.status, VIRTIO_BLK_S_OK);
+        ck_assert(reads_as(16 * i, 16, 0));
+    }
+    stop();
+}
+END_TEST
+
+/* A write of the whole of a server block of 4 KiB, and beside it a write
+ * of no data (only its header) at a sector inside the block: the empty
+ * one touches nothing (as on a file), so the block reads back as the
+ * other wrote it; a read of no data succeeds too. */
+START_TEST(an_empty_write_inside_a_block_leaves_the_block_alone)
+{
+    struct blk_req empty, whole;
+
+    if (!served_4k_delayed("rdelay=200ms", "wdelay=600ms"))
+        return;
+    written_reads_back(0, 8, 0xaa);
+    whole = blk_guest_submit(&d, 0, VIRTIO_BLK_T_OUT, 0, 4096, false);
+    memset(whole.data, 0x55, 4096);
+    empty = blk_guest_submit(&d, 0, VIRTIO_BLK_T_OUT, 1, 0, false);
+    complete(2);
+    ck_assert_uint_eq(*empty.status, VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(*whole.status, VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(0, 8, 0x55));
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, 1, 0, 0, NULL),
+                      VIRTIO_BLK_S_OK);
+    stop();
+}
+END_TEST
+
 /* The most commands one device has at the server at once (README,
  * threat model). */
 #define NBD_INFLIGHT_MAX 64
@@ -915,6 +1014,11 @@ static Suite *blk_nbd_suite(void)
                    buffers_that_straddle_the_servers_minimum_block_still_work);
     tcase_add_test(tc,
                    bounced_writethrough_writes_past_the_bounce_budget_complete);
+    tcase_add_test(tc,
+                   a_write_that_waited_for_bounce_room_is_sent_while_others_wait);
+    tcase_add_test(tc,
+                   write_zeroes_segments_sharing_a_block_all_read_back_as_zeroes);
+    tcase_add_test(tc, an_empty_write_inside_a_block_leaves_the_block_alone);
     tcase_add_test(tc, commands_in_flight_are_bounded_per_device);
     tcase_add_test(tc,
                    a_reconnect_to_a_smaller_export_with_larger_blocks_is_followed);

@@ -251,6 +251,11 @@ static enum nbd_next nbd_bounce_start(struct blk_nbd *n, struct blk_job *job,
     if ((n->bounced && n->bounced + len > NBD_BOUNCE_TOTAL) ||
         (rmw && n->rmw && !job->nbd_rmw))
         return NBD_NEXT_WAIT; /* one finishing lets go of its buffer */
+    /* Not zeroed: a write fills it whole, or reads it first and writes it
+     * only if the read succeeded; a read reaches the guest only if it
+     * succeeded. libnbd zeroes a read's buffer before it starts
+     * (nbd_set_pread_initialize(3), left on), so what a server's reply
+     * leaves out is zeroes, never old heap bytes. */
     job->nbd_bounce = malloc(len);
     if (!job->nbd_bounce) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
@@ -327,17 +332,29 @@ static void nbd_range_cut(const struct blk_nbd *n, const struct blk_range *r,
     cut[3] = end;
 }
 
+/* Whether a part of a write-zeroes job (`edge`, or its whole blocks) may
+ * start. The guest's ranges may share a block, and the server may run
+ * commands in any order: an edge starts once every command the job sent
+ * is back, lest it read the block before zeroes another part sent, or
+ * write it back after them; whole blocks start once the edge before, if
+ * any, is back, lest its write land after their zeroes. That edge then
+ * lets go of its buffer. */
+static bool nbd_part_may_start(struct blk_nbd *n, struct blk_job *job,
+                               bool edge)
+{
+    if ((edge || job->nbd_bounce) && !nbd_all_back(job))
+        return false;
+    nbd_unbounce(n, job, false);
+    return true;
+}
+
 /* An edge of a write-zeroes range: its block read, zeroed where the guest
- * said, written back. The edge before lets go of its buffer first, once
- * its write is back. */
+ * said, written back. */
 static enum nbd_next nbd_next_edge(struct blk_nbd *n, struct blk_job *job,
                                    uint64_t off, uint64_t len)
 {
-    if (job->nbd_stage == 0 && job->nbd_bounce) {
-        if (!nbd_all_back(job))
-            return NBD_NEXT_WAIT;
-        nbd_unbounce(n, job, false);
-    }
+    if (job->nbd_stage == 0 && !nbd_part_may_start(n, job, true))
+        return NBD_NEXT_WAIT;
     return nbd_next_bounced(n, job, off, len);
 }
 
@@ -361,6 +378,8 @@ static enum nbd_next nbd_next_part(struct blk_nbd *n, struct blk_job *job,
         return job->req.op == BLK_OP_WRITE_ZEROES
                    ? nbd_next_edge(n, job, off, len)
                    : NBD_NEXT_NONE;
+    if (job->nbd_stage == 0 && !nbd_part_may_start(n, job, false))
+        return NBD_NEXT_WAIT;
     /* A discard is a hint: nothing to do where the server (back from a
      * reconnect) has no trim. */
     if (job->nbd_stage++ || (job->req.op == BLK_OP_DISCARD && !n->info.trim))
@@ -413,9 +432,14 @@ static enum nbd_next nbd_next(struct blk_nbd *n, struct blk_job *job)
     return nbd_next_direct(n, job);
 }
 
+static void nbd_watch_update(struct blk_nbd *n);
+
 /* Send the waiting jobs' commands, in order, while fewer than
  * NBD_INFLIGHT_MAX are at the server; a job that has sent them all lets
- * go of its sender's hold. */
+ * go of its sender's hold. Every command is sent from here, and libnbd
+ * may have sent only part of one (a large write, more than the socket
+ * takes at once): the socket is then watched for writing the rest, else
+ * it waits for a reply to something else, which may never come. */
 static void nbd_pump(struct blk_nbd *n)
 {
     struct blk_job *job;
@@ -428,6 +452,7 @@ static void nbd_pump(struct blk_nbd *n)
         n->waiting = job->next;
         nbd_release(n, job);
     }
+    nbd_watch_update(n);
 }
 
 /* Queue the job's commands behind the others' and send what the bound
@@ -787,6 +812,14 @@ void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
     job->nbd_then_flush = false;
     job->nbd_bounce = NULL;
     job->nbd_rmw = false;
+    /* No data: done, as on a file, with nothing sent. At a sector inside
+     * a server block it would be a read-modify-write of the block, which
+     * could undo another request's write to it. */
+    if ((job->req.op == BLK_OP_READ || job->req.op == BLK_OP_WRITE) &&
+        job->req.len == 0) {
+        nbd_finish(n, job, VIRTIO_BLK_S_OK);
+        return;
+    }
     if (n->state != NBD_READY || !nbd_job_in_export(n, job)) {
         nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
         return;
@@ -800,7 +833,6 @@ void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
     }
     nbd_send(n, job);
     nbd_look_at_finished(n, true);
-    nbd_watch_update(n);
 }
 
 bool blk_nbd_room(struct blk_nbd *n)
