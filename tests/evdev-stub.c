@@ -43,7 +43,7 @@ static struct {
     struct input_event buf[EVDEV_STUB_BUFFER];
     unsigned head, tail; /* evdev's client buffer: empty when equal */
     bool grabbed, elsewhere;
-    bool stop;
+    bool stop, unplugged;
     pthread_t feeder;
     unsigned char written[sizeof(struct input_event)];
     size_t nr_written;
@@ -131,7 +131,8 @@ static void *stub_feeder(void *arg)
             pthread_mutex_unlock(&stub_lock);
             return NULL;
         }
-        stub_feed();
+        if (!stub.unplugged)
+            stub_feed();
         pthread_mutex_unlock(&stub_lock);
         usleep(1000);
     }
@@ -174,7 +175,18 @@ void evdev_stub_stop(void)
     pthread_mutex_unlock(&stub_lock);
     pthread_join(stub.feeder, NULL);
     close(stub.slave);
+    if (!stub.unplugged)
+        close(stub.master);
+}
+
+/* A pty whose master is closed hangs up, as evdev's node does when its
+ * device is gone. */
+void evdev_stub_unplug(void)
+{
+    pthread_mutex_lock(&stub_lock);
+    stub.unplugged = true;
     close(stub.master);
+    pthread_mutex_unlock(&stub_lock);
 }
 
 /* evdev's __pass_event(): a full buffer keeps SYN_DROPPED and the

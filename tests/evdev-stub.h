@@ -47,6 +47,8 @@ unsigned evdev_stub_unread(void);
  * program (grabbed_elsewhere(true): the module's EVIOCGRAB gets EBUSY). */
 bool evdev_stub_grabbed(void);
 void evdev_stub_grabbed_elsewhere(bool held);
+/* The device leaves dom0 (unplugged): its node hangs up. */
+void evdev_stub_unplug(void);
 /* The next event the module wrote to the device: 1, or 0 when none came
  * within ms. */
 int evdev_stub_written(struct input_event *ev, unsigned ms);

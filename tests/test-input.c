@@ -308,6 +308,54 @@ START_TEST(reading_stops_with_the_buffers_and_resumes_with_new_ones)
 }
 END_TEST
 
+/* A reset gives the held buffers back to the driver, which forgets
+ * them: the events that come meanwhile wait in evdev for the buffers of
+ * the next probe. */
+START_TEST(a_reset_forgets_held_buffers_and_stops_reading)
+{
+    start(EVDEV_STUB_KEYBOARD);
+    post_buffers(4, EVENT_LEN);
+    vdriver_reset(&d);
+    evdev_stub_event(EV_KEY, KEY_E, 1);
+    evdev_stub_event(EV_SYN, SYN_REPORT, 0);
+    usleep(QUIET_MS * 1000);
+    ck_assert_uint_eq(evdev_stub_unread(), 2);
+    ck_assert_int_eq(vdriver_probe(&d, INPUT_ID, DEV_TRANSPORT_FEATURES), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, EVQ, RING), 0);
+    ck_assert_int_eq(vdriver_setup_queue(&d, STQ, RING), 0);
+    vdriver_driver_ok(&d);
+    post_buffers(2, EVENT_LEN);
+    expect_event(next_event(), EV_KEY, KEY_E, 1);
+    expect_event(next_event(), EV_SYN, SYN_REPORT, 0);
+    finish();
+}
+END_TEST
+
+static void unplug_and_wait(void)
+{
+    evdev_stub_unplug();
+    usleep(QUIET_MS * 1000);
+}
+
+/* One line says so, whether or not the device was being read; the
+ * guest keeps a device that has no more events. */
+START_TEST(an_unplugged_device_is_said_once_and_the_guest_goes_on)
+{
+    uint8_t u[128];
+
+    start(EVDEV_STUB_KEYBOARD);
+    ck_assert_uint_eq(
+        log_lines_during(unplug_and_wait, "no more of its events"), 1);
+    post_buffers(2, EVENT_LEN);
+    expect_quiet();
+    /* Config accesses are still answered (what evdev says of a device
+     * that is gone: nothing). */
+    cfg_select(VIRTIO_INPUT_CFG_ID_SERIAL, 0, u);
+    ck_assert_uint_eq(vdriver_status(&d) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+    finish();
+}
+END_TEST
+
 /* ---- statusq ---------------------------------------------------------- */
 
 /* A status event in a readable buffer of len bytes; its used length. */
@@ -521,6 +569,8 @@ static Suite *input_suite(void)
                    without_buffers_nothing_is_read_and_evdev_drops_the_rest);
     tcase_add_test(tc,
                    reading_stops_with_the_buffers_and_resumes_with_new_ones);
+    tcase_add_test(tc, a_reset_forgets_held_buffers_and_stops_reading);
+    tcase_add_test(tc, an_unplugged_device_is_said_once_and_the_guest_goes_on);
     tcase_add_test(tc, the_guests_caps_lock_led_reaches_the_keyboard);
     suite_add_tcase(s, tc);
     tc = tcase_create("hostile");
