@@ -409,6 +409,18 @@ START_TEST(the_guests_caps_lock_led_reaches_the_keyboard)
 }
 END_TEST
 
+/* §5.8.6.1 asks a driver for status buffers of at least one event: a
+ * longer one is the event in its first 8 bytes. */
+START_TEST(a_status_buffer_longer_than_one_event_is_its_first_event)
+{
+    start(EVDEV_STUB_KEYBOARD);
+    ck_assert_uint_eq(send_status_len(EV_LED, LED_NUML, 1, 16), 0);
+    expect_written(EV_LED, LED_NUML, 1);
+    expect_written(EV_SYN, SYN_REPORT, 0);
+    finish();
+}
+END_TEST
+
 /* ---- hostile guest ---------------------------------------------------- */
 
 static void hostile_selects(void)
@@ -466,9 +478,8 @@ static void hostile_status_events(void)
 {
     struct input_event ev;
 
-    /* Short, long: back with nothing, nothing reaches the device. */
+    /* Short: back with nothing, nothing reaches the device. */
     ck_assert_uint_eq(send_status_len(EV_LED, LED_NUML, 1, 4), 0);
-    ck_assert_uint_eq(send_status_len(EV_LED, LED_NUML, 1, 16), 0);
     /* A key press would be input injected into dom0. */
     send_status(EV_KEY, KEY_A, 1);
     /* Types and codes the keyboard lacks. */
@@ -513,7 +524,7 @@ END_TEST
 
 START_TEST(status_events_the_device_does_not_take_never_reach_it)
 {
-    refused_with_lines(hostile_status_events, 9);
+    refused_with_lines(hostile_status_events, 8);
 }
 END_TEST
 
@@ -572,6 +583,7 @@ static Suite *input_suite(void)
     tcase_add_test(tc, a_reset_forgets_held_buffers_and_stops_reading);
     tcase_add_test(tc, an_unplugged_device_is_said_once_and_the_guest_goes_on);
     tcase_add_test(tc, the_guests_caps_lock_led_reaches_the_keyboard);
+    tcase_add_test(tc, a_status_buffer_longer_than_one_event_is_its_first_event);
     suite_add_tcase(s, tc);
     tc = tcase_create("hostile");
     tcase_add_test(tc,

@@ -156,17 +156,18 @@ static bool input_status_ok(const struct input *i, uint16_t type, uint16_t code)
     return false;
 }
 
-/* One status event to the device, as one report of its own. */
+/* One status event to the device, as one report of its own: the first
+ * 8 bytes of a buffer of at least that many (§5.8.6.1). */
 static void input_status(struct input *i, const struct xvdm_chain *ch)
 {
     struct virtio_input_event ve;
     struct input_event out[2];
     uint16_t type, code;
 
-    if (ch->out_len != EVENT_LEN) {
+    if (ch->out_len < EVENT_LEN) {
         xvdm_dev_guest_error(i->dev,
                              "statusq: chain %u has %u readable bytes, not "
-                             "one event (%u)",
+                             "room for one event (%u)",
                              ch->head, ch->out_len, EVENT_LEN);
         return;
     }
