@@ -331,6 +331,28 @@ START_TEST(a_reset_forgets_held_buffers_and_stops_reading)
 }
 END_TEST
 
+/* A node that returns part of an event (evdev never does; a pty may)
+ * keeps the rest for the next read: the events after it are not
+ * shifted into garbage. */
+START_TEST(an_event_split_across_reads_reaches_the_guest_whole)
+{
+    struct input_event ev[2] = {
+        {.type = EV_KEY, .code = KEY_F, .value = 1},
+        {.type = EV_SYN, .code = SYN_REPORT},
+    };
+    const uint8_t *b = (const uint8_t *)ev;
+
+    start(EVDEV_STUB_KEYBOARD);
+    post_buffers(2, EVENT_LEN);
+    evdev_stub_raw(b, 10);
+    expect_quiet();
+    evdev_stub_raw(b + 10, sizeof(ev) - 10);
+    expect_event(next_event(), EV_KEY, KEY_F, 1);
+    expect_event(next_event(), EV_SYN, SYN_REPORT, 0);
+    finish();
+}
+END_TEST
+
 static void unplug_and_wait(void)
 {
     evdev_stub_unplug();
@@ -582,6 +604,7 @@ static Suite *input_suite(void)
                    reading_stops_with_the_buffers_and_resumes_with_new_ones);
     tcase_add_test(tc, a_reset_forgets_held_buffers_and_stops_reading);
     tcase_add_test(tc, an_unplugged_device_is_said_once_and_the_guest_goes_on);
+    tcase_add_test(tc, an_event_split_across_reads_reaches_the_guest_whole);
     tcase_add_test(tc, the_guests_caps_lock_led_reaches_the_keyboard);
     tcase_add_test(tc, a_status_buffer_longer_than_one_event_is_its_first_event);
     suite_add_tcase(s, tc);
