@@ -168,7 +168,8 @@ END_TEST
 
 /* ---- eventq ----------------------------------------------------------- */
 
-/* Post n event buffers of len bytes each, as Linux's driver does. */
+/* Post n event buffers of len bytes each, and kick when the device asks
+ * for kicks, as Linux's driver does. */
 static void post_buffers(unsigned n, uint32_t len)
 {
     for (unsigned k = 0; k < n; k++) {
@@ -179,7 +180,7 @@ static void post_buffers(unsigned n, uint32_t len)
         head_gpa[head] = b.gpa;
         guest_ring_publish(&d.ring[EVQ], head);
     }
-    vdriver_kick(&d, EVQ);
+    vdriver_kick_if_needed(&d, EVQ);
 }
 
 struct got {
@@ -304,6 +305,24 @@ START_TEST(reading_stops_with_the_buffers_and_resumes_with_new_ones)
     post_buffers(2, EVENT_LEN);
     expect_event(next_event(), EV_MSC, MSC_SCAN, 3);
     expect_event(next_event(), EV_MSC, MSC_SCAN, 4);
+    finish();
+}
+END_TEST
+
+/* With every buffer of a full eventq held, the device still asks for
+ * kicks: the buffers a driver posts again as events use them up are
+ * heard of, and events keep coming past the queue's first fill. */
+START_TEST(a_full_eventq_still_hears_the_buffers_posted_again)
+{
+    start(EVDEV_STUB_KEYBOARD);
+    post_buffers(RING, EVENT_LEN);
+    for (unsigned round = 0; round < 3 * RING / 8; round++) {
+        for (unsigned k = 0; k < 8; k++)
+            evdev_stub_event(EV_MSC, MSC_SCAN, round * 8 + k);
+        for (unsigned k = 0; k < 8; k++)
+            expect_event(next_event(), EV_MSC, MSC_SCAN, round * 8 + k);
+        post_buffers(8, EVENT_LEN);
+    }
     finish();
 }
 END_TEST
@@ -602,6 +621,7 @@ static Suite *input_suite(void)
                    without_buffers_nothing_is_read_and_evdev_drops_the_rest);
     tcase_add_test(tc,
                    reading_stops_with_the_buffers_and_resumes_with_new_ones);
+    tcase_add_test(tc, a_full_eventq_still_hears_the_buffers_posted_again);
     tcase_add_test(tc, a_reset_forgets_held_buffers_and_stops_reading);
     tcase_add_test(tc, an_unplugged_device_is_said_once_and_the_guest_goes_on);
     tcase_add_test(tc, an_event_split_across_reads_reaches_the_guest_whole);

@@ -151,6 +151,12 @@ static void input_eventq(struct input *i, struct xvdm_queue *q)
         else
             xvdm_queue_push(q, ch, 0);
     }
+    /* Full (the guest's whole queue held): the loop stopped before
+     * xvdm_queue_next() found the queue empty, which is where it asks
+     * the driver to kick again. Ask here, or the buffers the driver
+     * posts again as events use these up are never heard of. */
+    if (i->nr_held == INPUT_QUEUE_SIZE)
+        xvdm_queue_enable_kicks(q);
     xvdm_queue_notify_guest(q);
     input_read_fd(i, i->nr_held > 0);
 }
