@@ -626,7 +626,8 @@ static Suite *input_suite(void)
     tcase_add_test(tc, an_unplugged_device_is_said_once_and_the_guest_goes_on);
     tcase_add_test(tc, an_event_split_across_reads_reaches_the_guest_whole);
     tcase_add_test(tc, the_guests_caps_lock_led_reaches_the_keyboard);
-    tcase_add_test(tc, a_status_buffer_longer_than_one_event_is_its_first_event);
+    tcase_add_test(tc,
+                   a_status_buffer_longer_than_one_event_is_its_first_event);
     suite_add_tcase(s, tc);
     tc = tcase_create("hostile");
     tcase_add_test(tc,

@@ -270,12 +270,14 @@ static const char *input_setup(void)
  * node that is not quite evdev. */
 static void input_send(const uint8_t *buf, size_t len)
 {
-    for (; len >= 8; buf += 8, len -= 8)
-        evdev_stub_event((uint16_t)(buf[0] | buf[1] << 8),
-                         (uint16_t)(buf[2] | buf[3] << 8),
-                         (int32_t)((uint32_t)buf[4] | (uint32_t)buf[5] << 8 |
-                                   (uint32_t)buf[6] << 16 |
-                                   (uint32_t)buf[7] << 24));
+    for (; len >= 8; buf += 8, len -= 8) {
+        uint16_t type = (uint16_t)(buf[0] | buf[1] << 8);
+        uint16_t code = (uint16_t)(buf[2] | buf[3] << 8);
+        uint32_t value =
+            buf[4] | buf[5] << 8 | buf[6] << 16 | (uint32_t)buf[7] << 24;
+
+        evdev_stub_event(type, code, (int32_t)value);
+    }
     if (len)
         evdev_stub_raw(buf, len);
     /* Give the module the time to read them (while the guest has
