@@ -214,6 +214,13 @@ void evdev_stub_event(uint16_t type, uint16_t code, int32_t value)
     pthread_mutex_unlock(&stub_lock);
 }
 
+void evdev_stub_raw(const void *buf, size_t len)
+{
+    pthread_mutex_lock(&stub_lock);
+    node_stub_require(write(stub.master, buf, len) == (ssize_t)len);
+    pthread_mutex_unlock(&stub_lock);
+}
+
 unsigned evdev_stub_unread(void)
 {
     unsigned n;

@@ -20,6 +20,7 @@
 
 #include <linux/input.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The kernel's smallest client buffer (EVDEV_MIN_BUFFER_SIZE). */
@@ -41,6 +42,10 @@ const char *evdev_stub_start(enum evdev_stub_kind kind);
 void evdev_stub_stop(void);
 /* An event from the device (into the client buffer). */
 void evdev_stub_event(uint16_t type, uint16_t code, int32_t value);
+/* Bytes straight into the node, past the client buffer: a node that
+ * does not keep to evdev's whole events (the module's reads see parts
+ * of one). */
+void evdev_stub_raw(const void *buf, size_t len);
 /* Events the module has not read: in the buffer and in the node. */
 unsigned evdev_stub_unread(void);
 /* The device's grab: held by the module (EVIOCGRAB), or by another dom0

@@ -77,25 +77,38 @@ static void input_deliver(struct input *i, struct xvdm_queue *q,
     i->nr_held--;
 }
 
-/* As many events as the guest has buffers for, in one read: evdev
- * returns whole events only. */
+/* As many events as the guest has buffers for, in one read. evdev
+ * returns whole events only; from a node that returns part of one, the
+ * part waits for its rest, so that every later event is not shifted. */
 static void input_fill(struct input *i)
 {
     struct xvdm_queue *q = xvdm_dev_queue(i->dev, INPUT_QUEUE_EVENT);
-    struct input_event ev[INPUT_QUEUE_SIZE];
+    union {
+        struct input_event ev[INPUT_QUEUE_SIZE];
+        uint8_t b[INPUT_QUEUE_SIZE * sizeof(struct input_event)];
+    } buf;
+    size_t whole;
     ssize_t n;
 
     if (!i->nr_held) {
         input_read_fd(i, false);
         return;
     }
-    n = read(i->fd, ev, i->nr_held * sizeof(ev[0]));
+    memcpy(buf.b, i->part, i->nr_part);
+    n = read(i->fd, buf.b + i->nr_part,
+             i->nr_held * sizeof(buf.ev[0]) - i->nr_part);
     if (n < 0 && errno != EAGAIN && errno != EINTR)
         input_lost(i, errno);
     else if (n == 0)
         input_lost(i, ENODEV);
-    for (size_t k = 0; n > 0 && k < (size_t)n / sizeof(ev[0]); k++)
-        input_deliver(i, q, &ev[k]);
+    if (n > 0) {
+        n += (ssize_t)i->nr_part;
+        whole = (size_t)n / sizeof(buf.ev[0]);
+        for (size_t k = 0; k < whole; k++)
+            input_deliver(i, q, &buf.ev[k]);
+        i->nr_part = (size_t)n % sizeof(buf.ev[0]);
+        memcpy(i->part, buf.b + whole * sizeof(buf.ev[0]), i->nr_part);
+    }
     xvdm_queue_notify_guest(q);
     if (!i->nr_held)
         input_read_fd(i, false);
@@ -138,6 +151,12 @@ static void input_eventq(struct input *i, struct xvdm_queue *q)
         else
             xvdm_queue_push(q, ch, 0);
     }
+    /* Full (the guest's whole queue held): the loop stopped before
+     * xvdm_queue_next() found the queue empty, which is where it asks
+     * the driver to kick again. Ask here, or the buffers the driver
+     * posts again as events use these up are never heard of. */
+    if (i->nr_held == INPUT_QUEUE_SIZE)
+        xvdm_queue_enable_kicks(q);
     xvdm_queue_notify_guest(q);
     input_read_fd(i, i->nr_held > 0);
 }
@@ -156,17 +175,18 @@ static bool input_status_ok(const struct input *i, uint16_t type, uint16_t code)
     return false;
 }
 
-/* One status event to the device, as one report of its own. */
+/* One status event to the device, as one report of its own: the first
+ * 8 bytes of a buffer of at least that many (§5.8.6.1). */
 static void input_status(struct input *i, const struct xvdm_chain *ch)
 {
     struct virtio_input_event ve;
     struct input_event out[2];
     uint16_t type, code;
 
-    if (ch->out_len != EVENT_LEN) {
+    if (ch->out_len < EVENT_LEN) {
         xvdm_dev_guest_error(i->dev,
                              "statusq: chain %u has %u readable bytes, not "
-                             "one event (%u)",
+                             "room for one event (%u)",
                              ch->head, ch->out_len, EVENT_LEN);
         return;
     }

@@ -39,6 +39,11 @@ struct input {
     struct iovec iov[INPUT_QUEUE_SIZE][INPUT_IOV_MAX];
     struct xvdm_chain held[INPUT_QUEUE_SIZE];
     unsigned first, nr_held;
+    /* The start of an event a read returned only part of (evdev never
+     * does; a node that is not quite evdev may): the rest comes first in
+     * the next read. */
+    uint8_t part[sizeof(struct input_event)];
+    size_t nr_part;
     bool reading; /* the fd is watched for input */
     bool gone;    /* the device left dom0 (ENODEV): said once */
 };
