@@ -1119,15 +1119,21 @@ static void con_bring_up(void)
 }
 
 /* Take what the device wrote to the reader, ours and the scribbler's. */
-static void con_drain_client(void)
+/* Read what the console wrote; whether there was any. */
+static bool con_drain_client(void)
 {
     static uint8_t sink[65536];
+    bool some = false;
 
     while (read(con_client, sink, sizeof(sink)) > 0)
-        ;
+        some = true;
+    return some;
 }
 
-/* Two bytes in two buffers of an indirect table: used. */
+/* Two bytes in two buffers of an indirect table: used. A chain the
+ * device took before, the scribbler's, may hold gigabytes of output,
+ * which it writes at the reader's pace: output still coming is the device
+ * serving, and extends the wait (up to 5 * ms in all). */
 static bool con_tx_request(unsigned ms)
 {
     struct guest_buf b[2] = {{con_out, 1, false}, {con_out + 1, 1, false}};
@@ -1137,9 +1143,11 @@ static bool con_tx_request(unsigned ms)
     memcpy(vdriver_ptr(&d, con_out), "ok", 2);
     guest_ring_publish(&d.ring[TXQ], head);
     vdriver_kick(&d, TXQ);
-    for (unsigned waited = 0; waited < ms; waited += 10) {
-        con_drain_client();
-        if (scribble_wait_used(&d, TXQ, &head, 1, 10, &len))
+    for (unsigned waited = 0, spent = 0; waited < ms && spent < 5 * ms;
+         waited++, spent++) {
+        if (con_drain_client())
+            waited = 0;
+        if (scribble_wait_used(&d, TXQ, &head, 1, 1, &len))
             return len == 0;
     }
     return false;
