@@ -1118,8 +1118,8 @@ static void con_bring_up(void)
     vdriver_driver_ok(&d);
 }
 
-/* Take what the device wrote to the reader, ours and the scribbler's. */
-/* Read what the console wrote; whether there was any. */
+/* Take what the device wrote to the reader, ours and the scribbler's;
+ * whether there was any. */
 static bool con_drain_client(void)
 {
     static uint8_t sink[65536];

@@ -615,14 +615,24 @@ static int serve_qcow2(struct nbd_server *s, const char *path)
     return nbd_server_qemu(s, "qcow2", img, 2);
 }
 
+/* Each server, and the programs it needs (the server first). */
 static const struct nbd_backing {
-    const char *label, *program;
+    const char *label, *programs[2];
     int (*serve)(struct nbd_server *, const char *);
 } nbd_backings[] = {
-    {"nbdkit", "nbdkit", serve_memory},
-    {"raw", "qemu-nbd", serve_raw},
-    {"qcow2", "qemu-nbd", serve_qcow2},
+    {"nbdkit", {"nbdkit"}, serve_memory},
+    {"raw", {"qemu-nbd"}, serve_raw},
+    {"qcow2", {"qemu-nbd", "qemu-img"}, serve_qcow2},
 };
+
+/* The first of b's programs that is not installed, or NULL. */
+static const char *nbd_backing_missing(const struct nbd_backing *b)
+{
+    for (unsigned i = 0; i < 2 && b->programs[i]; i++)
+        if (!nbd_server_installed(b->programs[i]))
+            return b->programs[i];
+    return NULL;
+}
 
 /* Each server in turn, its rows through xvdm and through libnbd; a server
  * not installed is said and skipped. */
@@ -638,13 +648,13 @@ static int bench_nbd(const char *path, unsigned rounds)
     for (unsigned i = 0; i < sizeof(nbd_backings) / sizeof(nbd_backings[0]);
          i++) {
         const struct nbd_backing *b = &nbd_backings[i];
+        const char *missing = nbd_backing_missing(b);
         struct nbd_server s;
         char spec[300];
         int ret;
 
-        if (!nbd_server_installed(b->program) ||
-            (b->serve == serve_qcow2 && !nbd_server_installed("qemu-img"))) {
-            printf("%-9s (%s not installed)\n", b->label, b->program);
+        if (missing) {
+            printf("%-9s (%s not installed)\n", b->label, missing);
             continue;
         }
         if (nbd_server_dir(&s))
