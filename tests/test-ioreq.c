@@ -12,6 +12,7 @@
 #include "dev.h"
 #include "hv.h"
 #include "ioreq.h"
+#include "log-lines.h"
 #include "loop.h"
 #include "sim.h"
 #include "transport-mmio.h"
@@ -235,6 +236,34 @@ static void *vcpu_reads(void *arg)
     return NULL;
 }
 
+static void log_slots(void)
+{
+    ioreq_log_slots(&dispatch);
+}
+
+/* What SIGUSR1 tells of a stuck guest: vCPU 1 has an access in its slot
+ * that nobody answered (put there with no event, so the loop leaves it),
+ * the others have none. */
+START_TEST(the_slot_log_names_an_access_left_unanswered)
+{
+    volatile struct ioreq *slot =
+        (struct ioreq *)sim_hv(sim)->iopage + 1;
+
+    slot->type = IOREQ_TYPE_COPY;
+    slot->dir = IOREQ_WRITE;
+    slot->size = 4;
+    slot->addr = WIN_A + 0x64;
+    slot->state = STATE_IOREQ_READY;
+    ck_assert_uint_eq(log_lines_during(log_slots,
+                                       "ioreq slot of vCPU 1: READY (waiting "
+                                       "for an answer): type 1, write of 4 "
+                                       "bytes at 0x2000064"),
+                      1);
+    ck_assert_uint_eq(log_lines_during(log_slots, ": empty"), VCPUS - 1);
+    slot->state = STATE_IOREQ_NONE;
+}
+END_TEST
+
 START_TEST(concurrent_vcpus_each_get_their_own_answer)
 {
     pthread_t t[VCPUS];
@@ -263,6 +292,7 @@ static Suite *ioreq_suite(void)
     tcase_add_test(tc, pointer_and_repeated_accesses_are_refused_with_all_ones);
     tcase_add_test(tc, overlapping_window_is_refused);
     tcase_add_test(tc, concurrent_vcpus_each_get_their_own_answer);
+    tcase_add_test(tc, the_slot_log_names_an_access_left_unanswered);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -248,6 +248,40 @@ int ioreq_serve_waiting(struct ioreq_dispatch *d)
     return ret;
 }
 
+static const char *ioreq_state_name(uint8_t state)
+{
+    switch (state) {
+    case STATE_IOREQ_NONE:
+        return "empty";
+    case STATE_IOREQ_READY:
+        return "READY (waiting for an answer)";
+    case STATE_IOREQ_INPROCESS:
+        return "INPROCESS";
+    case STATE_IORESP_READY:
+        return "answered, not yet taken by Xen";
+    default:
+        return "unknown state";
+    }
+}
+
+void ioreq_log_slots(const struct ioreq_dispatch *d)
+{
+    for (unsigned vcpu = 0; vcpu < d->hv->nr_vcpus; vcpu++) {
+        const volatile struct ioreq *slot =
+            (const struct ioreq *)d->hv->iopage + vcpu;
+        uint8_t state = slot->state;
+
+        if (state == STATE_IOREQ_NONE)
+            log_info("ioreq slot of vCPU %u: empty", vcpu);
+        else
+            log_info("ioreq slot of vCPU %u: %s: type %u, %s of %u bytes at "
+                     "0x%" PRIx64,
+                     vcpu, ioreq_state_name(state), slot->type,
+                     slot->dir == IOREQ_READ ? "read" : "write", slot->size,
+                     slot->addr);
+    }
+}
+
 static void ioreq_on_events(void *arg, uint32_t revents)
 {
     struct ioreq_dispatch *d = arg;

@@ -70,6 +70,10 @@ int ioreq_dispatch_start(struct ioreq_dispatch *d, struct loop *loop);
  * ioreq sent between enabling the server and binding its ports has had
  * its notification go nowhere. 0, or the error of a failed notify. */
 int ioreq_serve_waiting(struct ioreq_dispatch *d);
+/* Log each vCPU's slot: empty, or the access in it and its state. A vCPU
+ * whose guest is stuck with an ioreq READY in its slot waits for xvdm; one
+ * with none waits for something else (SIGUSR1's counters). */
+void ioreq_log_slots(const struct ioreq_dispatch *d);
 /* Stop serving from the loop and unmap every range from the
  * hypervisor. */
 void ioreq_dispatch_fini(struct ioreq_dispatch *d);

@@ -227,6 +227,12 @@ void vm_log_counters(const struct vm *vm)
         mmio_log_counters(&vm->devs[i].mmio);
 }
 
+void vm_log_ioreq_slots(const struct vm *vm)
+{
+    if (vm->ioreq_ready)
+        ioreq_log_slots(&vm->ioreq);
+}
+
 void vm_reload(struct vm *vm)
 {
     for (unsigned i = 0; i < vm->nr_devs; i++)

@@ -35,6 +35,8 @@ int vm_create(struct vm **out, struct hv *hv, struct loop *loop,
 void vm_destroy(struct vm *vm);
 /* Each device's counters line (mmio_log_counters()). */
 void vm_log_counters(const struct vm *vm);
+/* Each vCPU's ioreq slot, once serving (ioreq_log_slots()). */
+void vm_log_ioreq_slots(const struct vm *vm);
 /* Ask every device to look at its backing again (SIGHUP). */
 void vm_reload(struct vm *vm);
 

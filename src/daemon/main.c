@@ -6,7 +6,7 @@
  * size).
  *
  * SIGUSR1 logs each device's counters (what it did, and the guest's traps
- * per request); they are logged at a clean stop too. The supervisor passes
+ * per request), which a clean stop logs too, and each vCPU's ioreq slot. The supervisor passes
  * SIGHUP and SIGUSR1 on to its instances.
  *
  * SIGUSR2 (from the supervisor, when the guest declared devices after
@@ -227,6 +227,7 @@ static void daemon_on_signal(void *arg, uint32_t revents)
         supervisor_signal(d->supervisor, (int)si.ssi_signo);
     } else if (si.ssi_signo == SIGUSR1) {
         vm_log_counters(d->vm);
+        vm_log_ioreq_slots(d->vm);
     } else {
         log_info("SIGHUP: devices look at their backing again");
         vm_reload(d->vm);

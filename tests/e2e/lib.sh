@@ -12,6 +12,21 @@ e2e_wait_guest() {
     grep -q "GUEST RESULT PASS" "$guest_console" 2>/dev/null
 }
 
+# Guest $1 gave no verdict within $2 seconds: what the serial log needs to
+# tell a guest stuck in an access nobody answers (xvdm's slots, its
+# counters, each vCPU's state in Xen) from one that runs on or waits for
+# an interrupt.
+e2e_why_stuck() {
+    echo "e2e: guest $1 gave no verdict within $2 s; its state follows"
+    xl list
+    xl vcpu-list "$1"
+    kill -USR1 "$xvdm_pid" 2>/dev/null
+    xl debug-keys q
+    sleep 2
+    xl dmesg | tail -n 60 | sed 's/^/e2e: xen: /'
+    tail -n 20 "/var/log/xen/guest-$1.log" | sed 's/^/e2e: console: /'
+}
+
 # Copy the guest's console and xvdm's log to dom0's console as they grow,
 # so the serial log has them even if dom0 itself gets stuck.
 e2e_follow_logs() {
@@ -127,6 +142,8 @@ e2e_start_guest() {
 e2e_finish_guest() {
     e2e_wait_guest "$name" "${e2e_guest_seconds:-240}"
     verdict=$?
+    grep -q "GUEST DONE" "/var/log/xen/guest-$name.log" 2>/dev/null ||
+        e2e_why_stuck "$name" "${e2e_guest_seconds:-240}"
     e2e_wait_exit "$xvdm_pid" 60
     xvdm_status=$?
     if [ "$xvdm_status" -eq 124 ]; then
@@ -388,7 +405,8 @@ e2e_peers() {
     e2e_nc_receive 5003 /dev/null
 
     # 24 fio runs of 2 s and 12 transfers: half of the time allowed on an
-    # idle machine, under another build's load more.
+    # idle machine, under another build's load more. The .dom0 files'
+    # "# limit:" leaves room for it.
     e2e_guest_seconds=480
     e2e_run_guest "$1" "$config" "$net" || return 1
     # Which path each device took: the kernel's ioeventfd and irqfd, or
