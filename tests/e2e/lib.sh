@@ -20,10 +20,11 @@ e2e_why_stuck() {
     echo "e2e: guest $1 gave no verdict within $2 s; its state follows"
     xl list
     xl vcpu-list "$1"
+    # Xen prints its 'q' dump on the serial console itself; xvdm's lines
+    # reach it through e2e_follow_logs' tail, which looks once a second.
     kill -USR1 "$xvdm_pid" 2>/dev/null
+    sleep 3
     xl debug-keys q
-    sleep 2
-    xl dmesg | tail -n 60 | sed 's/^/e2e: xen: /'
     tail -n 20 "/var/log/xen/guest-$1.log" | sed 's/^/e2e: console: /'
 }
 
@@ -147,7 +148,8 @@ e2e_finish_guest() {
     e2e_wait_exit "$xvdm_pid" 60
     xvdm_status=$?
     if [ "$xvdm_status" -eq 124 ]; then
-        echo "e2e: xvdm did not exit after the guest powered off"
+        echo "e2e: xvdm did not exit within 60 s of the guest's verdict" \
+            "or of the wait for it running out"
         kill -TERM "$xvdm_pid" 2>/dev/null
         wait "$xvdm_pid"
     fi
