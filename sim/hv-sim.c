@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -391,6 +392,7 @@ void sim_destroy(struct sim *sim)
     if (!sim)
         return;
     sim->grant_unmap_error = 0; /* what is still mapped goes now */
+    sim_kernel_late_join(sim);
     sim_irqfd_stop(sim);
     sim_destroy_sync(sim);
     close(sim->evtchn_fd);
@@ -465,6 +467,13 @@ static int sim_deliver(struct sim *sim, unsigned vcpu, struct ioreq *req)
     struct timespec deadline = sim_deadline(ms);
     int ret;
 
+    /* Xen's ioreq_send(): a slot the device model left in any state but
+     * NONE crashes the domain ("device model set bad IO state"). */
+    if (slot->state != STATE_IOREQ_NONE) {
+        fprintf(stderr, "sim: vCPU %u: device model set bad IO state %u\n",
+                vcpu, (unsigned)slot->state);
+        return -EIO;
+    }
     slot->addr = req->addr;
     slot->data = req->data;
     slot->count = req->count;

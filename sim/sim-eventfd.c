@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -186,6 +187,65 @@ int sim_kernel_event(struct sim *sim, unsigned vcpu)
         sim_kernel_claim(sim, vcpu, fd);
     }
     return 0;
+}
+
+struct sim_late_look {
+    struct sim *sim;
+    unsigned vcpu, ms;
+    int fd;
+};
+
+/* The rest of ioeventfd_interrupt(), `ms` later: the answer, or READY
+ * stored back whatever the slot holds by then. */
+static void *sim_kernel_finish_late(void *arg)
+{
+    struct sim_late_look *l = arg;
+    struct sim *sim = l->sim;
+    volatile struct ioreq *slot = (struct ioreq *)sim->hv.iopage + l->vcpu;
+
+    pthread_mutex_lock(&sim->lock);
+    sim_kernel_sleep(sim, l->ms);
+    if (l->fd >= 0)
+        sim_kernel_answer(sim, l->vcpu, l->fd);
+    else
+        slot->state = STATE_IOREQ_READY;
+    pthread_cond_broadcast(&sim->answered);
+    pthread_mutex_unlock(&sim->lock);
+    free(l);
+    return NULL;
+}
+
+int sim_kernel_look_late(struct sim *sim, unsigned vcpu, unsigned ms)
+{
+    volatile struct ioreq *slot = (struct ioreq *)sim->hv.iopage + vcpu;
+    struct sim_late_look *l = malloc(sizeof(*l));
+    int ret = -EAGAIN;
+
+    if (!l)
+        return -ENOMEM;
+    pthread_mutex_lock(&sim->lock);
+    if (!sim->late_running && slot->state == STATE_IOREQ_READY &&
+        slot->type == IOREQ_TYPE_COPY && slot->dir == IOREQ_WRITE) {
+        *l = (struct sim_late_look){sim, vcpu, ms,
+                                    sim_ioeventfd_match(sim, slot)};
+        slot->state = STATE_IOREQ_INPROCESS;
+        ret = -pthread_create(&sim->late_thread, NULL,
+                              sim_kernel_finish_late, l);
+        sim->late_running = ret == 0;
+        if (ret)
+            slot->state = STATE_IOREQ_READY;
+    }
+    pthread_mutex_unlock(&sim->lock);
+    if (!sim->late_running || ret)
+        free(l);
+    return ret;
+}
+
+void sim_kernel_late_join(struct sim *sim)
+{
+    if (sim->late_running)
+        pthread_join(sim->late_thread, NULL);
+    sim->late_running = false;
 }
 
 void sim_kernel_hold(struct sim *sim, unsigned ms)

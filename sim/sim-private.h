@@ -111,12 +111,16 @@ struct sim {
     unsigned kernel_kicks;  /* QueueNotify writes the kernel answered */
     unsigned kernel_missed; /* matching ones it found already taken */
     unsigned kernel_hold_ms; /* sim_kernel_hold() */
+    pthread_t late_thread;   /* sim_kernel_look_late()'s */
+    bool late_running;
     int irqfd_epoll, irqfd_stop;
     pthread_t irqfd_thread;
     bool irqfd_running;
 };
 
 struct sim *sim_of(struct hv *hv);
+/* Wait for sim_kernel_look_late()'s thread, if one ran. */
+void sim_kernel_late_join(struct sim *sim);
 /* *counter, read under the lock. */
 unsigned sim_count(struct sim *sim, const unsigned *counter);
 

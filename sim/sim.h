@@ -169,6 +169,15 @@ int sim_settle(struct sim *sim, unsigned vcpu);
  * with a dom0 vCPU descheduled inside it. xvdm sees the port fire before
  * that. 0 stops it. */
 void sim_kernel_hold(struct sim *sim, unsigned ms);
+/* The kernel's handler for vCPU `vcpu`'s event runs now, late (its dom0
+ * vCPU descheduled between /dev/xen/evtchn's handler and its own): a
+ * COPY write still READY is marked INPROCESS, and `ms` later, on a
+ * thread of the sim's, answered if it matches an ioeventfd or else set
+ * READY again, whatever the slot holds by then, as Linux's
+ * ioeventfd_interrupt() does. For tests, from inside xvdm's handling of
+ * that very access. 0, or -EAGAIN when the slot holds no such write (or
+ * one such look is already running). */
+int sim_kernel_look_late(struct sim *sim, unsigned vcpu, unsigned ms);
 
 /* ---- fault injection -------------------------------------------------- */
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "check-run.h"
 #include "dev.h"
@@ -62,10 +63,18 @@ static void window_read(void *priv, uint32_t off, void *buf, uint32_t len)
         ((uint8_t *)buf)[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* When set, a config write makes the kernel's handler look at the
+ * writing vCPU's slot late, from inside xvdm's emulation of it. */
+static unsigned late_look_ms, late_vcpu;
+
 static void window_write(void *priv, uint32_t off, const void *buf,
                          uint32_t len)
 {
     struct window *w = priv;
+
+    if (late_look_ms)
+        ck_assert_int_eq(sim_kernel_look_late(sim, late_vcpu, late_look_ms),
+                         0);
 
     w->last_offset = 0x100 + off;
     w->last_size = len;
@@ -236,6 +245,29 @@ static void *vcpu_reads(void *arg)
     return NULL;
 }
 
+/* Linux's ioeventfd handler, on a dom0 with more than one vCPU, may look
+ * at a write after xvdm saw it READY, hold it INPROCESS while xvdm
+ * answers, and then store READY over xvdm's answer: Xen then finds the
+ * slot not NONE at the vCPU's next access and crashes the domain, or
+ * the vCPU waits for ever. xvdm must hand its answer back only once the
+ * kernel gave the slot back. */
+START_TEST(an_answer_waits_for_a_kernel_that_looks_late)
+{
+    uint64_t v;
+
+    late_look_ms = 20;
+    late_vcpu = 1;
+    ck_assert_int_eq(sim_mmio_write(sim, 1, WIN_A + 0x104, 4, 7), 0);
+    late_look_ms = 0;
+    ck_assert_uint_eq(win_a.writes, 1);
+    /* Past the kernel's hold: the slot must be free for the next one. */
+    usleep(40000);
+    ck_assert_int_eq(sim_mmio_read(sim, 1, WIN_A + 0x104, 4, &v), 0);
+    ck_assert_uint_eq(win_a.writes, 1);
+    ck_assert_uint_eq(dispatch.stats.deferred, 1);
+}
+END_TEST
+
 static void log_slots(void)
 {
     ioreq_log_slots(&dispatch);
@@ -293,6 +325,7 @@ static Suite *ioreq_suite(void)
     tcase_add_test(tc, overlapping_window_is_refused);
     tcase_add_test(tc, concurrent_vcpus_each_get_their_own_answer);
     tcase_add_test(tc, the_slot_log_names_an_access_left_unanswered);
+    tcase_add_test(tc, an_answer_waits_for_a_kernel_that_looks_late);
     suite_add_tcase(s, tc);
     return s;
 }

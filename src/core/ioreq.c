@@ -160,6 +160,73 @@ static void ioreq_recheck_later(struct ioreq_dispatch *d)
         d->recheck_armed = true;
 }
 
+/* The byte holding the slot's 4-bit state (xen/hvm/ioreq.h: the low bits
+ * of the byte before `type`), for the compare-and-swap below. */
+static volatile uint8_t *ioreq_state_byte(volatile struct ioreq *slot)
+{
+    return (volatile uint8_t *)&slot->type - 1;
+}
+
+/* READY -> IORESP_READY, only if the slot is still READY: false when the
+ * host's kernel holds it INPROCESS. Its handler stores READY back when
+ * it is done with a write it does not take, whatever the slot holds by
+ * then, so an answer stored meanwhile would be undone and the vCPU wait
+ * for ever. A kernel that read READY but has not yet stored INPROCESS
+ * (a few instructions) is not seen: narrowed, not closed, until the
+ * kernel's handler claims slots with a compare-and-swap of its own. */
+static bool ioreq_hand_back(volatile struct ioreq *slot)
+{
+    volatile uint8_t *b = ioreq_state_byte(slot);
+    uint8_t old = *b;
+
+    if ((old & 0xf) != STATE_IOREQ_READY)
+        return false;
+    /* Release: a read's data before the state that hands it back. */
+    return __atomic_compare_exchange_n(b, &old,
+                                       (uint8_t)((old & ~0xf) |
+                                                 STATE_IORESP_READY),
+                                       false, __ATOMIC_RELEASE,
+                                       __ATOMIC_RELAXED);
+}
+
+static bool ioreq_reads(const struct ioreq_owed *a)
+{
+    return a->type == IOREQ_TYPE_COPY && a->dir == IOREQ_READ;
+}
+
+static bool ioreq_owed_for(const struct ioreq_owed *a, const struct ioreq *r)
+{
+    return a->owed && a->addr == r->addr && a->size == r->size &&
+           a->dir == r->dir && a->type == r->type &&
+           (ioreq_reads(a) || a->data == r->data);
+}
+
+/* Hand vCPU `vcpu` the answer `a` (its data, for a read), or owe it until
+ * the host's kernel gives the slot back. 0, or the error of the notify. */
+static int ioreq_answer(struct ioreq_dispatch *d, unsigned vcpu,
+                        const struct ioreq_owed *a)
+{
+    volatile struct ioreq *slot = (struct ioreq *)d->hv->iopage + vcpu;
+    int ret;
+
+    if (ioreq_reads(a))
+        slot->data = a->data;
+    if (!ioreq_hand_back(slot)) {
+        if (!d->owed[vcpu].owed)
+            d->stats.deferred++;
+        d->owed[vcpu] = *a;
+        d->owed[vcpu].owed = true;
+        ioreq_recheck_later(d);
+        return 0;
+    }
+    d->owed[vcpu].owed = false;
+    ret = hv_evtchn_notify(d->hv, vcpu);
+    if (ret)
+        log_err("event channel: cannot notify vCPU %u of its answer: %s", vcpu,
+                strerror(-ret));
+    return ret;
+}
+
 /* Answer vCPU `vcpu`'s slot if Xen left an ioreq in it. 0, or the error
  * of the notify that hands the answer back. */
 static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
@@ -169,24 +236,33 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
     uint8_t state = slot->state;
     struct ioreq req;
     struct mmio *window = NULL;
-    uint64_t data;
+    uint64_t data = 0;
     int ret;
 
     if (state == STATE_IOREQ_INPROCESS)
         ioreq_recheck_later(d);
-    if (state != STATE_IOREQ_READY)
+    if (state != STATE_IOREQ_READY) {
+        /* Answered after all (the kernel took it): nothing owed. */
+        if (state != STATE_IOREQ_INPROCESS)
+            d->owed[vcpu].owed = false;
         return 0; /* a stray notify: nothing to answer */
+    }
     /* Read the fields only after seeing READY. */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     memcpy(&req, (const void *)slot, sizeof(req));
+    /* The vCPU waits for its answer, so a READY slot with an answer owed
+     * for the same access is that access, given back by the host's
+     * kernel: emulated already. */
+    if (ioreq_owed_for(&d->owed[vcpu], &req))
+        return ioreq_answer(d, vcpu, &d->owed[vcpu]);
+    d->owed[vcpu].owed = false;
     if (ioreq_host_takes(d, &req))
         return 0;
-    slot->state = STATE_IOREQ_INPROCESS;
+    /* Not marked INPROCESS: the kernel's handler would take that for its
+     * own mark (ioreq_hand_back()). */
     switch (req.type) {
     case IOREQ_TYPE_COPY:
         data = ioreq_mmio(d, &req, &window);
-        if (req.dir == IOREQ_READ)
-            slot->data = data;
         break;
     case IOREQ_TYPE_INVALIDATE:
         /* Guest RAM is mapped once and the foreign mapping holds its
@@ -200,13 +276,14 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
                         " answered untouched", req.type, req.addr);
         break;
     }
-    /* The answer must be visible before the state that hands it back. */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    slot->state = STATE_IORESP_READY;
-    ret = hv_evtchn_notify(d->hv, vcpu);
-    if (ret)
-        log_err("event channel: cannot notify vCPU %u of its answer: %s", vcpu,
-                strerror(-ret));
+    ret = ioreq_answer(d, vcpu,
+                       &(struct ioreq_owed){.addr = req.addr,
+                                            .data = req.dir == IOREQ_READ
+                                                        ? data
+                                                        : req.data,
+                                            .size = req.size,
+                                            .dir = req.dir,
+                                            .type = req.type});
     /* A QueueNotify is answered before its drain: on real Xen the vCPU
      * then runs on meanwhile, as with the host's ioeventfd (the 4.20
      * rig's peers-slow figures). */
@@ -256,7 +333,7 @@ static const char *ioreq_state_name(uint8_t state)
     case STATE_IOREQ_READY:
         return "READY (waiting for an answer)";
     case STATE_IOREQ_INPROCESS:
-        return "INPROCESS";
+        return "INPROCESS (the host's kernel looking at it)";
     case STATE_IORESP_READY:
         return "answered, not yet taken by Xen";
     default:
@@ -316,8 +393,14 @@ static int ioreq_watch_recheck(struct ioreq_dispatch *d, struct loop *loop)
 
 int ioreq_dispatch_start(struct ioreq_dispatch *d, struct loop *loop)
 {
-    int ret = ioreq_watch_recheck(d, loop);
+    int ret;
 
+    if (d->hv->nr_vcpus > IOREQ_VCPUS_MAX) {
+        log_err("%u vCPUs: one ioreq page serves %u at most",
+                d->hv->nr_vcpus, IOREQ_VCPUS_MAX);
+        return -E2BIG;
+    }
+    ret = ioreq_watch_recheck(d, loop);
     if (ret) {
         log_err("cannot set up the ioreq recheck timer: %s", strerror(-ret));
         return ret;

@@ -4,8 +4,9 @@
  * slot per vCPU, and routes MMIO accesses by address to the window that
  * contains them.
  *
- * Per slot: STATE_IOREQ_READY -> (read barrier) INPROCESS -> emulate ->
- * (write barrier) STATE_IORESP_READY -> notify the vCPU's port. Every ioreq
+ * Per slot: STATE_IOREQ_READY -> (read barrier) emulate -> (release)
+ * compare-and-swap READY -> STATE_IORESP_READY -> notify the vCPU's port;
+ * never INPROCESS, the host kernel's mark (ioreq.c). Every ioreq
  * is answered, whatever its type, size or address, so no vCPU ever hangs:
  * IOREQ_TYPE_COPY is an MMIO access; IOREQ_TYPE_INVALIDATE and other types
  * are acknowledged; data_is_ptr and count > 1 (x86 string I/O, never sent
@@ -38,6 +39,20 @@ struct ioreq_stats {
     uint64_t refused;     /* bad size, data_is_ptr, count != 1 */
     uint64_t invalidate;  /* IOREQ_TYPE_INVALIDATE */
     uint64_t other;       /* any other type, answered untouched */
+    uint64_t deferred;    /* answers held back while the host's kernel
+                           * looked at the slot (ioreq.c) */
+};
+
+/* One page of ioreq slots holds this many vCPUs' (32 bytes each). */
+#define IOREQ_VCPUS_MAX 128
+
+/* An answer owed to a vCPU whose slot the host's kernel held when it was
+ * ready: given once the slot is READY again with the same access. */
+struct ioreq_owed {
+    bool owed;
+    uint64_t addr, data;
+    uint32_t size;
+    uint8_t dir, type;
 };
 
 struct ioreq_dispatch {
@@ -51,6 +66,7 @@ struct ioreq_dispatch {
      * host's kernel may give it back READY without an event). */
     int recheck_fd;
     bool recheck_armed;
+    struct ioreq_owed owed[IOREQ_VCPUS_MAX];
 };
 
 void ioreq_dispatch_init(struct ioreq_dispatch *d, struct hv *hv);
