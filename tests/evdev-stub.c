@@ -91,19 +91,24 @@ static void describe_tablet(struct stub_device *d)
     d->absinfo[ABS_PRESSURE] = (struct input_absinfo){.maximum = 255};
 }
 
-/* Bytes the module has not read from the node yet. */
+/* Bytes the module has not read from the node yet. What is written to
+ * a pty reaches its line discipline later, from a kernel work item, and
+ * FIONREAD counts only what has: on a loaded machine that can be well
+ * past any fixed wait. poll() of the node, when it finds nothing there,
+ * waits for that work, so what FIONREAD then says is all of it. */
 static int stub_in_node(void)
 {
+    struct pollfd p = {.fd = stub.slave, .events = POLLIN};
     int n = 0;
 
+    node_stub_require(poll(&p, 1, 0) >= 0);
     node_stub_require(ioctl(stub.slave, FIONREAD, &n) == 0);
     return n;
 }
 
 /* Once the module has read all the node had, the buffer's events go
  * into it, all in one write: a pty passes them whole into a line
- * discipline with room for them. Then wait (a little) for them to be
- * there, so that a next write never finds the last one in flight. */
+ * discipline with room for them. */
 static void stub_feed(void)
 {
     struct input_event out[EVDEV_STUB_BUFFER];
@@ -119,8 +124,6 @@ static void stub_feed(void)
         return;
     node_stub_require(write(stub.master, out, n * sizeof(out[0])) ==
                       (ssize_t)(n * sizeof(out[0])));
-    for (unsigned tries = 0; tries < 20 && stub_in_node() == 0; tries++)
-        usleep(500);
 }
 
 static void *stub_feeder(void *arg)
