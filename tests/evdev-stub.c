@@ -235,6 +235,16 @@ unsigned evdev_stub_unread(void)
     return n;
 }
 
+unsigned evdev_stub_in_node(void)
+{
+    unsigned n;
+
+    pthread_mutex_lock(&stub_lock);
+    n = (unsigned)stub_in_node() / sizeof(struct input_event);
+    pthread_mutex_unlock(&stub_lock);
+    return n;
+}
+
 bool evdev_stub_grabbed(void)
 {
     bool g;

@@ -48,6 +48,8 @@ void evdev_stub_event(uint16_t type, uint16_t code, int32_t value);
 void evdev_stub_raw(const void *buf, size_t len);
 /* Events the module has not read: in the buffer and in the node. */
 unsigned evdev_stub_unread(void);
+/* Of those, the ones in the node (already out of the buffer). */
+unsigned evdev_stub_in_node(void);
 /* The device's grab: held by the module (EVIOCGRAB), or by another dom0
  * program (grabbed_elsewhere(true): the module's EVIOCGRAB gets EBUSY). */
 bool evdev_stub_grabbed(void);
