@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "../evdev-stub.h"
 #include "../gpio-stub.h"
 #include "../i2c-stub.h"
 #include "fuzz-peer.h"
@@ -243,6 +244,48 @@ static void scmi_send(const uint8_t *buf, size_t len)
     usleep(12000);
 }
 
+/* input: dom0's device is the keyboard of evdev-stub.h, whose LEDs the
+ * guest may set; the bytes the fuzzer sends from the host end are its
+ * events (fuzz_peer_send()). */
+static bool input_on;
+
+static void input_cleanup(void)
+{
+    evdev_stub_stop();
+}
+
+static const char *input_setup(void)
+{
+    static char spec[128];
+    const char *node = evdev_stub_start(EVDEV_STUB_KEYBOARD);
+
+    snprintf(spec, sizeof(spec), "input,evdev=%s", node);
+    input_on = true;
+    return atexit(input_cleanup) ? NULL : spec;
+}
+
+/* input: each 8 bytes are an event from the device (type, code, value;
+ * little-endian), overflowing evdev's buffer as the kernel's does; fewer
+ * left over go into the node as they are, part of an event, as from a
+ * node that is not quite evdev. */
+static void input_send(const uint8_t *buf, size_t len)
+{
+    for (; len >= 8; buf += 8, len -= 8) {
+        uint16_t type = (uint16_t)(buf[0] | buf[1] << 8);
+        uint16_t code = (uint16_t)(buf[2] | buf[3] << 8);
+        uint32_t value =
+            buf[4] | buf[5] << 8 | buf[6] << 16 | (uint32_t)buf[7] << 24;
+
+        evdev_stub_event(type, code, (int32_t)value);
+    }
+    if (len)
+        evdev_stub_raw(buf, len);
+    /* Give the module the time to read them (while the guest has
+     * buffers), so that they reach the guest within the input. */
+    for (unsigned tries = 0; tries < 20 && evdev_stub_unread(); tries++)
+        usleep(250);
+}
+
 const char *fuzz_peer_setup(const char *name)
 {
     if (!strcmp(name, "i2c"))
@@ -256,6 +299,8 @@ const char *fuzz_peer_setup(const char *name)
         return gpio_setup();
     if (!strcmp(name, "scmi"))
         return scmi_setup();
+    if (!strcmp(name, "input"))
+        return input_setup();
     if (!strcmp(name, "net"))
         return net_setup();
     if (!strcmp(name, "console"))
@@ -306,13 +351,20 @@ void fuzz_peer_send(const void *buf, size_t len)
     }
     if (scmi_on)
         scmi_send(buf, len);
+    if (input_on)
+        input_send(buf, len);
 }
 
 void fuzz_peer_drain(void)
 {
+    struct input_event ev;
     char buf[4096];
     ssize_t n;
 
+    /* input: the status events (LEDs) the guest had written to the
+     * device, so that its writes never find the node full. */
+    while (input_on && evdev_stub_written(&ev, 0))
+        continue;
     if (vsock_listen_fd >= 0)
         vsock_accept();
     if (peer_fd < 0)

@@ -8,8 +8,9 @@
  * port FUZZ_VSOCK_PORT; "i2c" the adapter of tests/i2c-stub.h, with its
  * chips ("i2c-smbus": the same adapter, SMBus-only); "gpio" the chip of
  * tests/gpio-stub.h, whose lines the peer's bytes drive; "scmi" two fixed
- * sensors and a hwmon= one on a file whose value the peer's bytes set
- * (fuzz-peer.c). Any other spec
+ * sensors and a hwmon= one on a file whose value the peer's bytes set;
+ * "input" the keyboard of tests/evdev-stub.h, the peer's bytes its
+ * events (fuzz-peer.c). Any other spec
  * (rng, "blk,path=F") is served as given, with no peer.
  */
 #ifndef XVDM_FUZZ_PEER_H
@@ -21,7 +22,8 @@
 #define FUZZ_VSOCK_PORT 1234
 
 /* Prepare the host end for `name` (a --device spec, or "net", "console",
- * "vsock", "i2c", "i2c-smbus", "gpio", "scmi") and return the spec to serve.
+ * "vsock", "i2c", "i2c-smbus", "gpio", "scmi", "input") and return the
+ * spec to serve.
  * NULL after a line saying what failed. */
 const char *fuzz_peer_setup(const char *name);
 /* After xvdm serves the device: connect to it (console). 0 or -errno. */
