@@ -5,7 +5,8 @@
  * queues reads back through xvdm and through a second NBD client; a flush
  * makes it durable on the server; discard, write-zeroes, FUA for a
  * writethrough guest, a read-only export, a server's errors, a server
- * killed under requests and back, requests larger than the server takes,
+ * killed under requests and back, a connection that dies as a request is
+ * sent and comes back, requests larger than the server takes,
  * and URIs that cannot work.
  */
 #include "config.h"
@@ -15,10 +16,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_LIBNBD
@@ -458,6 +463,175 @@ START_TEST(server_killed_under_requests_fails_them_and_is_reconnected)
     ck_assert(reads_as(0, 8, 0x42));
     ck_assert(reads_as(64, 1, 7));
     stop();
+}
+END_TEST
+
+/* ---- a connection that dies as a request is sent ------------------------ */
+
+/* A relay, on a thread, between xvdm and nbdkit: each connection xvdm
+ * makes to its socket goes on to a new one to nbdkit. relay_cut() shuts
+ * the relay's end of xvdm's connection for reading, which on a Unix
+ * socket makes xvdm's next send fail with EPIPE and raises nothing else
+ * (only xvdm's writing is shut: no POLLIN, no POLLHUP for its loop to
+ * wake on, Linux's unix_shutdown() and unix_poll()). So the connection
+ * is found dead inside the send of the next request, in the device's
+ * submit, never by the loop handling the socket. */
+struct relay {
+    char sock[128];
+    char uri[192];
+    int listen_fd;
+    int conn; /* xvdm's connection now, or -1 */
+    bool cut;
+    pthread_t thread;
+};
+
+static struct relay relay;
+
+/* A Unix stream socket connected to `path`, or listening on it: the fd,
+ * or -1. */
+static int unix_socket(const char *path, bool listening)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int ret;
+
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    if (listening)
+        ret = bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 4);
+    else
+        ret = connect(fd, (struct sockaddr *)&a, sizeof(a));
+    if (fd >= 0 && ret) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* What `from` has, written whole to `to`: false at its end or an error. */
+static bool relay_copy(int from, int to)
+{
+    char buf[65536];
+    ssize_t n = read(from, buf, sizeof(buf)), w;
+
+    for (ssize_t done = 0; n > 0 && done < n; done += w) {
+        w = write(to, buf + done, (size_t)(n - done));
+        if (w <= 0)
+            return false;
+    }
+    return n > 0;
+}
+
+/* One connection of xvdm's, relayed until either end closes or it is
+ * cut; once cut, kept open (xvdm must learn of it by sending) until xvdm
+ * closes it. No assertions on this thread: a failure shows as xvdm's. */
+static void relay_serve(int conn)
+{
+    int up = unix_socket(srv.sock, false);
+    struct pollfd p[2] = {{.fd = conn, .events = POLLIN},
+                          {.fd = up, .events = POLLIN}};
+
+    while (up >= 0 && poll(p, 2, -1) > 0) {
+        if (p[0].revents && !relay_copy(conn, up))
+            break;
+        if (p[1].revents && !relay_copy(up, conn))
+            break;
+    }
+    if (up >= 0)
+        close(up);
+    if (__atomic_load_n(&relay.cut, __ATOMIC_SEQ_CST)) {
+        p[0].events = 0; /* POLLHUP only: reading is shut, ever readable */
+        poll(p, 1, -1);
+        __atomic_store_n(&relay.cut, false, __ATOMIC_SEQ_CST);
+    }
+    __atomic_store_n(&relay.conn, -1, __ATOMIC_SEQ_CST);
+    close(conn);
+}
+
+static void *relay_run(void *arg)
+{
+    int conn;
+
+    (void)arg;
+    while ((conn = accept4(relay.listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+        __atomic_store_n(&relay.conn, conn, __ATOMIC_SEQ_CST);
+        relay_serve(conn);
+    }
+    return NULL;
+}
+
+/* nbdkit's memory plugin, and the relay to it beside its socket. */
+static bool relay_started(void)
+{
+    const char *words[] = {"memory", "1M", NULL};
+
+    if (!need("nbdkit"))
+        return false;
+    server_dir();
+    nbdkit(words);
+    relay.conn = -1;
+    relay.cut = false;
+    snprintf(relay.sock, sizeof(relay.sock), "%s/relay", srv.dir);
+    snprintf(relay.uri, sizeof(relay.uri), "nbd+unix:///?socket=%s",
+             relay.sock);
+    relay.listen_fd = unix_socket(relay.sock, true);
+    ck_assert_int_ge(relay.listen_fd, 0);
+    ck_assert_int_eq(pthread_create(&relay.thread, NULL, relay_run, NULL), 0);
+    return true;
+}
+
+static void relay_cut(void)
+{
+    int conn = __atomic_load_n(&relay.conn, __ATOMIC_SEQ_CST);
+
+    ck_assert_int_ge(conn, 0);
+    __atomic_store_n(&relay.cut, true, __ATOMIC_SEQ_CST);
+    ck_assert_int_eq(shutdown(conn, SHUT_RD), 0);
+}
+
+/* The device stopped first (the relay's connection then ends), then the
+ * relay: a shut listening socket ends its accept(). */
+static void relay_stop(void)
+{
+    harness_stop(&h);
+    shutdown(relay.listen_fd, SHUT_RDWR);
+    pthread_join(relay.thread, NULL);
+    close(relay.listen_fd);
+    nbd_server_kill(&srv);
+    remove_dir();
+}
+
+static uint8_t cut_status, back_status;
+
+/* A write into the cut connection, then writes until one succeeds. */
+static void write_into_the_cut_then_until_back(void)
+{
+    cut_status = run_one(VIRTIO_BLK_T_OUT, 8, 4096, 0x66, NULL);
+    back_status = write_once_back(16, 7);
+}
+
+/* The connection found dead as a write is sent: that write fails, the
+ * device reconnects by itself (after its backoff) and later requests
+ * succeed, with a few lines said about it, not one per request. */
+START_TEST(a_connection_that_dies_as_a_request_is_sent_is_reconnected)
+{
+    char spec[256];
+    unsigned lines;
+
+    if (!relay_started())
+        return;
+    snprintf(spec, sizeof(spec), "blk,nbd=%s", relay.uri);
+    ck_assert_int_eq(blk_guest_start(&h, &d, spec, 1, 64, BLK_GUEST_FEATURES),
+                     0);
+    written_reads_back(0, 8, 0x42);
+    relay_cut();
+    lines = log_lines_during(write_into_the_cut_then_until_back, "nbd='");
+    ck_assert_uint_eq(cut_status, VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(back_status, VIRTIO_BLK_S_OK);
+    /* Lost, connected again, and at most the refused write's line. */
+    ck_assert_uint_le(lines, 3);
+    ck_assert(reads_as(0, 8, 0x42));
+    ck_assert(reads_as(16, 8, 7));
+    relay_stop();
 }
 END_TEST
 
@@ -1008,6 +1182,8 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, server_errors_fail_only_their_requests);
     tcase_add_test(tc,
                    server_killed_under_requests_fails_them_and_is_reconnected);
+    tcase_add_test(tc,
+                   a_connection_that_dies_as_a_request_is_sent_is_reconnected);
     tcase_add_test(tc, requests_larger_than_the_server_takes_are_split);
     tcase_add_test(tc, a_servers_minimum_block_size_is_the_guests_block_size);
     tcase_add_test(tc,

@@ -129,10 +129,10 @@ static nbd_completion_callback nbd_cmd(struct blk_job *job)
 
 /* A command libnbd refused at once (its free callback has counted it as
  * failed): say why, rate-limited, as the guest's request may be the
- * cause. */
+ * cause; unless the connection died sending it, which nbd_pump() says. */
 static void nbd_sent(struct blk_nbd *n, int64_t cookie)
 {
-    if (cookie < 0)
+    if (cookie < 0 && !nbd_aio_is_dead(n->h))
         xvdm_dev_guest_error(n->dev, "nbd='%s' refused a command: %s", n->uri,
                              nbd_get_error());
 }
@@ -433,26 +433,44 @@ static enum nbd_next nbd_next(struct blk_nbd *n, struct blk_job *job)
 }
 
 static void nbd_watch_update(struct blk_nbd *n);
+static void nbd_fail_and_retry(struct blk_nbd *n, const char *why);
+
+/* Whether libnbd found the connection dead the last time it ran (r < 0:
+ * what nbd_aio_notify_* or nbd_poll returned), which it may do in any
+ * call, a command's send too: it has then closed the socket and failed
+ * what was in flight. If so the connection is dropped, and retried after
+ * a backoff. */
+static bool nbd_lost(struct blk_nbd *n, int r)
+{
+    if (r >= 0 && !nbd_aio_is_dead(n->h) && !nbd_aio_is_closed(n->h))
+        return false;
+    nbd_fail_and_retry(n, nbd_why());
+    return true;
+}
 
 /* Send the waiting jobs' commands, in order, while fewer than
  * NBD_INFLIGHT_MAX are at the server; a job that has sent them all lets
  * go of its sender's hold. Every command is sent from here, and libnbd
  * may have sent only part of one (a large write, more than the socket
  * takes at once): the socket is then watched for writing the rest, else
- * it waits for a reply to something else, which may never come. */
+ * it waits for a reply to something else, which may never come. A send
+ * that finds the connection gone stops it: the jobs still waiting fail,
+ * and the connection is dropped (n->h is then NULL). */
 static void nbd_pump(struct blk_nbd *n)
 {
     struct blk_job *job;
     enum nbd_next r = NBD_NEXT_SENT;
 
     while ((job = n->waiting) && n->cmds < NBD_INFLIGHT_MAX &&
+           !nbd_aio_is_dead(n->h) &&
            (r = nbd_next(n, job)) != NBD_NEXT_WAIT) {
         if (r == NBD_NEXT_SENT)
             continue;
         n->waiting = job->next;
         nbd_release(n, job);
     }
-    nbd_watch_update(n);
+    if (!nbd_lost(n, 0))
+        nbd_watch_update(n);
 }
 
 /* Queue the job's commands behind the others' and send what the bound
@@ -579,7 +597,9 @@ static void nbd_look_at_finished(struct blk_nbd *n, bool follow)
 /* ---- the socket in the loop -------------------------------------------- */
 
 /* Watch what libnbd's state machine waits for (nbd_aio_get_direction(3)):
- * the loop is level-triggered, so nothing it does not want. */
+ * the loop is level-triggered, so nothing it does not want. Never after
+ * libnbd found the connection dead, as it then closed the socket (whose
+ * number may be another's by now): nbd_lost() comes first and drops it. */
 static void nbd_watch_update(struct blk_nbd *n)
 {
     unsigned dir;
@@ -706,10 +726,8 @@ static void nbd_connected(struct blk_nbd *n)
 /* After libnbd ran (r: what nbd_aio_notify_* or nbd_poll returned). */
 static void nbd_progress(struct blk_nbd *n, int r)
 {
-    if (r < 0 || nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h)) {
-        nbd_fail_and_retry(n, nbd_why());
+    if (nbd_lost(n, r))
         return;
-    }
     if (n->state == NBD_CONNECTING && nbd_aio_is_ready(n->h))
         nbd_connected(n);
     if (n->state == NBD_READY)
