@@ -223,8 +223,9 @@ int sim_kernel_look_late(struct sim *sim, unsigned vcpu, unsigned ms)
 
     if (!l)
         return -ENOMEM;
+    sim_kernel_late_join(sim); /* one look at a time */
     pthread_mutex_lock(&sim->lock);
-    if (!sim->late_running && slot->state == STATE_IOREQ_READY &&
+    if (slot->state == STATE_IOREQ_READY &&
         slot->type == IOREQ_TYPE_COPY && slot->dir == IOREQ_WRITE) {
         *l = (struct sim_late_look){sim, vcpu, ms,
                                     sim_ioeventfd_match(sim, slot)};

@@ -175,8 +175,8 @@ void sim_kernel_hold(struct sim *sim, unsigned ms);
  * thread of the sim's, answered if it matches an ioeventfd or else set
  * READY again, whatever the slot holds by then, as Linux's
  * ioeventfd_interrupt() does. For tests, from inside xvdm's handling of
- * that very access. 0, or -EAGAIN when the slot holds no such write (or
- * one such look is already running). */
+ * that very access; a look still running is waited for first. 0, or
+ * -EAGAIN when the slot holds no such write. */
 int sim_kernel_look_late(struct sim *sim, unsigned vcpu, unsigned ms);
 
 /* ---- fault injection -------------------------------------------------- */

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <sys/epoll.h>
@@ -160,11 +161,23 @@ static void ioreq_recheck_later(struct ioreq_dispatch *d)
         d->recheck_armed = true;
 }
 
-/* The byte holding the slot's 4-bit state (xen/hvm/ioreq.h: the low bits
- * of the byte before `type`), for the compare-and-swap below. */
+/* The byte holding the slot's 4-bit state (xen/hvm/ioreq.h): the byte
+ * before `type`, the field in its low bits as gcc and clang lay out
+ * bit-fields on little-endian ABIs (every one Xen runs on). */
+_Static_assert(offsetof(struct ioreq, type) == 31, "ioreq layout");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "ioreq state bits");
+
 static volatile uint8_t *ioreq_state_byte(volatile struct ioreq *slot)
 {
-    return (volatile uint8_t *)&slot->type - 1;
+    return (volatile uint8_t *)slot + offsetof(struct ioreq, type) - 1;
+}
+
+/* The slot's state, with acquire: the fields after it are read only
+ * once READY was seen. */
+static uint8_t ioreq_state(volatile struct ioreq *slot)
+{
+    return __atomic_load_n(ioreq_state_byte(slot), __ATOMIC_ACQUIRE) & 0xf;
 }
 
 /* READY -> IORESP_READY, only if the slot is still READY: false when the
@@ -233,7 +246,7 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
 {
     /* Indexed by hand: Xen declares the array with one element. */
     volatile struct ioreq *slot = (struct ioreq *)d->hv->iopage + vcpu;
-    uint8_t state = slot->state;
+    uint8_t state = ioreq_state(slot);
     struct ioreq req;
     struct mmio *window = NULL;
     uint64_t data = 0;
@@ -247,8 +260,6 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
             d->owed[vcpu].owed = false;
         return 0; /* a stray notify: nothing to answer */
     }
-    /* Read the fields only after seeing READY. */
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
     memcpy(&req, (const void *)slot, sizeof(req));
     /* The vCPU waits for its answer, so a READY slot with an answer owed
      * for the same access is that access, given back by the host's

@@ -182,10 +182,13 @@ static void grant_reset(void)
     input_mapped = false;
 }
 
-/* An access xvdm did not answer in time is a hang: report it as a crash. */
+/* An access xvdm did not answer in time is a hang, and one refused
+ * because xvdm left the slot in a state other than NONE would crash the
+ * domain on Xen ("device model set bad IO state"): report either as a
+ * crash. */
 static void check(int ret)
 {
-    if (ret == -ETIMEDOUT)
+    if (ret == -ETIMEDOUT || ret == -EIO)
         abort();
 }
 
