@@ -29,9 +29,14 @@ e2e_why_stuck() {
 }
 
 # Copy the guest's console and xvdm's log to dom0's console as they grow,
-# so the serial log has them even if dom0 itself gets stuck.
+# so the serial log has them even if dom0 itself gets stuck. The guest's
+# log starts empty: xenconsoled appends, and a guest of the same name
+# earlier in the boot (peers-slow's, before peers') left its verdict
+# there, which e2e_wait_guest would take for this guest's. Called before
+# the guest is unpaused, so nothing of it is lost.
 e2e_follow_logs() {
-    touch "/var/log/xen/guest-$1.log" "$2"
+    : >"/var/log/xen/guest-$1.log"
+    touch "$2"
     tail -F "/var/log/xen/guest-$1.log" 2>/dev/null | sed 's/^/[guest] /' &
     tail -F "$2" 2>/dev/null | sed 's/^/[xvdm] /' &
 }
