@@ -144,9 +144,25 @@ static void sim_kernel_sleep(struct sim *sim, unsigned ms)
         ;
 }
 
+/* The end of ioeventfd_interrupt(), `ms` after it marked the slot
+ * INPROCESS, with the lock held: answered when an ioeventfd (fd) matched,
+ * else READY again, whatever the slot holds by then. */
+static void sim_kernel_decide(struct sim *sim, unsigned vcpu, int fd,
+                              unsigned ms)
+{
+    volatile struct ioreq *slot = (struct ioreq *)sim->hv.iopage + vcpu;
+
+    sim_kernel_sleep(sim, ms);
+    if (fd >= 0) {
+        sim_kernel_answer(sim, vcpu, fd);
+        return;
+    }
+    slot->state = STATE_IOREQ_READY;
+    pthread_cond_broadcast(&sim->answered);
+}
+
 /* ioeventfd_interrupt() held for kernel_hold_ms between marking a READY
- * COPY write INPROCESS and deciding: answered when an ioeventfd matches,
- * else READY again, for xvdm. */
+ * COPY write INPROCESS and deciding, for xvdm to see meanwhile. */
 static void sim_kernel_hold_one(struct sim *sim, unsigned vcpu, int fd)
 {
     volatile struct ioreq *slot = (struct ioreq *)sim->hv.iopage + vcpu;
@@ -156,11 +172,7 @@ static void sim_kernel_hold_one(struct sim *sim, unsigned vcpu, int fd)
         return;
     }
     slot->state = STATE_IOREQ_INPROCESS;
-    sim_kernel_sleep(sim, sim->kernel_hold_ms);
-    if (fd >= 0)
-        sim_kernel_answer(sim, vcpu, fd);
-    else
-        slot->state = STATE_IOREQ_READY;
+    sim_kernel_decide(sim, vcpu, fd, sim->kernel_hold_ms);
 }
 
 /* Xen's event on the vCPU's port runs both handlers: /dev/xen/evtchn's,
@@ -195,22 +207,14 @@ struct sim_late_look {
     int fd;
 };
 
-/* The rest of ioeventfd_interrupt(), `ms` later: the answer, or READY
- * stored back whatever the slot holds by then. */
+/* The rest of a late look, on the sim's thread. */
 static void *sim_kernel_finish_late(void *arg)
 {
     struct sim_late_look *l = arg;
-    struct sim *sim = l->sim;
-    volatile struct ioreq *slot = (struct ioreq *)sim->hv.iopage + l->vcpu;
 
-    pthread_mutex_lock(&sim->lock);
-    sim_kernel_sleep(sim, l->ms);
-    if (l->fd >= 0)
-        sim_kernel_answer(sim, l->vcpu, l->fd);
-    else
-        slot->state = STATE_IOREQ_READY;
-    pthread_cond_broadcast(&sim->answered);
-    pthread_mutex_unlock(&sim->lock);
+    pthread_mutex_lock(&l->sim->lock);
+    sim_kernel_decide(l->sim, l->vcpu, l->fd, l->ms);
+    pthread_mutex_unlock(&l->sim->lock);
     free(l);
     return NULL;
 }
@@ -237,7 +241,7 @@ int sim_kernel_look_late(struct sim *sim, unsigned vcpu, unsigned ms)
             slot->state = STATE_IOREQ_READY;
     }
     pthread_mutex_unlock(&sim->lock);
-    if (!sim->late_running || ret)
+    if (ret) /* no thread took it */
         free(l);
     return ret;
 }

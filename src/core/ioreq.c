@@ -161,6 +161,14 @@ static void ioreq_recheck_later(struct ioreq_dispatch *d)
         d->recheck_armed = true;
 }
 
+/* vCPU `vcpu`'s slot, indexed by hand: Xen declares the array with one
+ * element. */
+static volatile struct ioreq *ioreq_slot(const struct ioreq_dispatch *d,
+                                         unsigned vcpu)
+{
+    return (struct ioreq *)d->hv->iopage + vcpu;
+}
+
 /* The byte holding the slot's 4-bit state (xen/hvm/ioreq.h): the byte
  * before `type`, the field in its low bits as gcc and clang lay out
  * bit-fields on little-endian ABIs (every one Xen runs on). */
@@ -185,8 +193,9 @@ static uint8_t ioreq_state(volatile struct ioreq *slot)
  * it is done with a write it does not take, whatever the slot holds by
  * then, so an answer stored meanwhile would be undone and the vCPU wait
  * for ever. A kernel that read READY but has not yet stored INPROCESS
- * (a few instructions) is not seen: narrowed, not closed, until the
- * kernel's handler claims slots with a compare-and-swap of its own. */
+ * (it takes a spinlock in between) is not seen: narrowed, not closed,
+ * until the kernel's handler claims slots with a compare-and-swap of its
+ * own. */
 static bool ioreq_hand_back(volatile struct ioreq *slot)
 {
     volatile uint8_t *b = ioreq_state_byte(slot);
@@ -219,7 +228,7 @@ static bool ioreq_owed_for(const struct ioreq_owed *a, const struct ioreq *r)
 static int ioreq_answer(struct ioreq_dispatch *d, unsigned vcpu,
                         const struct ioreq_owed *a)
 {
-    volatile struct ioreq *slot = (struct ioreq *)d->hv->iopage + vcpu;
+    volatile struct ioreq *slot = ioreq_slot(d, vcpu);
     int ret;
 
     if (ioreq_reads(a))
@@ -244,8 +253,7 @@ static int ioreq_answer(struct ioreq_dispatch *d, unsigned vcpu,
  * of the notify that hands the answer back. */
 static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
 {
-    /* Indexed by hand: Xen declares the array with one element. */
-    volatile struct ioreq *slot = (struct ioreq *)d->hv->iopage + vcpu;
+    volatile struct ioreq *slot = ioreq_slot(d, vcpu);
     uint8_t state = ioreq_state(slot);
     struct ioreq req;
     struct mmio *window = NULL;
@@ -355,9 +363,8 @@ static const char *ioreq_state_name(uint8_t state)
 void ioreq_log_slots(const struct ioreq_dispatch *d)
 {
     for (unsigned vcpu = 0; vcpu < d->hv->nr_vcpus; vcpu++) {
-        const volatile struct ioreq *slot =
-            (const struct ioreq *)d->hv->iopage + vcpu;
-        uint8_t state = slot->state;
+        volatile struct ioreq *slot = ioreq_slot(d, vcpu);
+        uint8_t state = ioreq_state(slot);
 
         if (state == STATE_IOREQ_NONE)
             log_info("ioreq slot of vCPU %u: empty", vcpu);
