@@ -57,6 +57,10 @@ int sim_ioeventfd(struct hv *hv, uint64_t window, uint32_t vq, int fd,
     struct sim_ioeventfd *e;
     int ret = 0;
 
+    if (assign && sim->cfg.before_ioeventfds) {
+        sim->cfg.before_ioeventfds(sim, sim->cfg.before_ioeventfds_arg);
+        sim->cfg.before_ioeventfds = NULL;
+    }
     pthread_mutex_lock(&sim->lock);
     if (!sim->cfg.eventfds)
         ret = -EOPNOTSUPP;
@@ -458,6 +462,17 @@ int sim_settle(struct sim *sim, unsigned vcpu)
 }
 
 /* ---- what the test side sees ------------------------------------------ */
+
+bool sim_ioreq_waiting(struct sim *sim, unsigned vcpu)
+{
+    volatile struct ioreq *slot = (struct ioreq *)sim->hv.iopage + vcpu;
+    bool ready;
+
+    pthread_mutex_lock(&sim->lock);
+    ready = vcpu < sim->cfg.nr_vcpus && slot->state == STATE_IOREQ_READY;
+    pthread_mutex_unlock(&sim->lock);
+    return ready;
+}
 
 unsigned sim_kernel_kicks(struct sim *sim)
 {

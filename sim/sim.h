@@ -65,6 +65,11 @@ struct sim_config {
     /* What assigning an ioeventfd returns (negative errno: a host out of
      * room, or refusing the ports), or 0: it works. */
     int ioeventfd_error;
+    /* Called once, as xvdm assigns its first ioeventfd and before the sim
+     * takes it: a guest acting between the server's start and the fast
+     * path's (a vCPU running on while an instance restarts). */
+    void (*before_ioeventfds)(struct sim *sim, void *arg);
+    void *before_ioeventfds_arg;
 };
 
 /* NULL + errno. */
@@ -150,6 +155,8 @@ int sim_irq_wait(struct sim *sim, uint32_t spi, unsigned seen,
  * next ioreq twice). */
 unsigned sim_kernel_kicks(struct sim *sim);
 unsigned sim_kernel_missed(struct sim *sim);
+/* True while vCPU `vcpu`'s ioreq waits READY for an answer. */
+bool sim_ioreq_waiting(struct sim *sim, unsigned vcpu);
 /* ioeventfds and irqfds assigned now. */
 unsigned sim_eventfds_assigned(struct sim *sim);
 /* Of sim_irq_edges(spi), those an irqfd made. */

@@ -224,9 +224,10 @@ static bool ioreq_owed_for(const struct ioreq_owed *a, const struct ioreq *r)
 }
 
 /* Hand vCPU `vcpu` the answer `a` (its data, for a read), or owe it until
- * the host's kernel gives the slot back. 0, or the error of the notify. */
+ * the host's kernel gives the slot back; a kick the kernel took is its
+ * to answer (`host_kick`), never owed. 0, or the error of the notify. */
 static int ioreq_answer(struct ioreq_dispatch *d, unsigned vcpu,
-                        const struct ioreq_owed *a)
+                        const struct ioreq_owed *a, bool host_kick)
 {
     volatile struct ioreq *slot = ioreq_slot(d, vcpu);
     int ret;
@@ -234,6 +235,8 @@ static int ioreq_answer(struct ioreq_dispatch *d, unsigned vcpu,
     if (ioreq_reads(a))
         slot->data = a->data;
     if (!ioreq_hand_back(slot)) {
+        if (host_kick)
+            return 0;
         if (!d->owed[vcpu].owed)
             d->stats.deferred++;
         d->owed[vcpu] = *a;
@@ -249,10 +252,22 @@ static int ioreq_answer(struct ioreq_dispatch *d, unsigned vcpu,
     return ret;
 }
 
+/* Who answers a kick that matches one of the host's ioeventfds. */
+enum ioreq_kicks {
+    IOREQ_KICKS_HOSTS,
+    /* Ours too, when served just after the ioeventfds were assigned: a
+     * kick READY by then may have had its event before the kernel's
+     * handler was bound, and then only xvdm answers it. The kernel, if it
+     * looks too, finds it answered, or xvdm finds it held and leaves it. */
+    IOREQ_KICKS_CLAIMED,
+};
+
 /* Answer vCPU `vcpu`'s slot if Xen left an ioreq in it. 0, or the error
  * of the notify that hands the answer back. */
-static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
+static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu,
+                       enum ioreq_kicks kicks)
 {
+    bool host_kick;
     volatile struct ioreq *slot = ioreq_slot(d, vcpu);
     uint8_t state = ioreq_state(slot);
     struct ioreq req;
@@ -273,9 +288,10 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
      * for the same access is that access, given back by the host's
      * kernel: emulated already. */
     if (ioreq_owed_for(&d->owed[vcpu], &req))
-        return ioreq_answer(d, vcpu, &d->owed[vcpu]);
+        return ioreq_answer(d, vcpu, &d->owed[vcpu], false);
     d->owed[vcpu].owed = false;
-    if (ioreq_host_takes(d, &req))
+    host_kick = ioreq_host_takes(d, &req);
+    if (host_kick && kicks == IOREQ_KICKS_HOSTS)
         return 0;
     /* Not marked INPROCESS: the kernel's handler would take that for its
      * own mark (ioreq_hand_back()). */
@@ -302,7 +318,8 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
                                                         : req.data,
                                             .size = req.size,
                                             .dir = req.dir,
-                                            .type = req.type});
+                                            .type = req.type},
+                       host_kick);
     /* A QueueNotify is answered before its drain: on real Xen the vCPU
      * then runs on meanwhile, as with the host's ioeventfd (the 4.20
      * rig's peers-slow figures). */
@@ -330,18 +347,23 @@ static int ioreq_handle_events(struct ioreq_dispatch *d)
             log_err("event channel: cannot take a pending port: %s",
                     strerror(-ret));
         else if (vcpu < d->hv->nr_vcpus)
-            ret = ioreq_serve(d, vcpu);
+            ret = ioreq_serve(d, vcpu, IOREQ_KICKS_HOSTS);
     }
+    return ret;
+}
+
+static int ioreq_serve_each(struct ioreq_dispatch *d, enum ioreq_kicks kicks)
+{
+    int ret = 0;
+
+    for (unsigned vcpu = 0; vcpu < d->hv->nr_vcpus && ret == 0; vcpu++)
+        ret = ioreq_serve(d, vcpu, kicks);
     return ret;
 }
 
 int ioreq_serve_waiting(struct ioreq_dispatch *d)
 {
-    int ret = 0;
-
-    for (unsigned vcpu = 0; vcpu < d->hv->nr_vcpus && ret == 0; vcpu++)
-        ret = ioreq_serve(d, vcpu);
-    return ret;
+    return ioreq_serve_each(d, IOREQ_KICKS_CLAIMED);
 }
 
 static const char *ioreq_state_name(uint8_t state)
@@ -395,7 +417,7 @@ static void ioreq_on_recheck(void *arg, uint32_t revents)
     if (read(d->recheck_fd, &expired, sizeof(expired)) < 0)
         return;
     d->recheck_armed = false;
-    ret = ioreq_serve_waiting(d);
+    ret = ioreq_serve_each(d, IOREQ_KICKS_HOSTS);
     if (ret)
         loop_fail(d->loop, ret);
 }

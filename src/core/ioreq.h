@@ -84,7 +84,9 @@ int ioreq_add_range(struct ioreq_dispatch *d, const struct ioreq_range *r);
 int ioreq_dispatch_start(struct ioreq_dispatch *d, struct loop *loop);
 /* Answer any ioreq already waiting in a slot, whatever the ports say: an
  * ioreq sent between enabling the server and binding its ports has had
- * its notification go nowhere. 0, or the error of a failed notify. */
+ * its notification go nowhere, and a kick sent before the host's
+ * ioeventfds were assigned went to no kernel handler. For once the fast
+ * path is set up; 0, or the error of a failed notify. */
 int ioreq_serve_waiting(struct ioreq_dispatch *d);
 /* Log each vCPU's slot: empty, or the access in it and its state. A vCPU
  * whose guest is stuck with an ioreq READY in its slot waits for xvdm; one

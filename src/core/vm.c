@@ -117,8 +117,9 @@ static int vm_start(struct vm *vm)
         return ret;
     }
     vm->server_enabled = true;
-    /* Kicks written before this go through xvdm; a request the host is
-     * given from now on is answered by it. */
+    /* The ioeventfds need the ports, which Xen gives only once the server
+     * is enabled: a kick written before they are assigned is answered by
+     * ioreq_serve_waiting(), one written after by the host. */
     for (unsigned i = 0; i < vm->nr_devs && ret == 0; i++)
         ret = mmio_fast_start(&vm->devs[i].mmio, vm->loop);
     if (ret) {
