@@ -30,7 +30,8 @@
  * the guest's RAM mapped, a fresh sim for each run, each mode first in
  * half of the rounds; the ratio is grants / mapped.
  *
- *   tools/bench-blk [--rounds N] [--file PATH] [--poll-us N] [--grants|--nbd]
+ *   tools/bench-blk [--rounds N] [--file PATH] [--poll-us N] [--batch US]
+ *                   [--grants|--nbd]
  *   tools/bench-blk --requests N   (4 KiB random reads through xvdm only,
  *                                   for valgrind --tool=callgrind)
  */
@@ -67,6 +68,8 @@
 static bool o_direct;
 /* xvdm's --poll-us. */
 static unsigned poll_us;
+/* blk's batch= (--batch US), or its default when negative. */
+static int batch_us = -1;
 /* Request slot n's data buffer in the sim guest's memory. The direct side
  * does its I/O in these same buffers: O_DIRECT transfers straight into
  * them, and how many physically contiguous runs a buffer has decides how
@@ -353,8 +356,11 @@ static int run_guest(struct vdriver *d, const struct workload *w, uint64_t bufs,
 static void file_spec(char *spec, size_t len, const char *path,
                       const char *aio)
 {
-    snprintf(spec, len, "blk,path=%s,iothreads=%d,aio=%s,direct=%s", path,
-             IOTHREADS, aio, o_direct ? "on" : "off");
+    int n = snprintf(spec, len, "blk,path=%s,iothreads=%d,aio=%s,direct=%s",
+                     path, IOTHREADS, aio, o_direct ? "on" : "off");
+
+    if (batch_us >= 0 && n > 0 && (size_t)n < len)
+        snprintf(spec + n, len - (size_t)n, ",batch=%d", batch_us);
 }
 
 static int start_xvdm(struct harness *h, struct vdriver *d, const char *spec,
@@ -569,8 +575,13 @@ static int bench_grants(const char *path, unsigned rounds)
 /* The trap's cost, then the page cache, then O_DIRECT, a table each. */
 static int bench_both(const char *path, unsigned rounds)
 {
-    printf("bench-blk: %s, %llu MiB, %d I/O threads, xvdm --poll-us %u\n", path,
-           FILE_SIZE >> 20, IOTHREADS, poll_us);
+    char batch[16] = "its default";
+
+    if (batch_us >= 0)
+        snprintf(batch, sizeof(batch), "%d us", batch_us);
+    printf("bench-blk: %s, %llu MiB, %d I/O threads, xvdm --poll-us %u, "
+           "blk batch= %s\n",
+           path, FILE_SIZE >> 20, IOTHREADS, poll_us, batch);
     if (print_round_trip(path))
         return 1;
     for (int d = 0; d < 2; d++) {
@@ -706,6 +717,8 @@ int main(int argc, char **argv)
             requests = (unsigned)atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--poll-us") == 0)
             poll_us = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--batch") == 0)
+            batch_us = atoi(argv[i + 1]);
         i++;
     }
     if (rounds < 1 || rounds > BENCH_ROUNDS_MAX || make_file(path)) {

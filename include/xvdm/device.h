@@ -35,8 +35,8 @@ extern "C" {
 
 /* Bumped on any change to this header: 2 added xvdm_device_ops.reload and
  * xvdm_dev_publish(); 3 added xvdm_queue_next(); 4 xvdm_host_path(); 5
- * xvdm_queue_held_back(). */
-#define XVDM_DEVICE_ABI_VERSION 5
+ * xvdm_queue_held_back(); 6 xvdm_dev_batch(). */
+#define XVDM_DEVICE_ABI_VERSION 6
 /* The oldest version xvdm still loads: later versions only added fields at
  * the end of the ops table, which xvdm does not read from older modules. */
 #define XVDM_DEVICE_ABI_VERSION_MIN 1
@@ -274,6 +274,20 @@ bool xvdm_queue_held_back(const struct xvdm_queue *q);
  * are taken (from another vCPU, or by DMA into its own ring) cannot keep
  * the loop, and every other device and vCPU, waiting. */
 void xvdm_queue_defer(struct xvdm_queue *q);
+/*
+ * From ABI version 6 on, for a device that drains with xvdm_queue_next()
+ * and completes from the loop's thread (in its fd callbacks): while it
+ * has chains of a queue in flight (taken, not yet pushed), the driver is
+ * not asked to kick that queue and xvdm_queue_notify_guest() raises no
+ * interrupt; when the last one is pushed, or max_us after the first thing
+ * waited, the interrupt is raised and the chains the driver added
+ * meanwhile are taken (queue_notify() is called). On Xen each kick and
+ * each interrupt stops a guest vCPU for a round trip through dom0, so a
+ * device whose requests finish close together (a disk) trades up to
+ * max_us of latency for far fewer of them. 0 turns it off (the default).
+ * Call it from create(). 0, or a negative errno (no timer).
+ */
+int xvdm_dev_batch(struct xvdm_dev *dev, uint32_t max_us);
 
 #ifdef __cplusplus
 }

@@ -16,6 +16,7 @@
 
 #include "dev.h"
 #include "loop.h"
+#include "queue-batch.h"
 
 /* Bits 24..40 belong to the transport (VIRTIO 1.2 §6): a module may not
  * offer them, or a driver could negotiate a ring format xvdm lacks. */
@@ -206,6 +207,7 @@ static void dev_queues_init(struct xvdm_dev *dev)
  * caller's. */
 static void dev_free(struct xvdm_dev *dev)
 {
+    batch_fini(dev);
     if (dev->defer_fd >= 0) {
         loop_unwatch(dev->loop, dev->defer_fd);
         close(dev->defer_fd);
@@ -235,6 +237,7 @@ int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
     dev->loop = loop;
     dev->loop_turn = loop ? loop_turn(loop) : NULL;
     dev->defer_fd = -1;
+    dev->batch_fd = -1;
     if (st && node) {
         dev->store = st;
         dev->node = strdup(node);
@@ -276,6 +279,7 @@ void dev_queue_reset(struct xvdm_queue *q)
     vq_reset(&q->vq);
     q->draining = false;
     q->starved = false;
+    batch_forget(q);
 }
 
 void dev_destroy(struct xvdm_dev *dev)

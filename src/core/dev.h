@@ -41,6 +41,12 @@ struct xvdm_queue {
     bool draining;  /* in xvdm_queue_next()'s run: kicks off */
     bool starved;   /* a chain waits for granted pages (gbudget) */
     bool held_back; /* xvdm_queue_next()'s last 0 was not "no more" */
+    /* Trap batching (queue-batch.c), when the device's batch_ns is set. */
+    unsigned in_flight; /* chains handed to the device, not yet pushed */
+    unsigned done;      /* chains pushed since the last interrupt */
+    uint64_t irq_since; /* when the interrupt began to wait; 0: it does not */
+    uint64_t looked;    /* kicks off: when the ring was last looked at; 0:
+                         * the driver is asked to kick as usual */
 };
 
 struct xvdm_dev {
@@ -67,6 +73,9 @@ struct xvdm_dev {
     struct ratelimit guest_rl;
     int defer_fd;        /* eventfd for xvdm_queue_defer(), made on first use */
     uint64_t deferred;   /* queues to notify from the loop */
+    uint64_t batch_ns;   /* xvdm_dev_batch()'s bound, 0: no batching */
+    int batch_fd;        /* its timerfd, made on first use */
+    bool batch_armed;
     /* What the guest had the device do, for the counters line
      * (mmio_log_counters()). Loop thread, but chains and bytes: modules
      * may complete from threads of their own. */

@@ -12,6 +12,7 @@
 
 #include "dev.h"
 #include "loop.h"
+#include "queue-batch.h"
 #include "virtio.h"
 
 /* Status bits the driver may set; NEEDS_RESET is the device's. */
@@ -346,6 +347,8 @@ static int queue_take(struct xvdm_queue *q, struct xvdm_chain *chain,
             return 0;
         }
         q->taken += ret > 0;
+        if (ret == 1)
+            batch_took(q);
         /* The skipped chain is used now: the driver is told of it as of
          * any (VIRTIO 1.2 §2.7.7.2), whether or not the device completes
          * anything in this turn. */
@@ -375,7 +378,7 @@ int xvdm_queue_next(struct xvdm_queue *q, struct xvdm_chain *chain)
         q->draining = true;
     }
     while ((ret = queue_take(q, chain, &spent)) == 0 && !spent &&
-           vq_enable_kicks(&q->vq))
+           !batch_holds_kicks(q) && vq_enable_kicks(&q->vq))
         vq_disable_kicks(&q->vq);
     q->draining = ret == 1;
     q->held_back = ret == 0 && spent;
@@ -398,6 +401,7 @@ void xvdm_queue_push(struct xvdm_queue *q, const struct xvdm_chain *chain,
                      uint32_t written)
 {
     vq_push(&q->vq, chain, written);
+    batch_pushed(q, 1);
     virtio_count_used(q->dev, 1, written);
 }
 
@@ -408,6 +412,7 @@ void xvdm_queue_push_batch(struct xvdm_queue *q,
     uint64_t bytes = 0;
 
     vq_push_batch(&q->vq, chains, written, n);
+    batch_pushed(q, n);
     for (unsigned i = 0; i < n; i++)
         bytes += written[i];
     virtio_count_used(q->dev, n, bytes);
@@ -415,6 +420,8 @@ void xvdm_queue_push_batch(struct xvdm_queue *q,
 
 void xvdm_queue_notify_guest(struct xvdm_queue *q)
 {
+    if (batch_holds_interrupt(q))
+        return;
     if (vq_should_signal(&q->vq))
         virtio_signal_used(q->dev);
 }

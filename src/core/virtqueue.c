@@ -378,6 +378,13 @@ static int vq_avail_pending(struct vq *vq, uint16_t *pending)
     return 0;
 }
 
+bool vq_has_available(struct vq *vq)
+{
+    uint16_t pending;
+
+    return vq_live(vq) && vq_avail_pending(vq, &pending) == 0 && pending;
+}
+
 int vq_pop(struct vq *vq, struct xvdm_chain *chain)
 {
     struct vq_walk w;

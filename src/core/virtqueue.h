@@ -157,5 +157,7 @@ bool vq_should_signal(struct vq *vq);
 /* Kick suppression (VIRTQ_USED_F_NO_NOTIFY or avail_event). */
 void vq_disable_kicks(struct vq *vq);
 bool vq_enable_kicks(struct vq *vq); /* true: more chains arrived */
+/* The driver made chains available that were not taken yet. */
+bool vq_has_available(struct vq *vq);
 
 #endif
