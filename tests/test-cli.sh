@@ -28,6 +28,7 @@ expect 0 "^Usage: xvdm --domid" --help
 expect 0 "^xvdm [0-9]+\.[0-9]+" --version
 expect 0 "^rng +virtio id 4" --list-devices
 expect 0 "^input +virtio id 18 +input device" --list-devices
+expect 0 "^gpu +virtio id 16 +2D display adapter" --list-devices
 expect 2 "--domid is required" --device rng
 expect 2 "at least one --device is required" --domid 5
 expect 2 "--domid 'zero' is not a guest domain id" --domid zero --device rng
