@@ -682,7 +682,7 @@ END_TEST
 START_TEST(backing_outside_the_guest_or_the_request_is_refused)
 {
     const uint32_t bad = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
-    struct virtio_gpu_mem_entry e[2];
+    struct virtio_gpu_mem_entry e[2], many[17];
     uint64_t end;
     struct fb f;
 
@@ -703,6 +703,14 @@ START_TEST(backing_outside_the_guest_or_the_request_is_refused)
     ck_assert_uint_eq(attach_n(1, f.e, FB_PIECES, FB_PIECES + 1), bad);
     ck_assert_uint_eq(attach_n(1, f.e, 0, 0), bad);
     ck_assert_uint_eq(attach_n(1, f.e, FB_PIECES, 0xffffffff), bad);
+    /* More backing than the resource's bytes in 64 KiB pages: the same
+     * page 17 times (12 KiB resource). */
+    for (unsigned i = 0; i < 17; i++)
+        many[i] = (struct virtio_gpu_mem_entry){f.e[1].addr, htole32(4096),
+                                                0};
+    ck_assert_uint_eq(attach(1, many, 17), bad);
+    ck_assert_uint_eq(attach(1, many, 16), OK);
+    ck_assert_uint_eq(detach(1), OK);
     /* None of it stuck: a good list is taken. */
     ck_assert_uint_eq(attach(1, f.e, FB_PIECES), OK);
     finish();
@@ -710,7 +718,8 @@ START_TEST(backing_outside_the_guest_or_the_request_is_refused)
 END_TEST
 
 /* An entry larger than one mapping of guest memory (16 MiB) is checked
- * whole: 20 MiB at the end of RAM is taken, one page more is not. In
+ * whole: 20 MiB at the end of RAM, for a resource of 20 MiB, is taken,
+ * one page more is not. In
  * grant mode the reference after the grant is the next one the driver
  * grants (this request's own buffer): only the 20 MiB are tried, in two
  * mappings. */
@@ -723,7 +732,8 @@ START_TEST(a_large_backing_entry_is_checked_to_its_last_page)
     start("");
     gpa = sim_ram_base(h.sim) + sim_ram_size(h.sim) - len;
     addr = dma_addr(gpa, len);
-    ck_assert_uint_eq(create(1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 16, 16), OK);
+    ck_assert_uint_eq(create(1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 2560, 2048),
+                      OK);
     e = (struct virtio_gpu_mem_entry){htole64(addr), htole32(len + 4096), 0};
     if (!vdriver_grants())
         ck_assert_uint_eq(attach(1, &e, 1),

@@ -199,10 +199,10 @@ void gpu_resources_clear(struct gpu *g)
     }
 }
 
-/* One backing entry, read from after the command and checked against
- * the guest's memory now. */
+/* One backing entry, read from after the command, at most `room`
+ * bytes long and checked against the guest's memory now. */
 static bool gpu_entry_read(struct gpu *g, const struct gpu_req *req, uint32_t k,
-                           struct gpu_entry *e)
+                           uint64_t room, struct gpu_entry *e)
 {
     const struct xvdm_chain *ch = req->ch;
     struct virtio_gpu_mem_entry me;
@@ -219,6 +219,13 @@ static bool gpu_entry_read(struct gpu *g, const struct gpu_req *req, uint32_t k,
     }
     e->addr = le64toh(me.addr);
     e->len = le32toh(me.length);
+    if (e->len > room) {
+        xvdm_dev_guest_error(g->dev,
+                             "ATTACH_BACKING: entry %u takes the backing "
+                             "past the resource's size",
+                             k);
+        return false;
+    }
     if (e->len && xvdm_dev_guest_read(g->dev, e->addr, NULL, e->len) == 0)
         return true;
     xvdm_dev_guest_error(g->dev,
@@ -228,14 +235,25 @@ static bool gpu_entry_read(struct gpu *g, const struct gpu_req *req, uint32_t k,
     return false;
 }
 
+/* Backing a driver gives is its buffer of the resource's bytes, in
+ * pages (Linux: PAGE_ALIGN(pitch * height), pages of up to 64 KiB):
+ * more would only make checking it cost more than the resource. */
+static uint64_t gpu_backing_max(const struct gpu_resource *r)
+{
+    const uint64_t page = 64 * 1024;
+
+    return ((uint64_t)r->width * r->height * GPU_BYTES_PER_PIXEL + page - 1) &
+           ~(page - 1);
+}
+
 static uint32_t gpu_backing_read_entries(struct gpu *g,
                                          const struct gpu_req *req,
                                          struct gpu_resource *r, uint32_t n)
 {
-    uint64_t start = 0;
+    uint64_t start = 0, max = gpu_backing_max(r);
 
     for (uint32_t k = 0; k < n; k++) {
-        if (!gpu_entry_read(g, req, k, &r->backing[k]))
+        if (!gpu_entry_read(g, req, k, max - start, &r->backing[k]))
             return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
         r->backing[k].start = start;
         start += r->backing[k].len;

@@ -127,7 +127,8 @@ void gpu_scanout_forget(struct gpu *g, const struct gpu_resource *res);
 /* What a host consumer of the framebuffer sees of scanout `id`: the
  * pixels of its rectangle of its resource, rows packed (width * 4 bytes
  * each), in the resource's VIRTIO_GPU_FORMAT_*, as of now. Exported
- * from the module for that consumer (tests, for now). 0 with *info
+ * from the module for that consumer (tests, for now); called on the
+ * loop's thread, between requests. 0 with *info
  * filled and the pixels in buf; -ENOENT when the scanout is disabled or
  * not there; -ENOSPC when size is less than width * height * 4 (*info
  * filled, nothing copied). */
