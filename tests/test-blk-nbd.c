@@ -71,43 +71,21 @@ static void complete(unsigned n)
     blk_guest_complete(&d, q0, 1, n);
 }
 
-/* One request on queue 0 with its data in `nparts` buffers of part[i]
- * bytes; a write sends `fill` bytes, a read returns its data in *out. */
 static uint8_t run_split(uint32_t type, uint64_t sector, const uint32_t *part,
                          unsigned nparts, int fill, uint8_t **out)
 {
-    bool device_writes = type == VIRTIO_BLK_T_IN;
-    struct blk_req r = blk_guest_submit_split(&d, 0, type, sector, part,
-                                              nparts, device_writes);
-    uint64_t len = 0;
-
-    for (unsigned i = 0; i < nparts; i++)
-        len += part[i];
-    if (len && !device_writes)
-        memset(r.data, fill, len);
-    complete(1);
-    if (out)
-        *out = r.data;
-    return *r.status;
+    return blk_guest_run_split(&d, type, sector, part, nparts, fill, out);
 }
 
-/* The same with the data in one buffer. */
 static uint8_t run_one(uint32_t type, uint64_t sector, uint32_t len, int fill,
                        uint8_t **out)
 {
-    return run_split(type, sector, &len, len ? 1 : 0, fill, out);
+    return blk_guest_run(&d, type, sector, len, fill, out);
 }
 
 static bool reads_as(uint64_t sector, unsigned sectors, uint8_t byte)
 {
-    uint8_t *data;
-
-    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, sector, sectors * 512, 0,
-                              &data), VIRTIO_BLK_S_OK);
-    for (unsigned i = 0; i < sectors * 512; i++)
-        if (data[i] != byte)
-            return false;
-    return true;
+    return blk_guest_reads_as(&d, sector, sectors, byte);
 }
 
 /* A write of `sectors` sectors of `fill` at `sector` succeeds and reads
@@ -1154,7 +1132,7 @@ START_TEST(bad_uris_are_refused_with_a_line_naming_them)
                    "give one of them");
     refused_naming("blk,nbd=nbd://127.0.0.1/x,direct=on",
                    "direct= is for path=");
-    refused_naming("blk", "path= or nbd= is required");
+    refused_naming("blk", "path=, nbd= or rbd= is required");
 }
 END_TEST
 #else
