@@ -34,6 +34,7 @@
 #include "check-run.h"
 #include "harness.h"
 #include "log-lines.h"
+#include "refused-spec.h"
 #include "nbd-server.h"
 #include "vdriver.h"
 
@@ -1099,46 +1100,27 @@ END_TEST
 
 /* ---- URIs that cannot work -------------------------------------------------- */
 
-static char bad_spec[256];
-static int bad_ret;
-
-static void start_bad(void)
-{
-    const char *specs[] = {bad_spec};
-
-    bad_ret = harness_start(&h, specs, 1);
-}
-
-/* The device is refused with a line naming the URI (or option). */
-static void refused_naming(const char *spec, const char *named)
-{
-    snprintf(bad_spec, sizeof(bad_spec), "%s", spec);
-    ck_assert_msg(log_lines_during(start_bad, named) >= 1,
-                  "no line names '%s' for %s", named, spec);
-    ck_assert_int_ne(bad_ret, 0);
-}
-
 #ifdef HAVE_LIBNBD
 START_TEST(bad_uris_are_refused_with_a_line_naming_them)
 {
-    refused_naming("blk,nbd=http://example.invalid/disk",
+    expect_spec_refused("blk,nbd=http://example.invalid/disk",
                    "nbd='http://example.invalid/disk'");
-    refused_naming("blk,nbd=nbd+unix:///disk?socket=/nonexistent/sock",
+    expect_spec_refused("blk,nbd=nbd+unix:///disk?socket=/nonexistent/sock",
                    "cannot connect to nbd='nbd+unix:///disk?socket=/nonexistent");
-    refused_naming("blk,nbd=nbd+unix:///disk", "nbd='nbd+unix:///disk'");
-    refused_naming("blk,nbd=nbd://127.0.0.1:1/disk",
+    expect_spec_refused("blk,nbd=nbd+unix:///disk", "nbd='nbd+unix:///disk'");
+    expect_spec_refused("blk,nbd=nbd://127.0.0.1:1/disk",
                    "cannot connect to nbd='nbd://127.0.0.1:1/disk'");
-    refused_naming("blk,path=/dev/null,nbd=nbd://127.0.0.1/x",
+    expect_spec_refused("blk,path=/dev/null,nbd=nbd://127.0.0.1/x",
                    "give one of them");
-    refused_naming("blk,nbd=nbd://127.0.0.1/x,direct=on",
+    expect_spec_refused("blk,nbd=nbd://127.0.0.1/x,direct=on",
                    "direct= is for path=");
-    refused_naming("blk", "path=, nbd= or rbd= is required");
+    expect_spec_refused("blk", "path=, nbd= or rbd= is required");
 }
 END_TEST
 #else
 START_TEST(nbd_is_refused_naming_libnbd_when_built_without_it)
 {
-    refused_naming("blk,nbd=nbd://127.0.0.1/x",
+    expect_spec_refused("blk,nbd=nbd://127.0.0.1/x",
                    "nbd='nbd://127.0.0.1/x': this xvdm was built without libnbd");
 }
 END_TEST

@@ -25,37 +25,15 @@
 #include "blk-guest.h"
 #include "check-run.h"
 #include "harness.h"
-#include "log-lines.h"
+#include "refused-spec.h"
 #include "vdriver.h"
 
 #define DISK_SIZE (1 << 20)
 #define SECTORS (DISK_SIZE / 512)
 #define WAIT_MS 5000
 
-static struct harness h;
-
-/* ---- specs that cannot work ------------------------------------------------- */
-
-static char bad_spec[512];
-static int bad_ret;
-
-static void start_bad(void)
-{
-    const char *specs[] = {bad_spec};
-
-    bad_ret = harness_start(&h, specs, 1);
-}
-
-/* The device is refused with a line naming the image (or option). */
-static void refused_naming(const char *spec, const char *named)
-{
-    snprintf(bad_spec, sizeof(bad_spec), "%s", spec);
-    ck_assert_msg(log_lines_during(start_bad, named) >= 1,
-                  "no line names '%s' for %s", named, spec);
-    ck_assert_int_ne(bad_ret, 0);
-}
-
 #ifdef HAVE_LIBRBD
+static struct harness h;
 static struct vdriver d;
 /* The cluster's directory and ceph.conf; conf[0] is 0 when it is not
  * running (not installed, or it did not start: said once). */
@@ -400,30 +378,30 @@ END_TEST
 
 START_TEST(pools_images_and_options_that_cannot_work_are_refused_naming_them)
 {
-    char spec[512], named[256];
+    char spec[256], named[256];
 
     if (!new_image(DISK_SIZE))
         return;
     snprintf(spec, sizeof(spec), "blk,rbd=nopool/%s,conf=%s", image, conf);
     snprintf(named, sizeof(named),
              "cannot connect to rbd='nopool/%s': no such pool", image);
-    refused_naming(spec, named);
+    expect_spec_refused(spec, named);
     snprintf(spec, sizeof(spec), "blk,rbd=rbd/noimage,conf=%s", conf);
-    refused_naming(spec,
+    expect_spec_refused(spec,
                    "cannot connect to rbd='rbd/noimage': cannot open the image");
     snprintf(spec, sizeof(spec), "blk,rbd=rbd/%s@nosnap,conf=%s", image, conf);
     snprintf(named, sizeof(named), "cannot connect to rbd='rbd/%s@nosnap'",
              image);
-    refused_naming(spec, named);
-    refused_naming("blk,rbd=noslash,conf=/dev/null",
+    expect_spec_refused(spec, named);
+    expect_spec_refused("blk,rbd=noslash,conf=/dev/null",
                    "rbd='noslash': not POOL/IMAGE");
-    refused_naming("blk,rbd=rbd/x,conf=/nonexistent/ceph.conf",
+    expect_spec_refused("blk,rbd=rbd/x,conf=/nonexistent/ceph.conf",
                    "rbd='rbd/x': cannot read the Ceph configuration");
-    refused_naming("blk,rbd=rbd/x,direct=on", "direct= is for path=, not "
+    expect_spec_refused("blk,rbd=rbd/x,direct=on", "direct= is for path=, not "
                                               "rbd='rbd/x'");
-    refused_naming("blk,path=/dev/null,conf=/etc/ceph/ceph.conf",
+    expect_spec_refused("blk,path=/dev/null,conf=/etc/ceph/ceph.conf",
                    "conf= is for rbd=, not path='/dev/null'");
-    refused_naming("blk,path=/dev/null,rbd=rbd/x", "give one of them");
+    expect_spec_refused("blk,path=/dev/null,rbd=rbd/x", "give one of them");
     rados_ioctx_destroy(pool);
     rados_shutdown(client);
 }
@@ -431,7 +409,7 @@ END_TEST
 #else
 START_TEST(rbd_is_refused_naming_librbd_when_built_without_it)
 {
-    refused_naming("blk,rbd=rbd/x",
+    expect_spec_refused("blk,rbd=rbd/x",
                    "rbd='rbd/x': this xvdm was built without librbd");
 }
 END_TEST
