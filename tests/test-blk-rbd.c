@@ -306,6 +306,21 @@ static void read_only_and_refuses_writes(uint8_t seen, uint8_t image_byte)
     ck_assert(cluster_has(0, 4096, image_byte));
 }
 
+/* A read or write of no data (only its header) completes as on a file:
+ * librbd refuses an empty vector, which is no fault of the guest's. */
+START_TEST(a_request_of_no_data_completes_as_on_a_file)
+{
+    if (!new_image(DISK_SIZE))
+        return;
+    start("", 1);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 1, 0, 0, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, 1, 0, 0, NULL),
+                      VIRTIO_BLK_S_OK);
+    stop();
+}
+END_TEST
+
 /* A snapshot is read-only; reads see the image as it was when the
  * snapshot was taken. */
 START_TEST(a_snapshot_is_offered_read_only_and_refuses_writes)
@@ -428,6 +443,7 @@ static Suite *blk_rbd_suite(void)
     tcase_add_test(tc,
                    a_writethrough_guests_writes_are_in_the_cluster_when_done);
     tcase_add_test(tc, discard_and_write_zeroes_reach_the_image);
+    tcase_add_test(tc, a_request_of_no_data_completes_as_on_a_file);
     tcase_add_test(tc, a_snapshot_is_offered_read_only_and_refuses_writes);
     tcase_add_test(tc, ro_on_opens_the_image_read_only);
     tcase_add_test(tc, a_resize_by_another_client_is_noticed);

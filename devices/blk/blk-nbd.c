@@ -813,14 +813,6 @@ static void nbd_submit(void *e, struct blk_job *job)
     job->then_flush = false;
     job->nbd_bounce = NULL;
     job->nbd_rmw = false;
-    /* No data: done, as on a file, with nothing sent. At a sector inside
-     * a server block it would be a read-modify-write of the block, which
-     * could undo another request's write to it. */
-    if ((job->req.op == BLK_OP_READ || job->req.op == BLK_OP_WRITE) &&
-        job->req.len == 0) {
-        nbd_finish(n, job, VIRTIO_BLK_S_OK);
-        return;
-    }
     if (n->state != NBD_READY || !blk_request_within(&job->req, n->info.size)) {
         nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
         return;

@@ -34,8 +34,9 @@ typedef void blk_remote_done_fn(void *ctx, struct blk_job *list);
 typedef void blk_remote_back_fn(void *ctx);
 
 struct blk_remote_ops {
-    /* Send a read, write, flush, discard or write-zeroes; job->durable
-     * asks for it to be on stable storage when it completes. A job that
+    /* Send a read or write (never of no data: blk.c completes those),
+     * flush, discard or write-zeroes; job->durable asks for it to be on
+     * stable storage when it completes. A job that
      * cannot be sent is finished at once with VIRTIO_BLK_S_IOERR: see
      * take(). */
     void (*submit)(void *e, struct blk_job *job);

@@ -362,6 +362,17 @@ static void blk_submit(struct blk *b, struct blk_job *job,
                        struct blk_job **now)
 {
     if (b->remote) {
+        /* No data: done, as on a file, with nothing sent. librbd refuses
+         * an empty vector; an NBD server's block reaching over the sector
+         * would be read and written back, which could undo another
+         * request's write to it. */
+        if ((job->req.op == BLK_OP_READ || job->req.op == BLK_OP_WRITE) &&
+            job->req.len == 0) {
+            job->status = VIRTIO_BLK_S_OK;
+            job->next = *now;
+            *now = job;
+            return;
+        }
         b->remote->submit(b->engine, job);
         for (struct blk_job *f = b->remote->take(b->engine), *next; f;
              f = next) {
