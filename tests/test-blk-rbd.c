@@ -5,9 +5,10 @@
  * and an OSD on memstore, under a fresh directory, gone after): data
  * written on two queues reads back through xvdm and through a second
  * librbd client; a flush (and a writethrough guest's writes) reach the
- * cluster past librbd's cache; discard and write-zeroes; a snapshot and
- * ro=on are read-only; a resize by another client is noticed; pools,
- * images and options that cannot work are refused naming them.
+ * cluster past librbd's cache; discard and write-zeroes; a request of
+ * no data completes as on a file; a snapshot and ro=on are read-only; a
+ * resize by another client is noticed; pools, images and options that
+ * cannot work are refused naming them.
  */
 #include "config.h"
 
