@@ -4,11 +4,14 @@
  * one-node Ceph cluster started for the run (sim/ceph-cluster: a monitor
  * and an OSD on memstore, under a fresh directory, gone after): data
  * written on two queues reads back through xvdm and through a second
- * librbd client; a flush (and a writethrough guest's writes) reach the
- * cluster past librbd's cache; discard and write-zeroes; a request of
- * no data completes as on a file; a snapshot and ro=on are read-only; a
- * resize by another client is noticed; pools, images and options that
- * cannot work are refused naming them.
+ * librbd client; writes are in the cluster when done, whatever the
+ * configuration says of librbd's cache; discard and write-zeroes; a
+ * request of no data completes as on a file; a snapshot and ro=on are read-only; a
+ * resize by another client is noticed; pools, images and snapshots that
+ * do not exist are refused naming them; with the OSD killed, requests
+ * fail and the device stops within the operation timeout. Not in `make
+ * check` (it takes minutes): `make check-ceph` runs it, and fails where
+ * there is no cluster. test-blk-rbd-spec has the checks that need none.
  */
 #include "config.h"
 
@@ -17,11 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
-#ifdef HAVE_LIBRBD
 #include <rados/librados.h>
 #include <rbd/librbd.h>
-#endif
 
 #include "blk-guest.h"
 #include "check-run.h"
@@ -32,16 +34,19 @@
 #define DISK_SIZE (1 << 20)
 #define SECTORS (DISK_SIZE / 512)
 #define WAIT_MS 5000
+/* After how long an operation the cluster does not answer fails
+ * (RBD_OP_TIMEOUT_S in blk-rbd.c, as the README says), and what a test
+ * allows on top for the loop and a loaded machine. */
+#define OP_TIMEOUT_S 30
+#define SLACK_S 10
 
-#ifdef HAVE_LIBRBD
 static struct harness h;
 static struct vdriver d;
 /* The cluster's directory and ceph.conf; conf[0] is 0 when it is not
- * running (not installed, or it did not start: said once). */
+ * running (not installed, or it did not start: said once, and every
+ * test fails). */
 static char cluster_dir[64];
 static char conf[128];
-/* Ceph is installed but its cluster did not start: a failure. */
-static bool cluster_wanted;
 /* The test's own image, and a librbd client of the cluster's. */
 static char image[64];
 static rados_t client;
@@ -56,8 +61,7 @@ static unsigned cluster_port(void)
     return 20000 + (unsigned)getpid() % 20000 * 2;
 }
 
-/* Before Check runs: failures are said on stdout, and the tests fail
- * (no cluster when one was wanted) rather than skip. */
+/* Before Check runs: failures are said on stdout, and the tests fail. */
 static bool cluster_start(void)
 {
     const char *script = getenv("XVDM_CEPH_CLUSTER");
@@ -66,13 +70,13 @@ static bool cluster_start(void)
 
     if (system("command -v ceph-mon >/dev/null && "
                "command -v ceph-osd >/dev/null") != 0) {
-        printf("SKIP: ceph-mon or ceph-osd not installed\n");
+        printf("ceph-mon or ceph-osd not installed (Debian: ceph-mon, "
+               "ceph-osd, ceph-common; tools/install-deps)\n");
         return false;
     }
     snprintf(cluster_dir, sizeof(cluster_dir), "/tmp/xvdm-ceph.XXXXXX");
     if (!script || !mkdtemp(cluster_dir)) {
         printf("no $XVDM_CEPH_CLUSTER, or no directory for the cluster\n");
-        cluster_wanted = true;
         return false;
     }
     snprintf(cmd, sizeof(cmd), "%s start %s/c %u", script, cluster_dir,
@@ -84,11 +88,20 @@ static bool cluster_start(void)
     if (!out || pclose(out) != 0 || !conf[0]) {
         printf("the Ceph cluster did not start (%s)\n", cmd);
         conf[0] = '\0';
-        cluster_wanted = true;
         rmdir(cluster_dir);
         return false;
     }
     return true;
+}
+
+/* The OSD alone, killed: the cluster answers no operation after. */
+static void cluster_kill_osd(void)
+{
+    char cmd[256];
+
+    snprintf(cmd, sizeof(cmd), "%s kill-osd %s/c",
+             getenv("XVDM_CEPH_CLUSTER"), cluster_dir);
+    ck_assert_int_eq(system(cmd), 0);
 }
 
 static void cluster_stop(void)
@@ -104,24 +117,18 @@ static void cluster_stop(void)
 /* ---- the second client ------------------------------------------------------ */
 
 /* A client of the cluster, and an image of `size` bytes named for this
- * test's process (each test runs in its own); false (the test skipped)
- * where there is no cluster. */
-static bool new_image(uint64_t size)
+ * test's process (each test runs in its own). */
+static void new_image(uint64_t size)
 {
     int order = 0;
 
-    ck_assert_msg(!cluster_wanted, "no Ceph cluster (see above)");
-    if (!conf[0]) {
-        printf("SKIP: no Ceph cluster\n");
-        return false;
-    }
+    ck_assert_msg(conf[0], "no Ceph cluster (see above)");
     ck_assert_int_eq(rados_create(&client, NULL), 0);
     ck_assert_int_eq(rados_conf_read_file(client, conf), 0);
     ck_assert_int_eq(rados_connect(client), 0);
     ck_assert_int_eq(rados_ioctx_create(client, "rbd", &pool), 0);
     snprintf(image, sizeof(image), "img-%d", (int)getpid());
     ck_assert_int_eq(rbd_create(pool, image, size, &order), 0);
-    return true;
 }
 
 /* `len` bytes at `off` of the image (or its snapshot `snap`), as another
@@ -208,8 +215,7 @@ START_TEST(data_written_on_two_queues_reads_back_and_is_in_the_image)
     static uint8_t shadow[DISK_SIZE], seen[DISK_SIZE];
     unsigned seed = 7;
 
-    if (!new_image(DISK_SIZE))
-        return;
+    new_image(DISK_SIZE);
     memset(shadow, 0, sizeof(shadow));
     start(",queues=2", 2);
     ck_assert_uint_eq(blk_guest_config(&d, 0, 8), SECTORS);
@@ -225,20 +231,20 @@ START_TEST(data_written_on_two_queues_reads_back_and_is_in_the_image)
 }
 END_TEST
 
-/* The cluster's clients cache writes until a flush (sim/ceph-cluster):
- * a write is not in the cluster until the guest's flush takes it there. */
-START_TEST(a_flush_takes_writes_past_librbds_cache_to_the_cluster)
+/* The cluster's clients cache writes until a flush (sim/ceph-cluster),
+ * but not xvdm's: a write is in the cluster when it completes (a cached
+ * one would be lost with xvdm, and with the cluster gone its flush was
+ * not answered within 40 s), and a flush still succeeds. */
+START_TEST(a_write_is_in_the_cluster_when_done_whatever_conf_says_of_caching)
 {
-    if (!new_image(DISK_SIZE))
-        return;
+    new_image(DISK_SIZE);
     start("", 1);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 4096, 0x5a, NULL),
                       VIRTIO_BLK_S_OK);
-    ck_assert(reads_as(8, 8, 0x5a));
-    ck_assert(cluster_has(8 * 512, 4096, 0));
+    ck_assert(cluster_has(8 * 512, 4096, 0x5a));
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
                       VIRTIO_BLK_S_OK);
-    ck_assert(cluster_has(8 * 512, 4096, 0x5a));
+    ck_assert(reads_as(8, 8, 0x5a));
     stop();
 }
 END_TEST
@@ -247,8 +253,7 @@ END_TEST
  * cluster when it completes. */
 START_TEST(a_writethrough_guests_writes_are_in_the_cluster_when_done)
 {
-    if (!new_image(DISK_SIZE))
-        return;
+    new_image(DISK_SIZE);
     ck_assert_int_eq(start_on(NULL, "", 1,
                               BLK_GUEST_FEATURES &
                                   ~(1ULL << VIRTIO_BLK_F_FLUSH)),
@@ -266,8 +271,7 @@ END_TEST
  * choice (a hint: it skips parts of objects, rbd_skip_partial_discard). */
 START_TEST(discard_and_write_zeroes_reach_the_image)
 {
-    if (!new_image(DISK_SIZE))
-        return;
+    new_image(DISK_SIZE);
     start("", 1);
     ck_assert(d.features & (1ULL << VIRTIO_BLK_F_DISCARD));
     ck_assert(d.features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
@@ -311,8 +315,7 @@ static void read_only_and_refuses_writes(uint8_t seen, uint8_t image_byte)
  * librbd refuses an empty vector, which is no fault of the guest's. */
 START_TEST(a_request_of_no_data_completes_as_on_a_file)
 {
-    if (!new_image(DISK_SIZE))
-        return;
+    new_image(DISK_SIZE);
     start("", 1);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 1, 0, 0, NULL),
                       VIRTIO_BLK_S_OK);
@@ -328,8 +331,7 @@ START_TEST(a_snapshot_is_offered_read_only_and_refuses_writes)
 {
     rbd_image_t im;
 
-    if (!new_image(DISK_SIZE))
-        return;
+    new_image(DISK_SIZE);
     second_client_write(0, 4096, 0x11);
     ck_assert_int_eq(rbd_open(pool, image, &im, NULL), 0);
     ck_assert_int_eq(rbd_snap_create(im, "s1"), 0);
@@ -344,8 +346,7 @@ END_TEST
 /* ro=on opens the image read-only. */
 START_TEST(ro_on_opens_the_image_read_only)
 {
-    if (!new_image(DISK_SIZE))
-        return;
+    new_image(DISK_SIZE);
     second_client_write(0, 4096, 0x33);
     start(",ro=on", 1);
     read_only_and_refuses_writes(0x33, 0x33);
@@ -377,8 +378,7 @@ static void resized_to(uint64_t bytes)
 
 START_TEST(a_resize_by_another_client_is_noticed)
 {
-    if (!new_image(DISK_SIZE))
-        return;
+    new_image(DISK_SIZE);
     start("", 1);
     resized_to(2 * DISK_SIZE);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 2 * SECTORS - 8, 4096, 0x44,
@@ -392,12 +392,79 @@ START_TEST(a_resize_by_another_client_is_noticed)
 }
 END_TEST
 
-START_TEST(pools_images_and_options_that_cannot_work_are_refused_naming_them)
+/* LeakSanitizer's suppressions, read when it first reports: in the
+ * process of a test that had xvdm leave an image open (the close took
+ * too long), what librbd allocated for it, which it holds where the
+ * leak checker cannot follow. xvdm's own memory it keeps is marked in
+ * blk-rbd.c. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return getenv("XVDM_TEST_RBD_LEFT_OPEN") ? "leak:librbd.so\n" : "";
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) +
+           (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* The OSD dies under a running guest: a write and a read fail, each
+ * within xvdm's operation timeout, and the device then stops within it
+ * too (with librbd's cache it waited for ever to write back). Runs
+ * last, and once: the cluster has no OSD after. */
+START_TEST(with_the_osd_gone_requests_fail_and_the_device_stops_in_bounds)
+{
+    struct blk_req write, read;
+    struct timespec t0;
+    double took;
+
+    new_image(DISK_SIZE);
+    /* In the cluster, not in xvdm's cache: its read goes to the OSD. */
+    second_client_write(1024 * 512, 4096, 0x66);
+    start("", 1);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 4096, 0x5a, NULL),
+                      VIRTIO_BLK_S_OK);
+    cluster_kill_osd();
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    write = blk_guest_submit(&d, 0, VIRTIO_BLK_T_OUT, 16, 4096, false);
+    read = blk_guest_submit(&d, 0, VIRTIO_BLK_T_IN, 1024, 4096, true);
+    vdriver_kick(&d, 0);
+    for (unsigned got = 0; got < 2;) {
+        uint32_t id, len;
+
+        while (guest_ring_get_used(&d.ring[0], &id, &len))
+            got++;
+        ck_assert_msg(seconds_since(&t0) < OP_TIMEOUT_S + SLACK_S,
+                      "%u of 2 requests back after %.0f s (write %#x, "
+                      "read %#x)",
+                      got, seconds_since(&t0), *write.status, *read.status);
+        if (got < 2)
+            vdriver_wait_irq(&d, 1000);
+    }
+    printf("write and read back after %.1f s\n", seconds_since(&t0));
+    ck_assert_uint_eq(*write.status, VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(*read.status, VIRTIO_BLK_S_IOERR);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    harness_stop(&h);
+    took = seconds_since(&t0);
+    printf("the device stopped after %.1f s\n", took);
+    fflush(stdout);
+    ck_assert_double_lt(took, OP_TIMEOUT_S + SLACK_S);
+    setenv("XVDM_TEST_RBD_LEFT_OPEN", "1", 1);
+    rados_ioctx_destroy(pool);
+    rados_shutdown(client);
+}
+END_TEST
+
+START_TEST(pools_images_and_snapshots_that_do_not_exist_are_refused_naming_them)
 {
     char spec[256], named[256];
 
-    if (!new_image(DISK_SIZE))
-        return;
+    new_image(DISK_SIZE);
     snprintf(spec, sizeof(spec), "blk,rbd=nopool/%s,conf=%s", image, conf);
     snprintf(named, sizeof(named),
              "cannot connect to rbd='nopool/%s': no such pool", image);
@@ -409,27 +476,10 @@ START_TEST(pools_images_and_options_that_cannot_work_are_refused_naming_them)
     snprintf(named, sizeof(named), "cannot connect to rbd='rbd/%s@nosnap'",
              image);
     expect_spec_refused(spec, named);
-    expect_spec_refused("blk,rbd=noslash,conf=/dev/null",
-                   "rbd='noslash': not POOL/IMAGE");
-    expect_spec_refused("blk,rbd=rbd/x,conf=/nonexistent/ceph.conf",
-                   "rbd='rbd/x': cannot read the Ceph configuration");
-    expect_spec_refused("blk,rbd=rbd/x,direct=on", "direct= is for path=, not "
-                                              "rbd='rbd/x'");
-    expect_spec_refused("blk,path=/dev/null,conf=/etc/ceph/ceph.conf",
-                   "conf= is for rbd=, not path='/dev/null'");
-    expect_spec_refused("blk,path=/dev/null,rbd=rbd/x", "give one of them");
     rados_ioctx_destroy(pool);
     rados_shutdown(client);
 }
 END_TEST
-#else
-START_TEST(rbd_is_refused_naming_librbd_when_built_without_it)
-{
-    expect_spec_refused("blk,rbd=rbd/x",
-                   "rbd='rbd/x': this xvdm was built without librbd");
-}
-END_TEST
-#endif /* HAVE_LIBRBD */
 
 static Suite *blk_rbd_suite(void)
 {
@@ -437,10 +487,10 @@ static Suite *blk_rbd_suite(void)
     TCase *tc = tcase_create("rbd");
 
     tcase_set_timeout(tc, 60);
-#ifdef HAVE_LIBRBD
     tcase_add_test(tc,
                    data_written_on_two_queues_reads_back_and_is_in_the_image);
-    tcase_add_test(tc, a_flush_takes_writes_past_librbds_cache_to_the_cluster);
+    tcase_add_test(
+        tc, a_write_is_in_the_cluster_when_done_whatever_conf_says_of_caching);
     tcase_add_test(tc,
                    a_writethrough_guests_writes_are_in_the_cluster_when_done);
     tcase_add_test(tc, discard_and_write_zeroes_reach_the_image);
@@ -449,10 +499,22 @@ static Suite *blk_rbd_suite(void)
     tcase_add_test(tc, ro_on_opens_the_image_read_only);
     tcase_add_test(tc, a_resize_by_another_client_is_noticed);
     tcase_add_test(
-        tc, pools_images_and_options_that_cannot_work_are_refused_naming_them);
-#else
-    tcase_add_test(tc, rbd_is_refused_naming_librbd_when_built_without_it);
-#endif
+        tc,
+        pools_images_and_snapshots_that_do_not_exist_are_refused_naming_them);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+/* The OSD killed: once, in one mode (how the guest is reached does not
+ * matter to librbd's timeout), after everything else. */
+static Suite *blk_rbd_osd_gone_suite(void)
+{
+    Suite *s = suite_create("blk-rbd-osd-gone");
+    TCase *tc = tcase_create("osd-gone");
+
+    tcase_set_timeout(tc, 3 * (OP_TIMEOUT_S + SLACK_S));
+    tcase_add_test(
+        tc, with_the_osd_gone_requests_fail_and_the_device_stops_in_bounds);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -461,15 +523,11 @@ static Suite *blk_rbd_suite(void)
  * on an image of its own. */
 int main(void)
 {
-    int ret;
-
-#ifdef HAVE_LIBRBD
     bool up = cluster_start();
-#endif
-    ret = check_run_all_modes(blk_rbd_suite);
-#ifdef HAVE_LIBRBD
+    int ret = check_run_all_modes(blk_rbd_suite);
+    int gone = check_run(blk_rbd_osd_gone_suite());
+
     if (up)
         cluster_stop();
-#endif
-    return ret;
+    return ret == EXIT_SUCCESS ? gone : ret;
 }

@@ -29,7 +29,8 @@ int blk_rbd_create(struct blk_rbd **out, struct xvdm_dev *dev,
  * followed by a flush), 512-byte blocks. room() is false while
  * RBD_INFLIGHT_MAX (64) requests are at librbd. wait_idle() waits for
  * every operation to come back: the cluster answers or fails each within
- * rados_osd_op_timeout, which xvdm sets. destroy() closes the image. */
+ * rados_osd_op_timeout, which xvdm sets (30 s). destroy() closes the
+ * image, or after 30 s leaves it open to librbd, saying so. */
 extern const struct blk_remote_ops blk_rbd_ops;
 
 #endif
