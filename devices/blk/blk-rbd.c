@@ -32,7 +32,7 @@
  * fails (by default it waits for ever, and a reset with it). */
 #define RBD_CONNECT_S "10"
 #define RBD_OP_TIMEOUT_S "30"
-#define RBD_OP_TIMEOUT_MS 30000
+#define RBD_OP_TIMEOUT_MS 30000 /* the same, for closing the image */
 
 struct blk_rbd {
     struct xvdm_dev *dev;
@@ -304,7 +304,9 @@ static void rbd_free_list(struct blk_job *job)
  * releases the image's lock and watch at the cluster, one operation
  * after another, each up to the timeout (90 s in all with the OSD gone,
  * test-blk-rbd): past the bound the image is left to librbd, whose
- * completion touches nothing of xvdm's (no callback). */
+ * completion touches nothing of xvdm's (no callback). librbd's threads
+ * outlive blk.so: glibc never unloads librbd and librados (C++ unique
+ * symbols), whoever loaded them. */
 static bool rbd_close_in_bounds(struct blk_rbd *r)
 {
     int waited_ms = 0;
