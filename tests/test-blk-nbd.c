@@ -41,11 +41,10 @@
 #define DISK_SIZE (1 << 20)
 #define SECTORS (DISK_SIZE / 512)
 
-static struct harness h;
-
 /* Everything up to the refused URIs needs a server xvdm can reach, which
  * only a build with libnbd can. */
 #ifdef HAVE_LIBNBD
+static struct harness h;
 static struct vdriver d;
 static struct nbd_server srv = {.pid = -1};
 

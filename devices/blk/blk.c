@@ -38,6 +38,9 @@
 #ifdef BLK_RBD
 #include "blk-rbd.h"
 #endif
+#if defined(BLK_NBD) || defined(BLK_RBD)
+#define BLK_REMOTE /* an engine that is the whole backing is built in */
+#endif
 
 #define BLK_DEVICE_ID 2
 #define BLK_QUEUE_SIZE 256
@@ -266,6 +269,7 @@ static void blk_on_completion(void *arg, uint32_t revents)
     blk_complete_list(b, blk_pool_reap(b->pool));
 }
 
+#ifdef BLK_REMOTE
 static void blk_on_remote_done(void *ctx, struct blk_job *list)
 {
     struct blk *b = ctx;
@@ -276,6 +280,7 @@ static void blk_on_remote_done(void *ctx, struct blk_job *list)
             xvdm_queue_defer(xvdm_dev_queue(b->dev, i));
     b->remote_stalled = 0;
 }
+#endif
 
 #ifdef BLK_IO_URING
 /* Jobs io_uring finished go onto *done, but a short transfer is finished
@@ -747,13 +752,16 @@ static int blk_set_serial(struct blk *b, const char *serial)
     return 0;
 }
 
+#ifdef BLK_NBD
 /* A reconnect may find the export resized: the guest hears of it now, not
  * at the next size-check=. */
 static void blk_on_remote_back(void *ctx)
 {
     blk_check_size(ctx, false);
 }
+#endif
 
+#ifdef BLK_REMOTE
 /* The backing decides what the device offers, within what the options
  * allow (ro=on, discard=off). */
 static int blk_remote_offer(struct blk *b)
@@ -771,6 +779,7 @@ static int blk_remote_offer(struct blk *b)
     b->remote_block = info.block;
     return 0;
 }
+#endif
 
 /* nbd=URI: its export's name is the default serial. */
 static int blk_open_nbd(struct blk *b, const char *uri, bool name_serial)
