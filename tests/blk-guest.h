@@ -133,6 +133,54 @@ static inline void blk_guest_complete(struct vdriver *d,
     }
 }
 
+/* One request on queue 0 with its data in `nparts` buffers of part[i]
+ * bytes, completed: its status. A write sends `fill` bytes, a read
+ * returns its data in *out. */
+static inline uint8_t blk_guest_run_split(struct vdriver *d, uint32_t type,
+                                          uint64_t sector,
+                                          const uint32_t *part,
+                                          unsigned nparts, int fill,
+                                          uint8_t **out)
+{
+    static const unsigned q0[] = {0};
+    bool device_writes = type == VIRTIO_BLK_T_IN;
+    struct blk_req r = blk_guest_submit_split(d, 0, type, sector, part,
+                                              nparts, device_writes);
+    uint64_t len = 0;
+
+    for (unsigned i = 0; i < nparts; i++)
+        len += part[i];
+    if (len && !device_writes)
+        memset(r.data, fill, len);
+    blk_guest_complete(d, q0, 1, 1);
+    if (out)
+        *out = r.data;
+    return *r.status;
+}
+
+/* The same with the data in one buffer. */
+static inline uint8_t blk_guest_run(struct vdriver *d, uint32_t type,
+                                    uint64_t sector, uint32_t len, int fill,
+                                    uint8_t **out)
+{
+    return blk_guest_run_split(d, type, sector, &len, len ? 1 : 0, fill, out);
+}
+
+/* Whether `sectors` sectors at `sector` read (successfully) as `byte`. */
+static inline bool blk_guest_reads_as(struct vdriver *d, uint64_t sector,
+                                      unsigned sectors, uint8_t byte)
+{
+    uint8_t *data;
+
+    ck_assert_uint_eq(blk_guest_run(d, VIRTIO_BLK_T_IN, sector, sectors * 512,
+                                    0, &data),
+                      VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < sectors * 512; i++)
+        if (data[i] != byte)
+            return false;
+    return true;
+}
+
 /* Publish (not kick) a DISCARD or WRITE_ZEROES (VIRTIO 1.2 §5.2.6) on
  * queue 0 of the `n` segments seg[i] = {sector, sectors}, with `flags`. */
 static inline struct blk_req blk_guest_submit_ranges(struct vdriver *d,

@@ -34,17 +34,17 @@
 #include "check-run.h"
 #include "harness.h"
 #include "log-lines.h"
+#include "refused-spec.h"
 #include "nbd-server.h"
 #include "vdriver.h"
 
 #define DISK_SIZE (1 << 20)
 #define SECTORS (DISK_SIZE / 512)
 
-static struct harness h;
-
 /* Everything up to the refused URIs needs a server xvdm can reach, which
  * only a build with libnbd can. */
 #ifdef HAVE_LIBNBD
+static struct harness h;
 static struct vdriver d;
 static struct nbd_server srv = {.pid = -1};
 
@@ -71,43 +71,21 @@ static void complete(unsigned n)
     blk_guest_complete(&d, q0, 1, n);
 }
 
-/* One request on queue 0 with its data in `nparts` buffers of part[i]
- * bytes; a write sends `fill` bytes, a read returns its data in *out. */
 static uint8_t run_split(uint32_t type, uint64_t sector, const uint32_t *part,
                          unsigned nparts, int fill, uint8_t **out)
 {
-    bool device_writes = type == VIRTIO_BLK_T_IN;
-    struct blk_req r = blk_guest_submit_split(&d, 0, type, sector, part,
-                                              nparts, device_writes);
-    uint64_t len = 0;
-
-    for (unsigned i = 0; i < nparts; i++)
-        len += part[i];
-    if (len && !device_writes)
-        memset(r.data, fill, len);
-    complete(1);
-    if (out)
-        *out = r.data;
-    return *r.status;
+    return blk_guest_run_split(&d, type, sector, part, nparts, fill, out);
 }
 
-/* The same with the data in one buffer. */
 static uint8_t run_one(uint32_t type, uint64_t sector, uint32_t len, int fill,
                        uint8_t **out)
 {
-    return run_split(type, sector, &len, len ? 1 : 0, fill, out);
+    return blk_guest_run(&d, type, sector, len, fill, out);
 }
 
 static bool reads_as(uint64_t sector, unsigned sectors, uint8_t byte)
 {
-    uint8_t *data;
-
-    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, sector, sectors * 512, 0,
-                              &data), VIRTIO_BLK_S_OK);
-    for (unsigned i = 0; i < sectors * 512; i++)
-        if (data[i] != byte)
-            return false;
-    return true;
+    return blk_guest_reads_as(&d, sector, sectors, byte);
 }
 
 /* A write of `sectors` sectors of `fill` at `sector` succeeds and reads
@@ -1121,46 +1099,27 @@ END_TEST
 
 /* ---- URIs that cannot work -------------------------------------------------- */
 
-static char bad_spec[256];
-static int bad_ret;
-
-static void start_bad(void)
-{
-    const char *specs[] = {bad_spec};
-
-    bad_ret = harness_start(&h, specs, 1);
-}
-
-/* The device is refused with a line naming the URI (or option). */
-static void refused_naming(const char *spec, const char *named)
-{
-    snprintf(bad_spec, sizeof(bad_spec), "%s", spec);
-    ck_assert_msg(log_lines_during(start_bad, named) >= 1,
-                  "no line names '%s' for %s", named, spec);
-    ck_assert_int_ne(bad_ret, 0);
-}
-
 #ifdef HAVE_LIBNBD
 START_TEST(bad_uris_are_refused_with_a_line_naming_them)
 {
-    refused_naming("blk,nbd=http://example.invalid/disk",
+    expect_spec_refused("blk,nbd=http://example.invalid/disk",
                    "nbd='http://example.invalid/disk'");
-    refused_naming("blk,nbd=nbd+unix:///disk?socket=/nonexistent/sock",
+    expect_spec_refused("blk,nbd=nbd+unix:///disk?socket=/nonexistent/sock",
                    "cannot connect to nbd='nbd+unix:///disk?socket=/nonexistent");
-    refused_naming("blk,nbd=nbd+unix:///disk", "nbd='nbd+unix:///disk'");
-    refused_naming("blk,nbd=nbd://127.0.0.1:1/disk",
+    expect_spec_refused("blk,nbd=nbd+unix:///disk", "nbd='nbd+unix:///disk'");
+    expect_spec_refused("blk,nbd=nbd://127.0.0.1:1/disk",
                    "cannot connect to nbd='nbd://127.0.0.1:1/disk'");
-    refused_naming("blk,path=/dev/null,nbd=nbd://127.0.0.1/x",
+    expect_spec_refused("blk,path=/dev/null,nbd=nbd://127.0.0.1/x",
                    "give one of them");
-    refused_naming("blk,nbd=nbd://127.0.0.1/x,direct=on",
+    expect_spec_refused("blk,nbd=nbd://127.0.0.1/x,direct=on",
                    "direct= is for path=");
-    refused_naming("blk", "path= or nbd= is required");
+    expect_spec_refused("blk", "path=, nbd= or rbd= is required");
 }
 END_TEST
 #else
 START_TEST(nbd_is_refused_naming_libnbd_when_built_without_it)
 {
-    refused_naming("blk,nbd=nbd://127.0.0.1/x",
+    expect_spec_refused("blk,nbd=nbd://127.0.0.1/x",
                    "nbd='nbd://127.0.0.1/x': this xvdm was built without libnbd");
 }
 END_TEST

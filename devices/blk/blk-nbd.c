@@ -33,7 +33,7 @@
 /* Per device: bytes in bounce buffers, and commands at the server. A
  * request may be many commands (buffers larger than the server's
  * maximum): past the bound its other commands wait for replies, and the
- * device takes no more requests (blk_nbd_room()). */
+ * device takes no more requests (nbd_room()). */
 #define NBD_BOUNCE_TOTAL (4ULL << 20)
 #define NBD_INFLIGHT_MAX 64
 
@@ -49,7 +49,7 @@ struct blk_nbd {
     int timer;       /* the backoff before a reconnect, or its deadline */
     unsigned backoff_ms;
     unsigned failures; /* reconnects that failed since the last success */
-    struct blk_nbd_info info;
+    struct blk_remote_info info;
     uint64_t max_len; /* bytes per read or write command */
     unsigned busy;    /* jobs with commands at libnbd or waiting */
     unsigned cmds;    /* commands at libnbd, up to NBD_INFLIGHT_MAX */
@@ -59,8 +59,8 @@ struct blk_nbd {
     struct blk_job *waiting; /* jobs with commands still to send, in order */
     struct blk_job *finished; /* every command retired, not yet looked at */
     struct blk_job *done;     /* status set, for the device */
-    blk_nbd_done_fn *done_fn;
-    blk_nbd_back_fn *back_fn;
+    blk_remote_done_fn *done_fn;
+    blk_remote_back_fn *back_fn;
     bool was_up; /* connected before: a connection now is a reconnect */
     void *ctx;
 };
@@ -88,7 +88,7 @@ static const char *nbd_why(void)
  * sent them all: the job is finished when the last one lets go. */
 static void nbd_release(struct blk_nbd *n, struct blk_job *job)
 {
-    if (++job->nbd_retired < job->nbd_sent)
+    if (++job->cmd_retired < job->cmd_sent)
         return;
     n->busy--;
     if (job->nbd_rmw)
@@ -103,7 +103,7 @@ static int nbd_cmd_reply(void *user_data, int *error)
     struct blk_job *job = user_data;
 
     if (*error == 0)
-        job->nbd_ok++;
+        job->cmd_ok++;
     return 1; /* retired: nothing asks for its status later */
 }
 
@@ -121,7 +121,7 @@ static void nbd_cmd_free(void *user_data)
 
 static nbd_completion_callback nbd_cmd(struct blk_job *job)
 {
-    job->nbd_sent++;
+    job->cmd_sent++;
     job->nbd->cmds++;
     return (nbd_completion_callback){
         .callback = nbd_cmd_reply, .user_data = job, .free = nbd_cmd_free};
@@ -130,7 +130,7 @@ static nbd_completion_callback nbd_cmd(struct blk_job *job)
 /* A command libnbd refused at once (its free callback has counted it as
  * failed): say why, rate-limited, as the guest's request may be the
  * cause; unless the connection died sending it, which nbd_pump() says. */
-static void nbd_sent(struct blk_nbd *n, int64_t cookie)
+static void cmd_sent(struct blk_nbd *n, int64_t cookie)
 {
     if (cookie < 0 && !nbd_aio_is_dead(n->h))
         xvdm_dev_guest_error(n->dev, "nbd='%s' refused a command: %s", n->uri,
@@ -140,9 +140,9 @@ static void nbd_sent(struct blk_nbd *n, int64_t cookie)
 static void nbd_begin(struct blk_nbd *n, struct blk_job *job)
 {
     job->nbd = n;
-    job->nbd_sent = 1; /* the sender's hold */
-    job->nbd_ok = 1;
-    job->nbd_retired = 0;
+    job->cmd_sent = 1; /* the sender's hold */
+    job->cmd_ok = 1;
+    job->cmd_retired = 0;
     job->nbd_pos = 0;
     job->nbd_stage = 0;
     job->nbd_part = 0;
@@ -157,9 +157,9 @@ static void nbd_send_io(struct blk_nbd *n, struct blk_job *job, bool read,
                         uint8_t *p, uint64_t len, uint64_t off)
 {
     if (read)
-        nbd_sent(n, nbd_aio_pread(n->h, p, len, off, nbd_cmd(job), 0));
+        cmd_sent(n, nbd_aio_pread(n->h, p, len, off, nbd_cmd(job), 0));
     else
-        nbd_sent(n, nbd_aio_pwrite(n->h, p, len, off, nbd_cmd(job),
+        cmd_sent(n, nbd_aio_pwrite(n->h, p, len, off, nbd_cmd(job),
                                    job->nbd_fua));
 }
 
@@ -208,7 +208,7 @@ static bool nbd_needs_bounce(const struct blk_nbd *n,
 /* Whether every command the job sent is back (its sender's hold aside). */
 static bool nbd_all_back(const struct blk_job *job)
 {
-    return job->nbd_retired + 1 >= job->nbd_sent;
+    return job->cmd_retired + 1 >= job->cmd_sent;
 }
 
 /* The guest's bytes of the piece into the bounce buffer, at their place:
@@ -245,7 +245,7 @@ static enum nbd_next nbd_bounce_start(struct blk_nbd *n, struct blk_job *job,
                              "nbd='%s': a request of %llu bytes not aligned "
                              "to the server's %u-byte block",
                              n->uri, (unsigned long long)glen, n->info.block);
-        job->nbd_ok--;
+        job->cmd_ok--;
         return NBD_NEXT_NONE;
     }
     if ((n->bounced && n->bounced + len > NBD_BOUNCE_TOTAL) ||
@@ -260,7 +260,7 @@ static enum nbd_next nbd_bounce_start(struct blk_nbd *n, struct blk_job *job,
     if (!job->nbd_bounce) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
                      "nbd='%s': no memory for a bounce buffer", n->uri);
-        job->nbd_ok--;
+        job->cmd_ok--;
         return NBD_NEXT_NONE;
     }
     n->bounced += len;
@@ -283,7 +283,7 @@ static enum nbd_next nbd_bounce_write(struct blk_nbd *n, struct blk_job *job)
     if (!nbd_all_back(job))
         return NBD_NEXT_WAIT; /* the read is not back */
     job->nbd_stage = 2;
-    if (job->nbd_ok < job->nbd_sent)
+    if (job->cmd_ok < job->cmd_sent)
         return NBD_NEXT_NONE; /* it failed: so does the request */
     nbd_bounce_fill(job);
     nbd_send_io(n, job, false, job->nbd_bounce, job->nbd_bounce_len,
@@ -385,9 +385,9 @@ static enum nbd_next nbd_next_part(struct blk_nbd *n, struct blk_job *job,
     if (job->nbd_stage++ || (job->req.op == BLK_OP_DISCARD && !n->info.trim))
         return NBD_NEXT_NONE;
     if (job->req.op == BLK_OP_DISCARD)
-        nbd_sent(n, nbd_aio_trim(n->h, len, off, nbd_cmd(job), job->nbd_fua));
+        cmd_sent(n, nbd_aio_trim(n->h, len, off, nbd_cmd(job), job->nbd_fua));
     else
-        nbd_sent(n, nbd_aio_zero(n->h, len, off, nbd_cmd(job),
+        cmd_sent(n, nbd_aio_zero(n->h, len, off, nbd_cmd(job),
                                  job->nbd_fua |
                                      (r->unmap ? 0 : LIBNBD_CMD_FLAG_NO_HOLE)));
     return NBD_NEXT_SENT;
@@ -417,7 +417,7 @@ static enum nbd_next nbd_next_flush(struct blk_nbd *n, struct blk_job *job)
 {
     if (job->nbd_pos++ || !n->info.flush)
         return NBD_NEXT_NONE;
-    nbd_sent(n, nbd_aio_flush(n->h, nbd_cmd(job), 0));
+    cmd_sent(n, nbd_aio_flush(n->h, nbd_cmd(job), 0));
     return NBD_NEXT_SENT;
 }
 
@@ -496,15 +496,9 @@ static void nbd_fail_waiting(struct blk_nbd *n)
 
     while ((job = n->waiting)) {
         n->waiting = job->next;
-        job->nbd_ok--;
+        job->cmd_ok--;
         nbd_release(n, job);
     }
-}
-
-static bool nbd_writes(const struct blk_job *job)
-{
-    return job->req.op == BLK_OP_WRITE || job->req.op == BLK_OP_DISCARD ||
-           job->req.op == BLK_OP_WRITE_ZEROES;
 }
 
 /* A durable write goes with FUA where the server takes it, else is
@@ -512,32 +506,11 @@ static bool nbd_writes(const struct blk_job *job)
  * completed before it was sent). */
 static void nbd_send(struct blk_nbd *n, struct blk_job *job)
 {
-    bool durable = job->durable && nbd_writes(job);
+    bool durable = job->durable && blk_request_writes(&job->req);
 
     job->nbd_fua = durable && n->info.fua ? LIBNBD_CMD_FLAG_FUA : 0;
-    job->nbd_then_flush = durable && !n->info.fua && n->info.flush;
+    job->then_flush = durable && !n->info.fua && n->info.flush;
     nbd_enqueue(n, job, false);
-}
-
-static bool nbd_in_export(const struct blk_nbd *n, uint64_t off, uint64_t len)
-{
-    return len <= n->info.size && off <= n->info.size - len;
-}
-
-/* blk-request.c checked the request against the capacity the guest was
- * told, but a server may come back from a reconnect with a smaller export
- * before the guest hears of it. */
-static bool nbd_job_in_export(const struct blk_nbd *n,
-                              const struct blk_job *job)
-{
-    const struct blk_request *req = &job->req;
-
-    if (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE)
-        return nbd_in_export(n, req->offset, req->len);
-    for (unsigned i = 0; i < req->nranges; i++)
-        if (!nbd_in_export(n, req->range[i].offset, req->range[i].len))
-            return false;
-    return true;
 }
 
 /* What the export cannot do of the job since a reconnect took it away
@@ -546,7 +519,7 @@ static bool nbd_job_in_export(const struct blk_nbd *n,
 static const char *nbd_cannot(const struct blk_nbd *n,
                               const struct blk_job *job)
 {
-    if (nbd_writes(job) && n->info.read_only)
+    if (blk_request_writes(&job->req) && n->info.read_only)
         return "the export is read-only";
     if (job->req.op == BLK_OP_WRITE_ZEROES && !n->info.zero)
         return "the export takes no write-zeroes";
@@ -569,11 +542,11 @@ static void nbd_look_at_finished(struct blk_nbd *n, bool follow)
 
     do {
         while ((job = n->finished)) {
-            bool ok = job->nbd_ok == job->nbd_sent;
+            bool ok = job->cmd_ok == job->cmd_sent;
 
             n->finished = job->next;
-            if (ok && job->nbd_then_flush) {
-                job->nbd_then_flush = false;
+            if (ok && job->then_flush) {
+                job->then_flush = false;
                 /* The write is done with its bounce buffer: held until
                  * the flush, which queues behind a job waiting for
                  * bounce room, it would deadlock the device. */
@@ -675,7 +648,7 @@ static void nbd_fail_and_retry(struct blk_nbd *n, const char *why)
  * minimum block, which NBD lets no request reach (a request must be
  * aligned to the block and end within the export: the NBD protocol,
  * "Block size constraints"), so they are left out of its size. */
-static int nbd_read_info(struct nbd_handle *h, struct blk_nbd_info *info,
+static int nbd_read_info(struct nbd_handle *h, struct blk_remote_info *info,
                          uint64_t *tail)
 {
     int64_t size = nbd_get_size(h);
@@ -689,7 +662,7 @@ static int nbd_read_info(struct nbd_handle *h, struct blk_nbd_info *info,
         min < 0)
         return -1;
     *tail = (uint64_t)size & (block - 1);
-    *info = (struct blk_nbd_info){(uint64_t)size - *tail, ro, trim, zero,
+    *info = (struct blk_remote_info){(uint64_t)size - *tail, ro, trim, zero,
                                   flush, fua, block};
     return 0;
 }
@@ -740,6 +713,15 @@ static bool nbd_has_room(const struct blk_nbd *n)
     return !n->waiting && n->cmds < NBD_INFLIGHT_MAX;
 }
 
+static struct blk_job *nbd_take(void *e)
+{
+    struct blk_nbd *n = e;
+    struct blk_job *list = n->done;
+
+    n->done = NULL;
+    return list;
+}
+
 /* Hand what finished to the device, and room if it was told there was
  * none. */
 static void nbd_deliver(struct blk_nbd *n)
@@ -751,7 +733,7 @@ static void nbd_deliver(struct blk_nbd *n)
     if (room)
         n->stalled = false;
     if (n->done || room)
-        n->done_fn(n->ctx, blk_nbd_take(n));
+        n->done_fn(n->ctx, nbd_take(n));
 }
 
 /* nbd_aio_get_direction(3): with both ready, only the read, whose reply
@@ -823,22 +805,15 @@ static void nbd_on_timer(void *arg, uint32_t revents)
 
 /* ---- the device's side --------------------------------------------------- */
 
-void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
+static void nbd_submit(void *e, struct blk_job *job)
 {
+    struct blk_nbd *n = e;
     const char *why;
 
-    job->nbd_then_flush = false;
+    job->then_flush = false;
     job->nbd_bounce = NULL;
     job->nbd_rmw = false;
-    /* No data: done, as on a file, with nothing sent. At a sector inside
-     * a server block it would be a read-modify-write of the block, which
-     * could undo another request's write to it. */
-    if ((job->req.op == BLK_OP_READ || job->req.op == BLK_OP_WRITE) &&
-        job->req.len == 0) {
-        nbd_finish(n, job, VIRTIO_BLK_S_OK);
-        return;
-    }
-    if (n->state != NBD_READY || !nbd_job_in_export(n, job)) {
+    if (n->state != NBD_READY || !blk_request_within(&job->req, n->info.size)) {
         nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
         return;
     }
@@ -853,20 +828,13 @@ void blk_nbd_submit(struct blk_nbd *n, struct blk_job *job)
     nbd_look_at_finished(n, true);
 }
 
-bool blk_nbd_room(struct blk_nbd *n)
+static bool nbd_room(void *e)
 {
+    struct blk_nbd *n = e;
     bool room = nbd_has_room(n);
 
     n->stalled |= !room;
     return room;
-}
-
-struct blk_job *blk_nbd_take(struct blk_nbd *n)
-{
-    struct blk_job *list = n->done;
-
-    n->done = NULL;
-    return list;
 }
 
 int blk_nbd_export_name(const struct blk_nbd *n, char *buf, size_t len)
@@ -880,16 +848,19 @@ int blk_nbd_export_name(const struct blk_nbd *n, char *buf, size_t len)
     return 0;
 }
 
-int blk_nbd_info(const struct blk_nbd *n, struct blk_nbd_info *info)
+static int nbd_info(void *e, struct blk_remote_info *info)
 {
+    const struct blk_nbd *n = e;
+
     if (n->state != NBD_READY)
         return -ENOTCONN;
     *info = n->info;
     return 0;
 }
 
-void blk_nbd_wait_idle(struct blk_nbd *n)
+static void nbd_wait_idle(void *e)
 {
+    struct blk_nbd *n = e;
     uint64_t deadline = nbd_now_ms() + NBD_IDLE_MS, now;
 
     nbd_look_at_finished(n, false);
@@ -934,8 +905,38 @@ static int nbd_first_connect(struct blk_nbd *n)
     return -ECONNREFUSED;
 }
 
+static void nbd_free_list(struct blk_job *job)
+{
+    struct blk_job *next;
+
+    for (; job; job = next) {
+        next = job->next;
+        free(job->nbd_bounce);
+        free(job);
+    }
+}
+
+static void nbd_destroy(void *e)
+{
+    struct blk_nbd *n = e;
+
+    if (!n)
+        return;
+    if (n->h)
+        nbd_drop(n);
+    nbd_free_list(n->finished);
+    nbd_free_list(n->done);
+    if (n->timer >= 0) {
+        xvdm_dev_unwatch_fd(n->dev, n->timer);
+        close(n->timer);
+    }
+    free(n->uri);
+    free(n);
+}
+
 int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
-                   blk_nbd_done_fn *done, blk_nbd_back_fn *back, void *ctx)
+                   blk_remote_done_fn *done, blk_remote_back_fn *back,
+                   void *ctx)
 {
     struct blk_nbd *n = calloc(1, sizeof(*n));
     int ret;
@@ -956,36 +957,18 @@ int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
     else
         ret = nbd_first_connect(n);
     if (ret) {
-        blk_nbd_destroy(n);
+        nbd_destroy(n);
         return ret;
     }
     *out = n;
     return 0;
 }
 
-static void nbd_free_list(struct blk_job *job)
-{
-    struct blk_job *next;
-
-    for (; job; job = next) {
-        next = job->next;
-        free(job->nbd_bounce);
-        free(job);
-    }
-}
-
-void blk_nbd_destroy(struct blk_nbd *n)
-{
-    if (!n)
-        return;
-    if (n->h)
-        nbd_drop(n);
-    nbd_free_list(n->finished);
-    nbd_free_list(n->done);
-    if (n->timer >= 0) {
-        xvdm_dev_unwatch_fd(n->dev, n->timer);
-        close(n->timer);
-    }
-    free(n->uri);
-    free(n);
-}
+const struct blk_remote_ops blk_nbd_ops = {
+    .submit = nbd_submit,
+    .room = nbd_room,
+    .take = nbd_take,
+    .wait_idle = nbd_wait_idle,
+    .info = nbd_info,
+    .destroy = nbd_destroy,
+};

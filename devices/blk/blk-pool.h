@@ -26,20 +26,26 @@ struct blk_job {
     /* May copy through dom0's page cache on the loop thread (blk.c bounds
      * the bytes a turn copies so); else the I/O is done elsewhere. */
     bool inline_ok;
-    /* The NBD engine (blk-nbd.c): the job's commands sent to the server
-     * (one per buffer or range), those that succeeded and those libnbd is
-     * done with; and a flush still to send after them. Where its next
-     * command starts (bytes for a read or write, else ranges or flushes
-     * sent), its flags, and whether it is its follow-up flush. A read or
-     * write not aligned to the server's minimum block, or whose buffers
-     * are not, goes through nbd_bounce: the blocks it covers, from
-     * nbd_bounce_off, nbd_bounce_len bytes; nbd_rmw when written after
-     * reading them. The guest's bytes in it are the piece, the request's
-     * or one edge of a write-zeroes range (nbd_part: which part of the
-     * range nbd_pos is at); nbd_stage: how far its bounce is. */
+    /* A remote engine (blk-nbd.c, blk-rbd.c): the job's commands sent
+     * (one per buffer or range, plus the sender's own hold until it has
+     * sent them all), those that succeeded and those the library is done
+     * with; and a flush still to send after them (a durable write where
+     * the backing has no FUA). */
+    uint32_t cmd_sent, cmd_ok, cmd_retired;
+    bool then_flush;
+    /* The RBD engine's device, for its completion callbacks. */
+    struct blk_rbd *rbd;
+    /* The NBD engine: its device; where the job's next command starts
+     * (bytes for a read or write, else ranges or flushes sent), its
+     * flags, and whether it is its follow-up flush. A read or write not
+     * aligned to the server's minimum block, or whose buffers are not,
+     * goes through nbd_bounce: the blocks it covers, from nbd_bounce_off,
+     * nbd_bounce_len bytes; nbd_rmw when written after reading them. The
+     * guest's bytes in it are the piece, the request's or one edge of a
+     * write-zeroes range (nbd_part: which part of the range nbd_pos is
+     * at); nbd_stage: how far its bounce is. */
     struct blk_nbd *nbd;
-    uint32_t nbd_sent, nbd_ok, nbd_retired;
-    bool nbd_then_flush, nbd_flushing, nbd_rmw;
+    bool nbd_flushing, nbd_rmw;
     uint8_t nbd_stage, nbd_part;
     uint64_t nbd_pos;
     uint32_t nbd_fua;

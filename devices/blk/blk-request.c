@@ -182,3 +182,24 @@ void blk_request_parse(const struct xvdm_chain *chain,
     }
     answer(req, VIRTIO_BLK_S_UNSUPP, "unknown request type");
 }
+
+bool blk_request_writes(const struct blk_request *req)
+{
+    return req->op == BLK_OP_WRITE || req->op == BLK_OP_DISCARD ||
+           req->op == BLK_OP_WRITE_ZEROES;
+}
+
+static bool blk_within(uint64_t off, uint64_t len, uint64_t size)
+{
+    return len <= size && off <= size - len;
+}
+
+bool blk_request_within(const struct blk_request *req, uint64_t size)
+{
+    if (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE)
+        return blk_within(req->offset, req->len, size);
+    for (unsigned i = 0; i < req->nranges; i++)
+        if (!blk_within(req->range[i].offset, req->range[i].len, size))
+            return false;
+    return true;
+}

@@ -65,6 +65,13 @@ struct blk_request {
 void blk_request_parse(const struct xvdm_chain *chain,
                        const struct blk_limits *lim, struct blk_request *req);
 
+/* Whether the request changes the backing's data. */
+bool blk_request_writes(const struct blk_request *req);
+/* Whether every byte the request touches lies within `size` bytes: the
+ * request was checked against the capacity the guest was told, but a
+ * backing may have shrunk since, before the guest hears of it. */
+bool blk_request_within(const struct blk_request *req, uint64_t size);
+
 /* Copy `len` bytes from `buf` into the iovecs; returns what fitted. */
 uint64_t blk_iov_fill(const struct iovec *iov, unsigned n, const void *buf,
                       uint64_t len);

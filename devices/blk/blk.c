@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-blk (VIRTIO 1.2 §5.2): a disk backed by a file, a block device or
- * an NBD export. Requests are parsed and checked on the loop thread
- * (blk-request.c), run straight on the guest's buffers by an engine
- * (worker threads, io_uring, or an NBD connection), and completed back on
- * the loop thread, one interrupt per batch.
+ * virtio-blk (VIRTIO 1.2 §5.2): a disk backed by a file, a block device,
+ * an NBD export or a Ceph RBD image. Requests are parsed and checked on the
+ * loop thread (blk-request.c), run straight on the guest's buffers by an
+ * engine (worker threads, io_uring, an NBD connection, librbd), and
+ * completed back on the loop thread, one interrupt per batch.
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -27,12 +27,19 @@
 
 #include "blk-job-cache.h"
 #include "blk-pool.h"
+#include "blk-remote.h"
 #include "blk-request.h"
 #ifdef BLK_IO_URING
 #include "blk-uring.h"
 #endif
 #ifdef BLK_NBD
 #include "blk-nbd.h"
+#endif
+#ifdef BLK_RBD
+#include "blk-rbd.h"
+#endif
+#if defined(BLK_NBD) || defined(BLK_RBD)
+#define BLK_REMOTE /* an engine that is the whole backing is built in */
 #endif
 
 #define BLK_DEVICE_ID 2
@@ -57,7 +64,7 @@ struct blk {
     bool blockdev;
     bool direct; /* O_DIRECT: no page cache */
     bool flush;  /* the backing has a cache to flush: FLUSH offered */
-    uint32_t nbd_block; /* nbd=: the server's minimum block size, or 0 */
+    uint32_t remote_block; /* nbd=, rbd=: the backing's minimum block, or 0 */
     /* Writeback: a write completes once dom0 holds it, and the guest's
      * flush makes it durable. Only for a driver that can flush; else, or
      * when it sets writeback to 0 (CONFIG_WCE), every write is durable
@@ -80,18 +87,23 @@ struct blk {
 #ifdef BLK_IO_URING
     struct blk_uring *uring; /* reads, writes, flushes when available */
 #endif
-#ifdef BLK_NBD
-    struct blk_nbd *nbd; /* nbd=: every request, and no file */
-    /* Queues left undrained while the NBD engine had no room (bit per
+    /* nbd=, rbd=: the engine for every request, and no file. */
+    const struct blk_remote_ops *remote;
+    void *engine;
+    /* Queues left undrained while the remote engine had no room (bit per
      * queue index): drained again when it has. */
-    uint32_t nbd_stalled;
-#endif
+    uint32_t remote_stalled;
 };
 
 static const char *const blk_options[] = {
-    "path=FILE: backing file or block device (this or nbd=)",
+    "path=FILE: backing file or block device (this, nbd= or rbd=)",
     "nbd=URI: backing NBD export, nbd://HOST[:PORT]/EXPORT or "
-    "nbd+unix:///EXPORT?socket=PATH (this or path=)",
+    "nbd+unix:///EXPORT?socket=PATH (this, path= or rbd=)",
+    "rbd=POOL/IMAGE[@SNAP]: backing Ceph RBD image (a snapshot: read-only) "
+    "(this, path= or nbd=)",
+    "conf=FILE: with rbd=, the Ceph configuration (default: librados' "
+    "search, /etc/ceph/ceph.conf)",
+    "id=USER: with rbd=, the Ceph client's name (default admin)",
     "ro=on|off: read-only disk (default off)",
     "serial=STR: disk serial, up to 20 bytes (default: the path's last part)",
     "discard=on|off: offer DISCARD and WRITE_ZEROES (default on)",
@@ -262,28 +274,18 @@ static void blk_on_completion(void *arg, uint32_t revents)
     blk_complete_list(b, blk_pool_reap(b->pool));
 }
 
-#ifdef BLK_NBD
-static void blk_on_nbd_done(void *ctx, struct blk_job *list)
+#ifdef BLK_REMOTE
+static void blk_on_remote_done(void *ctx, struct blk_job *list)
 {
     struct blk *b = ctx;
 
     blk_complete_list(b, list);
-    for (unsigned i = 0; b->nbd_stalled && i < b->nqueues; i++)
-        if (b->nbd_stalled & (1u << i))
+    for (unsigned i = 0; b->remote_stalled && i < b->nqueues; i++)
+        if (b->remote_stalled & (1u << i))
             xvdm_queue_defer(xvdm_dev_queue(b->dev, i));
-    b->nbd_stalled = 0;
+    b->remote_stalled = 0;
 }
 #endif
-
-/* An NBD export: the one engine, nothing through dom0's files. */
-static bool blk_is_nbd(const struct blk *b)
-{
-#ifdef BLK_NBD
-    return b->nbd != NULL;
-#else
-    return false;
-#endif
-}
 
 #ifdef BLK_IO_URING
 /* Jobs io_uring finished go onto *done, but a short transfer is finished
@@ -365,21 +367,31 @@ static void blk_uring_check(struct blk *b, int ret)
 
 /* Reads, writes and flushes go to io_uring when there is one; discard and
  * write-zeroes (no io_uring operation for block devices) to the threads.
- * What NBD cannot send goes onto *now, failed. */
+ * What a remote engine cannot send goes onto *now, failed. */
 static void blk_submit(struct blk *b, struct blk_job *job,
                        struct blk_job **now)
 {
-#ifdef BLK_NBD
-    if (b->nbd) {
-        blk_nbd_submit(b->nbd, job);
-        for (struct blk_job *f = blk_nbd_take(b->nbd), *next; f; f = next) {
+    if (b->remote) {
+        /* No data: done, as on a file, with nothing sent. librbd refuses
+         * an empty vector; an NBD server's block reaching over the sector
+         * would be read and written back, which could undo another
+         * request's write to it. */
+        if ((job->req.op == BLK_OP_READ || job->req.op == BLK_OP_WRITE) &&
+            job->req.len == 0) {
+            job->status = VIRTIO_BLK_S_OK;
+            job->next = *now;
+            *now = job;
+            return;
+        }
+        b->remote->submit(b->engine, job);
+        for (struct blk_job *f = b->remote->take(b->engine), *next; f;
+             f = next) {
             next = f->next;
             f->next = *now;
             *now = f;
         }
         return;
     }
-#endif
 #ifdef BLK_IO_URING
     if (b->uring && (job->req.op == BLK_OP_READ ||
                      job->req.op == BLK_OP_WRITE ||
@@ -402,7 +414,7 @@ static bool blk_read_cached(struct blk *b, struct blk_job *job)
     if (b->uring)
         return false; /* io_uring reads cached data inline by itself */
 #endif
-    if (b->direct || blk_is_nbd(b) || job->req.op != BLK_OP_READ ||
+    if (b->direct || b->remote || job->req.op != BLK_OP_READ ||
         !job->inline_ok ||
         preadv2(b->fd, job->req.iov, (int)job->req.niov, (off_t)job->req.offset,
                 RWF_NOWAIT) != (ssize_t)job->req.len)
@@ -441,17 +453,15 @@ static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now,
     }
 }
 
-/* May the queue be drained further? Not while the NBD engine has no room
+/* May the queue be drained further? Not while a remote engine has no room
  * (its commands in flight are bounded): the queue is left with kicks off,
- * and deferred once there is room (blk_on_nbd_done()). */
+ * and deferred once there is room (blk_on_remote_done()). */
 static bool blk_has_room(struct blk *b, unsigned index)
 {
-#ifdef BLK_NBD
-    if (b->nbd && !blk_nbd_room(b->nbd)) {
-        b->nbd_stalled |= 1u << index;
+    if (b->remote && !b->remote->room(b->engine)) {
+        b->remote_stalled |= 1u << index;
         return false;
     }
-#endif
     return true;
 }
 
@@ -497,13 +507,11 @@ static void blk_reset(void *priv)
         blk_job_put_list(&b->jobs, blk_uring_reap(b->uring));
     }
 #endif
-#ifdef BLK_NBD
-    if (b->nbd) {
-        blk_nbd_wait_idle(b->nbd);
-        blk_job_put_list(&b->jobs, blk_nbd_take(b->nbd));
-        b->nbd_stalled = 0;
+    if (b->remote) {
+        b->remote->wait_idle(b->engine);
+        blk_job_put_list(&b->jobs, b->remote->take(b->engine));
+        b->remote_stalled = 0;
     }
-#endif
     if (b->pool) {
         blk_pool_wait_idle(b->pool);
         blk_job_put_list(&b->jobs, blk_pool_reap(b->pool));
@@ -566,7 +574,7 @@ static void blk_config_write(void *priv, uint32_t offset, const void *buf,
     b->writethrough_logged |= !writeback;
 }
 
-/* A sync on a thread (or a flush the NBD server answers), not on the
+/* A sync on a thread (or a flush a remote backing answers), not on the
  * loop: however long dom0 takes to write its cache back, the loop serves
  * on. A write completed before this call
  * is covered by the first sync that starts after it. */
@@ -602,17 +610,15 @@ static int blk_backing_size(struct blk *b, uint64_t *bytes)
 {
     struct stat st;
 
-#ifdef BLK_NBD
-    struct blk_nbd_info info;
+    struct blk_remote_info info;
 
-    if (b->nbd) {
-        int ret = blk_nbd_info(b->nbd, &info);
+    if (b->remote) {
+        int ret = b->remote->info(b->engine, &info);
 
         if (ret == 0)
             *bytes = info.size;
         return ret;
     }
-#endif
 
     if (b->blockdev)
         return ioctl(b->fd, BLKGETSIZE64, bytes) ? -errno : 0;
@@ -754,41 +760,81 @@ static int blk_set_serial(struct blk *b, const char *serial)
 #ifdef BLK_NBD
 /* A reconnect may find the export resized: the guest hears of it now, not
  * at the next size-check=. */
-static void blk_on_nbd_back(void *ctx)
+static void blk_on_remote_back(void *ctx)
 {
     blk_check_size(ctx, false);
 }
 #endif
 
-/* nbd=URI: the export decides what the device offers, within what the
- * options allow (ro=on, discard=off); its name is the default serial. */
-static int blk_open_nbd(struct blk *b, const char *uri, bool name_serial)
+#ifdef BLK_REMOTE
+/* The backing decides what the device offers, within what the options
+ * allow (ro=on, discard=off). */
+static int blk_remote_offer(struct blk *b)
 {
-#ifdef BLK_NBD
-    struct blk_nbd_info info;
-    char name[64];
-    int ret = blk_nbd_create(&b->nbd, b->dev, uri, blk_on_nbd_done,
-                             blk_on_nbd_back, b);
+    struct blk_remote_info info;
+    int ret = b->remote->info(b->engine, &info);
 
-    if (!ret)
-        ret = blk_nbd_info(b->nbd, &info);
-    if (!ret && name_serial)
-        ret = blk_nbd_export_name(b->nbd, name, sizeof(name));
     if (ret)
         return ret;
-    if (name_serial)
-        blk_copy_serial(b, name, strlen(name));
     b->lim.sectors = info.size / BLK_SECTOR;
     b->lim.read_only |= info.read_only;
     b->lim.write_zeroes = b->lim.discard && info.zero;
     b->lim.discard &= info.trim;
     b->flush = info.flush;
-    b->nbd_block = info.block;
+    b->remote_block = info.block;
     return 0;
+}
+#endif
+
+/* nbd=URI: its export's name is the default serial. */
+static int blk_open_nbd(struct blk *b, const char *uri, bool name_serial)
+{
+#ifdef BLK_NBD
+    struct blk_nbd *n;
+    char name[64];
+    int ret = blk_nbd_create(&n, b->dev, uri, blk_on_remote_done,
+                             blk_on_remote_back, b);
+
+    if (ret)
+        return ret;
+    b->remote = &blk_nbd_ops;
+    b->engine = n;
+    if (name_serial)
+        ret = blk_nbd_export_name(n, name, sizeof(name));
+    if (ret)
+        return ret;
+    if (name_serial)
+        blk_copy_serial(b, name, strlen(name));
+    return blk_remote_offer(b);
 #else
     xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
                  "nbd='%s': this xvdm was built without libnbd "
                  "(install libnbd-dev and rebuild)", uri);
+    return -ENOTSUP;
+#endif
+}
+
+/* rbd=POOL/IMAGE[@SNAP]: the image's name is the default serial. */
+static int blk_open_rbd(struct blk *b, const struct xvdm_options *opts,
+                        const char *image)
+{
+#ifdef BLK_RBD
+    struct blk_rbd *r;
+    int ret = blk_rbd_create(&r, b->dev, image, xvdm_opt_get(opts, "conf"),
+                             xvdm_opt_get(opts, "id"), b->lim.read_only,
+                             blk_on_remote_done, b);
+
+    if (ret)
+        return ret;
+    b->remote = &blk_rbd_ops;
+    b->engine = r;
+    if (!xvdm_opt_get(opts, "serial"))
+        blk_default_serial(b, image);
+    return blk_remote_offer(b);
+#else
+    xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                 "rbd='%s': this xvdm was built without librbd "
+                 "(install librbd-dev and rebuild)", image);
     return -ENOTSUP;
 #endif
 }
@@ -799,7 +845,7 @@ static void blk_config_topology(struct blk *b, uint64_t *features)
     /* An NBD server's minimum block is the guest's logical block, so
      * that a driver keeping to blk_size sends nothing the server (and
      * libnbd) refuses. */
-    int lbs = b->nbd_block ? (int)b->nbd_block : 512;
+    int lbs = b->remote_block ? (int)b->remote_block : 512;
     unsigned pbs = 0, min_io = 0, opt_io = 0;
 
     if (b->blockdev && ioctl(b->fd, BLKSSZGET, &lbs) == 0 &&
@@ -897,9 +943,8 @@ static void blk_destroy(void *priv)
         xvdm_dev_unwatch_fd(b->dev, b->size_timer);
         close(b->size_timer);
     }
-#ifdef BLK_NBD
-    blk_nbd_destroy(b->nbd);
-#endif
+    if (b->remote)
+        b->remote->destroy(b->engine);
     if (b->fd >= 0)
         close(b->fd);
     free(b);
@@ -980,40 +1025,63 @@ static int blk_open_file(struct blk *b, const struct xvdm_options *opts,
     return ret;
 }
 
-/* An NBD export: its connection is the engine; the options that choose a
- * file's engine have no meaning there. The serial is the export's name. */
-static int blk_open_export(struct blk *b, const struct xvdm_options *opts,
-                           const char *uri)
+/* Options of another kind of backing than `key`=`value` are refused,
+ * naming both: `names` belong to `owner`. */
+static int blk_refuse(struct blk *b, const struct xvdm_options *opts,
+                      const char *const names[], size_t n, const char *owner,
+                      const char *key, const char *value)
 {
-    static const char *const file_only[] = {"direct", "aio", "iothreads"};
-
-    for (size_t i = 0; i < sizeof(file_only) / sizeof(*file_only); i++) {
-        if (xvdm_opt_get(opts, file_only[i])) {
-            xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
-                         "%s= is for path=, not nbd='%s'", file_only[i], uri);
+    for (size_t i = 0; i < n; i++) {
+        if (xvdm_opt_get(opts, names[i])) {
+            xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "%s= is for %s, not %s='%s'",
+                         names[i], owner, key, value);
             return -EINVAL;
         }
     }
-    return blk_open_nbd(b, uri, !xvdm_opt_get(opts, "serial"));
+    return 0;
 }
 
+/* Exactly one of path=, nbd=, rbd=, and only its own options: an NBD
+ * export or an RBD image is its own engine, so the options that choose a
+ * file's have no meaning there. */
 static int blk_open_backing(struct blk *b, const struct xvdm_options *opts,
                             bool direct, uint64_t threads)
 {
-    const char *path = xvdm_opt_get(opts, "path");
-    const char *uri = xvdm_opt_get(opts, "nbd");
+    static const char *const keys[] = {"path", "nbd", "rbd"};
+    static const char *const file_only[] = {"direct", "aio", "iothreads"};
+    static const char *const rbd_only[] = {"conf", "id"};
+    const char *key = NULL, *value = NULL;
+    int ret = 0;
 
-    if (path && uri) {
-        xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
-                     "path='%s' and nbd='%s': give one of them", path, uri);
+    for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++) {
+        const char *v = xvdm_opt_get(opts, keys[i]);
+
+        if (v && value) {
+            xvdm_dev_log(b->dev, XVDM_LOG_ERROR,
+                         "%s='%s' and %s='%s': give one of them", key, value,
+                         keys[i], v);
+            return -EINVAL;
+        }
+        if (v) {
+            key = keys[i];
+            value = v;
+        }
+    }
+    if (!value) {
+        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "path=, nbd= or rbd= is required");
         return -EINVAL;
     }
-    if (!path && !uri) {
-        xvdm_dev_log(b->dev, XVDM_LOG_ERROR, "path= or nbd= is required");
-        return -EINVAL;
-    }
-    return path ? blk_open_file(b, opts, path, direct, threads)
-                : blk_open_export(b, opts, uri);
+    if (strcmp(key, "rbd") != 0)
+        ret = blk_refuse(b, opts, rbd_only, 2, "rbd=", key, value);
+    if (!ret && strcmp(key, "path") == 0)
+        return blk_open_file(b, opts, value, direct, threads);
+    if (!ret)
+        ret = blk_refuse(b, opts, file_only, 3, "path=", key, value);
+    if (ret)
+        return ret;
+    return strcmp(key, "rbd") == 0
+               ? blk_open_rbd(b, opts, value)
+               : blk_open_nbd(b, value, !xvdm_opt_get(opts, "serial"));
 }
 
 /* batch=: one interrupt and no kick for requests that finish close
@@ -1066,8 +1134,8 @@ static int blk_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
 const struct xvdm_device_ops xvdm_device_module = {
     .abi_version = XVDM_DEVICE_ABI_VERSION,
     .name = "blk",
-    .summary = "block device (virtio-blk) backed by a file, a block device "
-               "or an NBD export",
+    .summary = "block device (virtio-blk) backed by a file, a block device, "
+               "an NBD export or a Ceph RBD image",
     .device_id = BLK_DEVICE_ID,
     .options = blk_options,
     .create = blk_create,

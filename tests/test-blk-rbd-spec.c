@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * blk,rbd= specs refused before any cluster is asked, each naming what
+ * is wrong: options for another backing, two backings, and (built with
+ * librbd) an image name that is not POOL/IMAGE or a configuration that
+ * cannot be read, or (built without) rbd= at all, naming librbd. The
+ * tests against a Ceph cluster are test-blk-rbd (`make check-ceph`).
+ */
+#include "config.h"
+
+#include <check.h>
+
+#include "check-run.h"
+#include "refused-spec.h"
+
+START_TEST(options_for_another_backing_or_two_backings_are_refused)
+{
+    expect_spec_refused("blk,rbd=rbd/x,direct=on",
+                        "direct= is for path=, not rbd='rbd/x'");
+    expect_spec_refused("blk,path=/dev/null,conf=/etc/ceph/ceph.conf",
+                        "conf= is for rbd=, not path='/dev/null'");
+    expect_spec_refused("blk,path=/dev/null,rbd=rbd/x", "give one of them");
+}
+END_TEST
+
+#ifdef HAVE_LIBRBD
+START_TEST(a_bad_name_or_configuration_is_refused_naming_it)
+{
+    expect_spec_refused("blk,rbd=noslash,conf=/dev/null",
+                        "rbd='noslash': not POOL/IMAGE");
+    expect_spec_refused("blk,rbd=rbd/x@,conf=/dev/null",
+                        "rbd='rbd/x@': not POOL/IMAGE");
+    expect_spec_refused("blk,rbd=rbd/x,conf=/nonexistent/ceph.conf",
+                        "rbd='rbd/x': cannot read the Ceph configuration");
+}
+END_TEST
+#else
+START_TEST(rbd_is_refused_naming_librbd_when_built_without_it)
+{
+    expect_spec_refused("blk,rbd=rbd/x",
+                        "rbd='rbd/x': this xvdm was built without librbd");
+}
+END_TEST
+#endif
+
+static Suite *blk_rbd_spec_suite(void)
+{
+    Suite *s = suite_create("blk-rbd-spec");
+    TCase *tc = tcase_create("spec");
+
+    tcase_add_test(tc, options_for_another_backing_or_two_backings_are_refused);
+#ifdef HAVE_LIBRBD
+    tcase_add_test(tc, a_bad_name_or_configuration_is_refused_naming_it);
+#else
+    tcase_add_test(tc, rbd_is_refused_naming_librbd_when_built_without_it);
+#endif
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return check_run(blk_rbd_spec_suite());
+}
