@@ -278,10 +278,10 @@ void xvdm_queue_defer(struct xvdm_queue *q);
  * From ABI version 6 on, for a device that drains with xvdm_queue_next()
  * and completes from the loop's thread (in its fd callbacks): while it
  * has chains of a queue in flight (taken, not yet pushed), the driver is
- * not asked to kick that queue and xvdm_queue_notify_guest() raises no
- * interrupt; when the last one is pushed, or max_us after the first thing
- * waited, the interrupt is raised and the chains the driver added
- * meanwhile are taken (queue_notify() is called). On Xen each kick and
+ * not asked to kick that queue (chains it adds are taken as chains
+ * complete: queue_notify() is called) and xvdm_queue_notify_guest()
+ * raises the interrupt only once as many chains are done as are still in
+ * flight; nothing waits longer than max_us. On Xen each kick and
  * each interrupt stops a guest vCPU for a round trip through dom0, so a
  * device whose requests finish close together (a disk) trades up to
  * max_us of latency for far fewer of them. 0 turns it off (the default).

@@ -235,8 +235,12 @@ static int ioreq_answer(struct ioreq_dispatch *d, unsigned vcpu,
     if (ioreq_reads(a))
         slot->data = a->data;
     if (!ioreq_hand_back(slot)) {
-        if (host_kick)
+        /* The kernel holds the kick: it answers it, or gives it back
+         * READY and it is claimed again then. */
+        if (host_kick) {
+            ioreq_recheck_later(d);
             return 0;
+        }
         if (!d->owed[vcpu].owed)
             d->stats.deferred++;
         d->owed[vcpu] = *a;
@@ -245,6 +249,7 @@ static int ioreq_answer(struct ioreq_dispatch *d, unsigned vcpu,
         return 0;
     }
     d->owed[vcpu].owed = false;
+    d->claim[vcpu] = false;
     ret = hv_evtchn_notify(d->hv, vcpu);
     if (ret)
         log_err("event channel: cannot notify vCPU %u of its answer: %s", vcpu,
@@ -252,20 +257,11 @@ static int ioreq_answer(struct ioreq_dispatch *d, unsigned vcpu,
     return ret;
 }
 
-/* Who answers a kick that matches one of the host's ioeventfds. */
-enum ioreq_kicks {
-    IOREQ_KICKS_HOSTS,
-    /* Ours too, when served just after the ioeventfds were assigned: a
-     * kick READY by then may have had its event before the kernel's
-     * handler was bound, and then only xvdm answers it. The kernel, if it
-     * looks too, finds it answered, or xvdm finds it held and leaves it. */
-    IOREQ_KICKS_CLAIMED,
-};
-
-/* Answer vCPU `vcpu`'s slot if Xen left an ioreq in it. 0, or the error
- * of the notify that hands the answer back. */
-static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu,
-                       enum ioreq_kicks kicks)
+/* Answer vCPU `vcpu`'s slot if Xen left an ioreq in it. A kick that
+ * matches one of the host's ioeventfds is the host's, unless the vCPU is
+ * marked to be claimed (ioreq_serve_waiting()). 0, or the error of the
+ * notify that hands the answer back. */
+static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu)
 {
     bool host_kick;
     volatile struct ioreq *slot = ioreq_slot(d, vcpu);
@@ -278,9 +274,12 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu,
     if (state == STATE_IOREQ_INPROCESS)
         ioreq_recheck_later(d);
     if (state != STATE_IOREQ_READY) {
-        /* Answered after all (the kernel took it): nothing owed. */
-        if (state != STATE_IOREQ_INPROCESS)
+        /* Answered after all (the kernel took it): nothing owed, nothing
+         * to claim. */
+        if (state != STATE_IOREQ_INPROCESS) {
             d->owed[vcpu].owed = false;
+            d->claim[vcpu] = false;
+        }
         return 0; /* a stray notify: nothing to answer */
     }
     memcpy(&req, (const void *)slot, sizeof(req));
@@ -291,7 +290,7 @@ static int ioreq_serve(struct ioreq_dispatch *d, unsigned vcpu,
         return ioreq_answer(d, vcpu, &d->owed[vcpu], false);
     d->owed[vcpu].owed = false;
     host_kick = ioreq_host_takes(d, &req);
-    if (host_kick && kicks == IOREQ_KICKS_HOSTS)
+    if (host_kick && !d->claim[vcpu])
         return 0;
     /* Not marked INPROCESS: the kernel's handler would take that for its
      * own mark (ioreq_hand_back()). */
@@ -347,23 +346,33 @@ static int ioreq_handle_events(struct ioreq_dispatch *d)
             log_err("event channel: cannot take a pending port: %s",
                     strerror(-ret));
         else if (vcpu < d->hv->nr_vcpus)
-            ret = ioreq_serve(d, vcpu, IOREQ_KICKS_HOSTS);
+            ret = ioreq_serve(d, vcpu);
     }
     return ret;
 }
 
-static int ioreq_serve_each(struct ioreq_dispatch *d, enum ioreq_kicks kicks)
+static int ioreq_serve_each(struct ioreq_dispatch *d)
 {
     int ret = 0;
 
     for (unsigned vcpu = 0; vcpu < d->hv->nr_vcpus && ret == 0; vcpu++)
-        ret = ioreq_serve(d, vcpu, kicks);
+        ret = ioreq_serve(d, vcpu);
     return ret;
 }
 
+/* A kick READY or held INPROCESS now may have had its event before the
+ * kernel's handler knew its ioeventfd (they are assigned one by one,
+ * after the server is enabled): the kernel then gives it back READY with
+ * no event of its own, and only xvdm will answer it. Each vCPU is marked
+ * until its slot is seen answered or with an access of another kind: its
+ * kick is claimed with the same compare-and-swap as any answer, and left
+ * to the kernel if it holds it. A kernel that read READY but has not yet
+ * marked it when xvdm swaps answers it too (ioreq_hand_back()). */
 int ioreq_serve_waiting(struct ioreq_dispatch *d)
 {
-    return ioreq_serve_each(d, IOREQ_KICKS_CLAIMED);
+    for (unsigned vcpu = 0; vcpu < d->hv->nr_vcpus; vcpu++)
+        d->claim[vcpu] = true;
+    return ioreq_serve_each(d);
 }
 
 static const char *ioreq_state_name(uint8_t state)
@@ -417,7 +426,7 @@ static void ioreq_on_recheck(void *arg, uint32_t revents)
     if (read(d->recheck_fd, &expired, sizeof(expired)) < 0)
         return;
     d->recheck_armed = false;
-    ret = ioreq_serve_each(d, IOREQ_KICKS_HOSTS);
+    ret = ioreq_serve_each(d);
     if (ret)
         loop_fail(d->loop, ret);
 }

@@ -67,6 +67,9 @@ struct ioreq_dispatch {
     int recheck_fd;
     bool recheck_armed;
     struct ioreq_owed owed[IOREQ_VCPUS_MAX];
+    /* vCPUs whose kick xvdm claims though the host has its ioeventfd
+     * (ioreq_serve_waiting()). */
+    bool claim[IOREQ_VCPUS_MAX];
 };
 
 void ioreq_dispatch_init(struct ioreq_dispatch *d, struct hv *hv);

@@ -175,16 +175,12 @@ void batch_forget(struct xvdm_queue *q)
     q->looked = 0;
 }
 
-/* The bound passed for some wait: what waited that long goes, and the
- * timer is set for the next oldest wait, if any. */
-static void batch_on_bound(void *arg, uint32_t revents)
+/* What has waited until `now` goes: the interrupt, and the driver is
+ * asked to kick again. When the next oldest wait is up, or 0. */
+static uint64_t batch_release_due(struct xvdm_dev *dev, uint64_t now)
 {
-    struct xvdm_dev *dev = arg;
-    uint64_t expired, now, next = 0;
+    uint64_t next = 0;
 
-    if (read(dev->batch_fd, &expired, sizeof(expired)) < 0)
-        return;
-    now = monotonic_ns();
     for (unsigned i = 0; i < dev->setup.num_queues; i++) {
         struct xvdm_queue *q = &dev->queues[i];
         uint64_t due;
@@ -200,7 +196,23 @@ static void batch_on_bound(void *arg, uint32_t revents)
         if (due && (!next || due < next))
             next = due;
     }
+    return next;
+}
+
+/* The bound passed for some wait: what waited that long goes, and the
+ * timer is set for the next oldest wait; if it cannot be, nothing may
+ * wait any more. */
+static void batch_on_bound(void *arg, uint32_t revents)
+{
+    struct xvdm_dev *dev = arg;
+    uint64_t expired, next;
+
+    if (read(dev->batch_fd, &expired, sizeof(expired)) < 0)
+        return;
     dev->batch_armed = false;
+    next = batch_release_due(dev, monotonic_ns());
     if (next)
         batch_set_timer(dev, next);
+    if (next && !dev->batch_armed)
+        batch_release_due(dev, UINT64_MAX);
 }
