@@ -460,9 +460,10 @@ static int rbd_open_image(struct blk_rbd *r, const char *conf, const char *id,
     return ret;
 }
 
-int blk_rbd_create(struct blk_rbd **out, struct xvdm_dev *dev,
-                   const char *image, const char *conf, const char *id,
-                   bool read_only, blk_remote_done_fn *done, void *ctx)
+static int blk_rbd_create(struct blk_rbd **out, struct xvdm_dev *dev,
+                          const char *image, const char *conf,
+                          const char *id, bool read_only,
+                          blk_remote_done_fn *done, void *ctx)
 {
     struct blk_rbd *r = calloc(1, sizeof(*r));
     const char *what = "";
@@ -502,11 +503,16 @@ int blk_rbd_create(struct blk_rbd **out, struct xvdm_dev *dev,
     return 0;
 }
 
-const struct blk_remote_ops blk_rbd_ops = {
+static const struct blk_remote_ops blk_rbd_ops = {
     .submit = rbd_submit,
     .room = rbd_room,
     .take = rbd_take,
     .wait_idle = rbd_wait_idle,
     .info = rbd_info,
     .destroy = rbd_destroy,
+};
+
+const struct blk_rbd_backing blk_rbd_backing = {
+    .create = blk_rbd_create,
+    .ops = &blk_rbd_ops,
 };

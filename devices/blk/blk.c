@@ -819,14 +819,16 @@ static int blk_open_rbd(struct blk *b, const struct xvdm_options *opts,
                         const char *image)
 {
 #ifdef BLK_RBD
+    const struct blk_rbd_backing *rbd = blk_rbd_load(b->dev);
     struct blk_rbd *r;
-    int ret = blk_rbd_create(&r, b->dev, image, xvdm_opt_get(opts, "conf"),
-                             xvdm_opt_get(opts, "id"), b->lim.read_only,
-                             blk_on_remote_done, b);
+    int ret = rbd ? rbd->create(&r, b->dev, image, xvdm_opt_get(opts, "conf"),
+                                xvdm_opt_get(opts, "id"), b->lim.read_only,
+                                blk_on_remote_done, b)
+                  : -ENOENT;
 
     if (ret)
         return ret;
-    b->remote = &blk_rbd_ops;
+    b->remote = rbd->ops;
     b->engine = r;
     if (!xvdm_opt_get(opts, "serial"))
         blk_default_serial(b, image);

@@ -35,12 +35,20 @@ static bool module_name_ok(const char *type)
            strspn(type, "abcdefghijklmnopqrstuvwxyz0123456789-_") == len;
 }
 
-/* Length of the type name when `name` is a module file (TYPE.so), else 0. */
+/* Length of the type name when `name` is a module file (TYPE.so), else 0.
+ * Other files there, such as a module's own libraries (blk+rbd.so), are
+ * not modules. */
 static size_t module_file_type_len(const char *name)
 {
     size_t len = strlen(name);
+    char type[64];
 
-    return len > 3 && strcmp(name + len - 3, ".so") == 0 ? len - 3 : 0;
+    if (len <= 3 || len - 3 >= sizeof(type) ||
+        strcmp(name + len - 3, ".so") != 0)
+        return 0;
+    memcpy(type, name, len - 3);
+    type[len - 3] = '\0';
+    return module_name_ok(type) ? len - 3 : 0;
 }
 
 /* "a, b, c": the modules dir holds, for an unknown-type message. */
