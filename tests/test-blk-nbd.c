@@ -329,10 +329,7 @@ START_TEST(read_only_export_is_offered_read_only_and_refuses_writes)
 
     if (!nbdkit_started(words))
         return;
-    ck_assert(d.offered & (1ULL << VIRTIO_BLK_F_RO));
-    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 512, 1, NULL),
-                      VIRTIO_BLK_S_IOERR);
-    ck_assert(reads_as(0, 1, 0));
+    blk_guest_is_read_only(&d, 1, 0);
     stop();
 }
 END_TEST
@@ -1133,18 +1130,16 @@ END_TEST
 #else
 START_TEST(nbd_is_refused_naming_libnbd_when_built_without_it)
 {
-    expect_spec_refused("blk,nbd=nbd://127.0.0.1/x",
-                   "nbd='nbd://127.0.0.1/x': this xvdm was built without libnbd");
+    expect_backing_refused_built_without("nbd", "nbd://127.0.0.1/x", "libnbd");
 }
 END_TEST
 #endif
 
 static Suite *blk_nbd_suite(void)
 {
-    Suite *s = suite_create("blk-nbd");
-    TCase *tc = tcase_create("nbd");
+    TCase *tc;
+    Suite *s = check_suite_of_one_case("blk-nbd", "nbd", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
 #ifdef HAVE_LIBNBD
     tcase_add_loop_test(
         tc, data_written_on_two_queues_reads_back_and_is_on_the_server, 0, 2);
@@ -1182,7 +1177,6 @@ static Suite *blk_nbd_suite(void)
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);
 #endif
-    suite_add_tcase(s, tc);
     return s;
 }
 
