@@ -181,6 +181,18 @@ static inline bool blk_guest_reads_as(struct vdriver *d, uint64_t sector,
     return true;
 }
 
+/* A read-only disk as the guest sees it, whatever its backing: offered
+ * RO, a write fails, and its first `sectors` sectors still read as
+ * `byte`. */
+static inline void blk_guest_is_read_only(struct vdriver *d, unsigned sectors,
+                                          uint8_t byte)
+{
+    ck_assert(d->offered & (1ULL << VIRTIO_BLK_F_RO));
+    ck_assert_uint_eq(blk_guest_run(d, VIRTIO_BLK_T_OUT, 0, 512, 1, NULL),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert(blk_guest_reads_as(d, 0, sectors, byte));
+}
+
 /* Publish (not kick) a DISCARD or WRITE_ZEROES (VIRTIO 1.2 §5.2.6) on
  * queue 0 of the `n` segments seg[i] = {sector, sectors}, with `flags`. */
 static inline struct blk_req blk_guest_submit_ranges(struct vdriver *d,

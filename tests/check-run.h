@@ -8,6 +8,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* A suite `name` of the one test case `case_name`, each of whose tests
+ * may take timeout_s (Check's default, 4 s, is short for those waiting
+ * on servers and timers): the suite; *tc, its case, for the tests. */
+static inline Suite *check_suite_of_one_case(const char *name,
+                                             const char *case_name,
+                                             double timeout_s, TCase **tc)
+{
+    Suite *s = suite_create(name);
+
+    *tc = tcase_create(case_name);
+    tcase_set_timeout(*tc, timeout_s);
+    suite_add_tcase(s, *tc);
+    return s;
+}
+
 /* Run every test of s (each in its own process, Check's default, so one
  * crash fails one test) and give the exit status for make check. */
 static inline int check_run(Suite *s)

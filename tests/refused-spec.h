@@ -54,4 +54,18 @@ static inline void expect_refused_spec(struct harness *h, const char *type,
     refused_expect(h, value);
 }
 
+/* blk with `backing`=`value` on an xvdm built without `library`, which
+ * that backing needs: refused, naming the value and the library. */
+static inline void expect_backing_refused_built_without(const char *backing,
+                                                        const char *value,
+                                                        const char *library)
+{
+    char spec[128], named[192];
+
+    snprintf(spec, sizeof(spec), "blk,%s=%s", backing, value);
+    snprintf(named, sizeof(named), "%s='%s': this xvdm was built without %s",
+             backing, value, library);
+    expect_spec_refused(spec, named);
+}
+
 #endif

@@ -329,10 +329,7 @@ START_TEST(read_only_export_is_offered_read_only_and_refuses_writes)
 
     if (!nbdkit_started(words))
         return;
-    ck_assert(d.offered & (1ULL << VIRTIO_BLK_F_RO));
-    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 512, 1, NULL),
-                      VIRTIO_BLK_S_IOERR);
-    ck_assert(reads_as(0, 1, 0));
+    blk_guest_is_read_only(&d, 1, 0);
     stop();
 }
 END_TEST
@@ -1030,9 +1027,20 @@ static void write_to_read_only(void)
     ro_write_status = run_one(VIRTIO_BLK_T_OUT, 0, 512, 1, NULL);
 }
 
+/* Guest errors enough to use up the device's budget of them (10 lines
+ * in 5 s, src/core/log.h), as a guest can at will. */
+static void guest_errors_use_up_the_budget(void)
+{
+    for (int i = 0; i < 11; i++)
+        ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, SECTORS, 512, 0, NULL),
+                          VIRTIO_BLK_S_IOERR);
+}
+
 /* A server back read-only: the guest was offered a writable disk, which
- * virtio cannot take back, so its writes, discards and write-zeroes fail
- * with a line saying why; reads still work. */
+ * virtio cannot take back, so its writes, discards and write-zeroes fail;
+ * the host's state, not the guest's doing, said once on the connection
+ * even after the guest used up its budget of error lines (as the reads
+ * failed while the server was away can); reads still work. */
 START_TEST(a_reconnect_to_a_read_only_export_fails_writes)
 {
     char file[128];
@@ -1045,7 +1053,10 @@ START_TEST(a_reconnect_to_a_read_only_export_fails_writes)
     nbd_server_kill(&srv);
     nbdkit(after);
     ck_assert(read_once_back());
+    guest_errors_use_up_the_budget();
     ck_assert_uint_eq(log_lines_during(write_to_read_only, "read-only"), 1);
+    ck_assert_uint_eq(ro_write_status, VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(log_lines_during(write_to_read_only, "read-only"), 0);
     ck_assert_uint_eq(ro_write_status, VIRTIO_BLK_S_IOERR);
     ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, 0, 8, 0),
                       VIRTIO_BLK_S_IOERR);
@@ -1119,18 +1130,16 @@ END_TEST
 #else
 START_TEST(nbd_is_refused_naming_libnbd_when_built_without_it)
 {
-    expect_spec_refused("blk,nbd=nbd://127.0.0.1/x",
-                   "nbd='nbd://127.0.0.1/x': this xvdm was built without libnbd");
+    expect_backing_refused_built_without("nbd", "nbd://127.0.0.1/x", "libnbd");
 }
 END_TEST
 #endif
 
 static Suite *blk_nbd_suite(void)
 {
-    Suite *s = suite_create("blk-nbd");
-    TCase *tc = tcase_create("nbd");
+    TCase *tc;
+    Suite *s = check_suite_of_one_case("blk-nbd", "nbd", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
 #ifdef HAVE_LIBNBD
     tcase_add_loop_test(
         tc, data_written_on_two_queues_reads_back_and_is_on_the_server, 0, 2);
@@ -1168,7 +1177,6 @@ static Suite *blk_nbd_suite(void)
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);
 #endif
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -79,8 +79,7 @@ END_TEST
 #else
 START_TEST(rbd_is_refused_naming_librbd_when_built_without_it)
 {
-    expect_spec_refused("blk,rbd=rbd/x",
-                        "rbd='rbd/x': this xvdm was built without librbd");
+    expect_backing_refused_built_without("rbd", "rbd/x", "librbd");
 }
 END_TEST
 #endif

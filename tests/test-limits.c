@@ -177,14 +177,12 @@ END_TEST
 
 static Suite *limits_suite(void)
 {
-    Suite *s = suite_create("limits");
-    TCase *tc = tcase_create("guest");
+    TCase *tc;
+    Suite *s = check_suite_of_one_case("limits", "guest", 60, &tc);
 
-    tcase_set_timeout(tc, 60);
     tcase_add_test(
         tc, a_head_published_again_and_again_is_refused_and_memory_bounded);
     tcase_add_test(tc, a_guest_cannot_make_xvdm_open_files);
-    suite_add_tcase(s, tc);
     return s;
 }
 

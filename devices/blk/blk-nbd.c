@@ -62,6 +62,9 @@ struct blk_nbd {
     blk_remote_done_fn *done_fn;
     blk_remote_back_fn *back_fn;
     bool was_up; /* connected before: a connection now is a reconnect */
+    /* nbd_cannot()'s reason was logged on this connection (its flags
+     * leave one reason at most: read-only, else no write-zeroes). */
+    bool cannot_said;
     void *ctx;
 };
 
@@ -680,6 +683,7 @@ static void nbd_connected(struct blk_nbd *n)
                  : max > 0                               ? NBD_LEN_LIBNBD
                                                          : NBD_LEN_DEFAULT;
     n->state = NBD_READY;
+    n->cannot_said = false;
     n->failures = 0;
     n->backoff_ms = NBD_BACKOFF_MIN_MS;
     nbd_arm(n, 0);
@@ -819,8 +823,16 @@ static void nbd_submit(void *e, struct blk_job *job)
     }
     why = nbd_cannot(n, job);
     if (why) {
-        xvdm_dev_guest_error(n->dev, "nbd='%s': %s: request failed", n->uri,
-                             why);
+        /* The export's state, not the guest's doing: said once per
+         * connection, so not through the guest's error budget, which the
+         * guest (or its reads failed while the server was away) may have
+         * used up. Each request still fails (blk_complete()'s line). */
+        if (!n->cannot_said)
+            xvdm_dev_log(n->dev, XVDM_LOG_WARN,
+                         "nbd='%s': %s: the guest's requests that need it "
+                         "fail",
+                         n->uri, why);
+        n->cannot_said = true;
         nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
         return;
     }
