@@ -675,6 +675,35 @@ START_TEST(buffers_that_straddle_the_servers_minimum_block_still_work)
 }
 END_TEST
 
+/* A request through the bounce buffer larger than it (1 MiB): 3 MiB and
+ * 1 KiB from sector 1, neither end on the server's 4 KiB block, in
+ * buffers that straddle it, goes a piece at a time, the edge blocks read
+ * first; it is written around its neighbours and reads back whole. */
+START_TEST(a_bounced_request_larger_than_the_bounce_buffer_goes_in_pieces)
+{
+    const char *words[] = {"--filter=blocksize-policy", "memory", "8M",
+                           "blocksize-minimum=4096", "blocksize-preferred=4096",
+                           "blocksize-error-policy=error", NULL};
+    static const uint32_t split[] = {3584, (3 << 20) + 1024 - 3584};
+    const unsigned sectors = ((3 << 20) + 1024) / 512;
+    uint8_t *data;
+
+    if (!nbdkit_started(words))
+        return;
+    written_reads_back(0, sectors + 16, 0xaa);
+    ck_assert_uint_eq(run_split(VIRTIO_BLK_T_OUT, 1, split, 2, 0x6c, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(0, 1, 0xaa));
+    ck_assert(reads_as(1, sectors, 0x6c));
+    ck_assert(reads_as(1 + sectors, 15, 0xaa));
+    ck_assert_uint_eq(run_split(VIRTIO_BLK_T_IN, 1, split, 2, 0, &data),
+                      VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < sectors * 512; i++)
+        ck_assert_uint_eq(data[i], 0x6c);
+    stop();
+}
+END_TEST
+
 /* A writethrough guest (no VIRTIO_BLK_F_FLUSH) against a server with a
  * flush but no FUA and a 4 KiB minimum block: six writes of 1 MiB whose
  * buffers straddle the block go through bounce buffers, more than the
@@ -1156,6 +1185,8 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, a_servers_minimum_block_size_is_the_guests_block_size);
     tcase_add_test(tc,
                    buffers_that_straddle_the_servers_minimum_block_still_work);
+    tcase_add_test(
+        tc, a_bounced_request_larger_than_the_bounce_buffer_goes_in_pieces);
     tcase_add_test(tc,
                    bounced_writethrough_writes_past_the_bounce_budget_complete);
     tcase_add_test(tc,

@@ -26,9 +26,9 @@
 #define NBD_IDLE_MS 5000
 #define NBD_BACKOFF_MIN_MS 100
 #define NBD_BACKOFF_MAX_MS 5000
-/* Most bytes one request may go through a bounce buffer with (its
- * buffers straddle the server's minimum block): more is failed. Linux
- * never splits a request so; a guest that does is served up to this. */
+/* Most bytes of one bounce buffer. A request whose buffers straddle the
+ * server's minimum block (or that does not start and end on it) goes
+ * through one a piece of at most this at a time. */
 #define NBD_BOUNCE_MAX (1ULL << 20)
 /* Per device: bytes in bounce buffers, and commands at the server. A
  * request may be many commands (buffers larger than the server's
@@ -215,13 +215,14 @@ static bool nbd_all_back(const struct blk_job *job)
 }
 
 /* The guest's bytes of the piece into the bounce buffer, at their place:
- * the data of a write, or zeroes. */
+ * the data of a write (the piece's part of it), or zeroes. */
 static void nbd_bounce_fill(struct blk_job *job)
 {
     uint8_t *at = job->nbd_bounce + (job->nbd_piece_off - job->nbd_bounce_off);
 
     if (job->req.op == BLK_OP_WRITE)
-        iov_copy(job->req.iov, job->req.niov, 0, at, job->nbd_piece_len,
+        iov_copy(job->req.iov, job->req.niov,
+                 job->nbd_piece_off - job->req.offset, at, job->nbd_piece_len,
                  false);
     else
         memset(at, 0, job->nbd_piece_len);
@@ -311,12 +312,61 @@ static void nbd_unbounce(struct blk_nbd *n, struct blk_job *job, bool ok)
     if (!job->nbd_bounce)
         return;
     if (ok && job->req.op == BLK_OP_READ)
-        iov_copy(job->req.iov, job->req.niov, 0,
+        iov_copy(job->req.iov, job->req.niov,
+                 job->nbd_piece_off - job->req.offset,
                  job->nbd_bounce + (job->nbd_piece_off - job->nbd_bounce_off),
                  job->nbd_piece_len, true);
     free(job->nbd_bounce);
     job->nbd_bounce = NULL;
     n->bounced -= job->nbd_bounce_len;
+}
+
+/* The piece of a bounced read or write that starts nbd_pos bytes in: up
+ * to NBD_BOUNCE_MAX (and the server's maximum) in whole blocks from the
+ * block it starts in, so that only the first and the last piece may have
+ * edge blocks to read first. */
+static uint64_t nbd_piece_len(const struct blk_nbd *n,
+                              const struct blk_job *job)
+{
+    uint64_t mask = n->info.block - 1;
+    uint64_t most = (n->max_len < NBD_BOUNCE_MAX ? n->max_len
+                                                 : NBD_BOUNCE_MAX) & ~mask;
+    uint64_t at = job->req.offset + job->nbd_pos;
+    uint64_t end = job->req.offset + job->req.len;
+    uint64_t stop = (at & ~mask) + most;
+
+    if (!most) /* a server whose maximum is below its block: refused */
+        return end - at;
+    return (stop < end ? stop : end) - at;
+}
+
+/* A bounced read or write, a piece at a time (nbd_pos: where the next one
+ * starts), each through a bounce buffer once the one before is back and
+ * let go of: a request larger than one bounce buffer goes through, the
+ * jobs behind it waiting meanwhile. The last piece, once sent, is let go
+ * of when the job finishes, as a request of one piece is: jobs behind it
+ * go on. */
+static enum nbd_next nbd_next_pieces(struct blk_nbd *n, struct blk_job *job)
+{
+    enum nbd_next r;
+
+    for (;;) {
+        if (job->nbd_stage == 0 && job->nbd_bounce) { /* the piece before */
+            if (!nbd_all_back(job))
+                return NBD_NEXT_WAIT;
+            nbd_unbounce(n, job, job->cmd_ok == job->cmd_sent);
+            if (job->cmd_ok < job->cmd_sent)
+                return NBD_NEXT_NONE; /* it failed: so does the request */
+        }
+        r = nbd_next_bounced(n, job, job->req.offset + job->nbd_pos,
+                             nbd_piece_len(n, job));
+        if (r != NBD_NEXT_NONE || job->nbd_stage != 2)
+            return r;
+        job->nbd_pos += job->nbd_piece_len;
+        if (job->nbd_pos == job->req.len)
+            return NBD_NEXT_NONE;
+        job->nbd_stage = 0;
+    }
 }
 
 /* A range cut by the server's minimum block (which may have grown since
@@ -430,8 +480,8 @@ static enum nbd_next nbd_next(struct blk_nbd *n, struct blk_job *job)
         return nbd_next_flush(n, job);
     if (job->req.op != BLK_OP_READ && job->req.op != BLK_OP_WRITE)
         return nbd_next_range(n, job);
-    if (job->nbd_stage || nbd_needs_bounce(n, &job->req))
-        return nbd_next_bounced(n, job, job->req.offset, job->req.len);
+    if (job->nbd_stage || job->nbd_bounce || nbd_needs_bounce(n, &job->req))
+        return nbd_next_pieces(n, job);
     return nbd_next_direct(n, job);
 }
 
