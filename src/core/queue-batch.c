@@ -56,9 +56,13 @@ void batch_pushed(struct xvdm_queue *q, unsigned n)
     q->done += n;
 }
 
-/* The timer goes off at `at` (monotonic ns), or not at all (0). */
+/* The timer goes off at `at` (monotonic ns), or not at all (0). A timer
+ * that cannot be set is dom0's trouble, not the guest's: said under a
+ * limit of its own (the loop thread's, for every device), which a guest's
+ * errors cannot use up. */
 static void batch_set_timer(struct xvdm_dev *dev, uint64_t at)
 {
+    static struct ratelimit rl;
     struct itimerspec t = {
         .it_value = {.tv_sec = (time_t)(at / 1000000000u),
                      .tv_nsec = (long)(at % 1000000000u)},
@@ -67,8 +71,8 @@ static void batch_set_timer(struct xvdm_dev *dev, uint64_t at)
     if (timerfd_settime(dev->batch_fd, TFD_TIMER_ABSTIME, &t, NULL) == 0)
         dev->batch_armed = at != 0;
     else
-        log_ratelimited(&dev->guest_rl, dev->prefix,
-                        "cannot set the batch timer: %s", strerror(errno));
+        log_ratelimited(&rl, dev->prefix, "cannot set the batch timer: %s",
+                        strerror(errno));
 }
 
 /* Something starts to wait now: the timer runs, if it can. */
