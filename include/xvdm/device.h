@@ -35,7 +35,7 @@ extern "C" {
 
 /* Bumped on any change to this header: 2 added xvdm_device_ops.reload and
  * xvdm_dev_publish(); 3 added xvdm_queue_next(); 4 xvdm_host_path(); 5
- * xvdm_queue_held_back(); 6 xvdm_dev_batch(). */
+ * xvdm_queue_held_back(); 6 xvdm_dev_guest_read() and xvdm_dev_batch(). */
 #define XVDM_DEVICE_ABI_VERSION 6
 /* The oldest version xvdm still loads: later versions only added fields at
  * the end of the ops table, which xvdm does not read from older modules. */
@@ -201,6 +201,18 @@ int xvdm_dev_publish(struct xvdm_dev *dev, const char *key, const char *value);
  * then on. NULL when `path` will not be reachable once serving (outside
  * DIR): check in create() and refuse it naming --chroot. */
 const char *xvdm_host_path(const char *path);
+
+/* From ABI version 6 on: copy `len` bytes of the guest's memory at `addr`
+ * into buf (buf NULL: only check that the guest may give them), for a
+ * device whose requests carry guest addresses of their own, such as
+ * virtio-gpu's backing pages (VIRTIO 1.2 §5.7.6). `addr` is what the
+ * driver gave, as a descriptor holds it (a grant address in grant mode);
+ * nothing of it stays mapped after the call. 0, or -EFAULT when any of it
+ * is not the guest's to give (outside its RAM, not granted, no transport
+ * yet). The bytes may change under a running guest: a copy, never a
+ * view. */
+int xvdm_dev_guest_read(struct xvdm_dev *dev, uint64_t addr, void *buf,
+                        uint64_t len);
 
 /* Watch `fd` in the event loop; cb(arg, revents) runs on readiness.
  * events are EPOLLIN/EPOLLOUT bits. Returns 0 or negative errno. */

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/* xvdm_dev_guest_read(): guest memory a device's requests point at,
+ * reached through the device's gaccess as its queues' buffers are. */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "dev.h"
+
+/* One mapping at a time: gaccess_map() takes at most
+ * GACCESS_MAP_PAGES_MAX pages, counted from addr's page. */
+static uint64_t dev_guest_chunk(uint64_t addr, uint64_t len)
+{
+    uint64_t room =
+        GACCESS_MAP_PAGES_MAX * GACCESS_PAGE - (addr & (GACCESS_PAGE - 1));
+
+    return len < room ? len : room;
+}
+
+int xvdm_dev_guest_read(struct xvdm_dev *dev, uint64_t addr, void *buf,
+                        uint64_t len)
+{
+    uint8_t *to = buf;
+
+    if (!dev->attached || addr + len < addr)
+        return -EFAULT;
+    while (len) {
+        uint64_t n = dev_guest_chunk(addr, len);
+        struct gmap m = {0};
+        void *p = gaccess_map(&dev->ga, addr, n, false, &m);
+
+        if (!p)
+            return -EFAULT;
+        if (to) {
+            memcpy(to, p, n);
+            to += n;
+        }
+        gaccess_unmap(&dev->ga, &m);
+        addr += n;
+        len -= n;
+    }
+    return 0;
+}
