@@ -113,6 +113,8 @@ int sim_revoke(struct sim *sim, uint64_t addr, uint64_t len);
 /* Grant mappings xvdm holds now, and the most it held at once. */
 unsigned sim_grants_mapped(struct sim *sim);
 unsigned sim_grants_mapped_peak(struct sim *sim);
+/* Mappings of grants xvdm made so far (each one a hypercall on Xen). */
+unsigned sim_grant_map_calls(struct sim *sim);
 /* Revokes refused so far because xvdm still mapped the grant: each one a
  * guest whose Linux would say "Grant still in use" and break the device. */
 unsigned sim_revokes_refused(struct sim *sim);

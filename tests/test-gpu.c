@@ -30,7 +30,7 @@
 #include "vm.h"
 
 #define GPU_ID 16
-#define RING 64
+#define RING GPU_QUEUE_SIZE
 #define WAIT_MS 5000
 #define CTRLQ GPU_QUEUE_CONTROL
 #define CURQ GPU_QUEUE_CURSOR
@@ -86,35 +86,50 @@ static uint64_t dma_addr(uint64_t gpa, uint64_t len)
 
 /* ---- requests --------------------------------------------------------- */
 
-/* One chain on queue q: req, then data (when data_len), readable; then
- * resp_len writable bytes (when resp_len), copied to resp once used,
- * with GUARD bytes after them that must stay as they were. The used
- * length. */
-static uint32_t send(unsigned q, const void *req, uint32_t req_len,
-                     const void *data, uint32_t data_len, void *resp,
-                     uint32_t resp_len)
+/* Data in buffers of a page at most, as Linux puts an entry list it had
+ * to vmalloc(): the largest takes 64. */
+#define DATA_PAGES 64
+
+/* A chain made available on queue q, not kicked: req, then data (when
+ * data_len), readable; then resp_len writable bytes (when resp_len) at
+ * *rs, with GUARD bytes after them. Its head. */
+static uint16_t post(unsigned q, const void *req, uint32_t req_len,
+                     const void *data, uint32_t data_len, uint32_t resp_len,
+                     uint64_t *rs)
 {
-    struct guest_buf b[3];
+    struct guest_buf b[2 + DATA_PAGES];
     unsigned n = 0;
-    uint64_t gpa = vdriver_alloc(&d, req_len, 8), rs = 0;
-    uint32_t id, len;
+    uint64_t gpa = vdriver_alloc(&d, req_len, 8);
     uint16_t head;
 
     memcpy(vdriver_ptr(&d, gpa), req, req_len);
     b[n++] = (struct guest_buf){gpa, req_len, false};
-    if (data_len) {
-        gpa = vdriver_alloc(&d, data_len, 8);
-        memcpy(vdriver_ptr(&d, gpa), data, data_len);
-        b[n++] = (struct guest_buf){gpa, data_len, false};
+    ck_assert_uint_le(data_len, DATA_PAGES * 4096);
+    for (uint32_t at = 0; at < data_len; at += 4096) {
+        uint32_t len = data_len - at < 4096 ? data_len - at : 4096;
+
+        gpa = vdriver_alloc(&d, len, 8);
+        memcpy(vdriver_ptr(&d, gpa), (const uint8_t *)data + at, len);
+        b[n++] = (struct guest_buf){gpa, len, false};
     }
     if (resp_len) {
-        rs = vdriver_alloc(&d, resp_len + GUARD, 8);
-        memset(vdriver_ptr(&d, rs), 0xa5, resp_len + GUARD);
-        b[n++] = (struct guest_buf){rs, resp_len, true};
+        *rs = vdriver_alloc(&d, resp_len + GUARD, 8);
+        memset(vdriver_ptr(&d, *rs), 0xa5, resp_len + GUARD);
+        b[n++] = (struct guest_buf){*rs, resp_len, true};
     }
     head = guest_ring_add_chain(&d.ring[q], b, n);
     guest_ring_publish(&d.ring[q], head);
-    vdriver_kick(&d, q);
+    return head;
+}
+
+/* The next used chain of q, which must be `head`: its answer copied to
+ * resp (resp_len bytes at rs), the GUARD after it untouched. The used
+ * length. */
+static uint32_t collect(unsigned q, uint16_t head, uint64_t rs, void *resp,
+                        uint32_t resp_len)
+{
+    uint32_t id, len;
+
     ck_assert_int_eq(vdriver_next_used(&d, q, &id, &len, WAIT_MS), 0);
     ck_assert_uint_eq(id, head);
     if (resp_len) {
@@ -125,6 +140,19 @@ static uint32_t send(unsigned q, const void *req, uint32_t req_len,
             ck_assert_uint_eq(p[resp_len + k], 0xa5);
     }
     return len;
+}
+
+/* One chain on queue q, as post() makes it, kicked and waited for; the
+ * answer in resp. The used length. */
+static uint32_t send(unsigned q, const void *req, uint32_t req_len,
+                     const void *data, uint32_t data_len, void *resp,
+                     uint32_t resp_len)
+{
+    uint64_t rs = 0;
+    uint16_t head = post(q, req, req_len, data, data_len, resp_len, &rs);
+
+    vdriver_kick(&d, q);
+    return collect(q, head, rs, resp, resp_len);
 }
 
 /* A controlq command with data; the answer's type. */
@@ -204,11 +232,17 @@ static uint32_t detach(uint32_t id)
     return ctrl(&c, sizeof(c));
 }
 
-static uint32_t transfer(uint32_t id, struct virtio_gpu_rect r, uint64_t offset)
+static struct virtio_gpu_transfer_to_host_2d
+transfer_cmd(uint32_t id, struct virtio_gpu_rect r, uint64_t offset)
 {
-    struct virtio_gpu_transfer_to_host_2d c = {
+    return (struct virtio_gpu_transfer_to_host_2d){
         hdr(VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D), r, htole64(offset),
         htole32(id), 0};
+}
+
+static uint32_t transfer(uint32_t id, struct virtio_gpu_rect r, uint64_t offset)
+{
+    struct virtio_gpu_transfer_to_host_2d c = transfer_cmd(id, r, offset);
 
     return ctrl(&c, sizeof(c));
 }
@@ -279,6 +313,18 @@ static void fb_draw(struct fb *f, unsigned gen)
         for (uint32_t j = 0; j < f->piece[i]; j++, k++)
             p[j] = fb_byte(k, gen);
     }
+}
+
+/* Resource id of w x ht in format, backed by a new frame f the guest
+ * drew as generation 1, transferred whole. */
+static void fb_resource(struct fb *f, uint32_t id, uint32_t format,
+                        uint32_t w, uint32_t ht)
+{
+    fb_make(f, w, ht);
+    fb_draw(f, 1);
+    ck_assert_uint_eq(create(id, format, w, ht), OK);
+    ck_assert_uint_eq(attach(id, f->e, FB_PIECES), OK);
+    ck_assert_uint_eq(transfer(id, rect(0, 0, w, ht), 0), OK);
 }
 
 /* ---- what the host consumer sees -------------------------------------- */
@@ -462,11 +508,7 @@ START_TEST(a_damaged_rectangle_updates_only_itself)
     uint8_t *got = malloc(64 * 48 * 4);
 
     start("");
-    fb_make(&f, 64, 48);
-    fb_draw(&f, 1);
-    ck_assert_uint_eq(create(1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 64, 48), OK);
-    ck_assert_uint_eq(attach(1, f.e, FB_PIECES), OK);
-    ck_assert_uint_eq(transfer(1, rect(0, 0, 64, 48), 0), OK);
+    fb_resource(&f, 1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 64, 48);
     ck_assert_uint_eq(set_scanout(0, 1, rect(0, 0, 64, 48)), OK);
     fb_draw(&f, 2);
     ck_assert_uint_eq(transfer(1, rect(x, y, w, ht), y * pitch + x * 4), OK);
@@ -624,22 +666,32 @@ START_TEST(max_memory_bounds_the_resources)
     ck_assert_uint_eq(unref(1), OK);
     ck_assert_uint_eq(create(4, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 256, 256),
                       OK);
-    /* width * height * 4 past 64 bits (to 4096 when wrapped, and to 0),
-     * and past 32. */
+    /* The largest sides there are: 1 GiB. */
     ck_assert_uint_eq(
-        create(5, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 1235045764, 3734020352u),
+        create(5, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 16384, 16384),
         VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
-    ck_assert_uint_eq(
-        create(5, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 0x80000000, 0x80000000),
-        VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
-    ck_assert_uint_eq(
-        create(5, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 0xffffffff, 0xffffffff),
-        VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
-    ck_assert_uint_eq(
-        create(5, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 0x10000, 0x10000),
-        VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
-    ck_assert_uint_eq(create(5, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 0, 16),
-                      VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    finish();
+}
+END_TEST
+
+/* Sides are 1..16384, as QEMU's: a transfer's rows are bounded, and
+ * width * height * 4 cannot overflow (these would wrap 64 bits to 4096
+ * and to 0, and 32). */
+START_TEST(resource_sides_are_at_most_16384)
+{
+    const uint32_t bad = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+    const uint32_t x8 = VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM;
+
+    start("");
+    ck_assert_uint_eq(create(5, x8, 1235045764, 3734020352u), bad);
+    ck_assert_uint_eq(create(5, x8, 0x80000000, 0x80000000), bad);
+    ck_assert_uint_eq(create(5, x8, 0xffffffff, 0xffffffff), bad);
+    ck_assert_uint_eq(create(5, x8, 0x10000, 0x10000), bad);
+    ck_assert_uint_eq(create(5, x8, 0, 16), bad);
+    ck_assert_uint_eq(create(5, x8, 1, 16385), bad);
+    ck_assert_uint_eq(create(5, x8, 16385, 1), bad);
+    ck_assert_uint_eq(create(5, x8, 1, 16384), OK);
+    ck_assert_uint_eq(create(6, x8, 16384, 1), OK);
     finish();
 }
 END_TEST
@@ -703,13 +755,20 @@ START_TEST(backing_outside_the_guest_or_the_request_is_refused)
     ck_assert_uint_eq(attach_n(1, f.e, FB_PIECES, FB_PIECES + 1), bad);
     ck_assert_uint_eq(attach_n(1, f.e, 0, 0), bad);
     ck_assert_uint_eq(attach_n(1, f.e, FB_PIECES, 0xffffffff), bad);
-    /* More backing than the resource's bytes in 64 KiB pages: the same
-     * page 17 times (12 KiB resource). */
+    /* Every entry but the last a page or more. */
+    e[0] = (struct virtio_gpu_mem_entry){f.e[0].addr, htole32(4095), 0};
+    e[1] = f.e[1];
+    ck_assert_uint_eq(attach(1, e, 2), bad);
+    e[0] = f.e[1];
+    e[1] = (struct virtio_gpu_mem_entry){f.e[0].addr, htole32(1), 0};
+    ck_assert_uint_eq(attach(1, e, 2), OK);
+    ck_assert_uint_eq(detach(1), OK);
+    /* More backing than the resource needs is the driver's to give: the
+     * same page 17 times (12 KiB resource). */
     for (unsigned i = 0; i < 17; i++)
         many[i] = (struct virtio_gpu_mem_entry){f.e[1].addr, htole32(4096),
                                                 0};
-    ck_assert_uint_eq(attach(1, many, 17), bad);
-    ck_assert_uint_eq(attach(1, many, 16), OK);
+    ck_assert_uint_eq(attach(1, many, 17), OK);
     ck_assert_uint_eq(detach(1), OK);
     /* None of it stuck: a good list is taken. */
     ck_assert_uint_eq(attach(1, f.e, FB_PIECES), OK);
@@ -719,10 +778,8 @@ END_TEST
 
 /* An entry larger than one mapping of guest memory (16 MiB) is checked
  * whole: 20 MiB at the end of RAM, for a resource of 20 MiB, is taken,
- * one page more is not. In
- * grant mode the reference after the grant is the next one the driver
- * grants (this request's own buffer): only the 20 MiB are tried, in two
- * mappings. */
+ * one page more is not. In grant mode an attach only checks that it is
+ * a grant address: the grants are tried when a transfer reads them. */
 START_TEST(a_large_backing_entry_is_checked_to_its_last_page)
 {
     const uint64_t len = 20 << 20;
@@ -814,6 +871,103 @@ START_TEST(the_cursor_is_kept_as_the_guest_sets_and_moves_it)
 }
 END_TEST
 
+/* UPDATE_CURSOR takes the image as its resource is then: the guest may
+ * draw the next one into it, or free it, without the cursor changing. */
+START_TEST(the_cursor_image_is_copied_when_it_is_set)
+{
+    const struct gpu_cursor *cur;
+    struct fb f;
+
+    start("");
+    fb_resource(&f, 9, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 64, 64);
+    cursor(VIRTIO_GPU_CMD_UPDATE_CURSOR, 0, 10, 20, 9);
+    fb_draw(&f, 2);
+    ck_assert_uint_eq(transfer(9, rect(0, 0, 64, 64), 0), OK);
+    ck_assert_uint_eq(unref(9), OK);
+    cur = &the_gpu()->cursor;
+    ck_assert_uint_eq(cur->format, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM);
+    for (uint64_t k = 0; k < sizeof(cur->image); k++)
+        ck_assert_uint_eq(cur->image[k], fb_byte(k, 1));
+    finish();
+}
+END_TEST
+
+/* ---- what a guest's backing costs -------------------------------------- */
+
+/* Linux's largest entry list, 16384 entries (each here the same page),
+ * sent one page per buffer as Linux sends a vmalloc()ed list: taken,
+ * and in grant mode without mapping a grant; a transfer then reads each
+ * entry. */
+START_TEST(the_largest_backing_list_is_taken_without_mapping_it)
+{
+    static struct virtio_gpu_mem_entry e[GPU_BACKING_ENTRIES_MAX];
+    uint64_t page, addr;
+    struct gpu_snapshot_info info;
+    static uint8_t rows[2 * 4096];
+    unsigned maps;
+
+    start("");
+    page = vdriver_alloc(&d, 4096, 4096);
+    for (unsigned k = 0; k < 4096; k++)
+        ((uint8_t *)vdriver_ptr(&d, page))[k] = fb_byte(k, 3);
+    addr = dma_addr(page, 4096);
+    for (unsigned k = 0; k < GPU_BACKING_ENTRIES_MAX; k++)
+        e[k] = (struct virtio_gpu_mem_entry){htole64(addr), htole32(4096), 0};
+    ck_assert_uint_eq(create(1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 1024, 16384),
+                      OK);
+    maps = sim_grant_map_calls(h.sim);
+    ck_assert_uint_eq(attach(1, e, GPU_BACKING_ENTRIES_MAX), OK);
+    /* In grant mode, the request's own two (its readable part and its
+     * writable part), and no more. */
+    ck_assert_uint_eq(sim_grant_map_calls(h.sim),
+                      maps + (vdriver_grants() ? 2 : 0));
+    ck_assert_uint_eq(transfer(1, rect(0, 0, 1024, 16384), 0), OK);
+    ck_assert_uint_eq(set_scanout(0, 1, rect(0, 16382, 1024, 2)), OK);
+    ck_assert_int_eq(snapshot(0, rows, sizeof(rows), &info), 0);
+    for (unsigned k = 0; k < sizeof(rows); k++)
+        ck_assert_uint_eq(rows[k], fb_byte(k % 4096, 3));
+    finish();
+}
+END_TEST
+
+/* A guest that queues transfers of 64 MiB each cannot keep the loop from
+ * its other queue: the cursor is served while they are still going (each
+ * drain spends at most GPU_TURN_COST, then the rest waits a turn). */
+START_TEST(transfers_leave_the_loop_to_the_other_queue)
+{
+    enum { N = 16, PIECE = 4 << 20 };
+    struct virtio_gpu_transfer_to_host_2d c =
+        transfer_cmd(1, rect(0, 0, 1024, 16384), 0);
+    struct virtio_gpu_mem_entry e[N];
+    struct virtio_gpu_ctrl_hdr r;
+    uint64_t rs[N], piece;
+    uint16_t head[N], used;
+
+    start("");
+    piece = dma_addr(vdriver_alloc(&d, PIECE, 4096), PIECE);
+    for (unsigned k = 0; k < N; k++)
+        e[k] = (struct virtio_gpu_mem_entry){htole64(piece), htole32(PIECE),
+                                             0};
+    ck_assert_uint_eq(create(1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 1024, 16384),
+                      OK);
+    ck_assert_uint_eq(attach(1, e, N), OK);
+    for (unsigned k = 0; k < N; k++)
+        head[k] = post(CTRLQ, &c, sizeof(c), NULL, 0, sizeof(r), &rs[k]);
+    vdriver_kick(&d, CTRLQ);
+    cursor(VIRTIO_GPU_CMD_MOVE_CURSOR, 0, 7, 8, 0);
+    used = le16toh(guest_ring_used(&d.ring[CTRLQ])->idx) -
+           d.ring[CTRLQ].last_used;
+    ck_assert_uint_lt(used, N);
+    ck_assert_uint_eq(the_gpu()->cursor.x, 7);
+    for (unsigned k = 0; k < N; k++) {
+        ck_assert_uint_eq(collect(CTRLQ, head[k], rs[k], &r, sizeof(r)),
+                          sizeof(r));
+        ck_assert_uint_eq(le32toh(r.type), OK);
+    }
+    finish();
+}
+END_TEST
+
 /* ---- options ---------------------------------------------------------- */
 
 START_TEST(bad_options_are_refused_naming_the_value)
@@ -846,9 +1000,13 @@ static Suite *gpu_suite(void)
     tcase_add_test(tc, unref_and_detach_end_what_they_name);
     tcase_add_test(tc, a_reset_ends_every_resource);
     tcase_add_test(tc, the_cursor_is_kept_as_the_guest_sets_and_moves_it);
+    tcase_add_test(tc, the_cursor_image_is_copied_when_it_is_set);
     suite_add_tcase(s, tc);
     tc = tcase_create("hostile");
     tcase_add_test(tc, max_memory_bounds_the_resources);
+    tcase_add_test(tc, resource_sides_are_at_most_16384);
+    tcase_add_test(tc, the_largest_backing_list_is_taken_without_mapping_it);
+    tcase_add_test(tc, transfers_leave_the_loop_to_the_other_queue);
     tcase_add_test(tc, rectangles_offsets_and_scanouts_outside_are_refused);
     tcase_add_test(tc, backing_outside_the_guest_or_the_request_is_refused);
     tcase_add_test(tc, a_large_backing_entry_is_checked_to_its_last_page);

@@ -5,6 +5,7 @@
  * with no answer, as Linux's driver expects.
  */
 #include <endian.h>
+#include <string.h>
 
 #include "../common/iov-copy.h"
 #include "gpu.h"
@@ -25,17 +26,39 @@ static bool gpu_cursor_read(struct gpu *g, const struct xvdm_chain *ch,
     return false;
 }
 
+/* The image: res's top-left pixels, as many of GPU_CURSOR_SIDE x
+ * GPU_CURSOR_SIDE as it has; none (zeros) without res. */
+static void gpu_cursor_copy(struct gpu_cursor *cur,
+                            const struct gpu_resource *res)
+{
+    const uint32_t line = GPU_CURSOR_SIDE * GPU_BYTES_PER_PIXEL;
+    uint32_t w, h;
+
+    memset(cur->image, 0, sizeof(cur->image));
+    cur->format = res ? res->format : 0;
+    if (!res)
+        return;
+    w = res->width < GPU_CURSOR_SIDE ? res->width : GPU_CURSOR_SIDE;
+    h = res->height < GPU_CURSOR_SIDE ? res->height : GPU_CURSOR_SIDE;
+    for (uint32_t y = 0; y < h; y++)
+        memcpy(cur->image + y * line,
+               res->pixels + (uint64_t)y * res->width * GPU_BYTES_PER_PIXEL,
+               w * GPU_BYTES_PER_PIXEL);
+}
+
 /* A new image (resource_id 0: none, the cursor hidden); false, and the
  * request ignored, for a resource the device does not have. */
 static bool gpu_cursor_update(struct gpu *g,
                               const struct virtio_gpu_update_cursor *c)
 {
     uint32_t id = le32toh(c->resource_id);
+    const struct gpu_resource *res = id ? gpu_resource_find(g, id) : NULL;
 
-    if (id && !gpu_resource_find(g, id)) {
+    if (id && !res) {
         xvdm_dev_guest_error(g->dev, "UPDATE_CURSOR: no resource %u", id);
         return false;
     }
+    gpu_cursor_copy(&g->cursor, res);
     g->cursor.resource_id = id;
     g->cursor.hot_x = le32toh(c->hot_x);
     g->cursor.hot_y = le32toh(c->hot_y);

@@ -10,18 +10,33 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "../common/iov-copy.h"
 #include "gpu.h"
 
+int gpu_resource_hash_init(struct gpu *g)
+{
+    if (getrandom(&g->hash_mul, sizeof(g->hash_mul), 0) !=
+        sizeof(g->hash_mul))
+        return -errno;
+    g->hash_mul |= 1; /* multiply-shift hashing wants it odd */
+    return 0;
+}
+
+static unsigned gpu_hash(const struct gpu *g, uint32_t id)
+{
+    return (unsigned)((id * g->hash_mul) >> (64 - GPU_BUCKET_BITS));
+}
+
 static struct gpu_resource **gpu_bucket(struct gpu *g, uint32_t id)
 {
-    return &g->buckets[id % GPU_BUCKETS];
+    return &g->buckets[gpu_hash(g, id)];
 }
 
 struct gpu_resource *gpu_resource_find(const struct gpu *g, uint32_t id)
 {
-    struct gpu_resource *r = g->buckets[id % GPU_BUCKETS];
+    struct gpu_resource *r = g->buckets[gpu_hash(g, id)];
 
     while (r && r->id != id)
         r = r->next;
@@ -84,9 +99,11 @@ static uint32_t gpu_create_check(struct gpu *g, uint32_t id, uint32_t format,
         xvdm_dev_guest_error(g->dev, "resource %u: id 0 or in use", id);
         return VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
     }
-    if (!gpu_format_known(format) || w == 0 || h == 0) {
-        xvdm_dev_guest_error(g->dev, "resource %u: format %u, %ux%u", id,
-                             format, w, h);
+    if (!gpu_format_known(format) || w == 0 || h == 0 || w > GPU_SIDE_MAX ||
+        h > GPU_SIDE_MAX) {
+        xvdm_dev_guest_error(g->dev,
+                             "resource %u: format %u, %ux%u (sides 1..%u)",
+                             id, format, w, h, GPU_SIDE_MAX);
         return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
     }
     if (g->nr_resources >= GPU_RESOURCES_MAX || !gpu_pixel_bytes(g, w, h)) {
@@ -199,34 +216,23 @@ void gpu_resources_clear(struct gpu *g)
     }
 }
 
-/* One backing entry, read from after the command, at most `room`
- * bytes long and checked against the guest's memory now. */
-static bool gpu_entry_read(struct gpu *g, const struct gpu_req *req, uint32_t k,
-                           uint64_t room, struct gpu_entry *e)
+/* Every entry but the last takes a page or more, as Linux's (whole pages,
+ * or runs of them) do: a transfer's row then crosses at most one entry
+ * per page it copies, and each crossing is a mapping. */
+static bool gpu_entry_check(struct gpu *g, uint32_t k, bool last,
+                            const struct gpu_entry *e)
 {
-    const struct xvdm_chain *ch = req->ch;
-    struct virtio_gpu_mem_entry me;
-    size_t off = sizeof(struct virtio_gpu_resource_attach_backing) +
-                 (size_t)k * sizeof(me);
-
-    if (iov_copy(ch->iov, ch->out_num, off, &me, sizeof(me), false) <
-        sizeof(me)) {
+    if (e->len < (last ? 1u : 4096u)) {
         xvdm_dev_guest_error(g->dev,
-                             "ATTACH_BACKING: entry %u past the request's "
-                             "%u bytes",
-                             k, ch->out_len);
+                             "ATTACH_BACKING: entry %u of %u bytes (at "
+                             "least 4096 but the last, which at least 1)",
+                             k, e->len);
         return false;
     }
-    e->addr = le64toh(me.addr);
-    e->len = le32toh(me.length);
-    if (e->len > room) {
-        xvdm_dev_guest_error(g->dev,
-                             "ATTACH_BACKING: entry %u takes the backing "
-                             "past the resource's size",
-                             k);
-        return false;
-    }
-    if (e->len && xvdm_dev_guest_read(g->dev, e->addr, NULL, e->len) == 0)
+    /* Checked against the guest's RAM (in grant mode: is a grant address)
+     * here, without mapping it; each transfer maps what it reads, and
+     * fails if it is no longer the guest's. */
+    if (xvdm_dev_guest_read(g->dev, e->addr, NULL, e->len) == 0)
         return true;
     xvdm_dev_guest_error(g->dev,
                          "ATTACH_BACKING: entry %u (0x%llx, %u bytes) is "
@@ -235,31 +241,42 @@ static bool gpu_entry_read(struct gpu *g, const struct gpu_req *req, uint32_t k,
     return false;
 }
 
-/* Backing a driver gives is its buffer of the resource's bytes, in
- * pages (Linux: PAGE_ALIGN(pitch * height), pages of up to 64 KiB):
- * more would only make checking it cost more than the resource. */
-static uint64_t gpu_backing_max(const struct gpu_resource *r)
-{
-    const uint64_t page = 64 * 1024;
-
-    return ((uint64_t)r->width * r->height * GPU_BYTES_PER_PIXEL + page - 1) &
-           ~(page - 1);
-}
-
+/* The n entries after the command, read in one copy. At most 16384 of
+ * 2^32 - 1 bytes: start and backing_len cannot overflow. */
 static uint32_t gpu_backing_read_entries(struct gpu *g,
                                          const struct gpu_req *req,
                                          struct gpu_resource *r, uint32_t n)
 {
-    uint64_t start = 0, max = gpu_backing_max(r);
+    const struct xvdm_chain *ch = req->ch;
+    size_t len = (size_t)n * sizeof(struct virtio_gpu_mem_entry);
+    struct virtio_gpu_mem_entry *me = malloc(len);
+    uint32_t ret = VIRTIO_GPU_RESP_OK_NODATA;
+    uint64_t start = 0;
 
-    for (uint32_t k = 0; k < n; k++) {
-        if (!gpu_entry_read(g, req, k, max - start, &r->backing[k]))
-            return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
-        r->backing[k].start = start;
-        start += r->backing[k].len;
+    if (!me)
+        return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+    g->turn_cost += len;
+    if (iov_copy(ch->iov, ch->out_num,
+                 sizeof(struct virtio_gpu_resource_attach_backing), me, len,
+                 false) < len) {
+        xvdm_dev_guest_error(g->dev,
+                             "ATTACH_BACKING: %u entries past the request's "
+                             "%u bytes",
+                             n, ch->out_len);
+        ret = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
     }
+    for (uint32_t k = 0; k < n && ret == VIRTIO_GPU_RESP_OK_NODATA; k++) {
+        struct gpu_entry *e = &r->backing[k];
+
+        *e = (struct gpu_entry){le64toh(me[k].addr), start,
+                                le32toh(me[k].length)};
+        if (!gpu_entry_check(g, k, k == n - 1, e))
+            ret = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        start += e->len;
+    }
+    free(me);
     r->backing_len = start;
-    return VIRTIO_GPU_RESP_OK_NODATA;
+    return ret;
 }
 
 static uint32_t gpu_attach_check(struct gpu *g, struct gpu_resource *r,
@@ -387,19 +404,26 @@ static int gpu_backing_read(struct gpu *g, const struct gpu_resource *r,
 
 /* §5.7.6.8 TRANSFER_TO_HOST_2D, as Linux lays it out: row y of the
  * rectangle is at offset + y * stride of the backing, stride being the
- * resource's width in bytes. */
+ * resource's width in bytes. Whole rows are one run of bytes on both
+ * sides, read at once. */
 static uint32_t gpu_transfer_rows(struct gpu *g, struct gpu_resource *r,
                                   const struct virtio_gpu_rect *rc,
                                   uint64_t offset)
 {
     uint64_t stride = (uint64_t)r->width * GPU_BYTES_PER_PIXEL;
     uint64_t row = (uint64_t)rc->width * GPU_BYTES_PER_PIXEL;
+    uint8_t *dst = r->pixels + rc->y * stride +
+                   (uint64_t)rc->x * GPU_BYTES_PER_PIXEL;
+    uint32_t rows = rc->height;
 
-    for (uint32_t y = 0; y < rc->height; y++) {
-        uint8_t *dst = r->pixels + (rc->y + y) * stride +
-                       (uint64_t)rc->x * GPU_BYTES_PER_PIXEL;
-
-        if (gpu_backing_read(g, r, offset + y * stride, dst, row)) {
+    if (row == stride) {
+        row *= rows;
+        rows = 1;
+    }
+    g->turn_cost += rows * (row + GPU_ROW_COST);
+    for (uint32_t y = 0; y < rows; y++) {
+        if (gpu_backing_read(g, r, offset + y * stride, dst + y * stride,
+                             row)) {
             xvdm_dev_guest_error(g->dev,
                                  "TRANSFER_TO_HOST_2D: resource %u's "
                                  "backing is no longer the guest's",

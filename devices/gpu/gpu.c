@@ -50,7 +50,9 @@ static int gpu_parse(struct gpu *g, const struct xvdm_options *opts)
     return ret;
 }
 
-/* Serve each chain the driver made available, in order. */
+/* Serve the chains the driver made available, in order, until they or
+ * this turn's GPU_TURN_COST run out; then the rest waits for the loop's
+ * next turn. */
 static void gpu_drain(struct gpu *g, struct xvdm_queue *q,
                       uint32_t (*serve)(struct gpu *g,
                                         const struct xvdm_chain *ch))
@@ -58,10 +60,13 @@ static void gpu_drain(struct gpu *g, struct xvdm_queue *q,
     struct iovec iov[GPU_IOV_MAX];
     struct xvdm_chain ch = {.iov = iov, .iov_cap = GPU_IOV_MAX};
 
-    while (xvdm_queue_next(q, &ch) == 1) {
+    g->turn_cost = 0;
+    while (g->turn_cost < GPU_TURN_COST && xvdm_queue_next(q, &ch) == 1) {
         xvdm_queue_push(q, &ch, serve(g, &ch));
         ch = (struct xvdm_chain){.iov = iov, .iov_cap = GPU_IOV_MAX};
     }
+    if (g->turn_cost >= GPU_TURN_COST)
+        xvdm_queue_defer(q);
     xvdm_queue_notify_guest(q);
 }
 
@@ -126,7 +131,9 @@ static int gpu_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     if (!g)
         return -ENOMEM;
     g->dev = dev;
-    ret = gpu_parse(g, opts);
+    ret = gpu_resource_hash_init(g);
+    if (!ret)
+        ret = gpu_parse(g, opts);
     if (ret) {
         free(g);
         return ret;

@@ -19,16 +19,33 @@
 #define GPU_QUEUE_CONTROL 0
 #define GPU_QUEUE_CURSOR 1
 #define GPU_QUEUE_SIZE 256
-/* Buffers of one request: Linux uses up to three (command, backing
- * entries, answer); more is skipped by xvdm with a line. */
-#define GPU_IOV_MAX 16
 #define GPU_BYTES_PER_PIXEL 4u
+/* Width and height of a resource, at most: as QEMU's 16384, and it bounds
+ * a transfer's rows, each a mapping of guest memory. */
+#define GPU_SIDE_MAX 16384u
 /* Resources one device holds at once, whatever their size: bounds the
  * lookup's chains (GPU_BUCKETS) as max-memory bounds their pixels. */
 #define GPU_RESOURCES_MAX 16384
-#define GPU_BUCKETS 4096
+#define GPU_BUCKET_BITS 12
+#define GPU_BUCKETS (1u << GPU_BUCKET_BITS)
 /* Backing entries one resource may have, as QEMU allows. */
 #define GPU_BACKING_ENTRIES_MAX 16384
+/* Buffers of one request. Linux sends the command, the backing entries
+ * and the answer; it puts an entries list it had to vmalloc() in one
+ * buffer per page, so the largest takes 16384 * 16 / 4096 = 64 of them.
+ * A request with more is skipped by xvdm with a line. */
+#define GPU_IOV_MAX                                                            \
+    (2 + GPU_BACKING_ENTRIES_MAX * sizeof(struct virtio_gpu_mem_entry) / 4096)
+/* What one drain of a queue may spend on guest memory before it yields
+ * the loop to the guest's other devices and vCPUs (the rest of the queue
+ * waits for the loop's next turn): bytes copied from backing pages, each
+ * row of a transfer counted as a page more (a mapping, which in grant mode
+ * is the page's map and unmap), and backing entries read. One request
+ * may take it past this, by at most its resource's bytes and rows. */
+#define GPU_TURN_COST (64ULL << 20)
+#define GPU_ROW_COST 4096u
+/* The cursor image Linux's driver sends (virtgpu_plane.c), kept whole. */
+#define GPU_CURSOR_SIDE 64u
 #define GPU_EDID_SIZE 128
 
 /* One range of guest memory backing a resource; `start` is its offset
@@ -57,9 +74,14 @@ struct gpu_scanout {
     uint64_t flushes;         /* flushes that touched r */
 };
 
+/* The cursor as its last UPDATE_CURSOR set it: the image is a copy of its
+ * resource's top-left 64x64 pixels then (zeros where the resource is
+ * smaller), so the resource may change or go without changing it. */
 struct gpu_cursor {
     uint32_t scanout, x, y;
     uint32_t resource_id, hot_x, hot_y;
+    uint32_t format;
+    uint8_t image[GPU_CURSOR_SIDE * GPU_CURSOR_SIDE * GPU_BYTES_PER_PIXEL];
 };
 
 struct gpu {
@@ -68,10 +90,14 @@ struct gpu {
     uint64_t max_memory;
     uint64_t mem_used;
     unsigned nr_resources;
+    /* Resources by id, hashed with a multiplier drawn at create(): a
+     * guest that cannot know it cannot choose ids that share a chain. */
+    uint64_t hash_mul;
     struct gpu_resource *buckets[GPU_BUCKETS];
     struct gpu_scanout scanout[VIRTIO_GPU_MAX_SCANOUTS];
     struct gpu_cursor cursor;
     struct virtio_gpu_config config;
+    uint64_t turn_cost; /* of the drain under way: see GPU_TURN_COST */
 };
 
 /* A request as gpu-cmd.c serves it: the chain and its header. */
@@ -103,6 +129,8 @@ uint32_t gpu_cmd_serve(struct gpu *g, const struct xvdm_chain *ch);
 
 /* ---- gpu-resource.c ---- */
 struct gpu_resource *gpu_resource_find(const struct gpu *g, uint32_t id);
+/* The hash multiplier for a new device: 0, or a negative errno. */
+int gpu_resource_hash_init(struct gpu *g);
 gpu_cmd_fn gpu_resource_create, gpu_resource_unref, gpu_resource_attach,
     gpu_resource_detach, gpu_resource_transfer;
 /* A guest's rectangle in host order. */

@@ -203,14 +203,17 @@ int xvdm_dev_publish(struct xvdm_dev *dev, const char *key, const char *value);
 const char *xvdm_host_path(const char *path);
 
 /* From ABI version 6 on: copy `len` bytes of the guest's memory at `addr`
- * into buf (buf NULL: only check that the guest may give them), for a
+ * into buf, for a
  * device whose requests carry guest addresses of their own, such as
  * virtio-gpu's backing pages (VIRTIO 1.2 §5.7.6). `addr` is what the
  * driver gave, as a descriptor holds it (a grant address in grant mode);
  * nothing of it stays mapped after the call. 0, or -EFAULT when any of it
  * is not the guest's to give (outside its RAM, not granted, no transport
  * yet). The bytes may change under a running guest: a copy, never a
- * view. */
+ * view. buf NULL: nothing is mapped, only whether the range may be the
+ * guest's is checked (inside one RAM region; in grant mode, a grant
+ * address), at no cost per byte; whether it was granted is only known
+ * when it is read. */
 int xvdm_dev_guest_read(struct xvdm_dev *dev, uint64_t addr, void *buf,
                         uint64_t len);
 

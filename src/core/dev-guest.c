@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* xvdm_dev_guest_read(): guest memory a device's requests point at,
- * reached through the device's gaccess as its queues' buffers are. */
+ * reached through the device's gaccess as its queues' buffers are. In
+ * grant mode each mapping is outside the guest's grant budget (gbudget):
+ * one at a time, at most GACCESS_MAP_PAGES_MAX pages, and unmapped before
+ * the call returns, so a device holds at most that many extra maptrack
+ * entries, and only for the length of a call. */
 #include "config.h"
 
 #include <errno.h>
@@ -25,6 +29,8 @@ int xvdm_dev_guest_read(struct xvdm_dev *dev, uint64_t addr, void *buf,
 
     if (!dev->attached || addr + len < addr)
         return -EFAULT;
+    if (!to)
+        return len == 0 || gaccess_may_map(&dev->ga, addr, len) ? 0 : -EFAULT;
     while (len) {
         uint64_t n = dev_guest_chunk(addr, len);
         struct gmap m = {0};
@@ -32,10 +38,8 @@ int xvdm_dev_guest_read(struct xvdm_dev *dev, uint64_t addr, void *buf,
 
         if (!p)
             return -EFAULT;
-        if (to) {
-            memcpy(to, p, n);
-            to += n;
-        }
+        memcpy(to, p, n);
+        to += n;
         gaccess_unmap(&dev->ga, &m);
         addr += n;
         len -= n;
