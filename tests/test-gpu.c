@@ -968,6 +968,81 @@ START_TEST(transfers_leave_the_loop_to_the_other_queue)
 }
 END_TEST
 
+/* A one-pixel column of a 2x16384 resource whose backing is one granted
+ * entry: the entry is mapped once, not once per row, and every row
+ * arrives. */
+START_TEST(a_narrow_transfer_maps_each_entry_once)
+{
+    const uint32_t ht = 16384, len = 2 * 4 * ht;
+    struct virtio_gpu_mem_entry e;
+    struct gpu_snapshot_info info;
+    static uint8_t col[4 * 16384];
+    uint64_t gpa;
+    uint8_t *p;
+    unsigned maps;
+
+    start("");
+    gpa = vdriver_alloc(&d, len, 4096);
+    p = vdriver_ptr(&d, gpa);
+    for (uint32_t k = 0; k < len; k++)
+        p[k] = fb_byte(k, 4);
+    e = (struct virtio_gpu_mem_entry){htole64(dma_addr(gpa, len)),
+                                      htole32(len), 0};
+    ck_assert_uint_eq(create(1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 2, ht), OK);
+    ck_assert_uint_eq(attach(1, &e, 1), OK);
+    maps = sim_grant_map_calls(h.sim);
+    ck_assert_uint_eq(transfer(1, rect(1, 0, 1, ht), 4), OK);
+    /* The request's own two, and the entry. */
+    ck_assert_uint_eq(sim_grant_map_calls(h.sim),
+                      maps + (vdriver_grants() ? 3 : 0));
+    ck_assert_uint_eq(set_scanout(0, 1, rect(1, 0, 1, ht)), OK);
+    ck_assert_int_eq(snapshot(0, col, sizeof(col), &info), 0);
+    for (uint32_t y = 0; y < ht; y++)
+        for (uint32_t b = 0; b < 4; b++)
+            ck_assert_uint_eq(col[4 * y + b], fb_byte(4 + 8 * y + b, 4));
+    finish();
+}
+END_TEST
+
+/* In grant mode a queue maps at most 16384 pages of chains a loop turn:
+ * 28 requests of 4 MiB of granted data each (as a guest may send, to be
+ * ignored), made available at once, take two drains (the counters a user
+ * reads with SIGUSR1), not one. */
+START_TEST(granted_pages_a_turn_are_bounded)
+{
+    enum { N = 28, DATA = 4 << 20 };
+    struct virtio_gpu_ctrl_hdr c = hdr(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
+    struct virtio_gpu_resp_display_info r;
+    struct guest_buf b[3];
+    uint64_t data, rs[N], drains;
+    uint16_t head[N];
+
+    if (!vdriver_grants())
+        return;
+    start("");
+    data = vdriver_alloc(&d, DATA, 4096);
+    for (unsigned k = 0; k < N; k++) {
+        uint64_t cmd = vdriver_alloc(&d, sizeof(c), 8);
+
+        memcpy(vdriver_ptr(&d, cmd), &c, sizeof(c));
+        rs[k] = vdriver_alloc(&d, sizeof(r) + GUARD, 8);
+        memset(vdriver_ptr(&d, rs[k]), 0xa5, sizeof(r) + GUARD);
+        b[0] = (struct guest_buf){cmd, sizeof(c), false};
+        b[1] = (struct guest_buf){data, DATA, false};
+        b[2] = (struct guest_buf){rs[k], sizeof(r), true};
+        head[k] = guest_ring_add_chain(&d.ring[CTRLQ], b, 3);
+        guest_ring_publish(&d.ring[CTRLQ], head[k]);
+    }
+    drains = vm_device(h.vm, 0)->counters.drains;
+    vdriver_kick(&d, CTRLQ);
+    for (unsigned k = 0; k < N; k++)
+        ck_assert_uint_eq(collect(CTRLQ, head[k], rs[k], &r, sizeof(r)),
+                          sizeof(r));
+    ck_assert_uint_ge(vm_device(h.vm, 0)->counters.drains - drains, 2);
+    finish();
+}
+END_TEST
+
 /* ---- options ---------------------------------------------------------- */
 
 START_TEST(bad_options_are_refused_naming_the_value)
@@ -1007,6 +1082,8 @@ static Suite *gpu_suite(void)
     tcase_add_test(tc, resource_sides_are_at_most_16384);
     tcase_add_test(tc, the_largest_backing_list_is_taken_without_mapping_it);
     tcase_add_test(tc, transfers_leave_the_loop_to_the_other_queue);
+    tcase_add_test(tc, a_narrow_transfer_maps_each_entry_once);
+    tcase_add_test(tc, granted_pages_a_turn_are_bounded);
     tcase_add_test(tc, rectangles_offsets_and_scanouts_outside_are_refused);
     tcase_add_test(tc, backing_outside_the_guest_or_the_request_is_refused);
     tcase_add_test(tc, a_large_backing_entry_is_checked_to_its_last_page);

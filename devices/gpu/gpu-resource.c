@@ -10,16 +10,27 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "../common/iov-copy.h"
 #include "gpu.h"
 
+/* Not blocking for the kernel's pool early in boot: the multiplier need
+ * only be unknown to the guest, which the clock's nanoseconds then are. */
 int gpu_resource_hash_init(struct gpu *g)
 {
-    if (getrandom(&g->hash_mul, sizeof(g->hash_mul), 0) !=
-        sizeof(g->hash_mul))
-        return -errno;
+    struct timespec t;
+
+    if (getrandom(&g->hash_mul, sizeof(g->hash_mul), GRND_NONBLOCK) !=
+        sizeof(g->hash_mul)) {
+        if (errno != EAGAIN)
+            return -errno;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        g->hash_mul = (uint64_t)t.tv_nsec * 0x9e3779b97f4a7c15ULL ^
+                      (uint64_t)t.tv_sec;
+    }
     g->hash_mul |= 1; /* multiply-shift hashing wants it odd */
     return 0;
 }
@@ -115,6 +126,23 @@ static uint32_t gpu_create_check(struct gpu *g, uint32_t id, uint32_t format,
     return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
+/* Pixels from mmap(), not calloc(): the kernel zeroes each page when it
+ * is first touched, by a transfer whose cost is counted, where calloc()
+ * may clear the whole resource at create (glibc reuses the heap a large
+ * resource freed), at a cost no budget sees. */
+static uint8_t *gpu_pixels_map(uint64_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static uint64_t gpu_pixels_len(const struct gpu_resource *r)
+{
+    return (uint64_t)r->width * r->height * GPU_BYTES_PER_PIXEL;
+}
+
 static struct gpu_resource *gpu_resource_alloc(struct gpu *g, uint64_t cost)
 {
     struct gpu_resource *r;
@@ -123,7 +151,7 @@ static struct gpu_resource *gpu_resource_alloc(struct gpu *g, uint64_t cost)
         return NULL;
     r = calloc(1, sizeof(*r));
     if (r)
-        r->pixels = calloc(1, cost - sizeof(*r));
+        r->pixels = gpu_pixels_map(cost - sizeof(*r));
     if (!r || !r->pixels) {
         free(r);
         gpu_mem_give(g, cost);
@@ -178,7 +206,7 @@ static void gpu_resource_free(struct gpu *g, struct gpu_resource *r)
     gpu_backing_free(g, r);
     gpu_mem_give(g, r->cost);
     g->nr_resources--;
-    free(r->pixels);
+    munmap(r->pixels, gpu_pixels_len(r));
     free(r);
 }
 
@@ -382,48 +410,87 @@ static uint32_t gpu_entry_at(const struct gpu_resource *r, uint64_t off)
     return lo;
 }
 
-/* Backing bytes [off, off + len) into dst; inside backing_len. */
-static int gpu_backing_read(struct gpu *g, const struct gpu_resource *r,
-                            uint64_t off, uint8_t *dst, uint64_t len)
-{
-    for (uint32_t k = gpu_entry_at(r, off); len; k++) {
-        const struct gpu_entry *e = &r->backing[k];
-        uint64_t at = off - e->start, n = e->len - at;
-        int ret;
+/* A transfer's rows in the backing: row y is [first + y * stride, + len),
+ * and goes to dst + y * stride (the resource's rows have the backing's
+ * stride). `at`: the backing offset of the piece gpu_rows_copy() gets
+ * next. */
+struct gpu_rows {
+    uint64_t first, stride, len;
+    uint32_t rows;
+    uint8_t *dst;
+    uint64_t at;
+};
 
-        n = n < len ? n : len;
-        ret = xvdm_dev_guest_read(g->dev, e->addr + at, dst, n);
-        if (ret)
-            return ret;
-        off += n;
-        dst += n;
-        len -= n;
+/* The first row that ends past backing offset `off`. */
+static uint64_t gpu_row_after(const struct gpu_rows *c, uint64_t off)
+{
+    uint64_t y = off > c->first ? (off - c->first) / c->stride : 0;
+
+    return c->first + y * c->stride + c->len <= off ? y + 1 : y;
+}
+
+/* The bytes of rows inside backing [at, at + n), mapped at p. Each row
+ * byte goes to dst + (its offset - first): the row's place. */
+static void gpu_rows_copy(void *arg, const void *p, uint64_t n)
+{
+    struct gpu_rows *c = arg;
+    uint64_t lo = c->at, hi = lo + n;
+
+    for (uint64_t y = gpu_row_after(c, lo); y < c->rows; y++) {
+        uint64_t s = c->first + y * c->stride, e = s + c->len;
+
+        if (s >= hi)
+            break;
+        s = s > lo ? s : lo;
+        e = e < hi ? e : hi;
+        memcpy(c->dst + (s - c->first), (const uint8_t *)p + (s - lo), e - s);
     }
-    return 0;
+    c->at = hi;
+}
+
+/* Narrow backing [*lo, *hi) to where the rows have bytes; false when
+ * they have none there (the range is only the gaps between rows). */
+static bool gpu_rows_within(const struct gpu_rows *c, uint64_t *lo,
+                            uint64_t *hi)
+{
+    uint64_t y = gpu_row_after(c, *lo), s, z, e;
+
+    if (y >= c->rows || (s = c->first + y * c->stride) >= *hi)
+        return false;
+    *lo = s > *lo ? s : *lo;
+    z = (*hi - 1 - c->first) / c->stride;
+    z = z < c->rows ? z : c->rows - 1;
+    e = c->first + z * c->stride + c->len;
+    *hi = e < *hi ? e : *hi;
+    return true;
 }
 
 /* §5.7.6.8 TRANSFER_TO_HOST_2D, as Linux lays it out: row y of the
  * rectangle is at offset + y * stride of the backing, stride being the
- * resource's width in bytes. Whole rows are one run of bytes on both
- * sides, read at once. */
+ * resource's width in bytes. Each backing entry holding bytes of the rows
+ * is mapped once (a piece per 16 MiB), however many rows it holds. */
 static uint32_t gpu_transfer_rows(struct gpu *g, struct gpu_resource *r,
                                   const struct virtio_gpu_rect *rc,
                                   uint64_t offset)
 {
     uint64_t stride = (uint64_t)r->width * GPU_BYTES_PER_PIXEL;
-    uint64_t row = (uint64_t)rc->width * GPU_BYTES_PER_PIXEL;
-    uint8_t *dst = r->pixels + rc->y * stride +
-                   (uint64_t)rc->x * GPU_BYTES_PER_PIXEL;
-    uint32_t rows = rc->height;
+    struct gpu_rows c = {
+        offset, stride, (uint64_t)rc->width * GPU_BYTES_PER_PIXEL, rc->height,
+        r->pixels + rc->y * stride + (uint64_t)rc->x * GPU_BYTES_PER_PIXEL, 0};
+    uint64_t end = offset + (rc->height - 1) * stride + c.len;
 
-    if (row == stride) {
-        row *= rows;
-        rows = 1;
-    }
-    g->turn_cost += rows * (row + GPU_ROW_COST);
-    for (uint32_t y = 0; y < rows; y++) {
-        if (gpu_backing_read(g, r, offset + y * stride, dst + y * stride,
-                             row)) {
+    for (uint32_t k = gpu_entry_at(r, offset);
+         k < r->nr_backing && r->backing[k].start < end; k++) {
+        const struct gpu_entry *e = &r->backing[k];
+        uint64_t lo = e->start > offset ? e->start : offset;
+        uint64_t hi = e->start + e->len < end ? e->start + e->len : end;
+
+        if (!gpu_rows_within(&c, &lo, &hi))
+            continue;
+        c.at = lo;
+        g->turn_cost += hi - lo + GPU_MAP_COST;
+        if (xvdm_dev_guest_view(g->dev, e->addr + (lo - e->start), hi - lo,
+                                gpu_rows_copy, &c)) {
             xvdm_dev_guest_error(g->dev,
                                  "TRANSFER_TO_HOST_2D: resource %u's "
                                  "backing is no longer the guest's",

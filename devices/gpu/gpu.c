@@ -82,6 +82,7 @@ static void gpu_reset(void *priv)
     struct gpu *g = priv;
 
     gpu_resources_clear(g);
+    memset(g->scanout, 0, sizeof(g->scanout));
     memset(&g->cursor, 0, sizeof(g->cursor));
     g->config.events_read = 0;
 }

@@ -38,12 +38,15 @@
     (2 + GPU_BACKING_ENTRIES_MAX * sizeof(struct virtio_gpu_mem_entry) / 4096)
 /* What one drain of a queue may spend on guest memory before it yields
  * the loop to the guest's other devices and vCPUs (the rest of the queue
- * waits for the loop's next turn): bytes copied from backing pages, each
- * row of a transfer counted as a page more (a mapping, which in grant mode
- * is the page's map and unmap), and backing entries read. One request
- * may take it past this, by at most its resource's bytes and rows. */
+ * waits for the loop's next turn, and the core drains a deferred queue
+ * once a turn however often it is kicked): bytes of backing mapped for
+ * transfers, each mapping counted as GPU_MAP_COST bytes more (in grant
+ * mode a map and an unmap in the hypervisor, costing as much as copying
+ * tens of KiB), and backing entries read. One request may take it past
+ * this, by at most its resource's bytes (1 GiB) and a mapping per backing
+ * entry holding its rows. */
 #define GPU_TURN_COST (64ULL << 20)
-#define GPU_ROW_COST 4096u
+#define GPU_MAP_COST (64u << 10)
 /* The cursor image Linux's driver sends (virtgpu_plane.c), kept whole. */
 #define GPU_CURSOR_SIDE 64u
 #define GPU_EDID_SIZE 128
@@ -76,7 +79,9 @@ struct gpu_scanout {
 
 /* The cursor as its last UPDATE_CURSOR set it: the image is a copy of its
  * resource's top-left 64x64 pixels then (zeros where the resource is
- * smaller), so the resource may change or go without changing it. */
+ * smaller), so the resource may change or go without changing it. The
+ * position and hot spot are as the guest gave them, unchecked: whatever
+ * draws the cursor clamps them. */
 struct gpu_cursor {
     uint32_t scanout, x, y;
     uint32_t resource_id, hot_x, hot_y;

@@ -35,7 +35,8 @@ extern "C" {
 
 /* Bumped on any change to this header: 2 added xvdm_device_ops.reload and
  * xvdm_dev_publish(); 3 added xvdm_queue_next(); 4 xvdm_host_path(); 5
- * xvdm_queue_held_back(); 6 xvdm_dev_guest_read() and xvdm_dev_batch(). */
+ * xvdm_queue_held_back(); 6 xvdm_dev_guest_read(), xvdm_dev_guest_view()
+ * and xvdm_dev_batch(). */
 #define XVDM_DEVICE_ABI_VERSION 6
 /* The oldest version xvdm still loads: later versions only added fields at
  * the end of the ops table, which xvdm does not read from older modules. */
@@ -216,6 +217,16 @@ const char *xvdm_host_path(const char *path);
  * when it is read. */
 int xvdm_dev_guest_read(struct xvdm_dev *dev, uint64_t addr, void *buf,
                         uint64_t len);
+/* From ABI version 6 on: guest [addr, addr + len), as xvdm_dev_guest_read()
+ * reaches it, handed to fn piece by piece while each is mapped (a piece
+ * per 16 MiB: each a mapping, which in grant mode is a hypercall), for a
+ * device that copies out many parts of one range (virtio-gpu's rows) at
+ * the cost of one mapping. fn must copy what it needs and keep nothing:
+ * p is gone when it returns, and the guest may change the bytes under
+ * it. 0, or -EFAULT (fn may have had the pieces before the bad one). */
+typedef void xvdm_guest_piece_fn(void *arg, const void *p, uint64_t n);
+int xvdm_dev_guest_view(struct xvdm_dev *dev, uint64_t addr, uint64_t len,
+                        xvdm_guest_piece_fn *fn, void *arg);
 
 /* Watch `fd` in the event loop; cb(arg, revents) runs on readiness.
  * events are EPOLLIN/EPOLLOUT bits. Returns 0 or negative errno. */

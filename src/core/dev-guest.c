@@ -22,6 +22,34 @@ static uint64_t dev_guest_chunk(uint64_t addr, uint64_t len)
     return len < room ? len : room;
 }
 
+int xvdm_dev_guest_view(struct xvdm_dev *dev, uint64_t addr, uint64_t len,
+                        xvdm_guest_piece_fn *fn, void *arg)
+{
+    if (!dev->attached || addr + len < addr)
+        return -EFAULT;
+    while (len) {
+        uint64_t n = dev_guest_chunk(addr, len);
+        struct gmap m = {0};
+        const void *p = gaccess_map(&dev->ga, addr, n, false, &m);
+
+        if (!p)
+            return -EFAULT;
+        fn(arg, p, n);
+        gaccess_unmap(&dev->ga, &m);
+        addr += n;
+        len -= n;
+    }
+    return 0;
+}
+
+static void dev_guest_copy(void *arg, const void *p, uint64_t n)
+{
+    uint8_t **to = arg;
+
+    memcpy(*to, p, n);
+    *to += n;
+}
+
 int xvdm_dev_guest_read(struct xvdm_dev *dev, uint64_t addr, void *buf,
                         uint64_t len)
 {
@@ -31,18 +59,5 @@ int xvdm_dev_guest_read(struct xvdm_dev *dev, uint64_t addr, void *buf,
         return -EFAULT;
     if (!to)
         return len == 0 || gaccess_may_map(&dev->ga, addr, len) ? 0 : -EFAULT;
-    while (len) {
-        uint64_t n = dev_guest_chunk(addr, len);
-        struct gmap m = {0};
-        void *p = gaccess_map(&dev->ga, addr, n, false, &m);
-
-        if (!p)
-            return -EFAULT;
-        memcpy(to, p, n);
-        to += n;
-        gaccess_unmap(&dev->ga, &m);
-        addr += n;
-        len -= n;
-    }
-    return 0;
+    return xvdm_dev_guest_view(dev, addr, len, dev_guest_copy, &to);
 }
