@@ -674,6 +674,21 @@ START_TEST(max_memory_bounds_the_resources)
 }
 END_TEST
 
+/* Pixels of 64 KiB or more take whole pages, and max-memory counts them
+ * so: with 2 MiB, thirty resources of 4097x4 (65552 bytes, 69632 in
+ * pages) fit and a thirty-first does not (it would, counted by bytes). */
+START_TEST(max_memory_counts_large_pixels_in_whole_pages)
+{
+    start(",max-memory=2M");
+    for (uint32_t i = 1; i <= 30; i++)
+        ck_assert_uint_eq(
+            create(i, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 4097, 4), OK);
+    ck_assert_uint_eq(create(31, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 4097, 4),
+                      VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+    finish();
+}
+END_TEST
+
 /* Sides are 1..16384, as QEMU's: a transfer's rows are bounded, and
  * width * height * 4 cannot overflow (these would wrap 64 bits to 4096
  * and to 0, and 32). */
@@ -1080,6 +1095,7 @@ static Suite *gpu_suite(void)
     tc = tcase_create("hostile");
     tcase_add_test(tc, max_memory_bounds_the_resources);
     tcase_add_test(tc, resource_sides_are_at_most_16384);
+    tcase_add_test(tc, max_memory_counts_large_pixels_in_whole_pages);
     tcase_add_test(tc, the_largest_backing_list_is_taken_without_mapping_it);
     tcase_add_test(tc, transfers_leave_the_loop_to_the_other_queue);
     tcase_add_test(tc, a_narrow_transfer_maps_each_entry_once);

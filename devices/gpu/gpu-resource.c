@@ -126,32 +126,56 @@ static uint32_t gpu_create_check(struct gpu *g, uint32_t id, uint32_t format,
     return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
-/* Pixels from mmap(), not calloc(): the kernel zeroes each page when it
- * is first touched, by a transfer whose cost is counted, where calloc()
- * may clear the whole resource at create (glibc reuses the heap a large
- * resource freed), at a cost no budget sees. */
-static uint8_t *gpu_pixels_map(uint64_t bytes)
-{
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-    return p == MAP_FAILED ? NULL : p;
-}
+/* Pixels of GPU_PIXELS_MAPPED or more come from mmap(), not calloc(): the
+ * kernel zeroes each page when it is first touched, by a transfer whose
+ * cost is counted, where calloc() may clear the whole resource at create
+ * (glibc reuses the heap a large resource freed), at a cost no budget
+ * sees. Smaller ones from calloc(), which clears no more than that: a
+ * mapping each would take a whole page and one of the process's
+ * vm.max_map_count mappings. */
+#define GPU_PIXELS_MAPPED (64u << 10)
 
 static uint64_t gpu_pixels_len(const struct gpu_resource *r)
 {
     return (uint64_t)r->width * r->height * GPU_BYTES_PER_PIXEL;
 }
 
-static struct gpu_resource *gpu_resource_alloc(struct gpu *g, uint64_t cost)
+/* What `bytes` of pixels take: a mapping is whole pages. */
+static uint64_t gpu_pixels_cost(uint64_t bytes)
 {
+    return bytes < GPU_PIXELS_MAPPED ? bytes : (bytes + 4095) & ~4095ULL;
+}
+
+static uint8_t *gpu_pixels_alloc(uint64_t bytes)
+{
+    void *p;
+
+    if (bytes < GPU_PIXELS_MAPPED)
+        return calloc(1, bytes);
+    p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+             -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void gpu_pixels_free(const struct gpu_resource *r)
+{
+    if (gpu_pixels_len(r) < GPU_PIXELS_MAPPED)
+        free(r->pixels);
+    else
+        munmap(r->pixels, gpu_pixels_len(r));
+}
+
+/* A resource with `pixels` bytes of them, counted against max-memory. */
+static struct gpu_resource *gpu_resource_alloc(struct gpu *g, uint64_t pixels)
+{
+    uint64_t cost = sizeof(struct gpu_resource) + gpu_pixels_cost(pixels);
     struct gpu_resource *r;
 
     if (!gpu_mem_take(g, cost, "RESOURCE_CREATE_2D"))
         return NULL;
     r = calloc(1, sizeof(*r));
     if (r)
-        r->pixels = gpu_pixels_map(cost - sizeof(*r));
+        r->pixels = gpu_pixels_alloc(pixels);
     if (!r || !r->pixels) {
         free(r);
         gpu_mem_give(g, cost);
@@ -174,7 +198,7 @@ uint32_t gpu_resource_create(struct gpu *g, const struct gpu_req *req,
 
     if (ret != VIRTIO_GPU_RESP_OK_NODATA)
         return ret;
-    r = gpu_resource_alloc(g, sizeof(*r) + gpu_pixel_bytes(g, w, h));
+    r = gpu_resource_alloc(g, gpu_pixel_bytes(g, w, h));
     if (!r)
         return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
     r->id = id;
@@ -206,7 +230,7 @@ static void gpu_resource_free(struct gpu *g, struct gpu_resource *r)
     gpu_backing_free(g, r);
     gpu_mem_give(g, r->cost);
     g->nr_resources--;
-    munmap(r->pixels, gpu_pixels_len(r));
+    gpu_pixels_free(r);
     free(r);
 }
 
@@ -477,16 +501,20 @@ static uint32_t gpu_transfer_rows(struct gpu *g, struct gpu_resource *r,
     struct gpu_rows c = {
         offset, stride, (uint64_t)rc->width * GPU_BYTES_PER_PIXEL, rc->height,
         r->pixels + rc->y * stride + (uint64_t)rc->x * GPU_BYTES_PER_PIXEL, 0};
-    uint64_t end = offset + (rc->height - 1) * stride + c.len;
+    uint64_t end = offset + (rc->height - 1) * stride + c.len, pos = offset;
 
-    for (uint32_t k = gpu_entry_at(r, offset);
-         k < r->nr_backing && r->backing[k].start < end; k++) {
-        const struct gpu_entry *e = &r->backing[k];
-        uint64_t lo = e->start > offset ? e->start : offset;
-        uint64_t hi = e->start + e->len < end ? e->start + e->len : end;
+    while (pos < end) {
+        const struct gpu_entry *e = &r->backing[gpu_entry_at(r, pos)];
+        uint64_t lo = pos, hi = e->start + e->len < end ? e->start + e->len : end;
 
-        if (!gpu_rows_within(&c, &lo, &hi))
+        pos = hi;
+        if (!gpu_rows_within(&c, &lo, &hi)) {
+            /* Only the gap between two rows: on at the next row. */
+            uint64_t y = gpu_row_after(&c, lo);
+
+            pos = y < c.rows ? c.first + y * c.stride : end;
             continue;
+        }
         c.at = lo;
         g->turn_cost += hi - lo + GPU_MAP_COST;
         if (xvdm_dev_guest_view(g->dev, e->addr + (lo - e->start), hi - lo,

@@ -35,9 +35,9 @@ extern "C" {
 
 /* Bumped on any change to this header: 2 added xvdm_device_ops.reload and
  * xvdm_dev_publish(); 3 added xvdm_queue_next(); 4 xvdm_host_path(); 5
- * xvdm_queue_held_back(); 6 xvdm_dev_guest_read(), xvdm_dev_guest_view()
- * and xvdm_dev_batch(). */
-#define XVDM_DEVICE_ABI_VERSION 6
+ * xvdm_queue_held_back(); 6 xvdm_dev_batch(); 7 xvdm_dev_guest_read() and
+ * xvdm_dev_guest_view(). */
+#define XVDM_DEVICE_ABI_VERSION 7
 /* The oldest version xvdm still loads: later versions only added fields at
  * the end of the ops table, which xvdm does not read from older modules. */
 #define XVDM_DEVICE_ABI_VERSION_MIN 1
@@ -203,7 +203,7 @@ int xvdm_dev_publish(struct xvdm_dev *dev, const char *key, const char *value);
  * DIR): check in create() and refuse it naming --chroot. */
 const char *xvdm_host_path(const char *path);
 
-/* From ABI version 6 on: copy `len` bytes of the guest's memory at `addr`
+/* From ABI version 7 on: copy `len` bytes of the guest's memory at `addr`
  * into buf, for a
  * device whose requests carry guest addresses of their own, such as
  * virtio-gpu's backing pages (VIRTIO 1.2 §5.7.6). `addr` is what the
@@ -217,7 +217,7 @@ const char *xvdm_host_path(const char *path);
  * when it is read. */
 int xvdm_dev_guest_read(struct xvdm_dev *dev, uint64_t addr, void *buf,
                         uint64_t len);
-/* From ABI version 6 on: guest [addr, addr + len), as xvdm_dev_guest_read()
+/* From ABI version 7 on: guest [addr, addr + len), as xvdm_dev_guest_read()
  * reaches it, handed to fn piece by piece while each is mapped (a piece
  * per 16 MiB: each a mapping, which in grant mode is a hypercall), for a
  * device that copies out many parts of one range (virtio-gpu's rows) at
