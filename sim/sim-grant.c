@@ -112,6 +112,11 @@ unsigned sim_grants_mapped_peak(struct sim *sim)
     return sim_count(sim, &sim->grant_maps_peak);
 }
 
+unsigned sim_grant_map_calls(struct sim *sim)
+{
+    return sim_count(sim, &sim->grant_map_calls);
+}
+
 /* May xvdm map ref now (granted, and writable when asked)? */
 static bool sim_grant_usable(const struct sim *sim, uint32_t ref,
                              bool writable)
@@ -172,6 +177,7 @@ void *sim_grant_map(struct hv *hv, const uint32_t *refs, unsigned n,
     for (unsigned i = 0; i < n; i++)
         sim->grant[refs[i]].maps++;
     sim->grant_maps += n;
+    sim->grant_map_calls++;
     if (sim->grant_maps > sim->grant_maps_peak)
         sim->grant_maps_peak = sim->grant_maps;
     m->next = sim->mappings;

@@ -83,6 +83,7 @@ struct sim {
     struct sim_grant grant[SIM_GRANTS_MAX];
     unsigned grant_maps; /* live grant mappings, all grants */
     unsigned grant_maps_peak; /* the most there ever were at once */
+    unsigned grant_map_calls; /* mappings made so far, however many pages */
     unsigned revokes_refused;
     struct sim_grant_mapping *mappings;
 

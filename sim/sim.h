@@ -95,7 +95,9 @@ void *sim_guest_ptr(struct sim *sim, uint64_t gpa, uint64_t len);
 
 /* ---- the guest's grant table ------------------------------------------ */
 
-#define SIM_GRANTS_MAX 8192
+/* As many as Xen gives a guest by default: max_grant_frames 64
+ * (xen/common/grant_table.c), 512 version-1 entries a frame. */
+#define SIM_GRANTS_MAX 32768
 /* The DMA address Linux's grant DMA gives a device: bit 63, the first
  * grant reference, the offset in its page (drivers/xen/grant-dma-ops.c). */
 #define SIM_GRANT_ADDR(gref, offset)                                         \
@@ -113,6 +115,8 @@ int sim_revoke(struct sim *sim, uint64_t addr, uint64_t len);
 /* Grant mappings xvdm holds now, and the most it held at once. */
 unsigned sim_grants_mapped(struct sim *sim);
 unsigned sim_grants_mapped_peak(struct sim *sim);
+/* Mappings of grants xvdm made so far (each one a hypercall on Xen). */
+unsigned sim_grant_map_calls(struct sim *sim);
 /* Revokes refused so far because xvdm still mapped the grant: each one a
  * guest whose Linux would say "Grant still in use" and break the device. */
 unsigned sim_revokes_refused(struct sim *sim);

@@ -37,6 +37,7 @@ if [ -e "${XVDM_MODULE_DIR:-}/blk+rbd.so" ]; then
         failures=$((failures + 1))
     fi
 fi
+expect 0 "^gpu +virtio id 16 +2D display adapter" --list-devices
 expect 2 "--domid is required" --device rng
 expect 2 "at least one --device is required" --domid 5
 expect 2 "--domid 'zero' is not a guest domain id" --domid zero --device rng
@@ -50,7 +51,7 @@ expect 2 "--poll-us '2000' is not a number of microseconds \(0..1000\)" \
 expect 2 "--poll-us 'soon' is not a number of microseconds" --poll-us soon
 expect 2 "--fast-path 'fast' is not one of auto, off, on" --fast-path fast
 expect 2 "--grant-pages '100' is not a number of pages \(8192..4194304\)" --grant-pages 100
-expect 2 "unknown device type 'floppy' \(in .*: blk, console, gpio, i2c, input, net, rng" -F --domid 5 \
+expect 2 "unknown device type 'floppy' \(in .*: blk, console, gpio, gpu, i2c, input, net, rng" -F --domid 5 \
     --device floppy
 expect 2 "unknown option 'speed' \(accepted: none\)" -F --domid 5 \
     --device rng,speed=9

@@ -35,8 +35,9 @@ extern "C" {
 
 /* Bumped on any change to this header: 2 added xvdm_device_ops.reload and
  * xvdm_dev_publish(); 3 added xvdm_queue_next(); 4 xvdm_host_path(); 5
- * xvdm_queue_held_back(); 6 xvdm_dev_batch(). */
-#define XVDM_DEVICE_ABI_VERSION 6
+ * xvdm_queue_held_back(); 6 xvdm_dev_batch(); 7 xvdm_dev_guest_read() and
+ * xvdm_dev_guest_view(). */
+#define XVDM_DEVICE_ABI_VERSION 7
 /* The oldest version xvdm still loads: later versions only added fields at
  * the end of the ops table, which xvdm does not read from older modules. */
 #define XVDM_DEVICE_ABI_VERSION_MIN 1
@@ -201,6 +202,31 @@ int xvdm_dev_publish(struct xvdm_dev *dev, const char *key, const char *value);
  * then on. NULL when `path` will not be reachable once serving (outside
  * DIR): check in create() and refuse it naming --chroot. */
 const char *xvdm_host_path(const char *path);
+
+/* From ABI version 7 on: copy `len` bytes of the guest's memory at `addr`
+ * into buf, for a
+ * device whose requests carry guest addresses of their own, such as
+ * virtio-gpu's backing pages (VIRTIO 1.2 §5.7.6). `addr` is what the
+ * driver gave, as a descriptor holds it (a grant address in grant mode);
+ * nothing of it stays mapped after the call. 0, or -EFAULT when any of it
+ * is not the guest's to give (outside its RAM, not granted, no transport
+ * yet). The bytes may change under a running guest: a copy, never a
+ * view. buf NULL: nothing is mapped, only whether the range may be the
+ * guest's is checked (inside one RAM region; in grant mode, a grant
+ * address), at no cost per byte; whether it was granted is only known
+ * when it is read. */
+int xvdm_dev_guest_read(struct xvdm_dev *dev, uint64_t addr, void *buf,
+                        uint64_t len);
+/* From ABI version 7 on: guest [addr, addr + len), as xvdm_dev_guest_read()
+ * reaches it, handed to fn piece by piece while each is mapped (a piece
+ * per 16 MiB: each a mapping, which in grant mode is a hypercall), for a
+ * device that copies out many parts of one range (virtio-gpu's rows) at
+ * the cost of one mapping. fn must copy what it needs and keep nothing:
+ * p is gone when it returns, and the guest may change the bytes under
+ * it. 0, or -EFAULT (fn may have had the pieces before the bad one). */
+typedef void xvdm_guest_piece_fn(void *arg, const void *p, uint64_t n);
+int xvdm_dev_guest_view(struct xvdm_dev *dev, uint64_t addr, uint64_t len,
+                        xvdm_guest_piece_fn *fn, void *arg);
 
 /* Watch `fd` in the event loop; cb(arg, revents) runs on readiness.
  * events are EPOLLIN/EPOLLOUT bits. Returns 0 or negative errno. */

@@ -38,6 +38,7 @@ struct xvdm_queue {
     uint16_t index;
     uint64_t turn;  /* the loop turn `taken` counts in */
     unsigned taken; /* chains popped (or skipped) in that turn */
+    uint64_t pages; /* granted pages those chains mapped */
     bool draining;  /* in xvdm_queue_next()'s run: kicks off */
     bool starved;   /* a chain waits for granted pages (gbudget) */
     bool held_back; /* xvdm_queue_next()'s last 0 was not "no more" */

@@ -233,3 +233,18 @@ void gaccess_unmap(const struct gaccess *ga, struct gmap *m)
     }
     *m = (struct gmap){0};
 }
+
+bool gaccess_may_map(const struct gaccess *ga, uint64_t addr, uint64_t len)
+{
+    uint64_t ref = (addr & ~GACCESS_GRANT_BIT) / GACCESS_PAGE, pages;
+
+    if (len == 0 || addr + len < addr)
+        return false;
+    if (!gaccess_grants(ga))
+        return gmem_translate(ga->ram, addr, len) != NULL;
+    if (!(addr & GACCESS_GRANT_BIT))
+        return false;
+    /* Bit 63 set and no wrap: len < 2^63, so this cannot overflow. */
+    pages = (addr % GACCESS_PAGE + len + GACCESS_PAGE - 1) / GACCESS_PAGE;
+    return ref + pages - 1 <= UINT32_MAX;
+}

@@ -87,5 +87,10 @@ int gaccess_map_chain(const struct gaccess *ga, struct iovec *iov,
                       unsigned out, unsigned in, struct gmap *m_out,
                       struct gmap *m_in);
 void gaccess_unmap(const struct gaccess *ga, struct gmap *m);
+/* Whether guest [addr, addr + len) (len > 0, any length) may be the
+ * guest's, without mapping it: in foreign mode inside one RAM region; in
+ * grant mode a grant address whose references do not wrap. Whether the
+ * guest granted them is only known when they are mapped. */
+bool gaccess_may_map(const struct gaccess *ga, uint64_t addr, uint64_t len);
 
 #endif

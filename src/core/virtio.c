@@ -205,11 +205,18 @@ void virtio_queue_ready(struct xvdm_dev *dev, struct xvdm_queue *q,
 }
 
 /* The device drains queue q, timed for the counters. */
+/* A queue deferred to the loop's next turn is drained then, not again at
+ * each kick meanwhile: a guest's vCPUs, kicking as fast as they are
+ * answered, would otherwise run drain after drain in one turn, and what a
+ * device bounds per drain (a queue's worth of chains, gpu's copying)
+ * would not bound the turn. */
 static void virtio_drain(struct xvdm_dev *dev, struct xvdm_queue *q,
                          unsigned index)
 {
     uint64_t start = monotonic_ns();
 
+    if (dev->deferred & (1ULL << index))
+        return;
     dev->ops->queue_notify(dev->priv, q, index);
     dev->counters.drains++;
     dev->counters.drain_ns += monotonic_ns() - start;
@@ -303,10 +310,13 @@ static bool dev_stopped(const struct xvdm_dev *dev)
 }
 
 /* A queue hands out at most a queue's worth of chains per turn of the
- * loop, skipped ones included, whatever the device's own loop does; the
- * rest waits for the next turn (the queue is deferred). So however fast a
+ * loop, skipped ones included, whatever the device's own loop does, and
+ * in grant mode stops once they mapped QUEUE_TURN_PAGES (each page a
+ * grant map and unmap in the hypervisor, 8192 a chain at most); the rest
+ * waits for the next turn (the queue is deferred). So however fast a
  * guest refills a queue, from another vCPU or by rewriting its ring, the
  * loop gets back to every other fd (vCPUs, devices, signals, xenstore). */
+#define QUEUE_TURN_PAGES GBUDGET_DEFAULT_PAGES
 static bool queue_turn_spent(struct xvdm_queue *q)
 {
     uint64_t turn;
@@ -317,8 +327,9 @@ static bool queue_turn_spent(struct xvdm_queue *q)
     if (turn != q->turn) {
         q->turn = turn;
         q->taken = 0;
+        q->pages = 0;
     }
-    if (q->taken < q->vq.num)
+    if (q->taken < q->vq.num && q->pages < QUEUE_TURN_PAGES)
         return false;
     if (!(q->dev->deferred & (1ULL << q->index)))
         xvdm_queue_defer(q);
@@ -347,8 +358,10 @@ static int queue_take(struct xvdm_queue *q, struct xvdm_chain *chain,
             return 0;
         }
         q->taken += ret > 0;
-        if (ret == 1)
+        if (ret == 1) {
+            q->pages += vq_chain_pages(&q->vq, chain);
             batch_took(q);
+        }
         /* The skipped chain is used now: the driver is told of it as of
          * any (VIRTIO 1.2 §2.7.7.2), whether or not the device completes
          * anything in this turn. */

@@ -385,6 +385,16 @@ bool vq_has_available(struct vq *vq)
     return vq_live(vq) && vq_avail_pending(vq, &pending) == 0 && pending;
 }
 
+unsigned vq_chain_pages(const struct vq *vq, const struct xvdm_chain *chain)
+{
+    const struct vq_chain_map *m;
+
+    if (!vq->chain_map)
+        return 0;
+    m = &vq->chain_map[chain->head];
+    return m->out.pages + m->in.pages;
+}
+
 int vq_pop(struct vq *vq, struct xvdm_chain *chain)
 {
     struct vq_walk w;

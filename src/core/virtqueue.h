@@ -145,6 +145,8 @@ void vq_reset(struct vq *vq);
  * grant mode the buffers are mapped until the chain is pushed. */
 #define VQ_SKIPPED 2
 int vq_pop(struct vq *vq, struct xvdm_chain *chain);
+/* Grant mode: the pages a popped chain's buffers map; 0 in foreign mode. */
+unsigned vq_chain_pages(const struct vq *vq, const struct xvdm_chain *chain);
 /* See xvdm_queue_push(). In grant mode the chain's buffers are unmapped
  * before the driver can see it used (the guest ends the grants then). */
 void vq_push(struct vq *vq, const struct xvdm_chain *chain, uint32_t written);

@@ -239,3 +239,8 @@ void vm_reload(struct vm *vm)
     for (unsigned i = 0; i < vm->nr_devs; i++)
         dev_reload(vm->devs[i].dev);
 }
+
+struct xvdm_dev *vm_device(const struct vm *vm, unsigned i)
+{
+    return i < vm->nr_devs ? vm->devs[i].dev : NULL;
+}

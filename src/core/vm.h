@@ -15,6 +15,7 @@ struct loop;
 struct devspec;
 struct store;
 struct vm;
+struct xvdm_dev;
 
 struct vm_options {
     const char *module_dir; /* where device modules are loaded from */
@@ -39,5 +40,8 @@ void vm_log_counters(const struct vm *vm);
 void vm_log_ioreq_slots(const struct vm *vm);
 /* Ask every device to look at its backing again (SIGHUP). */
 void vm_reload(struct vm *vm);
+/* The i-th device, as the specs were given, or NULL: for what serves a
+ * device's output to dom0 (a framebuffer's consumer) and for tests. */
+struct xvdm_dev *vm_device(const struct vm *vm, unsigned i);
 
 #endif
