@@ -5,7 +5,8 @@
  * gpu-cmd.c: controlq requests and their answers; gpu-resource.c:
  * resources and their guest backing; gpu-scanout.c: scanouts, flushes
  * and what a host consumer reads of them; gpu-cursor.c: the cursorq;
- * gpu-edid.c: the EDID block of an output.
+ * gpu-edid.c: the EDID block of an output; gpu-vnc.c: scanout 0 over
+ * VNC (vnc=, with libvncserver), gpu-vnc-listen.c: where it listens.
  */
 #ifndef XVDM_GPU_H
 #define XVDM_GPU_H
@@ -84,6 +85,8 @@ struct gpu_cursor {
     uint8_t image[GPU_CURSOR_SIDE * GPU_CURSOR_SIDE * GPU_BYTES_PER_PIXEL];
 };
 
+struct gpu_vnc; /* gpu-vnc.c */
+
 struct gpu {
     struct xvdm_dev *dev;
     uint32_t xres, yres, outputs;
@@ -97,7 +100,8 @@ struct gpu {
     struct gpu_scanout scanout[VIRTIO_GPU_MAX_SCANOUTS];
     struct gpu_cursor cursor;
     struct virtio_gpu_config config;
-    uint64_t turn_cost; /* of the drain under way: see GPU_TURN_COST */
+    uint64_t turn_cost;  /* of the drain under way: see GPU_TURN_COST */
+    struct gpu_vnc *vnc; /* vnc=: the server showing scanout 0, or NULL */
 };
 
 /* A request as gpu-cmd.c serves it: the chain and its header. */
@@ -174,5 +178,36 @@ uint32_t gpu_cursor_serve(struct gpu *g, const struct xvdm_chain *ch);
 /* ---- gpu-edid.c ---- */
 /* The 128-byte EDID 1.4 base block of an output of xres x yres. */
 void gpu_edid_build(uint8_t edid[GPU_EDID_SIZE], uint32_t xres, uint32_t yres);
+
+/* ---- gpu-vnc.c, gpu-vnc-listen.c (built with libvncserver: GPU_VNC) ---- */
+#ifdef GPU_VNC
+/* vnc=ADDR, with vnc-password-file=FILE or NULL: a VNC server of xres x
+ * yres showing scanout 0, served from now on by libvncserver's threads.
+ * 0, or a negative errno after a line naming the bad value. */
+int gpu_vnc_create(struct gpu *g, const char *addr, const char *password_file);
+/* Stop the server (its threads joined) and free it; g->vnc NULL. */
+void gpu_vnc_destroy(struct gpu *g);
+/* Scanout 0 was set, turned off or lost its resource: the whole screen
+ * again, black where nothing is shown. */
+void gpu_vnc_show(struct gpu *g);
+/* Rectangle r (host order, inside res) of resource res was flushed. */
+void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
+                   const struct virtio_gpu_rect *r);
+/* The listening socket of vnc=ADDR: unix:PATH, PORT or HOST:PORT. The
+ * fd, *where set to what it listens on ("unix:PATH", "HOST:PORT",
+ * malloc()ed); or a negative errno after a line naming addr. */
+int gpu_vnc_listen(struct xvdm_dev *dev, const char *addr, char **where);
+#else
+static inline void gpu_vnc_destroy(struct gpu *g)
+{
+}
+static inline void gpu_vnc_show(struct gpu *g)
+{
+}
+static inline void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
+                                 const struct virtio_gpu_rect *r)
+{
+}
+#endif
 
 #endif
