@@ -185,8 +185,11 @@ static void expect_screen(const rfbClient *c, const struct layout *l,
             ck_assert_msg(channel(p, c->format.redShift) == want[0] &&
                               channel(p, c->format.greenShift) == want[1] &&
                               channel(p, c->format.blueShift) == want[2],
-                          "pixel (%d, %d): 0x%08x, not %02x%02x%02x", x, y, p,
-                          want[0], want[1], want[2]);
+                          "pixel (%d, %d): rgb %02x%02x%02x, not %02x%02x%02x",
+                          x, y, channel(p, c->format.redShift),
+                          channel(p, c->format.greenShift),
+                          channel(p, c->format.blueShift), want[0], want[1],
+                          want[2]);
         }
 }
 
@@ -296,42 +299,44 @@ static int free_port(void)
     return ntohs(sa.sin_port);
 }
 
-/* The addresses this process listens on at `port`, IPv4 (as a string, in
- * at) and IPv6 (counted); how many IPv4 ones. */
-static unsigned listening_on(int port, char *at, size_t size, unsigned *v6)
+/* The TCP sockets this process listens on (IPv4 or IPv6): how many, and
+ * the last one's address in at, as "HOST:PORT". */
+static unsigned tcp_listening(char *at, size_t size)
 {
-    unsigned v4 = 0;
+    unsigned n = 0;
 
-    *v6 = 0;
     for (int fd = 0; fd < 1024; fd++) {
         struct sockaddr_in6 sa;
-        socklen_t len = sizeof(sa);
         const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+        socklen_t len = sizeof(sa), on_len = sizeof(int);
+        char host[INET6_ADDRSTRLEN];
+        int on = 0;
 
-        if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0)
+        if (getsockname(fd, (struct sockaddr *)&sa, &len) != 0 ||
+            (sa.sin6_family != AF_INET && sa.sin6_family != AF_INET6) ||
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &on_len) != 0 || !on)
             continue;
-        if (sa.sin6_family == AF_INET6 && ntohs(sa.sin6_port) == port)
-            (*v6)++;
-        if (sa.sin6_family == AF_INET && ntohs(in->sin_port) == port) {
-            inet_ntop(AF_INET, &in->sin_addr, at, (socklen_t)size);
-            v4++;
-        }
+        n++;
+        if (sa.sin6_family == AF_INET)
+            inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        else
+            inet_ntop(AF_INET6, &sa.sin6_addr, host, sizeof(host));
+        snprintf(at, size, "%s:%u", host, ntohs(sa.sin6_port));
     }
-    return v4;
+    return n;
 }
 
 START_TEST(tcp_listens_on_the_loopback_unless_a_host_is_given)
 {
     int port = free_port();
-    char opts[80], at[INET_ADDRSTRLEN] = "";
-    unsigned v6;
+    char opts[80], at[64] = "", want[64];
     rfbClient *c;
 
     snprintf(opts, sizeof(opts), ",xres=%d,yres=%d,vnc=%d", XRES, YRES, port);
     start(opts);
-    ck_assert_uint_eq(listening_on(port, at, sizeof(at), &v6), 1);
-    ck_assert_str_eq(at, "127.0.0.1");
-    ck_assert_uint_eq(v6, 0);
+    ck_assert_uint_eq(tcp_listening(at, sizeof(at)), 1);
+    snprintf(want, sizeof(want), "127.0.0.1:%d", port);
+    ck_assert_str_eq(at, want);
     c = viewer_open("127.0.0.1", port, NULL);
     ck_assert_ptr_nonnull(c);
     expect_screen(c, NULL, 0, 0, 0, NULL);
@@ -339,8 +344,9 @@ START_TEST(tcp_listens_on_the_loopback_unless_a_host_is_given)
     rfbClientCleanup(c);
     snprintf(opts, sizeof(opts), ",vnc=0.0.0.0:%d", port);
     start(opts);
-    ck_assert_uint_eq(listening_on(port, at, sizeof(at), &v6), 1);
-    ck_assert_str_eq(at, "0.0.0.0");
+    ck_assert_uint_eq(tcp_listening(at, sizeof(at)), 1);
+    snprintf(want, sizeof(want), "0.0.0.0:%d", port);
+    ck_assert_str_eq(at, want);
     finish();
 }
 END_TEST
