@@ -79,9 +79,10 @@ static void quiet(const char *format, ...)
 {
 }
 
+/* None: NULL (libvncclient then gives up, and would not free ""). */
 static char *viewer_give_password(rfbClient *c)
 {
-    return strdup(viewer_password ? viewer_password : "");
+    return viewer_password ? strdup(viewer_password) : NULL;
 }
 
 static void viewer_on_rect(rfbClient *c, int x, int y, int w, int ht)
@@ -123,6 +124,7 @@ static rfbClient *viewer_open(const char *host, int port, const char *password)
     c->GetPassword = viewer_give_password;
     c->GotFrameBufferUpdate = viewer_on_rect;
     c->FinishedFrameBufferUpdate = viewer_on_finished;
+    free(c->serverHost); /* rfbGetClient()'s "" */
     c->serverHost = strdup(host);
     c->serverPort = port;
     viewer_password = password;
@@ -140,6 +142,13 @@ static void viewer_update(rfbClient *c)
     viewer_got = (struct box){0};
     ck_assert(SendFramebufferUpdateRequest(c, 0, 0, c->width, c->height, TRUE));
     viewer_wait(c);
+}
+
+/* libvncclient leaves the screen's pixels to the caller. */
+static void viewer_close(rfbClient *c)
+{
+    free(c->frameBuffer);
+    rfbClientCleanup(c);
 }
 
 /* ---- what the viewer must show ---------------------------------------- */
@@ -210,7 +219,7 @@ START_TEST(a_viewer_gets_the_frame_byte_for_byte_in_each_format)
     expect_screen(c, l, XRES, 0, 0, NULL);
     /* Stopped with the viewer still there: its threads end first. */
     finish();
-    rfbClientCleanup(c);
+    viewer_close(c);
 }
 END_TEST
 
@@ -241,7 +250,7 @@ START_TEST(a_flushed_rectangle_updates_only_itself)
     ck_assert_int_le(viewer_got.y1, newer.y1);
     expect_screen(c, l, 100, 10, 5, &newer);
     finish();
-    rfbClientCleanup(c);
+    viewer_close(c);
 }
 END_TEST
 
@@ -266,7 +275,7 @@ START_TEST(a_scanout_turned_off_or_unreferenced_shows_black)
     viewer_update(c);
     expect_screen(c, NULL, 0, 0, 0, NULL);
     finish();
-    rfbClientCleanup(c);
+    viewer_close(c);
 }
 END_TEST
 
@@ -341,7 +350,7 @@ START_TEST(tcp_listens_on_the_loopback_unless_a_host_is_given)
     ck_assert_ptr_nonnull(c);
     expect_screen(c, NULL, 0, 0, 0, NULL);
     finish();
-    rfbClientCleanup(c);
+    viewer_close(c);
     snprintf(opts, sizeof(opts), ",vnc=0.0.0.0:%d", port);
     start(opts);
     ck_assert_uint_eq(tcp_listening(at, sizeof(at)), 1);
@@ -383,7 +392,7 @@ START_TEST(a_password_is_asked_for_and_checked)
     ck_assert_ptr_nonnull(c);
     expect_screen(c, NULL, 0, 0, 0, NULL);
     finish();
-    rfbClientCleanup(c);
+    viewer_close(c);
     unlink(password_file);
 }
 END_TEST
@@ -458,7 +467,10 @@ END_TEST
 
 /* ---- under --seccomp ---------------------------------------------------- */
 
-#ifdef HAVE_LIBSECCOMP
+/* Not under ASan: its start of a thread reads /proc, which the filter
+ * forbids (the plain builds run it). */
+#if defined(HAVE_LIBSECCOMP) && !defined(__SANITIZE_ADDRESS__)
+#define FILTERED_VIEW
 /* A viewer served, with a password, once --seccomp's filter is in: the
  * server's threads (a new pair for the viewer) live with it. In a process
  * of its own (Check's bookkeeping needs more than xvdm); 0 when the
@@ -481,7 +493,7 @@ static int filtered_view(const void *unused)
         return 2;
     expect_screen(c, l, XRES, 0, 0, NULL);
     finish();
-    rfbClientCleanup(c);
+    viewer_close(c);
     return 0;
 }
 
@@ -544,7 +556,7 @@ static Suite *gpu_vnc_suite(void)
     tcase_add_test(tc, tcp_listens_on_the_loopback_unless_a_host_is_given);
     tcase_add_test(tc, a_password_is_asked_for_and_checked);
     tcase_add_test(tc, bad_vnc_options_are_refused_naming_the_value);
-#ifdef HAVE_LIBSECCOMP
+#ifdef FILTERED_VIEW
     tcase_add_test(tc, a_viewer_is_served_under_the_syscall_filter);
 #endif
     suite_add_tcase(s, tc);

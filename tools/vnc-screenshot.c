@@ -36,7 +36,8 @@ static void shot_finished(rfbClient *c)
     shot_done = shot_pixels;
 }
 
-/* The first line of the password file; libvncclient frees it. */
+/* The first line of the password file, which libvncclient frees; NULL
+ * when there is none (it then gives up, and would not free ""). */
 static char *shot_password(rfbClient *c)
 {
     FILE *f = shot_password_file ? fopen(shot_password_file, "re") : NULL;
@@ -50,7 +51,7 @@ static char *shot_password(rfbClient *c)
         fprintf(stderr, "vnc-screenshot: the server asks for a password%s\n",
                 shot_password_file ? ", and the file has none" : "");
         free(line);
-        return strdup("");
+        return NULL;
     }
     line[strcspn(line, "\r\n")] = '\0';
     return line;
@@ -64,6 +65,8 @@ static bool shot_address(rfbClient *c, const char *addr)
     char *end;
     long port;
 
+    free(c->serverHost); /* rfbGetClient()'s "" */
+    c->serverHost = NULL;
     if (strncmp(addr, "unix:", 5) == 0) {
         c->serverHost = strdup(addr + 5);
         return c->serverHost != NULL;
@@ -163,6 +166,7 @@ int main(int argc, char **argv)
     if (!c)
         return 1;
     ok = shot_take(c) && shot_write(c, argv[2]);
+    free(c->frameBuffer); /* libvncclient leaves it to its caller */
     rfbClientCleanup(c);
     return ok ? 0 : 1;
 }

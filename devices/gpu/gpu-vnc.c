@@ -14,7 +14,7 @@
  * rectangle part old, part new (tearing). A view can live with that: each
  * rectangle is marked as changed after its copy, so the next update sends
  * it as it is by then. What those threads read (the screen, its pixels,
- * the password) is freed only once rfbShutdownServer() has joined them.
+ * the password) is freed only once they are joined (gpu-vnc-viewers.c).
  */
 #include <errno.h>
 #include <rfb/rfb.h>
@@ -31,6 +31,7 @@ struct gpu_vnc {
     uint32_t *pixels;  /* xres * yres, in the server's format */
     char *password[2]; /* for rfbCheckPasswordByList(): one, then NULL */
     char *where;       /* "unix:PATH" or "HOST:PORT" */
+    struct gpu_vnc_viewers *viewers;
 };
 
 /* The bytes of red, green and blue in a pixel of each format: its name
@@ -112,27 +113,33 @@ void gpu_vnc_show(struct gpu *g)
     rfbMarkRectAsModified(g->vnc->screen, 0, 0, (int)g->xres, (int)g->yres);
 }
 
+/* One axis of a flushed rectangle, [at, at + len) of the resource, on
+ * the screen, where scanout 0 starts at `from` of the resource and shows
+ * `shown` of it: [*lo, *hi), empty when *lo >= *hi. */
+static void gpu_vnc_axis(uint32_t at, uint32_t len, uint32_t from,
+                         uint32_t shown, uint32_t *lo, uint32_t *hi)
+{
+    uint64_t end = (uint64_t)at + len;
+
+    *lo = at > from ? at - from : 0;
+    *hi = gpu_vnc_min(end > from ? end - from : 0, shown);
+}
+
 void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
                    const struct virtio_gpu_rect *r)
 {
     const struct gpu_scanout *s = &g->scanout[0];
-    uint64_t x0, y0, x1, y1;
+    uint32_t x0, y0, x1, y1;
 
     if (!g->vnc || s->res != res)
         return;
-    /* r in the screen's coordinates, cut to what scanout 0 shows of it. */
-    x0 = r->x > s->r.x ? r->x - s->r.x : 0;
-    y0 = r->y > s->r.y ? r->y - s->r.y : 0;
-    x1 = (uint64_t)r->x + r->width > s->r.x ? (uint64_t)r->x + r->width - s->r.x
-                                            : 0;
-    y1 = (uint64_t)r->y + r->height > s->r.y
-             ? (uint64_t)r->y + r->height - s->r.y
-             : 0;
-    x1 = gpu_vnc_min(x1, gpu_vnc_min(s->r.width, g->xres));
-    y1 = gpu_vnc_min(y1, gpu_vnc_min(s->r.height, g->yres));
+    gpu_vnc_axis(r->x, r->width, s->r.x, gpu_vnc_min(s->r.width, g->xres), &x0,
+                 &x1);
+    gpu_vnc_axis(r->y, r->height, s->r.y, gpu_vnc_min(s->r.height, g->yres),
+                 &y0, &y1);
     if (x0 >= x1 || y0 >= y1)
         return;
-    gpu_vnc_copy(g, (uint32_t)x0, (uint32_t)y0, (uint32_t)x1, (uint32_t)y1);
+    gpu_vnc_copy(g, x0, y0, x1, y1);
     rfbMarkRectAsModified(g->vnc->screen, (int)x0, (int)y0, (int)x1, (int)y1);
 }
 
@@ -161,6 +168,9 @@ static int gpu_vnc_password(struct xvdm_dev *dev, const char *file,
                      "vnc-password-file='%s': its first line, the password, "
                      "is empty",
                      file);
+        /* At the end of the file getline() leaves no string there. */
+        free(*password);
+        *password = NULL;
         ret = -EINVAL;
     }
     fclose(f);
@@ -187,6 +197,8 @@ static int gpu_vnc_screen(struct gpu *g, struct gpu_vnc *v)
     if (!s)
         return -ENOMEM;
     v->screen = s;
+    if (gpu_vnc_viewers_watch(s, &v->viewers))
+        return -ENOMEM;
     s->frameBuffer = (char *)v->pixels;
     s->serverFormat.redShift = 0;
     s->serverFormat.greenShift = 8;
@@ -258,15 +270,33 @@ int gpu_vnc_create(struct gpu *g, const char *addr, const char *password_file)
     return xvdm_dev_publish(g->dev, "vnc", v->where);
 }
 
+/* Every viewer gone and its threads joined; else what they may still
+ * read (the screen, its pixels, the password) stays, with a line. */
+static bool gpu_vnc_stopped(struct gpu *g, struct gpu_vnc *v)
+{
+    unsigned left = gpu_vnc_viewers_end(v->screen, v->viewers);
+
+    if (!left)
+        return true;
+    xvdm_dev_log(g->dev, XVDM_LOG_ERROR,
+                 "%u VNC viewer thread(s) did not end: their screen is left "
+                 "allocated",
+                 left);
+    v->pixels = NULL;
+    v->password[0] = NULL;
+    return false;
+}
+
 void gpu_vnc_destroy(struct gpu *g)
 {
     struct gpu_vnc *v = g->vnc;
 
     if (!v)
         return;
+    /* The listener joined (not the viewers: gpu-vnc-viewers.c says why). */
     if (v->serving)
-        rfbShutdownServer(v->screen, TRUE);
-    if (v->screen)
+        rfbShutdownServer(v->screen, FALSE);
+    if (gpu_vnc_stopped(g, v) && v->screen)
         rfbScreenCleanup(v->screen);
     if (v->where && strncmp(v->where, "unix:", 5) == 0 &&
         xvdm_host_path(v->where + 5))

@@ -193,6 +193,18 @@ void gpu_vnc_show(struct gpu *g);
 /* Rectangle r (host order, inside res) of resource res was flushed. */
 void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
                    const struct virtio_gpu_rect *r);
+/* The viewers of a VNC screen (libvncserver's struct _rfbScreenInfo) and
+ * their threads: counted from now on (the screen's newClientHook and
+ * screenData). 0, or -ENOMEM. */
+struct _rfbScreenInfo;
+struct gpu_vnc_viewers;
+int gpu_vnc_viewers_watch(struct _rfbScreenInfo *s,
+                          struct gpu_vnc_viewers **vw);
+/* Once the screen's listener is stopped: every viewer disconnected, its
+ * threads joined and vw freed; or, when some threads did not end, how
+ * many (then vw and the screen must stay). vw NULL: 0. */
+unsigned gpu_vnc_viewers_end(struct _rfbScreenInfo *s,
+                             struct gpu_vnc_viewers *vw);
 /* The listening socket of vnc=ADDR: unix:PATH, PORT or HOST:PORT. The
  * fd, *where set to what it listens on ("unix:PATH", "HOST:PORT",
  * malloc()ed); or a negative errno after a line naming addr. */
