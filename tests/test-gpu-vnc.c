@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "check-run.h"
+#include "host-path.h"
 #include "refused-spec.h"
 #include "syscall-filter.h"
 /* Last: its guest, h and d, would shadow the names of the helpers above. */
@@ -294,6 +295,24 @@ START_TEST(the_unix_socket_is_the_users_alone_and_goes_with_the_device)
 }
 END_TEST
 
+/* Under --chroot DIR, PATH must be in DIR (xvdm removes it at the end,
+ * from inside). */
+START_TEST(under_chroot_the_socket_must_be_inside_the_directory)
+{
+    struct stat st;
+
+    host_path_set_root("/srv/xvdm-jail");
+    expect_spec_refused("gpu,vnc=unix:/tmp/xvdm-test-vnc.sock",
+                        "vnc='unix:/tmp/xvdm-test-vnc.sock'");
+    host_path_set_root("/tmp");
+    start_unix("");
+    ck_assert_int_eq(stat(sock_path, &st), 0);
+    finish();
+    ck_assert_int_ne(stat(sock_path, &st), 0);
+    host_path_set_root(NULL);
+}
+END_TEST
+
 /* A TCP port free now (nothing else here takes it meanwhile). */
 static int free_port(void)
 {
@@ -554,6 +573,7 @@ static Suite *gpu_vnc_suite(void)
     tcase_add_test(tc,
                    the_unix_socket_is_the_users_alone_and_goes_with_the_device);
     tcase_add_test(tc, tcp_listens_on_the_loopback_unless_a_host_is_given);
+    tcase_add_test(tc, under_chroot_the_socket_must_be_inside_the_directory);
     tcase_add_test(tc, a_password_is_asked_for_and_checked);
     tcase_add_test(tc, bad_vnc_options_are_refused_naming_the_value);
 #ifdef FILTERED_VIEW

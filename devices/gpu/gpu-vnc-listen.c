@@ -43,16 +43,24 @@ static int gpu_vnc_cannot(struct xvdm_dev *dev, const char *addr, int fd,
 }
 
 /* Mode 0600, set before listen(): no one connects while it is the
- * umask's. */
+ * umask's. Under --chroot DIR, PATH must be in DIR (xvdm removes it at
+ * the end, from inside), and is named as the instance reaches it now
+ * (from inside too, for a device added once serving). */
 static int gpu_vnc_listen_unix(struct xvdm_dev *dev, const char *addr,
                                char **where)
 {
-    const char *path = addr + strlen(VNC_UNIX);
+    const char *given = addr + strlen(VNC_UNIX);
+    const char *path = xvdm_host_path(given);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int fd, ret;
 
-    if (!*path || strlen(path) >= sizeof(sa.sun_path))
+    if (!*given || strlen(given) >= sizeof(sa.sun_path))
         return gpu_vnc_bad(dev, addr);
+    if (!path) {
+        xvdm_dev_log(dev, XVDM_LOG_ERROR,
+                     "vnc='%s' is outside --chroot's directory", addr);
+        return -EINVAL;
+    }
     strcpy(sa.sun_path, path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ret = fd < 0 ? -errno : uds_bind(fd, &sa);
