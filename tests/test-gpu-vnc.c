@@ -379,6 +379,31 @@ START_TEST(tcp_listens_on_the_loopback_unless_a_host_is_given)
 }
 END_TEST
 
+/* One viewer past GPU_VNC_VIEWERS_MAX is refused; one more is taken once
+ * one has left (the server sees it go a moment later). */
+START_TEST(viewers_at_once_are_bounded)
+{
+    rfbClient *c[GPU_VNC_VIEWERS_MAX + 1] = {0};
+
+    start_unix("");
+    for (unsigned i = 0; i < GPU_VNC_VIEWERS_MAX; i++) {
+        c[i] = viewer_open(sock_path, 0, NULL);
+        ck_assert_ptr_nonnull(c[i]);
+    }
+    ck_assert_ptr_null(viewer_open(sock_path, 0, NULL));
+    viewer_close(c[0]);
+    c[0] = NULL;
+    for (unsigned tries = 0; !c[0] && tries < 100; tries++) {
+        usleep(10000);
+        c[0] = viewer_open(sock_path, 0, NULL);
+    }
+    ck_assert_ptr_nonnull(c[0]);
+    finish();
+    for (unsigned i = 0; i < GPU_VNC_VIEWERS_MAX; i++)
+        viewer_close(c[i]);
+}
+END_TEST
+
 /* ---- the password ----------------------------------------------------- */
 
 static char password_file[64];
@@ -574,6 +599,7 @@ static Suite *gpu_vnc_suite(void)
                    the_unix_socket_is_the_users_alone_and_goes_with_the_device);
     tcase_add_test(tc, tcp_listens_on_the_loopback_unless_a_host_is_given);
     tcase_add_test(tc, under_chroot_the_socket_must_be_inside_the_directory);
+    tcase_add_test(tc, viewers_at_once_are_bounded);
     tcase_add_test(tc, a_password_is_asked_for_and_checked);
     tcase_add_test(tc, bad_vnc_options_are_refused_naming_the_value);
 #ifdef FILTERED_VIEW

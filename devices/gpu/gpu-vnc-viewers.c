@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <rfb/rfb.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -76,16 +77,21 @@ static void gpu_vnc_viewers_reap(struct gpu_vnc_viewers *vw)
 }
 
 /* On libvncserver's listener thread: a viewer it will start a thread
- * for. */
+ * for, unless GPU_VNC_VIEWERS_MAX are there (it is then disconnected
+ * with no thread). */
 static enum rfbNewClientAction gpu_vnc_viewer_new(rfbClientPtr cl)
 {
     struct gpu_vnc_viewers *vw = cl->screen->screenData;
+    bool room;
 
     gpu_vnc_viewers_reap(vw);
-    cl->clientGoneHook = gpu_vnc_viewer_gone;
     pthread_mutex_lock(&vw->lock);
-    vw->taken++;
+    room = vw->taken - vw->ended < GPU_VNC_VIEWERS_MAX;
+    vw->taken += room;
     pthread_mutex_unlock(&vw->lock);
+    if (!room)
+        return RFB_CLIENT_REFUSE;
+    cl->clientGoneHook = gpu_vnc_viewer_gone;
     return RFB_CLIENT_ACCEPT;
 }
 

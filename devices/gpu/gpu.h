@@ -45,6 +45,9 @@
  * may take it past this, by at most its resource's bytes and rows. */
 #define GPU_TURN_COST (64ULL << 20)
 #define GPU_ROW_COST 4096u
+/* vnc='s viewers at once: each takes two threads, and whoever reaches
+ * the socket may open more (a person needs one, a script another). */
+#define GPU_VNC_VIEWERS_MAX 8
 /* The cursor image Linux's driver sends (virtgpu_plane.c), kept whole. */
 #define GPU_CURSOR_SIDE 64u
 #define GPU_EDID_SIZE 128
