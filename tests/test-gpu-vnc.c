@@ -203,11 +203,27 @@ static void expect_screen(const rfbClient *c, const struct layout *l,
         }
 }
 
+/* Threads of this process now. */
+static unsigned threads(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[128];
+    unsigned n = 0;
+
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "Threads: %u", &n) == 1)
+            break;
+    fclose(f);
+    return n;
+}
+
 /* ---- the frame ---------------------------------------------------------- */
 
 START_TEST(a_viewer_gets_the_frame_byte_for_byte_in_each_format)
 {
     const struct layout *l = &layouts[_i];
+    unsigned before = threads();
     struct fb f;
     rfbClient *c;
 
@@ -218,8 +234,10 @@ START_TEST(a_viewer_gets_the_frame_byte_for_byte_in_each_format)
     c = viewer_open(sock_path, 0, NULL);
     ck_assert_ptr_nonnull(c);
     expect_screen(c, l, XRES, 0, 0, NULL);
-    /* Stopped with the viewer still there: its threads end first. */
+    /* Stopped with the viewer still there: its threads, the listener's
+     * and the loop's all end (joined). */
     finish();
+    ck_assert_uint_eq(threads(), before);
     viewer_close(c);
 }
 END_TEST
