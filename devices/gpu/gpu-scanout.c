@@ -2,7 +2,8 @@
 /*
  * Scanouts (VIRTIO 1.2 §5.7.6.8 SET_SCANOUT, RESOURCE_FLUSH): which
  * rectangle of which resource each output shows, and what a host
- * consumer reads of it (gpu_scanout_snapshot()).
+ * consumer reads of it (gpu_scanout_snapshot(); vnc=, gpu-vnc.c, is told
+ * of each change to scanout 0).
  */
 #include <endian.h>
 #include <errno.h>
@@ -26,13 +27,15 @@ uint32_t gpu_scanout_set(struct gpu *g, const struct gpu_req *req,
     }
     if (id == 0) { /* the driver turns the output off */
         g->scanout[sid].res = NULL;
-        return VIRTIO_GPU_RESP_OK_NODATA;
-    }
-    res = gpu_resource_rect(g, "SET_SCANOUT", id, &r, &resp);
-    if (res) {
+    } else {
+        res = gpu_resource_rect(g, "SET_SCANOUT", id, &r, &resp);
+        if (!res)
+            return resp;
         g->scanout[sid].res = res;
         g->scanout[sid].r = r;
     }
+    if (sid == 0)
+        gpu_vnc_show(g);
     return resp;
 }
 
@@ -57,14 +60,20 @@ uint32_t gpu_scanout_flush(struct gpu *g, const struct gpu_req *req,
     for (uint32_t i = 0; res && i < g->outputs; i++)
         if (g->scanout[i].res == res && gpu_rects_meet(&g->scanout[i].r, &r))
             g->scanout[i].flushes++;
+    if (res)
+        gpu_vnc_flush(g, res, &r);
     return resp;
 }
 
 void gpu_scanout_forget(struct gpu *g, const struct gpu_resource *res)
 {
+    bool shown = g->scanout[0].res == res;
+
     for (uint32_t i = 0; i < VIRTIO_GPU_MAX_SCANOUTS; i++)
         if (g->scanout[i].res == res)
             g->scanout[i].res = NULL;
+    if (shown)
+        gpu_vnc_show(g);
 }
 
 int gpu_scanout_snapshot(const struct gpu *g, unsigned id, void *buf,

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-gpu, 2D (VIRTIO 1.2 §5.7): a guest's framebuffers kept in dom0,
- * for a host consumer to read (gpu_scanout_snapshot()). This file:
- * options, life cycle, config space, draining the two queues.
+ * scanout 0 shown over VNC (vnc=, gpu-vnc.c) and read by host consumers
+ * (gpu_scanout_snapshot()). This file: options, life cycle, config
+ * space, draining the two queues.
  */
 #include <endian.h>
 #include <errno.h>
@@ -24,6 +25,11 @@ static const char *const gpu_options[] = {
     "outputs=N: scanouts the guest gets, 1..16 (default 1)",
     "max-memory=SIZE: host memory the guest's resources may take, "
     "1M..16G (default 256M)",
+    "vnc=ADDR: show scanout 0 over VNC on unix:PATH (a socket of mode "
+    "0600), PORT or HOST:PORT (TCP; HOST 127.0.0.1 unless given); needs "
+    "libvncserver",
+    "vnc-password-file=FILE: the VNC password is FILE's first line "
+    "(default: no password)",
     NULL,
 };
 
@@ -48,6 +54,30 @@ static int gpu_parse(struct gpu *g, const struct xvdm_options *opts)
     g->outputs = (uint32_t)outputs;
     g->max_memory = mem;
     return ret;
+}
+
+/* vnc= and vnc-password-file=, once the mode is known. */
+static int gpu_vnc_start(struct gpu *g, const struct xvdm_options *opts)
+{
+    const char *addr = xvdm_opt_get(opts, "vnc");
+    const char *password_file = xvdm_opt_get(opts, "vnc-password-file");
+
+    if (!addr && password_file) {
+        xvdm_dev_log(g->dev, XVDM_LOG_ERROR,
+                     "vnc-password-file='%s' without vnc=", password_file);
+        return -EINVAL;
+    }
+    if (!addr)
+        return 0;
+#ifdef GPU_VNC
+    return gpu_vnc_create(g, addr, password_file);
+#else
+    xvdm_dev_log(g->dev, XVDM_LOG_ERROR,
+                 "vnc='%s': this xvdm was built without libvncserver "
+                 "(install libvncserver-dev and rebuild)",
+                 addr);
+    return -ENOTSUP;
+#endif
 }
 
 /* Serve the chains the driver made available, in order, until they or
@@ -119,6 +149,7 @@ static void gpu_destroy(void *priv)
 {
     struct gpu *g = priv;
 
+    gpu_vnc_destroy(g);
     gpu_resources_clear(g);
     free(g);
 }
@@ -135,7 +166,10 @@ static int gpu_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     ret = gpu_resource_hash_init(g);
     if (!ret)
         ret = gpu_parse(g, opts);
+    if (!ret)
+        ret = gpu_vnc_start(g, opts);
     if (ret) {
+        gpu_vnc_destroy(g);
         free(g);
         return ret;
     }
@@ -156,7 +190,7 @@ const struct xvdm_device_ops xvdm_device_module = {
     .abi_version = XVDM_DEVICE_ABI_VERSION,
     .name = "gpu",
     .summary = "2D display adapter (virtio-gpu): keeps the guest's "
-               "framebuffers in dom0; nothing shows them to a person yet",
+               "framebuffers in dom0, shows the first over VNC (vnc=)",
     .device_id = GPU_DEVICE_ID,
     .options = gpu_options,
     .create = gpu_create,

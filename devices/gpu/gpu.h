@@ -5,7 +5,8 @@
  * gpu-cmd.c: controlq requests and their answers; gpu-resource.c:
  * resources and their guest backing; gpu-scanout.c: scanouts, flushes
  * and what a host consumer reads of them; gpu-cursor.c: the cursorq;
- * gpu-edid.c: the EDID block of an output.
+ * gpu-edid.c: the EDID block of an output; gpu-vnc.c: scanout 0 over
+ * VNC (vnc=, with libvncserver), gpu-vnc-listen.c: where it listens.
  */
 #ifndef XVDM_GPU_H
 #define XVDM_GPU_H
@@ -47,6 +48,9 @@
  * entry holding its rows. */
 #define GPU_TURN_COST (64ULL << 20)
 #define GPU_MAP_COST (64u << 10)
+/* vnc='s viewers at once: each takes two threads, and whoever reaches
+ * the socket may open more (a person needs one, a script another). */
+#define GPU_VNC_VIEWERS_MAX 8
 /* The cursor image Linux's driver sends (virtgpu_plane.c), kept whole. */
 #define GPU_CURSOR_SIDE 64u
 #define GPU_EDID_SIZE 128
@@ -89,6 +93,8 @@ struct gpu_cursor {
     uint8_t image[GPU_CURSOR_SIDE * GPU_CURSOR_SIDE * GPU_BYTES_PER_PIXEL];
 };
 
+struct gpu_vnc; /* gpu-vnc.c */
+
 struct gpu {
     struct xvdm_dev *dev;
     uint32_t xres, yres, outputs;
@@ -102,7 +108,8 @@ struct gpu {
     struct gpu_scanout scanout[VIRTIO_GPU_MAX_SCANOUTS];
     struct gpu_cursor cursor;
     struct virtio_gpu_config config;
-    uint64_t turn_cost; /* of the drain under way: see GPU_TURN_COST */
+    uint64_t turn_cost;  /* of the drain under way: see GPU_TURN_COST */
+    struct gpu_vnc *vnc; /* vnc=: the server showing scanout 0, or NULL */
 };
 
 /* A request as gpu-cmd.c serves it: the chain and its header. */
@@ -179,5 +186,48 @@ uint32_t gpu_cursor_serve(struct gpu *g, const struct xvdm_chain *ch);
 /* ---- gpu-edid.c ---- */
 /* The 128-byte EDID 1.4 base block of an output of xres x yres. */
 void gpu_edid_build(uint8_t edid[GPU_EDID_SIZE], uint32_t xres, uint32_t yres);
+
+/* ---- gpu-vnc.c, gpu-vnc-listen.c (built with libvncserver: GPU_VNC) ---- */
+#ifdef GPU_VNC
+/* vnc=ADDR, with vnc-password-file=FILE or NULL: a VNC server of xres x
+ * yres showing scanout 0, served from now on by libvncserver's threads.
+ * 0, or a negative errno after a line naming the bad value. */
+int gpu_vnc_create(struct gpu *g, const char *addr, const char *password_file);
+/* Stop the server (its threads joined) and free it; g->vnc NULL. */
+void gpu_vnc_destroy(struct gpu *g);
+/* Scanout 0 was set, turned off or lost its resource: the whole screen
+ * again, black where nothing is shown. */
+void gpu_vnc_show(struct gpu *g);
+/* Rectangle r (host order, inside res) of resource res was flushed. */
+void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
+                   const struct virtio_gpu_rect *r);
+/* The viewers of a VNC screen (libvncserver's struct _rfbScreenInfo) and
+ * their threads: counted from now on (the screen's newClientHook and
+ * screenData). 0, or -ENOMEM. */
+struct _rfbScreenInfo;
+struct gpu_vnc_viewers;
+int gpu_vnc_viewers_watch(struct _rfbScreenInfo *s,
+                          struct gpu_vnc_viewers **vw);
+/* Once the screen's listener is stopped: every viewer disconnected, its
+ * threads joined and vw freed; or, when some threads did not end, how
+ * many (then vw and the screen must stay). vw NULL: 0. */
+unsigned gpu_vnc_viewers_end(struct _rfbScreenInfo *s,
+                             struct gpu_vnc_viewers *vw);
+/* The listening socket of vnc=ADDR: unix:PATH, PORT or HOST:PORT. The
+ * fd, *where set to what it listens on ("unix:PATH", "HOST:PORT",
+ * malloc()ed); or a negative errno after a line naming addr. */
+int gpu_vnc_listen(struct xvdm_dev *dev, const char *addr, char **where);
+#else
+static inline void gpu_vnc_destroy(struct gpu *g)
+{
+}
+static inline void gpu_vnc_show(struct gpu *g)
+{
+}
+static inline void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
+                                 const struct virtio_gpu_rect *r)
+{
+}
+#endif
 
 #endif

@@ -9,6 +9,7 @@
 #include "syscall-filter.h"
 
 #ifdef HAVE_LIBSECCOMP
+#include <sched.h>
 #include <seccomp.h>
 #include <sys/socket.h>
 
@@ -39,11 +40,35 @@ static const char *const allowed[] = {
     /* glibc's syslog() reconnecting to /dev/log (which fails in a chroot);
      * socket() is allowed for AF_UNIX only, below */
     "connect",
+    /* gpu,vnc=: libvncserver's threads wait in select(), take a viewer
+     * with accept(), look at its socket and start two threads for it
+     * (clone, below) that a pipe wakes */
+    "select", "pselect6", "accept", "getpeername", "setsockopt", "pipe2",
+    "pipe",
 };
 
 bool syscall_filter_available(void)
 {
     return true;
+}
+
+/* New threads (gpu,vnc='s, one pair a viewer), never new processes:
+ * clone() only with CLONE_THREAD. clone3() passes its flags in memory,
+ * where a filter cannot look: it fails with ENOSYS, on which glibc's
+ * pthread_create() falls back to clone(). */
+static int filter_threads(scmp_filter_ctx ctx)
+{
+    const struct scmp_arg_cmp thread = {.arg = 0,
+                                        .op = SCMP_CMP_MASKED_EQ,
+                                        .datum_a = CLONE_THREAD,
+                                        .datum_b = CLONE_THREAD};
+    int ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+                               thread);
+
+    if (ret == 0)
+        ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3),
+                               0);
+    return ret;
 }
 
 static int filter_build(scmp_filter_ctx ctx)
@@ -63,6 +88,8 @@ static int filter_build(scmp_filter_ctx ctx)
     if (ret == 0)
         ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
                                unix_only);
+    if (ret == 0)
+        ret = filter_threads(ctx);
     return ret;
 }
 

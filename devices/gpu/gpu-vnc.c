@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vnc=: scanout 0 shown over VNC by libvncserver, at the mode's size
+ * (xres x yres, never resized), 32-bit true colour. The screen is a copy
+ * of scanout 0, taken on SET_SCANOUT (all of it) and RESOURCE_FLUSH (the
+ * flushed rectangle, converted from the resource's format); only what
+ * was flushed is sent as changed.
+ *
+ * Threads: libvncserver serves the viewers from threads of its own
+ * (rfbRunEventLoop() in the background: a listener, and two threads per
+ * viewer), so a slow or stalled viewer holds up only its threads, never
+ * xvdm's loop and the guest behind it. The loop writes the screen while
+ * a viewer's thread may be sending from it: that viewer can get a
+ * rectangle part old, part new (tearing). A view can live with that: each
+ * rectangle is marked as changed after its copy, so the next update sends
+ * it as it is by then. What those threads read (the screen, its pixels,
+ * the password) is freed only once they are joined (gpu-vnc-viewers.c).
+ */
+#include <errno.h>
+#include <rfb/rfb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gpu.h"
+
+struct gpu_vnc {
+    rfbScreenInfoPtr screen;
+    bool serving;      /* its threads started */
+    uint32_t *pixels;  /* xres * yres, in the server's format */
+    char *password[2]; /* for rfbCheckPasswordByList(): one, then NULL */
+    char *where;       /* "unix:PATH" or "HOST:PORT" */
+    struct gpu_vnc_viewers *viewers;
+};
+
+/* The bytes of red, green and blue in a pixel of each format: its name
+ * lists them in memory order (as Linux's driver and QEMU read them). */
+struct gpu_vnc_layout {
+    uint32_t format;
+    uint8_t r, g, b;
+};
+
+static const struct gpu_vnc_layout gpu_vnc_layouts[] = {
+    {VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 2, 1, 0},
+    {VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 2, 1, 0},
+    {VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM, 1, 2, 3},
+    {VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, 1, 2, 3},
+    {VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, 0, 1, 2},
+    {VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM, 0, 1, 2},
+    {VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, 3, 2, 1},
+    {VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, 3, 2, 1},
+};
+
+/* A resource has one of them: gpu-resource.c creates no other. */
+static const struct gpu_vnc_layout *gpu_vnc_layout(uint32_t format)
+{
+    for (size_t i = 0; i < sizeof(gpu_vnc_layouts) / sizeof(*gpu_vnc_layouts);
+         i++)
+        if (gpu_vnc_layouts[i].format == format)
+            return &gpu_vnc_layouts[i];
+    return &gpu_vnc_layouts[0];
+}
+
+/* Screen pixels [x0, x1) x [y0, y1) from scanout 0, which shows them. Its
+ * bytes count against the drain's GPU_TURN_COST, as a transfer's do: a
+ * guest flushing the whole screen again and again waits its turn. */
+static void gpu_vnc_copy(struct gpu *g, uint32_t x0, uint32_t y0, uint32_t x1,
+                         uint32_t y1)
+{
+    const struct gpu_scanout *s = &g->scanout[0];
+    const struct gpu_vnc_layout *l = gpu_vnc_layout(s->res->format);
+
+    for (uint32_t y = y0; y < y1; y++) {
+        const uint8_t *from =
+            s->res->pixels +
+            ((uint64_t)(s->r.y + y) * s->res->width + s->r.x + x0) *
+                GPU_BYTES_PER_PIXEL;
+        uint32_t *to = g->vnc->pixels + (uint64_t)y * g->xres;
+
+        /* The server's format: red in the low byte (gpu_vnc_screen()). */
+        for (uint32_t x = x0; x < x1; x++, from += GPU_BYTES_PER_PIXEL)
+            to[x] = from[l->r] | (uint32_t)from[l->g] << 8 |
+                    (uint32_t)from[l->b] << 16;
+    }
+    g->turn_cost += (uint64_t)(x1 - x0) * (y1 - y0) * GPU_BYTES_PER_PIXEL;
+}
+
+static uint32_t gpu_vnc_min(uint64_t a, uint64_t b)
+{
+    return (uint32_t)(a < b ? a : b);
+}
+
+void gpu_vnc_show(struct gpu *g)
+{
+    const struct gpu_scanout *s = &g->scanout[0];
+    uint32_t w = 0, h = 0;
+
+    if (!g->vnc)
+        return;
+    if (s->res) {
+        w = gpu_vnc_min(s->r.width, g->xres);
+        h = gpu_vnc_min(s->r.height, g->yres);
+        gpu_vnc_copy(g, 0, 0, w, h);
+    }
+    /* Black around what is shown (all of it, when nothing is). */
+    for (uint32_t y = 0; y < g->yres; y++) {
+        uint32_t from = y < h ? w : 0;
+
+        memset(g->vnc->pixels + (uint64_t)y * g->xres + from, 0,
+               (size_t)(g->xres - from) * sizeof(uint32_t));
+    }
+    rfbMarkRectAsModified(g->vnc->screen, 0, 0, (int)g->xres, (int)g->yres);
+}
+
+/* One axis of a flushed rectangle, [at, at + len) of the resource, on
+ * the screen, where scanout 0 starts at `from` of the resource and shows
+ * `shown` of it: [*lo, *hi), empty when *lo >= *hi. */
+static void gpu_vnc_axis(uint32_t at, uint32_t len, uint32_t from,
+                         uint32_t shown, uint32_t *lo, uint32_t *hi)
+{
+    uint64_t end = (uint64_t)at + len;
+
+    *lo = at > from ? at - from : 0;
+    *hi = gpu_vnc_min(end > from ? end - from : 0, shown);
+}
+
+void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
+                   const struct virtio_gpu_rect *r)
+{
+    const struct gpu_scanout *s = &g->scanout[0];
+    uint32_t x0, y0, x1, y1;
+
+    if (!g->vnc || s->res != res)
+        return;
+    gpu_vnc_axis(r->x, r->width, s->r.x, gpu_vnc_min(s->r.width, g->xres), &x0,
+                 &x1);
+    gpu_vnc_axis(r->y, r->height, s->r.y, gpu_vnc_min(s->r.height, g->yres),
+                 &y0, &y1);
+    if (x0 >= x1 || y0 >= y1)
+        return;
+    gpu_vnc_copy(g, x0, y0, x1, y1);
+    rfbMarkRectAsModified(g->vnc->screen, (int)x0, (int)y0, (int)x1, (int)y1);
+}
+
+/* vnc-password-file=FILE: its first line, without its line end. */
+static int gpu_vnc_password(struct xvdm_dev *dev, const char *file,
+                            char **password)
+{
+    FILE *f = fopen(file, "re");
+    size_t cap = 0;
+    ssize_t len;
+    int ret = 0;
+
+    if (!f) {
+        ret = -errno;
+        xvdm_dev_log(dev, XVDM_LOG_ERROR,
+                     "cannot read vnc-password-file='%s': %s", file,
+                     strerror(errno));
+        return ret;
+    }
+    len = getline(password, &cap, f);
+    while (len > 0 &&
+           ((*password)[len - 1] == '\n' || (*password)[len - 1] == '\r'))
+        (*password)[--len] = '\0';
+    if (len <= 0) {
+        xvdm_dev_log(dev, XVDM_LOG_ERROR,
+                     "vnc-password-file='%s': its first line, the password, "
+                     "is empty",
+                     file);
+        /* At the end of the file getline() leaves no string there. */
+        free(*password);
+        *password = NULL;
+        ret = -EINVAL;
+    }
+    fclose(f);
+    return ret;
+}
+
+/* The server, listening nowhere yet: the screen black, no cursor drawn
+ * over the guest's pixels, shared by every viewer (a screenshot does not
+ * push a viewer off). */
+static int gpu_vnc_screen(struct gpu *g, struct gpu_vnc *v)
+{
+    static char name[] = "xvdm";
+    char *argv[] = {name, NULL};
+    int argc = 1;
+    rfbScreenInfoPtr s;
+
+    v->pixels = calloc((size_t)g->xres * g->yres, sizeof(*v->pixels));
+    if (!v->pixels)
+        return -ENOMEM;
+    /* Its notes (some twenty lines a viewer) would go to stderr, apart
+     * from xvdm's log; its errors still do. */
+    rfbLogEnable(FALSE);
+    s = rfbGetScreen(&argc, argv, (int)g->xres, (int)g->yres, 8, 3, 4);
+    if (!s)
+        return -ENOMEM;
+    v->screen = s;
+    if (gpu_vnc_viewers_watch(s, &v->viewers))
+        return -ENOMEM;
+    s->frameBuffer = (char *)v->pixels;
+    s->serverFormat.redShift = 0;
+    s->serverFormat.greenShift = 8;
+    s->serverFormat.blueShift = 16;
+    s->desktopName = xvdm_dev_name(g->dev);
+    s->alwaysShared = TRUE;
+    s->cursor = NULL;
+    /* Listening is gpu-vnc-listen.c's: none of libvncserver's own. */
+    s->port = 0;
+    s->ipv6port = 0;
+    if (v->password[0]) {
+        s->authPasswdData = v->password;
+        s->passwordCheck = rfbCheckPasswordByList;
+    }
+    return 0;
+}
+
+/* From now on, libvncserver's threads serve the viewers on fd. (It also
+ * has SIGPIPE ignored, process-wide: a viewer gone mid-write must not end
+ * xvdm.) */
+static void gpu_vnc_serve(struct gpu_vnc *v, int fd)
+{
+    rfbScreenInfoPtr s = v->screen;
+
+    rfbInitServer(s);
+    s->listenSock = fd;
+    FD_SET(fd, &s->allFds);
+    s->maxFd = fd > s->maxFd ? fd : s->maxFd;
+    rfbRunEventLoop(s, -1, TRUE);
+    v->serving = true;
+}
+
+/* libvncserver select()s: a descriptor past FD_SETSIZE it cannot watch. */
+static int gpu_vnc_fd_check(struct xvdm_dev *dev, const char *addr, int fd)
+{
+    if (fd < FD_SETSIZE)
+        return 0;
+    xvdm_dev_log(dev, XVDM_LOG_ERROR,
+                 "vnc='%s': its socket is descriptor %d, past the %d "
+                 "libvncserver can watch",
+                 addr, fd, FD_SETSIZE);
+    close(fd);
+    return -EMFILE;
+}
+
+int gpu_vnc_create(struct gpu *g, const char *addr, const char *password_file)
+{
+    struct gpu_vnc *v = calloc(1, sizeof(*v));
+    int fd = -1, ret = 0;
+
+    if (!v)
+        return -ENOMEM;
+    g->vnc = v;
+    if (password_file)
+        ret = gpu_vnc_password(g->dev, password_file, &v->password[0]);
+    if (!ret)
+        ret = gpu_vnc_screen(g, v);
+    if (!ret) {
+        fd = gpu_vnc_listen(g->dev, addr, &v->where);
+        ret = fd < 0 ? fd : gpu_vnc_fd_check(g->dev, addr, fd);
+    }
+    if (ret) {
+        gpu_vnc_destroy(g);
+        return ret;
+    }
+    gpu_vnc_serve(v, fd);
+    xvdm_dev_log(g->dev, XVDM_LOG_INFO, "scanout 0 on VNC at %s, %s", v->where,
+                 password_file ? "with a password" : "without a password");
+    return xvdm_dev_publish(g->dev, "vnc", v->where);
+}
+
+/* Every viewer gone and its threads joined; else what they may still
+ * read (the screen, its pixels, the password) stays, with a line. */
+static bool gpu_vnc_stopped(struct gpu *g, struct gpu_vnc *v)
+{
+    unsigned left = gpu_vnc_viewers_end(v->screen, v->viewers);
+
+    if (!left)
+        return true;
+    xvdm_dev_log(g->dev, XVDM_LOG_ERROR,
+                 "%u VNC viewer thread(s) did not end: their screen is left "
+                 "allocated",
+                 left);
+    v->pixels = NULL;
+    v->password[0] = NULL;
+    return false;
+}
+
+void gpu_vnc_destroy(struct gpu *g)
+{
+    struct gpu_vnc *v = g->vnc;
+
+    if (!v)
+        return;
+    /* The listener joined (not the viewers: gpu-vnc-viewers.c says why). */
+    if (v->serving)
+        rfbShutdownServer(v->screen, FALSE);
+    if (gpu_vnc_stopped(g, v) && v->screen)
+        rfbScreenCleanup(v->screen);
+    if (v->where && strncmp(v->where, "unix:", 5) == 0 &&
+        xvdm_host_path(v->where + 5))
+        unlink(xvdm_host_path(v->where + 5));
+    if (v->password[0])
+        explicit_bzero(v->password[0], strlen(v->password[0]));
+    free(v->password[0]);
+    free(v->where);
+    free(v->pixels);
+    free(v);
+    g->vnc = NULL;
+}
