@@ -58,16 +58,21 @@ static char sock_path[108];
 
 /* vnc=unix:PATH of this test's own (named by the test's process, also
  * in a child of it), with more options after. */
-static void start_unix(const char *more)
+static void start_unix_mode(int xres, int yres, const char *more)
 {
     char opts[160];
 
     if (!*sock_path)
         snprintf(sock_path, sizeof(sock_path), "/tmp/xvdm-test-vnc-%d.sock",
                  (int)getpid());
-    snprintf(opts, sizeof(opts), ",xres=%d,yres=%d,vnc=unix:%s%s", XRES, YRES,
+    snprintf(opts, sizeof(opts), ",xres=%d,yres=%d,vnc=unix:%s%s", xres, yres,
              sock_path, more);
     start(opts);
+}
+
+static void start_unix(const char *more)
+{
+    start_unix_mode(XRES, YRES, more);
 }
 
 /* ---- a viewer --------------------------------------------------------- */
@@ -295,6 +300,35 @@ START_TEST(a_scanout_turned_off_or_unreferenced_shows_black)
     expect_screen(c, NULL, 0, 0, 0, NULL);
     finish();
     viewer_close(c);
+}
+END_TEST
+
+/* Each SET_SCANOUT redraws the whole screen, black where nothing is
+ * shown, and that costs the drain as copying does: six that turn a
+ * 4095x4095 output (just under 64 MiB) off, in one kick, take three
+ * drains or more (two pass a drain's 64 MiB), not one (the counters a
+ * user reads with SIGUSR1). */
+START_TEST(redrawing_the_screen_counts_against_the_drain)
+{
+    enum { N = 6 };
+    struct virtio_gpu_set_scanout c = {hdr(VIRTIO_GPU_CMD_SET_SCANOUT),
+                                       rect(0, 0, 0, 0), 0, 0};
+    struct virtio_gpu_ctrl_hdr r;
+    uint64_t rs[N], drains;
+    uint16_t head[N];
+
+    start_unix_mode(4095, 4095, "");
+    for (unsigned k = 0; k < N; k++)
+        head[k] = post(CTRLQ, &c, sizeof(c), NULL, 0, sizeof(r), &rs[k]);
+    drains = vm_device(h.vm, 0)->counters.drains;
+    vdriver_kick(&d, CTRLQ);
+    for (unsigned k = 0; k < N; k++) {
+        ck_assert_uint_eq(collect(CTRLQ, head[k], rs[k], &r, sizeof(r)),
+                          sizeof(r));
+        ck_assert_uint_eq(le32toh(r.type), OK);
+    }
+    ck_assert_uint_ge(vm_device(h.vm, 0)->counters.drains - drains, N / 2);
+    finish();
 }
 END_TEST
 
@@ -610,6 +644,7 @@ static Suite *gpu_vnc_suite(void)
                         sizeof(layouts) / sizeof(*layouts));
     tcase_add_test(tc, a_flushed_rectangle_updates_only_itself);
     tcase_add_test(tc, a_scanout_turned_off_or_unreferenced_shows_black);
+    tcase_add_test(tc, redrawing_the_screen_counts_against_the_drain);
     tcase_add_test(tc, the_screenshot_tool_writes_the_frame_as_a_png);
     suite_add_tcase(s, tc);
     tc = tcase_create("access");

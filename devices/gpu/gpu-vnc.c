@@ -103,7 +103,11 @@ void gpu_vnc_show(struct gpu *g)
         h = gpu_vnc_min(s->r.height, g->yres);
         gpu_vnc_copy(g, 0, 0, w, h);
     }
-    /* Black around what is shown (all of it, when nothing is). */
+    /* Black around what is shown (all of it, when nothing is); counted
+     * as copying is, or a guest turning the output off and on again
+     * would clear the screen for free, request after request. */
+    g->turn_cost +=
+        ((uint64_t)g->xres * g->yres - (uint64_t)w * h) * sizeof(uint32_t);
     for (uint32_t y = 0; y < g->yres; y++) {
         uint32_t from = y < h ? w : 0;
 
