@@ -31,6 +31,7 @@ struct gpu_vnc_viewers {
     unsigned ended;  /* of them, those whose thread said it ends */
     pthread_t *join; /* ended threads not joined yet */
     size_t nr_join, cap_join;
+    void *data; /* gpu_vnc_viewers_data()'s */
 };
 
 /* On the viewer's own thread, its last use of the screen done. */
@@ -95,18 +96,27 @@ static enum rfbNewClientAction gpu_vnc_viewer_new(rfbClientPtr cl)
     return RFB_CLIENT_ACCEPT;
 }
 
-int gpu_vnc_viewers_watch(rfbScreenInfoPtr s, struct gpu_vnc_viewers **out)
+int gpu_vnc_viewers_watch(rfbScreenInfoPtr s, void *data,
+                          struct gpu_vnc_viewers **out)
 {
     struct gpu_vnc_viewers *vw = calloc(1, sizeof(*vw));
 
     if (!vw)
         return -ENOMEM;
+    vw->data = data;
     pthread_mutex_init(&vw->lock, NULL);
     pthread_cond_init(&vw->ended_cond, NULL);
     s->screenData = vw;
     s->newClientHook = gpu_vnc_viewer_new;
     *out = vw;
     return 0;
+}
+
+void *gpu_vnc_viewers_data(rfbClientPtr cl)
+{
+    struct gpu_vnc_viewers *vw = cl->screen->screenData;
+
+    return vw->data;
 }
 
 /* Every viewer still there told to go; the iterator holds the one it is

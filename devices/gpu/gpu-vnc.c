@@ -32,6 +32,7 @@ struct gpu_vnc {
     char *password[2]; /* for rfbCheckPasswordByList(): one, then NULL */
     char *where;       /* "unix:PATH" or "HOST:PORT" */
     struct gpu_vnc_viewers *viewers;
+    struct gpu_vnc_input *input; /* the viewers' keys and pointer */
 };
 
 /* The bytes of red, green and blue in a pixel of each format: its name
@@ -188,7 +189,7 @@ static int gpu_vnc_screen(struct gpu *g, struct gpu_vnc *v)
 {
     static char name[] = "xvdm";
     char *argv[] = {name, NULL};
-    int argc = 1;
+    int argc = 1, ret;
     rfbScreenInfoPtr s;
 
     v->pixels = calloc((size_t)g->xres * g->yres, sizeof(*v->pixels));
@@ -201,7 +202,10 @@ static int gpu_vnc_screen(struct gpu *g, struct gpu_vnc *v)
     if (!s)
         return -ENOMEM;
     v->screen = s;
-    if (gpu_vnc_viewers_watch(s, &v->viewers))
+    ret = gpu_vnc_input_create(g, s, &v->input);
+    if (ret)
+        return ret;
+    if (gpu_vnc_viewers_watch(s, v->input, &v->viewers))
         return -ENOMEM;
     s->frameBuffer = (char *)v->pixels;
     s->serverFormat.redShift = 0;
@@ -275,7 +279,8 @@ int gpu_vnc_create(struct gpu *g, const char *addr, const char *password_file)
 }
 
 /* Every viewer gone and its threads joined; else what they may still
- * read (the screen, its pixels, the password) stays, with a line. */
+ * use (the screen, its pixels, the password, the input pipes) stays, with
+ * a line. */
 static bool gpu_vnc_stopped(struct gpu *g, struct gpu_vnc *v)
 {
     unsigned left = gpu_vnc_viewers_end(v->screen, v->viewers);
@@ -288,6 +293,7 @@ static bool gpu_vnc_stopped(struct gpu *g, struct gpu_vnc *v)
                  left);
     v->pixels = NULL;
     v->password[0] = NULL;
+    v->input = NULL;
     return false;
 }
 
@@ -310,6 +316,7 @@ void gpu_vnc_destroy(struct gpu *g)
     free(v->password[0]);
     free(v->where);
     free(v->pixels);
+    gpu_vnc_input_destroy(v->input);
     free(v);
     g->vnc = NULL;
 }

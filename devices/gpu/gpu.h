@@ -203,16 +203,31 @@ void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
                    const struct virtio_gpu_rect *r);
 /* The viewers of a VNC screen (libvncserver's struct _rfbScreenInfo) and
  * their threads: counted from now on (the screen's newClientHook and
- * screenData). 0, or -ENOMEM. */
+ * screenData). `data` is what gpu_vnc_viewers_data() gives a viewer's
+ * thread. 0, or -ENOMEM. */
 struct _rfbScreenInfo;
+struct _rfbClientRec;
 struct gpu_vnc_viewers;
-int gpu_vnc_viewers_watch(struct _rfbScreenInfo *s,
+int gpu_vnc_viewers_watch(struct _rfbScreenInfo *s, void *data,
                           struct gpu_vnc_viewers **vw);
+void *gpu_vnc_viewers_data(struct _rfbClientRec *cl);
 /* Once the screen's listener is stopped: every viewer disconnected, its
  * threads joined and vw freed; or, when some threads did not end, how
  * many (then vw and the screen must stay). vw NULL: 0. */
 unsigned gpu_vnc_viewers_end(struct _rfbScreenInfo *s,
                              struct gpu_vnc_viewers *vw);
+/* The viewers' keys and pointer for the guest (gpu-vnc-input.c): two
+ * pipes offered as "<device>.keyboard" and "<device>.tablet", written
+ * from the screen's kbdAddEvent and ptrAddEvent. 0, or a negative errno
+ * after a line; *in is set either way, for gpu_vnc_input_destroy(). */
+struct gpu_vnc_input;
+int gpu_vnc_input_create(struct gpu *g, struct _rfbScreenInfo *s,
+                         struct gpu_vnc_input **in);
+/* Once no viewer thread runs. NULL is fine. */
+void gpu_vnc_input_destroy(struct gpu_vnc_input *in);
+/* The Linux key code of the key that gives X keysym `keysym` on a US
+ * keyboard (gpu-vnc-keys.c); 0 for none. */
+uint16_t gpu_vnc_key_code(uint32_t keysym);
 /* The listening socket of vnc=ADDR: unix:PATH, PORT or HOST:PORT. The
  * fd, *where set to what it listens on ("unix:PATH", "HOST:PORT",
  * malloc()ed); or a negative errno after a line naming addr. */

@@ -2,7 +2,8 @@
 /*
  * virtio-input's config space (VIRTIO 1.2 §5.8.2): the driver writes
  * select and subsel, and reads back size and the answer, asked of the
- * evdev device then (EVIOCG*), so that it is what dom0 sees now.
+ * evdev device then (EVIOCG*), so that it is what dom0 sees now; a vnc=
+ * device's come from its profile (input-vnc.c).
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -15,6 +16,11 @@
 bool input_has_bit(const unsigned long *bits, unsigned n)
 {
     return bits[n / INPUT_LONG_BITS] >> (n % INPUT_LONG_BITS) & 1;
+}
+
+void input_set_bit(unsigned long *bits, unsigned n)
+{
+    bits[n / INPUT_LONG_BITS] |= 1ul << (n % INPUT_LONG_BITS);
 }
 
 /* A NUL-terminated string ioctl (EVIOCGNAME, EVIOCGUNIQ): its bytes,
@@ -119,5 +125,6 @@ void input_config_select(struct input *i)
 
     memset(&c->size, 0,
            sizeof(*c) - offsetof(struct virtio_input_config, size));
-    c->size = input_answer(i, c->select, c->subsel);
+    c->size = i->vnc ? input_vnc_answer(i, c->select, c->subsel)
+                     : input_answer(i, c->select, c->subsel);
 }

@@ -2,7 +2,8 @@
 /*
  * virtio-input (VIRTIO 1.2 §5.8) fed by one of dom0's evdev devices
  * (/dev/input/eventN): a keyboard, mouse or touchscreen given to the
- * guest. Events read from the device fill the guest's eventq buffers,
+ * guest; or by a gpu's VNC viewers (vnc=, input-vnc.c), through a pipe
+ * read as the node is. Events read from the device fill the guest's eventq buffers,
  * one each; the guest's status events (LEDs, sounds) go back to the
  * device. This file: options, life cycle, the two queues;
  * input-config.c: the config space.
@@ -33,11 +34,18 @@
 
 static const char *const input_options[] = {
     "evdev=PATH: dom0's input device, its evdev node /dev/input/eventN "
-    "(required)",
-    "grab=on|off: take the device for the guest alone (EVIOCGRAB), so "
-    "that dom0 does not act on its input too (default on)",
+    "(this or vnc= is required)",
+    "grab=on|off: with evdev=, take the device for the guest alone "
+    "(EVIOCGRAB), so that dom0 does not act on its input too (default on)",
+    "vnc=DEVICE.keyboard|DEVICE.tablet: what the VNC viewers of gpu "
+    "DEVICE (with vnc=, given before this device) type or point at",
     NULL,
 };
+
+const char *input_source(const struct input *i)
+{
+    return i->vnc ? "vnc" : "evdev";
+}
 
 /* Watch the device for input, or stop. */
 static void input_read_fd(struct input *i, bool on)
@@ -53,8 +61,8 @@ static void input_read_fd(struct input *i, bool on)
 static void input_lost(struct input *i, int err)
 {
     xvdm_dev_log(i->dev, XVDM_LOG_ERROR,
-                 "evdev=%s: %s: the guest gets no more of its events", i->path,
-                 strerror(err));
+                 "%s=%s: %s: the guest gets no more of its events",
+                 input_source(i), i->path, strerror(err));
     xvdm_dev_unwatch_fd(i->dev, i->fd);
     i->gone = true;
     i->reading = false;
@@ -206,7 +214,8 @@ static void input_status(struct input *i, const struct xvdm_chain *ch)
     out[0].value = (int32_t)le32toh(ve.value);
     out[1].type = EV_SYN;
     out[1].code = SYN_REPORT;
-    if (!i->gone && write(i->fd, out, sizeof(out)) < 0)
+    /* A VNC keyboard's LEDs are the guest's own: RFB cannot show them. */
+    if (!i->vnc && !i->gone && write(i->fd, out, sizeof(out)) < 0)
         xvdm_dev_guest_error(i->dev, "evdev=%s: status event: %s", i->path,
                              strerror(errno));
 }
@@ -309,8 +318,9 @@ static int input_open(struct input *i, const char *path)
 
     if (!path || !*path) {
         xvdm_dev_log(i->dev, XVDM_LOG_ERROR,
-                     "evdev= is required: dom0's input device, "
-                     "/dev/input/eventN");
+                     "evdev= or vnc= is required: dom0's input device "
+                     "(/dev/input/eventN), or a gpu's VNC viewers "
+                     "(gpu0.keyboard, gpu0.tablet)");
         return -EINVAL;
     }
     i->path = strdup(path);
@@ -355,6 +365,30 @@ static int input_grab(struct input *i, const struct xvdm_options *opts)
     return -ret;
 }
 
+/* evdev= (with grab=) or vnc=: one source. */
+static int input_source_open(struct input *i, const struct xvdm_options *opts)
+{
+    const char *evdev = xvdm_opt_get(opts, "evdev");
+    const char *vnc = xvdm_opt_get(opts, "vnc");
+    int ret;
+
+    if (evdev && vnc) {
+        xvdm_dev_log(i->dev, XVDM_LOG_ERROR,
+                     "evdev='%s' and vnc='%s': a device has one source", evdev,
+                     vnc);
+        return -EINVAL;
+    }
+    if (vnc && xvdm_opt_get(opts, "grab")) {
+        xvdm_dev_log(i->dev, XVDM_LOG_ERROR,
+                     "grab= is for evdev=, not vnc='%s'", vnc);
+        return -EINVAL;
+    }
+    if (vnc)
+        return input_vnc_open(i, vnc);
+    ret = input_open(i, evdev);
+    return ret ? ret : input_grab(i, opts);
+}
+
 static int input_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
                         struct xvdm_device_setup *setup, void **priv)
 {
@@ -366,9 +400,7 @@ static int input_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
     i->dev = dev;
     i->fd = -1;
     i->gone = true; /* until watched */
-    ret = input_open(i, xvdm_opt_get(opts, "evdev"));
-    if (!ret)
-        ret = input_grab(i, opts);
+    ret = input_source_open(i, opts);
     if (!ret)
         ret = xvdm_dev_watch_fd(dev, i->fd, 0, input_on_fd, i);
     if (ret) {
@@ -376,7 +408,8 @@ static int input_create(struct xvdm_dev *dev, const struct xvdm_options *opts,
         return ret;
     }
     i->gone = false;
-    xvdm_dev_log(dev, XVDM_LOG_INFO, "input device %s", i->path);
+    xvdm_dev_log(dev, XVDM_LOG_INFO, "input device %s=%s", input_source(i),
+                 i->path);
     setup->num_queues = 2;
     setup->queue_size_max[INPUT_QUEUE_EVENT] = INPUT_QUEUE_SIZE;
     setup->queue_size_max[INPUT_QUEUE_STATUS] = INPUT_QUEUE_SIZE;
@@ -389,7 +422,7 @@ const struct xvdm_device_ops xvdm_device_module = {
     .abi_version = XVDM_DEVICE_ABI_VERSION,
     .name = "input",
     .summary = "input device (virtio-input) fed by one of dom0's evdev "
-               "devices (keyboard, mouse, touchscreen)",
+               "devices (keyboard, mouse, touchscreen) or a gpu's VNC viewers",
     .device_id = INPUT_DEVICE_ID,
     .options = input_options,
     .create = input_create,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* virtio-input fed by one of dom0's evdev devices: what input.c (life
- * cycle, queues) and input-config.c (config space) share. */
+/* virtio-input fed by one of dom0's evdev devices or a gpu's VNC
+ * viewers: what input.c (life cycle, queues), input-config.c (config
+ * space) and input-vnc.c (vnc=) share. */
 #ifndef XVDM_INPUT_H
 #define XVDM_INPUT_H
 
@@ -25,8 +26,13 @@
 
 struct input {
     struct xvdm_dev *dev;
-    char *path;
+    char *path; /* evdev=, or vnc='s offer ("gpu0.keyboard") */
     int fd;
+    /* vnc=: the profile of a gpu's VNC keyboard or tablet, whose answers
+     * (input-vnc.c) the config space gives instead of an evdev node's;
+     * NULL for evdev=. */
+    const struct input_vnc_kind *vnc;
+    uint8_t vnc_codes[EV_CNT][sizeof(((struct virtio_input_config *)0)->u)];
     /* The event types the device has and, for the two the guest may
      * send back (EV_LED, EV_SND), their codes: read once at create. */
     unsigned long ev_bits[INPUT_LONGS(EV_CNT)];
@@ -48,7 +54,18 @@ struct input {
     bool gone;    /* the device left dom0 (ENODEV): said once */
 };
 
+struct input_vnc_kind;
+
 bool input_has_bit(const unsigned long *bits, unsigned n);
+void input_set_bit(unsigned long *bits, unsigned n);
+/* "evdev" or "vnc": the option that named i->path, for lines. */
+const char *input_source(const struct input *i);
+/* vnc=DEVICE.KIND: take the pipe gpu DEVICE offers and answer as its
+ * KIND (keyboard or tablet) does (input-vnc.c). 0, or a negative errno
+ * after a line naming the value. */
+int input_vnc_open(struct input *i, const char *name);
+/* input_config_select()'s answer for a vnc= device. */
+uint8_t input_vnc_answer(struct input *i, uint8_t select, uint8_t subsel);
 /* Answer the driver's select/subsel into i->config (VIRTIO 1.2
  * §5.8.5.1). */
 void input_config_select(struct input *i);

@@ -36,8 +36,8 @@ extern "C" {
 /* Bumped on any change to this header: 2 added xvdm_device_ops.reload and
  * xvdm_dev_publish(); 3 added xvdm_queue_next(); 4 xvdm_host_path(); 5
  * xvdm_queue_held_back(); 6 xvdm_dev_batch(); 7 xvdm_dev_guest_read() and
- * xvdm_dev_guest_view(). */
-#define XVDM_DEVICE_ABI_VERSION 7
+ * xvdm_dev_guest_view(); 8 xvdm_dev_offer_fd() and xvdm_dev_take_fd(). */
+#define XVDM_DEVICE_ABI_VERSION 8
 /* The oldest version xvdm still loads: later versions only added fields at
  * the end of the ops table, which xvdm does not read from older modules. */
 #define XVDM_DEVICE_ABI_VERSION_MIN 1
@@ -227,6 +227,18 @@ int xvdm_dev_guest_read(struct xvdm_dev *dev, uint64_t addr, void *buf,
 typedef void xvdm_guest_piece_fn(void *arg, const void *p, uint64_t n);
 int xvdm_dev_guest_view(struct xvdm_dev *dev, uint64_t addr, uint64_t len,
                         xvdm_guest_piece_fn *fn, void *arg);
+
+/* From ABI version 8 on: one device of the instance handing a descriptor
+ * to another, such as the keyboard events of a gpu's VNC viewers to an
+ * input device. offer: `fd` is known as "<this device's name>.<key>"
+ * ("gpu0.keyboard"; key: 1 to 16 of a-z and '-') until the device is
+ * destroyed; the device keeps it open until then. 0, or a negative errno
+ * after a logged line (-EEXIST, -ENOSPC: 16 offers per instance at
+ * most). take: a descriptor of the caller's own (close-on-exec) for what
+ * was offered as `name`; -ENOENT when nothing was (yet: devices are
+ * created in the order given, so the offering one must come first). */
+int xvdm_dev_offer_fd(struct xvdm_dev *dev, const char *key, int fd);
+int xvdm_dev_take_fd(struct xvdm_dev *dev, const char *name);
 
 /* Watch `fd` in the event loop; cb(arg, revents) runs on readiness.
  * events are EPOLLIN/EPOLLOUT bits. Returns 0 or negative errno. */

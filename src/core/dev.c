@@ -215,6 +215,7 @@ static void dev_free(struct xvdm_dev *dev)
     if (dev->loop)
         loop_owner_remove(dev->loop, &dev->watch_share);
     dev_unpublish(dev);
+    dev_withdraw_links(dev);
     free(dev->node);
     free(dev);
 }

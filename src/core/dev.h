@@ -107,6 +107,8 @@ int dev_create(struct xvdm_dev **out, const struct xvdm_device_ops *ops,
                struct loop *loop, struct store *st, const char *node);
 /* Remove every key the device published (dev-publish.c). */
 void dev_unpublish(struct xvdm_dev *dev);
+/* Forget every descriptor the device offered (dev-link.c). */
+void dev_withdraw_links(const struct xvdm_dev *dev);
 /* Forget everything the guest set up in a queue (device reset). */
 void dev_queue_reset(struct xvdm_queue *q);
 /* Reset (when a transport is attached) and destroy. NULL is fine. */

@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vnc='s keyboard and pointer, for the guest: what the viewers type and
+ * point at, as Linux input events (struct input_event, as an evdev node
+ * gives them), in two pipes the device offers to the instance's input
+ * devices (xvdm_dev_offer_fd(): "gpu0.keyboard" and "gpu0.tablet", taken
+ * by `input,vnc=gpu0.keyboard`). The pointer is a tablet: a viewer sends
+ * where it is on the screen, not how far it moved.
+ *
+ * The viewers' threads write, and never wait: each report (its events
+ * and a SYN_REPORT) is far below PIPE_BUF, so the pipe takes it whole or
+ * not at all, and reports from two viewers never mix. A pipe holds 64 KiB
+ * (some 2700 events) at most: when the guest takes none (no input device
+ * reads it, or the guest's driver posts no buffers) what comes next is
+ * dropped, said once until the pipe takes a report again.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/input.h>
+#include <pthread.h>
+#include <rfb/rfb.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/vnc-input.h"
+#include "gpu.h"
+
+/* Most events one report has: both axes, three buttons, a wheel, SYN. */
+#define GPU_VNC_REPORT_MAX 8
+
+struct gpu_vnc_input {
+    struct xvdm_dev *dev;
+    uint32_t xres, yres;
+    int keyboard[2], tablet[2]; /* read end (offered), write end */
+    /* The viewers' buttons as last sent, and the order of the tablet's
+     * reports: taken while one is made and written. */
+    pthread_mutex_t lock;
+    int buttons;
+    atomic_bool dropping;
+};
+
+struct gpu_vnc_report {
+    struct input_event ev[GPU_VNC_REPORT_MAX];
+    unsigned n;
+};
+
+static void gpu_vnc_add(struct gpu_vnc_report *r, uint16_t type,
+                        uint16_t code, int32_t value)
+{
+    r->ev[r->n++] = (struct input_event){
+        .type = type,
+        .code = code,
+        .value = value,
+    };
+}
+
+static void gpu_vnc_write(struct gpu_vnc_input *in, int fd, const char *what,
+                          struct gpu_vnc_report *r)
+{
+    gpu_vnc_add(r, EV_SYN, SYN_REPORT, 0);
+    if (write(fd, r->ev, r->n * sizeof(r->ev[0])) > 0) {
+        atomic_store(&in->dropping, false);
+        return;
+    }
+    if (errno == EAGAIN && !atomic_exchange(&in->dropping, true))
+        xvdm_dev_log(in->dev, XVDM_LOG_WARN,
+                     "%s.%s is full: VNC viewers' input is dropped until "
+                     "the guest takes some (through an input device with "
+                     "vnc=%s.%s)",
+                     xvdm_dev_name(in->dev), what, xvdm_dev_name(in->dev),
+                     what);
+}
+
+/* A viewer's thread: a key pressed or let go. Symbols no US key gives
+ * are not the guest's. */
+static void gpu_vnc_key(rfbBool down, rfbKeySym keysym, rfbClientPtr cl)
+{
+    struct gpu_vnc_input *in = gpu_vnc_viewers_data(cl);
+    uint16_t code = gpu_vnc_key_code(keysym);
+    struct gpu_vnc_report r = {.n = 0};
+
+    if (!code)
+        return;
+    gpu_vnc_add(&r, EV_KEY, code, down ? 1 : 0);
+    gpu_vnc_write(in, in->keyboard[1], VNC_INPUT_KEYBOARD, &r);
+}
+
+/* A screen coordinate (a viewer may send any up to 65535) on the axis. */
+static int32_t gpu_vnc_abs(int at, uint32_t side)
+{
+    uint64_t v = at < 0 ? 0 : (uint64_t)at;
+
+    if (side < 2)
+        return 0;
+    if (v > side - 1)
+        v = side - 1;
+    return (int32_t)(v * VNC_INPUT_ABS_MAX / (side - 1));
+}
+
+/* RFB's button mask (RFC 6143 §7.5.5): bits 0-2 the left, middle and
+ * right buttons, 3-4 the wheel up and down, 5-6 left and right; a wheel
+ * "button" pressed is one notch. */
+static void gpu_vnc_buttons(struct gpu_vnc_report *r, int was, int mask)
+{
+    static const uint16_t buttons[] = {BTN_LEFT, BTN_MIDDLE, BTN_RIGHT};
+    static const struct {
+        uint16_t code;
+        int32_t value;
+    } notches[] = {{REL_WHEEL, 1}, {REL_WHEEL, -1}, {REL_HWHEEL, -1},
+                   {REL_HWHEEL, 1}};
+    int pressed = mask & ~was;
+
+    for (unsigned b = 0; b < 3; b++)
+        if ((mask ^ was) >> b & 1)
+            gpu_vnc_add(r, EV_KEY, buttons[b], mask >> b & 1);
+    for (unsigned b = 0; b < 4; b++)
+        if (pressed >> (b + 3) & 1)
+            gpu_vnc_add(r, EV_REL, notches[b].code, notches[b].value);
+}
+
+/* A viewer's thread: the pointer is at (x, y) with these buttons down. */
+static void gpu_vnc_pointer(int mask, int x, int y, rfbClientPtr cl)
+{
+    struct gpu_vnc_input *in = gpu_vnc_viewers_data(cl);
+    struct gpu_vnc_report r = {.n = 0};
+
+    gpu_vnc_add(&r, EV_ABS, ABS_X, gpu_vnc_abs(x, in->xres));
+    gpu_vnc_add(&r, EV_ABS, ABS_Y, gpu_vnc_abs(y, in->yres));
+    pthread_mutex_lock(&in->lock);
+    gpu_vnc_buttons(&r, in->buttons, mask);
+    in->buttons = mask;
+    gpu_vnc_write(in, in->tablet[1], VNC_INPUT_TABLET, &r);
+    pthread_mutex_unlock(&in->lock);
+}
+
+static int gpu_vnc_pipe(struct gpu_vnc_input *in, const char *key, int fds[2])
+{
+    int ret;
+
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+        ret = -errno;
+        fds[0] = fds[1] = -1;
+        xvdm_dev_log(in->dev, XVDM_LOG_ERROR, "vnc=: %s pipe: %s", key,
+                     strerror(errno));
+        return ret;
+    }
+    return xvdm_dev_offer_fd(in->dev, key, fds[0]);
+}
+
+int gpu_vnc_input_create(struct gpu *g, struct _rfbScreenInfo *s,
+                         struct gpu_vnc_input **out)
+{
+    struct gpu_vnc_input *in = calloc(1, sizeof(*in));
+    int ret;
+
+    *out = in;
+    if (!in)
+        return -ENOMEM;
+    in->dev = g->dev;
+    in->xres = g->xres;
+    in->yres = g->yres;
+    in->tablet[0] = in->tablet[1] = -1;
+    pthread_mutex_init(&in->lock, NULL);
+    ret = gpu_vnc_pipe(in, VNC_INPUT_KEYBOARD, in->keyboard);
+    if (!ret)
+        ret = gpu_vnc_pipe(in, VNC_INPUT_TABLET, in->tablet);
+    if (ret)
+        return ret;
+    s->kbdAddEvent = gpu_vnc_key;
+    s->ptrAddEvent = gpu_vnc_pointer;
+    return 0;
+}
+
+void gpu_vnc_input_destroy(struct gpu_vnc_input *in)
+{
+    if (!in)
+        return;
+    for (unsigned k = 0; k < 2; k++) {
+        if (in->keyboard[k] >= 0)
+            close(in->keyboard[k]);
+        if (in->tablet[k] >= 0)
+            close(in->tablet[k]);
+    }
+    pthread_mutex_destroy(&in->lock);
+    free(in);
+}
