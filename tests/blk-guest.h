@@ -226,6 +226,30 @@ static inline uint8_t blk_guest_range(struct vdriver *d, uint32_t type,
     return *r.status;
 }
 
+/* DISCARD and WRITE_ZEROES (VIRTIO 1.2 §5.2.6) on a disk of `sectors`,
+ * whatever its backing: both offered; with sectors 0..63 written as 0x77,
+ * a WRITE_ZEROES of 8..15 (allocation kept) and of 24..31 (unmap allowed)
+ * and a DISCARD of 40..47 succeed, and a DISCARD past the end fails. What
+ * each left is the backing's test to check. */
+static inline void blk_guest_discards_and_zeroes(struct vdriver *d,
+                                                 uint64_t sectors)
+{
+    ck_assert(d->features & (1ULL << VIRTIO_BLK_F_DISCARD));
+    ck_assert(d->features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
+    ck_assert_uint_eq(blk_guest_run(d, VIRTIO_BLK_T_OUT, 0, 64 * 512, 0x77,
+                                    NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(blk_guest_range(d, VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(blk_guest_range(d, VIRTIO_BLK_T_WRITE_ZEROES, 24, 8, 1),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(blk_guest_range(d, VIRTIO_BLK_T_DISCARD, 40, 8, 0),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(
+        blk_guest_range(d, VIRTIO_BLK_T_DISCARD, sectors - 4, 8, 0),
+        VIRTIO_BLK_S_IOERR); /* past the end */
+}
+
 /* Eight rounds of 16 writes in flight together over queues 0 and 1, of
  * 1..16 sectors of random bytes each, also put at their place in shadow
  * (a disk of `sectors`). Requests in flight together may complete in any

@@ -275,26 +275,14 @@ START_TEST(discard_and_write_zeroes_reach_the_server)
     if (!serve_logged(NULL))
         return;
     start("", 1);
-    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_DISCARD));
-    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
-    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 64 * 512, 0x77, NULL),
-                      VIRTIO_BLK_S_OK);
-    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0),
-                      VIRTIO_BLK_S_OK);
+    blk_guest_discards_and_zeroes(&d, SECTORS);
     ck_assert(reads_as(8, 8, 0));
     ck_assert(reads_as(16, 1, 0x77));
-    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 32, 8, 1),
-                      VIRTIO_BLK_S_OK);
-    ck_assert(reads_as(32, 8, 0));
-    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, 48, 8, 0),
-                      VIRTIO_BLK_S_OK);
-    ck_assert_uint_eq(
-        blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, SECTORS - 4, 8, 0),
-        VIRTIO_BLK_S_IOERR); /* past the end */
+    ck_assert(reads_as(24, 8, 0));
     ck_assert_uint_eq(logged(" Zero id=", "offset=0x1000 count=0x1000"), 1);
     ck_assert_uint_eq(logged(" Zero id=", "trim=0"), 1);
     ck_assert_uint_eq(logged(" Zero id=", "trim=1"), 1);
-    ck_assert_uint_eq(logged(" Trim id=", "offset=0x6000 count=0x1000"), 1);
+    ck_assert_uint_eq(logged(" Trim id=", "offset=0x5000 count=0x1000"), 1);
     stop();
 }
 END_TEST

@@ -273,19 +273,7 @@ START_TEST(discard_and_write_zeroes_reach_the_image)
 {
     new_image(DISK_SIZE);
     start("", 1);
-    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_DISCARD));
-    ck_assert(d.features & (1ULL << VIRTIO_BLK_F_WRITE_ZEROES));
-    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 0, 64 * 512, 0x77, NULL),
-                      VIRTIO_BLK_S_OK);
-    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0),
-                      VIRTIO_BLK_S_OK);
-    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_WRITE_ZEROES, 24, 8, 1),
-                      VIRTIO_BLK_S_OK);
-    ck_assert_uint_eq(blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, 40, 8, 0),
-                      VIRTIO_BLK_S_OK);
-    ck_assert_uint_eq(
-        blk_guest_range(&d, VIRTIO_BLK_T_DISCARD, SECTORS - 4, 8, 0),
-        VIRTIO_BLK_S_IOERR); /* past the end */
+    blk_guest_discards_and_zeroes(&d, SECTORS);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
                       VIRTIO_BLK_S_OK);
     for (unsigned s = 8; s < 40; s += 16) {

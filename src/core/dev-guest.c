@@ -55,9 +55,9 @@ int xvdm_dev_guest_read(struct xvdm_dev *dev, uint64_t addr, void *buf,
 {
     uint8_t *to = buf;
 
+    if (to)
+        return xvdm_dev_guest_view(dev, addr, len, dev_guest_copy, &to);
     if (!dev->attached || addr + len < addr)
         return -EFAULT;
-    if (!to)
-        return len == 0 || gaccess_may_map(&dev->ga, addr, len) ? 0 : -EFAULT;
-    return xvdm_dev_guest_view(dev, addr, len, dev_guest_copy, &to);
+    return len == 0 || gaccess_may_map(&dev->ga, addr, len) ? 0 : -EFAULT;
 }

@@ -12,20 +12,17 @@
 #include "hv.h"
 #include "log.h"
 
-/* The references [*first, *first + *pages) a grant address range uses.
- * false when it is not one: bit 63 clear, or references past 2^32. */
+/* The references [*first, *first + *pages) a grant address range uses
+ * (len < 2^63, so none of this overflows). false when it is not one:
+ * empty, bit 63 clear, or references past 2^32. */
 static bool gaccess_grant_refs(uint64_t addr, uint64_t len, uint64_t *first,
                                uint64_t *pages)
 {
-    uint64_t ref = (addr & ~GACCESS_GRANT_BIT) / GACCESS_PAGE;
-    uint64_t offset = addr % GACCESS_PAGE;
-
-    if (!(addr & GACCESS_GRANT_BIT) || len == 0 ||
-        len > GACCESS_MAP_PAGES_MAX * GACCESS_PAGE)
+    if (len == 0 || !(addr & GACCESS_GRANT_BIT))
         return false;
-    *first = ref;
-    *pages = (offset + len + GACCESS_PAGE - 1) / GACCESS_PAGE;
-    return ref + *pages - 1 <= UINT32_MAX;
+    *first = (addr & ~GACCESS_GRANT_BIT) / GACCESS_PAGE;
+    *pages = (addr % GACCESS_PAGE + len + GACCESS_PAGE - 1) / GACCESS_PAGE;
+    return *first + *pages - 1 <= UINT32_MAX;
 }
 
 static uint64_t gaccess_guest_addr(const struct iovec *v)
@@ -41,7 +38,8 @@ static int gaccess_collect_refs(const struct iovec *iov, unsigned n,
     uint64_t first, pages, total = 0;
 
     for (unsigned i = 0; i < n; i++) {
-        if (!gaccess_grant_refs(gaccess_guest_addr(&iov[i]), iov[i].iov_len,
+        if (iov[i].iov_len > GACCESS_MAP_PAGES_MAX * GACCESS_PAGE ||
+            !gaccess_grant_refs(gaccess_guest_addr(&iov[i]), iov[i].iov_len,
                                 &first, &pages))
             return -EFAULT;
         if (pages > GACCESS_MAP_PAGES_MAX - total)
@@ -236,15 +234,12 @@ void gaccess_unmap(const struct gaccess *ga, struct gmap *m)
 
 bool gaccess_may_map(const struct gaccess *ga, uint64_t addr, uint64_t len)
 {
-    uint64_t ref = (addr & ~GACCESS_GRANT_BIT) / GACCESS_PAGE, pages;
+    uint64_t first, pages;
 
     if (len == 0 || addr + len < addr)
         return false;
     if (!gaccess_grants(ga))
         return gmem_translate(ga->ram, addr, len) != NULL;
-    if (!(addr & GACCESS_GRANT_BIT))
-        return false;
-    /* Bit 63 set and no wrap: len < 2^63, so this cannot overflow. */
-    pages = (addr % GACCESS_PAGE + len + GACCESS_PAGE - 1) / GACCESS_PAGE;
-    return ref + pages - 1 <= UINT32_MAX;
+    /* A grant address has bit 63 set: with no wrap, len < 2^63. */
+    return gaccess_grant_refs(addr, len, &first, &pages);
 }

@@ -204,19 +204,19 @@ void virtio_queue_ready(struct xvdm_dev *dev, struct xvdm_queue *q,
                              q->vq.avail_gpa, q->vq.used_gpa);
 }
 
-/* The device drains queue q, timed for the counters. */
-/* A queue deferred to the loop's next turn is drained then, not again at
- * each kick meanwhile: a guest's vCPUs, kicking as fast as they are
- * answered, would otherwise run drain after drain in one turn, and what a
- * device bounds per drain (a queue's worth of chains, gpu's copying)
- * would not bound the turn. */
+/* The device drains queue q, timed for the counters. A queue deferred to
+ * the loop's next turn is drained then, not again at each kick meanwhile:
+ * a guest's vCPUs, kicking as fast as they are answered, would otherwise
+ * run drain after drain in one turn, and what a device bounds per drain (a
+ * queue's worth of chains, gpu's copying) would not bound the turn. */
 static void virtio_drain(struct xvdm_dev *dev, struct xvdm_queue *q,
                          unsigned index)
 {
-    uint64_t start = monotonic_ns();
+    uint64_t start;
 
     if (dev->deferred & (1ULL << index))
         return;
+    start = monotonic_ns();
     dev->ops->queue_notify(dev->priv, q, index);
     dev->counters.drains++;
     dev->counters.drain_ns += monotonic_ns() - start;
