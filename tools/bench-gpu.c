@@ -181,13 +181,12 @@ static int xvdm_fps(const char *opts, double *fps)
     return ret;
 }
 
-/* ---- the report -----------------------------------------------------------
- */
+/* ---- the report ---------------------------------------------------------- */
 
 /* Round r: xvdm then direct, or (odd r) the reverse. */
 static int bench_round(const char *opts, unsigned r, double *x, double *y)
 {
-    int ret = 0;
+    int ret;
 
     if (r % 2)
         *y = direct_fps();
