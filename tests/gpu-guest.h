@@ -2,33 +2,27 @@
 /*
  * Test side: the guest's half of virtio-gpu as Linux's virtio-gpu drives
  * it (VIRTIO 1.2 §5.7.6): bring the device up, send controlq and cursorq
- * requests and collect their answers, and a framebuffer in three pieces
- * of guest RAM. Shared by the gpu tests (test-gpu, test-gpu-vnc); one
- * guest, h and d, per test program.
+ * requests and collect their answers (sim/gpu-guest.h's, asserted), and a
+ * framebuffer in three pieces of guest RAM. Shared by the gpu tests
+ * (test-gpu, test-gpu-vnc); one guest, h and d, per test program.
  */
 #ifndef XVDM_TEST_GPU_GUEST_H
 #define XVDM_TEST_GPU_GUEST_H
 
 #include <check.h>
-#include <endian.h>
 #include <linux/virtio_config.h>
-#include <stdio.h>
 #include <string.h>
 
-#include "../devices/gpu/gpu.h"
-#include "dev.h"
-#include "harness.h"
-#include "vdriver.h"
+#include "../sim/gpu-guest.h"
 #include "vm.h"
 
-#define GPU_ID 16
+#define GPU_ID GPU_GUEST_ID
 #define RING GPU_QUEUE_SIZE
 #define WAIT_MS 5000
 #define CTRLQ GPU_QUEUE_CONTROL
 #define CURQ GPU_QUEUE_CURSOR
 #define CFG 0x100
-/* Bytes after each writable buffer that the device must leave alone. */
-#define GUARD 64
+#define GUARD GPU_GUEST_GUARD
 #define HDR_LEN ((uint32_t)sizeof(struct virtio_gpu_ctrl_hdr))
 
 static struct harness h;
@@ -36,21 +30,7 @@ static struct vdriver d;
 
 static inline void start(const char *opts)
 {
-    char spec[160];
-    const char *specs[] = {spec};
-
-    snprintf(spec, sizeof(spec), "gpu%s", opts);
-    ck_assert_int_eq(harness_start(&h, specs, 1), 0);
-    vdriver_init(&d, h.sim, h.specs[0].base, h.specs[0].irq,
-                 sim_ram_base(h.sim) + (1 << 20), 32 << 20);
-    ck_assert_int_eq(
-        vdriver_probe(&d, GPU_ID,
-                      DEV_TRANSPORT_FEATURES | 1ULL << VIRTIO_GPU_F_EDID),
-        0);
-    ck_assert_int_eq(vdriver_setup_queue(&d, CTRLQ, RING), 0);
-    ck_assert_int_eq(vdriver_setup_queue(&d, CURQ, RING), 0);
-    vdriver_driver_ok(&d);
-    ck_assert_int_eq(d.io_error, 0);
+    ck_assert_int_eq(gpu_guest_start(&h, &d, opts), 0);
 }
 
 static inline void finish(void)
@@ -69,68 +49,34 @@ static inline struct gpu *the_gpu(void)
  * a grant of it, as Linux's grant DMA maps a backing page list. */
 static inline uint64_t dma_addr(uint64_t gpa, uint64_t len)
 {
-    uint64_t addr = gpa;
+    uint64_t addr;
 
-    if (vdriver_grants())
-        ck_assert_int_eq(sim_grant(h.sim, gpa, len, true, &addr), 0);
+    ck_assert_int_eq(gpu_guest_dma(h.sim, gpa, len, &addr), 0);
     return addr;
 }
 
 /* ---- requests --------------------------------------------------------- */
 
-/* Data in buffers of a page at most, as Linux puts an entry list it had
- * to vmalloc(): the largest takes 64. */
-#define DATA_PAGES 64
+#define DATA_PAGES GPU_GUEST_DATA_PAGES
 
-/* A chain made available on queue q, not kicked: req, then data (when
- * data_len), readable; then resp_len writable bytes (when resp_len) at
- * *rs, with GUARD bytes after them. Its head. */
+/* As gpu_guest_post(), on d. */
 static inline uint16_t post(unsigned q, const void *req, uint32_t req_len,
                             const void *data, uint32_t data_len,
                             uint32_t resp_len, uint64_t *rs)
 {
-    struct guest_buf b[2 + DATA_PAGES];
-    unsigned n = 0;
-    uint64_t gpa = vdriver_alloc(&d, req_len, 8);
-    uint16_t head;
-
-    memcpy(vdriver_ptr(&d, gpa), req, req_len);
-    b[n++] = (struct guest_buf){gpa, req_len, false};
     ck_assert_uint_le(data_len, DATA_PAGES * 4096);
-    for (uint32_t at = 0; at < data_len; at += 4096) {
-        uint32_t len = data_len - at < 4096 ? data_len - at : 4096;
-
-        gpa = vdriver_alloc(&d, len, 8);
-        memcpy(vdriver_ptr(&d, gpa), (const uint8_t *)data + at, len);
-        b[n++] = (struct guest_buf){gpa, len, false};
-    }
-    if (resp_len) {
-        *rs = vdriver_alloc(&d, resp_len + GUARD, 8);
-        memset(vdriver_ptr(&d, *rs), 0xa5, resp_len + GUARD);
-        b[n++] = (struct guest_buf){*rs, resp_len, true};
-    }
-    head = guest_ring_add_chain(&d.ring[q], b, n);
-    guest_ring_publish(&d.ring[q], head);
-    return head;
+    return gpu_guest_post(&d, q, req, req_len, data, data_len, resp_len, rs);
 }
 
-/* The next used chain of q, which must be `head`: its answer copied to
- * resp (resp_len bytes at rs), the GUARD after it untouched. The used
- * length. */
+/* The next used chain of q, which must be `head`, its answer in resp
+ * and the GUARD after it untouched. The used length. */
 static inline uint32_t collect(unsigned q, uint16_t head, uint64_t rs,
                                void *resp, uint32_t resp_len)
 {
-    uint32_t id, len;
+    uint32_t len;
 
-    ck_assert_int_eq(vdriver_next_used(&d, q, &id, &len, WAIT_MS), 0);
-    ck_assert_uint_eq(id, head);
-    if (resp_len) {
-        const uint8_t *p = vdriver_ptr(&d, rs);
-
-        memcpy(resp, p, resp_len);
-        for (unsigned k = 0; k < GUARD; k++)
-            ck_assert_uint_eq(p[resp_len + k], 0xa5);
-    }
+    ck_assert_int_eq(gpu_guest_collect(&d, q, head, rs, resp, resp_len, &len),
+                     0);
     return len;
 }
 
@@ -140,11 +86,13 @@ static inline uint32_t gpu_send(unsigned q, const void *req, uint32_t req_len,
                                 const void *data, uint32_t data_len, void *resp,
                                 uint32_t resp_len)
 {
-    uint64_t rs = 0;
-    uint16_t head = post(q, req, req_len, data, data_len, resp_len, &rs);
+    uint32_t len;
 
-    vdriver_kick(&d, q);
-    return collect(q, head, rs, resp, resp_len);
+    ck_assert_uint_le(data_len, DATA_PAGES * 4096);
+    ck_assert_int_eq(gpu_guest_send(&d, q, req, req_len, data, data_len, resp,
+                                    resp_len, &len),
+                     0);
+    return len;
 }
 
 /* A controlq command with data; the answer's type. */
@@ -161,26 +109,6 @@ static inline uint32_t ctrl_data(const void *req, uint32_t len,
 static inline uint32_t ctrl(const void *req, uint32_t len)
 {
     return ctrl_data(req, len, NULL, 0);
-}
-
-static inline struct virtio_gpu_ctrl_hdr hdr(uint32_t type)
-{
-    return (struct virtio_gpu_ctrl_hdr){.type = htole32(type)};
-}
-
-static inline struct virtio_gpu_rect rect(uint32_t x, uint32_t y, uint32_t w,
-                                          uint32_t ht)
-{
-    return (struct virtio_gpu_rect){htole32(x), htole32(y), htole32(w),
-                                    htole32(ht)};
-}
-
-static inline struct virtio_gpu_resource_create_2d
-create_cmd(uint32_t id, uint32_t format, uint32_t w, uint32_t ht)
-{
-    return (struct virtio_gpu_resource_create_2d){
-        hdr(VIRTIO_GPU_CMD_RESOURCE_CREATE_2D), htole32(id), htole32(format),
-        htole32(w), htole32(ht)};
 }
 
 static inline uint32_t create(uint32_t id, uint32_t format, uint32_t w,
@@ -226,14 +154,6 @@ static inline uint32_t detach(uint32_t id)
     return ctrl(&c, sizeof(c));
 }
 
-static inline struct virtio_gpu_transfer_to_host_2d
-transfer_cmd(uint32_t id, struct virtio_gpu_rect r, uint64_t offset)
-{
-    return (struct virtio_gpu_transfer_to_host_2d){
-        hdr(VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D), r, htole64(offset),
-        htole32(id), 0};
-}
-
 static inline uint32_t transfer(uint32_t id, struct virtio_gpu_rect r,
                                 uint64_t offset)
 {
@@ -253,8 +173,7 @@ static inline uint32_t set_scanout(uint32_t sid, uint32_t id,
 
 static inline uint32_t flush(uint32_t id, struct virtio_gpu_rect r)
 {
-    struct virtio_gpu_resource_flush c = {hdr(VIRTIO_GPU_CMD_RESOURCE_FLUSH), r,
-                                          htole32(id), 0};
+    struct virtio_gpu_resource_flush c = flush_cmd(id, r);
 
     return ctrl(&c, sizeof(c));
 }
