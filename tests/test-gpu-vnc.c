@@ -55,6 +55,8 @@ struct box {
 };
 
 static char sock_path[108];
+/* The screen's size, as the last start_unix_mode() set it. */
+static int screen_w = XRES, screen_h = YRES;
 
 /* vnc=unix:PATH of this test's own (named by the test's process, also
  * in a child of it), with more options after. */
@@ -67,6 +69,8 @@ static void start_unix_mode(int xres, int yres, const char *more)
                  (int)getpid());
     snprintf(opts, sizeof(opts), ",xres=%d,yres=%d,vnc=unix:%s%s", xres, yres,
              sock_path, more);
+    screen_w = xres;
+    screen_h = yres;
     start(opts);
 }
 
@@ -78,8 +82,11 @@ static void start_unix(const char *more)
 /* ---- a viewer --------------------------------------------------------- */
 
 static const char *viewer_password;
+/* What the viewer asks for: raw, unless a test wants another. */
+static const char *viewer_encodings = "raw";
 static bool viewer_done;
 static struct box viewer_got; /* what the last update's rectangles cover */
+static unsigned viewer_rects;  /* how many they were */
 
 static void quiet(const char *format, ...)
 {
@@ -95,6 +102,7 @@ static void viewer_on_rect(rfbClient *c, int x, int y, int w, int ht)
 {
     struct box *b = &viewer_got;
 
+    viewer_rects++;
     if (b->x1 == 0 || x < b->x0)
         b->x0 = x;
     if (b->x1 == 0 || y < b->y0)
@@ -126,7 +134,8 @@ static rfbClient *viewer_open(const char *host, int port, const char *password)
 {
     rfbClient *c = rfbGetClient(8, 3, 4);
 
-    c->appData.encodingsString = "raw";
+    c->appData.encodingsString = viewer_encodings;
+    c->appData.enableJPEG = FALSE; /* Tight without it is lossless */
     c->GetPassword = viewer_give_password;
     c->GotFrameBufferUpdate = viewer_on_rect;
     c->FinishedFrameBufferUpdate = viewer_on_finished;
@@ -146,6 +155,7 @@ static rfbClient *viewer_open(const char *host, int port, const char *password)
 static void viewer_update(rfbClient *c)
 {
     viewer_got = (struct box){0};
+    viewer_rects = 0;
     ck_assert(SendFramebufferUpdateRequest(c, 0, 0, c->width, c->height, TRUE));
     viewer_wait(c);
 }
@@ -187,16 +197,16 @@ static void expect_screen(const rfbClient *c, const struct layout *l,
                           uint32_t res_w, uint32_t ox, uint32_t oy,
                           const struct box *newer)
 {
-    ck_assert_int_eq(c->width, XRES);
-    ck_assert_int_eq(c->height, YRES);
-    for (int y = 0; y < YRES; y++)
-        for (int x = 0; x < XRES; x++) {
+    ck_assert_int_eq(c->width, screen_w);
+    ck_assert_int_eq(c->height, screen_h);
+    for (int y = 0; y < screen_h; y++)
+        for (int x = 0; x < screen_w; x++) {
             uint8_t want[3] = {0, 0, 0};
             uint32_t p;
 
             if (l)
                 expected_rgb(l, res_w, ox, oy, newer, x, y, want);
-            memcpy(&p, c->frameBuffer + ((size_t)y * XRES + x) * 4, 4);
+            memcpy(&p, c->frameBuffer + ((size_t)y * screen_w + x) * 4, 4);
             ck_assert_msg(channel(p, c->format.redShift) == want[0] &&
                               channel(p, c->format.greenShift) == want[1] &&
                               channel(p, c->format.blueShift) == want[2],
@@ -248,31 +258,32 @@ START_TEST(a_viewer_gets_the_frame_byte_for_byte_in_each_format)
 END_TEST
 
 /* A resource larger than the mode, shown from (10, 5): the screen is its
- * top-left XRES x YRES of that. The guest draws a new frame and transfers
+ * top-left 192 x 128 of that. The guest draws a new frame and transfers
  * all of it, but flushes one rectangle, partly off the screen: only its
- * part on the screen changes, and only it is sent. */
+ * part on the screen changes, and only the 64x64 tiles holding it are
+ * sent. */
 START_TEST(a_flushed_rectangle_updates_only_itself)
 {
     const struct layout *l = &layouts[0];
-    const struct box newer = {50, 40, XRES, YRES};
+    const struct box newer = {130, 95, 192, 128}, tiles = {128, 64, 192, 128};
     struct fb f;
     rfbClient *c;
 
-    start_unix("");
-    fb_resource(&f, 1, l->format, 100, 60);
-    ck_assert_uint_eq(set_scanout(0, 1, rect(10, 5, 90, 55)), OK);
+    start_unix_mode(192, 128, "");
+    fb_resource(&f, 1, l->format, 250, 150);
+    ck_assert_uint_eq(set_scanout(0, 1, rect(10, 5, 240, 145)), OK);
     c = viewer_open(sock_path, 0, NULL);
     ck_assert_ptr_nonnull(c);
-    expect_screen(c, l, 100, 10, 5, NULL);
+    expect_screen(c, l, 250, 10, 5, NULL);
     fb_draw(&f, 2);
-    ck_assert_uint_eq(transfer(1, rect(0, 0, 100, 60), 0), OK);
-    ck_assert_uint_eq(flush(1, rect(60, 45, 40, 15)), OK);
+    ck_assert_uint_eq(transfer(1, rect(0, 0, 250, 150), 0), OK);
+    ck_assert_uint_eq(flush(1, rect(140, 100, 110, 50)), OK);
     viewer_update(c);
-    ck_assert_int_ge(viewer_got.x0, newer.x0);
-    ck_assert_int_ge(viewer_got.y0, newer.y0);
-    ck_assert_int_le(viewer_got.x1, newer.x1);
-    ck_assert_int_le(viewer_got.y1, newer.y1);
-    expect_screen(c, l, 100, 10, 5, &newer);
+    ck_assert_int_ge(viewer_got.x0, tiles.x0);
+    ck_assert_int_ge(viewer_got.y0, tiles.y0);
+    ck_assert_int_le(viewer_got.x1, tiles.x1);
+    ck_assert_int_le(viewer_got.y1, tiles.y1);
+    expect_screen(c, l, 250, 10, 5, &newer);
     finish();
     viewer_close(c);
 }
@@ -329,6 +340,57 @@ START_TEST(redrawing_the_screen_counts_against_the_drain)
     }
     ck_assert_uint_ge(vm_device(h.vm, 0)->counters.drains - drains, N / 2);
     finish();
+}
+END_TEST
+
+/* Flush cell k of a checkerboard on a side-wide screen: 1x1 each. */
+static void flush_cells(unsigned first, unsigned n, unsigned side)
+{
+    struct virtio_gpu_resource_flush c[GPU_QUEUE_SIZE / 2];
+    struct virtio_gpu_ctrl_hdr r;
+    uint64_t rs[GPU_QUEUE_SIZE / 2];
+    uint16_t head[GPU_QUEUE_SIZE / 2];
+
+    for (unsigned k = 0; k < n; k++) {
+        unsigned cell = 2 * (first + k), y = cell / side;
+
+        c[k] = flush_cmd(1, rect(cell % side + (y & 1), y, 1, 1));
+        head[k] = post(CTRLQ, &c[k], sizeof(c[k]), NULL, 0, sizeof(r), &rs[k]);
+    }
+    vdriver_kick(&d, CTRLQ);
+    for (unsigned k = 0; k < n; k++) {
+        ck_assert_uint_eq(collect(CTRLQ, head[k], rs[k], &r, sizeof(r)),
+                          sizeof(r));
+        ck_assert_uint_eq(le32toh(r.type), OK);
+    }
+}
+
+/* A guest flushing 70000 single pixels of a checkerboard does not split
+ * what a viewer is sent next into as many rectangles (each some bytes on
+ * the wire and a piece of the region libvncserver keeps per viewer, and
+ * past 65535 more than RFB's count without LastRect): the update comes
+ * in whole 64x64 tiles, the screen as it is. */
+START_TEST(single_pixel_flushes_reach_a_viewer_in_whole_tiles)
+{
+    enum { SIDE = 512, CELLS = 70000, BATCH = GPU_QUEUE_SIZE / 2 };
+    const struct layout *l = &layouts[0];
+    struct fb f;
+    rfbClient *c;
+
+    start_unix_mode(SIDE, SIDE, "");
+    fb_resource(&f, 1, l->format, SIDE, SIDE);
+    ck_assert_uint_eq(set_scanout(0, 1, rect(0, 0, SIDE, SIDE)), OK);
+    viewer_encodings = "tight";
+    c = viewer_open(sock_path, 0, NULL);
+    viewer_encodings = "raw";
+    ck_assert_ptr_nonnull(c);
+    for (unsigned k = 0; k < CELLS; k += BATCH)
+        flush_cells(k, CELLS - k < BATCH ? CELLS - k : BATCH, SIDE);
+    viewer_update(c);
+    ck_assert_uint_le(viewer_rects, (SIDE / 64) * (SIDE / 64));
+    expect_screen(c, l, SIDE, 0, 0, NULL);
+    finish();
+    viewer_close(c);
 }
 END_TEST
 
@@ -645,6 +707,8 @@ static Suite *gpu_vnc_suite(void)
     tcase_add_test(tc, a_flushed_rectangle_updates_only_itself);
     tcase_add_test(tc, a_scanout_turned_off_or_unreferenced_shows_black);
     tcase_add_test(tc, redrawing_the_screen_counts_against_the_drain);
+    tcase_add_test(tc,
+                   single_pixel_flushes_reach_a_viewer_in_whole_tiles);
     tcase_add_test(tc, the_screenshot_tool_writes_the_frame_as_a_png);
     suite_add_tcase(s, tc);
     tc = tcase_create("access");

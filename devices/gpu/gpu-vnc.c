@@ -130,6 +130,32 @@ static void gpu_vnc_axis(uint32_t at, uint32_t len, uint32_t from,
     *hi = gpu_vnc_min(end > from ? end - from : 0, shown);
 }
 
+/* A side's end, rounded up to the next tile but not past `most`. */
+static uint32_t gpu_vnc_tile_end(uint32_t end, uint32_t most)
+{
+    return gpu_vnc_min(((uint64_t)end + GPU_VNC_TILE - 1) & ~(GPU_VNC_TILE - 1),
+                       most);
+}
+
+/* [x0, x1) x [y0, y1) changed: marked in whole tiles, counted as what the
+ * viewers will be sent. libvncserver keeps what each viewer has not been
+ * sent yet as a region, and RFB counts an update's rectangles in 16 bits:
+ * a guest flushing single pixels of a checkerboard would split that
+ * region past 65535 pieces, whose count libvncserver wraps for Tight,
+ * Zlib and others, and the viewer would read pixels as messages; each
+ * piece also costs the region memory, and adding to it time. In tiles,
+ * a screen of at most 4095 x 4095 has 4096 pieces at most. */
+static void gpu_vnc_mark(struct gpu *g, uint32_t x0, uint32_t y0, uint32_t x1,
+                         uint32_t y1)
+{
+    x0 &= ~(GPU_VNC_TILE - 1);
+    y0 &= ~(GPU_VNC_TILE - 1);
+    x1 = gpu_vnc_tile_end(x1, g->xres);
+    y1 = gpu_vnc_tile_end(y1, g->yres);
+    g->turn_cost += (uint64_t)(x1 - x0) * (y1 - y0) * sizeof(uint32_t);
+    rfbMarkRectAsModified(g->vnc->screen, (int)x0, (int)y0, (int)x1, (int)y1);
+}
+
 void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
                    const struct virtio_gpu_rect *r)
 {
@@ -145,7 +171,7 @@ void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
     if (x0 >= x1 || y0 >= y1)
         return;
     gpu_vnc_copy(g, x0, y0, x1, y1);
-    rfbMarkRectAsModified(g->vnc->screen, (int)x0, (int)y0, (int)x1, (int)y1);
+    gpu_vnc_mark(g, x0, y0, x1, y1);
 }
 
 /* vnc-password-file=FILE: its first line, without its line end. */

@@ -51,6 +51,9 @@
 /* vnc='s viewers at once: each takes two threads, and whoever reaches
  * the socket may open more (a person needs one, a script another). */
 #define GPU_VNC_VIEWERS_MAX 8
+/* The side of the squares a flush marks as changed on the VNC screen
+ * (gpu_vnc_mark()): a power of 2. */
+#define GPU_VNC_TILE 64u
 /* The cursor image Linux's driver sends (virtgpu_plane.c), kept whole. */
 #define GPU_CURSOR_SIDE 64u
 #define GPU_EDID_SIZE 128
