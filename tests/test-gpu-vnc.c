@@ -15,17 +15,22 @@
 #include <libgen.h>
 #include <netinet/in.h>
 #include <png.h>
+#include <poll.h>
 #include <rfb/rfbclient.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check-run.h"
 #include "host-path.h"
+#include "log-lines.h"
 #include "refused-spec.h"
 #include "syscall-filter.h"
 /* Last: its guest, h and d, would shadow the names of the helpers above. */
@@ -535,16 +540,29 @@ static void make_password_file(const char *line)
     fclose(f);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A wrong password is refused after a second (guessing goes at most a
+ * viewer's place a second). */
 START_TEST(a_password_is_asked_for_and_checked)
 {
     char more[96];
     rfbClient *c;
+    double t;
 
     make_password_file("guest-eyes");
     snprintf(more, sizeof(more), ",vnc-password-file=%s", password_file);
     start_unix(more);
     ck_assert_ptr_null(viewer_open(sock_path, 0, NULL));
+    t = now_s();
     ck_assert_ptr_null(viewer_open(sock_path, 0, "not-it"));
+    ck_assert_double_ge(now_s() - t, 1.0);
     ck_assert_ptr_null(viewer_open(sock_path, 0, "not this one"));
     c = viewer_open(sock_path, 0, "guest-eyes");
     ck_assert_ptr_nonnull(c);
@@ -668,6 +686,131 @@ START_TEST(a_viewer_is_served_under_the_syscall_filter)
 END_TEST
 #endif
 
+/* ---- viewers that do not play along ------------------------------------ */
+
+/* A connection to the Unix socket that will say what the test sends. */
+static int raw_viewer(void)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    ck_assert_int_ge(fd, 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* Seconds until the server closes fd (what it sends read and dropped);
+ * -1 if it has not within `most`. */
+static double closed_within(int fd, double most)
+{
+    double start = now_s();
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char buf[64];
+
+    while (now_s() - start < most) {
+        if (poll(&p, 1, 100) == 1 && read(fd, buf, sizeof(buf)) <= 0)
+            return now_s() - start;
+    }
+    return -1;
+}
+
+/* Viewers that connect and say nothing take every place, but only for
+ * the handshake's 10 s (and the 2 s between the loop's looks): then they
+ * are let go, and a viewer gets in again. */
+START_TEST(viewers_that_say_nothing_are_let_go)
+{
+    int fd[GPU_VNC_VIEWERS_MAX];
+    rfbClient *c = NULL;
+    double took;
+
+    start_unix("");
+    for (unsigned i = 0; i < GPU_VNC_VIEWERS_MAX; i++)
+        fd[i] = raw_viewer();
+    ck_assert_ptr_null(viewer_open(sock_path, 0, NULL));
+    for (unsigned i = 0; i < GPU_VNC_VIEWERS_MAX; i++) {
+        took = closed_within(fd[i], 20);
+        ck_assert_msg(took >= 0, "a silent viewer is still served after 20 s");
+        close(fd[i]);
+    }
+    for (unsigned tries = 0; !c && tries < 100; tries++) {
+        usleep(10000);
+        c = viewer_open(sock_path, 0, NULL);
+    }
+    ck_assert_ptr_nonnull(c);
+    finish();
+    viewer_close(c);
+}
+END_TEST
+
+/* 30 viewers that send a version that is not RFB's: libvncserver's line
+ * for each goes to xvdm's log, 10 at most in its 10 s. */
+static void bad_versions(void)
+{
+    for (unsigned i = 0; i < 30; i++) {
+        int fd = raw_viewer();
+
+        ck_assert_int_eq(write(fd, "XYZ 000.000\n", 12), 12);
+        ck_assert_double_ge(closed_within(fd, 10), 0);
+        close(fd);
+    }
+}
+
+START_TEST(libvncservers_error_lines_are_logged_rate_limited)
+{
+    unsigned lines;
+
+    start_unix("");
+    lines = log_lines_during(bad_versions, "gpu0: libvncserver: ");
+    ck_assert_uint_ge(lines, 1);
+    ck_assert_uint_le(lines, 10);
+    finish();
+}
+END_TEST
+
+/* libvncserver select()s on every viewer's socket: the process's open
+ * descriptors are brought down to what select() can watch. */
+START_TEST(descriptors_stay_below_what_libvncserver_can_watch)
+{
+    struct rlimit was, rl;
+
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &was), 0);
+    rl = was;
+    rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+    ck_assert_uint_gt(rl.rlim_cur, FD_SETSIZE);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    start_unix("");
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    ck_assert_uint_eq(rl.rlim_cur, FD_SETSIZE);
+    finish();
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &was), 0);
+}
+END_TEST
+
+/* libvncserver keeps one list of viewers for all its screens: a second
+ * gpu with vnc= in one xvdm is refused, naming its address. */
+static void start_two_screens(void)
+{
+    static struct harness two;
+    char a[160], b[160];
+    const char *specs[] = {a, b};
+
+    snprintf(a, sizeof(a), "gpu,vnc=unix:%s", sock_path);
+    snprintf(b, sizeof(b), "gpu,vnc=unix:%s.2", sock_path);
+    ck_assert_int_ne(harness_start(&two, specs, 2), 0);
+}
+
+START_TEST(one_vnc_server_a_process)
+{
+    snprintf(sock_path, sizeof(sock_path), "/tmp/xvdm-test-vnc-%d.sock",
+             (int)getpid());
+    ck_assert_uint_eq(
+        log_lines_during(start_two_screens, "another gpu device of this xvdm "
+                                            "already has vnc="),
+        1);
+}
+END_TEST
+
 /* ---- options ---------------------------------------------------------- */
 
 START_TEST(bad_vnc_options_are_refused_naming_the_value)
@@ -717,6 +860,10 @@ static Suite *gpu_vnc_suite(void)
     tcase_add_test(tc, tcp_listens_on_the_loopback_unless_a_host_is_given);
     tcase_add_test(tc, under_chroot_the_socket_must_be_inside_the_directory);
     tcase_add_test(tc, viewers_at_once_are_bounded);
+    tcase_add_test(tc, viewers_that_say_nothing_are_let_go);
+    tcase_add_test(tc, libvncservers_error_lines_are_logged_rate_limited);
+    tcase_add_test(tc, descriptors_stay_below_what_libvncserver_can_watch);
+    tcase_add_test(tc, one_vnc_server_a_process);
     tcase_add_test(tc, a_password_is_asked_for_and_checked);
     tcase_add_test(tc, bad_vnc_options_are_refused_naming_the_value);
 #ifdef FILTERED_VIEW

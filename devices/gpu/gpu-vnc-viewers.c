@@ -8,13 +8,17 @@
  * it ends (clientGoneHook, run on that thread once the viewer is off the
  * screen's list), joins ended threads when the next viewer comes, and at
  * the end disconnects every viewer and joins every thread: nothing of
- * libvncserver runs once the device is gone.
+ * libvncserver runs once the device is gone. A viewer past its time for
+ * the handshake is disconnected (gpu_vnc_viewers_expire()): one that says
+ * nothing would hold its place and two threads for ever.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <rfb/rfb.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -24,38 +28,44 @@
  * of its socket wakes them from any read or write). */
 #define GPU_VNC_END_WAIT_S 10
 
+/* Ended threads not joined yet: a viewer is taken only while fewer than
+ * GPU_VNC_VIEWERS_MAX run, just after those that ended were joined, so
+ * one more may end between the two; twice that is room to spare. */
+#define GPU_VNC_JOIN_MAX (2 * GPU_VNC_VIEWERS_MAX)
+
 struct gpu_vnc_viewers {
     pthread_mutex_t lock;
-    pthread_cond_t ended_cond;
-    unsigned taken;  /* viewers given a thread */
-    unsigned ended;  /* of them, those whose thread said it ends */
-    pthread_t *join; /* ended threads not joined yet */
-    size_t nr_join, cap_join;
+    pthread_cond_t ended_cond; /* on CLOCK_MONOTONIC */
+    unsigned taken;            /* viewers given a thread */
+    unsigned ended; /* of them, those whose thread ends and will be joined */
+    pthread_t join[GPU_VNC_JOIN_MAX]; /* ended threads not joined yet */
+    size_t nr_join;
     void *data; /* gpu_vnc_viewers_data()'s */
 };
 
-/* On the viewer's own thread, its last use of the screen done. */
+static uint64_t gpu_vnc_now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec;
+}
+
+/* On the viewer's own thread, off the screen's list (libvncserver still
+ * reads the screen after this, until the thread returns: what ends the
+ * screen joins the thread first). A thread that could not be put down
+ * for joining is never counted as ended, so the screen is never freed
+ * under it. */
 static void gpu_vnc_viewer_gone(rfbClientPtr cl)
 {
     struct gpu_vnc_viewers *vw = cl->screen->screenData;
-    pthread_t self = pthread_self();
 
     pthread_mutex_lock(&vw->lock);
-    if (vw->nr_join == vw->cap_join) {
-        size_t cap = vw->cap_join ? 2 * vw->cap_join : 8;
-        pthread_t *join = realloc(vw->join, cap * sizeof(*join));
-
-        /* Without room the thread stays unjoined (its stack kept), but
-         * it is still counted as ended. */
-        if (join) {
-            vw->join = join;
-            vw->cap_join = cap;
-        }
+    if (vw->nr_join < GPU_VNC_JOIN_MAX) {
+        vw->join[vw->nr_join++] = pthread_self();
+        vw->ended++;
+        pthread_cond_broadcast(&vw->ended_cond);
     }
-    if (vw->nr_join < vw->cap_join)
-        vw->join[vw->nr_join++] = self;
-    vw->ended++;
-    pthread_cond_broadcast(&vw->ended_cond);
     pthread_mutex_unlock(&vw->lock);
 }
 
@@ -63,18 +73,16 @@ static void gpu_vnc_viewer_gone(rfbClientPtr cl)
  * the screen: joining waits at most for its return). */
 static void gpu_vnc_viewers_reap(struct gpu_vnc_viewers *vw)
 {
-    pthread_t *join;
+    pthread_t join[GPU_VNC_JOIN_MAX];
     size_t n;
 
     pthread_mutex_lock(&vw->lock);
-    join = vw->join;
     n = vw->nr_join;
-    vw->join = NULL;
-    vw->nr_join = vw->cap_join = 0;
+    memcpy(join, vw->join, n * sizeof(join[0]));
+    vw->nr_join = 0;
     pthread_mutex_unlock(&vw->lock);
     for (size_t i = 0; i < n; i++)
         pthread_join(join[i], NULL);
-    free(join);
 }
 
 /* On libvncserver's listener thread: a viewer it will start a thread
@@ -93,6 +101,7 @@ static enum rfbNewClientAction gpu_vnc_viewer_new(rfbClientPtr cl)
     if (!room)
         return RFB_CLIENT_REFUSE;
     cl->clientGoneHook = gpu_vnc_viewer_gone;
+    cl->clientData = (void *)(uintptr_t)gpu_vnc_now_s(); /* when it came */
     return RFB_CLIENT_ACCEPT;
 }
 
@@ -100,12 +109,18 @@ int gpu_vnc_viewers_watch(rfbScreenInfoPtr s, void *data,
                           struct gpu_vnc_viewers **out)
 {
     struct gpu_vnc_viewers *vw = calloc(1, sizeof(*vw));
+    pthread_condattr_t attr;
 
     if (!vw)
         return -ENOMEM;
     vw->data = data;
     pthread_mutex_init(&vw->lock, NULL);
-    pthread_cond_init(&vw->ended_cond, NULL);
+    /* The wait at the end must not be cut short by the wall clock set
+     * forward: the screen would be freed under a thread still running. */
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&vw->ended_cond, &attr);
+    pthread_condattr_destroy(&attr);
     s->screenData = vw;
     s->newClientHook = gpu_vnc_viewer_new;
     *out = vw;
@@ -117,6 +132,21 @@ void *gpu_vnc_viewers_data(rfbClientPtr cl)
     struct gpu_vnc_viewers *vw = cl->screen->screenData;
 
     return vw->data;
+}
+
+void gpu_vnc_viewers_expire(rfbScreenInfoPtr s, unsigned after_s)
+{
+    rfbClientIteratorPtr it = rfbGetClientIterator(s);
+    uint64_t now = gpu_vnc_now_s();
+    rfbClientPtr cl;
+
+    /* Only shutdown(): its own thread sees the socket fail and ends the
+     * viewer, so no descriptor is closed under that thread. */
+    while ((cl = rfbClientIteratorNext(it)))
+        if (cl->state != RFB_NORMAL &&
+            now - (uint64_t)(uintptr_t)cl->clientData >= after_s)
+            shutdown(cl->sock, SHUT_RDWR);
+    rfbReleaseClientIterator(it);
 }
 
 /* Every viewer still there told to go; the iterator holds the one it is
@@ -142,7 +172,7 @@ static unsigned gpu_vnc_viewers_wait(struct gpu_vnc_viewers *vw)
     unsigned left;
     int ret = 0;
 
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += GPU_VNC_END_WAIT_S;
     pthread_mutex_lock(&vw->lock);
     while (vw->ended < vw->taken && ret == 0)

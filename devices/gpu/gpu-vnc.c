@@ -27,10 +27,15 @@
 
 struct gpu_vnc {
     rfbScreenInfoPtr screen;
-    bool serving;      /* its threads started */
-    uint32_t *pixels;  /* xres * yres, in the server's format */
-    char *password[2]; /* for rfbCheckPasswordByList(): one, then NULL */
-    char *where;       /* "unix:PATH" or "HOST:PORT" */
+    bool guarded;     /* gpu_vnc_guard_start() took the process's server */
+    bool serving;     /* its threads started */
+    uint32_t *pixels; /* xres * yres, in the server's format */
+    /* What viewers' threads read, of its own: left with the screen when
+     * a thread does not end. For rfbCheckPasswordByList(): the password,
+     * then NULL; the desktop's name. */
+    char **password;
+    char *name;
+    char *where; /* "unix:PATH" or "HOST:PORT" */
     struct gpu_vnc_viewers *viewers;
     struct gpu_vnc_input *input; /* the viewers' keys and pointer */
 };
@@ -219,7 +224,8 @@ static int gpu_vnc_screen(struct gpu *g, struct gpu_vnc *v)
     rfbScreenInfoPtr s;
 
     v->pixels = calloc((size_t)g->xres * g->yres, sizeof(*v->pixels));
-    if (!v->pixels)
+    v->name = strdup(xvdm_dev_name(g->dev));
+    if (!v->pixels || !v->name)
         return -ENOMEM;
     /* Its notes (some twenty lines a viewer) would go to stderr, apart
      * from xvdm's log; its errors still do. */
@@ -237,16 +243,14 @@ static int gpu_vnc_screen(struct gpu *g, struct gpu_vnc *v)
     s->serverFormat.redShift = 0;
     s->serverFormat.greenShift = 8;
     s->serverFormat.blueShift = 16;
-    s->desktopName = xvdm_dev_name(g->dev);
+    s->desktopName = v->name;
     s->alwaysShared = TRUE;
     s->cursor = NULL;
     /* Listening is gpu-vnc-listen.c's: none of libvncserver's own. */
     s->port = 0;
     s->ipv6port = 0;
-    if (v->password[0]) {
-        s->authPasswdData = v->password;
-        s->passwordCheck = rfbCheckPasswordByList;
-    }
+    if (v->password[0])
+        s->authPasswdData = v->password; /* checked by gpu-vnc-guard.c */
     return 0;
 }
 
@@ -286,13 +290,23 @@ int gpu_vnc_create(struct gpu *g, const char *addr, const char *password_file)
     if (!v)
         return -ENOMEM;
     g->vnc = v;
-    if (password_file)
+    ret = gpu_vnc_guard_start(g->dev, addr);
+    v->guarded = ret == 0;
+    v->password = calloc(2, sizeof(*v->password));
+    if (!ret && !v->password)
+        ret = -ENOMEM;
+    if (!ret && password_file)
         ret = gpu_vnc_password(g->dev, password_file, &v->password[0]);
     if (!ret)
         ret = gpu_vnc_screen(g, v);
     if (!ret) {
         fd = gpu_vnc_listen(g->dev, addr, &v->where);
         ret = fd < 0 ? fd : gpu_vnc_fd_check(g->dev, addr, fd);
+    }
+    if (!ret) {
+        ret = gpu_vnc_guard_screen(g->dev, v->screen);
+        if (ret)
+            close(fd);
     }
     if (ret) {
         gpu_vnc_destroy(g);
@@ -318,7 +332,8 @@ static bool gpu_vnc_stopped(struct gpu *g, struct gpu_vnc *v)
                  "allocated",
                  left);
     v->pixels = NULL;
-    v->password[0] = NULL;
+    v->password = NULL;
+    v->name = NULL;
     v->input = NULL;
     return false;
 }
@@ -326,20 +341,27 @@ static bool gpu_vnc_stopped(struct gpu *g, struct gpu_vnc *v)
 void gpu_vnc_destroy(struct gpu *g)
 {
     struct gpu_vnc *v = g->vnc;
+    bool stopped;
 
     if (!v)
         return;
     /* The listener joined (not the viewers: gpu-vnc-viewers.c says why). */
     if (v->serving)
         rfbShutdownServer(v->screen, FALSE);
-    if (gpu_vnc_stopped(g, v) && v->screen)
+    stopped = gpu_vnc_stopped(g, v);
+    if (v->guarded)
+        gpu_vnc_guard_stop(g->dev, stopped);
+    if (stopped && v->screen)
         rfbScreenCleanup(v->screen);
     if (v->where && strncmp(v->where, "unix:", 5) == 0 &&
         xvdm_host_path(v->where + 5))
         unlink(xvdm_host_path(v->where + 5));
-    if (v->password[0])
+    if (v->password && v->password[0])
         explicit_bzero(v->password[0], strlen(v->password[0]));
-    free(v->password[0]);
+    if (v->password)
+        free(v->password[0]);
+    free(v->password);
+    free(v->name);
     free(v->where);
     free(v->pixels);
     gpu_vnc_input_destroy(v->input);

@@ -214,11 +214,22 @@ struct gpu_vnc_viewers;
 int gpu_vnc_viewers_watch(struct _rfbScreenInfo *s, void *data,
                           struct gpu_vnc_viewers **vw);
 void *gpu_vnc_viewers_data(struct _rfbClientRec *cl);
+/* Disconnect every viewer that came after_s seconds ago or more and is
+ * not past the handshake yet (version, security, password, init). */
+void gpu_vnc_viewers_expire(struct _rfbScreenInfo *s, unsigned after_s);
 /* Once the screen's listener is stopped: every viewer disconnected, its
  * threads joined and vw freed; or, when some threads did not end, how
  * many (then vw and the screen must stay). vw NULL: 0. */
 unsigned gpu_vnc_viewers_end(struct _rfbScreenInfo *s,
                              struct gpu_vnc_viewers *vw);
+/* gpu-vnc-guard.c. Before the server is made: 0, or a negative errno
+ * after a line (-EBUSY: another device of the process has vnc=). */
+int gpu_vnc_guard_start(struct xvdm_dev *dev, const char *addr);
+/* Once made, listening: its handshake deadline and password check. */
+int gpu_vnc_guard_screen(struct xvdm_dev *dev, struct _rfbScreenInfo *s);
+/* After start (when it returned 0): threads_gone, every viewer's thread
+ * was joined; else no new server is made in the process. */
+void gpu_vnc_guard_stop(struct xvdm_dev *dev, bool threads_gone);
 /* The viewers' keys and pointer for the guest (gpu-vnc-input.c): two
  * pipes offered as "<device>.keyboard" and "<device>.tablet", written
  * from the screen's kbdAddEvent and ptrAddEvent. 0, or a negative errno
