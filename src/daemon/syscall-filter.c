@@ -53,14 +53,20 @@ bool syscall_filter_available(void)
 }
 
 /* New threads (gpu,vnc='s, one pair a viewer), never new processes:
- * clone() only with CLONE_THREAD. clone3() passes its flags in memory,
- * where a filter cannot look: it fails with ENOSYS, on which glibc's
- * pthread_create() falls back to clone(). */
+ * clone() only with CLONE_THREAD, and none of the namespaces the kernel
+ * would still give a thread (new user and pid ones it refuses itself).
+ * clone3() passes its flags in memory, where a filter cannot look: it
+ * fails with ENOSYS, on which glibc's pthread_create() falls back to
+ * clone(). */
+#define FILTER_CLONE_CHECKED                                                   \
+    (CLONE_THREAD | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | \
+     CLONE_NEWCGROUP)
+
 static int filter_threads(scmp_filter_ctx ctx)
 {
     const struct scmp_arg_cmp thread = {.arg = 0,
                                         .op = SCMP_CMP_MASKED_EQ,
-                                        .datum_a = CLONE_THREAD,
+                                        .datum_a = FILTER_CLONE_CHECKED,
                                         .datum_b = CLONE_THREAD};
     int ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
                                thread);
