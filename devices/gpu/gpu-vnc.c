@@ -84,10 +84,14 @@ static void gpu_vnc_copy(struct gpu *g, uint32_t x0, uint32_t y0, uint32_t x1,
                 GPU_BYTES_PER_PIXEL;
         uint32_t *to = g->vnc->pixels + (uint64_t)y * g->xres;
 
-        /* The server's format: red in the low byte (gpu_vnc_screen()). */
+        /* The server's format is B8G8R8X8's (gpu_vnc_screen()). */
+        if (l->b == 0 && l->g == 1 && l->r == 2) {
+            memcpy(to + x0, from, (size_t)(x1 - x0) * GPU_BYTES_PER_PIXEL);
+            continue;
+        }
         for (uint32_t x = x0; x < x1; x++, from += GPU_BYTES_PER_PIXEL)
-            to[x] = from[l->r] | (uint32_t)from[l->g] << 8 |
-                    (uint32_t)from[l->b] << 16;
+            to[x] = from[l->b] | (uint32_t)from[l->g] << 8 |
+                    (uint32_t)from[l->r] << 16;
     }
     g->turn_cost += (uint64_t)(x1 - x0) * (y1 - y0) * GPU_BYTES_PER_PIXEL;
 }
@@ -240,9 +244,12 @@ static int gpu_vnc_screen(struct gpu *g, struct gpu_vnc *v)
     if (gpu_vnc_viewers_watch(s, v->input, &v->viewers))
         return -ENOMEM;
     s->frameBuffer = (char *)v->pixels;
-    s->serverFormat.redShift = 0;
+    /* Blue in the low byte, then green and red: the format of Linux's
+     * XRGB8888 framebuffers (B8G8R8X8 in memory), whose rows are then
+     * copied as they are; the fourth byte is not read. */
+    s->serverFormat.redShift = 16;
     s->serverFormat.greenShift = 8;
-    s->serverFormat.blueShift = 16;
+    s->serverFormat.blueShift = 0;
     s->desktopName = v->name;
     s->alwaysShared = TRUE;
     s->cursor = NULL;
