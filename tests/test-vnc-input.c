@@ -51,10 +51,18 @@ static void start(const char *kind)
     ck_assert(rfbInitClient(viewer, NULL, NULL));
 }
 
-static void finish(void)
+static void viewer_close(void)
 {
+    if (!viewer)
+        return;
     free(viewer->frameBuffer);
     rfbClientCleanup(viewer);
+    viewer = NULL;
+}
+
+static void finish(void)
+{
+    viewer_close();
     harness_stop(&h);
 }
 
@@ -207,6 +215,47 @@ START_TEST(the_pointer_reaches_the_guest_scaled_with_its_buttons)
 }
 END_TEST
 
+/* A viewer that goes with keys down (its window closed, its link lost)
+ * leaves none down in the guest, whose kernel would repeat them. */
+START_TEST(keys_a_viewer_leaves_down_are_let_go_when_it_goes)
+{
+    start("keyboard");
+    post_buffers(RING, EVENT_LEN);
+    key(XK_a, true);
+    key(XK_Control_L, true);
+    key(XK_b, true);
+    key(XK_b, false);
+    expect_key(KEY_A, 1);
+    expect_key(KEY_LEFTCTRL, 1);
+    expect_key(KEY_B, 1);
+    expect_key(KEY_B, 0);
+    viewer_close();
+    expect_key(KEY_LEFTCTRL, 0);
+    expect_key(KEY_A, 0);
+    expect_quiet();
+    finish();
+}
+END_TEST
+
+/* The same for the tablet's buttons. */
+START_TEST(buttons_a_viewer_leaves_down_are_let_go_when_it_goes)
+{
+    start("tablet");
+    post_buffers(RING, EVENT_LEN);
+    point(1, 1, 1 | 2);
+    expect_at(0x7fff / (XRES - 1), 0x7fff / (YRES - 1));
+    expect_event(next_event(), EV_KEY, BTN_LEFT, 1);
+    expect_event(next_event(), EV_KEY, BTN_MIDDLE, 1);
+    expect_syn();
+    viewer_close();
+    expect_event(next_event(), EV_KEY, BTN_LEFT, 0);
+    expect_event(next_event(), EV_KEY, BTN_MIDDLE, 0);
+    expect_syn();
+    expect_quiet();
+    finish();
+}
+END_TEST
+
 /* Twice what the pipe holds, while the guest posts no buffer, and time
  * for the viewer's thread to have written them. */
 static void type_past_the_pipe(void)
@@ -277,6 +326,8 @@ static Suite *vnc_input_suite(void)
     tcase_add_test(tc, a_vnc_tablet_answers_its_axes_byte_for_byte);
     tcase_add_test(tc, keys_typed_in_a_viewer_reach_the_guest);
     tcase_add_test(tc, the_pointer_reaches_the_guest_scaled_with_its_buttons);
+    tcase_add_test(tc, keys_a_viewer_leaves_down_are_let_go_when_it_goes);
+    tcase_add_test(tc, buttons_a_viewer_leaves_down_are_let_go_when_it_goes);
     tcase_add_test(tc, what_the_guest_does_not_take_is_bounded_and_said_once);
     tcase_add_test(tc, bad_vnc_input_options_are_refused_naming_the_value);
     suite_add_tcase(s, tc);

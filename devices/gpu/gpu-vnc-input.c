@@ -13,6 +13,12 @@
  * (some 2700 events) at most: when the guest takes none (no input device
  * reads it, or the guest's driver posts no buffers) what comes next is
  * dropped, said once until the pipe takes a report again.
+ *
+ * A viewer that goes with keys or buttons down (its window closed, its
+ * link lost) would leave them down in the guest, whose kernel repeats a
+ * held key: when a viewer goes, whatever the guest was told is down is
+ * let go. Viewers share one keyboard and tablet, so that is every
+ * viewer's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,9 +41,11 @@ struct gpu_vnc_input {
     struct xvdm_dev *dev;
     uint32_t xres, yres;
     int keyboard[2], tablet[2]; /* read end (offered), write end */
-    /* The viewers' buttons as last sent, and the order of the tablet's
-     * reports: taken while one is made and written. */
+    /* What the guest was last told is down: the keys (by code) and the
+     * tablet's buttons; and the order of reports on each pipe. Taken
+     * while a report is made and written. */
     pthread_mutex_t lock;
+    uint64_t keys[(VNC_INPUT_KEY_LAST + 64) / 64];
     int buttons;
     atomic_bool dropping;
 };
@@ -74,18 +82,31 @@ static void gpu_vnc_write(struct gpu_vnc_input *in, int fd, const char *what,
                      what);
 }
 
+/* Key `code` down or up, told the guest; in->lock held. */
+static void gpu_vnc_key_report(struct gpu_vnc_input *in, uint16_t code,
+                               bool down)
+{
+    struct gpu_vnc_report r = {.n = 0};
+    uint64_t bit = 1ull << (code % 64);
+
+    gpu_vnc_add(&r, EV_KEY, code, down);
+    gpu_vnc_write(in, in->keyboard[1], VNC_INPUT_KEYBOARD, &r);
+    in->keys[code / 64] = down ? in->keys[code / 64] | bit
+                               : in->keys[code / 64] & ~bit;
+}
+
 /* A viewer's thread: a key pressed or let go. Symbols no US key gives
  * are not the guest's. */
 static void gpu_vnc_key(rfbBool down, rfbKeySym keysym, rfbClientPtr cl)
 {
     struct gpu_vnc_input *in = gpu_vnc_viewers_data(cl);
     uint16_t code = gpu_vnc_key_code(keysym);
-    struct gpu_vnc_report r = {.n = 0};
 
     if (!code)
         return;
-    gpu_vnc_add(&r, EV_KEY, code, down ? 1 : 0);
-    gpu_vnc_write(in, in->keyboard[1], VNC_INPUT_KEYBOARD, &r);
+    pthread_mutex_lock(&in->lock);
+    gpu_vnc_key_report(in, code, down);
+    pthread_mutex_unlock(&in->lock);
 }
 
 /* A screen coordinate (a viewer may send any up to 65535) on the axis. */
@@ -133,6 +154,22 @@ static void gpu_vnc_pointer(int mask, int x, int y, rfbClientPtr cl)
     gpu_vnc_buttons(&r, in->buttons, mask);
     in->buttons = mask;
     gpu_vnc_write(in, in->tablet[1], VNC_INPUT_TABLET, &r);
+    pthread_mutex_unlock(&in->lock);
+}
+
+void gpu_vnc_input_viewer_gone(struct gpu_vnc_input *in)
+{
+    struct gpu_vnc_report r = {.n = 0};
+
+    pthread_mutex_lock(&in->lock);
+    for (uint16_t code = 0; code <= VNC_INPUT_KEY_LAST; code++)
+        if (in->keys[code / 64] >> (code % 64) & 1)
+            gpu_vnc_key_report(in, code, false);
+    if (in->buttons) {
+        gpu_vnc_buttons(&r, in->buttons, 0);
+        in->buttons = 0;
+        gpu_vnc_write(in, in->tablet[1], VNC_INPUT_TABLET, &r);
+    }
     pthread_mutex_unlock(&in->lock);
 }
 

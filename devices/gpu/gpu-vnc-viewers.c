@@ -60,6 +60,7 @@ static void gpu_vnc_viewer_gone(rfbClientPtr cl)
 {
     struct gpu_vnc_viewers *vw = cl->screen->screenData;
 
+    gpu_vnc_input_viewer_gone(vw->data);
     pthread_mutex_lock(&vw->lock);
     if (vw->nr_join < GPU_VNC_JOIN_MAX) {
         vw->join[vw->nr_join++] = pthread_self();

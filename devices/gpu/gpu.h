@@ -237,6 +237,9 @@ void gpu_vnc_guard_stop(struct xvdm_dev *dev, bool threads_gone);
 struct gpu_vnc_input;
 int gpu_vnc_input_create(struct gpu *g, struct _rfbScreenInfo *s,
                          struct gpu_vnc_input **in);
+/* A viewer's thread, as the viewer goes: every key and button the guest
+ * was told is down is let go. */
+void gpu_vnc_input_viewer_gone(struct gpu_vnc_input *in);
 /* Once no viewer thread runs. NULL is fine. */
 void gpu_vnc_input_destroy(struct gpu_vnc_input *in);
 /* The Linux key code of the key that gives X keysym `keysym` on a US
