@@ -402,6 +402,91 @@ START_TEST(single_pixel_flushes_reach_a_viewer_in_whole_tiles)
 }
 END_TEST
 
+/* ---- resizing ---------------------------------------------------------- */
+
+#define CFG_AT(field) offsetof(struct virtio_gpu_config, field)
+
+/* Output 0's mode in the guest's display info. */
+static void expect_mode(uint32_t w, uint32_t ht)
+{
+    struct virtio_gpu_ctrl_hdr c = hdr(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
+    struct virtio_gpu_resp_display_info r;
+
+    ck_assert_uint_eq(gpu_send(CTRLQ, &c, sizeof(c), NULL, 0, &r, sizeof(r)),
+                      sizeof(r));
+    ck_assert_uint_eq(le32toh(r.pmodes[0].enabled), 1);
+    ck_assert_uint_eq(le32toh(r.pmodes[0].r.width), w);
+    ck_assert_uint_eq(le32toh(r.pmodes[0].r.height), ht);
+}
+
+/* Whether the device says the displays changed within wait_ms, as
+ * Linux's virtio-gpu reads it on a config-change interrupt; cleared as
+ * it clears it. */
+static bool display_event(unsigned wait_ms)
+{
+    for (unsigned ms = 0; ms <= wait_ms; ms += 10) {
+        if (vdriver_read(&d, CFG + CFG_AT(events_read)) &
+            VIRTIO_GPU_EVENT_DISPLAY) {
+            vdriver_write(&d, CFG + CFG_AT(events_clear),
+                          VIRTIO_GPU_EVENT_DISPLAY);
+            ck_assert_uint_eq(vdriver_read(&d, CFG + CFG_AT(events_read)), 0);
+            return true;
+        }
+        usleep(10000);
+    }
+    return false;
+}
+
+/* Until the viewer's screen is w x ht. */
+static void viewer_sized(rfbClient *c, int w, int ht)
+{
+    for (unsigned n = 0; n < 100 && (c->width != w || c->height != ht); n++)
+        if (WaitForMessage(c, 100000) > 0)
+            ck_assert(HandleRFBServerMessage(c));
+    ck_assert_int_eq(c->width, w);
+    ck_assert_int_eq(c->height, ht);
+}
+
+/* A viewer asks for a smaller screen (RFB's SetDesktopSize, TigerVNC's
+ * "resize remote session"): the guest is told the displays changed,
+ * finds the new mode in its display info, the viewer gets the screen at
+ * that size and a frame the guest draws at it byte for byte. A size past
+ * the mode given at start is refused: the mode stays. */
+START_TEST(a_viewer_resizes_the_guests_screen)
+{
+    const struct layout *l = &layouts[0];
+    struct fb f, f2;
+    rfbClient *c;
+
+    start_unix_mode(128, 96, "");
+    fb_resource(&f, 1, l->format, 128, 96);
+    ck_assert_uint_eq(set_scanout(0, 1, rect(0, 0, 128, 96)), OK);
+    c = viewer_open(sock_path, 0, NULL);
+    ck_assert_ptr_nonnull(c);
+    ck_assert(!display_event(0));
+    ck_assert(SendExtDesktopSize(c, 96, 64));
+    ck_assert(display_event(5000));
+    expect_mode(96, 64);
+    viewer_sized(c, 96, 64);
+    screen_w = 96;
+    screen_h = 64;
+    /* What was shown, cut to the new size, until the guest draws anew. */
+    viewer_update(c);
+    expect_screen(c, l, 128, 0, 0, NULL);
+    fb_resource(&f2, 2, l->format, 96, 64);
+    ck_assert_uint_eq(set_scanout(0, 2, rect(0, 0, 96, 64)), OK);
+    ck_assert_uint_eq(flush(2, rect(0, 0, 96, 64)), OK);
+    viewer_update(c);
+    expect_screen(c, l, 96, 0, 0, NULL);
+    usleep(300 * 1000); /* past the quarter second between two */
+    ck_assert(SendExtDesktopSize(c, 200, 64));
+    ck_assert(!display_event(500));
+    expect_mode(96, 64);
+    finish();
+    viewer_close(c);
+}
+END_TEST
+
 /* ---- where it listens ------------------------------------------------- */
 
 START_TEST(the_unix_socket_is_the_users_alone_and_goes_with_the_device)
@@ -861,6 +946,7 @@ static Suite *gpu_vnc_suite(void)
     tcase_add_test(tc, redrawing_the_screen_counts_against_the_drain);
     tcase_add_test(tc,
                    single_pixel_flushes_reach_a_viewer_in_whole_tiles);
+    tcase_add_test(tc, a_viewer_resizes_the_guests_screen);
     tcase_add_test(tc, the_screenshot_tool_writes_the_frame_as_a_png);
     suite_add_tcase(s, tc);
     tc = tcase_create("access");

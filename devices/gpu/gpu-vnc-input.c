@@ -29,6 +29,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/vnc-input.h"
@@ -36,10 +39,19 @@
 
 /* Most events one report has: both axes, three buttons, a wheel, SYN. */
 #define GPU_VNC_REPORT_MAX 8
+/* A screen size a viewer asks for is taken at most this often: each
+ * redraws the screen and has the guest ask for its displays again. */
+#define GPU_VNC_RESIZE_EVERY_MS 250
 
 struct gpu_vnc_input {
+    struct gpu *g;
     struct xvdm_dev *dev;
-    uint32_t xres, yres;
+    uint32_t xres, yres; /* at create: the largest size a viewer may ask */
+    /* The size a viewer asked for last (width << 16 | height; 0: none),
+     * when, and the eventfd that tells the loop. */
+    atomic_uint asked;
+    uint64_t asked_ms; /* under lock */
+    int asked_fd;
     int keyboard[2], tablet[2]; /* read end (offered), write end */
     /* What the guest was last told is down: the keys (by code) and the
      * tablet's buttons; and the order of reports on each pipe. Taken
@@ -173,6 +185,60 @@ void gpu_vnc_input_viewer_gone(struct gpu_vnc_input *in)
     pthread_mutex_unlock(&in->lock);
 }
 
+static uint64_t gpu_vnc_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* A viewer's thread: it asks for a screen of w x h (RFB's SetDesktopSize,
+ * one screen: its layout is not asked about). Taken when it is no larger
+ * than the mode given at start (the screen's pixels were allocated for
+ * it) nor sooner than GPU_VNC_RESIZE_EVERY_MS after the last; the loop
+ * makes it so, and libvncserver answers the viewer then. */
+static int gpu_vnc_desktop_size(int w, int h, int nr_screens,
+                                struct rfbExtDesktopScreen *screens,
+                                rfbClientPtr cl)
+{
+    struct gpu_vnc_input *in = gpu_vnc_viewers_data(cl);
+    uint64_t now = gpu_vnc_now_ms(), one = 1;
+    int ret = rfbExtDesktopSize_Success;
+
+    (void)nr_screens;
+    (void)screens;
+    if (w < (int)GPU_RES_MIN || h < (int)GPU_RES_MIN ||
+        (uint32_t)w > in->xres || (uint32_t)h > in->yres)
+        return rfbExtDesktopSize_OutOfResources;
+    pthread_mutex_lock(&in->lock);
+    if (in->asked_ms && now - in->asked_ms < GPU_VNC_RESIZE_EVERY_MS) {
+        ret = rfbExtDesktopSize_ResizeProhibited;
+    } else {
+        in->asked_ms = now;
+        atomic_store(&in->asked, (unsigned)w << 16 | (unsigned)h);
+        if (write(in->asked_fd, &one, sizeof(one)) < 0)
+            ret = rfbExtDesktopSize_OutOfResources;
+    }
+    pthread_mutex_unlock(&in->lock);
+    return ret;
+}
+
+/* The loop: the size asked for last, made so. */
+static void gpu_vnc_asked(void *arg, uint32_t revents)
+{
+    struct gpu_vnc_input *in = arg;
+    uint64_t n;
+    unsigned wh;
+
+    (void)revents;
+    if (read(in->asked_fd, &n, sizeof(n)) <= 0)
+        return;
+    wh = atomic_exchange(&in->asked, 0);
+    if (wh)
+        gpu_vnc_resize(in->g, wh >> 16, wh & 0xffff);
+}
+
 static int gpu_vnc_pipe(struct gpu_vnc_input *in, const char *key, int fds[2])
 {
     int ret;
@@ -196,11 +262,25 @@ int gpu_vnc_input_create(struct gpu *g, struct _rfbScreenInfo *s,
     *out = in;
     if (!in)
         return -ENOMEM;
+    in->g = g;
     in->dev = g->dev;
     in->xres = g->xres;
     in->yres = g->yres;
-    in->tablet[0] = in->tablet[1] = -1;
+    in->keyboard[0] = in->keyboard[1] = in->tablet[0] = in->tablet[1] = -1;
     pthread_mutex_init(&in->lock, NULL);
+    in->asked_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (in->asked_fd < 0) {
+        ret = -errno;
+        xvdm_dev_log(in->dev, XVDM_LOG_ERROR, "vnc=: eventfd: %s",
+                     strerror(errno));
+        return ret;
+    }
+    ret = xvdm_dev_watch_fd(in->dev, in->asked_fd, EPOLLIN, gpu_vnc_asked, in);
+    if (ret) {
+        close(in->asked_fd);
+        in->asked_fd = -1;
+        return ret;
+    }
     ret = gpu_vnc_pipe(in, VNC_INPUT_KEYBOARD, in->keyboard);
     if (!ret)
         ret = gpu_vnc_pipe(in, VNC_INPUT_TABLET, in->tablet);
@@ -208,6 +288,7 @@ int gpu_vnc_input_create(struct gpu *g, struct _rfbScreenInfo *s,
         return ret;
     s->kbdAddEvent = gpu_vnc_key;
     s->ptrAddEvent = gpu_vnc_pointer;
+    s->setDesktopSizeHook = gpu_vnc_desktop_size;
     return 0;
 }
 
@@ -215,6 +296,10 @@ void gpu_vnc_input_destroy(struct gpu_vnc_input *in)
 {
     if (!in)
         return;
+    if (in->asked_fd >= 0) {
+        xvdm_dev_unwatch_fd(in->dev, in->asked_fd);
+        close(in->asked_fd);
+    }
     for (unsigned k = 0; k < 2; k++) {
         if (in->keyboard[k] >= 0)
             close(in->keyboard[k]);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vnc=: scanout 0 shown over VNC by libvncserver, at the mode's size
- * (xres x yres, never resized), 32-bit true colour. The screen is a copy
+ * (xres x yres; a viewer may ask for a smaller one: gpu_vnc_resize()),
+ * 32-bit true colour. The screen is a copy
  * of scanout 0, taken on SET_SCANOUT (all of it) and RESOURCE_FLUSH (the
  * flushed rectangle, converted from the resource's format); only what
  * was flushed is sent as changed.
@@ -17,7 +18,9 @@
  * the password) is freed only once they are joined (gpu-vnc-viewers.c).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <rfb/rfb.h>
+#include <rfb/rfbregion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +184,48 @@ void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
         return;
     gpu_vnc_copy(g, x0, y0, x1, y1);
     gpu_vnc_mark(g, x0, y0, x1, y1);
+}
+
+/* What resizing the screen changes for each viewer, as libvncserver's
+ * rfbNewFramebuffer() does for a new one: all of it to send, at its new
+ * size where the viewer takes one (NewFBSize, ExtendedDesktopSize). */
+static void gpu_vnc_viewers_resized(rfbScreenInfoPtr s)
+{
+    rfbClientIteratorPtr it = rfbGetClientIterator(s);
+    rfbClientPtr cl;
+
+    while ((cl = rfbClientIteratorNext(it))) {
+        pthread_mutex_lock(&cl->updateMutex);
+        sraRgnDestroy(cl->modifiedRegion);
+        cl->modifiedRegion = sraRgnCreateRect(0, 0, s->width, s->height);
+        sraRgnMakeEmpty(cl->copyRegion);
+        cl->copyDX = cl->copyDY = 0;
+        if (cl->useNewFBSize)
+            cl->newFBSizePending = TRUE;
+        pthread_cond_signal(&cl->updateCond);
+        pthread_mutex_unlock(&cl->updateMutex);
+    }
+    rfbReleaseClientIterator(it);
+}
+
+/* Not rfbNewFramebuffer(): it would set libvncserver's own pixel format
+ * (and with it free the translation tables a viewer's thread may be
+ * sending with) and needs a new buffer, which a thread in the middle of
+ * an update may still read. The pixels stay where they are, allocated
+ * for the largest screen (the mode given at start: a viewer may ask for
+ * no larger), so a thread that reads the old width, height or stride
+ * with the new ones still reads inside them; what it sends of an old
+ * size the next update sets right. */
+void gpu_vnc_resize(struct gpu *g, uint32_t w, uint32_t h)
+{
+    rfbScreenInfoPtr s = g->vnc->screen;
+
+    gpu_mode_change(g, w, h);
+    s->width = (int)w;
+    s->height = (int)h;
+    s->paddedWidthInBytes = (int)(w * sizeof(uint32_t));
+    gpu_vnc_show(g);
+    gpu_vnc_viewers_resized(s);
 }
 
 /* vnc-password-file=FILE: its first line, without its line end. */

@@ -15,8 +15,6 @@
 
 #define GPU_DEVICE_ID 16
 /* An EDID detailed timing holds 12 bits of each (gpu-edid.c). */
-#define GPU_RES_MIN 16
-#define GPU_RES_MAX 4095
 #define GPU_MAX_MEMORY_DEFAULT (256ULL << 20)
 
 static const char *const gpu_options[] = {
@@ -54,6 +52,15 @@ static int gpu_parse(struct gpu *g, const struct xvdm_options *opts)
     g->outputs = (uint32_t)outputs;
     g->max_memory = mem;
     return ret;
+}
+
+void gpu_mode_change(struct gpu *g, uint32_t xres, uint32_t yres)
+{
+    g->xres = xres;
+    g->yres = yres;
+    g->config.events_read |= VIRTIO_GPU_EVENT_DISPLAY;
+    xvdm_dev_config_changed(g->dev);
+    xvdm_dev_log(g->dev, XVDM_LOG_DEBUG, "mode now %ux%u", xres, yres);
 }
 
 /* vnc= and vnc-password-file=, once the mode is known. */

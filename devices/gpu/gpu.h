@@ -48,6 +48,9 @@
  * entry holding its rows. */
 #define GPU_TURN_COST (64ULL << 20)
 #define GPU_MAP_COST (64u << 10)
+/* A mode's sides (xres=, yres=, and what a VNC viewer may ask for). */
+#define GPU_RES_MIN 16u
+#define GPU_RES_MAX 4095u
 /* vnc='s viewers at once: each takes two threads, and whoever reaches
  * the socket may open more (a person needs one, a script another). */
 #define GPU_VNC_VIEWERS_MAX 8
@@ -186,6 +189,12 @@ int gpu_scanout_snapshot(const struct gpu *g, unsigned id, void *buf,
 /* Serve one cursorq chain: nothing is written back (§5.7.6.10). */
 uint32_t gpu_cursor_serve(struct gpu *g, const struct xvdm_chain *ch);
 
+/* ---- gpu.c ---- */
+/* Every output's mode is now xres x yres: the driver is told with
+ * VIRTIO_GPU_EVENT_DISPLAY and a config-change interrupt (§5.7.4), and
+ * asks for the displays and EDIDs again. */
+void gpu_mode_change(struct gpu *g, uint32_t xres, uint32_t yres);
+
 /* ---- gpu-edid.c ---- */
 /* The 128-byte EDID 1.4 base block of an output of xres x yres. */
 void gpu_edid_build(uint8_t edid[GPU_EDID_SIZE], uint32_t xres, uint32_t yres);
@@ -201,6 +210,10 @@ void gpu_vnc_destroy(struct gpu *g);
 /* Scanout 0 was set, turned off or lost its resource: the whole screen
  * again, black where nothing is shown. */
 void gpu_vnc_show(struct gpu *g);
+/* A viewer asked for a screen of w x h (checked against
+ * gpu_vnc_input_create()'s most): the mode changes to it, and the screen
+ * with it. */
+void gpu_vnc_resize(struct gpu *g, uint32_t w, uint32_t h);
 /* Rectangle r (host order, inside res) of resource res was flushed. */
 void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
                    const struct virtio_gpu_rect *r);
