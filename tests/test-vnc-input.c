@@ -27,8 +27,11 @@
 
 #define XRES 64
 #define YRES 48
-/* Reports a gpu's pipe holds: 64 KiB of two events each (a key). */
-#define PIPE_REPORTS (65536 / (2 * sizeof(struct input_event)))
+/* Key reports (two events) a gpu's pipe holds: 64 KiB, and those it
+ * takes before it keeps the rest for letting go (128 reports). */
+#define REPORT_LEN (2 * sizeof(struct input_event))
+#define PIPE_REPORTS (65536 / REPORT_LEN)
+#define PRESS_REPORTS ((65536 - 128 * REPORT_LEN) / REPORT_LEN)
 
 static char sock_path[108];
 static rfbClient *viewer;
@@ -237,6 +240,28 @@ START_TEST(keys_a_viewer_leaves_down_are_let_go_when_it_goes)
 }
 END_TEST
 
+/* A viewer that never typed (anyone who reaches the socket) lets go of
+ * nothing when it leaves: only one that typed does. */
+START_TEST(a_viewer_that_never_typed_lets_go_of_nothing)
+{
+    rfbClient *other = rfbGetClient(8, 3, 4);
+
+    start("keyboard");
+    post_buffers(RING, EVENT_LEN);
+    key(XK_a, true);
+    expect_key(KEY_A, 1);
+    free(other->serverHost);
+    other->serverHost = strdup(sock_path);
+    ck_assert(rfbInitClient(other, NULL, NULL));
+    free(other->frameBuffer);
+    rfbClientCleanup(other);
+    expect_quiet();
+    viewer_close();
+    expect_key(KEY_A, 0);
+    finish();
+}
+END_TEST
+
 /* The same for the tablet's buttons. */
 START_TEST(buttons_a_viewer_leaves_down_are_let_go_when_it_goes)
 {
@@ -285,9 +310,8 @@ static unsigned take_waiting_keys(void)
 }
 
 /* A guest that takes no events makes dom0 hold one pipe's worth (its
- * 16 pages, less what a page cannot fit of a report): the rest is
- * dropped, said once; once the guest takes what waited, new events
- * come again. */
+ * 16 pages, less what it keeps for letting go): the rest is dropped, said
+ * once; once the guest takes what waited, new events come again. */
 START_TEST(what_the_guest_does_not_take_is_bounded_and_said_once)
 {
     unsigned taken;
@@ -297,15 +321,63 @@ START_TEST(what_the_guest_does_not_take_is_bounded_and_said_once)
         log_lines_during(type_past_the_pipe, "gpu0.keyboard is full"), 1);
     taken = take_waiting_keys();
     ck_assert_uint_le(taken, PIPE_REPORTS);
-    ck_assert_uint_ge(taken, PIPE_REPORTS - 16);
+    ck_assert_uint_ge(taken, PRESS_REPORTS - 16);
     key(XK_c, true);
     expect_key(KEY_C, 1);
     finish();
 }
 END_TEST
 
+/* A key held while the pipe fills is still let go: the pipe keeps room
+ * for that, so the guest never keeps a key down that the viewer let go. */
+START_TEST(a_key_let_go_while_the_pipe_is_full_still_reaches_the_guest)
+{
+    struct virtio_input_event ve;
+    uint32_t id, len;
+    int down = 0;
+
+    start("keyboard");
+    key(XK_a, true);
+    type_past_the_pipe();
+    key(XK_a, false);
+    usleep(200 * 1000);
+    /* Every press the guest gets has its release, the last being A's. */
+    for (;;) {
+        post_buffers(1, EVENT_LEN);
+        if (vdriver_next_used(&d, EVQ, &id, &len, QUIET_MS) != 0)
+            break;
+        memcpy(&ve, vdriver_ptr(&d, head_gpa[id]), sizeof(ve));
+        if (le16toh(ve.type) == EV_KEY)
+            down += le32toh(ve.value) ? 1 : -1;
+        if (le16toh(ve.type) == EV_KEY && le16toh(ve.code) == KEY_A &&
+            !le32toh(ve.value))
+            ck_assert_int_eq(down, 0);
+    }
+    ck_assert_int_eq(down, 0);
+    finish();
+}
+END_TEST
+
+/* An offer is taken once: two input devices would split its events. */
+static void start_two_takers(void)
+{
+    static struct harness two;
+    char gpu[160];
+    const char *specs[] = {gpu, "input,vnc=gpu0.keyboard",
+                           "input,vnc=gpu0.keyboard"};
+
+    snprintf(sock_path, sizeof(sock_path), "/tmp/xvdm-test-vnc-input-%d.sock",
+             (int)getpid());
+    snprintf(gpu, sizeof(gpu), "gpu,vnc=unix:%s", sock_path);
+    ck_assert_int_ne(harness_start(&two, specs, 3), 0);
+}
+
 START_TEST(bad_vnc_input_options_are_refused_naming_the_value)
 {
+    ck_assert_uint_eq(
+        log_lines_during(start_two_takers,
+                         "vnc='gpu0.keyboard' is another input device's"),
+        1);
     expect_spec_refused("input,vnc=gpu0.mouse", "vnc='gpu0.mouse'");
     expect_spec_refused("input,vnc=keyboard", "vnc='keyboard'");
     expect_spec_refused("input,vnc=gpu0.keyboard", "vnc='gpu0.keyboard'");
@@ -328,7 +400,10 @@ static Suite *vnc_input_suite(void)
     tcase_add_test(tc, the_pointer_reaches_the_guest_scaled_with_its_buttons);
     tcase_add_test(tc, keys_a_viewer_leaves_down_are_let_go_when_it_goes);
     tcase_add_test(tc, buttons_a_viewer_leaves_down_are_let_go_when_it_goes);
+    tcase_add_test(tc, a_viewer_that_never_typed_lets_go_of_nothing);
     tcase_add_test(tc, what_the_guest_does_not_take_is_bounded_and_said_once);
+    tcase_add_test(tc,
+                   a_key_let_go_while_the_pipe_is_full_still_reaches_the_guest);
     tcase_add_test(tc, bad_vnc_input_options_are_refused_naming_the_value);
     suite_add_tcase(s, tc);
     return s;

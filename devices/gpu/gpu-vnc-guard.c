@@ -18,6 +18,7 @@
  * The state is the process's: there is one server.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <rfb/rfb.h>
@@ -66,6 +67,14 @@ static void gpu_vnc_error(const char *format, ...)
     len = strlen(line);
     while (len && line[len - 1] == '\n')
         line[--len] = '\0';
+    /* A viewer's bytes may be in it: no line of its own, no terminal
+     * escape. */
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = '?';
+    /* Said for every viewer on a Unix socket: not an error there. */
+    if (strstr(line, "can't set TCP_NODELAY flag, non TCP socket"))
+        return;
     clock_gettime(CLOCK_MONOTONIC, &now);
     pthread_mutex_lock(&guard.lock);
     if (now.tv_sec - guard.window >= GPU_VNC_ERR_WINDOW_S) {
@@ -91,9 +100,9 @@ static int gpu_vnc_descriptors(struct xvdm_dev *dev)
         return -errno;
     if (rl.rlim_cur <= FD_SETSIZE)
         return 0;
-    xvdm_dev_log(dev, XVDM_LOG_INFO,
-                 "vnc=: open descriptors brought down to %d from %llu: "
-                 "libvncserver select()s",
+    xvdm_dev_log(dev, XVDM_LOG_WARN,
+                 "vnc=: the process's open descriptors brought down to %d "
+                 "from %llu, for every device: libvncserver select()s",
                  FD_SETSIZE, (unsigned long long)rl.rlim_cur);
     rl.rlim_cur = FD_SETSIZE;
     return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? -errno : 0;
@@ -167,6 +176,16 @@ int gpu_vnc_guard_screen(struct xvdm_dev *dev, rfbScreenInfoPtr s)
     return 0;
 }
 
+/* Viewer threads left run this module's code and libvncserver's: the
+ * module stays mapped when xvdm unloads it. */
+static void gpu_vnc_pin_module(void)
+{
+    Dl_info self;
+
+    if (dladdr((void *)gpu_vnc_pin_module, &self) && self.dli_fname)
+        dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 void gpu_vnc_guard_stop(struct xvdm_dev *dev, bool threads_gone)
 {
     if (guard.screen)
@@ -176,8 +195,14 @@ void gpu_vnc_guard_stop(struct xvdm_dev *dev, bool threads_gone)
         close(guard.timer_fd);
     guard.timer_fd = -1;
     pthread_mutex_lock(&guard.lock);
+    if (guard.dropped)
+        xvdm_dev_log(dev, XVDM_LOG_WARN,
+                     "libvncserver: %u more lines not logged", guard.dropped);
+    guard.dropped = 0;
     guard.dev = NULL; /* threads left log nothing more */
     pthread_mutex_unlock(&guard.lock);
+    if (!threads_gone)
+        gpu_vnc_pin_module();
     /* Threads left may still use libvncserver's list: no new server. */
     guard.taken = !threads_gone;
 }

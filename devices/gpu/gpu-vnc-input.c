@@ -12,7 +12,9 @@
  * not at all, and reports from two viewers never mix. A pipe holds 64 KiB
  * (some 2700 events) at most: when the guest takes none (no input device
  * reads it, or the guest's driver posts no buffers) what comes next is
- * dropped, said once until the pipe takes a report again.
+ * dropped, said at most once a minute; but the last GPU_VNC_LETGO_ROOM
+ * bytes are kept for letting go of what is down, so a key the guest was
+ * told is pressed is always told released.
  *
  * A viewer that goes with keys or buttons down (its window closed, its
  * link lost) would leave them down in the guest, whose kernel repeats a
@@ -31,6 +33,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +45,12 @@
 /* A screen size a viewer asks for is taken at most this often: each
  * redraws the screen and has the guest ask for its displays again. */
 #define GPU_VNC_RESIZE_EVERY_MS 250
+#define GPU_VNC_FULL_SAID_MS 60000
+/* Room kept in each pipe for letting go: presses and moves are dropped
+ * before the pipe is that full, so the release of every key (at most
+ * VNC_INPUT_KEY_LAST) or button down always fits, a report each. */
+#define GPU_VNC_LETGO_ROOM                                                     \
+    ((VNC_INPUT_KEY_LAST + 1) * 2 * sizeof(struct input_event))
 
 struct gpu_vnc_input {
     struct gpu *g;
@@ -52,14 +61,18 @@ struct gpu_vnc_input {
     atomic_uint asked;
     uint64_t asked_ms; /* under lock */
     int asked_fd;
-    int keyboard[2], tablet[2]; /* read end (offered), write end */
+    struct gpu_vnc_pipe {
+        int fd[2]; /* read end (offered), write end */
+        int size;  /* F_GETPIPE_SZ */
+        const char *what;
+    } keyboard, tablet;
     /* What the guest was last told is down: the keys (by code) and the
      * tablet's buttons; and the order of reports on each pipe. Taken
      * while a report is made and written. */
     pthread_mutex_t lock;
     uint64_t keys[(VNC_INPUT_KEY_LAST + 64) / 64];
     int buttons;
-    atomic_bool dropping;
+    uint64_t full_said_ms; /* when a full pipe was last said */
 };
 
 struct gpu_vnc_report {
@@ -77,32 +90,72 @@ static void gpu_vnc_add(struct gpu_vnc_report *r, uint16_t type,
     };
 }
 
-static void gpu_vnc_write(struct gpu_vnc_input *in, int fd, const char *what,
-                          struct gpu_vnc_report *r)
+static uint64_t gpu_vnc_now_ms(void)
 {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Whether report r fits in pipe p now; a report that lets nothing go
+ * leaves GPU_VNC_LETGO_ROOM free. */
+static bool gpu_vnc_fits(const struct gpu_vnc_pipe *p,
+                         const struct gpu_vnc_report *r, bool letting_go)
+{
+    int queued;
+
+    if (letting_go)
+        return true;
+    if (ioctl(p->fd[0], FIONREAD, &queued) < 0)
+        return false;
+    return (size_t)queued + r->n * sizeof(r->ev[0]) + GPU_VNC_LETGO_ROOM <=
+           (size_t)p->size;
+}
+
+/* The report, with its SYN_REPORT, into the pipe, whole or not at all;
+ * in->lock held. false: dropped (the pipe full), which is said at most
+ * once a minute (a guest taking a report now and then would otherwise
+ * have it said for each). */
+static bool gpu_vnc_write(struct gpu_vnc_input *in, const struct gpu_vnc_pipe *p,
+                          struct gpu_vnc_report *r, bool letting_go)
+{
+    const char *what = p->what;
+    uint64_t now;
+
     gpu_vnc_add(r, EV_SYN, SYN_REPORT, 0);
-    if (write(fd, r->ev, r->n * sizeof(r->ev[0])) > 0) {
-        atomic_store(&in->dropping, false);
-        return;
-    }
-    if (errno == EAGAIN && !atomic_exchange(&in->dropping, true))
+    errno = EAGAIN;
+    if (gpu_vnc_fits(p, r, letting_go) &&
+        write(p->fd[1], r->ev, r->n * sizeof(r->ev[0])) > 0)
+        return true;
+    now = gpu_vnc_now_ms();
+    if (errno == EAGAIN && in->dev &&
+        (!in->full_said_ms || now - in->full_said_ms >= GPU_VNC_FULL_SAID_MS)) {
+        in->full_said_ms = now;
         xvdm_dev_log(in->dev, XVDM_LOG_WARN,
                      "%s.%s is full: VNC viewers' input is dropped until "
                      "the guest takes some (through an input device with "
                      "vnc=%s.%s)",
                      xvdm_dev_name(in->dev), what, xvdm_dev_name(in->dev),
                      what);
+    }
+    return false;
 }
 
-/* Key `code` down or up, told the guest; in->lock held. */
+/* Key `code` down or up, told the guest; in->lock held. It is down for
+ * the guest from when its press got into the pipe until its release
+ * does; a key the guest was not told is down is not let go. */
 static void gpu_vnc_key_report(struct gpu_vnc_input *in, uint16_t code,
                                bool down)
 {
     struct gpu_vnc_report r = {.n = 0};
     uint64_t bit = 1ull << (code % 64);
 
+    if (!down && !(in->keys[code / 64] & bit))
+        return;
     gpu_vnc_add(&r, EV_KEY, code, down);
-    gpu_vnc_write(in, in->keyboard[1], VNC_INPUT_KEYBOARD, &r);
+    if (!gpu_vnc_write(in, &in->keyboard, &r, !down))
+        return;
     in->keys[code / 64] = down ? in->keys[code / 64] | bit
                                : in->keys[code / 64] & ~bit;
 }
@@ -116,6 +169,7 @@ static void gpu_vnc_key(rfbBool down, rfbKeySym keysym, rfbClientPtr cl)
 
     if (!code)
         return;
+    gpu_vnc_viewer_typed(cl);
     pthread_mutex_lock(&in->lock);
     gpu_vnc_key_report(in, code, down);
     pthread_mutex_unlock(&in->lock);
@@ -160,12 +214,13 @@ static void gpu_vnc_pointer(int mask, int x, int y, rfbClientPtr cl)
     struct gpu_vnc_input *in = gpu_vnc_viewers_data(cl);
     struct gpu_vnc_report r = {.n = 0};
 
+    gpu_vnc_viewer_typed(cl);
     gpu_vnc_add(&r, EV_ABS, ABS_X, gpu_vnc_abs(x, in->xres));
     gpu_vnc_add(&r, EV_ABS, ABS_Y, gpu_vnc_abs(y, in->yres));
     pthread_mutex_lock(&in->lock);
     gpu_vnc_buttons(&r, in->buttons, mask);
-    in->buttons = mask;
-    gpu_vnc_write(in, in->tablet[1], VNC_INPUT_TABLET, &r);
+    if (gpu_vnc_write(in, &in->tablet, &r, in->buttons & ~mask & 7))
+        in->buttons = mask;
     pthread_mutex_unlock(&in->lock);
 }
 
@@ -179,18 +234,17 @@ void gpu_vnc_input_viewer_gone(struct gpu_vnc_input *in)
             gpu_vnc_key_report(in, code, false);
     if (in->buttons) {
         gpu_vnc_buttons(&r, in->buttons, 0);
-        in->buttons = 0;
-        gpu_vnc_write(in, in->tablet[1], VNC_INPUT_TABLET, &r);
+        if (gpu_vnc_write(in, &in->tablet, &r, true))
+            in->buttons = 0;
     }
     pthread_mutex_unlock(&in->lock);
 }
 
-static uint64_t gpu_vnc_now_ms(void)
+void gpu_vnc_input_orphan(struct gpu_vnc_input *in)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    pthread_mutex_lock(&in->lock);
+    in->dev = NULL;
+    pthread_mutex_unlock(&in->lock);
 }
 
 /* A viewer's thread: it asks for a screen of w x h (RFB's SetDesktopSize,
@@ -239,18 +293,20 @@ static void gpu_vnc_asked(void *arg, uint32_t revents)
         gpu_vnc_resize(in->g, wh >> 16, wh & 0xffff);
 }
 
-static int gpu_vnc_pipe(struct gpu_vnc_input *in, const char *key, int fds[2])
+static int gpu_vnc_pipe(struct gpu_vnc_input *in, const char *key,
+                        struct gpu_vnc_pipe *p)
 {
     int ret;
 
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+    p->what = key;
+    if (pipe2(p->fd, O_NONBLOCK | O_CLOEXEC) < 0 ||
+        (p->size = fcntl(p->fd[1], F_GETPIPE_SZ)) < 0) {
         ret = -errno;
-        fds[0] = fds[1] = -1;
         xvdm_dev_log(in->dev, XVDM_LOG_ERROR, "vnc=: %s pipe: %s", key,
                      strerror(errno));
         return ret;
     }
-    return xvdm_dev_offer_fd(in->dev, key, fds[0]);
+    return xvdm_dev_offer_fd(in->dev, key, p->fd[0]);
 }
 
 int gpu_vnc_input_create(struct gpu *g, struct _rfbScreenInfo *s,
@@ -266,7 +322,8 @@ int gpu_vnc_input_create(struct gpu *g, struct _rfbScreenInfo *s,
     in->dev = g->dev;
     in->xres = g->xres;
     in->yres = g->yres;
-    in->keyboard[0] = in->keyboard[1] = in->tablet[0] = in->tablet[1] = -1;
+    in->keyboard.fd[0] = in->keyboard.fd[1] = -1;
+    in->tablet.fd[0] = in->tablet.fd[1] = -1;
     pthread_mutex_init(&in->lock, NULL);
     in->asked_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (in->asked_fd < 0) {
@@ -281,9 +338,9 @@ int gpu_vnc_input_create(struct gpu *g, struct _rfbScreenInfo *s,
         in->asked_fd = -1;
         return ret;
     }
-    ret = gpu_vnc_pipe(in, VNC_INPUT_KEYBOARD, in->keyboard);
+    ret = gpu_vnc_pipe(in, VNC_INPUT_KEYBOARD, &in->keyboard);
     if (!ret)
-        ret = gpu_vnc_pipe(in, VNC_INPUT_TABLET, in->tablet);
+        ret = gpu_vnc_pipe(in, VNC_INPUT_TABLET, &in->tablet);
     if (ret)
         return ret;
     s->kbdAddEvent = gpu_vnc_key;
@@ -301,10 +358,10 @@ void gpu_vnc_input_destroy(struct gpu_vnc_input *in)
         close(in->asked_fd);
     }
     for (unsigned k = 0; k < 2; k++) {
-        if (in->keyboard[k] >= 0)
-            close(in->keyboard[k]);
-        if (in->tablet[k] >= 0)
-            close(in->tablet[k]);
+        if (in->keyboard.fd[k] >= 0)
+            close(in->keyboard.fd[k]);
+        if (in->tablet.fd[k] >= 0)
+            close(in->tablet.fd[k]);
     }
     pthread_mutex_destroy(&in->lock);
     free(in);

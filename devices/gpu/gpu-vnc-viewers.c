@@ -51,6 +51,23 @@ static uint64_t gpu_vnc_now_s(void)
     return (uint64_t)ts.tv_sec;
 }
 
+/* A viewer's clientData (libvncserver never reads it; NULL until the
+ * listener's newClientHook sets it): when it came, and whether it sent
+ * keys or pointer (so it was past the password). */
+#define GPU_VNC_SET 1u
+#define GPU_VNC_TYPED 2u
+#define GPU_VNC_SINCE_SHIFT 2
+
+static uintptr_t gpu_vnc_viewer_bits(rfbClientPtr cl)
+{
+    return (uintptr_t)cl->clientData;
+}
+
+void gpu_vnc_viewer_typed(rfbClientPtr cl)
+{
+    cl->clientData = (void *)(gpu_vnc_viewer_bits(cl) | GPU_VNC_TYPED);
+}
+
 /* On the viewer's own thread, off the screen's list (libvncserver still
  * reads the screen after this, until the thread returns: what ends the
  * screen joins the thread first). A thread that could not be put down
@@ -60,7 +77,10 @@ static void gpu_vnc_viewer_gone(rfbClientPtr cl)
 {
     struct gpu_vnc_viewers *vw = cl->screen->screenData;
 
-    gpu_vnc_input_viewer_gone(vw->data);
+    /* Only one that typed: anyone who reaches the socket could otherwise
+     * let go of a person's keys by connecting and leaving. */
+    if (gpu_vnc_viewer_bits(cl) & GPU_VNC_TYPED)
+        gpu_vnc_input_viewer_gone(vw->data);
     pthread_mutex_lock(&vw->lock);
     if (vw->nr_join < GPU_VNC_JOIN_MAX) {
         vw->join[vw->nr_join++] = pthread_self();
@@ -102,7 +122,8 @@ static enum rfbNewClientAction gpu_vnc_viewer_new(rfbClientPtr cl)
     if (!room)
         return RFB_CLIENT_REFUSE;
     cl->clientGoneHook = gpu_vnc_viewer_gone;
-    cl->clientData = (void *)(uintptr_t)gpu_vnc_now_s(); /* when it came */
+    cl->clientData =
+        (void *)(uintptr_t)(gpu_vnc_now_s() << GPU_VNC_SINCE_SHIFT | GPU_VNC_SET);
     return RFB_CLIENT_ACCEPT;
 }
 
@@ -143,24 +164,28 @@ void gpu_vnc_viewers_expire(rfbScreenInfoPtr s, unsigned after_s)
 
     /* Only shutdown(): its own thread sees the socket fail and ends the
      * viewer, so no descriptor is closed under that thread. */
-    while ((cl = rfbClientIteratorNext(it)))
-        if (cl->state != RFB_NORMAL &&
-            now - (uint64_t)(uintptr_t)cl->clientData >= after_s)
+    while ((cl = rfbClientIteratorNext(it))) {
+        uintptr_t bits = gpu_vnc_viewer_bits(cl);
+
+        /* Not set yet: the listener is just taking it. */
+        if ((bits & GPU_VNC_SET) && cl->state != RFB_NORMAL &&
+            now - (bits >> GPU_VNC_SINCE_SHIFT) >= after_s)
             shutdown(cl->sock, SHUT_RDWR);
+    }
     rfbReleaseClientIterator(it);
 }
 
 /* Every viewer still there told to go; the iterator holds the one it is
- * at, so none is freed under it. */
+ * at, so none is freed under it. Only shutdown(): each viewer's own thread
+ * sees its socket fail, closes it and ends, so no descriptor is closed
+ * (and perhaps reused) under a thread still select()ing on it. */
 static void gpu_vnc_viewers_disconnect(rfbScreenInfoPtr s)
 {
     rfbClientIteratorPtr it = rfbGetClientIterator(s);
     rfbClientPtr cl;
 
-    while ((cl = rfbClientIteratorNext(it))) {
+    while ((cl = rfbClientIteratorNext(it)))
         shutdown(cl->sock, SHUT_RDWR);
-        rfbCloseClient(cl);
-    }
     rfbReleaseClientIterator(it);
 }
 

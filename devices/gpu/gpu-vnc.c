@@ -386,6 +386,7 @@ static bool gpu_vnc_stopped(struct gpu *g, struct gpu_vnc *v)
     v->pixels = NULL;
     v->password = NULL;
     v->name = NULL;
+    gpu_vnc_input_orphan(v->input);
     v->input = NULL;
     return false;
 }

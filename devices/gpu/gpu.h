@@ -227,6 +227,9 @@ struct gpu_vnc_viewers;
 int gpu_vnc_viewers_watch(struct _rfbScreenInfo *s, void *data,
                           struct gpu_vnc_viewers **vw);
 void *gpu_vnc_viewers_data(struct _rfbClientRec *cl);
+/* A viewer's thread: it sent keys or pointer (so it is past the
+ * password); when it goes, what the guest was told is down is let go. */
+void gpu_vnc_viewer_typed(struct _rfbClientRec *cl);
 /* Disconnect every viewer that came after_s seconds ago or more and is
  * not past the handshake yet (version, security, password, init). */
 void gpu_vnc_viewers_expire(struct _rfbScreenInfo *s, unsigned after_s);
@@ -253,6 +256,9 @@ int gpu_vnc_input_create(struct gpu *g, struct _rfbScreenInfo *s,
 /* A viewer's thread, as the viewer goes: every key and button the guest
  * was told is down is let go. */
 void gpu_vnc_input_viewer_gone(struct gpu_vnc_input *in);
+/* The device goes while viewer threads are left (in is left to them):
+ * nothing is logged through the device from then on. */
+void gpu_vnc_input_orphan(struct gpu_vnc_input *in);
 /* Once no viewer thread runs. NULL is fine. */
 void gpu_vnc_input_destroy(struct gpu_vnc_input *in);
 /* The Linux key code of the key that gives X keysym `keysym` on a US

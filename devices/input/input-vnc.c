@@ -92,6 +92,9 @@ int input_vnc_open(struct input *i, const char *name)
                      "must come before this one; gpu0 is the first gpu "
                      "device given, gpu1 the second)",
                      name);
+    else if (i->fd == -EBUSY)
+        xvdm_dev_log(i->dev, XVDM_LOG_ERROR,
+                     "vnc='%s' is another input device's already", name);
     else if (i->fd < 0)
         xvdm_dev_log(i->dev, XVDM_LOG_ERROR, "vnc='%s': %s", name,
                      strerror(-i->fd));

@@ -236,7 +236,8 @@ int xvdm_dev_guest_view(struct xvdm_dev *dev, uint64_t addr, uint64_t len,
  * after a logged line (-EEXIST, -ENOSPC: 16 offers per instance at
  * most). take: a descriptor of the caller's own (close-on-exec) for what
  * was offered as `name`; -ENOENT when nothing was (yet: devices are
- * created in the order given, so the offering one must come first). */
+ * created in the order given, so the offering one must come first),
+ * -EBUSY when another device took it: an offer is taken once. */
 int xvdm_dev_offer_fd(struct xvdm_dev *dev, const char *key, int fd);
 int xvdm_dev_take_fd(struct xvdm_dev *dev, const char *name);
 

@@ -22,6 +22,7 @@ static struct dev_link {
     const struct xvdm_dev *owner; /* NULL: a free slot */
     char name[64];                /* "<owner's name>.<key>" */
     int fd;
+    bool taken; /* by one device: a second would split what comes */
 } links[LINKS_MAX];
 
 static bool link_key_ok(const char *key)
@@ -81,8 +82,13 @@ int xvdm_dev_take_fd(struct xvdm_dev *dev, const char *name)
     (void)dev;
     if (!l)
         return -ENOENT;
+    if (l->taken)
+        return -EBUSY;
     fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
-    return fd < 0 ? -errno : fd;
+    if (fd < 0)
+        return -errno;
+    l->taken = true;
+    return fd;
 }
 
 void dev_withdraw_links(const struct xvdm_dev *dev)
