@@ -108,6 +108,18 @@ static int gpu_vnc_descriptors(struct xvdm_dev *dev)
     return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? -errno : 0;
 }
 
+/* Once a server was made, this module and libvncserver stay mapped when
+ * xvdm unloads the module: libvncserver's globals (rfbErr, pointing
+ * here; its one list of viewers) outlive the device, and viewer threads
+ * left after the end's wait run code of both. */
+static void gpu_vnc_pin_module(void)
+{
+    Dl_info self;
+
+    if (dladdr((void *)gpu_vnc_pin_module, &self) && self.dli_fname)
+        dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 int gpu_vnc_guard_start(struct xvdm_dev *dev, const char *addr)
 {
     int ret;
@@ -131,6 +143,7 @@ int gpu_vnc_guard_start(struct xvdm_dev *dev, const char *addr)
     guard.dev = dev;
     pthread_mutex_unlock(&guard.lock);
     rfbErr = gpu_vnc_error;
+    gpu_vnc_pin_module();
     return 0;
 }
 
@@ -176,16 +189,6 @@ int gpu_vnc_guard_screen(struct xvdm_dev *dev, rfbScreenInfoPtr s)
     return 0;
 }
 
-/* Viewer threads left run this module's code and libvncserver's: the
- * module stays mapped when xvdm unloads it. */
-static void gpu_vnc_pin_module(void)
-{
-    Dl_info self;
-
-    if (dladdr((void *)gpu_vnc_pin_module, &self) && self.dli_fname)
-        dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
-}
-
 void gpu_vnc_guard_stop(struct xvdm_dev *dev, bool threads_gone)
 {
     if (guard.screen)
@@ -201,8 +204,6 @@ void gpu_vnc_guard_stop(struct xvdm_dev *dev, bool threads_gone)
     guard.dropped = 0;
     guard.dev = NULL; /* threads left log nothing more */
     pthread_mutex_unlock(&guard.lock);
-    if (!threads_gone)
-        gpu_vnc_pin_module();
     /* Threads left may still use libvncserver's list: no new server. */
     guard.taken = !threads_gone;
 }

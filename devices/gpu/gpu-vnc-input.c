@@ -45,6 +45,10 @@
 /* A screen size a viewer asks for is taken at most this often: each
  * redraws the screen and has the guest ask for its displays again. */
 #define GPU_VNC_RESIZE_EVERY_MS 250
+/* Sizes taken over the device's life: libvncserver 0.9.14 leaks 24 bytes
+ * for each (an iterator of its SetDesktopSize handling, never released),
+ * so this bounds that at 96 KiB; a person resizes far less. */
+#define GPU_VNC_RESIZES_MAX 4096
 #define GPU_VNC_FULL_SAID_MS 60000
 /* Room kept in each pipe for letting go: presses and moves are dropped
  * before the pipe is that full, so the release of every key (at most
@@ -60,6 +64,7 @@ struct gpu_vnc_input {
      * when, and the eventfd that tells the loop. */
     atomic_uint asked;
     uint64_t asked_ms; /* under lock */
+    unsigned resizes;  /* taken so far, under lock */
     int asked_fd;
     struct gpu_vnc_pipe {
         int fd[2]; /* read end (offered), write end */
@@ -250,8 +255,9 @@ void gpu_vnc_input_orphan(struct gpu_vnc_input *in)
 /* A viewer's thread: it asks for a screen of w x h (RFB's SetDesktopSize,
  * one screen: its layout is not asked about). Taken when it is no larger
  * than the mode given at start (the screen's pixels were allocated for
- * it) nor sooner than GPU_VNC_RESIZE_EVERY_MS after the last; the loop
- * makes it so, and libvncserver answers the viewer then. */
+ * it) nor sooner than GPU_VNC_RESIZE_EVERY_MS after the last, and while
+ * fewer than GPU_VNC_RESIZES_MAX were; the loop makes it so, and
+ * libvncserver answers the viewer then. */
 static int gpu_vnc_desktop_size(int w, int h, int nr_screens,
                                 struct rfbExtDesktopScreen *screens,
                                 rfbClientPtr cl)
@@ -266,10 +272,17 @@ static int gpu_vnc_desktop_size(int w, int h, int nr_screens,
         (uint32_t)w > in->xres || (uint32_t)h > in->yres)
         return rfbExtDesktopSize_OutOfResources;
     pthread_mutex_lock(&in->lock);
-    if (in->asked_ms && now - in->asked_ms < GPU_VNC_RESIZE_EVERY_MS) {
+    if ((in->asked_ms && now - in->asked_ms < GPU_VNC_RESIZE_EVERY_MS) ||
+        in->resizes >= GPU_VNC_RESIZES_MAX) {
         ret = rfbExtDesktopSize_ResizeProhibited;
     } else {
         in->asked_ms = now;
+        if (++in->resizes == GPU_VNC_RESIZES_MAX && in->dev)
+            xvdm_dev_log(in->dev, XVDM_LOG_WARN,
+                         "vnc=: %u screen sizes taken: no more for this "
+                         "device's life (libvncserver leaks a little for "
+                         "each)",
+                         in->resizes);
         atomic_store(&in->asked, (unsigned)w << 16 | (unsigned)h);
         if (write(in->asked_fd, &one, sizeof(one)) < 0)
             ret = rfbExtDesktopSize_OutOfResources;
