@@ -1173,22 +1173,30 @@ static bool served_to_two_queues(const char *filter,
     return true;
 }
 
-/* nbdkit's memory plugin allows multi-conn: the server sees two
- * connections, queue 0's write goes on the first, queue 1's read on the
- * second, and the read finds the write. */
-START_TEST(two_queues_get_a_connection_each_where_the_server_allows_multi_conn)
+/* 4 KiB written at sector 16 (offset 0x2000) through queue 0 read back
+ * through queue 1. */
+static void queue_1_reads_what_queue_0_wrote(void)
 {
-    const char *plugin[] = {"memory", "1M", NULL};
     uint8_t *data;
 
-    if (!served_to_two_queues(NULL, plugin, "2 connections (multi-conn)"))
-        return;
     ck_assert_uint_eq(run_on(0, VIRTIO_BLK_T_OUT, 16, 4096, 0x3c, NULL),
                       VIRTIO_BLK_S_OK);
     ck_assert_uint_eq(run_on(1, VIRTIO_BLK_T_IN, 16, 4096, 0, &data),
                       VIRTIO_BLK_S_OK);
     for (unsigned i = 0; i < 4096; i++)
         ck_assert_uint_eq(data[i], 0x3c);
+}
+
+/* nbdkit's memory plugin allows multi-conn: the server sees two
+ * connections, queue 0's write goes on the first, queue 1's read on the
+ * second, and the read finds the write. */
+START_TEST(two_queues_get_a_connection_each_where_the_server_allows_multi_conn)
+{
+    const char *plugin[] = {"memory", "1M", NULL};
+
+    if (!served_to_two_queues(NULL, plugin, "2 connections (multi-conn)"))
+        return;
+    queue_1_reads_what_queue_0_wrote();
     ck_assert_uint_eq(logged(" Connect export=", NULL), 2);
     ck_assert_uint_eq(logged("connection=1 Write id=", "offset=0x2000"), 1);
     ck_assert_uint_eq(logged("connection=2 Read id=", "offset=0x2000"), 1);
@@ -1249,17 +1257,11 @@ END_TEST
 START_TEST(one_connection_serves_both_queues_without_multi_conn)
 {
     const char *plugin[] = {"memory", "1M", "multi-conn-mode=disable", NULL};
-    uint8_t *data;
 
     if (!served_to_two_queues("--filter=multi-conn", plugin,
                               "1 connection for 2 queues"))
         return;
-    ck_assert_uint_eq(run_on(0, VIRTIO_BLK_T_OUT, 16, 4096, 0x3c, NULL),
-                      VIRTIO_BLK_S_OK);
-    ck_assert_uint_eq(run_on(1, VIRTIO_BLK_T_IN, 16, 4096, 0, &data),
-                      VIRTIO_BLK_S_OK);
-    for (unsigned i = 0; i < 4096; i++)
-        ck_assert_uint_eq(data[i], 0x3c);
+    queue_1_reads_what_queue_0_wrote();
     ck_assert_uint_eq(logged(" Connect export=", NULL), 1);
     ck_assert_uint_eq(logged("connection=1 Read id=", "offset=0x2000"), 1);
     stop();
