@@ -83,6 +83,22 @@ static uint8_t run_one(uint32_t type, uint64_t sector, uint32_t len, int fill,
     return blk_guest_run(&d, type, sector, len, fill, out);
 }
 
+/* One request on `queue`, kicked and completed: its status; a read's
+ * data in *out. */
+static uint8_t run_on(unsigned queue, uint32_t type, uint64_t sector,
+                      uint32_t len, int fill, uint8_t **out)
+{
+    struct blk_req r = blk_guest_submit(&d, queue, type, sector, len,
+                                        type == VIRTIO_BLK_T_IN);
+
+    if (type == VIRTIO_BLK_T_OUT)
+        memset(r.data, fill, len);
+    blk_guest_complete(&d, &queue, 1, 1);
+    if (out)
+        *out = r.data;
+    return *r.status;
+}
+
 static bool reads_as(uint64_t sector, unsigned sectors, uint8_t byte)
 {
     return blk_guest_reads_as(&d, sector, sectors, byte);
@@ -381,16 +397,21 @@ static bool file_served(char *file, size_t len, const char *const *words,
     return true;
 }
 
-/* A write of 4 KiB, tried until the server is back (15 s at most):
- * the last status. */
-static uint8_t write_once_back(uint64_t sector, int fill)
+/* A write of 4 KiB on `queue`, tried until the server is back (15 s at
+ * most): the last status. */
+static uint8_t write_back_on(unsigned queue, uint64_t sector, int fill)
 {
     uint8_t status = VIRTIO_BLK_S_IOERR;
 
     for (uint64_t t0 = now_ms();
          status != VIRTIO_BLK_S_OK && now_ms() - t0 < 15000; usleep(50000))
-        status = run_one(VIRTIO_BLK_T_OUT, sector, 4096, fill, NULL);
+        status = run_on(queue, VIRTIO_BLK_T_OUT, sector, 4096, fill, NULL);
     return status;
+}
+
+static uint8_t write_once_back(uint64_t sector, int fill)
+{
+    return write_back_on(0, sector, fill);
 }
 
 /* nbdkit serving a file, every read delayed 3 s. Reads in flight when it
@@ -1127,22 +1148,6 @@ END_TEST
 
 /* ---- multi-conn: a connection a queue -------------------------------------- */
 
-/* One request on `queue`, kicked and completed: its status; a read's
- * data in *out. */
-static uint8_t run_on(unsigned queue, uint32_t type, uint64_t sector,
-                      uint32_t len, int fill, uint8_t **out)
-{
-    struct blk_req r = blk_guest_submit(&d, queue, type, sector, len,
-                                        type == VIRTIO_BLK_T_IN);
-
-    if (type == VIRTIO_BLK_T_OUT)
-        memset(r.data, fill, len);
-    blk_guest_complete(&d, &queue, 1, 1);
-    if (out)
-        *out = r.data;
-    return *r.status;
-}
-
 static void start_two_queues(void)
 {
     start(",queues=2", 2);
@@ -1267,6 +1272,56 @@ START_TEST(one_connection_serves_both_queues_without_multi_conn)
     stop();
 }
 END_TEST
+
+/* The connections nbdkit's log filter saw writes on. */
+static unsigned connections_written_on(void)
+{
+    char path[128], line[512];
+    unsigned seen[8] = {0}, n = 0, c;
+    const char *at;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/log", srv.dir);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f)) {
+        at = strstr(line, "connection=");
+        if (!strstr(line, " Write id=") || !at ||
+            sscanf(at, "connection=%u", &c) != 1 || c >= 8)
+            continue;
+        n += !seen[c];
+        seen[c] = 1;
+    }
+    fclose(f);
+    return n;
+}
+
+/* The server comes back not allowing multi-conn: queue 1's connection,
+ * reconnected (its backoff passed), refuses it, and both queues' writes
+ * go on the first connection. */
+START_TEST(a_connection_back_from_a_server_without_multi_conn_is_left_unused)
+{
+    const char *plugin[] = {"memory", "1M", NULL};
+    char logfile[160], path[128];
+    const char *after[] = {"--filter=log", "--filter=multi-conn", "memory",
+                           "1M", "multi-conn-mode=disable", logfile, NULL};
+
+    if (!served_to_two_queues(NULL, plugin, "2 connections (multi-conn)"))
+        return;
+    nbd_server_kill(&srv);
+    snprintf(path, sizeof(path), "%s/log", srv.dir);
+    ck_assert_int_eq(unlink(path), 0);
+    snprintf(logfile, sizeof(logfile), "logfile=%s", path);
+    nbdkit(after);
+    ck_assert_uint_eq(write_back_on(0, 16, 0x11), VIRTIO_BLK_S_OK);
+    usleep(1500 * 1000);
+    ck_assert_uint_eq(write_back_on(1, 24, 0x22), VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(16, 8, 0x11));
+    ck_assert(reads_as(24, 8, 0x22));
+    ck_assert_uint_eq(connections_written_on(), 1);
+    stop();
+}
+END_TEST
 #endif /* HAVE_LIBNBD */
 
 /* ---- URIs that cannot work -------------------------------------------------- */
@@ -1340,6 +1395,8 @@ static Suite *blk_nbd_suite(void)
         tc, two_queues_get_a_connection_each_where_the_server_allows_multi_conn);
     tcase_add_test(tc, a_flush_on_one_queue_covers_a_write_on_the_other);
     tcase_add_test(tc, one_connection_serves_both_queues_without_multi_conn);
+    tcase_add_test(
+        tc, a_connection_back_from_a_server_without_multi_conn_is_left_unused);
     tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);
