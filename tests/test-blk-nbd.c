@@ -83,6 +83,22 @@ static uint8_t run_one(uint32_t type, uint64_t sector, uint32_t len, int fill,
     return blk_guest_run(&d, type, sector, len, fill, out);
 }
 
+/* One request on `queue`, kicked and completed: its status; a read's
+ * data in *out. */
+static uint8_t run_on(unsigned queue, uint32_t type, uint64_t sector,
+                      uint32_t len, int fill, uint8_t **out)
+{
+    struct blk_req r = blk_guest_submit(&d, queue, type, sector, len,
+                                        type == VIRTIO_BLK_T_IN);
+
+    if (type == VIRTIO_BLK_T_OUT)
+        memset(r.data, fill, len);
+    blk_guest_complete(&d, &queue, 1, 1);
+    if (out)
+        *out = r.data;
+    return *r.status;
+}
+
 static bool reads_as(uint64_t sector, unsigned sectors, uint8_t byte)
 {
     return blk_guest_reads_as(&d, sector, sectors, byte);
@@ -176,7 +192,8 @@ static void second_client_read(void *buf, size_t len)
 }
 
 /* The servers the data tests run against: nbdkit's memory plugin, and
- * qemu-nbd serving a qcow2 image to two clients at once. */
+ * qemu-nbd serving a qcow2 image to three clients at once (it allows
+ * multi-conn with more than one: xvdm's two queues take two). */
 static bool serve(unsigned which)
 {
     char img[96], cmd[256];
@@ -196,7 +213,7 @@ static bool serve(unsigned which)
     snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 %s %d", img,
              DISK_SIZE);
     ck_assert_int_eq(system(cmd), 0);
-    ck_assert_int_eq(nbd_server_qemu(&srv, "qcow2", img, 2), 0);
+    ck_assert_int_eq(nbd_server_qemu(&srv, "qcow2", img, 3), 0);
     return true;
 }
 
@@ -380,16 +397,21 @@ static bool file_served(char *file, size_t len, const char *const *words,
     return true;
 }
 
-/* A write of 4 KiB, tried until the server is back (15 s at most):
- * the last status. */
-static uint8_t write_once_back(uint64_t sector, int fill)
+/* A write of 4 KiB on `queue`, tried until the server is back (15 s at
+ * most): the last status. */
+static uint8_t write_back_on(unsigned queue, uint64_t sector, int fill)
 {
     uint8_t status = VIRTIO_BLK_S_IOERR;
 
     for (uint64_t t0 = now_ms();
          status != VIRTIO_BLK_S_OK && now_ms() - t0 < 15000; usleep(50000))
-        status = run_one(VIRTIO_BLK_T_OUT, sector, 4096, fill, NULL);
+        status = run_on(queue, VIRTIO_BLK_T_OUT, sector, 4096, fill, NULL);
     return status;
+}
+
+static uint8_t write_once_back(uint64_t sector, int fill)
+{
+    return write_back_on(0, sector, fill);
 }
 
 /* nbdkit serving a file, every read delayed 3 s. Reads in flight when it
@@ -1123,6 +1145,183 @@ START_TEST(a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed)
     stop();
 }
 END_TEST
+
+/* ---- multi-conn: a connection a queue -------------------------------------- */
+
+static void start_two_queues(void)
+{
+    start(",queues=2", 2);
+}
+
+/* nbdkit through its log filter and then `filter` (or none), serving
+ * `plugin_words`; the device on it with two queues, saying `said` once. */
+static bool served_to_two_queues(const char *filter,
+                                 const char *const *plugin_words,
+                                 const char *said)
+{
+    char logfile[128];
+    const char *words[12] = {"--filter=log"};
+    unsigned n = 1;
+
+    if (!need("nbdkit"))
+        return false;
+    server_dir();
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", srv.dir);
+    if (filter)
+        words[n++] = filter;
+    for (; *plugin_words; plugin_words++)
+        words[n++] = *plugin_words;
+    words[n++] = logfile;
+    words[n] = NULL;
+    nbdkit(words);
+    ck_assert_uint_eq(log_lines_during(start_two_queues, said), 1);
+    return true;
+}
+
+/* 4 KiB written at sector 16 (offset 0x2000) through queue 0 read back
+ * through queue 1. */
+static void queue_1_reads_what_queue_0_wrote(void)
+{
+    uint8_t *data;
+
+    ck_assert_uint_eq(run_on(0, VIRTIO_BLK_T_OUT, 16, 4096, 0x3c, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(run_on(1, VIRTIO_BLK_T_IN, 16, 4096, 0, &data),
+                      VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < 4096; i++)
+        ck_assert_uint_eq(data[i], 0x3c);
+}
+
+/* nbdkit's memory plugin allows multi-conn: the server sees two
+ * connections, queue 0's write goes on the first, queue 1's read on the
+ * second, and the read finds the write. */
+START_TEST(two_queues_get_a_connection_each_where_the_server_allows_multi_conn)
+{
+    const char *plugin[] = {"memory", "1M", NULL};
+
+    if (!served_to_two_queues(NULL, plugin, "2 connections (multi-conn)"))
+        return;
+    queue_1_reads_what_queue_0_wrote();
+    ck_assert_uint_eq(logged(" Connect export=", NULL), 2);
+    ck_assert_uint_eq(logged("connection=1 Write id=", "offset=0x2000"), 1);
+    ck_assert_uint_eq(logged("connection=2 Read id=", "offset=0x2000"), 1);
+    stop();
+}
+END_TEST
+
+/* The backing file, read behind the server's back. */
+static void file_holds(const char *file, off_t off, size_t len, uint8_t byte,
+                       bool want)
+{
+    uint8_t buf[4096];
+    bool all = true;
+    int fd = open(file, O_RDONLY);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_uint_le(len, sizeof(buf));
+    ck_assert_int_eq(pread(fd, buf, len, off), (ssize_t)len);
+    close(fd);
+    for (size_t i = 0; i < len; i++)
+        all &= buf[i] == byte;
+    ck_assert_msg(all == want, "the file %s the write", want ? "lacks" : "has");
+}
+
+/* nbdkit's cache filter, in writeback, keeps writes from the file until a
+ * flush, on any connection (it allows multi-conn): queue 0's write is not
+ * in the file, queue 1's flush, on the other connection, puts it there. */
+START_TEST(a_flush_on_one_queue_covers_a_write_on_the_other)
+{
+    char file[128];
+    const char *plugin[] = {"file", file, "cache=writeback", NULL};
+    int fd;
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    snprintf(file, sizeof(file), "%s/disk", srv.dir);
+    fd = open(file, O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, DISK_SIZE), 0);
+    close(fd);
+    ck_assert(served_to_two_queues("--filter=cache", plugin,
+                                   "2 connections (multi-conn)"));
+    ck_assert_uint_eq(run_on(0, VIRTIO_BLK_T_OUT, 32, 4096, 0x6b, NULL),
+                      VIRTIO_BLK_S_OK);
+    file_holds(file, 32 * 512, 4096, 0x6b, false);
+    ck_assert_uint_eq(run_on(1, VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL),
+                      VIRTIO_BLK_S_OK);
+    file_holds(file, 32 * 512, 4096, 0x6b, true);
+    ck_assert_uint_eq(logged("connection=1 Write id=", NULL), 1);
+    ck_assert_uint_eq(logged("connection=2 Flush id=", NULL), 1);
+    stop();
+}
+END_TEST
+
+/* A server that does not allow multi-conn gets one connection, which
+ * serves both queues. */
+START_TEST(one_connection_serves_both_queues_without_multi_conn)
+{
+    const char *plugin[] = {"memory", "1M", "multi-conn-mode=disable", NULL};
+
+    if (!served_to_two_queues("--filter=multi-conn", plugin,
+                              "1 connection for 2 queues"))
+        return;
+    queue_1_reads_what_queue_0_wrote();
+    ck_assert_uint_eq(logged(" Connect export=", NULL), 1);
+    ck_assert_uint_eq(logged("connection=1 Read id=", "offset=0x2000"), 1);
+    stop();
+}
+END_TEST
+
+/* The connections nbdkit's log filter saw writes on. */
+static unsigned connections_written_on(void)
+{
+    char path[128], line[512];
+    unsigned seen[8] = {0}, n = 0, c;
+    const char *at;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/log", srv.dir);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    while (fgets(line, sizeof(line), f)) {
+        at = strstr(line, "connection=");
+        if (!strstr(line, " Write id=") || !at ||
+            sscanf(at, "connection=%u", &c) != 1 || c >= 8)
+            continue;
+        n += !seen[c];
+        seen[c] = 1;
+    }
+    fclose(f);
+    return n;
+}
+
+/* The server comes back not allowing multi-conn: queue 1's connection,
+ * reconnected (its backoff passed), refuses it, and both queues' writes
+ * go on the first connection. */
+START_TEST(a_connection_back_from_a_server_without_multi_conn_is_left_unused)
+{
+    const char *plugin[] = {"memory", "1M", NULL};
+    char logfile[160], path[128];
+    const char *after[] = {"--filter=log", "--filter=multi-conn", "memory",
+                           "1M", "multi-conn-mode=disable", logfile, NULL};
+
+    if (!served_to_two_queues(NULL, plugin, "2 connections (multi-conn)"))
+        return;
+    nbd_server_kill(&srv);
+    snprintf(path, sizeof(path), "%s/log", srv.dir);
+    ck_assert_int_eq(unlink(path), 0);
+    snprintf(logfile, sizeof(logfile), "logfile=%s", path);
+    nbdkit(after);
+    ck_assert_uint_eq(write_back_on(0, 16, 0x11), VIRTIO_BLK_S_OK);
+    usleep(1500 * 1000);
+    ck_assert_uint_eq(write_back_on(1, 24, 0x22), VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(16, 8, 0x11));
+    ck_assert(reads_as(24, 8, 0x22));
+    ck_assert_uint_eq(connections_written_on(), 1);
+    stop();
+}
+END_TEST
 #endif /* HAVE_LIBNBD */
 
 /* ---- URIs that cannot work -------------------------------------------------- */
@@ -1192,6 +1391,12 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, a_reconnect_to_a_read_only_export_fails_writes);
     tcase_add_test(
         tc, a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed);
+    tcase_add_test(
+        tc, two_queues_get_a_connection_each_where_the_server_allows_multi_conn);
+    tcase_add_test(tc, a_flush_on_one_queue_covers_a_write_on_the_other);
+    tcase_add_test(tc, one_connection_serves_both_queues_without_multi_conn);
+    tcase_add_test(
+        tc, a_connection_back_from_a_server_without_multi_conn_is_left_unused);
     tcase_add_test(tc, bad_uris_are_refused_with_a_line_naming_them);
 #else
     tcase_add_test(tc, nbd_is_refused_naming_libnbd_when_built_without_it);

@@ -30,10 +30,11 @@
  * server's minimum block (or that does not start and end on it) goes
  * through one a piece of at most this at a time. */
 #define NBD_BOUNCE_MAX (1ULL << 20)
-/* Per device: bytes in bounce buffers, and commands at the server. A
+/* Per connection: bytes in bounce buffers (only a device's first
+ * connection bounces, blk-nbd-set.c), and commands at the server. A
  * request may be many commands (buffers larger than the server's
  * maximum): past the bound its other commands wait for replies, and the
- * device takes no more requests (nbd_room()). */
+ * queues it serves take no more requests (nbd_room()). */
 #define NBD_BOUNCE_TOTAL (4ULL << 20)
 #define NBD_INFLIGHT_MAX 64
 
@@ -62,6 +63,9 @@ struct blk_nbd {
     blk_remote_done_fn *done_fn;
     blk_remote_back_fn *back_fn;
     bool was_up; /* connected before: a connection now is a reconnect */
+    /* One of several connections to the export: it serves only while the
+     * server allows multi-conn (blk-nbd-set.c). */
+    bool need_multi;
     /* nbd_cannot()'s reason was logged on this connection (its flags
      * leave one reason at most: read-only, else no write-zeroes). */
     bool cannot_said;
@@ -729,6 +733,10 @@ static void nbd_connected(struct blk_nbd *n)
         nbd_fail_and_retry(n, nbd_why());
         return;
     }
+    if (n->need_multi && nbd_can_multi_conn(n->h) != 1) {
+        nbd_fail_and_retry(n, "the server no longer allows multi-conn");
+        return;
+    }
     n->max_len = max > 0 && (uint64_t)max < NBD_LEN_LIBNBD ? (uint64_t)max
                  : max > 0                               ? NBD_LEN_LIBNBD
                                                          : NBD_LEN_DEFAULT;
@@ -890,13 +898,38 @@ static void nbd_submit(void *e, struct blk_job *job)
     nbd_look_at_finished(n, true);
 }
 
-static bool nbd_room(void *e)
+static bool nbd_room(void *e, unsigned queue)
 {
     struct blk_nbd *n = e;
     bool room = nbd_has_room(n);
 
     n->stalled |= !room;
     return room;
+}
+
+bool blk_nbd_ready(const struct blk_nbd *n)
+{
+    return n->state == NBD_READY;
+}
+
+bool blk_nbd_multi_conn(const struct blk_nbd *n)
+{
+    return n->h && nbd_can_multi_conn(n->h) == 1;
+}
+
+bool blk_nbd_direct(const struct blk_nbd *n, const struct blk_job *job)
+{
+    uint64_t cut[4];
+
+    if (job->req.op == BLK_OP_READ || job->req.op == BLK_OP_WRITE)
+        return !nbd_needs_bounce(n, &job->req);
+    for (unsigned i = 0;
+         job->req.op == BLK_OP_WRITE_ZEROES && i < job->req.nranges; i++) {
+        nbd_range_cut(n, &job->req.range[i], cut);
+        if (cut[0] != cut[1] || cut[2] != cut[3])
+            return false;
+    }
+    return true;
 }
 
 int blk_nbd_export_name(const struct blk_nbd *n, char *buf, size_t len)
@@ -997,8 +1030,8 @@ static void nbd_destroy(void *e)
 }
 
 int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
-                   blk_remote_done_fn *done, blk_remote_back_fn *back,
-                   void *ctx)
+                   bool need_multi, blk_remote_done_fn *done,
+                   blk_remote_back_fn *back, void *ctx)
 {
     struct blk_nbd *n = calloc(1, sizeof(*n));
     int ret;
@@ -1007,6 +1040,7 @@ int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
         return -ENOMEM;
     *n = (struct blk_nbd){.dev = dev, .fd = -1, .timer = -1, .done_fn = done,
                           .back_fn = back, .ctx = ctx,
+                          .need_multi = need_multi,
                           .backoff_ms = NBD_BACKOFF_MIN_MS};
     n->uri = strdup(uri);
     n->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The virtio-blk NBD backing: requests sent to an NBD server through
- * libnbd's asynchronous API, its socket watched in xvdm's loop, up to 64
- * commands in flight, no thread. Requests not aligned to the server's
+ * The virtio-blk NBD backing, one connection of it: requests sent to an
+ * NBD server through libnbd's asynchronous API, its socket watched in
+ * xvdm's loop, up to 64 commands in flight, no thread (blk-nbd-set.c
+ * opens one a queue where the server allows multi-conn). Requests not aligned to the server's
  * minimum block go through a bounce buffer. A server that goes away fails
  * what was in flight, and is reconnected with backoff; requests meanwhile
  * fail. Everything runs on the loop thread.
@@ -10,6 +11,7 @@
 #ifndef XVDM_BLK_NBD_H
 #define XVDM_BLK_NBD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "blk-remote.h"
@@ -19,21 +21,30 @@ struct blk_nbd;
 /* Connect to `uri` (nbd:// or nbd+unix://), waiting for the handshake:
  * the device is offered as the export is. 0, or a negative errno after a
  * logged line naming the URI. `back`: connected again after the
- * connection was lost. */
+ * connection was lost. need_multi: a connection beside others, which
+ * refuses a server that does not allow multi-conn (and retries). */
 int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
-                   blk_remote_done_fn *done, blk_remote_back_fn *back,
-                   void *ctx);
+                   bool need_multi, blk_remote_done_fn *done,
+                   blk_remote_back_fn *back, void *ctx);
 
 /* The engine's operations (blk-remote.h) on a struct blk_nbd. info():
  * NBD's export flags, block the server's minimum block size (libnbd
  * refuses requests smaller or not aligned to it, nbd_set_strict_mode(3));
  * -ENOTCONN while there is no connection. A job cannot be sent with no
  * connection, past the export's end, or writing to an export back
- * read-only from a reconnect. room() is false while NBD_INFLIGHT_MAX (64)
- * commands are at the server or a job waits to send its own (a request
- * may be many commands). wait_idle() awaits replies for a few seconds,
+ * read-only from a reconnect. room() (for any queue) is false while
+ * NBD_INFLIGHT_MAX (64) commands are at the server or a job waits to send
+ * its own (a request may be many commands). wait_idle() awaits replies for a few seconds,
  * then drops the connection (reconnected later). destroy() drops it. */
 extern const struct blk_remote_ops blk_nbd_ops;
+
+/* Connected and serving. */
+bool blk_nbd_ready(const struct blk_nbd *n);
+/* The server allows multi-conn (NBD_FLAG_CAN_MULTI_CONN). */
+bool blk_nbd_multi_conn(const struct blk_nbd *n);
+/* The job goes as it is, no bounce buffer, no read-modify-write: aligned
+ * to the server's minimum block. */
+bool blk_nbd_direct(const struct blk_nbd *n, const struct blk_job *job);
 
 /* The export's name, as the server took it. */
 int blk_nbd_export_name(const struct blk_nbd *n, char *buf, size_t len);

@@ -17,6 +17,7 @@
 struct blk_job {
     struct blk_job *next;
     struct xvdm_queue *q;
+    unsigned queue; /* q's index (0 without q): an NBD connection each */
     struct xvdm_chain chain;
     struct iovec chain_iov[BLK_IOV_MAX];
     struct blk_request req;

@@ -253,7 +253,7 @@ static void rbd_submit(void *e, struct blk_job *job)
     rbd_send(r, job, false);
 }
 
-static bool rbd_room(void *e)
+static bool rbd_room(void *e, unsigned queue)
 {
     struct blk_rbd *r = e;
     bool room = r->busy < RBD_INFLIGHT_MAX;

@@ -40,9 +40,9 @@ struct blk_remote_ops {
      * cannot be sent is finished at once with VIRTIO_BLK_S_IOERR: see
      * take(). */
     void (*submit)(void *e, struct blk_job *job);
-    /* Whether the device may submit another job now. After false, the
-     * done callback says when there is room. */
-    bool (*room)(void *e);
+    /* Whether the device may submit another job from `queue` now. After
+     * false, the done callback says when there is room. */
+    bool (*room)(void *e, unsigned queue);
     /* The jobs that finished during submit() or wait_idle(), without
      * waiting. */
     struct blk_job *(*take)(void *e);

@@ -33,7 +33,7 @@
 #include "blk-uring.h"
 #endif
 #ifdef BLK_NBD
-#include "blk-nbd.h"
+#include "blk-nbd-set.h"
 #endif
 #ifdef BLK_RBD
 #include "blk-rbd.h"
@@ -340,12 +340,14 @@ static void blk_answer_now(struct blk *b, struct blk_job *job,
     *now = job;
 }
 
-static struct blk_job *blk_job_new(struct blk *b, struct xvdm_queue *q)
+static struct blk_job *blk_job_new(struct blk *b, struct xvdm_queue *q,
+                                   unsigned index)
 {
     struct blk_job *job = blk_job_get(&b->jobs);
 
     if (job) {
         job->q = q;
+        job->queue = index;
         job->chain = (struct xvdm_chain){.iov = job->chain_iov,
                                          .iov_cap = BLK_IOV_MAX};
     }
@@ -458,7 +460,7 @@ static void blk_take(struct blk *b, struct blk_job *job, struct blk_job **now,
  * and deferred once there is room (blk_on_remote_done()). */
 static bool blk_has_room(struct blk *b, unsigned index)
 {
-    if (b->remote && !b->remote->room(b->engine)) {
+    if (b->remote && !b->remote->room(b->engine, index)) {
         b->remote_stalled |= 1u << index;
         return false;
     }
@@ -475,7 +477,7 @@ static void blk_queue_notify(void *priv, struct xvdm_queue *q, unsigned index)
     uint64_t inline_left = BLK_INLINE_TURN;
 
     while (blk_has_room(b, index)) {
-        job = blk_job_new(b, q);
+        job = blk_job_new(b, q, index);
         if (!job) {
             xvdm_queue_defer(q); /* no memory for a job now: try again soon */
             break;
@@ -790,17 +792,17 @@ static int blk_remote_offer(struct blk *b)
 static int blk_open_nbd(struct blk *b, const char *uri, bool name_serial)
 {
 #ifdef BLK_NBD
-    struct blk_nbd *n;
+    struct blk_nbd_set *n;
     char name[64];
-    int ret = blk_nbd_create(&n, b->dev, uri, blk_on_remote_done,
-                             blk_on_remote_back, b);
+    int ret = blk_nbd_set_create(&n, b->dev, uri, b->nqueues,
+                                 blk_on_remote_done, blk_on_remote_back, b);
 
     if (ret)
         return ret;
-    b->remote = &blk_nbd_ops;
+    b->remote = &blk_nbd_set_ops;
     b->engine = n;
     if (name_serial)
-        ret = blk_nbd_export_name(n, name, sizeof(name));
+        ret = blk_nbd_set_export_name(n, name, sizeof(name));
     if (ret)
         return ret;
     if (name_serial)

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+/* The connections of an NBD-backed device (see blk-nbd-set.h). */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "blk-nbd-set.h"
+#include "blk-nbd.h"
+
+struct blk_nbd_set {
+    unsigned n; /* connections: 1, or one per queue that could connect */
+    struct blk_nbd *conn[];
+};
+
+/* NBD, "NBD_FLAG_CAN_MULTI_CONN": with it, a flush's (or FUA's) effect
+ * is visible across all connections when its reply comes, so a guest's
+ * flush on its own queue's connection covers the writes completed on all
+ * of them; without it, commands should not be spread over connections. */
+static struct blk_nbd *set_conn(const struct blk_nbd_set *s, unsigned queue)
+{
+    struct blk_nbd *c = queue < s->n ? s->conn[queue] : s->conn[0];
+
+    return blk_nbd_ready(c) ? c : s->conn[0];
+}
+
+static void set_submit(void *e, struct blk_job *job)
+{
+    struct blk_nbd_set *s = e;
+    struct blk_nbd *c = set_conn(s, job->queue);
+
+    if (!blk_nbd_direct(c, job))
+        c = s->conn[0];
+    blk_nbd_ops.submit(c, job);
+}
+
+static bool set_room(void *e, unsigned queue)
+{
+    struct blk_nbd_set *s = e;
+
+    return blk_nbd_ops.room(set_conn(s, queue), queue);
+}
+
+static struct blk_job *set_take(void *e)
+{
+    struct blk_nbd_set *s = e;
+    struct blk_job *list = NULL, **end = &list;
+
+    for (unsigned i = 0; i < s->n; i++) {
+        *end = blk_nbd_ops.take(s->conn[i]);
+        while (*end)
+            end = &(*end)->next;
+    }
+    return list;
+}
+
+static void set_wait_idle(void *e)
+{
+    struct blk_nbd_set *s = e;
+
+    for (unsigned i = 0; i < s->n; i++)
+        blk_nbd_ops.wait_idle(s->conn[i]);
+}
+
+/* The export as a connection that is up sees it. */
+static int set_info(void *e, struct blk_remote_info *info)
+{
+    struct blk_nbd_set *s = e;
+    unsigned i = 0;
+
+    while (i + 1 < s->n && !blk_nbd_ready(s->conn[i]))
+        i++;
+    return blk_nbd_ops.info(s->conn[i], info);
+}
+
+static void set_destroy(void *e)
+{
+    struct blk_nbd_set *s = e;
+
+    if (!s)
+        return;
+    for (unsigned i = 0; i < s->n; i++)
+        blk_nbd_ops.destroy(s->conn[i]);
+    free(s);
+}
+
+/* Which it is, said once: one connection a queue, or one for all. */
+static void set_say(const struct blk_nbd_set *s, struct xvdm_dev *dev,
+                    const char *uri, unsigned queues)
+{
+    if (s->n > 1)
+        xvdm_dev_log(dev, XVDM_LOG_INFO, "nbd='%s': %u connections (multi-conn)",
+                     uri, s->n);
+    else if (queues > 1 && !blk_nbd_multi_conn(s->conn[0]))
+        xvdm_dev_log(dev, XVDM_LOG_INFO,
+                     "nbd='%s': 1 connection for %u queues (the server does "
+                     "not allow multi-conn)",
+                     uri, queues);
+    else
+        xvdm_dev_log(dev, XVDM_LOG_INFO, "nbd='%s': 1 connection", uri);
+}
+
+int blk_nbd_set_create(struct blk_nbd_set **out, struct xvdm_dev *dev,
+                       const char *uri, unsigned queues,
+                       blk_remote_done_fn *done, blk_remote_back_fn *back,
+                       void *ctx)
+{
+    struct blk_nbd_set *s = calloc(1, sizeof(*s) + queues * sizeof(s->conn[0]));
+    int ret;
+
+    if (!s)
+        return -ENOMEM;
+    ret = blk_nbd_create(&s->conn[0], dev, uri, false, done, back, ctx);
+    if (ret) {
+        free(s);
+        return ret;
+    }
+    s->n = 1;
+    /* A connection the server refuses (past its limit, say) is not
+     * worth failing the device for: its queue shares the first. */
+    while (s->n < queues && blk_nbd_multi_conn(s->conn[0]) &&
+           blk_nbd_create(&s->conn[s->n], dev, uri, true, done, back, ctx) == 0)
+        s->n++;
+    set_say(s, dev, uri, queues);
+    *out = s;
+    return 0;
+}
+
+int blk_nbd_set_export_name(const struct blk_nbd_set *s, char *buf,
+                            size_t len)
+{
+    return blk_nbd_export_name(s->conn[0], buf, len);
+}
+
+const struct blk_remote_ops blk_nbd_set_ops = {
+    .submit = set_submit,
+    .room = set_room,
+    .take = set_take,
+    .wait_idle = set_wait_idle,
+    .info = set_info,
+    .destroy = set_destroy,
+};
