@@ -455,6 +455,23 @@ START_TEST(viewers_at_once_are_bounded)
 }
 END_TEST
 
+/* --user drops the privileges once the devices are made, and glibc's
+ * setuid() then signals every thread of the process (SIGSETXID, which
+ * interrupts a select()): viewers are still taken after it. */
+START_TEST(a_viewer_is_served_after_setuid)
+{
+    rfbClient *c;
+
+    start_unix("");
+    ck_assert_int_eq(setuid(getuid()), 0);
+    c = viewer_open(sock_path, 0, NULL);
+    ck_assert_ptr_nonnull(c);
+    expect_screen(c, NULL, 0, 0, 0, NULL);
+    finish();
+    viewer_close(c);
+}
+END_TEST
+
 /* ---- the password ----------------------------------------------------- */
 
 static char password_file[64];
@@ -674,6 +691,7 @@ static Suite *gpu_vnc_suite(void)
     tcase_add_test(tc, tcp_listens_on_the_loopback_unless_a_host_is_given);
     tcase_add_test(tc, under_chroot_the_socket_must_be_inside_the_directory);
     tcase_add_test(tc, viewers_at_once_are_bounded);
+    tcase_add_test(tc, a_viewer_is_served_after_setuid);
     tcase_add_test(tc, a_password_is_asked_for_and_checked);
     tcase_add_test(tc, bad_vnc_options_are_refused_naming_the_value);
 #ifdef FILTERED_VIEW
