@@ -205,7 +205,7 @@ static int gpu_vnc_screen(struct gpu *g, struct gpu_vnc *v)
     if (!v->pixels)
         return -ENOMEM;
     /* Its notes (some twenty lines a viewer) would go to stderr, apart
-     * from xvdm's log; its errors still do. */
+     * from xvdm's log. Its errors go too: rfbErr is the same logger. */
     rfbLogEnable(FALSE);
     s = rfbGetScreen(&argc, argv, (int)g->xres, (int)g->yres, 8, 3, 4);
     if (!s)
