@@ -13,7 +13,6 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
-#include <libgen.h>
 #include <netinet/in.h>
 #include <png.h>
 #include <poll.h>
@@ -27,7 +26,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +34,7 @@
 #include "log-lines.h"
 #include "refused-spec.h"
 #include "syscall-filter.h"
+#include "vnc-screenshot-run.h"
 /* Last: its guest, h and d, would shadow the names of the helpers above. */
 #include "gpu-guest.h"
 
@@ -611,6 +610,23 @@ START_TEST(viewers_at_once_are_bounded)
 }
 END_TEST
 
+/* --user drops the privileges once the devices are made, and glibc's
+ * setuid() then signals every thread of the process (SIGSETXID, which
+ * interrupts a select()): viewers are still taken after it. */
+START_TEST(a_viewer_is_served_after_setuid)
+{
+    rfbClient *c;
+
+    start_unix("");
+    ck_assert_int_eq(setuid(getuid()), 0);
+    c = viewer_open(sock_path, 0, NULL);
+    ck_assert_ptr_nonnull(c);
+    expect_screen(c, NULL, 0, 0, 0, NULL);
+    finish();
+    viewer_close(c);
+}
+END_TEST
+
 /* ---- the password ----------------------------------------------------- */
 
 static char password_file[64];
@@ -663,23 +679,13 @@ END_TEST
 
 /* ---- tools/vnc-screenshot ---------------------------------------------- */
 
-/* tools/vnc-screenshot next to $XVDM_BINARY, run on args; its status. */
-static int screenshot(const char *addr, const char *png, const char *pw)
+/* tools/vnc-screenshot on ADDR, writing FILE, with password file PW
+ * (or none); its status. */
+static int screenshot(const char *addr, const char *file, const char *pw)
 {
-    char tool[4096], *dir = strdup(getenv("XVDM_BINARY"));
-    pid_t pid;
-    int status;
+    char *args[] = {(char *)addr, (char *)file, (char *)pw, NULL};
 
-    snprintf(tool, sizeof(tool), "%s/tools/vnc-screenshot", dirname(dir));
-    free(dir);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        execl(tool, tool, addr, png, pw, (char *)NULL);
-        _exit(127);
-    }
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return vnc_screenshot_run(args);
 }
 
 /* The PNG's pixels as RGB, XRES x YRES of them. */
@@ -698,10 +704,42 @@ static uint8_t *png_rgb(const char *path)
     return rgb;
 }
 
-START_TEST(the_screenshot_tool_writes_the_frame_as_a_png)
+/* The PPM vnc-screenshot writes for FILE.ppm: its header, then RGB. */
+static uint8_t *ppm_rgb(const char *path)
+{
+    char header[32];
+    FILE *f = fopen(path, "re");
+    size_t len = (size_t)snprintf(header, sizeof(header), "P6\n%d %d\n255\n",
+                                  XRES, YRES);
+    uint8_t *buf = malloc(len + XRES * YRES * 3 + 1);
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(buf);
+    /* One byte more than there should be: a longer file fails. */
+    ck_assert_uint_eq(fread(buf, 1, len + XRES * YRES * 3 + 1, f),
+                      len + XRES * YRES * 3);
+    fclose(f);
+    ck_assert_mem_eq(buf, header, len);
+    memmove(buf, buf + len, XRES * YRES * 3);
+    return buf;
+}
+
+static void expect_rgb(const struct layout *l, const uint8_t *rgb)
+{
+    for (int y = 0; y < YRES; y++)
+        for (int x = 0; x < XRES; x++) {
+            uint8_t want[3];
+
+            expected_rgb(l, XRES, 0, 0, NULL, x, y, want);
+            ck_assert_mem_eq(rgb + ((size_t)y * XRES + x) * 3, want, 3);
+        }
+}
+
+/* As a PNG, and as a PPM when the file's name ends in .ppm. */
+START_TEST(the_screenshot_tool_writes_the_frame_as_a_png_or_ppm)
 {
     const struct layout *l = &layouts[2];
-    char addr[120], png[64], more[96];
+    char addr[120], png[64], ppm[64], more[96];
     struct fb f;
     uint8_t *rgb;
 
@@ -712,19 +750,19 @@ START_TEST(the_screenshot_tool_writes_the_frame_as_a_png)
     ck_assert_uint_eq(set_scanout(0, 1, rect(0, 0, XRES, YRES)), OK);
     snprintf(addr, sizeof(addr), "unix:%s", sock_path);
     snprintf(png, sizeof(png), "/tmp/xvdm-test-vnc-%d.png", (int)getpid());
+    snprintf(ppm, sizeof(ppm), "/tmp/xvdm-test-vnc-%d.ppm", (int)getpid());
     ck_assert_int_ne(screenshot(addr, png, NULL), 0);
     ck_assert_int_eq(screenshot(addr, png, password_file), 0);
     rgb = png_rgb(png);
-    for (int y = 0; y < YRES; y++)
-        for (int x = 0; x < XRES; x++) {
-            uint8_t want[3];
-
-            expected_rgb(l, XRES, 0, 0, NULL, x, y, want);
-            ck_assert_mem_eq(rgb + ((size_t)y * XRES + x) * 3, want, 3);
-        }
+    expect_rgb(l, rgb);
+    free(rgb);
+    ck_assert_int_eq(screenshot(addr, ppm, password_file), 0);
+    rgb = ppm_rgb(ppm);
+    expect_rgb(l, rgb);
     free(rgb);
     finish();
     unlink(png);
+    unlink(ppm);
     unlink(password_file);
 }
 END_TEST
@@ -947,7 +985,7 @@ static Suite *gpu_vnc_suite(void)
     tcase_add_test(tc,
                    single_pixel_flushes_reach_a_viewer_in_whole_tiles);
     tcase_add_test(tc, a_viewer_resizes_the_guests_screen);
-    tcase_add_test(tc, the_screenshot_tool_writes_the_frame_as_a_png);
+    tcase_add_test(tc, the_screenshot_tool_writes_the_frame_as_a_png_or_ppm);
     suite_add_tcase(s, tc);
     tc = tcase_create("access");
     tcase_add_test(tc,
@@ -959,6 +997,7 @@ static Suite *gpu_vnc_suite(void)
     tcase_add_test(tc, libvncservers_error_lines_are_logged_rate_limited);
     tcase_add_test(tc, descriptors_stay_below_what_libvncserver_can_watch);
     tcase_add_test(tc, one_vnc_server_a_process);
+    tcase_add_test(tc, a_viewer_is_served_after_setuid);
     tcase_add_test(tc, a_password_is_asked_for_and_checked);
     tcase_add_test(tc, bad_vnc_options_are_refused_naming_the_value);
 #ifdef FILTERED_VIEW

@@ -179,6 +179,20 @@ START_TEST(identification_registers_read_as_the_spec_says)
 }
 END_TEST
 
+/* No shared memory regions: whichever the driver selects has length -1
+ * (absent), as Linux's virtio_mmio reads it (its virtio_gpu asks). */
+START_TEST(every_shared_memory_region_is_absent)
+{
+    for (uint32_t id = 0; id < 3; id++) {
+        wr(VIRTIO_MMIO_SHM_SEL, id);
+        ck_assert_uint_eq(rd(VIRTIO_MMIO_SHM_LEN_LOW), 0xffffffff);
+        ck_assert_uint_eq(rd(VIRTIO_MMIO_SHM_LEN_HIGH), 0xffffffff);
+        ck_assert_uint_eq(rd(VIRTIO_MMIO_SHM_BASE_LOW), 0xffffffff);
+        ck_assert_uint_eq(rd(VIRTIO_MMIO_SHM_BASE_HIGH), 0xffffffff);
+    }
+}
+END_TEST
+
 START_TEST(device_features_are_offered_in_two_halves)
 {
     wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
@@ -443,6 +457,7 @@ static Suite *transport_suite(void)
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, identification_registers_read_as_the_spec_says);
+    tcase_add_test(tc, every_shared_memory_region_is_absent);
     tcase_add_test(tc, device_features_are_offered_in_two_halves);
     tcase_add_test(tc, features_ok_sticks_for_an_offered_subset_with_version_1);
     tcase_add_test(tc, features_ok_is_refused_without_version_1);

@@ -22,6 +22,7 @@
 #include "check-run.h"
 #include "log-lines.h"
 #include "refused-spec.h"
+#include "vnc-screenshot-run.h"
 /* Last: its guest, h and d, would shadow the names of the helpers above. */
 #include "input-guest.h"
 
@@ -163,6 +164,34 @@ START_TEST(keys_typed_in_a_viewer_reach_the_guest)
     expect_key(KEY_KPENTER, 1);
     expect_quiet();
     finish();
+}
+END_TEST
+
+/* vnc-screenshot --type: each character pressed and released, as the
+ * key a US keyboard gives it by (a newline is Return), then the
+ * screenshot. */
+START_TEST(the_screenshot_tool_types_text_first)
+{
+    char addr[120], ppm[64];
+    char *args[] = {"--type", "xv\n", addr, ppm, NULL};
+    char *bad[] = {"--type", "\t", addr, ppm, NULL};
+
+    start("keyboard");
+    post_buffers(RING, EVENT_LEN);
+    snprintf(addr, sizeof(addr), "unix:%s", sock_path);
+    snprintf(ppm, sizeof(ppm), "/tmp/xvdm-test-vnc-input-%d.ppm",
+             (int)getpid());
+    ck_assert_int_eq(vnc_screenshot_run(bad), 2);
+    ck_assert_int_eq(vnc_screenshot_run(args), 0);
+    expect_key(KEY_X, 1);
+    expect_key(KEY_X, 0);
+    expect_key(KEY_V, 1);
+    expect_key(KEY_V, 0);
+    expect_key(KEY_ENTER, 1);
+    expect_key(KEY_ENTER, 0);
+    expect_quiet();
+    finish();
+    unlink(ppm);
 }
 END_TEST
 
@@ -397,6 +426,7 @@ static Suite *vnc_input_suite(void)
     tcase_add_test(tc, a_vnc_keyboard_answers_its_profile_byte_for_byte);
     tcase_add_test(tc, a_vnc_tablet_answers_its_axes_byte_for_byte);
     tcase_add_test(tc, keys_typed_in_a_viewer_reach_the_guest);
+    tcase_add_test(tc, the_screenshot_tool_types_text_first);
     tcase_add_test(tc, the_pointer_reaches_the_guest_scaled_with_its_buttons);
     tcase_add_test(tc, keys_a_viewer_leaves_down_are_let_go_when_it_goes);
     tcase_add_test(tc, buttons_a_viewer_leaves_down_are_let_go_when_it_goes);

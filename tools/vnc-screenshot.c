@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vnc-screenshot ADDR FILE.png [PASSWORD-FILE]: what a VNC server (a gpu
- * device's vnc=) shows now, as a PNG, for scripts and tests. ADDR is
- * unix:PATH or HOST:PORT; the password, when the server asks for one,
- * is the first line of PASSWORD-FILE. One full framebuffer update is
- * asked for, in lossless encodings only, and written as 8-bit RGB.
+ * vnc-screenshot [--type TEXT] ADDR FILE [PASSWORD-FILE]: what a VNC
+ * server (a gpu device's vnc=) shows now, as a PNG, or as a binary PPM
+ * when FILE ends in .ppm (a file a script without a PNG reader compares
+ * with cmp), for scripts and tests. ADDR is unix:PATH or HOST:PORT; the
+ * password, when the server asks for one, is the first line of
+ * PASSWORD-FILE. One full framebuffer update is asked for, in lossless
+ * encodings only, and written as 8-bit RGB. --type TEXT first types
+ * TEXT as the viewer's keyboard would: each character pressed and
+ * released (a newline is Return).
  */
 #define _GNU_SOURCE
+#include <getopt.h>
 #include <png.h>
 #include <rfb/rfbclient.h>
 #include <stdbool.h>
@@ -134,38 +139,118 @@ static unsigned char *shot_rgb(const rfbClient *c)
     return rgb;
 }
 
-static bool shot_write(const rfbClient *c, const char *file)
+static bool shot_write_png(const rfbClient *c, const unsigned char *rgb,
+                           const char *file)
 {
     png_image png = {.version = PNG_IMAGE_VERSION,
                      .width = (png_uint_32)c->width,
                      .height = (png_uint_32)c->height,
                      .format = PNG_FORMAT_RGB};
-    unsigned char *rgb = shot_rgb(c);
-    bool ok = rgb && png_image_write_to_file(&png, file, 0, rgb, 0, NULL);
 
+    if (png_image_write_to_file(&png, file, 0, rgb, 0, NULL))
+        return true;
+    fprintf(stderr, "vnc-screenshot: cannot write %s: %s\n", file, png.message);
+    return false;
+}
+
+/* Binary PPM (P6): a header and the RGB bytes as they are. */
+static bool shot_write_ppm(const rfbClient *c, const unsigned char *rgb,
+                           const char *file)
+{
+    FILE *f = fopen(file, "we");
+    size_t n = (size_t)c->width * c->height * 3;
+    bool ok = f && fprintf(f, "P6\n%d %d\n255\n", c->width, c->height) > 0 &&
+              fwrite(rgb, 1, n, f) == n;
+
+    if (f && fclose(f) != 0)
+        ok = false;
     if (!ok)
-        fprintf(stderr, "vnc-screenshot: cannot write %s: %s\n", file,
-                rgb ? png.message : "out of memory");
+        fprintf(stderr, "vnc-screenshot: cannot write %s: %m\n", file);
+    return ok;
+}
+
+static bool shot_is_ppm(const char *file)
+{
+    size_t len = strlen(file);
+
+    return len >= 4 && strcmp(file + len - 4, ".ppm") == 0;
+}
+
+static bool shot_write(const rfbClient *c, const char *file)
+{
+    unsigned char *rgb = shot_rgb(c);
+    bool ok;
+
+    if (!rgb) {
+        fprintf(stderr, "vnc-screenshot: out of memory\n");
+        return false;
+    }
+    ok = shot_is_ppm(file) ? shot_write_ppm(c, rgb, file)
+                           : shot_write_png(c, rgb, file);
     free(rgb);
     return ok;
 }
 
+/* The keysym a character of --type's TEXT is: printable ASCII is its own
+ * (X keysyms are Latin-1 there), a newline Return; 0 for anything else. */
+static rfbKeySym shot_keysym(unsigned char ch)
+{
+    if (ch == '\n')
+        return XK_Return;
+    return ch >= 0x20 && ch < 0x7f ? ch : 0;
+}
+
+static bool shot_can_type(const char *text)
+{
+    for (const char *p = text; *p; p++)
+        if (!shot_keysym((unsigned char)*p)) {
+            fprintf(stderr, "vnc-screenshot: --type takes printable ASCII "
+                            "and newlines only\n");
+            return false;
+        }
+    return true;
+}
+
+static bool shot_type(rfbClient *c, const char *text)
+{
+    for (const char *p = text; *p; p++) {
+        rfbKeySym k = shot_keysym((unsigned char)*p);
+
+        if (!SendKeyEvent(c, k, TRUE) || !SendKeyEvent(c, k, FALSE)) {
+            fprintf(stderr, "vnc-screenshot: the server left\n");
+            return false;
+        }
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
+    static const struct option options[] = {
+        {"type", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
+    const char *text = "";
     rfbClient *c;
     bool ok;
+    int opt;
 
-    if (argc != 3 && argc != 4) {
-        fprintf(stderr, "usage: vnc-screenshot unix:PATH|HOST:PORT FILE.png "
+    while ((opt = getopt_long(argc, argv, "+", options, NULL)) == 't')
+        text = optarg;
+    argc -= optind;
+    argv += optind;
+    if (opt != -1 || (argc != 2 && argc != 3)) {
+        fprintf(stderr, "usage: vnc-screenshot [--type TEXT] "
+                        "unix:PATH|HOST:PORT FILE.png|FILE.ppm "
                         "[PASSWORD-FILE]\n");
         return 2;
     }
-    shot_password_file = argc == 4 ? argv[3] : NULL;
+    if (!shot_can_type(text))
+        return 2;
+    shot_password_file = argc == 3 ? argv[2] : NULL;
     rfbClientLog = shot_quiet;
-    c = shot_client(argv[1]);
+    c = shot_client(argv[0]);
     if (!c)
         return 1;
-    ok = shot_take(c) && shot_write(c, argv[2]);
+    ok = shot_type(c, text) && shot_take(c) && shot_write(c, argv[1]);
     free(c->frameBuffer); /* libvncclient leaves it to its caller */
     rfbClientCleanup(c);
     return ok ? 0 : 1;

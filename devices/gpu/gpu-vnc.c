@@ -16,6 +16,13 @@
  * rectangle is marked as changed after its copy, so the next update sends
  * it as it is by then. What those threads read (the screen, its pixels,
  * the password) is freed only once they are joined (gpu-vnc-viewers.c).
+ *
+ * The threads start when the first viewer knocks (the loop sees the
+ * socket readable), not when the device is created: that is before
+ * --user, and glibc's setuid() signals every thread of the process
+ * (SIGSETXID, which no mask blocks), which libvncserver 0.9.15's
+ * listener takes for an error of its select(): it would end, and no
+ * viewer would ever be taken.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "gpu.h"
@@ -32,6 +40,7 @@ struct gpu_vnc {
     rfbScreenInfoPtr screen;
     bool guarded;     /* gpu_vnc_guard_start() took the process's server */
     bool serving;     /* its threads started */
+    int fd;           /* the listening socket, until then */
     uint32_t *pixels; /* xres * yres, in the server's format */
     /* What viewers' threads read, of its own: left with the screen when
      * a thread does not end. For rfbCheckPasswordByList(): the password,
@@ -277,7 +286,8 @@ static int gpu_vnc_screen(struct gpu *g, struct gpu_vnc *v)
     if (!v->pixels || !v->name)
         return -ENOMEM;
     /* Its notes (some twenty lines a viewer) would go to stderr, apart
-     * from xvdm's log; its errors still do. */
+     * from xvdm's log; this silences its errors too, which
+     * gpu-vnc-guard.c sends to xvdm's log instead. */
     rfbLogEnable(FALSE);
     s = rfbGetScreen(&argc, argv, (int)g->xres, (int)g->yres, 8, 3, 4);
     if (!s)
@@ -321,6 +331,18 @@ static void gpu_vnc_serve(struct gpu_vnc *v, int fd)
     v->serving = true;
 }
 
+/* In the loop, so after --user: the first viewer waits in the socket's
+ * backlog for the listener started now. */
+static void gpu_vnc_knock(void *arg, uint32_t revents)
+{
+    struct gpu *g = arg;
+    struct gpu_vnc *v = g->vnc;
+
+    xvdm_dev_unwatch_fd(g->dev, v->fd);
+    gpu_vnc_serve(v, v->fd);
+    v->fd = -1;
+}
+
 /* libvncserver select()s: a descriptor past FD_SETSIZE it cannot watch. */
 static int gpu_vnc_fd_check(struct xvdm_dev *dev, const char *addr, int fd)
 {
@@ -341,6 +363,7 @@ int gpu_vnc_create(struct gpu *g, const char *addr, const char *password_file)
 
     if (!v)
         return -ENOMEM;
+    v->fd = -1;
     g->vnc = v;
     ret = gpu_vnc_guard_start(g->dev, addr);
     v->guarded = ret == 0;
@@ -356,15 +379,15 @@ int gpu_vnc_create(struct gpu *g, const char *addr, const char *password_file)
         ret = fd < 0 ? fd : gpu_vnc_fd_check(g->dev, addr, fd);
     }
     if (!ret) {
+        v->fd = fd;
         ret = gpu_vnc_guard_screen(g->dev, v->screen);
-        if (ret)
-            close(fd);
+        if (!ret)
+            ret = xvdm_dev_watch_fd(g->dev, fd, EPOLLIN, gpu_vnc_knock, g);
     }
     if (ret) {
         gpu_vnc_destroy(g);
         return ret;
     }
-    gpu_vnc_serve(v, fd);
     xvdm_dev_log(g->dev, XVDM_LOG_INFO, "scanout 0 on VNC at %s, %s", v->where,
                  password_file ? "with a password" : "without a password");
     return xvdm_dev_publish(g->dev, "vnc", v->where);
@@ -401,6 +424,10 @@ void gpu_vnc_destroy(struct gpu *g)
     /* The listener joined (not the viewers: gpu-vnc-viewers.c says why). */
     if (v->serving)
         rfbShutdownServer(v->screen, FALSE);
+    if (v->fd >= 0) { /* no viewer came */
+        xvdm_dev_unwatch_fd(g->dev, v->fd);
+        close(v->fd);
+    }
     stopped = gpu_vnc_stopped(g, v);
     if (v->guarded)
         gpu_vnc_guard_stop(g->dev, stopped);

@@ -135,6 +135,15 @@ static uint32_t mmio_register_read(struct mmio *m, uint64_t offset)
         return virtio_status(m->dev);
     case VIRTIO_MMIO_CONFIG_GENERATION:
         return virtio_config_generation(m->dev);
+    /* No device has shared memory regions: every one the guest selects
+     * is absent, which §4.2.2 says is a length of -1 (Linux's virtio_gpu
+     * asks for its host-visible region, and fails its probe on a region
+     * of length 0 at 0). QEMU answers the base the same way. */
+    case VIRTIO_MMIO_SHM_LEN_LOW:
+    case VIRTIO_MMIO_SHM_LEN_HIGH:
+    case VIRTIO_MMIO_SHM_BASE_LOW:
+    case VIRTIO_MMIO_SHM_BASE_HIGH:
+        return 0xffffffff;
     }
     return mmio_queue_read(m, offset);
 }
@@ -154,6 +163,8 @@ static void mmio_register_write(struct mmio *m, uint64_t offset,
         return;
     case VIRTIO_MMIO_QUEUE_SEL:
         m->queue_sel = value;
+        return;
+    case VIRTIO_MMIO_SHM_SEL: /* any region selected is absent (above) */
         return;
     case VIRTIO_MMIO_QUEUE_READY:
         mmio_queue_ready(m, value);

@@ -84,6 +84,14 @@ case "$rig_xen" in
     # event channels between two domUs: the driver-domain scenario needs
     # the policy of Xen without XSM (the README's "Driver domains").
     rig_xen_args=xsm=dummy
+    # The gpu scenario's: the gpu's vnc= (libvncserver) and vnc-screenshot
+    # (libvncclient, libpng) in dom0, as tools/build-arm64 builds them
+    # against Debian 13, and what those libraries link against.
+    rig_vnc_debs=(libvncserver1 libvncclient1 libpng16-16t64 libsasl2-2
+        libsasl2-modules-db libdb5.3t64 libgcrypt20 libgpg-error0
+        libgnutls30t64 libgmp10 libhogweed6t64 libnettle8t64 libidn2-0
+        libunistring5 libp11-kit0 libffi8 libtasn1-6 libjpeg62-turbo
+        liblzo2-2 libssl3t64)
     ;;
 *)
     rig_die "Xen '$rig_xen': the rig runs Xen 4.17 or 4.20"
