@@ -55,6 +55,9 @@ static struct {
 
 /* rfbErr: on any of libvncserver's threads. */
 static void gpu_vnc_error(const char *format, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void gpu_vnc_error(const char *format, ...)
 {
     struct timespec now;
     char line[256];
