@@ -488,3 +488,83 @@ e2e_vsock() {
     grep -E "counters:" "$log" | sed 's/^/e2e: path: /'
     [ "$vsock_ok" -eq 0 ] && [ -n "$d2g" ] && [ -n "$g2d" ]
 }
+
+# The gpu scenario (gpu.dom0, gpu-dt.dom0) for guest NAME of xl config
+# CONFIG: xvdm serves the guest's virtio-gpu with its screen on a VNC
+# socket and its virtio-input as that screen's VNC keyboard, declared by
+# CONFIG's virtio = [...] or, when CONFIG has a device_tree (Xen 4.17), by
+# the partial device tree xvdm --print-dts writes. Once the guest has
+# drawn its four bands (gpu.guest), dom0 takes a screenshot with
+# vnc-screenshot, compares it byte for byte with the bands it expects,
+# types "xvdm", and the guest reports the keys. The screenshot goes to the
+# serial log as base64 between markers, for run-e2e to keep as
+# gpu-screenshot.png.
+e2e_gpu() {
+    name=$1
+    config=$2
+    xres=640
+    yres=480
+    sock=/var/empty/gpu-vnc.sock
+    guest_log=/var/log/xen/guest-$name.log
+    gpu="gpu,xres=$xres,yres=$yres,vnc=unix:$sock"
+    input=input,vnc=gpu0.keyboard
+    if grep -q '^device_tree' "$config"; then
+        gpu="$gpu,base=0x2000200,irq=33"
+        input="$input,base=0x2000400,irq=34"
+        xvdm --print-dts --device "$gpu" --device "$input" >/tmp/gpu.dts ||
+            return 1
+        dtc -q -I dts -O dtb -o /tmp/gpu.dtb /tmp/gpu.dts || return 1
+    fi
+    e2e_start_guest "$name" "$config" "$gpu" "$input" || return 1
+    drawn=1
+    for _ in $(seq 120); do
+        grep -q "GUEST GPU DRAWN" "$guest_log" && { drawn=0; break; }
+        sleep 1
+    done
+    if [ "$drawn" -eq 0 ]; then
+        echo "e2e: gpu: the guest drew its bands"
+    else
+        echo "e2e: gpu: the guest drew nothing within 120 s"
+    fi
+    # What the screen must be: the bands as RGB, in a PPM as vnc-screenshot
+    # writes one.
+    band=$((xres * (yres / 4) * 3))
+    {
+        printf 'P6\n%d %d\n255\n' "$xres" "$yres"
+        for px in '\377\000\000' '\000\377\000' '\000\000\377' '\377\377\377'; do
+            # shellcheck disable=SC2059 # the format is the pixel's octal escapes
+            printf "$px" >/tmp/px
+            while [ "$(wc -c </tmp/px)" -lt "$band" ]; do
+                cat /tmp/px /tmp/px >/tmp/px2
+                mv /tmp/px2 /tmp/px
+            done
+            head -c "$band" /tmp/px
+        done
+    } >/tmp/gpu-want.ppm
+    # The guest's damage reaches xvdm within its flush delay: a few tries.
+    shot=1
+    for _ in $(seq 10); do
+        vnc-screenshot "unix:$sock" /tmp/gpu-shot.ppm &&
+            cmp -s /tmp/gpu-shot.ppm /tmp/gpu-want.ppm && { shot=0; break; }
+        sleep 1
+    done
+    if [ "$shot" -eq 0 ]; then
+        echo "e2e: gpu screenshot: ${xres}x${yres}, $(wc -c </tmp/gpu-shot.ppm)" \
+            "bytes of PPM, identical to the guest's four bands"
+    else
+        echo "e2e: gpu screenshot differs from the guest's bands:" \
+            "$(cmp -l /tmp/gpu-shot.ppm /tmp/gpu-want.ppm 2>&1 | wc -l) bytes," \
+            "the first: $(cmp /tmp/gpu-shot.ppm /tmp/gpu-want.ppm 2>&1)"
+    fi
+    if vnc-screenshot "unix:$sock" /tmp/gpu-shot.png; then
+        echo "e2e: gpu screenshot PNG md5 $(md5sum </tmp/gpu-shot.png | cut -d' ' -f1)"
+        echo "E2E GPU PNG BEGIN"
+        base64 /tmp/gpu-shot.png
+        echo "E2E GPU PNG END"
+    fi
+    typed=0
+    vnc-screenshot --type xvdm "unix:$sock" /tmp/gpu-after.ppm || typed=1
+    echo "e2e: typed 'xvdm' through VNC (status $typed)"
+    e2e_finish_guest && [ "$drawn" -eq 0 ] && [ "$shot" -eq 0 ] &&
+        [ "$typed" -eq 0 ]
+}

@@ -68,6 +68,13 @@ case "$rig_xen" in
     rig_arm64=$rig_top/build/arm64
     rig_out=${XVDM_RIG_OUT:-$rig_top/build/rig}
     rig_xen_args=
+    # The gpu scenario's: the gpu's vnc= (libvncserver) and vnc-screenshot
+    # (libvncclient, libpng) in dom0, as tools/build-arm64 builds them
+    # against Debian 12, and what those libraries link against.
+    rig_vnc_debs=(libvncserver1 libvncclient1 libpng16-16 libsasl2-2
+        libsasl2-modules-db libdb5.3 libgcrypt20 libgpg-error0 libgnutls30
+        libgmp10 libhogweed6 libnettle8 libidn2-0 libunistring2 libp11-kit0
+        libffi8 libtasn1-6 libjpeg62-turbo liblzo2-2 libssl3)
     ;;
 4.20)
     # Debian 13's userland and Xen tools, the hypervisor from the upstream
