@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/clock-now.h"
 #include "../common/iov-copy.h"
 #include "blk-nbd.h"
 
@@ -71,14 +72,6 @@ struct blk_nbd {
     bool cannot_said;
     void *ctx;
 };
-
-static uint64_t nbd_now_ms(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
-}
 
 /* libnbd's last error, right after the call that failed; a state
  * machine that died without one was closed by the server. */
@@ -956,10 +949,10 @@ static int nbd_info(void *e, struct blk_remote_info *info)
 static void nbd_wait_idle(void *e)
 {
     struct blk_nbd *n = e;
-    uint64_t deadline = nbd_now_ms() + NBD_IDLE_MS, now;
+    uint64_t deadline = clock_now_ms() + NBD_IDLE_MS, now;
 
     nbd_look_at_finished(n, false);
-    while (n->busy && n->h && (now = nbd_now_ms()) < deadline) {
+    while (n->busy && n->h && (now = clock_now_ms()) < deadline) {
         nbd_progress(n, nbd_poll(n->h, (int)(deadline - now)));
         nbd_look_at_finished(n, false);
     }
@@ -977,11 +970,11 @@ static void nbd_wait_idle(void *e)
  * is. */
 static int nbd_first_connect(struct blk_nbd *n)
 {
-    uint64_t deadline = nbd_now_ms() + NBD_CONNECT_MS, now;
+    uint64_t deadline = clock_now_ms() + NBD_CONNECT_MS, now;
     char why[256] = "no handshake within the time allowed";
 
     if (nbd_start(n, why, sizeof(why)) == 0) {
-        while (!nbd_aio_is_ready(n->h) && (now = nbd_now_ms()) < deadline) {
+        while (!nbd_aio_is_ready(n->h) && (now = clock_now_ms()) < deadline) {
             if (nbd_poll(n->h, (int)(deadline - now)) < 0 ||
                 nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h)) {
                 snprintf(why, sizeof(why), "%s", nbd_why());

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "../common/clock-now.h"
 #include "../common/gpio-cdev.h"
 #include "gpio.h"
 
@@ -47,14 +47,6 @@ static uint64_t gpio_line_flags(const struct gpio_line *l)
         return flags | GPIO_V2_LINE_FLAG_EDGE_RISING |
                GPIO_V2_LINE_FLAG_EDGE_FALLING;
     }
-}
-
-static uint64_t gpio_line_now_ns(void)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
 }
 
 /* The request's edge events, all of them read. The kernel keeps those it
@@ -118,7 +110,7 @@ int gpio_line_apply(struct gpio_line *l)
     /* Taken before the change: an edge in between may pass for a new
      * one (an interrupt too many, which a driver bears), never the
      * other way round (one lost, which it may wait for forever). */
-    uint64_t since = gpio_line_now_ns();
+    uint64_t since = clock_now_ns();
     bool fresh = l->fd < 0; /* a new request: all its events are new */
     struct gpio_v2_line_config c;
     int ret = 0;

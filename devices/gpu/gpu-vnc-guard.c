@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/clock-now.h"
 #include "gpu.h"
 
 /* From connecting to past the handshake (version, security, password,
@@ -49,7 +50,7 @@ static struct {
     bool taken;           /* by a server, until its threads are gone */
     int timer_fd;
     rfbScreenInfoPtr screen;
-    time_t window; /* of the error lines */
+    uint64_t window_s; /* when the error lines' window began */
     unsigned lines, dropped;
 } guard = {.lock = PTHREAD_MUTEX_INITIALIZER, .timer_fd = -1};
 
@@ -59,7 +60,7 @@ static void gpu_vnc_error(const char *format, ...)
 
 static void gpu_vnc_error(const char *format, ...)
 {
-    struct timespec now;
+    uint64_t now_s;
     char line[256];
     va_list ap;
     size_t len;
@@ -78,14 +79,14 @@ static void gpu_vnc_error(const char *format, ...)
     /* Said for every viewer on a Unix socket: not an error there. */
     if (strstr(line, "can't set TCP_NODELAY flag, non TCP socket"))
         return;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    now_s = clock_now_ms() / 1000;
     pthread_mutex_lock(&guard.lock);
-    if (now.tv_sec - guard.window >= GPU_VNC_ERR_WINDOW_S) {
+    if (now_s - guard.window_s >= GPU_VNC_ERR_WINDOW_S) {
         if (guard.dropped && guard.dev)
             xvdm_dev_log(guard.dev, XVDM_LOG_WARN,
                          "libvncserver: %u more lines not logged",
                          guard.dropped);
-        guard.window = now.tv_sec;
+        guard.window_s = now_s;
         guard.lines = guard.dropped = 0;
     }
     if (guard.dev && guard.lines++ < GPU_VNC_ERR_LINES)

@@ -34,9 +34,9 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "../common/clock-now.h"
 #include "../common/vnc-input.h"
 #include "gpu.h"
 
@@ -95,14 +95,6 @@ static void gpu_vnc_add(struct gpu_vnc_report *r, uint16_t type,
     };
 }
 
-static uint64_t gpu_vnc_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Whether report r fits in pipe p now; a report that lets nothing go
  * leaves GPU_VNC_LETGO_ROOM free. */
 static bool gpu_vnc_fits(const struct gpu_vnc_pipe *p,
@@ -133,7 +125,7 @@ static bool gpu_vnc_write(struct gpu_vnc_input *in, const struct gpu_vnc_pipe *p
     if (gpu_vnc_fits(p, r, letting_go) &&
         write(p->fd[1], r->ev, r->n * sizeof(r->ev[0])) > 0)
         return true;
-    now = gpu_vnc_now_ms();
+    now = clock_now_ms();
     if (errno == EAGAIN && in->dev &&
         (!in->full_said_ms || now - in->full_said_ms >= GPU_VNC_FULL_SAID_MS)) {
         in->full_said_ms = now;
@@ -263,7 +255,7 @@ static int gpu_vnc_desktop_size(int w, int h, int nr_screens,
                                 rfbClientPtr cl)
 {
     struct gpu_vnc_input *in = gpu_vnc_viewers_data(cl);
-    uint64_t now = gpu_vnc_now_ms(), one = 1;
+    uint64_t now = clock_now_ms(), one = 1;
     int ret = rfbExtDesktopSize_Success;
 
     (void)nr_screens;

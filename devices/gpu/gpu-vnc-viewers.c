@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../common/clock-now.h"
 #include "gpu.h"
 
 /* A viewer's threads end within this of being disconnected (shutdown()
@@ -42,14 +43,6 @@ struct gpu_vnc_viewers {
     size_t nr_join;
     void *data; /* gpu_vnc_viewers_data()'s */
 };
-
-static uint64_t gpu_vnc_now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec;
-}
 
 /* A viewer's clientData (libvncserver never reads it; NULL until the
  * listener's newClientHook sets it): when it came, and whether it sent
@@ -122,8 +115,8 @@ static enum rfbNewClientAction gpu_vnc_viewer_new(rfbClientPtr cl)
     if (!room)
         return RFB_CLIENT_REFUSE;
     cl->clientGoneHook = gpu_vnc_viewer_gone;
-    cl->clientData =
-        (void *)(uintptr_t)(gpu_vnc_now_s() << GPU_VNC_SINCE_SHIFT | GPU_VNC_SET);
+    cl->clientData = (void *)(uintptr_t)((clock_now_ms() / 1000) << GPU_VNC_SINCE_SHIFT |
+                                         GPU_VNC_SET);
     return RFB_CLIENT_ACCEPT;
 }
 
@@ -159,7 +152,7 @@ void *gpu_vnc_viewers_data(rfbClientPtr cl)
 void gpu_vnc_viewers_expire(rfbScreenInfoPtr s, unsigned after_s)
 {
     rfbClientIteratorPtr it = rfbGetClientIterator(s);
-    uint64_t now = gpu_vnc_now_s();
+    uint64_t now = clock_now_ms() / 1000;
     rfbClientPtr cl;
 
     /* Only shutdown(): its own thread sees the socket fail and ends the

@@ -19,16 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/clock-now.h"
 #include "../common/uds-bind.h"
 #include "vsock.h"
-
-static uint64_t listen_now_ns(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
-}
 
 void vsock_listen_update(struct vsock *v)
 {
@@ -70,7 +63,7 @@ static void listen_on_accept(void *arg, uint32_t revents)
         close(fd); /* not listened for: cannot happen but is not trusted */
         return;
     }
-    c->deadline_ns = listen_now_ns() + VSOCK_CONNECT_TIMEOUT_NS;
+    c->deadline_ns = clock_now_ns() + VSOCK_CONNECT_TIMEOUT_NS;
     ret = vsock_host_watch_first(c);
     if (ret) {
         /* The loop is full: as out of fds, until a connection ends. */
@@ -129,7 +122,7 @@ static void listen_request(struct vsock_conn *c, uint32_t port)
 {
     c->peer_port = port;
     c->local_port = listen_local_port(c->v, port);
-    c->deadline_ns = listen_now_ns() + VSOCK_CONNECT_TIMEOUT_NS;
+    c->deadline_ns = clock_now_ns() + VSOCK_CONNECT_TIMEOUT_NS;
     vsock_conn_set_state(c, VSOCK_REQUESTING);
     vsock_conn_owe(c, VSOCK_SEND_REQUEST);
     vsock_rx_drain(c->v);
@@ -187,7 +180,7 @@ static void listen_expire(struct vsock_conn *c)
 static void listen_on_timer(void *arg, uint32_t revents)
 {
     struct vsock *v = arg;
-    uint64_t ticks, now = listen_now_ns();
+    uint64_t ticks, now = clock_now_ns();
 
     (void)revents;
     if (read(v->timer_fd, &ticks, sizeof(ticks)) < 0)
