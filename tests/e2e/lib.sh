@@ -415,10 +415,83 @@ e2e_peers() {
     # idle machine, under another build's load more. The .dom0 files'
     # "# limit:" leaves room for it.
     e2e_guest_seconds=480
-    e2e_run_guest "$1" "$config" "$net" || return 1
+    e2e_start_guest "$1" "$config" "$net" || return 1
+    e2e_peers_marks "$1" &
+    e2e_finish_guest || return 1
     # Which path each device took: the kernel's ioeventfd and irqfd, or
     # xvdm's loop.
-    grep -E "kicks and interrupts|fast path|counters:" "$log" | sed 's/^/e2e: path: /'
+    { grep -E "kicks and interrupts|fast path" "$log"
+        grep "counters:" "$log" | tail -2; } | sed 's/^/e2e: path: /'
+    e2e_peers_traps "/var/log/xen/guest-$1.log" "$log" /tmp/peers-marks
+}
+
+# At each of guest $1's marks (peers.guest's mark()), until the guest's
+# log is no longer followed: xvdm logs its counters (SIGUSR1), and a line
+# of /tmp/peers-marks gets dom0's interrupt counts of xen-blkback's and
+# xen-netback's event channels, the notifies the guest's PV drivers sent.
+e2e_peers_marks() {
+    : >/tmp/peers-marks
+    tail -n +1 -F "/var/log/xen/guest-$1.log" 2>/dev/null | while read -r line; do
+        case "$line" in
+        *"peers: mark"*)
+            kill -USR1 "$xvdm_pid"
+            awk '{ n = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i }
+                $NF == "blkif-backend" { b += n }
+                $NF ~ /^vif[0-9]+\.[0-9]+-q[0-9]+/ { v += n }
+                END { print b + 0, v + 0 }' /proc/interrupts >>/tmp/peers-marks
+            ;;
+        esac
+    done
+}
+
+# The traps per request (per MiB for the NICs) of each workload peers.guest
+# counted, from guest log $1, xvdm log $2 and dom0's counts at the marks
+# $3: the difference of xvdm's counters at the marks around the workload
+# (its disk's for requests, its NIC's for MiB), by the path that answered
+# them; beside them the notifies the PV driver sent dom0 meanwhile. A
+# virtio trap stops the guest's vCPU until it is answered; a PV notify
+# does not wait.
+e2e_peers_traps() {
+    tr -d '\r' <"$1" | awk -v xvdm="$2" -v marks="$3" '
+        function num(s, what) {
+            return match(s, "[0-9]+ " what) ? substr(s, RSTART, RLENGTH) + 0 : 0
+        }
+        # "requests through-xvdm by-the-kernel" of a counters line.
+        function counters(s) {
+            return num(s, "requests") " " num(s, "InterruptStatus") + \
+                num(s, "InterruptACK") + num(s, "QueueNotify") + \
+                num(s, "other registers") + num(s, "config") " " \
+                num(s, "through the host")
+        }
+        BEGIN {
+            while ((getline s < xvdm) > 0) {
+                if (s ~ / blk0: counters: /) blk[nb++] = counters(s)
+                if (s ~ / net0: counters: /) net[nn++] = counters(s)
+            }
+            while ((getline s < marks) > 0) pv[np++] = s
+        }
+        /peers: mark/ { m++ }
+        /peers: counted / {
+            sub(/.*peers: counted /, "")
+            what = $0; sub(/: [a-zA-Z]+ xvdm .*/, "", what)
+            unit = $0; sub(/.*: /, "", unit); sub(/ xvdm .*/, "", unit)
+            n = split($0, f, " ")
+            ours = f[n - 2] + 0; peer = f[n - 1]; theirs = f[n] + 0
+            if (m < 2 || ours <= 0 || theirs <= 0) next
+            if ((unit == "request" ? nb : nn) < m || np < m) {
+                printf "e2e: peers: %s: xvdm'"'"'s counters missing at its marks\n", what
+                next
+            }
+            split(unit == "request" ? blk[m - 2] : net[m - 2], a, " ")
+            split(unit == "request" ? blk[m - 1] : net[m - 1], b, " ")
+            split(pv[m - 2], p, " "); split(pv[m - 1], q, " ")
+            col = unit == "request" ? 1 : 2
+            printf "e2e: peers: %s: traps per %s: xvdm %.2f (%.2f through" \
+                " xvdm, %.2f answered by dom0'"'"'s kernel); %s %.2f notifies" \
+                " to dom0\n", what, unit, (b[2] - a[2] + b[3] - a[3]) / ours,
+                (b[2] - a[2]) / ours, (b[3] - a[3]) / ours, peer,
+                (q[col] - p[col]) / theirs
+        }'
 }
 
 # The rate (MiB/s) of the SOURCE line for address $2 in file $1.
