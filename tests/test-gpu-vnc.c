@@ -62,8 +62,10 @@ struct box {
 };
 
 static char sock_path[108];
-/* The screen's size, as the last start_unix_mode() set it. */
+/* The screen's size, as the last start_unix_mode() set it, and the part
+ * of it the guest's mode shows (the rest black). */
 static int screen_w = XRES, screen_h = YRES;
+static int shown_w = XRES, shown_h = YRES;
 
 /* vnc=unix:PATH of this test's own (named by the test's process, also
  * in a child of it), with more options after. */
@@ -76,8 +78,8 @@ static void start_unix_mode(int xres, int yres, const char *more)
                  (int)getpid());
     snprintf(opts, sizeof(opts), ",xres=%d,yres=%d,vnc=unix:%s%s", xres, yres,
              sock_path, more);
-    screen_w = xres;
-    screen_h = yres;
+    screen_w = shown_w = xres;
+    screen_h = shown_h = yres;
     start(opts);
 }
 
@@ -199,7 +201,8 @@ static void expected_rgb(const struct layout *l, uint32_t res_w, uint32_t ox,
     rgb[2] = fb_byte(k + l->b, gen);
 }
 
-/* The viewer's screen, pixel by pixel; l NULL: black. */
+/* The viewer's screen, pixel by pixel; l NULL: black (and past what the
+ * mode shows). */
 static void expect_screen(const rfbClient *c, const struct layout *l,
                           uint32_t res_w, uint32_t ox, uint32_t oy,
                           const struct box *newer)
@@ -211,7 +214,7 @@ static void expect_screen(const rfbClient *c, const struct layout *l,
             uint8_t want[3] = {0, 0, 0};
             uint32_t p;
 
-            if (l)
+            if (l && x < shown_w && y < shown_h)
                 expected_rgb(l, res_w, ox, oy, newer, x, y, want);
             memcpy(&p, c->frameBuffer + ((size_t)y * screen_w + x) * 4, 4);
             ck_assert_msg(channel(p, c->format.redShift) == want[0] &&
@@ -223,6 +226,14 @@ static void expect_screen(const rfbClient *c, const struct layout *l,
                           channel(p, c->format.blueShift), want[0], want[1],
                           want[2]);
         }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Threads of this process now. */
@@ -447,10 +458,11 @@ static void viewer_sized(rfbClient *c, int w, int ht)
 }
 
 /* A viewer asks for a smaller screen (RFB's SetDesktopSize, TigerVNC's
- * "resize remote session"): the guest is told the displays changed,
- * finds the new mode in its display info, the viewer gets the screen at
- * that size and a frame the guest draws at it byte for byte. A size past
- * the mode given at start is refused: the mode stays. */
+ * "resize remote session"): the guest is told the displays changed and
+ * finds the new mode in its display info; the viewer's screen keeps its
+ * size and shows the mode at its top left, black around it, and then a
+ * frame the guest draws at the new mode byte for byte. A size past the
+ * mode given at start is refused: the mode stays. */
 START_TEST(a_viewer_resizes_the_guests_screen)
 {
     const struct layout *l = &layouts[0];
@@ -466,10 +478,9 @@ START_TEST(a_viewer_resizes_the_guests_screen)
     ck_assert(SendExtDesktopSize(c, 96, 64));
     ck_assert(display_event(5000));
     expect_mode(96, 64);
-    viewer_sized(c, 96, 64);
-    screen_w = 96;
-    screen_h = 64;
-    /* What was shown, cut to the new size, until the guest draws anew. */
+    shown_w = 96;
+    shown_h = 64;
+    /* What was shown, cut to the new mode, until the guest draws anew. */
     viewer_update(c);
     expect_screen(c, l, 128, 0, 0, NULL);
     fb_resource(&f2, 2, l->format, 96, 64);
@@ -481,6 +492,71 @@ START_TEST(a_viewer_resizes_the_guests_screen)
     ck_assert(SendExtDesktopSize(c, 200, 64));
     ck_assert(!display_event(500));
     expect_mode(96, 64);
+    finish();
+    viewer_close(c);
+}
+END_TEST
+
+
+/* A viewer scales its screen down (UltraVNC's SetScale: a 64 x 48 copy
+ * of 128 x 96), then asks for a mode of 128 x 32. Were the screen made
+ * that small, libvncserver's scaled copy would be taller than it, and
+ * its next update would divide by zero. */
+START_TEST(a_scaled_viewer_asking_for_a_smaller_mode_crashes_nothing)
+{
+    const struct layout *l = &layouts[0];
+    char scale[4] = {rfbSetScale, 2, 0, 0};
+    struct fb f;
+    rfbClient *c;
+
+    start_unix_mode(128, 96, "");
+    fb_resource(&f, 1, l->format, 128, 96);
+    ck_assert_uint_eq(set_scanout(0, 1, rect(0, 0, 128, 96)), OK);
+    c = viewer_open(sock_path, 0, NULL);
+    ck_assert_ptr_nonnull(c);
+    ck_assert(WriteToRFBServer(c, scale, sizeof(scale)));
+    ck_assert(SendFramebufferUpdateRequest(c, 0, 0, 64, 48, TRUE));
+    viewer_sized(c, 64, 48);
+    ck_assert(SendExtDesktopSize(c, 128, 32));
+    ck_assert(display_event(5000));
+    expect_mode(128, 32);
+    ck_assert_uint_eq(flush(1, rect(0, 0, 128, 32)), OK);
+    finish();
+    viewer_close(c);
+}
+END_TEST
+
+/* A viewer that does not read has an update of two 1024 x 384
+ * rectangles under way, raw; it switches to RRE and asks for a mode of
+ * 16 x 16. Were the screen made that small, RRE would encode the second
+ * rectangle into a buffer sized for the new screen, overrunning it. */
+START_TEST(an_update_under_way_outlives_a_smaller_mode)
+{
+    char top[10] = {rfbFramebufferUpdateRequest, 0, 0, 0, 0, 0, 4, 0, 1, 0x80};
+    char bottom[10] = {rfbFramebufferUpdateRequest, 0, 0, 0, 1, 0x90, 4, 0, 1, 0x70};
+    char rre[8] = {rfbSetEncodings, 0, 0, 1, 0, 0, 0, rfbEncodingRRE};
+    char sink[65536];
+    rfbClient *c;
+    double until;
+
+    start_unix_mode(1024, 768, "");
+    c = viewer_open(sock_path, 0, NULL);
+    ck_assert_ptr_nonnull(c);
+    ck_assert(WriteToRFBServer(c, top, sizeof(top)));
+    ck_assert(WriteToRFBServer(c, bottom, sizeof(bottom)));
+    usleep(300 * 1000); /* its thread blocks writing the first */
+    ck_assert(WriteToRFBServer(c, rre, sizeof(rre)));
+    ck_assert(SendExtDesktopSize(c, 16, 16));
+    ck_assert(display_event(5000));
+    usleep(200 * 1000);
+    until = now_s() + 3;
+    while (now_s() < until) {
+        struct pollfd p = {.fd = c->sock, .events = POLLIN};
+
+        if (poll(&p, 1, 100) > 0 && read(c->sock, sink, sizeof(sink)) <= 0)
+            break;
+    }
+    expect_mode(16, 16);
     finish();
     viewer_close(c);
 }
@@ -642,14 +718,6 @@ static void make_password_file(const char *line)
     ck_assert_ptr_nonnull(f);
     fprintf(f, "%s\nnot this one\n", line);
     fclose(f);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* A wrong password is refused after a second (guessing goes at most a
@@ -985,6 +1053,8 @@ static Suite *gpu_vnc_suite(void)
     tcase_add_test(tc,
                    single_pixel_flushes_reach_a_viewer_in_whole_tiles);
     tcase_add_test(tc, a_viewer_resizes_the_guests_screen);
+    tcase_add_test(tc, a_scaled_viewer_asking_for_a_smaller_mode_crashes_nothing);
+    tcase_add_test(tc, an_update_under_way_outlives_a_smaller_mode);
     tcase_add_test(tc, the_screenshot_tool_writes_the_frame_as_a_png_or_ppm);
     suite_add_tcase(s, tc);
     tc = tcase_create("access");

@@ -247,6 +247,55 @@ START_TEST(the_pointer_reaches_the_guest_scaled_with_its_buttons)
 }
 END_TEST
 
+/* Until the server has said it takes SetDesktopSize (its first update
+ * carries an ExtendedDesktopSize): libvncclient sends none before. */
+static void viewer_may_resize(void)
+{
+    for (unsigned n = 0;
+         n < 100 && !SupportsClient2Server(viewer, rfbSetDesktopSize); n++)
+        if (WaitForMessage(viewer, 100000) > 0)
+            ck_assert(HandleRFBServerMessage(viewer));
+    ck_assert(SupportsClient2Server(viewer, rfbSetDesktopSize));
+}
+
+/* The tablet's x for a viewer's pointer at (x, y), once the loop has
+ * taken what was asked: tried until it is `want`, or a few seconds. */
+static uint32_t pointed_x(int x, int y, uint32_t want)
+{
+    struct got g = {0};
+
+    for (unsigned n = 0; n < 50; n++) {
+        point(x, y, 0);
+        g = next_event();
+        next_event(); /* ABS_Y */
+        expect_syn();
+        if (g.value == want)
+            break;
+        usleep(100 * 1000);
+    }
+    return g.value;
+}
+
+/* After a viewer asked for a mode of 32 x 24, its pointer is scaled over
+ * that mode (shown at the top left of the screen): the mode's last pixel
+ * is the tablet's last, and so is any pixel past it. */
+START_TEST(the_pointer_is_scaled_over_the_mode_a_viewer_asked_for)
+{
+    start("tablet");
+    post_buffers(RING, EVENT_LEN);
+    viewer_may_resize();
+    /* 31 of 0..63 before. */
+    ck_assert_uint_eq(pointed_x(31, 23, 31 * 0x7fff / (XRES - 1)),
+                      31 * 0x7fff / (XRES - 1));
+    ck_assert(SendExtDesktopSize(viewer, 32, 24));
+    ck_assert_uint_eq(pointed_x(31, 23, 0x7fff), 0x7fff);
+    point(15, 47, 0);
+    expect_at(15 * 0x7fff / 31, 0x7fff);
+    expect_syn();
+    finish();
+}
+END_TEST
+
 /* A viewer that goes with keys down (its window closed, its link lost)
  * leaves none down in the guest, whose kernel would repeat them. */
 START_TEST(keys_a_viewer_leaves_down_are_let_go_when_it_goes)
@@ -428,6 +477,7 @@ static Suite *vnc_input_suite(void)
     tcase_add_test(tc, keys_typed_in_a_viewer_reach_the_guest);
     tcase_add_test(tc, the_screenshot_tool_types_text_first);
     tcase_add_test(tc, the_pointer_reaches_the_guest_scaled_with_its_buttons);
+    tcase_add_test(tc, the_pointer_is_scaled_over_the_mode_a_viewer_asked_for);
     tcase_add_test(tc, keys_a_viewer_leaves_down_are_let_go_when_it_goes);
     tcase_add_test(tc, buttons_a_viewer_leaves_down_are_let_go_when_it_goes);
     tcase_add_test(tc, a_viewer_that_never_typed_lets_go_of_nothing);

@@ -60,6 +60,7 @@ struct gpu_vnc_input {
     struct gpu *g;
     struct xvdm_dev *dev;
     uint32_t xres, yres; /* at create: the largest size a viewer may ask */
+    atomic_uint mode;    /* now: width << 16 | height */
     /* The size a viewer asked for last (width << 16 | height; 0: none),
      * when, and the eventfd that tells the loop. */
     atomic_uint asked;
@@ -210,10 +211,11 @@ static void gpu_vnc_pointer(int mask, int x, int y, rfbClientPtr cl)
 {
     struct gpu_vnc_input *in = gpu_vnc_viewers_data(cl);
     struct gpu_vnc_report r = {.n = 0};
+    unsigned mode = atomic_load(&in->mode);
 
     gpu_vnc_viewer_typed(cl);
-    gpu_vnc_add(&r, EV_ABS, ABS_X, gpu_vnc_abs(x, in->xres));
-    gpu_vnc_add(&r, EV_ABS, ABS_Y, gpu_vnc_abs(y, in->yres));
+    gpu_vnc_add(&r, EV_ABS, ABS_X, gpu_vnc_abs(x, mode >> 16));
+    gpu_vnc_add(&r, EV_ABS, ABS_Y, gpu_vnc_abs(y, mode & 0xffff));
     pthread_mutex_lock(&in->lock);
     gpu_vnc_buttons(&r, in->buttons, mask);
     if (gpu_vnc_write(in, &in->tablet, &r, in->buttons & ~mask & 7))
@@ -237,8 +239,17 @@ void gpu_vnc_input_viewer_gone(struct gpu_vnc_input *in)
     pthread_mutex_unlock(&in->lock);
 }
 
+void gpu_vnc_input_mode(struct gpu_vnc_input *in, uint32_t w, uint32_t h)
+{
+    atomic_store(&in->mode, w << 16 | h);
+}
+
+/* The loop stops watching for sizes asked: its callback would reach the
+ * device being freed. The eventfd stays open for the threads to write. */
 void gpu_vnc_input_orphan(struct gpu_vnc_input *in)
 {
+    if (in->asked_fd >= 0)
+        xvdm_dev_unwatch_fd(in->dev, in->asked_fd);
     pthread_mutex_lock(&in->lock);
     in->dev = NULL;
     pthread_mutex_unlock(&in->lock);
@@ -327,6 +338,7 @@ int gpu_vnc_input_create(struct gpu *g, struct _rfbScreenInfo *s,
     in->dev = g->dev;
     in->xres = g->xres;
     in->yres = g->yres;
+    gpu_vnc_input_mode(in, g->xres, g->yres);
     in->keyboard.fd[0] = in->keyboard.fd[1] = -1;
     in->tablet.fd[0] = in->tablet.fd[1] = -1;
     pthread_mutex_init(&in->lock, NULL);

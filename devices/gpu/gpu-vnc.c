@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vnc=: scanout 0 shown over VNC by libvncserver, at the mode's size
- * (xres x yres; a viewer may ask for a smaller one: gpu_vnc_resize()),
- * 32-bit true colour. The screen is a copy
+ * (xres x yres at start; a viewer may ask for a smaller mode, shown at
+ * the top left of a screen of the same size: gpu_vnc_resize()), 32-bit
+ * true colour. The screen is a copy
  * of scanout 0, taken on SET_SCANOUT (all of it) and RESOURCE_FLUSH (the
  * flushed rectangle, converted from the resource's format); only what
  * was flushed is sent as changed.
@@ -27,7 +28,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <rfb/rfb.h>
-#include <rfb/rfbregion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +41,8 @@ struct gpu_vnc {
     bool guarded;     /* gpu_vnc_guard_start() took the process's server */
     bool serving;     /* its threads started */
     int fd;           /* the listening socket, until then */
-    uint32_t *pixels; /* xres * yres, in the server's format */
+    uint32_t width, height; /* the screen's: the mode at start */
+    uint32_t *pixels;       /* width * height, in the server's format */
     /* What viewers' threads read, of its own: left with the screen when
      * a thread does not end. For rfbCheckPasswordByList(): the password,
      * then NULL; the desktop's name. */
@@ -94,7 +95,7 @@ static void gpu_vnc_copy(struct gpu *g, uint32_t x0, uint32_t y0, uint32_t x1,
             s->res->pixels +
             ((uint64_t)(s->r.y + y) * s->res->width + s->r.x + x0) *
                 GPU_BYTES_PER_PIXEL;
-        uint32_t *to = g->vnc->pixels + (uint64_t)y * g->xres;
+        uint32_t *to = g->vnc->pixels + (uint64_t)y * g->vnc->width;
 
         /* The server's format is B8G8R8X8's (gpu_vnc_screen()). */
         if (l->b == 0 && l->g == 1 && l->r == 2) {
@@ -116,27 +117,29 @@ static uint32_t gpu_vnc_min(uint64_t a, uint64_t b)
 void gpu_vnc_show(struct gpu *g)
 {
     const struct gpu_scanout *s = &g->scanout[0];
+    struct gpu_vnc *v = g->vnc;
     uint32_t w = 0, h = 0;
 
-    if (!g->vnc)
+    if (!v)
         return;
     if (s->res) {
         w = gpu_vnc_min(s->r.width, g->xres);
         h = gpu_vnc_min(s->r.height, g->yres);
         gpu_vnc_copy(g, 0, 0, w, h);
     }
-    /* Black around what is shown (all of it, when nothing is); counted
-     * as copying is, or a guest turning the output off and on again
-     * would clear the screen for free, request after request. */
+    /* Black around what is shown (all of it, when nothing is; past the
+     * mode, when a viewer made it smaller); counted as copying is, or a
+     * guest turning the output off and on again would clear the screen
+     * for free, request after request. */
     g->turn_cost +=
-        ((uint64_t)g->xres * g->yres - (uint64_t)w * h) * sizeof(uint32_t);
-    for (uint32_t y = 0; y < g->yres; y++) {
+        ((uint64_t)v->width * v->height - (uint64_t)w * h) * sizeof(uint32_t);
+    for (uint32_t y = 0; y < v->height; y++) {
         uint32_t from = y < h ? w : 0;
 
-        memset(g->vnc->pixels + (uint64_t)y * g->xres + from, 0,
-               (size_t)(g->xres - from) * sizeof(uint32_t));
+        memset(v->pixels + (uint64_t)y * v->width + from, 0,
+               (size_t)(v->width - from) * sizeof(uint32_t));
     }
-    rfbMarkRectAsModified(g->vnc->screen, 0, 0, (int)g->xres, (int)g->yres);
+    rfbMarkRectAsModified(v->screen, 0, 0, (int)v->width, (int)v->height);
 }
 
 /* One axis of a flushed rectangle, [at, at + len) of the resource, on
@@ -195,9 +198,9 @@ void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
     gpu_vnc_mark(g, x0, y0, x1, y1);
 }
 
-/* What resizing the screen changes for each viewer, as libvncserver's
- * rfbNewFramebuffer() does for a new one: all of it to send, at its new
- * size where the viewer takes one (NewFBSize, ExtendedDesktopSize). */
+/* Each viewer that takes a screen size (NewFBSize, ExtendedDesktopSize)
+ * is sent it again: libvncserver answers a SetDesktopSize it was told
+ * succeeded only with that. */
 static void gpu_vnc_viewers_resized(rfbScreenInfoPtr s)
 {
     rfbClientIteratorPtr it = rfbGetClientIterator(s);
@@ -205,10 +208,6 @@ static void gpu_vnc_viewers_resized(rfbScreenInfoPtr s)
 
     while ((cl = rfbClientIteratorNext(it))) {
         pthread_mutex_lock(&cl->updateMutex);
-        sraRgnDestroy(cl->modifiedRegion);
-        cl->modifiedRegion = sraRgnCreateRect(0, 0, s->width, s->height);
-        sraRgnMakeEmpty(cl->copyRegion);
-        cl->copyDX = cl->copyDY = 0;
         if (cl->useNewFBSize)
             cl->newFBSizePending = TRUE;
         pthread_cond_signal(&cl->updateCond);
@@ -217,24 +216,21 @@ static void gpu_vnc_viewers_resized(rfbScreenInfoPtr s)
     rfbReleaseClientIterator(it);
 }
 
-/* Not rfbNewFramebuffer(): it would set libvncserver's own pixel format
- * (and with it free the translation tables a viewer's thread may be
- * sending with) and needs a new buffer, which a thread in the middle of
- * an update may still read. The pixels stay where they are, allocated
- * for the largest screen (the mode given at start: a viewer may ask for
- * no larger), so a thread that reads the old width, height or stride
- * with the new ones still reads inside them; what it sends of an old
- * size the next update sets right. */
+/* The screen keeps its size: libvncserver cannot make one smaller under
+ * its viewers' threads. Those size what they send from the screen's
+ * width and height as they read them, without a lock: an update of the
+ * old size encoded in RRE, CoRRE or Zlib after a shrink overruns a buffer
+ * sized for the new one, and a viewer's scaled copy (UltraVNC's
+ * SetScale) larger than the screen divides by zero. Nor
+ * rfbNewFramebuffer(): it frees the buffer and the translation tables a
+ * thread may be sending from. So the guest's picture is shown at the
+ * top left of the screen, black around it. */
 void gpu_vnc_resize(struct gpu *g, uint32_t w, uint32_t h)
 {
-    rfbScreenInfoPtr s = g->vnc->screen;
-
     gpu_mode_change(g, w, h);
-    s->width = (int)w;
-    s->height = (int)h;
-    s->paddedWidthInBytes = (int)(w * sizeof(uint32_t));
+    gpu_vnc_input_mode(g->vnc->input, w, h);
     gpu_vnc_show(g);
-    gpu_vnc_viewers_resized(s);
+    gpu_vnc_viewers_resized(g->vnc->screen);
 }
 
 /* vnc-password-file=FILE: its first line, without its line end. */
@@ -281,7 +277,9 @@ static int gpu_vnc_screen(struct gpu *g, struct gpu_vnc *v)
     int argc = 1, ret;
     rfbScreenInfoPtr s;
 
-    v->pixels = calloc((size_t)g->xres * g->yres, sizeof(*v->pixels));
+    v->width = g->xres;
+    v->height = g->yres;
+    v->pixels = calloc((size_t)v->width * v->height, sizeof(*v->pixels));
     v->name = strdup(xvdm_dev_name(g->dev));
     if (!v->pixels || !v->name)
         return -ENOMEM;
@@ -289,7 +287,7 @@ static int gpu_vnc_screen(struct gpu *g, struct gpu_vnc *v)
      * from xvdm's log; this silences its errors too, which
      * gpu-vnc-guard.c sends to xvdm's log instead. */
     rfbLogEnable(FALSE);
-    s = rfbGetScreen(&argc, argv, (int)g->xres, (int)g->yres, 8, 3, 4);
+    s = rfbGetScreen(&argc, argv, (int)v->width, (int)v->height, 8, 3, 4);
     if (!s)
         return -ENOMEM;
     v->screen = s;

@@ -211,8 +211,8 @@ void gpu_vnc_destroy(struct gpu *g);
  * again, black where nothing is shown. */
 void gpu_vnc_show(struct gpu *g);
 /* A viewer asked for a screen of w x h (checked against
- * gpu_vnc_input_create()'s most): the mode changes to it, and the screen
- * with it. */
+ * gpu_vnc_input_create()'s most): the mode changes to it; the viewers'
+ * screen keeps its size, showing the mode at its top left. */
 void gpu_vnc_resize(struct gpu *g, uint32_t w, uint32_t h);
 /* Rectangle r (host order, inside res) of resource res was flushed. */
 void gpu_vnc_flush(struct gpu *g, const struct gpu_resource *res,
@@ -256,8 +256,11 @@ int gpu_vnc_input_create(struct gpu *g, struct _rfbScreenInfo *s,
 /* A viewer's thread, as the viewer goes: every key and button the guest
  * was told is down is let go. */
 void gpu_vnc_input_viewer_gone(struct gpu_vnc_input *in);
+/* The mode is now w x h: where the viewers point is scaled over it. */
+void gpu_vnc_input_mode(struct gpu_vnc_input *in, uint32_t w, uint32_t h);
 /* The device goes while viewer threads are left (in is left to them):
- * nothing is logged through the device from then on. */
+ * nothing is logged through the device, and nothing they ask reaches the
+ * loop, from then on. */
 void gpu_vnc_input_orphan(struct gpu_vnc_input *in);
 /* Once no viewer thread runs. NULL is fine. */
 void gpu_vnc_input_destroy(struct gpu_vnc_input *in);
