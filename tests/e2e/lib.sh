@@ -448,7 +448,8 @@ e2e_peers_marks() {
 # counted, from guest log $1, xvdm log $2 and dom0's counts at the marks
 # $3: the difference of xvdm's counters at the marks around the workload
 # (its disk's for requests, its NIC's for MiB), by the path that answered
-# them; beside them the notifies the PV driver sent dom0 meanwhile. A
+# them, and the time its loop spent draining the device's queues; beside
+# them the notifies the PV driver sent dom0 meanwhile. A
 # virtio trap stops the guest's vCPU until it is answered; a PV notify
 # does not wait.
 e2e_peers_traps() {
@@ -456,12 +457,14 @@ e2e_peers_traps() {
         function num(s, what) {
             return match(s, "[0-9]+ " what) ? substr(s, RSTART, RLENGTH) + 0 : 0
         }
-        # "requests through-xvdm by-the-kernel" of a counters line.
-        function counters(s) {
+        # "requests through-xvdm by-the-kernel drain-us" of a counters
+        # line (drain-us: the time its drains took, in all).
+        function counters(s,   us) {
+            us = match(s, "drains, [0-9.]+ us") ? substr(s, RSTART + 8, RLENGTH - 11) : 0
             return num(s, "requests") " " num(s, "InterruptStatus") + \
                 num(s, "InterruptACK") + num(s, "QueueNotify") + \
                 num(s, "other registers") + num(s, "config") " " \
-                num(s, "through the host")
+                num(s, "through the host") " " num(s, "drains") * us
         }
         BEGIN {
             while ((getline s < xvdm) > 0) {
@@ -487,9 +490,10 @@ e2e_peers_traps() {
             split(pv[m - 2], p, " "); split(pv[m - 1], q, " ")
             col = unit == "request" ? 1 : 2
             printf "e2e: peers: %s: traps per %s: xvdm %.2f (%.2f through" \
-                " xvdm, %.2f answered by dom0'"'"'s kernel); %s %.2f notifies" \
-                " to dom0\n", what, unit, (b[2] - a[2] + b[3] - a[3]) / ours,
-                (b[2] - a[2]) / ours, (b[3] - a[3]) / ours, peer,
+                " xvdm, %.2f answered by dom0'"'"'s kernel), its drains took" \
+                " %.0f us; %s %.2f notifies to dom0\n", what, unit,
+                (b[2] - a[2] + b[3] - a[3]) / ours, (b[2] - a[2]) / ours,
+                (b[3] - a[3]) / ours, (b[4] - a[4]) / ours, peer,
                 (q[col] - p[col]) / theirs
         }'
 }
