@@ -1209,6 +1209,36 @@ START_TEST(two_queues_get_a_connection_each_where_the_server_allows_multi_conn)
 }
 END_TEST
 
+/* The server killed, and time for the loop to see each connection's
+ * socket hang up. */
+static void server_killed(void)
+{
+    nbd_server_kill(&srv);
+    usleep(500 * 1000);
+}
+
+/* With two connections, each line about one says which: the second's
+ * connect; then, the server killed, the second's loss, and, the server
+ * back, the first's (numbered once the second was there). */
+START_TEST(each_connections_lines_say_which_connection)
+{
+    const char *plugin[] = {"memory", "1M", NULL};
+    const char *words[] = {"memory", "1M", NULL};
+
+    if (!served_to_two_queues(NULL, plugin, "(connection 2): connected,"))
+        return;
+    ck_assert_uint_eq(log_lines_during(server_killed,
+                                       "(connection 2): connection lost ("),
+                      1);
+    nbdkit(words);
+    ck_assert_uint_eq(write_back_on(0, 16, 0x11), VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(log_lines_during(server_killed,
+                                       "(connection 1): connection lost ("),
+                      1);
+    stop();
+}
+END_TEST
+
 /* The backing file, read behind the server's back. */
 static void file_holds(const char *file, off_t off, size_t len, uint8_t byte,
                        bool want)
@@ -1393,6 +1423,7 @@ static Suite *blk_nbd_suite(void)
         tc, a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed);
     tcase_add_test(
         tc, two_queues_get_a_connection_each_where_the_server_allows_multi_conn);
+    tcase_add_test(tc, each_connections_lines_say_which_connection);
     tcase_add_test(tc, a_flush_on_one_queue_covers_a_write_on_the_other);
     tcase_add_test(tc, one_connection_serves_both_queues_without_multi_conn);
     tcase_add_test(

@@ -108,7 +108,7 @@ int blk_nbd_set_create(struct blk_nbd_set **out, struct xvdm_dev *dev,
 
     if (!s)
         return -ENOMEM;
-    ret = blk_nbd_create(&s->conn[0], dev, uri, false, done, back, ctx);
+    ret = blk_nbd_create(&s->conn[0], dev, uri, 0, done, back, ctx);
     if (ret) {
         free(s);
         return ret;
@@ -117,8 +117,13 @@ int blk_nbd_set_create(struct blk_nbd_set **out, struct xvdm_dev *dev,
     /* A connection the server refuses (past its limit, say) is not
      * worth failing the device for: its queue shares the first. */
     while (s->n < queues && blk_nbd_multi_conn(s->conn[0]) &&
-           blk_nbd_create(&s->conn[s->n], dev, uri, true, done, back, ctx) == 0)
+           blk_nbd_create(&s->conn[s->n], dev, uri, s->n + 1, done, back,
+                          ctx) == 0)
         s->n++;
+    /* Each connection's lines say which it is, the first's too once
+     * there are others. */
+    if (s->n > 1)
+        blk_nbd_number(s->conn[0], 1);
     set_say(s, dev, uri, queues);
     *out = s;
     return 0;

@@ -21,11 +21,17 @@ struct blk_nbd;
 /* Connect to `uri` (nbd:// or nbd+unix://), waiting for the handshake:
  * the device is offered as the export is. 0, or a negative errno after a
  * logged line naming the URI. `back`: connected again after the
- * connection was lost. need_multi: a connection beside others, which
+ * connection was lost. number: 0 for a device's first connection, its
+ * lines naming the URI alone (until blk_nbd_number()); else a connection
+ * beside others, its lines naming it "(connection <number>)", which
  * refuses a server that does not allow multi-conn (and retries). */
 int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
-                   bool need_multi, blk_remote_done_fn *done,
+                   unsigned number, blk_remote_done_fn *done,
                    blk_remote_back_fn *back, void *ctx);
+
+/* Its lines name it "(connection <number>)" after the URI from now on:
+ * one of several. */
+void blk_nbd_number(struct blk_nbd *n, unsigned number);
 
 /* The engine's operations (blk-remote.h) on a struct blk_nbd. info():
  * NBD's export flags, block the server's minimum block size (libnbd
