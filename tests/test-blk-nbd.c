@@ -1239,6 +1239,52 @@ START_TEST(each_connections_lines_say_which_connection)
 }
 END_TEST
 
+/* Two queues on a vCPU that waits up to 30 s for an answer (a reset
+ * that waits on the server may take longer than the usual 5 s). */
+static void start_two_queues_patient(void)
+{
+    struct sim_config cfg = harness_sim_config(1);
+    char spec[256];
+
+    cfg.ioreq_timeout_ms = 30000;
+    snprintf(spec, sizeof(spec), "blk,nbd=%s,queues=2", srv.uri);
+    ck_assert_int_eq(blk_guest_start_sim(&h, &d, spec, 2, 64,
+                                         BLK_GUEST_FEATURES, &cfg),
+                     0);
+}
+
+/* The guest resets the device with a read stuck at the server on each
+ * queue's connection (nbdkit delays reads 30 s): the reset waits for
+ * their replies once, NBD_IDLE_MS (5 s), for both connections together,
+ * then drops them; the guest's write of Status 0 is answered after
+ * about 5 s, not 10. */
+START_TEST(a_reset_waits_once_for_all_the_connections)
+{
+    const char *words[] = {"--filter=delay", "memory", "1M", "rdelay=30",
+                           NULL};
+    uint64_t t0, took;
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    nbdkit(words);
+    ck_assert_uint_eq(log_lines_during(start_two_queues_patient,
+                                       "2 connections (multi-conn)"),
+                      1);
+    for (unsigned q = 0; q < 2; q++) {
+        blk_guest_submit(&d, q, VIRTIO_BLK_T_IN, 8 * q, 4096, true);
+        vdriver_kick(&d, q);
+    }
+    t0 = now_ms();
+    vdriver_reset(&d);
+    took = now_ms() - t0;
+    ck_assert_int_eq(d.io_error, 0);
+    ck_assert_msg(took >= 4500 && took < 6500, "the reset took %llu ms",
+                  (unsigned long long)took);
+    stop();
+}
+END_TEST
+
 /* The backing file, read behind the server's back. */
 static void file_holds(const char *file, off_t off, size_t len, uint8_t byte,
                        bool want)
@@ -1424,6 +1470,7 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(
         tc, two_queues_get_a_connection_each_where_the_server_allows_multi_conn);
     tcase_add_test(tc, each_connections_lines_say_which_connection);
+    tcase_add_test(tc, a_reset_waits_once_for_all_the_connections);
     tcase_add_test(tc, a_flush_on_one_queue_covers_a_write_on_the_other);
     tcase_add_test(tc, one_connection_serves_both_queues_without_multi_conn);
     tcase_add_test(

@@ -52,12 +52,15 @@ static struct blk_job *set_take(void *e)
     return list;
 }
 
+/* One deadline for the device's connections, waited for in turn: a
+ * reset waits NBD_IDLE_MS at most, not that once per connection. */
 static void set_wait_idle(void *e)
 {
     struct blk_nbd_set *s = e;
+    uint64_t deadline = blk_nbd_idle_deadline();
 
     for (unsigned i = 0; i < s->n; i++)
-        blk_nbd_ops.wait_idle(s->conn[i]);
+        blk_nbd_wait_idle_until(s->conn[i], deadline);
 }
 
 /* The export as a connection that is up sees it. */

@@ -956,15 +956,26 @@ static int nbd_info(void *e, struct blk_remote_info *info)
     return 0;
 }
 
-static void nbd_wait_idle(void *e)
+uint64_t blk_nbd_idle_deadline(void)
 {
-    struct blk_nbd *n = e;
-    uint64_t deadline = nbd_now_ms() + NBD_IDLE_MS, now;
+    return nbd_now_ms() + NBD_IDLE_MS;
+}
+
+void blk_nbd_wait_idle_until(struct blk_nbd *n, uint64_t deadline)
+{
+    uint64_t now = 0;
+    int r = 1;
 
     nbd_look_at_finished(n, false);
-    while (n->busy && n->h && (now = nbd_now_ms()) < deadline) {
-        nbd_progress(n, nbd_poll(n->h, (int)(deadline - now)));
+    /* Past the deadline (the device's other connections may have taken
+     * the time) the replies that came are still read, without waiting:
+     * a connection is dropped for replies that did not come. */
+    while (n->busy && n->h && (r > 0 || now < deadline)) {
+        now = nbd_now_ms();
+        r = nbd_poll(n->h, now < deadline ? (int)(deadline - now) : 0);
+        nbd_progress(n, r);
         nbd_look_at_finished(n, false);
+        now = nbd_now_ms();
     }
     if (n->busy) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
@@ -974,6 +985,11 @@ static void nbd_wait_idle(void *e)
         nbd_fail_and_retry(n, "no reply");
     }
     nbd_look_at_finished(n, false);
+}
+
+static void nbd_wait_idle(void *e)
+{
+    blk_nbd_wait_idle_until(e, blk_nbd_idle_deadline());
 }
 
 /* The first connection, waited for: the device is offered as the export

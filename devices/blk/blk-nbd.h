@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "blk-remote.h"
 
@@ -43,6 +44,12 @@ void blk_nbd_number(struct blk_nbd *n, unsigned number);
  * its own (a request may be many commands). wait_idle() awaits replies for a few seconds,
  * then drops the connection (reconnected later). destroy() drops it. */
 extern const struct blk_remote_ops blk_nbd_ops;
+
+/* wait_idle() for one of several connections, which share the wait: the
+ * deadline, from blk_nbd_idle_deadline() (NBD_IDLE_MS, 5 s, from now),
+ * is the device's. Past it, replies that already came are still read. */
+uint64_t blk_nbd_idle_deadline(void);
+void blk_nbd_wait_idle_until(struct blk_nbd *n, uint64_t deadline);
 
 /* Connected and serving. */
 bool blk_nbd_ready(const struct blk_nbd *n);
