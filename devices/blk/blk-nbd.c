@@ -910,6 +910,12 @@ static bool nbd_room(void *e, unsigned queue)
     return room;
 }
 
+void blk_nbd_drop(struct blk_nbd *n, const char *why)
+{
+    if (n->state == NBD_READY)
+        nbd_fail_and_retry(n, why);
+}
+
 bool blk_nbd_ready(const struct blk_nbd *n)
 {
     return n->state == NBD_READY;
