@@ -57,8 +57,7 @@ static inline int blk_guest_start(struct harness *h, struct vdriver *d,
 {
     struct sim_config cfg = harness_sim_config(1);
 
-    return blk_guest_start_sim(h, d, spec, queues, queue_size, features,
-                               &cfg);
+    return blk_guest_start_sim(h, d, spec, queues, queue_size, features, &cfg);
 }
 
 /* `size` bytes at `offset` of struct virtio_blk_config, as the guest

@@ -1229,14 +1229,14 @@ START_TEST(each_connections_lines_say_which_connection)
 
     if (!served_to_two_queues(NULL, plugin, "(connection 2): connected,"))
         return;
-    ck_assert_uint_eq(log_lines_during(server_killed,
-                                       "(connection 2): connection lost ("),
-                      1);
+    ck_assert_uint_eq(
+        log_lines_during(server_killed, "(connection 2): connection lost ("),
+        1);
     nbdkit(words);
     ck_assert_uint_eq(write_back_on(0, 16, 0x11), VIRTIO_BLK_S_OK);
-    ck_assert_uint_eq(log_lines_during(server_killed,
-                                       "(connection 1): connection lost ("),
-                      1);
+    ck_assert_uint_eq(
+        log_lines_during(server_killed, "(connection 1): connection lost ("),
+        1);
     stop();
 }
 END_TEST
@@ -1250,9 +1250,8 @@ static void start_two_queues_patient(void)
 
     cfg.ioreq_timeout_ms = 30000;
     snprintf(spec, sizeof(spec), "blk,nbd=%s,queues=2", srv.uri);
-    ck_assert_int_eq(blk_guest_start_sim(&h, &d, spec, 2, 64,
-                                         BLK_GUEST_FEATURES, &cfg),
-                     0);
+    ck_assert_int_eq(
+        blk_guest_start_sim(&h, &d, spec, 2, 64, BLK_GUEST_FEATURES, &cfg), 0);
 }
 
 /* nbdkit delaying every read 30 s, and a device with two queues on it (a
@@ -1260,8 +1259,7 @@ static void start_two_queues_patient(void)
  * nbdkit is not installed. */
 static bool served_slowly_to_two_queues(void)
 {
-    const char *words[] = {"--filter=delay", "memory", "1M", "rdelay=30",
-                           NULL};
+    const char *words[] = {"--filter=delay", "memory", "1M", "rdelay=30", NULL};
 
     if (!need("nbdkit"))
         return false;

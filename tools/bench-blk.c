@@ -317,9 +317,9 @@ static double run_direct_nbd_conns(const struct workload *w, const char *uri,
                                           .user_data = &slot[n]};
             uint64_t off = offset_of(w, issued, &seed);
 
-            if ((w->write ? nbd_aio_pwrite(c, slot_data[n], w->bs, off, cb, 0)
-                          : nbd_aio_pread(c, slot_data[n], w->bs, off, cb,
-                                          0)) < 0)
+            if ((w->write
+                     ? nbd_aio_pwrite(c, slot_data[n], w->bs, off, cb, 0)
+                     : nbd_aio_pread(c, slot_data[n], w->bs, off, cb, 0)) < 0)
                 goto out;
         }
         if (nbd_poll_all(nbd, conns))
@@ -817,8 +817,8 @@ static int nbd_round(struct guest g[2], const struct workload *w,
 /* Every workload on the server at `uri`, its rows printed: one queue
  * against one libnbd connection under `label`, two against two under
  * "label 2q"; the rounds kept in o[] for the multi-conn table. */
-static int bench_nbd_server(const char *label, const char *uri,
-                            unsigned rounds, struct nbd_rounds *o)
+static int bench_nbd_server(const char *label, const char *uri, unsigned rounds,
+                            struct nbd_rounds *o)
 {
     struct harness h;
     struct guest g[2];
@@ -842,8 +842,7 @@ static int bench_nbd_server(const char *label, const char *uri,
  * through xvdm, two connections over one through libnbd, from the same
  * rounds. */
 static void print_multi_conn(const bool *measured,
-                             struct nbd_rounds (*o)[WORKLOADS],
-                             unsigned rounds)
+                             struct nbd_rounds (*o)[WORKLOADS], unsigned rounds)
 {
     printf("\nmulti-conn: 2 queues / 1 queue (xvdm), 2 connections / 1 "
            "(libnbd), the same rounds\n");
@@ -956,8 +955,7 @@ int main(int argc, char **argv)
 
         w.requests = requests;
         file_spec(spec, sizeof(spec), path, "io_uring");
-        if (start_xvdm(&h, &g, spec) ||
-            run_guest(&g, &w, &rate, &traps))
+        if (start_xvdm(&h, &g, spec) || run_guest(&g, &w, &rate, &traps))
             return 1;
         harness_stop(&h);
         printf("%u requests through xvdm\n", requests);

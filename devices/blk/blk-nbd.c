@@ -650,9 +650,8 @@ static void nbd_watch_update(struct blk_nbd *n)
         return;
     ret = xvdm_dev_modify_fd(n->dev, n->fd, ev);
     if (ret)
-        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                     "%s: cannot watch the socket: %s", n->name,
-                     strerror(-ret));
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "%s: cannot watch the socket: %s",
+                     n->name, strerror(-ret));
     else
         n->events = ev;
 }
@@ -748,8 +747,8 @@ static void nbd_connected(struct blk_nbd *n)
     n->failures = 0;
     n->backoff_ms = NBD_BACKOFF_MIN_MS;
     nbd_arm(n, 0);
-    xvdm_dev_log(n->dev, XVDM_LOG_INFO, "%s: connected, %llu bytes%s",
-                 n->name, (unsigned long long)n->info.size,
+    xvdm_dev_log(n->dev, XVDM_LOG_INFO, "%s: connected, %llu bytes%s", n->name,
+                 (unsigned long long)n->info.size,
                  n->info.read_only ? ", read-only" : "");
     if (tail)
         xvdm_dev_log(n->dev, XVDM_LOG_WARN,
@@ -1020,8 +1019,8 @@ static int nbd_first_connect(struct blk_nbd *n)
     }
     if (n->state == NBD_READY)
         return 0;
-    xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "cannot connect to %s: %s",
-                 n->name, why);
+    xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "cannot connect to %s: %s", n->name,
+                 why);
     return -ECONNREFUSED;
 }
 
@@ -1086,8 +1085,12 @@ int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
 
     if (!n)
         return -ENOMEM;
-    *n = (struct blk_nbd){.dev = dev, .fd = -1, .timer = -1, .done_fn = done,
-                          .back_fn = back, .ctx = ctx,
+    *n = (struct blk_nbd){.dev = dev,
+                          .fd = -1,
+                          .timer = -1,
+                          .done_fn = done,
+                          .back_fn = back,
+                          .ctx = ctx,
                           .need_multi = number > 0,
                           .backoff_ms = NBD_BACKOFF_MIN_MS};
     n->uri = strdup(uri);
