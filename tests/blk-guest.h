@@ -27,15 +27,17 @@
      (1ULL << VIRTIO_BLK_F_MQ) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |            \
      (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_RO))
 
-/* The harness started on `spec` and d probed with `features`, queues
- * 0..queues-1 of queue_size entries set up and DRIVER_OK: 0, or what
- * harness_start() returned, with nothing else done. */
-static inline int blk_guest_start(struct harness *h, struct vdriver *d,
-                                  const char *spec, unsigned queues,
-                                  uint16_t queue_size, uint64_t features)
+/* The harness started on `spec` on a sim made from cfg, and d probed
+ * with `features`, queues 0..queues-1 of queue_size entries set up and
+ * DRIVER_OK: 0, or what harness_start_sim() returned, with nothing else
+ * done. */
+static inline int blk_guest_start_sim(struct harness *h, struct vdriver *d,
+                                      const char *spec, unsigned queues,
+                                      uint16_t queue_size, uint64_t features,
+                                      const struct sim_config *cfg)
 {
     const char *specs[] = {spec};
-    int ret = harness_start(h, specs, 1);
+    int ret = harness_start_sim(h, specs, 1, cfg);
 
     if (ret)
         return ret;
@@ -46,6 +48,16 @@ static inline int blk_guest_start(struct harness *h, struct vdriver *d,
         ck_assert_int_eq(vdriver_setup_queue(d, q, queue_size), 0);
     vdriver_driver_ok(d);
     return 0;
+}
+
+/* The same on the harness's usual sim (harness_start()). */
+static inline int blk_guest_start(struct harness *h, struct vdriver *d,
+                                  const char *spec, unsigned queues,
+                                  uint16_t queue_size, uint64_t features)
+{
+    struct sim_config cfg = harness_sim_config(1);
+
+    return blk_guest_start_sim(h, d, spec, queues, queue_size, features, &cfg);
 }
 
 /* `size` bytes at `offset` of struct virtio_blk_config, as the guest

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef HAVE_LIBNBD
@@ -1209,6 +1211,144 @@ START_TEST(two_queues_get_a_connection_each_where_the_server_allows_multi_conn)
 }
 END_TEST
 
+/* The server killed, and time for the loop to see each connection's
+ * socket hang up. */
+static void server_killed(void)
+{
+    nbd_server_kill(&srv);
+    usleep(500 * 1000);
+}
+
+/* With two connections, each line about one says which: the second's
+ * connect; then, the server killed, the second's loss, and, the server
+ * back, the first's (numbered once the second was there). */
+START_TEST(each_connections_lines_say_which_connection)
+{
+    const char *plugin[] = {"memory", "1M", NULL};
+    const char *words[] = {"memory", "1M", NULL};
+
+    if (!served_to_two_queues(NULL, plugin, "(connection 2): connected,"))
+        return;
+    ck_assert_uint_eq(
+        log_lines_during(server_killed, "(connection 2): connection lost ("),
+        1);
+    nbdkit(words);
+    ck_assert_uint_eq(write_back_on(0, 16, 0x11), VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(
+        log_lines_during(server_killed, "(connection 1): connection lost ("),
+        1);
+    stop();
+}
+END_TEST
+
+/* Two queues on a vCPU that waits up to 30 s for an answer (a reset
+ * that waits on the server may take longer than the usual 5 s). */
+static void start_two_queues_patient(void)
+{
+    struct sim_config cfg = harness_sim_config(1);
+    char spec[256];
+
+    cfg.ioreq_timeout_ms = 30000;
+    snprintf(spec, sizeof(spec), "blk,nbd=%s,queues=2", srv.uri);
+    ck_assert_int_eq(
+        blk_guest_start_sim(&h, &d, spec, 2, 64, BLK_GUEST_FEATURES, &cfg), 0);
+}
+
+/* nbdkit delaying every read 30 s, and a device with two queues on it (a
+ * connection each) on a patient vCPU; false (the test skipped) where
+ * nbdkit is not installed. */
+static bool served_slowly_to_two_queues(void)
+{
+    const char *words[] = {"--filter=delay", "memory", "1M", "rdelay=30", NULL};
+
+    if (!need("nbdkit"))
+        return false;
+    server_dir();
+    nbdkit(words);
+    ck_assert_uint_eq(log_lines_during(start_two_queues_patient,
+                                       "2 connections (multi-conn)"),
+                      1);
+    return true;
+}
+
+/* The guest resets the device with a read stuck at the server on each
+ * queue's connection (nbdkit delays reads 30 s): the reset waits for
+ * their replies once, NBD_IDLE_MS (5 s), for both connections together,
+ * then drops them; the guest's write of Status 0 is answered after
+ * about 5 s, not 10. */
+START_TEST(a_reset_waits_once_for_all_the_connections)
+{
+    uint64_t t0, took;
+
+    if (!served_slowly_to_two_queues())
+        return;
+    for (unsigned q = 0; q < 2; q++) {
+        blk_guest_submit(&d, q, VIRTIO_BLK_T_IN, 8 * q, 4096, true);
+        vdriver_kick(&d, q);
+    }
+    t0 = now_ms();
+    vdriver_reset(&d);
+    took = now_ms() - t0;
+    ck_assert_int_eq(d.io_error, 0);
+    ck_assert_msg(took >= 4500 && took < 6500, "the reset took %llu ms",
+                  (unsigned long long)took);
+    stop();
+}
+END_TEST
+
+/* The guest's reset, then its probe again, as blk_guest_start() probes. */
+static void reset_and_probe(unsigned queues)
+{
+    vdriver_reset(&d);
+    ck_assert_int_eq(d.io_error, 0);
+    ck_assert_int_eq(vdriver_probe(&d, BLK_GUEST_ID, BLK_GUEST_FEATURES), 0);
+    for (unsigned q = 0; q < queues; q++)
+        ck_assert_int_eq(vdriver_setup_queue(&d, q, 64), 0);
+    vdriver_driver_ok(&d);
+}
+
+/* Queue 0's write, tried until its connection is back. */
+static void first_connection_back(void)
+{
+    ck_assert_uint_eq(write_back_on(0, 16, 0x11), VIRTIO_BLK_S_OK);
+}
+
+/* The first connection alone comes back, to a server that does not allow
+ * multi-conn, while the second still reaches the one before (its socket
+ * moved aside, still listening): the second is dropped, with a line
+ * saying why, and what queue 1 writes then goes where queue 0 reads. The
+ * first connection is dropped alone by a reset with a read stuck on it. */
+START_TEST(a_first_connection_back_without_multi_conn_drops_the_others)
+{
+    const char *after[] = {"--filter=multi-conn", "memory", "1M",
+                           "multi-conn-mode=disable", NULL};
+    char aside[128];
+    pid_t old;
+    int status;
+
+    if (!served_slowly_to_two_queues())
+        return;
+    old = srv.pid;
+    snprintf(aside, sizeof(aside), "%s/sock-before", srv.dir);
+    ck_assert_int_eq(rename(srv.sock, aside), 0);
+    nbdkit(after);
+    blk_guest_submit(&d, 0, VIRTIO_BLK_T_IN, 0, 4096, true);
+    vdriver_kick(&d, 0);
+    reset_and_probe(2);
+    ck_assert_uint_eq(
+        log_lines_during(first_connection_back,
+                         "(connection 2): connection lost (the first "
+                         "connection's server does not allow multi-conn)"),
+        1);
+    ck_assert_uint_eq(run_on(1, VIRTIO_BLK_T_OUT, 24, 4096, 0x22, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(24, 8, 0x22));
+    kill(old, SIGKILL);
+    waitpid(old, &status, 0);
+    stop();
+}
+END_TEST
+
 /* The backing file, read behind the server's back. */
 static void file_holds(const char *file, off_t off, size_t len, uint8_t byte,
                        bool want)
@@ -1393,6 +1533,10 @@ static Suite *blk_nbd_suite(void)
         tc, a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed);
     tcase_add_test(
         tc, two_queues_get_a_connection_each_where_the_server_allows_multi_conn);
+    tcase_add_test(tc, each_connections_lines_say_which_connection);
+    tcase_add_test(tc, a_reset_waits_once_for_all_the_connections);
+    tcase_add_test(tc,
+                   a_first_connection_back_without_multi_conn_drops_the_others);
     tcase_add_test(tc, a_flush_on_one_queue_covers_a_write_on_the_other);
     tcase_add_test(tc, one_connection_serves_both_queues_without_multi_conn);
     tcase_add_test(

@@ -17,12 +17,16 @@
  * O_DIRECT on both sides (direct=on, as a production disk is run).
  *
  * With --nbd the disk is an NBD export instead (blk,nbd=URI: xvdm's loop
- * drives libnbd's async API on one connection), from each server started
- * here: nbdkit's memory plugin, and qemu-nbd on the benchmark's file, raw
- * and as a qcow2 copy. The direct side is libnbd itself, its async API on
- * a connection of its own to the same server: the same requests, at the
- * same depth, in the same buffers, polled as xvdm polls. Without libnbd
- * at build, --nbd says it is unavailable.
+ * drives libnbd's async API), from each server started here: nbdkit's
+ * memory plugin, and qemu-nbd on the benchmark's file, raw and as a qcow2
+ * copy. The direct side is libnbd itself, its async API on connections
+ * of its own to the same server: the same requests, at the same depth,
+ * in the same buffers, polled as xvdm polls. Each round measures a device
+ * with one queue (one connection) against one libnbd connection and a
+ * device with two queues (the guest spreading its requests over both, a
+ * connection each, as every server here allows multi-conn) against two;
+ * a last table divides the two-queue rates by the one-queue ones. Without
+ * libnbd at build, --nbd says it is unavailable.
  *
  * With --grants it compares xvdm with itself instead: every workload with
  * the device in grant mode (the sim guest grants each buffer, xvdm maps
@@ -40,6 +44,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
+#include <poll.h>
 #include <pthread.h>
 #ifdef HAVE_LIBURING
 #include <liburing.h>
@@ -227,20 +232,77 @@ static int nbd_direct_retired(void *user_data, int *error)
     return 1;
 }
 
-/* Requests per second with one libnbd connection to `uri` keeping w->qd
- * commands in flight through the async API, polled for what its state
- * machine waits for (nbd_poll(): poll(2), then nbd_aio_notify_*), as
- * xvdm's loop does; 0 when a command fails. The connection is made
- * before the clock starts, as xvdm's is. */
-static double run_direct_nbd(const struct workload *w, const char *uri)
+/* The most connections a libnbd run takes. */
+#define NBD_CONNS_MAX 2
+
+/* One poll(2) on what each connection's state machine waits for, then,
+ * on each that is ready, nbd_aio_notify_read or (with only writing
+ * ready) nbd_aio_notify_write: nbd_poll(3) over several connections, as
+ * xvdm's loop does on its epoll. 0, or -1. */
+static int nbd_poll_all(struct nbd_handle **nbd, unsigned n)
+{
+    struct pollfd p[NBD_CONNS_MAX];
+
+    for (unsigned i = 0; i < n; i++) {
+        unsigned dir = nbd_aio_get_direction(nbd[i]);
+
+        p[i] = (struct pollfd){
+            .fd = nbd_aio_get_fd(nbd[i]),
+            .events = (dir & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
+                      (dir & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0)};
+    }
+    if (poll(p, n, -1) < 0)
+        return -1;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned dir = nbd_aio_get_direction(nbd[i]);
+        short ev = p[i].revents;
+        int r = 0;
+
+        if ((dir & LIBNBD_AIO_DIRECTION_READ) &&
+            (ev & (POLLIN | POLLHUP | POLLERR)))
+            r = nbd_aio_notify_read(nbd[i]);
+        else if ((dir & LIBNBD_AIO_DIRECTION_WRITE) &&
+                 (ev & (POLLOUT | POLLHUP | POLLERR)))
+            r = nbd_aio_notify_write(nbd[i]);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* `conns` libnbd connections to `uri`, made before the clock starts, as
+ * xvdm's are; more than one only where the server allows multi-conn.
+ * 0, or -1 with those made in nbd[] (NULL past them). */
+static int nbd_direct_connect(struct nbd_handle **nbd, unsigned conns,
+                              const char *uri)
+{
+    for (unsigned i = 0; i < conns; i++) {
+        nbd[i] = nbd_create();
+        if (!nbd[i] || nbd_connect_uri(nbd[i], uri))
+            return -1;
+        if (conns > 1 && nbd_can_multi_conn(nbd[i]) != 1) {
+            fprintf(stderr, "bench-blk: %s does not allow multi-conn\n", uri);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Requests per second with `conns` libnbd connections to `uri` keeping
+ * w->qd commands in flight between them through the async API (slot n on
+ * connection n % conns, as the guest puts it on queue n % queues),
+ * polled as xvdm's loop polls (nbd_poll_all()); 0 when a command
+ * fails. */
+static double run_direct_nbd_conns(const struct workload *w, const char *uri,
+                                   unsigned conns)
 {
     struct nbd_direct dr = {.nfree = 0};
     struct nbd_slot slot[QD_MAX];
-    struct nbd_handle *nbd = nbd_create();
+    struct nbd_handle *nbd[NBD_CONNS_MAX] = {NULL};
     unsigned seed = 1, issued = 0;
     double start, rate = 0;
 
-    if (!nbd || nbd_connect_uri(nbd, uri))
+    if (nbd_direct_connect(nbd, conns, uri))
         goto out;
     for (unsigned i = 0; i < w->qd; i++) {
         slot[i] = (struct nbd_slot){&dr, i};
@@ -250,16 +312,17 @@ static double run_direct_nbd(const struct workload *w, const char *uri)
     while (dr.done < w->requests && !dr.failed) {
         for (; issued < w->requests && dr.nfree; issued++) {
             unsigned n = dr.free[--dr.nfree];
+            struct nbd_handle *c = nbd[n % conns];
             nbd_completion_callback cb = {.callback = nbd_direct_retired,
                                           .user_data = &slot[n]};
             uint64_t off = offset_of(w, issued, &seed);
 
-            if ((w->write ? nbd_aio_pwrite(nbd, slot_data[n], w->bs, off, cb, 0)
-                          : nbd_aio_pread(nbd, slot_data[n], w->bs, off, cb,
-                                          0)) < 0)
+            if ((w->write
+                     ? nbd_aio_pwrite(c, slot_data[n], w->bs, off, cb, 0)
+                     : nbd_aio_pread(c, slot_data[n], w->bs, off, cb, 0)) < 0)
                 goto out;
         }
-        if (nbd_poll(nbd, -1) < 0)
+        if (nbd_poll_all(nbd, conns))
             goto out;
     }
     if (!dr.failed)
@@ -268,13 +331,21 @@ out:
     if (!rate)
         fprintf(stderr, "bench-blk: libnbd on %s: %s\n", uri,
                 nbd_get_error() ? nbd_get_error() : "a command failed");
-    if (nbd)
-        nbd_close(nbd);
+    for (unsigned i = 0; i < conns && nbd[i]; i++)
+        nbd_close(nbd[i]);
     return rate;
 }
 #endif
 
 /* ---- through xvdm: a sim guest keeping qd requests in flight ------------ */
+
+/* The sim guest's side of one device: its driver, its buffers, and how
+ * many queues it spreads its requests over. */
+struct guest {
+    struct vdriver d;
+    uint64_t bufs;
+    unsigned queues;
+};
 
 /* Slot n's data buffer, after the headers and status bytes. */
 static uint64_t slot_gpa(uint64_t bufs, unsigned slot)
@@ -282,70 +353,86 @@ static uint64_t slot_gpa(uint64_t bufs, unsigned slot)
     return bufs + (1 << 20) * (slot + 1);
 }
 
-/* Request `slot` uses descriptors 3*slot .. 3*slot+2, so requests that
+/* Request `slot` goes on queue slot % queues (round robin, as blk-mq
+ * spreads a guest's requests over the device's queues), in descriptors
+ * 3*i .. 3*i+2 of that queue's ring, i = slot / queues, so requests that
  * complete out of order never share descriptors. */
-static void guest_submit(struct vdriver *d, const struct workload *w,
-                         unsigned slot, uint64_t off, uint64_t bufs)
+static void guest_submit(struct guest *g, const struct workload *w,
+                         unsigned slot, uint64_t off)
 {
-    uint64_t hdr = bufs + slot * 64;
+    struct guest_ring *ring = &g->d.ring[slot % g->queues];
+    uint64_t hdr = g->bufs + slot * 64;
     uint64_t status = hdr + 32;
-    uint64_t data = slot_gpa(bufs, slot);
-    struct virtio_blk_outhdr *oh = vdriver_ptr(d, hdr);
+    uint64_t data = slot_gpa(g->bufs, slot);
+    struct virtio_blk_outhdr *oh = vdriver_ptr(&g->d, hdr);
     struct guest_buf b[3] = {{hdr, 16, false},
                              {data, w->bs, !w->write},
                              {status, 1, true}};
 
     oh->type = w->write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
     oh->sector = off / 512;
-    d->ring[0].next_desc = (uint16_t)(3 * slot);
-    guest_ring_publish(&d->ring[0], guest_ring_add_chain(&d->ring[0], b, 3));
+    ring->next_desc = (uint16_t)(3 * (slot / g->queues));
+    guest_ring_publish(ring, guest_ring_add_chain(ring, b, 3));
 }
 
-/* Every completion in the used ring taken, its slot reused for the next
+/* Every completion in the used rings taken, its slot reused for the next
  * request while there are requests left; how many. */
-static unsigned guest_take(struct vdriver *d, const struct workload *w,
-                           uint64_t bufs, unsigned *issued, unsigned *seed)
+static unsigned guest_take(struct guest *g, const struct workload *w,
+                           unsigned *issued, unsigned *seed)
 {
     unsigned got = 0;
     uint32_t id, len;
 
-    for (; guest_ring_get_used(&d->ring[0], &id, &len); got++)
-        if (*issued < w->requests)
-            guest_submit(d, w, id / 3, offset_of(w, (*issued)++, seed), bufs);
+    for (unsigned q = 0; q < g->queues; q++)
+        for (; guest_ring_get_used(&g->d.ring[q], &id, &len); got++)
+            if (*issued < w->requests)
+                guest_submit(g, w, id / 3 * g->queues + q,
+                             offset_of(w, (*issued)++, seed));
     return got;
+}
+
+/* Kicks, each queue as Linux's driver decides. */
+static unsigned guest_kick(struct guest *g)
+{
+    unsigned kicks = 0;
+
+    for (unsigned q = 0; q < g->queues; q++)
+        kicks += vdriver_kick_if_needed(&g->d, q);
+    return kicks;
 }
 
 /* The guest keeps w->qd requests in flight as Linux's virtio_blk does
  * with EVENT_IDX. It takes completions only in its interrupt handler, as
  * vm_interrupt() does: InterruptStatus read, InterruptAck written (two
- * traps), then the used ring; an interrupt raised while the guest was
- * trapped in its kick is taken as soon as the kick returns. The handler
- * asks for an interrupt at the next completion and looks once more
- * (virtqueue_enable_cb()); new requests are then kicked only when the
- * device asks (avail_event). Counts its traps: kicks, and two for each
- * interrupt. */
-static int run_guest(struct vdriver *d, const struct workload *w, uint64_t bufs,
-                     double *rate, double *traps_per_req)
+ * traps), then the used rings (one interrupt for every queue); an
+ * interrupt raised while the guest was trapped in its kick is taken as
+ * soon as the kick returns. The handler asks for an interrupt at the next
+ * completion and looks once more (virtqueue_enable_cb()); new requests
+ * are then kicked only when the device asks (avail_event). Counts its
+ * traps: kicks, and two for each interrupt. */
+static int run_guest(struct guest *g, const struct workload *w, double *rate,
+                     double *traps_per_req)
 {
     unsigned seed = 1, issued = 0, done = 0, kicks = 0, irqs = 0;
     double start = now();
 
     for (; issued < w->qd && issued < w->requests; issued++)
-        guest_submit(d, w, issued, offset_of(w, issued, &seed), bufs);
-    kicks += vdriver_kick_if_needed(d, 0);
+        guest_submit(g, w, issued, offset_of(w, issued, &seed));
+    kicks += guest_kick(g);
     while (done < w->requests) {
         unsigned got;
 
-        if (vdriver_wait_irq(d, WAIT_MS) < 0)
+        if (vdriver_wait_irq(&g->d, WAIT_MS) < 0)
             return -ETIMEDOUT;
         irqs++;
         do {
-            done += guest_take(d, w, bufs, &issued, &seed);
-            guest_ring_enable_cb(&d->ring[0]);
-            got = guest_take(d, w, bufs, &issued, &seed);
+            done += guest_take(g, w, &issued, &seed);
+            for (unsigned q = 0; q < g->queues; q++)
+                guest_ring_enable_cb(&g->d.ring[q]);
+            got = guest_take(g, w, &issued, &seed);
             done += got;
         } while (got);
-        kicks += vdriver_kick_if_needed(d, 0);
+        kicks += guest_kick(g);
     }
     *rate = w->requests / (now() - start);
     *traps_per_req = (double)(kicks + 2 * irqs) / w->requests;
@@ -363,31 +450,44 @@ static void file_spec(char *spec, size_t len, const char *path,
         snprintf(spec + n, len - (size_t)n, ",batch=%d", batch_us);
 }
 
-static int start_xvdm(struct harness *h, struct vdriver *d, const char *spec,
-                      uint64_t *bufs)
+/* The sim guest on h's device `dev`, with `queues` queues, its rings and
+ * buffers in guest RAM [ram_gpa, ram_gpa + 60 MiB). */
+static int guest_setup(struct harness *h, unsigned dev, struct guest *g,
+                       unsigned queues, uint64_t ram_gpa)
+{
+    struct vdriver *d = &g->d;
+
+    vdriver_init(d, h->sim, h->specs[dev].base, h->specs[dev].irq, ram_gpa,
+                 60 << 20);
+    d->bare_kicks = true; /* as Linux kicks */
+    g->queues = queues;
+    /* FLUSH, as Linux takes it: writeback, the guest flushing when it
+     * needs durability (without it every write would be synchronous). */
+    if (vdriver_probe(d, 2,
+                      1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_EVENT_IDX |
+                          1ULL << VIRTIO_BLK_F_FLUSH |
+                          (queues > 1 ? 1ULL << VIRTIO_BLK_F_MQ : 0)))
+        return -1;
+    for (unsigned q = 0; q < queues; q++)
+        if (vdriver_setup_queue(d, q, 128))
+            return -1;
+    vdriver_driver_ok(d);
+    g->bufs = vdriver_alloc(d, (1 << 20) * (QD_MAX + 1), 4096);
+    if (!g->bufs)
+        return -1;
+    for (unsigned i = 0; i < QD_MAX; i++)
+        slot_data[i] = vdriver_ptr(d, slot_gpa(g->bufs, i));
+    return 0;
+}
+
+static int start_xvdm(struct harness *h, struct guest *g, const char *spec)
 {
     const char *specs[] = {spec};
 
     if (harness_start(h, specs, 1))
         return -1;
     loop_set_poll(h->loop, poll_us * 1000);
-    vdriver_init(d, h->sim, h->specs[0].base, h->specs[0].irq,
-                 sim_ram_base(h->sim) + (1 << 20), 60 << 20);
-    d->bare_kicks = true; /* as Linux kicks */
-    /* FLUSH, as Linux takes it: writeback, the guest flushing when it
-     * needs durability (without it every write would be synchronous). */
-    if (vdriver_probe(d, 2,
-                      1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_F_EVENT_IDX |
-                          1ULL << VIRTIO_BLK_F_FLUSH) ||
-        vdriver_setup_queue(d, 0, 128))
-        return -1;
-    vdriver_driver_ok(d);
-    *bufs = vdriver_alloc(d, (1 << 20) * (QD_MAX + 1), 4096);
-    if (!*bufs)
-        return -1;
-    for (unsigned i = 0; i < QD_MAX; i++)
-        slot_data[i] = vdriver_ptr(d, slot_gpa(*bufs, i));
-    return 0;
+    return guest_setup(h, 0, g, 1, sim_ram_base(h->sim) + (1 << 20));
 }
 
 /* ---- report ----------------------------------------------------------------- */
@@ -413,31 +513,34 @@ static void print_header(const char *what, const char *x, const char *y)
            y, "ratio", "range", "traps/req");
 }
 
+/* traps: NULL for a side with none (libnbd against itself). */
 static void print_row(const char *label, const struct workload *w,
                       const double *x, const double *y, double *traps,
                       unsigned rounds)
 {
     struct bench_row row = bench_pairs(x, y, rounds);
 
-    printf("%-9s %-30s %12.0f %12.0f %6.2f %5.2f-%.2f %9.2f\n", label, w->name,
-           row.x, row.y, row.ratio, row.lo, row.hi,
-           bench_median(traps, rounds));
+    printf("%-9s %-30s %12.0f %12.0f %6.2f %5.2f-%.2f", label, w->name, row.x,
+           row.y, row.ratio, row.lo, row.hi);
+    if (traps)
+        printf(" %9.2f\n", bench_median(traps, rounds));
+    else
+        printf(" %9s\n", "-");
 }
 
 /* One backing: every workload through xvdm's device on `spec` and
- * directly on `target` (the file, the NBD URI), side by side, in a row
- * under `label`. */
+ * directly on `target` (the file), side by side, in a row under
+ * `label`. */
 static int bench_engine(const char *label, const char *spec,
                         const char *target, unsigned rounds,
                         double (*direct)(const struct workload *,
                                          const char *))
 {
     struct harness h;
-    struct vdriver d;
-    uint64_t bufs;
+    struct guest g;
     double x[BENCH_ROUNDS_MAX], y[BENCH_ROUNDS_MAX], k[BENCH_ROUNDS_MAX];
 
-    if (start_xvdm(&h, &d, spec, &bufs))
+    if (start_xvdm(&h, &g, spec))
         return 1;
     for (unsigned i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
         const struct workload *w = &workloads[i];
@@ -448,7 +551,7 @@ static int bench_engine(const char *label, const char *spec,
         for (unsigned r = 0; r < rounds; r++) {
             if (r % 2 && !(y[r] = direct(w, target)))
                 return 1;
-            if (run_guest(&d, w, bufs, &x[r], &k[r]))
+            if (run_guest(&g, w, &x[r], &k[r]))
                 return 1;
             if (r % 2 == 0 && !(y[r] = direct(w, target)))
                 return 1;
@@ -489,18 +592,17 @@ static int bench(const char *path, unsigned rounds)
 static int print_round_trip(const char *path)
 {
     struct harness h;
-    struct vdriver d;
-    uint64_t bufs;
+    struct guest g;
     char spec[300];
     double t[1000];
 
     file_spec(spec, sizeof(spec), path, "threads");
-    if (start_xvdm(&h, &d, spec, &bufs))
+    if (start_xvdm(&h, &g, spec))
         return 1;
     for (unsigned i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         double start = now();
 
-        vdriver_read(&d, VIRTIO_MMIO_INTERRUPT_STATUS);
+        vdriver_read(&g.d, VIRTIO_MMIO_INTERRUPT_STATUS);
         t[i] = now() - start;
     }
     harness_stop(&h);
@@ -517,16 +619,15 @@ static int run_mode(const char *path, const char *aio, bool grants,
                     const struct workload *w, double *rate, double *traps)
 {
     struct harness h;
-    struct vdriver d;
-    uint64_t bufs;
+    struct guest g;
     char spec[300];
     int ret;
 
     setenv("XVDM_TEST_GRANTS", grants ? "1" : "0", 1);
     file_spec(spec, sizeof(spec), path, aio);
-    if (start_xvdm(&h, &d, spec, &bufs))
+    if (start_xvdm(&h, &g, spec))
         return -1;
-    ret = run_guest(&d, w, bufs, rate, traps);
+    ret = run_guest(&g, w, rate, traps);
     harness_stop(&h);
     return ret;
 }
@@ -597,6 +698,11 @@ static int bench_both(const char *path, unsigned rounds)
 /* ---- an NBD export against libnbd used directly ------------------------------ */
 
 #ifdef HAVE_LIBNBD
+/* Clients of a server at once: xvdm's two devices (one connection, two),
+ * and libnbd's two connections. qemu-nbd allows multi-conn with more than
+ * one (--shared), nbdkit's memory plugin always. */
+#define NBD_CLIENTS 5
+
 /* The servers: each started on s for the benchmark's file at `path`
  * (its size, or its contents); 0 or -1. */
 static int serve_memory(struct nbd_server *s, const char *path)
@@ -611,7 +717,7 @@ static int serve_memory(struct nbd_server *s, const char *path)
 
 static int serve_raw(struct nbd_server *s, const char *path)
 {
-    return nbd_server_qemu(s, "raw", path, 2); /* xvdm and libnbd */
+    return nbd_server_qemu(s, "raw", path, NBD_CLIENTS);
 }
 
 static int serve_qcow2(struct nbd_server *s, const char *path)
@@ -623,7 +729,7 @@ static int serve_qcow2(struct nbd_server *s, const char *path)
              path, img);
     if (system(cmd))
         return -1;
-    return nbd_server_qemu(s, "qcow2", img, 2);
+    return nbd_server_qemu(s, "qcow2", img, NBD_CLIENTS);
 }
 
 /* Each server, and the programs it needs (the server first). */
@@ -645,23 +751,137 @@ static const char *nbd_backing_missing(const struct nbd_backing *b)
     return NULL;
 }
 
-/* Each server in turn, its rows through xvdm and through libnbd; a server
- * not installed is said and skipped. */
+/* One round's figures of a workload on a server: each device through
+ * xvdm (x: one queue, its traps k; x2: two queues, k2), libnbd with as
+ * many connections (y, y2). */
+struct nbd_rounds {
+    double x[BENCH_ROUNDS_MAX], y[BENCH_ROUNDS_MAX], k[BENCH_ROUNDS_MAX];
+    double x2[BENCH_ROUNDS_MAX], y2[BENCH_ROUNDS_MAX], k2[BENCH_ROUNDS_MAX];
+};
+
+#define NBD_BACKINGS (sizeof(nbd_backings) / sizeof(nbd_backings[0]))
+#define WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+/* Two devices on the export at `uri`, in one sim: g[0] with one queue,
+ * g[1] with two (a connection each where the server allows multi-conn),
+ * each in its own half of a larger guest RAM. */
+static int start_nbd_devices(struct harness *h, struct guest g[2],
+                             const char *uri)
+{
+    char one[300], two[300];
+    const char *specs[] = {one, two};
+    struct sim_config cfg = harness_sim_config(1);
+    uint64_t ram;
+
+    cfg.ram_size = 128ULL << 20;
+    snprintf(one, sizeof(one), "blk,nbd=%s", uri);
+    snprintf(two, sizeof(two), "blk,nbd=%s,queues=2", uri);
+    if (harness_start_sim(h, specs, 2, &cfg))
+        return -1;
+    loop_set_poll(h->loop, poll_us * 1000);
+    ram = sim_ram_base(h->sim);
+    if (guest_setup(h, 0, &g[0], 1, ram + (1 << 20)) ||
+        guest_setup(h, 1, &g[1], 2, ram + (64 << 20)))
+        return -1;
+    return 0;
+}
+
+/* One round of w: xvdm on one queue, libnbd on one connection, xvdm on
+ * two queues, libnbd on two, in that order in even rounds and the
+ * reverse in odd ones. */
+static int nbd_round(struct guest g[2], const struct workload *w,
+                     const char *uri, unsigned r, struct nbd_rounds *o)
+{
+    for (unsigned step = 0; step < 4; step++) {
+        switch (r % 2 ? 3 - step : step) {
+        case 0:
+            if (run_guest(&g[0], w, &o->x[r], &o->k[r]))
+                return -1;
+            break;
+        case 1:
+            if (!(o->y[r] = run_direct_nbd_conns(w, uri, 1)))
+                return -1;
+            break;
+        case 2:
+            if (run_guest(&g[1], w, &o->x2[r], &o->k2[r]))
+                return -1;
+            break;
+        default:
+            if (!(o->y2[r] = run_direct_nbd_conns(w, uri, 2)))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Every workload on the server at `uri`, its rows printed: one queue
+ * against one libnbd connection under `label`, two against two under
+ * "label 2q"; the rounds kept in o[] for the multi-conn table. */
+static int bench_nbd_server(const char *label, const char *uri, unsigned rounds,
+                            struct nbd_rounds *o)
+{
+    struct harness h;
+    struct guest g[2];
+    char label2[16];
+
+    if (start_nbd_devices(&h, g, uri))
+        return 1;
+    snprintf(label2, sizeof(label2), "%s 2q", label);
+    for (unsigned i = 0; i < WORKLOADS; i++) {
+        for (unsigned r = 0; r < rounds; r++)
+            if (nbd_round(g, &workloads[i], uri, r, &o[i]))
+                return 1;
+        print_row(label, &workloads[i], o[i].x, o[i].y, o[i].k, rounds);
+        print_row(label2, &workloads[i], o[i].x2, o[i].y2, o[i].k2, rounds);
+    }
+    harness_stop(&h);
+    return 0;
+}
+
+/* What multi-conn buys on each server measured: two queues over one
+ * through xvdm, two connections over one through libnbd, from the same
+ * rounds. */
+static void print_multi_conn(const bool *measured,
+                             struct nbd_rounds (*o)[WORKLOADS], unsigned rounds)
+{
+    printf("\nmulti-conn: 2 queues / 1 queue (xvdm), 2 connections / 1 "
+           "(libnbd), the same rounds\n");
+    print_header("server", "2 req/s", "1 req/s");
+    for (unsigned b = 0; b < NBD_BACKINGS; b++) {
+        char xl[16], yl[16];
+
+        if (!measured[b])
+            continue;
+        snprintf(xl, sizeof(xl), "%s x", nbd_backings[b].label);
+        snprintf(yl, sizeof(yl), "%s l", nbd_backings[b].label);
+        for (unsigned i = 0; i < WORKLOADS; i++)
+            print_row(xl, &workloads[i], o[b][i].x2, o[b][i].x, o[b][i].k2,
+                      rounds);
+        for (unsigned i = 0; i < WORKLOADS; i++)
+            print_row(yl, &workloads[i], o[b][i].y2, o[b][i].y, NULL, rounds);
+    }
+}
+/* Each server in turn, its rows through xvdm and through libnbd, then
+ * what multi-conn buys on each; a server not installed is said and
+ * skipped. */
 static int bench_nbd(const char *path, unsigned rounds)
 {
-    printf("bench-blk --nbd: %llu MiB exports, one connection each over a "
-           "Unix socket, xvdm --poll-us %u\n",
+    static struct nbd_rounds o[NBD_BACKINGS][WORKLOADS];
+    bool measured[NBD_BACKINGS] = {false};
+
+    printf("bench-blk --nbd: %llu MiB exports over a Unix socket, xvdm "
+           "--poll-us %u\n",
            FILE_SIZE >> 20, poll_us);
     printf("nbdkit: nbdkit's memory plugin; raw, qcow2: qemu-nbd on %s and "
-           "on a qcow2 copy of it\n\n",
+           "on a qcow2 copy of it\n",
            path);
+    printf("a server's rows: 1 queue against 1 libnbd connection; its 2q "
+           "rows: 2 queues (a connection each) against 2\n\n");
     print_header("server", "xvdm req/s", "libnbd req/s");
-    for (unsigned i = 0; i < sizeof(nbd_backings) / sizeof(nbd_backings[0]);
-         i++) {
+    for (unsigned i = 0; i < NBD_BACKINGS; i++) {
         const struct nbd_backing *b = &nbd_backings[i];
         const char *missing = nbd_backing_missing(b);
         struct nbd_server s;
-        char spec[300];
         int ret;
 
         if (missing) {
@@ -671,14 +891,15 @@ static int bench_nbd(const char *path, unsigned rounds)
         if (nbd_server_dir(&s))
             return 1;
         ret = b->serve(&s, path);
-        snprintf(spec, sizeof(spec), "blk,nbd=%s", s.uri);
         if (!ret)
-            ret = bench_engine(b->label, spec, s.uri, rounds, run_direct_nbd);
+            ret = bench_nbd_server(b->label, s.uri, rounds, o[i]);
         nbd_server_kill(&s);
         nbd_server_remove_dir(&s);
         if (ret)
             return 1;
+        measured[i] = true;
     }
+    print_multi_conn(measured, o, rounds);
     return 0;
 }
 #else
@@ -728,15 +949,13 @@ int main(int argc, char **argv)
     if (requests) {
         struct workload w = workloads[0];
         struct harness h;
-        struct vdriver d;
-        uint64_t bufs;
+        struct guest g;
         double rate, traps;
         char spec[300];
 
         w.requests = requests;
         file_spec(spec, sizeof(spec), path, "io_uring");
-        if (start_xvdm(&h, &d, spec, &bufs) ||
-            run_guest(&d, &w, bufs, &rate, &traps))
+        if (start_xvdm(&h, &g, spec) || run_guest(&g, &w, &rate, &traps))
             return 1;
         harness_stop(&h);
         printf("%u requests through xvdm\n", requests);

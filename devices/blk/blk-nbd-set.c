@@ -7,6 +7,9 @@
 #include "blk-nbd.h"
 
 struct blk_nbd_set {
+    blk_remote_done_fn *done; /* the device's, which the set passes on */
+    blk_remote_back_fn *back;
+    void *ctx;
     unsigned n; /* connections: 1, or one per queue that could connect */
     struct blk_nbd *conn[];
 };
@@ -52,12 +55,37 @@ static struct blk_job *set_take(void *e)
     return list;
 }
 
+/* One deadline for the device's connections, waited for in turn: a
+ * reset waits NBD_IDLE_MS at most, not that once per connection. */
 static void set_wait_idle(void *e)
 {
     struct blk_nbd_set *s = e;
+    uint64_t deadline = blk_nbd_idle_deadline();
 
     for (unsigned i = 0; i < s->n; i++)
-        blk_nbd_ops.wait_idle(s->conn[i]);
+        blk_nbd_wait_idle_until(s->conn[i], deadline);
+}
+
+static void set_done(void *ctx, struct blk_job *list)
+{
+    struct blk_nbd_set *s = ctx;
+
+    s->done(s->ctx, list);
+}
+
+/* A connection is back. The first, back from a server that no longer
+ * allows multi-conn, drops the others, which may still reach the server
+ * it left (a failover, a socket moved): they are retried, and that
+ * server refuses them until it allows multi-conn again. */
+static void set_back(void *ctx)
+{
+    struct blk_nbd_set *s = ctx;
+
+    if (blk_nbd_ready(s->conn[0]) && !blk_nbd_multi_conn(s->conn[0]))
+        for (unsigned i = 1; i < s->n; i++)
+            blk_nbd_drop(s->conn[i], "the first connection's server does "
+                                     "not allow multi-conn");
+    s->back(s->ctx);
 }
 
 /* The export as a connection that is up sees it. */
@@ -108,7 +136,10 @@ int blk_nbd_set_create(struct blk_nbd_set **out, struct xvdm_dev *dev,
 
     if (!s)
         return -ENOMEM;
-    ret = blk_nbd_create(&s->conn[0], dev, uri, false, done, back, ctx);
+    s->done = done;
+    s->back = back;
+    s->ctx = ctx;
+    ret = blk_nbd_create(&s->conn[0], dev, uri, 0, set_done, set_back, s);
     if (ret) {
         free(s);
         return ret;
@@ -117,8 +148,13 @@ int blk_nbd_set_create(struct blk_nbd_set **out, struct xvdm_dev *dev,
     /* A connection the server refuses (past its limit, say) is not
      * worth failing the device for: its queue shares the first. */
     while (s->n < queues && blk_nbd_multi_conn(s->conn[0]) &&
-           blk_nbd_create(&s->conn[s->n], dev, uri, true, done, back, ctx) == 0)
+           blk_nbd_create(&s->conn[s->n], dev, uri, s->n + 1, set_done,
+                          set_back, s) == 0)
         s->n++;
+    /* Each connection's lines say which it is, the first's too once
+     * there are others. */
+    if (s->n > 1)
+        blk_nbd_number(s->conn[0], 1);
     set_say(s, dev, uri, queues);
     *out = s;
     return 0;

@@ -44,6 +44,9 @@ enum nbd_state { NBD_DOWN, NBD_CONNECTING, NBD_READY };
 struct blk_nbd {
     struct xvdm_dev *dev;
     char *uri;
+    /* How its lines name it: nbd='URI', and which connection it is where
+     * the device has several (blk_nbd_number()). */
+    char *name;
     struct nbd_handle *h; /* NULL while down */
     enum nbd_state state;
     int fd;          /* h's socket, watched, or -1 */
@@ -133,7 +136,7 @@ static nbd_completion_callback nbd_cmd(struct blk_job *job)
 static void cmd_sent(struct blk_nbd *n, int64_t cookie)
 {
     if (cookie < 0 && !nbd_aio_is_dead(n->h))
-        xvdm_dev_guest_error(n->dev, "nbd='%s' refused a command: %s", n->uri,
+        xvdm_dev_guest_error(n->dev, "%s refused a command: %s", n->name,
                              nbd_get_error());
 }
 
@@ -243,9 +246,9 @@ static enum nbd_next nbd_bounce_start(struct blk_nbd *n, struct blk_job *job,
 
     if (len > NBD_BOUNCE_MAX || len > n->max_len) {
         xvdm_dev_guest_error(n->dev,
-                             "nbd='%s': a request of %llu bytes not aligned "
+                             "%s: a request of %llu bytes not aligned "
                              "to the server's %u-byte block",
-                             n->uri, (unsigned long long)glen, n->info.block);
+                             n->name, (unsigned long long)glen, n->info.block);
         job->cmd_ok--;
         return NBD_NEXT_NONE;
     }
@@ -260,7 +263,7 @@ static enum nbd_next nbd_bounce_start(struct blk_nbd *n, struct blk_job *job,
     job->nbd_bounce = malloc(len);
     if (!job->nbd_bounce) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                     "nbd='%s': no memory for a bounce buffer", n->uri);
+                     "%s: no memory for a bounce buffer", n->name);
         job->cmd_ok--;
         return NBD_NEXT_NONE;
     }
@@ -640,9 +643,8 @@ static void nbd_watch_update(struct blk_nbd *n)
         return;
     ret = xvdm_dev_modify_fd(n->dev, n->fd, ev);
     if (ret)
-        xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                     "nbd='%s': cannot watch the socket: %s", n->uri,
-                     strerror(-ret));
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "%s: cannot watch the socket: %s",
+                     n->name, strerror(-ret));
     else
         n->events = ev;
 }
@@ -653,7 +655,7 @@ static void nbd_arm(struct blk_nbd *n, unsigned ms)
 
     if (timerfd_settime(n->timer, 0, &t, NULL))
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                     "nbd='%s': cannot set the reconnect timer: %s", n->uri,
+                     "%s: cannot set the reconnect timer: %s", n->name,
                      strerror(errno));
 }
 
@@ -680,12 +682,12 @@ static void nbd_fail_and_retry(struct blk_nbd *n, const char *why)
         n->failures++;
     if (n->state == NBD_READY)
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                     "nbd='%s': connection lost (%s): requests fail until "
+                     "%s: connection lost (%s): requests fail until "
                      "it is back",
-                     n->uri, why);
+                     n->name, why);
     else if ((n->failures & (n->failures - 1)) == 0)
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                     "cannot reconnect to nbd='%s' (%u tries): %s", n->uri,
+                     "cannot reconnect to %s (%u tries): %s", n->name,
                      n->failures, why);
     nbd_drop(n);
     nbd_arm(n, n->backoff_ms);
@@ -738,14 +740,14 @@ static void nbd_connected(struct blk_nbd *n)
     n->failures = 0;
     n->backoff_ms = NBD_BACKOFF_MIN_MS;
     nbd_arm(n, 0);
-    xvdm_dev_log(n->dev, XVDM_LOG_INFO, "nbd='%s': connected, %llu bytes%s",
-                 n->uri, (unsigned long long)n->info.size,
+    xvdm_dev_log(n->dev, XVDM_LOG_INFO, "%s: connected, %llu bytes%s", n->name,
+                 (unsigned long long)n->info.size,
                  n->info.read_only ? ", read-only" : "");
     if (tail)
         xvdm_dev_log(n->dev, XVDM_LOG_WARN,
-                     "nbd='%s': the export's last %llu bytes are not a whole "
+                     "%s: the export's last %llu bytes are not a whole "
                      "%u-byte block, which NBD cannot reach: left out",
-                     n->uri, (unsigned long long)tail, n->info.block);
+                     n->name, (unsigned long long)tail, n->info.block);
     if (n->was_up)
         n->back_fn(n->ctx);
     n->was_up = true;
@@ -880,9 +882,9 @@ static void nbd_submit(void *e, struct blk_job *job)
          * used up. Each request still fails (blk_complete()'s line). */
         if (!n->cannot_said)
             xvdm_dev_log(n->dev, XVDM_LOG_WARN,
-                         "nbd='%s': %s: the guest's requests that need it "
+                         "%s: %s: the guest's requests that need it "
                          "fail",
-                         n->uri, why);
+                         n->name, why);
         n->cannot_said = true;
         nbd_finish(n, job, VIRTIO_BLK_S_IOERR);
         return;
@@ -898,6 +900,12 @@ static bool nbd_room(void *e, unsigned queue)
 
     n->stalled |= !room;
     return room;
+}
+
+void blk_nbd_drop(struct blk_nbd *n, const char *why)
+{
+    if (n->state == NBD_READY)
+        nbd_fail_and_retry(n, why);
 }
 
 bool blk_nbd_ready(const struct blk_nbd *n)
@@ -946,24 +954,40 @@ static int nbd_info(void *e, struct blk_remote_info *info)
     return 0;
 }
 
-static void nbd_wait_idle(void *e)
+uint64_t blk_nbd_idle_deadline(void)
 {
-    struct blk_nbd *n = e;
-    uint64_t deadline = clock_now_ms() + NBD_IDLE_MS, now;
+    return clock_now_ms() + NBD_IDLE_MS;
+}
+
+void blk_nbd_wait_idle_until(struct blk_nbd *n, uint64_t deadline)
+{
+    uint64_t now = 0;
+    int r = 1;
 
     nbd_look_at_finished(n, false);
-    while (n->busy && n->h && (now = clock_now_ms()) < deadline) {
-        nbd_progress(n, nbd_poll(n->h, (int)(deadline - now)));
+    /* Past the deadline (the device's other connections may have taken
+     * the time) the replies that came are still read, without waiting:
+     * a connection is dropped for replies that did not come. */
+    while (n->busy && n->h && (r > 0 || now < deadline)) {
+        now = clock_now_ms();
+        r = nbd_poll(n->h, now < deadline ? (int)(deadline - now) : 0);
+        nbd_progress(n, r);
         nbd_look_at_finished(n, false);
+        now = clock_now_ms();
     }
     if (n->busy) {
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                     "nbd='%s': no reply within %d ms, dropping the "
+                     "%s: no reply within %d ms, dropping the "
                      "connection",
-                     n->uri, NBD_IDLE_MS);
+                     n->name, NBD_IDLE_MS);
         nbd_fail_and_retry(n, "no reply");
     }
     nbd_look_at_finished(n, false);
+}
+
+static void nbd_wait_idle(void *e)
+{
+    blk_nbd_wait_idle_until(e, blk_nbd_idle_deadline());
 }
 
 /* The first connection, waited for: the device is offered as the export
@@ -988,8 +1012,8 @@ static int nbd_first_connect(struct blk_nbd *n)
     }
     if (n->state == NBD_READY)
         return 0;
-    xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "cannot connect to nbd='%s': %s",
-                 n->uri, why);
+    xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "cannot connect to %s: %s", n->name,
+                 why);
     return -ECONNREFUSED;
 }
 
@@ -1019,27 +1043,57 @@ static void nbd_destroy(void *e)
         close(n->timer);
     }
     free(n->uri);
+    free(n->name);
     free(n);
 }
 
+/* nbd='URI', followed by "(connection N)" unless number is 0; NULL when
+ * out of memory. */
+static char *nbd_name_of(const char *uri, unsigned number)
+{
+    char *name;
+
+    if ((number ? asprintf(&name, "nbd='%s' (connection %u)", uri, number)
+                : asprintf(&name, "nbd='%s'", uri)) < 0)
+        return NULL;
+    return name;
+}
+
+void blk_nbd_number(struct blk_nbd *n, unsigned number)
+{
+    char *name = nbd_name_of(n->uri, number);
+
+    if (!name)
+        return; /* out of memory: its lines keep the name they had */
+    free(n->name);
+    n->name = name;
+}
+
 int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
-                   bool need_multi, blk_remote_done_fn *done,
+                   unsigned number, blk_remote_done_fn *done,
                    blk_remote_back_fn *back, void *ctx)
 {
     struct blk_nbd *n = calloc(1, sizeof(*n));
-    int ret;
+    int ret = 0;
 
     if (!n)
         return -ENOMEM;
-    *n = (struct blk_nbd){.dev = dev, .fd = -1, .timer = -1, .done_fn = done,
-                          .back_fn = back, .ctx = ctx,
-                          .need_multi = need_multi,
+    *n = (struct blk_nbd){.dev = dev,
+                          .fd = -1,
+                          .timer = -1,
+                          .done_fn = done,
+                          .back_fn = back,
+                          .ctx = ctx,
+                          .need_multi = number > 0,
                           .backoff_ms = NBD_BACKOFF_MIN_MS};
     n->uri = strdup(uri);
+    n->name = nbd_name_of(uri, number);
+    if (!n->uri || !n->name)
+        ret = -ENOMEM;
     n->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (!n->uri || n->timer < 0)
+    if (!ret && n->timer < 0)
         ret = -errno;
-    else
+    if (!ret)
         ret = xvdm_dev_watch_fd(dev, n->timer, EPOLLIN, nbd_on_timer, n);
     if (ret)
         xvdm_dev_log(dev, XVDM_LOG_ERROR, "nbd='%s': %s", uri, strerror(-ret));

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "blk-remote.h"
 
@@ -21,11 +22,17 @@ struct blk_nbd;
 /* Connect to `uri` (nbd:// or nbd+unix://), waiting for the handshake:
  * the device is offered as the export is. 0, or a negative errno after a
  * logged line naming the URI. `back`: connected again after the
- * connection was lost. need_multi: a connection beside others, which
+ * connection was lost. number: 0 for a device's first connection, its
+ * lines naming the URI alone (until blk_nbd_number()); else a connection
+ * beside others, its lines naming it "(connection <number>)", which
  * refuses a server that does not allow multi-conn (and retries). */
 int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
-                   bool need_multi, blk_remote_done_fn *done,
+                   unsigned number, blk_remote_done_fn *done,
                    blk_remote_back_fn *back, void *ctx);
+
+/* Its lines name it "(connection <number>)" after the URI from now on:
+ * one of several. */
+void blk_nbd_number(struct blk_nbd *n, unsigned number);
 
 /* The engine's operations (blk-remote.h) on a struct blk_nbd. info():
  * NBD's export flags, block the server's minimum block size (libnbd
@@ -37,6 +44,16 @@ int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
  * its own (a request may be many commands). wait_idle() awaits replies for a few seconds,
  * then drops the connection (reconnected later). destroy() drops it. */
 extern const struct blk_remote_ops blk_nbd_ops;
+
+/* wait_idle() for one of several connections, which share the wait: the
+ * deadline, from blk_nbd_idle_deadline() (NBD_IDLE_MS, 5 s, from now),
+ * is the device's. Past it, replies that already came are still read. */
+uint64_t blk_nbd_idle_deadline(void);
+void blk_nbd_wait_idle_until(struct blk_nbd *n, uint64_t deadline);
+
+/* Dropped, as when the connection is lost (what is in flight fails),
+ * and retried after the backoff; nothing unless connected. */
+void blk_nbd_drop(struct blk_nbd *n, const char *why);
 
 /* Connected and serving. */
 bool blk_nbd_ready(const struct blk_nbd *n);
