@@ -38,6 +38,11 @@ int nbd_server_nbdkit(struct nbd_server *s, const char *const *words);
 int nbd_server_qemu(struct nbd_server *s, const char *format, const char *img,
                     unsigned clients);
 
+/* A hostile server of a 1 MiB export on s->sock (nbd-chatter.c): every
+ * read is answered with reply chunks that never end it, until the client
+ * goes. 0, or -1 with errno. */
+int nbd_server_chatter(struct nbd_server *s);
+
 /* The server killed and reaped; nothing when there is none. */
 void nbd_server_kill(struct nbd_server *s);
 

@@ -1243,15 +1243,23 @@ END_TEST
 
 /* Two queues on a vCPU that waits up to 30 s for an answer (a reset
  * that waits on the server may take longer than the usual 5 s). */
-static void start_two_queues_patient(void)
+/* The device on `queues` queues, on a vCPU that waits 30 s for an
+ * answer. */
+static void start_patient(unsigned queues)
 {
     struct sim_config cfg = harness_sim_config(1);
     char spec[256];
 
     cfg.ioreq_timeout_ms = 30000;
-    snprintf(spec, sizeof(spec), "blk,nbd=%s,queues=2", srv.uri);
-    ck_assert_int_eq(
-        blk_guest_start_sim(&h, &d, spec, 2, 64, BLK_GUEST_FEATURES, &cfg), 0);
+    snprintf(spec, sizeof(spec), "blk,nbd=%s,queues=%u", srv.uri, queues);
+    ck_assert_int_eq(blk_guest_start_sim(&h, &d, spec, queues, 64,
+                                         BLK_GUEST_FEATURES, &cfg),
+                     0);
+}
+
+static void start_two_queues_patient(void)
+{
+    start_patient(2);
 }
 
 /* nbdkit delaying every read 30 s, and a device with two queues on it (a
@@ -1286,6 +1294,30 @@ START_TEST(a_reset_waits_once_for_all_the_connections)
         blk_guest_submit(&d, q, VIRTIO_BLK_T_IN, 8 * q, 4096, true);
         vdriver_kick(&d, q);
     }
+    t0 = now_ms();
+    vdriver_reset(&d);
+    took = now_ms() - t0;
+    ck_assert_int_eq(d.io_error, 0);
+    ck_assert_msg(took >= 4500 && took < 6500, "the reset took %llu ms",
+                  (unsigned long long)took);
+    stop();
+}
+END_TEST
+
+/* A server answers the guest's read with reply chunks that end nothing,
+ * faster than they are read (nbd_server_chatter()): the guest's reset
+ * still waits NBD_IDLE_MS (5 s) and drops the connection, not until the
+ * server stops. */
+START_TEST(a_reset_is_not_held_by_a_server_that_never_ends_a_reply)
+{
+    uint64_t t0, took;
+
+    server_dir();
+    ck_assert_int_eq(nbd_server_chatter(&srv), 0);
+    start_patient(1);
+    blk_guest_submit(&d, 0, VIRTIO_BLK_T_IN, 0, 4096, true);
+    vdriver_kick(&d, 0);
+    usleep(100 * 1000); /* the read sent, the chunks coming */
     t0 = now_ms();
     vdriver_reset(&d);
     took = now_ms() - t0;
@@ -1535,6 +1567,7 @@ static Suite *blk_nbd_suite(void)
         tc, two_queues_get_a_connection_each_where_the_server_allows_multi_conn);
     tcase_add_test(tc, each_connections_lines_say_which_connection);
     tcase_add_test(tc, a_reset_waits_once_for_all_the_connections);
+    tcase_add_test(tc, a_reset_is_not_held_by_a_server_that_never_ends_a_reply);
     tcase_add_test(tc,
                    a_first_connection_back_without_multi_conn_drops_the_others);
     tcase_add_test(tc, a_flush_on_one_queue_covers_a_write_on_the_other);

@@ -25,6 +25,9 @@
  * how long a reset waits for the replies to what is in flight. */
 #define NBD_CONNECT_MS 10000
 #define NBD_IDLE_MS 5000
+/* How long a connection still reads replies that came, once the wait is
+ * over (blk_nbd_wait_idle_until()). */
+#define NBD_LATE_MS 10
 #define NBD_BACKOFF_MIN_MS 100
 #define NBD_BACKOFF_MAX_MS 5000
 /* Most bytes of one bounce buffer. A request whose buffers straddle the
@@ -961,15 +964,17 @@ uint64_t blk_nbd_idle_deadline(void)
 
 void blk_nbd_wait_idle_until(struct blk_nbd *n, uint64_t deadline)
 {
-    uint64_t now = 0;
+    uint64_t now = clock_now_ms();
+    uint64_t late = (now > deadline ? now : deadline) + NBD_LATE_MS;
     int r = 1;
 
     nbd_look_at_finished(n, false);
     /* Past the deadline (the device's other connections may have taken
-     * the time) the replies that came are still read, without waiting:
-     * a connection is dropped for replies that did not come. */
-    while (n->busy && n->h && (r > 0 || now < deadline)) {
-        now = clock_now_ms();
+     * the time) the replies that came are still read, without waiting,
+     * for NBD_LATE_MS at most: a server can send reply chunks that end
+     * no command faster than they are read. A connection is dropped for
+     * replies that did not come. */
+    while (n->busy && n->h && (now < deadline || (r > 0 && now < late))) {
         r = nbd_poll(n->h, now < deadline ? (int)(deadline - now) : 0);
         nbd_progress(n, r);
         nbd_look_at_finished(n, false);

@@ -229,8 +229,10 @@ void gpu_vnc_resize(struct gpu *g, uint32_t w, uint32_t h)
 {
     gpu_mode_change(g, w, h);
     gpu_vnc_input_mode(g->vnc->input, w, h);
-    gpu_vnc_show(g);
+    /* The size first: a viewer that clears its screen on it then gets the
+     * whole screen as changed after it, not before. */
     gpu_vnc_viewers_resized(g->vnc->screen);
+    gpu_vnc_show(g);
 }
 
 /* vnc-password-file=FILE: its first line, without its line end. */
