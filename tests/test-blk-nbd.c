@@ -6,8 +6,8 @@
  * makes it durable on the server; discard, write-zeroes, FUA for a
  * writethrough guest, a read-only export, a server's errors, a server
  * killed under requests and back, a connection that dies as a request is
- * sent and comes back, requests larger than the server takes,
- * and URIs that cannot work.
+ * sent and comes back (also from inside --chroot), requests larger than
+ * the server takes, and URIs that cannot work.
  */
 #include "config.h"
 
@@ -33,6 +33,7 @@
 #include "blk-guest.h"
 #include "check-run.h"
 #include "harness.h"
+#include "host-path.h"
 #include "log-lines.h"
 #include "refused-spec.h"
 #include "nbd-server.h"
@@ -616,6 +617,66 @@ START_TEST(a_connection_that_dies_as_a_request_is_sent_is_reconnected)
     ck_assert_uint_le(lines, 3);
     ck_assert(reads_as(0, 8, 0x42));
     ck_assert(reads_as(16, 8, 7));
+    relay_stop();
+}
+END_TEST
+
+/* ---- under --chroot ------------------------------------------------------ */
+
+/* Inside the chroot into srv.dir, nbdkit's socket by its full path too
+ * (a link to /sock), for the relay: only xvdm's own path must change. */
+static void mirror_server_socket(bool make)
+{
+    char tmp[96], mirror[160], link[176];
+
+    snprintf(tmp, sizeof(tmp), "%s/tmp", srv.dir);
+    snprintf(mirror, sizeof(mirror), "%s%s", srv.dir, srv.dir);
+    snprintf(link, sizeof(link), "%s/sock", mirror);
+    if (make) {
+        ck_assert_int_eq(mkdir(tmp, 0700), 0);
+        ck_assert_int_eq(mkdir(mirror, 0700), 0);
+        ck_assert_int_eq(symlink("/sock", link), 0);
+    } else {
+        ck_assert_int_eq(unlink(link) || rmdir(mirror) || rmdir(tmp), 0);
+    }
+}
+
+/* Under --chroot DIR the first connection is made before the chroot and
+ * every reconnect inside it: a socket outside DIR is refused naming it,
+ * one inside is reconnected to by the rest of its path after DIR. (The
+ * test chroots into the server's directory and escapes back.) */
+START_TEST(under_chroot_a_socket_inside_the_directory_is_reconnected_to)
+{
+    char spec[256];
+    int root_fd;
+
+    host_path_set_root("/srv/xvdm-jail");
+    expect_spec_refused("blk,nbd=nbd+unix:///?socket=/tmp/x.sock",
+                        "its socket is outside the --chroot directory");
+    if (!relay_started())
+        return;
+    mirror_server_socket(true);
+    host_path_set_root(srv.dir);
+    snprintf(spec, sizeof(spec), "blk,nbd=%s", relay.uri);
+    ck_assert_int_eq(blk_guest_start(&h, &d, spec, 1, 64, BLK_GUEST_FEATURES),
+                     0);
+    written_reads_back(0, 8, 0x42);
+    root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(root_fd, 0);
+    ck_assert_int_eq(chroot(srv.dir), 0);
+    ck_assert_int_eq(chdir("/"), 0);
+    host_path_root_entered();
+    relay_cut();
+    write_into_the_cut_then_until_back();
+    ck_assert_int_eq(fchdir(root_fd), 0);
+    ck_assert_int_eq(chroot("."), 0);
+    close(root_fd);
+    host_path_set_root(NULL);
+    ck_assert_uint_eq(cut_status, VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(back_status, VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(0, 8, 0x42));
+    ck_assert(reads_as(16, 8, 7));
+    mirror_server_socket(false);
     relay_stop();
 }
 END_TEST
@@ -1368,6 +1429,8 @@ static Suite *blk_nbd_suite(void)
                    server_killed_under_requests_fails_them_and_is_reconnected);
     tcase_add_test(tc,
                    a_connection_that_dies_as_a_request_is_sent_is_reconnected);
+    tcase_add_test(tc,
+                   under_chroot_a_socket_inside_the_directory_is_reconnected_to);
     tcase_add_test(tc, requests_larger_than_the_server_takes_are_split);
     tcase_add_test(tc, a_servers_minimum_block_size_is_the_guests_block_size);
     tcase_add_test(tc,
