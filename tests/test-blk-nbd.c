@@ -36,6 +36,7 @@
 #include "host-path.h"
 #include "log-lines.h"
 #include "refused-spec.h"
+#include "syscall-filter.h"
 #include "nbd-server.h"
 #include "vdriver.h"
 
@@ -545,8 +546,9 @@ static void *relay_run(void *arg)
     return NULL;
 }
 
-/* nbdkit's memory plugin, and the relay to it beside its socket. */
-static bool relay_started(void)
+/* nbdkit's memory plugin, for the relay; false (the test skipped) where
+ * nbdkit is not installed. */
+static bool relay_server_started(void)
 {
     const char *words[] = {"memory", "1M", NULL};
 
@@ -554,6 +556,12 @@ static bool relay_started(void)
         return false;
     server_dir();
     nbdkit(words);
+    return true;
+}
+
+/* The relay to the server, beside its socket. */
+static void relay_listen(void)
+{
     relay.conn = -1;
     relay.cut = false;
     snprintf(relay.sock, sizeof(relay.sock), "%s/relay", srv.dir);
@@ -562,6 +570,13 @@ static bool relay_started(void)
     relay.listen_fd = unix_socket(relay.sock, true);
     ck_assert_int_ge(relay.listen_fd, 0);
     ck_assert_int_eq(pthread_create(&relay.thread, NULL, relay_run, NULL), 0);
+}
+
+static bool relay_started(void)
+{
+    if (!relay_server_started())
+        return false;
+    relay_listen();
     return true;
 }
 
@@ -620,6 +635,44 @@ START_TEST(a_connection_that_dies_as_a_request_is_sent_is_reconnected)
     relay_stop();
 }
 END_TEST
+
+#ifdef HAVE_LIBSECCOMP
+/* The device on the relay, --seccomp's filter installed once it serves,
+ * then the connection cut: the reconnect, made under the filter, must
+ * come back. In a process of its own (check_in_child), which starts the
+ * relay's thread (a fork has none) and leaves nbdkit to the test. 0 when
+ * everything held, else which step failed. */
+static int filtered_reconnect(const void *arg)
+{
+    char spec[256];
+
+    (void)arg;
+    relay_listen();
+    snprintf(spec, sizeof(spec), "blk,nbd=%s", relay.uri);
+    if (blk_guest_start(&h, &d, spec, 1, 64, BLK_GUEST_FEATURES) ||
+        run_one(VIRTIO_BLK_T_OUT, 0, 4096, 0x42, NULL) != VIRTIO_BLK_S_OK)
+        return 1;
+    if (syscall_filter_install())
+        return 2;
+    relay_cut();
+    write_into_the_cut_then_until_back();
+    if (cut_status != VIRTIO_BLK_S_IOERR)
+        return 3;
+    if (back_status != VIRTIO_BLK_S_OK)
+        return 4;
+    return reads_as(0, 8, 0x42) ? 0 : 5;
+}
+
+START_TEST(a_reconnect_under_the_syscall_filter_comes_back)
+{
+    if (!relay_server_started())
+        return;
+    check_in_child("reconnect under --seccomp", filtered_reconnect, NULL);
+    nbd_server_kill(&srv);
+    remove_dir();
+}
+END_TEST
+#endif
 
 /* ---- under --chroot ------------------------------------------------------ */
 
@@ -1431,6 +1484,9 @@ static Suite *blk_nbd_suite(void)
                    a_connection_that_dies_as_a_request_is_sent_is_reconnected);
     tcase_add_test(tc,
                    under_chroot_a_socket_inside_the_directory_is_reconnected_to);
+#ifdef HAVE_LIBSECCOMP
+    tcase_add_test(tc, a_reconnect_under_the_syscall_filter_comes_back);
+#endif
     tcase_add_test(tc, requests_larger_than_the_server_takes_are_split);
     tcase_add_test(tc, a_servers_minimum_block_size_is_the_guests_block_size);
     tcase_add_test(tc,
