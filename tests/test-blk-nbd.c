@@ -6,8 +6,8 @@
  * makes it durable on the server; discard, write-zeroes, FUA for a
  * writethrough guest, a read-only export, a server's errors, a server
  * killed under requests and back, a connection that dies as a request is
- * sent and comes back, requests larger than the server takes,
- * and URIs that cannot work.
+ * sent and comes back (also from inside --chroot), requests larger than
+ * the server takes, and URIs that cannot work.
  */
 #include "config.h"
 
@@ -35,8 +35,10 @@
 #include "blk-guest.h"
 #include "check-run.h"
 #include "harness.h"
+#include "host-path.h"
 #include "log-lines.h"
 #include "refused-spec.h"
+#include "syscall-filter.h"
 #include "nbd-server.h"
 #include "vdriver.h"
 
@@ -546,8 +548,9 @@ static void *relay_run(void *arg)
     return NULL;
 }
 
-/* nbdkit's memory plugin, and the relay to it beside its socket. */
-static bool relay_started(void)
+/* nbdkit's memory plugin, for the relay; false (the test skipped) where
+ * nbdkit is not installed. */
+static bool relay_server_started(void)
 {
     const char *words[] = {"memory", "1M", NULL};
 
@@ -555,6 +558,12 @@ static bool relay_started(void)
         return false;
     server_dir();
     nbdkit(words);
+    return true;
+}
+
+/* The relay to the server, beside its socket. */
+static void relay_listen(void)
+{
     relay.conn = -1;
     relay.cut = false;
     snprintf(relay.sock, sizeof(relay.sock), "%s/relay", srv.dir);
@@ -563,6 +572,13 @@ static bool relay_started(void)
     relay.listen_fd = unix_socket(relay.sock, true);
     ck_assert_int_ge(relay.listen_fd, 0);
     ck_assert_int_eq(pthread_create(&relay.thread, NULL, relay_run, NULL), 0);
+}
+
+static bool relay_started(void)
+{
+    if (!relay_server_started())
+        return false;
+    relay_listen();
     return true;
 }
 
@@ -618,6 +634,104 @@ START_TEST(a_connection_that_dies_as_a_request_is_sent_is_reconnected)
     ck_assert_uint_le(lines, 3);
     ck_assert(reads_as(0, 8, 0x42));
     ck_assert(reads_as(16, 8, 7));
+    relay_stop();
+}
+END_TEST
+
+#ifdef HAVE_LIBSECCOMP
+/* The device on the relay, --seccomp's filter installed once it serves,
+ * then the connection cut: the reconnect, made under the filter, must
+ * come back. In a process of its own (check_in_child), which starts the
+ * relay's thread (a fork has none) and leaves nbdkit to the test. 0 when
+ * everything held, else which step failed. */
+static int filtered_reconnect(const void *arg)
+{
+    char spec[256];
+
+    (void)arg;
+    relay_listen();
+    snprintf(spec, sizeof(spec), "blk,nbd=%s", relay.uri);
+    if (blk_guest_start(&h, &d, spec, 1, 64, BLK_GUEST_FEATURES) ||
+        run_one(VIRTIO_BLK_T_OUT, 0, 4096, 0x42, NULL) != VIRTIO_BLK_S_OK)
+        return 1;
+    if (syscall_filter_install())
+        return 2;
+    relay_cut();
+    write_into_the_cut_then_until_back();
+    if (cut_status != VIRTIO_BLK_S_IOERR)
+        return 3;
+    if (back_status != VIRTIO_BLK_S_OK)
+        return 4;
+    return reads_as(0, 8, 0x42) ? 0 : 5;
+}
+
+START_TEST(a_reconnect_under_the_syscall_filter_comes_back)
+{
+    if (!relay_server_started())
+        return;
+    check_in_child("reconnect under --seccomp", filtered_reconnect, NULL);
+    nbd_server_kill(&srv);
+    remove_dir();
+}
+END_TEST
+#endif
+
+/* ---- under --chroot ------------------------------------------------------ */
+
+/* Inside the chroot into srv.dir, nbdkit's socket by its full path too
+ * (a link to /sock), for the relay: only xvdm's own path must change. */
+static void mirror_server_socket(bool make)
+{
+    char tmp[96], mirror[160], link[176];
+
+    snprintf(tmp, sizeof(tmp), "%s/tmp", srv.dir);
+    snprintf(mirror, sizeof(mirror), "%s%s", srv.dir, srv.dir);
+    snprintf(link, sizeof(link), "%s/sock", mirror);
+    if (make) {
+        ck_assert_int_eq(mkdir(tmp, 0700), 0);
+        ck_assert_int_eq(mkdir(mirror, 0700), 0);
+        ck_assert_int_eq(symlink("/sock", link), 0);
+    } else {
+        ck_assert_int_eq(unlink(link) || rmdir(mirror) || rmdir(tmp), 0);
+    }
+}
+
+/* Under --chroot DIR the first connection is made before the chroot and
+ * every reconnect inside it: a socket outside DIR is refused naming it,
+ * one inside is reconnected to by the rest of its path after DIR. (The
+ * test chroots into the server's directory and escapes back.) */
+START_TEST(under_chroot_a_socket_inside_the_directory_is_reconnected_to)
+{
+    char spec[256];
+    int root_fd;
+
+    host_path_set_root("/srv/xvdm-jail");
+    expect_spec_refused("blk,nbd=nbd+unix:///?socket=/tmp/x.sock",
+                        "its socket is outside the --chroot directory");
+    if (!relay_started())
+        return;
+    mirror_server_socket(true);
+    host_path_set_root(srv.dir);
+    snprintf(spec, sizeof(spec), "blk,nbd=%s", relay.uri);
+    ck_assert_int_eq(blk_guest_start(&h, &d, spec, 1, 64, BLK_GUEST_FEATURES),
+                     0);
+    written_reads_back(0, 8, 0x42);
+    root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    ck_assert_int_ge(root_fd, 0);
+    ck_assert_int_eq(chroot(srv.dir), 0);
+    ck_assert_int_eq(chdir("/"), 0);
+    host_path_root_entered();
+    relay_cut();
+    write_into_the_cut_then_until_back();
+    ck_assert_int_eq(fchdir(root_fd), 0);
+    ck_assert_int_eq(chroot("."), 0);
+    close(root_fd);
+    host_path_set_root(NULL);
+    ck_assert_uint_eq(cut_status, VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(back_status, VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(0, 8, 0x42));
+    ck_assert(reads_as(16, 8, 7));
+    mirror_server_socket(false);
     relay_stop();
 }
 END_TEST
@@ -1540,6 +1654,11 @@ static Suite *blk_nbd_suite(void)
                    server_killed_under_requests_fails_them_and_is_reconnected);
     tcase_add_test(tc,
                    a_connection_that_dies_as_a_request_is_sent_is_reconnected);
+    tcase_add_test(tc,
+                   under_chroot_a_socket_inside_the_directory_is_reconnected_to);
+#ifdef HAVE_LIBSECCOMP
+    tcase_add_test(tc, a_reconnect_under_the_syscall_filter_comes_back);
+#endif
     tcase_add_test(tc, requests_larger_than_the_server_takes_are_split);
     tcase_add_test(tc, a_servers_minimum_block_size_is_the_guests_block_size);
     tcase_add_test(tc,

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -817,15 +818,55 @@ static void nbd_on_socket(void *arg, uint32_t revents)
     nbd_deliver(n);
 }
 
+/* `uri` as the instance reaches it now: its Unix socket's path (socket=,
+ * written plainly) as xvdm_host_path() gives it, which after --chroot DIR
+ * is the rest after DIR. NULL with errno: ENOENT when that path is outside
+ * DIR, ENAMETOOLONG, ENOMEM. */
+static char *nbd_uri_now(const char *uri)
+{
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)], *out;
+    const char *p = strchr(uri, '?'), *end, *here;
+
+    while (p && strncmp(p + 1, "socket=", 7) != 0)
+        p = strchr(p + 1, '&');
+    if (!p)
+        return strdup(uri);
+    p += 8;
+    end = p + strcspn(p, "&");
+    if ((size_t)(end - p) >= sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    memcpy(path, p, (size_t)(end - p));
+    path[end - p] = '\0';
+    here = xvdm_host_path(path);
+    if (!here) {
+        errno = ENOENT;
+        return NULL;
+    }
+    if (asprintf(&out, "%.*s%s%s", (int)(p - uri), uri, here, end) < 0)
+        return NULL;
+    return out;
+}
+
 /* Start connecting, without waiting: 0, or -1 after `why` was filled. */
 static int nbd_start(struct blk_nbd *n, char *why, size_t why_len)
 {
+    char *uri = nbd_uri_now(n->uri);
+    bool failed;
     int ret;
 
+    if (!uri) {
+        snprintf(why, why_len, "%s", strerror(errno));
+        return -1;
+    }
     n->h = nbd_create();
-    if (!n->h || nbd_set_uri_allow_transports(n->h, LIBNBD_ALLOW_TRANSPORT_TCP |
-                                                        LIBNBD_ALLOW_TRANSPORT_UNIX) ||
-        nbd_aio_connect_uri(n->h, n->uri)) {
+    failed = !n->h ||
+             nbd_set_uri_allow_transports(n->h, LIBNBD_ALLOW_TRANSPORT_TCP |
+                                                    LIBNBD_ALLOW_TRANSPORT_UNIX) ||
+             nbd_aio_connect_uri(n->h, uri);
+    free(uri);
+    if (failed) {
         snprintf(why, why_len, "%s", nbd_why());
         nbd_close(n->h);
         n->h = NULL;
@@ -1022,6 +1063,24 @@ static int nbd_first_connect(struct blk_nbd *n)
     return -ECONNREFUSED;
 }
 
+/* Under --chroot DIR the first connection is made before the chroot and
+ * every reconnect after it: a socket outside DIR is refused. */
+static int nbd_socket_reachable(const struct blk_nbd *n)
+{
+    char *uri = nbd_uri_now(n->uri);
+
+    if (uri) {
+        free(uri);
+        return 0;
+    }
+    xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
+                 "nbd='%s': its socket is outside the --chroot directory "
+                 "(or its path too long): once serving, a reconnect could "
+                 "not reach it",
+                 n->uri);
+    return -EINVAL;
+}
+
 static void nbd_free_list(struct blk_job *job)
 {
     struct blk_job *next;
@@ -1103,6 +1162,8 @@ int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
     if (ret)
         xvdm_dev_log(dev, XVDM_LOG_ERROR, "nbd='%s': %s", uri, strerror(-ret));
     else
+        ret = nbd_socket_reachable(n);
+    if (ret == 0)
         ret = nbd_first_connect(n);
     if (ret) {
         nbd_destroy(n);

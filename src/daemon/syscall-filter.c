@@ -37,9 +37,11 @@ static const char *const allowed[] = {
     "rseq", "exit", "exit_group",
     /* reaping the guest's watcher process at the end */
     "wait4", "waitid",
-    /* glibc's syslog() reconnecting to /dev/log (which fails in a chroot);
-     * socket() is allowed for AF_UNIX only, below */
-    "connect",
+    /* glibc's syslog() reconnecting to /dev/log (which fails in a chroot),
+     * blk,nbd= reconnecting to its server (libnbd connects without
+     * blocking and reads SO_ERROR once the socket is writable); socket()
+     * is allowed for AF_UNIX only, below */
+    "connect", "getsockopt",
     /* gpu,vnc=: libvncserver's threads wait in select(), take a viewer
      * with accept(), look at its socket and start two threads for it
      * (clone, below) that a pipe wakes */

@@ -136,6 +136,9 @@ e2e_start_guest() {
     # serves every device (the order README gives for xvdm run by hand).
     e2e_wait_served "$domid" 30 ||
         echo "e2e: not every device of $name in InitWait after 30 s"
+    # A scenario may act while xvdm serves and the guest waits
+    # ($e2e_before_unpause: a command).
+    ${e2e_before_unpause:-}
     xl unpause "$name"
     echo "e2e: guest $name running"
 }

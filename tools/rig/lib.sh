@@ -99,6 +99,11 @@ case "$rig_xen" in
         libgnutls30t64 libgmp10 libhogweed6t64 libnettle8t64 libidn2-0
         libunistring5 libp11-kit0 libffi8 libtasn1-6 libjpeg62-turbo
         liblzo2-2 libssl3t64)
+    # The nbd scenario's: libnbd (blk,nbd=) and qemu-utils (qemu-nbd,
+    # qemu-img) in dom0, and what they link against beside the libraries
+    # above (GnuTLS, Nettle, GMP) and the rig's own (liburing, zstd, zlib).
+    rig_nbd_debs=(libnbd0 libxml2 qemu-utils libaio1t64 libfuse3-4
+        libglib2.0-0t64 libatomic1 libpcre2-8-0 libselinux1 libnuma1)
     ;;
 *)
     rig_die "Xen '$rig_xen': the rig runs Xen 4.17 or 4.20"
