@@ -452,15 +452,11 @@ e2e_peers_marks() {
 # $3: the difference of xvdm's counters at the marks around the workload
 # (its disk's for requests, its NIC's for MiB), by the path that answered
 # them, and the time its loop spent draining the device's queues; beside
-# them the notifies the PV driver sent dom0 meanwhile. A virtio trap stops
-# the guest's vCPU until it is answered; a PV notify does not wait. For
-# the disks, the most the traps through xvdm's loop alone leave of the PV
-# disk's rate, at the cost of one the guest measured: were xvdm's I/O
-# free and the guest's own work per request PV's (its vCPU share over
-# its rate), the vCPU would still be stopped n * t per request, and at
-# queue depth QD each request would wait n * t more than PV's.
+# them the notifies the PV driver sent dom0 meanwhile. A
+# virtio trap stops the guest's vCPU until it is answered; a PV notify
+# does not wait.
 e2e_peers_traps() {
-    tr -d '\r' <"$1" | awk -v xvdm="$2" -v marks="$3" -v guest="$1" '
+    tr -d '\r' <"$1" | awk -v xvdm="$2" -v marks="$3" '
         function num(s, what) {
             return match(s, "[0-9]+ " what) ? substr(s, RSTART, RLENGTH) + 0 : 0
         }
@@ -479,12 +475,7 @@ e2e_peers_traps() {
                 if (s ~ / net0: counters: /) net[nn++] = counters(s)
             }
             while ((getline s < marks) > 0) pv[np++] = s
-            while ((getline s < guest) > 0)
-                if (s ~ /one trap into xvdm/ && match(s, "median [0-9.]+ us"))
-                    trap_us = substr(s, RSTART + 7, RLENGTH - 10) + 0
         }
-        / ops\/s, ratio / { n = split($0, f, " "); pv_ops = f[n - 3] + 0 }
-        /guest vCPU busy: / { pv_busy = $NF + 0 }
         /peers: mark/ { m++ }
         /peers: counted / {
             sub(/.*peers: counted /, "")
@@ -507,16 +498,6 @@ e2e_peers_traps() {
                 (b[2] - a[2] + b[3] - a[3]) / ours, (b[2] - a[2]) / ours,
                 (b[3] - a[3]) / ours, (b[4] - a[4]) / ours, peer,
                 (q[col] - p[col]) / theirs
-            if (unit != "request" || !trap_us || !pv_ops ||
-                !match(what, "QD[0-9]+"))
-                next
-            qd = substr(what, RSTART + 2, RLENGTH - 2) + 0
-            stop = (b[2] - a[2]) / ours * trap_us
-            cap = 1 / (1 + stop * pv_ops / (qd * 1e6))
-            cpu = 1e6 / (pv_ops * (pv_busy * 1e4 / pv_ops + stop))
-            printf "e2e: peers: %s: the traps through xvdm alone (%.0f us" \
-                " a request) cap it at %.2f of %s\n", what, stop,
-                cpu < cap ? cpu : cap, peer
         }'
 }
 
