@@ -27,6 +27,7 @@
 
 #include "blk-guest.h"
 #include "check-run.h"
+#include "ceph-node.h"
 #include "harness.h"
 #include "refused-spec.h"
 #include "vdriver.h"
@@ -42,77 +43,13 @@
 
 static struct harness h;
 static struct vdriver d;
-/* The cluster's directory and ceph.conf; conf[0] is 0 when it is not
- * running (not installed, or it did not start: said once, and every
- * test fails). */
-static char cluster_dir[64];
-static char conf[128];
+/* The cluster; its conf is "" when it is not running (not installed, or
+ * it did not start: said once, and every test fails). */
+static struct ceph_node cluster;
 /* The test's own image, and a librbd client of the cluster's. */
 static char image[64];
 static rados_t client;
 static rados_ioctx_t pool;
-
-/* ---- the cluster ------------------------------------------------------------ */
-
-/* A port pair (msgr v1 at port, v2 at port + 1) per run, from the pid:
- * two runs side by side do not meet. */
-static unsigned cluster_port(void)
-{
-    return 20000 + (unsigned)getpid() % 20000 * 2;
-}
-
-/* Before Check runs: failures are said on stdout, and the tests fail. */
-static bool cluster_start(void)
-{
-    const char *script = getenv("XVDM_CEPH_CLUSTER");
-    char cmd[512];
-    FILE *out;
-
-    if (system("command -v ceph-mon >/dev/null && "
-               "command -v ceph-osd >/dev/null") != 0) {
-        printf("ceph-mon or ceph-osd not installed (Debian: ceph-mon, "
-               "ceph-osd, ceph-common; tools/install-deps)\n");
-        return false;
-    }
-    snprintf(cluster_dir, sizeof(cluster_dir), "/tmp/xvdm-ceph.XXXXXX");
-    if (!script || !mkdtemp(cluster_dir)) {
-        printf("no $XVDM_CEPH_CLUSTER, or no directory for the cluster\n");
-        return false;
-    }
-    snprintf(cmd, sizeof(cmd), "%s start %s/c %u", script, cluster_dir,
-             cluster_port());
-    out = popen(cmd, "r");
-    if (!out || !fgets(conf, sizeof(conf), out))
-        conf[0] = '\0';
-    conf[strcspn(conf, "\n")] = '\0';
-    if (!out || pclose(out) != 0 || !conf[0]) {
-        printf("the Ceph cluster did not start (%s)\n", cmd);
-        conf[0] = '\0';
-        rmdir(cluster_dir);
-        return false;
-    }
-    return true;
-}
-
-/* The OSD alone, killed: the cluster answers no operation after. */
-static void cluster_kill_osd(void)
-{
-    char cmd[256];
-
-    snprintf(cmd, sizeof(cmd), "%s kill-osd %s/c",
-             getenv("XVDM_CEPH_CLUSTER"), cluster_dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
-
-static void cluster_stop(void)
-{
-    char cmd[256];
-
-    snprintf(cmd, sizeof(cmd), "%s stop %s/c", getenv("XVDM_CEPH_CLUSTER"),
-             cluster_dir);
-    if (system(cmd) != 0 || rmdir(cluster_dir) != 0)
-        printf("cannot remove %s\n", cluster_dir);
-}
 
 /* ---- the second client ------------------------------------------------------ */
 
@@ -122,9 +59,9 @@ static void new_image(uint64_t size)
 {
     int order = 0;
 
-    ck_assert_msg(conf[0], "no Ceph cluster (see above)");
+    ck_assert_msg(cluster.conf[0], "no Ceph cluster (see above)");
     ck_assert_int_eq(rados_create(&client, NULL), 0);
-    ck_assert_int_eq(rados_conf_read_file(client, conf), 0);
+    ck_assert_int_eq(rados_conf_read_file(client, cluster.conf), 0);
     ck_assert_int_eq(rados_connect(client), 0);
     ck_assert_int_eq(rados_ioctx_create(client, "rbd", &pool), 0);
     snprintf(image, sizeof(image), "img-%d", (int)getpid());
@@ -179,7 +116,7 @@ static int start_on(const char *snap, const char *extra, unsigned queues,
     char spec[256];
 
     snprintf(spec, sizeof(spec), "blk,rbd=rbd/%s%s%s,conf=%s%s", image,
-             snap ? "@" : "", snap ? snap : "", conf, extra);
+             snap ? "@" : "", snap ? snap : "", cluster.conf, extra);
     return blk_guest_start(&h, &d, spec, queues, 64, features);
 }
 
@@ -413,7 +350,7 @@ START_TEST(with_the_osd_gone_requests_fail_and_the_device_stops_in_bounds)
     start("", 1);
     ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 4096, 0x5a, NULL),
                       VIRTIO_BLK_S_OK);
-    cluster_kill_osd();
+    ck_assert_int_eq(ceph_node_kill_osd(&cluster), 0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     write = blk_guest_submit(&d, 0, VIRTIO_BLK_T_OUT, 16, 4096, false);
     read = blk_guest_submit(&d, 0, VIRTIO_BLK_T_IN, 1024, 4096, true);
@@ -450,14 +387,16 @@ START_TEST(pools_images_and_snapshots_that_do_not_exist_are_refused_naming_them)
     char spec[256], named[256];
 
     new_image(DISK_SIZE);
-    snprintf(spec, sizeof(spec), "blk,rbd=nopool/%s,conf=%s", image, conf);
+    snprintf(spec, sizeof(spec), "blk,rbd=nopool/%s,conf=%s", image,
+             cluster.conf);
     snprintf(named, sizeof(named),
              "cannot connect to rbd='nopool/%s': no such pool", image);
     expect_spec_refused(spec, named);
-    snprintf(spec, sizeof(spec), "blk,rbd=rbd/noimage,conf=%s", conf);
+    snprintf(spec, sizeof(spec), "blk,rbd=rbd/noimage,conf=%s", cluster.conf);
     expect_spec_refused(spec,
                    "cannot connect to rbd='rbd/noimage': cannot open the image");
-    snprintf(spec, sizeof(spec), "blk,rbd=rbd/%s@nosnap,conf=%s", image, conf);
+    snprintf(spec, sizeof(spec), "blk,rbd=rbd/%s@nosnap,conf=%s", image,
+             cluster.conf);
     snprintf(named, sizeof(named), "cannot connect to rbd='rbd/%s@nosnap'",
              image);
     expect_spec_refused(spec, named);
@@ -505,11 +444,11 @@ static Suite *blk_rbd_osd_gone_suite(void)
  * on an image of its own. */
 int main(void)
 {
-    bool up = cluster_start();
+    bool up = ceph_node_start(&cluster) == 0;
     int ret = check_run_all_modes(blk_rbd_suite);
     int gone = check_run(blk_rbd_osd_gone_suite());
 
     if (up)
-        cluster_stop();
+        ceph_node_stop(&cluster);
     return ret == EXIT_SUCCESS ? gone : ret;
 }
