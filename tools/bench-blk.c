@@ -28,6 +28,16 @@
  * a last table divides the two-queue rates by the one-queue ones. Without
  * libnbd at build, --nbd says it is unavailable.
  *
+ * With --rbd the disk is a Ceph RBD image (blk,rbd=POOL/IMAGE: librbd's
+ * aio API, its completions handed to xvdm's loop through an eventfd), on
+ * a one-node cluster started here (sim/ceph-cluster, named by
+ * $XVDM_CEPH_CLUSTER). The direct side is librbd itself, its aio API on an
+ * image of its own (the same size and features, written whole before, as
+ * xvdm's is) with its completions on an eventfd too: the same requests,
+ * at the same depth, in the same buffers. Two images, because two clients
+ * writing one would pass its exclusive lock back and forth. Without
+ * librbd at build, --rbd says it is unavailable.
+ *
  * With --grants it compares xvdm with itself instead: every workload with
  * the device in grant mode (the sim guest grants each buffer, xvdm maps
  * and unmaps the grants of every request) against the same device with
@@ -35,7 +45,7 @@
  * half of the rounds; the ratio is grants / mapped.
  *
  *   tools/bench-blk [--rounds N] [--file PATH] [--poll-us N] [--batch US]
- *                   [--grants|--nbd]
+ *                   [--grants|--nbd|--rbd]
  *   tools/bench-blk --requests N   (4 KiB random reads through xvdm only,
  *                                   for valgrind --tool=callgrind)
  */
@@ -46,6 +56,10 @@
 #include <linux/virtio_blk.h>
 #include <poll.h>
 #include <pthread.h>
+#ifdef HAVE_LIBRBD
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+#endif
 #ifdef HAVE_LIBURING
 #include <liburing.h>
 #endif
@@ -55,10 +69,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench-median.h"
+#include "ceph-node.h"
 #include "harness.h"
 #include "loop.h"
 #include "nbd-server.h"
@@ -105,10 +121,13 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* The disk's size: the file's, or the RBD images' (--rbd). */
+static uint64_t disk_bytes = FILE_SIZE;
+
 /* Offset of the n-th request of a workload. */
 static uint64_t offset_of(const struct workload *w, unsigned n, unsigned *seed)
 {
-    uint64_t blocks = FILE_SIZE / w->bs;
+    uint64_t blocks = disk_bytes / w->bs;
 
     return (w->random ? (uint64_t)rand_r(seed) % blocks : n % blocks) * w->bs;
 }
@@ -209,26 +228,70 @@ static double run_direct_uring(const struct workload *w, const char *path)
 }
 #endif
 
-#ifdef HAVE_LIBNBD
-/* The slots whose commands libnbd has retired, free for the next. */
-struct nbd_direct {
+#if defined(HAVE_LIBNBD) || defined(HAVE_LIBRBD)
+/* The slots whose requests a client library has retired, free for the
+ * next. Locked: librbd retires them on a thread of its own. */
+struct retired {
+    pthread_mutex_t lock;
     unsigned free[QD_MAX], nfree;
     unsigned done;
     bool failed;
 };
 
-struct nbd_slot {
-    struct nbd_direct *dr;
+struct retired_slot {
+    struct retired *dr;
     unsigned n;
 };
 
-static int nbd_direct_retired(void *user_data, int *error)
+static void retired_init(struct retired *dr, struct retired_slot *slot,
+                         unsigned qd)
 {
-    struct nbd_slot *s = user_data;
+    pthread_mutex_init(&dr->lock, NULL);
+    dr->nfree = dr->done = 0;
+    dr->failed = false;
+    for (unsigned i = 0; i < qd; i++) {
+        slot[i] = (struct retired_slot){dr, i};
+        dr->free[dr->nfree++] = i;
+    }
+}
 
+static void slot_retired(struct retired_slot *s, bool failed)
+{
+    pthread_mutex_lock(&s->dr->lock);
     s->dr->free[s->dr->nfree++] = s->n;
     s->dr->done++;
-    s->dr->failed |= *error != 0;
+    s->dr->failed |= failed;
+    pthread_mutex_unlock(&s->dr->lock);
+}
+
+/* A free slot taken, or -1 when there is none (or a request failed). */
+static int slot_take(struct retired *dr)
+{
+    int n = -1;
+
+    pthread_mutex_lock(&dr->lock);
+    if (dr->nfree && !dr->failed)
+        n = (int)dr->free[--dr->nfree];
+    pthread_mutex_unlock(&dr->lock);
+    return n;
+}
+
+/* Whether the run goes on: requests left to retire, none failed. */
+static bool retired_running(struct retired *dr, unsigned requests)
+{
+    bool on;
+
+    pthread_mutex_lock(&dr->lock);
+    on = dr->done < requests && !dr->failed;
+    pthread_mutex_unlock(&dr->lock);
+    return on;
+}
+#endif
+
+#ifdef HAVE_LIBNBD
+static int nbd_direct_retired(void *user_data, int *error)
+{
+    slot_retired(user_data, *error != 0);
     return 1;
 }
 
@@ -296,22 +359,19 @@ static int nbd_direct_connect(struct nbd_handle **nbd, unsigned conns,
 static double run_direct_nbd_conns(const struct workload *w, const char *uri,
                                    unsigned conns)
 {
-    struct nbd_direct dr = {.nfree = 0};
-    struct nbd_slot slot[QD_MAX];
+    struct retired dr;
+    struct retired_slot slot[QD_MAX];
     struct nbd_handle *nbd[NBD_CONNS_MAX] = {NULL};
     unsigned seed = 1, issued = 0;
     double start, rate = 0;
+    int n;
 
     if (nbd_direct_connect(nbd, conns, uri))
         goto out;
-    for (unsigned i = 0; i < w->qd; i++) {
-        slot[i] = (struct nbd_slot){&dr, i};
-        dr.free[dr.nfree++] = i;
-    }
+    retired_init(&dr, slot, w->qd);
     start = now();
-    while (dr.done < w->requests && !dr.failed) {
-        for (; issued < w->requests && dr.nfree; issued++) {
-            unsigned n = dr.free[--dr.nfree];
+    while (retired_running(&dr, w->requests)) {
+        for (; issued < w->requests && (n = slot_take(&dr)) >= 0; issued++) {
             struct nbd_handle *c = nbd[n % conns];
             nbd_completion_callback cb = {.callback = nbd_direct_retired,
                                           .user_data = &slot[n]};
@@ -334,6 +394,87 @@ out:
     for (unsigned i = 0; i < conns && nbd[i]; i++)
         nbd_close(nbd[i]);
     return rate;
+}
+#endif
+
+#ifdef HAVE_LIBRBD
+/* The pool of the cluster --rbd started, for the direct side's image. */
+static rados_ioctx_t rbd_pool;
+
+/* A retired slot handed back as xvdm's RBD backing hands its requests
+ * back: through an eventfd the issuing thread waits on. */
+struct rbd_retire {
+    struct retired_slot *slot;
+    int efd;
+};
+
+static void rbd_direct_retired(rbd_completion_t c, void *arg)
+{
+    struct rbd_retire *r = arg;
+    ssize_t ret = rbd_aio_get_return_value(c);
+
+    rbd_aio_release(c);
+    slot_retired(r->slot, ret < 0);
+    eventfd_write(r->efd, 1);
+}
+
+/* Slot n's request at `off` sent on `im`: 0, or -1. */
+static int rbd_direct_send(rbd_image_t im, const struct workload *w,
+                           struct rbd_retire *r, uint64_t off)
+{
+    char *buf = (char *)slot_data[r->slot->n];
+    rbd_completion_t c;
+
+    if (rbd_aio_create_completion(r, rbd_direct_retired, &c) < 0)
+        return -1;
+    if ((w->write ? rbd_aio_write(im, off, w->bs, buf, c)
+                  : rbd_aio_read(im, off, w->bs, buf, c)) < 0) {
+        rbd_aio_release(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Requests per second with librbd's aio keeping w->qd requests in flight
+ * on `image` (opened before the clock starts, as xvdm's is), completions
+ * waited for on an eventfd; 0 when a request fails. */
+static double run_direct_rbd(const struct workload *w, const char *image)
+{
+    struct retired dr;
+    struct retired_slot slot[QD_MAX];
+    struct rbd_retire ret[QD_MAX];
+    unsigned seed = 1, issued = 0;
+    int efd = eventfd(0, EFD_CLOEXEC), n;
+    double start, took;
+    rbd_image_t im;
+    eventfd_t e;
+
+    if (efd < 0 || rbd_open(rbd_pool, image, &im, NULL) < 0) {
+        fprintf(stderr, "bench-blk: cannot open rbd/%s\n", image);
+        if (efd >= 0)
+            close(efd);
+        return 0;
+    }
+    retired_init(&dr, slot, w->qd);
+    for (unsigned i = 0; i < w->qd; i++)
+        ret[i] = (struct rbd_retire){&slot[i], efd};
+    start = now();
+    while (retired_running(&dr, w->requests)) {
+        for (; issued < w->requests && (n = slot_take(&dr)) >= 0; issued++)
+            if (rbd_direct_send(im, w, &ret[n], offset_of(w, issued, &seed)))
+                slot_retired(&slot[n], true);
+        if (retired_running(&dr, w->requests))
+            eventfd_read(efd, &e);
+    }
+    took = now() - start;
+    rbd_close(im); /* waits for the requests in flight */
+    close(efd);
+    if (dr.failed) {
+        fprintf(stderr, "bench-blk: librbd on rbd/%s: a request failed\n",
+                image);
+        return 0;
+    }
+    return w->requests / took;
 }
 #endif
 
@@ -913,11 +1054,106 @@ static int bench_nbd(const char *path, unsigned rounds)
 }
 #endif
 
+/* ---- an RBD image against librbd used directly ------------------------------ */
+
+#ifdef HAVE_LIBRBD
+/* Each side's image: the two fit the cluster's OSD (memstore, 512 MiB). */
+#define RBD_IMAGE_BYTES (128ULL << 20)
+
+/* A client of the cluster at `conf` and its pool "rbd" in rbd_pool, with
+ * librbd's cache off as xvdm has it (sim/ceph-cluster turns it on). 0,
+ * or -1 with nothing left open. */
+static int rbd_client(rados_t *client, const char *conf)
+{
+    if (rados_create(client, NULL) < 0)
+        return -1;
+    if (rados_conf_read_file(*client, conf) < 0 ||
+        rados_conf_set(*client, "rbd_cache", "false") < 0 ||
+        rados_connect(*client) < 0 ||
+        rados_ioctx_create(*client, "rbd", &rbd_pool) < 0) {
+        rados_shutdown(*client);
+        return -1;
+    }
+    return 0;
+}
+
+/* Image `name` made with the cluster's default features and written
+ * whole: a read of an object never written costs the OSD nothing. */
+static int rbd_make_image(const char *name)
+{
+    static char block[1 << 20];
+    int order = 0, ret = 0;
+    rbd_image_t im;
+
+    if (rbd_create(rbd_pool, name, RBD_IMAGE_BYTES, &order) < 0 ||
+        rbd_open(rbd_pool, name, &im, NULL) < 0) {
+        fprintf(stderr, "bench-blk: cannot make rbd/%s\n", name);
+        return -1;
+    }
+    memset(block, 0x5a, sizeof(block));
+    for (uint64_t off = 0; off < RBD_IMAGE_BYTES && !ret; off += sizeof(block))
+        if (rbd_write(im, off, sizeof(block), block) != sizeof(block))
+            ret = -1;
+    rbd_close(im);
+    return ret;
+}
+
+/* xvdm's device on image "xvdm", librbd directly on image "direct". */
+static int bench_rbd_images(const char *conf, unsigned rounds)
+{
+    char spec[300];
+
+    if (rbd_make_image("xvdm") || rbd_make_image("direct"))
+        return 1;
+    snprintf(spec, sizeof(spec), "blk,rbd=rbd/xvdm,conf=%s", conf);
+    print_header("backing", "xvdm req/s", "librbd req/s");
+    return bench_engine("rbd", spec, "direct", rounds, run_direct_rbd);
+}
+
+/* A one-node cluster started for the run, every workload through xvdm
+ * and through librbd, side by side. */
+static int bench_rbd(unsigned rounds)
+{
+    struct ceph_node c;
+    rados_t client;
+    int ret = 1;
+
+    printf("bench-blk --rbd: two %llu MiB images on a one-node Ceph cluster "
+           "(sim/ceph-cluster: one OSD on memstore, pool size 1), xvdm "
+           "--poll-us %u\n",
+           RBD_IMAGE_BYTES >> 20, poll_us);
+    printf("xvdm: blk,rbd= on one image; librbd: its aio API on the other, "
+           "the same requests, depth and buffers, completions on an "
+           "eventfd\n\n");
+    if (ceph_node_start(&c))
+        return 1;
+    disk_bytes = RBD_IMAGE_BYTES;
+    if (rbd_client(&client, c.conf) == 0) {
+        ret = bench_rbd_images(c.conf, rounds);
+        rados_ioctx_destroy(rbd_pool);
+        rados_shutdown(client);
+    } else {
+        fprintf(stderr, "bench-blk: cannot connect to the cluster (%s)\n",
+                c.conf);
+    }
+    ceph_node_stop(&c);
+    return ret;
+}
+#else
+static int bench_rbd(unsigned rounds)
+{
+    (void)rounds;
+    printf("bench-blk --rbd: unavailable, built without librbd "
+           "(Debian: librbd-dev, then configure again)\n");
+    return 0;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     const char *path = "/var/tmp/xvdm-bench.img";
     unsigned rounds = 6, requests = 0;
-    bool grants = false, nbd = false;
+    bool grants = false, nbd = false, rbd = false;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--grants") == 0) {
@@ -926,6 +1162,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "--nbd") == 0) {
             nbd = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--rbd") == 0) {
+            rbd = true;
             continue;
         }
         if (i + 1 == argc)
@@ -963,5 +1203,7 @@ int main(int argc, char **argv)
     }
     if (nbd)
         return bench_nbd(path, rounds);
+    if (rbd)
+        return bench_rbd(rounds);
     return grants ? bench_grants(path, rounds) : bench_both(path, rounds);
 }
