@@ -1503,7 +1503,7 @@ START_TEST(a_first_connection_back_without_multi_conn_drops_the_others)
     ck_assert_uint_eq(
         log_lines_during(first_connection_back,
                          "(connection 2): connection lost (the first "
-                         "connection's server does not allow multi-conn)"),
+                         "connection has a new session)"),
         1);
     ck_assert_uint_eq(run_on(1, VIRTIO_BLK_T_OUT, 24, 4096, 0x22, NULL),
                       VIRTIO_BLK_S_OK);
@@ -1536,6 +1536,40 @@ START_TEST(a_dropped_connections_requests_fail_as_it_is_dropped)
     ck_assert_msg(guest_ring_get_used(&d.ring[1], &id, &len),
                   "queue 1's read not completed as queue 0 was served");
     ck_assert_uint_eq(*r.status, VIRTIO_BLK_S_IOERR);
+    old_server_stopped(old);
+}
+END_TEST
+
+/* Queue 0's write, tried until its connection is back, then time for
+ * the second connection's backoff (100 ms) and handshake. */
+static void first_connection_back_then_the_others(void)
+{
+    first_connection_back();
+    usleep(500 * 1000);
+}
+
+/* The first connection comes back to another server that allows
+ * multi-conn, while the second still reaches the one before: the second
+ * is re-made, on the new server, and what queue 1 writes lands there,
+ * where queue 0 reads, on the second connection the new server saw. */
+START_TEST(a_first_connection_back_on_another_server_takes_the_others_there)
+{
+    char logfile[160];
+    const char *after[] = {"--filter=log", "memory", "1M", logfile, NULL};
+    unsigned remade;
+    pid_t old;
+
+    if (!served_slowly_to_two_queues())
+        return;
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", srv.dir);
+    old = first_connection_sent_to(after);
+    remade = log_lines_during(first_connection_back_then_the_others,
+                              "(connection 2): connected,");
+    ck_assert_uint_eq(run_on(1, VIRTIO_BLK_T_OUT, 40, 4096, 0x5a, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(40, 8, 0x5a));
+    ck_assert_uint_eq(remade, 1);
+    ck_assert_uint_eq(logged("connection=2 Write id=", "offset=0x5000"), 1);
     old_server_stopped(old);
 }
 END_TEST
@@ -1735,6 +1769,8 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc,
                    a_first_connection_back_without_multi_conn_drops_the_others);
     tcase_add_test(tc, a_dropped_connections_requests_fail_as_it_is_dropped);
+    tcase_add_test(
+        tc, a_first_connection_back_on_another_server_takes_the_others_there);
     tcase_add_test(tc, a_flush_on_one_queue_covers_a_write_on_the_other);
     tcase_add_test(tc, one_connection_serves_both_queues_without_multi_conn);
     tcase_add_test(

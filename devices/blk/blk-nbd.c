@@ -946,11 +946,12 @@ static bool nbd_room(void *e, unsigned queue)
     return room;
 }
 
-/* What failed is handed to the device now: its timer, the connection's
- * next event, may be the backoff away. */
+/* A handshake under way goes too: it may have reached the server the
+ * caller wants left. What failed is handed to the device now: its timer,
+ * the connection's next event, may be the backoff away. */
 void blk_nbd_drop(struct blk_nbd *n, const char *why)
 {
-    if (n->state != NBD_READY)
+    if (!n->h)
         return;
     nbd_fail_and_retry(n, why);
     nbd_deliver(n);
