@@ -1458,39 +1458,119 @@ static void first_connection_back(void)
     ck_assert_uint_eq(write_back_on(0, 16, 0x11), VIRTIO_BLK_S_OK);
 }
 
-/* The first connection alone comes back, to a server that does not allow
- * multi-conn, while the second still reaches the one before (its socket
- * moved aside, still listening): the second is dropped, with a line
- * saying why, and what queue 1 writes then goes where queue 0 reads. The
- * first connection is dropped alone by a reset with a read stuck on it. */
-START_TEST(a_first_connection_back_without_multi_conn_drops_the_others)
+/* With the device on served_slowly_to_two_queues(): another server,
+ * started with `after`, takes the socket's path while the first one still
+ * listens at the path it was moved to; then a reset, with a read stuck on
+ * queue 0, drops the first connection alone, which reconnects (to the new
+ * server) after its backoff. The first server, for old_server_stopped(). */
+static pid_t first_connection_sent_to(const char *const *after)
 {
-    const char *after[] = {"--filter=multi-conn", "memory", "1M",
-                           "multi-conn-mode=disable", NULL};
+    pid_t old = srv.pid;
     char aside[128];
-    pid_t old;
-    int status;
 
-    if (!served_slowly_to_two_queues())
-        return;
-    old = srv.pid;
     snprintf(aside, sizeof(aside), "%s/sock-before", srv.dir);
     ck_assert_int_eq(rename(srv.sock, aside), 0);
     nbdkit(after);
     blk_guest_submit(&d, 0, VIRTIO_BLK_T_IN, 0, 4096, true);
     vdriver_kick(&d, 0);
     reset_and_probe(2);
+    return old;
+}
+
+/* The first server, still listening aside, killed; then stop(). */
+static void old_server_stopped(pid_t old)
+{
+    int status;
+
+    kill(old, SIGKILL);
+    waitpid(old, &status, 0);
+    stop();
+}
+
+/* The first connection alone comes back, to a server that does not allow
+ * multi-conn, while the second still reaches the one before: the second
+ * is dropped, with a line saying why, and what queue 1 writes then goes
+ * where queue 0 reads. */
+START_TEST(a_first_connection_back_without_multi_conn_drops_the_others)
+{
+    const char *after[] = {"--filter=multi-conn", "memory", "1M",
+                           "multi-conn-mode=disable", NULL};
+    pid_t old;
+
+    if (!served_slowly_to_two_queues())
+        return;
+    old = first_connection_sent_to(after);
     ck_assert_uint_eq(
         log_lines_during(first_connection_back,
                          "(connection 2): connection lost (the first "
-                         "connection's server does not allow multi-conn)"),
+                         "connection has a new session)"),
         1);
     ck_assert_uint_eq(run_on(1, VIRTIO_BLK_T_OUT, 24, 4096, 0x22, NULL),
                       VIRTIO_BLK_S_OK);
     ck_assert(reads_as(24, 8, 0x22));
-    kill(old, SIGKILL);
-    waitpid(old, &status, 0);
-    stop();
+    old_server_stopped(old);
+}
+END_TEST
+
+/* A read stuck on queue 1's connection (the old server delays reads
+ * 30 s) when the first connection comes back (its handshake held 1 s by
+ * the new server, so that the read goes first): the second connection is
+ * dropped, and the guest has the read failed by the time the first
+ * request served on the first connection completes, not at the second's
+ * reconnect timer (100 ms later). */
+START_TEST(a_dropped_connections_requests_fail_as_it_is_dropped)
+{
+    const char *after[] = {"--filter=multi-conn", "--filter=delay", "memory",
+                           "1M", "multi-conn-mode=disable", "delay-open=1",
+                           NULL};
+    struct blk_req r;
+    uint32_t id, len;
+    pid_t old;
+
+    if (!served_slowly_to_two_queues())
+        return;
+    old = first_connection_sent_to(after);
+    r = blk_guest_submit(&d, 1, VIRTIO_BLK_T_IN, 8, 4096, true);
+    vdriver_kick(&d, 1);
+    first_connection_back();
+    ck_assert_msg(guest_ring_get_used(&d.ring[1], &id, &len),
+                  "queue 1's read not completed as queue 0 was served");
+    ck_assert_uint_eq(*r.status, VIRTIO_BLK_S_IOERR);
+    old_server_stopped(old);
+}
+END_TEST
+
+/* Queue 0's write, tried until its connection is back, then time for
+ * the second connection's backoff (100 ms) and handshake. */
+static void first_connection_back_then_the_others(void)
+{
+    first_connection_back();
+    usleep(500 * 1000);
+}
+
+/* The first connection comes back to another server that allows
+ * multi-conn, while the second still reaches the one before: the second
+ * is re-made, on the new server, and what queue 1 writes lands there,
+ * where queue 0 reads, on the second connection the new server saw. */
+START_TEST(a_first_connection_back_on_another_server_takes_the_others_there)
+{
+    char logfile[160];
+    const char *after[] = {"--filter=log", "memory", "1M", logfile, NULL};
+    unsigned remade;
+    pid_t old;
+
+    if (!served_slowly_to_two_queues())
+        return;
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", srv.dir);
+    old = first_connection_sent_to(after);
+    remade = log_lines_during(first_connection_back_then_the_others,
+                              "(connection 2): connected,");
+    ck_assert_uint_eq(run_on(1, VIRTIO_BLK_T_OUT, 40, 4096, 0x5a, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(40, 8, 0x5a));
+    ck_assert_uint_eq(remade, 1);
+    ck_assert_uint_eq(logged("connection=2 Write id=", "offset=0x5000"), 1);
+    old_server_stopped(old);
 }
 END_TEST
 
@@ -1688,6 +1768,9 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, a_reset_is_not_held_by_a_server_that_never_ends_a_reply);
     tcase_add_test(tc,
                    a_first_connection_back_without_multi_conn_drops_the_others);
+    tcase_add_test(tc, a_dropped_connections_requests_fail_as_it_is_dropped);
+    tcase_add_test(
+        tc, a_first_connection_back_on_another_server_takes_the_others_there);
     tcase_add_test(tc, a_flush_on_one_queue_covers_a_write_on_the_other);
     tcase_add_test(tc, one_connection_serves_both_queues_without_multi_conn);
     tcase_add_test(

@@ -73,19 +73,27 @@ static void set_done(void *ctx, struct blk_job *list)
     s->done(s->ctx, list);
 }
 
-/* A connection is back. The first, back from a server that no longer
- * allows multi-conn, drops the others, which may still reach the server
- * it left (a failover, a socket moved): they are retried, and that
- * server refuses them until it allows multi-conn again. */
+/* A connection is back: the export may have changed size. */
 static void set_back(void *ctx)
 {
     struct blk_nbd_set *s = ctx;
 
-    if (blk_nbd_ready(s->conn[0]) && !blk_nbd_multi_conn(s->conn[0]))
-        for (unsigned i = 1; i < s->n; i++)
-            blk_nbd_drop(s->conn[i], "the first connection's server does "
-                                     "not allow multi-conn");
     s->back(s->ctx);
+}
+
+/* The first connection has a new session, which may be with another
+ * server (a failover, a restart, a socket moved: NBD cannot tell). The
+ * others may still reach the server it left, where what they write is
+ * lost to the device: each is dropped and re-made after its backoff, to
+ * the server the first reaches now, which refuses it unless it allows
+ * multi-conn. */
+static void set_first_back(void *ctx)
+{
+    struct blk_nbd_set *s = ctx;
+
+    for (unsigned i = 1; i < s->n; i++)
+        blk_nbd_drop(s->conn[i], "the first connection has a new session");
+    set_back(s);
 }
 
 /* The export as a connection that is up sees it. */
@@ -139,7 +147,8 @@ int blk_nbd_set_create(struct blk_nbd_set **out, struct xvdm_dev *dev,
     s->done = done;
     s->back = back;
     s->ctx = ctx;
-    ret = blk_nbd_create(&s->conn[0], dev, uri, 0, set_done, set_back, s);
+    ret = blk_nbd_create(&s->conn[0], dev, uri, 0, set_done, set_first_back,
+                         s);
     if (ret) {
         free(s);
         return ret;

@@ -3,7 +3,8 @@
  * The connections of one NBD-backed device: one per queue where the
  * server allows multi-conn, else one for every queue. Each is a struct
  * blk_nbd (blk-nbd.c) with its own socket in the loop, its own reconnect
- * and backoff, and its own bound of 64 commands in flight.
+ * and backoff, and its own bound of 64 commands in flight. All reach one
+ * server: the others are re-made each time the first reconnects.
  */
 #ifndef XVDM_BLK_NBD_SET_H
 #define XVDM_BLK_NBD_SET_H

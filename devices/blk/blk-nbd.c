@@ -946,10 +946,15 @@ static bool nbd_room(void *e, unsigned queue)
     return room;
 }
 
+/* A handshake under way goes too: it may have reached the server the
+ * caller wants left. What failed is handed to the device now: its timer,
+ * the connection's next event, may be the backoff away. */
 void blk_nbd_drop(struct blk_nbd *n, const char *why)
 {
-    if (n->state == NBD_READY)
-        nbd_fail_and_retry(n, why);
+    if (!n->h)
+        return;
+    nbd_fail_and_retry(n, why);
+    nbd_deliver(n);
 }
 
 bool blk_nbd_ready(const struct blk_nbd *n)

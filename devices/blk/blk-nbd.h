@@ -51,8 +51,9 @@ extern const struct blk_remote_ops blk_nbd_ops;
 uint64_t blk_nbd_idle_deadline(void);
 void blk_nbd_wait_idle_until(struct blk_nbd *n, uint64_t deadline);
 
-/* Dropped, as when the connection is lost (what is in flight fails),
- * and retried after the backoff; nothing unless connected. */
+/* Dropped, as when the connection is lost, and retried after the
+ * backoff: what was in flight or waiting fails, and the device has it
+ * (its done callback) before this returns. Nothing while down. */
 void blk_nbd_drop(struct blk_nbd *n, const char *why);
 
 /* Connected and serving. */
