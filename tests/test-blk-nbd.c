@@ -1768,6 +1768,11 @@ START_TEST(bad_uris_are_refused_with_a_line_naming_them)
     expect_spec_refused("blk,nbd=nbd+unix:///disk?socket=/nonexistent/sock",
                    "cannot connect to nbd='nbd+unix:///disk?socket=/nonexistent");
     expect_spec_refused("blk,nbd=nbd+unix:///disk", "nbd='nbd+unix:///disk'");
+    /* A file a URI names would be read at every handshake, inside
+     * --chroot too: xvdm keeps libnbd's default of reading none. */
+    expect_spec_refused(
+        "blk,nbd=nbd+unix:///?socket=/nonexistent/sock&tls-psk-file=/etc/passwd",
+        "local file access (tls-psk-file) is not allowed");
     expect_spec_refused("blk,nbd=nbd://127.0.0.1:1/disk",
                    "cannot connect to nbd='nbd://127.0.0.1:1/disk'");
     expect_spec_refused("blk,path=/dev/null,nbd=nbd://127.0.0.1/x",
