@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -696,13 +697,24 @@ static void mirror_server_socket(bool make)
     }
 }
 
+/* relay.uri with its socket's path percent-encoded, every '/' as %2F
+ * and the rest as it is, as libnbd decodes it. */
+static void relay_uri_encoded(char *uri, size_t len)
+{
+    size_t n = (size_t)snprintf(uri, len, "nbd+unix:///?socket=");
+
+    for (const char *c = relay.sock; *c && n < len; c++)
+        n += (size_t)snprintf(uri + n, len - n, *c == '/' ? "%%2F" : "%c", *c);
+}
+
 /* Under --chroot DIR the first connection is made before the chroot and
  * every reconnect inside it: a socket outside DIR is refused naming it,
- * one inside is reconnected to by the rest of its path after DIR. (The
- * test chroots into the server's directory and escapes back.) */
+ * one inside is reconnected to by the rest of its path after DIR, also
+ * when the URI percent-encodes it (_i 1). (The test chroots into the
+ * server's directory and escapes back.) */
 START_TEST(under_chroot_a_socket_inside_the_directory_is_reconnected_to)
 {
-    char spec[256];
+    char spec[256], uri[192];
     int root_fd;
 
     host_path_set_root("/srv/xvdm-jail");
@@ -712,7 +724,9 @@ START_TEST(under_chroot_a_socket_inside_the_directory_is_reconnected_to)
         return;
     mirror_server_socket(true);
     host_path_set_root(srv.dir);
-    snprintf(spec, sizeof(spec), "blk,nbd=%s", relay.uri);
+    if (_i)
+        relay_uri_encoded(uri, sizeof(uri));
+    snprintf(spec, sizeof(spec), "blk,nbd=%s", _i ? uri : relay.uri);
     ck_assert_int_eq(blk_guest_start(&h, &d, spec, 1, 64, BLK_GUEST_FEATURES),
                      0);
     written_reads_back(0, 8, 0x42);
@@ -733,6 +747,61 @@ START_TEST(under_chroot_a_socket_inside_the_directory_is_reconnected_to)
     ck_assert(reads_as(16, 8, 7));
     mirror_server_socket(false);
     relay_stop();
+}
+END_TEST
+
+/* The URI `fmt` makes refused at create, by a line naming it and saying
+ * `why`. */
+static void __attribute__((format(printf, 2, 3)))
+expect_uri_refused(const char *why, const char *fmt, ...)
+{
+    char spec[256], named[384];
+    va_list ap;
+
+    snprintf(spec, sizeof(spec), "blk,nbd=");
+    va_start(ap, fmt);
+    vsnprintf(spec + 8, sizeof(spec) - 8, fmt, ap);
+    va_end(ap);
+    snprintf(named, sizeof(named), "nbd='%s': %s", spec + 8, why);
+    expect_spec_refused(spec, named);
+}
+
+/* Under --chroot DIR, URIs whose socket xvdm would check inside DIR while
+ * libnbd connects (before the chroot) to one outside it: every reconnect
+ * would miss it. Each is refused naming it, while the server outside
+ * answers (each would start without the check). TLS is refused too:
+ * libnbd reads its certificates at every handshake. */
+START_TEST(under_chroot_uris_that_reach_outside_the_directory_are_refused)
+{
+    const char *const words[] = {"memory", "1M", NULL};
+    char jail[96], link[112];
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    nbdkit(words);
+    snprintf(jail, sizeof(jail), "%s/jail", srv.dir);
+    snprintf(link, sizeof(link), "%s/link", jail);
+    ck_assert_int_eq(mkdir(jail, 0700), 0);
+    ck_assert_int_eq(symlink(srv.sock, link), 0);
+    host_path_set_root(jail);
+    expect_uri_refused("socket= is given more than once",
+                       "nbd+unix:///?socket=%s/ok.sock&socket=%s", jail,
+                       srv.sock);
+    expect_uri_refused("socket= is given more than once",
+                       "nbd+unix:///?socket=%s/ok.sock;socket=%s", jail,
+                       srv.sock);
+    expect_uri_refused("its socket is outside the --chroot directory",
+                       "nbd+unix:///?%%73ocket=%s", srv.sock);
+    expect_uri_refused("its socket is outside the --chroot directory",
+                       "nbd+unix:///?socket=%s/../sock", jail);
+    expect_uri_refused("its socket's path is not the path it resolves to",
+                       "nbd+unix:///?socket=%s", link);
+    expect_uri_refused("TLS is not served under --chroot",
+                       "nbds+unix:///?socket=%s/ok.sock", jail);
+    host_path_set_root(NULL);
+    nbd_server_kill(&srv);
+    remove_dir();
 }
 END_TEST
 
@@ -1699,6 +1768,11 @@ START_TEST(bad_uris_are_refused_with_a_line_naming_them)
     expect_spec_refused("blk,nbd=nbd+unix:///disk?socket=/nonexistent/sock",
                    "cannot connect to nbd='nbd+unix:///disk?socket=/nonexistent");
     expect_spec_refused("blk,nbd=nbd+unix:///disk", "nbd='nbd+unix:///disk'");
+    /* A file a URI names would be read at every handshake, inside
+     * --chroot too: xvdm keeps libnbd's default of reading none. */
+    expect_spec_refused(
+        "blk,nbd=nbd+unix:///?socket=/nonexistent/sock&tls-psk-file=/etc/passwd",
+        "local file access (tls-psk-file) is not allowed");
     expect_spec_refused("blk,nbd=nbd://127.0.0.1:1/disk",
                    "cannot connect to nbd='nbd://127.0.0.1:1/disk'");
     expect_spec_refused("blk,path=/dev/null,nbd=nbd://127.0.0.1/x",
@@ -1733,8 +1807,10 @@ static Suite *blk_nbd_suite(void)
                    server_killed_under_requests_fails_them_and_is_reconnected);
     tcase_add_test(tc,
                    a_connection_that_dies_as_a_request_is_sent_is_reconnected);
+    tcase_add_loop_test(
+        tc, under_chroot_a_socket_inside_the_directory_is_reconnected_to, 0, 2);
     tcase_add_test(tc,
-                   under_chroot_a_socket_inside_the_directory_is_reconnected_to);
+                   under_chroot_uris_that_reach_outside_the_directory_are_refused);
 #ifdef HAVE_LIBSECCOMP
     tcase_add_test(tc, a_reconnect_under_the_syscall_filter_comes_back);
 #endif

@@ -510,9 +510,10 @@ START_TEST(reserved_cids_bad_uds_and_max_conns_are_refused_by_name)
 END_TEST
 
 /* Under --chroot DIR the instance connects to dom0's sockets once inside
- * DIR: a uds= outside DIR is refused naming it, one inside still reaches
- * the guest's PATH_P after the chroot. (The test chroots into /tmp, where
- * start() makes the socket directory, and escapes back to clean up.) */
+ * DIR: a uds= outside DIR (or leaving it by "..") is refused naming it,
+ * one inside still reaches the guest's PATH_P after the chroot. (The test
+ * chroots into /tmp, where start() makes the socket directory, and
+ * escapes back to clean up.) */
 START_TEST(under_chroot_a_uds_inside_the_directory_still_reaches_path_p)
 {
     char buf[8];
@@ -521,6 +522,8 @@ START_TEST(under_chroot_a_uds_inside_the_directory_still_reaches_path_p)
 
     host_path_set_root("/srv/xvdm-jail");
     expect_refused("vsock,uds=/tmp/xvdm-vsock-x", "uds='/tmp/xvdm-vsock-x'");
+    expect_refused("vsock,uds=/srv/xvdm-jail/../../tmp/xvdm-vsock-x",
+                   "uds='/srv/xvdm-jail/../../tmp/xvdm-vsock-x' is outside");
     host_path_set_root("/tmp");
     start("");
     lfd = host_listen(1234);

@@ -9,12 +9,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../common/clock-now.h"
 #include "../common/iov-copy.h"
+#include "blk-nbd-uri.h"
 #include "blk-nbd.h"
 
 /* libnbd refuses reads and writes over 64 MiB, and a server that
@@ -818,41 +818,10 @@ static void nbd_on_socket(void *arg, uint32_t revents)
     nbd_deliver(n);
 }
 
-/* `uri` as the instance reaches it now: its Unix socket's path (socket=,
- * written plainly) as xvdm_host_path() gives it, which after --chroot DIR
- * is the rest after DIR. NULL with errno: ENOENT when that path is outside
- * DIR, ENAMETOOLONG, ENOMEM. */
-static char *nbd_uri_now(const char *uri)
-{
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)], *out;
-    const char *p = strchr(uri, '?'), *end, *here;
-
-    while (p && strncmp(p + 1, "socket=", 7) != 0)
-        p = strchr(p + 1, '&');
-    if (!p)
-        return strdup(uri);
-    p += 8;
-    end = p + strcspn(p, "&");
-    if ((size_t)(end - p) >= sizeof(path)) {
-        errno = ENAMETOOLONG;
-        return NULL;
-    }
-    memcpy(path, p, (size_t)(end - p));
-    path[end - p] = '\0';
-    here = xvdm_host_path(path);
-    if (!here) {
-        errno = ENOENT;
-        return NULL;
-    }
-    if (asprintf(&out, "%.*s%s%s", (int)(p - uri), uri, here, end) < 0)
-        return NULL;
-    return out;
-}
-
 /* Start connecting, without waiting: 0, or -1 after `why` was filled. */
 static int nbd_start(struct blk_nbd *n, char *why, size_t why_len)
 {
-    char *uri = nbd_uri_now(n->uri);
+    char *uri = blk_nbd_uri_now(n->uri);
     bool failed;
     int ret;
 
@@ -1068,22 +1037,16 @@ static int nbd_first_connect(struct blk_nbd *n)
     return -ECONNREFUSED;
 }
 
-/* Under --chroot DIR the first connection is made before the chroot and
- * every reconnect after it: a socket outside DIR is refused. */
-static int nbd_socket_reachable(const struct blk_nbd *n)
+/* A URI that could not be served as given, from its first connection
+ * to its reconnects inside --chroot, is refused naming it. */
+static int nbd_uri_refused(const struct blk_nbd *n)
 {
-    char *uri = nbd_uri_now(n->uri);
+    const char *why;
+    int ret = blk_nbd_uri_check(n->uri, &why);
 
-    if (uri) {
-        free(uri);
-        return 0;
-    }
-    xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
-                 "nbd='%s': its socket is outside the --chroot directory "
-                 "(or its path too long): once serving, a reconnect could "
-                 "not reach it",
-                 n->uri);
-    return -EINVAL;
+    if (ret)
+        xvdm_dev_log(n->dev, XVDM_LOG_ERROR, "nbd='%s': %s", n->uri, why);
+    return ret;
 }
 
 static void nbd_free_list(struct blk_job *job)
@@ -1167,7 +1130,7 @@ int blk_nbd_create(struct blk_nbd **out, struct xvdm_dev *dev, const char *uri,
     if (ret)
         xvdm_dev_log(dev, XVDM_LOG_ERROR, "nbd='%s': %s", uri, strerror(-ret));
     else
-        ret = nbd_socket_reachable(n);
+        ret = nbd_uri_refused(n);
     if (ret == 0)
         ret = nbd_first_connect(n);
     if (ret) {

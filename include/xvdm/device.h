@@ -200,7 +200,8 @@ int xvdm_dev_publish(struct xvdm_dev *dev, const char *key, const char *value);
  * on, say). Under --chroot DIR only paths inside DIR stay reachable: this
  * is `path` until the chroot is entered and the rest of it after DIR from
  * then on. NULL when `path` will not be reachable once serving (outside
- * DIR): check in create() and refuse it naming --chroot. */
+ * DIR, or with a ".." component, which may leave DIR): check in create()
+ * and refuse it naming --chroot. */
 const char *xvdm_host_path(const char *path);
 
 /* From ABI version 7 on: copy `len` bytes of the guest's memory at `addr`
