@@ -1461,9 +1461,9 @@ static void first_connection_back(void)
 /* With the device on served_slowly_to_two_queues(): another server,
  * started with `after`, takes the socket's path while the first one still
  * listens at the path it was moved to; then a reset, with a read stuck on
- * queue 0, drops the first connection alone, which reconnects (to the new
- * server) after its backoff. The first server, for old_server_stopped(). */
-static pid_t first_connection_sent_to(const char *const *after)
+ * `queue`, drops that queue's connection alone. The first server, for
+ * old_server_stopped(). */
+static pid_t connection_sent_to(const char *const *after, unsigned queue)
 {
     pid_t old = srv.pid;
     char aside[128];
@@ -1471,10 +1471,17 @@ static pid_t first_connection_sent_to(const char *const *after)
     snprintf(aside, sizeof(aside), "%s/sock-before", srv.dir);
     ck_assert_int_eq(rename(srv.sock, aside), 0);
     nbdkit(after);
-    blk_guest_submit(&d, 0, VIRTIO_BLK_T_IN, 0, 4096, true);
-    vdriver_kick(&d, 0);
+    blk_guest_submit(&d, queue, VIRTIO_BLK_T_IN, 0, 4096, true);
+    vdriver_kick(&d, queue);
     reset_and_probe(2);
     return old;
+}
+
+/* connection_sent_to() on queue 0: the first connection is dropped, and
+ * reconnects (to the new server) after its backoff. */
+static pid_t first_connection_sent_to(const char *const *after)
+{
+    return connection_sent_to(after, 0);
 }
 
 /* The first server, still listening aside, killed; then stop(). */
@@ -1571,6 +1578,46 @@ START_TEST(a_first_connection_back_on_another_server_takes_the_others_there)
     ck_assert_uint_eq(remade, 1);
     ck_assert_uint_eq(logged("connection=2 Write id=", "offset=0x5000"), 1);
     old_server_stopped(old);
+}
+END_TEST
+
+/* The new server's words, and the first server once it is set aside,
+ * for second_connection_sent_aside(). */
+static const char *const *new_server;
+static pid_t old_server;
+
+/* connection_sent_to() on queue 1, then time past the second
+ * connection's backoff (100 ms) and a handshake. */
+static void second_connection_sent_aside(void)
+{
+    old_server = connection_sent_to(new_server, 1);
+    usleep(500 * 1000);
+}
+
+/* The second connection dropped alone (a read stuck on queue 1 at the
+ * reset) while the socket's path reaches another server: it does not
+ * reconnect there on its own, but waits for the first's next session,
+ * saying so once; meanwhile queue 1's write goes on the first connection,
+ * to the first server, and none reaches the new one. */
+START_TEST(a_second_connection_lost_alone_waits_for_the_first)
+{
+    char logfile[160];
+    const char *after[] = {"--filter=log", "memory", "1M", logfile, NULL};
+    unsigned said;
+
+    if (!served_slowly_to_two_queues())
+        return;
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", srv.dir);
+    new_server = after;
+    said = log_lines_during(second_connection_sent_aside,
+                            "(connection 2): waits for the first "
+                            "connection's next session");
+    ck_assert_uint_eq(run_on(1, VIRTIO_BLK_T_OUT, 48, 4096, 0x77, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(logged(" Write id=", NULL), 0);
+    ck_assert_uint_eq(logged(" Connect export=", NULL), 0);
+    ck_assert_uint_eq(said, 1);
+    old_server_stopped(old_server);
 }
 END_TEST
 
@@ -1771,6 +1818,7 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, a_dropped_connections_requests_fail_as_it_is_dropped);
     tcase_add_test(
         tc, a_first_connection_back_on_another_server_takes_the_others_there);
+    tcase_add_test(tc, a_second_connection_lost_alone_waits_for_the_first);
     tcase_add_test(tc, a_flush_on_one_queue_covers_a_write_on_the_other);
     tcase_add_test(tc, one_connection_serves_both_queues_without_multi_conn);
     tcase_add_test(

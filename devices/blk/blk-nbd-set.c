@@ -86,7 +86,11 @@ static void set_back(void *ctx)
  * others may still reach the server it left, where what they write is
  * lost to the device: each is dropped and re-made after its backoff, to
  * the server the first reaches now, which refuses it unless it allows
- * multi-conn. */
+ * multi-conn; one lost on its own since waits for this (blk-nbd.c). That
+ * loss does not make the first reconnect to bring it back: dropping a
+ * session that serves would fail its requests for the sake of speed, and
+ * a server that closed one connection is likely to close the first soon
+ * enough. */
 static void set_first_back(void *ctx)
 {
     struct blk_nbd_set *s = ctx;

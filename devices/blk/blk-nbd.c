@@ -74,6 +74,9 @@ struct blk_nbd {
     /* One of several connections to the export: it serves only while the
      * server allows multi-conn (blk-nbd-set.c). */
     bool need_multi;
+    /* Lost on its own, one of several: no reconnect until the first
+     * connection's next session (blk_nbd_drop()). */
+    bool held;
     /* nbd_cannot()'s reason was logged on this connection (its flags
      * leave one reason at most: read-only, else no write-zeroes). */
     bool cannot_said;
@@ -677,10 +680,9 @@ static void nbd_drop(struct blk_nbd *n)
     nbd_fail_waiting(n);
 }
 
-/* The connection, or an attempt at one, failed: try again after a
- * backoff that doubles up to NBD_BACKOFF_MAX_MS. Said once when the
+/* The connection, or an attempt at one, failed: said once when the
  * connection is lost, then at each doubling of the failures. */
-static void nbd_fail_and_retry(struct blk_nbd *n, const char *why)
+static void nbd_fail(struct blk_nbd *n, const char *why)
 {
     if (n->state != NBD_READY)
         n->failures++;
@@ -694,10 +696,38 @@ static void nbd_fail_and_retry(struct blk_nbd *n, const char *why)
                      "cannot reconnect to %s (%u tries): %s", n->name,
                      n->failures, why);
     nbd_drop(n);
+}
+
+/* Try again after a backoff that doubles up to NBD_BACKOFF_MAX_MS. */
+static void nbd_retry(struct blk_nbd *n)
+{
+    n->held = false;
     nbd_arm(n, n->backoff_ms);
     n->backoff_ms = n->backoff_ms * 2 < NBD_BACKOFF_MAX_MS
                         ? n->backoff_ms * 2
                         : NBD_BACKOFF_MAX_MS;
+}
+
+/* Failed, and retried after the backoff; but one of several connections
+ * lost on its own waits for the first's next session: the URI may reach
+ * another server by now, where what its queue writes would be lost to
+ * the first's. Its queue goes on the first meanwhile (blk-nbd-set.c). A
+ * handshake that fails is retried: it is the set's re-make, following
+ * the first's session. */
+static void nbd_fail_and_retry(struct blk_nbd *n, const char *why)
+{
+    bool lost = n->state == NBD_READY;
+
+    nbd_fail(n, why);
+    if (!lost || !n->need_multi) {
+        nbd_retry(n);
+        return;
+    }
+    n->held = true;
+    xvdm_dev_log(n->dev, XVDM_LOG_INFO,
+                 "%s: waits for the first connection's next session, its "
+                 "queue on the first meanwhile",
+                 n->name);
 }
 
 /* The export's flags and sizes; *tail: its bytes past the last whole
@@ -947,13 +977,16 @@ static bool nbd_room(void *e, unsigned queue)
 }
 
 /* A handshake under way goes too: it may have reached the server the
- * caller wants left. What failed is handed to the device now: its timer,
- * the connection's next event, may be the backoff away. */
+ * caller wants left; and one held (lost on its own) is retried now. What
+ * failed is handed to the device now: its timer, the connection's next
+ * event, may be the backoff away. */
 void blk_nbd_drop(struct blk_nbd *n, const char *why)
 {
-    if (!n->h)
+    if (!n->h && !n->held)
         return;
-    nbd_fail_and_retry(n, why);
+    if (n->h)
+        nbd_fail(n, why);
+    nbd_retry(n);
     nbd_deliver(n);
 }
 

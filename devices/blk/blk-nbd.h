@@ -53,7 +53,9 @@ void blk_nbd_wait_idle_until(struct blk_nbd *n, uint64_t deadline);
 
 /* Dropped, as when the connection is lost, and retried after the
  * backoff: what was in flight or waiting fails, and the device has it
- * (its done callback) before this returns. Nothing while down. */
+ * (its done callback) before this returns. One of several connections
+ * lost on its own waits for this to reconnect; nothing for another that
+ * is down. */
 void blk_nbd_drop(struct blk_nbd *n, const char *why);
 
 /* Connected and serving. */
