@@ -455,6 +455,36 @@ START_TEST(server_killed_under_requests_fails_them_and_is_reconnected)
 }
 END_TEST
 
+/* The guest's flush on queue 0: its status. */
+static uint8_t guest_flush(void)
+{
+    return run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL);
+}
+
+/* A flush after a write and no session lost succeeds. A write then
+ * acknowledged, the server killed and started again (its memory, and
+ * the write, gone) and reconnected to: the guest's next flush fails, as
+ * it cannot make that write durable; the flush after it succeeds. */
+START_TEST(a_flush_after_a_session_lost_under_unflushed_writes_fails_once)
+{
+    const char *words[] = {"memory", "1M", NULL};
+
+    if (!nbdkit_started(words))
+        return;
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 4096, 0x31, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(guest_flush(), VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 16, 4096, 0x32, NULL),
+                      VIRTIO_BLK_S_OK);
+    nbd_server_kill(&srv);
+    nbdkit(words);
+    ck_assert_uint_eq(write_once_back(64, 7), VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(guest_flush(), VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(guest_flush(), VIRTIO_BLK_S_OK);
+    stop();
+}
+END_TEST
+
 /* ---- a connection that dies as a request is sent ------------------------ */
 
 /* A relay, on a thread, between xvdm and nbdkit: each connection xvdm
@@ -1778,6 +1808,8 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, server_errors_fail_only_their_requests);
     tcase_add_test(tc,
                    server_killed_under_requests_fails_them_and_is_reconnected);
+    tcase_add_test(
+        tc, a_flush_after_a_session_lost_under_unflushed_writes_fails_once);
     tcase_add_test(tc,
                    a_connection_that_dies_as_a_request_is_sent_is_reconnected);
     tcase_add_test(tc,

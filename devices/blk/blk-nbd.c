@@ -71,6 +71,7 @@ struct blk_nbd {
     blk_remote_done_fn *done_fn;
     blk_remote_back_fn *back_fn;
     bool was_up; /* connected before: a connection now is a reconnect */
+    unsigned long sessions; /* made since created */
     /* One of several connections to the export: it serves only while the
      * server allows multi-conn (blk-nbd-set.c). */
     bool need_multi;
@@ -150,6 +151,7 @@ static void cmd_sent(struct blk_nbd *n, int64_t cookie)
 static void nbd_begin(struct blk_nbd *n, struct blk_job *job)
 {
     job->nbd = n;
+    job->nbd_session = n->sessions;
     job->cmd_sent = 1; /* the sender's hold */
     job->cmd_ok = 1;
     job->cmd_retired = 0;
@@ -770,6 +772,7 @@ static void nbd_connected(struct blk_nbd *n)
                  : max > 0                               ? NBD_LEN_LIBNBD
                                                          : NBD_LEN_DEFAULT;
     n->state = NBD_READY;
+    n->sessions++;
     n->cannot_said = false;
     n->failures = 0;
     n->backoff_ms = NBD_BACKOFF_MIN_MS;
@@ -993,6 +996,11 @@ void blk_nbd_drop(struct blk_nbd *n, const char *why)
 bool blk_nbd_ready(const struct blk_nbd *n)
 {
     return n->state == NBD_READY;
+}
+
+unsigned long blk_nbd_session(const struct blk_nbd *n)
+{
+    return n->state == NBD_READY ? n->sessions : 0;
 }
 
 bool blk_nbd_multi_conn(const struct blk_nbd *n)
