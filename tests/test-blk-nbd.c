@@ -1471,6 +1471,29 @@ START_TEST(a_reset_is_not_held_by_a_server_that_never_ends_a_reply)
 }
 END_TEST
 
+/* Three seconds of the device on a server that closes each connection
+ * right after its handshake. */
+static void three_seconds(void)
+{
+    usleep(3000 * 1000);
+}
+
+/* Such a server is a failure each time, not a success: the reconnects
+ * back off (0.1 s, 0.2 s, 0.4 s, ... up to 5 s), so that 3 s see a few
+ * of them, not one every 100 ms. */
+START_TEST(a_server_that_closes_after_the_handshake_is_backed_off_from)
+{
+    unsigned connects;
+
+    server_dir();
+    ck_assert_int_eq(nbd_server_flapping(&srv), 0);
+    start("", 1);
+    connects = log_lines_during(three_seconds, ": connected,");
+    ck_assert_msg(connects <= 6, "%u connects in 3 s", connects);
+    stop();
+}
+END_TEST
+
 /* The guest's reset, then its probe again, as blk_guest_start() probes. */
 static void reset_and_probe(unsigned queues)
 {
@@ -1845,6 +1868,8 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, each_connections_lines_say_which_connection);
     tcase_add_test(tc, a_reset_waits_once_for_all_the_connections);
     tcase_add_test(tc, a_reset_is_not_held_by_a_server_that_never_ends_a_reply);
+    tcase_add_test(tc,
+                   a_server_that_closes_after_the_handshake_is_backed_off_from);
     tcase_add_test(tc,
                    a_first_connection_back_without_multi_conn_drops_the_others);
     tcase_add_test(tc, a_dropped_connections_requests_fail_as_it_is_dropped);

@@ -31,6 +31,12 @@
 #define NBD_LATE_MS 10
 #define NBD_BACKOFF_MIN_MS 100
 #define NBD_BACKOFF_MAX_MS 5000
+/* A session that served a reply, or stayed up this long, was a success:
+ * the next loss retries from NBD_BACKOFF_MIN_MS. One that ends sooner
+ * (a server that closes after the handshake) is a failure, else every
+ * cycle would start over at 100 ms, forever, each dropping the device's
+ * other connections. */
+#define NBD_STABLE_MS 5000
 /* Most bytes of one bounce buffer. A request whose buffers straddle the
  * server's minimum block (or that does not start and end on it) goes
  * through one a piece of at most this at a time. */
@@ -72,6 +78,8 @@ struct blk_nbd {
     blk_remote_back_fn *back_fn;
     bool was_up; /* connected before: a connection now is a reconnect */
     unsigned long sessions; /* made since created */
+    uint64_t up_since; /* when the session began */
+    bool served;       /* a reply came on the session */
     /* One of several connections to the export: it serves only while the
      * server allows multi-conn (blk-nbd-set.c). */
     bool need_multi;
@@ -113,8 +121,12 @@ static int nbd_cmd_reply(void *user_data, int *error)
 {
     struct blk_job *job = user_data;
 
-    if (*error == 0)
+    /* A connection that dies fails its commands here too: only a reply
+     * that succeeded tells of a server that serves. */
+    if (*error == 0) {
         job->cmd_ok++;
+        job->nbd->served = true;
+    }
     return 1; /* retired: nothing asks for its status later */
 }
 
@@ -682,12 +694,20 @@ static void nbd_drop(struct blk_nbd *n)
     nbd_fail_waiting(n);
 }
 
+static void nbd_succeeded(struct blk_nbd *n)
+{
+    n->failures = 0;
+    n->backoff_ms = NBD_BACKOFF_MIN_MS;
+}
+
 /* The connection, or an attempt at one, failed: said once when the
  * connection is lost, then at each doubling of the failures. */
 static void nbd_fail(struct blk_nbd *n, const char *why)
 {
     if (n->state != NBD_READY)
         n->failures++;
+    else if (n->served || clock_now_ms() - n->up_since >= NBD_STABLE_MS)
+        nbd_succeeded(n);
     if (n->state == NBD_READY)
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
                      "%s: connection lost (%s): requests fail until "
@@ -773,9 +793,9 @@ static void nbd_connected(struct blk_nbd *n)
                                                          : NBD_LEN_DEFAULT;
     n->state = NBD_READY;
     n->sessions++;
+    n->up_since = clock_now_ms();
+    n->served = false;
     n->cannot_said = false;
-    n->failures = 0;
-    n->backoff_ms = NBD_BACKOFF_MIN_MS;
     nbd_arm(n, 0);
     xvdm_dev_log(n->dev, XVDM_LOG_INFO, "%s: connected, %llu bytes%s", n->name,
                  (unsigned long long)n->info.size,
