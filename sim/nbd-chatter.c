@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* A hostile NBD server for tests (nbd_server_chatter(), nbd-server.h): it
- * answers every read with structured reply chunks that never end it, as
- * fast as its socket takes them. Only what libnbd asks at connect is
- * spoken: the fixed newstyle handshake, structured replies, NBD_OPT_GO
- * (NBD's proto.md). */
+/* Hostile NBD servers for tests (nbd-server.h): one answers every read
+ * with structured reply chunks that never end it, as fast as its socket
+ * takes them (nbd_server_chatter()); another closes each connection
+ * right after its handshake (nbd_server_flapping()). Only what libnbd
+ * asks at connect is spoken: the fixed newstyle handshake, structured
+ * replies, NBD_OPT_GO (NBD's proto.md). */
 #include "config.h"
 
 #include <endian.h>
@@ -163,7 +164,14 @@ static void serve(int fd)
     }
 }
 
-int nbd_server_chatter(struct nbd_server *s)
+/* After the handshake: nothing, the connection closed. */
+static void hang_up(int fd)
+{
+}
+
+/* A server on s->sock, in a child, running `then` on each connection
+ * once its handshake is done. */
+static int serve_each(struct nbd_server *s, void (*then)(int fd))
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     int fd;
@@ -184,10 +192,20 @@ int nbd_server_chatter(struct nbd_server *s)
             if (c < 0)
                 _exit(1);
             if (handshake(c) == 0)
-                serve(c);
+                then(c);
             close(c);
         }
     }
     close(fd);
     return 0;
+}
+
+int nbd_server_chatter(struct nbd_server *s)
+{
+    return serve_each(s, serve);
+}
+
+int nbd_server_flapping(struct nbd_server *s)
+{
+    return serve_each(s, hang_up);
 }

@@ -43,6 +43,11 @@ int nbd_server_qemu(struct nbd_server *s, const char *format, const char *img,
  * goes. 0, or -1 with errno. */
 int nbd_server_chatter(struct nbd_server *s);
 
+/* A hostile server of a 1 MiB export on s->sock (nbd-chatter.c) that
+ * closes each connection right after its handshake. As
+ * nbd_server_chatter(). */
+int nbd_server_flapping(struct nbd_server *s);
+
 /* The server killed and reaped; nothing when there is none. */
 void nbd_server_kill(struct nbd_server *s);
 

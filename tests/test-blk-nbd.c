@@ -456,6 +456,36 @@ START_TEST(server_killed_under_requests_fails_them_and_is_reconnected)
 }
 END_TEST
 
+/* The guest's flush on queue 0: its status. */
+static uint8_t guest_flush(void)
+{
+    return run_one(VIRTIO_BLK_T_FLUSH, 0, 0, 0, NULL);
+}
+
+/* A flush after a write and no session lost succeeds. A write then
+ * acknowledged, the server killed and started again (its memory, and
+ * the write, gone) and reconnected to: the guest's next flush fails, as
+ * it cannot make that write durable; the flush after it succeeds. */
+START_TEST(a_flush_after_a_session_lost_under_unflushed_writes_fails_once)
+{
+    const char *words[] = {"memory", "1M", NULL};
+
+    if (!nbdkit_started(words))
+        return;
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 4096, 0x31, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(guest_flush(), VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 16, 4096, 0x32, NULL),
+                      VIRTIO_BLK_S_OK);
+    nbd_server_kill(&srv);
+    nbdkit(words);
+    ck_assert_uint_eq(write_once_back(64, 7), VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(guest_flush(), VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(guest_flush(), VIRTIO_BLK_S_OK);
+    stop();
+}
+END_TEST
+
 /* ---- a connection that dies as a request is sent ------------------------ */
 
 /* A relay, on a thread, between xvdm and nbdkit: each connection xvdm
@@ -1510,6 +1540,29 @@ START_TEST(a_reset_is_not_held_by_a_server_that_never_ends_a_reply)
 }
 END_TEST
 
+/* Three seconds of the device on a server that closes each connection
+ * right after its handshake. */
+static void three_seconds(void)
+{
+    usleep(3000 * 1000);
+}
+
+/* Such a server is a failure each time, not a success: the reconnects
+ * back off (0.1 s, 0.2 s, 0.4 s, ... up to 5 s), so that 3 s see a few
+ * of them, not one every 100 ms. */
+START_TEST(a_server_that_closes_after_the_handshake_is_backed_off_from)
+{
+    unsigned connects;
+
+    server_dir();
+    ck_assert_int_eq(nbd_server_flapping(&srv), 0);
+    start("", 1);
+    connects = log_lines_during(three_seconds, ": connected,");
+    ck_assert_msg(connects <= 6, "%u connects in 3 s", connects);
+    stop();
+}
+END_TEST
+
 /* The guest's reset, then its probe again, as blk_guest_start() probes. */
 static void reset_and_probe(unsigned queues)
 {
@@ -1530,9 +1583,9 @@ static void first_connection_back(void)
 /* With the device on served_slowly_to_two_queues(): another server,
  * started with `after`, takes the socket's path while the first one still
  * listens at the path it was moved to; then a reset, with a read stuck on
- * queue 0, drops the first connection alone, which reconnects (to the new
- * server) after its backoff. The first server, for old_server_stopped(). */
-static pid_t first_connection_sent_to(const char *const *after)
+ * `queue`, drops that queue's connection alone. The first server, for
+ * old_server_stopped(). */
+static pid_t connection_sent_to(const char *const *after, unsigned queue)
 {
     pid_t old = srv.pid;
     char aside[128];
@@ -1540,10 +1593,17 @@ static pid_t first_connection_sent_to(const char *const *after)
     snprintf(aside, sizeof(aside), "%s/sock-before", srv.dir);
     ck_assert_int_eq(rename(srv.sock, aside), 0);
     nbdkit(after);
-    blk_guest_submit(&d, 0, VIRTIO_BLK_T_IN, 0, 4096, true);
-    vdriver_kick(&d, 0);
+    blk_guest_submit(&d, queue, VIRTIO_BLK_T_IN, 0, 4096, true);
+    vdriver_kick(&d, queue);
     reset_and_probe(2);
     return old;
+}
+
+/* connection_sent_to() on queue 0: the first connection is dropped, and
+ * reconnects (to the new server) after its backoff. */
+static pid_t first_connection_sent_to(const char *const *after)
+{
+    return connection_sent_to(after, 0);
 }
 
 /* The first server, still listening aside, killed; then stop(). */
@@ -1640,6 +1700,46 @@ START_TEST(a_first_connection_back_on_another_server_takes_the_others_there)
     ck_assert_uint_eq(remade, 1);
     ck_assert_uint_eq(logged("connection=2 Write id=", "offset=0x5000"), 1);
     old_server_stopped(old);
+}
+END_TEST
+
+/* The new server's words, and the first server once it is set aside,
+ * for second_connection_sent_aside(). */
+static const char *const *new_server;
+static pid_t old_server;
+
+/* connection_sent_to() on queue 1, then time past the second
+ * connection's backoff (100 ms) and a handshake. */
+static void second_connection_sent_aside(void)
+{
+    old_server = connection_sent_to(new_server, 1);
+    usleep(500 * 1000);
+}
+
+/* The second connection dropped alone (a read stuck on queue 1 at the
+ * reset) while the socket's path reaches another server: it does not
+ * reconnect there on its own, but waits for the first's next session,
+ * saying so once; meanwhile queue 1's write goes on the first connection,
+ * to the first server, and none reaches the new one. */
+START_TEST(a_second_connection_lost_alone_waits_for_the_first)
+{
+    char logfile[160];
+    const char *after[] = {"--filter=log", "memory", "1M", logfile, NULL};
+    unsigned said;
+
+    if (!served_slowly_to_two_queues())
+        return;
+    snprintf(logfile, sizeof(logfile), "logfile=%s/log", srv.dir);
+    new_server = after;
+    said = log_lines_during(second_connection_sent_aside,
+                            "(connection 2): waits for the first "
+                            "connection's next session");
+    ck_assert_uint_eq(run_on(1, VIRTIO_BLK_T_OUT, 48, 4096, 0x77, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(logged(" Write id=", NULL), 0);
+    ck_assert_uint_eq(logged(" Connect export=", NULL), 0);
+    ck_assert_uint_eq(said, 1);
+    old_server_stopped(old_server);
 }
 END_TEST
 
@@ -1805,6 +1905,8 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, server_errors_fail_only_their_requests);
     tcase_add_test(tc,
                    server_killed_under_requests_fails_them_and_is_reconnected);
+    tcase_add_test(
+        tc, a_flush_after_a_session_lost_under_unflushed_writes_fails_once);
     tcase_add_test(tc,
                    a_connection_that_dies_as_a_request_is_sent_is_reconnected);
     tcase_add_loop_test(
@@ -1843,10 +1945,13 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, a_reset_waits_once_for_all_the_connections);
     tcase_add_test(tc, a_reset_is_not_held_by_a_server_that_never_ends_a_reply);
     tcase_add_test(tc,
+                   a_server_that_closes_after_the_handshake_is_backed_off_from);
+    tcase_add_test(tc,
                    a_first_connection_back_without_multi_conn_drops_the_others);
     tcase_add_test(tc, a_dropped_connections_requests_fail_as_it_is_dropped);
     tcase_add_test(
         tc, a_first_connection_back_on_another_server_takes_the_others_there);
+    tcase_add_test(tc, a_second_connection_lost_alone_waits_for_the_first);
     tcase_add_test(tc, a_flush_on_one_queue_covers_a_write_on_the_other);
     tcase_add_test(tc, one_connection_serves_both_queues_without_multi_conn);
     tcase_add_test(

@@ -1,18 +1,106 @@
 /* SPDX-License-Identifier: MIT */
 /* The connections of an NBD-backed device (see blk-nbd-set.h). */
 #include <errno.h>
+#include <linux/virtio_blk.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "blk-nbd-set.h"
 #include "blk-nbd.h"
+
+/* A connection's last write that no flush may cover yet: the device's
+ * count of writes when it completed, and the session it was on. */
+struct set_unflushed {
+    uint64_t seq;
+    unsigned long session;
+};
 
 struct blk_nbd_set {
     blk_remote_done_fn *done; /* the device's, which the set passes on */
     blk_remote_back_fn *back;
     void *ctx;
+    struct xvdm_dev *dev;
+    char *uri;
+    /* Writes completed, not durable; of those, the ones a flush that
+     * succeeded covers; and whether one that none covers was on a
+     * session that ended since (the server may have lost it). */
+    uint64_t wrote, flushed;
+    bool lost;
+    struct set_unflushed *unflushed; /* one per connection */
     unsigned n; /* connections: 1, or one per queue that could connect */
     struct blk_nbd *conn[];
 };
+
+/* A write, write-zeroes or discard completed but kept in the server's
+ * cache, maybe: not writethrough (durable: FUA, or its own flush). */
+static bool set_volatile_write(const struct blk_job *job)
+{
+    return job->status == VIRTIO_BLK_S_OK && !job->durable &&
+           blk_request_writes(&job->req);
+}
+
+static unsigned set_index(const struct blk_nbd_set *s, const struct blk_nbd *c)
+{
+    unsigned i = 0;
+
+    while (i + 1 < s->n && s->conn[i] != c)
+        i++;
+    return i;
+}
+
+/* Connection i's last write no flush covered, if its session ended: a
+ * server restarted or failed over may have lost it, so the device's next
+ * flush cannot promise it is durable. */
+static void set_check_ended(struct blk_nbd_set *s, unsigned i)
+{
+    struct set_unflushed *u = &s->unflushed[i];
+
+    if (u->seq && u->session != blk_nbd_session(s->conn[i])) {
+        s->lost |= u->seq > s->flushed;
+        u->seq = 0;
+    }
+}
+
+static void set_wrote(struct blk_nbd_set *s, const struct blk_job *job)
+{
+    unsigned i = set_index(s, job->nbd);
+
+    set_check_ended(s, i);
+    s->unflushed[i] = (struct set_unflushed){++s->wrote, job->nbd_session};
+}
+
+/* VIRTIO 1.2 §5.2.6: a flush that completes OK says the writes completed
+ * before it are durable; not so for those a lost session took. */
+static void set_flushed(struct blk_nbd_set *s, struct blk_job *job)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        set_check_ended(s, i);
+    if (job->nbd_covers > s->flushed)
+        s->flushed = job->nbd_covers;
+    if (!s->lost)
+        return;
+    s->lost = false;
+    job->status = VIRTIO_BLK_S_IOERR;
+    xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
+                 "nbd='%s': a flush fails: writes completed before it were "
+                 "on a session with the server that ended before a flush, "
+                 "and may be lost",
+                 s->uri);
+}
+
+/* What finished, seen before the device has it. */
+static struct blk_job *set_account(struct blk_nbd_set *s,
+                                   struct blk_job *list)
+{
+    for (struct blk_job *job = list; job; job = job->next) {
+        if (set_volatile_write(job))
+            set_wrote(s, job);
+        else if (job->req.op == BLK_OP_FLUSH &&
+                 job->status == VIRTIO_BLK_S_OK)
+            set_flushed(s, job);
+    }
+    return list;
+}
 
 /* NBD, "NBD_FLAG_CAN_MULTI_CONN": with it, a flush's (or FUA's) effect
  * is visible across all connections when its reply comes, so a guest's
@@ -32,6 +120,7 @@ static void set_submit(void *e, struct blk_job *job)
 
     if (!blk_nbd_direct(c, job))
         c = s->conn[0];
+    job->nbd_covers = s->wrote;
     blk_nbd_ops.submit(c, job);
 }
 
@@ -52,7 +141,7 @@ static struct blk_job *set_take(void *e)
         while (*end)
             end = &(*end)->next;
     }
-    return list;
+    return set_account(s, list);
 }
 
 /* One deadline for the device's connections, waited for in turn: a
@@ -70,7 +159,7 @@ static void set_done(void *ctx, struct blk_job *list)
 {
     struct blk_nbd_set *s = ctx;
 
-    s->done(s->ctx, list);
+    s->done(s->ctx, set_account(s, list));
 }
 
 /* A connection is back: the export may have changed size. */
@@ -86,7 +175,11 @@ static void set_back(void *ctx)
  * others may still reach the server it left, where what they write is
  * lost to the device: each is dropped and re-made after its backoff, to
  * the server the first reaches now, which refuses it unless it allows
- * multi-conn. */
+ * multi-conn; one lost on its own since waits for this (blk-nbd.c). That
+ * loss does not make the first reconnect to bring it back: dropping a
+ * session that serves would fail its requests for the sake of speed, and
+ * a server that closed one connection is likely to close the first soon
+ * enough. */
 static void set_first_back(void *ctx)
 {
     struct blk_nbd_set *s = ctx;
@@ -115,6 +208,8 @@ static void set_destroy(void *e)
         return;
     for (unsigned i = 0; i < s->n; i++)
         blk_nbd_ops.destroy(s->conn[i]);
+    free(s->unflushed);
+    free(s->uri);
     free(s);
 }
 
@@ -147,10 +242,14 @@ int blk_nbd_set_create(struct blk_nbd_set **out, struct xvdm_dev *dev,
     s->done = done;
     s->back = back;
     s->ctx = ctx;
-    ret = blk_nbd_create(&s->conn[0], dev, uri, 0, set_done, set_first_back,
-                         s);
+    s->dev = dev;
+    s->uri = strdup(uri);
+    s->unflushed = calloc(queues, sizeof(*s->unflushed));
+    ret = s->uri && s->unflushed ? blk_nbd_create(&s->conn[0], dev, uri, 0,
+                                                  set_done, set_first_back, s)
+                                 : -ENOMEM;
     if (ret) {
-        free(s);
+        set_destroy(s);
         return ret;
     }
     s->n = 1;

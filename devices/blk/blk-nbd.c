@@ -31,6 +31,12 @@
 #define NBD_LATE_MS 10
 #define NBD_BACKOFF_MIN_MS 100
 #define NBD_BACKOFF_MAX_MS 5000
+/* A session that served a reply, or stayed up this long, was a success:
+ * the next loss retries from NBD_BACKOFF_MIN_MS. One that ends sooner
+ * (a server that closes after the handshake) is a failure, else every
+ * cycle would start over at 100 ms, forever, each dropping the device's
+ * other connections. */
+#define NBD_STABLE_MS 5000
 /* Most bytes of one bounce buffer. A request whose buffers straddle the
  * server's minimum block (or that does not start and end on it) goes
  * through one a piece of at most this at a time. */
@@ -71,9 +77,15 @@ struct blk_nbd {
     blk_remote_done_fn *done_fn;
     blk_remote_back_fn *back_fn;
     bool was_up; /* connected before: a connection now is a reconnect */
+    unsigned long sessions; /* made since created */
+    uint64_t up_since; /* when the session began */
+    bool served;       /* a reply came on the session */
     /* One of several connections to the export: it serves only while the
      * server allows multi-conn (blk-nbd-set.c). */
     bool need_multi;
+    /* Lost on its own, one of several: no reconnect until the first
+     * connection's next session (blk_nbd_drop()). */
+    bool held;
     /* nbd_cannot()'s reason was logged on this connection (its flags
      * leave one reason at most: read-only, else no write-zeroes). */
     bool cannot_said;
@@ -109,8 +121,12 @@ static int nbd_cmd_reply(void *user_data, int *error)
 {
     struct blk_job *job = user_data;
 
-    if (*error == 0)
+    /* A connection that dies fails its commands here too: only a reply
+     * that succeeded tells of a server that serves. */
+    if (*error == 0) {
         job->cmd_ok++;
+        job->nbd->served = true;
+    }
     return 1; /* retired: nothing asks for its status later */
 }
 
@@ -147,6 +163,7 @@ static void cmd_sent(struct blk_nbd *n, int64_t cookie)
 static void nbd_begin(struct blk_nbd *n, struct blk_job *job)
 {
     job->nbd = n;
+    job->nbd_session = n->sessions;
     job->cmd_sent = 1; /* the sender's hold */
     job->cmd_ok = 1;
     job->cmd_retired = 0;
@@ -677,13 +694,20 @@ static void nbd_drop(struct blk_nbd *n)
     nbd_fail_waiting(n);
 }
 
-/* The connection, or an attempt at one, failed: try again after a
- * backoff that doubles up to NBD_BACKOFF_MAX_MS. Said once when the
+static void nbd_succeeded(struct blk_nbd *n)
+{
+    n->failures = 0;
+    n->backoff_ms = NBD_BACKOFF_MIN_MS;
+}
+
+/* The connection, or an attempt at one, failed: said once when the
  * connection is lost, then at each doubling of the failures. */
-static void nbd_fail_and_retry(struct blk_nbd *n, const char *why)
+static void nbd_fail(struct blk_nbd *n, const char *why)
 {
     if (n->state != NBD_READY)
         n->failures++;
+    else if (n->served || clock_now_ms() - n->up_since >= NBD_STABLE_MS)
+        nbd_succeeded(n);
     if (n->state == NBD_READY)
         xvdm_dev_log(n->dev, XVDM_LOG_ERROR,
                      "%s: connection lost (%s): requests fail until "
@@ -694,10 +718,38 @@ static void nbd_fail_and_retry(struct blk_nbd *n, const char *why)
                      "cannot reconnect to %s (%u tries): %s", n->name,
                      n->failures, why);
     nbd_drop(n);
+}
+
+/* Try again after a backoff that doubles up to NBD_BACKOFF_MAX_MS. */
+static void nbd_retry(struct blk_nbd *n)
+{
+    n->held = false;
     nbd_arm(n, n->backoff_ms);
     n->backoff_ms = n->backoff_ms * 2 < NBD_BACKOFF_MAX_MS
                         ? n->backoff_ms * 2
                         : NBD_BACKOFF_MAX_MS;
+}
+
+/* Failed, and retried after the backoff; but one of several connections
+ * lost on its own waits for the first's next session: the URI may reach
+ * another server by now, where what its queue writes would be lost to
+ * the first's. Its queue goes on the first meanwhile (blk-nbd-set.c). A
+ * handshake that fails is retried: it is the set's re-make, following
+ * the first's session. */
+static void nbd_fail_and_retry(struct blk_nbd *n, const char *why)
+{
+    bool lost = n->state == NBD_READY;
+
+    nbd_fail(n, why);
+    if (!lost || !n->need_multi) {
+        nbd_retry(n);
+        return;
+    }
+    n->held = true;
+    xvdm_dev_log(n->dev, XVDM_LOG_INFO,
+                 "%s: waits for the first connection's next session, its "
+                 "queue on the first meanwhile",
+                 n->name);
 }
 
 /* The export's flags and sizes; *tail: its bytes past the last whole
@@ -740,9 +792,10 @@ static void nbd_connected(struct blk_nbd *n)
                  : max > 0                               ? NBD_LEN_LIBNBD
                                                          : NBD_LEN_DEFAULT;
     n->state = NBD_READY;
+    n->sessions++;
+    n->up_since = clock_now_ms();
+    n->served = false;
     n->cannot_said = false;
-    n->failures = 0;
-    n->backoff_ms = NBD_BACKOFF_MIN_MS;
     nbd_arm(n, 0);
     xvdm_dev_log(n->dev, XVDM_LOG_INFO, "%s: connected, %llu bytes%s", n->name,
                  (unsigned long long)n->info.size,
@@ -916,19 +969,27 @@ static bool nbd_room(void *e, unsigned queue)
 }
 
 /* A handshake under way goes too: it may have reached the server the
- * caller wants left. What failed is handed to the device now: its timer,
- * the connection's next event, may be the backoff away. */
+ * caller wants left; and one held (lost on its own) is retried now. What
+ * failed is handed to the device now: its timer, the connection's next
+ * event, may be the backoff away. */
 void blk_nbd_drop(struct blk_nbd *n, const char *why)
 {
-    if (!n->h)
+    if (!n->h && !n->held)
         return;
-    nbd_fail_and_retry(n, why);
+    if (n->h)
+        nbd_fail(n, why);
+    nbd_retry(n);
     nbd_deliver(n);
 }
 
 bool blk_nbd_ready(const struct blk_nbd *n)
 {
     return n->state == NBD_READY;
+}
+
+unsigned long blk_nbd_session(const struct blk_nbd *n)
+{
+    return n->state == NBD_READY ? n->sessions : 0;
 }
 
 bool blk_nbd_multi_conn(const struct blk_nbd *n)

@@ -53,11 +53,16 @@ void blk_nbd_wait_idle_until(struct blk_nbd *n, uint64_t deadline);
 
 /* Dropped, as when the connection is lost, and retried after the
  * backoff: what was in flight or waiting fails, and the device has it
- * (its done callback) before this returns. Nothing while down. */
+ * (its done callback) before this returns. One of several connections
+ * lost on its own waits for this to reconnect; nothing for another that
+ * is down. */
 void blk_nbd_drop(struct blk_nbd *n, const char *why);
 
 /* Connected and serving. */
 bool blk_nbd_ready(const struct blk_nbd *n);
+/* The session it serves, never 0; 0 while it serves none. A job was
+ * sent on the session job->nbd_session. */
+unsigned long blk_nbd_session(const struct blk_nbd *n);
 /* The server allows multi-conn (NBD_FLAG_CAN_MULTI_CONN). */
 bool blk_nbd_multi_conn(const struct blk_nbd *n);
 /* The job goes as it is, no bounce buffer, no read-modify-write: aligned
