@@ -486,6 +486,34 @@ START_TEST(a_flush_after_a_session_lost_under_unflushed_writes_fails_once)
 }
 END_TEST
 
+/* The device's own flush, made at the guest's switch to writethrough,
+ * tells the guest nothing: a write lost with its session is still for
+ * the guest's next flush to fail. */
+START_TEST(a_switch_to_writethrough_leaves_a_lost_write_to_the_guests_flush)
+{
+    const char *words[] = {"memory", "1M", NULL};
+    uint64_t wce = 0x100 + offsetof(struct virtio_blk_config, wce);
+
+    if (!need("nbdkit"))
+        return;
+    server_dir();
+    nbdkit(words);
+    ck_assert_int_eq(start_spec("", 1,
+                                BLK_GUEST_FEATURES |
+                                    1ULL << VIRTIO_BLK_F_CONFIG_WCE),
+                     0);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 16, 4096, 0x32, NULL),
+                      VIRTIO_BLK_S_OK);
+    nbd_server_kill(&srv);
+    nbdkit(words);
+    ck_assert_uint_eq(write_once_back(64, 7), VIRTIO_BLK_S_OK);
+    ck_assert_int_eq(sim_mmio_write(h.sim, 0, d.base + wce, 1, 0), 0);
+    usleep(300 * 1000); /* the device's flush answered, long since */
+    ck_assert_uint_eq(guest_flush(), VIRTIO_BLK_S_IOERR);
+    stop();
+}
+END_TEST
+
 /* ---- a connection that dies as a request is sent ------------------------ */
 
 /* A relay, on a thread, between xvdm and nbdkit: each connection xvdm
@@ -1907,6 +1935,8 @@ static Suite *blk_nbd_suite(void)
                    server_killed_under_requests_fails_them_and_is_reconnected);
     tcase_add_test(
         tc, a_flush_after_a_session_lost_under_unflushed_writes_fails_once);
+    tcase_add_test(
+        tc, a_switch_to_writethrough_leaves_a_lost_write_to_the_guests_flush);
     tcase_add_test(tc,
                    a_connection_that_dies_as_a_request_is_sent_is_reconnected);
     tcase_add_loop_test(

@@ -22,10 +22,10 @@ struct blk_nbd_set {
     struct xvdm_dev *dev;
     char *uri;
     /* Writes completed, not durable; of those, the ones a flush that
-     * succeeded covers; and whether one that none covers was on a
-     * session that ended since (the server may have lost it). */
-    uint64_t wrote, flushed;
-    bool lost;
+     * succeeded covers; and the last that none covers and was on a
+     * session that ended since (the server may have lost it), 0 when
+     * the guest has been told of every such write. */
+    uint64_t wrote, flushed, lost;
     struct set_unflushed *unflushed; /* one per connection */
     unsigned n; /* connections: 1, or one per queue that could connect */
     struct blk_nbd *conn[];
@@ -56,7 +56,8 @@ static void set_check_ended(struct blk_nbd_set *s, unsigned i)
     struct set_unflushed *u = &s->unflushed[i];
 
     if (u->seq && u->session != blk_nbd_session(s->conn[i])) {
-        s->lost |= u->seq > s->flushed;
+        if (u->seq > s->flushed && u->seq > s->lost)
+            s->lost = u->seq;
         u->seq = 0;
     }
 }
@@ -70,16 +71,22 @@ static void set_wrote(struct blk_nbd_set *s, const struct blk_job *job)
 }
 
 /* VIRTIO 1.2 §5.2.6: a flush that completes OK says the writes completed
- * before it are durable; not so for those a lost session took. */
+ * before it are durable; not so for those a lost session took. While one
+ * is untold, every guest's flush fails, and the mark stays until a failed
+ * flush covered the last of them: one sent before that write completed
+ * (it covers less) must not use it up for the flush that covers it. The
+ * device's own flush (a switch to writethrough, no guest's chain) tells
+ * the guest nothing, so it leaves the mark alone. */
 static void set_flushed(struct blk_nbd_set *s, struct blk_job *job)
 {
     for (unsigned i = 0; i < s->n; i++)
         set_check_ended(s, i);
     if (job->nbd_covers > s->flushed)
         s->flushed = job->nbd_covers;
-    if (!s->lost)
+    if (!s->lost || !job->q)
         return;
-    s->lost = false;
+    if (job->nbd_covers >= s->lost)
+        s->lost = 0;
     job->status = VIRTIO_BLK_S_IOERR;
     xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
                  "nbd='%s': a flush fails: writes completed before it were "
