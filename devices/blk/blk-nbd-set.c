@@ -72,20 +72,21 @@ static void set_wrote(struct blk_nbd_set *s, const struct blk_job *job)
 
 /* VIRTIO 1.2 §5.2.6: a flush that completes OK says the writes completed
  * before it are durable; not so for those a lost session took. While one
- * is untold, every guest's flush fails, and the mark stays until a failed
+ * is untold, every flush fails, and the mark stays until a failed guest's
  * flush covered the last of them: one sent before that write completed
  * (it covers less) must not use it up for the flush that covers it. The
- * device's own flush (a switch to writethrough, no guest's chain) tells
- * the guest nothing, so it leaves the mark alone. */
+ * device's own flush (a switch to writethrough, no guest's chain) fails
+ * too, which dom0's log says, but tells the guest nothing, so it leaves
+ * the mark alone. */
 static void set_flushed(struct blk_nbd_set *s, struct blk_job *job)
 {
     for (unsigned i = 0; i < s->n; i++)
         set_check_ended(s, i);
     if (job->nbd_covers > s->flushed)
         s->flushed = job->nbd_covers;
-    if (!s->lost || !job->q)
+    if (!s->lost)
         return;
-    if (job->nbd_covers >= s->lost)
+    if (job->q && job->nbd_covers >= s->lost)
         s->lost = 0;
     job->status = VIRTIO_BLK_S_IOERR;
     xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
