@@ -443,13 +443,16 @@ e2e_peers() {
 # includes Xen's own work on its traps), and how long it was stopped
 # while the guest counted it busy (its busy ticks, 100 a second, less
 # that): blocked until dom0 answered a trap, or waiting for a pCPU.
-# Beside them the vCPU's busy time per request on xen-blkback's disk,
-# whose notifies do not stop it. Taking that as the guest's own work on
-# either disk, the rest is what xvdm's traps per request (e2e_peers_traps'
-# lines $3) cost: per trap, stopped and ran. Last, the most traps per
-# request at that cost that leave the vCPU time for a rate of $4 (4 KiB
-# rows) or $5 (1 MiB rows) of xen-blkback's: fewer than the row has, and
-# the traps alone keep it from that ratio, however fast dom0 answers.
+# Beside them each side's time per request (1 / its rate) and xen-blkback's
+# vCPU busy time per request, whose notifies do not stop it. Taking that
+# as the guest's own work on either disk, the rest is what xvdm's traps
+# per request (e2e_peers_traps' lines $3) cost: per trap, stopped and ran.
+# Last, the most traps per request at that cost that leave time for a
+# rate of $4 (4 KiB rows) or $5 (1 MiB rows) of xen-blkback's: at depth 1,
+# where the rest of xvdm's time per request (dom0's) is in series with
+# the vCPU's, within what that rate allows less that rest; deeper, within
+# the vCPU's time alone. Fewer than the row has, and its traps keep it
+# from that ratio, however fast dom0 answers them.
 e2e_peers_stopped() {
     tr -d '\r' <"$1" | awk -v ran="$2" -v traps="$3" -v t4k="$4" -v t1m="$5" '
         BEGIN {
@@ -478,9 +481,9 @@ e2e_peers_stopped() {
         /peers: ran / {
             sub(/.*peers: ran /, ""); what = $0; sub(/: [0-9].*/, "", what)
             k = split($0, f, " ")
-            ops = f[k - 5]; busy = f[k - 4] / 100; theirs = f[k]
+            ops = f[k - 5]; busy = f[k - 4] / 100; ours = f[k - 1]; theirs = f[k]
             pv = f[k - 3] > 0 ? 1e6 * f[k - 2] / 100 / f[k - 3] : 0
-            if (n > nt || ops <= 0 || theirs <= 0 || per[what] <= 0) {
+            if (n > nt || ops <= 0 || ours <= 0 || theirs <= 0 || per[what] <= 0) {
                 printf "e2e: peers: %s: its vCPU times or traps missing\n", what
                 from = n; next
             }
@@ -488,20 +491,23 @@ e2e_peers_stopped() {
             from = n
             run = 1e6 * run / 1e9 / ops; busy = 1e6 * busy / ops
             stop = busy > run ? busy - run : 0
-            printf "e2e: peers: %s: the guest'"'"'s vCPU per request: on xvdm'"'"'s" \
-                " disk %.0f us (ran %.0f, stopped %.0f), on xen-blkback'"'"'s %.0f" \
-                " us\n", what, run + stop, run, stop, pv
+            printf "e2e: peers: %s: per request, xvdm'"'"'s disk %.0f us, the" \
+                " vCPU %.0f of it (ran %.0f, stopped %.0f); xen-blkback'"'"'s" \
+                " %.0f us, the vCPU %.0f of it\n", what, 1e6 / ours,
+                run + stop, run, stop, 1e6 / theirs, pv
             cost = (run + stop - pv) / per[what]
             if (cost <= 0) next
             target = what ~ /^[a-z]+ 4 KiB/ ? t4k : t1m
-            most = (1e6 / (target * theirs) - pv) / cost
+            wait = 1e6 / ours - run - stop
+            budget = 1e6 / (target * theirs) - pv - (what ~ /QD1$/ && wait > 0 ? wait : 0)
+            most = budget > 0 ? budget / cost : 0
             printf "e2e: peers: %s: beyond that, each of xvdm'"'"'s %.2f traps per" \
                 " request cost the vCPU %.0f us (%.0f stopped, %.0f ran); at" \
                 " that cost %s of xen-blkback'"'"'s rate leaves room for %.2f" \
                 " traps per request%s\n", what, per[what], cost,
-                stop / per[what], (run - pv) / per[what], target,
-                (most > 0 ? most : 0),
-                (most < per[what] ? ": the traps alone bound this row" : "")
+                stop / per[what], (run - pv) / per[what], target, most,
+                (budget <= 0 ? ": the rest of xvdm'"'"'s time leaves none, traps or not" : \
+                 most < per[what] ? ": the traps bound this row" : "")
         }'
 }
 
