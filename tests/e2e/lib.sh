@@ -481,9 +481,11 @@ e2e_peers_stopped() {
         /peers: ran / {
             sub(/.*peers: ran /, ""); what = $0; sub(/: [0-9].*/, "", what)
             k = split($0, f, " ")
-            ops = f[k - 5]; busy = f[k - 4] / 100; ours = f[k - 1]; theirs = f[k]
+            ops = f[k - 5]; busy = f[k - 4] / 100
+            ours = f[k - 1]; theirs = f[k]
             pv = f[k - 3] > 0 ? 1e6 * f[k - 2] / 100 / f[k - 3] : 0
-            if (n > nt || ops <= 0 || ours <= 0 || theirs <= 0 || per[what] <= 0) {
+            if (n > nt || ops <= 0 || ours <= 0 || theirs <= 0 ||
+                per[what] <= 0) {
                 printf "e2e: peers: %s: its vCPU times or traps missing\n", what
                 from = n; next
             }
@@ -504,7 +506,8 @@ e2e_peers_stopped() {
             if (cost <= 0) next
             target = what ~ /^[a-z]+ 4 KiB/ ? t4k : t1m
             wait = 1e6 / ours - run - stop
-            budget = 1e6 / (target * theirs) - pv - (what ~ /QD1$/ && wait > 0 ? wait : 0)
+            budget = 1e6 / (target * theirs) - pv
+            if (what ~ /QD1$/ && wait > 0) budget -= wait
             most = budget > 0 ? budget / cost : 0
             printf "e2e: peers: %s: beyond that, each of xvdm'"'"'s %.2f traps per" \
                 " request cost the vCPU %.0f us (%.0f stopped, %.0f ran); at" \
