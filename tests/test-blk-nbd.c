@@ -1608,6 +1608,71 @@ static void first_connection_back(void)
     ck_assert_uint_eq(write_back_on(0, 16, 0x11), VIRTIO_BLK_S_OK);
 }
 
+/* After a write lost with its session (acknowledged, the server killed
+ * and started again without it), the server is `words` again; a read on
+ * queue 0 is sent, which the server holds 1 s (delay filter), and with
+ * noparallel every request after it waits behind it. */
+static const char *const held[] = {"--filter=noparallel", "--filter=delay",
+                                   "memory", "1M", "rdelay=1", NULL};
+
+static void a_write_lost_then_a_read_held(unsigned queues)
+{
+    const char *words[] = {"memory", "1M", NULL};
+
+    server_dir();
+    nbdkit(words);
+    start(queues > 1 ? ",queues=2" : "", queues);
+    ck_assert_uint_eq(run_on(0, VIRTIO_BLK_T_OUT, 16, 4096, 0x32, NULL),
+                      VIRTIO_BLK_S_OK);
+    nbd_server_kill(&srv);
+    nbdkit(held);
+    ck_assert_uint_eq(write_back_on(0, 64, 7), VIRTIO_BLK_S_OK);
+    if (queues > 1)
+        ck_assert_uint_eq(write_back_on(1, 72, 8), VIRTIO_BLK_S_OK);
+    blk_guest_submit(&d, 0, VIRTIO_BLK_T_IN, 0, 4096, true);
+}
+
+/* The guest's flush, sent behind the held read, completes during the
+ * guest's reset, which drops it: the guest never hears of the lost
+ * write, so its first flush after the reset still fails. */
+START_TEST(a_flush_a_reset_drops_leaves_a_lost_write_to_the_next)
+{
+    if (!need("nbdkit"))
+        return;
+    a_write_lost_then_a_read_held(1);
+    blk_guest_submit(&d, 0, VIRTIO_BLK_T_FLUSH, 0, 0, false);
+    vdriver_kick(&d, 0);
+    usleep(200 * 1000); /* both sent; the flush's reply comes after 1 s */
+    reset_and_probe(1);
+    ck_assert_uint_eq(guest_flush(), VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(guest_flush(), VIRTIO_BLK_S_OK);
+    stop();
+}
+END_TEST
+
+/* Two flushes, one per queue, both sent behind the held read, so before
+ * the guest heard of the lost write: whichever completes first fails and
+ * tells the guest, and the other, which covers the lost write too, fails
+ * as well rather than tell it the write is durable. A flush sent after
+ * that succeeds. */
+START_TEST(flushes_sent_before_the_guest_heard_of_a_lost_write_all_fail)
+{
+    static const unsigned both[] = {0, 1};
+    struct blk_req f[2];
+
+    if (!need("nbdkit"))
+        return;
+    a_write_lost_then_a_read_held(2);
+    for (unsigned q = 0; q < 2; q++)
+        f[q] = blk_guest_submit(&d, q, VIRTIO_BLK_T_FLUSH, 0, 0, false);
+    blk_guest_complete(&d, both, 2, 3);
+    ck_assert_uint_eq(*f[0].status, VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(*f[1].status, VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(guest_flush(), VIRTIO_BLK_S_OK);
+    stop();
+}
+END_TEST
+
 /* With the device on served_slowly_to_two_queues(): another server,
  * started with `after`, takes the socket's path while the first one still
  * listens at the path it was moved to; then a reset, with a read stuck on
@@ -1937,6 +2002,9 @@ static Suite *blk_nbd_suite(void)
         tc, a_flush_after_a_session_lost_under_unflushed_writes_fails_once);
     tcase_add_test(
         tc, a_switch_to_writethrough_leaves_a_lost_write_to_the_guests_flush);
+    tcase_add_test(tc, a_flush_a_reset_drops_leaves_a_lost_write_to_the_next);
+    tcase_add_test(tc,
+                   flushes_sent_before_the_guest_heard_of_a_lost_write_all_fail);
     tcase_add_test(tc,
                    a_connection_that_dies_as_a_request_is_sent_is_reconnected);
     tcase_add_loop_test(

@@ -22,10 +22,15 @@ struct blk_nbd_set {
     struct xvdm_dev *dev;
     char *uri;
     /* Writes completed, not durable; of those, the ones a flush that
-     * succeeded covers; and the last that none covers and was on a
-     * session that ended since (the server may have lost it), 0 when
-     * the guest has been told of every such write. */
-    uint64_t wrote, flushed, lost;
+     * succeeded covers; and the first and last that none covers and was
+     * on a session that ended since (the server may have lost them), 0
+     * when the guest has been told of every such write. */
+    uint64_t wrote, flushed, lost_first, lost;
+    /* How many times the guest was told (a failed flush of its own), and
+     * the first lost write it was told of the last time: a flush sent
+     * before then that covers it fails too. */
+    uint64_t told, told_first;
+    bool resetting; /* between wait_idle() and take(): see set_take() */
     struct set_unflushed *unflushed; /* one per connection */
     unsigned n; /* connections: 1, or one per queue that could connect */
     struct blk_nbd *conn[];
@@ -56,6 +61,8 @@ static void set_check_ended(struct blk_nbd_set *s, unsigned i)
     struct set_unflushed *u = &s->unflushed[i];
 
     if (u->seq && u->session != blk_nbd_session(s->conn[i])) {
+        if (u->seq > s->flushed && (!s->lost || u->seq < s->lost_first))
+            s->lost_first = u->seq;
         if (u->seq > s->flushed && u->seq > s->lost)
             s->lost = u->seq;
         u->seq = 0;
@@ -70,24 +77,43 @@ static void set_wrote(struct blk_nbd_set *s, const struct blk_job *job)
     s->unflushed[i] = (struct set_unflushed){++s->wrote, job->nbd_session};
 }
 
+/* Whether a flush that completed OK must fail: it covers a write lost
+ * with its session that the guest had not been told of when it was sent.
+ * While one is untold (s->lost), every flush fails. A flush sent before
+ * the guest was told fails if it covers the first write it was told of;
+ * one sent before an earlier telling, always (that is rare, and failing
+ * errs the safe way). */
+static bool set_flush_fails(const struct blk_nbd_set *s,
+                            const struct blk_job *job)
+{
+    if (s->lost)
+        return true;
+    if (job->nbd_told == s->told)
+        return false;
+    return job->nbd_told + 1 < s->told || job->nbd_covers >= s->told_first;
+}
+
 /* VIRTIO 1.2 §5.2.6: a flush that completes OK says the writes completed
- * before it are durable; not so for those a lost session took. While one
- * is untold, every flush fails, and the mark stays until a failed guest's
- * flush covered the last of them: one sent before that write completed
- * (it covers less) must not use it up for the flush that covers it. The
- * device's own flush (a switch to writethrough, no guest's chain) fails
- * too, which dom0's log says, but tells the guest nothing, so it leaves
- * the mark alone. */
-static void set_flushed(struct blk_nbd_set *s, struct blk_job *job)
+ * before it are durable; not so for those a lost session took. The mark
+ * stays until the guest's own flush that covers the last of them has
+ * failed and reaches it: one sent before that write completed (it covers
+ * less) must not use it up for the flush that covers it, nor one a reset
+ * drops (`told` false). The device's own flush (a switch to
+ * writethrough, no guest's chain) fails too, which dom0's log says, but
+ * tells the guest nothing, so it leaves the mark alone. */
+static void set_flushed(struct blk_nbd_set *s, struct blk_job *job, bool told)
 {
     for (unsigned i = 0; i < s->n; i++)
         set_check_ended(s, i);
     if (job->nbd_covers > s->flushed)
         s->flushed = job->nbd_covers;
-    if (!s->lost)
+    if (!set_flush_fails(s, job))
         return;
-    if (job->q && job->nbd_covers >= s->lost)
+    if (s->lost && told && job->q && job->nbd_covers >= s->lost) {
+        s->told++;
+        s->told_first = s->lost_first;
         s->lost = 0;
+    }
     job->status = VIRTIO_BLK_S_IOERR;
     xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
                  "nbd='%s': a flush fails: writes completed before it were "
@@ -96,16 +122,17 @@ static void set_flushed(struct blk_nbd_set *s, struct blk_job *job)
                  s->uri);
 }
 
-/* What finished, seen before the device has it. */
+/* What finished, seen before the device has it; `told`: and the guest
+ * will have it (not a reset's). */
 static struct blk_job *set_account(struct blk_nbd_set *s,
-                                   struct blk_job *list)
+                                   struct blk_job *list, bool told)
 {
     for (struct blk_job *job = list; job; job = job->next) {
         if (set_volatile_write(job))
             set_wrote(s, job);
         else if (job->req.op == BLK_OP_FLUSH &&
                  job->status == VIRTIO_BLK_S_OK)
-            set_flushed(s, job);
+            set_flushed(s, job, told);
     }
     return list;
 }
@@ -129,6 +156,7 @@ static void set_submit(void *e, struct blk_job *job)
     if (!blk_nbd_direct(c, job))
         c = s->conn[0];
     job->nbd_covers = s->wrote;
+    job->nbd_told = s->told;
     blk_nbd_ops.submit(c, job);
 }
 
@@ -139,17 +167,21 @@ static bool set_room(void *e, unsigned queue)
     return blk_nbd_ops.room(set_conn(s, queue), queue);
 }
 
+/* After wait_idle(), the jobs go nowhere (blk-remote.h): a flush among
+ * them tells the guest nothing. */
 static struct blk_job *set_take(void *e)
 {
     struct blk_nbd_set *s = e;
     struct blk_job *list = NULL, **end = &list;
+    bool told = !s->resetting;
 
+    s->resetting = false;
     for (unsigned i = 0; i < s->n; i++) {
         *end = blk_nbd_ops.take(s->conn[i]);
         while (*end)
             end = &(*end)->next;
     }
-    return set_account(s, list);
+    return set_account(s, list, told);
 }
 
 /* One deadline for the device's connections, waited for in turn: a
@@ -159,6 +191,7 @@ static void set_wait_idle(void *e)
     struct blk_nbd_set *s = e;
     uint64_t deadline = blk_nbd_idle_deadline();
 
+    s->resetting = true;
     for (unsigned i = 0; i < s->n; i++)
         blk_nbd_wait_idle_until(s->conn[i], deadline);
 }
@@ -167,7 +200,7 @@ static void set_done(void *ctx, struct blk_job *list)
 {
     struct blk_nbd_set *s = ctx;
 
-    s->done(s->ctx, set_account(s, list));
+    s->done(s->ctx, set_account(s, list, true));
 }
 
 /* A connection is back: the export may have changed size. */

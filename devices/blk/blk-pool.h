@@ -47,9 +47,10 @@ struct blk_job {
      * at); nbd_stage: how far its bounce is. */
     struct blk_nbd *nbd;
     /* The NBD connection's session the job was sent on; for a flush, the
-     * device's writes that completed before it was sent (blk-nbd-set.c). */
+     * device's writes that completed before it was sent, and how many
+     * times the guest had been told of lost writes then (blk-nbd-set.c). */
     unsigned long nbd_session;
-    uint64_t nbd_covers;
+    uint64_t nbd_covers, nbd_told;
     bool nbd_flushing, nbd_rmw;
     uint8_t nbd_stage, nbd_part;
     uint64_t nbd_pos;

@@ -47,7 +47,8 @@ struct blk_remote_ops {
      * waiting. */
     struct blk_job *(*take)(void *e);
     /* Block until no command holds a guest buffer (or the engine gave up
-     * on them, bounded in time). */
+     * on them, bounded in time): a device reset, which then take()s what
+     * finished and drops it, the guest told nothing. */
     void (*wait_idle)(void *e);
     /* The backing as of now; a negative errno when it cannot say. */
     int (*info)(void *e, struct blk_remote_info *info);
