@@ -1354,6 +1354,19 @@ END_TEST
  * with no cache at the server to flush, succeeds without NBD_CMD_FLUSH;
  * its discard, a hint, succeeds without NBD_CMD_TRIM; its write-zeroes,
  * which the server no longer takes, fails; writes still work. */
+/* The eval plugin's pread= and pwrite= words, reading and writing `file`
+ * (a MiB) with dd. */
+static void eval_on_file(const char *file, char *pread, char *pwrite,
+                         size_t len)
+{
+    snprintf(pread, len,
+             "pread=dd if=%s skip=$4 count=$3 iflag=skip_bytes,count_bytes "
+             "status=none", file);
+    snprintf(pwrite, len,
+             "pwrite=dd of=%s seek=$4 conv=notrunc oflag=seek_bytes "
+             "status=none", file);
+}
+
 START_TEST(a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed)
 {
     char file[128], logfile[128], pread[256], pwrite[256];
@@ -1367,12 +1380,7 @@ START_TEST(a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed)
     ck_assert(d.features & (1ULL << VIRTIO_BLK_F_FLUSH));
     ck_assert(d.features & (1ULL << VIRTIO_BLK_F_DISCARD));
     snprintf(logfile, sizeof(logfile), "logfile=%s/log", srv.dir);
-    snprintf(pread, sizeof(pread),
-             "pread=dd if=%s skip=$4 count=$3 iflag=skip_bytes,count_bytes "
-             "status=none", file);
-    snprintf(pwrite, sizeof(pwrite),
-             "pwrite=dd of=%s seek=$4 conv=notrunc oflag=seek_bytes "
-             "status=none", file);
+    eval_on_file(file, pread, pwrite, sizeof(pread));
     nbd_server_kill(&srv);
     nbdkit(after);
     ck_assert_uint_eq(write_once_back(8, 0x55), VIRTIO_BLK_S_OK);
@@ -1385,6 +1393,37 @@ START_TEST(a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed)
     ck_assert(reads_as(8, 8, 0x55));
     ck_assert_uint_eq(logged(" Flush id=", NULL), 0);
     ck_assert_uint_eq(logged(" Trim id=", NULL), 0);
+    stop();
+}
+END_TEST
+
+/* A write lost with its session, and the server back without a flush
+ * (the eval plugin on the same file): a flush then completes as it is
+ * sent, and the failed flush that tells the guest reaches its ring only
+ * at the end of the drain, after the flush behind it was sent. That one,
+ * covering the lost write too, fails as well; the next succeeds. */
+START_TEST(a_flush_sent_before_the_guests_ring_had_the_failure_fails_too)
+{
+    char file[128], pread[256], pwrite[256];
+    const char *before[] = {"file", file, NULL};
+    const char *after[] = {"eval", "get_size=echo 1048576", pread, pwrite,
+                           "can_flush=exit 3", NULL};
+    struct blk_req f[2];
+
+    if (!file_served(file, sizeof(file), before, ""))
+        return;
+    eval_on_file(file, pread, pwrite, sizeof(pread));
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 16, 4096, 0x32, NULL),
+                      VIRTIO_BLK_S_OK);
+    nbd_server_kill(&srv);
+    nbdkit(after);
+    ck_assert_uint_eq(write_once_back(8, 0x55), VIRTIO_BLK_S_OK);
+    for (unsigned i = 0; i < 2; i++)
+        f[i] = blk_guest_submit(&d, 0, VIRTIO_BLK_T_FLUSH, 0, 0, false);
+    complete(2);
+    ck_assert_uint_eq(*f[0].status, VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(*f[1].status, VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(guest_flush(), VIRTIO_BLK_S_OK);
     stop();
 }
 END_TEST
@@ -2037,6 +2076,8 @@ static Suite *blk_nbd_suite(void)
     tcase_add_test(tc, a_reconnect_to_a_read_only_export_fails_writes);
     tcase_add_test(
         tc, a_reconnect_to_an_export_without_flush_trim_or_zero_is_followed);
+    tcase_add_test(
+        tc, a_flush_sent_before_the_guests_ring_had_the_failure_fails_too);
     tcase_add_test(
         tc, two_queues_get_a_connection_each_where_the_server_allows_multi_conn);
     tcase_add_test(tc, each_connections_lines_say_which_connection);

@@ -8,10 +8,11 @@
 #include "blk-nbd-set.h"
 #include "blk-nbd.h"
 
-/* A connection's last write that no flush may cover yet: the device's
- * count of writes when it completed, and the session it was on. */
+/* A connection's writes on its session that no flush may cover yet: the
+ * device's count of writes when the first and the last completed, and
+ * the session they were on. */
 struct set_unflushed {
-    uint64_t seq;
+    uint64_t first, seq;
     unsigned long session;
 };
 
@@ -22,14 +23,15 @@ struct blk_nbd_set {
     struct xvdm_dev *dev;
     char *uri;
     /* Writes completed, not durable; of those, the ones a flush that
-     * succeeded covers; and the first and last that none covers and was
+     * succeeded covers; and the first and last that none covers and were
      * on a session that ended since (the server may have lost them), 0
      * when the guest has been told of every such write. */
     uint64_t wrote, flushed, lost_first, lost;
-    /* How many times the guest was told (a failed flush of its own), and
-     * the first lost write it was told of the last time: a flush sent
-     * before then that covers it fails too. */
-    uint64_t told, told_first;
+    /* How many times the guest was told (a failed flush of its own), of
+     * those how many have reached its rings, and the first lost write it
+     * was told of the last time: a flush sent before the guest could see
+     * that that covers it fails too. */
+    uint64_t told, told_seen, told_first;
     bool resetting; /* between wait_idle() and take(): see set_take() */
     struct set_unflushed *unflushed; /* one per connection */
     unsigned n; /* connections: 1, or one per queue that could connect */
@@ -61,8 +63,11 @@ static void set_check_ended(struct blk_nbd_set *s, unsigned i)
     struct set_unflushed *u = &s->unflushed[i];
 
     if (u->seq && u->session != blk_nbd_session(s->conn[i])) {
-        if (u->seq > s->flushed && (!s->lost || u->seq < s->lost_first))
-            s->lost_first = u->seq;
+        /* Those a flush covered since are durable. */
+        uint64_t first = u->first > s->flushed ? u->first : s->flushed + 1;
+
+        if (u->seq > s->flushed && (!s->lost || first < s->lost_first))
+            s->lost_first = first;
         if (u->seq > s->flushed && u->seq > s->lost)
             s->lost = u->seq;
         u->seq = 0;
@@ -72,17 +77,21 @@ static void set_check_ended(struct blk_nbd_set *s, unsigned i)
 static void set_wrote(struct blk_nbd_set *s, const struct blk_job *job)
 {
     unsigned i = set_index(s, job->nbd);
+    struct set_unflushed *u = &s->unflushed[i];
 
     set_check_ended(s, i);
-    s->unflushed[i] = (struct set_unflushed){++s->wrote, job->nbd_session};
+    if (!u->seq || u->seq <= s->flushed || u->session != job->nbd_session)
+        u->first = s->wrote + 1; /* none before it is pending here */
+    u->seq = ++s->wrote;
+    u->session = job->nbd_session;
 }
 
 /* Whether a flush that completed OK must fail: it covers a write lost
  * with its session that the guest had not been told of when it was sent.
  * While one is untold (s->lost), every flush fails. A flush sent before
- * the guest was told fails if it covers the first write it was told of;
- * one sent before an earlier telling, always (that is rare, and failing
- * errs the safe way). */
+ * the guest's ring had the telling fails if it covers the first write
+ * that telling was about; one sent before an earlier telling, always
+ * (that is rare, and failing errs the safe way). */
 static bool set_flush_fails(const struct blk_nbd_set *s,
                             const struct blk_job *job)
 {
@@ -156,7 +165,7 @@ static void set_submit(void *e, struct blk_job *job)
     if (!blk_nbd_direct(c, job))
         c = s->conn[0];
     job->nbd_covers = s->wrote;
-    job->nbd_told = s->told;
+    job->nbd_told = s->told_seen;
     blk_nbd_ops.submit(c, job);
 }
 
@@ -182,6 +191,17 @@ static struct blk_job *set_take(void *e)
             end = &(*end)->next;
     }
     return set_account(s, list, told);
+}
+
+/* A failed flush that told the guest is in its ring now: flushes sent
+ * from here on were sent knowing. (One taken during submit() is only
+ * pushed at the end of the drain, after the chains behind it in the ring
+ * were sent.) */
+static void set_delivered(void *e)
+{
+    struct blk_nbd_set *s = e;
+
+    s->told_seen = s->told;
 }
 
 /* One deadline for the device's connections, waited for in turn: a
@@ -320,6 +340,7 @@ const struct blk_remote_ops blk_nbd_set_ops = {
     .room = set_room,
     .take = set_take,
     .wait_idle = set_wait_idle,
+    .delivered = set_delivered,
     .info = set_info,
     .destroy = set_destroy,
 };

@@ -265,6 +265,10 @@ static void blk_complete_list(struct blk *b, struct blk_job *job)
     for (unsigned i = 0; i < b->nqueues; i++)
         if (touched[i])
             xvdm_queue_notify_guest(xvdm_dev_queue(b->dev, i));
+#ifdef BLK_REMOTE
+    if (b->remote && b->remote->delivered)
+        b->remote->delivered(b->engine);
+#endif
 }
 
 static void blk_on_completion(void *arg, uint32_t revents)
