@@ -486,16 +486,15 @@ START_TEST(a_flush_after_a_session_lost_under_unflushed_writes_fails_once)
 }
 END_TEST
 
-/* The device's own flush, made at the guest's switch to writethrough,
- * tells the guest nothing: a write lost with its session is still for
- * the guest's next flush to fail. */
-START_TEST(a_switch_to_writethrough_leaves_a_lost_write_to_the_guests_flush)
+/* nbdkit's memory plugin, and the device on it offering to switch its
+ * cache (CONFIG_WCE): a write acknowledged, the server killed and started
+ * again without it, and the guest's write once back; then the guest
+ * switches to writethrough, and the device's flush for it is answered. */
+static void a_write_lost_then_writethrough(void)
 {
     const char *words[] = {"memory", "1M", NULL};
     uint64_t wce = 0x100 + offsetof(struct virtio_blk_config, wce);
 
-    if (!need("nbdkit"))
-        return;
     server_dir();
     nbdkit(words);
     ck_assert_int_eq(start_spec("", 1,
@@ -509,7 +508,34 @@ START_TEST(a_switch_to_writethrough_leaves_a_lost_write_to_the_guests_flush)
     ck_assert_uint_eq(write_once_back(64, 7), VIRTIO_BLK_S_OK);
     ck_assert_int_eq(sim_mmio_write(h.sim, 0, d.base + wce, 1, 0), 0);
     usleep(300 * 1000); /* the device's flush answered, long since */
+}
+
+/* The device's own flush, made at the guest's switch to writethrough,
+ * tells the guest nothing: a write lost with its session is still for
+ * the guest's next flush to fail. */
+START_TEST(a_switch_to_writethrough_leaves_a_lost_write_to_the_guests_flush)
+{
+    if (!need("nbdkit"))
+        return;
+    a_write_lost_then_writethrough();
     ck_assert_uint_eq(guest_flush(), VIRTIO_BLK_S_IOERR);
+    stop();
+}
+END_TEST
+
+/* As above, but the guest writes through from then on, so it sends no
+ * flush: its next write fails instead, and the write after that
+ * succeeds. */
+START_TEST(a_guest_writing_through_hears_of_a_lost_write_from_its_next_write)
+{
+    if (!need("nbdkit"))
+        return;
+    a_write_lost_then_writethrough();
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 72, 4096, 0x33, NULL),
+                      VIRTIO_BLK_S_IOERR);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 72, 4096, 0x34, NULL),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(reads_as(72, 8, 0x34));
     stop();
 }
 END_TEST
@@ -2041,6 +2067,8 @@ static Suite *blk_nbd_suite(void)
         tc, a_flush_after_a_session_lost_under_unflushed_writes_fails_once);
     tcase_add_test(
         tc, a_switch_to_writethrough_leaves_a_lost_write_to_the_guests_flush);
+    tcase_add_test(
+        tc, a_guest_writing_through_hears_of_a_lost_write_from_its_next_write);
     tcase_add_test(tc, a_flush_a_reset_drops_leaves_a_lost_write_to_the_next);
     tcase_add_test(tc,
                    flushes_sent_before_the_guest_heard_of_a_lost_write_all_fail);

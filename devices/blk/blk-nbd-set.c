@@ -102,6 +102,28 @@ static bool set_flush_fails(const struct blk_nbd_set *s,
     return job->nbd_told + 1 < s->told || job->nbd_covers >= s->told_first;
 }
 
+/* The guest hears of the lost writes from a request that fails; unless
+ * a reset drops it (`told` false), the mark is spent. */
+static void set_tell(struct blk_nbd_set *s, bool told)
+{
+    if (told) {
+        s->told++;
+        s->told_first = s->lost_first;
+        s->lost = 0;
+    }
+}
+
+static void set_fail(struct blk_nbd_set *s, struct blk_job *job,
+                     const char *what)
+{
+    job->status = VIRTIO_BLK_S_IOERR;
+    xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
+                 "nbd='%s': a %s fails: writes completed before it were "
+                 "on a session with the server that ended before a flush, "
+                 "and may be lost",
+                 s->uri, what);
+}
+
 /* VIRTIO 1.2 §5.2.6: a flush that completes OK says the writes completed
  * before it are durable; not so for those a lost session took. The mark
  * stays until the guest's own flush that covers the last of them has
@@ -118,17 +140,24 @@ static void set_flushed(struct blk_nbd_set *s, struct blk_job *job, bool told)
         s->flushed = job->nbd_covers;
     if (!set_flush_fails(s, job))
         return;
-    if (s->lost && told && job->q && job->nbd_covers >= s->lost) {
-        s->told++;
-        s->told_first = s->lost_first;
-        s->lost = 0;
-    }
-    job->status = VIRTIO_BLK_S_IOERR;
-    xvdm_dev_log(s->dev, XVDM_LOG_ERROR,
-                 "nbd='%s': a flush fails: writes completed before it were "
-                 "on a session with the server that ended before a flush, "
-                 "and may be lost",
-                 s->uri);
+    if (s->lost && job->q && job->nbd_covers >= s->lost)
+        set_tell(s, told);
+    set_fail(s, job, "flush");
+}
+
+/* A guest that writes through (after a switch to it, say) sends no flush
+ * to fail: its next durable write fails instead while a lost write is
+ * untold, the write's own data on the server or not (a failed write
+ * leaves its sectors undefined). */
+static void set_wrote_through(struct blk_nbd_set *s, struct blk_job *job,
+                              bool told)
+{
+    for (unsigned i = 0; i < s->n; i++)
+        set_check_ended(s, i);
+    if (!s->lost)
+        return;
+    set_tell(s, told);
+    set_fail(s, job, "write");
 }
 
 /* What finished, seen before the device has it; `told`: and the guest
@@ -137,11 +166,14 @@ static struct blk_job *set_account(struct blk_nbd_set *s,
                                    struct blk_job *list, bool told)
 {
     for (struct blk_job *job = list; job; job = job->next) {
+        if (job->status != VIRTIO_BLK_S_OK)
+            continue;
         if (set_volatile_write(job))
             set_wrote(s, job);
-        else if (job->req.op == BLK_OP_FLUSH &&
-                 job->status == VIRTIO_BLK_S_OK)
+        else if (job->req.op == BLK_OP_FLUSH)
             set_flushed(s, job, told);
+        else if (job->q && blk_request_writes(&job->req))
+            set_wrote_through(s, job, told);
     }
     return list;
 }
