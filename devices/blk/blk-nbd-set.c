@@ -102,15 +102,13 @@ static bool set_flush_fails(const struct blk_nbd_set *s,
     return job->nbd_told + 1 < s->told || job->nbd_covers >= s->told_first;
 }
 
-/* The guest hears of the lost writes from a request that fails; unless
- * a reset drops it (`told` false), the mark is spent. */
-static void set_tell(struct blk_nbd_set *s, bool told)
+/* The guest hears of the lost writes from a request that fails: the
+ * mark is spent. */
+static void set_tell(struct blk_nbd_set *s)
 {
-    if (told) {
-        s->told++;
-        s->told_first = s->lost_first;
-        s->lost = 0;
-    }
+    s->told++;
+    s->told_first = s->lost_first;
+    s->lost = 0;
 }
 
 static void set_fail(struct blk_nbd_set *s, struct blk_job *job,
@@ -138,30 +136,33 @@ static void set_flushed(struct blk_nbd_set *s, struct blk_job *job, bool told)
         set_check_ended(s, i);
     if (job->nbd_covers > s->flushed)
         s->flushed = job->nbd_covers;
-    if (!set_flush_fails(s, job))
+    if (!told || !set_flush_fails(s, job))
         return;
     if (s->lost && job->q && job->nbd_covers >= s->lost)
-        set_tell(s, told);
+        set_tell(s);
     set_fail(s, job, "flush");
 }
 
 /* A guest that writes through (after a switch to it, say) sends no flush
- * to fail: its next durable write fails instead while a lost write is
- * untold, the write's own data on the server or not (a failed write
- * leaves its sectors undefined). */
+ * to fail: its next durable write (or write-zeroes: a discard's error a
+ * guest may ignore) fails instead while a lost write is untold, the
+ * write's own data on the server or not (a failed write leaves its
+ * sectors undefined); one sent after the last lost write completed
+ * spends the mark, as a flush covering it does. */
 static void set_wrote_through(struct blk_nbd_set *s, struct blk_job *job,
                               bool told)
 {
     for (unsigned i = 0; i < s->n; i++)
         set_check_ended(s, i);
-    if (!s->lost)
+    if (!told || !s->lost)
         return;
-    set_tell(s, told);
+    if (job->nbd_covers >= s->lost)
+        set_tell(s);
     set_fail(s, job, "write");
 }
 
 /* What finished, seen before the device has it; `told`: and the guest
- * will have it (not a reset's). */
+ * will have it (not a reset's, which drops it: nothing to fail or say). */
 static struct blk_job *set_account(struct blk_nbd_set *s,
                                    struct blk_job *list, bool told)
 {
@@ -172,7 +173,8 @@ static struct blk_job *set_account(struct blk_nbd_set *s,
             set_wrote(s, job);
         else if (job->req.op == BLK_OP_FLUSH)
             set_flushed(s, job, told);
-        else if (job->q && blk_request_writes(&job->req))
+        else if (job->q && (job->req.op == BLK_OP_WRITE ||
+                            job->req.op == BLK_OP_WRITE_ZEROES))
             set_wrote_through(s, job, told);
     }
     return list;

@@ -50,14 +50,14 @@ struct blk_remote_ops {
      * on them, bounded in time): a device reset, which then take()s what
      * finished and drops it, the guest told nothing. */
     void (*wait_idle)(void *e);
-    /* The jobs finished so far (through the done callback or take())
-     * are in the guest's rings now. May be NULL. */
-    void (*delivered)(void *e);
     /* The backing as of now; a negative errno when it cannot say. */
     int (*info)(void *e, struct blk_remote_info *info);
     /* Jobs still in flight are freed, not completed (call after
      * wait_idle() to lose nothing). */
     void (*destroy)(void *e);
+    /* The jobs finished so far (through the done callback or take())
+     * are in the guest's rings now. May be NULL. */
+    void (*delivered)(void *e);
 };
 
 #endif
