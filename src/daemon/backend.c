@@ -276,7 +276,9 @@ static uint64_t backend_now_ms(void)
 static int backend_wait_declared(struct store *st, uint32_t self,
                                  uint32_t domid, unsigned wait_ms)
 {
-    uint64_t deadline = backend_now_ms() + wait_ms;
+    /* One more: the clock counts whole ms, so "now" may be most of one
+     * past it, and the wait would end up to 1 ms short. */
+    uint64_t deadline = backend_now_ms() + wait_ms + 1;
     char dir[256], **block;
     int ret;
 
