@@ -102,10 +102,20 @@ static bool set_flush_fails(const struct blk_nbd_set *s,
     return job->nbd_told + 1 < s->told || job->nbd_covers >= s->told_first;
 }
 
-/* The guest hears of the lost writes from a request that fails: the
- * mark is spent. */
-static void set_tell(struct blk_nbd_set *s)
+/* Every connection's unflushed writes, if its session ended. */
+static void set_check_all_ended(struct blk_nbd_set *s)
 {
+    for (unsigned i = 0; i < s->n; i++)
+        set_check_ended(s, i);
+}
+
+/* The guest hears of the lost writes from its request `job` that fails:
+ * the mark is spent if the request was sent after the last of them
+ * completed (one sent before covers less). */
+static void set_tell(struct blk_nbd_set *s, const struct blk_job *job)
+{
+    if (!s->lost || !job->q || job->nbd_covers < s->lost)
+        return;
     s->told++;
     s->told_first = s->lost_first;
     s->lost = 0;
@@ -132,14 +142,12 @@ static void set_fail(struct blk_nbd_set *s, struct blk_job *job,
  * tells the guest nothing, so it leaves the mark alone. */
 static void set_flushed(struct blk_nbd_set *s, struct blk_job *job, bool told)
 {
-    for (unsigned i = 0; i < s->n; i++)
-        set_check_ended(s, i);
+    set_check_all_ended(s);
     if (job->nbd_covers > s->flushed)
         s->flushed = job->nbd_covers;
     if (!told || !set_flush_fails(s, job))
         return;
-    if (s->lost && job->q && job->nbd_covers >= s->lost)
-        set_tell(s);
+    set_tell(s, job);
     set_fail(s, job, "flush");
 }
 
@@ -152,12 +160,10 @@ static void set_flushed(struct blk_nbd_set *s, struct blk_job *job, bool told)
 static void set_wrote_through(struct blk_nbd_set *s, struct blk_job *job,
                               bool told)
 {
-    for (unsigned i = 0; i < s->n; i++)
-        set_check_ended(s, i);
+    set_check_all_ended(s);
     if (!told || !s->lost)
         return;
-    if (job->nbd_covers >= s->lost)
-        set_tell(s);
+    set_tell(s, job);
     set_fail(s, job, "write");
 }
 
