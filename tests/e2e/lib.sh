@@ -388,7 +388,8 @@ e2e_peers() {
     # asks for its virtio disk's (33) only, but Xen gives a guest SPIs in
     # banks of 32 (domain_vgic_init), so 34 is there too.
     net=$(echo "$net" | sed 's/irq=33/irq=34/')
-    case "$(xl info | sed -n 's/^xen_version *: //p')" in
+    xen=$(xl info | sed -n 's/^xen_version *: //p')
+    case "$xen" in
     4.17.*) ;;
     *)
         { cat "$2"; echo "nr_spis = 3"; } >/tmp/peers-own-spi.cfg
@@ -429,7 +430,7 @@ e2e_peers() {
         tee /tmp/peers-traps
     # The targets: on 4.17 every row 0.25 of PV; on 4.20 the 4 KiB
     # rows 0.5 and the 1 MiB rows 0.9.
-    case "$(xl info | sed -n 's/^xen_version *: //p')" in
+    case "$xen" in
     4.17.*) set -- "$1" 0.25 0.25 ;;
     *) set -- "$1" 0.5 0.9 ;;
     esac
@@ -441,8 +442,9 @@ e2e_peers() {
 # of guest log $1, from the vCPU's run times at its vmarks $2 (a pair
 # around each fio job's I/O there): how long it ran (Xen's account, which
 # includes Xen's own work on its traps), and how long it was stopped
-# while the guest counted it busy (its busy ticks, 100 a second, less
-# that): blocked until dom0 answered a trap, or waiting for a pCPU.
+# while the guest counted it busy (its busy time, in hundredths of a
+# second, less that): blocked until dom0 answered a trap, or waiting for
+# a pCPU.
 # Beside them each side's time per request (1 / its rate) and xen-blkback's
 # vCPU busy time per request, whose notifies do not stop it. Taking that
 # as the guest's own work on either disk, the rest is what xvdm's traps
