@@ -100,6 +100,7 @@ struct sim_config harness_sim_config(unsigned nr_vcpus)
     return (struct sim_config){.domid = 1,
                                .nr_vcpus = nr_vcpus,
                                .ram_size = HARNESS_RAM_SIZE,
+                               .pinnable_ram = vdriver_grants(),
                                .eventfds = harness_fast_path()};
 }
 

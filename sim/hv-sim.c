@@ -8,12 +8,14 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -314,6 +316,34 @@ static void sim_unmap_ram(struct sim *sim)
     sim->ram_fd = -1;
 }
 
+/* A memfd of `len` bytes (sized once and for all) the kernel cannot pin
+ * for I/O, where the host has memfd_secret(2) and lets us lock that
+ * much; else -1. Xen's foreign
+ * mappings of a guest's RAM (privcmd: VM_IO | VM_PFNMAP) cannot be pinned
+ * either: O_DIRECT on them fails with EFAULT, copying in and out of them
+ * works. The sim's RAM behaves the same wherever it can. */
+static int sim_unpinnable_memfd(off_t len)
+{
+#ifdef SYS_memfd_secret
+    int fd = (int)syscall(SYS_memfd_secret, (unsigned)O_CLOEXEC);
+    void *probe;
+
+    if (fd < 0)
+        return -1;
+    probe = ftruncate(fd, len) == 0
+                ? mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED,
+                       fd, 0)
+                : MAP_FAILED;
+    if (probe != MAP_FAILED) {
+        munmap(probe, (size_t)len);
+        return fd;
+    }
+    close(fd);
+#endif
+    (void)len;
+    return -1;
+}
+
 /* The regions' bytes live in one memfd, so that a grant can map a page of
  * them a second time, as Xen maps a granted page for the backend. */
 static int sim_create_ram(struct sim *sim)
@@ -325,9 +355,12 @@ static int sim_create_ram(struct sim *sim)
 
     for (unsigned i = 0; i < n; i++)
         total += (off_t)want[i].size;
-    sim->ram_fd = memfd_create("xvdm-sim-ram", MFD_CLOEXEC);
-    if (sim->ram_fd < 0 || ftruncate(sim->ram_fd, total))
-        return -errno;
+    sim->ram_fd = sim->cfg.pinnable_ram ? -1 : sim_unpinnable_memfd(total);
+    if (sim->ram_fd < 0) {
+        sim->ram_fd = memfd_create("xvdm-sim-ram", MFD_CLOEXEC);
+        if (sim->ram_fd < 0 || ftruncate(sim->ram_fd, total))
+            return -errno;
+    }
     total = 0;
     for (unsigned i = 0; i < n && ret == 0; i++) {
         ret = sim_map_ram(sim, &want[i], total);

@@ -52,6 +52,14 @@ struct sim_config {
     uint64_t ram_size;  /* page multiple */
     unsigned nr_regions;
     struct sim_ram_region region[SIM_RAM_REGIONS_MAX];
+    /* Whether the kernel may pin the RAM for direct I/O. Xen's foreign
+     * mappings (privcmd's) it may not, and neither may it the sim's RAM
+     * where the host has memfd_secret(2), unless this is set: for guests
+     * whose devices all reach them only through grants. Linux on Arm
+     * maps grants (gntdev) on pages it can pin, and the sim's views of
+     * granted pages, mapped anew, would otherwise count against
+     * RLIMIT_MEMLOCK. */
+    bool pinnable_ram;
     /* How long a vCPU waits for its ioreq to be answered before the access
      * fails with -ETIMEDOUT (a hung device model fails the test rather than
      * hanging it). 0: 5000 ms. */

@@ -22,7 +22,9 @@ struct blk_job {
     struct iovec chain_iov[BLK_IOV_MAX];
     struct blk_request req;
     uint8_t status; /* set by the engine */
-    bool short_io;  /* io_uring moved fewer bytes: finish on a thread */
+    /* io_uring moved fewer bytes, or could not pin the guest's memory for
+     * O_DIRECT: finish on a thread. */
+    bool on_thread;
     bool durable;   /* writethrough: on stable storage before it completes */
     /* May copy through dom0's page cache on the loop thread (blk.c bounds
      * the bytes a turn copies so); else the I/O is done elsewhere. */

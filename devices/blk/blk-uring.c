@@ -197,7 +197,10 @@ static void blk_uring_complete(struct blk_uring *u, struct io_uring_cqe *cqe)
     struct blk_job *job = io_uring_cqe_get_data(cqe);
     uint64_t want = job->req.op == BLK_OP_FLUSH ? 0 : job->req.len;
 
-    job->short_io = cqe->res >= 0 && (uint64_t)cqe->res != want;
+    /* EFAULT on O_DIRECT: the kernel cannot pin the guest's memory; the
+     * threads copy it through their buffers (blk-rw.h). */
+    job->on_thread = (cqe->res >= 0 && (uint64_t)cqe->res != want) ||
+                    (cqe->res == -EFAULT && u->direct);
     job->status = cqe->res < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
     io_uring_cqe_seen(&u->ring, cqe);
     u->inflight--;

@@ -39,8 +39,9 @@ int blk_uring_flush(struct blk_uring *u);
  * them), without a system call. */
 struct blk_job *blk_uring_take(struct blk_uring *u);
 int blk_uring_fd(const struct blk_uring *u);
-/* Completed jobs, status set; a short transfer is returned with
- * `short_io` set for the caller to finish another way. */
+/* Completed jobs, status set; a short transfer, or an O_DIRECT one on
+ * memory the kernel could not pin, is returned with `on_thread` set for
+ * the caller to finish another way. */
 struct blk_job *blk_uring_reap(struct blk_uring *u);
 /* Block until nothing is in flight (completions kept for reap). */
 void blk_uring_wait_idle(struct blk_uring *u);

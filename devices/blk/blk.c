@@ -13,6 +13,7 @@
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/virtio_blk.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "blk-pool.h"
 #include "blk-remote.h"
 #include "blk-request.h"
+#include "blk-rw.h"
 #ifdef BLK_IO_URING
 #include "blk-uring.h"
 #endif
@@ -63,6 +65,12 @@ struct blk {
     int fd;
     bool blockdev;
     bool direct; /* O_DIRECT: no page cache */
+    /* direct=on where the kernel cannot pin the guest's memory: reads and
+     * writes copied through the threads' buffers (blk-rw.h), not io_uring.
+     * Set once, by a worker thread. */
+    atomic_bool bouncing;
+    struct blk_rw_bounce bounce;
+    bool bounce_ready; /* bounce's key made */
     bool flush;  /* the backing has a cache to flush: FLUSH offered */
     uint32_t remote_block; /* nbd=, rbd=: the backing's minimum block, or 0 */
     /* Writeback: a write completes once dom0 holds it, and the guest's
@@ -121,34 +129,6 @@ static const char *const blk_options[] = {
 
 /* ---- running requests (worker threads) ---------------------------------- */
 
-/* All of iov, in pieces if the kernel returns short; EIO at end of file.
- * A durable write is on stable storage when this returns (RWF_DSYNC). */
-static int blk_rw_full(int fd, struct iovec *iov, unsigned n, uint64_t off,
-                       bool write, bool durable)
-{
-    while (n) {
-        ssize_t r = write ? pwritev2(fd, iov, (int)n, (off_t)off,
-                                     durable ? RWF_DSYNC : 0)
-                          : preadv(fd, iov, (int)n, (off_t)off);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return r < 0 ? -errno : -EIO;
-        off += (uint64_t)r;
-        while (n && (size_t)r >= iov->iov_len) {
-            r -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n) {
-            iov->iov_base = (uint8_t *)iov->iov_base + r;
-            iov->iov_len -= (size_t)r;
-        }
-    }
-    return 0;
-}
-
 static int blk_range_op(struct blk *b, const struct blk_range *r, bool zero)
 {
     uint64_t range[2] = {r->offset, r->len};
@@ -170,6 +150,30 @@ static int blk_range_op(struct blk *b, const struct blk_range *r, bool zero)
                : 0;
 }
 
+/* With direct=on, straight on the guest's buffers until the kernel says
+ * it cannot pin them (EFAULT, as on Xen's foreign mappings); from then on
+ * through the threads' bounce buffers, this request included. */
+static int blk_run_rw(struct blk *b, struct blk_job *job)
+{
+    const struct blk_request *req = &job->req;
+    bool write = req->op == BLK_OP_WRITE;
+    int ret = -EFAULT;
+
+    if (!atomic_load_explicit(&b->bouncing, memory_order_relaxed))
+        ret = blk_rw(b->fd, req->iov, req->niov, req->offset, req->len, write,
+                     job->durable, NULL);
+    if (ret != -EFAULT || !b->direct)
+        return ret;
+    if (!atomic_exchange(&b->bouncing, true))
+        xvdm_dev_log(b->dev, XVDM_LOG_INFO,
+                     "direct=on: dom0's kernel cannot do direct I/O on the "
+                     "guest's memory; copying through dom0 buffers of "
+                     "%u KiB per I/O thread",
+                     BLK_RW_BOUNCE / 1024);
+    return blk_rw(b->fd, req->iov, req->niov, req->offset, req->len, write,
+                  job->durable, &b->bounce);
+}
+
 static int blk_run(struct blk *b, struct blk_job *job)
 {
     struct blk_request *req = &job->req;
@@ -178,8 +182,7 @@ static int blk_run(struct blk *b, struct blk_job *job)
     switch (req->op) {
     case BLK_OP_READ:
     case BLK_OP_WRITE:
-        return blk_rw_full(b->fd, req->iov, req->niov, req->offset,
-                           req->op == BLK_OP_WRITE, job->durable);
+        return blk_run_rw(b, job);
     case BLK_OP_FLUSH:
         /* Durable: every write completed before this flush is covered. */
         return fdatasync(b->fd) ? -errno : 0;
@@ -292,9 +295,10 @@ static void blk_on_remote_done(void *ctx, struct blk_job *list)
 #endif
 
 #ifdef BLK_IO_URING
-/* Jobs io_uring finished go onto *done, but a short transfer is finished
- * by a worker thread, which loops until the whole request is done
- * (redoing the transferred part is harmless). */
+/* Jobs io_uring finished go onto *done, but a short transfer, or one the
+ * kernel could not do on the guest's memory, is finished by a worker
+ * thread, which does the whole request again (redoing the transferred
+ * part is harmless). */
 static void blk_uring_finished(struct blk *b, struct blk_job *job,
                                struct blk_job **done)
 {
@@ -302,8 +306,8 @@ static void blk_uring_finished(struct blk *b, struct blk_job *job,
 
     for (; job; job = next) {
         next = job->next;
-        if (job->short_io) {
-            job->short_io = false;
+        if (job->on_thread) {
+            job->on_thread = false;
             blk_pool_submit(b->pool, job);
         } else {
             job->next = *done;
@@ -399,9 +403,11 @@ static void blk_submit(struct blk *b, struct blk_job *job,
         return;
     }
 #ifdef BLK_IO_URING
-    if (b->uring && (job->req.op == BLK_OP_READ ||
-                     job->req.op == BLK_OP_WRITE ||
-                     job->req.op == BLK_OP_FLUSH)) {
+    bool data = job->req.op == BLK_OP_READ || job->req.op == BLK_OP_WRITE;
+
+    if (b->uring &&
+        ((data && !atomic_load_explicit(&b->bouncing, memory_order_relaxed)) ||
+         job->req.op == BLK_OP_FLUSH)) {
         blk_uring_check(b, blk_uring_submit(b->uring, job));
         return;
     }
@@ -946,6 +952,8 @@ static void blk_destroy(void *priv)
         blk_pool_wait_idle(b->pool);
         blk_pool_destroy(b->pool);
     }
+    if (b->bounce_ready)
+        blk_rw_bounce_fini(&b->bounce);
     blk_job_cache_drain(&b->jobs);
     if (b->size_timer >= 0) {
         xvdm_dev_unwatch_fd(b->dev, b->size_timer);
@@ -960,7 +968,11 @@ static void blk_destroy(void *priv)
 
 static int blk_start_pool(struct blk *b, unsigned threads)
 {
-    int ret = blk_pool_create(&b->pool, threads, blk_exec, b);
+    int ret = blk_rw_bounce_init(&b->bounce);
+
+    b->bounce_ready = ret == 0;
+    if (ret == 0)
+        ret = blk_pool_create(&b->pool, threads, blk_exec, b);
 
     if (ret == 0)
         ret = xvdm_dev_watch_fd(b->dev, blk_pool_fd(b->pool), EPOLLIN,
