@@ -219,8 +219,23 @@ START_TEST(a_xen_4_17_virtio_disk_becomes_a_blk_device)
     ck_assert_str_eq(xvdm_opt_get(&d[0].spec.opts, "path"), "/dev/loop0");
     ck_assert_str_eq(xvdm_opt_get(&d[0].spec.opts, "ro"), "on");
     ck_assert_str_eq(xvdm_opt_get(&d[0].spec.opts, "discard"), "on");
+    ck_assert_ptr_null(xvdm_opt_get(&d[0].spec.opts, "direct"));
     ck_assert_uint_eq(d[0].spec.base, 0x2000000);
     ck_assert_uint_eq(d[0].spec.irq, 33);
+    free_devices(d, 1);
+}
+END_TEST
+
+/* xl's `direct-io-safe` disk flag: libxl writes the node as 1. */
+START_TEST(a_disk_declared_direct_io_safe_bypasses_dom0s_page_cache)
+{
+    struct xl_device d[4];
+    char dir[256];
+
+    libxl_disk(dir, sizeof(dir), 51712, "/dev/loop0", "w", 0);
+    node(dir, "direct-io-safe", "1");
+    ck_assert_uint_eq(read_devices(d, 4), 1);
+    ck_assert_str_eq(xvdm_opt_get(&d[0].spec.opts, "direct"), "on");
     free_devices(d, 1);
 }
 END_TEST
@@ -1134,6 +1149,7 @@ static Suite *backend_suite(void)
     suite_add_tcase(s, store);
     tcase_add_checked_fixture(xl, setup, teardown);
     tcase_add_test(xl, a_xen_4_17_virtio_disk_becomes_a_blk_device);
+    tcase_add_test(xl, a_disk_declared_direct_io_safe_bypasses_dom0s_page_cache);
     tcase_add_test(xl, xen_4_18_virtio_devices_get_the_module_of_their_id);
     tcase_add_test(xl, grant_usage_1_serves_the_device_through_grants);
     tcase_add_test(xl, devices_the_toolstack_is_closing_are_left_out);

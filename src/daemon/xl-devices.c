@@ -116,6 +116,20 @@ static int xl_disk_discard(const struct xl_read *r, struct devspec *spec)
     return ret;
 }
 
+/* libxl writes `direct-io-safe` = 1 for the disk flag of that name: the
+ * user's word that the storage may be used with O_DIRECT (QEMU's Xen disk
+ * takes it the same way). Absent, dom0's page cache stays in the path. */
+static int xl_disk_direct(const struct xl_read *r, struct devspec *spec)
+{
+    char *safe = xl_node(r, "direct-io-safe");
+    int ret = 0;
+
+    if (safe && strcmp(safe, "0") != 0)
+        ret = devspec_add_option(spec, "direct", "on", r->err, r->errlen);
+    free(safe);
+    return ret;
+}
+
 static int xl_read_disk(const struct xl_read *r, struct xl_device *d)
 {
     int ret;
@@ -129,6 +143,8 @@ static int xl_read_disk(const struct xl_read *r, struct xl_device *d)
         ret = xl_disk_mode(r, &d->spec);
     if (ret == 0)
         ret = xl_disk_discard(r, &d->spec);
+    if (ret == 0)
+        ret = xl_disk_direct(r, &d->spec);
     return ret;
 }
 
