@@ -344,6 +344,11 @@ static int sim_unpinnable_memfd(off_t len)
     return -1;
 }
 
+bool sim_ram_pinnable(const struct sim *sim)
+{
+    return sim->ram_pinnable;
+}
+
 /* The regions' bytes live in one memfd, so that a grant can map a page of
  * them a second time, as Xen maps a granted page for the backend. */
 static int sim_create_ram(struct sim *sim)
@@ -356,6 +361,7 @@ static int sim_create_ram(struct sim *sim)
     for (unsigned i = 0; i < n; i++)
         total += (off_t)want[i].size;
     sim->ram_fd = sim->cfg.pinnable_ram ? -1 : sim_unpinnable_memfd(total);
+    sim->ram_pinnable = sim->ram_fd < 0;
     if (sim->ram_fd < 0) {
         sim->ram_fd = memfd_create("xvdm-sim-ram", MFD_CLOEXEC);
         if (sim->ram_fd < 0 || ftruncate(sim->ram_fd, total))

@@ -80,6 +80,7 @@ struct sim {
     unsigned nr_ram;
     struct sim_ram_map ram[SIM_RAM_REGIONS_MAX];
     int ram_fd; /* memfd: every region's bytes, so grants can map them */
+    bool ram_pinnable; /* by the kernel, for direct I/O (sim_config) */
     struct sim_grant grant[SIM_GRANTS_MAX];
     unsigned grant_maps; /* live grant mappings, all grants */
     unsigned grant_maps_peak; /* the most there ever were at once */

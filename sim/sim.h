@@ -121,6 +121,9 @@ int sim_grant(struct sim *sim, uint64_t gpa, uint64_t len, bool readonly,
  * use" and the device breaks), -ENOENT when one is not granted. */
 int sim_revoke(struct sim *sim, uint64_t addr, uint64_t len);
 /* Grant mappings xvdm holds now, and the most it held at once. */
+/* Whether the kernel can pin the guest's RAM for direct I/O: as asked
+ * (sim_config's pinnable_ram), or because the host has no memfd_secret. */
+bool sim_ram_pinnable(const struct sim *sim);
 unsigned sim_grants_mapped(struct sim *sim);
 unsigned sim_grants_mapped_peak(struct sim *sim);
 /* Mappings of grants xvdm made so far (each one a hypercall on Xen). */

@@ -2,9 +2,9 @@
 /*
  * The virtio-blk I/O engine: worker threads that run requests against the
  * backing with preadv/pwritev/fdatasync/fallocate straight on the guest's
- * buffers (no copy), and hand completions back to the event loop through
- * an eventfd. The loop thread submits and reaps; only the job lists are
- * shared, under one mutex.
+ * buffers (no copy, but for blk-rw.h's bounce), and hand completions back
+ * to the event loop through an eventfd. The loop thread submits and
+ * reaps; only the job lists are shared, under one mutex.
  */
 #ifndef XVDM_BLK_POOL_H
 #define XVDM_BLK_POOL_H

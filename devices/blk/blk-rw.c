@@ -72,7 +72,8 @@ static uint8_t *blk_rw_bounce_buffer(struct blk_rw_bounce *bb)
 }
 
 /* Piece by piece through the thread's buffer: each piece is a whole number
- * of the buffer's bytes, so its offset stays as aligned as the request's. */
+ * of the buffer's bytes, so its offset stays as aligned as the request's.
+ * A durable write is synced once, after its last piece. */
 static int blk_rw_bounced(int fd, const struct iovec *iov, unsigned n,
                           uint64_t off, uint64_t len, bool write,
                           bool durable, struct blk_rw_bounce *bb)
@@ -89,11 +90,13 @@ static int blk_rw_bounced(int fd, const struct iovec *iov, unsigned n,
          * bytes by construction, so a short copy is a bug, not I/O. */
         if (write && iov_copy(iov, n, (size_t)done, buf, piece, false) != piece)
             return -EIO;
-        ret = blk_rw_straight(fd, &one, 1, off + done, write, durable);
+        ret = blk_rw_straight(fd, &one, 1, off + done, write, false);
         if (ret == 0 && !write)
             iov_copy(iov, n, (size_t)done, buf, piece, true);
         done += piece;
     }
+    if (ret == 0 && write && durable && fdatasync(fd))
+        ret = -errno;
     return ret;
 }
 

@@ -133,6 +133,7 @@ static void blk_uring_fail(struct blk_uring *u, struct blk_job *job)
     uint64_t one = 1;
 
     job->status = VIRTIO_BLK_S_IOERR;
+    job->on_thread = false;
     job->next = u->done;
     u->done = job;
     if (write(u->efd, &one, sizeof(one)) < 0)
@@ -197,10 +198,14 @@ static void blk_uring_complete(struct blk_uring *u, struct io_uring_cqe *cqe)
     struct blk_job *job = io_uring_cqe_get_data(cqe);
     uint64_t want = job->req.op == BLK_OP_FLUSH ? 0 : job->req.len;
 
-    /* EFAULT on O_DIRECT: the kernel cannot pin the guest's memory; the
-     * threads copy it through their buffers (blk-rw.h). */
+    bool data = job->req.op != BLK_OP_FLUSH;
+
+    /* A failed O_DIRECT read or write may be the kernel unable to pin the
+     * guest's memory: EFAULT, or EIO from a block device's request of
+     * more than 256 pages. A thread does it again, and tells the two
+     * apart (blk-rw.h); another error fails there as it did here. */
     job->on_thread = (cqe->res >= 0 && (uint64_t)cqe->res != want) ||
-                    (cqe->res == -EFAULT && u->direct);
+                     (cqe->res < 0 && data && u->direct);
     job->status = cqe->res < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
     io_uring_cqe_seen(&u->ring, cqe);
     u->inflight--;

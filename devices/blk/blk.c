@@ -3,7 +3,9 @@
  * virtio-blk (VIRTIO 1.2 §5.2): a disk backed by a file, a block device,
  * an NBD export or a Ceph RBD image. Requests are parsed and checked on the
  * loop thread (blk-request.c), run straight on the guest's buffers by an
- * engine (worker threads, io_uring, an NBD connection, librbd), and
+ * engine (worker threads, io_uring, an NBD connection, librbd; with
+ * direct=on where the kernel cannot pin them, through the threads' own
+ * buffers: blk-rw.h), and
  * completed back on the loop thread, one interrupt per batch.
  */
 #define _GNU_SOURCE
@@ -70,7 +72,8 @@ struct blk {
      * Set once, by a worker thread. */
     atomic_bool bouncing;
     struct blk_rw_bounce bounce;
-    bool bounce_ready; /* bounce's key made */
+    bool bounce_ready;  /* bounce's key made */
+    bool bounce_logged; /* loop thread only */
     bool flush;  /* the backing has a cache to flush: FLUSH offered */
     uint32_t remote_block; /* nbd=, rbd=: the backing's minimum block, or 0 */
     /* Writeback: a write completes once dom0 holds it, and the guest's
@@ -164,12 +167,7 @@ static int blk_run_rw(struct blk *b, struct blk_job *job)
                      job->durable, NULL);
     if (ret != -EFAULT || !b->direct)
         return ret;
-    if (!atomic_exchange(&b->bouncing, true))
-        xvdm_dev_log(b->dev, XVDM_LOG_INFO,
-                     "direct=on: dom0's kernel cannot do direct I/O on the "
-                     "guest's memory; copying through dom0 buffers of "
-                     "%u KiB per I/O thread",
-                     BLK_RW_BOUNCE / 1024);
+    atomic_store(&b->bouncing, true); /* said by the loop: blk_complete_list */
     return blk_rw(b->fd, req->iov, req->niov, req->offset, req->len, write,
                   job->durable, &b->bounce);
 }
@@ -253,12 +251,27 @@ static unsigned blk_queue_index(struct blk *b, const struct xvdm_queue *q)
     return 0;
 }
 
+/* Once, when a thread first copied through its buffer (blk_run_rw). */
+static void blk_say_bouncing(struct blk *b)
+{
+    if (b->bounce_logged ||
+        !atomic_load_explicit(&b->bouncing, memory_order_relaxed))
+        return;
+    b->bounce_logged = true;
+    xvdm_dev_log(b->dev, XVDM_LOG_INFO,
+                 "direct=on: dom0's kernel cannot do direct I/O on the "
+                 "guest's memory; copying through dom0 buffers of %u KiB "
+                 "per I/O thread",
+                 BLK_RW_BOUNCE / 1024);
+}
+
 /* Complete jobs and interrupt once per queue that got any. */
 static void blk_complete_list(struct blk *b, struct blk_job *job)
 {
     bool touched[BLK_QUEUES_MAX] = {false};
     struct blk_job *next;
 
+    blk_say_bouncing(b);
     for (; job; job = next) {
         next = job->next;
         blk_complete(b, job);
