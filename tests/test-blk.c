@@ -810,6 +810,35 @@ START_TEST(a_completed_write_is_on_the_device_unless_the_guest_can_flush)
 }
 END_TEST
 
+/* With direct=on on a block device, a read or write of more than 256
+ * pages the kernel cannot pin completes from io_uring as EIO, not EFAULT
+ * (a request split over several bios): the first request the guest
+ * makes being such a write, it is copied all the same, and reads back. */
+START_TEST(a_first_direct_request_of_over_256_pages_on_a_block_device_is_served)
+{
+    static const unsigned q0[] = {0};
+    static uint8_t sent[2 << 20];
+    char image[64];
+    int loop = loop_attach(image, sizeof(image));
+    struct blk_req r;
+
+    ck_assert_int_eq(truncate(image, 4 << 20), 0);
+    ck_assert_int_eq(ioctl(loop, LOOP_SET_CAPACITY, 0), 0);
+    start(",direct=on", 1);
+    r = blk_guest_submit(&d, 0, VIRTIO_BLK_T_OUT, 0, sizeof(sent), false);
+    for (size_t i = 0; i < sizeof(sent); i++)
+        sent[i] = r.data[i] = (uint8_t)(i * 13 + i / 4096);
+    blk_guest_complete(&d, q0, 1, 1);
+    ck_assert_uint_eq(*r.status, VIRTIO_BLK_S_OK);
+    r = blk_guest_submit(&d, 0, VIRTIO_BLK_T_IN, 0, sizeof(sent), true);
+    blk_guest_complete(&d, q0, 1, 1);
+    ck_assert_uint_eq(*r.status, VIRTIO_BLK_S_OK);
+    ck_assert(memcmp(r.data, sent, sizeof(sent)) == 0);
+    harness_stop(&h);
+    loop_detach(loop, image);
+}
+END_TEST
+
 #if defined(HAVE_LIBSECCOMP) && defined(HAVE_LIBURING)
 START_TEST(io_uring_refusing_submissions_fails_requests_not_hangs_them)
 {
@@ -1250,6 +1279,8 @@ static Suite *blk_suite(void)
     tcase_add_loop_test(
         tc, a_completed_write_is_on_the_device_unless_the_guest_can_flush, 0,
         sizeof(cache_modes) / sizeof(cache_modes[0]));
+    tcase_add_test(
+        tc, a_first_direct_request_of_over_256_pages_on_a_block_device_is_served);
     tcase_add_test(tc, sighup_after_a_resize_announces_the_new_capacity);
     tcase_add_test(tc, a_resize_is_noticed_without_sighup);
     tcase_add_test(tc, threads_read_cached_and_uncached_data_alike);
