@@ -317,11 +317,11 @@ static void sim_unmap_ram(struct sim *sim)
 }
 
 /* A memfd of `len` bytes (sized once and for all) the kernel cannot pin
- * for I/O, where the host has memfd_secret(2) and lets us lock that
- * much; else -1. Xen's foreign
- * mappings of a guest's RAM (privcmd: VM_IO | VM_PFNMAP) cannot be pinned
- * either: O_DIRECT on them fails with EFAULT, copying in and out of them
- * works. The sim's RAM behaves the same wherever it can. */
+ * for I/O, where the host has memfd_secret(2) and lets us lock that much;
+ * else -1. Xen's foreign mappings of a guest's RAM (privcmd: VM_IO |
+ * VM_PFNMAP) cannot be pinned either: O_DIRECT on them fails with EFAULT,
+ * copying in and out of them works. The sim's RAM behaves the same
+ * wherever it can. */
 static int sim_unpinnable_memfd(off_t len)
 {
 #ifdef SYS_memfd_secret

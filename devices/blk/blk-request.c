@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "blk-request.h"
+#include "../common/iov-copy.h"
 
 /* A window [skip, skip + len) of an iovec array, as a new array. false
  * when it does not fit in `cap` entries or the array is too short. */
@@ -39,32 +40,7 @@ static bool iov_slice(const struct iovec *iov, unsigned n, uint64_t skip,
 static bool iov_read(const struct iovec *iov, unsigned n, uint64_t skip,
                      void *buf, uint64_t len)
 {
-    struct iovec part[BLK_IOV_MAX];
-    unsigned k;
-    uint8_t *p = buf;
-
-    if (!iov_slice(iov, n, skip, len, part, BLK_IOV_MAX, &k))
-        return false;
-    for (unsigned i = 0; i < k; i++) {
-        memcpy(p, part[i].iov_base, part[i].iov_len);
-        p += part[i].iov_len;
-    }
-    return true;
-}
-
-uint64_t blk_iov_fill(const struct iovec *iov, unsigned n, const void *buf,
-                      uint64_t len)
-{
-    const uint8_t *p = buf;
-    uint64_t done = 0;
-
-    for (unsigned i = 0; i < n && done < len; i++) {
-        uint64_t l = iov[i].iov_len < len - done ? iov[i].iov_len : len - done;
-
-        memcpy(iov[i].iov_base, p + done, l);
-        done += l;
-    }
-    return done;
+    return iov_copy(iov, n, skip, buf, len, false) == len;
 }
 
 static void answer(struct blk_request *req, uint8_t status, const char *why)

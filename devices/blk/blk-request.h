@@ -72,8 +72,4 @@ bool blk_request_writes(const struct blk_request *req);
  * backing may have shrunk since, before the guest hears of it. */
 bool blk_request_within(const struct blk_request *req, uint64_t size);
 
-/* Copy `len` bytes from `buf` into the iovecs; returns what fitted. */
-uint64_t blk_iov_fill(const struct iovec *iov, unsigned n, const void *buf,
-                      uint64_t len);
-
 #endif

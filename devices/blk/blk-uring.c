@@ -196,9 +196,8 @@ int blk_uring_fd(const struct blk_uring *u)
 static void blk_uring_complete(struct blk_uring *u, struct io_uring_cqe *cqe)
 {
     struct blk_job *job = io_uring_cqe_get_data(cqe);
-    uint64_t want = job->req.op == BLK_OP_FLUSH ? 0 : job->req.len;
-
     bool data = job->req.op != BLK_OP_FLUSH;
+    uint64_t want = data ? job->req.len : 0;
 
     /* A failed O_DIRECT read or write may be the kernel unable to pin the
      * guest's memory: EFAULT, or EIO from a block device's request of

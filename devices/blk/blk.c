@@ -33,6 +33,7 @@
 #include "blk-remote.h"
 #include "blk-request.h"
 #include "blk-rw.h"
+#include "../common/iov-copy.h"
 #ifdef BLK_IO_URING
 #include "blk-uring.h"
 #endif
@@ -347,10 +348,11 @@ static void blk_answer_now(struct blk *b, struct blk_job *job,
                            struct blk_job **now)
 {
     if (job->req.op == BLK_OP_GET_ID) {
-        job->req.len = blk_iov_fill(job->req.iov, job->req.niov, b->serial,
-                                    job->req.len < sizeof(b->serial)
-                                        ? job->req.len
-                                        : sizeof(b->serial));
+        job->req.len = iov_copy(job->req.iov, job->req.niov, 0, b->serial,
+                                job->req.len < sizeof(b->serial)
+                                    ? job->req.len
+                                    : sizeof(b->serial),
+                                true);
         job->status = VIRTIO_BLK_S_OK;
     } else {
         xvdm_dev_guest_error(b->dev, "request %u: %s", job->chain.head,
