@@ -810,6 +810,40 @@ START_TEST(a_completed_write_is_on_the_device_unless_the_guest_can_flush)
 }
 END_TEST
 
+/* A file on storage of 4096-byte sectors takes O_DIRECT reads and writes
+ * on 4096-byte bounds only: with direct=on blk offers the guest that as
+ * its logical block (blk_size), which Linux's driver keeps to, and a
+ * write and read of a block there complete. Needs root, to mount. */
+START_TEST(a_direct_file_on_4k_sector_storage_offers_4k_blocks)
+{
+    static uint8_t pattern[4096];
+    uint8_t *data = pattern;
+    char dir[] = "/tmp/xvdm-4kn-XXXXXX", image[64], cmd[128];
+    int loop = loop_attach(image, sizeof(image));
+
+    ck_assert_int_eq(truncate(image, 32 << 20), 0);
+    ck_assert_int_eq(ioctl(loop, LOOP_SET_CAPACITY, 0), 0);
+    ck_assert_int_eq(ioctl(loop, LOOP_SET_BLOCK_SIZE, 4096), 0);
+    snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F %s", disk);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(mount(disk, dir, "ext4", 0, NULL), 0);
+    make_disk(dir, 0);
+    start(",direct=on", 1);
+    ck_assert_uint_eq(config(20, 4), 4096); /* blk_size */
+    memset(pattern, 0x5a, sizeof(pattern));
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_OUT, 8, 4096, false, &data),
+                      VIRTIO_BLK_S_OK);
+    ck_assert_uint_eq(run_one(VIRTIO_BLK_T_IN, 8, 4096, true, &data),
+                      VIRTIO_BLK_S_OK);
+    ck_assert(memcmp(data, pattern, sizeof(pattern)) == 0);
+    stop();
+    ck_assert_int_eq(umount(dir), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+    loop_detach(loop, image);
+}
+END_TEST
+
 /* With direct=on on a block device, a read or write of more than 256
  * pages the kernel cannot pin completes from io_uring as EIO, not EFAULT
  * (a request split over several bios): the first request the guest
@@ -1281,6 +1315,7 @@ static Suite *blk_suite(void)
         sizeof(cache_modes) / sizeof(cache_modes[0]));
     tcase_add_test(
         tc, a_first_direct_request_of_over_256_pages_on_a_block_device_is_served);
+    tcase_add_test(tc, a_direct_file_on_4k_sector_storage_offers_4k_blocks);
     tcase_add_test(tc, sighup_after_a_resize_announces_the_new_capacity);
     tcase_add_test(tc, a_resize_is_noticed_without_sighup);
     tcase_add_test(tc, threads_read_cached_and_uncached_data_alike);
