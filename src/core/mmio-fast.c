@@ -21,6 +21,8 @@ void mmio_fast_init(struct mmio *m)
     m->kick_vqs = 0;
     for (unsigned i = 0; i < XVDM_QUEUES_MAX; i++)
         m->kick[i] = (struct mmio_kick){.m = m, .vq = i, .fd = -1};
+    m->ackfd = -1;
+    m->ack_assigned = false;
     m->irqfd = -1;
 }
 
@@ -35,6 +37,30 @@ static void mmio_fast_on_kick(void *arg, uint32_t revents)
         return;
     k->m->counters.host_kicks += count;
     virtio_queue_kicked(k->m->dev, k->vq);
+}
+
+/* The host's ioeventfd test is its own: a 4-byte write at `window` +
+ * QueueNotify's offset whose low 16 bits are `vq`. Moving the window
+ * makes the same test take InterruptACK writes of a used-buffer
+ * interrupt (1), the one write a guest makes for each interrupt. */
+#define MMIO_FAST_ACK_WINDOW(base)                                             \
+    ((base) + VIRTIO_MMIO_INTERRUPT_ACK - VIRTIO_MMIO_QUEUE_NOTIFY)
+
+void mmio_fast_acked(struct mmio *m)
+{
+    uint64_t count;
+
+    if (!m->ack_assigned || read(m->ackfd, &count, sizeof(count)) !=
+                                sizeof(count))
+        return;
+    m->counters.host_acks += count;
+    virtio_isr_ack(m->dev, VIRTIO_MMIO_INT_VRING);
+}
+
+static void mmio_fast_on_ack(void *arg, uint32_t revents)
+{
+    (void)revents;
+    mmio_fast_acked(arg);
 }
 
 static void mmio_fast_close(int *fd)
@@ -63,10 +89,28 @@ static void mmio_fast_unkick(struct mmio *m, unsigned vq)
     mmio_fast_close(&k->fd);
 }
 
+/* As mmio_fast_unkick(), for the ACKs. */
+static void mmio_fast_unack(struct mmio *m)
+{
+    int ret;
+
+    if (m->ack_assigned) {
+        m->ack_assigned = false;
+        loop_unwatch(m->loop, m->ackfd);
+        ret = hv_ioeventfd(m->hv, MMIO_FAST_ACK_WINDOW(m->base),
+                           VIRTIO_MMIO_INT_VRING, m->ackfd, false);
+        if (ret)
+            log_warn("%scannot undo the InterruptACK ioeventfd: %s",
+                     m->dev->prefix, strerror(-ret));
+    }
+    mmio_fast_close(&m->ackfd);
+}
+
 void mmio_fast_stop(struct mmio *m)
 {
     for (unsigned i = 0; i < XVDM_QUEUES_MAX; i++)
         mmio_fast_unkick(m, i);
+    mmio_fast_unack(m);
     if (m->irqfd >= 0) {
         int ret = hv_irqfd(m->hv, m->spi, m->irqfd, false);
 
@@ -92,6 +136,21 @@ static int mmio_fast_kick(struct mmio *m, unsigned vq)
     return loop_watch(m->loop, k->fd, EPOLLIN, mmio_fast_on_kick, k);
 }
 
+static int mmio_fast_ack(struct mmio *m)
+{
+    int ret;
+
+    m->ackfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (m->ackfd < 0)
+        return -errno;
+    ret = hv_ioeventfd(m->hv, MMIO_FAST_ACK_WINDOW(m->base),
+                       VIRTIO_MMIO_INT_VRING, m->ackfd, true);
+    if (ret)
+        return ret;
+    m->ack_assigned = true;
+    return loop_watch(m->loop, m->ackfd, EPOLLIN, mmio_fast_on_ack, m);
+}
+
 static int mmio_fast_irq(struct mmio *m)
 {
     m->irqfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -112,6 +171,8 @@ int mmio_fast_start(struct mmio *m, struct loop *loop)
     for (unsigned i = 0; i < m->dev->setup.num_queues && ret == 0; i++)
         ret = mmio_fast_kick(m, i);
     if (ret == 0)
+        ret = mmio_fast_ack(m);
+    if (ret == 0)
         ret = mmio_fast_irq(m);
     if (ret) {
         mmio_fast_stop(m);
@@ -119,8 +180,8 @@ int mmio_fast_start(struct mmio *m, struct loop *loop)
                  "interrupts through xvdm", m->dev->prefix, strerror(-ret));
         return ret == -ENOMEM || ret == -EMFILE || ret == -ENFILE ? ret : 0;
     }
-    log_info("%skicks and interrupts through the host (ioeventfd, irqfd)",
-             m->dev->prefix);
+    log_info("%skicks, interrupts and their ACKs through the host "
+             "(ioeventfd, irqfd)", m->dev->prefix);
     return 0;
 }
 
@@ -128,8 +189,12 @@ bool mmio_fast_takes(const struct mmio *m, const struct ioreq *req)
 {
     uint64_t vq = req->data & 0xffff;
 
-    return req->type == IOREQ_TYPE_COPY && req->dir == IOREQ_WRITE &&
-           req->addr == m->base + VIRTIO_MMIO_QUEUE_NOTIFY && req->size == 4 &&
+    if (req->type != IOREQ_TYPE_COPY || req->dir != IOREQ_WRITE ||
+        req->size != 4)
+        return false;
+    if (req->addr == m->base + VIRTIO_MMIO_INTERRUPT_ACK)
+        return m->ack_assigned && vq == VIRTIO_MMIO_INT_VRING;
+    return req->addr == m->base + VIRTIO_MMIO_QUEUE_NOTIFY &&
            vq < XVDM_QUEUES_MAX && (m->kick_vqs >> vq & 1);
 }
 

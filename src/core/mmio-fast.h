@@ -5,7 +5,9 @@
  * CONFIG_XEN_PRIVCMD_EVENTFD). dom0's kernel answers the guest's
  * QueueNotify at once and signals the queue's eventfd, so the vCPU runs
  * on while xvdm drains the queue; the device's interrupts are one eventfd
- * write, turned into XEN_DMOP_set_irq_level by the kernel. Where the host
+ * write, turned into XEN_DMOP_set_irq_level by the kernel; the guest's
+ * InterruptACK of a used-buffer interrupt is answered by the kernel too,
+ * and xvdm applies it before the guest's next InterruptStatus read. Where the host
  * lacks it, or assigning fails, the window keeps the path through xvdm's
  * loop, and says which it uses.
  */
@@ -28,7 +30,12 @@ int mmio_fast_start(struct mmio *m, struct loop *loop);
 /* Undo every assignment (the host keeps them otherwise) and close the
  * eventfds. Before the ioreq page goes. */
 void mmio_fast_stop(struct mmio *m);
-/* Is this ioreq for the host to answer (one of m's assigned queues)?
+/* Apply the InterruptACKs the host answered (virtio_isr_ack() keeps what
+ * was raised since the guest's read). Before answering InterruptStatus:
+ * the host signals the eventfd before the vCPU goes on. */
+void mmio_fast_acked(struct mmio *m);
+/* Is this ioreq for the host to answer (one of m's assigned queues, or
+ * an ACK it takes)?
  * xvdm must leave such a request alone: the kernel claims it from the
  * same port event, and two answers would land on the vCPU's next ioreq.
  * The test is the kernel's own (privcmd-eventfd.h). */

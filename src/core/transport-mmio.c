@@ -130,7 +130,8 @@ static uint32_t mmio_register_read(struct mmio *m, uint64_t offset)
     case VIRTIO_MMIO_DEVICE_FEATURES:
         return virtio_device_features(m->dev, m->device_features_sel);
     case VIRTIO_MMIO_INTERRUPT_STATUS:
-        return virtio_isr(m->dev);
+        mmio_fast_acked(m); /* the ACKs the host answered come first */
+        return virtio_isr_read(m->dev);
     case VIRTIO_MMIO_STATUS:
         return virtio_status(m->dev);
     case VIRTIO_MMIO_CONFIG_GENERATION:
@@ -264,12 +265,14 @@ void mmio_log_counters(const struct mmio *m)
     log_info("%scounters: %" PRIu64 " requests, %" PRIu64 " bytes to the "
              "guest; %" PRIu64 " drains, %.1f us each; kicks: %" PRIu64
              " through xvdm, %" PRIu64 " through the host; %" PRIu64
-             " interrupts; ioreqs: %" PRIu64 " InterruptStatus, %" PRIu64
+             " interrupts, %" PRIu64 " ACKs through the host; ioreqs: %"
+             PRIu64 " InterruptStatus, %" PRIu64
              " InterruptACK, %" PRIu64 " QueueNotify, %" PRIu64
              " other registers, %" PRIu64 " config, %.2f per request",
              m->dev->prefix, chains, bytes, d->drains,
              d->drains ? d->drain_ns / 1e3 / (double)d->drains : 0.0,
-             c->notifies, c->host_kicks, c->interrupts, c->isr_reads,
+             c->notifies, c->host_kicks, c->interrupts, c->host_acks,
+             c->isr_reads,
              c->acks, c->notifies, c->other, c->config,
              chains ? (double)ioreqs / (double)chains : 0.0);
 }

@@ -84,15 +84,17 @@ struct mmio {
         uint64_t notifies;   /* QueueNotify writes xvdm answered */
         uint64_t host_kicks; /* QueueNotify writes the host answered */
         uint64_t isr_reads;  /* InterruptStatus */
-        uint64_t acks;       /* InterruptACK */
+        uint64_t acks;       /* InterruptACK writes xvdm answered */
+        uint64_t host_acks;  /* InterruptACK writes the host answered */
         uint64_t other;      /* every other register access */
         uint64_t config;     /* config-space accesses */
         uint64_t interrupts; /* raised */
     } counters;
 
     /* The fast path (mmio-fast.h), where the host has it: an eventfd per
-     * queue whose QueueNotify writes the host answers, and one that raises
-     * the SPI. -1 where unused. */
+     * queue whose QueueNotify writes the host answers, one for the
+     * InterruptACK writes of a used-buffer interrupt it answers, and one
+     * that raises the SPI. -1 where unused. */
     struct loop *loop;
     uint64_t kick_vqs; /* bit per queue with a kick eventfd assigned */
     uint64_t kicked;   /* bit per queue kicked, drained once answered */
@@ -101,6 +103,8 @@ struct mmio {
         unsigned vq;
         int fd;
     } kick[XVDM_QUEUES_MAX];
+    int ackfd;
+    bool ack_assigned;
     int irqfd;
 };
 

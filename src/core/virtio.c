@@ -47,19 +47,24 @@ bool virtio_serving(const struct xvdm_dev *dev)
 static void virtio_interrupt(struct xvdm_dev *dev, uint32_t bit)
 {
     dev->isr |= bit;
+    dev->isr_fresh |= bit;
     dev->transport.interrupt(dev->transport.ctx);
 }
 
-uint32_t virtio_isr(const struct xvdm_dev *dev)
+uint32_t virtio_isr_read(struct xvdm_dev *dev)
 {
+    dev->isr_fresh = 0;
     return dev->isr;
 }
 
-/* The driver acknowledges: nothing else to do, the transport's lines are
- * edge-triggered. */
+/* The driver acknowledges what it read: an event raised since is one it
+ * has not seen, whose interrupt is on its way, so its bit stays set (the
+ * driver would otherwise find nothing when that interrupt comes). This
+ * also makes an ACK the host answered safe to apply late. Nothing else to
+ * do: the transport's lines are edge-triggered. */
 void virtio_isr_ack(struct xvdm_dev *dev, uint32_t bits)
 {
-    dev->isr &= ~bits;
+    dev->isr &= ~(bits & ~dev->isr_fresh);
 }
 
 void virtio_signal_used(struct xvdm_dev *dev)
@@ -97,7 +102,7 @@ void virtio_reset(struct xvdm_dev *dev)
     dev->ops->reset(dev->priv);
     for (unsigned i = 0; i < dev->setup.num_queues; i++)
         dev_queue_reset(&dev->queues[i]);
-    dev->isr = 0;
+    dev->isr = dev->isr_fresh = 0;
     dev->status = 0;
     dev->driver_features = 0;
     dev->negotiated = 0;

@@ -78,7 +78,8 @@ void virtio_queue_notify(struct xvdm_dev *dev, uint32_t index);
  * 0 in between makes them stale, which is no fault of the driver's. */
 void virtio_queue_kicked(struct xvdm_dev *dev, uint32_t index);
 
-uint32_t virtio_isr(const struct xvdm_dev *dev);
+/* InterruptStatus, as the guest reads it. */
+uint32_t virtio_isr_read(struct xvdm_dev *dev);
 void virtio_isr_ack(struct xvdm_dev *dev, uint32_t bits);
 
 uint32_t virtio_config_generation(const struct xvdm_dev *dev);

@@ -566,7 +566,8 @@ e2e_peers_traps() {
             return num(s, "requests") " " num(s, "InterruptStatus") + \
                 num(s, "InterruptACK") + num(s, "QueueNotify") + \
                 num(s, "other registers") + num(s, "config") " " \
-                num(s, "through the host") " " num(s, "drains") * us
+                num(s, "through the host") + num(s, "ACKs through the host") \
+                " " num(s, "drains") * us
         }
         BEGIN {
             while ((getline s < xvdm) > 0) {
