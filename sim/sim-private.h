@@ -110,7 +110,7 @@ struct sim {
     struct sim_ioeventfd ioeventfd[SIM_IOEVENTFDS_MAX];
     struct sim_irqfd irqfd[SIM_IRQFDS_MAX];
     unsigned eventfds_assigned;
-    unsigned kernel_kicks;  /* QueueNotify writes the kernel answered */
+    unsigned kernel_answers; /* writes the kernel answered */
     unsigned kernel_missed; /* matching ones it found already taken */
     unsigned kernel_hold_ms; /* sim_kernel_hold() */
     pthread_t late_thread;   /* sim_kernel_look_late()'s */

@@ -165,10 +165,10 @@ int sim_irq_wait(struct sim *sim, uint32_t spi, unsigned seen,
 
 /* ---- the fast path (cfg.eventfds) ----------------------------------- */
 
-/* QueueNotify writes the kernel answered, and those it found already
- * taken by xvdm (each one a race that, on Xen, could answer the vCPU's
- * next ioreq twice). */
-unsigned sim_kernel_kicks(struct sim *sim);
+/* Writes the kernel answered (QueueNotify, and InterruptACK where xvdm
+ * assigned it), and those it found already taken by xvdm (each one a race
+ * that, on Xen, could answer the vCPU's next ioreq twice). */
+unsigned sim_kernel_answers(struct sim *sim);
 unsigned sim_kernel_missed(struct sim *sim);
 /* True while vCPU `vcpu`'s ioreq waits READY for an answer. */
 bool sim_ioreq_waiting(struct sim *sim, unsigned vcpu);

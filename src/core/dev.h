@@ -67,7 +67,8 @@ struct xvdm_dev {
     uint64_t driver_features; /* as written, both halves */
     uint64_t negotiated;      /* accepted at FEATURES_OK */
     uint32_t isr;
-    uint32_t isr_fresh; /* isr's bits raised since the guest last read it */
+    /* isr's bits whose interrupt was raised since the guest last read it */
+    uint32_t isr_fresh;
     uint32_t config_generation;
     struct loop *loop;
     struct loop_owner watch_share; /* its fds' share of the loop's watches */

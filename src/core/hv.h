@@ -54,9 +54,11 @@ struct hv_ops {
     int (*grant_unmap)(struct hv *hv, void *addr, unsigned n);
     /* The fast path, where hv->eventfds says the host has it (on Xen:
      * Linux privcmd's ioeventfd and irqfd, privcmd-eventfd.h). ioeventfd:
-     * from now on the host answers 4-byte QueueNotify writes of queue `vq`
-     * at window `window` itself and signals eventfd `fd`; those ioreqs
-     * never reach xvdm (mmio_fast_takes()). irqfd: each signal of `fd`
+     * from now on the host answers 4-byte writes at `window` + QueueNotify's
+     * offset whose low 16 bits are `vq` itself (QueueNotify writes of queue
+     * `vq` at that window; mmio-fast.c moves the window for InterruptACK)
+     * and signals eventfd `fd`; those ioreqs never reach xvdm
+     * (mmio_fast_takes()). irqfd: each signal of `fd`
      * drives SPI `spi` to level 1. assign false undoes either; every
      * ioeventfd must be undone before close. Only after the server was
      * first enabled (its ports bound). */

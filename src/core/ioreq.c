@@ -85,9 +85,10 @@ static const struct ioreq_range *ioreq_route(const struct ioreq_dispatch *d,
     return NULL;
 }
 
-/* A QueueNotify the host answers itself (mmio-fast.h): the port fired
- * for xvdm too, but the request is not xvdm's to claim. The kernel looks
- * at neither data_is_ptr nor count, so neither may xvdm here. */
+/* A QueueNotify or InterruptACK the host answers itself (mmio-fast.h):
+ * the port fired for xvdm too, but the request is not xvdm's to claim.
+ * The kernel looks at neither data_is_ptr nor count, so neither may xvdm
+ * here. */
 static bool ioreq_host_takes(const struct ioreq_dispatch *d,
                              const struct ioreq *req)
 {

@@ -39,10 +39,12 @@ static void mmio_fast_on_kick(void *arg, uint32_t revents)
     virtio_queue_kicked(k->m->dev, k->vq);
 }
 
-/* The host's ioeventfd test is its own: a 4-byte write at `window` +
- * QueueNotify's offset whose low 16 bits are `vq`. Moving the window
- * makes the same test take InterruptACK writes of a used-buffer
- * interrupt (1), the one write a guest makes for each interrupt. */
+/* The host's ioeventfd test is a 4-byte write at `window` + QueueNotify's
+ * offset whose low 16 bits are `vq` (privcmd-eventfd.h). Moving the window
+ * makes the same test take the InterruptACK writes of a used-buffer
+ * interrupt (1), which a guest makes for nearly every interrupt. Nothing
+ * of the device shows the ACK but InterruptStatus, so xvdm reads the
+ * eventfd only as the guest reads that: no wake-up of its own. */
 #define MMIO_FAST_ACK_WINDOW(base)                                             \
     ((base) + VIRTIO_MMIO_INTERRUPT_ACK - VIRTIO_MMIO_QUEUE_NOTIFY)
 
@@ -55,12 +57,6 @@ void mmio_fast_acked(struct mmio *m)
         return;
     m->counters.host_acks += count;
     virtio_isr_ack(m->dev, VIRTIO_MMIO_INT_VRING);
-}
-
-static void mmio_fast_on_ack(void *arg, uint32_t revents)
-{
-    (void)revents;
-    mmio_fast_acked(arg);
 }
 
 static void mmio_fast_close(int *fd)
@@ -89,14 +85,15 @@ static void mmio_fast_unkick(struct mmio *m, unsigned vq)
     mmio_fast_close(&k->fd);
 }
 
-/* As mmio_fast_unkick(), for the ACKs. */
+/* As mmio_fast_unkick(), for the ACKs; those the host answered are
+ * applied first, the guest having made them. */
 static void mmio_fast_unack(struct mmio *m)
 {
     int ret;
 
     if (m->ack_assigned) {
+        mmio_fast_acked(m);
         m->ack_assigned = false;
-        loop_unwatch(m->loop, m->ackfd);
         ret = hv_ioeventfd(m->hv, MMIO_FAST_ACK_WINDOW(m->base),
                            VIRTIO_MMIO_INT_VRING, m->ackfd, false);
         if (ret)
@@ -136,19 +133,23 @@ static int mmio_fast_kick(struct mmio *m, unsigned vq)
     return loop_watch(m->loop, k->fd, EPOLLIN, mmio_fast_on_kick, k);
 }
 
-static int mmio_fast_ack(struct mmio *m)
+/* The ACKs through the host where it takes them; where it refuses, they
+ * stay with xvdm and the rest of the fast path stands. */
+static void mmio_fast_ack(struct mmio *m)
 {
     int ret;
 
     m->ackfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (m->ackfd < 0)
-        return -errno;
-    ret = hv_ioeventfd(m->hv, MMIO_FAST_ACK_WINDOW(m->base),
-                       VIRTIO_MMIO_INT_VRING, m->ackfd, true);
-    if (ret)
-        return ret;
+    ret = m->ackfd < 0 ? -errno
+                       : hv_ioeventfd(m->hv, MMIO_FAST_ACK_WINDOW(m->base),
+                                      VIRTIO_MMIO_INT_VRING, m->ackfd, true);
+    if (ret) {
+        mmio_fast_close(&m->ackfd);
+        log_warn("%sthe host refused an ioeventfd for InterruptACK (%s): "
+                 "ACKs through xvdm", m->dev->prefix, strerror(-ret));
+        return;
+    }
     m->ack_assigned = true;
-    return loop_watch(m->loop, m->ackfd, EPOLLIN, mmio_fast_on_ack, m);
 }
 
 static int mmio_fast_irq(struct mmio *m)
@@ -171,8 +172,6 @@ int mmio_fast_start(struct mmio *m, struct loop *loop)
     for (unsigned i = 0; i < m->dev->setup.num_queues && ret == 0; i++)
         ret = mmio_fast_kick(m, i);
     if (ret == 0)
-        ret = mmio_fast_ack(m);
-    if (ret == 0)
         ret = mmio_fast_irq(m);
     if (ret) {
         mmio_fast_stop(m);
@@ -180,8 +179,9 @@ int mmio_fast_start(struct mmio *m, struct loop *loop)
                  "interrupts through xvdm", m->dev->prefix, strerror(-ret));
         return ret == -ENOMEM || ret == -EMFILE || ret == -ENFILE ? ret : 0;
     }
-    log_info("%skicks, interrupts and their ACKs through the host "
-             "(ioeventfd, irqfd)", m->dev->prefix);
+    mmio_fast_ack(m);
+    log_info("%skicks, interrupts%s through the host (ioeventfd, irqfd)",
+             m->dev->prefix, m->ack_assigned ? " and their ACKs" : "");
     return 0;
 }
 

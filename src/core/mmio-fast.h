@@ -7,7 +7,7 @@
  * on while xvdm drains the queue; the device's interrupts are one eventfd
  * write, turned into XEN_DMOP_set_irq_level by the kernel; the guest's
  * InterruptACK of a used-buffer interrupt is answered by the kernel too,
- * and xvdm applies it before the guest's next InterruptStatus read. Where the host
+ * and xvdm applies it as the guest next reads InterruptStatus. Where the host
  * lacks it, or assigning fails, the window keeps the path through xvdm's
  * loop, and says which it uses.
  */
@@ -32,7 +32,8 @@ int mmio_fast_start(struct mmio *m, struct loop *loop);
 void mmio_fast_stop(struct mmio *m);
 /* Apply the InterruptACKs the host answered (virtio_isr_ack() keeps what
  * was raised since the guest's read). Before answering InterruptStatus:
- * the host signals the eventfd before the vCPU goes on. */
+ * the host signals the eventfd before the vCPU goes on, so every ACK the
+ * guest made before the read is there. */
 void mmio_fast_acked(struct mmio *m);
 /* Is this ioreq for the host to answer (one of m's assigned queues, or
  * an ACK it takes)?

@@ -14,7 +14,7 @@
 
 /* The core's interrupt: make the SPI pending (never lowered: see
  * transport-mmio.h), through the host's irqfd where it has one. */
-static void mmio_interrupt(void *ctx)
+static int mmio_interrupt(void *ctx)
 {
     struct mmio *m = ctx;
     int ret = m->irqfd >= 0 ? mmio_fast_interrupt(m)
@@ -24,6 +24,7 @@ static void mmio_interrupt(void *ctx)
     if (ret)
         xvdm_dev_guest_error(m->dev, "cannot raise SPI %" PRIu32 ": %d",
                              m->spi, ret);
+    return ret;
 }
 
 void mmio_init(struct mmio *m, struct xvdm_dev *dev, const struct gaccess *ga,

@@ -44,11 +44,19 @@ bool virtio_serving(const struct xvdm_dev *dev)
 
 /* ---- interrupts ------------------------------------------------------- */
 
+/* An event the guest has not read of yet (its bit raised since the last
+ * InterruptStatus read) has an interrupt on its way: the guest's handler
+ * will read the bit, then look at every queue, so a second event of that
+ * kind rides on the same interrupt. Raising it again would only have the
+ * guest take one more interrupt, read nothing new and ACK it: two traps
+ * for nothing. */
 static void virtio_interrupt(struct xvdm_dev *dev, uint32_t bit)
 {
     dev->isr |= bit;
-    dev->isr_fresh |= bit;
-    dev->transport.interrupt(dev->transport.ctx);
+    if (dev->isr_fresh & bit)
+        return;
+    if (dev->transport.interrupt(dev->transport.ctx) == 0)
+        dev->isr_fresh |= bit;
 }
 
 uint32_t virtio_isr_read(struct xvdm_dev *dev)
@@ -57,11 +65,12 @@ uint32_t virtio_isr_read(struct xvdm_dev *dev)
     return dev->isr;
 }
 
-/* The driver acknowledges what it read: an event raised since is one it
- * has not seen, whose interrupt is on its way, so its bit stays set (the
- * driver would otherwise find nothing when that interrupt comes). This
- * also makes an ACK the host answered safe to apply late. Nothing else to
- * do: the transport's lines are edge-triggered. */
+/* The driver acknowledges what it read: an event raised since has an
+ * interrupt of its own on its way, so its bit stays set. That makes an ACK
+ * the host answered (mmio-fast.h) safe to apply late, after such an event:
+ * clearing its bit then would leave the guest an interrupt with nothing
+ * to say and, the event's being suppressed by then (virtio_interrupt()),
+ * no other. Nothing else to do: the transport's lines are edge-triggered. */
 void virtio_isr_ack(struct xvdm_dev *dev, uint32_t bits)
 {
     dev->isr &= ~(bits & ~dev->isr_fresh);

@@ -35,8 +35,9 @@ struct xvdm_queue;
 
 /* How the core reaches the transport that serves a device. */
 struct virtio_transport {
-    /* The ISR gained a bit: make the guest take an interrupt. */
-    void (*interrupt)(void *ctx);
+    /* The ISR gained a bit: make the guest take an interrupt. 0, or a
+     * negative errno when it could not be raised. */
+    int (*interrupt)(void *ctx);
     void *ctx;
 };
 

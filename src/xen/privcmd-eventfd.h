@@ -8,7 +8,9 @@
  * Two facts of the kernel's side shape how it is used:
  * - The kernel takes a QueueNotify only when the ioreq is READY, a COPY
  *   write at window + 0x50 of exactly the registered length, with
- *   (data & 0xffff) the registered queue; it binds the vCPUs' ports
+ *   (data & 0xffff) the registered queue (it checks neither the window
+ *   nor the queue when assigning: xvdm has it take InterruptACK writes of
+ *   1 with the window moved, mmio-fast.c); it binds the vCPUs' ports
  *   IRQF_SHARED beside /dev/xen/evtchn's handler, so xvdm still sees every
  *   port fire and must leave those ioreqs to the kernel (ioreq.c).
  * - privcmd does not undo an ioeventfd when its file is closed: xvdm must
