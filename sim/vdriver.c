@@ -235,3 +235,9 @@ unsigned vdriver_new_edges(struct vdriver *d)
 {
     return sim_irq_edges(d->sim, d->irq) - d->irq_seen;
 }
+
+void vdriver_take_irqs(struct vdriver *d)
+{
+    if (vdriver_new_edges(d))
+        vdriver_wait_irq(d, 0);
+}

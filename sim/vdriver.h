@@ -95,5 +95,9 @@ int vdriver_next_used(struct vdriver *d, unsigned q, uint32_t *id,
                       uint32_t *len, unsigned timeout_ms);
 /* Rising edges on the SPI not consumed by vdriver_wait_irq() yet. */
 unsigned vdriver_new_edges(struct vdriver *d);
+/* Handle the interrupts the SPI has had that this driver has not: read
+ * InterruptStatus and ACK it, as vm_interrupt does. A device raises no
+ * second interrupt for an event of a kind the driver has not read of. */
+void vdriver_take_irqs(struct vdriver *d);
 
 #endif

@@ -1219,7 +1219,7 @@ static void expect_used_irq(unsigned q, uint16_t head, uint32_t want)
     uint32_t id, len;
 
     guest_ring_enable_cb(&d.ring[q]);
-    d.irq_seen = sim_irq_edges(h.sim, d.irq);
+    vdriver_take_irqs(&d);
     guest_ring_publish(&d.ring[q], head);
     vdriver_kick(&d, q);
     ck_assert_int_ge(vdriver_wait_irq(&d, WAIT_MS), 0);
