@@ -74,10 +74,10 @@ static void sleep_ms(unsigned ms)
 }
 
 /* Eight requests kicked at once, finishing 50 ms apart: the interrupts
- * the guest takes for them. A device raises no second interrupt for
- * completions the guest has not read InterruptStatus since: the gap
- * leaves this driver, which reads at each one, time to on a loaded
- * machine. */
+ * the guest takes for them. A device raises no second interrupt for a
+ * completion while the guest has not yet read InterruptStatus for the
+ * last: the gap gives this driver, which reads at each interrupt, time
+ * to do so before the next completion on a loaded machine. */
 static unsigned interrupts_for_eight(const char *spec)
 {
     unsigned used, edges;

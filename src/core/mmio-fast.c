@@ -22,7 +22,6 @@ void mmio_fast_init(struct mmio *m)
     for (unsigned i = 0; i < XVDM_QUEUES_MAX; i++)
         m->kick[i] = (struct mmio_kick){.m = m, .vq = i, .fd = -1};
     m->ackfd = -1;
-    m->ack_assigned = false;
     m->irqfd = -1;
 }
 
@@ -40,11 +39,12 @@ static void mmio_fast_on_kick(void *arg, uint32_t revents)
 }
 
 /* The host's ioeventfd test is a 4-byte write at `window` + QueueNotify's
- * offset whose low 16 bits are `vq` (privcmd-eventfd.h). Moving the window
- * makes the same test take the InterruptACK writes of a used-buffer
- * interrupt (1), which a guest makes for nearly every interrupt. Nothing
- * of the device shows the ACK but InterruptStatus, so xvdm reads the
- * eventfd only as the guest reads that: no wake-up of its own. */
+ * offset whose low 16 bits are `vq` (privcmd-eventfd.h). Moving the
+ * window makes the same test take the InterruptACK writes of a
+ * used-buffer interrupt (1), which a guest makes for nearly every
+ * interrupt. Nothing of the device shows the ACK but InterruptStatus, so
+ * xvdm reads the eventfd only as the guest reads that: no wake-up of its
+ * own. m->ackfd is open only while assigned. */
 #define MMIO_FAST_ACK_WINDOW(base)                                             \
     ((base) + VIRTIO_MMIO_INTERRUPT_ACK - VIRTIO_MMIO_QUEUE_NOTIFY)
 
@@ -52,8 +52,8 @@ void mmio_fast_acked(struct mmio *m)
 {
     uint64_t count;
 
-    if (!m->ack_assigned || read(m->ackfd, &count, sizeof(count)) !=
-                                sizeof(count))
+    if (m->ackfd < 0 || read(m->ackfd, &count, sizeof(count)) !=
+                            sizeof(count))
         return;
     m->counters.host_acks += count;
     virtio_isr_ack(m->dev, VIRTIO_MMIO_INT_VRING);
@@ -91,15 +91,14 @@ static void mmio_fast_unack(struct mmio *m)
 {
     int ret;
 
-    if (m->ack_assigned) {
-        mmio_fast_acked(m);
-        m->ack_assigned = false;
-        ret = hv_ioeventfd(m->hv, MMIO_FAST_ACK_WINDOW(m->base),
-                           VIRTIO_MMIO_INT_VRING, m->ackfd, false);
-        if (ret)
-            log_warn("%scannot undo the InterruptACK ioeventfd: %s",
-                     m->dev->prefix, strerror(-ret));
-    }
+    if (m->ackfd < 0)
+        return;
+    mmio_fast_acked(m);
+    ret = hv_ioeventfd(m->hv, MMIO_FAST_ACK_WINDOW(m->base),
+                       VIRTIO_MMIO_INT_VRING, m->ackfd, false);
+    if (ret)
+        log_warn("%scannot undo the InterruptACK ioeventfd: %s",
+                 m->dev->prefix, strerror(-ret));
     mmio_fast_close(&m->ackfd);
 }
 
@@ -147,9 +146,7 @@ static void mmio_fast_ack(struct mmio *m)
         mmio_fast_close(&m->ackfd);
         log_warn("%sthe host refused an ioeventfd for InterruptACK (%s): "
                  "ACKs through xvdm", m->dev->prefix, strerror(-ret));
-        return;
     }
-    m->ack_assigned = true;
 }
 
 static int mmio_fast_irq(struct mmio *m)
@@ -181,7 +178,7 @@ int mmio_fast_start(struct mmio *m, struct loop *loop)
     }
     mmio_fast_ack(m);
     log_info("%skicks, interrupts%s through the host (ioeventfd, irqfd)",
-             m->dev->prefix, m->ack_assigned ? " and their ACKs" : "");
+             m->dev->prefix, m->ackfd >= 0 ? " and their ACKs" : "");
     return 0;
 }
 
@@ -193,7 +190,7 @@ bool mmio_fast_takes(const struct mmio *m, const struct ioreq *req)
         req->size != 4)
         return false;
     if (req->addr == m->base + VIRTIO_MMIO_INTERRUPT_ACK)
-        return m->ack_assigned && vq == VIRTIO_MMIO_INT_VRING;
+        return m->ackfd >= 0 && vq == VIRTIO_MMIO_INT_VRING;
     return req->addr == m->base + VIRTIO_MMIO_QUEUE_NOTIFY &&
            vq < XVDM_QUEUES_MAX && (m->kick_vqs >> vq & 1);
 }

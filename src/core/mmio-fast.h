@@ -7,9 +7,9 @@
  * on while xvdm drains the queue; the device's interrupts are one eventfd
  * write, turned into XEN_DMOP_set_irq_level by the kernel; the guest's
  * InterruptACK of a used-buffer interrupt is answered by the kernel too,
- * and xvdm applies it as the guest next reads InterruptStatus. Where the host
- * lacks it, or assigning fails, the window keeps the path through xvdm's
- * loop, and says which it uses.
+ * and xvdm applies it as the guest next reads InterruptStatus. Where the
+ * host lacks it, or assigning fails, the window keeps the path through
+ * xvdm's loop, and says which it uses.
  */
 #ifndef XVDM_MMIO_FAST_H
 #define XVDM_MMIO_FAST_H
@@ -36,9 +36,9 @@ void mmio_fast_stop(struct mmio *m);
  * guest made before the read is there. */
 void mmio_fast_acked(struct mmio *m);
 /* Is this ioreq for the host to answer (one of m's assigned queues, or
- * an ACK it takes)?
- * xvdm must leave such a request alone: the kernel claims it from the
- * same port event, and two answers would land on the vCPU's next ioreq.
+ * an ACK it takes)? xvdm must leave such a request alone: the kernel
+ * claims it from the same port event, and two answers would land on the
+ * vCPU's next ioreq.
  * The test is the kernel's own (privcmd-eventfd.h). */
 bool mmio_fast_takes(const struct mmio *m, const struct ioreq *req);
 /* The interrupt through the irqfd. 0 or a negative errno. */

@@ -104,7 +104,6 @@ struct mmio {
         int fd;
     } kick[XVDM_QUEUES_MAX];
     int ackfd;
-    bool ack_assigned;
     int irqfd;
 };
 
